@@ -1,0 +1,373 @@
+//! The event catalogue: every fact the service records, one enum per aggregate.
+//!
+//! Events are named in the past tense. Variants and fields are never reordered or
+//! removed; a changed layout becomes a new schema version with the old type kept
+//! in [`legacy`] and upcast on read.
+
+use crate::codec::{CodecError, Payload, payload_enum};
+use crate::envelope::{Aggregate, Envelope};
+use serde::{Deserialize, Serialize};
+
+/// How a contact sees stock and where its orders go.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SiteRule {
+    /// Follow the tenant's catalogue default, including later changes of it.
+    TenantDefault,
+    /// Stock totals over all sites; orders routed to the tenant's default order site.
+    AllSites,
+    /// One chosen site only; orders routed there.
+    OneSite(String),
+}
+
+/// Whether a customer account may order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CustomerStatus {
+    /// Trading normally.
+    Active,
+    /// Dormant: contacts may look but not order.
+    Inactive,
+    /// Blocked from new orders.
+    Blacklisted,
+}
+
+/// A tenant was created by the operator.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantCreated {
+    /// The tenant's slug.
+    pub tenant_id: String,
+    /// Display name, shown in emails and pages.
+    pub name: String,
+    /// The tenant's stock sites.
+    pub sites: Vec<String>,
+    /// Where orders go by default; one of `sites`.
+    pub default_order_site: String,
+}
+
+/// An API key was issued; only its SHA-256 is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyIssued {
+    /// Public id of the key, the part before the secret.
+    pub key_id: String,
+    /// What the key may do (`admin`, …).
+    pub role: String,
+    /// SHA-256 of the whole key text.
+    pub key_sha256: [u8; 32],
+}
+
+/// A customer account was created (current layout).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerCreated {
+    /// The customer's id in the tenant's ERP.
+    pub customer_id: String,
+    /// The customer's name.
+    pub name: String,
+    /// Whether the customer may order.
+    pub status: CustomerStatus,
+}
+
+/// A contact was invited: the login exists from now on, waiting for acceptance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactInvited {
+    /// The new contact's id.
+    pub contact_id: String,
+    /// The customer the contact belongs to.
+    pub customer_id: String,
+    /// The contact's email, normalised.
+    pub email: String,
+    /// The global identity of that email.
+    pub identity_id: String,
+    /// What the contact sees and where orders go.
+    pub site_rule: SiteRule,
+    /// The invitation that carries the link.
+    pub invitation_id: String,
+}
+
+/// The contact accepted the invitation and may log in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactActivated {
+    /// The invitation that was accepted.
+    pub invitation_id: String,
+}
+
+/// Staff blocked or unblocked a contact, or ended their membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChanged {
+    /// Why, as given by staff (may be empty).
+    pub reason: String,
+}
+
+/// An invitation was issued with its first link.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationIssued {
+    /// The invitation's id.
+    pub invitation_id: String,
+    /// The contact it invites.
+    pub contact_id: String,
+    /// The contact's customer.
+    pub customer_id: String,
+    /// Where the link is sent.
+    pub email: String,
+    /// The personal message written by staff.
+    pub message: String,
+    /// The link generation; a link is valid only for the current one.
+    pub generation: u32,
+    /// When the link dies, Unix milliseconds.
+    pub expires_at_ms: i64,
+}
+
+/// A new link was sent; every older link of the invitation died.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationResent {
+    /// The new link generation.
+    pub generation: u32,
+    /// When the new link dies, Unix milliseconds.
+    pub expires_at_ms: i64,
+}
+
+/// The invitation's link was used; it works no more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationAccepted {
+    /// The generation of the link that was used.
+    pub generation: u32,
+    /// The identity that now holds the login.
+    pub identity_id: String,
+}
+
+/// The invitation was withdrawn (access revoked); its link works no more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationCancelled {
+    /// Why.
+    pub reason: String,
+}
+
+/// A global identity (an email) got its first login anywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRegistered {
+    /// The email, normalised.
+    pub email: String,
+}
+
+/// The identity's password was set; only the argon2id PHC string is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordSet {
+    /// argon2id PHC string (salted hash); redacted in audit output.
+    pub password_hash: String,
+}
+
+/// An email was reserved for a contact of the tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReserved {
+    /// The contact holding the email.
+    pub contact_id: String,
+}
+
+/// An email was freed, so it can be invited again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailReleased {
+    /// The contact that held it.
+    pub contact_id: String,
+}
+
+payload_enum! {
+    /// Events of a tenant stream.
+    pub enum TenantEvent {
+        /// See [`TenantCreated`].
+        TenantCreated(TenantCreated) = 1,
+        /// See [`ApiKeyIssued`].
+        ApiKeyIssued(ApiKeyIssued) = 1,
+    }
+    legacy {}
+}
+
+payload_enum! {
+    /// Events of a customer stream.
+    pub enum CustomerEvent {
+        /// See [`CustomerCreated`].
+        CustomerCreated(CustomerCreated) = 2,
+    }
+    legacy { CustomerCreated v 1 => legacy::CustomerCreatedV1 }
+}
+
+payload_enum! {
+    /// Events of a contact stream.
+    pub enum ContactEvent {
+        /// See [`ContactInvited`].
+        ContactInvited(ContactInvited) = 1,
+        /// See [`ContactActivated`].
+        ContactActivated(ContactActivated) = 1,
+        /// Logins and orders blocked; every datum kept.
+        AccessDisabled(AccessChanged) = 1,
+        /// A block lifted.
+        AccessRestored(AccessChanged) = 1,
+        /// Membership ended; the email may be invited again.
+        AccessRevoked(AccessChanged) = 1,
+    }
+    legacy {}
+}
+
+payload_enum! {
+    /// Events of an invitation stream.
+    pub enum InvitationEvent {
+        /// See [`InvitationIssued`].
+        InvitationIssued(InvitationIssued) = 1,
+        /// See [`InvitationResent`].
+        InvitationResent(InvitationResent) = 1,
+        /// See [`InvitationAccepted`].
+        InvitationAccepted(InvitationAccepted) = 1,
+        /// See [`InvitationCancelled`].
+        InvitationCancelled(InvitationCancelled) = 1,
+    }
+    legacy {}
+}
+
+payload_enum! {
+    /// Events of a global identity stream.
+    pub enum IdentityEvent {
+        /// See [`IdentityRegistered`].
+        IdentityRegistered(IdentityRegistered) = 1,
+        /// See [`PasswordSet`].
+        PasswordSet(PasswordSet) = 1,
+    }
+    legacy {}
+}
+
+payload_enum! {
+    /// Events of an email reservation stream.
+    pub enum EmailSlotEvent {
+        /// See [`EmailReserved`].
+        EmailReserved(EmailReserved) = 1,
+        /// See [`EmailReleased`].
+        EmailReleased(EmailReleased) = 1,
+    }
+    legacy {}
+}
+
+/// Layouts that were once written and are only read now, with their upcasts.
+pub mod legacy {
+    use super::{CustomerCreated, CustomerEvent, CustomerStatus};
+    use serde::{Deserialize, Serialize};
+
+    /// `CustomerCreated` v1: the first customer record, before it had a status.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CustomerCreatedV1 {
+        /// The customer's id in the tenant's ERP.
+        pub customer_id: String,
+        /// The customer's name.
+        pub name: String,
+    }
+
+    impl From<CustomerCreatedV1> for CustomerEvent {
+        fn from(v1: CustomerCreatedV1) -> Self {
+            // A customer recorded before statuses existed was trading normally.
+            CustomerEvent::CustomerCreated(CustomerCreated {
+                customer_id: v1.customer_id,
+                name: v1.name,
+                status: CustomerStatus::Active,
+            })
+        }
+    }
+}
+
+/// Any event of the catalogue, as decoded from an envelope.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// From a tenant stream.
+    Tenant(TenantEvent),
+    /// From a customer stream.
+    Customer(CustomerEvent),
+    /// From a contact stream.
+    Contact(ContactEvent),
+    /// From an invitation stream.
+    Invitation(InvitationEvent),
+    /// From an identity stream.
+    Identity(IdentityEvent),
+    /// From an email reservation stream.
+    EmailSlot(EmailSlotEvent),
+}
+
+impl Event {
+    /// Decodes an envelope's payload by its stream's aggregate, type and version.
+    pub fn decode(envelope: &Envelope) -> Result<Self, CodecError> {
+        let (t, v, b) = (
+            envelope.event_type.as_str(),
+            envelope.schema_version,
+            envelope.payload.as_slice(),
+        );
+        Ok(match envelope.stream.aggregate() {
+            Aggregate::Tenant => Event::Tenant(TenantEvent::decode(t, v, b)?),
+            Aggregate::Customer => Event::Customer(CustomerEvent::decode(t, v, b)?),
+            Aggregate::Contact => Event::Contact(ContactEvent::decode(t, v, b)?),
+            Aggregate::Invitation => Event::Invitation(InvitationEvent::decode(t, v, b)?),
+            Aggregate::Identity => Event::Identity(IdentityEvent::decode(t, v, b)?),
+            Aggregate::EmailSlot => Event::EmailSlot(EmailSlotEvent::decode(t, v, b)?),
+        })
+    }
+
+    /// The aggregate whose streams carry this event.
+    pub fn aggregate(&self) -> Aggregate {
+        match self {
+            Event::Tenant(_) => Aggregate::Tenant,
+            Event::Customer(_) => Aggregate::Customer,
+            Event::Contact(_) => Aggregate::Contact,
+            Event::Invitation(_) => Aggregate::Invitation,
+            Event::Identity(_) => Aggregate::Identity,
+            Event::EmailSlot(_) => Aggregate::EmailSlot,
+        }
+    }
+
+    /// `(event_type, schema_version, payload bytes)` for appending.
+    pub fn encode(&self) -> (&'static str, u16, Vec<u8>) {
+        fn parts<P: Payload>(p: &P) -> (&'static str, u16, Vec<u8>) {
+            (p.event_type(), p.schema_version(), p.encode())
+        }
+        match self {
+            Event::Tenant(e) => parts(e),
+            Event::Customer(e) => parts(e),
+            Event::Contact(e) => parts(e),
+            Event::Invitation(e) => parts(e),
+            Event::Identity(e) => parts(e),
+            Event::EmailSlot(e) => parts(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `CustomerCreated` v1 bytes as an early build wrote them: customer "C1", name "Acme".
+    const CUSTOMER_CREATED_V1_FIXTURE: &[u8] = &[2, b'C', b'1', 4, b'A', b'c', b'm', b'e'];
+
+    #[test]
+    fn a_stored_v1_customer_is_read_as_the_current_type() {
+        let event = CustomerEvent::decode("CustomerCreated", 1, CUSTOMER_CREATED_V1_FIXTURE).unwrap();
+        assert_eq!(
+            event,
+            CustomerEvent::CustomerCreated(CustomerCreated {
+                customer_id: "C1".into(),
+                name: "Acme".into(),
+                status: CustomerStatus::Active,
+            })
+        );
+    }
+
+    #[test]
+    fn current_events_round_trip_and_unknown_versions_are_refused() {
+        let event = CustomerEvent::CustomerCreated(CustomerCreated {
+            customer_id: "C1".into(),
+            name: "Acme".into(),
+            status: CustomerStatus::Blacklisted,
+        });
+        let bytes = event.encode();
+        assert_eq!(event.schema_version(), 2);
+        assert_eq!(CustomerEvent::decode("CustomerCreated", 2, &bytes).unwrap(), event);
+        assert!(matches!(
+            CustomerEvent::decode("CustomerCreated", 9, &bytes),
+            Err(CodecError::UnknownEvent { .. })
+        ));
+        assert!(matches!(
+            CustomerEvent::decode("CustomerCreated", 2, &[0xff]),
+            Err(CodecError::Malformed(_))
+        ));
+    }
+}

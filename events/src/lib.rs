@@ -1,0 +1,30 @@
+//! # access-events
+//!
+//! The event log of the customer portal access service: what happened, in what
+//! order, caused by whom, and proof that nobody changed it afterwards.
+//!
+//! ## Layout
+//! - [`envelope`]: the fixed outer record every event travels in (DESIGN rule 7).
+//! - [`catalogue`]: the payloads, one enum per aggregate, each variant versioned.
+//! - [`codec`]: postcard encoding behind `(event_type, schema_version)` with upcasting.
+//! - [`chain`]: the per-stream SHA-256 hash chain and its verifier.
+//! - [`log`]: the [`log::EventLog`] trait that every backend implements, and the
+//!   subscription built on top of it.
+//! - [`sled_log`]: the embedded backend: one writer thread, group commit, fsync.
+//! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
+//!   API keys), shared by the service and the mailer.
+//! - [`conformance`]: the behaviour every backend must show, as reusable checks.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod catalogue;
+pub mod chain;
+pub mod codec;
+pub mod conformance;
+pub mod envelope;
+pub mod links;
+pub mod log;
+pub mod sled_log;
+
+pub use envelope::{Actor, Envelope, StreamId};
+pub use log::{AppendError, AppendRequest, Committed, EventLog, LogError, NewEvent, StreamAppend};

@@ -1,0 +1,535 @@
+//! The embedded backend: a sled database written by one thread that
+//! group-commits and acknowledges only after the data is on stable storage.
+//!
+//! ## Layout (one sled tree, so one batch is one atomic write)
+//! - `e` + position (u64 BE) → encoded [`Envelope`]
+//! - `s` + stream + `0x00` + stream version (u64 BE) → position
+//! - `h` + stream → [`StreamHead`] (version and last hash)
+//! - `r` + request id → [`RequestRecord`]
+//! - `m` + `head` → global head position
+//!
+//! ## Durability
+//! sled 0.34's `flush` writes its log buffers with `sync_file_range`, which syncs
+//! neither file metadata nor the drive's write cache. After every group commit
+//! the writer therefore also calls `fdatasync` on sled's data file (`db`), and
+//! acknowledges the commit's appends only after that returns. sled writes an
+//! oversized page (over a quarter of a segment) as a separate file under
+//! `blobs/`; every blob file not yet synced is `fsync`ed, with its directory,
+//! in the same step. Envelopes are capped at [`MAX_ENVELOPE_BYTES`].
+
+use crate::chain::{self, GENESIS};
+use crate::envelope::{ENVELOPE_VERSION, Envelope, StreamId};
+use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Largest encoded envelope accepted, in bytes.
+pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
+
+/// Most appends folded into one group commit.
+const MAX_GROUP: usize = 256;
+
+const HEAD_KEY: &[u8] = b"mhead";
+
+/// The last version and hash of a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHead {
+    /// Number of events in the stream.
+    pub version: u64,
+    /// Hash of its last event.
+    pub hash: [u8; 32],
+}
+
+/// Counters of the writer, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Group commits written.
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Appends acknowledged through them.
+    pub appends: std::sync::atomic::AtomicU64,
+}
+
+struct Job {
+    request: AppendRequest,
+    done: oneshot::Sender<Result<Committed, AppendError>>,
+}
+
+/// The sled-backed [`EventLog`].
+#[derive(Clone)]
+pub struct SledLog {
+    db: sled::Db,
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<u64>,
+    stats: Arc<WriterStats>,
+}
+
+impl std::fmt::Debug for SledLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledLog").field("head", &*self.head.borrow()).finish()
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> LogError {
+    LogError::Storage(e.to_string())
+}
+
+fn event_key(position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'e';
+    k[1..].copy_from_slice(&position.to_be_bytes());
+    k
+}
+
+fn stream_prefix(stream: &StreamId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
+    k.push(b's');
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+fn head_key(stream: &StreamId) -> Vec<u8> {
+    let mut k = vec![b'h'];
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k
+}
+
+fn request_key(request_id: &str) -> Vec<u8> {
+    let mut k = vec![b'r'];
+    k.extend_from_slice(request_id.as_bytes());
+    k
+}
+
+fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8], position: u64) -> Result<T, LogError> {
+    postcard::from_bytes(bytes).map_err(|e| LogError::Corrupt {
+        position,
+        reason: e.to_string(),
+    })
+}
+
+impl SledLog {
+    /// Opens (or creates) the log in `dir` and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Self, LogError> {
+        std::fs::create_dir_all(dir).map_err(storage)?;
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    LogError::Storage(format!(
+                        "{} is in use by another process (only one accessd may open a data directory)",
+                        dir.display()
+                    ))
+                }
+                other => storage(other),
+            })?;
+        // The directory entry of a new data file must be durable too.
+        File::open(dir).and_then(|d| d.sync_all()).map_err(storage)?;
+        let data_file = File::open(dir.join("db")).map_err(storage)?;
+        let head = match db.get(HEAD_KEY).map_err(storage)? {
+            Some(v) => decode::<u64>(&v, 0)?,
+            None => 0,
+        };
+        let (head_tx, head_rx) = watch::channel(head);
+        let (jobs_tx, jobs_rx) = mpsc::channel(4096);
+        let stats = Arc::new(WriterStats::default());
+        let writer = Writer {
+            db: db.clone(),
+            data_file,
+            dir: dir.to_path_buf(),
+            head,
+            head_tx,
+            stats: stats.clone(),
+            unflushed: false,
+            synced_blobs: HashSet::new(),
+        };
+        std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || writer.run(jobs_rx))
+            .map_err(storage)?;
+        Ok(SledLog {
+            db,
+            jobs: jobs_tx,
+            head: head_rx,
+            stats,
+        })
+    }
+
+    /// Counters of the writer thread.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// The stored head of one stream.
+    pub fn stream_head(&self, stream: &StreamId) -> Result<StreamHead, LogError> {
+        match self.db.get(head_key(stream)).map_err(storage)? {
+            Some(v) => decode(&v, 0),
+            None => Ok(StreamHead::default()),
+        }
+    }
+
+    fn read_position(&self, position: u64) -> Result<Envelope, LogError> {
+        let bytes = self
+            .db
+            .get(event_key(position))
+            .map_err(storage)?
+            .ok_or_else(|| LogError::Corrupt {
+                position,
+                reason: "missing event".into(),
+            })?;
+        Envelope::decode(&bytes).map_err(|e| LogError::Corrupt {
+            position,
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl EventLog for SledLog {
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Committed, AppendError>> {
+        Box::pin(async move {
+            let (done, rx) = oneshot::channel();
+            self.jobs
+                .send(Job { request, done })
+                .await
+                .map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?;
+            rx.await
+                .map_err(|_| AppendError::Unavailable("the log writer has stopped".into()))?
+        })
+    }
+
+    fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
+        let key = request_key(request_id);
+        Box::pin(async move {
+            match self.db.get(key).map_err(storage)? {
+                Some(v) => Ok(Some(decode(&v, 0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        let prefix = stream_prefix(stream);
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for item in self.db.scan_prefix(prefix) {
+                let (_, v) = item.map_err(storage)?;
+                out.push(self.read_position(decode::<u64>(&v, 0)?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        Box::pin(async move {
+            let head = *self.head.borrow();
+            let mut out = Vec::new();
+            if from > head {
+                return Ok(out);
+            }
+            for item in self.db.range(event_key(from.max(1))..=event_key(head)).take(max) {
+                let (k, v) = item.map_err(storage)?;
+                let position = u64::from_be_bytes(k[1..9].try_into().unwrap_or_default());
+                out.push(Envelope::decode(&v).map_err(|e| LogError::Corrupt {
+                    position,
+                    reason: e.to_string(),
+                })?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+}
+
+/// The single writer: owns the head position and every write to the tree.
+struct Writer {
+    db: sled::Db,
+    data_file: File,
+    dir: PathBuf,
+    head: u64,
+    head_tx: watch::Sender<u64>,
+    stats: Arc<WriterStats>,
+    unflushed: bool,
+    synced_blobs: HashSet<std::ffi::OsString>,
+}
+
+/// What a group commit stages before it writes.
+#[derive(Default)]
+struct Staged {
+    batch: sled::Batch,
+    heads: HashMap<StreamId, StreamHead>,
+    requests: HashMap<String, RequestRecord>,
+    next: u64,
+}
+
+/// What became of one request in a group commit.
+enum Staging {
+    /// Staged; acknowledged once the group is durable.
+    New(Committed),
+    /// A retry, answered from its first result.
+    Duplicate(Committed),
+    /// Refused before anything was staged.
+    Refused(AppendError),
+}
+
+impl Writer {
+    fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match jobs.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(group);
+        }
+        if let Err(e) = self.sync() {
+            tracing::error!(error = %e, dir = %self.dir.display(), "final event log flush failed");
+        }
+    }
+
+    fn commit(&mut self, group: Vec<Job>) {
+        if self.unflushed {
+            // A previous commit reached sled but not the disk: nothing new is
+            // accepted until it does, so no later append overtakes it.
+            if let Err(e) = self.sync() {
+                for job in group {
+                    let _ = job.done.send(Err(AppendError::Unavailable(e.to_string())));
+                }
+                return;
+            }
+            self.unflushed = false;
+            self.head_tx.send_replace(self.head);
+        }
+        let mut staged = Staged {
+            next: self.head + 1,
+            ..Default::default()
+        };
+        let outcomes: Vec<(Job, Staging)> = group
+            .into_iter()
+            .map(|job| {
+                let staging = self.stage(&job.request, &mut staged);
+                (job, staging)
+            })
+            .collect();
+        let new_head = staged.next - 1;
+        let written = if new_head > self.head {
+            self.write(staged.batch, new_head)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = &written {
+            tracing::error!(error = %e, "event log group commit failed; its appends are refused");
+        }
+        let mut acknowledged = 0;
+        for (job, staging) in outcomes {
+            let result = match staging {
+                Staging::Refused(e) => Err(e),
+                Staging::Duplicate(c) => Ok(c),
+                Staging::New(c) => match &written {
+                    Ok(()) => {
+                        acknowledged += 1;
+                        Ok(c)
+                    }
+                    Err(e) => Err(AppendError::Unavailable(e.to_string())),
+                },
+            };
+            // The caller may have gone away; the append stands either way.
+            let _ = job.done.send(result);
+        }
+        if acknowledged > 0 {
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            self.stats.appends.fetch_add(acknowledged, Ordering::Relaxed);
+        }
+    }
+
+    /// Applies the batch and makes it durable; publishes the new head only then.
+    fn write(&mut self, mut batch: sled::Batch, new_head: u64) -> Result<(), LogError> {
+        batch.insert(HEAD_KEY, postcard::to_stdvec(&new_head).map_err(storage)?);
+        self.db.apply_batch(batch).map_err(storage)?;
+        // From here the batch is in sled's memory and will reach the disk with
+        // the next successful flush, so positions must not be reused.
+        self.head = new_head;
+        if let Err(e) = self.sync() {
+            self.unflushed = true;
+            return Err(e);
+        }
+        self.head_tx.send_replace(new_head);
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        self.db.flush().map_err(storage)?;
+        self.data_file.sync_data().map_err(storage)?;
+        self.sync_blobs().map_err(storage)
+    }
+
+    /// fsyncs blob files sled created since the last commit, and their directory.
+    fn sync_blobs(&mut self) -> std::io::Result<()> {
+        let dir = self.dir.join("blobs");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        let mut present = HashSet::new();
+        let mut new = false;
+        for entry in entries {
+            let name = entry?.file_name();
+            if !self.synced_blobs.contains(&name) {
+                File::open(dir.join(&name))?.sync_all()?;
+                new = true;
+            }
+            present.insert(name);
+        }
+        if new {
+            File::open(&dir)?.sync_all()?;
+        }
+        self.synced_blobs = present;
+        Ok(())
+    }
+
+    fn stored_head(&self, staged: &Staged, stream: &StreamId) -> Result<StreamHead, AppendError> {
+        if let Some(h) = staged.heads.get(stream) {
+            return Ok(*h);
+        }
+        match self.db.get(head_key(stream)) {
+            Ok(Some(v)) => postcard::from_bytes(&v).map_err(|e| AppendError::Unavailable(e.to_string())),
+            Ok(None) => Ok(StreamHead::default()),
+            Err(e) => Err(AppendError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Validates one request and adds its entries to the group's batch.
+    fn stage(&self, r: &AppendRequest, staged: &mut Staged) -> Staging {
+        match self.try_stage(r, staged) {
+            Ok(staging) => staging,
+            Err(e) => Staging::Refused(e),
+        }
+    }
+
+    fn try_stage(&self, r: &AppendRequest, staged: &mut Staged) -> Result<Staging, AppendError> {
+        let invalid = |m: &str| Err(AppendError::Invalid(m.to_owned()));
+        if r.request_id.is_empty() || r.request_id.len() > 128 {
+            return invalid("request id must be 1 to 128 bytes");
+        }
+        let previous = match staged.requests.get(&r.request_id) {
+            Some(rec) => Some(rec.clone()),
+            None => match self.db.get(request_key(&r.request_id)) {
+                Ok(Some(v)) => Some(
+                    postcard::from_bytes::<RequestRecord>(&v)
+                        .map_err(|e| AppendError::Unavailable(e.to_string()))?,
+                ),
+                Ok(None) => None,
+                Err(e) => return Err(AppendError::Unavailable(e.to_string())),
+            },
+        };
+        if let Some(rec) = previous {
+            if rec.fingerprint != r.fingerprint {
+                return Err(AppendError::RequestIdReused(r.request_id.clone()));
+            }
+            return Ok(Staging::Duplicate(Committed {
+                first_position: rec.first_position,
+                last_position: rec.last_position,
+                reply: rec.reply,
+                duplicate: true,
+            }));
+        }
+        if r.streams.is_empty() || r.streams.iter().any(|s| s.events.is_empty()) {
+            return invalid("an append needs at least one event per stream");
+        }
+        let mut seen = HashSet::new();
+        if !r.streams.iter().all(|s| seen.insert(&s.stream)) {
+            return invalid("a stream may appear once per append");
+        }
+        for s in &r.streams {
+            let head = self.stored_head(staged, &s.stream)?;
+            if head.version != s.expected_version {
+                return Err(AppendError::Conflict {
+                    stream: s.stream.clone(),
+                    expected: s.expected_version,
+                    actual: head.version,
+                });
+            }
+        }
+        // Everything checked: build the envelopes into a private batch first, so
+        // a too-large event leaves the shared batch untouched.
+        let mut position = staged.next;
+        let first_position = position;
+        let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut heads = Vec::new();
+        for s in &r.streams {
+            let mut head = self.stored_head(staged, &s.stream)?;
+            for e in &s.events {
+                let mut envelope = Envelope {
+                    envelope_version: ENVELOPE_VERSION,
+                    position,
+                    stream: s.stream.clone(),
+                    stream_version: head.version + 1,
+                    event_id: e.event_id,
+                    event_type: e.event_type.clone(),
+                    schema_version: e.schema_version,
+                    occurred_at_ms: r.occurred_at_ms,
+                    tenant: r.tenant.clone(),
+                    actor: r.actor.clone(),
+                    correlation_id: r.correlation_id,
+                    causation_id: r.causation_id,
+                    request_id: r.request_id.clone(),
+                    prev_hash: if head.version == 0 { GENESIS } else { head.hash },
+                    hash: [0; 32],
+                    payload: e.payload.clone(),
+                };
+                envelope.hash = chain::hash_of(&envelope);
+                let bytes = envelope.encode();
+                if bytes.len() > MAX_ENVELOPE_BYTES {
+                    return invalid("an event is larger than the log accepts");
+                }
+                let mut skey = stream_prefix(&s.stream);
+                skey.extend_from_slice(&envelope.stream_version.to_be_bytes());
+                entries.push((event_key(position).to_vec(), bytes));
+                entries.push((skey, postcard::to_stdvec(&position).unwrap_or_default()));
+                head = StreamHead {
+                    version: envelope.stream_version,
+                    hash: envelope.hash,
+                };
+                position += 1;
+            }
+            heads.push((s.stream.clone(), head));
+        }
+        let record = RequestRecord {
+            fingerprint: r.fingerprint,
+            first_position,
+            last_position: position - 1,
+            reply: r.reply.clone(),
+        };
+        for (k, v) in entries {
+            staged.batch.insert(k, v);
+        }
+        for (stream, head) in heads {
+            staged
+                .batch
+                .insert(head_key(&stream), postcard::to_stdvec(&head).unwrap_or_default());
+            staged.heads.insert(stream, head);
+        }
+        staged.batch.insert(
+            request_key(&r.request_id),
+            postcard::to_stdvec(&record).unwrap_or_default(),
+        );
+        staged.requests.insert(r.request_id.clone(), record.clone());
+        staged.next = position;
+        Ok(Staging::New(Committed {
+            first_position,
+            last_position: position - 1,
+            reply: record.reply,
+            duplicate: false,
+        }))
+    }
+}
