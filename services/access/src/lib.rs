@@ -1,1 +1,25 @@
-//! stub
+//! # access-service
+//!
+//! The customer portal access service: decides which customer contacts may log
+//! in to a supplier's ordering portal, what they see and where their orders go.
+//!
+//! ## Layout
+//! - [`domain`]: pure decisions and state, tested given/when/then.
+//! - [`app`]: runs commands: load streams, decide, append atomically, retry on conflict.
+//! - [`projections`]: the read models and the projector that feeds them from the log.
+//! - [`grpc`]: the `access.v1` servers, authentication and error mapping.
+//! - [`http`]: the HTTP side (liveness for now).
+//! - [`secrets`]: server keys, API keys, session tokens and password hashing.
+//! - [`config`], [`startup`], [`telemetry`]: wiring.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+// pub mod app;
+// pub mod config;
+pub mod domain;
+// pub mod grpc;
+// pub mod http;
+// pub mod projections;
+// pub mod secrets;
+// pub mod startup;
+// pub mod telemetry;

@@ -1,0 +1,235 @@
+//! A contact's login in one tenant, and the staff decisions on it: disable,
+//! restore, revoke.
+
+use super::invitation::{InvitationState, InvitationStatus};
+use super::values::{GeneratedId, TenantId};
+use super::{Aggregate, Change, DomainError, streams};
+use access_events::catalogue::{
+    AccessChanged, ContactEvent, EmailReleased, EmailSlotEvent, Event, InvitationCancelled,
+    InvitationEvent, SiteRule,
+};
+
+/// Where a contact is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// Invited, link not used yet.
+    Invited,
+    /// Accepted: may log in unless disabled.
+    Active,
+    /// Membership ended; the email is free again.
+    Revoked,
+}
+
+/// What the log says about one contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContactState {
+    /// None until `ContactInvited`.
+    pub lifecycle: Option<Lifecycle>,
+    /// Blocked by staff; independent of the lifecycle, so restore loses nothing.
+    pub disabled: bool,
+    /// The customer.
+    pub customer_id: String,
+    /// The email.
+    pub email: String,
+    /// The global identity.
+    pub identity_id: String,
+    /// Visibility and routing.
+    pub site_rule: Option<SiteRule>,
+    /// The invitation of this contact.
+    pub invitation_id: String,
+}
+
+impl Aggregate for ContactState {
+    fn evolve(mut self, event: &Event) -> Self {
+        let Event::Contact(event) = event else {
+            return self;
+        };
+        match event {
+            ContactEvent::ContactInvited(e) => {
+                self.lifecycle = Some(Lifecycle::Invited);
+                self.customer_id = e.customer_id.clone();
+                self.email = e.email.clone();
+                self.identity_id = e.identity_id.clone();
+                self.site_rule = Some(e.site_rule.clone());
+                self.invitation_id = e.invitation_id.clone();
+            }
+            ContactEvent::ContactActivated(_) => self.lifecycle = Some(Lifecycle::Active),
+            ContactEvent::AccessDisabled(_) => self.disabled = true,
+            ContactEvent::AccessRestored(_) => self.disabled = false,
+            ContactEvent::AccessRevoked(_) => self.lifecycle = Some(Lifecycle::Revoked),
+        }
+        self
+    }
+}
+
+impl ContactState {
+    /// The status word shown to staff: `invited`, `active`, `disabled` or `revoked`.
+    pub fn status(&self) -> &'static str {
+        status_word(self.lifecycle, self.disabled)
+    }
+}
+
+/// The status word for a lifecycle and block flag.
+pub fn status_word(lifecycle: Option<Lifecycle>, disabled: bool) -> &'static str {
+    match (lifecycle, disabled) {
+        (Some(Lifecycle::Revoked), _) => "revoked",
+        (_, true) => "disabled",
+        (Some(Lifecycle::Active), false) => "active",
+        _ => "invited",
+    }
+}
+
+/// A staff decision on one contact.
+#[derive(Clone, Debug)]
+pub struct ChangeAccess {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// The contact.
+    pub contact_id: GeneratedId,
+    /// Why, for the audit trail.
+    pub reason: String,
+}
+
+fn existing(contact: &ContactState) -> Result<Lifecycle, DomainError> {
+    match contact.lifecycle {
+        None => Err(DomainError::NotFound("contact")),
+        Some(Lifecycle::Revoked) => Err(DomainError::precondition(
+            "revoked",
+            "this contact's access was revoked; invite the email again instead",
+        )),
+        Some(l) => Ok(l),
+    }
+}
+
+/// Decides `DisableAccess`: blocks logins and orders, keeps everything.
+pub fn disable(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
+    existing(contact)?;
+    if contact.disabled {
+        return Err(DomainError::precondition("already_disabled", "access is already disabled"));
+    }
+    Ok(vec![Change::new(
+        streams::contact(&cmd.tenant, &cmd.contact_id),
+        Event::Contact(ContactEvent::AccessDisabled(AccessChanged { reason: cmd.reason })),
+    )])
+}
+
+/// Decides `RestoreAccess`: lifts the block; the contact is as before.
+pub fn restore(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
+    existing(contact)?;
+    if !contact.disabled {
+        return Err(DomainError::precondition("not_disabled", "access is not disabled"));
+    }
+    Ok(vec![Change::new(
+        streams::contact(&cmd.tenant, &cmd.contact_id),
+        Event::Contact(ContactEvent::AccessRestored(AccessChanged { reason: cmd.reason })),
+    )])
+}
+
+/// The state `RevokeAccess` is decided on.
+#[derive(Clone, Debug)]
+pub struct RevokeState<'a> {
+    /// The contact.
+    pub contact: &'a ContactState,
+    /// Its invitation.
+    pub invitation: &'a InvitationState,
+}
+
+/// Decides `RevokeAccess`: ends the membership, kills a pending link and frees
+/// the email for a new invitation.
+pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
+    existing(state.contact)?;
+    let identity = GeneratedId::trusted(&state.contact.identity_id);
+    let mut changes = vec![
+        Change::new(
+            streams::contact(&cmd.tenant, &cmd.contact_id),
+            Event::Contact(ContactEvent::AccessRevoked(AccessChanged {
+                reason: cmd.reason.clone(),
+            })),
+        ),
+        Change::new(
+            streams::email_slot(&cmd.tenant, &identity),
+            Event::EmailSlot(EmailSlotEvent::EmailReleased(EmailReleased {
+                contact_id: cmd.contact_id.to_string(),
+            })),
+        ),
+    ];
+    if state.invitation.status == Some(InvitationStatus::Pending) {
+        changes.push(Change::new(
+            streams::invitation(&cmd.tenant, &GeneratedId::trusted(&state.contact.invitation_id)),
+            Event::Invitation(InvitationEvent::InvitationCancelled(InvitationCancelled {
+                reason: "access revoked".into(),
+            })),
+        ));
+    }
+    Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::invitation::tests::{accepted_contact, invited_contact};
+    use crate::domain::test_support::*;
+
+    fn cmd() -> ChangeAccess {
+        ChangeAccess {
+            tenant: TenantId::parse("acme").unwrap(),
+            contact_id: GeneratedId::generate(),
+            reason: "left the company".into(),
+        }
+    }
+
+    #[test]
+    fn given_an_active_contact_when_disabled_and_restored_then_nothing_is_lost() {
+        let (contact, _) = accepted_contact();
+        assert_eq!(given::<ContactState>(&[]).status(), "invited");
+        let after_disable = events(&disable(&contact, cmd()).unwrap())
+            .iter()
+            .fold(contact.clone(), |s, e| s.evolve(e));
+        assert_eq!(after_disable.status(), "disabled");
+        let after_restore = events(&restore(&after_disable, cmd()).unwrap())
+            .iter()
+            .fold(after_disable.clone(), |s, e| s.evolve(e));
+        assert_eq!(after_restore, contact, "restore brings the same contact back");
+        assert_eq!(after_restore.status(), "active");
+    }
+
+    #[test]
+    fn disabling_twice_or_restoring_an_unblocked_contact_is_refused() {
+        let (contact, _) = accepted_contact();
+        assert!(matches!(
+            restore(&contact, cmd()),
+            Err(DomainError::FailedPrecondition { reason: "not_disabled", .. })
+        ));
+        let disabled = contact.evolve(&events(&disable(&accepted_contact().0, cmd()).unwrap())[0]);
+        assert!(matches!(
+            disable(&disabled, cmd()),
+            Err(DomainError::FailedPrecondition { reason: "already_disabled", .. })
+        ));
+        assert!(matches!(disable(&given(&[]), cmd()), Err(DomainError::NotFound("contact"))));
+    }
+
+    #[test]
+    fn given_an_invited_contact_when_revoked_then_link_dies_and_email_is_freed() {
+        let (contact, invitation) = invited_contact();
+        let changes = revoke(RevokeState { contact: &contact, invitation: &invitation }, cmd()).unwrap();
+        let kinds: Vec<_> = changes.iter().map(|c| c.stream.aggregate().as_str()).collect();
+        assert_eq!(kinds, vec!["contact", "emailslot", "invitation"]);
+        let revoked = changes.iter().fold(contact, |s, c| s.evolve(&c.event));
+        assert_eq!(revoked.status(), "revoked");
+        assert!(matches!(
+            revoke(RevokeState { contact: &revoked, invitation: &invitation }, cmd()),
+            Err(DomainError::FailedPrecondition { reason: "revoked", .. })
+        ));
+        assert!(matches!(
+            disable(&revoked, cmd()),
+            Err(DomainError::FailedPrecondition { reason: "revoked", .. })
+        ));
+    }
+
+    #[test]
+    fn given_an_accepted_contact_when_revoked_then_no_invitation_is_cancelled() {
+        let (contact, invitation) = accepted_contact();
+        let changes = revoke(RevokeState { contact: &contact, invitation: &invitation }, cmd()).unwrap();
+        assert_eq!(changes.len(), 2);
+    }
+}

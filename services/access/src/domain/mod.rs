@@ -1,0 +1,126 @@
+//! The domain: pure decisions and pure state, no I/O.
+//!
+//! Each command is decided by `decide(&State, Command) -> Result<Vec<Change>, DomainError>`
+//! where `State` is the folded state of every stream the command touches, and
+//! each aggregate's state is `evolve`d from its events. Anything impure (time,
+//! fresh ids, password hashing) is done by the caller and passed in.
+//!
+//! ## Layout
+//! - [`values`]: the newtypes every input is parsed into.
+//! - [`streams`]: which stream holds which aggregate.
+//! - [`tenant`], [`customer`], [`identity`], [`email_slot`]: small aggregates.
+//! - [`contact`]: a contact's login and the access decisions on it.
+//! - [`invitation`]: invite, resend and accept.
+
+pub mod contact;
+pub mod customer;
+pub mod email_slot;
+pub mod identity;
+pub mod invitation;
+pub mod streams;
+pub mod tenant;
+pub mod values;
+
+use access_events::StreamId;
+use access_events::catalogue::Event;
+use values::FieldViolation;
+
+/// One event for one stream, as decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Where it goes.
+    pub stream: StreamId,
+    /// What happened.
+    pub event: Event,
+}
+
+impl Change {
+    /// An event for a stream.
+    pub fn new(stream: StreamId, event: Event) -> Self {
+        Change { stream, event }
+    }
+}
+
+/// Why a command was refused. Nothing is appended in any case.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    /// Input that can never be right; fix it and send again.
+    #[error("invalid input: {}", describe(.0))]
+    Invalid(Vec<FieldViolation>),
+    /// Something the command names does not exist (for this caller).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// What the command would create exists already.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The state does not allow it now; `reason` is machine-readable.
+    #[error("{message}")]
+    FailedPrecondition {
+        /// A stable code, e.g. `link_expired`.
+        reason: &'static str,
+        /// What happened and what to do, in words.
+        message: String,
+    },
+    /// The caller proved who they are but may not do this; `reason` is stable.
+    #[error("{message}")]
+    PermissionDenied {
+        /// A stable code, e.g. `access_disabled`.
+        reason: &'static str,
+        /// In words.
+        message: String,
+    },
+    /// Credentials are missing or wrong.
+    #[error("{0}")]
+    Unauthenticated(String),
+}
+
+fn describe(violations: &[FieldViolation]) -> String {
+    violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl DomainError {
+    /// A single field violation.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        DomainError::Invalid(vec![FieldViolation::new(field, description)])
+    }
+
+    /// A failed precondition with its stable reason.
+    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+        DomainError::FailedPrecondition {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// A state folded from one stream's events.
+pub trait Aggregate: Default + Clone {
+    /// The next state after `event`. Events of another aggregate are ignored.
+    fn evolve(self, event: &Event) -> Self;
+}
+
+/// Folds events into a state, given the events in stream order.
+pub fn fold<A: Aggregate>(events: impl IntoIterator<Item = Event>) -> A {
+    events.into_iter().fold(A::default(), |s, e| s.evolve(&e))
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Given/when/then helpers shared by the aggregate tests.
+
+    use super::*;
+
+    /// Folds the given events.
+    pub fn given<A: Aggregate>(events: &[Event]) -> A {
+        fold(events.iter().cloned())
+    }
+
+    /// The events of a decision, without streams.
+    pub fn events(changes: &[Change]) -> Vec<Event> {
+        changes.iter().map(|c| c.event.clone()).collect()
+    }
+}

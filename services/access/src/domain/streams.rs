@@ -1,0 +1,40 @@
+//! Which stream holds which aggregate. Ids here are already valid segments.
+
+use super::values::{CustomerId, GeneratedId, TenantId};
+use access_events::StreamId;
+use access_events::envelope::{Aggregate, GLOBAL_TENANT};
+
+fn make(aggregate: Aggregate, tenant: &str, id: &str) -> StreamId {
+    // Every id type here is parsed to the stream-segment alphabet already.
+    StreamId::new(aggregate, tenant, id).unwrap_or_else(|_| unreachable!("validated segment"))
+}
+
+/// `tenant.<t>.<t>`
+pub fn tenant(t: &TenantId) -> StreamId {
+    make(Aggregate::Tenant, t.as_str(), t.as_str())
+}
+
+/// `customer.<t>.<customer id>`
+pub fn customer(t: &TenantId, c: &CustomerId) -> StreamId {
+    make(Aggregate::Customer, t.as_str(), c.as_str())
+}
+
+/// `contact.<t>.<contact id>`
+pub fn contact(t: &TenantId, id: &GeneratedId) -> StreamId {
+    make(Aggregate::Contact, t.as_str(), id.as_str())
+}
+
+/// `invitation.<t>.<invitation id>`
+pub fn invitation(t: &TenantId, id: &GeneratedId) -> StreamId {
+    make(Aggregate::Invitation, t.as_str(), id.as_str())
+}
+
+/// `identity._.<identity id>`: identities belong to no tenant.
+pub fn identity(id: &GeneratedId) -> StreamId {
+    make(Aggregate::Identity, GLOBAL_TENANT, id.as_str())
+}
+
+/// `emailslot.<t>.<identity id>`: the tenant's reservation of one email.
+pub fn email_slot(t: &TenantId, identity: &GeneratedId) -> StreamId {
+    make(Aggregate::EmailSlot, t.as_str(), identity.as_str())
+}
