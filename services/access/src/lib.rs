@@ -14,12 +14,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-// pub mod app;
+pub mod app;
 // pub mod config;
 pub mod domain;
 // pub mod grpc;
 // pub mod http;
-// pub mod projections;
-// pub mod secrets;
+pub mod projections;
+pub mod secrets;
 // pub mod startup;
 // pub mod telemetry;

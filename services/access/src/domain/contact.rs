@@ -10,7 +10,7 @@ use access_events::catalogue::{
 };
 
 /// Where a contact is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Lifecycle {
     /// Invited, link not used yet.
     Invited,

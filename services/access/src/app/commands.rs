@@ -1,0 +1,322 @@
+//! The commands of the service, each loading what its decision needs.
+
+use super::{App, AppError, Command, Unit, now_ms};
+use crate::domain::contact::{self, ChangeAccess, ContactState, RevokeState};
+use crate::domain::customer::{self, CreateCustomer, CustomerState};
+use crate::domain::email_slot::EmailSlotState;
+use crate::domain::identity::IdentityState;
+use crate::domain::invitation::{
+    self, AcceptInvitation, AcceptState, Credential, InvitationState, InviteState, ResendInvitation,
+    ResendState,
+};
+use crate::domain::tenant::{self, CreateTenant, TenantState};
+use crate::domain::values::{CustomerId, Email, GeneratedId, Message, Password, TenantId};
+use crate::domain::{Change, DomainError, streams};
+use access_events::catalogue::SiteRule;
+use access_events::links::LinkClaims;
+use serde::{Deserialize, Serialize};
+
+impl Command for CreateTenant {
+    type Reply = TenantCreatedReply;
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, Self::Reply), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant_id)).await?;
+        let changes = tenant::create(&state, self.clone())?;
+        Ok((
+            changes,
+            TenantCreatedReply {
+                tenant_id: self.tenant_id.to_string(),
+                admin_key_id: self.admin_key_id.to_string(),
+            },
+        ))
+    }
+}
+
+/// The answer to `CreateTenant`; the key text is derived again from its id.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TenantCreatedReply {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The admin key's id.
+    pub admin_key_id: String,
+}
+
+impl Command for CreateCustomer {
+    type Reply = String;
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, String), AppError> {
+        let state: CustomerState = unit.load(&streams::customer(&self.tenant, &self.customer_id)).await?;
+        Ok((customer::create(&state, self.clone())?, self.customer_id.to_string()))
+    }
+}
+
+/// `InviteCustomer` as received; ids and time are fixed when it is decided.
+#[derive(Clone, Debug)]
+pub struct Invite {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// Where the link goes.
+    pub email: Email,
+    /// The personal message.
+    pub message: Message,
+    /// Visibility and routing.
+    pub site_rule: SiteRule,
+}
+
+/// The answer to `InviteCustomer`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InvitedReply {
+    /// The new contact.
+    pub contact_id: String,
+    /// Its invitation.
+    pub invitation_id: String,
+    /// When the link dies, Unix milliseconds.
+    pub expires_at_ms: i64,
+}
+
+impl Command for Invite {
+    type Reply = InvitedReply;
+
+    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, InvitedReply), AppError> {
+        let tenant: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let customer: CustomerState = unit.load(&streams::customer(&self.tenant, &self.customer_id)).await?;
+        let slot: EmailSlotState = unit
+            .load(&streams::email_slot(&self.tenant, &self.email.identity_id()))
+            .await?;
+        let cmd = invitation::InviteCustomer {
+            tenant: self.tenant.clone(),
+            customer_id: self.customer_id.clone(),
+            email: self.email.clone(),
+            message: self.message.clone(),
+            site_rule: self.site_rule.clone(),
+            contact_id: GeneratedId::generate(),
+            invitation_id: GeneratedId::generate(),
+            now_ms: now_ms(),
+            link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
+        };
+        let reply = InvitedReply {
+            contact_id: cmd.contact_id.to_string(),
+            invitation_id: cmd.invitation_id.to_string(),
+            expires_at_ms: cmd.now_ms + cmd.link_ttl_ms,
+        };
+        let changes = invitation::invite(
+            InviteState {
+                tenant: &tenant,
+                customer: &customer,
+                slot: &slot,
+            },
+            cmd,
+        )?;
+        Ok((changes, reply))
+    }
+}
+
+/// `ResendInvitation` as received.
+#[derive(Clone, Debug)]
+pub struct Resend {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// The contact.
+    pub contact_id: GeneratedId,
+}
+
+impl Command for Resend {
+    type Reply = InvitedReply;
+
+    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, InvitedReply), AppError> {
+        let contact: ContactState = unit.load(&streams::contact(&self.tenant, &self.contact_id)).await?;
+        let invitation_id = GeneratedId::trusted(&contact.invitation_id);
+        let invitation: InvitationState = if contact.lifecycle.is_some() {
+            unit.load(&streams::invitation(&self.tenant, &invitation_id)).await?
+        } else {
+            InvitationState::default()
+        };
+        let cmd = ResendInvitation {
+            tenant: self.tenant.clone(),
+            now_ms: now_ms(),
+            link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
+        };
+        let reply = InvitedReply {
+            contact_id: self.contact_id.to_string(),
+            invitation_id: invitation_id.to_string(),
+            expires_at_ms: cmd.now_ms + cmd.link_ttl_ms,
+        };
+        let changes = invitation::resend(
+            ResendState {
+                contact: &contact,
+                invitation: &invitation,
+            },
+            cmd,
+        )?;
+        Ok((changes, reply))
+    }
+}
+
+/// Which staff decision on a contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessAction {
+    /// `DisableAccess`.
+    Disable,
+    /// `RestoreAccess`.
+    Restore,
+    /// `RevokeAccess`.
+    Revoke,
+}
+
+/// `DisableAccess`, `RestoreAccess` or `RevokeAccess` as received.
+#[derive(Clone, Debug)]
+pub struct AccessCommand {
+    /// Which.
+    pub action: AccessAction,
+    /// On whom, and why.
+    pub change: ChangeAccess,
+}
+
+impl Command for AccessCommand {
+    type Reply = String;
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, String), AppError> {
+        let c = &self.change;
+        let contact: ContactState = unit.load(&streams::contact(&c.tenant, &c.contact_id)).await?;
+        let changes = match self.action {
+            AccessAction::Disable => contact::disable(&contact, c.clone())?,
+            AccessAction::Restore => contact::restore(&contact, c.clone())?,
+            AccessAction::Revoke => {
+                let invitation: InvitationState = if contact.lifecycle.is_some() {
+                    let id = GeneratedId::trusted(&contact.invitation_id);
+                    unit.load(&streams::invitation(&c.tenant, &id)).await?
+                } else {
+                    InvitationState::default()
+                };
+                if contact.lifecycle.is_some() {
+                    // Revoking frees the email: the reservation is part of the decision.
+                    let identity = GeneratedId::trusted(&contact.identity_id);
+                    let _: EmailSlotState = unit.load(&streams::email_slot(&c.tenant, &identity)).await?;
+                }
+                contact::revoke(
+                    RevokeState {
+                        contact: &contact,
+                        invitation: &invitation,
+                    },
+                    c.clone(),
+                )?
+            }
+        };
+        Ok((changes, c.contact_id.to_string()))
+    }
+}
+
+/// `AcceptInvitation` as received: a verified link and the typed password.
+pub struct Accept {
+    /// What the verified token points at.
+    pub claims: LinkClaims,
+    /// The password typed; checked against the rules only if it is a new one.
+    pub password: String,
+    /// The new password's hash, computed once across conflict retries.
+    pub hashed: tokio::sync::OnceCell<String>,
+}
+
+impl std::fmt::Debug for Accept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Accept").field("claims", &self.claims).finish_non_exhaustive()
+    }
+}
+
+/// Who is now logged in, after `AcceptInvitation`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionSubject {
+    /// The tenant.
+    pub tenant: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The contact's customer.
+    pub customer_id: String,
+    /// The contact's email.
+    pub email: String,
+    /// The global identity.
+    pub identity_id: String,
+}
+
+impl Accept {
+    fn tenant(&self) -> Result<TenantId, AppError> {
+        TenantId::parse(&self.claims.tenant).map_err(|_| AppError::Domain(DomainError::NotFound("invitation")))
+    }
+
+    fn invitation_id(&self) -> Result<GeneratedId, AppError> {
+        GeneratedId::parse(&self.claims.invitation_id)
+            .map_err(|_| AppError::Domain(DomainError::NotFound("invitation")))
+    }
+}
+
+impl Command for Accept {
+    type Reply = SessionSubject;
+
+    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, SessionSubject), AppError> {
+        let tenant = self.tenant()?;
+        let invitation_id = self.invitation_id()?;
+        let invitation: InvitationState = unit.load(&streams::invitation(&tenant, &invitation_id)).await?;
+        if invitation.status.is_none() {
+            return Err(DomainError::NotFound("invitation").into());
+        }
+        let contact_id = GeneratedId::trusted(&invitation.contact_id);
+        let contact: ContactState = unit.load(&streams::contact(&tenant, &contact_id)).await?;
+        let identity_id = GeneratedId::trusted(&contact.identity_id);
+        let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
+        let credential = match &identity.password_hash {
+            Some(phc) => Credential::ExistingPassword {
+                matches: app.passwords.verify(Some(phc.clone()), self.password.clone()).await,
+            },
+            None => {
+                let password = Password::parse(&self.password)
+                    .map_err(|m| AppError::Domain(DomainError::invalid("password", m)))?;
+                let hash = self
+                    .hashed
+                    .get_or_try_init(|| app.passwords.hash(password.expose().to_owned()))
+                    .await
+                    .map_err(AppError::Internal)?;
+                Credential::NewPassword { hash: hash.clone() }
+            }
+        };
+        let changes = invitation::accept(
+            AcceptState {
+                invitation: &invitation,
+                contact: &contact,
+                identity: &identity,
+            },
+            AcceptInvitation {
+                tenant: tenant.clone(),
+                invitation_id,
+                generation: self.claims.generation,
+                credential,
+                now_ms: now_ms(),
+            },
+        )?;
+        Ok((
+            changes,
+            SessionSubject {
+                tenant: tenant.to_string(),
+                contact_id: contact_id.to_string(),
+                customer_id: contact.customer_id,
+                email: contact.email,
+                identity_id: identity_id.to_string(),
+            },
+        ))
+    }
+
+    /// A retried accept opens a session only for the identity's password.
+    async fn check_replay(&self, app: &App, reply: &SessionSubject) -> Result<(), AppError> {
+        let identity_id = GeneratedId::trusted(&reply.identity_id);
+        let mut unit = Unit {
+            log: app.log.as_ref(),
+            versions: Default::default(),
+        };
+        let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
+        if app.passwords.verify(identity.password_hash, self.password.clone()).await {
+            Ok(())
+        } else {
+            Err(DomainError::Unauthenticated("the password is wrong".into()).into())
+        }
+    }
+}

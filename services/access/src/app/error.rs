@@ -1,0 +1,34 @@
+//! Errors of the command and query paths.
+
+use crate::domain::DomainError;
+use crate::projections::Behind;
+
+/// Why a command or query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The domain refused it.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// Concurrent changes kept conflicting.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request id was used before for a different command.
+    #[error("this request id was already used for a different command")]
+    RequestIdReused,
+    /// The log cannot take writes now.
+    #[error("the event log is unavailable: {0}")]
+    Unavailable(String),
+    /// The read model did not reach the asked position in time.
+    #[error(transparent)]
+    Behind(Behind),
+    /// A fault of ours; the cause is logged, not shown.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl AppError {
+    /// Wraps a storage or decoding fault.
+    pub fn storage(e: impl std::fmt::Display) -> Self {
+        AppError::Internal(anyhow::anyhow!("{e}"))
+    }
+}

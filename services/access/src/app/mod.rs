@@ -1,0 +1,246 @@
+//! Runs commands against the log: load the streams a decision needs, decide,
+//! append everything atomically with the versions seen, and on a conflict load
+//! again and decide again. A request id seen before is answered from its first
+//! result without deciding anything.
+
+mod commands;
+mod error;
+mod queries;
+
+pub use commands::*;
+pub use error::AppError;
+pub use queries::LoginOutcome;
+
+use crate::domain::values::{RequestId, TenantId};
+use crate::domain::{Aggregate, Change};
+use crate::projections::ReadModels;
+use crate::secrets::{ApiKeys, Passwords, Sessions};
+use access_events::catalogue::Event;
+use access_events::links::LinkSigner;
+use access_events::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
+use access_events::{Actor, StreamId};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// How many times a command is decided again after a conflict.
+const MAX_ATTEMPTS: usize = 5;
+
+/// Tunables of the command and query paths.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long an invitation link lives.
+    pub link_ttl: Duration,
+    /// How long a session lives.
+    pub session_ttl: Duration,
+    /// How long a query waits for its read model to reach `min_position`.
+    pub query_wait: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            link_ttl: Duration::from_secs(24 * 3600),
+            session_ttl: Duration::from_secs(12 * 3600),
+            query_wait: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a command or query needs.
+#[derive(Clone)]
+pub struct App {
+    /// The event log.
+    pub log: Arc<dyn EventLog>,
+    /// The read models.
+    pub models: Arc<ReadModels>,
+    /// Password hashing.
+    pub passwords: Passwords,
+    /// Invitation link tokens.
+    pub links: LinkSigner,
+    /// Tenant API keys.
+    pub api_keys: ApiKeys,
+    /// Session tokens.
+    pub sessions: Sessions,
+    /// Tunables.
+    pub settings: Settings,
+}
+
+/// Who sent a command, and the keys that make it idempotent and traceable.
+#[derive(Clone, Debug)]
+pub struct CommandContext {
+    /// The caller's idempotency key.
+    pub request_id: RequestId,
+    /// Digest of the command's payload.
+    pub fingerprint: [u8; 32],
+    /// The tenant concerned, if any.
+    pub tenant: Option<TenantId>,
+    /// Who is acting.
+    pub actor: Actor,
+    /// The business flow.
+    pub correlation_id: Uuid,
+}
+
+/// A command's answer and where it was written.
+#[derive(Clone, Debug)]
+pub struct Outcome<R> {
+    /// The answer.
+    pub reply: R,
+    /// Log position of its last event: queries wait for this to read their writes.
+    pub position: u64,
+    /// True when it was a retry answered from the first result.
+    pub duplicate: bool,
+}
+
+/// A command: decides on loaded state; its reply is stored with its request id.
+pub trait Command: Send + Sync {
+    /// The answer, stored for retries; never a secret.
+    type Reply: Serialize + DeserializeOwned + Send;
+
+    /// Loads what it needs through `unit` and decides.
+    fn decide(
+        &self,
+        app: &App,
+        unit: &mut Unit<'_>,
+    ) -> impl Future<Output = Result<(Vec<Change>, Self::Reply), AppError>> + Send;
+
+    /// Checks, before a stored reply is given to a retry, anything the reply
+    /// must not be given without (a password, for commands that open a session).
+    fn check_replay(&self, _app: &App, _reply: &Self::Reply) -> impl Future<Output = Result<(), AppError>> + Send {
+        async { Ok(()) }
+    }
+}
+
+/// The streams one decision read, with the versions it saw.
+pub struct Unit<'a> {
+    log: &'a dyn EventLog,
+    versions: HashMap<StreamId, u64>,
+}
+
+impl Unit<'_> {
+    /// Folds a stream into its aggregate state and remembers its version.
+    pub async fn load<A: Aggregate>(&mut self, stream: &StreamId) -> Result<A, AppError> {
+        let envelopes = self.log.read_stream(stream).await.map_err(AppError::storage)?;
+        self.versions.insert(stream.clone(), envelopes.len() as u64);
+        let mut state = A::default();
+        for e in &envelopes {
+            let event = Event::decode(e).map_err(AppError::storage)?;
+            state = state.evolve(&event);
+        }
+        Ok(state)
+    }
+
+    fn into_streams(self, changes: Vec<Change>) -> Vec<StreamAppend> {
+        let mut order: Vec<StreamAppend> = Vec::new();
+        for change in changes {
+            let (event_type, schema_version, payload) = change.event.encode();
+            let event = NewEvent {
+                event_id: Uuid::now_v7(),
+                event_type: event_type.to_owned(),
+                schema_version,
+                payload,
+            };
+            match order.iter_mut().find(|s| s.stream == change.stream) {
+                Some(s) => s.events.push(event),
+                None => order.push(StreamAppend {
+                    // A stream not loaded is one the decision creates under a
+                    // fresh id: it must not exist yet.
+                    expected_version: self.versions.get(&change.stream).copied().unwrap_or(0),
+                    stream: change.stream,
+                    events: vec![event],
+                }),
+            }
+        }
+        order
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl App {
+    /// Runs a command: answers a known request id from its first result, or
+    /// decides and appends, deciding again after conflicts.
+    pub async fn execute<C: Command>(&self, ctx: &CommandContext, cmd: &C) -> Result<Outcome<C::Reply>, AppError> {
+        if let Some(record) = self.log.request(ctx.request_id.as_str()).await.map_err(AppError::storage)? {
+            if record.fingerprint != ctx.fingerprint {
+                return Err(AppError::RequestIdReused);
+            }
+            let reply: C::Reply = postcard::from_bytes(&record.reply).map_err(AppError::storage)?;
+            cmd.check_replay(self, &reply).await?;
+            return Ok(Outcome {
+                reply,
+                position: record.last_position,
+                duplicate: true,
+            });
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let mut unit = Unit {
+                log: self.log.as_ref(),
+                versions: HashMap::new(),
+            };
+            let (changes, reply) = cmd.decide(self, &mut unit).await?;
+            let encoded = postcard::to_stdvec(&reply).map_err(AppError::storage)?;
+            let request = AppendRequest {
+                request_id: ctx.request_id.to_string(),
+                fingerprint: ctx.fingerprint,
+                tenant: ctx.tenant.as_ref().map(ToString::to_string),
+                actor: ctx.actor.clone(),
+                correlation_id: ctx.correlation_id,
+                causation_id: None,
+                occurred_at_ms: now_ms(),
+                streams: unit.into_streams(changes),
+                reply: encoded,
+            };
+            match self.log.append(request).await {
+                Ok(committed) if committed.duplicate => {
+                    // A concurrent retry of the same request won the race.
+                    let reply: C::Reply = postcard::from_bytes(&committed.reply).map_err(AppError::storage)?;
+                    cmd.check_replay(self, &reply).await?;
+                    return Ok(Outcome {
+                        reply,
+                        position: committed.last_position,
+                        duplicate: true,
+                    });
+                }
+                Ok(committed) => {
+                    return Ok(Outcome {
+                        reply,
+                        position: committed.last_position,
+                        duplicate: false,
+                    });
+                }
+                Err(AppendError::Conflict { stream, .. }) => {
+                    tracing::debug!(%stream, "conflict; deciding again");
+                    continue;
+                }
+                Err(AppendError::RequestIdReused(_)) => return Err(AppError::RequestIdReused),
+                Err(AppendError::Invalid(m)) => return Err(AppError::Internal(anyhow::anyhow!(m))),
+                Err(AppendError::Unavailable(m)) => return Err(AppError::Unavailable(m)),
+            }
+        }
+        Err(AppError::Conflict(
+            "too many concurrent changes to the same records; retry".into(),
+        ))
+    }
+
+    /// Waits until the read models have reached `min_position`.
+    pub async fn wait_for(&self, min_position: u64) -> Result<(), AppError> {
+        if min_position == 0 {
+            return Ok(());
+        }
+        self.models
+            .wait_for(min_position, self.settings.query_wait)
+            .await
+            .map_err(AppError::Behind)
+    }
+}

@@ -1,0 +1,89 @@
+//! Queries answered from the read models.
+
+use super::{App, AppError, now_ms};
+use crate::domain::DomainError;
+use crate::domain::contact::Lifecycle;
+use crate::domain::values::Email;
+use crate::projections::ContactRow;
+use crate::secrets::SessionClaims;
+
+/// A successful login.
+#[derive(Clone, Debug)]
+pub struct LoginOutcome {
+    /// The session token.
+    pub token: String,
+    /// When it stops working, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// The contact.
+    pub contact: ContactRow,
+}
+
+/// The one answer for an unknown email and a wrong password alike.
+const BAD_CREDENTIALS: &str = "the email or password is wrong";
+
+impl App {
+    /// Checks an email and password for a tenant and opens a session.
+    ///
+    /// An unknown email costs the same argon2 work as a wrong password and gets
+    /// the same answer; the state of the login (disabled, revoked, pending) is
+    /// told only to whoever proved the password.
+    pub async fn login(&self, tenant: &str, email: &str, password: String) -> Result<LoginOutcome, AppError> {
+        let found = match Email::parse(email) {
+            Ok(email) => self
+                .models
+                .membership(tenant, email.identity_id().as_str())
+                .map_err(AppError::Internal)?,
+            Err(_) => None,
+        };
+        let phc = found
+            .as_ref()
+            .and_then(|(_, identity)| identity.as_ref())
+            .and_then(|i| i.password_hash.clone());
+        let matched = self.passwords.verify(phc, password).await;
+        let Some((contact, _)) = found.filter(|_| matched) else {
+            return Err(DomainError::Unauthenticated(BAD_CREDENTIALS.into()).into());
+        };
+        match (contact.lifecycle, contact.disabled) {
+            (Lifecycle::Revoked, _) => {
+                return Err(DomainError::PermissionDenied {
+                    reason: "access_revoked",
+                    message: "access for this contact was revoked".into(),
+                }
+                .into());
+            }
+            (_, true) => {
+                return Err(DomainError::PermissionDenied {
+                    reason: "access_disabled",
+                    message: "access for this contact is disabled".into(),
+                }
+                .into());
+            }
+            (Lifecycle::Invited, false) => {
+                return Err(DomainError::precondition(
+                    "invitation_pending",
+                    "this contact has not accepted the invitation yet; use the link in the invitation email",
+                )
+                .into());
+            }
+            (Lifecycle::Active, false) => {}
+        }
+        let (token, expires_at_ms) = self.open_session(tenant, &contact.contact_id, &contact.identity_id);
+        Ok(LoginOutcome {
+            token,
+            expires_at_ms,
+            contact,
+        })
+    }
+
+    /// Issues a session token for a contact; returns it with its expiry.
+    pub fn open_session(&self, tenant: &str, contact_id: &str, identity_id: &str) -> (String, i64) {
+        let expires_at_ms = now_ms() + self.settings.session_ttl.as_millis() as i64;
+        let token = self.sessions.issue(&SessionClaims {
+            tenant: tenant.to_owned(),
+            contact_id: contact_id.to_owned(),
+            identity_id: identity_id.to_owned(),
+            expires_at_ms,
+        });
+        (token, expires_at_ms)
+    }
+}

@@ -1,0 +1,212 @@
+//! The rows of the read models and how one event changes them.
+
+use crate::domain::contact::{Lifecycle, status_word};
+use access_events::Envelope;
+use access_events::catalogue::{
+    ContactEvent, CustomerEvent, CustomerStatus, Event, IdentityEvent, SiteRule, TenantEvent,
+};
+use serde::{Deserialize, Serialize};
+
+/// A tenant, for authentication and site rules.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRow {
+    /// Display name.
+    pub name: String,
+    /// Stock sites.
+    pub sites: Vec<String>,
+    /// Default order site.
+    pub default_order_site: String,
+}
+
+/// An API key, by key id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRow {
+    /// The key's tenant.
+    pub tenant: String,
+    /// The key's role.
+    pub role: String,
+    /// SHA-256 of the key text.
+    pub key_sha256: [u8; 32],
+}
+
+/// A customer account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRow {
+    /// The name.
+    pub name: String,
+    /// Whether it may order.
+    pub status: CustomerStatus,
+}
+
+/// A contact's login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactRow {
+    /// The contact's id.
+    pub contact_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The email.
+    pub email: String,
+    /// The global identity.
+    pub identity_id: String,
+    /// Visibility and routing.
+    pub site_rule: SiteRule,
+    /// Invited, active or revoked.
+    pub lifecycle: Lifecycle,
+    /// Blocked by staff.
+    pub disabled: bool,
+    /// The contact's invitation.
+    pub invitation_id: String,
+}
+
+impl ContactRow {
+    /// `invited`, `active`, `disabled` or `revoked`.
+    pub fn status(&self) -> &'static str {
+        status_word(Some(self.lifecycle), self.disabled)
+    }
+}
+
+/// A global identity's login data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRow {
+    /// The email.
+    pub email: String,
+    /// The argon2id PHC string, once a password was set.
+    pub password_hash: Option<String>,
+}
+
+/// Which sites a contact sees and where its orders go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteVisibility {
+    /// Sites whose stock the contact sees.
+    pub visible_sites: Vec<String>,
+    /// Where orders are routed.
+    pub order_site: String,
+    /// True when the contact sees totals over all its visible sites.
+    pub stock_totals: bool,
+}
+
+impl SiteVisibility {
+    /// Resolves a contact's rule against its tenant's current settings, so that
+    /// "tenant default" follows later changes of the default.
+    pub fn resolve(rule: &SiteRule, tenant: &TenantRow) -> Self {
+        match rule {
+            SiteRule::TenantDefault | SiteRule::AllSites => SiteVisibility {
+                visible_sites: tenant.sites.clone(),
+                order_site: tenant.default_order_site.clone(),
+                stock_totals: true,
+            },
+            SiteRule::OneSite(site) => SiteVisibility {
+                visible_sites: vec![site.clone()],
+                order_site: site.clone(),
+                stock_totals: false,
+            },
+        }
+    }
+}
+
+/// Row keys. `\0` separates parts; no id may contain it.
+pub(super) mod keys {
+    pub fn tenant(t: &str) -> Vec<u8> {
+        [b"t\0", t.as_bytes()].concat()
+    }
+    pub fn key(id: &str) -> Vec<u8> {
+        [b"k\0", id.as_bytes()].concat()
+    }
+    pub fn customer(t: &str, c: &str) -> Vec<u8> {
+        [b"c\0", t.as_bytes(), b"\0", c.as_bytes()].concat()
+    }
+    pub fn contact(t: &str, c: &str) -> Vec<u8> {
+        [b"n\0", t.as_bytes(), b"\0", c.as_bytes()].concat()
+    }
+    pub fn membership(t: &str, identity: &str) -> Vec<u8> {
+        [b"m\0", t.as_bytes(), b"\0", identity.as_bytes()].concat()
+    }
+    pub fn identity(i: &str) -> Vec<u8> {
+        [b"i\0", i.as_bytes()].concat()
+    }
+    pub const CHECKPOINT: &[u8] = b"_checkpoint";
+}
+
+/// Reads and writes rows during one batch.
+pub(super) trait Rows {
+    fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>>;
+    fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T);
+}
+
+/// Applies one event to the rows.
+pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result<()> {
+    let event = Event::decode(envelope)?;
+    let tenant = envelope.stream.tenant();
+    let id = envelope.stream.id();
+    match event {
+        Event::Tenant(TenantEvent::TenantCreated(e)) => rows.put(
+            keys::tenant(tenant),
+            &TenantRow {
+                name: e.name,
+                sites: e.sites,
+                default_order_site: e.default_order_site,
+            },
+        ),
+        Event::Tenant(TenantEvent::ApiKeyIssued(e)) => rows.put(
+            keys::key(&e.key_id),
+            &KeyRow {
+                tenant: tenant.to_owned(),
+                role: e.role,
+                key_sha256: e.key_sha256,
+            },
+        ),
+        Event::Customer(CustomerEvent::CustomerCreated(e)) => rows.put(
+            keys::customer(tenant, &e.customer_id),
+            &CustomerRow {
+                name: e.name,
+                status: e.status,
+            },
+        ),
+        Event::Contact(ContactEvent::ContactInvited(e)) => {
+            rows.put(keys::membership(tenant, &e.identity_id), &e.contact_id);
+            rows.put(
+                keys::contact(tenant, &e.contact_id),
+                &ContactRow {
+                    contact_id: e.contact_id.clone(),
+                    customer_id: e.customer_id,
+                    email: e.email,
+                    identity_id: e.identity_id,
+                    site_rule: e.site_rule,
+                    lifecycle: Lifecycle::Invited,
+                    disabled: false,
+                    invitation_id: e.invitation_id,
+                },
+            );
+        }
+        Event::Contact(change) => {
+            let key = keys::contact(tenant, id);
+            if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+                match change {
+                    ContactEvent::ContactActivated(_) => row.lifecycle = Lifecycle::Active,
+                    ContactEvent::AccessDisabled(_) => row.disabled = true,
+                    ContactEvent::AccessRestored(_) => row.disabled = false,
+                    ContactEvent::AccessRevoked(_) => row.lifecycle = Lifecycle::Revoked,
+                    ContactEvent::ContactInvited(_) => {}
+                }
+                rows.put(key, &row);
+            }
+        }
+        Event::Identity(IdentityEvent::IdentityRegistered(e)) => rows.put(
+            keys::identity(id),
+            &IdentityRow {
+                email: e.email,
+                password_hash: None,
+            },
+        ),
+        Event::Identity(IdentityEvent::PasswordSet(e)) => {
+            let key = keys::identity(id);
+            if let Some(mut row) = rows.get::<IdentityRow>(&key)? {
+                row.password_hash = Some(e.password_hash);
+                rows.put(key, &row);
+            }
+        }
+        Event::Invitation(_) | Event::EmailSlot(_) => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! The read-model store, its queries, and the projector task that feeds it.
+
+use super::rows::{self, ContactRow, CustomerRow, IdentityRow, KeyRow, Rows, SiteVisibility, TenantRow, keys};
+use access_events::log::{EventLog, subscribe};
+use anyhow::Context;
+use futures::{FutureExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The read models of one replica.
+#[derive(Debug)]
+pub struct ReadModels {
+    tree: sled::Db,
+    applied_tx: watch::Sender<u64>,
+}
+
+/// The read model has not reached the position a query asked for in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the read model is at position {at}, behind the requested {wanted}; retry shortly")]
+pub struct Behind {
+    /// Where it is.
+    pub at: u64,
+    /// What was asked.
+    pub wanted: u64,
+}
+
+/// One batch's writes, with reads seeing them before they are committed.
+struct Overlay<'a> {
+    tree: &'a sled::Db,
+    staged: HashMap<Vec<u8>, Vec<u8>>,
+}
+
+impl Rows for Overlay<'_> {
+    fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>> {
+        let bytes = match self.staged.get(key) {
+            Some(v) => Some(v.clone()),
+            None => self.tree.get(key)?.map(|v| v.to_vec()),
+        };
+        Ok(match bytes {
+            Some(b) => Some(postcard::from_bytes(&b).context("read-model row")?),
+            None => None,
+        })
+    }
+
+    fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T) {
+        self.staged.insert(key, postcard::to_stdvec(row).unwrap_or_default());
+    }
+}
+
+impl ReadModels {
+    /// Opens (or creates) the read models in `dir`.
+    pub fn open(dir: &Path) -> anyhow::Result<Self> {
+        let tree = sled::Config::new()
+            .path(dir)
+            .open()
+            .with_context(|| format!("opening read models in {}", dir.display()))?;
+        let checkpoint = match tree.get(keys::CHECKPOINT)? {
+            Some(v) => postcard::from_bytes(&v).context("read-model checkpoint")?,
+            None => 0,
+        };
+        let (applied_tx, _) = watch::channel(checkpoint);
+        Ok(ReadModels { tree, applied_tx })
+    }
+
+    /// The last log position applied.
+    pub fn checkpoint(&self) -> u64 {
+        *self.applied_tx.borrow()
+    }
+
+    /// Waits until the read model has applied `position`, at most `timeout`.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> Result<(), Behind> {
+        let mut rx = self.applied_tx.subscribe();
+        let reached = tokio::time::timeout(timeout, rx.wait_for(|at| *at >= position)).await;
+        match reached {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(Behind {
+                at: self.checkpoint(),
+                wanted: position,
+            }),
+        }
+    }
+
+    /// Applies envelopes in log order, with the checkpoint, atomically; skips
+    /// what was applied before.
+    pub fn apply(&self, envelopes: &[access_events::Envelope]) -> anyhow::Result<()> {
+        let checkpoint = self.checkpoint();
+        let mut overlay = Overlay {
+            tree: &self.tree,
+            staged: HashMap::new(),
+        };
+        let mut last = checkpoint;
+        for e in envelopes.iter().filter(|e| e.position > checkpoint) {
+            rows::apply(&mut overlay, e)
+                .with_context(|| format!("projecting event at position {}", e.position))?;
+            last = e.position;
+        }
+        if last == checkpoint {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (k, v) in overlay.staged {
+            batch.insert(k, v);
+        }
+        batch.insert(keys::CHECKPOINT, postcard::to_stdvec(&last)?);
+        self.tree.apply_batch(batch)?;
+        self.applied_tx.send_replace(last);
+        Ok(())
+    }
+
+    /// Writes everything to disk (on shutdown).
+    pub fn flush(&self) -> anyhow::Result<()> {
+        self.tree.flush()?;
+        Ok(())
+    }
+
+    fn get<T: for<'a> Deserialize<'a>>(&self, key: &[u8]) -> anyhow::Result<Option<T>> {
+        Ok(match self.tree.get(key)? {
+            Some(b) => Some(postcard::from_bytes(&b).context("read-model row")?),
+            None => None,
+        })
+    }
+
+    /// A tenant.
+    pub fn tenant(&self, tenant: &str) -> anyhow::Result<Option<TenantRow>> {
+        self.get(&keys::tenant(tenant))
+    }
+
+    /// An API key by its id.
+    pub fn api_key(&self, key_id: &str) -> anyhow::Result<Option<KeyRow>> {
+        self.get(&keys::key(key_id))
+    }
+
+    /// A customer of a tenant.
+    pub fn customer(&self, tenant: &str, customer_id: &str) -> anyhow::Result<Option<CustomerRow>> {
+        self.get(&keys::customer(tenant, customer_id))
+    }
+
+    /// A contact of a tenant.
+    pub fn contact(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Option<ContactRow>> {
+        self.get(&keys::contact(tenant, contact_id))
+    }
+
+    /// The tenant's current contact for an identity, with the identity.
+    pub fn membership(
+        &self,
+        tenant: &str,
+        identity_id: &str,
+    ) -> anyhow::Result<Option<(ContactRow, Option<IdentityRow>)>> {
+        let Some(contact_id) = self.get::<String>(&keys::membership(tenant, identity_id))? else {
+            return Ok(None);
+        };
+        let Some(contact) = self.contact(tenant, &contact_id)? else {
+            return Ok(None);
+        };
+        Ok(Some((contact, self.identity(identity_id)?)))
+    }
+
+    /// A global identity.
+    pub fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRow>> {
+        self.get(&keys::identity(identity_id))
+    }
+
+    /// Which sites a contact sees and where its orders go.
+    pub fn site_visibility(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Option<SiteVisibility>> {
+        let (Some(contact), Some(tenant)) = (self.contact(tenant, contact_id)?, self.tenant(tenant)?) else {
+            return Ok(None);
+        };
+        Ok(Some(SiteVisibility::resolve(&contact.site_rule, &tenant)))
+    }
+}
+
+/// Feeds the read models from the log until `shutdown` turns true.
+pub async fn run_projector(
+    models: Arc<ReadModels>,
+    log: Arc<dyn EventLog>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut events = subscribe(log, models.checkpoint() + 1);
+    loop {
+        let first = tokio::select! {
+            item = events.next() => item,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+        };
+        let Some(first) = first else { break };
+        let mut batch = Vec::with_capacity(64);
+        let mut failed = None;
+        match first {
+            Ok(e) => batch.push(e),
+            Err(e) => failed = Some(e.to_string()),
+        }
+        // Take whatever else is ready now, so a burst is one write.
+        while batch.len() < 1024 && failed.is_none() {
+            match events.next().now_or_never() {
+                Some(Some(Ok(e))) => batch.push(e),
+                Some(Some(Err(e))) => failed = Some(e.to_string()),
+                _ => break,
+            }
+        }
+        if !batch.is_empty()
+            && let Err(e) = models.apply(&batch)
+        {
+            // A read model that cannot apply an event must not skip it: stop
+            // here, loudly, and serve what it has.
+            tracing::error!(error = ?e, "projector stopped");
+            break;
+        }
+        if let Some(e) = failed {
+            // The subscription keeps its place and retries by itself.
+            tracing::warn!(error = %e, "projector could not read the log; retrying");
+        }
+    }
+    if let Err(e) = models.flush() {
+        tracing::error!(error = ?e, "flushing read models");
+    }
+}

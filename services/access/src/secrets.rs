@@ -1,0 +1,310 @@
+//! Secrets: the server key file, the operator key, API keys, session tokens and
+//! password hashes. None of them ever enters the log, a log line or an error.
+
+use access_events::links::{LinkSigner, ServerKey};
+use anyhow::Context;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
+
+/// Writes `contents` to a new file readable by its owner only, durably.
+fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// The secrets kept in the data directory.
+#[derive(Clone, Debug)]
+pub struct DataDirSecrets {
+    /// The server key: derives link tokens, API key secrets and session MACs.
+    pub server_key: ServerKey,
+    /// SHA-256 of the operator key.
+    pub operator_key_sha256: [u8; 32],
+    /// Where the operator key is, to tell the operator.
+    pub operator_key_path: PathBuf,
+}
+
+impl DataDirSecrets {
+    /// Loads the key files of `dir`, creating them (mode 0600) on first start.
+    pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
+        let key_path = dir.join("server.key");
+        if !key_path.exists() {
+            let key = ServerKey::generate(1);
+            write_private(&key_path, format!("1:{}\n", hex::encode(key.bytes())).as_bytes())?;
+        }
+        let text = std::fs::read_to_string(&key_path)
+            .with_context(|| format!("reading {}", key_path.display()))?;
+        let (id, hex_key) = text
+            .trim()
+            .split_once(':')
+            .context("server.key must read '<id>:<64 hex digits>'")?;
+        let id: u8 = id.parse().context("server.key: bad key id")?;
+        let bytes: [u8; 32] = hex::decode(hex_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .context("server.key: the key must be 64 hex digits")?;
+
+        let operator_key_path = dir.join("operator.key");
+        if !operator_key_path.exists() {
+            let secret: [u8; 32] = rand::random();
+            let key = format!("cpa_operator_{}", URL_SAFE_NO_PAD.encode(secret));
+            write_private(&operator_key_path, format!("{key}\n").as_bytes())?;
+        }
+        let operator_key = std::fs::read_to_string(&operator_key_path)
+            .with_context(|| format!("reading {}", operator_key_path.display()))?;
+        Ok(DataDirSecrets {
+            server_key: ServerKey::new(id, bytes),
+            operator_key_sha256: sha256(operator_key.trim()),
+            operator_key_path,
+        })
+    }
+
+    /// The link signer for invitation tokens.
+    pub fn link_signer(&self) -> LinkSigner {
+        LinkSigner::new(self.server_key.clone(), Vec::new())
+    }
+}
+
+/// SHA-256 of a key's text.
+pub fn sha256(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Compares two digests in constant time.
+pub fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.ct_eq(b).into()
+}
+
+/// Tenant API keys: `cpa_<key id>_<secret>`, the secret derived from the server
+/// key and the key id, so that a retried `CreateTenant` can give the same key
+/// back without it ever being stored; only its SHA-256 is in the log.
+#[derive(Clone, Debug)]
+pub struct ApiKeys {
+    key: ServerKey,
+}
+
+impl ApiKeys {
+    /// API keys derived from `key`.
+    pub fn new(key: ServerKey) -> Self {
+        ApiKeys { key }
+    }
+
+    /// The full key text for a key id.
+    pub fn key_text(&self, key_id: &str) -> String {
+        let secret = self.key.mac("api-key", &[key_id.as_bytes()]);
+        format!("cpa_{key_id}_{}", URL_SAFE_NO_PAD.encode(secret))
+    }
+
+    /// The key id of a presented key, if it has the right shape.
+    pub fn key_id_of(text: &str) -> Option<&str> {
+        let rest = text.strip_prefix("cpa_")?;
+        let (id, secret) = rest.split_once('_')?;
+        (id.len() == 32 && !secret.is_empty()).then_some(id)
+    }
+}
+
+/// What a session token carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// The tenant.
+    pub tenant: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The contact's identity.
+    pub identity_id: String,
+    /// When it stops working, Unix milliseconds.
+    pub expires_at_ms: i64,
+}
+
+/// Signs and checks session tokens (`ses_<claims>.<mac>`); the claims are not
+/// secret, the MAC makes them unforgeable.
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    key: ServerKey,
+}
+
+impl Sessions {
+    /// Sessions signed with `key`.
+    pub fn new(key: ServerKey) -> Self {
+        Sessions { key }
+    }
+
+    /// A token for `claims`.
+    pub fn issue(&self, claims: &SessionClaims) -> String {
+        let body = postcard::to_stdvec(claims).unwrap_or_default();
+        let mac = self.key.mac("session", &[&body]);
+        format!("ses_{}.{}", URL_SAFE_NO_PAD.encode(body), URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    /// The claims of a genuine, unexpired token.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<SessionClaims> {
+        let (body, mac) = token.strip_prefix("ses_")?.split_once('.')?;
+        let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        let expected = self.key.mac("session", &[&body]);
+        if !bool::from(expected[..].ct_eq(&mac)) {
+            return None;
+        }
+        let claims: SessionClaims = postcard::from_bytes(&body).ok()?;
+        (claims.expires_at_ms > now_ms).then_some(claims)
+    }
+}
+
+/// argon2id cost parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashCost {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for HashCost {
+    /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+    fn default() -> Self {
+        HashCost {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+/// Hashes and verifies passwords with argon2id, off the async threads.
+#[derive(Clone)]
+pub struct Passwords {
+    argon: Argon2<'static>,
+    /// A hash of a random password, verified against when the account is
+    /// unknown so that both answers take the same time.
+    dummy_hash: String,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passwords")
+    }
+}
+
+impl Passwords {
+    /// A hasher with `cost`.
+    pub fn new(cost: HashCost) -> anyhow::Result<Self> {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let dummy: [u8; 16] = rand::random();
+        let dummy_hash = hash_with(&argon, &hex::encode(dummy))?;
+        Ok(Passwords { argon, dummy_hash })
+    }
+
+    /// The PHC string of a new password.
+    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        let argon = self.argon.clone();
+        tokio::task::spawn_blocking(move || hash_with(&argon, &password)).await?
+    }
+
+    /// Whether `password` matches `phc`; with `None`, spends the same time on a
+    /// dummy hash and answers false.
+    pub async fn verify(&self, phc: Option<String>, password: String) -> bool {
+        let argon = self.argon.clone();
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
+        let matched = tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&phc)
+                .map(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
+                .unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        known && matched
+    }
+}
+
+fn hash_with(argon: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(argon
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+        .to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_keys_are_reproducible_from_their_id_and_shaped() {
+        let keys = ApiKeys::new(ServerKey::generate(1));
+        let id = "0123456789abcdef0123456789abcdef";
+        let text = keys.key_text(id);
+        assert_eq!(keys.key_text(id), text);
+        assert_eq!(ApiKeys::key_id_of(&text), Some(id));
+        assert_eq!(ApiKeys::key_id_of("Bearer x"), None);
+        assert_ne!(ApiKeys::new(ServerKey::generate(1)).key_text(id), text);
+    }
+
+    #[test]
+    fn sessions_verify_until_they_expire_and_resist_forgery() {
+        let sessions = Sessions::new(ServerKey::generate(1));
+        let claims = SessionClaims {
+            tenant: "acme".into(),
+            contact_id: "c".into(),
+            identity_id: "i".into(),
+            expires_at_ms: 2_000,
+        };
+        let token = sessions.issue(&claims);
+        assert_eq!(sessions.verify(&token, 1_000), Some(claims));
+        assert_eq!(sessions.verify(&token, 2_000), None);
+        let forged = Sessions::new(ServerKey::generate(1)).issue(&SessionClaims {
+            tenant: "acme".into(),
+            contact_id: "c".into(),
+            identity_id: "i".into(),
+            expires_at_ms: 9_000,
+        });
+        assert_eq!(sessions.verify(&forged, 1_000), None);
+    }
+
+    #[tokio::test]
+    async fn passwords_verify_and_unknown_accounts_never_match() {
+        let p = Passwords::new(HashCost { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
+        let phc = p.hash("abc123".into()).await.unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(p.verify(Some(phc.clone()), "abc123".into()).await);
+        assert!(!p.verify(Some(phc), "abc124".into()).await);
+        assert!(!p.verify(None, "abc123".into()).await);
+    }
+
+    #[test]
+    fn key_files_are_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = DataDirSecrets::load_or_create(dir.path()).unwrap();
+        let again = DataDirSecrets::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.server_key.bytes(), again.server_key.bytes());
+        assert_eq!(first.operator_key_sha256, again.operator_key_sha256);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&first.operator_key_path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
