@@ -1,1 +1,19 @@
-//! stub
+//! # access-mailer
+//!
+//! The mailer worker: it consumes the event log from its own durable checkpoint
+//! and sends the emails that events call for, each exactly once in effect.
+//! In embedded mode `accessd` runs it in-process.
+//!
+//! ## Layout
+//! - [`worker`]: the consumer loop, one event per step, and the send ledger.
+//! - [`compose`]: what each email says, as text and HTML.
+//! - [`transport`]: where mail goes: `.eml` files in an outbox, or SMTP.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod compose;
+pub mod transport;
+pub mod worker;
+
+pub use transport::Transport;
+pub use worker::{ExecutionOutcome, Mailer, MailerConfig};

@@ -1,0 +1,58 @@
+//! Where mail goes: `.eml` files in an outbox folder (the embedded default),
+//! or an SMTP server through lettre.
+
+use anyhow::Context;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// A configured mail transport.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Writes each mail as `<outbox>/<id>.eml`.
+    Outbox(PathBuf),
+    /// Hands each mail to an SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+}
+
+impl Transport {
+    /// An SMTP transport from a URL such as `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://host:465` or `smtp://127.0.0.1:2525` (plain, loopback only).
+    pub fn smtp(url: &str) -> anyhow::Result<Self> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .context("the SMTP URL is not valid")?
+            .timeout(Some(std::time::Duration::from_secs(30)))
+            .build();
+        Ok(Transport::Smtp(transport))
+    }
+
+    /// Delivers one mail under a stable id. Writing the same id to the outbox
+    /// twice leaves one file, so a replay after a crash cannot duplicate it.
+    pub async fn deliver(&self, id: &str, message: &Message) -> anyhow::Result<()> {
+        match self {
+            Transport::Outbox(dir) => {
+                let dir = dir.clone();
+                let bytes = message.formatted();
+                let id = id.to_owned();
+                tokio::task::spawn_blocking(move || write_eml(&dir, &id, &bytes)).await?
+            }
+            Transport::Smtp(smtp) => {
+                smtp.send(message.clone()).await.context("SMTP delivery")?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Writes the mail to a temporary file, syncs it, and renames it into place.
+fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(".{id}.tmp"));
+    let path = dir.join(format!("{id}.eml"));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}

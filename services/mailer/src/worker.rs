@@ -1,0 +1,254 @@
+//! The consumer loop and the send ledger.
+//!
+//! The mailer reads the log from its checkpoint. For an event that calls for an
+//! email it first looks in the ledger (keyed by event id); if the email is not
+//! there it sends it, then records it in the ledger and moves the checkpoint in
+//! one flushed batch. A crash between the transport's acceptance and that write
+//! makes the event come round again and the email go out a second time, at most
+//! once more; the outbox transport writes by event id, so there even that
+//! repeat lands on the same file.
+
+use crate::compose::{self, InvitationMail};
+use crate::transport::Transport;
+use access_events::Envelope;
+use access_events::catalogue::{CustomerEvent, Event, InvitationEvent, TenantEvent};
+use access_events::links::{LinkClaims, LinkSigner};
+use access_events::log::{EventLog, subscribe};
+use anyhow::Context;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use lettre::message::Mailbox;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// How the mailer is set up.
+#[derive(Clone, Debug)]
+pub struct MailerConfig {
+    /// Where the ledger and checkpoint live.
+    pub state_dir: PathBuf,
+    /// The base of links in emails, e.g. `https://portal-access.example`.
+    pub public_base_url: String,
+    /// The sender of every email.
+    pub from: Mailbox,
+    /// Where mail goes.
+    pub transport: Transport,
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutionOutcome {
+    /// An event was handled (and maybe a mail sent).
+    Handled {
+        /// Its position.
+        position: u64,
+        /// Whether a mail went out.
+        sent: bool,
+    },
+    /// The log ended (shutdown).
+    Finished,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct InvitationInfo {
+    email: String,
+    customer_id: String,
+    message: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SentRecord {
+    at_ms: i64,
+}
+
+const CHECKPOINT: &[u8] = b"checkpoint";
+
+/// The mailer worker.
+pub struct Mailer {
+    config: MailerConfig,
+    links: LinkSigner,
+    db: sled::Db,
+    events: BoxStream<'static, Result<Envelope, access_events::LogError>>,
+    /// An event whose step failed, handled again before anything newer.
+    retry: Option<Envelope>,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+fn get<T: for<'a> Deserialize<'a>>(db: &sled::Db, key: &[u8]) -> anyhow::Result<Option<T>> {
+    Ok(match db.get(key)? {
+        Some(v) => Some(postcard::from_bytes(&v).context("mailer state")?),
+        None => None,
+    })
+}
+
+fn put<T: Serialize>(batch: &mut sled::Batch, key: Vec<u8>, value: &T) {
+    batch.insert(key, postcard::to_stdvec(value).unwrap_or_default());
+}
+
+fn key(parts: &[&str]) -> Vec<u8> {
+    parts.join("\0").into_bytes()
+}
+
+impl Mailer {
+    /// Opens the mailer's state and subscribes to the log after its checkpoint.
+    pub fn open(config: MailerConfig, links: LinkSigner, log: Arc<dyn EventLog>) -> anyhow::Result<Self> {
+        let db = sled::Config::new()
+            .path(&config.state_dir)
+            .open()
+            .with_context(|| format!("opening mailer state in {}", config.state_dir.display()))?;
+        let checkpoint: u64 = get(&db, CHECKPOINT)?.unwrap_or(0);
+        Ok(Mailer {
+            config,
+            links,
+            db,
+            events: subscribe(log, checkpoint + 1),
+            retry: None,
+        })
+    }
+
+    /// The last position handled.
+    pub fn checkpoint(&self) -> anyhow::Result<u64> {
+        Ok(get(&self.db, CHECKPOINT)?.unwrap_or(0))
+    }
+
+    /// Handles events until `shutdown` turns true.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let step = tokio::select! {
+                step = self.try_execute_task() => step,
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            };
+            match step {
+                Ok(ExecutionOutcome::Finished) => break,
+                Ok(ExecutionOutcome::Handled { .. }) => {}
+                Err(e) => {
+                    // The event stays unhandled; try it again after a pause.
+                    tracing::error!(error = ?e, "mailer step failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "flushing mailer state");
+        }
+    }
+
+    /// Handles the next event; a failed step leaves the event to be retried.
+    pub async fn try_execute_task(&mut self) -> anyhow::Result<ExecutionOutcome> {
+        let Some(next) = self.pending_or_next().await else {
+            return Ok(ExecutionOutcome::Finished);
+        };
+        let envelope = next?;
+        let result = self.handle(&envelope).await;
+        if result.is_err() {
+            self.retry = Some(envelope);
+        }
+        result
+    }
+}
+
+impl Mailer {
+    async fn pending_or_next(&mut self) -> Option<Result<Envelope, access_events::LogError>> {
+        match self.retry.take() {
+            Some(e) => Some(Ok(e)),
+            None => self.events.next().await,
+        }
+    }
+
+    async fn handle(&mut self, e: &Envelope) -> anyhow::Result<ExecutionOutcome> {
+        let mut batch = sled::Batch::default();
+        let mut sent = false;
+        let tenant = e.stream.tenant();
+        match Event::decode(e) {
+            Ok(Event::Tenant(TenantEvent::TenantCreated(t))) => {
+                put(&mut batch, key(&["tenant", tenant]), &t.name);
+            }
+            Ok(Event::Customer(CustomerEvent::CustomerCreated(c))) => {
+                put(&mut batch, key(&["customer", tenant, &c.customer_id]), &c.name);
+            }
+            Ok(Event::Invitation(InvitationEvent::InvitationIssued(i))) => {
+                let info = InvitationInfo {
+                    email: i.email,
+                    customer_id: i.customer_id,
+                    message: i.message,
+                };
+                put(&mut batch, key(&["invitation", tenant, &i.invitation_id]), &info);
+                sent = self
+                    .send_invitation(e, &info, &i.invitation_id, i.generation, i.expires_at_ms, false, &mut batch)
+                    .await?;
+            }
+            Ok(Event::Invitation(InvitationEvent::InvitationResent(r))) => {
+                let invitation_id = e.stream.id();
+                let info: InvitationInfo = get(&self.db, &key(&["invitation", tenant, invitation_id]))?
+                    .context("a resent invitation the mailer never saw issued")?;
+                sent = self
+                    .send_invitation(e, &info, invitation_id, r.generation, r.expires_at_ms, true, &mut batch)
+                    .await?;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                // Written by a newer build: nothing this build could mail.
+                tracing::warn!(position = e.position, error = %err, "mailer skips an event it cannot read");
+            }
+        }
+        put(&mut batch, CHECKPOINT.to_vec(), &e.position);
+        self.db.apply_batch(batch)?;
+        if sent {
+            // The ledger entry must be on disk before the next mail goes out.
+            self.db.flush_async().await?;
+        }
+        Ok(ExecutionOutcome::Handled {
+            position: e.position,
+            sent,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_invitation(
+        &self,
+        e: &Envelope,
+        info: &InvitationInfo,
+        invitation_id: &str,
+        generation: u32,
+        expires_at_ms: i64,
+        resent: bool,
+        batch: &mut sled::Batch,
+    ) -> anyhow::Result<bool> {
+        let event_id = e.event_id.simple().to_string();
+        let ledger_key = key(&["sent", &event_id]);
+        if self.db.contains_key(&ledger_key)? {
+            return Ok(false);
+        }
+        let tenant = e.stream.tenant();
+        let tenant_name: String = get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let customer_name: String = get(&self.db, &key(&["customer", tenant, &info.customer_id]))?
+            .unwrap_or_else(|| info.customer_id.clone());
+        let token = self.links.invitation_token(&LinkClaims {
+            tenant: tenant.to_owned(),
+            invitation_id: invitation_id.to_owned(),
+            generation,
+        });
+        let link = format!("{}/invite/{token}", self.config.public_base_url.trim_end_matches('/'));
+        let message = compose::invitation(&InvitationMail {
+            from: &self.config.from,
+            to: &info.email,
+            tenant_name: &tenant_name,
+            customer_name: &customer_name,
+            message: &info.message,
+            link: &link,
+            expires_at_ms,
+            resent,
+            message_id: &event_id,
+        })?;
+        self.config.transport.deliver(&event_id, &message).await?;
+        put(batch, ledger_key, &SentRecord { at_ms: e.occurred_at_ms });
+        tracing::info!(tenant, invitation_id, generation, "invitation email sent");
+        Ok(true)
+    }
+}
