@@ -15,11 +15,11 @@
 #![warn(missing_docs)]
 
 pub mod app;
-// pub mod config;
+pub mod config;
 pub mod domain;
-// pub mod grpc;
-// pub mod http;
+pub mod grpc;
+pub mod http;
 pub mod projections;
 pub mod secrets;
-// pub mod startup;
-// pub mod telemetry;
+pub mod startup;
+pub mod telemetry;

@@ -1,1 +1,369 @@
-fn main() {}
+//! `accessctl`: the command-line client of the customer portal access service,
+//! for staff, auditors and operators. It speaks gRPC to `accessd`.
+#![forbid(unsafe_code)]
+
+mod outbox;
+
+use access_proto::v1 as pb;
+use access_proto::v1::access_client::AccessClient;
+use access_proto::v1::operator_client::OperatorClient;
+use access_proto::v1::sessions_client::SessionsClient;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+
+/// Command-line client of the customer portal access service.
+#[derive(Parser)]
+#[command(name = "accessctl", version, about)]
+struct Cli {
+    /// gRPC address of accessd.
+    #[arg(long, env = "ACCESS_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    addr: String,
+    /// A file holding the API key (else ACCESS_KEY).
+    #[arg(long, env = "ACCESS_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
+    /// The request id (idempotency key); a fresh one by default.
+    #[arg(long, global = true)]
+    request_id: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tenants (operator key).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Customer accounts.
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Invites a customer contact by email.
+    Invite {
+        /// The customer's id.
+        #[arg(long)]
+        customer: String,
+        /// The contact's email.
+        #[arg(long)]
+        email: String,
+        /// The personal message of the invitation.
+        #[arg(long)]
+        message: String,
+        /// Show only this site, and route orders there.
+        #[arg(long, conflicts_with = "all_sites")]
+        site: Option<String>,
+        /// Show totals over all sites; route orders to the default order site.
+        #[arg(long)]
+        all_sites: bool,
+    },
+    /// Sends a fresh link for an unaccepted invitation (the old link dies).
+    Resend {
+        /// The contact's id.
+        #[arg(long)]
+        contact: String,
+    },
+    /// Blocks a contact's logins and orders, keeping everything.
+    Disable(ContactArgs),
+    /// Lifts a block.
+    Restore(ContactArgs),
+    /// Ends a contact's membership; the email can be invited again.
+    Revoke(ContactArgs),
+    /// Shows a contact.
+    Contact {
+        /// The contact's id.
+        #[arg(long)]
+        contact: String,
+    },
+    /// Shows which sites a contact sees and where its orders go.
+    Sites {
+        /// The contact's id.
+        #[arg(long)]
+        contact: String,
+    },
+    /// Prints the newest invitation link mailed to an address (embedded mode's outbox).
+    OutboxLink {
+        /// The data directory of accessd.
+        #[arg(long, env = "ACCESS_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+        /// The recipient.
+        #[arg(long)]
+        email: String,
+    },
+    /// Accepts an invitation; reads the password from standard input.
+    Accept {
+        /// The link from the email, or just its token.
+        #[arg(long)]
+        link: String,
+    },
+    /// Logs a contact in; reads the password from standard input.
+    Login {
+        /// The contact's email.
+        #[arg(long)]
+        email: String,
+    },
+    /// The event log (operator key).
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Creates a tenant and prints its admin API key (once).
+    Create {
+        /// The tenant's slug.
+        #[arg(long)]
+        id: String,
+        /// Its display name.
+        #[arg(long)]
+        name: String,
+        /// A stock site (repeat for each).
+        #[arg(long = "site", required = true)]
+        sites: Vec<String>,
+        /// Where orders go by default.
+        #[arg(long)]
+        default_order_site: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCommand {
+    /// Creates a customer account.
+    Create {
+        /// The customer's id in the ERP.
+        #[arg(long)]
+        id: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// The log's head position.
+    Status,
+    /// Verifies every stream's hash chain and the global order.
+    Verify,
+}
+
+#[derive(clap::Args)]
+struct ContactArgs {
+    /// The contact's id.
+    #[arg(long)]
+    contact: String,
+    /// Why, for the audit trail.
+    #[arg(long, default_value = "")]
+    reason: String,
+}
+
+struct Client {
+    channel: Channel,
+    key: Option<String>,
+    request_id: String,
+}
+
+impl Client {
+    fn request<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+        let mut request = Request::new(message);
+        if let Some(key) = &self.key {
+            let value: MetadataValue<_> = format!("Bearer {key}")
+                .parse()
+                .context("the API key has characters a header cannot carry")?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+fn read_key(file: &Option<PathBuf>) -> anyhow::Result<Option<String>> {
+    if let Some(path) = file {
+        let key = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Some(key.trim().to_owned()));
+    }
+    Ok(std::env::var("ACCESS_KEY").ok().map(|k| k.trim().to_owned()))
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("ACCESS_PASSWORD") {
+        return Ok(p);
+    }
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+    Ok(s.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn print_contact(c: &pb::Contact) {
+    println!("contact: {}", c.contact_id);
+    println!("customer: {}", c.customer_id);
+    println!("email: {}", c.email);
+    println!("status: {}", c.status);
+    println!("invitation: {}", c.invitation_id);
+}
+
+fn print_session(s: &pb::Session) {
+    println!("logged in: {} ({}) for customer {} of {}", s.email, s.contact_id, s.customer_id, s.tenant_id);
+    println!("session expires: {}", s.expires_at);
+    println!("position: {}", s.position);
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("accessctl: {:?}: {}", status.code(), status.message()),
+                None => eprintln!("accessctl: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::OutboxLink { data_dir, email } = &cli.command {
+        println!("{}", outbox::newest_link(&data_dir.join("outbox"), email)?);
+        return Ok(());
+    }
+    let channel = Channel::from_shared(cli.addr.clone())
+        .context("--addr is not a valid URL")?
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", cli.addr))?;
+    let client = Client {
+        channel,
+        key: read_key(&cli.key_file)?,
+        request_id: cli.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+    };
+    let rid = client.request_id.clone();
+    let mut access = AccessClient::new(client.channel.clone());
+    let mut operator = OperatorClient::new(client.channel.clone());
+    let mut sessions = SessionsClient::new(client.channel.clone());
+    match cli.command {
+        Command::Tenant(TenantCommand::Create { id, name, sites, default_order_site }) => {
+            let r = operator
+                .create_tenant(client.request(pb::CreateTenantRequest {
+                    request_id: rid,
+                    tenant_id: id,
+                    name,
+                    sites,
+                    default_order_site,
+                })?)
+                .await?
+                .into_inner();
+            println!("tenant: {}", r.tenant_id);
+            println!("admin key id: {}", r.admin_key_id);
+            println!("admin key: {}", r.admin_api_key);
+            eprintln!("Store the admin key now: it is not shown again.");
+        }
+        Command::Customer(CustomerCommand::Create { id, name }) => {
+            let r = access
+                .create_customer(client.request(pb::CreateCustomerRequest { request_id: rid, customer_id: id, name })?)
+                .await?
+                .into_inner();
+            println!("customer: {}", r.customer_id);
+            println!("position: {}", r.position);
+        }
+        Command::Invite { customer, email, message, site, all_sites } => {
+            use pb::site_rule::Rule;
+            let rule = match (site, all_sites) {
+                (Some(site), _) => Rule::OneSite(pb::OneSite { site }),
+                (None, true) => Rule::AllSites(pb::AllSites {}),
+                (None, false) => Rule::TenantDefault(pb::TenantDefault {}),
+            };
+            let r = access
+                .invite_customer(client.request(pb::InviteCustomerRequest {
+                    request_id: rid,
+                    customer_id: customer,
+                    email,
+                    message,
+                    site_rule: Some(pb::SiteRule { rule: Some(rule) }),
+                })?)
+                .await?
+                .into_inner();
+            println!("contact: {}", r.contact_id);
+            println!("invitation: {}", r.invitation_id);
+            println!("link expires: {}", r.expires_at);
+            println!("position: {}", r.position);
+        }
+        Command::Resend { contact } => {
+            let r = access
+                .resend_invitation(client.request(pb::ResendInvitationRequest { request_id: rid, contact_id: contact })?)
+                .await?
+                .into_inner();
+            println!("invitation: {}", r.invitation_id);
+            println!("link expires: {}", r.expires_at);
+            println!("position: {}", r.position);
+        }
+        Command::Disable(a) => {
+            let m = pb::ContactCommand { request_id: rid, contact_id: a.contact, reason: a.reason };
+            let r = access.disable_access(client.request(m)?).await?.into_inner();
+            print_contact(&r.contact.unwrap_or_default());
+        }
+        Command::Restore(a) => {
+            let m = pb::ContactCommand { request_id: rid, contact_id: a.contact, reason: a.reason };
+            let r = access.restore_access(client.request(m)?).await?.into_inner();
+            print_contact(&r.contact.unwrap_or_default());
+        }
+        Command::Revoke(a) => {
+            let m = pb::ContactCommand { request_id: rid, contact_id: a.contact, reason: a.reason };
+            let r = access.revoke_access(client.request(m)?).await?.into_inner();
+            print_contact(&r.contact.unwrap_or_default());
+        }
+        Command::Contact { contact } => {
+            let r = access
+                .get_contact(client.request(pb::GetContactRequest { contact_id: contact, min_position: 0 })?)
+                .await?
+                .into_inner();
+            print_contact(&r);
+        }
+        Command::Sites { contact } => {
+            let r = access
+                .get_site_visibility(client.request(pb::GetSiteVisibilityRequest { contact_id: contact, min_position: 0 })?)
+                .await?
+                .into_inner();
+            println!("visible sites: {}", r.visible_sites.join(", "));
+            println!("orders go to: {}", r.order_site);
+            println!("stock totals over all sites: {}", r.stock_totals);
+        }
+        Command::Accept { link } => {
+            let token = link.rsplit('/').next().unwrap_or_default().to_owned();
+            let password = read_password()?;
+            let r = sessions
+                .accept_invitation(client.request(pb::AcceptInvitationRequest { request_id: rid, token, password })?)
+                .await?
+                .into_inner();
+            print_session(&r);
+        }
+        Command::Login { email } => {
+            let password = read_password()?;
+            let r = sessions
+                .login(client.request(pb::LoginRequest { request_id: rid, email, password })?)
+                .await?
+                .into_inner();
+            print_session(&r);
+        }
+        Command::Log(LogCommand::Status) => {
+            let r = operator.get_log_status(client.request(pb::GetLogStatusRequest {})?).await?.into_inner();
+            println!("head position: {}", r.head_position);
+        }
+        Command::Log(LogCommand::Verify) => {
+            let r = operator.verify_log(client.request(pb::VerifyLogRequest {})?).await?.into_inner();
+            println!("events checked: {}", r.events_checked);
+            println!("streams checked: {}", r.streams_checked);
+            if r.ok {
+                println!("chain: intact");
+            } else {
+                println!("chain: BROKEN: {}", r.first_break);
+                anyhow::bail!("the log does not verify");
+            }
+        }
+        Command::OutboxLink { .. } => {}
+    }
+    Ok(())
+}

@@ -64,11 +64,16 @@ struct SentRecord {
 
 const CHECKPOINT: &[u8] = b"checkpoint";
 
-/// The mailer worker.
-pub struct Mailer {
+/// What a step needs besides the event stream (shared across awaits, so Sync).
+struct Core {
     config: MailerConfig,
     links: LinkSigner,
     db: sled::Db,
+}
+
+/// The mailer worker.
+pub struct Mailer {
+    core: Core,
     events: BoxStream<'static, Result<Envelope, access_events::LogError>>,
     /// An event whose step failed, handled again before anything newer.
     retry: Option<Envelope>,
@@ -76,7 +81,7 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Mailer").field("config", &self.core.config).finish_non_exhaustive()
     }
 }
 
@@ -104,9 +109,7 @@ impl Mailer {
             .with_context(|| format!("opening mailer state in {}", config.state_dir.display()))?;
         let checkpoint: u64 = get(&db, CHECKPOINT)?.unwrap_or(0);
         Ok(Mailer {
-            config,
-            links,
-            db,
+            core: Core { config, links, db },
             events: subscribe(log, checkpoint + 1),
             retry: None,
         })
@@ -114,7 +117,7 @@ impl Mailer {
 
     /// The last position handled.
     pub fn checkpoint(&self) -> anyhow::Result<u64> {
-        Ok(get(&self.db, CHECKPOINT)?.unwrap_or(0))
+        Ok(get(&self.core.db, CHECKPOINT)?.unwrap_or(0))
     }
 
     /// Handles events until `shutdown` turns true.
@@ -134,7 +137,7 @@ impl Mailer {
                 }
             }
         }
-        if let Err(e) = self.db.flush() {
+        if let Err(e) = self.core.db.flush() {
             tracing::error!(error = %e, "flushing mailer state");
         }
     }
@@ -145,7 +148,7 @@ impl Mailer {
             return Ok(ExecutionOutcome::Finished);
         };
         let envelope = next?;
-        let result = self.handle(&envelope).await;
+        let result = self.core.handle(&envelope).await;
         if result.is_err() {
             self.retry = Some(envelope);
         }
@@ -160,8 +163,10 @@ impl Mailer {
             None => self.events.next().await,
         }
     }
+}
 
-    async fn handle(&mut self, e: &Envelope) -> anyhow::Result<ExecutionOutcome> {
+impl Core {
+    async fn handle(&self, e: &Envelope) -> anyhow::Result<ExecutionOutcome> {
         let mut batch = sled::Batch::default();
         let mut sent = false;
         let tenant = e.stream.tenant();

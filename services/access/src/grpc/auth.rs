@@ -1,0 +1,127 @@
+//! Who is calling: `authorization: Bearer <key>` checked against the operator
+//! key and the tenants' API keys (stored as SHA-256 only).
+
+use crate::domain::tenant::Role;
+use crate::domain::values::TenantId;
+use crate::projections::ReadModels;
+use crate::secrets::{self, ApiKeys};
+use access_events::Actor;
+use access_events::log::EventLog;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::{Request, Status};
+
+/// An authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// The operator of this installation.
+    Operator,
+    /// Tenant staff or a service, through an API key.
+    Staff {
+        /// The key's tenant: every call acts within it.
+        tenant: TenantId,
+        /// The key's public id.
+        key_id: String,
+        /// What it may do.
+        role: Role,
+    },
+}
+
+impl Principal {
+    /// The actor recorded in events.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Principal::Operator => Actor::Operator,
+            Principal::Staff { key_id, role, .. } => Actor::ApiKey {
+                key_id: key_id.clone(),
+                role: role.as_str().into(),
+            },
+        }
+    }
+}
+
+/// Checks callers' keys.
+#[derive(Clone)]
+pub struct Authenticator {
+    operator_key_sha256: [u8; 32],
+    models: Arc<ReadModels>,
+    log: Arc<dyn EventLog>,
+}
+
+impl Authenticator {
+    /// An authenticator for this installation.
+    pub fn new(operator_key_sha256: [u8; 32], models: Arc<ReadModels>, log: Arc<dyn EventLog>) -> Self {
+        Authenticator {
+            operator_key_sha256,
+            models,
+            log,
+        }
+    }
+
+    /// The caller of `request`, or `UNAUTHENTICATED`.
+    pub async fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated("an API key is required: send 'authorization: Bearer <key>'"))?;
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| Status::unauthenticated("the authorization header must read 'Bearer <key>'"))?;
+        let digest = secrets::sha256(key);
+        if secrets::digests_equal(&digest, &self.operator_key_sha256) {
+            return Ok(Principal::Operator);
+        }
+        let invalid = || Status::unauthenticated("the API key is not valid");
+        let key_id = ApiKeys::key_id_of(key).ok_or_else(invalid)?;
+        let mut row = self.models.api_key(key_id).map_err(|e| {
+            tracing::error!(error = ?e, "reading API keys");
+            Status::internal("internal error")
+        })?;
+        if row.is_none() {
+            // A key issued a moment ago may not be projected yet.
+            let head = *self.log.head().borrow();
+            if self.models.checkpoint() < head {
+                let _ = self.models.wait_for(head, Duration::from_secs(2)).await;
+                row = self.models.api_key(key_id).ok().flatten();
+            }
+        }
+        let row = row.ok_or_else(invalid)?;
+        if !secrets::digests_equal(&digest, &row.key_sha256) {
+            return Err(invalid());
+        }
+        let role = Role::parse(&row.role).ok_or_else(invalid)?;
+        Ok(Principal::Staff {
+            tenant: TenantId::trusted(&row.tenant),
+            key_id: key_id.to_owned(),
+            role,
+        })
+    }
+
+    /// The caller, who must be the operator.
+    pub async fn operator<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        match self.authenticate(request).await? {
+            Principal::Operator => Ok(Principal::Operator),
+            Principal::Staff { .. } => Err(Status::permission_denied("only the operator key may do this")),
+        }
+    }
+
+    /// The caller, who must act within a tenant; returns the principal and tenant.
+    pub async fn staff<T>(&self, request: &Request<T>) -> Result<(Principal, TenantId), Status> {
+        match self.authenticate(request).await? {
+            Principal::Operator => Err(Status::permission_denied(
+                "the operator key does not act within a tenant; use the tenant's API key",
+            )),
+            Principal::Staff { tenant, key_id, role } => Ok((
+                Principal::Staff {
+                    tenant: tenant.clone(),
+                    key_id,
+                    role,
+                },
+                tenant,
+            )),
+        }
+    }
+}

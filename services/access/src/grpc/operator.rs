@@ -1,0 +1,79 @@
+//! `access.v1.Operator`: tenants and the log itself.
+
+use super::convert::{self, fingerprint};
+use super::status::to_status;
+use super::{Shared, context};
+use access_events::chain::ChainVerifier;
+use access_proto::v1 as pb;
+use access_proto::v1::operator_server::Operator;
+use tonic::{Request, Response, Status};
+
+/// The operator service.
+#[derive(Clone)]
+pub struct OperatorService(pub Shared);
+
+#[tonic::async_trait]
+impl Operator for OperatorService {
+    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant_id, request_id = %request.get_ref().request_id), err)]
+    async fn create_tenant(&self, request: Request<pb::CreateTenantRequest>) -> Result<Response<pb::CreateTenantReply>, Status> {
+        let principal = self.0.auth.operator(&request).await?;
+        let r = request.get_ref();
+        let (request_id, mut cmd) = convert::create_tenant(r)?;
+        // The admin key is derived from its id, so a retry can hand it back.
+        let key_text = self.0.app.api_keys.key_text(cmd.admin_key_id.as_str());
+        cmd.admin_key_sha256 = crate::secrets::sha256(&key_text);
+        let fp = fingerprint("CreateTenant", r, |m| m.request_id.clear());
+        let ctx = context(&request, request_id, fp, Some(cmd.tenant_id.clone()), principal.actor());
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        Ok(Response::new(pb::CreateTenantReply {
+            position: outcome.position,
+            tenant_id: outcome.reply.tenant_id,
+            admin_api_key: self.0.app.api_keys.key_text(&outcome.reply.admin_key_id),
+            admin_key_id: outcome.reply.admin_key_id,
+        }))
+    }
+
+    async fn get_log_status(&self, request: Request<pb::GetLogStatusRequest>) -> Result<Response<pb::GetLogStatusReply>, Status> {
+        self.0.auth.operator(&request).await?;
+        Ok(Response::new(pb::GetLogStatusReply {
+            head_position: *self.0.app.log.head().borrow(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err)]
+    async fn verify_log(&self, request: Request<pb::VerifyLogRequest>) -> Result<Response<pb::VerifyLogReply>, Status> {
+        self.0.auth.operator(&request).await?;
+        let log = &self.0.app.log;
+        let head = *log.head().borrow();
+        let mut verifier = ChainVerifier::new();
+        let mut next = 1;
+        let mut first_break = String::new();
+        'walk: while next <= head {
+            let batch = match log.read_from(next, 1024).await {
+                Ok(batch) if !batch.is_empty() => batch,
+                Ok(_) => {
+                    first_break = format!("events {next} to {head} are missing");
+                    break;
+                }
+                Err(e) => {
+                    first_break = e.to_string();
+                    break;
+                }
+            };
+            for e in &batch {
+                if let Err(b) = verifier.check(e) {
+                    first_break = b.to_string();
+                    break 'walk;
+                }
+                next = e.position + 1;
+            }
+        }
+        let (events, streams) = verifier.counts();
+        Ok(Response::new(pb::VerifyLogReply {
+            ok: first_break.is_empty(),
+            events_checked: events,
+            streams_checked: streams,
+            first_break,
+        }))
+    }
+}

@@ -1,0 +1,65 @@
+//! The one place where errors become gRPC statuses (DESIGN rule 10).
+
+use crate::app::AppError;
+use crate::domain::DomainError;
+use crate::domain::values::FieldViolation;
+use std::collections::HashMap;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The error domain in `ErrorInfo` details.
+const DOMAIN: &str = "access.v1";
+
+fn with_reason(code: Code, message: String, reason: &str) -> Status {
+    Status::with_error_details(
+        code,
+        message,
+        ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()),
+    )
+}
+
+/// `INVALID_ARGUMENT` with one field violation per problem.
+pub fn invalid(violations: &[FieldViolation]) -> Status {
+    let mut details = ErrorDetails::new();
+    for v in violations {
+        details.add_bad_request_violation(v.field.clone(), v.description.clone());
+    }
+    let message = violations
+        .iter()
+        .map(|v| format!("{}: {}", v.field, v.description))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Status::with_error_details(Code::InvalidArgument, message, details)
+}
+
+/// Maps a command or query error to its status; faults are logged with their
+/// cause chain and shown as a bare `INTERNAL`.
+pub fn to_status(error: AppError) -> Status {
+    match error {
+        AppError::Domain(d) => match d {
+            DomainError::Invalid(v) => invalid(&v),
+            DomainError::NotFound(what) => with_reason(Code::NotFound, format!("{what} not found"), "not_found"),
+            DomainError::AlreadyExists(m) => with_reason(Code::AlreadyExists, m, "already_exists"),
+            DomainError::FailedPrecondition { reason, message } => {
+                with_reason(Code::FailedPrecondition, message, reason)
+            }
+            DomainError::PermissionDenied { reason, message } => with_reason(Code::PermissionDenied, message, reason),
+            DomainError::Unauthenticated(m) => with_reason(Code::Unauthenticated, m, "bad_credentials"),
+        },
+        AppError::Conflict(m) => with_reason(Code::Aborted, m, "conflict"),
+        AppError::RequestIdReused => with_reason(
+            Code::InvalidArgument,
+            "request_id: this request id was already used for a different command".into(),
+            "request_id_reused",
+        ),
+        AppError::Unavailable(m) => {
+            tracing::warn!(error = %m, "event log unavailable");
+            with_reason(Code::Unavailable, "the event log is unavailable; retry shortly".into(), "log_unavailable")
+        }
+        AppError::Behind(b) => with_reason(Code::Unavailable, b.to_string(), "read_model_behind"),
+        AppError::Internal(e) => {
+            tracing::error!(error = ?e, "internal error");
+            Status::internal("internal error")
+        }
+    }
+}

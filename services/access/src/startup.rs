@@ -1,0 +1,175 @@
+//! Wiring: opens the data directory, starts the projector, the mailer and the
+//! servers, and stops them in order on a shutdown signal.
+
+use crate::app::{App, Settings};
+use crate::config::ServeConfig;
+use crate::grpc::auth::Authenticator;
+use crate::grpc::{AccessService, OperatorService, SessionsService, Shared};
+use crate::projections::{ReadModels, run_projector};
+use crate::secrets::{ApiKeys, DataDirSecrets, Passwords, Sessions};
+use access_events::log::EventLog;
+use access_events::sled_log::SledLog;
+use access_mailer::{Mailer, MailerConfig, Transport};
+use access_proto::v1::access_server::AccessServer;
+use access_proto::v1::operator_server::OperatorServer;
+use access_proto::v1::sessions_server::SessionsServer;
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+/// A built, bound, not yet serving instance of the service.
+pub struct Application {
+    shared: Shared,
+    grpc: TcpListener,
+    http: TcpListener,
+    stop: watch::Sender<bool>,
+    workers: Vec<JoinHandle<()>>,
+    operator_key_path: std::path::PathBuf,
+}
+
+impl Application {
+    /// Opens everything and binds the listeners.
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let dir = &config.data_dir;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let secrets = DataDirSecrets::load_or_create(dir)?;
+        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?);
+        let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
+        let (stop, stopped) = watch::channel(false);
+
+        let mut workers = vec![tokio::spawn(run_projector(models.clone(), log.clone(), stopped.clone()))];
+        let transport = match config.smtp_url()? {
+            Some(url) => Transport::smtp(&url)?,
+            None => Transport::Outbox(dir.join("outbox")),
+        };
+        let mailer = Mailer::open(
+            MailerConfig {
+                state_dir: dir.join("mailer"),
+                public_base_url: config.base_url(),
+                from: config.mail_from.parse().context("--mail-from is not a valid mailbox")?,
+                transport,
+            },
+            secrets.link_signer(),
+            log.clone(),
+        )?;
+        workers.push(tokio::spawn(mailer.run(stopped)));
+
+        let app = App {
+            log: log.clone(),
+            models: models.clone(),
+            passwords: Passwords::new(config.hash_cost())?,
+            links: secrets.link_signer(),
+            api_keys: ApiKeys::new(secrets.server_key.clone()),
+            sessions: Sessions::new(secrets.server_key.clone()),
+            settings: Settings {
+                link_ttl: config.link_ttl,
+                session_ttl: config.session_ttl,
+                ..Settings::default()
+            },
+        };
+        let shared = Shared {
+            auth: Authenticator::new(secrets.operator_key_sha256, models, log),
+            app,
+        };
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC to {}", config.grpc_addr))?;
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP to {}", config.http_addr))?;
+        Ok(Application {
+            shared,
+            grpc,
+            http,
+            stop,
+            workers,
+            operator_key_path: secrets.operator_key_path,
+        })
+    }
+
+    /// The bound gRPC address.
+    pub fn grpc_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.grpc.local_addr()?)
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.http.local_addr()?)
+    }
+
+    /// Where the operator key file is.
+    pub fn operator_key_path(&self) -> &std::path::Path {
+        &self.operator_key_path
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, finishes
+    /// in-flight requests, and stops the projector and the mailer.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AccessServer<AccessService>>().await;
+        health.set_serving::<OperatorServer<OperatorService>>().await;
+        health.set_serving::<SessionsServer<SessionsService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(access_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+
+        let stop = self.stop.clone();
+        let mut grpc_stop = stop.subscribe();
+        let mut http_stop = stop.subscribe();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+        });
+
+        let grpc = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(OperatorServer::new(OperatorService(self.shared.clone())))
+            .add_service(AccessServer::new(AccessService(self.shared.clone())))
+            .add_service(SessionsServer::new(SessionsService(self.shared.clone())))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
+                let _ = grpc_stop.wait_for(|s| *s).await;
+            });
+        let http = axum::serve(self.http, crate::http::router()).with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|s| *s).await;
+        });
+        let (grpc, http) = tokio::join!(grpc, http);
+        grpc.context("gRPC server")?;
+        http.context("HTTP server")?;
+        let _ = self.stop.send(true);
+        for worker in self.workers {
+            let _ = worker.await;
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
