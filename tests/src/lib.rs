@@ -1,1 +1,323 @@
-//! stub
+//! Helpers for black-box tests: start the real `accessd` on free ports in its
+//! own data directory, talk to it over gRPC, read what it mailed.
+#![forbid(unsafe_code)]
+
+use access_proto::v1 as pb;
+use access_proto::v1::access_client::AccessClient;
+use access_proto::v1::operator_client::OperatorClient;
+use access_proto::v1::sessions_client::SessionsClient;
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// The path of a binary built by this workspace.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let path = dir.join(name);
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
+    path
+}
+
+/// A running `accessd` with its data directory.
+pub struct TestApp {
+    /// The data directory (kept across restarts).
+    pub dir: PathBuf,
+    /// Extra flags it was started with.
+    pub args: Vec<String>,
+    /// Its gRPC address.
+    pub grpc_addr: String,
+    /// Its HTTP address.
+    pub http_addr: String,
+    /// A channel to its gRPC server.
+    pub channel: Channel,
+    /// The operator key from the data directory.
+    pub operator_key: String,
+    child: Child,
+    _root: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Starts `accessd` in a fresh temporary data directory.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts `accessd` in a fresh temporary data directory with extra flags.
+    pub async fn spawn_with(args: &[&str]) -> TestApp {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("data");
+        let mut app = Self::start(dir, args.iter().map(|s| s.to_string()).collect())
+            .await
+            .expect("accessd starts");
+        app._root = Some(root);
+        app
+    }
+
+    async fn start(dir: PathBuf, args: Vec<String>) -> anyhow::Result<TestApp> {
+        std::fs::create_dir_all(&dir)?;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.with_extension("log"))?;
+        let mut child = Command::new(binary("accessd"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            // Cheap hashing keeps the suite fast; production uses OWASP's 19 MiB.
+            .args(["--argon2-memory-kib", "256", "--argon2-iterations", "1"])
+            .args(["--log-format", "json"])
+            .args(&args)
+            .env_remove("ACCESS_SMTP_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting accessd")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (grpc_addr, http_addr) = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.strip_prefix("accessd: listening ") {
+                    let mut grpc = String::new();
+                    let mut http = String::new();
+                    for part in rest.split_whitespace() {
+                        if let Some(a) = part.strip_prefix("grpc=") {
+                            grpc = a.to_owned();
+                        }
+                        if let Some(a) = part.strip_prefix("http=") {
+                            http = a.to_owned();
+                        }
+                    }
+                    return Ok::<_, anyhow::Error>((grpc, http));
+                }
+            }
+            anyhow::bail!("accessd exited before listening; see {}", dir.with_extension("log").display())
+        })
+        .await
+        .context("accessd did not start within 30 s")??;
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?.connect().await?;
+        let operator_key = std::fs::read_to_string(dir.join("operator.key"))?.trim().to_owned();
+        Ok(TestApp {
+            dir,
+            args,
+            grpc_addr,
+            http_addr,
+            channel,
+            operator_key,
+            child,
+            _root: None,
+        })
+    }
+
+    /// Stops with SIGTERM, waits, and starts again on the same data directory.
+    pub async fn restart(mut self) -> TestApp {
+        self.terminate().await;
+        self.start_again().await
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn terminate(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("accessd stops within 20 s of SIGTERM")
+            .expect("wait");
+        assert!(status.success(), "accessd exited with {status} after SIGTERM");
+    }
+
+    /// Kills the process with SIGKILL: no chance to flush or say goodbye.
+    pub async fn kill9(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// Starts a new process on the same directory and flags (after a stop or kill).
+    pub async fn start_again(mut self) -> TestApp {
+        let root = self._root.take();
+        let mut app = Self::start(self.dir.clone(), self.args.clone()).await.expect("accessd restarts");
+        app._root = root;
+        app
+    }
+
+    /// A request carrying `key`.
+    pub fn req<T>(&self, key: &str, message: T) -> Request<T> {
+        let mut r = Request::new(message);
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {key}").parse().expect("header value"));
+        r
+    }
+
+    /// The operator client.
+    pub fn operator(&self) -> OperatorClient<Channel> {
+        OperatorClient::new(self.channel.clone())
+    }
+
+    /// The access client.
+    pub fn access(&self) -> AccessClient<Channel> {
+        AccessClient::new(self.channel.clone())
+    }
+
+    /// The sessions client.
+    pub fn sessions(&self) -> SessionsClient<Channel> {
+        SessionsClient::new(self.channel.clone())
+    }
+
+    /// The log's head position.
+    pub async fn head(&self) -> u64 {
+        self.operator()
+            .get_log_status(self.req(&self.operator_key, pb::GetLogStatusRequest {}))
+            .await
+            .expect("log status")
+            .into_inner()
+            .head_position
+    }
+
+    /// Verifies the log's chains.
+    pub async fn verify(&self) -> pb::VerifyLogReply {
+        self.operator()
+            .verify_log(self.req(&self.operator_key, pb::VerifyLogRequest {}))
+            .await
+            .expect("verify")
+            .into_inner()
+    }
+
+    /// Creates a tenant with sites Leeds and York (orders to Leeds); returns its admin key.
+    pub async fn create_tenant(&self, id: &str) -> String {
+        self.operator()
+            .create_tenant(self.req(
+                &self.operator_key,
+                pb::CreateTenantRequest {
+                    request_id: new_id(),
+                    tenant_id: id.into(),
+                    name: format!("{id} supplies"),
+                    sites: vec!["Leeds".into(), "York".into()],
+                    default_order_site: "Leeds".into(),
+                },
+            ))
+            .await
+            .expect("create tenant")
+            .into_inner()
+            .admin_api_key
+    }
+
+    /// Creates a customer.
+    pub async fn create_customer(&self, key: &str, id: &str) -> u64 {
+        self.access()
+            .create_customer(self.req(
+                key,
+                pb::CreateCustomerRequest {
+                    request_id: new_id(),
+                    customer_id: id.into(),
+                    name: format!("Customer {id}"),
+                },
+            ))
+            .await
+            .expect("create customer")
+            .into_inner()
+            .position
+    }
+
+    /// Invites `email` for `customer` with the tenant's default site rule.
+    pub async fn invite(&self, key: &str, customer: &str, email: &str) -> pb::InviteCustomerReply {
+        self.access()
+            .invite_customer(self.req(key, invite_request(customer, email, None)))
+            .await
+            .expect("invite")
+            .into_inner()
+    }
+
+    /// Every invitation mailed to `email`, oldest first, as (file name, link).
+    pub fn mails_to(&self, email: &str) -> Vec<(String, String)> {
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir(self.dir.join("outbox")) else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("eml") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let text = text.replace("=\r\n", "");
+            let to_line = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or_default();
+            if !to_line.contains(email) {
+                continue;
+            }
+            if let Some(link) = link_in(&text) {
+                found.push((entry.file_name().to_string_lossy().into_owned(), link));
+            }
+        }
+        // Files are named by event id, a time-ordered UUID: name order is send order.
+        found.sort();
+        found
+    }
+
+    /// Waits until `count` invitations to `email` were mailed; returns the newest link.
+    pub async fn wait_for_mail(&self, email: &str, count: usize) -> String {
+        for _ in 0..200 {
+            let mails = self.mails_to(email);
+            if mails.len() >= count {
+                return mails.last().expect("a mail").1.clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no invitation #{count} to {email} within 5 s");
+    }
+
+    /// The number of `.eml` files in the outbox.
+    pub fn outbox_count(&self) -> usize {
+        std::fs::read_dir(self.dir.join("outbox"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().and_then(|x| x.to_str()) == Some("eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+/// An invitation request with an optional one-site rule.
+pub fn invite_request(customer: &str, email: &str, site: Option<&str>) -> pb::InviteCustomerRequest {
+    use pb::site_rule::Rule;
+    pb::InviteCustomerRequest {
+        request_id: new_id(),
+        customer_id: customer.into(),
+        email: email.into(),
+        message: "Welcome to our ordering portal".into(),
+        site_rule: site.map(|s| pb::SiteRule {
+            rule: Some(Rule::OneSite(pb::OneSite { site: s.into() })),
+        }),
+    }
+}
+
+/// The token at the end of an invitation link.
+pub fn token_of(link: &str) -> String {
+    link.rsplit('/').next().unwrap_or_default().to_owned()
+}
+
+/// The first `http…/invite/…` URL in a mail.
+pub fn link_in(text: &str) -> Option<String> {
+    let at = text.find("/invite/")?;
+    let start = text[..at].rfind("http")?;
+    let end = text[at..]
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .map_or(text.len(), |i| at + i);
+    Some(text[start..end].to_owned())
+}
+
+/// A fresh request id.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

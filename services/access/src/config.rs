@@ -61,13 +61,6 @@ impl ServeConfig {
         }
     }
 
-    /// The public base URL of links.
-    pub fn base_url(&self) -> String {
-        self.public_base_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.http_addr))
-    }
-
     /// The SMTP URL, from ACCESS_SMTP_URL or the file named by --smtp-url-file.
     pub fn smtp_url(&self) -> anyhow::Result<Option<String>> {
         if let Ok(url) = std::env::var("ACCESS_SMTP_URL")

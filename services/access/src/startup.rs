@@ -41,6 +41,17 @@ impl Application {
         let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?);
         let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
         let (stop, stopped) = watch::channel(false);
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding gRPC to {}", config.grpc_addr))?;
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP to {}", config.http_addr))?;
+        // Links must point at the address actually bound (port 0 picks one).
+        let base_url = config
+            .public_base_url
+            .clone()
+            .unwrap_or(format!("http://{}", http.local_addr()?));
 
         let mut workers = vec![tokio::spawn(run_projector(models.clone(), log.clone(), stopped.clone()))];
         let transport = match config.smtp_url()? {
@@ -50,7 +61,7 @@ impl Application {
         let mailer = Mailer::open(
             MailerConfig {
                 state_dir: dir.join("mailer"),
-                public_base_url: config.base_url(),
+                public_base_url: base_url,
                 from: config.mail_from.parse().context("--mail-from is not a valid mailbox")?,
                 transport,
             },
@@ -76,12 +87,6 @@ impl Application {
             auth: Authenticator::new(secrets.operator_key_sha256, models, log),
             app,
         };
-        let grpc = TcpListener::bind(config.grpc_addr)
-            .await
-            .with_context(|| format!("binding gRPC to {}", config.grpc_addr))?;
-        let http = TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("binding HTTP to {}", config.http_addr))?;
         Ok(Application {
             shared,
             grpc,

@@ -316,7 +316,7 @@ impl Command for Accept {
         if app.passwords.verify(identity.password_hash, self.password.clone()).await {
             Ok(())
         } else {
-            Err(DomainError::Unauthenticated("the password is wrong".into()).into())
+            Err(DomainError::bad_credentials().into())
         }
     }
 }

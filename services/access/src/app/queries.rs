@@ -18,9 +18,6 @@ pub struct LoginOutcome {
     pub contact: ContactRow,
 }
 
-/// The one answer for an unknown email and a wrong password alike.
-const BAD_CREDENTIALS: &str = "the email or password is wrong";
-
 impl App {
     /// Checks an email and password for a tenant and opens a session.
     ///
@@ -41,7 +38,7 @@ impl App {
             .and_then(|i| i.password_hash.clone());
         let matched = self.passwords.verify(phc, password).await;
         let Some((contact, _)) = found.filter(|_| matched) else {
-            return Err(DomainError::Unauthenticated(BAD_CREDENTIALS.into()).into());
+            return Err(DomainError::bad_credentials().into());
         };
         match (contact.lifecycle, contact.disabled) {
             (Lifecycle::Revoked, _) => {

@@ -290,10 +290,10 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
     match (&state.identity.password_hash, cmd.credential) {
         (Some(_), Credential::ExistingPassword { matches: true }) => {}
         (Some(_), Credential::ExistingPassword { matches: false }) => {
-            return Err(DomainError::Unauthenticated(
-                "this email already has a password with another supplier, and the one given is not it"
-                    .into(),
-            ));
+            return Err(DomainError::Unauthenticated {
+                reason: "existing_password_required",
+                message: "this email already has a password with another supplier; give that password".into(),
+            });
         }
         (Some(_), Credential::NewPassword { .. }) => {
             return Err(DomainError::precondition(
@@ -565,7 +565,7 @@ pub(crate) mod tests {
         ));
         assert!(matches!(
             accept(state, accept_cmd(1, Credential::ExistingPassword { matches: false }, NOW)),
-            Err(DomainError::Unauthenticated(_))
+            Err(DomainError::Unauthenticated { reason: "existing_password_required", .. })
         ));
         let changes = accept(state, accept_cmd(1, Credential::ExistingPassword { matches: true }, NOW)).unwrap();
         let kinds: Vec<_> = changes.iter().map(|c| c.event.encode().0).collect();

@@ -69,9 +69,14 @@ pub enum DomainError {
         /// In words.
         message: String,
     },
-    /// Credentials are missing or wrong.
-    #[error("{0}")]
-    Unauthenticated(String),
+    /// Credentials are missing or wrong; `reason` is stable.
+    #[error("{message}")]
+    Unauthenticated {
+        /// A stable code, e.g. `bad_credentials`.
+        reason: &'static str,
+        /// In words.
+        message: String,
+    },
 }
 
 fn describe(violations: &[FieldViolation]) -> String {
@@ -86,6 +91,14 @@ impl DomainError {
     /// A single field violation.
     pub fn invalid(field: &str, description: impl Into<String>) -> Self {
         DomainError::Invalid(vec![FieldViolation::new(field, description)])
+    }
+
+    /// Wrong or unknown credentials, with the one answer that reveals nothing.
+    pub fn bad_credentials() -> Self {
+        DomainError::Unauthenticated {
+            reason: "bad_credentials",
+            message: "the email or password is wrong".into(),
+        }
     }
 
     /// A failed precondition with its stable reason.

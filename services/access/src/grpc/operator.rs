@@ -14,7 +14,7 @@ pub struct OperatorService(pub Shared);
 
 #[tonic::async_trait]
 impl Operator for OperatorService {
-    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant_id, request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant_id, request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn create_tenant(&self, request: Request<pb::CreateTenantRequest>) -> Result<Response<pb::CreateTenantReply>, Status> {
         let principal = self.0.auth.operator(&request).await?;
         let r = request.get_ref();
@@ -40,7 +40,7 @@ impl Operator for OperatorService {
         }))
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "info"))]
     async fn verify_log(&self, request: Request<pb::VerifyLogRequest>) -> Result<Response<pb::VerifyLogReply>, Status> {
         self.0.auth.operator(&request).await?;
         let log = &self.0.app.log;

@@ -55,7 +55,7 @@ impl AccessService {
 
 #[tonic::async_trait]
 impl Access for AccessService {
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn create_customer(&self, request: Request<pb::CreateCustomerRequest>) -> Result<Response<pb::CreateCustomerReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
@@ -69,7 +69,7 @@ impl Access for AccessService {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn invite_customer(&self, request: Request<pb::InviteCustomerRequest>) -> Result<Response<pb::InviteCustomerReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
@@ -85,7 +85,7 @@ impl Access for AccessService {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn resend_invitation(&self, request: Request<pb::ResendInvitationRequest>) -> Result<Response<pb::ResendInvitationReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
@@ -100,17 +100,17 @@ impl Access for AccessService {
         }))
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn disable_access(&self, request: Request<pb::ContactCommand>) -> Result<Response<pb::ContactReply>, Status> {
         self.change_access(request, AccessAction::Disable, "DisableAccess").await
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn restore_access(&self, request: Request<pb::ContactCommand>) -> Result<Response<pb::ContactReply>, Status> {
         self.change_access(request, AccessAction::Restore, "RestoreAccess").await
     }
 
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn revoke_access(&self, request: Request<pb::ContactCommand>) -> Result<Response<pb::ContactReply>, Status> {
         self.change_access(request, AccessAction::Revoke, "RevokeAccess").await
     }

@@ -20,7 +20,7 @@ pub struct SessionsService(pub Shared);
 #[tonic::async_trait]
 impl Sessions for SessionsService {
     /// Needs no API key: the link token is the credential.
-    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err)]
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn accept_invitation(&self, request: Request<pb::AcceptInvitationRequest>) -> Result<Response<pb::Session>, Status> {
         let app = &self.0.app;
         let r = request.get_ref();
@@ -89,7 +89,7 @@ impl Sessions for SessionsService {
         }))
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "info"))]
     async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::Session>, Status> {
         let (_, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();

@@ -44,7 +44,7 @@ pub fn to_status(error: AppError) -> Status {
                 with_reason(Code::FailedPrecondition, message, reason)
             }
             DomainError::PermissionDenied { reason, message } => with_reason(Code::PermissionDenied, message, reason),
-            DomainError::Unauthenticated(m) => with_reason(Code::Unauthenticated, m, "bad_credentials"),
+            DomainError::Unauthenticated { reason, message } => with_reason(Code::Unauthenticated, message, reason),
         },
         AppError::Conflict(m) => with_reason(Code::Aborted, m, "conflict"),
         AppError::RequestIdReused => with_reason(
