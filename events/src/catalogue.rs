@@ -340,7 +340,8 @@ mod tests {
 
     #[test]
     fn a_stored_v1_customer_is_read_as_the_current_type() {
-        let event = CustomerEvent::decode("CustomerCreated", 1, CUSTOMER_CREATED_V1_FIXTURE).unwrap();
+        let event =
+            CustomerEvent::decode("CustomerCreated", 1, CUSTOMER_CREATED_V1_FIXTURE).unwrap();
         assert_eq!(
             event,
             CustomerEvent::CustomerCreated(CustomerCreated {
@@ -360,7 +361,10 @@ mod tests {
         });
         let bytes = event.encode();
         assert_eq!(event.schema_version(), 2);
-        assert_eq!(CustomerEvent::decode("CustomerCreated", 2, &bytes).unwrap(), event);
+        assert_eq!(
+            CustomerEvent::decode("CustomerCreated", 2, &bytes).unwrap(),
+            event
+        );
         assert!(matches!(
             CustomerEvent::decode("CustomerCreated", 9, &bytes),
             Err(CodecError::UnknownEvent { .. })

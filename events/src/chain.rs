@@ -98,7 +98,10 @@ impl ChainVerifier {
             return Err(ChainBreak {
                 position: self.next_position,
                 stream: String::new(),
-                what: format!("expected position {}, found {}", self.next_position, e.position),
+                what: format!(
+                    "expected position {}, found {}",
+                    self.next_position, e.position
+                ),
             });
         }
         let (version, prev) = self.heads.get(&e.stream).copied().unwrap_or((0, GENESIS));
@@ -109,12 +112,17 @@ impl ChainVerifier {
             )));
         }
         if e.prev_hash != prev {
-            return Err(fail("previous-hash link does not match the stream's last event".into()));
+            return Err(fail(
+                "previous-hash link does not match the stream's last event".into(),
+            ));
         }
         if hash_of(e) != e.hash {
-            return Err(fail("content does not match its hash (altered event)".into()));
+            return Err(fail(
+                "content does not match its hash (altered event)".into(),
+            ));
         }
-        self.heads.insert(e.stream.clone(), (e.stream_version, e.hash));
+        self.heads
+            .insert(e.stream.clone(), (e.stream_version, e.hash));
         self.next_position += 1;
         self.events += 1;
         Ok(())

@@ -17,7 +17,12 @@ pub fn stream(id: &str) -> StreamId {
 }
 
 /// An append of `count` events to one stream at `expected` version.
-pub fn request(request_id: &str, stream_id: &StreamId, expected: u64, count: usize) -> AppendRequest {
+pub fn request(
+    request_id: &str,
+    stream_id: &StreamId,
+    expected: u64,
+    count: usize,
+) -> AppendRequest {
     AppendRequest {
         request_id: request_id.to_owned(),
         fingerprint: *blake(request_id),
@@ -51,19 +56,39 @@ fn blake(s: &str) -> Box<[u8; 32]> {
 pub async fn appends_are_ordered(log: Arc<dyn EventLog>) {
     let a = stream("a");
     let b = stream("b");
-    let c1 = log.append(request("r1", &a, 0, 2)).await.expect("first append");
+    let c1 = log
+        .append(request("r1", &a, 0, 2))
+        .await
+        .expect("first append");
     assert_eq!((c1.first_position, c1.last_position), (1, 2));
-    let c2 = log.append(request("r2", &b, 0, 1)).await.expect("second append");
+    let c2 = log
+        .append(request("r2", &b, 0, 1))
+        .await
+        .expect("second append");
     assert_eq!((c2.first_position, c2.last_position), (3, 3));
-    let c3 = log.append(request("r3", &a, 2, 1)).await.expect("third append");
+    let c3 = log
+        .append(request("r3", &a, 2, 1))
+        .await
+        .expect("third append");
     assert_eq!(c3.last_position, 4);
     let events = log.read_stream(&a).await.expect("read stream");
-    let versions: Vec<_> = events.iter().map(|e| (e.stream_version, e.position)).collect();
+    let versions: Vec<_> = events
+        .iter()
+        .map(|e| (e.stream_version, e.position))
+        .collect();
     assert_eq!(versions, vec![(1, 1), (2, 2), (3, 4)]);
     let all = log.read_from(1, 100).await.expect("read all");
-    assert_eq!(all.iter().map(|e| e.position).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+    assert_eq!(
+        all.iter().map(|e| e.position).collect::<Vec<_>>(),
+        vec![1, 2, 3, 4]
+    );
     assert_eq!(log.read_from(3, 1).await.expect("read one")[0].position, 3);
-    assert!(log.read_from(5, 10).await.expect("read past head").is_empty());
+    assert!(
+        log.read_from(5, 10)
+            .await
+            .expect("read past head")
+            .is_empty()
+    );
     assert_eq!(*log.head().borrow(), 4);
     let mut verifier = ChainVerifier::new();
     for e in &all {
@@ -74,17 +99,41 @@ pub async fn appends_are_ordered(log: Arc<dyn EventLog>) {
 /// A stale expected version is a conflict that stores nothing.
 pub async fn conflicts_store_nothing(log: Arc<dyn EventLog>) {
     let a = stream("a");
-    log.append(request("r1", &a, 0, 1)).await.expect("first append");
-    let err = log.append(request("r2", &a, 0, 1)).await.expect_err("stale version");
-    assert!(matches!(err, AppendError::Conflict { actual: 1, expected: 0, .. }), "{err:?}");
+    log.append(request("r1", &a, 0, 1))
+        .await
+        .expect("first append");
+    let err = log
+        .append(request("r2", &a, 0, 1))
+        .await
+        .expect_err("stale version");
+    assert!(
+        matches!(
+            err,
+            AppendError::Conflict {
+                actual: 1,
+                expected: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let mut two = request("r3", &stream("b"), 0, 1);
     two.streams.push(StreamAppend {
         stream: a.clone(),
         expected_version: 0,
         events: request("x", &a, 0, 1).streams.remove(0).events,
     });
-    assert!(log.append(two).await.is_err(), "a multi-stream append with one stale stream");
-    assert!(log.read_stream(&stream("b")).await.expect("read").is_empty(), "all or nothing");
+    assert!(
+        log.append(two).await.is_err(),
+        "a multi-stream append with one stale stream"
+    );
+    assert!(
+        log.read_stream(&stream("b"))
+            .await
+            .expect("read")
+            .is_empty(),
+        "all or nothing"
+    );
     assert_eq!(*log.head().borrow(), 1);
     assert!(log.request("r2").await.expect("lookup").is_none());
 }
@@ -96,13 +145,23 @@ pub async fn request_ids_are_idempotent(log: Arc<dyn EventLog>) {
     let first = log.append(request("r1", &a, 0, 2)).await.expect("first");
     let again = log.append(request("r1", &a, 0, 2)).await.expect("retry");
     assert!(again.duplicate);
-    assert_eq!((again.first_position, again.last_position), (first.first_position, first.last_position));
+    assert_eq!(
+        (again.first_position, again.last_position),
+        (first.first_position, first.last_position)
+    );
     assert_eq!(again.reply, first.reply);
     assert_eq!(*log.head().borrow(), 2, "a retry appends nothing");
     let mut other = request("r1", &a, 2, 1);
     other.fingerprint = [7; 32];
-    assert!(matches!(log.append(other).await, Err(AppendError::RequestIdReused(_))));
-    let record = log.request("r1").await.expect("lookup").expect("remembered");
+    assert!(matches!(
+        log.append(other).await,
+        Err(AppendError::RequestIdReused(_))
+    ));
+    let record = log
+        .request("r1")
+        .await
+        .expect("lookup")
+        .expect("remembered");
     assert_eq!(record.last_position, 2);
 }
 
@@ -148,7 +207,9 @@ pub async fn subscriptions_replay_then_tail(log: Arc<dyn EventLog>) {
         let a = a.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            log.append(request("r2", &a, 3, 2)).await.expect("live append");
+            log.append(request("r2", &a, 3, 2))
+                .await
+                .expect("live append");
         })
     };
     assert_eq!(next(&mut sub).await.expect("ok").position, 4);

@@ -70,7 +70,8 @@ pub struct InvalidStreamId(pub String);
 fn valid_segment(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl StreamId {
@@ -229,7 +230,10 @@ mod tests {
         assert_eq!(id.id(), "C-001");
         assert_eq!(id.aggregate(), Aggregate::Customer);
         for bad in ["", "a.b", "a b", "a*", ">", &"x".repeat(65)] {
-            assert!(StreamId::new(Aggregate::Customer, "acme", bad).is_err(), "{bad}");
+            assert!(
+                StreamId::new(Aggregate::Customer, "acme", bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -110,7 +110,10 @@ impl LinkSigner {
     /// The token for an invitation link (URL-safe base64, no padding).
     pub fn invitation_token(&self, claims: &LinkClaims) -> String {
         let body = Self::body(claims);
-        let mac = self.current.mac("invitation-link", &[&[TOKEN_VERSION, self.current.id], &body]);
+        let mac = self.current.mac(
+            "invitation-link",
+            &[&[TOKEN_VERSION, self.current.id], &body],
+        );
         let mut bytes = vec![TOKEN_VERSION, self.current.id];
         bytes.extend_from_slice(&body);
         bytes.extend_from_slice(&mac);
@@ -183,9 +186,18 @@ mod tests {
     fn another_servers_key_or_generation_does_not_verify() {
         let ours = LinkSigner::new(ServerKey::generate(1), vec![]);
         let theirs = LinkSigner::new(ServerKey::generate(1), vec![]);
-        assert_eq!(ours.verify_invitation(&theirs.invitation_token(&claims())), Err(BadToken));
-        let next = LinkClaims { generation: 4, ..claims() };
-        assert_ne!(ours.invitation_token(&next), ours.invitation_token(&claims()));
+        assert_eq!(
+            ours.verify_invitation(&theirs.invitation_token(&claims())),
+            Err(BadToken)
+        );
+        let next = LinkClaims {
+            generation: 4,
+            ..claims()
+        };
+        assert_ne!(
+            ours.invitation_token(&next),
+            ours.invitation_token(&claims())
+        );
     }
 
     #[test]

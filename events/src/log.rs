@@ -145,7 +145,10 @@ pub trait EventLog: Send + Sync + 'static {
 
 /// Every event from position `from` on: first the stored ones, then live ones
 /// as they become durable. Never skips or repeats a position.
-pub fn subscribe(log: Arc<dyn EventLog>, from: u64) -> BoxStream<'static, Result<Envelope, LogError>> {
+pub fn subscribe(
+    log: Arc<dyn EventLog>,
+    from: u64,
+) -> BoxStream<'static, Result<Envelope, LogError>> {
     struct State {
         log: Arc<dyn EventLog>,
         next: u64,

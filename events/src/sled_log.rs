@@ -71,7 +71,9 @@ pub struct SledLog {
 
 impl std::fmt::Debug for SledLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SledLog").field("head", &*self.head.borrow()).finish()
+        f.debug_struct("SledLog")
+            .field("head", &*self.head.borrow())
+            .finish()
     }
 }
 
@@ -131,7 +133,9 @@ impl SledLog {
                 other => storage(other),
             })?;
         // The directory entry of a new data file must be durable too.
-        File::open(dir).and_then(|d| d.sync_all()).map_err(storage)?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(storage)?;
         let data_file = File::open(dir.join("db")).map_err(storage)?;
         let head = match db.get(HEAD_KEY).map_err(storage)? {
             Some(v) => decode::<u64>(&v, 0)?,
@@ -233,7 +237,11 @@ impl EventLog for SledLog {
             if from > head {
                 return Ok(out);
             }
-            for item in self.db.range(event_key(from.max(1))..=event_key(head)).take(max) {
+            for item in self
+                .db
+                .range(event_key(from.max(1))..=event_key(head))
+                .take(max)
+            {
                 let (k, v) = item.map_err(storage)?;
                 let position = u64::from_be_bytes(k[1..9].try_into().unwrap_or_default());
                 out.push(Envelope::decode(&v).map_err(|e| LogError::Corrupt {
@@ -349,7 +357,9 @@ impl Writer {
         }
         if acknowledged > 0 {
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            self.stats.appends.fetch_add(acknowledged, Ordering::Relaxed);
+            self.stats
+                .appends
+                .fetch_add(acknowledged, Ordering::Relaxed);
         }
     }
 
@@ -402,7 +412,9 @@ impl Writer {
             return Ok(*h);
         }
         match self.db.get(head_key(stream)) {
-            Ok(Some(v)) => postcard::from_bytes(&v).map_err(|e| AppendError::Unavailable(e.to_string())),
+            Ok(Some(v)) => {
+                postcard::from_bytes(&v).map_err(|e| AppendError::Unavailable(e.to_string()))
+            }
             Ok(None) => Ok(StreamHead::default()),
             Err(e) => Err(AppendError::Unavailable(e.to_string())),
         }
@@ -483,7 +495,11 @@ impl Writer {
                     correlation_id: r.correlation_id,
                     causation_id: r.causation_id,
                     request_id: r.request_id.clone(),
-                    prev_hash: if head.version == 0 { GENESIS } else { head.hash },
+                    prev_hash: if head.version == 0 {
+                        GENESIS
+                    } else {
+                        head.hash
+                    },
                     hash: [0; 32],
                     payload: e.payload.clone(),
                 };
@@ -514,9 +530,10 @@ impl Writer {
             staged.batch.insert(k, v);
         }
         for (stream, head) in heads {
-            staged
-                .batch
-                .insert(head_key(&stream), postcard::to_stdvec(&head).unwrap_or_default());
+            staged.batch.insert(
+                head_key(&stream),
+                postcard::to_stdvec(&head).unwrap_or_default(),
+            );
             staged.heads.insert(stream, head);
         }
         staged.batch.insert(

@@ -60,5 +60,8 @@ async fn concurrent_appenders_share_group_commits() {
     let commits = stats.commits.load(std::sync::atomic::Ordering::Relaxed);
     let appends = stats.appends.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(appends, 256);
-    assert!(commits < 256, "{commits} commits for 256 appends: no grouping");
+    assert!(
+        commits < 256,
+        "{commits} commits for 256 appends: no grouping"
+    );
 }

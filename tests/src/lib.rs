@@ -19,9 +19,16 @@ use tonic::transport::Channel;
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let path = dir.join(name);
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
@@ -99,14 +106,21 @@ impl TestApp {
                     return Ok::<_, anyhow::Error>((grpc, http));
                 }
             }
-            anyhow::bail!("accessd exited before listening; see {}", dir.with_extension("log").display())
+            anyhow::bail!(
+                "accessd exited before listening; see {}",
+                dir.with_extension("log").display()
+            )
         })
         .await
         .context("accessd did not start within 30 s")??;
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?.connect().await?;
-        let operator_key = std::fs::read_to_string(dir.join("operator.key"))?.trim().to_owned();
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
+            .connect()
+            .await?;
+        let operator_key = std::fs::read_to_string(dir.join("operator.key"))?
+            .trim()
+            .to_owned();
         Ok(TestApp {
             dir,
             args,
@@ -128,13 +142,18 @@ impl TestApp {
     /// Sends SIGTERM and waits for a clean exit.
     pub async fn terminate(&mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("accessd stops within 20 s of SIGTERM")
             .expect("wait");
-        assert!(status.success(), "accessd exited with {status} after SIGTERM");
+        assert!(
+            status.success(),
+            "accessd exited with {status} after SIGTERM"
+        );
     }
 
     /// Kills the process with SIGKILL: no chance to flush or say goodbye.
@@ -146,7 +165,9 @@ impl TestApp {
     /// Starts a new process on the same directory and flags (after a stop or kill).
     pub async fn start_again(mut self) -> TestApp {
         let root = self._root.take();
-        let mut app = Self::start(self.dir.clone(), self.args.clone()).await.expect("accessd restarts");
+        let mut app = Self::start(self.dir.clone(), self.args.clone())
+            .await
+            .expect("accessd restarts");
         app._root = root;
         app
     }
@@ -154,8 +175,10 @@ impl TestApp {
     /// A request carrying `key`.
     pub fn req<T>(&self, key: &str, message: T) -> Request<T> {
         let mut r = Request::new(message);
-        r.metadata_mut()
-            .insert("authorization", format!("Bearer {key}").parse().expect("header value"));
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {key}").parse().expect("header value"),
+        );
         r
     }
 
@@ -249,9 +272,14 @@ impl TestApp {
             if path.extension().and_then(|e| e.to_str()) != Some("eml") {
                 continue;
             }
-            let Ok(text) = std::fs::read_to_string(&path) else { continue };
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
             let text = text.replace("=\r\n", "");
-            let to_line = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap_or_default();
+            let to_line = text
+                .lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .unwrap_or_default();
             if !to_line.contains(email) {
                 continue;
             }
@@ -289,7 +317,11 @@ impl TestApp {
 }
 
 /// An invitation request with an optional one-site rule.
-pub fn invite_request(customer: &str, email: &str, site: Option<&str>) -> pb::InviteCustomerRequest {
+pub fn invite_request(
+    customer: &str,
+    email: &str,
+    site: Option<&str>,
+) -> pb::InviteCustomerRequest {
     use pb::site_rule::Rule;
     pb::InviteCustomerRequest {
         request_id: new_id(),

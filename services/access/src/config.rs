@@ -40,7 +40,11 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCESS_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
     /// Sender of every email.
-    #[arg(long, env = "ACCESS_MAIL_FROM", default_value = "Customer portal <no-reply@localhost>")]
+    #[arg(
+        long,
+        env = "ACCESS_MAIL_FROM",
+        default_value = "Customer portal <no-reply@localhost>"
+    )]
     pub mail_from: String,
     /// A file holding the SMTP URL (`smtp://user:pass@host:587?tls=required`);
     /// or set ACCESS_SMTP_URL. Without either, mail goes to <data-dir>/outbox.
@@ -109,7 +113,10 @@ mod tests {
     #[test]
     fn durations_parse_with_units() {
         assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(parse_duration("1500ms").unwrap(), Duration::from_millis(1500));
+        assert_eq!(
+            parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1500)
+        );
         assert!(parse_duration("24").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("h").is_err());

@@ -41,7 +41,14 @@ async fn main() -> ExitCode {
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
     // One stable stdout line for people and scripts; the key itself is never printed.
-    println!("accessd: operator key in {}", app.operator_key_path().display());
-    println!("accessd: listening grpc={} http={}", app.grpc_addr()?, app.http_addr()?);
+    println!(
+        "accessd: operator key in {}",
+        app.operator_key_path().display()
+    );
+    println!(
+        "accessd: listening grpc={} http={}",
+        app.grpc_addr()?,
+        app.http_addr()?
+    );
     app.run_until_stopped(shutdown_signal()).await
 }

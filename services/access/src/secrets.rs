@@ -47,7 +47,10 @@ impl DataDirSecrets {
         let key_path = dir.join("server.key");
         if !key_path.exists() {
             let key = ServerKey::generate(1);
-            write_private(&key_path, format!("1:{}\n", hex::encode(key.bytes())).as_bytes())?;
+            write_private(
+                &key_path,
+                format!("1:{}\n", hex::encode(key.bytes())).as_bytes(),
+            )?;
         }
         let text = std::fs::read_to_string(&key_path)
             .with_context(|| format!("reading {}", key_path.display()))?;
@@ -150,7 +153,11 @@ impl Sessions {
     pub fn issue(&self, claims: &SessionClaims) -> String {
         let body = postcard::to_stdvec(claims).unwrap_or_default();
         let mac = self.key.mac("session", &[&body]);
-        format!("ses_{}.{}", URL_SAFE_NO_PAD.encode(body), URL_SAFE_NO_PAD.encode(mac))
+        format!(
+            "ses_{}.{}",
+            URL_SAFE_NO_PAD.encode(body),
+            URL_SAFE_NO_PAD.encode(mac)
+        )
     }
 
     /// The claims of a genuine, unexpired token.
@@ -285,7 +292,12 @@ mod tests {
 
     #[tokio::test]
     async fn passwords_verify_and_unknown_accounts_never_match() {
-        let p = Passwords::new(HashCost { memory_kib: 64, iterations: 1, parallelism: 1 }).unwrap();
+        let p = Passwords::new(HashCost {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap();
         let phc = p.hash("abc123".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
         assert!(p.verify(Some(phc.clone()), "abc123".into()).await);
@@ -303,7 +315,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&first.operator_key_path).unwrap().permissions().mode();
+            let mode = std::fs::metadata(&first.operator_key_path)
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

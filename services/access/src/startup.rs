@@ -38,7 +38,8 @@ impl Application {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let secrets = DataDirSecrets::load_or_create(dir)?;
-        let log: Arc<dyn EventLog> = Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?);
+        let log: Arc<dyn EventLog> =
+            Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?);
         let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
         let (stop, stopped) = watch::channel(false);
         let grpc = TcpListener::bind(config.grpc_addr)
@@ -53,7 +54,11 @@ impl Application {
             .clone()
             .unwrap_or(format!("http://{}", http.local_addr()?));
 
-        let mut workers = vec![tokio::spawn(run_projector(models.clone(), log.clone(), stopped.clone()))];
+        let mut workers = vec![tokio::spawn(run_projector(
+            models.clone(),
+            log.clone(),
+            stopped.clone(),
+        ))];
         let transport = match config.smtp_url()? {
             Some(url) => Transport::smtp(&url)?,
             None => Transport::Outbox(dir.join("outbox")),
@@ -62,7 +67,10 @@ impl Application {
             MailerConfig {
                 state_dir: dir.join("mailer"),
                 public_base_url: base_url,
-                from: config.mail_from.parse().context("--mail-from is not a valid mailbox")?,
+                from: config
+                    .mail_from
+                    .parse()
+                    .context("--mail-from is not a valid mailbox")?,
                 transport,
             },
             secrets.link_signer(),
@@ -114,11 +122,18 @@ impl Application {
 
     /// Serves until `shutdown` completes, then stops accepting, finishes
     /// in-flight requests, and stops the projector and the mailer.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AccessServer<AccessService>>().await;
-        health.set_serving::<OperatorServer<OperatorService>>().await;
-        health.set_serving::<SessionsServer<SessionsService>>().await;
+        health
+            .set_serving::<OperatorServer<OperatorService>>()
+            .await;
+        health
+            .set_serving::<SessionsServer<SessionsService>>()
+            .await;
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(access_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -142,9 +157,10 @@ impl Application {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             });
-        let http = axum::serve(self.http, crate::http::router()).with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|s| *s).await;
-        });
+        let http =
+            axum::serve(self.http, crate::http::router()).with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|s| *s).await;
+            });
         let (grpc, http) = tokio::join!(grpc, http);
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;

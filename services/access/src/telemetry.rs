@@ -12,7 +12,9 @@ pub fn init(format: &str) {
         "text" => false,
         _ => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     // A second init (in tests) keeps the first subscriber.
     let _ = if json {
         builder.json().with_current_span(true).try_init()

@@ -22,7 +22,12 @@ use tonic::transport::Channel;
 #[command(name = "accessctl", version, about)]
 struct Cli {
     /// gRPC address of accessd.
-    #[arg(long, env = "ACCESS_ADDR", default_value = "http://127.0.0.1:50051", global = true)]
+    #[arg(
+        long,
+        env = "ACCESS_ADDR",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     addr: String,
     /// A file holding the API key (else ACCESS_KEY).
     #[arg(long, env = "ACCESS_KEY_FILE", global = true)]
@@ -181,10 +186,13 @@ impl Client {
 
 fn read_key(file: &Option<PathBuf>) -> anyhow::Result<Option<String>> {
     if let Some(path) = file {
-        let key = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let key =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         return Ok(Some(key.trim().to_owned()));
     }
-    Ok(std::env::var("ACCESS_KEY").ok().map(|k| k.trim().to_owned()))
+    Ok(std::env::var("ACCESS_KEY")
+        .ok()
+        .map(|k| k.trim().to_owned()))
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -192,7 +200,9 @@ fn read_password() -> anyhow::Result<String> {
         return Ok(p);
     }
     let mut s = String::new();
-    std::io::stdin().read_to_string(&mut s).context("reading the password from standard input")?;
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the password from standard input")?;
     Ok(s.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -205,7 +215,10 @@ fn print_contact(c: &pb::Contact) {
 }
 
 fn print_session(s: &pb::Session) {
-    println!("logged in: {} ({}) for customer {} of {}", s.email, s.contact_id, s.customer_id, s.tenant_id);
+    println!(
+        "logged in: {} ({}) for customer {} of {}",
+        s.email, s.contact_id, s.customer_id, s.tenant_id
+    );
     println!("session expires: {}", s.expires_at);
     println!("position: {}", s.position);
 }
@@ -238,14 +251,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = Client {
         channel,
         key: read_key(&cli.key_file)?,
-        request_id: cli.request_id.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
+        request_id: cli
+            .request_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
     let rid = client.request_id.clone();
     let mut access = AccessClient::new(client.channel.clone());
     let mut operator = OperatorClient::new(client.channel.clone());
     let mut sessions = SessionsClient::new(client.channel.clone());
     match cli.command {
-        Command::Tenant(TenantCommand::Create { id, name, sites, default_order_site }) => {
+        Command::Tenant(TenantCommand::Create {
+            id,
+            name,
+            sites,
+            default_order_site,
+        }) => {
             let r = operator
                 .create_tenant(client.request(pb::CreateTenantRequest {
                     request_id: rid,
@@ -263,13 +284,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Customer(CustomerCommand::Create { id, name }) => {
             let r = access
-                .create_customer(client.request(pb::CreateCustomerRequest { request_id: rid, customer_id: id, name })?)
+                .create_customer(client.request(pb::CreateCustomerRequest {
+                    request_id: rid,
+                    customer_id: id,
+                    name,
+                })?)
                 .await?
                 .into_inner();
             println!("customer: {}", r.customer_id);
             println!("position: {}", r.position);
         }
-        Command::Invite { customer, email, message, site, all_sites } => {
+        Command::Invite {
+            customer,
+            email,
+            message,
+            site,
+            all_sites,
+        } => {
             use pb::site_rule::Rule;
             let rule = match (site, all_sites) {
                 (Some(site), _) => Rule::OneSite(pb::OneSite { site }),
@@ -293,7 +324,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Resend { contact } => {
             let r = access
-                .resend_invitation(client.request(pb::ResendInvitationRequest { request_id: rid, contact_id: contact })?)
+                .resend_invitation(client.request(pb::ResendInvitationRequest {
+                    request_id: rid,
+                    contact_id: contact,
+                })?)
                 .await?
                 .into_inner();
             println!("invitation: {}", r.invitation_id);
@@ -301,30 +335,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("position: {}", r.position);
         }
         Command::Disable(a) => {
-            let m = pb::ContactCommand { request_id: rid, contact_id: a.contact, reason: a.reason };
-            let r = access.disable_access(client.request(m)?).await?.into_inner();
+            let m = pb::ContactCommand {
+                request_id: rid,
+                contact_id: a.contact,
+                reason: a.reason,
+            };
+            let r = access
+                .disable_access(client.request(m)?)
+                .await?
+                .into_inner();
             print_contact(&r.contact.unwrap_or_default());
         }
         Command::Restore(a) => {
-            let m = pb::ContactCommand { request_id: rid, contact_id: a.contact, reason: a.reason };
-            let r = access.restore_access(client.request(m)?).await?.into_inner();
+            let m = pb::ContactCommand {
+                request_id: rid,
+                contact_id: a.contact,
+                reason: a.reason,
+            };
+            let r = access
+                .restore_access(client.request(m)?)
+                .await?
+                .into_inner();
             print_contact(&r.contact.unwrap_or_default());
         }
         Command::Revoke(a) => {
-            let m = pb::ContactCommand { request_id: rid, contact_id: a.contact, reason: a.reason };
+            let m = pb::ContactCommand {
+                request_id: rid,
+                contact_id: a.contact,
+                reason: a.reason,
+            };
             let r = access.revoke_access(client.request(m)?).await?.into_inner();
             print_contact(&r.contact.unwrap_or_default());
         }
         Command::Contact { contact } => {
             let r = access
-                .get_contact(client.request(pb::GetContactRequest { contact_id: contact, min_position: 0 })?)
+                .get_contact(client.request(pb::GetContactRequest {
+                    contact_id: contact,
+                    min_position: 0,
+                })?)
                 .await?
                 .into_inner();
             print_contact(&r);
         }
         Command::Sites { contact } => {
             let r = access
-                .get_site_visibility(client.request(pb::GetSiteVisibilityRequest { contact_id: contact, min_position: 0 })?)
+                .get_site_visibility(client.request(pb::GetSiteVisibilityRequest {
+                    contact_id: contact,
+                    min_position: 0,
+                })?)
                 .await?
                 .into_inner();
             println!("visible sites: {}", r.visible_sites.join(", "));
@@ -335,7 +393,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let token = link.rsplit('/').next().unwrap_or_default().to_owned();
             let password = read_password()?;
             let r = sessions
-                .accept_invitation(client.request(pb::AcceptInvitationRequest { request_id: rid, token, password })?)
+                .accept_invitation(client.request(pb::AcceptInvitationRequest {
+                    request_id: rid,
+                    token,
+                    password,
+                })?)
                 .await?
                 .into_inner();
             print_session(&r);
@@ -343,17 +405,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Login { email } => {
             let password = read_password()?;
             let r = sessions
-                .login(client.request(pb::LoginRequest { request_id: rid, email, password })?)
+                .login(client.request(pb::LoginRequest {
+                    request_id: rid,
+                    email,
+                    password,
+                })?)
                 .await?
                 .into_inner();
             print_session(&r);
         }
         Command::Log(LogCommand::Status) => {
-            let r = operator.get_log_status(client.request(pb::GetLogStatusRequest {})?).await?.into_inner();
+            let r = operator
+                .get_log_status(client.request(pb::GetLogStatusRequest {})?)
+                .await?
+                .into_inner();
             println!("head position: {}", r.head_position);
         }
         Command::Log(LogCommand::Verify) => {
-            let r = operator.verify_log(client.request(pb::VerifyLogRequest {})?).await?.into_inner();
+            let r = operator
+                .verify_log(client.request(pb::VerifyLogRequest {})?)
+                .await?
+                .into_inner();
             println!("events checked: {}", r.events_checked);
             println!("streams checked: {}", r.streams_checked);
             if r.ok {

@@ -7,13 +7,16 @@ use std::path::Path;
 pub fn newest_link(outbox: &Path, email: &str) -> anyhow::Result<String> {
     let wanted = email.trim().to_ascii_lowercase();
     let mut newest: Option<(std::time::SystemTime, String)> = None;
-    let entries = std::fs::read_dir(outbox).with_context(|| format!("reading {}", outbox.display()))?;
+    let entries =
+        std::fs::read_dir(outbox).with_context(|| format!("reading {}", outbox.display()))?;
     for entry in entries {
         let path = entry?.path();
         if path.extension().and_then(|e| e.to_str()) != Some("eml") {
             continue;
         }
-        let text = std::fs::read_to_string(&path)?.replace("=\r\n", "").replace("=\n", "");
+        let text = std::fs::read_to_string(&path)?
+            .replace("=\r\n", "")
+            .replace("=\n", "");
         let to = text
             .lines()
             .find_map(|l| l.strip_prefix("To: "))

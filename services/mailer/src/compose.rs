@@ -69,7 +69,11 @@ pub fn invitation(mail: &InvitationMail<'_>) -> anyhow::Result<Message> {
         customer = mail.customer_name,
         message = mail.message,
         link = mail.link,
-        resent = if mail.resent { " Links sent earlier no longer work." } else { "" },
+        resent = if mail.resent {
+            " Links sent earlier no longer work."
+        } else {
+            ""
+        },
     );
     let html = format!(
         "<!doctype html><html><body style=\"font-family:sans-serif\">\
@@ -85,7 +89,11 @@ pub fn invitation(mail: &InvitationMail<'_>) -> anyhow::Result<Message> {
         message = escape_html(mail.message).replace('\n', "<br>"),
         link = escape_html(mail.link),
         expiry = escape_html(&expiry),
-        resent = if mail.resent { " Links sent earlier no longer work." } else { "" },
+        resent = if mail.resent {
+            " Links sent earlier no longer work."
+        } else {
+            ""
+        },
     );
     let to: Mailbox = mail.to.parse()?;
     Ok(Message::builder()
@@ -116,7 +124,9 @@ mod tests {
         })
         .unwrap();
         // Undo quoted-printable soft line breaks so phrases can be searched.
-        let text = String::from_utf8(message.formatted()).unwrap().replace("=\r\n", "");
+        let text = String::from_utf8(message.formatted())
+            .unwrap()
+            .replace("=\r\n", "");
         assert!(text.contains("multipart/alternative"));
         assert!(text.contains("Bob&#39;s &lt;Hardware&gt;"), "{text}");
         assert!(text.contains("https://portal.example/invite/abc"));

@@ -81,7 +81,9 @@ pub struct Mailer {
 
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Mailer").field("config", &self.core.config).finish_non_exhaustive()
+        f.debug_struct("Mailer")
+            .field("config", &self.core.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +104,11 @@ fn key(parts: &[&str]) -> Vec<u8> {
 
 impl Mailer {
     /// Opens the mailer's state and subscribes to the log after its checkpoint.
-    pub fn open(config: MailerConfig, links: LinkSigner, log: Arc<dyn EventLog>) -> anyhow::Result<Self> {
+    pub fn open(
+        config: MailerConfig,
+        links: LinkSigner,
+        log: Arc<dyn EventLog>,
+    ) -> anyhow::Result<Self> {
         let db = sled::Config::new()
             .path(&config.state_dir)
             .open()
@@ -175,7 +181,11 @@ impl Core {
                 put(&mut batch, key(&["tenant", tenant]), &t.name);
             }
             Ok(Event::Customer(CustomerEvent::CustomerCreated(c))) => {
-                put(&mut batch, key(&["customer", tenant, &c.customer_id]), &c.name);
+                put(
+                    &mut batch,
+                    key(&["customer", tenant, &c.customer_id]),
+                    &c.name,
+                );
             }
             Ok(Event::Invitation(InvitationEvent::InvitationIssued(i))) => {
                 let info = InvitationInfo {
@@ -183,17 +193,38 @@ impl Core {
                     customer_id: i.customer_id,
                     message: i.message,
                 };
-                put(&mut batch, key(&["invitation", tenant, &i.invitation_id]), &info);
+                put(
+                    &mut batch,
+                    key(&["invitation", tenant, &i.invitation_id]),
+                    &info,
+                );
                 sent = self
-                    .send_invitation(e, &info, &i.invitation_id, i.generation, i.expires_at_ms, false, &mut batch)
+                    .send_invitation(
+                        e,
+                        &info,
+                        &i.invitation_id,
+                        i.generation,
+                        i.expires_at_ms,
+                        false,
+                        &mut batch,
+                    )
                     .await?;
             }
             Ok(Event::Invitation(InvitationEvent::InvitationResent(r))) => {
                 let invitation_id = e.stream.id();
-                let info: InvitationInfo = get(&self.db, &key(&["invitation", tenant, invitation_id]))?
-                    .context("a resent invitation the mailer never saw issued")?;
+                let info: InvitationInfo =
+                    get(&self.db, &key(&["invitation", tenant, invitation_id]))?
+                        .context("a resent invitation the mailer never saw issued")?;
                 sent = self
-                    .send_invitation(e, &info, invitation_id, r.generation, r.expires_at_ms, true, &mut batch)
+                    .send_invitation(
+                        e,
+                        &info,
+                        invitation_id,
+                        r.generation,
+                        r.expires_at_ms,
+                        true,
+                        &mut batch,
+                    )
                     .await?;
             }
             Ok(_) => {}
@@ -231,7 +262,8 @@ impl Core {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
-        let tenant_name: String = get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let tenant_name: String =
+            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
         let customer_name: String = get(&self.db, &key(&["customer", tenant, &info.customer_id]))?
             .unwrap_or_else(|| info.customer_id.clone());
         let token = self.links.invitation_token(&LinkClaims {
@@ -239,7 +271,10 @@ impl Core {
             invitation_id: invitation_id.to_owned(),
             generation,
         });
-        let link = format!("{}/invite/{token}", self.config.public_base_url.trim_end_matches('/'));
+        let link = format!(
+            "{}/invite/{token}",
+            self.config.public_base_url.trim_end_matches('/')
+        );
         let message = compose::invitation(&InvitationMail {
             from: &self.config.from,
             to: &info.email,
@@ -252,7 +287,13 @@ impl Core {
             message_id: &event_id,
         })?;
         self.config.transport.deliver(&event_id, &message).await?;
-        put(batch, ledger_key, &SentRecord { at_ms: e.occurred_at_ms });
+        put(
+            batch,
+            ledger_key,
+            &SentRecord {
+                at_ms: e.occurred_at_ms,
+            },
+        );
         tracing::info!(tenant, invitation_id, generation, "invitation email sent");
         Ok(true)
     }

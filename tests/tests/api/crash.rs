@@ -28,7 +28,10 @@ async fn acknowledged_commands_survive_sigkill_and_no_mail_is_sent_twice() {
             let app_key = key.clone();
             move |r: pb::InviteCustomerRequest| {
                 let mut req = tonic::Request::new(r);
-                req.metadata_mut().insert("authorization", format!("Bearer {app_key}").parse().unwrap());
+                req.metadata_mut().insert(
+                    "authorization",
+                    format!("Bearer {app_key}").parse().unwrap(),
+                );
                 req
             }
         };
@@ -36,7 +39,10 @@ async fn acknowledged_commands_survive_sigkill_and_no_mail_is_sent_twice() {
             for i in 0.. {
                 let email = format!("c{c}-{i}@crash.example");
                 sent.fetch_add(1, Ordering::Relaxed);
-                match access.invite_customer(req(invite_request("C001", &email, None))).await {
+                match access
+                    .invite_customer(req(invite_request("C001", &email, None)))
+                    .await
+                {
                     Ok(r) => acked.lock().await.push((email, r.into_inner().contact_id)),
                     Err(_) => break,
                 }
@@ -60,7 +66,13 @@ async fn acknowledged_commands_survive_sigkill_and_no_mail_is_sent_twice() {
     for (email, contact) in &acked {
         let c = app
             .access()
-            .get_contact(app.req(&key, pb::GetContactRequest { contact_id: contact.clone(), min_position: head }))
+            .get_contact(app.req(
+                &key,
+                pb::GetContactRequest {
+                    contact_id: contact.clone(),
+                    min_position: head,
+                },
+            ))
             .await
             .unwrap_or_else(|e| panic!("acknowledged contact {contact} lost: {e:?}"))
             .into_inner();
@@ -84,12 +96,19 @@ async fn acknowledged_commands_survive_sigkill_and_no_mail_is_sent_twice() {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).unwrap();
-        let to = text.lines().find_map(|l| l.strip_prefix("To: ")).unwrap().to_owned();
+        let to = text
+            .lines()
+            .find_map(|l| l.strip_prefix("To: "))
+            .unwrap()
+            .to_owned();
         assert!(recipients.insert(to.clone()), "{to} was mailed twice");
         count += 1;
     }
     for (email, _) in &acked {
-        assert!(recipients.contains(email), "acknowledged invitation to {email} never mailed");
+        assert!(
+            recipients.contains(email),
+            "acknowledged invitation to {email} never mailed"
+        );
     }
     assert!(count >= acked.len());
 }

@@ -9,13 +9,25 @@ async fn answers(app: &TestApp, key: &str, contacts: &[String]) -> Vec<String> {
     for id in contacts {
         let c = app
             .access()
-            .get_contact(app.req(key, pb::GetContactRequest { contact_id: id.clone(), min_position: head }))
+            .get_contact(app.req(
+                key,
+                pb::GetContactRequest {
+                    contact_id: id.clone(),
+                    min_position: head,
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
         let s = app
             .access()
-            .get_site_visibility(app.req(key, pb::GetSiteVisibilityRequest { contact_id: id.clone(), min_position: head }))
+            .get_site_visibility(app.req(
+                key,
+                pb::GetSiteVisibilityRequest {
+                    contact_id: id.clone(),
+                    min_position: head,
+                },
+            ))
             .await
             .unwrap()
             .into_inner();
@@ -23,7 +35,14 @@ async fn answers(app: &TestApp, key: &str, contacts: &[String]) -> Vec<String> {
     }
     let login = app
         .sessions()
-        .login(app.req(key, pb::LoginRequest { request_id: new_id(), email: "c0@x.example".into(), password: "secret123".into() }))
+        .login(app.req(
+            key,
+            pb::LoginRequest {
+                request_id: new_id(),
+                email: "c0@x.example".into(),
+                password: "secret123".into(),
+            },
+        ))
         .await
         .map(|s| s.into_inner().contact_id)
         .map_err(|e| e.code());
@@ -40,17 +59,38 @@ async fn deleting_the_read_models_and_restarting_gives_identical_answers() {
     let mut contacts = Vec::new();
     for i in 0..6 {
         let site = if i % 2 == 0 { Some("York") } else { None };
-        let r = app.access().invite_customer(app.req(&key, invite_request("C001", &format!("c{i}@x.example"), site))).await.unwrap();
+        let r = app
+            .access()
+            .invite_customer(app.req(
+                &key,
+                invite_request("C001", &format!("c{i}@x.example"), site),
+            ))
+            .await
+            .unwrap();
         contacts.push(r.into_inner().contact_id);
     }
     let link = app.wait_for_mail("c0@x.example", 1).await;
     app.sessions()
-        .accept_invitation(pb::AcceptInvitationRequest { request_id: new_id(), token: token_of(&link), password: "secret123".into() })
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "secret123".into(),
+        })
         .await
         .unwrap();
-    let cmd = |id: &String| pb::ContactCommand { request_id: new_id(), contact_id: id.clone(), reason: String::new() };
-    app.access().disable_access(app.req(&key, cmd(&contacts[1]))).await.unwrap();
-    app.access().revoke_access(app.req(&key, cmd(&contacts[2]))).await.unwrap();
+    let cmd = |id: &String| pb::ContactCommand {
+        request_id: new_id(),
+        contact_id: id.clone(),
+        reason: String::new(),
+    };
+    app.access()
+        .disable_access(app.req(&key, cmd(&contacts[1])))
+        .await
+        .unwrap();
+    app.access()
+        .revoke_access(app.req(&key, cmd(&contacts[2])))
+        .await
+        .unwrap();
     let before = answers(&app, &key, &contacts).await;
     let mails = app.outbox_count();
 
@@ -62,5 +102,9 @@ async fn deleting_the_read_models_and_restarting_gives_identical_answers() {
 
     // Assert
     assert_eq!(answers(&app, &key, &contacts).await, before);
-    assert_eq!(app.outbox_count(), mails, "rebuilding read models sends no mail");
+    assert_eq!(
+        app.outbox_count(),
+        mails,
+        "rebuilding read models sends no mail"
+    );
 }

@@ -7,10 +7,18 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 fn reason(status: &tonic::Status) -> String {
-    status.get_details_error_info().map(|i| i.reason).unwrap_or_default()
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
 }
 
-async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> Result<pb::Session, tonic::Status> {
+async fn login(
+    app: &TestApp,
+    key: &str,
+    email: &str,
+    password: &str,
+) -> Result<pb::Session, tonic::Status> {
     app.sessions()
         .login(app.req(
             key,
@@ -53,15 +61,23 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
     // Act: invite with a custom site rule, and read the link from the mail.
     let invited = app
         .access()
-        .invite_customer(app.req(&key, invite_request("C001", "bob@hardware.example", Some("York"))))
+        .invite_customer(app.req(
+            &key,
+            invite_request("C001", "bob@hardware.example", Some("York")),
+        ))
         .await
         .unwrap()
         .into_inner();
     let link = app.wait_for_mail("bob@hardware.example", 1).await;
-    assert!(link.starts_with(&format!("http://{}/invite/", app.http_addr)), "{link}");
+    assert!(
+        link.starts_with(&format!("http://{}/invite/", app.http_addr)),
+        "{link}"
+    );
 
     // Assert: before accepting, the contact cannot log in.
-    let err = login(&app, &key, "bob@hardware.example", "secret123").await.unwrap_err();
+    let err = login(&app, &key, "bob@hardware.example", "secret123")
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
     // Accepting logs the contact in at once.
@@ -70,11 +86,21 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
     assert_eq!(session.tenant_id, "acme");
     assert!(session.session_token.starts_with("ses_"));
 
-    let session = login(&app, &key, "BOB@hardware.example", "secret123").await.unwrap();
+    let session = login(&app, &key, "BOB@hardware.example", "secret123")
+        .await
+        .unwrap();
     assert_eq!(session.customer_id, "C001");
-    let wrong = login(&app, &key, "bob@hardware.example", "secret124").await.unwrap_err();
-    let unknown = login(&app, &key, "nobody@hardware.example", "secret123").await.unwrap_err();
-    assert_eq!((wrong.code(), wrong.message()), (unknown.code(), unknown.message()), "no enumeration");
+    let wrong = login(&app, &key, "bob@hardware.example", "secret124")
+        .await
+        .unwrap_err();
+    let unknown = login(&app, &key, "nobody@hardware.example", "secret123")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (wrong.code(), wrong.message()),
+        (unknown.code(), unknown.message()),
+        "no enumeration"
+    );
 
     let sites = app
         .access()
@@ -88,32 +114,70 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((sites.visible_sites, sites.order_site.as_str(), sites.stock_totals), (vec!["York".to_string()], "York", false));
+    assert_eq!(
+        (
+            sites.visible_sites,
+            sites.order_site.as_str(),
+            sites.stock_totals
+        ),
+        (vec!["York".to_string()], "York", false)
+    );
 
     // Disable: logins are refused with a clear reason.
-    let disabled = app.access().disable_access(app.req(&key, contact_command(&invited.contact_id))).await.unwrap().into_inner();
+    let disabled = app
+        .access()
+        .disable_access(app.req(&key, contact_command(&invited.contact_id)))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(disabled.contact.unwrap().status, "disabled");
-    let err = login(&app, &key, "bob@hardware.example", "secret123").await.unwrap_err();
-    assert_eq!((err.code(), reason(&err).as_str()), (Code::PermissionDenied, "access_disabled"));
+    let err = login(&app, &key, "bob@hardware.example", "secret123")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "access_disabled")
+    );
 
     // Restore brings the same contact back, nothing lost.
-    let restored = app.access().restore_access(app.req(&key, contact_command(&invited.contact_id))).await.unwrap().into_inner();
+    let restored = app
+        .access()
+        .restore_access(app.req(&key, contact_command(&invited.contact_id)))
+        .await
+        .unwrap()
+        .into_inner();
     let contact = restored.contact.unwrap();
-    assert_eq!((contact.status.as_str(), contact.customer_id.as_str()), ("active", "C001"));
-    let session = login(&app, &key, "bob@hardware.example", "secret123").await.unwrap();
+    assert_eq!(
+        (contact.status.as_str(), contact.customer_id.as_str()),
+        ("active", "C001")
+    );
+    let session = login(&app, &key, "bob@hardware.example", "secret123")
+        .await
+        .unwrap();
     assert_eq!(session.contact_id, invited.contact_id);
 
     // Revoke: refused with its reason, and the email may be invited again.
-    app.access().revoke_access(app.req(&key, contact_command(&invited.contact_id))).await.unwrap();
-    let err = login(&app, &key, "bob@hardware.example", "secret123").await.unwrap_err();
-    assert_eq!((err.code(), reason(&err).as_str()), (Code::PermissionDenied, "access_revoked"));
+    app.access()
+        .revoke_access(app.req(&key, contact_command(&invited.contact_id)))
+        .await
+        .unwrap();
+    let err = login(&app, &key, "bob@hardware.example", "secret123")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "access_revoked")
+    );
     let again = app.invite(&key, "C001", "bob@hardware.example").await;
     assert_ne!(again.contact_id, invited.contact_id);
 
     // The same identity already has a password: the new link asks for it.
     let link = app.wait_for_mail("bob@hardware.example", 2).await;
     let err = accept(&app, &link, "another456").await.unwrap_err();
-    assert_eq!((err.code(), reason(&err).as_str()), (Code::Unauthenticated, "existing_password_required"));
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::Unauthenticated, "existing_password_required")
+    );
     let session = accept(&app, &link, "secret123").await.unwrap();
     assert_eq!(session.contact_id, again.contact_id);
 
@@ -137,10 +201,17 @@ async fn an_email_with_a_password_at_another_supplier_goes_straight_in_with_it()
     let err = accept(&app, &link, "wrongpass9").await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     let session = accept(&app, &link, "annpass1").await.unwrap();
-    assert_eq!((session.tenant_id.as_str(), session.contact_id.as_str()), ("second", invited.contact_id.as_str()));
+    assert_eq!(
+        (session.tenant_id.as_str(), session.contact_id.as_str()),
+        ("second", invited.contact_id.as_str())
+    );
     // One password across tenants.
-    login(&app, &second, "ann@shop.example", "annpass1").await.unwrap();
-    login(&app, &first, "ann@shop.example", "annpass1").await.unwrap();
+    login(&app, &second, "ann@shop.example", "annpass1")
+        .await
+        .unwrap();
+    login(&app, &first, "ann@shop.example", "annpass1")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -148,11 +219,16 @@ async fn health_and_reflection_answer() {
     let app = TestApp::spawn().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
     let serving = health
-        .check(tonic_health::pb::HealthCheckRequest { service: "access.v1.Access".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "access.v1.Access".into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(serving.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        serving.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
     let body = reqwest_lite(&app.http_addr, "/healthz").await;
     assert!(body.contains("200 OK") && body.ends_with("ok\n"), "{body}");
 }
@@ -161,9 +237,11 @@ async fn health_and_reflection_answer() {
 async fn reqwest_lite(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out

@@ -6,8 +6,8 @@ use crate::domain::customer::{self, CreateCustomer, CustomerState};
 use crate::domain::email_slot::EmailSlotState;
 use crate::domain::identity::IdentityState;
 use crate::domain::invitation::{
-    self, AcceptInvitation, AcceptState, Credential, InvitationState, InviteState, ResendInvitation,
-    ResendState,
+    self, AcceptInvitation, AcceptState, Credential, InvitationState, InviteState,
+    ResendInvitation, ResendState,
 };
 use crate::domain::tenant::{self, CreateTenant, TenantState};
 use crate::domain::values::{CustomerId, Email, GeneratedId, Message, Password, TenantId};
@@ -19,7 +19,11 @@ use serde::{Deserialize, Serialize};
 impl Command for CreateTenant {
     type Reply = TenantCreatedReply;
 
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, Self::Reply), AppError> {
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, Self::Reply), AppError> {
         let state: TenantState = unit.load(&streams::tenant(&self.tenant_id)).await?;
         let changes = tenant::create(&state, self.clone())?;
         Ok((
@@ -44,9 +48,18 @@ pub struct TenantCreatedReply {
 impl Command for CreateCustomer {
     type Reply = String;
 
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, String), AppError> {
-        let state: CustomerState = unit.load(&streams::customer(&self.tenant, &self.customer_id)).await?;
-        Ok((customer::create(&state, self.clone())?, self.customer_id.to_string()))
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: CustomerState = unit
+            .load(&streams::customer(&self.tenant, &self.customer_id))
+            .await?;
+        Ok((
+            customer::create(&state, self.clone())?,
+            self.customer_id.to_string(),
+        ))
     }
 }
 
@@ -79,11 +92,20 @@ pub struct InvitedReply {
 impl Command for Invite {
     type Reply = InvitedReply;
 
-    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, InvitedReply), AppError> {
+    async fn decide(
+        &self,
+        app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, InvitedReply), AppError> {
         let tenant: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        let customer: CustomerState = unit.load(&streams::customer(&self.tenant, &self.customer_id)).await?;
+        let customer: CustomerState = unit
+            .load(&streams::customer(&self.tenant, &self.customer_id))
+            .await?;
         let slot: EmailSlotState = unit
-            .load(&streams::email_slot(&self.tenant, &self.email.identity_id()))
+            .load(&streams::email_slot(
+                &self.tenant,
+                &self.email.identity_id(),
+            ))
             .await?;
         let cmd = invitation::InviteCustomer {
             tenant: self.tenant.clone(),
@@ -125,11 +147,18 @@ pub struct Resend {
 impl Command for Resend {
     type Reply = InvitedReply;
 
-    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, InvitedReply), AppError> {
-        let contact: ContactState = unit.load(&streams::contact(&self.tenant, &self.contact_id)).await?;
+    async fn decide(
+        &self,
+        app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, InvitedReply), AppError> {
+        let contact: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
         let invitation_id = GeneratedId::trusted(&contact.invitation_id);
         let invitation: InvitationState = if contact.lifecycle.is_some() {
-            unit.load(&streams::invitation(&self.tenant, &invitation_id)).await?
+            unit.load(&streams::invitation(&self.tenant, &invitation_id))
+                .await?
         } else {
             InvitationState::default()
         };
@@ -177,9 +206,15 @@ pub struct AccessCommand {
 impl Command for AccessCommand {
     type Reply = String;
 
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, String), AppError> {
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
         let c = &self.change;
-        let contact: ContactState = unit.load(&streams::contact(&c.tenant, &c.contact_id)).await?;
+        let contact: ContactState = unit
+            .load(&streams::contact(&c.tenant, &c.contact_id))
+            .await?;
         let changes = match self.action {
             AccessAction::Disable => contact::disable(&contact, c.clone())?,
             AccessAction::Restore => contact::restore(&contact, c.clone())?,
@@ -193,7 +228,9 @@ impl Command for AccessCommand {
                 if contact.lifecycle.is_some() {
                     // Revoking frees the email: the reservation is part of the decision.
                     let identity = GeneratedId::trusted(&contact.identity_id);
-                    let _: EmailSlotState = unit.load(&streams::email_slot(&c.tenant, &identity)).await?;
+                    let _: EmailSlotState = unit
+                        .load(&streams::email_slot(&c.tenant, &identity))
+                        .await?;
                 }
                 contact::revoke(
                     RevokeState {
@@ -220,7 +257,9 @@ pub struct Accept {
 
 impl std::fmt::Debug for Accept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Accept").field("claims", &self.claims).finish_non_exhaustive()
+        f.debug_struct("Accept")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
     }
 }
 
@@ -241,7 +280,8 @@ pub struct SessionSubject {
 
 impl Accept {
     fn tenant(&self) -> Result<TenantId, AppError> {
-        TenantId::parse(&self.claims.tenant).map_err(|_| AppError::Domain(DomainError::NotFound("invitation")))
+        TenantId::parse(&self.claims.tenant)
+            .map_err(|_| AppError::Domain(DomainError::NotFound("invitation")))
     }
 
     fn invitation_id(&self) -> Result<GeneratedId, AppError> {
@@ -253,10 +293,16 @@ impl Accept {
 impl Command for Accept {
     type Reply = SessionSubject;
 
-    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, SessionSubject), AppError> {
+    async fn decide(
+        &self,
+        app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, SessionSubject), AppError> {
         let tenant = self.tenant()?;
         let invitation_id = self.invitation_id()?;
-        let invitation: InvitationState = unit.load(&streams::invitation(&tenant, &invitation_id)).await?;
+        let invitation: InvitationState = unit
+            .load(&streams::invitation(&tenant, &invitation_id))
+            .await?;
         if invitation.status.is_none() {
             return Err(DomainError::NotFound("invitation").into());
         }
@@ -266,7 +312,10 @@ impl Command for Accept {
         let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
         let credential = match &identity.password_hash {
             Some(phc) => Credential::ExistingPassword {
-                matches: app.passwords.verify(Some(phc.clone()), self.password.clone()).await,
+                matches: app
+                    .passwords
+                    .verify(Some(phc.clone()), self.password.clone())
+                    .await,
             },
             None => {
                 let password = Password::parse(&self.password)
@@ -313,7 +362,11 @@ impl Command for Accept {
             versions: Default::default(),
         };
         let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
-        if app.passwords.verify(identity.password_hash, self.password.clone()).await {
+        if app
+            .passwords
+            .verify(identity.password_hash, self.password.clone())
+            .await
+        {
             Ok(())
         } else {
             Err(DomainError::bad_credentials().into())

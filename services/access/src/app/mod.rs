@@ -110,7 +110,11 @@ pub trait Command: Send + Sync {
 
     /// Checks, before a stored reply is given to a retry, anything the reply
     /// must not be given without (a password, for commands that open a session).
-    fn check_replay(&self, _app: &App, _reply: &Self::Reply) -> impl Future<Output = Result<(), AppError>> + Send {
+    fn check_replay(
+        &self,
+        _app: &App,
+        _reply: &Self::Reply,
+    ) -> impl Future<Output = Result<(), AppError>> + Send {
         async { Ok(()) }
     }
 }
@@ -124,7 +128,11 @@ pub struct Unit<'a> {
 impl Unit<'_> {
     /// Folds a stream into its aggregate state and remembers its version.
     pub async fn load<A: Aggregate>(&mut self, stream: &StreamId) -> Result<A, AppError> {
-        let envelopes = self.log.read_stream(stream).await.map_err(AppError::storage)?;
+        let envelopes = self
+            .log
+            .read_stream(stream)
+            .await
+            .map_err(AppError::storage)?;
         self.versions.insert(stream.clone(), envelopes.len() as u64);
         let mut state = A::default();
         for e in &envelopes {
@@ -170,8 +178,17 @@ pub fn now_ms() -> i64 {
 impl App {
     /// Runs a command: answers a known request id from its first result, or
     /// decides and appends, deciding again after conflicts.
-    pub async fn execute<C: Command>(&self, ctx: &CommandContext, cmd: &C) -> Result<Outcome<C::Reply>, AppError> {
-        if let Some(record) = self.log.request(ctx.request_id.as_str()).await.map_err(AppError::storage)? {
+    pub async fn execute<C: Command>(
+        &self,
+        ctx: &CommandContext,
+        cmd: &C,
+    ) -> Result<Outcome<C::Reply>, AppError> {
+        if let Some(record) = self
+            .log
+            .request(ctx.request_id.as_str())
+            .await
+            .map_err(AppError::storage)?
+        {
             if record.fingerprint != ctx.fingerprint {
                 return Err(AppError::RequestIdReused);
             }
@@ -204,7 +221,8 @@ impl App {
             match self.log.append(request).await {
                 Ok(committed) if committed.duplicate => {
                     // A concurrent retry of the same request won the race.
-                    let reply: C::Reply = postcard::from_bytes(&committed.reply).map_err(AppError::storage)?;
+                    let reply: C::Reply =
+                        postcard::from_bytes(&committed.reply).map_err(AppError::storage)?;
                     cmd.check_replay(self, &reply).await?;
                     return Ok(Outcome {
                         reply,

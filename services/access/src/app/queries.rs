@@ -24,7 +24,12 @@ impl App {
     /// An unknown email costs the same argon2 work as a wrong password and gets
     /// the same answer; the state of the login (disabled, revoked, pending) is
     /// told only to whoever proved the password.
-    pub async fn login(&self, tenant: &str, email: &str, password: String) -> Result<LoginOutcome, AppError> {
+    pub async fn login(
+        &self,
+        tenant: &str,
+        email: &str,
+        password: String,
+    ) -> Result<LoginOutcome, AppError> {
         let found = match Email::parse(email) {
             Ok(email) => self
                 .models
@@ -64,7 +69,8 @@ impl App {
             }
             (Lifecycle::Active, false) => {}
         }
-        let (token, expires_at_ms) = self.open_session(tenant, &contact.contact_id, &contact.identity_id);
+        let (token, expires_at_ms) =
+            self.open_session(tenant, &contact.contact_id, &contact.identity_id);
         Ok(LoginOutcome {
             token,
             expires_at_ms,

@@ -105,11 +105,16 @@ fn existing(contact: &ContactState) -> Result<Lifecycle, DomainError> {
 pub fn disable(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
     existing(contact)?;
     if contact.disabled {
-        return Err(DomainError::precondition("already_disabled", "access is already disabled"));
+        return Err(DomainError::precondition(
+            "already_disabled",
+            "access is already disabled",
+        ));
     }
     Ok(vec![Change::new(
         streams::contact(&cmd.tenant, &cmd.contact_id),
-        Event::Contact(ContactEvent::AccessDisabled(AccessChanged { reason: cmd.reason })),
+        Event::Contact(ContactEvent::AccessDisabled(AccessChanged {
+            reason: cmd.reason,
+        })),
     )])
 }
 
@@ -117,11 +122,16 @@ pub fn disable(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>,
 pub fn restore(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
     existing(contact)?;
     if !contact.disabled {
-        return Err(DomainError::precondition("not_disabled", "access is not disabled"));
+        return Err(DomainError::precondition(
+            "not_disabled",
+            "access is not disabled",
+        ));
     }
     Ok(vec![Change::new(
         streams::contact(&cmd.tenant, &cmd.contact_id),
-        Event::Contact(ContactEvent::AccessRestored(AccessChanged { reason: cmd.reason })),
+        Event::Contact(ContactEvent::AccessRestored(AccessChanged {
+            reason: cmd.reason,
+        })),
     )])
 }
 
@@ -155,7 +165,10 @@ pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, 
     ];
     if state.invitation.status == Some(InvitationStatus::Pending) {
         changes.push(Change::new(
-            streams::invitation(&cmd.tenant, &GeneratedId::trusted(&state.contact.invitation_id)),
+            streams::invitation(
+                &cmd.tenant,
+                &GeneratedId::trusted(&state.contact.invitation_id),
+            ),
             Event::Invitation(InvitationEvent::InvitationCancelled(InvitationCancelled {
                 reason: "access revoked".into(),
             })),
@@ -189,7 +202,10 @@ mod tests {
         let after_restore = events(&restore(&after_disable, cmd()).unwrap())
             .iter()
             .fold(after_disable.clone(), |s, e| s.evolve(e));
-        assert_eq!(after_restore, contact, "restore brings the same contact back");
+        assert_eq!(
+            after_restore, contact,
+            "restore brings the same contact back"
+        );
         assert_eq!(after_restore.status(), "active");
     }
 
@@ -198,38 +214,76 @@ mod tests {
         let (contact, _) = accepted_contact();
         assert!(matches!(
             restore(&contact, cmd()),
-            Err(DomainError::FailedPrecondition { reason: "not_disabled", .. })
+            Err(DomainError::FailedPrecondition {
+                reason: "not_disabled",
+                ..
+            })
         ));
         let disabled = contact.evolve(&events(&disable(&accepted_contact().0, cmd()).unwrap())[0]);
         assert!(matches!(
             disable(&disabled, cmd()),
-            Err(DomainError::FailedPrecondition { reason: "already_disabled", .. })
+            Err(DomainError::FailedPrecondition {
+                reason: "already_disabled",
+                ..
+            })
         ));
-        assert!(matches!(disable(&given(&[]), cmd()), Err(DomainError::NotFound("contact"))));
+        assert!(matches!(
+            disable(&given(&[]), cmd()),
+            Err(DomainError::NotFound("contact"))
+        ));
     }
 
     #[test]
     fn given_an_invited_contact_when_revoked_then_link_dies_and_email_is_freed() {
         let (contact, invitation) = invited_contact();
-        let changes = revoke(RevokeState { contact: &contact, invitation: &invitation }, cmd()).unwrap();
-        let kinds: Vec<_> = changes.iter().map(|c| c.stream.aggregate().as_str()).collect();
+        let changes = revoke(
+            RevokeState {
+                contact: &contact,
+                invitation: &invitation,
+            },
+            cmd(),
+        )
+        .unwrap();
+        let kinds: Vec<_> = changes
+            .iter()
+            .map(|c| c.stream.aggregate().as_str())
+            .collect();
         assert_eq!(kinds, vec!["contact", "emailslot", "invitation"]);
         let revoked = changes.iter().fold(contact, |s, c| s.evolve(&c.event));
         assert_eq!(revoked.status(), "revoked");
         assert!(matches!(
-            revoke(RevokeState { contact: &revoked, invitation: &invitation }, cmd()),
-            Err(DomainError::FailedPrecondition { reason: "revoked", .. })
+            revoke(
+                RevokeState {
+                    contact: &revoked,
+                    invitation: &invitation
+                },
+                cmd()
+            ),
+            Err(DomainError::FailedPrecondition {
+                reason: "revoked",
+                ..
+            })
         ));
         assert!(matches!(
             disable(&revoked, cmd()),
-            Err(DomainError::FailedPrecondition { reason: "revoked", .. })
+            Err(DomainError::FailedPrecondition {
+                reason: "revoked",
+                ..
+            })
         ));
     }
 
     #[test]
     fn given_an_accepted_contact_when_revoked_then_no_invitation_is_cancelled() {
         let (contact, invitation) = accepted_contact();
-        let changes = revoke(RevokeState { contact: &contact, invitation: &invitation }, cmd()).unwrap();
+        let changes = revoke(
+            RevokeState {
+                contact: &contact,
+                invitation: &invitation,
+            },
+            cmd(),
+        )
+        .unwrap();
         assert_eq!(changes.len(), 2);
     }
 }

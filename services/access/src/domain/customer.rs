@@ -80,6 +80,9 @@ mod tests {
     #[test]
     fn given_a_customer_when_created_again_then_already_exists() {
         let state: CustomerState = given(&events(&create(&given(&[]), cmd()).unwrap()));
-        assert!(matches!(create(&state, cmd()), Err(DomainError::AlreadyExists(_))));
+        assert!(matches!(
+            create(&state, cmd()),
+            Err(DomainError::AlreadyExists(_))
+        ));
     }
 }

@@ -53,7 +53,9 @@ impl Aggregate for InvitationState {
                 self.generation = e.generation;
                 self.expires_at_ms = e.expires_at_ms;
             }
-            InvitationEvent::InvitationAccepted(_) => self.status = Some(InvitationStatus::Accepted),
+            InvitationEvent::InvitationAccepted(_) => {
+                self.status = Some(InvitationStatus::Accepted)
+            }
             InvitationEvent::InvitationCancelled(_) => {
                 self.status = Some(InvitationStatus::Cancelled);
             }
@@ -195,10 +197,16 @@ pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Chang
         ));
     }
     if state.invitation.status != Some(InvitationStatus::Pending) {
-        return Err(DomainError::precondition("not_pending", "the invitation is no longer pending"));
+        return Err(DomainError::precondition(
+            "not_pending",
+            "the invitation is no longer pending",
+        ));
     }
     Ok(vec![Change::new(
-        streams::invitation(&cmd.tenant, &GeneratedId::trusted(&state.contact.invitation_id)),
+        streams::invitation(
+            &cmd.tenant,
+            &GeneratedId::trusted(&state.contact.invitation_id),
+        ),
         Event::Invitation(InvitationEvent::InvitationResent(InvitationResent {
             generation: state.invitation.generation + 1,
             expires_at_ms: cmd.now_ms.saturating_add(cmd.link_ttl_ms),
@@ -292,7 +300,9 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
         (Some(_), Credential::ExistingPassword { matches: false }) => {
             return Err(DomainError::Unauthenticated {
                 reason: "existing_password_required",
-                message: "this email already has a password with another supplier; give that password".into(),
+                message:
+                    "this email already has a password with another supplier; give that password"
+                        .into(),
             });
         }
         (Some(_), Credential::NewPassword { .. }) => {
@@ -313,7 +323,9 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
             }
             changes.push(Change::new(
                 stream,
-                Event::Identity(IdentityEvent::PasswordSet(PasswordSet { password_hash: hash })),
+                Event::Identity(IdentityEvent::PasswordSet(PasswordSet {
+                    password_hash: hash,
+                })),
             ));
         }
         (None, Credential::ExistingPassword { .. }) => {
@@ -396,19 +408,36 @@ pub(crate) mod tests {
     pub(crate) fn invited_contact() -> (ContactState, InvitationState) {
         let slot = EmailSlotState::default();
         let changes = invite(
-            InviteState { tenant: &tenant(), customer: &customer(), slot: &slot },
+            InviteState {
+                tenant: &tenant(),
+                customer: &customer(),
+                slot: &slot,
+            },
             invite_cmd(SiteRule::TenantDefault),
         )
         .unwrap();
-        (fold_all(&changes, "contact"), fold_all(&changes, "invitation"))
+        (
+            fold_all(&changes, "contact"),
+            fold_all(&changes, "invitation"),
+        )
     }
 
     /// A contact who accepted with a new password, and its invitation.
     pub(crate) fn accepted_contact() -> (ContactState, InvitationState) {
         let (contact, invitation) = invited_contact();
         let changes = accept(
-            AcceptState { invitation: &invitation, contact: &contact, identity: &IdentityState::default() },
-            accept_cmd(1, Credential::NewPassword { hash: "$argon2id$x".into() }, NOW),
+            AcceptState {
+                invitation: &invitation,
+                contact: &contact,
+                identity: &IdentityState::default(),
+            },
+            accept_cmd(
+                1,
+                Credential::NewPassword {
+                    hash: "$argon2id$x".into(),
+                },
+                NOW,
+            ),
         )
         .unwrap();
         let contact = changes
@@ -433,18 +462,27 @@ pub(crate) mod tests {
     }
 
     fn new_password() -> Credential {
-        Credential::NewPassword { hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into() }
+        Credential::NewPassword {
+            hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
+        }
     }
 
     #[test]
     fn given_a_customer_when_invited_then_email_reserved_contact_and_link_created() {
         let slot = EmailSlotState::default();
         let changes = invite(
-            InviteState { tenant: &tenant(), customer: &customer(), slot: &slot },
+            InviteState {
+                tenant: &tenant(),
+                customer: &customer(),
+                slot: &slot,
+            },
             invite_cmd(SiteRule::OneSite("York".into())),
         )
         .unwrap();
-        let kinds: Vec<_> = changes.iter().map(|c| c.stream.aggregate().as_str()).collect();
+        let kinds: Vec<_> = changes
+            .iter()
+            .map(|c| c.stream.aggregate().as_str())
+            .collect();
         assert_eq!(kinds, vec!["emailslot", "contact", "invitation"]);
         let contact: ContactState = fold_all(&changes, "contact");
         assert_eq!(contact.status(), "invited");
@@ -456,20 +494,33 @@ pub(crate) mod tests {
     }
 
     fn contact_id(changes: &[Change]) -> &str {
-        changes.iter().find(|c| c.stream.aggregate().as_str() == "contact").unwrap().stream.id()
+        changes
+            .iter()
+            .find(|c| c.stream.aggregate().as_str() == "contact")
+            .unwrap()
+            .stream
+            .id()
     }
 
     #[test]
     fn inviting_needs_an_existing_customer_and_a_site_of_the_tenant() {
         let slot = EmailSlotState::default();
         let err = invite(
-            InviteState { tenant: &tenant(), customer: &CustomerState::default(), slot: &slot },
+            InviteState {
+                tenant: &tenant(),
+                customer: &CustomerState::default(),
+                slot: &slot,
+            },
             invite_cmd(SiteRule::AllSites),
         )
         .unwrap_err();
         assert_eq!(err, DomainError::NotFound("customer"));
         let err = invite(
-            InviteState { tenant: &tenant(), customer: &customer(), slot: &slot },
+            InviteState {
+                tenant: &tenant(),
+                customer: &customer(),
+                slot: &slot,
+            },
             invite_cmd(SiteRule::OneSite("Hull".into())),
         )
         .unwrap_err();
@@ -478,9 +529,15 @@ pub(crate) mod tests {
 
     #[test]
     fn given_an_email_with_a_login_when_invited_again_then_already_exists() {
-        let slot = EmailSlotState { holder: Some("someone".into()) };
+        let slot = EmailSlotState {
+            holder: Some("someone".into()),
+        };
         let err = invite(
-            InviteState { tenant: &tenant(), customer: &customer(), slot: &slot },
+            InviteState {
+                tenant: &tenant(),
+                customer: &customer(),
+                slot: &slot,
+            },
             invite_cmd(SiteRule::AllSites),
         )
         .unwrap_err();
@@ -491,14 +548,23 @@ pub(crate) mod tests {
     fn given_a_pending_invitation_when_accepted_with_a_new_password_then_contact_is_active() {
         let (contact, inv) = invited_contact();
         let changes = accept(
-            AcceptState { invitation: &inv, contact: &contact, identity: &IdentityState::default() },
+            AcceptState {
+                invitation: &inv,
+                contact: &contact,
+                identity: &IdentityState::default(),
+            },
             accept_cmd(1, new_password(), NOW + 1000),
         )
         .unwrap();
         let kinds: Vec<_> = changes.iter().map(|c| c.event.encode().0).collect();
         assert_eq!(
             kinds,
-            vec!["IdentityRegistered", "PasswordSet", "InvitationAccepted", "ContactActivated"]
+            vec![
+                "IdentityRegistered",
+                "PasswordSet",
+                "InvitationAccepted",
+                "ContactActivated"
+            ]
         );
     }
 
@@ -506,25 +572,48 @@ pub(crate) mod tests {
     fn a_link_works_once_and_not_after_it_expires() {
         let (contact, inv) = accepted_contact();
         let err = accept(
-            AcceptState { invitation: &inv, contact: &contact, identity: &IdentityState::default() },
+            AcceptState {
+                invitation: &inv,
+                contact: &contact,
+                identity: &IdentityState::default(),
+            },
             accept_cmd(1, new_password(), NOW),
         )
         .unwrap_err();
-        assert!(matches!(err, DomainError::FailedPrecondition { reason: "link_used", .. }));
+        assert!(matches!(
+            err,
+            DomainError::FailedPrecondition {
+                reason: "link_used",
+                ..
+            }
+        ));
         let (contact, inv) = invited_contact();
         let err = accept(
-            AcceptState { invitation: &inv, contact: &contact, identity: &IdentityState::default() },
+            AcceptState {
+                invitation: &inv,
+                contact: &contact,
+                identity: &IdentityState::default(),
+            },
             accept_cmd(1, new_password(), NOW + DAY),
         )
         .unwrap_err();
-        assert!(matches!(err, DomainError::FailedPrecondition { reason: "link_expired", .. }));
+        assert!(matches!(
+            err,
+            DomainError::FailedPrecondition {
+                reason: "link_expired",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn given_a_resent_invitation_then_the_old_link_is_superseded_and_the_new_one_works() {
         let (contact, inv) = invited_contact();
         let changes = resend(
-            ResendState { contact: &contact, invitation: &inv },
+            ResendState {
+                contact: &contact,
+                invitation: &inv,
+            },
             ResendInvitation {
                 tenant: TenantId::parse("acme").unwrap(),
                 now_ms: NOW + DAY * 2,
@@ -534,22 +623,51 @@ pub(crate) mod tests {
         .unwrap();
         let inv = changes.iter().fold(inv, |s, c| s.evolve(&c.event));
         assert_eq!((inv.generation, inv.expires_at_ms), (2, NOW + DAY * 3));
-        let state = AcceptState { invitation: &inv, contact: &contact, identity: &IdentityState::default() };
+        let state = AcceptState {
+            invitation: &inv,
+            contact: &contact,
+            identity: &IdentityState::default(),
+        };
         let err = accept(state, accept_cmd(1, new_password(), NOW + DAY * 2)).unwrap_err();
-        assert!(matches!(err, DomainError::FailedPrecondition { reason: "link_superseded", .. }));
+        assert!(matches!(
+            err,
+            DomainError::FailedPrecondition {
+                reason: "link_superseded",
+                ..
+            }
+        ));
         assert!(accept(state, accept_cmd(2, new_password(), NOW + DAY * 2)).is_ok());
     }
 
     #[test]
     fn resending_an_accepted_or_revoked_invitation_is_refused() {
         let (contact, inv) = accepted_contact();
-        let cmd = ResendInvitation { tenant: TenantId::parse("acme").unwrap(), now_ms: NOW, link_ttl_ms: DAY };
+        let cmd = ResendInvitation {
+            tenant: TenantId::parse("acme").unwrap(),
+            now_ms: NOW,
+            link_ttl_ms: DAY,
+        };
         assert!(matches!(
-            resend(ResendState { contact: &contact, invitation: &inv }, cmd.clone()),
-            Err(DomainError::FailedPrecondition { reason: "already_accepted", .. })
+            resend(
+                ResendState {
+                    contact: &contact,
+                    invitation: &inv
+                },
+                cmd.clone()
+            ),
+            Err(DomainError::FailedPrecondition {
+                reason: "already_accepted",
+                ..
+            })
         ));
         assert!(matches!(
-            resend(ResendState { contact: &ContactState::default(), invitation: &inv }, cmd),
+            resend(
+                ResendState {
+                    contact: &ContactState::default(),
+                    invitation: &inv
+                },
+                cmd
+            ),
             Err(DomainError::NotFound("contact"))
         ));
     }
@@ -557,19 +675,43 @@ pub(crate) mod tests {
     #[test]
     fn given_an_identity_with_a_password_the_link_alone_is_not_enough() {
         let (contact, inv) = invited_contact();
-        let identity = IdentityState { registered: true, password_hash: Some("$argon2id$x".into()) };
-        let state = AcceptState { invitation: &inv, contact: &contact, identity: &identity };
+        let identity = IdentityState {
+            registered: true,
+            password_hash: Some("$argon2id$x".into()),
+        };
+        let state = AcceptState {
+            invitation: &inv,
+            contact: &contact,
+            identity: &identity,
+        };
         assert!(matches!(
             accept(state, accept_cmd(1, new_password(), NOW)),
-            Err(DomainError::FailedPrecondition { reason: "existing_password_required", .. })
+            Err(DomainError::FailedPrecondition {
+                reason: "existing_password_required",
+                ..
+            })
         ));
         assert!(matches!(
-            accept(state, accept_cmd(1, Credential::ExistingPassword { matches: false }, NOW)),
-            Err(DomainError::Unauthenticated { reason: "existing_password_required", .. })
+            accept(
+                state,
+                accept_cmd(1, Credential::ExistingPassword { matches: false }, NOW)
+            ),
+            Err(DomainError::Unauthenticated {
+                reason: "existing_password_required",
+                ..
+            })
         ));
-        let changes = accept(state, accept_cmd(1, Credential::ExistingPassword { matches: true }, NOW)).unwrap();
+        let changes = accept(
+            state,
+            accept_cmd(1, Credential::ExistingPassword { matches: true }, NOW),
+        )
+        .unwrap();
         let kinds: Vec<_> = changes.iter().map(|c| c.event.encode().0).collect();
-        assert_eq!(kinds, vec!["InvitationAccepted", "ContactActivated"], "no new password");
+        assert_eq!(
+            kinds,
+            vec!["InvitationAccepted", "ContactActivated"],
+            "no new password"
+        );
     }
 
     #[test]
@@ -577,10 +719,20 @@ pub(crate) mod tests {
         let (mut contact, inv) = invited_contact();
         contact.disabled = true;
         let err = accept(
-            AcceptState { invitation: &inv, contact: &contact, identity: &IdentityState::default() },
+            AcceptState {
+                invitation: &inv,
+                contact: &contact,
+                identity: &IdentityState::default(),
+            },
             accept_cmd(1, new_password(), NOW),
         )
         .unwrap_err();
-        assert!(matches!(err, DomainError::PermissionDenied { reason: "access_disabled", .. }));
+        assert!(matches!(
+            err,
+            DomainError::PermissionDenied {
+                reason: "access_disabled",
+                ..
+            }
+        ));
     }
 }

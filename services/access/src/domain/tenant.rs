@@ -81,12 +81,18 @@ pub struct CreateTenant {
 pub fn create(state: &TenantState, cmd: CreateTenant) -> Result<Vec<Change>, DomainError> {
     let mut violations = Vec::new();
     if cmd.sites.is_empty() {
-        violations.push(FieldViolation::new("sites", "a tenant needs at least one site"));
+        violations.push(FieldViolation::new(
+            "sites",
+            "a tenant needs at least one site",
+        ));
     }
     let mut seen = std::collections::HashSet::new();
     for site in &cmd.sites {
         if !seen.insert(site.as_str()) {
-            violations.push(FieldViolation::new("sites", format!("site {site:?} is listed twice")));
+            violations.push(FieldViolation::new(
+                "sites",
+                format!("site {site:?} is listed twice"),
+            ));
         }
     }
     if !cmd.sites.is_empty() && !cmd.sites.contains(&cmd.default_order_site) {

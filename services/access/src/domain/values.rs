@@ -28,7 +28,8 @@ impl FieldViolation {
 fn slug_like(s: &str, max: usize, extra: &[u8]) -> bool {
     !s.is_empty()
         && s.len() <= max
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
 }
 
 macro_rules! string_newtype {
@@ -136,7 +137,10 @@ impl GeneratedId {
     /// Parses an id given back by a caller.
     pub fn parse(s: &str) -> Result<Self, String> {
         let s = s.trim();
-        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
             Ok(GeneratedId(s.to_owned()))
         } else {
             Err("not an id issued by this service (32 lower-case hex digits)".into())
@@ -272,10 +276,14 @@ impl Password {
     pub fn parse(s: &str) -> Result<Self, String> {
         let chars = s.chars().count();
         if chars < PASSWORD_MIN_CHARS {
-            return Err(format!("a password needs at least {PASSWORD_MIN_CHARS} characters"));
+            return Err(format!(
+                "a password needs at least {PASSWORD_MIN_CHARS} characters"
+            ));
         }
         if chars > PASSWORD_MAX_CHARS {
-            return Err(format!("a password has at most {PASSWORD_MAX_CHARS} characters"));
+            return Err(format!(
+                "a password has at most {PASSWORD_MAX_CHARS} characters"
+            ));
         }
         if !s.chars().any(char::is_alphabetic) {
             return Err("a password needs at least one letter".into());
@@ -304,18 +312,34 @@ mod tests {
         assert!(Password::parse("abc123").is_ok());
         assert!(Password::parse("pässw0rd").is_ok());
         assert!(Password::parse(&"a1".repeat(200)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("abc123").unwrap()), "Password(<redacted>)");
+        assert_eq!(
+            format!("{:?}", Password::parse("abc123").unwrap()),
+            "Password(<redacted>)"
+        );
     }
 
     #[test]
     fn emails_are_required_valid_and_normalised() {
         assert!(Email::parse("").unwrap_err().contains("required"));
-        for bad in ["bob", "bob@", "@acme.example", "bob@acme", "bo b@acme.example", "bob@acme..example", "bob@-acme.example"] {
+        for bad in [
+            "bob",
+            "bob@",
+            "@acme.example",
+            "bob@acme",
+            "bo b@acme.example",
+            "bob@acme..example",
+            "bob@-acme.example",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
         let e = Email::parse("  Bob.Smith@ACME.Example ").unwrap();
         assert_eq!(e.as_str(), "Bob.Smith@acme.example");
-        assert_eq!(e.identity_id(), Email::parse("bob.smith@acme.example").unwrap().identity_id());
+        assert_eq!(
+            e.identity_id(),
+            Email::parse("bob.smith@acme.example")
+                .unwrap()
+                .identity_id()
+        );
     }
 
     #[test]

@@ -50,7 +50,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// An authenticator for this installation.
-    pub fn new(operator_key_sha256: [u8; 32], models: Arc<ReadModels>, log: Arc<dyn EventLog>) -> Self {
+    pub fn new(
+        operator_key_sha256: [u8; 32],
+        models: Arc<ReadModels>,
+        log: Arc<dyn EventLog>,
+    ) -> Self {
         Authenticator {
             operator_key_sha256,
             models,
@@ -60,16 +64,17 @@ impl Authenticator {
 
     /// The caller of `request`, or `UNAUTHENTICATED`.
     pub async fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("an API key is required: send 'authorization: Bearer <key>'"))?;
+        let header = request.metadata().get("authorization").ok_or_else(|| {
+            Status::unauthenticated("an API key is required: send 'authorization: Bearer <key>'")
+        })?;
         let key = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| Status::unauthenticated("the authorization header must read 'Bearer <key>'"))?;
+            .ok_or_else(|| {
+                Status::unauthenticated("the authorization header must read 'Bearer <key>'")
+            })?;
         let digest = secrets::sha256(key);
         if secrets::digests_equal(&digest, &self.operator_key_sha256) {
             return Ok(Principal::Operator);
@@ -104,7 +109,9 @@ impl Authenticator {
     pub async fn operator<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         match self.authenticate(request).await? {
             Principal::Operator => Ok(Principal::Operator),
-            Principal::Staff { .. } => Err(Status::permission_denied("only the operator key may do this")),
+            Principal::Staff { .. } => Err(Status::permission_denied(
+                "only the operator key may do this",
+            )),
         }
     }
 
@@ -114,7 +121,11 @@ impl Authenticator {
             Principal::Operator => Err(Status::permission_denied(
                 "the operator key does not act within a tenant; use the tenant's API key",
             )),
-            Principal::Staff { tenant, key_id, role } => Ok((
+            Principal::Staff {
+                tenant,
+                key_id,
+                role,
+            } => Ok((
                 Principal::Staff {
                     tenant: tenant.clone(),
                     key_id,

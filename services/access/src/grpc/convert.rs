@@ -26,7 +26,8 @@ impl Fields {
         match result {
             Ok(v) => Some(v),
             Err(description) => {
-                self.violations.push(FieldViolation::new(field, description));
+                self.violations
+                    .push(FieldViolation::new(field, description));
                 None
             }
         }
@@ -50,7 +51,11 @@ macro_rules! parsed {
 }
 
 /// Digest of a request's payload without its request id, for idempotency.
-pub fn fingerprint<M: prost::Message + Clone>(method: &str, message: &M, clear: impl FnOnce(&mut M)) -> [u8; 32] {
+pub fn fingerprint<M: prost::Message + Clone>(
+    method: &str,
+    message: &M,
+    clear: impl FnOnce(&mut M),
+) -> [u8; 32] {
     let mut m = message.clone();
     clear(&mut m);
     let mut h = Sha256::new();
@@ -74,7 +79,8 @@ pub fn create_tenant(r: &pb::CreateTenantRequest) -> Result<(RequestId, CreateTe
         .collect();
     let default_order_site = f.parse("default_order_site", SiteName::parse(&r.default_order_site));
     f.finish()?;
-    let (request_id, tenant_id, name, default_order_site) = parsed!(request_id, tenant_id, name, default_order_site);
+    let (request_id, tenant_id, name, default_order_site) =
+        parsed!(request_id, tenant_id, name, default_order_site);
     Ok((
         request_id,
         CreateTenant {
@@ -89,7 +95,10 @@ pub fn create_tenant(r: &pb::CreateTenantRequest) -> Result<(RequestId, CreateTe
 }
 
 /// Parses `CreateCustomerRequest`.
-pub fn create_customer(tenant: TenantId, r: &pb::CreateCustomerRequest) -> Result<(RequestId, CreateCustomer), Status> {
+pub fn create_customer(
+    tenant: TenantId,
+    r: &pb::CreateCustomerRequest,
+) -> Result<(RequestId, CreateCustomer), Status> {
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let customer_id = f.parse("customer_id", CustomerId::parse(&r.customer_id));
@@ -130,7 +139,10 @@ pub fn site_rule_to_pb(rule: &SiteRule) -> pb::SiteRule {
 }
 
 /// Parses `InviteCustomerRequest`.
-pub fn invite(tenant: TenantId, r: &pb::InviteCustomerRequest) -> Result<(RequestId, Invite), Status> {
+pub fn invite(
+    tenant: TenantId,
+    r: &pb::InviteCustomerRequest,
+) -> Result<(RequestId, Invite), Status> {
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let customer_id = f.parse("customer_id", CustomerId::parse(&r.customer_id));
@@ -153,7 +165,10 @@ pub fn invite(tenant: TenantId, r: &pb::InviteCustomerRequest) -> Result<(Reques
 }
 
 /// Parses `ResendInvitationRequest`.
-pub fn resend(tenant: TenantId, r: &pb::ResendInvitationRequest) -> Result<(RequestId, Resend), Status> {
+pub fn resend(
+    tenant: TenantId,
+    r: &pb::ResendInvitationRequest,
+) -> Result<(RequestId, Resend), Status> {
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let contact_id = f.parse("contact_id", GeneratedId::parse(&r.contact_id));
@@ -163,7 +178,11 @@ pub fn resend(tenant: TenantId, r: &pb::ResendInvitationRequest) -> Result<(Requ
 }
 
 /// Parses a `ContactCommand` for one of the access actions.
-pub fn access(tenant: TenantId, action: AccessAction, r: &pb::ContactCommand) -> Result<(RequestId, AccessCommand), Status> {
+pub fn access(
+    tenant: TenantId,
+    action: AccessAction,
+    r: &pb::ContactCommand,
+) -> Result<(RequestId, AccessCommand), Status> {
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let contact_id = f.parse("contact_id", GeneratedId::parse(&r.contact_id));
@@ -202,6 +221,9 @@ pub fn contact_id(s: &str) -> Result<GeneratedId, Status> {
 pub fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }

@@ -15,7 +15,10 @@ pub struct OperatorService(pub Shared);
 #[tonic::async_trait]
 impl Operator for OperatorService {
     #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant_id, request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn create_tenant(&self, request: Request<pb::CreateTenantRequest>) -> Result<Response<pb::CreateTenantReply>, Status> {
+    async fn create_tenant(
+        &self,
+        request: Request<pb::CreateTenantRequest>,
+    ) -> Result<Response<pb::CreateTenantReply>, Status> {
         let principal = self.0.auth.operator(&request).await?;
         let r = request.get_ref();
         let (request_id, mut cmd) = convert::create_tenant(r)?;
@@ -23,7 +26,13 @@ impl Operator for OperatorService {
         let key_text = self.0.app.api_keys.key_text(cmd.admin_key_id.as_str());
         cmd.admin_key_sha256 = crate::secrets::sha256(&key_text);
         let fp = fingerprint("CreateTenant", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(cmd.tenant_id.clone()), principal.actor());
+        let ctx = context(
+            &request,
+            request_id,
+            fp,
+            Some(cmd.tenant_id.clone()),
+            principal.actor(),
+        );
         let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
         Ok(Response::new(pb::CreateTenantReply {
             position: outcome.position,
@@ -33,7 +42,10 @@ impl Operator for OperatorService {
         }))
     }
 
-    async fn get_log_status(&self, request: Request<pb::GetLogStatusRequest>) -> Result<Response<pb::GetLogStatusReply>, Status> {
+    async fn get_log_status(
+        &self,
+        request: Request<pb::GetLogStatusRequest>,
+    ) -> Result<Response<pb::GetLogStatusReply>, Status> {
         self.0.auth.operator(&request).await?;
         Ok(Response::new(pb::GetLogStatusReply {
             head_position: *self.0.app.log.head().borrow(),
@@ -41,7 +53,10 @@ impl Operator for OperatorService {
     }
 
     #[tracing::instrument(skip_all, err(level = "info"))]
-    async fn verify_log(&self, request: Request<pb::VerifyLogRequest>) -> Result<Response<pb::VerifyLogReply>, Status> {
+    async fn verify_log(
+        &self,
+        request: Request<pb::VerifyLogRequest>,
+    ) -> Result<Response<pb::VerifyLogReply>, Status> {
         self.0.auth.operator(&request).await?;
         let log = &self.0.app.log;
         let head = *log.head().borrow();

@@ -27,7 +27,12 @@ fn contact_to_pb(row: ContactRow) -> pb::Contact {
 
 impl AccessService {
     /// A contact of the tenant after the read model reached `position`.
-    async fn contact(&self, tenant: &str, contact_id: &str, position: u64) -> Result<pb::Contact, Status> {
+    async fn contact(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        position: u64,
+    ) -> Result<pb::Contact, Status> {
         let app = &self.0.app;
         app.wait_for(position).await.map_err(to_status)?;
         let row = app
@@ -38,14 +43,27 @@ impl AccessService {
         Ok(contact_to_pb(row))
     }
 
-    async fn change_access(&self, request: Request<pb::ContactCommand>, action: AccessAction, method: &str) -> Result<Response<pb::ContactReply>, Status> {
+    async fn change_access(
+        &self,
+        request: Request<pb::ContactCommand>,
+        action: AccessAction,
+        method: &str,
+    ) -> Result<Response<pb::ContactReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let (request_id, cmd) = convert::access(tenant.clone(), action, r)?;
         let fp = fingerprint(method, r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant.clone()), principal.actor());
+        let ctx = context(
+            &request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
         let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        let contact = self.contact(tenant.as_str(), &outcome.reply, outcome.position).await?;
+        let contact = self
+            .contact(tenant.as_str(), &outcome.reply, outcome.position)
+            .await?;
         Ok(Response::new(pb::ContactReply {
             position: outcome.position,
             contact: Some(contact),
@@ -56,7 +74,10 @@ impl AccessService {
 #[tonic::async_trait]
 impl Access for AccessService {
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn create_customer(&self, request: Request<pb::CreateCustomerRequest>) -> Result<Response<pb::CreateCustomerReply>, Status> {
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> Result<Response<pb::CreateCustomerReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let (request_id, cmd) = convert::create_customer(tenant.clone(), r)?;
@@ -70,7 +91,10 @@ impl Access for AccessService {
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn invite_customer(&self, request: Request<pb::InviteCustomerRequest>) -> Result<Response<pb::InviteCustomerReply>, Status> {
+    async fn invite_customer(
+        &self,
+        request: Request<pb::InviteCustomerRequest>,
+    ) -> Result<Response<pb::InviteCustomerReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let (request_id, cmd) = convert::invite(tenant.clone(), r)?;
@@ -86,7 +110,10 @@ impl Access for AccessService {
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn resend_invitation(&self, request: Request<pb::ResendInvitationRequest>) -> Result<Response<pb::ResendInvitationReply>, Status> {
+    async fn resend_invitation(
+        &self,
+        request: Request<pb::ResendInvitationRequest>,
+    ) -> Result<Response<pb::ResendInvitationReply>, Status> {
         let (principal, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let (request_id, cmd) = convert::resend(tenant.clone(), r)?;
@@ -101,28 +128,49 @@ impl Access for AccessService {
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn disable_access(&self, request: Request<pb::ContactCommand>) -> Result<Response<pb::ContactReply>, Status> {
-        self.change_access(request, AccessAction::Disable, "DisableAccess").await
+    async fn disable_access(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(request, AccessAction::Disable, "DisableAccess")
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn restore_access(&self, request: Request<pb::ContactCommand>) -> Result<Response<pb::ContactReply>, Status> {
-        self.change_access(request, AccessAction::Restore, "RestoreAccess").await
+    async fn restore_access(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(request, AccessAction::Restore, "RestoreAccess")
+            .await
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn revoke_access(&self, request: Request<pb::ContactCommand>) -> Result<Response<pb::ContactReply>, Status> {
-        self.change_access(request, AccessAction::Revoke, "RevokeAccess").await
+    async fn revoke_access(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(request, AccessAction::Revoke, "RevokeAccess")
+            .await
     }
 
-    async fn get_contact(&self, request: Request<pb::GetContactRequest>) -> Result<Response<pb::Contact>, Status> {
+    async fn get_contact(
+        &self,
+        request: Request<pb::GetContactRequest>,
+    ) -> Result<Response<pb::Contact>, Status> {
         let (_, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let id = convert::contact_id(&r.contact_id)?;
-        Ok(Response::new(self.contact(tenant.as_str(), id.as_str(), r.min_position).await?))
+        Ok(Response::new(
+            self.contact(tenant.as_str(), id.as_str(), r.min_position)
+                .await?,
+        ))
     }
 
-    async fn get_site_visibility(&self, request: Request<pb::GetSiteVisibilityRequest>) -> Result<Response<pb::SiteVisibility>, Status> {
+    async fn get_site_visibility(
+        &self,
+        request: Request<pb::GetSiteVisibilityRequest>,
+    ) -> Result<Response<pb::SiteVisibility>, Status> {
         let (_, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let id = convert::contact_id(&r.contact_id)?;

@@ -21,7 +21,10 @@ pub struct SessionsService(pub Shared);
 impl Sessions for SessionsService {
     /// Needs no API key: the link token is the credential.
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
-    async fn accept_invitation(&self, request: Request<pb::AcceptInvitationRequest>) -> Result<Response<pb::Session>, Status> {
+    async fn accept_invitation(
+        &self,
+        request: Request<pb::AcceptInvitationRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
         let app = &self.0.app;
         let r = request.get_ref();
         let mut f = Fields::default();
@@ -41,7 +44,8 @@ impl Sessions for SessionsService {
             },
         );
         f.finish()?;
-        let (Some(request_id), Some(claims), Some(password)) = (request_id, claims, password) else {
+        let (Some(request_id), Some(claims), Some(password)) = (request_id, claims, password)
+        else {
             return Err(Status::internal("parse bookkeeping"));
         };
         let not_found = || to_status(DomainError::NotFound("invitation").into());
@@ -55,7 +59,8 @@ impl Sessions for SessionsService {
             .map_err(|e| to_status(AppError::storage(e)))?;
         let mut invitation = InvitationState::default();
         for e in &events {
-            let event = access_events::catalogue::Event::decode(e).map_err(|e| to_status(AppError::storage(e)))?;
+            let event = access_events::catalogue::Event::decode(e)
+                .map_err(|e| to_status(AppError::storage(e)))?;
             invitation = crate::domain::Aggregate::evolve(invitation, &event);
         }
         if invitation.status.is_none() {
@@ -90,12 +95,29 @@ impl Sessions for SessionsService {
     }
 
     #[tracing::instrument(skip_all, err(level = "info"))]
-    async fn login(&self, request: Request<pb::LoginRequest>) -> Result<Response<pb::Session>, Status> {
+    async fn login(
+        &self,
+        request: Request<pb::LoginRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
         let (_, tenant) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let mut f = Fields::default();
-        f.parse("email", if r.email.trim().is_empty() { Err("an email is required".to_owned()) } else { Ok(()) });
-        f.parse("password", if r.password.is_empty() { Err("a password is required".to_owned()) } else { Ok(()) });
+        f.parse(
+            "email",
+            if r.email.trim().is_empty() {
+                Err("an email is required".to_owned())
+            } else {
+                Ok(())
+            },
+        );
+        f.parse(
+            "password",
+            if r.password.is_empty() {
+                Err("a password is required".to_owned())
+            } else {
+                Ok(())
+            },
+        );
         f.finish()?;
         let app = &self.0.app;
         let outcome = app

@@ -38,13 +38,19 @@ pub fn to_status(error: AppError) -> Status {
     match error {
         AppError::Domain(d) => match d {
             DomainError::Invalid(v) => invalid(&v),
-            DomainError::NotFound(what) => with_reason(Code::NotFound, format!("{what} not found"), "not_found"),
+            DomainError::NotFound(what) => {
+                with_reason(Code::NotFound, format!("{what} not found"), "not_found")
+            }
             DomainError::AlreadyExists(m) => with_reason(Code::AlreadyExists, m, "already_exists"),
             DomainError::FailedPrecondition { reason, message } => {
                 with_reason(Code::FailedPrecondition, message, reason)
             }
-            DomainError::PermissionDenied { reason, message } => with_reason(Code::PermissionDenied, message, reason),
-            DomainError::Unauthenticated { reason, message } => with_reason(Code::Unauthenticated, message, reason),
+            DomainError::PermissionDenied { reason, message } => {
+                with_reason(Code::PermissionDenied, message, reason)
+            }
+            DomainError::Unauthenticated { reason, message } => {
+                with_reason(Code::Unauthenticated, message, reason)
+            }
         },
         AppError::Conflict(m) => with_reason(Code::Aborted, m, "conflict"),
         AppError::RequestIdReused => with_reason(
@@ -54,7 +60,11 @@ pub fn to_status(error: AppError) -> Status {
         ),
         AppError::Unavailable(m) => {
             tracing::warn!(error = %m, "event log unavailable");
-            with_reason(Code::Unavailable, "the event log is unavailable; retry shortly".into(), "log_unavailable")
+            with_reason(
+                Code::Unavailable,
+                "the event log is unavailable; retry shortly".into(),
+                "log_unavailable",
+            )
         }
         AppError::Behind(b) => with_reason(Code::Unavailable, b.to_string(), "read_model_behind"),
         AppError::Internal(e) => {

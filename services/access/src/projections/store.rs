@@ -1,6 +1,8 @@
 //! The read-model store, its queries, and the projector task that feeds it.
 
-use super::rows::{self, ContactRow, CustomerRow, IdentityRow, KeyRow, Rows, SiteVisibility, TenantRow, keys};
+use super::rows::{
+    self, ContactRow, CustomerRow, IdentityRow, KeyRow, Rows, SiteVisibility, TenantRow, keys,
+};
 use access_events::log::{EventLog, subscribe};
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
@@ -47,7 +49,8 @@ impl Rows for Overlay<'_> {
     }
 
     fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T) {
-        self.staged.insert(key, postcard::to_stdvec(row).unwrap_or_default());
+        self.staged
+            .insert(key, postcard::to_stdvec(row).unwrap_or_default());
     }
 }
 
@@ -165,8 +168,14 @@ impl ReadModels {
     }
 
     /// Which sites a contact sees and where its orders go.
-    pub fn site_visibility(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Option<SiteVisibility>> {
-        let (Some(contact), Some(tenant)) = (self.contact(tenant, contact_id)?, self.tenant(tenant)?) else {
+    pub fn site_visibility(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+    ) -> anyhow::Result<Option<SiteVisibility>> {
+        let (Some(contact), Some(tenant)) =
+            (self.contact(tenant, contact_id)?, self.tenant(tenant)?)
+        else {
             return Ok(None);
         };
         Ok(Some(SiteVisibility::resolve(&contact.site_rule, &tenant)))
