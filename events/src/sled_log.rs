@@ -123,14 +123,15 @@ impl SledLog {
             .path(dir)
             .flush_every_ms(None)
             .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+            .map_err(|e| {
+                if e.to_string().contains("could not acquire lock") {
                     LogError::Storage(format!(
-                        "{} is in use by another process (only one accessd may open a data directory)",
+                        "{} is in use by another process: only one accessd may open a data directory",
                         dir.display()
                     ))
+                } else {
+                    storage(e)
                 }
-                other => storage(other),
             })?;
         // The directory entry of a new data file must be durable too.
         File::open(dir)

@@ -1,6 +1,7 @@
 //! Black-box tests: the real `accessd`, a real gRPC client, real files.
 
 mod bad_input;
+mod concurrency;
 mod crash;
 mod idempotency;
 mod rebuild;

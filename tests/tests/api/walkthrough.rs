@@ -246,3 +246,26 @@ async fn reqwest_lite(addr: &str, path: &str) -> String {
     s.read_to_string(&mut out).await.unwrap();
     out
 }
+
+#[tokio::test]
+async fn a_second_accessd_on_the_same_data_directory_fails_at_once_with_a_clear_error() {
+    let app = TestApp::spawn().await;
+    let output = tokio::process::Command::new(access_tests::binary("accessd"))
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&app.dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("in use by another process"), "{stderr}");
+    // The first one is unharmed.
+    assert!(app.verify().await.ok);
+}
