@@ -294,14 +294,14 @@ impl TestApp {
 
     /// Waits until `count` invitations to `email` were mailed; returns the newest link.
     pub async fn wait_for_mail(&self, email: &str, count: usize) -> String {
-        for _ in 0..200 {
+        for _ in 0..600 {
             let mails = self.mails_to(email);
             if mails.len() >= count {
                 return mails.last().expect("a mail").1.clone();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no invitation #{count} to {email} within 5 s");
+        panic!("no invitation #{count} to {email} within 15 s");
     }
 
     /// The number of `.eml` files in the outbox.

@@ -30,6 +30,10 @@ impl App {
         email: &str,
         password: String,
     ) -> Result<LoginOutcome, AppError> {
+        // A login right after accepting or restoring must see that write:
+        // catch up with everything the log holds now (milliseconds, normally).
+        let head = *self.log.head().borrow();
+        self.wait_for(head).await?;
         let found = match Email::parse(email) {
             Ok(email) => self
                 .models
