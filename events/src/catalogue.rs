@@ -48,21 +48,146 @@ pub struct TenantCreated {
 pub struct ApiKeyIssued {
     /// Public id of the key, the part before the secret.
     pub key_id: String,
-    /// What the key may do (`admin`, …).
+    /// What the key may do: `admin`, `in_house`, `rep`, `service` or `auditor`.
     pub role: String,
     /// SHA-256 of the whole key text.
     pub key_sha256: [u8; 32],
+    /// Who or what holds it, for people reading the audit trail.
+    pub name: String,
+    /// For `rep` keys: the sales rep whose customers the key may manage.
+    pub rep_id: Option<String>,
+}
+
+/// An API key stopped working.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRevoked {
+    /// The key's public id.
+    pub key_id: String,
+}
+
+/// Which sites a tenant's contacts see when they follow the catalogue default.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DefaultVisibility {
+    /// Totals over all sites, orders to the default order site.
+    AllSites,
+    /// One site only, orders there.
+    OneSite(String),
+}
+
+/// The tenant's settings, replaced as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettingsChanged {
+    /// Stock sites.
+    pub sites: Vec<String>,
+    /// Where orders go by default; one of `sites`.
+    pub default_order_site: String,
+    /// What "tenant default" contacts see.
+    pub default_visibility: DefaultVisibility,
+    /// Whether contacts of inactive or blacklisted customers may still log in and look.
+    pub inactive_customers_may_log_in: bool,
+}
+
+/// Contact details of a customer company.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDetails {
+    /// General email (the accounting address, often).
+    pub email: String,
+    /// Telephone.
+    pub phone: String,
+    /// Postal address, free text.
+    pub address: String,
+}
+
+/// Billing details of a customer company.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingDetails {
+    /// Where invoices go.
+    pub email: String,
+    /// Billing address, free text.
+    pub address: String,
+    /// VAT or tax number.
+    pub tax_id: String,
+}
+
+/// Everything the tenant records about a customer company except its status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerRecord {
+    /// The customer's id in the tenant's ERP (unique per tenant).
+    pub customer_id: String,
+    /// The customer's name.
+    pub name: String,
+    /// Short name.
+    pub short_name: String,
+    /// Default department.
+    pub default_department: String,
+    /// Contact details.
+    pub contact: ContactDetails,
+    /// Billing details.
+    pub billing: BillingDetails,
+    /// Customer type (a tenant's own classification).
+    pub customer_type: String,
+    /// Price list.
+    pub price_list: String,
+    /// The assigned sales rep, if any.
+    pub sales_rep: Option<String>,
 }
 
 /// A customer account was created (current layout).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerCreated {
-    /// The customer's id in the tenant's ERP.
-    pub customer_id: String,
-    /// The customer's name.
-    pub name: String,
+    /// The record.
+    pub record: CustomerRecord,
     /// Whether the customer may order.
     pub status: CustomerStatus,
+}
+
+/// A customer's record was replaced (status unchanged).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerUpdated {
+    /// The new record.
+    pub record: CustomerRecord,
+}
+
+/// A customer's status changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerStatusChanged {
+    /// The new status.
+    pub status: CustomerStatus,
+    /// Why, as given by staff.
+    pub reason: String,
+}
+
+/// Document kinds a customer's contacts may view (never payments or reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum DocumentKind {
+    /// Sales quotes.
+    SalesQuote,
+    /// Sales orders.
+    SalesOrder,
+    /// Sales invoices.
+    SalesInvoice,
+    /// Credit notes.
+    CreditNote,
+    /// Delivery notes.
+    DeliveryNote,
+}
+
+impl DocumentKind {
+    /// Every viewable kind.
+    pub const ALL: [DocumentKind; 5] = [
+        DocumentKind::SalesQuote,
+        DocumentKind::SalesOrder,
+        DocumentKind::SalesInvoice,
+        DocumentKind::CreditNote,
+        DocumentKind::DeliveryNote,
+    ];
+}
+
+/// Which document kinds a customer's contacts may view, replaced as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentVisibilitySet {
+    /// The kinds.
+    pub kinds: Vec<DocumentKind>,
 }
 
 /// A contact was invited: the login exists from now on, waiting for acceptance.
@@ -174,18 +299,31 @@ payload_enum! {
         /// See [`TenantCreated`].
         TenantCreated(TenantCreated) = 1,
         /// See [`ApiKeyIssued`].
-        ApiKeyIssued(ApiKeyIssued) = 1,
+        ApiKeyIssued(ApiKeyIssued) = 2,
+        /// See [`ApiKeyRevoked`].
+        ApiKeyRevoked(ApiKeyRevoked) = 1,
+        /// See [`TenantSettingsChanged`].
+        TenantSettingsChanged(TenantSettingsChanged) = 1,
     }
-    legacy {}
+    legacy { ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1 }
 }
 
 payload_enum! {
     /// Events of a customer stream.
     pub enum CustomerEvent {
         /// See [`CustomerCreated`].
-        CustomerCreated(CustomerCreated) = 2,
+        CustomerCreated(CustomerCreated) = 3,
+        /// See [`CustomerUpdated`].
+        CustomerUpdated(CustomerUpdated) = 1,
+        /// See [`CustomerStatusChanged`].
+        CustomerStatusChanged(CustomerStatusChanged) = 1,
+        /// See [`DocumentVisibilitySet`].
+        DocumentVisibilitySet(DocumentVisibilitySet) = 1,
     }
-    legacy { CustomerCreated v 1 => legacy::CustomerCreatedV1 }
+    legacy {
+        CustomerCreated v 1 => legacy::CustomerCreatedV1,
+        CustomerCreated v 2 => legacy::CustomerCreatedV2,
+    }
 }
 
 payload_enum! {
@@ -244,7 +382,9 @@ payload_enum! {
 
 /// Layouts that were once written and are only read now, with their upcasts.
 pub mod legacy {
-    use super::{CustomerCreated, CustomerEvent, CustomerStatus};
+    use super::{
+        ApiKeyIssued, CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus, TenantEvent,
+    };
     use serde::{Deserialize, Serialize};
 
     /// `CustomerCreated` v1: the first customer record, before it had a status.
@@ -256,13 +396,61 @@ pub mod legacy {
         pub name: String,
     }
 
+    /// `CustomerCreated` v2: id, name and status, before the full record.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct CustomerCreatedV2 {
+        /// The customer's id in the tenant's ERP.
+        pub customer_id: String,
+        /// The customer's name.
+        pub name: String,
+        /// Whether the customer may order.
+        pub status: CustomerStatus,
+    }
+
     impl From<CustomerCreatedV1> for CustomerEvent {
         fn from(v1: CustomerCreatedV1) -> Self {
             // A customer recorded before statuses existed was trading normally.
-            CustomerEvent::CustomerCreated(CustomerCreated {
+            CustomerCreatedV2 {
                 customer_id: v1.customer_id,
                 name: v1.name,
                 status: CustomerStatus::Active,
+            }
+            .into()
+        }
+    }
+
+    impl From<CustomerCreatedV2> for CustomerEvent {
+        fn from(v2: CustomerCreatedV2) -> Self {
+            CustomerEvent::CustomerCreated(CustomerCreated {
+                record: CustomerRecord {
+                    customer_id: v2.customer_id,
+                    name: v2.name,
+                    ..CustomerRecord::default()
+                },
+                status: v2.status,
+            })
+        }
+    }
+
+    /// `ApiKeyIssued` v1: before keys had a holder's name and a rep.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct ApiKeyIssuedV1 {
+        /// Public id of the key.
+        pub key_id: String,
+        /// Its role.
+        pub role: String,
+        /// SHA-256 of the key text.
+        pub key_sha256: [u8; 32],
+    }
+
+    impl From<ApiKeyIssuedV1> for TenantEvent {
+        fn from(v1: ApiKeyIssuedV1) -> Self {
+            TenantEvent::ApiKeyIssued(ApiKeyIssued {
+                name: format!("{} key", v1.role),
+                key_id: v1.key_id,
+                role: v1.role,
+                key_sha256: v1.key_sha256,
+                rep_id: None,
             })
         }
     }
@@ -342,27 +530,42 @@ mod tests {
     fn a_stored_v1_customer_is_read_as_the_current_type() {
         let event =
             CustomerEvent::decode("CustomerCreated", 1, CUSTOMER_CREATED_V1_FIXTURE).unwrap();
-        assert_eq!(
-            event,
-            CustomerEvent::CustomerCreated(CustomerCreated {
+        let expected = CustomerEvent::CustomerCreated(CustomerCreated {
+            record: CustomerRecord {
                 customer_id: "C1".into(),
                 name: "Acme".into(),
-                status: CustomerStatus::Active,
-            })
+                ..Default::default()
+            },
+            status: CustomerStatus::Active,
+        });
+        assert_eq!(event, expected);
+        let v2 = postcard::to_stdvec(&legacy::CustomerCreatedV2 {
+            customer_id: "C1".into(),
+            name: "Acme".into(),
+            status: CustomerStatus::Active,
+        })
+        .unwrap();
+        assert_eq!(
+            CustomerEvent::decode("CustomerCreated", 2, &v2).unwrap(),
+            expected
         );
     }
 
     #[test]
     fn current_events_round_trip_and_unknown_versions_are_refused() {
         let event = CustomerEvent::CustomerCreated(CustomerCreated {
-            customer_id: "C1".into(),
-            name: "Acme".into(),
+            record: CustomerRecord {
+                customer_id: "C1".into(),
+                name: "Acme".into(),
+                sales_rep: Some("anna".into()),
+                ..Default::default()
+            },
             status: CustomerStatus::Blacklisted,
         });
         let bytes = event.encode();
-        assert_eq!(event.schema_version(), 2);
+        assert_eq!(event.schema_version(), 3);
         assert_eq!(
-            CustomerEvent::decode("CustomerCreated", 2, &bytes).unwrap(),
+            CustomerEvent::decode("CustomerCreated", 3, &bytes).unwrap(),
             event
         );
         assert!(matches!(

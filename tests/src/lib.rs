@@ -235,15 +235,19 @@ impl TestApp {
             .admin_api_key
     }
 
-    /// Creates a customer.
+    /// Creates a customer with no sales rep.
     pub async fn create_customer(&self, key: &str, id: &str) -> u64 {
+        self.create_customer_with(key, customer(id, None)).await
+    }
+
+    /// Creates a customer from a record.
+    pub async fn create_customer_with(&self, key: &str, record: pb::CustomerRecord) -> u64 {
         self.access()
             .create_customer(self.req(
                 key,
                 pb::CreateCustomerRequest {
                     request_id: new_id(),
-                    customer_id: id.into(),
-                    name: format!("Customer {id}"),
+                    customer: Some(record),
                 },
             ))
             .await
@@ -313,6 +317,16 @@ impl TestApp {
                     .count()
             })
             .unwrap_or(0)
+    }
+}
+
+/// A customer record named after its id, with an optional sales rep.
+pub fn customer(id: &str, sales_rep: Option<&str>) -> pb::CustomerRecord {
+    pb::CustomerRecord {
+        customer_id: id.into(),
+        name: format!("Customer {id}"),
+        sales_rep: sales_rep.unwrap_or_default().into(),
+        ..Default::default()
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::app::{App, Settings};
 use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
-use crate::grpc::{AccessService, OperatorService, SessionsService, Shared};
+use crate::grpc::{AccessService, OperatorService, SessionsService, Shared, TenantAdminService};
 use crate::projections::{ReadModels, run_projector};
 use crate::secrets::{ApiKeys, DataDirSecrets, Passwords, Sessions};
 use access_events::log::EventLog;
@@ -13,6 +13,7 @@ use access_mailer::{Mailer, MailerConfig, Transport};
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::operator_server::OperatorServer;
 use access_proto::v1::sessions_server::SessionsServer;
+use access_proto::v1::tenant_admin_server::TenantAdminServer;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -154,6 +155,9 @@ impl Application {
             .add_service(OperatorServer::new(OperatorService(self.shared.clone())))
             .add_service(AccessServer::new(AccessService(self.shared.clone())))
             .add_service(SessionsServer::new(SessionsService(self.shared.clone())))
+            .add_service(TenantAdminServer::new(TenantAdminService(
+                self.shared.clone(),
+            )))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             });

@@ -8,6 +8,7 @@ use access_proto::v1 as pb;
 use access_proto::v1::access_client::AccessClient;
 use access_proto::v1::operator_client::OperatorClient;
 use access_proto::v1::sessions_client::SessionsClient;
+use access_proto::v1::tenant_admin_client::TenantAdminClient;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -47,6 +48,24 @@ enum Command {
     /// Customer accounts.
     #[command(subcommand)]
     Customer(CustomerCommand),
+    /// API keys of the tenant (admin key).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Asks whether a contact may do something, and why not.
+    Check {
+        /// The contact's id.
+        #[arg(long)]
+        contact: String,
+        /// login, place-order, view-document, view-site, view-costs or view-balance.
+        #[arg(long)]
+        action: String,
+        /// For view-document: sales-quote, sales-order, sales-invoice, credit-note, delivery-note, payment, report.
+        #[arg(long, default_value = "")]
+        kind: String,
+        /// For view-site: the site.
+        #[arg(long, default_value = "")]
+        site: String,
+    },
     /// Invites a customer contact by email.
     Invite {
         /// The customer's id.
@@ -137,14 +156,159 @@ enum TenantCommand {
 #[derive(Subcommand)]
 enum CustomerCommand {
     /// Creates a customer account.
-    Create {
-        /// The customer's id in the ERP.
+    Create(CustomerArgs),
+    /// Replaces a customer's record (unset options become empty).
+    Update(CustomerArgs),
+    /// Sets a customer active, inactive or blacklisted.
+    Status {
+        /// The customer's id.
         #[arg(long)]
         id: String,
-        /// Its name.
+        /// active, inactive or blacklisted.
+        #[arg(long)]
+        status: String,
+        /// Why, for the audit trail.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Chooses the document kinds the customer's contacts may view.
+    Documents {
+        /// The customer's id.
+        #[arg(long)]
+        id: String,
+        /// A kind (repeat): sales-quote, sales-order, sales-invoice, credit-note, delivery-note.
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
+    },
+    /// Shows a customer.
+    Show {
+        /// The customer's id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct CustomerArgs {
+    /// The customer's id in the ERP.
+    #[arg(long)]
+    id: String,
+    /// Its name.
+    #[arg(long)]
+    name: String,
+    /// Short name.
+    #[arg(long, default_value = "")]
+    short_name: String,
+    /// Default department.
+    #[arg(long, default_value = "")]
+    department: String,
+    /// General (accounting) email.
+    #[arg(long, default_value = "")]
+    email: String,
+    /// Telephone.
+    #[arg(long, default_value = "")]
+    phone: String,
+    /// Postal address.
+    #[arg(long, default_value = "")]
+    address: String,
+    /// Billing email.
+    #[arg(long, default_value = "")]
+    billing_email: String,
+    /// Billing address.
+    #[arg(long, default_value = "")]
+    billing_address: String,
+    /// VAT or tax number.
+    #[arg(long, default_value = "")]
+    tax_id: String,
+    /// Customer type.
+    #[arg(long = "type", default_value = "")]
+    customer_type: String,
+    /// Price list.
+    #[arg(long, default_value = "")]
+    price_list: String,
+    /// Assigned sales rep.
+    #[arg(long, default_value = "")]
+    sales_rep: String,
+}
+
+impl CustomerArgs {
+    fn record(self) -> pb::CustomerRecord {
+        pb::CustomerRecord {
+            customer_id: self.id,
+            name: self.name,
+            short_name: self.short_name,
+            default_department: self.department,
+            contact: Some(pb::ContactDetails {
+                email: self.email,
+                phone: self.phone,
+                address: self.address,
+            }),
+            billing: Some(pb::BillingDetails {
+                email: self.billing_email,
+                address: self.billing_address,
+                tax_id: self.tax_id,
+            }),
+            customer_type: self.customer_type,
+            price_list: self.price_list,
+            sales_rep: self.sales_rep,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Issues an API key and prints it (once).
+    Create {
+        /// admin, in_house, rep, service or auditor.
+        #[arg(long)]
+        role: String,
+        /// Who or what holds the key.
         #[arg(long)]
         name: String,
+        /// For rep keys: the sales rep.
+        #[arg(long, default_value = "")]
+        rep: String,
     },
+    /// Revokes an API key.
+    Revoke {
+        /// The key's id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// The wire value of a document kind's name.
+fn document_kind(name: &str) -> anyhow::Result<i32> {
+    Ok(match name {
+        "sales-quote" => pb::DocumentKind::SalesQuote,
+        "sales-order" => pb::DocumentKind::SalesOrder,
+        "sales-invoice" => pb::DocumentKind::SalesInvoice,
+        "credit-note" => pb::DocumentKind::CreditNote,
+        "delivery-note" => pb::DocumentKind::DeliveryNote,
+        "payment" => pb::DocumentKind::Payment,
+        "report" => pb::DocumentKind::Report,
+        "" => pb::DocumentKind::Unspecified,
+        other => anyhow::bail!("unknown document kind {other:?}"),
+    } as i32)
+}
+
+fn print_customer(c: &pb::Customer) {
+    let r = c.record.clone().unwrap_or_default();
+    println!("customer: {}", r.customer_id);
+    println!("name: {}", r.name);
+    println!(
+        "status: {:?}",
+        pb::CustomerStatus::try_from(c.status).unwrap_or_default()
+    );
+    println!("sales rep: {}", r.sales_rep);
+    println!("type: {}", r.customer_type);
+    println!("price list: {}", r.price_list);
+    let kinds: Vec<String> = c
+        .visible_documents
+        .iter()
+        .map(|k| format!("{:?}", pb::DocumentKind::try_from(*k).unwrap_or_default()))
+        .collect();
+    println!("documents: {}", kinds.join(", "));
 }
 
 #[derive(Subcommand)]
@@ -260,6 +424,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut access = AccessClient::new(client.channel.clone());
     let mut operator = OperatorClient::new(client.channel.clone());
     let mut sessions = SessionsClient::new(client.channel.clone());
+    let mut admin = TenantAdminClient::new(client.channel.clone());
     match cli.command {
         Command::Tenant(TenantCommand::Create {
             id,
@@ -282,17 +447,135 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("admin key: {}", r.admin_api_key);
             eprintln!("Store the admin key now: it is not shown again.");
         }
-        Command::Customer(CustomerCommand::Create { id, name }) => {
+        Command::Customer(CustomerCommand::Create(args)) => {
             let r = access
                 .create_customer(client.request(pb::CreateCustomerRequest {
                     request_id: rid,
-                    customer_id: id,
-                    name,
+                    customer: Some(args.record()),
                 })?)
                 .await?
                 .into_inner();
             println!("customer: {}", r.customer_id);
             println!("position: {}", r.position);
+        }
+        Command::Customer(CustomerCommand::Update(args)) => {
+            let r = access
+                .update_customer(client.request(pb::UpdateCustomerRequest {
+                    request_id: rid,
+                    customer: Some(args.record()),
+                })?)
+                .await?
+                .into_inner();
+            print_customer(&r.customer.unwrap_or_default());
+        }
+        Command::Customer(CustomerCommand::Status { id, status, reason }) => {
+            let status = match status.as_str() {
+                "active" => pb::CustomerStatus::Active,
+                "inactive" => pb::CustomerStatus::Inactive,
+                "blacklisted" => pb::CustomerStatus::Blacklisted,
+                other => {
+                    anyhow::bail!("unknown status {other:?}: use active, inactive or blacklisted")
+                }
+            };
+            let r = access
+                .set_customer_status(client.request(pb::SetCustomerStatusRequest {
+                    request_id: rid,
+                    customer_id: id,
+                    status: status as i32,
+                    reason,
+                })?)
+                .await?
+                .into_inner();
+            print_customer(&r.customer.unwrap_or_default());
+        }
+        Command::Customer(CustomerCommand::Documents { id, kinds }) => {
+            let kinds = kinds
+                .iter()
+                .map(|k| document_kind(k))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let r = access
+                .set_document_visibility(client.request(pb::SetDocumentVisibilityRequest {
+                    request_id: rid,
+                    customer_id: id,
+                    kinds,
+                })?)
+                .await?
+                .into_inner();
+            print_customer(&r.customer.unwrap_or_default());
+        }
+        Command::Customer(CustomerCommand::Show { id }) => {
+            let r = access
+                .get_customer(client.request(pb::GetCustomerRequest {
+                    customer_id: id,
+                    min_position: 0,
+                })?)
+                .await?
+                .into_inner();
+            print_customer(&r);
+        }
+        Command::Key(KeyCommand::Create { role, name, rep }) => {
+            let role = match role.as_str() {
+                "admin" => pb::Role::Admin,
+                "in_house" => pb::Role::InHouse,
+                "rep" => pb::Role::Rep,
+                "service" => pb::Role::Service,
+                "auditor" => pb::Role::Auditor,
+                other => anyhow::bail!(
+                    "unknown role {other:?}: use admin, in_house, rep, service or auditor"
+                ),
+            };
+            let r = admin
+                .create_api_key(client.request(pb::CreateApiKeyRequest {
+                    request_id: rid,
+                    role: role as i32,
+                    name,
+                    rep_id: rep,
+                })?)
+                .await?
+                .into_inner();
+            println!("key id: {}", r.key_id);
+            println!("key: {}", r.api_key);
+            eprintln!("Store the key now: it is not shown again.");
+        }
+        Command::Key(KeyCommand::Revoke { id }) => {
+            let r = admin
+                .revoke_api_key(client.request(pb::RevokeApiKeyRequest {
+                    request_id: rid,
+                    key_id: id,
+                })?)
+                .await?
+                .into_inner();
+            println!("revoked at position {}", r.position);
+        }
+        Command::Check {
+            contact,
+            action,
+            kind,
+            site,
+        } => {
+            let action = match action.as_str() {
+                "login" => pb::Action::Login,
+                "place-order" => pb::Action::PlaceOrder,
+                "view-document" => pb::Action::ViewDocument,
+                "view-site" => pb::Action::ViewSite,
+                "view-costs" => pb::Action::ViewCosts,
+                "view-balance" => pb::Action::ViewBalance,
+                other => anyhow::bail!("unknown action {other:?}"),
+            };
+            let r = access
+                .check_access(client.request(pb::CheckAccessRequest {
+                    contact_id: contact,
+                    session_token: String::new(),
+                    action: action as i32,
+                    document_kind: document_kind(&kind)?,
+                    site,
+                    min_position: 0,
+                })?)
+                .await?
+                .into_inner();
+            println!("allowed: {}", r.allowed);
+            println!("reason: {}", r.reason);
+            println!("orders go to: {}", r.order_site);
         }
         Command::Invite {
             customer,

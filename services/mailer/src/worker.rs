@@ -11,7 +11,9 @@
 use crate::compose::{self, InvitationMail};
 use crate::transport::Transport;
 use access_events::Envelope;
-use access_events::catalogue::{CustomerEvent, Event, InvitationEvent, TenantEvent};
+use access_events::catalogue::{
+    CustomerCreated, CustomerEvent, CustomerUpdated, Event, InvitationEvent, TenantEvent,
+};
 use access_events::links::{LinkClaims, LinkSigner};
 use access_events::log::{EventLog, subscribe};
 use anyhow::Context;
@@ -180,11 +182,14 @@ impl Core {
             Ok(Event::Tenant(TenantEvent::TenantCreated(t))) => {
                 put(&mut batch, key(&["tenant", tenant]), &t.name);
             }
-            Ok(Event::Customer(CustomerEvent::CustomerCreated(c))) => {
+            Ok(Event::Customer(
+                CustomerEvent::CustomerCreated(CustomerCreated { record, .. })
+                | CustomerEvent::CustomerUpdated(CustomerUpdated { record }),
+            )) => {
                 put(
                     &mut batch,
-                    key(&["customer", tenant, &c.customer_id]),
-                    &c.name,
+                    key(&["customer", tenant, &record.customer_id]),
+                    &record.name,
                 );
             }
             Ok(Event::Invitation(InvitationEvent::InvitationIssued(i))) => {

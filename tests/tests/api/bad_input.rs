@@ -237,8 +237,7 @@ async fn keys_are_checked_and_tenants_cannot_see_each_other() {
     let mut access = app.access();
     let customer = || pb::CreateCustomerRequest {
         request_id: new_id(),
-        customer_id: "X".into(),
-        name: "X".into(),
+        customer: Some(access_tests::customer("X", None)),
     };
 
     // Missing, malformed and wrong keys.

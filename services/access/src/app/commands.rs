@@ -2,14 +2,15 @@
 
 use super::{App, AppError, Command, Unit, now_ms};
 use crate::domain::contact::{self, ChangeAccess, ContactState, RevokeState};
-use crate::domain::customer::{self, CreateCustomer, CustomerState};
+use crate::domain::customer::{self, CustomerState, SetDocuments, SetStatus, WriteCustomer};
 use crate::domain::email_slot::EmailSlotState;
 use crate::domain::identity::IdentityState;
 use crate::domain::invitation::{
     self, AcceptInvitation, AcceptState, Credential, InvitationState, InviteState,
     ResendInvitation, ResendState,
 };
-use crate::domain::tenant::{self, CreateTenant, TenantState};
+use crate::domain::policy::Staff;
+use crate::domain::tenant::{self, ChangeSettings, CreateTenant, IssueApiKey, TenantState};
 use crate::domain::values::{CustomerId, Email, GeneratedId, Message, Password, TenantId};
 use crate::domain::{Change, DomainError, streams};
 use access_events::catalogue::SiteRule;
@@ -45,7 +46,53 @@ pub struct TenantCreatedReply {
     pub admin_key_id: String,
 }
 
-impl Command for CreateCustomer {
+/// `CreateCustomer` as received.
+#[derive(Clone, Debug)]
+pub struct CreateCustomerCommand(pub WriteCustomer);
+
+impl Command for CreateCustomerCommand {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let cmd = &self.0;
+        let state: CustomerState = unit
+            .load(&streams::customer(&cmd.tenant, &cmd.customer_id))
+            .await?;
+        Ok((
+            customer::create(&state, cmd.clone())?,
+            cmd.customer_id.to_string(),
+        ))
+    }
+}
+
+/// `UpdateCustomer` as received.
+#[derive(Clone, Debug)]
+pub struct UpdateCustomerCommand(pub WriteCustomer);
+
+impl Command for UpdateCustomerCommand {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let cmd = &self.0;
+        let state: CustomerState = unit
+            .load(&streams::customer(&cmd.tenant, &cmd.customer_id))
+            .await?;
+        Ok((
+            customer::update(&state, cmd.clone())?,
+            cmd.customer_id.to_string(),
+        ))
+    }
+}
+
+impl Command for SetStatus {
     type Reply = String;
 
     async fn decide(
@@ -57,9 +104,78 @@ impl Command for CreateCustomer {
             .load(&streams::customer(&self.tenant, &self.customer_id))
             .await?;
         Ok((
-            customer::create(&state, self.clone())?,
+            customer::set_status(&state, self.clone())?,
             self.customer_id.to_string(),
         ))
+    }
+}
+
+impl Command for SetDocuments {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: CustomerState = unit
+            .load(&streams::customer(&self.tenant, &self.customer_id))
+            .await?;
+        Ok((
+            customer::set_documents(&state, self.clone())?,
+            self.customer_id.to_string(),
+        ))
+    }
+}
+
+impl Command for IssueApiKey {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        Ok((
+            tenant::issue_key(&state, self.clone())?,
+            self.key_id.to_string(),
+        ))
+    }
+}
+
+/// `RevokeApiKey` as received.
+#[derive(Clone, Debug)]
+pub struct RevokeKey {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The key to revoke.
+    pub key_id: GeneratedId,
+}
+
+impl Command for RevokeKey {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes = tenant::revoke_key(&state, &self.tenant, &self.by, self.key_id.as_str())?;
+        Ok((changes, self.key_id.to_string()))
+    }
+}
+
+impl Command for ChangeSettings {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        // Loaded so that two concurrent changes of the settings conflict.
+        let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        Ok((tenant::change_settings(self.clone())?, ()))
     }
 }
 
@@ -68,6 +184,8 @@ impl Command for CreateCustomer {
 pub struct Invite {
     /// The caller's tenant.
     pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
     /// The customer.
     pub customer_id: CustomerId,
     /// Where the link goes.
@@ -109,6 +227,7 @@ impl Command for Invite {
             .await?;
         let cmd = invitation::InviteCustomer {
             tenant: self.tenant.clone(),
+            by: self.by.clone(),
             customer_id: self.customer_id.clone(),
             email: self.email.clone(),
             message: self.message.clone(),
@@ -140,6 +259,8 @@ impl Command for Invite {
 pub struct Resend {
     /// The caller's tenant.
     pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
     /// The contact.
     pub contact_id: GeneratedId,
 }
@@ -162,8 +283,10 @@ impl Command for Resend {
         } else {
             InvitationState::default()
         };
+        let customer = load_customer_of(unit, &self.tenant, &contact).await?;
         let cmd = ResendInvitation {
             tenant: self.tenant.clone(),
+            by: self.by.clone(),
             now_ms: now_ms(),
             link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
         };
@@ -176,6 +299,7 @@ impl Command for Resend {
             ResendState {
                 contact: &contact,
                 invitation: &invitation,
+                customer: &customer,
             },
             cmd,
         )?;
@@ -215,9 +339,10 @@ impl Command for AccessCommand {
         let contact: ContactState = unit
             .load(&streams::contact(&c.tenant, &c.contact_id))
             .await?;
+        let customer = load_customer_of(unit, &c.tenant, &contact).await?;
         let changes = match self.action {
-            AccessAction::Disable => contact::disable(&contact, c.clone())?,
-            AccessAction::Restore => contact::restore(&contact, c.clone())?,
+            AccessAction::Disable => contact::disable(&contact, &customer, c.clone())?,
+            AccessAction::Restore => contact::restore(&contact, &customer, c.clone())?,
             AccessAction::Revoke => {
                 let invitation: InvitationState = if contact.lifecycle.is_some() {
                     let id = GeneratedId::trusted(&contact.invitation_id);
@@ -236,12 +361,25 @@ impl Command for AccessCommand {
                     RevokeState {
                         contact: &contact,
                         invitation: &invitation,
+                        customer: &customer,
                     },
                     c.clone(),
                 )?
             }
         };
         Ok((changes, c.contact_id.to_string()))
+    }
+}
+
+/// The customer of a contact (empty when the contact does not exist).
+async fn load_customer_of(
+    unit: &mut Unit<'_>,
+    tenant: &TenantId,
+    contact: &ContactState,
+) -> Result<CustomerState, AppError> {
+    match CustomerId::parse(&contact.customer_id) {
+        Ok(id) if contact.lifecycle.is_some() => unit.load(&streams::customer(tenant, &id)).await,
+        _ => Ok(CustomerState::default()),
     }
 }
 

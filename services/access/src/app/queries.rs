@@ -2,9 +2,9 @@
 
 use super::{App, AppError, now_ms};
 use crate::domain::DomainError;
-use crate::domain::contact::Lifecycle;
+use crate::domain::access::{self, Action, Decision, Facts};
 use crate::domain::values::Email;
-use crate::projections::ContactRow;
+use crate::projections::{ContactRow, SiteVisibility};
 use crate::secrets::SessionClaims;
 
 /// A successful login.
@@ -49,29 +49,27 @@ impl App {
         let Some((contact, _)) = found.filter(|_| matched) else {
             return Err(DomainError::bad_credentials().into());
         };
-        match (contact.lifecycle, contact.disabled) {
-            (Lifecycle::Revoked, _) => {
-                return Err(DomainError::PermissionDenied {
-                    reason: "access_revoked",
-                    message: "access for this contact was revoked".into(),
-                }
-                .into());
-            }
-            (_, true) => {
-                return Err(DomainError::PermissionDenied {
-                    reason: "access_disabled",
-                    message: "access for this contact is disabled".into(),
-                }
-                .into());
-            }
-            (Lifecycle::Invited, false) => {
-                return Err(DomainError::precondition(
+        let decision = self.check(tenant, &contact, &Action::Login)?;
+        if !decision.allowed {
+            return Err(match decision.reason {
+                "invitation_pending" => DomainError::precondition(
                     "invitation_pending",
                     "this contact has not accepted the invitation yet; use the link in the invitation email",
-                )
-                .into());
+                ),
+                "revoked" => DomainError::PermissionDenied {
+                    reason: "access_revoked",
+                    message: decision.message,
+                },
+                "disabled" => DomainError::PermissionDenied {
+                    reason: "access_disabled",
+                    message: decision.message,
+                },
+                reason => DomainError::PermissionDenied {
+                    reason,
+                    message: decision.message,
+                },
             }
-            (Lifecycle::Active, false) => {}
+            .into());
         }
         let (token, expires_at_ms) =
             self.open_session(tenant, &contact.contact_id, &contact.identity_id);
@@ -80,6 +78,37 @@ impl App {
             expires_at_ms,
             contact,
         })
+    }
+
+    /// Whether a contact of `tenant` may do `action`, from the read models.
+    pub fn check(
+        &self,
+        tenant: &str,
+        contact: &ContactRow,
+        action: &Action,
+    ) -> Result<Decision, AppError> {
+        let tenant_row = self
+            .models
+            .tenant(tenant)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("tenant"))?;
+        let customer = self
+            .models
+            .customer(tenant, &contact.customer_id)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("customer"))?;
+        let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
+        Ok(access::check(
+            &Facts {
+                lifecycle: contact.lifecycle,
+                disabled: contact.disabled,
+                customer_status: customer.status,
+                inactive_customers_may_log_in: tenant_row.inactive_customers_may_log_in,
+                visible_sites: &visibility.visible_sites,
+                documents: customer.documents.as_deref(),
+            },
+            action,
+        ))
     }
 
     /// Issues a session token for a contact; returns it with its expiry.

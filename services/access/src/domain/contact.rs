@@ -1,7 +1,9 @@
 //! A contact's login in one tenant, and the staff decisions on it: disable,
 //! restore, revoke.
 
+use super::customer::CustomerState;
 use super::invitation::{InvitationState, InvitationStatus};
+use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
@@ -84,10 +86,24 @@ pub fn status_word(lifecycle: Option<Lifecycle>, disabled: bool) -> &'static str
 pub struct ChangeAccess {
     /// The caller's tenant.
     pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
     /// The contact.
     pub contact_id: GeneratedId,
     /// Why, for the audit trail.
     pub reason: String,
+}
+
+/// The contact must exist, not be revoked, and belong to a customer the
+/// caller may manage.
+fn manageable(
+    contact: &ContactState,
+    customer: &CustomerState,
+    by: &Staff,
+) -> Result<Lifecycle, DomainError> {
+    let lifecycle = existing(contact)?;
+    by.may_manage_logins_of(customer.sales_rep())?;
+    Ok(lifecycle)
 }
 
 fn existing(contact: &ContactState) -> Result<Lifecycle, DomainError> {
@@ -102,8 +118,12 @@ fn existing(contact: &ContactState) -> Result<Lifecycle, DomainError> {
 }
 
 /// Decides `DisableAccess`: blocks logins and orders, keeps everything.
-pub fn disable(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
-    existing(contact)?;
+pub fn disable(
+    contact: &ContactState,
+    customer: &CustomerState,
+    cmd: ChangeAccess,
+) -> Result<Vec<Change>, DomainError> {
+    manageable(contact, customer, &cmd.by)?;
     if contact.disabled {
         return Err(DomainError::precondition(
             "already_disabled",
@@ -119,8 +139,12 @@ pub fn disable(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>,
 }
 
 /// Decides `RestoreAccess`: lifts the block; the contact is as before.
-pub fn restore(contact: &ContactState, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
-    existing(contact)?;
+pub fn restore(
+    contact: &ContactState,
+    customer: &CustomerState,
+    cmd: ChangeAccess,
+) -> Result<Vec<Change>, DomainError> {
+    manageable(contact, customer, &cmd.by)?;
     if !contact.disabled {
         return Err(DomainError::precondition(
             "not_disabled",
@@ -142,12 +166,14 @@ pub struct RevokeState<'a> {
     pub contact: &'a ContactState,
     /// Its invitation.
     pub invitation: &'a InvitationState,
+    /// Its customer.
+    pub customer: &'a CustomerState,
 }
 
 /// Decides `RevokeAccess`: ends the membership, kills a pending link and frees
 /// the email for a new invitation.
 pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
-    existing(state.contact)?;
+    manageable(state.contact, state.customer, &cmd.by)?;
     let identity = GeneratedId::trusted(&state.contact.identity_id);
     let mut changes = vec![
         Change::new(
@@ -180,12 +206,18 @@ pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::invitation::tests::{accepted_contact, invited_contact};
+    use crate::domain::invitation::tests::{accepted_contact, customer, invited_contact};
+    use crate::domain::policy::Role;
     use crate::domain::test_support::*;
 
     fn cmd() -> ChangeAccess {
+        by(Staff::new(Role::InHouse))
+    }
+
+    fn by(by: Staff) -> ChangeAccess {
         ChangeAccess {
             tenant: TenantId::parse("acme").unwrap(),
+            by,
             contact_id: GeneratedId::generate(),
             reason: "left the company".into(),
         }
@@ -195,11 +227,11 @@ mod tests {
     fn given_an_active_contact_when_disabled_and_restored_then_nothing_is_lost() {
         let (contact, _) = accepted_contact();
         assert_eq!(given::<ContactState>(&[]).status(), "invited");
-        let after_disable = events(&disable(&contact, cmd()).unwrap())
+        let after_disable = events(&disable(&contact, &customer(), cmd()).unwrap())
             .iter()
             .fold(contact.clone(), |s, e| s.evolve(e));
         assert_eq!(after_disable.status(), "disabled");
-        let after_restore = events(&restore(&after_disable, cmd()).unwrap())
+        let after_restore = events(&restore(&after_disable, &customer(), cmd()).unwrap())
             .iter()
             .fold(after_disable.clone(), |s, e| s.evolve(e));
         assert_eq!(
@@ -213,22 +245,23 @@ mod tests {
     fn disabling_twice_or_restoring_an_unblocked_contact_is_refused() {
         let (contact, _) = accepted_contact();
         assert!(matches!(
-            restore(&contact, cmd()),
+            restore(&contact, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
                 reason: "not_disabled",
                 ..
             })
         ));
-        let disabled = contact.evolve(&events(&disable(&accepted_contact().0, cmd()).unwrap())[0]);
+        let disabled = contact
+            .evolve(&events(&disable(&accepted_contact().0, &customer(), cmd()).unwrap())[0]);
         assert!(matches!(
-            disable(&disabled, cmd()),
+            disable(&disabled, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
                 reason: "already_disabled",
                 ..
             })
         ));
         assert!(matches!(
-            disable(&given(&[]), cmd()),
+            disable(&given(&[]), &customer(), cmd()),
             Err(DomainError::NotFound("contact"))
         ));
     }
@@ -240,6 +273,7 @@ mod tests {
             RevokeState {
                 contact: &contact,
                 invitation: &invitation,
+                customer: &customer(),
             },
             cmd(),
         )
@@ -255,7 +289,8 @@ mod tests {
             revoke(
                 RevokeState {
                     contact: &revoked,
-                    invitation: &invitation
+                    invitation: &invitation,
+                    customer: &customer(),
                 },
                 cmd()
             ),
@@ -265,7 +300,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            disable(&revoked, cmd()),
+            disable(&revoked, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
                 reason: "revoked",
                 ..
@@ -280,10 +315,28 @@ mod tests {
             RevokeState {
                 contact: &contact,
                 invitation: &invitation,
+                customer: &customer(),
             },
             cmd(),
         )
         .unwrap();
         assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn a_rep_manages_only_the_contacts_of_their_own_customers() {
+        let (contact, _) = accepted_contact();
+        assert!(disable(&contact, &customer(), by(Staff::rep("anna"))).is_ok());
+        assert!(matches!(
+            disable(&contact, &customer(), by(Staff::rep("bert"))),
+            Err(DomainError::PermissionDenied {
+                reason: "not_assigned_rep",
+                ..
+            })
+        ));
+        assert!(matches!(
+            restore(&contact, &customer(), by(Staff::new(Role::Auditor))),
+            Err(DomainError::PermissionDenied { reason: "role", .. })
+        ));
     }
 }

@@ -4,6 +4,7 @@ use super::contact::{ContactState, Lifecycle};
 use super::customer::CustomerState;
 use super::email_slot::EmailSlotState;
 use super::identity::IdentityState;
+use super::policy::Staff;
 use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, Message, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
@@ -80,6 +81,8 @@ pub struct InviteState<'a> {
 pub struct InviteCustomer {
     /// The caller's tenant.
     pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
     /// The customer the contact belongs to.
     pub customer_id: CustomerId,
     /// Where the link goes.
@@ -111,6 +114,7 @@ pub fn invite(state: InviteState<'_>, cmd: InviteCustomer) -> Result<Vec<Change>
     if !state.customer.exists {
         return Err(DomainError::NotFound("customer"));
     }
+    cmd.by.may_manage_logins_of(state.customer.sales_rep())?;
     if state.slot.holder.is_some() {
         return Err(DomainError::AlreadyExists(
             "this email already has a login with this supplier; resend its invitation or restore its access"
@@ -159,6 +163,8 @@ pub struct ResendState<'a> {
     pub contact: &'a ContactState,
     /// Its invitation.
     pub invitation: &'a InvitationState,
+    /// Its customer.
+    pub customer: &'a CustomerState,
 }
 
 /// Send a new link for an unaccepted invitation.
@@ -166,6 +172,8 @@ pub struct ResendState<'a> {
 pub struct ResendInvitation {
     /// The caller's tenant.
     pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
     /// Now, Unix milliseconds.
     pub now_ms: i64,
     /// How long the new link lives, milliseconds.
@@ -190,6 +198,7 @@ pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Chang
         }
         Some(Lifecycle::Invited) => {}
     }
+    cmd.by.may_manage_logins_of(state.customer.sales_rep())?;
     if state.contact.disabled {
         return Err(DomainError::precondition(
             "access_disabled",
@@ -354,9 +363,10 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::customer::{self, CreateCustomer};
+    use crate::domain::customer::{self, WriteCustomer};
+    use crate::domain::policy::Role;
     use crate::domain::test_support::*;
-    use crate::domain::values::Name;
+    use access_events::catalogue::CustomerRecord;
 
     const NOW: i64 = 1_800_000_000_000;
     const DAY: i64 = 24 * 3600 * 1000;
@@ -367,16 +377,24 @@ pub(crate) mod tests {
             name: "Acme".into(),
             sites: vec!["Leeds".into(), "York".into()],
             default_order_site: "Leeds".into(),
+            ..TenantState::default()
         }
     }
 
-    fn customer() -> CustomerState {
+    /// Customer C001, assigned to sales rep "anna".
+    pub(crate) fn customer() -> CustomerState {
         let changes = customer::create(
             &given(&[]),
-            CreateCustomer {
+            WriteCustomer {
                 tenant: TenantId::parse("acme").unwrap(),
+                by: Staff::new(Role::InHouse),
                 customer_id: CustomerId::parse("C001").unwrap(),
-                name: Name::parse("Bob's Hardware").unwrap(),
+                record: CustomerRecord {
+                    customer_id: "C001".into(),
+                    name: "Bob's Hardware".into(),
+                    sales_rep: Some("anna".into()),
+                    ..Default::default()
+                },
             },
         )
         .unwrap();
@@ -384,8 +402,13 @@ pub(crate) mod tests {
     }
 
     fn invite_cmd(rule: SiteRule) -> InviteCustomer {
+        invite_by(Staff::new(Role::InHouse), rule)
+    }
+
+    fn invite_by(by: Staff, rule: SiteRule) -> InviteCustomer {
         InviteCustomer {
             tenant: TenantId::parse("acme").unwrap(),
+            by,
             customer_id: CustomerId::parse("C001").unwrap(),
             email: Email::parse("bob@hardware.example").unwrap(),
             message: Message::parse("Welcome to our portal").unwrap(),
@@ -613,9 +636,11 @@ pub(crate) mod tests {
             ResendState {
                 contact: &contact,
                 invitation: &inv,
+                customer: &customer(),
             },
             ResendInvitation {
                 tenant: TenantId::parse("acme").unwrap(),
+                by: Staff::new(Role::Service),
                 now_ms: NOW + DAY * 2,
                 link_ttl_ms: DAY,
             },
@@ -644,6 +669,7 @@ pub(crate) mod tests {
         let (contact, inv) = accepted_contact();
         let cmd = ResendInvitation {
             tenant: TenantId::parse("acme").unwrap(),
+            by: Staff::new(Role::Admin),
             now_ms: NOW,
             link_ttl_ms: DAY,
         };
@@ -651,7 +677,8 @@ pub(crate) mod tests {
             resend(
                 ResendState {
                     contact: &contact,
-                    invitation: &inv
+                    invitation: &inv,
+                    customer: &customer(),
                 },
                 cmd.clone()
             ),
@@ -664,7 +691,8 @@ pub(crate) mod tests {
             resend(
                 ResendState {
                     contact: &ContactState::default(),
-                    invitation: &inv
+                    invitation: &inv,
+                    customer: &customer(),
                 },
                 cmd
             ),
@@ -733,6 +761,24 @@ pub(crate) mod tests {
                 reason: "access_disabled",
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn a_rep_invites_only_for_their_own_customers() {
+        let slot = EmailSlotState::default();
+        let state = InviteState {
+            tenant: &tenant(),
+            customer: &customer(),
+            slot: &slot,
+        };
+        assert!(invite(state, invite_by(Staff::rep("anna"), SiteRule::AllSites)).is_ok());
+        assert!(matches!(
+            invite(state, invite_by(Staff::rep("bert"), SiteRule::AllSites)),
+            Err(DomainError::PermissionDenied {
+                reason: "not_assigned_rep",
+                ..
+            })
         ));
     }
 }

@@ -12,11 +12,13 @@
 //! - [`contact`]: a contact's login and the access decisions on it.
 //! - [`invitation`]: invite, resend and accept.
 
+pub mod access;
 pub mod contact;
 pub mod customer;
 pub mod email_slot;
 pub mod identity;
 pub mod invitation;
+pub mod policy;
 pub mod streams;
 pub mod tenant;
 pub mod values;
@@ -130,6 +132,11 @@ pub(crate) mod test_support {
     /// Folds the given events.
     pub fn given<A: Aggregate>(events: &[Event]) -> A {
         fold(events.iter().cloned())
+    }
+
+    /// The state after a decision's events.
+    pub fn then<A: Aggregate>(state: A, changes: &[Change]) -> A {
+        changes.iter().fold(state, |s, c| s.evolve(&c.event))
     }
 
     /// The events of a decision, without streams.

@@ -1,11 +1,16 @@
 //! A tenant: a supplier with its sites, default order site and API keys.
 
+use super::policy::{Role, Staff};
 use super::values::{FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
-use access_events::catalogue::{ApiKeyIssued, Event, TenantCreated, TenantEvent};
+use access_events::catalogue::{
+    ApiKeyIssued, ApiKeyRevoked, DefaultVisibility, Event, TenantCreated, TenantEvent,
+    TenantSettingsChanged,
+};
+use std::collections::BTreeMap;
 
 /// What the log says about one tenant.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TenantState {
     /// False until `TenantCreated`.
     pub exists: bool,
@@ -15,15 +20,54 @@ pub struct TenantState {
     pub sites: Vec<String>,
     /// Default order site.
     pub default_order_site: String,
+    /// What "tenant default" contacts see.
+    pub default_visibility: DefaultVisibility,
+    /// Whether contacts of inactive or blacklisted customers may log in and look.
+    pub inactive_customers_may_log_in: bool,
+    /// API keys by id: role and whether revoked.
+    pub keys: BTreeMap<String, (String, bool)>,
+}
+
+impl Default for TenantState {
+    fn default() -> Self {
+        TenantState {
+            exists: false,
+            name: String::new(),
+            sites: Vec::new(),
+            default_order_site: String::new(),
+            default_visibility: DefaultVisibility::AllSites,
+            inactive_customers_may_log_in: true,
+            keys: BTreeMap::new(),
+        }
+    }
 }
 
 impl Aggregate for TenantState {
     fn evolve(mut self, event: &Event) -> Self {
-        if let Event::Tenant(TenantEvent::TenantCreated(e)) = event {
-            self.exists = true;
-            self.name = e.name.clone();
-            self.sites = e.sites.clone();
-            self.default_order_site = e.default_order_site.clone();
+        let Event::Tenant(event) = event else {
+            return self;
+        };
+        match event {
+            TenantEvent::TenantCreated(e) => {
+                self.exists = true;
+                self.name = e.name.clone();
+                self.sites = e.sites.clone();
+                self.default_order_site = e.default_order_site.clone();
+            }
+            TenantEvent::ApiKeyIssued(k) => {
+                self.keys.insert(k.key_id.clone(), (k.role.clone(), false));
+            }
+            TenantEvent::ApiKeyRevoked(k) => {
+                if let Some(key) = self.keys.get_mut(&k.key_id) {
+                    key.1 = true;
+                }
+            }
+            TenantEvent::TenantSettingsChanged(e) => {
+                self.sites = e.sites.clone();
+                self.default_order_site = e.default_order_site.clone();
+                self.default_visibility = e.default_visibility.clone();
+                self.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
+            }
         }
         self
     }
@@ -36,28 +80,31 @@ impl TenantState {
     }
 }
 
-/// The role of an API key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// Everything within the tenant.
-    Admin,
-}
-
-impl Role {
-    /// The stored name of the role.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
+/// Checks a site list and a default order site.
+fn check_sites(sites: &[SiteName], default_order_site: &SiteName) -> Vec<FieldViolation> {
+    let mut violations = Vec::new();
+    if sites.is_empty() {
+        violations.push(FieldViolation::new(
+            "sites",
+            "a tenant needs at least one site",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for site in sites {
+        if !seen.insert(site.as_str()) {
+            violations.push(FieldViolation::new(
+                "sites",
+                format!("site {site:?} is listed twice"),
+            ));
         }
     }
-
-    /// Parses a stored role name.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "admin" => Some(Role::Admin),
-            _ => None,
-        }
+    if !sites.is_empty() && !sites.contains(default_order_site) {
+        violations.push(FieldViolation::new(
+            "default_order_site",
+            "the default order site must be one of the tenant's sites",
+        ));
     }
+    violations
 }
 
 /// Create a tenant (operator only).
@@ -79,28 +126,7 @@ pub struct CreateTenant {
 
 /// Decides `CreateTenant`.
 pub fn create(state: &TenantState, cmd: CreateTenant) -> Result<Vec<Change>, DomainError> {
-    let mut violations = Vec::new();
-    if cmd.sites.is_empty() {
-        violations.push(FieldViolation::new(
-            "sites",
-            "a tenant needs at least one site",
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    for site in &cmd.sites {
-        if !seen.insert(site.as_str()) {
-            violations.push(FieldViolation::new(
-                "sites",
-                format!("site {site:?} is listed twice"),
-            ));
-        }
-    }
-    if !cmd.sites.is_empty() && !cmd.sites.contains(&cmd.default_order_site) {
-        violations.push(FieldViolation::new(
-            "default_order_site",
-            "the default order site must be one of the tenant's sites",
-        ));
-    }
+    let violations = check_sites(&cmd.sites, &cmd.default_order_site);
     if !violations.is_empty() {
         return Err(DomainError::Invalid(violations));
     }
@@ -127,9 +153,129 @@ pub fn create(state: &TenantState, cmd: CreateTenant) -> Result<Vec<Change>, Dom
                 key_id: cmd.admin_key_id.to_string(),
                 role: Role::Admin.as_str().into(),
                 key_sha256: cmd.admin_key_sha256,
+                name: "admin".into(),
+                rep_id: None,
             })),
         ),
     ])
+}
+
+/// Issue an API key (admins).
+#[derive(Clone, Debug)]
+pub struct IssueApiKey {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The new key's public id.
+    pub key_id: GeneratedId,
+    /// SHA-256 of the new key's text.
+    pub key_sha256: [u8; 32],
+    /// Its role.
+    pub role: Role,
+    /// Who holds it.
+    pub name: Name,
+    /// For rep keys: the sales rep.
+    pub rep_id: Option<String>,
+}
+
+/// Decides `CreateApiKey`: a rep key names its rep; other keys name none.
+pub fn issue_key(state: &TenantState, cmd: IssueApiKey) -> Result<Vec<Change>, DomainError> {
+    cmd.by.may_manage_tenant()?;
+    match (&cmd.role, &cmd.rep_id) {
+        (Role::Rep, None) => {
+            return Err(DomainError::invalid(
+                "rep_id",
+                "a rep key needs the sales rep it acts for",
+            ));
+        }
+        (Role::Rep, Some(_)) | (_, None) => {}
+        (_, Some(_)) => {
+            return Err(DomainError::invalid(
+                "rep_id",
+                "only rep keys name a sales rep",
+            ));
+        }
+    }
+    if state.keys.contains_key(cmd.key_id.as_str()) {
+        return Err(DomainError::AlreadyExists("that key id exists".into()));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(&cmd.tenant),
+        Event::Tenant(TenantEvent::ApiKeyIssued(ApiKeyIssued {
+            key_id: cmd.key_id.to_string(),
+            role: cmd.role.as_str().into(),
+            key_sha256: cmd.key_sha256,
+            name: cmd.name.to_string(),
+            rep_id: cmd.rep_id,
+        })),
+    )])
+}
+
+/// Decides `RevokeApiKey`: the key stops working at once.
+pub fn revoke_key(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    key_id: &str,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    match state.keys.get(key_id) {
+        None => Err(DomainError::NotFound("API key")),
+        Some((_, true)) => Err(DomainError::precondition(
+            "already_revoked",
+            "the key is already revoked",
+        )),
+        Some(_) => Ok(vec![Change::new(
+            streams::tenant(tenant),
+            Event::Tenant(TenantEvent::ApiKeyRevoked(ApiKeyRevoked {
+                key_id: key_id.to_owned(),
+            })),
+        )]),
+    }
+}
+
+/// Replace the tenant's settings (admins).
+#[derive(Clone, Debug)]
+pub struct ChangeSettings {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// Stock sites.
+    pub sites: Vec<SiteName>,
+    /// Default order site.
+    pub default_order_site: SiteName,
+    /// The catalogue default.
+    pub default_visibility: DefaultVisibility,
+    /// Whether contacts of inactive or blacklisted customers may log in.
+    pub inactive_customers_may_log_in: bool,
+}
+
+/// Decides `UpdateTenantSettings`.
+pub fn change_settings(cmd: ChangeSettings) -> Result<Vec<Change>, DomainError> {
+    cmd.by.may_manage_tenant()?;
+    let mut violations = check_sites(&cmd.sites, &cmd.default_order_site);
+    if let DefaultVisibility::OneSite(site) = &cmd.default_visibility
+        && !cmd.sites.iter().any(|s| s.as_str() == site)
+    {
+        violations.push(FieldViolation::new(
+            "default_visibility.one_site",
+            "the default site must be one of the tenant's sites",
+        ));
+    }
+    if !violations.is_empty() {
+        return Err(DomainError::Invalid(violations));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(&cmd.tenant),
+        Event::Tenant(TenantEvent::TenantSettingsChanged(TenantSettingsChanged {
+            sites: cmd.sites.iter().map(ToString::to_string).collect(),
+            default_order_site: cmd.default_order_site.to_string(),
+            default_visibility: cmd.default_visibility,
+            inactive_customers_may_log_in: cmd.inactive_customers_may_log_in,
+        })),
+    )])
 }
 
 #[cfg(test)]
@@ -179,5 +325,92 @@ mod tests {
             create(&state, cmd(&["Leeds"], "Leeds")),
             Err(DomainError::AlreadyExists(_))
         ));
+    }
+
+    fn created() -> TenantState {
+        given(&events(
+            &create(&given(&[]), cmd(&["Leeds", "York"], "Leeds")).unwrap(),
+        ))
+    }
+
+    fn key(by: Staff, role: Role, rep: Option<&str>) -> IssueApiKey {
+        IssueApiKey {
+            tenant: TenantId::parse("acme").unwrap(),
+            by,
+            key_id: GeneratedId::generate(),
+            key_sha256: [2; 32],
+            role,
+            name: Name::parse("Anna's laptop").unwrap(),
+            rep_id: rep.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn admins_issue_and_revoke_keys_and_nobody_else_does() {
+        let admin = Staff::new(Role::Admin);
+        let issue = key(admin.clone(), Role::Rep, Some("anna"));
+        let key_id = issue.key_id.to_string();
+        let state = created();
+        let state = events(&issue_key(&state, issue).unwrap())
+            .iter()
+            .fold(state, |s, e| s.evolve(e));
+        assert_eq!(state.keys.get(&key_id), Some(&("rep".to_string(), false)));
+        let tenant = TenantId::parse("acme").unwrap();
+        let state = events(&revoke_key(&state, &tenant, &admin, &key_id).unwrap())
+            .iter()
+            .fold(state, |s, e| s.evolve(e));
+        assert_eq!(state.keys.get(&key_id), Some(&("rep".to_string(), true)));
+        assert!(matches!(
+            revoke_key(&state, &tenant, &admin, &key_id),
+            Err(DomainError::FailedPrecondition {
+                reason: "already_revoked",
+                ..
+            })
+        ));
+        assert!(matches!(
+            issue_key(&state, key(Staff::new(Role::InHouse), Role::Admin, None)),
+            Err(DomainError::PermissionDenied { reason: "role", .. })
+        ));
+        assert!(matches!(
+            revoke_key(&state, &tenant, &admin, "nope"),
+            Err(DomainError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn rep_keys_name_their_rep_and_only_they_do() {
+        let admin = Staff::new(Role::Admin);
+        assert!(matches!(
+            issue_key(&created(), key(admin.clone(), Role::Rep, None)),
+            Err(DomainError::Invalid(v)) if v[0].field == "rep_id"
+        ));
+        assert!(matches!(
+            issue_key(&created(), key(admin, Role::Service, Some("anna"))),
+            Err(DomainError::Invalid(v)) if v[0].field == "rep_id"
+        ));
+    }
+
+    #[test]
+    fn settings_keep_the_default_sites_among_the_sites() {
+        let change = |visibility: DefaultVisibility, default: &str| ChangeSettings {
+            tenant: TenantId::parse("acme").unwrap(),
+            by: Staff::new(Role::Admin),
+            sites: vec![
+                SiteName::parse("Leeds").unwrap(),
+                SiteName::parse("Hull").unwrap(),
+            ],
+            default_order_site: SiteName::parse(default).unwrap(),
+            default_visibility: visibility,
+            inactive_customers_may_log_in: false,
+        };
+        let changes =
+            change_settings(change(DefaultVisibility::OneSite("Hull".into()), "Hull")).unwrap();
+        let state = events(&changes).iter().fold(created(), |s, e| s.evolve(e));
+        assert_eq!(state.sites, vec!["Leeds", "Hull"]);
+        assert!(!state.inactive_customers_may_log_in);
+        assert!(
+            change_settings(change(DefaultVisibility::OneSite("York".into()), "Hull")).is_err()
+        );
+        assert!(change_settings(change(DefaultVisibility::AllSites, "York")).is_err());
     }
 }

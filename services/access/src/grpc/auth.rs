@@ -1,7 +1,7 @@
 //! Who is calling: `authorization: Bearer <key>` checked against the operator
 //! key and the tenants' API keys (stored as SHA-256 only).
 
-use crate::domain::tenant::Role;
+use crate::domain::policy::{Role, Staff};
 use crate::domain::values::TenantId;
 use crate::projections::ReadModels;
 use crate::secrets::{self, ApiKeys};
@@ -24,6 +24,8 @@ pub enum Principal {
         key_id: String,
         /// What it may do.
         role: Role,
+        /// For rep keys: the sales rep.
+        rep_id: Option<String>,
     },
 }
 
@@ -97,11 +99,15 @@ impl Authenticator {
         if !secrets::digests_equal(&digest, &row.key_sha256) {
             return Err(invalid());
         }
-        let role = Role::parse(&row.role).ok_or_else(invalid)?;
+        if row.revoked {
+            return Err(Status::unauthenticated("the API key was revoked"));
+        }
+        let role = Role::parse(&row.role).map_err(|_| invalid())?;
         Ok(Principal::Staff {
             tenant: TenantId::trusted(&row.tenant),
             key_id: key_id.to_owned(),
             role,
+            rep_id: row.rep_id,
         })
     }
 
@@ -115,8 +121,12 @@ impl Authenticator {
         }
     }
 
-    /// The caller, who must act within a tenant; returns the principal and tenant.
-    pub async fn staff<T>(&self, request: &Request<T>) -> Result<(Principal, TenantId), Status> {
+    /// The caller, who must act within a tenant: the principal, its tenant and
+    /// what it may do there.
+    pub async fn staff<T>(
+        &self,
+        request: &Request<T>,
+    ) -> Result<(Principal, TenantId, Staff), Status> {
         match self.authenticate(request).await? {
             Principal::Operator => Err(Status::permission_denied(
                 "the operator key does not act within a tenant; use the tenant's API key",
@@ -125,14 +135,20 @@ impl Authenticator {
                 tenant,
                 key_id,
                 role,
-            } => Ok((
-                Principal::Staff {
+                rep_id,
+            } => {
+                let staff = Staff {
+                    role,
+                    rep_id: rep_id.clone(),
+                };
+                let principal = Principal::Staff {
                     tenant: tenant.clone(),
                     key_id,
                     role,
-                },
-                tenant,
-            )),
+                    rep_id,
+                };
+                Ok((principal, tenant, staff))
+            }
         }
     }
 }

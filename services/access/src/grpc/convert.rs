@@ -2,14 +2,19 @@
 //! that collects every field violation at once.
 
 use super::status;
-use crate::app::{AccessAction, AccessCommand, Invite, Resend};
+use crate::app::{AccessAction, AccessCommand, Invite, Resend, RevokeKey};
+use crate::domain::access::{Action, DocumentRequest};
 use crate::domain::contact::ChangeAccess;
-use crate::domain::customer::CreateCustomer;
-use crate::domain::tenant::CreateTenant;
+use crate::domain::customer::{SetDocuments, SetStatus, WriteCustomer};
+use crate::domain::policy::{Role, Staff};
+use crate::domain::tenant::{ChangeSettings, CreateTenant, IssueApiKey};
 use crate::domain::values::{
     CustomerId, Email, FieldViolation, GeneratedId, Message, Name, RequestId, SiteName, TenantId,
 };
-use access_events::catalogue::SiteRule;
+use access_events::catalogue::{
+    BillingDetails, ContactDetails, CustomerRecord, CustomerStatus, DefaultVisibility,
+    DocumentKind, SiteRule,
+};
 use access_proto::v1 as pb;
 use sha2::{Digest, Sha256};
 use tonic::Status;
@@ -94,25 +99,329 @@ pub fn create_tenant(r: &pb::CreateTenantRequest) -> Result<(RequestId, CreateTe
     ))
 }
 
-/// Parses `CreateCustomerRequest`.
-pub fn create_customer(
+/// Free text of at most `max` characters, trimmed, without control characters.
+fn text(value: &str, max: usize) -> Result<String, String> {
+    let value = value.trim();
+    if value.chars().count() > max {
+        Err(format!("at most {max} characters"))
+    } else if value.chars().any(|c| c.is_control() && c != '\n') {
+        Err("control characters are not allowed".into())
+    } else {
+        Ok(value.to_owned())
+    }
+}
+
+/// Parses a customer record.
+fn customer_record(
+    f: &mut Fields,
+    r: &Option<pb::CustomerRecord>,
+) -> Option<(CustomerId, CustomerRecord)> {
+    let default = pb::CustomerRecord::default();
+    let r = r.as_ref().unwrap_or(&default);
+    let contact = r.contact.clone().unwrap_or_default();
+    let billing = r.billing.clone().unwrap_or_default();
+    let customer_id = f.parse("customer.customer_id", CustomerId::parse(&r.customer_id));
+    let name = f.parse("customer.name", Name::parse(&r.name));
+    let mut short = |field: &str, value: &str| f.parse(field, text(value, 200)).unwrap_or_default();
+    let short_name = short("customer.short_name", &r.short_name);
+    let default_department = short("customer.default_department", &r.default_department);
+    let customer_type = short("customer.customer_type", &r.customer_type);
+    let price_list = short("customer.price_list", &r.price_list);
+    let sales_rep = short("customer.sales_rep", &r.sales_rep);
+    let phone = short("customer.contact.phone", &contact.phone);
+    let tax_id = short("customer.billing.tax_id", &billing.tax_id);
+    let mut long = |field: &str, value: &str| f.parse(field, text(value, 1000)).unwrap_or_default();
+    let contact_address = long("customer.contact.address", &contact.address);
+    let billing_address = long("customer.billing.address", &billing.address);
+    let mut email = |field: &str, value: &str| {
+        if value.trim().is_empty() {
+            String::new()
+        } else {
+            f.parse(field, Email::parse(value))
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        }
+    };
+    let contact_email = email("customer.contact.email", &contact.email);
+    let billing_email = email("customer.billing.email", &billing.email);
+    let (customer_id, name) = (customer_id?, name?);
+    let record = CustomerRecord {
+        customer_id: customer_id.to_string(),
+        name: name.to_string(),
+        short_name,
+        default_department,
+        contact: ContactDetails {
+            email: contact_email,
+            phone,
+            address: contact_address,
+        },
+        billing: BillingDetails {
+            email: billing_email,
+            address: billing_address,
+            tax_id,
+        },
+        customer_type,
+        price_list,
+        sales_rep: (!sales_rep.is_empty()).then_some(sales_rep),
+    };
+    Some((customer_id, record))
+}
+
+/// Parses `CreateCustomerRequest` or `UpdateCustomerRequest`.
+pub fn write_customer(
     tenant: TenantId,
-    r: &pb::CreateCustomerRequest,
-) -> Result<(RequestId, CreateCustomer), Status> {
+    by: Staff,
+    request_id: &str,
+    customer: &Option<pb::CustomerRecord>,
+) -> Result<(RequestId, WriteCustomer), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(request_id));
+    let record = customer_record(&mut f, customer);
+    f.finish()?;
+    let (request_id, (customer_id, record)) = parsed!(request_id, record);
+    Ok((
+        request_id,
+        WriteCustomer {
+            tenant,
+            by,
+            customer_id,
+            record,
+        },
+    ))
+}
+
+/// The wire form of a customer record.
+pub fn customer_record_to_pb(r: &CustomerRecord) -> pb::CustomerRecord {
+    pb::CustomerRecord {
+        customer_id: r.customer_id.clone(),
+        name: r.name.clone(),
+        short_name: r.short_name.clone(),
+        default_department: r.default_department.clone(),
+        contact: Some(pb::ContactDetails {
+            email: r.contact.email.clone(),
+            phone: r.contact.phone.clone(),
+            address: r.contact.address.clone(),
+        }),
+        billing: Some(pb::BillingDetails {
+            email: r.billing.email.clone(),
+            address: r.billing.address.clone(),
+            tax_id: r.billing.tax_id.clone(),
+        }),
+        customer_type: r.customer_type.clone(),
+        price_list: r.price_list.clone(),
+        sales_rep: r.sales_rep.clone().unwrap_or_default(),
+    }
+}
+
+/// The wire form of a customer status.
+pub fn status_to_pb(s: CustomerStatus) -> pb::CustomerStatus {
+    match s {
+        CustomerStatus::Active => pb::CustomerStatus::Active,
+        CustomerStatus::Inactive => pb::CustomerStatus::Inactive,
+        CustomerStatus::Blacklisted => pb::CustomerStatus::Blacklisted,
+    }
+}
+
+/// Parses `SetCustomerStatusRequest`.
+pub fn set_status(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::SetCustomerStatusRequest,
+) -> Result<(RequestId, SetStatus), Status> {
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let customer_id = f.parse("customer_id", CustomerId::parse(&r.customer_id));
-    let name = f.parse("name", Name::parse(&r.name));
+    let status = f.parse(
+        "status",
+        match pb::CustomerStatus::try_from(r.status) {
+            Ok(pb::CustomerStatus::Active) => Ok(CustomerStatus::Active),
+            Ok(pb::CustomerStatus::Inactive) => Ok(CustomerStatus::Inactive),
+            Ok(pb::CustomerStatus::Blacklisted) => Ok(CustomerStatus::Blacklisted),
+            _ => Err("choose ACTIVE, INACTIVE or BLACKLISTED".to_owned()),
+        },
+    );
+    let reason = f.parse("reason", text(&r.reason, 1000));
     f.finish()?;
-    let (request_id, customer_id, name) = parsed!(request_id, customer_id, name);
+    let (request_id, customer_id, status, reason) =
+        parsed!(request_id, customer_id, status, reason);
     Ok((
         request_id,
-        CreateCustomer {
+        SetStatus {
             tenant,
+            by,
             customer_id,
-            name,
+            status,
+            reason,
         },
     ))
+}
+
+/// A document kind from the wire: a viewable kind, or a request for payments or reports.
+pub fn document_request(kind: i32) -> Result<DocumentRequest, String> {
+    Ok(match pb::DocumentKind::try_from(kind) {
+        Ok(pb::DocumentKind::SalesQuote) => DocumentRequest::Kind(DocumentKind::SalesQuote),
+        Ok(pb::DocumentKind::SalesOrder) => DocumentRequest::Kind(DocumentKind::SalesOrder),
+        Ok(pb::DocumentKind::SalesInvoice) => DocumentRequest::Kind(DocumentKind::SalesInvoice),
+        Ok(pb::DocumentKind::CreditNote) => DocumentRequest::Kind(DocumentKind::CreditNote),
+        Ok(pb::DocumentKind::DeliveryNote) => DocumentRequest::Kind(DocumentKind::DeliveryNote),
+        Ok(pb::DocumentKind::Payment) => DocumentRequest::Payment,
+        Ok(pb::DocumentKind::Report) => DocumentRequest::Report,
+        _ => return Err("choose a document kind".into()),
+    })
+}
+
+/// The wire form of a document kind.
+pub fn document_kind_to_pb(kind: DocumentKind) -> pb::DocumentKind {
+    match kind {
+        DocumentKind::SalesQuote => pb::DocumentKind::SalesQuote,
+        DocumentKind::SalesOrder => pb::DocumentKind::SalesOrder,
+        DocumentKind::SalesInvoice => pb::DocumentKind::SalesInvoice,
+        DocumentKind::CreditNote => pb::DocumentKind::CreditNote,
+        DocumentKind::DeliveryNote => pb::DocumentKind::DeliveryNote,
+    }
+}
+
+/// Parses `SetDocumentVisibilityRequest`.
+pub fn set_documents(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::SetDocumentVisibilityRequest,
+) -> Result<(RequestId, SetDocuments), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let customer_id = f.parse("customer_id", CustomerId::parse(&r.customer_id));
+    let kinds: Vec<_> = r
+        .kinds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| {
+            let kind = match document_request(*k) {
+                Ok(DocumentRequest::Kind(kind)) => Ok(kind),
+                Ok(_) => Err("payments and reports are never viewable in the portal".to_owned()),
+                Err(e) => Err(e),
+            };
+            f.parse(&format!("kinds[{i}]"), kind)
+        })
+        .collect();
+    f.finish()?;
+    let (request_id, customer_id) = parsed!(request_id, customer_id);
+    Ok((
+        request_id,
+        SetDocuments {
+            tenant,
+            by,
+            customer_id,
+            kinds,
+        },
+    ))
+}
+
+/// Parses `CreateApiKeyRequest`; the key id is fresh.
+pub fn create_api_key(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::CreateApiKeyRequest,
+) -> Result<(RequestId, IssueApiKey), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let role = f.parse(
+        "role",
+        match pb::Role::try_from(r.role) {
+            Ok(pb::Role::Admin) => Ok(Role::Admin),
+            Ok(pb::Role::InHouse) => Ok(Role::InHouse),
+            Ok(pb::Role::Rep) => Ok(Role::Rep),
+            Ok(pb::Role::Service) => Ok(Role::Service),
+            Ok(pb::Role::Auditor) => Ok(Role::Auditor),
+            _ => Err("choose ADMIN, IN_HOUSE, REP, SERVICE or AUDITOR".to_owned()),
+        },
+    );
+    let name = f.parse("name", Name::parse(&r.name));
+    let rep_id = f.parse("rep_id", text(&r.rep_id, 200));
+    f.finish()?;
+    let (request_id, role, name, rep_id) = parsed!(request_id, role, name, rep_id);
+    Ok((
+        request_id,
+        IssueApiKey {
+            tenant,
+            by,
+            key_id: GeneratedId::generate(),
+            key_sha256: [0; 32],
+            role,
+            name,
+            rep_id: (!rep_id.is_empty()).then_some(rep_id),
+        },
+    ))
+}
+
+/// Parses `RevokeApiKeyRequest`.
+pub fn revoke_api_key(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::RevokeApiKeyRequest,
+) -> Result<(RequestId, RevokeKey), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
+    f.finish()?;
+    let (request_id, key_id) = parsed!(request_id, key_id);
+    Ok((request_id, RevokeKey { tenant, by, key_id }))
+}
+
+/// Parses `UpdateTenantSettingsRequest`.
+pub fn change_settings(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::UpdateTenantSettingsRequest,
+) -> Result<(RequestId, ChangeSettings), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let sites: Vec<_> = r
+        .sites
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| f.parse(&format!("sites[{i}]"), SiteName::parse(s)))
+        .collect();
+    let default_order_site = f.parse("default_order_site", SiteName::parse(&r.default_order_site));
+    let default_visibility = if r.default_site.trim().is_empty() {
+        Some(DefaultVisibility::AllSites)
+    } else {
+        f.parse("default_site", SiteName::parse(&r.default_site))
+            .map(|s| DefaultVisibility::OneSite(s.to_string()))
+    };
+    f.finish()?;
+    let (request_id, default_order_site, default_visibility) =
+        parsed!(request_id, default_order_site, default_visibility);
+    Ok((
+        request_id,
+        ChangeSettings {
+            tenant,
+            by,
+            sites,
+            default_order_site,
+            default_visibility,
+            inactive_customers_may_log_in: r.inactive_customers_may_log_in,
+        },
+    ))
+}
+
+/// Parses the action of a `CheckAccessRequest`.
+pub fn action(r: &pb::CheckAccessRequest) -> Result<Action, Status> {
+    let mut f = Fields::default();
+    let action = match pb::Action::try_from(r.action) {
+        Ok(pb::Action::Login) => Some(Action::Login),
+        Ok(pb::Action::PlaceOrder) => Some(Action::PlaceOrder),
+        Ok(pb::Action::ViewCosts) => Some(Action::ViewCosts),
+        Ok(pb::Action::ViewBalance) => Some(Action::ViewBalance),
+        Ok(pb::Action::ViewDocument) => f
+            .parse("document_kind", document_request(r.document_kind))
+            .map(Action::ViewDocument),
+        Ok(pb::Action::ViewSite) => f
+            .parse("site", SiteName::parse(&r.site))
+            .map(|s| Action::ViewSite(s.to_string())),
+        _ => f.parse::<Action>("action", Err("choose an action".into())),
+    };
+    f.finish()?;
+    action.ok_or_else(|| Status::internal("parse bookkeeping"))
 }
 
 fn site_rule(f: &mut Fields, rule: &Option<pb::SiteRule>) -> Option<SiteRule> {
@@ -141,6 +450,7 @@ pub fn site_rule_to_pb(rule: &SiteRule) -> pb::SiteRule {
 /// Parses `InviteCustomerRequest`.
 pub fn invite(
     tenant: TenantId,
+    by: Staff,
     r: &pb::InviteCustomerRequest,
 ) -> Result<(RequestId, Invite), Status> {
     let mut f = Fields::default();
@@ -156,6 +466,7 @@ pub fn invite(
         request_id,
         Invite {
             tenant,
+            by,
             customer_id,
             email,
             message,
@@ -167,6 +478,7 @@ pub fn invite(
 /// Parses `ResendInvitationRequest`.
 pub fn resend(
     tenant: TenantId,
+    by: Staff,
     r: &pb::ResendInvitationRequest,
 ) -> Result<(RequestId, Resend), Status> {
     let mut f = Fields::default();
@@ -174,12 +486,20 @@ pub fn resend(
     let contact_id = f.parse("contact_id", GeneratedId::parse(&r.contact_id));
     f.finish()?;
     let (request_id, contact_id) = parsed!(request_id, contact_id);
-    Ok((request_id, Resend { tenant, contact_id }))
+    Ok((
+        request_id,
+        Resend {
+            tenant,
+            by,
+            contact_id,
+        },
+    ))
 }
 
 /// Parses a `ContactCommand` for one of the access actions.
 pub fn access(
     tenant: TenantId,
+    by: Staff,
     action: AccessAction,
     r: &pb::ContactCommand,
 ) -> Result<(RequestId, AccessCommand), Status> {
@@ -202,6 +522,7 @@ pub fn access(
             action,
             change: ChangeAccess {
                 tenant,
+                by,
                 contact_id,
                 reason,
             },

@@ -9,10 +9,12 @@ mod operator;
 mod service;
 mod sessions;
 pub mod status;
+mod tenant_admin;
 
 pub use operator::OperatorService;
 pub use service::AccessService;
 pub use sessions::SessionsService;
+pub use tenant_admin::TenantAdminService;
 
 use crate::app::{App, CommandContext};
 use crate::domain::values::{RequestId, TenantId};

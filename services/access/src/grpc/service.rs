@@ -1,11 +1,13 @@
-//! `access.v1.Access`: customers, invitations and access, for tenant staff.
+//! `access.v1.Access`: customers, invitations, access and access checks.
 
 use super::convert::{self, fingerprint, rfc3339, site_rule_to_pb};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{AccessAction, AppError};
+use crate::app::{AccessAction, AppError, Command, CreateCustomerCommand, UpdateCustomerCommand};
 use crate::domain::DomainError;
-use crate::projections::ContactRow;
+use crate::domain::policy::Staff;
+use crate::domain::values::TenantId;
+use crate::projections::{ContactRow, CustomerRow, SiteVisibility};
 use access_proto::v1 as pb;
 use access_proto::v1::access_server::Access;
 use tonic::{Request, Response, Status};
@@ -25,22 +27,89 @@ fn contact_to_pb(row: ContactRow) -> pb::Contact {
     }
 }
 
+fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
+    let kinds = row
+        .documents
+        .clone()
+        .unwrap_or_else(|| access_events::catalogue::DocumentKind::ALL.to_vec());
+    pb::Customer {
+        record: Some(convert::customer_record_to_pb(&row.record)),
+        status: convert::status_to_pb(row.status) as i32,
+        visible_documents: kinds
+            .into_iter()
+            .map(|k| convert::document_kind_to_pb(k) as i32)
+            .collect(),
+    }
+}
+
+fn internal(e: anyhow::Error) -> Status {
+    to_status(AppError::Internal(e))
+}
+
+fn not_found(what: &'static str) -> Status {
+    to_status(DomainError::NotFound(what).into())
+}
+
 impl AccessService {
-    /// A contact of the tenant after the read model reached `position`.
+    /// Runs a command of the caller's tenant; returns the outcome and tenant.
+    async fn run<M: prost::Message + Clone, C: Command>(
+        &self,
+        request: &Request<M>,
+        method: &str,
+        request_id: crate::domain::values::RequestId,
+        principal: super::auth::Principal,
+        tenant: &TenantId,
+        cmd: &C,
+    ) -> Result<crate::app::Outcome<C::Reply>, Status> {
+        let fp = fingerprint(method, request.get_ref(), |_| {});
+        let ctx = context(
+            request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
+        self.0.app.execute(&ctx, cmd).await.map_err(to_status)
+    }
+
+    /// A customer of the tenant the caller may read, after `position`.
+    async fn customer(
+        &self,
+        tenant: &str,
+        staff: &Staff,
+        customer_id: &str,
+        position: u64,
+    ) -> Result<CustomerRow, Status> {
+        let app = &self.0.app;
+        app.wait_for(position).await.map_err(to_status)?;
+        let row = app
+            .models
+            .customer(tenant, customer_id)
+            .map_err(internal)?
+            .ok_or_else(|| not_found("customer"))?;
+        staff
+            .may_read_customer(row.record.sales_rep.as_deref())
+            .map_err(|e| to_status(e.into()))?;
+        Ok(row)
+    }
+
+    /// A contact of the tenant the caller may read, with its customer, after `position`.
     async fn contact(
         &self,
         tenant: &str,
+        staff: &Staff,
         contact_id: &str,
         position: u64,
-    ) -> Result<pb::Contact, Status> {
+    ) -> Result<(ContactRow, CustomerRow), Status> {
         let app = &self.0.app;
         app.wait_for(position).await.map_err(to_status)?;
         let row = app
             .models
             .contact(tenant, contact_id)
-            .map_err(|e| to_status(AppError::Internal(e)))?
-            .ok_or_else(|| to_status(DomainError::NotFound("contact").into()))?;
-        Ok(contact_to_pb(row))
+            .map_err(internal)?
+            .ok_or_else(|| not_found("contact"))?;
+        let customer = self.customer(tenant, staff, &row.customer_id, 0).await?;
+        Ok((row, customer))
     }
 
     async fn change_access(
@@ -49,24 +118,34 @@ impl AccessService {
         action: AccessAction,
         method: &str,
     ) -> Result<Response<pb::ContactReply>, Status> {
-        let (principal, tenant) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) = convert::access(tenant.clone(), action, r)?;
-        let fp = fingerprint(method, r, |m| m.request_id.clear());
-        let ctx = context(
-            &request,
-            request_id,
-            fp,
-            Some(tenant.clone()),
-            principal.actor(),
-        );
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        let contact = self
-            .contact(tenant.as_str(), &outcome.reply, outcome.position)
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let (request_id, cmd) =
+            convert::access(tenant.clone(), staff.clone(), action, request.get_ref())?;
+        let outcome = self
+            .run(&request, method, request_id, principal, &tenant, &cmd)
+            .await?;
+        let (contact, _) = self
+            .contact(tenant.as_str(), &staff, &outcome.reply, outcome.position)
             .await?;
         Ok(Response::new(pb::ContactReply {
             position: outcome.position,
-            contact: Some(contact),
+            contact: Some(contact_to_pb(contact)),
+        }))
+    }
+
+    async fn customer_reply(
+        &self,
+        tenant: &TenantId,
+        staff: &Staff,
+        customer_id: &str,
+        position: u64,
+    ) -> Result<Response<pb::CustomerReply>, Status> {
+        let row = self
+            .customer(tenant.as_str(), staff, customer_id, position)
+            .await?;
+        Ok(Response::new(pb::CustomerReply {
+            position,
+            customer: Some(customer_to_pb(&row)),
         }))
     }
 }
@@ -78,12 +157,21 @@ impl Access for AccessService {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::CreateCustomerReply>, Status> {
-        let (principal, tenant) = self.0.auth.staff(&request).await?;
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
-        let (request_id, cmd) = convert::create_customer(tenant.clone(), r)?;
-        let fp = fingerprint("CreateCustomer", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let (request_id, cmd) =
+            convert::write_customer(tenant.clone(), staff, &r.request_id, &r.customer)?;
+        let cmd = CreateCustomerCommand(cmd);
+        let outcome = self
+            .run(
+                &request,
+                "CreateCustomer",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
         Ok(Response::new(pb::CreateCustomerReply {
             position: outcome.position,
             customer_id: outcome.reply,
@@ -91,16 +179,107 @@ impl Access for AccessService {
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> Result<Response<pb::CustomerReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let (request_id, cmd) =
+            convert::write_customer(tenant.clone(), staff.clone(), &r.request_id, &r.customer)?;
+        let cmd = UpdateCustomerCommand(cmd);
+        let outcome = self
+            .run(
+                &request,
+                "UpdateCustomer",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
+        self.customer_reply(&tenant, &staff, &outcome.reply, outcome.position)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_customer_status(
+        &self,
+        request: Request<pb::SetCustomerStatusRequest>,
+    ) -> Result<Response<pb::CustomerReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let (request_id, cmd) =
+            convert::set_status(tenant.clone(), staff.clone(), request.get_ref())?;
+        let outcome = self
+            .run(
+                &request,
+                "SetCustomerStatus",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
+        self.customer_reply(&tenant, &staff, &outcome.reply, outcome.position)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_document_visibility(
+        &self,
+        request: Request<pb::SetDocumentVisibilityRequest>,
+    ) -> Result<Response<pb::CustomerReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let (request_id, cmd) =
+            convert::set_documents(tenant.clone(), staff.clone(), request.get_ref())?;
+        let outcome = self
+            .run(
+                &request,
+                "SetDocumentVisibility",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
+        self.customer_reply(&tenant, &staff, &outcome.reply, outcome.position)
+            .await
+    }
+
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> Result<Response<pb::Customer>, Status> {
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let row = self
+            .customer(
+                tenant.as_str(),
+                &staff,
+                r.customer_id.trim(),
+                r.min_position,
+            )
+            .await?;
+        Ok(Response::new(customer_to_pb(&row)))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn invite_customer(
         &self,
         request: Request<pb::InviteCustomerRequest>,
     ) -> Result<Response<pb::InviteCustomerReply>, Status> {
-        let (principal, tenant) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) = convert::invite(tenant.clone(), r)?;
-        let fp = fingerprint("InviteCustomer", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let (request_id, cmd) = convert::invite(tenant.clone(), staff, request.get_ref())?;
+        let outcome = self
+            .run(
+                &request,
+                "InviteCustomer",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
         Ok(Response::new(pb::InviteCustomerReply {
             position: outcome.position,
             contact_id: outcome.reply.contact_id,
@@ -114,12 +293,18 @@ impl Access for AccessService {
         &self,
         request: Request<pb::ResendInvitationRequest>,
     ) -> Result<Response<pb::ResendInvitationReply>, Status> {
-        let (principal, tenant) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) = convert::resend(tenant.clone(), r)?;
-        let fp = fingerprint("ResendInvitation", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let (request_id, cmd) = convert::resend(tenant.clone(), staff, request.get_ref())?;
+        let outcome = self
+            .run(
+                &request,
+                "ResendInvitation",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
         Ok(Response::new(pb::ResendInvitationReply {
             position: outcome.position,
             invitation_id: outcome.reply.invitation_id,
@@ -158,34 +343,91 @@ impl Access for AccessService {
         &self,
         request: Request<pb::GetContactRequest>,
     ) -> Result<Response<pb::Contact>, Status> {
-        let (_, tenant) = self.0.auth.staff(&request).await?;
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let id = convert::contact_id(&r.contact_id)?;
-        Ok(Response::new(
-            self.contact(tenant.as_str(), id.as_str(), r.min_position)
-                .await?,
-        ))
+        let (contact, _) = self
+            .contact(tenant.as_str(), &staff, id.as_str(), r.min_position)
+            .await?;
+        Ok(Response::new(contact_to_pb(contact)))
     }
 
     async fn get_site_visibility(
         &self,
         request: Request<pb::GetSiteVisibilityRequest>,
     ) -> Result<Response<pb::SiteVisibility>, Status> {
-        let (_, tenant) = self.0.auth.staff(&request).await?;
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let id = convert::contact_id(&r.contact_id)?;
-        let app = &self.0.app;
-        app.wait_for(r.min_position).await.map_err(to_status)?;
-        let v = app
+        let (contact, _) = self
+            .contact(tenant.as_str(), &staff, id.as_str(), r.min_position)
+            .await?;
+        let tenant_row = self
+            .0
+            .app
             .models
-            .site_visibility(tenant.as_str(), id.as_str())
-            .map_err(|e| to_status(AppError::Internal(e)))?
-            .ok_or_else(|| to_status(DomainError::NotFound("contact").into()))?;
+            .tenant(tenant.as_str())
+            .map_err(internal)?
+            .ok_or_else(|| not_found("tenant"))?;
+        let v = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
         Ok(Response::new(pb::SiteVisibility {
             contact_id: id.to_string(),
             visible_sites: v.visible_sites,
             order_site: v.order_site,
             stock_totals: v.stock_totals,
+        }))
+    }
+
+    async fn check_access(
+        &self,
+        request: Request<pb::CheckAccessRequest>,
+    ) -> Result<Response<pb::CheckAccessReply>, Status> {
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_check_access().map_err(|e| to_status(e.into()))?;
+        let r = request.get_ref();
+        let action = convert::action(r)?;
+        let app = &self.0.app;
+        let contact_id = match (r.contact_id.trim(), r.session_token.trim()) {
+            (id, "") if !id.is_empty() => convert::contact_id(id)?.to_string(),
+            ("", token) if !token.is_empty() => app
+                .sessions
+                .verify(token, crate::app::now_ms())
+                .filter(|claims| claims.tenant == tenant.as_str())
+                .map(|claims| claims.contact_id)
+                .ok_or_else(|| {
+                    Status::unauthenticated("the session is not valid or has expired")
+                })?,
+            _ => {
+                let mut f = convert::Fields::default();
+                f.parse::<()>(
+                    "contact_id",
+                    Err("give a contact id or a session token, not both".into()),
+                );
+                return Err(f
+                    .finish()
+                    .err()
+                    .unwrap_or_else(|| Status::internal("parse bookkeeping")));
+            }
+        };
+        let (contact, _) = self
+            .contact(tenant.as_str(), &staff, &contact_id, r.min_position)
+            .await?;
+        let decision = app
+            .check(tenant.as_str(), &contact, &action)
+            .map_err(to_status)?;
+        let tenant_row = app
+            .models
+            .tenant(tenant.as_str())
+            .map_err(internal)?
+            .ok_or_else(|| not_found("tenant"))?;
+        let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
+        Ok(Response::new(pb::CheckAccessReply {
+            allowed: decision.allowed,
+            reason: decision.reason.into(),
+            message: decision.message,
+            contact_id: contact.contact_id,
+            customer_id: contact.customer_id,
+            order_site: visibility.order_site,
         }))
     }
 }

@@ -99,7 +99,8 @@ impl Sessions for SessionsService {
         &self,
         request: Request<pb::LoginRequest>,
     ) -> Result<Response<pb::Session>, Status> {
-        let (_, tenant) = self.0.auth.staff(&request).await?;
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_check_access().map_err(|e| to_status(e.into()))?;
         let r = request.get_ref();
         let mut f = Fields::default();
         f.parse(

@@ -3,7 +3,8 @@
 use crate::domain::contact::{Lifecycle, status_word};
 use access_events::Envelope;
 use access_events::catalogue::{
-    ContactEvent, CustomerEvent, CustomerStatus, Event, IdentityEvent, SiteRule, TenantEvent,
+    ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
+    Event, IdentityEvent, SiteRule, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,10 @@ pub struct TenantRow {
     pub sites: Vec<String>,
     /// Default order site.
     pub default_order_site: String,
+    /// What "tenant default" contacts see.
+    pub default_visibility: DefaultVisibility,
+    /// Whether contacts of inactive or blacklisted customers may log in and look.
+    pub inactive_customers_may_log_in: bool,
 }
 
 /// An API key, by key id.
@@ -27,15 +32,23 @@ pub struct KeyRow {
     pub role: String,
     /// SHA-256 of the key text.
     pub key_sha256: [u8; 32],
+    /// Who holds it.
+    pub name: String,
+    /// For rep keys: the sales rep.
+    pub rep_id: Option<String>,
+    /// Revoked keys fail at once.
+    pub revoked: bool,
 }
 
 /// A customer account.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerRow {
-    /// The name.
-    pub name: String,
+    /// The record.
+    pub record: CustomerRecord,
     /// Whether it may order.
     pub status: CustomerStatus,
+    /// Document kinds its contacts may view (`None`: all).
+    pub documents: Option<Vec<DocumentKind>>,
 }
 
 /// A contact's login.
@@ -90,6 +103,12 @@ impl SiteVisibility {
     /// Resolves a contact's rule against its tenant's current settings, so that
     /// "tenant default" follows later changes of the default.
     pub fn resolve(rule: &SiteRule, tenant: &TenantRow) -> Self {
+        let rule = match (rule, &tenant.default_visibility) {
+            (SiteRule::TenantDefault, DefaultVisibility::OneSite(site)) => {
+                &SiteRule::OneSite(site.clone())
+            }
+            (rule, _) => rule,
+        };
         match rule {
             SiteRule::TenantDefault | SiteRule::AllSites => SiteVisibility {
                 visible_sites: tenant.sites.clone(),
@@ -146,23 +165,58 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 name: e.name,
                 sites: e.sites,
                 default_order_site: e.default_order_site,
+                default_visibility: DefaultVisibility::AllSites,
+                inactive_customers_may_log_in: true,
             },
         ),
+        Event::Tenant(TenantEvent::TenantSettingsChanged(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.sites = e.sites;
+                row.default_order_site = e.default_order_site;
+                row.default_visibility = e.default_visibility;
+                row.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
+                rows.put(key, &row);
+            }
+        }
         Event::Tenant(TenantEvent::ApiKeyIssued(e)) => rows.put(
             keys::key(&e.key_id),
             &KeyRow {
                 tenant: tenant.to_owned(),
                 role: e.role,
                 key_sha256: e.key_sha256,
-            },
-        ),
-        Event::Customer(CustomerEvent::CustomerCreated(e)) => rows.put(
-            keys::customer(tenant, &e.customer_id),
-            &CustomerRow {
                 name: e.name,
-                status: e.status,
+                rep_id: e.rep_id,
+                revoked: false,
             },
         ),
+        Event::Tenant(TenantEvent::ApiKeyRevoked(e)) => {
+            let key = keys::key(&e.key_id);
+            if let Some(mut row) = rows.get::<KeyRow>(&key)? {
+                row.revoked = true;
+                rows.put(key, &row);
+            }
+        }
+        Event::Customer(CustomerEvent::CustomerCreated(e)) => rows.put(
+            keys::customer(tenant, &e.record.customer_id),
+            &CustomerRow {
+                record: e.record,
+                status: e.status,
+                documents: None,
+            },
+        ),
+        Event::Customer(change) => {
+            let key = keys::customer(tenant, id);
+            if let Some(mut row) = rows.get::<CustomerRow>(&key)? {
+                match change {
+                    CustomerEvent::CustomerUpdated(e) => row.record = e.record,
+                    CustomerEvent::CustomerStatusChanged(e) => row.status = e.status,
+                    CustomerEvent::DocumentVisibilitySet(e) => row.documents = Some(e.kinds),
+                    CustomerEvent::CustomerCreated(_) => {}
+                }
+                rows.put(key, &row);
+            }
+        }
         Event::Contact(ContactEvent::ContactInvited(e)) => {
             rows.put(keys::membership(tenant, &e.identity_id), &e.contact_id);
             rows.put(

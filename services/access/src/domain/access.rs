@@ -1,0 +1,227 @@
+//! "May this contact do this?": the answer other services ask for, with a
+//! machine-readable reason when the answer is no.
+
+use super::contact::Lifecycle;
+use access_events::catalogue::{CustomerStatus, DocumentKind};
+
+/// What a contact wants to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Log in to the portal.
+    Login,
+    /// Place an order.
+    PlaceOrder,
+    /// View a document.
+    ViewDocument(DocumentRequest),
+    /// See a site's stock.
+    ViewSite(String),
+    /// See costs and other sensitive figures.
+    ViewCosts,
+    /// See the account balance.
+    ViewBalance,
+}
+
+/// Which kind of document is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentRequest {
+    /// A viewable kind.
+    Kind(DocumentKind),
+    /// Payments: never viewable through the portal.
+    Payment,
+    /// Reports: never viewable through the portal.
+    Report,
+}
+
+/// What is known about the contact, its customer and its tenant.
+#[derive(Clone, Debug)]
+pub struct Facts<'a> {
+    /// The contact's lifecycle.
+    pub lifecycle: Lifecycle,
+    /// Blocked by staff.
+    pub disabled: bool,
+    /// The customer's status.
+    pub customer_status: CustomerStatus,
+    /// Tenant setting: contacts of inactive or blacklisted customers may log in and look.
+    pub inactive_customers_may_log_in: bool,
+    /// The sites the contact sees.
+    pub visible_sites: &'a [String],
+    /// Document kinds the customer's contacts may view (`None`: all).
+    pub documents: Option<&'a [DocumentKind]>,
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether it is allowed.
+    pub allowed: bool,
+    /// `allowed`, or why not: `revoked`, `disabled`, `invitation_pending`,
+    /// `customer_blacklisted`, `customer_inactive`, `site_not_visible`,
+    /// `document_not_visible`, `document_kind_not_viewable`.
+    pub reason: &'static str,
+    /// In words.
+    pub message: String,
+}
+
+fn deny(reason: &'static str, message: &str) -> Decision {
+    Decision {
+        allowed: false,
+        reason,
+        message: message.to_owned(),
+    }
+}
+
+/// Decides whether the contact may do `action`.
+pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
+    match facts.lifecycle {
+        Lifecycle::Revoked => return deny("revoked", "access for this contact was revoked"),
+        _ if facts.disabled => return deny("disabled", "access for this contact is disabled"),
+        Lifecycle::Invited => {
+            return deny(
+                "invitation_pending",
+                "the contact has not accepted the invitation yet",
+            );
+        }
+        Lifecycle::Active => {}
+    }
+    let customer = match facts.customer_status {
+        CustomerStatus::Active => None,
+        CustomerStatus::Inactive => Some(deny(
+            "customer_inactive",
+            "the customer account is inactive",
+        )),
+        CustomerStatus::Blacklisted => Some(deny(
+            "customer_blacklisted",
+            "the customer account is blocked from ordering",
+        )),
+    };
+    if let Some(refusal) = customer
+        && (*action == Action::PlaceOrder || !facts.inactive_customers_may_log_in)
+    {
+        return refusal;
+    }
+    match action {
+        Action::ViewSite(site) if !facts.visible_sites.iter().any(|s| s == site) => {
+            deny("site_not_visible", "the contact does not see this site")
+        }
+        Action::ViewDocument(DocumentRequest::Payment | DocumentRequest::Report) => deny(
+            "document_kind_not_viewable",
+            "payments and reports are never shown in the portal",
+        ),
+        Action::ViewDocument(DocumentRequest::Kind(kind))
+            if facts.documents.is_some_and(|kinds| !kinds.contains(kind)) =>
+        {
+            deny(
+                "document_not_visible",
+                "this customer's contacts may not view this kind of document",
+            )
+        }
+        _ => Decision {
+            allowed: true,
+            reason: "allowed",
+            message: "allowed".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(sites: &[String]) -> Facts<'_> {
+        Facts {
+            lifecycle: Lifecycle::Active,
+            disabled: false,
+            customer_status: CustomerStatus::Active,
+            inactive_customers_may_log_in: true,
+            visible_sites: sites,
+            documents: None,
+        }
+    }
+
+    fn reason(f: &Facts<'_>, a: Action) -> &'static str {
+        check(f, &a).reason
+    }
+
+    #[test]
+    fn an_active_contact_of_an_active_customer_may_do_everything_it_sees() {
+        let sites = vec!["York".to_string()];
+        let f = facts(&sites);
+        for a in [
+            Action::Login,
+            Action::PlaceOrder,
+            Action::ViewCosts,
+            Action::ViewBalance,
+            Action::ViewSite("York".into()),
+        ] {
+            assert_eq!(reason(&f, a), "allowed");
+        }
+        assert_eq!(
+            reason(&f, Action::ViewSite("Leeds".into())),
+            "site_not_visible"
+        );
+    }
+
+    #[test]
+    fn the_contacts_state_comes_first() {
+        let sites = vec![];
+        let mut f = facts(&sites);
+        f.disabled = true;
+        assert_eq!(reason(&f, Action::Login), "disabled");
+        f.lifecycle = Lifecycle::Revoked;
+        assert_eq!(reason(&f, Action::Login), "revoked");
+        let mut f = facts(&sites);
+        f.lifecycle = Lifecycle::Invited;
+        assert_eq!(reason(&f, Action::Login), "invitation_pending");
+    }
+
+    #[test]
+    fn blacklisted_and_inactive_customers_may_look_but_not_order_unless_the_tenant_says_otherwise()
+    {
+        let sites = vec![];
+        let mut f = facts(&sites);
+        f.customer_status = CustomerStatus::Blacklisted;
+        assert_eq!(reason(&f, Action::Login), "allowed");
+        assert_eq!(reason(&f, Action::PlaceOrder), "customer_blacklisted");
+        f.customer_status = CustomerStatus::Inactive;
+        assert_eq!(reason(&f, Action::PlaceOrder), "customer_inactive");
+        f.inactive_customers_may_log_in = false;
+        assert_eq!(reason(&f, Action::Login), "customer_inactive");
+    }
+
+    #[test]
+    fn documents_follow_the_customers_choice_and_payments_and_reports_never_show() {
+        let sites = vec![];
+        let kinds = [DocumentKind::SalesInvoice];
+        let mut f = facts(&sites);
+        assert_eq!(
+            reason(
+                &f,
+                Action::ViewDocument(DocumentRequest::Kind(DocumentKind::CreditNote))
+            ),
+            "allowed"
+        );
+        f.documents = Some(&kinds);
+        assert_eq!(
+            reason(
+                &f,
+                Action::ViewDocument(DocumentRequest::Kind(DocumentKind::SalesInvoice))
+            ),
+            "allowed"
+        );
+        assert_eq!(
+            reason(
+                &f,
+                Action::ViewDocument(DocumentRequest::Kind(DocumentKind::CreditNote))
+            ),
+            "document_not_visible"
+        );
+        assert_eq!(
+            reason(&f, Action::ViewDocument(DocumentRequest::Payment)),
+            "document_kind_not_viewable"
+        );
+        assert_eq!(
+            reason(&f, Action::ViewDocument(DocumentRequest::Report)),
+            "document_kind_not_viewable"
+        );
+    }
+}
