@@ -3,6 +3,8 @@
 mod bad_input;
 mod concurrency;
 mod crash;
+mod customers;
 mod idempotency;
 mod rebuild;
+mod staff;
 mod walkthrough;

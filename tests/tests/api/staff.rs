@@ -1,0 +1,163 @@
+//! Staff roles behind API keys: in-house staff manage any customer's logins, a
+//! sales rep only their own customers', auditors only read; revoked keys fail.
+
+use access_proto::v1 as pb;
+use access_tests::{TestApp, customer, invite_request, new_id};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+async fn key(app: &TestApp, admin: &str, role: pb::Role, rep: &str) -> pb::CreateApiKeyReply {
+    let request = pb::CreateApiKeyRequest {
+        request_id: new_id(),
+        role: role as i32,
+        name: format!("{role:?} key"),
+        rep_id: rep.into(),
+    };
+    access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+        .create_api_key(app.req(admin, request))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|i| i.reason)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_rep_manages_only_their_own_customers_and_auditors_only_read() {
+    // Arrange
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let anna = key(&app, &admin, pb::Role::Rep, "anna").await.api_key;
+    let in_house = key(&app, &admin, pb::Role::InHouse, "").await.api_key;
+    let auditor = key(&app, &admin, pb::Role::Auditor, "").await.api_key;
+    app.create_customer_with(&in_house, customer("ANNA1", Some("anna")))
+        .await;
+    app.create_customer_with(&in_house, customer("BERT1", Some("bert")))
+        .await;
+    let mut access = app.access();
+
+    // Act / Assert: anna invites for her customer, not for bert's.
+    let invited = access
+        .invite_customer(app.req(&anna, invite_request("ANNA1", "a@anna.example", None)))
+        .await
+        .unwrap()
+        .into_inner();
+    let head = app.head().await;
+    let err = access
+        .invite_customer(app.req(&anna, invite_request("BERT1", "b@bert.example", None)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "not_assigned_rep")
+    );
+    let err = access
+        .create_customer(app.req(
+            &anna,
+            pb::CreateCustomerRequest {
+                request_id: new_id(),
+                customer: Some(customer("NEW1", Some("anna"))),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::PermissionDenied, "role")
+    );
+    assert_eq!(app.head().await, head, "refusals change nothing");
+
+    // In-house staff manage any customer's logins.
+    access
+        .invite_customer(app.req(&in_house, invite_request("BERT1", "b@bert.example", None)))
+        .await
+        .unwrap();
+
+    // The auditor reads but never changes.
+    let seen = access
+        .get_contact(app.req(
+            &auditor,
+            pb::GetContactRequest {
+                contact_id: invited.contact_id.clone(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.email, "a@anna.example");
+    let cmd = pb::ContactCommand {
+        request_id: new_id(),
+        contact_id: invited.contact_id.clone(),
+        reason: String::new(),
+    };
+    let err = access
+        .disable_access(app.req(&auditor, cmd))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let err = access
+        .get_customer(app.req(
+            &anna,
+            pb::GetCustomerRequest {
+                customer_id: "BERT1".into(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&err), "not_assigned_rep");
+}
+
+#[tokio::test]
+async fn a_revoked_key_fails_at_once_and_only_admins_manage_keys() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let service = key(&app, &admin, pb::Role::Service, "").await;
+    app.create_customer(&service.api_key, "C1").await;
+
+    let mut tenant_admin =
+        access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone());
+    let err = tenant_admin
+        .create_api_key(app.req(
+            &service.api_key,
+            pb::CreateApiKeyRequest {
+                request_id: new_id(),
+                role: pb::Role::Admin as i32,
+                name: "escalation".into(),
+                rep_id: String::new(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    tenant_admin
+        .revoke_api_key(app.req(
+            &admin,
+            pb::RevokeApiKeyRequest {
+                request_id: new_id(),
+                key_id: service.key_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let err = app
+        .access()
+        .get_customer(app.req(
+            &service.api_key,
+            pb::GetCustomerRequest {
+                customer_id: "C1".into(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(err.message().contains("revoked"));
+}
