@@ -214,6 +214,48 @@ pub struct ContactActivated {
     pub invitation_id: String,
 }
 
+/// Which of a customer's two portal logins a login is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginKind {
+    /// The management login: sees everything the customer may see.
+    Management,
+    /// The staff login (username + `S`): no costs, balances or other sensitive figures.
+    Staff,
+}
+
+/// Staff created a login directly (not by invitation), with a username.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginCreated {
+    /// The new contact's id.
+    pub contact_id: String,
+    /// The customer it belongs to.
+    pub customer_id: String,
+    /// The username, unique per tenant.
+    pub username: String,
+    /// The contact's email, if any (normalised).
+    pub email: Option<String>,
+    /// The global identity of that email, if any.
+    pub identity_id: Option<String>,
+    /// Visibility and routing.
+    pub site_rule: SiteRule,
+    /// Management or staff login.
+    pub kind: LoginKind,
+}
+
+/// A password for this login only (argon2id PHC), set by staff or changed by
+/// the contact; `temporary` ones must be changed at the next login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPasswordSet {
+    /// argon2id PHC string; redacted in audit output.
+    pub password_hash: String,
+    /// True when set by staff: the contact must change it before anything else.
+    pub temporary: bool,
+}
+
+/// The contact logged in for the first time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstLogin {}
+
 /// Staff blocked or unblocked a contact, or ended their membership.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessChanged {
@@ -279,14 +321,14 @@ pub struct PasswordSet {
     pub password_hash: String,
 }
 
-/// An email was reserved for a contact of the tenant.
+/// An email (or username) was reserved for a contact of the tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailReserved {
     /// The contact holding the email.
     pub contact_id: String,
 }
 
-/// An email was freed, so it can be invited again.
+/// An email (or username) was freed, so it can be used again.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailReleased {
     /// The contact that held it.
@@ -339,6 +381,12 @@ payload_enum! {
         AccessRestored(AccessChanged) = 1,
         /// Membership ended; the email may be invited again.
         AccessRevoked(AccessChanged) = 1,
+        /// See [`LoginCreated`].
+        LoginCreated(LoginCreated) = 1,
+        /// See [`LocalPasswordSet`].
+        LocalPasswordSet(LocalPasswordSet) = 1,
+        /// See [`FirstLogin`].
+        FirstLogin(FirstLogin) = 1,
     }
     legacy {}
 }
@@ -365,6 +413,17 @@ payload_enum! {
         IdentityRegistered(IdentityRegistered) = 1,
         /// See [`PasswordSet`].
         PasswordSet(PasswordSet) = 1,
+    }
+    legacy {}
+}
+
+payload_enum! {
+    /// Events of a username reservation stream.
+    pub enum UsernameSlotEvent {
+        /// A username was reserved for a contact.
+        UsernameReserved(EmailReserved) = 1,
+        /// A username was freed.
+        UsernameReleased(EmailReleased) = 1,
     }
     legacy {}
 }
@@ -471,6 +530,8 @@ pub enum Event {
     Identity(IdentityEvent),
     /// From an email reservation stream.
     EmailSlot(EmailSlotEvent),
+    /// From a username reservation stream.
+    UsernameSlot(UsernameSlotEvent),
 }
 
 impl Event {
@@ -488,6 +549,7 @@ impl Event {
             Aggregate::Invitation => Event::Invitation(InvitationEvent::decode(t, v, b)?),
             Aggregate::Identity => Event::Identity(IdentityEvent::decode(t, v, b)?),
             Aggregate::EmailSlot => Event::EmailSlot(EmailSlotEvent::decode(t, v, b)?),
+            Aggregate::UsernameSlot => Event::UsernameSlot(UsernameSlotEvent::decode(t, v, b)?),
         })
     }
 
@@ -500,6 +562,7 @@ impl Event {
             Event::Invitation(_) => Aggregate::Invitation,
             Event::Identity(_) => Aggregate::Identity,
             Event::EmailSlot(_) => Aggregate::EmailSlot,
+            Event::UsernameSlot(_) => Aggregate::UsernameSlot,
         }
     }
 
@@ -515,6 +578,7 @@ impl Event {
             Event::Invitation(e) => parts(e),
             Event::Identity(e) => parts(e),
             Event::EmailSlot(e) => parts(e),
+            Event::UsernameSlot(e) => parts(e),
         }
     }
 }

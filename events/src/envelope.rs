@@ -26,6 +26,8 @@ pub enum Aggregate {
     Identity,
     /// The per-tenant reservation of an email, so that it is unique.
     EmailSlot,
+    /// The per-tenant reservation of a username, so that it is unique.
+    UsernameSlot,
 }
 
 impl Aggregate {
@@ -38,6 +40,7 @@ impl Aggregate {
             Aggregate::Invitation => "invitation",
             Aggregate::Identity => "identity",
             Aggregate::EmailSlot => "emailslot",
+            Aggregate::UsernameSlot => "usernameslot",
         }
     }
 
@@ -50,6 +53,7 @@ impl Aggregate {
             "invitation" => Aggregate::Invitation,
             "identity" => Aggregate::Identity,
             "emailslot" => Aggregate::EmailSlot,
+            "usernameslot" => Aggregate::UsernameSlot,
             _ => return None,
         })
     }

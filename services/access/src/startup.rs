@@ -6,7 +6,7 @@ use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
 use crate::grpc::{AccessService, OperatorService, SessionsService, Shared, TenantAdminService};
 use crate::projections::{ReadModels, run_projector};
-use crate::secrets::{ApiKeys, DataDirSecrets, Passwords, Sessions};
+use crate::secrets::{ApiKeys, DataDirSecrets, Passwords, Sessions, TemporaryPasswords};
 use access_events::log::EventLog;
 use access_events::sled_log::SledLog;
 use access_mailer::{Mailer, MailerConfig, Transport};
@@ -86,6 +86,7 @@ impl Application {
             links: secrets.link_signer(),
             api_keys: ApiKeys::new(secrets.server_key.clone()),
             sessions: Sessions::new(secrets.server_key.clone()),
+            temporary: TemporaryPasswords::new(secrets.server_key.clone()),
             settings: Settings {
                 link_ttl: config.link_ttl,
                 session_ttl: config.session_ttl,

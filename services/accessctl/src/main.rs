@@ -127,9 +127,35 @@ enum Command {
     },
     /// Logs a contact in; reads the password from standard input.
     Login {
-        /// The contact's email.
+        /// The contact's email or username.
+        #[arg(long, visible_aliases = ["email", "username"])]
+        login: String,
+    },
+    /// Changes a contact's password: logs in, then sets the new one. Reads the
+    /// current and the new password from standard input, one per line.
+    ChangePassword {
+        /// The contact's email or username.
+        #[arg(long, visible_aliases = ["email", "username"])]
+        login: String,
+    },
+    /// Creates a customer's management login USERNAME and staff login USERNAME + S,
+    /// with generated temporary passwords printed once.
+    AddPortalUser {
+        /// The customer's id.
         #[arg(long)]
+        customer: String,
+        /// The management login's username.
+        #[arg(long)]
+        username: String,
+        /// The management login's email (optional).
+        #[arg(long, default_value = "")]
         email: String,
+    },
+    /// Gives a login a generated temporary password, printed once.
+    TemporaryPassword {
+        /// The contact's id.
+        #[arg(long)]
+        contact: String,
     },
     /// The event log (operator key).
     #[command(subcommand)]
@@ -379,9 +405,16 @@ fn print_contact(c: &pb::Contact) {
     println!("email: {}", c.email);
     println!("status: {}", c.status);
     println!("invitation: {}", c.invitation_id);
+    if !c.username.is_empty() {
+        println!("username: {} ({} login)", c.username, c.kind);
+    }
+    println!("has logged in: {}", c.has_logged_in);
 }
 
 fn print_session(s: &pb::Session) {
+    if s.must_change_password {
+        println!("must change password: yes (only a password change is allowed)");
+    }
     println!(
         "logged in: {} ({}) for customer {} of {}",
         s.email, s.contact_id, s.customer_id, s.tenant_id
@@ -688,17 +721,89 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             print_session(&r);
         }
-        Command::Login { email } => {
+        Command::Login { login } => {
             let password = read_password()?;
             let r = sessions
                 .login(client.request(pb::LoginRequest {
                     request_id: rid,
-                    email,
+                    login,
                     password,
                 })?)
                 .await?
                 .into_inner();
             print_session(&r);
+        }
+        Command::ChangePassword { login } => {
+            let input = read_password()?;
+            let mut lines = input.lines();
+            let (Some(current), Some(new)) = (lines.next(), lines.next()) else {
+                anyhow::bail!(
+                    "give the current and the new password on two lines of standard input"
+                );
+            };
+            let session = sessions
+                .login(client.request(pb::LoginRequest {
+                    request_id: format!("{rid}-login"),
+                    login,
+                    password: current.to_owned(),
+                })?)
+                .await?
+                .into_inner();
+            let r = sessions
+                .change_password(client.request(pb::ChangePasswordRequest {
+                    request_id: rid,
+                    session_token: session.session_token,
+                    current_password: current.to_owned(),
+                    new_password: new.to_owned(),
+                })?)
+                .await?
+                .into_inner();
+            print_session(&r);
+        }
+        Command::AddPortalUser {
+            customer,
+            username,
+            email,
+        } => {
+            let r = access
+                .add_portal_user(client.request(pb::AddPortalUserRequest {
+                    request_id: rid,
+                    customer_id: customer,
+                    username,
+                    email,
+                    site_rule: None,
+                    management_password: String::new(),
+                    staff_password: String::new(),
+                })?)
+                .await?
+                .into_inner();
+            println!(
+                "management login: {} ({})",
+                r.management_username, r.management_contact_id
+            );
+            println!(
+                "management temporary password: {}",
+                r.management_temporary_password
+            );
+            println!("staff login: {} ({})", r.staff_username, r.staff_contact_id);
+            println!("staff temporary password: {}", r.staff_temporary_password);
+            eprintln!(
+                "Hand these over now: they are not shown again, and must be changed at first login."
+            );
+        }
+        Command::TemporaryPassword { contact } => {
+            let r = access
+                .set_temporary_password(client.request(pb::SetTemporaryPasswordRequest {
+                    request_id: rid,
+                    contact_id: contact,
+                    password: String::new(),
+                })?)
+                .await?
+                .into_inner();
+            println!("temporary password: {}", r.temporary_password);
+            eprintln!(
+                "Hand it over now: it is not shown again, and must be changed at first login."
+            );
         }
         Command::Log(LogCommand::Status) => {
             let r = operator

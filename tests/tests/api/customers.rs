@@ -51,7 +51,7 @@ async fn login(app: &TestApp, key: &str, email: &str) -> Result<pb::Session, ton
             key,
             pb::LoginRequest {
                 request_id: new_id(),
-                email: email.into(),
+                login: email.into(),
                 password: "secret123".into(),
             },
         ))

@@ -39,7 +39,7 @@ async fn answers(app: &TestApp, key: &str, contacts: &[String]) -> Vec<String> {
             key,
             pb::LoginRequest {
                 request_id: new_id(),
-                email: "c0@x.example".into(),
+                login: "c0@x.example".into(),
                 password: "secret123".into(),
             },
         ))
@@ -91,6 +91,8 @@ async fn deleting_the_read_models_and_restarting_gives_identical_answers() {
         .revoke_access(app.req(&key, cmd(&contacts[2])))
         .await
         .unwrap();
+    // The first login is itself recorded; take it before comparing answers.
+    answers(&app, &key, &contacts).await;
     let before = answers(&app, &key, &contacts).await;
     let mails = app.outbox_count();
 

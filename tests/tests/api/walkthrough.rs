@@ -24,7 +24,7 @@ async fn login(
             key,
             pb::LoginRequest {
                 request_id: new_id(),
-                email: email.into(),
+                login: email.into(),
                 password: password.into(),
             },
         ))

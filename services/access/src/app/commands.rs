@@ -372,7 +372,7 @@ impl Command for AccessCommand {
 }
 
 /// The customer of a contact (empty when the contact does not exist).
-async fn load_customer_of(
+pub(crate) async fn load_customer_of(
     unit: &mut Unit<'_>,
     tenant: &TenantId,
     contact: &ContactState,
@@ -495,10 +495,7 @@ impl Command for Accept {
     /// A retried accept opens a session only for the identity's password.
     async fn check_replay(&self, app: &App, reply: &SessionSubject) -> Result<(), AppError> {
         let identity_id = GeneratedId::trusted(&reply.identity_id);
-        let mut unit = Unit {
-            log: app.log.as_ref(),
-            versions: Default::default(),
-        };
+        let mut unit = Unit::new(app.log.as_ref());
         let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
         if app
             .passwords

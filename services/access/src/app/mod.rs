@@ -5,16 +5,18 @@
 
 mod commands;
 mod error;
+mod logins;
 mod queries;
 
 pub use commands::*;
 pub use error::AppError;
+pub use logins::*;
 pub use queries::LoginOutcome;
 
 use crate::domain::values::{RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
 use crate::projections::ReadModels;
-use crate::secrets::{ApiKeys, Passwords, Sessions};
+use crate::secrets::{ApiKeys, Passwords, Sessions, TemporaryPasswords};
 use access_events::catalogue::Event;
 use access_events::links::LinkSigner;
 use access_events::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
@@ -66,6 +68,8 @@ pub struct App {
     pub api_keys: ApiKeys,
     /// Session tokens.
     pub sessions: Sessions,
+    /// Generated temporary passwords.
+    pub temporary: TemporaryPasswords,
     /// Tunables.
     pub settings: Settings,
 }
@@ -125,7 +129,15 @@ pub struct Unit<'a> {
     versions: HashMap<StreamId, u64>,
 }
 
-impl Unit<'_> {
+impl<'a> Unit<'a> {
+    /// A unit reading from `log` that has loaded nothing yet.
+    pub fn new(log: &'a dyn EventLog) -> Self {
+        Unit {
+            log,
+            versions: HashMap::new(),
+        }
+    }
+
     /// Folds a stream into its aggregate state and remembers its version.
     pub async fn load<A: Aggregate>(&mut self, stream: &StreamId) -> Result<A, AppError> {
         let envelopes = self

@@ -2,7 +2,7 @@
 //! machine-readable reason when the answer is no.
 
 use super::contact::Lifecycle;
-use access_events::catalogue::{CustomerStatus, DocumentKind};
+use access_events::catalogue::{CustomerStatus, DocumentKind, LoginKind};
 
 /// What a contact wants to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +47,10 @@ pub struct Facts<'a> {
     pub visible_sites: &'a [String],
     /// Document kinds the customer's contacts may view (`None`: all).
     pub documents: Option<&'a [DocumentKind]>,
+    /// Management or staff login.
+    pub kind: LoginKind,
+    /// The login has a temporary password that must be changed first.
+    pub must_change_password: bool,
 }
 
 /// The answer.
@@ -56,7 +60,8 @@ pub struct Decision {
     pub allowed: bool,
     /// `allowed`, or why not: `revoked`, `disabled`, `invitation_pending`,
     /// `customer_blacklisted`, `customer_inactive`, `site_not_visible`,
-    /// `document_not_visible`, `document_kind_not_viewable`.
+    /// `document_not_visible`, `document_kind_not_viewable`, `staff_login`,
+    /// `password_change_required`.
     pub reason: &'static str,
     /// In words.
     pub message: String,
@@ -83,6 +88,12 @@ pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
         }
         Lifecycle::Active => {}
     }
+    if facts.must_change_password && *action != Action::Login {
+        return deny(
+            "password_change_required",
+            "the contact must set a new password before anything else",
+        );
+    }
     let customer = match facts.customer_status {
         CustomerStatus::Active => None,
         CustomerStatus::Inactive => Some(deny(
@@ -100,6 +111,10 @@ pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
         return refusal;
     }
     match action {
+        Action::ViewCosts | Action::ViewBalance if facts.kind == LoginKind::Staff => deny(
+            "staff_login",
+            "staff logins do not see costs, balances or other sensitive figures",
+        ),
         Action::ViewSite(site) if !facts.visible_sites.iter().any(|s| s == site) => {
             deny("site_not_visible", "the contact does not see this site")
         }
@@ -135,6 +150,8 @@ mod tests {
             inactive_customers_may_log_in: true,
             visible_sites: sites,
             documents: None,
+            kind: LoginKind::Management,
+            must_change_password: false,
         }
     }
 
@@ -222,6 +239,29 @@ mod tests {
         assert_eq!(
             reason(&f, Action::ViewDocument(DocumentRequest::Report)),
             "document_kind_not_viewable"
+        );
+    }
+
+    #[test]
+    fn staff_logins_see_no_costs_or_balances() {
+        let sites = vec!["York".to_string()];
+        let mut f = facts(&sites);
+        f.kind = LoginKind::Staff;
+        assert_eq!(reason(&f, Action::ViewCosts), "staff_login");
+        assert_eq!(reason(&f, Action::ViewBalance), "staff_login");
+        assert_eq!(reason(&f, Action::PlaceOrder), "allowed");
+    }
+
+    #[test]
+    fn a_temporary_password_allows_only_the_login_that_changes_it() {
+        let sites = vec!["York".to_string()];
+        let mut f = facts(&sites);
+        f.must_change_password = true;
+        assert_eq!(reason(&f, Action::Login), "allowed");
+        assert_eq!(reason(&f, Action::PlaceOrder), "password_change_required");
+        assert_eq!(
+            reason(&f, Action::ViewSite("York".into())),
+            "password_change_required"
         );
     }
 }

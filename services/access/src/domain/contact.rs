@@ -4,11 +4,12 @@
 use super::customer::CustomerState;
 use super::invitation::{InvitationState, InvitationStatus};
 use super::policy::Staff;
+use super::values::Username;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
     AccessChanged, ContactEvent, EmailReleased, EmailSlotEvent, Event, InvitationCancelled,
-    InvitationEvent, SiteRule,
+    InvitationEvent, LoginKind, SiteRule, UsernameSlotEvent,
 };
 
 /// Where a contact is in its life.
@@ -37,8 +38,18 @@ pub struct ContactState {
     pub identity_id: String,
     /// Visibility and routing.
     pub site_rule: Option<SiteRule>,
-    /// The invitation of this contact.
+    /// The invitation of this contact (empty for logins created by staff).
     pub invitation_id: String,
+    /// The username, for logins that have one.
+    pub username: Option<String>,
+    /// Management or staff login.
+    pub kind: Option<LoginKind>,
+    /// A password for this login only (set by staff, or changed after one).
+    pub local_password: Option<String>,
+    /// The local password was set by staff and must be changed.
+    pub temporary: bool,
+    /// The contact has logged in at least once.
+    pub logged_in: bool,
 }
 
 impl Aggregate for ContactState {
@@ -59,6 +70,20 @@ impl Aggregate for ContactState {
             ContactEvent::AccessDisabled(_) => self.disabled = true,
             ContactEvent::AccessRestored(_) => self.disabled = false,
             ContactEvent::AccessRevoked(_) => self.lifecycle = Some(Lifecycle::Revoked),
+            ContactEvent::LoginCreated(e) => {
+                self.lifecycle = Some(Lifecycle::Active);
+                self.customer_id = e.customer_id.clone();
+                self.email = e.email.clone().unwrap_or_default();
+                self.identity_id = e.identity_id.clone().unwrap_or_default();
+                self.site_rule = Some(e.site_rule.clone());
+                self.username = Some(e.username.clone());
+                self.kind = Some(e.kind);
+            }
+            ContactEvent::LocalPasswordSet(e) => {
+                self.local_password = Some(e.password_hash.clone());
+                self.temporary = e.temporary;
+            }
+            ContactEvent::FirstLogin(_) => self.logged_in = true,
         }
         self
     }
@@ -174,21 +199,33 @@ pub struct RevokeState<'a> {
 /// the email for a new invitation.
 pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
     manageable(state.contact, state.customer, &cmd.by)?;
-    let identity = GeneratedId::trusted(&state.contact.identity_id);
-    let mut changes = vec![
-        Change::new(
-            streams::contact(&cmd.tenant, &cmd.contact_id),
-            Event::Contact(ContactEvent::AccessRevoked(AccessChanged {
-                reason: cmd.reason.clone(),
-            })),
-        ),
-        Change::new(
+    let contact = state.contact;
+    let released = || EmailReleased {
+        contact_id: cmd.contact_id.to_string(),
+    };
+    let mut changes = vec![Change::new(
+        streams::contact(&cmd.tenant, &cmd.contact_id),
+        Event::Contact(ContactEvent::AccessRevoked(AccessChanged {
+            reason: cmd.reason.clone(),
+        })),
+    )];
+    if !contact.identity_id.is_empty() {
+        let identity = GeneratedId::trusted(&contact.identity_id);
+        changes.push(Change::new(
             streams::email_slot(&cmd.tenant, &identity),
-            Event::EmailSlot(EmailSlotEvent::EmailReleased(EmailReleased {
-                contact_id: cmd.contact_id.to_string(),
-            })),
-        ),
-    ];
+            Event::EmailSlot(EmailSlotEvent::EmailReleased(released())),
+        ));
+    }
+    if let Some(username) = contact
+        .username
+        .as_deref()
+        .and_then(|u| Username::parse(u).ok())
+    {
+        changes.push(Change::new(
+            streams::username_slot(&cmd.tenant, &username.slot_id()),
+            Event::UsernameSlot(UsernameSlotEvent::UsernameReleased(released())),
+        ));
+    }
     if state.invitation.status == Some(InvitationStatus::Pending) {
         changes.push(Change::new(
             streams::invitation(

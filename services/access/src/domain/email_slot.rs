@@ -5,9 +5,10 @@
 //! invitation of the same email, on any replica, conflicts there.
 
 use super::Aggregate;
-use access_events::catalogue::{EmailSlotEvent, Event};
+use access_events::catalogue::{EmailSlotEvent, Event, UsernameSlotEvent};
 
-/// Who holds an email within a tenant.
+/// Who holds an email (or a username) within a tenant; both reservation
+/// streams fold into this state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EmailSlotState {
     /// The contact holding it, if any.
@@ -20,7 +21,11 @@ impl Aggregate for EmailSlotState {
             Event::EmailSlot(EmailSlotEvent::EmailReserved(e)) => {
                 self.holder = Some(e.contact_id.clone());
             }
-            Event::EmailSlot(EmailSlotEvent::EmailReleased(_)) => self.holder = None,
+            Event::EmailSlot(EmailSlotEvent::EmailReleased(_))
+            | Event::UsernameSlot(UsernameSlotEvent::UsernameReleased(_)) => self.holder = None,
+            Event::UsernameSlot(UsernameSlotEvent::UsernameReserved(e)) => {
+                self.holder = Some(e.contact_id.clone());
+            }
             _ => {}
         }
         self

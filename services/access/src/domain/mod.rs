@@ -18,6 +18,7 @@ pub mod customer;
 pub mod email_slot;
 pub mod identity;
 pub mod invitation;
+pub mod logins;
 pub mod policy;
 pub mod streams;
 pub mod tenant;

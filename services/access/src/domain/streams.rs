@@ -38,3 +38,8 @@ pub fn identity(id: &GeneratedId) -> StreamId {
 pub fn email_slot(t: &TenantId, identity: &GeneratedId) -> StreamId {
     make(Aggregate::EmailSlot, t.as_str(), identity.as_str())
 }
+
+/// `usernameslot.<t>.<slot id>`: the tenant's reservation of one username.
+pub fn username_slot(t: &TenantId, slot: &GeneratedId) -> StreamId {
+    make(Aggregate::UsernameSlot, t.as_str(), slot.as_str())
+}

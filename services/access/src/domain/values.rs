@@ -91,6 +91,40 @@ string_newtype!(
     /// A caller's idempotency key: 1 to 128 printable ASCII characters.
     RequestId
 );
+string_newtype!(
+    /// A login name, unique per tenant regardless of case (often the account
+    /// number): letters, digits, '.', '_' and '-', 1 to 63 characters.
+    Username
+);
+
+impl Username {
+    /// Parses a username.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.is_empty() {
+            Err("a username is required".into())
+        } else if s.len() > 63
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            Err("use 1 to 63 letters, digits, '.', '_' or '-'".into())
+        } else {
+            Ok(Username(s.to_owned()))
+        }
+    }
+
+    /// The staff login's username: this one with `S` appended.
+    pub fn staff(&self) -> Result<Self, String> {
+        Self::parse(&format!("{}S", self.0))
+    }
+
+    /// The id of this username's reservation stream (case-insensitive).
+    pub fn slot_id(&self) -> GeneratedId {
+        let digest = Sha256::digest(format!("username\0{}", self.0.to_lowercase()).as_bytes());
+        GeneratedId(hex::encode(&digest[..16]))
+    }
+}
 
 impl TenantId {
     /// Wraps a tenant id read back from the service's own log or key store.

@@ -2,14 +2,18 @@
 //! that collects every field violation at once.
 
 use super::status;
-use crate::app::{AccessAction, AccessCommand, Invite, Resend, RevokeKey};
+use crate::app::{
+    AccessAction, AccessCommand, AddPortalUserCommand, Invite, Resend, RevokeKey,
+    SetTemporaryPasswordCommand, TemporaryPassword,
+};
 use crate::domain::access::{Action, DocumentRequest};
 use crate::domain::contact::ChangeAccess;
 use crate::domain::customer::{SetDocuments, SetStatus, WriteCustomer};
 use crate::domain::policy::{Role, Staff};
 use crate::domain::tenant::{ChangeSettings, CreateTenant, IssueApiKey};
 use crate::domain::values::{
-    CustomerId, Email, FieldViolation, GeneratedId, Message, Name, RequestId, SiteName, TenantId,
+    CustomerId, Email, FieldViolation, GeneratedId, Message, Name, Password, RequestId, SiteName,
+    TenantId, Username,
 };
 use access_events::catalogue::{
     BillingDetails, ContactDetails, CustomerRecord, CustomerStatus, DefaultVisibility,
@@ -400,6 +404,89 @@ pub fn change_settings(
             default_order_site,
             default_visibility,
             inactive_customers_may_log_in: r.inactive_customers_may_log_in,
+        },
+    ))
+}
+
+fn temporary_password(f: &mut Fields, field: &str, text: &str) -> Option<TemporaryPassword> {
+    if text.is_empty() {
+        Some(TemporaryPassword::Generated)
+    } else {
+        f.parse(field, Password::parse(text))
+            .map(TemporaryPassword::Typed)
+    }
+}
+
+/// Parses `AddPortalUserRequest`.
+pub fn add_portal_user(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::AddPortalUserRequest,
+) -> Result<(RequestId, AddPortalUserCommand), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let customer_id = f.parse("customer_id", CustomerId::parse(&r.customer_id));
+    let username = f.parse(
+        "username",
+        Username::parse(&r.username).and_then(|u| u.staff().map(|_| u)),
+    );
+    let email = if r.email.trim().is_empty() {
+        Some(None)
+    } else {
+        f.parse("email", Email::parse(&r.email)).map(Some)
+    };
+    let site_rule = site_rule(&mut f, &r.site_rule);
+    let management_password =
+        temporary_password(&mut f, "management_password", &r.management_password);
+    let staff_password = temporary_password(&mut f, "staff_password", &r.staff_password);
+    f.finish()?;
+    let (request_id, customer_id, username, email, site_rule, management_password, staff_password) = parsed!(
+        request_id,
+        customer_id,
+        username,
+        email,
+        site_rule,
+        management_password,
+        staff_password
+    );
+    Ok((
+        request_id.clone(),
+        AddPortalUserCommand {
+            tenant,
+            by,
+            request_id: request_id.to_string(),
+            customer_id,
+            username,
+            email,
+            site_rule,
+            management_password,
+            staff_password,
+            hashes: Default::default(),
+        },
+    ))
+}
+
+/// Parses `SetTemporaryPasswordRequest`.
+pub fn set_temporary_password(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::SetTemporaryPasswordRequest,
+) -> Result<(RequestId, SetTemporaryPasswordCommand), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let contact_id = f.parse("contact_id", GeneratedId::parse(&r.contact_id));
+    let password = temporary_password(&mut f, "password", &r.password);
+    f.finish()?;
+    let (request_id, contact_id, password) = parsed!(request_id, contact_id, password);
+    Ok((
+        request_id.clone(),
+        SetTemporaryPasswordCommand {
+            tenant,
+            by,
+            request_id: request_id.to_string(),
+            contact_id,
+            password,
+            hash: Default::default(),
         },
     ))
 }

@@ -8,6 +8,7 @@ use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
 use crate::projections::{ContactRow, CustomerRow, SiteVisibility};
+use access_events::catalogue::LoginKind;
 use access_proto::v1 as pb;
 use access_proto::v1::access_server::Access;
 use tonic::{Request, Response, Status};
@@ -24,6 +25,13 @@ fn contact_to_pb(row: ContactRow) -> pb::Contact {
         customer_id: row.customer_id,
         email: row.email,
         invitation_id: row.invitation_id,
+        username: row.username.unwrap_or_default(),
+        kind: match row.kind {
+            LoginKind::Management => "management".into(),
+            LoginKind::Staff => "staff".into(),
+        },
+        must_change_password: row.temporary,
+        has_logged_in: row.logged_in,
     }
 }
 
@@ -375,6 +383,83 @@ impl Access for AccessService {
             visible_sites: v.visible_sites,
             order_site: v.order_site,
             stock_totals: v.stock_totals,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn add_portal_user(
+        &self,
+        request: Request<pb::AddPortalUserRequest>,
+    ) -> Result<Response<pb::AddPortalUserReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let (request_id, cmd) = convert::add_portal_user(tenant.clone(), staff, r)?;
+        let fp = fingerprint("AddPortalUser", r, |m| {
+            m.request_id.clear();
+            // Typed passwords stay out of the stored digest (only whether one was typed).
+            for p in [&mut m.management_password, &mut m.staff_password] {
+                if !p.is_empty() {
+                    *p = "typed".into();
+                }
+            }
+        });
+        let ctx = context(
+            &request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let shown = |p: &crate::app::TemporaryPassword, label: &str| {
+            if p.generated() {
+                p.text(&self.0.app, &tenant, &cmd.request_id, label)
+            } else {
+                String::new()
+            }
+        };
+        let reply = outcome.reply;
+        Ok(Response::new(pb::AddPortalUserReply {
+            position: outcome.position,
+            management_contact_id: reply.management_contact_id,
+            management_username: reply.management_username,
+            management_temporary_password: shown(&cmd.management_password, "management"),
+            staff_contact_id: reply.staff_contact_id,
+            staff_username: reply.staff_username,
+            staff_temporary_password: shown(&cmd.staff_password, "staff"),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_temporary_password(
+        &self,
+        request: Request<pb::SetTemporaryPasswordRequest>,
+    ) -> Result<Response<pb::SetTemporaryPasswordReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let (request_id, cmd) = convert::set_temporary_password(tenant.clone(), staff, r)?;
+        let fp = fingerprint("SetTemporaryPassword", r, |m| {
+            m.request_id.clear();
+            if !m.password.is_empty() {
+                m.password = "typed".into();
+            }
+        });
+        let ctx = context(
+            &request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        Ok(Response::new(pb::SetTemporaryPasswordReply {
+            position: outcome.position,
+            temporary_password: if cmd.password.generated() {
+                cmd.password
+                    .text(&self.0.app, &tenant, &cmd.request_id, "temporary")
+            } else {
+                String::new()
+            },
         }))
     }
 

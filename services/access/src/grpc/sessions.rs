@@ -3,11 +3,11 @@
 use super::convert::{Fields, fingerprint, rfc3339};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{Accept, AppError};
+use crate::app::{Accept, AppError, ChangePasswordCommand};
 use crate::domain::DomainError;
 use crate::domain::invitation::InvitationState;
 use crate::domain::streams;
-use crate::domain::values::{GeneratedId, RequestId, TenantId};
+use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
 use access_events::Actor;
 use access_proto::v1 as pb;
 use access_proto::v1::sessions_server::Sessions;
@@ -82,7 +82,8 @@ impl Sessions for SessionsService {
         };
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
         let s = outcome.reply;
-        let (token, expires_at_ms) = app.open_session(&s.tenant, &s.contact_id, &s.identity_id);
+        let (token, expires_at_ms) =
+            app.open_session(&s.tenant, &s.contact_id, &s.identity_id, false);
         Ok(Response::new(pb::Session {
             position: outcome.position,
             session_token: token,
@@ -91,6 +92,7 @@ impl Sessions for SessionsService {
             contact_id: s.contact_id,
             customer_id: s.customer_id,
             email: s.email,
+            must_change_password: false,
         }))
     }
 
@@ -104,9 +106,9 @@ impl Sessions for SessionsService {
         let r = request.get_ref();
         let mut f = Fields::default();
         f.parse(
-            "email",
-            if r.email.trim().is_empty() {
-                Err("an email is required".to_owned())
+            "login",
+            if r.login.trim().is_empty() {
+                Err("an email or username is required".to_owned())
             } else {
                 Ok(())
             },
@@ -122,7 +124,7 @@ impl Sessions for SessionsService {
         f.finish()?;
         let app = &self.0.app;
         let outcome = app
-            .login(tenant.as_str(), &r.email, r.password.clone())
+            .login(tenant.as_str(), &r.login, r.password.clone())
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::Session {
@@ -133,6 +135,78 @@ impl Sessions for SessionsService {
             contact_id: outcome.contact.contact_id,
             customer_id: outcome.contact.customer_id,
             email: outcome.contact.email,
+            must_change_password: outcome.must_change_password,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn change_password(
+        &self,
+        request: Request<pb::ChangePasswordRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_check_access().map_err(|e| to_status(e.into()))?;
+        let app = &self.0.app;
+        let r = request.get_ref();
+        let mut f = Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        let claims = f.parse(
+            "session_token",
+            app.sessions
+                .verify(&r.session_token, crate::app::now_ms())
+                .filter(|c| c.tenant == tenant.as_str())
+                .ok_or_else(|| "not a valid session, or it has expired".to_owned()),
+        );
+        let new = f.parse("new_password", Password::parse(&r.new_password));
+        f.finish()?;
+        let (Some(request_id), Some(claims), Some(new)) = (request_id, claims, new) else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let contact_id = GeneratedId::parse(&claims.contact_id)
+            .map_err(|_| Status::unauthenticated("not a valid session"))?;
+        let fp = fingerprint("ChangePassword", r, |m| {
+            m.request_id.clear();
+            // Passwords stay out of the stored digest; a retry proves the new one.
+            m.current_password.clear();
+            m.new_password.clear();
+            m.session_token.clear();
+        });
+        let ctx = context(
+            &request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
+        let cmd = ChangePasswordCommand {
+            tenant: tenant.clone(),
+            contact_id: contact_id.clone(),
+            current: r.current_password.clone(),
+            new,
+            hash: Default::default(),
+        };
+        let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        app.wait_for(outcome.position).await.map_err(to_status)?;
+        let contact = app
+            .models
+            .contact(tenant.as_str(), contact_id.as_str())
+            .map_err(|e| to_status(AppError::Internal(e)))?
+            .ok_or_else(|| to_status(DomainError::NotFound("contact").into()))?;
+        let (token, expires_at_ms) = app.open_session(
+            tenant.as_str(),
+            &contact.contact_id,
+            &contact.identity_id,
+            false,
+        );
+        Ok(Response::new(pb::Session {
+            position: outcome.position,
+            session_token: token,
+            expires_at: rfc3339(expires_at_ms),
+            tenant_id: tenant.to_string(),
+            contact_id: contact.contact_id,
+            customer_id: contact.customer_id,
+            email: contact.email,
+            must_change_password: false,
         }))
     }
 }

@@ -4,7 +4,7 @@ use crate::domain::contact::{Lifecycle, status_word};
 use access_events::Envelope;
 use access_events::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
-    Event, IdentityEvent, SiteRule, TenantEvent,
+    Event, IdentityEvent, LoginKind, SiteRule, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,8 +68,18 @@ pub struct ContactRow {
     pub lifecycle: Lifecycle,
     /// Blocked by staff.
     pub disabled: bool,
-    /// The contact's invitation.
+    /// The contact's invitation (empty for logins created by staff).
     pub invitation_id: String,
+    /// The username, if the login has one.
+    pub username: Option<String>,
+    /// Management or staff login.
+    pub kind: LoginKind,
+    /// A password for this login only, if set.
+    pub local_password_hash: Option<String>,
+    /// The local password is temporary and must be changed.
+    pub temporary: bool,
+    /// Logged in at least once.
+    pub logged_in: bool,
 }
 
 impl ContactRow {
@@ -138,6 +148,15 @@ pub(super) mod keys {
     pub fn contact(t: &str, c: &str) -> Vec<u8> {
         [b"n\0", t.as_bytes(), b"\0", c.as_bytes()].concat()
     }
+    pub fn username(t: &str, username: &str) -> Vec<u8> {
+        [
+            b"u\0",
+            t.as_bytes(),
+            b"\0",
+            username.to_lowercase().as_bytes(),
+        ]
+        .concat()
+    }
     pub fn membership(t: &str, identity: &str) -> Vec<u8> {
         [b"m\0", t.as_bytes(), b"\0", identity.as_bytes()].concat()
     }
@@ -145,6 +164,7 @@ pub(super) mod keys {
         [b"i\0", i.as_bytes()].concat()
     }
     pub const CHECKPOINT: &[u8] = b"_checkpoint";
+    pub const SCHEMA: &[u8] = b"_schema";
 }
 
 /// Reads and writes rows during one batch.
@@ -230,6 +250,35 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     lifecycle: Lifecycle::Invited,
                     disabled: false,
                     invitation_id: e.invitation_id,
+                    username: None,
+                    kind: LoginKind::Management,
+                    local_password_hash: None,
+                    temporary: false,
+                    logged_in: false,
+                },
+            );
+        }
+        Event::Contact(ContactEvent::LoginCreated(e)) => {
+            if let Some(identity) = &e.identity_id {
+                rows.put(keys::membership(tenant, identity), &e.contact_id);
+            }
+            rows.put(keys::username(tenant, &e.username), &e.contact_id);
+            rows.put(
+                keys::contact(tenant, &e.contact_id),
+                &ContactRow {
+                    contact_id: e.contact_id.clone(),
+                    customer_id: e.customer_id,
+                    email: e.email.unwrap_or_default(),
+                    identity_id: e.identity_id.unwrap_or_default(),
+                    site_rule: e.site_rule,
+                    lifecycle: Lifecycle::Active,
+                    disabled: false,
+                    invitation_id: String::new(),
+                    username: Some(e.username),
+                    kind: e.kind,
+                    local_password_hash: None,
+                    temporary: false,
+                    logged_in: false,
                 },
             );
         }
@@ -241,7 +290,12 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     ContactEvent::AccessDisabled(_) => row.disabled = true,
                     ContactEvent::AccessRestored(_) => row.disabled = false,
                     ContactEvent::AccessRevoked(_) => row.lifecycle = Lifecycle::Revoked,
-                    ContactEvent::ContactInvited(_) => {}
+                    ContactEvent::LocalPasswordSet(e) => {
+                        row.local_password_hash = Some(e.password_hash);
+                        row.temporary = e.temporary;
+                    }
+                    ContactEvent::FirstLogin(_) => row.logged_in = true,
+                    ContactEvent::ContactInvited(_) | ContactEvent::LoginCreated(_) => {}
                 }
                 rows.put(key, &row);
             }
@@ -260,7 +314,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 rows.put(key, &row);
             }
         }
-        Event::Invitation(_) | Event::EmailSlot(_) => {}
+        Event::Invitation(_) | Event::EmailSlot(_) | Event::UsernameSlot(_) => {}
     }
     Ok(())
 }

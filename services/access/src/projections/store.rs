@@ -13,6 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Layout version of the rows; a change rebuilds the read models on start.
+const SCHEMA_VERSION: u32 = 2;
+
 /// The read models of one replica.
 #[derive(Debug)]
 pub struct ReadModels {
@@ -61,6 +64,20 @@ impl ReadModels {
             .path(dir)
             .open()
             .with_context(|| format!("opening read models in {}", dir.display()))?;
+        let schema: Option<u32> = match tree.get(keys::SCHEMA)? {
+            Some(v) => postcard::from_bytes(&v).ok(),
+            None => None,
+        };
+        if schema != Some(SCHEMA_VERSION) {
+            // Rows of another layout: read models are disposable, so start
+            // over and replay the log into the current layout.
+            if !tree.is_empty() {
+                tracing::info!(dir = %dir.display(), "read-model layout changed; rebuilding from the log");
+            }
+            tree.clear()?;
+            tree.insert(keys::SCHEMA, postcard::to_stdvec(&SCHEMA_VERSION)?)?;
+            tree.flush()?;
+        }
         let checkpoint = match tree.get(keys::CHECKPOINT)? {
             Some(v) => postcard::from_bytes(&v).context("read-model checkpoint")?,
             None => 0,
@@ -160,6 +177,18 @@ impl ReadModels {
             return Ok(None);
         };
         Ok(Some((contact, self.identity(identity_id)?)))
+    }
+
+    /// A contact of a tenant by username (any case).
+    pub fn contact_by_username(
+        &self,
+        tenant: &str,
+        username: &str,
+    ) -> anyhow::Result<Option<ContactRow>> {
+        match self.get::<String>(&keys::username(tenant, username))? {
+            Some(contact_id) => self.contact(tenant, &contact_id),
+            None => Ok(None),
+        }
     }
 
     /// A global identity.
