@@ -5,6 +5,7 @@ mod concurrency;
 mod crash;
 mod customers;
 mod idempotency;
+mod logins;
 mod rebuild;
 mod staff;
 mod walkthrough;
