@@ -252,6 +252,30 @@ pub struct LocalPasswordSet {
     pub temporary: bool,
 }
 
+/// A password-reset link was sent; older reset links died.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordResetRequested {
+    /// The link generation; only its token works.
+    pub generation: u32,
+    /// When the link dies, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// True when staff sent it, false for "forgot password".
+    pub by_staff: bool,
+    /// True when the contact never logged in: the email welcomes rather than resets.
+    pub first_time: bool,
+}
+
+/// A reset link was used; it works no more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordResetCompleted {
+    /// The generation of the link that was used.
+    pub generation: u32,
+}
+
+/// This login's own password was dropped: it uses its identity's password again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPasswordCleared {}
+
 /// The contact logged in for the first time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirstLogin {}
@@ -387,6 +411,12 @@ payload_enum! {
         LocalPasswordSet(LocalPasswordSet) = 1,
         /// See [`FirstLogin`].
         FirstLogin(FirstLogin) = 1,
+        /// See [`PasswordResetRequested`].
+        PasswordResetRequested(PasswordResetRequested) = 1,
+        /// See [`PasswordResetCompleted`].
+        PasswordResetCompleted(PasswordResetCompleted) = 1,
+        /// See [`LocalPasswordCleared`].
+        LocalPasswordCleared(LocalPasswordCleared) = 1,
     }
     legacy {}
 }

@@ -73,9 +73,10 @@ impl ServerKey {
 pub struct LinkClaims {
     /// The tenant of the invitation.
     pub tenant: String,
-    /// The invitation's id.
-    pub invitation_id: String,
-    /// The link generation the token was made for.
+    /// What the link is for: the invitation's id, or the contact's id for a
+    /// password reset.
+    pub subject_id: String,
+    /// The generation the token was made for (a newer link kills older ones).
     pub generation: u32,
 }
 
@@ -101,27 +102,45 @@ impl LinkSigner {
         let mut body = Vec::with_capacity(64);
         body.push(claims.tenant.len() as u8);
         body.extend_from_slice(claims.tenant.as_bytes());
-        body.push(claims.invitation_id.len() as u8);
-        body.extend_from_slice(claims.invitation_id.as_bytes());
+        body.push(claims.subject_id.len() as u8);
+        body.extend_from_slice(claims.subject_id.as_bytes());
         body.extend_from_slice(&claims.generation.to_be_bytes());
         body
     }
 
     /// The token for an invitation link (URL-safe base64, no padding).
     pub fn invitation_token(&self, claims: &LinkClaims) -> String {
+        self.token("invitation-link", claims)
+    }
+
+    /// Verifies an invitation token in constant time.
+    pub fn verify_invitation(&self, token: &str) -> Result<LinkClaims, BadToken> {
+        self.verify("invitation-link", token)
+    }
+
+    /// The token for a password-reset link; it never verifies as an invitation.
+    pub fn reset_token(&self, claims: &LinkClaims) -> String {
+        self.token("reset-link", claims)
+    }
+
+    /// Verifies a password-reset token in constant time.
+    pub fn verify_reset(&self, token: &str) -> Result<LinkClaims, BadToken> {
+        self.verify("reset-link", token)
+    }
+
+    /// `version, key id, body, HMAC(purpose, version ‖ key id ‖ body)`.
+    fn token(&self, purpose: &str, claims: &LinkClaims) -> String {
         let body = Self::body(claims);
-        let mac = self.current.mac(
-            "invitation-link",
-            &[&[TOKEN_VERSION, self.current.id], &body],
-        );
+        let mac = self
+            .current
+            .mac(purpose, &[&[TOKEN_VERSION, self.current.id], &body]);
         let mut bytes = vec![TOKEN_VERSION, self.current.id];
         bytes.extend_from_slice(&body);
         bytes.extend_from_slice(&mac);
         URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    /// Verifies a token in constant time and returns what it points at.
-    pub fn verify_invitation(&self, token: &str) -> Result<LinkClaims, BadToken> {
+    fn verify(&self, purpose: &str, token: &str) -> Result<LinkClaims, BadToken> {
         if token.len() > 400 {
             return Err(BadToken);
         }
@@ -136,7 +155,7 @@ impl LinkSigner {
             .ok_or(BadToken)?;
         let (head, mac) = bytes.split_at(bytes.len() - 32);
         let body = &head[2..];
-        let expected = key.mac("invitation-link", &[&head[..2], body]);
+        let expected = key.mac(purpose, &[&head[..2], body]);
         if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], mac)) {
             return Err(BadToken);
         }
@@ -150,7 +169,7 @@ impl LinkSigner {
         let generation: [u8; 4] = generation.try_into().map_err(|_| BadToken)?;
         Ok(LinkClaims {
             tenant: String::from_utf8(tenant.to_vec()).map_err(|_| BadToken)?,
-            invitation_id: String::from_utf8(inv.to_vec()).map_err(|_| BadToken)?,
+            subject_id: String::from_utf8(inv.to_vec()).map_err(|_| BadToken)?,
             generation: u32::from_be_bytes(generation),
         })
     }
@@ -163,7 +182,7 @@ mod tests {
     fn claims() -> LinkClaims {
         LinkClaims {
             tenant: "acme".into(),
-            invitation_id: "0192f0c2a1b27d3e8f9a0b1c2d3e4f50".into(),
+            subject_id: "0192f0c2a1b27d3e8f9a0b1c2d3e4f50".into(),
             generation: 3,
         }
     }
@@ -197,6 +216,18 @@ mod tests {
         assert_ne!(
             ours.invitation_token(&next),
             ours.invitation_token(&claims())
+        );
+    }
+
+    #[test]
+    fn a_reset_token_is_not_an_invitation_token() {
+        let signer = LinkSigner::new(ServerKey::generate(1), vec![]);
+        let reset = signer.reset_token(&claims());
+        assert_eq!(signer.verify_reset(&reset).unwrap(), claims());
+        assert_eq!(signer.verify_invitation(&reset), Err(BadToken));
+        assert_eq!(
+            signer.verify_reset(&signer.invitation_token(&claims())),
+            Err(BadToken)
         );
     }
 

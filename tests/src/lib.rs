@@ -267,6 +267,12 @@ impl TestApp {
 
     /// Every invitation mailed to `email`, oldest first, as (file name, link).
     pub fn mails_to(&self, email: &str) -> Vec<(String, String)> {
+        self.links_to(email, "/invite/")
+    }
+
+    /// Every mail to `email` with a link containing `marker` (`/invite/`,
+    /// `/reset/`), oldest first, as (file name, link).
+    pub fn links_to(&self, email: &str, marker: &str) -> Vec<(String, String)> {
         let mut found = Vec::new();
         let Ok(entries) = std::fs::read_dir(self.dir.join("outbox")) else {
             return found;
@@ -287,7 +293,7 @@ impl TestApp {
             if !to_line.contains(email) {
                 continue;
             }
-            if let Some(link) = link_in(&text) {
+            if let Some(link) = link_with(&text, marker) {
                 found.push((entry.file_name().to_string_lossy().into_owned(), link));
             }
         }
@@ -298,14 +304,19 @@ impl TestApp {
 
     /// Waits until `count` invitations to `email` were mailed; returns the newest link.
     pub async fn wait_for_mail(&self, email: &str, count: usize) -> String {
+        self.wait_for_link(email, "/invite/", count).await
+    }
+
+    /// Waits until `count` mails to `email` carry a `marker` link; returns the newest.
+    pub async fn wait_for_link(&self, email: &str, marker: &str, count: usize) -> String {
         for _ in 0..600 {
-            let mails = self.mails_to(email);
+            let mails = self.links_to(email, marker);
             if mails.len() >= count {
                 return mails.last().expect("a mail").1.clone();
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no invitation #{count} to {email} within 15 s");
+        panic!("no {marker} mail #{count} to {email} within 15 s");
     }
 
     /// The number of `.eml` files in the outbox.
@@ -355,7 +366,12 @@ pub fn token_of(link: &str) -> String {
 
 /// The first `http…/invite/…` URL in a mail.
 pub fn link_in(text: &str) -> Option<String> {
-    let at = text.find("/invite/")?;
+    link_with(text, "/invite/")
+}
+
+/// The first `http…<marker>…` URL in a mail.
+pub fn link_with(text: &str, marker: &str) -> Option<String> {
+    let at = text.find(marker)?;
     let start = text[..at].rfind("http")?;
     let end = text[at..]
         .find(|c: char| c.is_whitespace() || c == '"' || c == '<')

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use std::path::Path;
 
-/// The link in the newest mail to `email` in `outbox`.
+/// The link in the newest mail to `email` in `outbox` (an invitation or a reset).
 pub fn newest_link(outbox: &Path, email: &str) -> anyhow::Result<String> {
     let wanted = email.trim().to_ascii_lowercase();
     let mut newest: Option<(std::time::SystemTime, String)> = None;
@@ -33,12 +33,12 @@ pub fn newest_link(outbox: &Path, email: &str) -> anyhow::Result<String> {
     }
     newest
         .map(|(_, link)| link)
-        .with_context(|| format!("no invitation to {email} in {}", outbox.display()))
+        .with_context(|| format!("no mail with a link to {email} in {}", outbox.display()))
 }
 
-/// The first `http…/invite/…` URL in a mail's text.
+/// The first `http…/invite/…` or `http…/reset/…` URL in a mail's text.
 pub fn link_in(text: &str) -> Option<String> {
-    let at = text.find("/invite/")?;
+    let at = text.find("/invite/").or_else(|| text.find("/reset/"))?;
     let start = text[..at].rfind("http")?;
     let end = text[at..]
         .find(|c: char| c.is_whitespace() || c == '"' || c == '<')

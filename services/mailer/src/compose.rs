@@ -104,6 +104,77 @@ pub fn invitation(mail: &InvitationMail<'_>) -> anyhow::Result<Message> {
         .multipart(MultiPart::alternative_plain_html(text, html))?)
 }
 
+/// Everything a password-reset or welcome email needs.
+#[derive(Clone, Debug)]
+pub struct ResetMail<'a> {
+    /// Sender.
+    pub from: &'a Mailbox,
+    /// Recipient address.
+    pub to: &'a str,
+    /// The supplier's name.
+    pub tenant_name: &'a str,
+    /// The set-password link.
+    pub link: &'a str,
+    /// When the link dies, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// True when the contact never logged in: a welcome rather than a reset.
+    pub first_time: bool,
+    /// Stable id of the email (the event id), for the Message-ID header.
+    pub message_id: &'a str,
+}
+
+/// Builds the password-reset (or welcome) email.
+pub fn reset(mail: &ResetMail<'_>) -> anyhow::Result<Message> {
+    let expiry = format_expiry(mail.expires_at_ms);
+    let (subject, opening, action) = if mail.first_time {
+        (
+            format!("Your login to {}'s ordering portal", mail.tenant_name),
+            format!(
+                "{} has set up a login for you on its ordering portal.",
+                mail.tenant_name
+            ),
+            "Set your password to get started",
+        )
+    } else {
+        (
+            format!(
+                "Set a new password for {}'s ordering portal",
+                mail.tenant_name
+            ),
+            format!(
+                "Someone asked to set a new password for your login to {}'s ordering portal.",
+                mail.tenant_name
+            ),
+            "Set a new password",
+        )
+    };
+    let text = format!(
+        "Hello,\n\n{opening}\n\n{action}:\n{link}\n\n\
+         This link works once and expires {expiry}. Links sent earlier no longer work.\n\
+         If you did not ask for this, you can ignore this email: your password stays as it is.\n",
+        link = mail.link,
+    );
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\">\
+         <p>Hello,</p><p>{opening}</p>\
+         <p><a href=\"{link}\">{action}</a>.</p>\
+         <p>This link works once and expires {expiry}. Links sent earlier no longer work.</p>\
+         <p>If you did not ask for this, you can ignore this email: your password stays as it is.</p>\
+         </body></html>",
+        opening = escape_html(&opening),
+        link = escape_html(mail.link),
+        action = escape_html(action),
+        expiry = escape_html(&expiry),
+    );
+    let to: Mailbox = mail.to.parse()?;
+    Ok(Message::builder()
+        .from(mail.from.clone())
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{}@portal-access>", mail.message_id)))
+        .multipart(MultiPart::alternative_plain_html(text, html))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,12 @@
 //! once more; the outbox transport writes by event id, so there even that
 //! repeat lands on the same file.
 
-use crate::compose::{self, InvitationMail};
+use crate::compose::{self, InvitationMail, ResetMail};
 use crate::transport::Transport;
 use access_events::Envelope;
 use access_events::catalogue::{
-    CustomerCreated, CustomerEvent, CustomerUpdated, Event, InvitationEvent, TenantEvent,
+    ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, InvitationEvent,
+    PasswordResetRequested, TenantEvent,
 };
 use access_events::links::{LinkClaims, LinkSigner};
 use access_events::log::{EventLog, subscribe};
@@ -232,6 +233,21 @@ impl Core {
                     )
                     .await?;
             }
+            Ok(Event::Contact(ContactEvent::ContactInvited(c))) => {
+                put(
+                    &mut batch,
+                    key(&["contact", tenant, &c.contact_id]),
+                    &c.email,
+                );
+            }
+            Ok(Event::Contact(ContactEvent::LoginCreated(c))) => {
+                if let Some(email) = &c.email {
+                    put(&mut batch, key(&["contact", tenant, &c.contact_id]), email);
+                }
+            }
+            Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) => {
+                sent = self.send_reset(e, &r, &mut batch).await?;
+            }
             Ok(_) => {}
             Err(err) => {
                 // Written by a newer build: nothing this build could mail.
@@ -248,6 +264,65 @@ impl Core {
             position: e.position,
             sent,
         })
+    }
+
+    async fn send_reset(
+        &self,
+        e: &Envelope,
+        r: &PasswordResetRequested,
+        batch: &mut sled::Batch,
+    ) -> anyhow::Result<bool> {
+        let event_id = e.event_id.simple().to_string();
+        let ledger_key = key(&["sent", &event_id]);
+        if self.db.contains_key(&ledger_key)? {
+            return Ok(false);
+        }
+        let tenant = e.stream.tenant();
+        let contact_id = e.stream.id();
+        let Some(email) = get::<String>(&self.db, &key(&["contact", tenant, contact_id]))? else {
+            // The service refuses resets for logins without an email.
+            tracing::warn!(
+                tenant,
+                contact_id,
+                "a reset for a login with no email; nothing sent"
+            );
+            return Ok(false);
+        };
+        let tenant_name: String =
+            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let token = self.links.reset_token(&LinkClaims {
+            tenant: tenant.to_owned(),
+            subject_id: contact_id.to_owned(),
+            generation: r.generation,
+        });
+        let link = format!(
+            "{}/reset/{token}",
+            self.config.public_base_url.trim_end_matches('/')
+        );
+        let message = compose::reset(&ResetMail {
+            from: &self.config.from,
+            to: &email,
+            tenant_name: &tenant_name,
+            link: &link,
+            expires_at_ms: r.expires_at_ms,
+            first_time: r.first_time,
+            message_id: &event_id,
+        })?;
+        self.config.transport.deliver(&event_id, &message).await?;
+        put(
+            batch,
+            ledger_key,
+            &SentRecord {
+                at_ms: e.occurred_at_ms,
+            },
+        );
+        tracing::info!(
+            tenant,
+            contact_id,
+            generation = r.generation,
+            "password-reset email sent"
+        );
+        Ok(true)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -273,7 +348,7 @@ impl Core {
             .unwrap_or_else(|| info.customer_id.clone());
         let token = self.links.invitation_token(&LinkClaims {
             tenant: tenant.to_owned(),
-            invitation_id: invitation_id.to_owned(),
+            subject_id: invitation_id.to_owned(),
             generation,
         });
         let link = format!(

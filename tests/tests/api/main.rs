@@ -7,5 +7,6 @@ mod customers;
 mod idempotency;
 mod logins;
 mod rebuild;
+mod resets;
 mod staff;
 mod walkthrough;

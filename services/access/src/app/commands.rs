@@ -423,7 +423,7 @@ impl Accept {
     }
 
     fn invitation_id(&self) -> Result<GeneratedId, AppError> {
-        GeneratedId::parse(&self.claims.invitation_id)
+        GeneratedId::parse(&self.claims.subject_id)
             .map_err(|_| AppError::Domain(DomainError::NotFound("invitation")))
     }
 }

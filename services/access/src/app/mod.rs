@@ -7,11 +7,13 @@ mod commands;
 mod error;
 mod logins;
 mod queries;
+mod resets;
 
 pub use commands::*;
 pub use error::AppError;
 pub use logins::*;
 pub use queries::LoginOutcome;
+pub use resets::*;
 
 use crate::domain::values::{RequestId, TenantId};
 use crate::domain::{Aggregate, Change};

@@ -70,6 +70,11 @@ impl App {
         }))
     }
 
+    /// The contact a login name (email or username) names in `tenant`.
+    pub fn find_contact(&self, tenant: &str, login: &str) -> Result<Option<ContactRow>, AppError> {
+        Ok(self.find_login(tenant, login)?.map(|(contact, _)| contact))
+    }
+
     /// Checks a login name (email or username) and password for a tenant and
     /// opens a session.
     ///

@@ -50,6 +50,12 @@ pub struct ContactState {
     pub temporary: bool,
     /// The contact has logged in at least once.
     pub logged_in: bool,
+    /// The current reset link's generation (0: none was ever sent).
+    pub reset_generation: u32,
+    /// When the current reset link dies, Unix milliseconds.
+    pub reset_expires_at_ms: i64,
+    /// A reset link was sent and not used yet.
+    pub reset_pending: bool,
 }
 
 impl Aggregate for ContactState {
@@ -84,6 +90,16 @@ impl Aggregate for ContactState {
                 self.temporary = e.temporary;
             }
             ContactEvent::FirstLogin(_) => self.logged_in = true,
+            ContactEvent::PasswordResetRequested(e) => {
+                self.reset_generation = e.generation;
+                self.reset_expires_at_ms = e.expires_at_ms;
+                self.reset_pending = true;
+            }
+            ContactEvent::PasswordResetCompleted(_) => self.reset_pending = false,
+            ContactEvent::LocalPasswordCleared(_) => {
+                self.local_password = None;
+                self.temporary = false;
+            }
         }
         self
     }

@@ -33,7 +33,7 @@ pub struct Shared {
 }
 
 /// The correlation id a caller sent in `x-correlation-id`, or a fresh one.
-fn correlation_id<T>(request: &Request<T>) -> Uuid {
+pub(crate) fn correlation_id<T>(request: &Request<T>) -> Uuid {
     request
         .metadata()
         .get("x-correlation-id")

@@ -3,7 +3,10 @@
 use super::convert::{self, fingerprint, rfc3339, site_rule_to_pb};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{AccessAction, AppError, Command, CreateCustomerCommand, UpdateCustomerCommand};
+use crate::app::{
+    AccessAction, AppError, Command, CreateCustomerCommand, RequestResetCommand,
+    UpdateCustomerCommand,
+};
 use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
@@ -460,6 +463,47 @@ impl Access for AccessService {
             } else {
                 String::new()
             },
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn send_password_reset(
+        &self,
+        request: Request<pb::SendPasswordResetRequest>,
+    ) -> Result<Response<pb::SendPasswordResetReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let mut f = convert::Fields::default();
+        let request_id = f.parse(
+            "request_id",
+            crate::domain::values::RequestId::parse(&r.request_id),
+        );
+        let contact_id = f.parse(
+            "contact_id",
+            crate::domain::values::GeneratedId::parse(&r.contact_id),
+        );
+        f.finish()?;
+        let (Some(request_id), Some(contact_id)) = (request_id, contact_id) else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let cmd = RequestResetCommand {
+            tenant: tenant.clone(),
+            contact_id,
+            by: Some(staff),
+        };
+        let outcome = self
+            .run(
+                &request,
+                "SendPasswordReset",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
+        Ok(Response::new(pb::SendPasswordResetReply {
+            position: outcome.position,
+            email: outcome.reply.as_str().into(),
         }))
     }
 

@@ -3,7 +3,9 @@
 use super::convert::{Fields, fingerprint, rfc3339};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{Accept, AppError, ChangePasswordCommand};
+use crate::app::{
+    Accept, AppError, ChangePasswordCommand, RequestResetCommand, ResetPasswordCommand,
+};
 use crate::domain::DomainError;
 use crate::domain::invitation::InvitationState;
 use crate::domain::streams;
@@ -50,7 +52,7 @@ impl Sessions for SessionsService {
         };
         let not_found = || to_status(DomainError::NotFound("invitation").into());
         let tenant = TenantId::parse(&claims.tenant).map_err(|_| not_found())?;
-        let invitation_id = GeneratedId::parse(&claims.invitation_id).map_err(|_| not_found())?;
+        let invitation_id = GeneratedId::parse(&claims.subject_id).map_err(|_| not_found())?;
         // The contact the link belongs to is the actor of its acceptance.
         let events = app
             .log
@@ -136,6 +138,128 @@ impl Sessions for SessionsService {
             customer_id: outcome.contact.customer_id,
             email: outcome.contact.email,
             must_change_password: outcome.must_change_password,
+        }))
+    }
+
+    /// Answers at once and the same way for every login name; the reset (if
+    /// the login exists) is appended in the background, so neither the words
+    /// nor the time of the answer tell whether it exists.
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn request_password_reset(
+        &self,
+        request: Request<pb::RequestPasswordResetRequest>,
+    ) -> Result<Response<pb::RequestPasswordResetReply>, Status> {
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_check_access().map_err(|e| to_status(e.into()))?;
+        let r = request.get_ref();
+        let mut f = Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        f.parse(
+            "login",
+            if r.login.trim().is_empty() {
+                Err("an email or username is required".to_owned())
+            } else {
+                Ok(())
+            },
+        );
+        f.finish()?;
+        let Some(request_id) = request_id else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let app = self.0.app.clone();
+        let login = r.login.clone();
+        let correlation_id = super::correlation_id(&request);
+        tokio::spawn(async move {
+            let contact = match app.find_contact(tenant.as_str(), &login) {
+                Ok(Some(contact)) => contact,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "looking up a login for a reset");
+                    return;
+                }
+            };
+            let Ok(contact_id) = GeneratedId::parse(&contact.contact_id) else {
+                return;
+            };
+            let fp =
+                crate::secrets::sha256(&format!("RequestPasswordReset\0{}", contact.contact_id));
+            let ctx = crate::app::CommandContext {
+                request_id,
+                fingerprint: fp,
+                tenant: Some(tenant.clone()),
+                actor: Actor::Contact {
+                    contact_id: contact.contact_id.clone(),
+                },
+                correlation_id,
+            };
+            let cmd = RequestResetCommand {
+                tenant,
+                contact_id,
+                by: None,
+            };
+            match app.execute(&ctx, &cmd).await {
+                Ok(_) => {}
+                // Nothing to send (revoked, disabled, no email): the same answer was given.
+                Err(AppError::Domain(e)) => tracing::info!(reason = %e, "no reset link sent"),
+                Err(e) => tracing::warn!(error = %e, "a reset link could not be sent"),
+            }
+        });
+        Ok(Response::new(pb::RequestPasswordResetReply {
+            message:
+                "If this login exists and has an email, a link to set a new password is on its way."
+                    .into(),
+        }))
+    }
+
+    /// Needs no API key: the link token is the credential.
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn reset_password(
+        &self,
+        request: Request<pb::ResetPasswordRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let app = &self.0.app;
+        let r = request.get_ref();
+        let mut f = Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        let claims = f.parse(
+            "token",
+            app.links
+                .verify_reset(&r.token)
+                .map_err(|_| "not a valid password-reset link".to_owned()),
+        );
+        let new = f.parse("new_password", Password::parse(&r.new_password));
+        f.finish()?;
+        let (Some(request_id), Some(claims), Some(new)) = (request_id, claims, new) else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let tenant = TenantId::parse(&claims.tenant)
+            .map_err(|_| to_status(DomainError::NotFound("contact").into()))?;
+        let fp = fingerprint("ResetPassword", r, |m| {
+            m.request_id.clear();
+            m.new_password.clear();
+        });
+        let actor = Actor::Contact {
+            contact_id: claims.subject_id.clone(),
+        };
+        let ctx = context(&request, request_id, fp, Some(tenant), actor);
+        let cmd = ResetPasswordCommand {
+            claims,
+            new,
+            hash: Default::default(),
+        };
+        let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let s = outcome.reply;
+        let (token, expires_at_ms) =
+            app.open_session(&s.tenant, &s.contact_id, &s.identity_id, false);
+        Ok(Response::new(pb::Session {
+            position: outcome.position,
+            session_token: token,
+            expires_at: rfc3339(expires_at_ms),
+            tenant_id: s.tenant,
+            contact_id: s.contact_id,
+            customer_id: s.customer_id,
+            email: s.email,
+            must_change_password: false,
         }))
     }
 

@@ -295,6 +295,12 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                         row.temporary = e.temporary;
                     }
                     ContactEvent::FirstLogin(_) => row.logged_in = true,
+                    ContactEvent::LocalPasswordCleared(_) => {
+                        row.local_password_hash = None;
+                        row.temporary = false;
+                    }
+                    ContactEvent::PasswordResetRequested(_)
+                    | ContactEvent::PasswordResetCompleted(_) => {}
                     ContactEvent::ContactInvited(_) | ContactEvent::LoginCreated(_) => {}
                 }
                 rows.put(key, &row);
