@@ -87,6 +87,20 @@ pub struct TenantSettingsChanged {
     pub inactive_customers_may_log_in: bool,
 }
 
+/// Whether contacts who complete registration wait for approval.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalPolicySet {
+    /// True: a contact who sets a password lands in "unapproved usernames".
+    pub approval_required: bool,
+}
+
+/// The tenant's username administrators: who is told of registrations.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsernameAdministratorsSet {
+    /// One to three emails.
+    pub emails: Vec<String>,
+}
+
 /// Contact details of a customer company.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactDetails {
@@ -370,6 +384,10 @@ payload_enum! {
         ApiKeyRevoked(ApiKeyRevoked) = 1,
         /// See [`TenantSettingsChanged`].
         TenantSettingsChanged(TenantSettingsChanged) = 1,
+        /// See [`ApprovalPolicySet`].
+        ApprovalPolicySet(ApprovalPolicySet) = 1,
+        /// See [`UsernameAdministratorsSet`].
+        UsernameAdministratorsSet(UsernameAdministratorsSet) = 1,
     }
     legacy { ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1 }
 }
@@ -417,6 +435,12 @@ payload_enum! {
         PasswordResetCompleted(PasswordResetCompleted) = 1,
         /// See [`LocalPasswordCleared`].
         LocalPasswordCleared(LocalPasswordCleared) = 1,
+        /// The contact completed registration and waits for approval.
+        ContactAwaitingApproval(AccessChanged) = 1,
+        /// A username administrator approved the contact: it may log in.
+        ContactApproved(AccessChanged) = 1,
+        /// A username administrator rejected the contact: the pending login is deleted.
+        ContactRejected(AccessChanged) = 1,
     }
     legacy {}
 }

@@ -175,6 +175,33 @@ pub fn reset(mail: &ResetMail<'_>) -> anyhow::Result<Message> {
         .multipart(MultiPart::alternative_plain_html(text, html))?)
 }
 
+/// A short notice without a link: a subject and paragraphs, to one or more
+/// recipients.
+pub fn notice(
+    from: &Mailbox,
+    to: &[&str],
+    subject: &str,
+    paragraphs: &[String],
+    message_id: &str,
+) -> anyhow::Result<Message> {
+    let text = format!("Hello,\n\n{}\n", paragraphs.join("\n\n"));
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Hello,</p>{}</body></html>",
+        paragraphs
+            .iter()
+            .map(|p| format!("<p>{}</p>", escape_html(p)))
+            .collect::<String>()
+    );
+    let mut builder = Message::builder()
+        .from(from.clone())
+        .subject(subject)
+        .message_id(Some(format!("<{message_id}@portal-access>")));
+    for address in to {
+        builder = builder.to(address.parse::<Mailbox>()?);
+    }
+    Ok(builder.multipart(MultiPart::alternative_plain_html(text, html))?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

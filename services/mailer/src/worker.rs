@@ -61,6 +61,12 @@ struct InvitationInfo {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+struct ContactInfo {
+    email: String,
+    customer_id: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct SentRecord {
     at_ms: i64,
 }
@@ -234,15 +240,44 @@ impl Core {
                     .await?;
             }
             Ok(Event::Contact(ContactEvent::ContactInvited(c))) => {
-                put(
-                    &mut batch,
-                    key(&["contact", tenant, &c.contact_id]),
-                    &c.email,
-                );
+                let info = ContactInfo {
+                    email: c.email,
+                    customer_id: c.customer_id,
+                };
+                put(&mut batch, key(&["contact", tenant, &c.contact_id]), &info);
             }
             Ok(Event::Contact(ContactEvent::LoginCreated(c))) => {
-                if let Some(email) = &c.email {
-                    put(&mut batch, key(&["contact", tenant, &c.contact_id]), email);
+                let info = ContactInfo {
+                    email: c.email.unwrap_or_default(),
+                    customer_id: c.customer_id,
+                };
+                put(&mut batch, key(&["contact", tenant, &c.contact_id]), &info);
+            }
+            Ok(Event::Tenant(TenantEvent::UsernameAdministratorsSet(a))) => {
+                put(&mut batch, key(&["admins", tenant]), &a.emails);
+            }
+            Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) => {
+                sent = self.send_approval_notice(e, true).await?;
+                if sent {
+                    put(
+                        &mut batch,
+                        key(&["sent", &e.event_id.simple().to_string()]),
+                        &SentRecord {
+                            at_ms: e.occurred_at_ms,
+                        },
+                    );
+                }
+            }
+            Ok(Event::Contact(ContactEvent::ContactApproved(_))) => {
+                sent = self.send_approval_notice(e, false).await?;
+                if sent {
+                    put(
+                        &mut batch,
+                        key(&["sent", &e.event_id.simple().to_string()]),
+                        &SentRecord {
+                            at_ms: e.occurred_at_ms,
+                        },
+                    );
                 }
             }
             Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) => {
@@ -266,6 +301,67 @@ impl Core {
         })
     }
 
+    /// Tells the username administrators of a registration awaiting approval
+    /// (`to_admins`), or the contact that it was approved.
+    async fn send_approval_notice(&self, e: &Envelope, to_admins: bool) -> anyhow::Result<bool> {
+        let event_id = e.event_id.simple().to_string();
+        if self.db.contains_key(key(&["sent", &event_id]))? {
+            return Ok(false);
+        }
+        let tenant = e.stream.tenant();
+        let Some(contact) =
+            get::<ContactInfo>(&self.db, &key(&["contact", tenant, e.stream.id()]))?
+        else {
+            return Ok(false);
+        };
+        let tenant_name: String =
+            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let customer_name: String =
+            get(&self.db, &key(&["customer", tenant, &contact.customer_id]))?
+                .unwrap_or_else(|| contact.customer_id.clone());
+        let (recipients, subject, paragraphs) = if to_admins {
+            let admins: Vec<String> = get(&self.db, &key(&["admins", tenant]))?.unwrap_or_default();
+            (
+                admins,
+                format!("New registration awaiting approval: {}", contact.email),
+                vec![
+                    format!(
+                        "{} ({}) completed registration for {tenant_name}'s ordering portal and waits for approval.",
+                        contact.email, customer_name
+                    ),
+                    "Approve or reject it in your back office; until then the contact cannot log in.".to_owned(),
+                ],
+            )
+        } else {
+            (
+                vec![contact.email.clone()],
+                format!("Your access to {tenant_name}'s ordering portal is approved"),
+                vec![format!(
+                    "Your registration for {customer_name} was approved: you can log in to {tenant_name}'s ordering portal now."
+                )],
+            )
+        };
+        let recipients: Vec<&str> = recipients
+            .iter()
+            .map(String::as_str)
+            .filter(|r| !r.is_empty())
+            .collect();
+        if recipients.is_empty() {
+            tracing::warn!(tenant, "an approval notice with no recipient; nothing sent");
+            return Ok(false);
+        }
+        let message = compose::notice(
+            &self.config.from,
+            &recipients,
+            &subject,
+            &paragraphs,
+            &event_id,
+        )?;
+        self.config.transport.deliver(&event_id, &message).await?;
+        tracing::info!(tenant, to_admins, "approval notice sent");
+        Ok(true)
+    }
+
     async fn send_reset(
         &self,
         e: &Envelope,
@@ -279,7 +375,10 @@ impl Core {
         }
         let tenant = e.stream.tenant();
         let contact_id = e.stream.id();
-        let Some(email) = get::<String>(&self.db, &key(&["contact", tenant, contact_id]))? else {
+        let email = get::<ContactInfo>(&self.db, &key(&["contact", tenant, contact_id]))?
+            .map(|c| c.email)
+            .filter(|e| !e.is_empty());
+        let Some(email) = email else {
             // The service refuses resets for logins without an email.
             tracing::warn!(
                 tenant,

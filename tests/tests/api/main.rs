@@ -1,5 +1,6 @@
 //! Black-box tests: the real `accessd`, a real gRPC client, real files.
 
+mod approval;
 mod bad_input;
 mod concurrency;
 mod crash;

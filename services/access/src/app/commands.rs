@@ -11,7 +11,9 @@ use crate::domain::invitation::{
 };
 use crate::domain::policy::Staff;
 use crate::domain::tenant::{self, ChangeSettings, CreateTenant, IssueApiKey, TenantState};
-use crate::domain::values::{CustomerId, Email, GeneratedId, Message, Password, TenantId};
+use crate::domain::values::{
+    CustomerId, Email, GeneratedId, Message, Password, TenantId, Username,
+};
 use crate::domain::{Change, DomainError, streams};
 use access_events::catalogue::SiteRule;
 use access_events::links::LinkClaims;
@@ -316,6 +318,10 @@ pub enum AccessAction {
     Restore,
     /// `RevokeAccess`.
     Revoke,
+    /// `ApproveUser`.
+    Approve,
+    /// `RejectUser`.
+    Reject,
 }
 
 /// `DisableAccess`, `RestoreAccess` or `RevokeAccess` as received.
@@ -343,20 +349,20 @@ impl Command for AccessCommand {
         let changes = match self.action {
             AccessAction::Disable => contact::disable(&contact, &customer, c.clone())?,
             AccessAction::Restore => contact::restore(&contact, &customer, c.clone())?,
+            AccessAction::Approve => contact::approve(&contact, &customer, c.clone())?,
+            AccessAction::Reject => {
+                load_slots(unit, &c.tenant, &contact).await?;
+                contact::reject(&contact, &customer, c.clone())?
+            }
             AccessAction::Revoke => {
-                let invitation: InvitationState = if contact.lifecycle.is_some() {
-                    let id = GeneratedId::trusted(&contact.invitation_id);
-                    unit.load(&streams::invitation(&c.tenant, &id)).await?
-                } else {
-                    InvitationState::default()
-                };
-                if contact.lifecycle.is_some() {
-                    // Revoking frees the email: the reservation is part of the decision.
-                    let identity = GeneratedId::trusted(&contact.identity_id);
-                    let _: EmailSlotState = unit
-                        .load(&streams::email_slot(&c.tenant, &identity))
-                        .await?;
-                }
+                let invitation: InvitationState =
+                    if contact.lifecycle.is_some() && !contact.invitation_id.is_empty() {
+                        let id = GeneratedId::trusted(&contact.invitation_id);
+                        unit.load(&streams::invitation(&c.tenant, &id)).await?
+                    } else {
+                        InvitationState::default()
+                    };
+                load_slots(unit, &c.tenant, &contact).await?;
                 contact::revoke(
                     RevokeState {
                         contact: &contact,
@@ -369,6 +375,32 @@ impl Command for AccessCommand {
         };
         Ok((changes, c.contact_id.to_string()))
     }
+}
+
+/// Loads the contact's email and username reservations, so that freeing them
+/// is checked against concurrent changes.
+async fn load_slots(
+    unit: &mut Unit<'_>,
+    tenant: &TenantId,
+    contact: &ContactState,
+) -> Result<(), AppError> {
+    if contact.lifecycle.is_none() {
+        return Ok(());
+    }
+    if !contact.identity_id.is_empty() {
+        let identity = GeneratedId::trusted(&contact.identity_id);
+        let _: EmailSlotState = unit.load(&streams::email_slot(tenant, &identity)).await?;
+    }
+    if let Some(username) = contact
+        .username
+        .as_deref()
+        .and_then(|u| Username::parse(u).ok())
+    {
+        let _: EmailSlotState = unit
+            .load(&streams::username_slot(tenant, &username.slot_id()))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The customer of a contact (empty when the contact does not exist).
@@ -414,6 +446,8 @@ pub struct SessionSubject {
     pub email: String,
     /// The global identity.
     pub identity_id: String,
+    /// The contact waits for approval: no session yet.
+    pub pending_approval: bool,
 }
 
 impl Accept {
@@ -448,6 +482,7 @@ impl Command for Accept {
         let contact: ContactState = unit.load(&streams::contact(&tenant, &contact_id)).await?;
         let identity_id = GeneratedId::trusted(&contact.identity_id);
         let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
+        let tenant_state: TenantState = unit.load(&streams::tenant(&tenant)).await?;
         let credential = match &identity.password_hash {
             Some(phc) => Credential::ExistingPassword {
                 matches: app
@@ -471,6 +506,7 @@ impl Command for Accept {
                 invitation: &invitation,
                 contact: &contact,
                 identity: &identity,
+                approval_required: tenant_state.approval_required,
             },
             AcceptInvitation {
                 tenant: tenant.clone(),
@@ -488,6 +524,7 @@ impl Command for Accept {
                 customer_id: contact.customer_id,
                 email: contact.email,
                 identity_id: identity_id.to_string(),
+                pending_approval: tenant_state.approval_required,
             },
         ))
     }
@@ -506,5 +543,49 @@ impl Command for Accept {
         } else {
             Err(DomainError::bad_credentials().into())
         }
+    }
+}
+
+/// `SetUsernameAdministrators` as received.
+#[derive(Clone, Debug)]
+pub struct SetUsernameAdministrators {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// One to three emails.
+    pub emails: Vec<Email>,
+}
+
+impl Command for SetUsernameAdministrators {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes =
+            tenant::set_username_administrators(&self.tenant, &self.by, self.emails.clone())?;
+        Ok((changes, ()))
+    }
+}
+
+/// `SetApprovalPolicy` as received.
+#[derive(Clone, Debug)]
+pub struct SetApprovalPolicy {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// Whether registrations wait for approval.
+    pub approval_required: bool,
+}
+
+impl Command for SetApprovalPolicy {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes =
+            tenant::set_approval_policy(&state, &self.tenant, &self.by, self.approval_required)?;
+        Ok((changes, ()))
     }
 }

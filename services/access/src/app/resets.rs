@@ -3,7 +3,7 @@
 
 use super::commands::{SessionSubject, load_customer_of};
 use super::{App, AppError, Command, Unit, now_ms};
-use crate::domain::contact::ContactState;
+use crate::domain::contact::{ContactState, Lifecycle};
 use crate::domain::identity::IdentityState;
 use crate::domain::invitation::InvitationState;
 use crate::domain::policy::Staff;
@@ -107,6 +107,7 @@ impl Command for ResetPasswordCommand {
             .await
             .map_err(AppError::Internal)?
             .clone();
+        let pending_approval = contact.lifecycle == Some(Lifecycle::PendingApproval);
         let changes = resets::reset_password(
             &contact,
             &identity,
@@ -126,6 +127,7 @@ impl Command for ResetPasswordCommand {
                 customer_id: contact.customer_id,
                 email: contact.email,
                 identity_id: identity_id.to_string(),
+                pending_approval,
             },
         ))
     }

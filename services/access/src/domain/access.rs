@@ -86,6 +86,12 @@ pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
                 "the contact has not accepted the invitation yet",
             );
         }
+        Lifecycle::PendingApproval => {
+            return deny(
+                "pending_approval",
+                "the contact waits for approval by a username administrator",
+            );
+        }
         Lifecycle::Active => {}
     }
     if facts.must_change_password && *action != Action::Login {

@@ -21,6 +21,8 @@ pub enum Lifecycle {
     Active,
     /// Membership ended; the email is free again.
     Revoked,
+    /// Registered (password set), waiting for a username administrator.
+    PendingApproval,
 }
 
 /// What the log says about one contact.
@@ -90,6 +92,11 @@ impl Aggregate for ContactState {
                 self.temporary = e.temporary;
             }
             ContactEvent::FirstLogin(_) => self.logged_in = true,
+            ContactEvent::ContactAwaitingApproval(_) => {
+                self.lifecycle = Some(Lifecycle::PendingApproval)
+            }
+            ContactEvent::ContactApproved(_) => self.lifecycle = Some(Lifecycle::Active),
+            ContactEvent::ContactRejected(_) => self.lifecycle = Some(Lifecycle::Revoked),
             ContactEvent::PasswordResetRequested(e) => {
                 self.reset_generation = e.generation;
                 self.reset_expires_at_ms = e.expires_at_ms;
@@ -116,6 +123,7 @@ impl ContactState {
 pub fn status_word(lifecycle: Option<Lifecycle>, disabled: bool) -> &'static str {
     match (lifecycle, disabled) {
         (Some(Lifecycle::Revoked), _) => "revoked",
+        (Some(Lifecycle::PendingApproval), _) => "pending_approval",
         (_, true) => "disabled",
         (Some(Lifecycle::Active), false) => "active",
         _ => "invited",
@@ -200,31 +208,12 @@ pub fn restore(
     )])
 }
 
-/// The state `RevokeAccess` is decided on.
-#[derive(Clone, Debug)]
-pub struct RevokeState<'a> {
-    /// The contact.
-    pub contact: &'a ContactState,
-    /// Its invitation.
-    pub invitation: &'a InvitationState,
-    /// Its customer.
-    pub customer: &'a CustomerState,
-}
-
-/// Decides `RevokeAccess`: ends the membership, kills a pending link and frees
-/// the email for a new invitation.
-pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
-    manageable(state.contact, state.customer, &cmd.by)?;
-    let contact = state.contact;
+/// Frees the contact's email and username for new logins.
+fn release_slots(contact: &ContactState, cmd: &ChangeAccess) -> Vec<Change> {
     let released = || EmailReleased {
         contact_id: cmd.contact_id.to_string(),
     };
-    let mut changes = vec![Change::new(
-        streams::contact(&cmd.tenant, &cmd.contact_id),
-        Event::Contact(ContactEvent::AccessRevoked(AccessChanged {
-            reason: cmd.reason.clone(),
-        })),
-    )];
+    let mut changes = Vec::new();
     if !contact.identity_id.is_empty() {
         let identity = GeneratedId::trusted(&contact.identity_id);
         changes.push(Change::new(
@@ -242,6 +231,77 @@ pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, 
             Event::UsernameSlot(UsernameSlotEvent::UsernameReleased(released())),
         ));
     }
+    changes
+}
+
+fn pending_approval(
+    contact: &ContactState,
+    customer: &CustomerState,
+    by: &Staff,
+) -> Result<(), DomainError> {
+    if manageable(contact, customer, by)? != Lifecycle::PendingApproval {
+        return Err(DomainError::precondition(
+            "not_pending_approval",
+            "this contact is not waiting for approval",
+        ));
+    }
+    Ok(())
+}
+
+/// Decides `ApproveUser`: the registered contact may log in.
+pub fn approve(
+    contact: &ContactState,
+    customer: &CustomerState,
+    cmd: ChangeAccess,
+) -> Result<Vec<Change>, DomainError> {
+    pending_approval(contact, customer, &cmd.by)?;
+    Ok(vec![Change::new(
+        streams::contact(&cmd.tenant, &cmd.contact_id),
+        Event::Contact(ContactEvent::ContactApproved(AccessChanged {
+            reason: cmd.reason,
+        })),
+    )])
+}
+
+/// Decides `RejectUser`: the pending login is deleted; its email and username are free.
+pub fn reject(
+    contact: &ContactState,
+    customer: &CustomerState,
+    cmd: ChangeAccess,
+) -> Result<Vec<Change>, DomainError> {
+    pending_approval(contact, customer, &cmd.by)?;
+    let mut changes = vec![Change::new(
+        streams::contact(&cmd.tenant, &cmd.contact_id),
+        Event::Contact(ContactEvent::ContactRejected(AccessChanged {
+            reason: cmd.reason.clone(),
+        })),
+    )];
+    changes.extend(release_slots(contact, &cmd));
+    Ok(changes)
+}
+
+/// The state `RevokeAccess` is decided on.
+#[derive(Clone, Debug)]
+pub struct RevokeState<'a> {
+    /// The contact.
+    pub contact: &'a ContactState,
+    /// Its invitation.
+    pub invitation: &'a InvitationState,
+    /// Its customer.
+    pub customer: &'a CustomerState,
+}
+
+/// Decides `RevokeAccess`: ends the membership, kills a pending link and frees
+/// the email for a new invitation.
+pub fn revoke(state: RevokeState<'_>, cmd: ChangeAccess) -> Result<Vec<Change>, DomainError> {
+    manageable(state.contact, state.customer, &cmd.by)?;
+    let mut changes = vec![Change::new(
+        streams::contact(&cmd.tenant, &cmd.contact_id),
+        Event::Contact(ContactEvent::AccessRevoked(AccessChanged {
+            reason: cmd.reason.clone(),
+        })),
+    )];
+    changes.extend(release_slots(state.contact, &cmd));
     if state.invitation.status == Some(InvitationStatus::Pending) {
         changes.push(Change::new(
             streams::invitation(
@@ -390,6 +450,36 @@ mod tests {
         assert!(matches!(
             restore(&contact, &customer(), by(Staff::new(Role::Auditor))),
             Err(DomainError::PermissionDenied { reason: "role", .. })
+        ));
+    }
+
+    #[test]
+    fn a_pending_registration_is_approved_or_rejected_and_nothing_else() {
+        let (contact, _) = accepted_contact();
+        assert!(matches!(
+            approve(&contact, &customer(), cmd()),
+            Err(DomainError::FailedPrecondition {
+                reason: "not_pending_approval",
+                ..
+            })
+        ));
+        let pending = contact.evolve(&Event::Contact(ContactEvent::ContactAwaitingApproval(
+            AccessChanged {
+                reason: String::new(),
+            },
+        )));
+        assert_eq!(pending.status(), "pending_approval");
+        let approved = then(
+            pending.clone(),
+            &approve(&pending, &customer(), cmd()).unwrap(),
+        );
+        assert_eq!(approved.status(), "active");
+        let changes = reject(&pending, &customer(), cmd()).unwrap();
+        assert_eq!(changes.len(), 2, "rejected, and the email freed");
+        assert_eq!(then(pending.clone(), &changes).status(), "revoked");
+        assert!(matches!(
+            approve(&pending, &customer(), by(Staff::rep("bert"))),
+            Err(DomainError::PermissionDenied { .. })
         ));
     }
 }

@@ -9,9 +9,9 @@ use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, Message, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
-    ContactActivated, ContactEvent, ContactInvited, EmailReserved, EmailSlotEvent, Event,
-    IdentityEvent, IdentityRegistered, InvitationAccepted, InvitationEvent, InvitationIssued,
-    InvitationResent, PasswordSet, SiteRule,
+    AccessChanged, ContactActivated, ContactEvent, ContactInvited, EmailReserved, EmailSlotEvent,
+    Event, IdentityEvent, IdentityRegistered, InvitationAccepted, InvitationEvent,
+    InvitationIssued, InvitationResent, PasswordSet, SiteRule,
 };
 
 /// Where an invitation stands.
@@ -196,6 +196,12 @@ pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Chang
                 "this contact's access was revoked; invite the email again instead",
             ));
         }
+        Some(Lifecycle::PendingApproval) => {
+            return Err(DomainError::precondition(
+                "pending_approval",
+                "the contact waits for approval by a username administrator",
+            ));
+        }
         Some(Lifecycle::Invited) => {}
     }
     cmd.by.may_manage_logins_of(state.customer.sales_rep())?;
@@ -247,6 +253,8 @@ pub struct AcceptState<'a> {
     pub contact: &'a ContactState,
     /// The contact's global identity.
     pub identity: &'a IdentityState,
+    /// The tenant makes registrations wait for approval.
+    pub approval_required: bool,
 }
 
 /// Accept an invitation with its link.
@@ -351,12 +359,21 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
             identity_id: identity_id.to_string(),
         })),
     ));
+    let contact_stream = streams::contact(&cmd.tenant, &GeneratedId::trusted(&inv.contact_id));
     changes.push(Change::new(
-        streams::contact(&cmd.tenant, &GeneratedId::trusted(&inv.contact_id)),
+        contact_stream.clone(),
         Event::Contact(ContactEvent::ContactActivated(ContactActivated {
             invitation_id: cmd.invitation_id.to_string(),
         })),
     ));
+    if state.approval_required {
+        changes.push(Change::new(
+            contact_stream,
+            Event::Contact(ContactEvent::ContactAwaitingApproval(AccessChanged {
+                reason: "registration completed".into(),
+            })),
+        ));
+    }
     Ok(changes)
 }
 
@@ -453,6 +470,7 @@ pub(crate) mod tests {
                 invitation: &invitation,
                 contact: &contact,
                 identity: &IdentityState::default(),
+                approval_required: false,
             },
             accept_cmd(
                 1,
@@ -575,6 +593,7 @@ pub(crate) mod tests {
                 invitation: &inv,
                 contact: &contact,
                 identity: &IdentityState::default(),
+                approval_required: false,
             },
             accept_cmd(1, new_password(), NOW + 1000),
         )
@@ -599,6 +618,7 @@ pub(crate) mod tests {
                 invitation: &inv,
                 contact: &contact,
                 identity: &IdentityState::default(),
+                approval_required: false,
             },
             accept_cmd(1, new_password(), NOW),
         )
@@ -616,6 +636,7 @@ pub(crate) mod tests {
                 invitation: &inv,
                 contact: &contact,
                 identity: &IdentityState::default(),
+                approval_required: false,
             },
             accept_cmd(1, new_password(), NOW + DAY),
         )
@@ -652,6 +673,7 @@ pub(crate) mod tests {
             invitation: &inv,
             contact: &contact,
             identity: &IdentityState::default(),
+            approval_required: false,
         };
         let err = accept(state, accept_cmd(1, new_password(), NOW + DAY * 2)).unwrap_err();
         assert!(matches!(
@@ -711,6 +733,7 @@ pub(crate) mod tests {
             invitation: &inv,
             contact: &contact,
             identity: &identity,
+            approval_required: false,
         };
         assert!(matches!(
             accept(state, accept_cmd(1, new_password(), NOW)),
@@ -751,6 +774,7 @@ pub(crate) mod tests {
                 invitation: &inv,
                 contact: &contact,
                 identity: &IdentityState::default(),
+                approval_required: false,
             },
             accept_cmd(1, new_password(), NOW),
         )
@@ -780,5 +804,25 @@ pub(crate) mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn with_approval_required_a_completed_registration_waits() {
+        let (contact, inv) = invited_contact();
+        let changes = accept(
+            AcceptState {
+                invitation: &inv,
+                contact: &contact,
+                identity: &IdentityState::default(),
+                approval_required: true,
+            },
+            accept_cmd(1, new_password(), NOW),
+        )
+        .unwrap();
+        let contact = changes
+            .iter()
+            .filter(|c| c.stream.aggregate().as_str() == "contact")
+            .fold(contact, |s, c| s.evolve(&c.event));
+        assert_eq!(contact.status(), "pending_approval");
     }
 }

@@ -168,6 +168,12 @@ pub fn set_temporary_password(
                 "this contact's access was revoked",
             ));
         }
+        Some(Lifecycle::PendingApproval) => {
+            return Err(DomainError::precondition(
+                "pending_approval",
+                "the contact waits for approval by a username administrator",
+            ));
+        }
         Some(Lifecycle::Invited) => {
             return Err(DomainError::precondition(
                 "invitation_pending",

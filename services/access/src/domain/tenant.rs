@@ -1,11 +1,11 @@
 //! A tenant: a supplier with its sites, default order site and API keys.
 
 use super::policy::{Role, Staff};
-use super::values::{FieldViolation, GeneratedId, Name, SiteName, TenantId};
+use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
-    ApiKeyIssued, ApiKeyRevoked, DefaultVisibility, Event, TenantCreated, TenantEvent,
-    TenantSettingsChanged,
+    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, DefaultVisibility, Event, TenantCreated,
+    TenantEvent, TenantSettingsChanged, UsernameAdministratorsSet,
 };
 use std::collections::BTreeMap;
 
@@ -26,6 +26,10 @@ pub struct TenantState {
     pub inactive_customers_may_log_in: bool,
     /// API keys by id: role and whether revoked.
     pub keys: BTreeMap<String, (String, bool)>,
+    /// Registrations wait for approval.
+    pub approval_required: bool,
+    /// Who is told of registrations (one to three emails, once set).
+    pub username_administrators: Vec<String>,
 }
 
 impl Default for TenantState {
@@ -38,6 +42,8 @@ impl Default for TenantState {
             default_visibility: DefaultVisibility::AllSites,
             inactive_customers_may_log_in: true,
             keys: BTreeMap::new(),
+            approval_required: false,
+            username_administrators: Vec::new(),
         }
     }
 }
@@ -67,6 +73,10 @@ impl Aggregate for TenantState {
                 self.default_order_site = e.default_order_site.clone();
                 self.default_visibility = e.default_visibility.clone();
                 self.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
+            }
+            TenantEvent::ApprovalPolicySet(e) => self.approval_required = e.approval_required,
+            TenantEvent::UsernameAdministratorsSet(e) => {
+                self.username_administrators = e.emails.clone();
             }
         }
         self
@@ -235,6 +245,60 @@ pub fn revoke_key(
     }
 }
 
+/// Decides `SetApprovalPolicy`.
+pub fn set_approval_policy(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    approval_required: bool,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    if approval_required && state.username_administrators.is_empty() {
+        return Err(DomainError::precondition(
+            "no_username_administrators",
+            "set at least one username administrator first: they approve registrations",
+        ));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(TenantEvent::ApprovalPolicySet(ApprovalPolicySet {
+            approval_required,
+        })),
+    )])
+}
+
+/// Decides `SetUsernameAdministrators`: one to three distinct emails.
+pub fn set_username_administrators(
+    tenant: &TenantId,
+    by: &Staff,
+    emails: Vec<Email>,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    let mut unique: Vec<String> = Vec::new();
+    for e in emails {
+        let e = e.to_string();
+        if unique.iter().any(|u| u.eq_ignore_ascii_case(&e)) {
+            return Err(DomainError::invalid(
+                "emails",
+                format!("{e} is listed twice"),
+            ));
+        }
+        unique.push(e);
+    }
+    if unique.is_empty() || unique.len() > 3 {
+        return Err(DomainError::invalid(
+            "emails",
+            "give one to three username administrators",
+        ));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(TenantEvent::UsernameAdministratorsSet(
+            UsernameAdministratorsSet { emails: unique },
+        )),
+    )])
+}
+
 /// Replace the tenant's settings (admins).
 #[derive(Clone, Debug)]
 pub struct ChangeSettings {
@@ -388,6 +452,52 @@ mod tests {
             issue_key(&created(), key(admin, Role::Service, Some("anna"))),
             Err(DomainError::Invalid(v)) if v[0].field == "rep_id"
         ));
+    }
+
+    #[test]
+    fn approval_needs_one_to_three_username_administrators_first() {
+        let tenant = TenantId::parse("acme").unwrap();
+        let admin = Staff::new(Role::Admin);
+        let state = created();
+        assert!(matches!(
+            set_approval_policy(&state, &tenant, &admin, true),
+            Err(DomainError::FailedPrecondition {
+                reason: "no_username_administrators",
+                ..
+            })
+        ));
+        let email = |s: &str| Email::parse(s).unwrap();
+        assert!(set_username_administrators(&tenant, &admin, vec![]).is_err());
+        assert!(
+            set_username_administrators(
+                &tenant,
+                &admin,
+                vec![email("a@x.example"), email("A@x.example")]
+            )
+            .is_err()
+        );
+        let four = ["a", "b", "c", "d"]
+            .map(|n| email(&format!("{n}@x.example")))
+            .to_vec();
+        assert!(set_username_administrators(&tenant, &admin, four).is_err());
+        assert!(matches!(
+            set_username_administrators(
+                &tenant,
+                &Staff::new(Role::InHouse),
+                vec![email("a@x.example")]
+            ),
+            Err(DomainError::PermissionDenied { .. })
+        ));
+        let state = then(
+            state,
+            &set_username_administrators(&tenant, &admin, vec![email("a@x.example")]).unwrap(),
+        );
+        let state = then(
+            state.clone(),
+            &set_approval_policy(&state, &tenant, &admin, true).unwrap(),
+        );
+        assert!(state.approval_required);
+        assert_eq!(state.username_administrators, vec!["a@x.example"]);
     }
 
     #[test]

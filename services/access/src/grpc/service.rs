@@ -350,6 +350,24 @@ impl Access for AccessService {
             .await
     }
 
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn approve_user(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(request, AccessAction::Approve, "ApproveUser")
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn reject_user(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(request, AccessAction::Reject, "RejectUser")
+            .await
+    }
+
     async fn get_contact(
         &self,
         request: Request<pb::GetContactRequest>,

@@ -15,6 +15,28 @@ use access_proto::v1 as pb;
 use access_proto::v1::sessions_server::Sessions;
 use tonic::{Request, Response, Status};
 
+/// The session a link opened: none yet for a contact waiting for approval.
+fn session_of(app: &crate::app::App, position: u64, s: crate::app::SessionSubject) -> pb::Session {
+    let (session_token, expires_at) = if s.pending_approval {
+        (String::new(), String::new())
+    } else {
+        let (token, expires_at_ms) =
+            app.open_session(&s.tenant, &s.contact_id, &s.identity_id, false);
+        (token, rfc3339(expires_at_ms))
+    };
+    pb::Session {
+        position,
+        session_token,
+        expires_at,
+        tenant_id: s.tenant,
+        contact_id: s.contact_id,
+        customer_id: s.customer_id,
+        email: s.email,
+        must_change_password: false,
+        pending_approval: s.pending_approval,
+    }
+}
+
 /// The sessions service.
 #[derive(Clone)]
 pub struct SessionsService(pub Shared);
@@ -83,19 +105,11 @@ impl Sessions for SessionsService {
             hashed: Default::default(),
         };
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        let s = outcome.reply;
-        let (token, expires_at_ms) =
-            app.open_session(&s.tenant, &s.contact_id, &s.identity_id, false);
-        Ok(Response::new(pb::Session {
-            position: outcome.position,
-            session_token: token,
-            expires_at: rfc3339(expires_at_ms),
-            tenant_id: s.tenant,
-            contact_id: s.contact_id,
-            customer_id: s.customer_id,
-            email: s.email,
-            must_change_password: false,
-        }))
+        Ok(Response::new(session_of(
+            app,
+            outcome.position,
+            outcome.reply,
+        )))
     }
 
     #[tracing::instrument(skip_all, err(level = "info"))]
@@ -138,6 +152,7 @@ impl Sessions for SessionsService {
             customer_id: outcome.contact.customer_id,
             email: outcome.contact.email,
             must_change_password: outcome.must_change_password,
+            pending_approval: false,
         }))
     }
 
@@ -248,19 +263,11 @@ impl Sessions for SessionsService {
             hash: Default::default(),
         };
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        let s = outcome.reply;
-        let (token, expires_at_ms) =
-            app.open_session(&s.tenant, &s.contact_id, &s.identity_id, false);
-        Ok(Response::new(pb::Session {
-            position: outcome.position,
-            session_token: token,
-            expires_at: rfc3339(expires_at_ms),
-            tenant_id: s.tenant,
-            contact_id: s.contact_id,
-            customer_id: s.customer_id,
-            email: s.email,
-            must_change_password: false,
-        }))
+        Ok(Response::new(session_of(
+            app,
+            outcome.position,
+            outcome.reply,
+        )))
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
@@ -331,6 +338,7 @@ impl Sessions for SessionsService {
             customer_id: contact.customer_id,
             email: contact.email,
             must_change_password: false,
+            pending_approval: false,
         }))
     }
 }

@@ -3,9 +3,11 @@
 use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::AppError;
+use crate::app::{AppError, Command, SetApprovalPolicy, SetUsernameAdministrators};
 use crate::domain::DomainError;
+use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
+use crate::domain::values::{Email, RequestId};
 use access_events::catalogue::DefaultVisibility;
 use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_server::TenantAdmin;
@@ -34,7 +36,38 @@ impl TenantAdminService {
                 DefaultVisibility::OneSite(site) => site,
             },
             inactive_customers_may_log_in: row.inactive_customers_may_log_in,
+            approval_required: row.approval_required,
+            username_administrators: row.username_administrators,
         })
+    }
+
+    /// Runs a tenant command and answers with the tenant as it is after it.
+    async fn run_tenant<M: prost::Message + Clone, C: Command>(
+        &self,
+        request: &Request<M>,
+        method: &str,
+        request_id: &str,
+        cmd: impl FnOnce(TenantId, Staff) -> Result<C, Status>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(request).await?;
+        let mut f = convert::Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(request_id));
+        f.finish()?;
+        let request_id = request_id.ok_or_else(|| Status::internal("parse bookkeeping"))?;
+        let cmd = cmd(tenant.clone(), staff)?;
+        let fp = fingerprint(method, request.get_ref(), |_| {});
+        let ctx = context(
+            request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        Ok(Response::new(pb::TenantReply {
+            position: outcome.position,
+            tenant: Some(self.tenant(&tenant, outcome.position).await?),
+        }))
     }
 }
 
@@ -103,6 +136,52 @@ impl TenantAdmin for TenantAdminService {
             position: outcome.position,
             tenant: Some(self.tenant(&tenant, outcome.position).await?),
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_username_administrators(
+        &self,
+        request: Request<pb::SetUsernameAdministratorsRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let r = request.get_ref().clone();
+        self.run_tenant(
+            &request,
+            "SetUsernameAdministrators",
+            &r.request_id,
+            |tenant, by| {
+                let mut f = convert::Fields::default();
+                let emails: Vec<Email> = r
+                    .emails
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, e)| f.parse(&format!("emails[{i}]"), Email::parse(e)))
+                    .collect();
+                f.finish()?;
+                Ok(SetUsernameAdministrators { tenant, by, emails })
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_approval_policy(
+        &self,
+        request: Request<pb::SetApprovalPolicyRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let r = request.get_ref().clone();
+        self.run_tenant(
+            &request,
+            "SetApprovalPolicy",
+            &r.request_id,
+            |tenant, by| {
+                Ok(SetApprovalPolicy {
+                    tenant,
+                    by,
+                    approval_required: r.approval_required,
+                })
+            },
+        )
+        .await
     }
 
     async fn get_tenant(

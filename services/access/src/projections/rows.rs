@@ -21,6 +21,10 @@ pub struct TenantRow {
     pub default_visibility: DefaultVisibility,
     /// Whether contacts of inactive or blacklisted customers may log in and look.
     pub inactive_customers_may_log_in: bool,
+    /// Registrations wait for approval.
+    pub approval_required: bool,
+    /// Who approves registrations.
+    pub username_administrators: Vec<String>,
 }
 
 /// An API key, by key id.
@@ -187,8 +191,24 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 default_order_site: e.default_order_site,
                 default_visibility: DefaultVisibility::AllSites,
                 inactive_customers_may_log_in: true,
+                approval_required: false,
+                username_administrators: Vec::new(),
             },
         ),
+        Event::Tenant(TenantEvent::ApprovalPolicySet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.approval_required = e.approval_required;
+                rows.put(key, &row);
+            }
+        }
+        Event::Tenant(TenantEvent::UsernameAdministratorsSet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.username_administrators = e.emails;
+                rows.put(key, &row);
+            }
+        }
         Event::Tenant(TenantEvent::TenantSettingsChanged(e)) => {
             let key = keys::tenant(tenant);
             if let Some(mut row) = rows.get::<TenantRow>(&key)? {
@@ -295,6 +315,11 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                         row.temporary = e.temporary;
                     }
                     ContactEvent::FirstLogin(_) => row.logged_in = true,
+                    ContactEvent::ContactAwaitingApproval(_) => {
+                        row.lifecycle = Lifecycle::PendingApproval
+                    }
+                    ContactEvent::ContactApproved(_) => row.lifecycle = Lifecycle::Active,
+                    ContactEvent::ContactRejected(_) => row.lifecycle = Lifecycle::Revoked,
                     ContactEvent::LocalPasswordCleared(_) => {
                         row.local_password_hash = None;
                         row.temporary = false;
