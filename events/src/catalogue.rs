@@ -359,6 +359,28 @@ pub struct PasswordSet {
     pub password_hash: String,
 }
 
+/// A capability link was created; only the SHA-256 of its token is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalLinkCreated {
+    /// The link's id.
+    pub link_id: String,
+    /// The customer whose documents it shows.
+    pub customer_id: String,
+    /// The document kinds it shows (view only).
+    pub kinds: Vec<DocumentKind>,
+    /// When it stops working, Unix milliseconds, if ever.
+    pub expires_at_ms: Option<i64>,
+    /// SHA-256 of the token.
+    pub token_sha256: [u8; 32],
+}
+
+/// A capability link was deleted: it stops working at once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalLinkDeleted {
+    /// Why.
+    pub reason: String,
+}
+
 /// An email (or username) was reserved for a contact of the tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailReserved {
@@ -467,6 +489,17 @@ payload_enum! {
         IdentityRegistered(IdentityRegistered) = 1,
         /// See [`PasswordSet`].
         PasswordSet(PasswordSet) = 1,
+    }
+    legacy {}
+}
+
+payload_enum! {
+    /// Events of a portal link stream.
+    pub enum PortalLinkEvent {
+        /// See [`PortalLinkCreated`].
+        PortalLinkCreated(PortalLinkCreated) = 1,
+        /// See [`PortalLinkDeleted`].
+        PortalLinkDeleted(PortalLinkDeleted) = 1,
     }
     legacy {}
 }
@@ -586,6 +619,8 @@ pub enum Event {
     EmailSlot(EmailSlotEvent),
     /// From a username reservation stream.
     UsernameSlot(UsernameSlotEvent),
+    /// From a portal link stream.
+    PortalLink(PortalLinkEvent),
 }
 
 impl Event {
@@ -604,6 +639,7 @@ impl Event {
             Aggregate::Identity => Event::Identity(IdentityEvent::decode(t, v, b)?),
             Aggregate::EmailSlot => Event::EmailSlot(EmailSlotEvent::decode(t, v, b)?),
             Aggregate::UsernameSlot => Event::UsernameSlot(UsernameSlotEvent::decode(t, v, b)?),
+            Aggregate::PortalLink => Event::PortalLink(PortalLinkEvent::decode(t, v, b)?),
         })
     }
 
@@ -617,6 +653,7 @@ impl Event {
             Event::Identity(_) => Aggregate::Identity,
             Event::EmailSlot(_) => Aggregate::EmailSlot,
             Event::UsernameSlot(_) => Aggregate::UsernameSlot,
+            Event::PortalLink(_) => Aggregate::PortalLink,
         }
     }
 
@@ -633,6 +670,7 @@ impl Event {
             Event::Identity(e) => parts(e),
             Event::EmailSlot(e) => parts(e),
             Event::UsernameSlot(e) => parts(e),
+            Event::PortalLink(e) => parts(e),
         }
     }
 }

@@ -28,6 +28,8 @@ pub enum Aggregate {
     EmailSlot,
     /// The per-tenant reservation of a username, so that it is unique.
     UsernameSlot,
+    /// A per-customer capability link to view documents.
+    PortalLink,
 }
 
 impl Aggregate {
@@ -41,6 +43,7 @@ impl Aggregate {
             Aggregate::Identity => "identity",
             Aggregate::EmailSlot => "emailslot",
             Aggregate::UsernameSlot => "usernameslot",
+            Aggregate::PortalLink => "portallink",
         }
     }
 
@@ -54,6 +57,7 @@ impl Aggregate {
             "identity" => Aggregate::Identity,
             "emailslot" => Aggregate::EmailSlot,
             "usernameslot" => Aggregate::UsernameSlot,
+            "portallink" => Aggregate::PortalLink,
             _ => return None,
         })
     }

@@ -138,6 +138,29 @@ pub struct SessionClaims {
     pub must_change_password: bool,
 }
 
+/// Portal link tokens: `pl_` and 256 bits derived from the server key, the
+/// tenant and the link id, so that a retried create returns the same link
+/// while only the token's SHA-256 is stored.
+#[derive(Clone, Debug)]
+pub struct PortalLinkTokens {
+    key: ServerKey,
+}
+
+impl PortalLinkTokens {
+    /// Tokens derived from `key`.
+    pub fn new(key: ServerKey) -> Self {
+        PortalLinkTokens { key }
+    }
+
+    /// The token of a link.
+    pub fn token(&self, tenant: &str, link_id: &str) -> String {
+        let mac = self
+            .key
+            .mac("portal-link", &[tenant.as_bytes(), link_id.as_bytes()]);
+        format!("pl_{}", URL_SAFE_NO_PAD.encode(mac))
+    }
+}
+
 /// Generated temporary passwords, derived from the server key and the
 /// request that asked for them, so that a retried request returns the same
 /// password while only its argon2id hash is ever stored.

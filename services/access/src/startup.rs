@@ -6,7 +6,9 @@ use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
 use crate::grpc::{AccessService, OperatorService, SessionsService, Shared, TenantAdminService};
 use crate::projections::{ReadModels, run_projector};
-use crate::secrets::{ApiKeys, DataDirSecrets, Passwords, Sessions, TemporaryPasswords};
+use crate::secrets::{
+    ApiKeys, DataDirSecrets, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords,
+};
 use access_events::log::EventLog;
 use access_events::sled_log::SledLog;
 use access_mailer::{Mailer, MailerConfig, Transport};
@@ -67,7 +69,7 @@ impl Application {
         let mailer = Mailer::open(
             MailerConfig {
                 state_dir: dir.join("mailer"),
-                public_base_url: base_url,
+                public_base_url: base_url.clone(),
                 from: config
                     .mail_from
                     .parse()
@@ -87,9 +89,11 @@ impl Application {
             api_keys: ApiKeys::new(secrets.server_key.clone()),
             sessions: Sessions::new(secrets.server_key.clone()),
             temporary: TemporaryPasswords::new(secrets.server_key.clone()),
+            portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
             settings: Settings {
                 link_ttl: config.link_ttl,
                 session_ttl: config.session_ttl,
+                public_base_url: base_url.clone(),
                 ..Settings::default()
             },
         };

@@ -7,6 +7,7 @@ mod crash;
 mod customers;
 mod idempotency;
 mod logins;
+mod portal_links;
 mod rebuild;
 mod resets;
 mod staff;

@@ -18,7 +18,7 @@ pub use resets::*;
 use crate::domain::values::{RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
 use crate::projections::ReadModels;
-use crate::secrets::{ApiKeys, Passwords, Sessions, TemporaryPasswords};
+use crate::secrets::{ApiKeys, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords};
 use access_events::catalogue::Event;
 use access_events::links::LinkSigner;
 use access_events::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
@@ -43,6 +43,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// How long a query waits for its read model to reach `min_position`.
     pub query_wait: Duration,
+    /// The public base URL of links (portal links are `<base>/p/<token>`).
+    pub public_base_url: String,
 }
 
 impl Default for Settings {
@@ -51,6 +53,7 @@ impl Default for Settings {
             link_ttl: Duration::from_secs(24 * 3600),
             session_ttl: Duration::from_secs(12 * 3600),
             query_wait: Duration::from_secs(5),
+            public_base_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -72,6 +75,8 @@ pub struct App {
     pub sessions: Sessions,
     /// Generated temporary passwords.
     pub temporary: TemporaryPasswords,
+    /// Portal link tokens.
+    pub portal_links: PortalLinkTokens,
     /// Tunables.
     pub settings: Settings,
 }

@@ -20,6 +20,7 @@ pub mod identity;
 pub mod invitation;
 pub mod logins;
 pub mod policy;
+pub mod portal_links;
 pub mod resets;
 pub mod streams;
 pub mod tenant;

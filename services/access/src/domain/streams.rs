@@ -43,3 +43,8 @@ pub fn email_slot(t: &TenantId, identity: &GeneratedId) -> StreamId {
 pub fn username_slot(t: &TenantId, slot: &GeneratedId) -> StreamId {
     make(Aggregate::UsernameSlot, t.as_str(), slot.as_str())
 }
+
+/// `portallink.<t>.<link id>`: one capability link.
+pub fn portal_link(t: &TenantId, id: &GeneratedId) -> StreamId {
+    make(Aggregate::PortalLink, t.as_str(), id.as_str())
+}

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod convert;
 mod operator;
+mod portal_links;
 mod service;
 mod sessions;
 pub mod status;

@@ -525,6 +525,29 @@ impl Access for AccessService {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn create_portal_link(
+        &self,
+        request: Request<pb::CreatePortalLinkRequest>,
+    ) -> Result<Response<pb::CreatePortalLinkReply>, Status> {
+        super::portal_links::create(&self.0, request).await
+    }
+
+    async fn resolve_portal_link(
+        &self,
+        request: Request<pb::ResolvePortalLinkRequest>,
+    ) -> Result<Response<pb::ResolvePortalLinkReply>, Status> {
+        super::portal_links::resolve(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn delete_portal_link(
+        &self,
+        request: Request<pb::DeletePortalLinkRequest>,
+    ) -> Result<Response<pb::DeletePortalLinkReply>, Status> {
+        super::portal_links::delete(&self.0, request).await
+    }
+
     async fn check_access(
         &self,
         request: Request<pb::CheckAccessRequest>,

@@ -8,5 +8,7 @@
 mod rows;
 mod store;
 
-pub use rows::{ContactRow, CustomerRow, IdentityRow, KeyRow, SiteVisibility, TenantRow};
+pub use rows::{
+    ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, SiteVisibility, TenantRow,
+};
 pub use store::{Behind, ReadModels, run_projector};

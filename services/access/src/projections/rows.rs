@@ -4,7 +4,7 @@ use crate::domain::contact::{Lifecycle, status_word};
 use access_events::Envelope;
 use access_events::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
-    Event, IdentityEvent, LoginKind, SiteRule, TenantEvent,
+    Event, IdentityEvent, LoginKind, PortalLinkEvent, SiteRule, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +93,23 @@ impl ContactRow {
     }
 }
 
+/// A capability link, by the SHA-256 of its token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalLinkRow {
+    /// The tenant.
+    pub tenant: String,
+    /// The link's id.
+    pub link_id: String,
+    /// The customer it shows.
+    pub customer_id: String,
+    /// The document kinds it shows.
+    pub kinds: Vec<DocumentKind>,
+    /// When it stops working, if ever.
+    pub expires_at_ms: Option<i64>,
+    /// Deleted links never work again.
+    pub deleted: bool,
+}
+
 /// A global identity's login data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRow {
@@ -163,6 +180,12 @@ pub(super) mod keys {
     }
     pub fn membership(t: &str, identity: &str) -> Vec<u8> {
         [b"m\0", t.as_bytes(), b"\0", identity.as_bytes()].concat()
+    }
+    pub fn portal_link(token_sha256: &[u8; 32]) -> Vec<u8> {
+        [b"p\0".as_slice(), token_sha256].concat()
+    }
+    pub fn portal_link_id(t: &str, link_id: &str) -> Vec<u8> {
+        [b"l\0", t.as_bytes(), b"\0", link_id.as_bytes()].concat()
     }
     pub fn identity(i: &str) -> Vec<u8> {
         [b"i\0", i.as_bytes()].concat()
@@ -343,6 +366,29 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
             if let Some(mut row) = rows.get::<IdentityRow>(&key)? {
                 row.password_hash = Some(e.password_hash);
                 rows.put(key, &row);
+            }
+        }
+        Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
+            rows.put(keys::portal_link_id(tenant, &e.link_id), &e.token_sha256);
+            rows.put(
+                keys::portal_link(&e.token_sha256),
+                &PortalLinkRow {
+                    tenant: tenant.to_owned(),
+                    link_id: e.link_id,
+                    customer_id: e.customer_id,
+                    kinds: e.kinds,
+                    expires_at_ms: e.expires_at_ms,
+                    deleted: false,
+                },
+            );
+        }
+        Event::PortalLink(PortalLinkEvent::PortalLinkDeleted(_)) => {
+            if let Some(hash) = rows.get::<[u8; 32]>(&keys::portal_link_id(tenant, id))? {
+                let key = keys::portal_link(&hash);
+                if let Some(mut row) = rows.get::<PortalLinkRow>(&key)? {
+                    row.deleted = true;
+                    rows.put(key, &row);
+                }
             }
         }
         Event::Invitation(_) | Event::EmailSlot(_) | Event::UsernameSlot(_) => {}

@@ -1,7 +1,8 @@
 //! The read-model store, its queries, and the projector task that feeds it.
 
 use super::rows::{
-    self, ContactRow, CustomerRow, IdentityRow, KeyRow, Rows, SiteVisibility, TenantRow, keys,
+    self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, SiteVisibility,
+    TenantRow, keys,
 };
 use access_events::log::{EventLog, subscribe};
 use anyhow::Context;
@@ -20,6 +21,9 @@ const SCHEMA_VERSION: u32 = 3;
 #[derive(Debug)]
 pub struct ReadModels {
     tree: sled::Db,
+    /// Resolve counts of portal links: operational figures kept apart from
+    /// the rebuildable rows, so a rebuild does not reset them.
+    counters: sled::Tree,
     applied_tx: watch::Sender<u64>,
 }
 
@@ -83,7 +87,12 @@ impl ReadModels {
             None => 0,
         };
         let (applied_tx, _) = watch::channel(checkpoint);
-        Ok(ReadModels { tree, applied_tx })
+        let counters = tree.open_tree("counters")?;
+        Ok(ReadModels {
+            tree,
+            counters,
+            applied_tx,
+        })
     }
 
     /// The last log position applied.
@@ -189,6 +198,24 @@ impl ReadModels {
             Some(contact_id) => self.contact(tenant, &contact_id),
             None => Ok(None),
         }
+    }
+
+    /// A portal link by the SHA-256 of its token.
+    pub fn portal_link(&self, token_sha256: &[u8; 32]) -> anyhow::Result<Option<PortalLinkRow>> {
+        self.get(&keys::portal_link(token_sha256))
+    }
+
+    /// Counts one resolve of a link; returns the count so far.
+    pub fn count_resolve(&self, link_id: &str) -> anyhow::Result<u64> {
+        let next = self.counters.update_and_fetch(link_id.as_bytes(), |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(next
+            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// A global identity.
