@@ -319,6 +319,15 @@ impl TestApp {
         panic!("no {marker} mail #{count} to {email} within 15 s");
     }
 
+    /// The peak resident memory of the process so far, in KiB (Linux).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// The number of `.eml` files in the outbox.
     pub fn outbox_count(&self) -> usize {
         std::fs::read_dir(self.dir.join("outbox"))

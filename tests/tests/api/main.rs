@@ -2,6 +2,7 @@
 
 mod approval;
 mod bad_input;
+mod bulk;
 mod concurrency;
 mod crash;
 mod customers;

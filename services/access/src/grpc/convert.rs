@@ -511,7 +511,7 @@ pub fn action(r: &pb::CheckAccessRequest) -> Result<Action, Status> {
     action.ok_or_else(|| Status::internal("parse bookkeeping"))
 }
 
-fn site_rule(f: &mut Fields, rule: &Option<pb::SiteRule>) -> Option<SiteRule> {
+pub(crate) fn site_rule(f: &mut Fields, rule: &Option<pb::SiteRule>) -> Option<SiteRule> {
     use pb::site_rule::Rule;
     match rule.as_ref().and_then(|r| r.rule.as_ref()) {
         None | Some(Rule::TenantDefault(_)) => Some(SiteRule::TenantDefault),

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod convert;
 mod operator;
 mod portal_links;
+mod reports;
 mod service;
 mod sessions;
 pub mod status;

@@ -38,7 +38,7 @@ fn contact_to_pb(row: ContactRow) -> pb::Contact {
     }
 }
 
-fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
+pub(crate) fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
     let kinds = row
         .documents
         .clone()
@@ -546,6 +546,35 @@ impl Access for AccessService {
         request: Request<pb::DeletePortalLinkRequest>,
     ) -> Result<Response<pb::DeletePortalLinkReply>, Status> {
         super::portal_links::delete(&self.0, request).await
+    }
+
+    async fn list_access(
+        &self,
+        request: Request<pb::ListAccessRequest>,
+    ) -> Result<Response<pb::ListAccessReply>, Status> {
+        super::reports::list_access(&self.0, request).await
+    }
+
+    async fn list_customers_without_login(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> Result<Response<pb::ListCustomersReply>, Status> {
+        super::reports::customers_without_login(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn bulk_invite(
+        &self,
+        request: Request<pb::BulkInviteRequest>,
+    ) -> Result<Response<pb::BulkInviteReply>, Status> {
+        super::reports::bulk_invite(&self.0, request).await
+    }
+
+    async fn billable_users(
+        &self,
+        request: Request<pb::BillableUsersRequest>,
+    ) -> Result<Response<pb::BillableUsersReply>, Status> {
+        super::reports::billable_users(&self.0, request).await
     }
 
     async fn check_access(

@@ -178,6 +178,23 @@ pub(super) mod keys {
         ]
         .concat()
     }
+    pub fn customer_prefix(t: &str) -> Vec<u8> {
+        [b"c\0", t.as_bytes(), b"\0"].concat()
+    }
+    pub fn customer_contact(t: &str, customer: &str, contact: &str) -> Vec<u8> {
+        [
+            b"x\0",
+            t.as_bytes(),
+            b"\0",
+            customer.as_bytes(),
+            b"\0",
+            contact.as_bytes(),
+        ]
+        .concat()
+    }
+    pub fn customer_contacts_prefix(t: &str, customer: &str) -> Vec<u8> {
+        [b"x\0", t.as_bytes(), b"\0", customer.as_bytes(), b"\0"].concat()
+    }
     pub fn membership(t: &str, identity: &str) -> Vec<u8> {
         [b"m\0", t.as_bytes(), b"\0", identity.as_bytes()].concat()
     }
@@ -283,6 +300,10 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
         Event::Contact(ContactEvent::ContactInvited(e)) => {
             rows.put(keys::membership(tenant, &e.identity_id), &e.contact_id);
             rows.put(
+                keys::customer_contact(tenant, &e.customer_id, &e.contact_id),
+                &(),
+            );
+            rows.put(
                 keys::contact(tenant, &e.contact_id),
                 &ContactRow {
                     contact_id: e.contact_id.clone(),
@@ -302,6 +323,10 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
             );
         }
         Event::Contact(ContactEvent::LoginCreated(e)) => {
+            rows.put(
+                keys::customer_contact(tenant, &e.customer_id, &e.contact_id),
+                &(),
+            );
             if let Some(identity) = &e.identity_id {
                 rows.put(keys::membership(tenant, identity), &e.contact_id);
             }

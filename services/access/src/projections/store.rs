@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Layout version of the rows; a change rebuilds the read models on start.
-const SCHEMA_VERSION: u32 = 3;
+const SCHEMA_VERSION: u32 = 4;
 
 /// The read models of one replica.
 #[derive(Debug)]
@@ -198,6 +198,45 @@ impl ReadModels {
             Some(contact_id) => self.contact(tenant, &contact_id),
             None => Ok(None),
         }
+    }
+
+    /// Customers of a tenant in id order, after `after` (exclusive), at most `limit`.
+    pub fn customers_after(
+        &self,
+        tenant: &str,
+        after: &str,
+        limit: usize,
+    ) -> anyhow::Result<Vec<CustomerRow>> {
+        let prefix = keys::customer_prefix(tenant);
+        let start = [prefix.as_slice(), after.as_bytes(), b"\0"].concat();
+        let start = if after.is_empty() {
+            prefix.clone()
+        } else {
+            start
+        };
+        let mut out = Vec::new();
+        for item in self.tree.range(start..) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || out.len() >= limit {
+                break;
+            }
+            out.push(postcard::from_bytes(&v).context("read-model row")?);
+        }
+        Ok(out)
+    }
+
+    /// Every contact of one customer, in contact-id (creation) order.
+    pub fn contacts_of(&self, tenant: &str, customer_id: &str) -> anyhow::Result<Vec<ContactRow>> {
+        let prefix = keys::customer_contacts_prefix(tenant, customer_id);
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix) {
+            let (k, _) = item?;
+            let contact_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(row) = self.contact(tenant, &contact_id)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
     }
 
     /// A portal link by the SHA-256 of its token.
