@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod outbox;
+mod reports;
 
 use access_proto::v1 as pb;
 use access_proto::v1::access_client::AccessClient;
@@ -160,6 +161,9 @@ enum Command {
     /// The event log (operator key).
     #[command(subcommand)]
     Log(LogCommand),
+    /// Reports, bulk invitations, approvals, resets and portal links.
+    #[command(flatten)]
+    More(reports::ReportCommand),
 }
 
 #[derive(Subcommand)]
@@ -307,7 +311,7 @@ enum KeyCommand {
 }
 
 /// The wire value of a document kind's name.
-fn document_kind(name: &str) -> anyhow::Result<i32> {
+pub(crate) fn document_kind(name: &str) -> anyhow::Result<i32> {
     Ok(match name {
         "sales-quote" => pb::DocumentKind::SalesQuote,
         "sales-order" => pb::DocumentKind::SalesOrder,
@@ -358,14 +362,15 @@ struct ContactArgs {
     reason: String,
 }
 
-struct Client {
-    channel: Channel,
+/// A connected client with the caller's key and request id.
+pub struct Client {
+    pub(crate) channel: Channel,
     key: Option<String>,
-    request_id: String,
+    pub(crate) request_id: String,
 }
 
 impl Client {
-    fn request<T>(&self, message: T) -> anyhow::Result<Request<T>> {
+    pub(crate) fn request<T>(&self, message: T) -> anyhow::Result<Request<T>> {
         let mut request = Request::new(message);
         if let Some(key) = &self.key {
             let value: MetadataValue<_> = format!("Bearer {key}")
@@ -388,7 +393,7 @@ fn read_key(file: &Option<PathBuf>) -> anyhow::Result<Option<String>> {
         .map(|k| k.trim().to_owned()))
 }
 
-fn read_password() -> anyhow::Result<String> {
+pub(crate) fn read_password() -> anyhow::Result<String> {
     if let Ok(p) = std::env::var("ACCESS_PASSWORD") {
         return Ok(p);
     }
@@ -456,12 +461,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string()),
     };
+    let command = match cli.command {
+        Command::More(more) => return reports::run(more, &client).await,
+        other => other,
+    };
     let rid = client.request_id.clone();
     let mut access = AccessClient::new(client.channel.clone());
     let mut operator = OperatorClient::new(client.channel.clone());
     let mut sessions = SessionsClient::new(client.channel.clone());
     let mut admin = TenantAdminClient::new(client.channel.clone());
-    match cli.command {
+    match command {
         Command::Tenant(TenantCommand::Create {
             id,
             name,
@@ -826,7 +835,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("the log does not verify");
             }
         }
-        Command::OutboxLink { .. } => {}
+        Command::OutboxLink { .. } | Command::More(_) => {}
     }
     Ok(())
 }

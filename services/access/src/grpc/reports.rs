@@ -78,7 +78,10 @@ fn walk(
             if take(customer)? {
                 taken += 1;
                 if taken >= page {
-                    let more = !models.customers_after(tenant.as_str(), &cursor, 1).map_err(internal)?.is_empty();
+                    let more = !models
+                        .customers_after(tenant.as_str(), &cursor, 1)
+                        .map_err(internal)?
+                        .is_empty();
                     return Ok(if more { cursor } else { String::new() });
                 }
             }
