@@ -225,6 +225,24 @@ async fn an_expired_link_is_refused() {
     .await;
     assert_eq!(reason(&status), "link_expired");
     assert!(status.message().contains("expired"));
+    // Staff see it among the expired invitations, to resend.
+    let report = app
+        .access()
+        .list_access(app.req(
+            &key,
+            pb::ListAccessRequest {
+                filter: None,
+                status: "invitation_expired".into(),
+                page_size: 0,
+                page_token: String::new(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(report.rows.len(), 1);
+    assert_eq!(report.rows[0].email, "bob@hardware.example");
 }
 
 #[tokio::test]

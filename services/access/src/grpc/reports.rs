@@ -114,6 +114,7 @@ pub async fn list_access(
     let models = &shared.app.models;
     let mut rows = Vec::new();
     let wanted = r.status.trim();
+    let now = crate::app::now_ms();
     let next = walk(
         shared,
         &tenant,
@@ -141,7 +142,7 @@ pub async fn list_access(
                 });
             }
             for c in contacts {
-                if !wanted.is_empty() && c.status() != wanted {
+                if !wanted.is_empty() && c.status_at(now) != wanted {
                     continue;
                 }
                 rows.push(pb::AccessRow {
@@ -152,7 +153,7 @@ pub async fn list_access(
                         access_events::catalogue::LoginKind::Management => "management".into(),
                         access_events::catalogue::LoginKind::Staff => "staff".into(),
                     },
-                    status: c.status().into(),
+                    status: c.status_at(now).into(),
                     has_logged_in: c.logged_in,
                     ..base.clone()
                 });

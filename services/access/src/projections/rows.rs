@@ -4,7 +4,7 @@ use crate::domain::contact::{Lifecycle, status_word};
 use access_events::Envelope;
 use access_events::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
-    Event, IdentityEvent, LoginKind, PortalLinkEvent, SiteRule, TenantEvent,
+    Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -84,12 +84,27 @@ pub struct ContactRow {
     pub temporary: bool,
     /// Logged in at least once.
     pub logged_in: bool,
+    /// When the current invitation link dies (0: no pending invitation).
+    pub invitation_expires_at_ms: i64,
 }
 
 impl ContactRow {
-    /// `invited`, `active`, `disabled` or `revoked`.
+    /// `invited`, `active`, `disabled`, `revoked` or `pending_approval`.
     pub fn status(&self) -> &'static str {
         status_word(Some(self.lifecycle), self.disabled)
+    }
+
+    /// The status as of `now_ms`, telling an invitation whose link has
+    /// expired (`invitation_expired`) from one still pending (`invited`).
+    pub fn status_at(&self, now_ms: i64) -> &'static str {
+        match self.status() {
+            "invited"
+                if self.invitation_expires_at_ms > 0 && self.invitation_expires_at_ms <= now_ms =>
+            {
+                "invitation_expired"
+            }
+            status => status,
+        }
     }
 }
 
@@ -204,6 +219,9 @@ pub(super) mod keys {
     pub fn portal_link_id(t: &str, link_id: &str) -> Vec<u8> {
         [b"l\0", t.as_bytes(), b"\0", link_id.as_bytes()].concat()
     }
+    pub fn invitation(t: &str, invitation: &str) -> Vec<u8> {
+        [b"v\0", t.as_bytes(), b"\0", invitation.as_bytes()].concat()
+    }
     pub fn identity(i: &str) -> Vec<u8> {
         [b"i\0", i.as_bytes()].concat()
     }
@@ -215,6 +233,20 @@ pub(super) mod keys {
 pub(super) trait Rows {
     fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>>;
     fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T);
+}
+
+fn set_invitation_expiry(
+    rows: &mut impl Rows,
+    tenant: &str,
+    contact_id: &str,
+    expires_at_ms: i64,
+) -> anyhow::Result<()> {
+    let key = keys::contact(tenant, contact_id);
+    if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+        row.invitation_expires_at_ms = expires_at_ms;
+        rows.put(key, &row);
+    }
+    Ok(())
 }
 
 /// Applies one event to the rows.
@@ -319,6 +351,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     local_password_hash: None,
                     temporary: false,
                     logged_in: false,
+                    invitation_expires_at_ms: 0,
                 },
             );
         }
@@ -347,6 +380,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     local_password_hash: None,
                     temporary: false,
                     logged_in: false,
+                    invitation_expires_at_ms: 0,
                 },
             );
         }
@@ -416,7 +450,23 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 }
             }
         }
-        Event::Invitation(_) | Event::EmailSlot(_) | Event::UsernameSlot(_) => {}
+        Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
+            rows.put(keys::invitation(tenant, &e.invitation_id), &e.contact_id);
+            set_invitation_expiry(rows, tenant, &e.contact_id, e.expires_at_ms)?;
+        }
+        Event::Invitation(InvitationEvent::InvitationResent(e)) => {
+            if let Some(contact_id) = rows.get::<String>(&keys::invitation(tenant, id))? {
+                set_invitation_expiry(rows, tenant, &contact_id, e.expires_at_ms)?;
+            }
+        }
+        Event::Invitation(
+            InvitationEvent::InvitationAccepted(_) | InvitationEvent::InvitationCancelled(_),
+        ) => {
+            if let Some(contact_id) = rows.get::<String>(&keys::invitation(tenant, id))? {
+                set_invitation_expiry(rows, tenant, &contact_id, 0)?;
+            }
+        }
+        Event::EmailSlot(_) | Event::UsernameSlot(_) => {}
     }
     Ok(())
 }
