@@ -290,6 +290,17 @@ pub struct PasswordResetCompleted {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalPasswordCleared {}
 
+/// Staff changed a contact's email or username (the values after the change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDetailsChanged {
+    /// The email, if any (normalised).
+    pub email: Option<String>,
+    /// The identity of that email.
+    pub identity_id: Option<String>,
+    /// The username, if any.
+    pub username: Option<String>,
+}
+
 /// The contact logged in for the first time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirstLogin {}
@@ -457,6 +468,8 @@ payload_enum! {
         PasswordResetCompleted(PasswordResetCompleted) = 1,
         /// See [`LocalPasswordCleared`].
         LocalPasswordCleared(LocalPasswordCleared) = 1,
+        /// See [`ContactDetailsChanged`].
+        ContactDetailsChanged(ContactDetailsChanged) = 1,
         /// The contact completed registration and waits for approval.
         ContactAwaitingApproval(AccessChanged) = 1,
         /// A username administrator approved the contact: it may log in.

@@ -66,6 +66,21 @@ pub enum ReportCommand {
     },
     /// Logins that count for billing.
     Billable,
+    /// Changes a contact's email and username (both: empty means none).
+    UpdateContact {
+        /// The contact's id.
+        #[arg(long)]
+        contact: String,
+        /// The email.
+        #[arg(long, default_value = "")]
+        email: String,
+        /// The username.
+        #[arg(long, default_value = "")]
+        username: String,
+        /// Also send the email that fits (invitation, welcome or reset).
+        #[arg(long)]
+        send: bool,
+    },
     /// Lets a contact waiting for approval log in.
     Approve {
         /// The contact's id.
@@ -282,6 +297,31 @@ pub async fn run(command: ReportCommand, client: &Client) -> anyhow::Result<()> 
                 r.active, r.disabled, r.pending_approval
             );
             println!("invitations not accepted (not billed): {}", r.invited);
+        }
+        ReportCommand::UpdateContact {
+            contact,
+            email,
+            username,
+            send,
+        } => {
+            let r = access
+                .update_contact(client.request(pb::UpdateContactRequest {
+                    request_id: rid,
+                    contact_id: contact,
+                    email,
+                    username,
+                    send_access_email: send,
+                })?)
+                .await?
+                .into_inner();
+            let c = r.contact.unwrap_or_default();
+            println!(
+                "contact: {} email: {} username: {}",
+                c.contact_id, c.email, c.username
+            );
+            if !r.email_sent.is_empty() {
+                println!("sent: {} email", r.email_sent);
+            }
         }
         ReportCommand::Approve { contact } => {
             let m = pb::ContactCommand {

@@ -64,6 +64,8 @@ struct InvitationInfo {
 struct ContactInfo {
     email: String,
     customer_id: String,
+    /// Its invitation (empty for logins created by staff).
+    invitation_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -243,6 +245,7 @@ impl Core {
                 let info = ContactInfo {
                     email: c.email,
                     customer_id: c.customer_id,
+                    invitation_id: c.invitation_id,
                 };
                 put(&mut batch, key(&["contact", tenant, &c.contact_id]), &info);
             }
@@ -250,8 +253,23 @@ impl Core {
                 let info = ContactInfo {
                     email: c.email.unwrap_or_default(),
                     customer_id: c.customer_id,
+                    invitation_id: String::new(),
                 };
                 put(&mut batch, key(&["contact", tenant, &c.contact_id]), &info);
+            }
+            Ok(Event::Contact(ContactEvent::ContactDetailsChanged(d))) => {
+                // Later links go to the new address.
+                let contact_key = key(&["contact", tenant, e.stream.id()]);
+                if let Some(mut info) = get::<ContactInfo>(&self.db, &contact_key)? {
+                    info.email = d.email.unwrap_or_default();
+                    let invitation_key = key(&["invitation", tenant, &info.invitation_id]);
+                    if let Some(mut invitation) = get::<InvitationInfo>(&self.db, &invitation_key)?
+                    {
+                        invitation.email = info.email.clone();
+                        put(&mut batch, invitation_key, &invitation);
+                    }
+                    put(&mut batch, contact_key, &info);
+                }
             }
             Ok(Event::Tenant(TenantEvent::UsernameAdministratorsSet(a))) => {
                 put(&mut batch, key(&["admins", tenant]), &a.emails);

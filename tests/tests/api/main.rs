@@ -7,6 +7,7 @@ mod concurrency;
 mod crash;
 mod customers;
 mod idempotency;
+mod inzant;
 mod logins;
 mod portal_links;
 mod rebuild;

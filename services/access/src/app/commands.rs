@@ -3,6 +3,7 @@
 use super::{App, AppError, Command, Unit, now_ms};
 use crate::domain::contact::{self, ChangeAccess, ContactState, RevokeState};
 use crate::domain::customer::{self, CustomerState, SetDocuments, SetStatus, WriteCustomer};
+use crate::domain::details::{self, ChangeDetails, ChangeDetailsState};
 use crate::domain::email_slot::EmailSlotState;
 use crate::domain::identity::IdentityState;
 use crate::domain::invitation::{
@@ -11,6 +12,7 @@ use crate::domain::invitation::{
 };
 use crate::domain::policy::Staff;
 use crate::domain::portal_links::{self, PortalLinkState};
+use crate::domain::resets::AccessEmail;
 use crate::domain::tenant::{self, ChangeSettings, CreateTenant, IssueApiKey, TenantState};
 use crate::domain::values::{
     CustomerId, Email, GeneratedId, Message, Password, TenantId, Username,
@@ -649,5 +651,93 @@ impl Command for DeletePortalLinkCommand {
         let changes =
             portal_links::delete(&link, &customer, &self.tenant, &self.link_id, &self.by)?;
         Ok((changes, ()))
+    }
+}
+
+/// `UpdateContact` as received.
+#[derive(Clone, Debug)]
+pub struct UpdateContactCommand {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The contact.
+    pub contact_id: GeneratedId,
+    /// The new email, if any.
+    pub email: Option<Email>,
+    /// The new username, if any.
+    pub username: Option<Username>,
+    /// Also send the email that fits.
+    pub send_access_email: bool,
+}
+
+/// The answer to `UpdateContact`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContactUpdated {
+    /// The contact.
+    pub contact_id: String,
+    /// Which email went out, if one did.
+    pub sent: Option<AccessEmail>,
+}
+
+impl Command for UpdateContactCommand {
+    type Reply = ContactUpdated;
+
+    async fn decide(
+        &self,
+        app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, ContactUpdated), AppError> {
+        let contact: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let customer = load_customer_of(unit, &self.tenant, &contact).await?;
+        let invitation: InvitationState = if contact.invitation_id.is_empty() {
+            InvitationState::default()
+        } else {
+            let id = GeneratedId::trusted(&contact.invitation_id);
+            unit.load(&streams::invitation(&self.tenant, &id)).await?
+        };
+        load_slots(unit, &self.tenant, &contact).await?;
+        let email_slot: EmailSlotState = match &self.email {
+            Some(email) => {
+                unit.load(&streams::email_slot(&self.tenant, &email.identity_id()))
+                    .await?
+            }
+            None => EmailSlotState::default(),
+        };
+        let username_slot: EmailSlotState = match &self.username {
+            Some(username) => {
+                unit.load(&streams::username_slot(&self.tenant, &username.slot_id()))
+                    .await?
+            }
+            None => EmailSlotState::default(),
+        };
+        let (sent, changes) = details::change_details(
+            ChangeDetailsState {
+                contact: &contact,
+                customer: &customer,
+                invitation: &invitation,
+                email_slot: &email_slot,
+                username_slot: &username_slot,
+            },
+            ChangeDetails {
+                tenant: self.tenant.clone(),
+                by: self.by.clone(),
+                contact_id: self.contact_id.clone(),
+                email: self.email.clone(),
+                username: self.username.clone(),
+                send_access_email: self.send_access_email,
+                now_ms: now_ms(),
+                link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
+            },
+        )?;
+        Ok((
+            changes,
+            ContactUpdated {
+                contact_id: self.contact_id.to_string(),
+                sent,
+            },
+        ))
     }
 }

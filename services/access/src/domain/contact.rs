@@ -92,6 +92,11 @@ impl Aggregate for ContactState {
                 self.temporary = e.temporary;
             }
             ContactEvent::FirstLogin(_) => self.logged_in = true,
+            ContactEvent::ContactDetailsChanged(e) => {
+                self.email = e.email.clone().unwrap_or_default();
+                self.identity_id = e.identity_id.clone().unwrap_or_default();
+                self.username = e.username.clone();
+            }
             ContactEvent::ContactAwaitingApproval(_) => {
                 self.lifecycle = Some(Lifecycle::PendingApproval)
             }

@@ -15,6 +15,7 @@
 pub mod access;
 pub mod contact;
 pub mod customer;
+pub mod details;
 pub mod email_slot;
 pub mod identity;
 pub mod invitation;

@@ -5,7 +5,7 @@ use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
     AccessAction, AppError, Command, CreateCustomerCommand, RequestResetCommand,
-    UpdateCustomerCommand,
+    UpdateContactCommand, UpdateCustomerCommand,
 };
 use crate::domain::DomainError;
 use crate::domain::policy::Staff;
@@ -348,6 +348,80 @@ impl Access for AccessService {
     ) -> Result<Response<pb::ContactReply>, Status> {
         self.change_access(request, AccessAction::Revoke, "RevokeAccess")
             .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn update_contact(
+        &self,
+        request: Request<pb::UpdateContactRequest>,
+    ) -> Result<Response<pb::UpdateContactReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let mut f = convert::Fields::default();
+        let request_id = f.parse(
+            "request_id",
+            crate::domain::values::RequestId::parse(&r.request_id),
+        );
+        let contact_id = f.parse(
+            "contact_id",
+            crate::domain::values::GeneratedId::parse(&r.contact_id),
+        );
+        let email = if r.email.trim().is_empty() {
+            Some(None)
+        } else {
+            f.parse("email", crate::domain::values::Email::parse(&r.email))
+                .map(Some)
+        };
+        let username = if r.username.trim().is_empty() {
+            Some(None)
+        } else {
+            f.parse(
+                "username",
+                crate::domain::values::Username::parse(&r.username),
+            )
+            .map(Some)
+        };
+        f.finish()?;
+        let (Some(request_id), Some(contact_id), Some(email), Some(username)) =
+            (request_id, contact_id, email, username)
+        else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let cmd = UpdateContactCommand {
+            tenant: tenant.clone(),
+            by: staff.clone(),
+            contact_id,
+            email,
+            username,
+            send_access_email: r.send_access_email,
+        };
+        let outcome = self
+            .run(
+                &request,
+                "UpdateContact",
+                request_id,
+                principal,
+                &tenant,
+                &cmd,
+            )
+            .await?;
+        let (contact, _) = self
+            .contact(
+                tenant.as_str(),
+                &staff,
+                &outcome.reply.contact_id,
+                outcome.position,
+            )
+            .await?;
+        Ok(Response::new(pb::UpdateContactReply {
+            position: outcome.position,
+            contact: Some(contact_to_pb(contact)),
+            email_sent: outcome
+                .reply
+                .sent
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+        }))
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]

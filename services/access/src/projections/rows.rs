@@ -233,6 +233,7 @@ pub(super) mod keys {
 pub(super) trait Rows {
     fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>>;
     fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T);
+    fn del(&mut self, key: Vec<u8>);
 }
 
 fn set_invitation_expiry(
@@ -397,6 +398,23 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                         row.temporary = e.temporary;
                     }
                     ContactEvent::FirstLogin(_) => row.logged_in = true,
+                    ContactEvent::ContactDetailsChanged(e) => {
+                        if !row.identity_id.is_empty() {
+                            rows.del(keys::membership(tenant, &row.identity_id));
+                        }
+                        if let Some(old) = &row.username {
+                            rows.del(keys::username(tenant, old));
+                        }
+                        if let Some(identity) = &e.identity_id {
+                            rows.put(keys::membership(tenant, identity), &row.contact_id);
+                        }
+                        if let Some(username) = &e.username {
+                            rows.put(keys::username(tenant, username), &row.contact_id);
+                        }
+                        row.email = e.email.unwrap_or_default();
+                        row.identity_id = e.identity_id.unwrap_or_default();
+                        row.username = e.username;
+                    }
                     ContactEvent::ContactAwaitingApproval(_) => {
                         row.lifecycle = Lifecycle::PendingApproval
                     }

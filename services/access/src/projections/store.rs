@@ -40,13 +40,13 @@ pub struct Behind {
 /// One batch's writes, with reads seeing them before they are committed.
 struct Overlay<'a> {
     tree: &'a sled::Db,
-    staged: HashMap<Vec<u8>, Vec<u8>>,
+    staged: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
 impl Rows for Overlay<'_> {
     fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>> {
         let bytes = match self.staged.get(key) {
-            Some(v) => Some(v.clone()),
+            Some(v) => v.clone(),
             None => self.tree.get(key)?.map(|v| v.to_vec()),
         };
         Ok(match bytes {
@@ -57,7 +57,11 @@ impl Rows for Overlay<'_> {
 
     fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T) {
         self.staged
-            .insert(key, postcard::to_stdvec(row).unwrap_or_default());
+            .insert(key, Some(postcard::to_stdvec(row).unwrap_or_default()));
+    }
+
+    fn del(&mut self, key: Vec<u8>) {
+        self.staged.insert(key, None);
     }
 }
 
@@ -132,7 +136,10 @@ impl ReadModels {
         }
         let mut batch = sled::Batch::default();
         for (k, v) in overlay.staged {
-            batch.insert(k, v);
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
         }
         batch.insert(keys::CHECKPOINT, postcard::to_stdvec(&last)?);
         self.tree.apply_batch(batch)?;
