@@ -93,6 +93,23 @@ pub enum ReportCommand {
         #[arg(long)]
         contact: String,
     },
+    /// Replaces the tenant's sites and defaults (admin key).
+    TenantSettings {
+        /// A stock site (repeat for each).
+        #[arg(long = "site", required = true)]
+        sites: Vec<String>,
+        /// Where orders go by default.
+        #[arg(long)]
+        default_order_site: String,
+        /// The one site "tenant default" contacts see; omit for totals over all sites.
+        #[arg(long, default_value = "")]
+        default_site: String,
+        /// Contacts of inactive or blacklisted customers may still log in and look.
+        #[arg(long)]
+        inactive_may_log_in: bool,
+    },
+    /// Shows the tenant and its settings.
+    TenantShow,
     /// Sets the one to three username administrators (admin key).
     Admins {
         /// An administrator's email (repeat).
@@ -156,6 +173,29 @@ fn csv(field: &str) -> String {
     } else {
         field.to_owned()
     }
+}
+
+fn print_tenant(t: &pb::Tenant) {
+    println!("tenant: {} ({})", t.tenant_id, t.name);
+    println!("sites: {}", t.sites.join(", "));
+    println!("default order site: {}", t.default_order_site);
+    println!(
+        "catalogue default: {}",
+        if t.default_site.is_empty() {
+            "all sites"
+        } else {
+            &t.default_site
+        }
+    );
+    println!(
+        "inactive customers may log in: {}",
+        t.inactive_customers_may_log_in
+    );
+    println!("approval required: {}", t.approval_required);
+    println!(
+        "username administrators: {}",
+        t.username_administrators.join(", ")
+    );
 }
 
 /// Runs one command of this module.
@@ -340,6 +380,31 @@ pub async fn run(command: ReportCommand, client: &Client) -> anyhow::Result<()> 
             };
             let r = access.reject_user(client.request(m)?).await?.into_inner();
             println!("status: {}", r.contact.unwrap_or_default().status);
+        }
+        ReportCommand::TenantSettings {
+            sites,
+            default_order_site,
+            default_site,
+            inactive_may_log_in,
+        } => {
+            let r = admin
+                .update_tenant_settings(client.request(pb::UpdateTenantSettingsRequest {
+                    request_id: rid,
+                    sites,
+                    default_order_site,
+                    default_site,
+                    inactive_customers_may_log_in: inactive_may_log_in,
+                })?)
+                .await?
+                .into_inner();
+            print_tenant(&r.tenant.unwrap_or_default());
+        }
+        ReportCommand::TenantShow => {
+            let r = admin
+                .get_tenant(client.request(pb::GetTenantRequest { min_position: 0 })?)
+                .await?
+                .into_inner();
+            print_tenant(&r);
         }
         ReportCommand::Admins { emails } => {
             let r = admin
