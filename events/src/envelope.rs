@@ -93,6 +93,12 @@ impl StreamId {
         Ok(StreamId(format!("{}.{tenant}.{id}", aggregate.as_str())))
     }
 
+    /// A stream of `aggregate` that no command ever writes (`<aggregate>._._`):
+    /// reading it finds nothing. Stands in for a name built from a bad id.
+    pub fn placeholder(aggregate: Aggregate) -> Self {
+        StreamId(format!("{}._._", aggregate.as_str()))
+    }
+
     /// Parses the text form produced by `Display`.
     pub fn parse(s: &str) -> Result<Self, InvalidStreamId> {
         let mut parts = s.splitn(3, '.');

@@ -67,6 +67,9 @@ pub struct SledLog {
     jobs: mpsc::Sender<Job>,
     head: watch::Receiver<u64>,
     stats: Arc<WriterStats>,
+    /// Set while sled holds writes that did not reach the disk: reads that
+    /// could see them (request records, streams) are refused meanwhile.
+    unsynced: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for SledLog {
@@ -145,7 +148,9 @@ impl SledLog {
         let (head_tx, head_rx) = watch::channel(head);
         let (jobs_tx, jobs_rx) = mpsc::channel(4096);
         let stats = Arc::new(WriterStats::default());
+        let unsynced = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer = Writer {
+            unsynced: unsynced.clone(),
             db: db.clone(),
             data_file,
             dir: dir.to_path_buf(),
@@ -164,7 +169,17 @@ impl SledLog {
             jobs: jobs_tx,
             head: head_rx,
             stats,
+            unsynced,
         })
+    }
+
+    fn refuse_while_unsynced(&self) -> Result<(), LogError> {
+        if self.unsynced.load(Ordering::Acquire) {
+            return Err(LogError::Storage(
+                "the log holds writes not yet on disk; retry shortly".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Counters of the writer thread.
@@ -212,6 +227,7 @@ impl EventLog for SledLog {
     fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
         let key = request_key(request_id);
         Box::pin(async move {
+            self.refuse_while_unsynced()?;
             match self.db.get(key).map_err(storage)? {
                 Some(v) => Ok(Some(decode(&v, 0)?)),
                 None => Ok(None),
@@ -222,6 +238,7 @@ impl EventLog for SledLog {
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
         let prefix = stream_prefix(stream);
         Box::pin(async move {
+            self.refuse_while_unsynced()?;
             let mut out = Vec::new();
             for item in self.db.scan_prefix(prefix) {
                 let (_, v) = item.map_err(storage)?;
@@ -268,6 +285,7 @@ struct Writer {
     head_tx: watch::Sender<u64>,
     stats: Arc<WriterStats>,
     unflushed: bool,
+    unsynced: Arc<std::sync::atomic::AtomicBool>,
     synced_blobs: HashSet<std::ffi::OsString>,
 }
 
@@ -286,6 +304,9 @@ enum Staging {
     New(Committed),
     /// A retry, answered from its first result.
     Duplicate(Committed),
+    /// A retry of an append staged in the same group: acknowledged only if
+    /// the group is written.
+    DuplicateInGroup(Committed),
     /// Refused before anything was staged.
     Refused(AppendError),
 }
@@ -318,6 +339,7 @@ impl Writer {
                 return;
             }
             self.unflushed = false;
+            self.unsynced.store(false, Ordering::Release);
             self.head_tx.send_replace(self.head);
         }
         let mut staged = Staged {
@@ -345,6 +367,10 @@ impl Writer {
             let result = match staging {
                 Staging::Refused(e) => Err(e),
                 Staging::Duplicate(c) => Ok(c),
+                Staging::DuplicateInGroup(c) => match &written {
+                    Ok(()) => Ok(c),
+                    Err(e) => Err(AppendError::Unavailable(e.to_string())),
+                },
                 Staging::New(c) => match &written {
                     Ok(()) => {
                         acknowledged += 1;
@@ -373,6 +399,7 @@ impl Writer {
         self.head = new_head;
         if let Err(e) = self.sync() {
             self.unflushed = true;
+            self.unsynced.store(true, Ordering::Release);
             return Err(e);
         }
         self.head_tx.send_replace(new_head);
@@ -388,8 +415,10 @@ impl Writer {
     /// fsyncs blob files sled created since the last commit, and their directory.
     fn sync_blobs(&mut self) -> std::io::Result<()> {
         let dir = self.dir.join("blobs");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(());
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
         };
         let mut present = HashSet::new();
         let mut new = false;
@@ -431,19 +460,28 @@ impl Writer {
 
     fn try_stage(&self, r: &AppendRequest, staged: &mut Staged) -> Result<Staging, AppendError> {
         let invalid = |m: &str| Err(AppendError::Invalid(m.to_owned()));
-        if r.request_id.is_empty() || r.request_id.len() > 128 {
-            return invalid("request id must be 1 to 128 bytes");
+        if r.request_id.is_empty() || r.request_id.len() > 256 {
+            return invalid("request id must be 1 to 256 bytes");
         }
-        let previous = match staged.requests.get(&r.request_id) {
-            Some(rec) => Some(rec.clone()),
-            None => match self.db.get(request_key(&r.request_id)) {
-                Ok(Some(v)) => Some(
-                    postcard::from_bytes::<RequestRecord>(&v)
-                        .map_err(|e| AppendError::Unavailable(e.to_string()))?,
-                ),
-                Ok(None) => None,
-                Err(e) => return Err(AppendError::Unavailable(e.to_string())),
-            },
+        if let Some(rec) = staged.requests.get(&r.request_id) {
+            // A retry of an append in this very group: it shares that append's fate.
+            if rec.fingerprint != r.fingerprint {
+                return Err(AppendError::RequestIdReused(r.request_id.clone()));
+            }
+            return Ok(Staging::DuplicateInGroup(Committed {
+                first_position: rec.first_position,
+                last_position: rec.last_position,
+                reply: rec.reply.clone(),
+                duplicate: true,
+            }));
+        }
+        let previous = match self.db.get(request_key(&r.request_id)) {
+            Ok(Some(v)) => Some(
+                postcard::from_bytes::<RequestRecord>(&v)
+                    .map_err(|e| AppendError::Unavailable(e.to_string()))?,
+            ),
+            Ok(None) => None,
+            Err(e) => return Err(AppendError::Unavailable(e.to_string())),
         };
         if let Some(rec) = previous {
             if rec.fingerprint != r.fingerprint {

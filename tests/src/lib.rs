@@ -2,6 +2,8 @@
 //! own data directory, talk to it over gRPC, read what it mailed.
 #![forbid(unsafe_code)]
 
+pub mod smtp;
+
 use access_proto::v1 as pb;
 use access_proto::v1::access_client::AccessClient;
 use access_proto::v1::operator_client::OperatorClient;
@@ -38,6 +40,8 @@ pub struct TestApp {
     pub dir: PathBuf,
     /// Extra flags it was started with.
     pub args: Vec<String>,
+    /// Extra environment it was started with.
+    pub env: Vec<(String, String)>,
     /// Its gRPC address.
     pub grpc_addr: String,
     /// Its HTTP address.
@@ -58,16 +62,29 @@ impl TestApp {
 
     /// Starts `accessd` in a fresh temporary data directory with extra flags.
     pub async fn spawn_with(args: &[&str]) -> TestApp {
+        Self::spawn_with_env(args, &[]).await
+    }
+
+    /// Starts `accessd` with extra flags and environment variables.
+    pub async fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> TestApp {
         let root = tempfile::tempdir().expect("temp dir");
         let dir = root.path().join("data");
-        let mut app = Self::start(dir, args.iter().map(|s| s.to_string()).collect())
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut app = Self::start(dir, args.iter().map(|s| s.to_string()).collect(), env)
             .await
             .expect("accessd starts");
         app._root = Some(root);
         app
     }
 
-    async fn start(dir: PathBuf, args: Vec<String>) -> anyhow::Result<TestApp> {
+    async fn start(
+        dir: PathBuf,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> anyhow::Result<TestApp> {
         std::fs::create_dir_all(&dir)?;
         let stderr = std::fs::OpenOptions::new()
             .create(true)
@@ -83,6 +100,7 @@ impl TestApp {
             .args(["--log-format", "json"])
             .args(&args)
             .env_remove("ACCESS_SMTP_URL")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true)
@@ -124,6 +142,7 @@ impl TestApp {
         Ok(TestApp {
             dir,
             args,
+            env,
             grpc_addr,
             http_addr,
             channel,
@@ -165,7 +184,7 @@ impl TestApp {
     /// Starts a new process on the same directory and flags (after a stop or kill).
     pub async fn start_again(mut self) -> TestApp {
         let root = self._root.take();
-        let mut app = Self::start(self.dir.clone(), self.args.clone())
+        let mut app = Self::start(self.dir.clone(), self.args.clone(), self.env.clone())
             .await
             .expect("accessd restarts");
         app._root = root;

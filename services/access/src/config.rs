@@ -50,6 +50,15 @@ pub struct ServeConfig {
     /// or set ACCESS_SMTP_URL. Without either, mail goes to <data-dir>/outbox.
     #[arg(long, env = "ACCESS_SMTP_URL_FILE")]
     pub smtp_url_file: Option<PathBuf>,
+    /// Attempts to deliver one mail before giving up on temporary SMTP failures.
+    #[arg(long, env = "ACCESS_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
+    pub mail_max_attempts: u32,
+    /// The wait after a mail's first temporary failure; it doubles each time (with jitter).
+    #[arg(long, env = "ACCESS_MAIL_RETRY_BASE", default_value = "1s", value_parser = parse_duration)]
+    pub mail_retry_base: Duration,
+    /// The longest wait between two attempts of one mail.
+    #[arg(long, env = "ACCESS_MAIL_RETRY_CAP", default_value = "5m", value_parser = parse_duration)]
+    pub mail_retry_cap: Duration,
     /// Log format: auto (text on a terminal, JSON otherwise), text or json.
     #[arg(long, env = "ACCESS_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,

@@ -11,7 +11,7 @@ use crate::secrets::{
 };
 use access_events::log::EventLog;
 use access_events::sled_log::SledLog;
-use access_mailer::{Mailer, MailerConfig, Transport};
+use access_mailer::{Mailer, MailerConfig, RetryPolicy, Transport};
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::operator_server::OperatorServer;
 use access_proto::v1::sessions_server::SessionsServer;
@@ -75,6 +75,11 @@ impl Application {
                     .parse()
                     .context("--mail-from is not a valid mailbox")?,
                 transport,
+                retry: RetryPolicy {
+                    max_attempts: config.mail_max_attempts.max(1),
+                    base: config.mail_retry_base,
+                    cap: config.mail_retry_cap,
+                },
             },
             secrets.link_signer(),
             log.clone(),

@@ -16,4 +16,4 @@ pub mod transport;
 pub mod worker;
 
 pub use transport::Transport;
-pub use worker::{ExecutionOutcome, Mailer, MailerConfig};
+pub use worker::{ExecutionOutcome, Mailer, MailerConfig, RetryPolicy};

@@ -6,6 +6,17 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::io::Write;
 use std::path::PathBuf;
 
+/// Why a mail was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// Worth trying again later: a 4xx reply, a refused or broken connection, a timeout.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// Will never work as it is: a 5xx reply (unknown mailbox, rejected content).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
 /// A configured mail transport.
 #[derive(Clone, Debug)]
 pub enum Transport {
@@ -28,18 +39,22 @@ impl Transport {
 
     /// Delivers one mail under a stable id. Writing the same id to the outbox
     /// twice leaves one file, so a replay after a crash cannot duplicate it.
-    pub async fn deliver(&self, id: &str, message: &Message) -> anyhow::Result<()> {
+    pub async fn deliver(&self, id: &str, message: &Message) -> Result<(), DeliveryError> {
         match self {
             Transport::Outbox(dir) => {
                 let dir = dir.clone();
                 let bytes = message.formatted();
                 let id = id.to_owned();
-                tokio::task::spawn_blocking(move || write_eml(&dir, &id, &bytes)).await?
+                tokio::task::spawn_blocking(move || write_eml(&dir, &id, &bytes))
+                    .await
+                    .map_err(|e| DeliveryError::Transient(e.to_string()))?
+                    .map_err(|e| DeliveryError::Transient(format!("{e:#}")))
             }
-            Transport::Smtp(smtp) => {
-                smtp.send(message.clone()).await.context("SMTP delivery")?;
-                Ok(())
-            }
+            Transport::Smtp(smtp) => match smtp.send(message.clone()).await {
+                Ok(_) => Ok(()),
+                Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(e.to_string())),
+                Err(e) => Err(DeliveryError::Transient(e.to_string())),
+            },
         }
     }
 }

@@ -9,7 +9,7 @@
 //! repeat lands on the same file.
 
 use crate::compose::{self, InvitationMail, ResetMail};
-use crate::transport::Transport;
+use crate::transport::{DeliveryError, Transport};
 use access_events::Envelope;
 use access_events::catalogue::{
     ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, InvitationEvent,
@@ -24,6 +24,7 @@ use lettre::message::Mailbox;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// How the mailer is set up.
@@ -37,6 +38,42 @@ pub struct MailerConfig {
     pub from: Mailbox,
     /// Where mail goes.
     pub transport: Transport,
+    /// How transient failures are retried.
+    pub retry: RetryPolicy,
+}
+
+/// How transient delivery failures are retried: exponential backoff with
+/// jitter, up to a number of attempts; permanent failures are not retried.
+#[derive(Clone, Copy, Debug)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The wait after the first failure; it doubles with each further one.
+    pub base: Duration,
+    /// The longest wait between two attempts.
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt` + 1 (attempt counts from 1), with
+    /// ±50 % jitter so that many failed mails do not retry in step.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        let wait = exp.min(self.cap);
+        wait.mul_f64(rand::random_range(0.5..1.5))
+    }
 }
 
 /// What one step did.
@@ -71,6 +108,13 @@ struct ContactInfo {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SentRecord {
     at_ms: i64,
+}
+
+/// A mail given up on, kept so that a replay does not try it again.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FailedRecord {
+    reason: String,
+    attempts: u32,
 }
 
 const CHECKPOINT: &[u8] = b"checkpoint";
@@ -275,28 +319,10 @@ impl Core {
                 put(&mut batch, key(&["admins", tenant]), &a.emails);
             }
             Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) => {
-                sent = self.send_approval_notice(e, true).await?;
-                if sent {
-                    put(
-                        &mut batch,
-                        key(&["sent", &e.event_id.simple().to_string()]),
-                        &SentRecord {
-                            at_ms: e.occurred_at_ms,
-                        },
-                    );
-                }
+                sent = self.send_approval_notice(e, true, &mut batch).await?;
             }
             Ok(Event::Contact(ContactEvent::ContactApproved(_))) => {
-                sent = self.send_approval_notice(e, false).await?;
-                if sent {
-                    put(
-                        &mut batch,
-                        key(&["sent", &e.event_id.simple().to_string()]),
-                        &SentRecord {
-                            at_ms: e.occurred_at_ms,
-                        },
-                    );
-                }
+                sent = self.send_approval_notice(e, false, &mut batch).await?;
             }
             Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) => {
                 sent = self.send_reset(e, &r, &mut batch).await?;
@@ -321,9 +347,14 @@ impl Core {
 
     /// Tells the username administrators of a registration awaiting approval
     /// (`to_admins`), or the contact that it was approved.
-    async fn send_approval_notice(&self, e: &Envelope, to_admins: bool) -> anyhow::Result<bool> {
+    async fn send_approval_notice(
+        &self,
+        e: &Envelope,
+        to_admins: bool,
+        batch: &mut sled::Batch,
+    ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
-        if self.db.contains_key(key(&["sent", &event_id]))? {
+        if self.handled(&event_id)? {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
@@ -375,9 +406,62 @@ impl Core {
             &paragraphs,
             &event_id,
         )?;
-        self.config.transport.deliver(&event_id, &message).await?;
+        if !self.deliver(&event_id, &message, batch).await? {
+            return Ok(false);
+        }
+        put(
+            batch,
+            key(&["sent", &event_id]),
+            &SentRecord {
+                at_ms: e.occurred_at_ms,
+            },
+        );
         tracing::info!(tenant, to_admins, "approval notice sent");
         Ok(true)
+    }
+
+    /// Whether a mail for this event was sent or given up on before.
+    fn handled(&self, event_id: &str) -> anyhow::Result<bool> {
+        Ok(self.db.contains_key(key(&["sent", event_id]))?
+            || self.db.contains_key(key(&["failed", event_id]))?)
+    }
+
+    /// Delivers with retries. `Ok(true)`: accepted. `Ok(false)`: given up on
+    /// (a permanent failure, or the attempts ran out), recorded in `batch`.
+    async fn deliver(
+        &self,
+        id: &str,
+        message: &lettre::Message,
+        batch: &mut sled::Batch,
+    ) -> anyhow::Result<bool> {
+        let policy = self.config.retry;
+        let mut attempt = 1;
+        loop {
+            let error = match self.config.transport.deliver(id, message).await {
+                Ok(()) => return Ok(true),
+                Err(e) => e,
+            };
+            let give_up = match &error {
+                DeliveryError::Permanent(_) => true,
+                DeliveryError::Transient(_) => attempt >= policy.max_attempts,
+            };
+            if give_up {
+                tracing::warn!(mail = id, attempts = attempt, error = %error, "mail given up on");
+                put(
+                    batch,
+                    key(&["failed", id]),
+                    &FailedRecord {
+                        reason: error.to_string(),
+                        attempts: attempt,
+                    },
+                );
+                return Ok(false);
+            }
+            let wait = policy.backoff(attempt);
+            tracing::info!(mail = id, attempt, error = %error, wait_ms = wait.as_millis() as u64, "mail not accepted; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
     }
 
     async fn send_reset(
@@ -388,7 +472,7 @@ impl Core {
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         let ledger_key = key(&["sent", &event_id]);
-        if self.db.contains_key(&ledger_key)? {
+        if self.handled(&event_id)? {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
@@ -425,7 +509,9 @@ impl Core {
             first_time: r.first_time,
             message_id: &event_id,
         })?;
-        self.config.transport.deliver(&event_id, &message).await?;
+        if !self.deliver(&event_id, &message, batch).await? {
+            return Ok(false);
+        }
         put(
             batch,
             ledger_key,
@@ -455,7 +541,7 @@ impl Core {
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         let ledger_key = key(&["sent", &event_id]);
-        if self.db.contains_key(&ledger_key)? {
+        if self.handled(&event_id)? {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
@@ -483,7 +569,9 @@ impl Core {
             resent,
             message_id: &event_id,
         })?;
-        self.config.transport.deliver(&event_id, &message).await?;
+        if !self.deliver(&event_id, &message, batch).await? {
+            return Ok(false);
+        }
         put(
             batch,
             ledger_key,

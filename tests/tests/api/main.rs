@@ -12,5 +12,6 @@ mod logins;
 mod portal_links;
 mod rebuild;
 mod resets;
+mod smtp;
 mod staff;
 mod walkthrough;

@@ -161,3 +161,93 @@ async fn a_revoked_key_fails_at_once_and_only_admins_manage_keys() {
     assert_eq!(err.code(), Code::Unauthenticated);
     assert!(err.message().contains("revoked"));
 }
+
+#[tokio::test]
+async fn a_request_id_of_another_tenant_or_caller_never_replays_its_answer() {
+    let app = TestApp::spawn().await;
+    let a = app.create_tenant("tenant-a").await;
+    let b = app.create_tenant("tenant-b").await;
+    let b_auditor = key(&app, &b, pb::Role::Auditor, "").await.api_key;
+    let mut admin =
+        access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone());
+    let request = pb::CreateApiKeyRequest {
+        request_id: "create-ops-key".into(),
+        role: pb::Role::Admin as i32,
+        name: "ops".into(),
+        rep_id: String::new(),
+    };
+    let a_key = admin
+        .create_api_key(app.req(&a, request.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Another tenant's auditor sending the same request is judged on its own.
+    let err = admin
+        .create_api_key(app.req(&b_auditor, request.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // Another tenant's admin gets a key of its own tenant, not tenant A's.
+    let b_key = admin
+        .create_api_key(app.req(&b, request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(b_key.api_key, a_key.api_key);
+    let err = app
+        .access()
+        .get_customer(app.req(
+            &b_key.api_key,
+            pb::GetCustomerRequest {
+                customer_id: "X".into(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "the new key acts in tenant B");
+}
+
+#[tokio::test]
+async fn resending_an_invitation_of_a_login_created_by_staff_is_a_clear_refusal() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    app.create_customer(&admin, "C1").await;
+    let pair = app
+        .access()
+        .add_portal_user(app.req(
+            &admin,
+            pb::AddPortalUserRequest {
+                request_id: new_id(),
+                customer_id: "C1".into(),
+                username: "C1".into(),
+                email: String::new(),
+                site_rule: None,
+                management_password: String::new(),
+                staff_password: String::new(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let err = app
+        .access()
+        .resend_invitation(app.req(
+            &admin,
+            pb::ResendInvitationRequest {
+                request_id: new_id(),
+                contact_id: pair.management_contact_id,
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), reason(&err).as_str()),
+        (Code::FailedPrecondition, "no_invitation")
+    );
+    assert!(
+        app.verify().await.ok,
+        "the service is up and the log intact"
+    );
+}

@@ -483,6 +483,9 @@ impl Command for Accept {
         }
         let contact_id = GeneratedId::trusted(&invitation.contact_id);
         let contact: ContactState = unit.load(&streams::contact(&tenant, &contact_id)).await?;
+        if contact.identity_id.is_empty() {
+            return Err(DomainError::NotFound("invitation").into());
+        }
         let identity_id = GeneratedId::trusted(&contact.identity_id);
         let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
         let tenant_state: TenantState = unit.load(&streams::tenant(&tenant)).await?;
@@ -534,14 +537,25 @@ impl Command for Accept {
 
     /// A retried accept opens a session only for the identity's password.
     async fn check_replay(&self, app: &App, reply: &SessionSubject) -> Result<(), AppError> {
-        let identity_id = GeneratedId::trusted(&reply.identity_id);
+        // The password this login is checked against now: its own, if it has
+        // one, else its identity's (the same rule as Login).
+        let tenant = self.tenant()?;
         let mut unit = Unit::new(app.log.as_ref());
-        let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
-        if app
-            .passwords
-            .verify(identity.password_hash, self.password.clone())
-            .await
-        {
+        let contact: ContactState = unit
+            .load(&streams::contact(
+                &tenant,
+                &GeneratedId::trusted(&reply.contact_id),
+            ))
+            .await?;
+        let phc = match contact.local_password {
+            Some(local) => Some(local),
+            None => {
+                let identity_id = GeneratedId::trusted(&reply.identity_id);
+                let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
+                identity.password_hash
+            }
+        };
+        if app.passwords.verify(phc, self.password.clone()).await {
             Ok(())
         } else {
             Err(DomainError::bad_credentials().into())

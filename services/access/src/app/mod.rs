@@ -202,13 +202,24 @@ impl App {
         ctx: &CommandContext,
         cmd: &C,
     ) -> Result<Outcome<C::Reply>, AppError> {
+        // Request ids are the caller's: they are kept per tenant, and the
+        // digest names the caller, so nobody can be answered from another
+        // caller's request (a key or temporary password in particular).
+        let request_id = Self::scoped_request_id(ctx.tenant.as_ref(), ctx.request_id.as_str());
+        let fingerprint = {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(ctx.fingerprint);
+            h.update(postcard::to_stdvec(&ctx.actor).unwrap_or_default());
+            <[u8; 32]>::from(h.finalize())
+        };
         if let Some(record) = self
             .log
-            .request(ctx.request_id.as_str())
+            .request(&request_id)
             .await
             .map_err(AppError::storage)?
         {
-            if record.fingerprint != ctx.fingerprint {
+            if record.fingerprint != fingerprint {
                 return Err(AppError::RequestIdReused);
             }
             let reply: C::Reply = postcard::from_bytes(&record.reply).map_err(AppError::storage)?;
@@ -226,15 +237,21 @@ impl App {
             };
             let (changes, reply) = cmd.decide(self, &mut unit).await?;
             let encoded = postcard::to_stdvec(&reply).map_err(AppError::storage)?;
+            let streams = unit.into_streams(changes);
+            if streams.iter().any(|s| s.stream.id() == "_") {
+                return Err(AppError::Internal(anyhow::anyhow!(
+                    "a decision named a stream from an invalid id"
+                )));
+            }
             let request = AppendRequest {
-                request_id: ctx.request_id.to_string(),
-                fingerprint: ctx.fingerprint,
+                request_id: request_id.clone(),
+                fingerprint,
                 tenant: ctx.tenant.as_ref().map(ToString::to_string),
                 actor: ctx.actor.clone(),
                 correlation_id: ctx.correlation_id,
                 causation_id: None,
                 occurred_at_ms: now_ms(),
-                streams: unit.into_streams(changes),
+                streams,
                 reply: encoded,
             };
             match self.log.append(request).await {
@@ -268,6 +285,12 @@ impl App {
         Err(AppError::Conflict(
             "too many concurrent changes to the same records; retry".into(),
         ))
+    }
+
+    /// The key a caller's request id is remembered under: its tenant's, or the
+    /// operator's (`_`).
+    pub fn scoped_request_id(tenant: Option<&TenantId>, request_id: &str) -> String {
+        format!("{}/{request_id}", tenant.map_or("_", TenantId::as_str))
     }
 
     /// Waits until the read models have reached `min_position`.

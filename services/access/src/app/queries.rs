@@ -22,6 +22,28 @@ pub struct LoginOutcome {
     pub must_change_password: bool,
 }
 
+/// The error a refused login gets, with its stable reason.
+fn login_refusal(decision: Decision) -> DomainError {
+    match decision.reason {
+        "invitation_pending" => DomainError::precondition(
+            "invitation_pending",
+            "this contact has not accepted the invitation yet; use the link in the invitation email",
+        ),
+        "revoked" => DomainError::PermissionDenied {
+            reason: "access_revoked",
+            message: decision.message,
+        },
+        "disabled" => DomainError::PermissionDenied {
+            reason: "access_disabled",
+            message: decision.message,
+        },
+        reason => DomainError::PermissionDenied {
+            reason,
+            message: decision.message,
+        },
+    }
+}
+
 impl App {
     /// The contact a login name (an email or a username) names in `tenant`,
     /// with the password hash it is checked against.
@@ -100,25 +122,7 @@ impl App {
         };
         let decision = self.check(tenant, &contact, &Action::Login)?;
         if !decision.allowed {
-            return Err(match decision.reason {
-                "invitation_pending" => DomainError::precondition(
-                    "invitation_pending",
-                    "this contact has not accepted the invitation yet; use the link in the invitation email",
-                ),
-                "revoked" => DomainError::PermissionDenied {
-                    reason: "access_revoked",
-                    message: decision.message,
-                },
-                "disabled" => DomainError::PermissionDenied {
-                    reason: "access_disabled",
-                    message: decision.message,
-                },
-                reason => DomainError::PermissionDenied {
-                    reason,
-                    message: decision.message,
-                },
-            }
-            .into());
+            return Err(login_refusal(decision).into());
         }
         if !contact.logged_in {
             self.record_first_login(tenant, &contact.contact_id).await;
@@ -136,6 +140,38 @@ impl App {
             contact,
             must_change_password,
         })
+    }
+
+    /// The session for a contact a link or password change just let in, after
+    /// the read model reached `position`: `None` while the contact waits for
+    /// approval; refused like a login when it may not log in (disabled,
+    /// revoked, customer blocked…).
+    pub async fn session_for(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        position: u64,
+    ) -> Result<Option<(String, i64, bool)>, AppError> {
+        self.wait_for(position).await?;
+        let contact = self
+            .models
+            .contact(tenant, contact_id)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("contact"))?;
+        let decision = self.check(tenant, &contact, &Action::Login)?;
+        if decision.reason == "pending_approval" {
+            return Ok(None);
+        }
+        if !decision.allowed {
+            return Err(login_refusal(decision).into());
+        }
+        let (token, expires_at_ms) = self.open_session(
+            tenant,
+            &contact.contact_id,
+            &contact.identity_id,
+            contact.temporary,
+        );
+        Ok(Some((token, expires_at_ms, contact.temporary)))
     }
 
     /// Appends `FirstLogin` once per contact; the request id is derived from

@@ -69,6 +69,15 @@ pub fn change_details(
         _ => {}
     }
     cmd.by.may_manage_logins_of(state.customer.sales_rep())?;
+    // A link sent to the old address must never set the new address's
+    // password; links are renewed with the change, which a disabled contact
+    // cannot be sent.
+    if contact.disabled {
+        return Err(DomainError::precondition(
+            "access_disabled",
+            "restore access before changing the contact's email or username",
+        ));
+    }
     let old_email = (!contact.email.is_empty()).then_some(contact.email.as_str());
     let new_email = cmd.email.as_ref().map(Email::as_str);
     let new_username = cmd.username.as_ref().map(Username::as_str);

@@ -184,6 +184,12 @@ pub struct ResendInvitation {
 pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Change>, DomainError> {
     match state.contact.lifecycle {
         None => return Err(DomainError::NotFound("contact")),
+        Some(_) if state.contact.invitation_id.is_empty() => {
+            return Err(DomainError::precondition(
+                "no_invitation",
+                "this login was created by staff, not invited; use SendPasswordReset or a temporary password",
+            ));
+        }
         Some(Lifecycle::Active) => {
             return Err(DomainError::precondition(
                 "already_accepted",

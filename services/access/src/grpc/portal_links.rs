@@ -102,12 +102,23 @@ pub async fn resolve(
         return Err(unknown());
     }
     let app = &shared.app;
-    let row = app
-        .models
-        .portal_link(&crate::secrets::sha256(token))
-        .map_err(|e| to_status(AppError::Internal(e)))?
-        .filter(|row| row.tenant == tenant.as_str())
-        .ok_or_else(unknown)?;
+    let hash = crate::secrets::sha256(token);
+    let lookup = || {
+        app.models
+            .portal_link(&hash)
+            .map_err(|e| to_status(AppError::Internal(e)))
+            .map(|row| row.filter(|row| row.tenant == tenant.as_str()))
+    };
+    let mut row = lookup()?;
+    if row.is_none() {
+        // A link created a moment ago may not be projected yet.
+        let head = *app.log.head().borrow();
+        if app.models.checkpoint() < head {
+            app.wait_for(head).await.map_err(to_status)?;
+            row = lookup()?;
+        }
+    }
+    let row = row.ok_or_else(unknown)?;
     if row.deleted {
         return Err(to_status(
             DomainError::precondition("link_deleted", "this link was deleted").into(),

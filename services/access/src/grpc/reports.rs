@@ -323,7 +323,10 @@ pub async fn bulk_invite(
             let invited_before = has_login
                 && app
                     .log
-                    .request(&sub_request(&customer_id))
+                    .request(&crate::app::App::scoped_request_id(
+                        Some(&tenant),
+                        &sub_request(&customer_id),
+                    ))
                     .await
                     .map_err(|e| to_status(AppError::storage(e)))?
                     .is_some();
@@ -369,7 +372,10 @@ pub async fn bulk_invite(
             // A retried bulk answers each customer from its first result.
             let seen = app
                 .log
-                .request(sub_id.as_str())
+                .request(&crate::app::App::scoped_request_id(
+                    Some(&tenant),
+                    sub_id.as_str(),
+                ))
                 .await
                 .map_err(|e| pb::BulkSkipped {
                     customer_id: target.customer_id.clone(),
@@ -377,6 +383,23 @@ pub async fn bulk_invite(
                     message: e.to_string(),
                 })?;
             if seen.is_none() {
+                // Whether the customer exists and is the caller's comes first,
+                // so a rep learns nothing of other reps' customers.
+                let customer = app
+                    .models
+                    .customer(tenant.as_str(), customer_id.as_str())
+                    .unwrap_or_default();
+                let Some(customer) = customer else {
+                    return skip("not_found", "customer not found".into());
+                };
+                if let Err(e) = staff.may_manage_logins_of(customer.record.sales_rep.as_deref()) {
+                    let status = to_status(e.into());
+                    let reason = status
+                        .get_details_error_info()
+                        .map(|i| i.reason)
+                        .unwrap_or_default();
+                    return skip(&reason, status.message().to_owned());
+                }
                 if target.email.is_empty() {
                     return skip("no_email", "no invitation address: not invited".into());
                 }

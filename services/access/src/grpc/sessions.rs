@@ -16,15 +16,21 @@ use access_proto::v1::sessions_server::Sessions;
 use tonic::{Request, Response, Status};
 
 /// The session a link opened: none yet for a contact waiting for approval.
-fn session_of(app: &crate::app::App, position: u64, s: crate::app::SessionSubject) -> pb::Session {
-    let (session_token, expires_at) = if s.pending_approval {
-        (String::new(), String::new())
-    } else {
-        let (token, expires_at_ms) =
-            app.open_session(&s.tenant, &s.contact_id, &s.identity_id, false);
-        (token, rfc3339(expires_at_ms))
+async fn session_of(
+    app: &crate::app::App,
+    position: u64,
+    s: crate::app::SessionSubject,
+) -> Result<pb::Session, Status> {
+    let session = app
+        .session_for(&s.tenant, &s.contact_id, position)
+        .await
+        .map_err(to_status)?;
+    let pending_approval = session.is_none();
+    let (session_token, expires_at, must_change_password) = match session {
+        Some((token, expires_at_ms, must_change)) => (token, rfc3339(expires_at_ms), must_change),
+        None => (String::new(), String::new(), false),
     };
-    pb::Session {
+    Ok(pb::Session {
         position,
         session_token,
         expires_at,
@@ -32,9 +38,9 @@ fn session_of(app: &crate::app::App, position: u64, s: crate::app::SessionSubjec
         contact_id: s.contact_id,
         customer_id: s.customer_id,
         email: s.email,
-        must_change_password: false,
-        pending_approval: s.pending_approval,
-    }
+        must_change_password,
+        pending_approval,
+    })
 }
 
 /// The sessions service.
@@ -105,11 +111,9 @@ impl Sessions for SessionsService {
             hashed: Default::default(),
         };
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        Ok(Response::new(session_of(
-            app,
-            outcome.position,
-            outcome.reply,
-        )))
+        Ok(Response::new(
+            session_of(app, outcome.position, outcome.reply).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, err(level = "info"))]
@@ -263,11 +267,9 @@ impl Sessions for SessionsService {
             hash: Default::default(),
         };
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        Ok(Response::new(session_of(
-            app,
-            outcome.position,
-            outcome.reply,
-        )))
+        Ok(Response::new(
+            session_of(app, outcome.position, outcome.reply).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
@@ -302,6 +304,8 @@ impl Sessions for SessionsService {
             m.new_password.clear();
             m.session_token.clear();
         });
+        // One contact's retry must never answer another's request.
+        let fp = crate::secrets::sha256(&format!("{}:{}", hex::encode(fp), contact_id));
         let ctx = context(
             &request,
             request_id,
@@ -317,28 +321,23 @@ impl Sessions for SessionsService {
             hash: Default::default(),
         };
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        app.wait_for(outcome.position).await.map_err(to_status)?;
-        let contact = app
+        let subject = crate::app::SessionSubject {
+            tenant: tenant.to_string(),
+            contact_id: contact_id.to_string(),
+            customer_id: String::new(),
+            email: String::new(),
+            identity_id: String::new(),
+            pending_approval: false,
+        };
+        let mut session = session_of(app, outcome.position, subject).await?;
+        if let Some(contact) = app
             .models
             .contact(tenant.as_str(), contact_id.as_str())
             .map_err(|e| to_status(AppError::Internal(e)))?
-            .ok_or_else(|| to_status(DomainError::NotFound("contact").into()))?;
-        let (token, expires_at_ms) = app.open_session(
-            tenant.as_str(),
-            &contact.contact_id,
-            &contact.identity_id,
-            false,
-        );
-        Ok(Response::new(pb::Session {
-            position: outcome.position,
-            session_token: token,
-            expires_at: rfc3339(expires_at_ms),
-            tenant_id: tenant.to_string(),
-            contact_id: contact.contact_id,
-            customer_id: contact.customer_id,
-            email: contact.email,
-            must_change_password: false,
-            pending_approval: false,
-        }))
+        {
+            session.customer_id = contact.customer_id;
+            session.email = contact.email;
+        }
+        Ok(Response::new(session))
     }
 }

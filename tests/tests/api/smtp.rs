@@ -1,0 +1,87 @@
+//! Mail over real SMTP (aiosmtpd in its own process): invitations arrive as
+//! multipart mail with a working link; temporary refusals are retried until
+//! the mail is accepted once; permanent refusals are not retried and do not
+//! hold up the mails after them.
+
+use access_proto::v1 as pb;
+use access_tests::smtp::SmtpServer;
+use access_tests::{TestApp, link_in, new_id, token_of};
+
+async fn app_mailing_to(smtp: &SmtpServer) -> TestApp {
+    let url = smtp.url();
+    TestApp::spawn_with_env(
+        &["--mail-retry-base", "50ms", "--mail-max-attempts", "5"],
+        &[("ACCESS_SMTP_URL", &url)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_invitation_arrives_over_smtp_as_multipart_mail_with_a_working_link() {
+    // Arrange
+    let smtp = SmtpServer::start(0, "").await;
+    let app = app_mailing_to(&smtp).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+
+    // Act
+    app.invite(&key, "C1", "bob@bob.example").await;
+
+    // Assert
+    let mail = smtp.wait_for(1).await.remove(0).replace("=\r\n", "");
+    assert!(mail.contains("multipart/alternative"), "{mail}");
+    assert!(mail.contains("To: bob@bob.example"));
+    assert!(mail.contains("Subject: acme supplies invites you to its ordering portal"));
+    let link = link_in(&mail).expect("a link in the mail");
+    assert!(
+        app.outbox_count() == 0,
+        "with SMTP configured nothing goes to the outbox"
+    );
+    app.sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "secret123".into(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn temporary_refusals_are_retried_until_the_mail_is_accepted_once() {
+    let smtp = SmtpServer::start(3, "").await;
+    let app = app_mailing_to(&smtp).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    app.invite(&key, "C1", "bob@bob.example").await;
+    smtp.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1, "accepted exactly once");
+    assert_eq!(
+        smtp.attempts().len(),
+        4,
+        "three refusals, then the accepted attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_permanent_refusal_is_not_retried_and_holds_nothing_up() {
+    let smtp = SmtpServer::start(0, "bounce").await;
+    let app = app_mailing_to(&smtp).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    app.invite(&key, "C1", "bounce@bob.example").await;
+    app.invite(&key, "C1", "ok@bob.example").await;
+    let accepted = smtp.wait_for(1).await;
+    assert!(
+        accepted[0].contains("To: ok@bob.example"),
+        "{}",
+        accepted[0]
+    );
+    let bounces = smtp
+        .attempts()
+        .iter()
+        .filter(|a| a.contains("bounce"))
+        .count();
+    assert_eq!(bounces, 1, "a 5xx is not retried");
+}
