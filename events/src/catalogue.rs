@@ -301,6 +301,17 @@ pub struct ContactDetailsChanged {
     pub username: Option<String>,
 }
 
+/// What became of an email the service sent about a contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailDelivery {
+    /// The event that called for the email (also the mail's id).
+    pub source_event_id: String,
+    /// Which email: `invitation`, `password_reset`, `welcome`, `approval_request`, `approved`.
+    pub kind: String,
+    /// Why it failed (empty when sent).
+    pub reason: String,
+}
+
 /// The contact logged in for the first time.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirstLogin {}
@@ -470,6 +481,10 @@ payload_enum! {
         LocalPasswordCleared(LocalPasswordCleared) = 1,
         /// See [`ContactDetailsChanged`].
         ContactDetailsChanged(ContactDetailsChanged) = 1,
+        /// The mail server accepted an email about the contact.
+        EmailSent(EmailDelivery) = 1,
+        /// An email about the contact could not be delivered (given up).
+        EmailDeliveryFailed(EmailDelivery) = 1,
         /// The contact completed registration and waits for approval.
         ContactAwaitingApproval(AccessChanged) = 1,
         /// A username administrator approved the contact: it may log in.

@@ -226,6 +226,20 @@ impl TestApp {
             .head_position
     }
 
+    /// The log's head once it has stopped moving for 150 ms: the mailer
+    /// records delivery outcomes on its own, a moment after each command.
+    pub async fn settled_head(&self) -> u64 {
+        let mut head = self.head().await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let now = self.head().await;
+            if now == head {
+                return head;
+            }
+            head = now;
+        }
+    }
+
     /// Verifies the log's chains.
     pub async fn verify(&self) -> pb::VerifyLogReply {
         self.operator()

@@ -62,30 +62,6 @@ impl Application {
             log.clone(),
             stopped.clone(),
         ))];
-        let transport = match config.smtp_url()? {
-            Some(url) => Transport::smtp(&url)?,
-            None => Transport::Outbox(dir.join("outbox")),
-        };
-        let mailer = Mailer::open(
-            MailerConfig {
-                state_dir: dir.join("mailer"),
-                public_base_url: base_url.clone(),
-                from: config
-                    .mail_from
-                    .parse()
-                    .context("--mail-from is not a valid mailbox")?,
-                transport,
-                retry: RetryPolicy {
-                    max_attempts: config.mail_max_attempts.max(1),
-                    base: config.mail_retry_base,
-                    cap: config.mail_retry_cap,
-                },
-            },
-            secrets.link_signer(),
-            log.clone(),
-        )?;
-        workers.push(tokio::spawn(mailer.run(stopped)));
-
         let app = App {
             log: log.clone(),
             models: models.clone(),
@@ -102,6 +78,31 @@ impl Application {
                 ..Settings::default()
             },
         };
+        let transport = match config.smtp_url()? {
+            Some(url) => Transport::smtp(&url)?,
+            None => Transport::Outbox(dir.join("outbox")),
+        };
+        let mailer = Mailer::open(
+            MailerConfig {
+                state_dir: dir.join("mailer"),
+                public_base_url: base_url.clone(),
+                from: config
+                    .mail_from
+                    .parse()
+                    .context("--mail-from is not a valid mailbox")?,
+                transport,
+                reporter: Some(Arc::new(crate::app::MailReporter(app.clone()))),
+                retry: RetryPolicy {
+                    max_attempts: config.mail_max_attempts.max(1),
+                    base: config.mail_retry_base,
+                    cap: config.mail_retry_cap,
+                },
+            },
+            secrets.link_signer(),
+            log.clone(),
+        )?;
+        workers.push(tokio::spawn(mailer.run(stopped)));
+
         let shared = Shared {
             auth: Authenticator::new(secrets.operator_key_sha256, models, log),
             app,

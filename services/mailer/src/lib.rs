@@ -16,4 +16,6 @@ pub mod transport;
 pub mod worker;
 
 pub use transport::Transport;
-pub use worker::{ExecutionOutcome, Mailer, MailerConfig, RetryPolicy};
+pub use worker::{
+    DeliveryReport, DeliveryReporter, ExecutionOutcome, Mailer, MailerConfig, RetryPolicy,
+};

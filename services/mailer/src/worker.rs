@@ -40,6 +40,30 @@ pub struct MailerConfig {
     pub transport: Transport,
     /// How transient failures are retried.
     pub retry: RetryPolicy,
+    /// Where delivery outcomes go (the service, which records them as events).
+    pub reporter: Option<Arc<dyn DeliveryReporter>>,
+}
+
+/// What became of one email, for the contact's record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryReport {
+    /// The tenant.
+    pub tenant: String,
+    /// The contact the email was about.
+    pub contact_id: String,
+    /// The event that called for it (the mail's id).
+    pub source_event_id: String,
+    /// Which email.
+    pub kind: String,
+    /// `None` when accepted; why not otherwise.
+    pub failure: Option<String>,
+}
+
+/// Takes delivery outcomes back to the service; must be idempotent per
+/// `source_event_id`, since a report may be given again after a crash.
+pub trait DeliveryReporter: Send + Sync + std::fmt::Debug {
+    /// Records one outcome.
+    fn report(&self, report: DeliveryReport) -> futures::future::BoxFuture<'_, anyhow::Result<()>>;
 }
 
 /// How transient delivery failures are retried: exponential backoff with
@@ -95,6 +119,7 @@ struct InvitationInfo {
     email: String,
     customer_id: String,
     message: String,
+    contact_id: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -190,7 +215,7 @@ impl Mailer {
             };
             match step {
                 Ok(ExecutionOutcome::Finished) => break,
-                Ok(ExecutionOutcome::Handled { .. }) => {}
+                Ok(ExecutionOutcome::Handled { .. }) => self.core.drain_reports().await,
                 Err(e) => {
                     // The event stays unhandled; try it again after a pause.
                     tracing::error!(error = ?e, "mailer step failed; retrying");
@@ -250,6 +275,7 @@ impl Core {
                     email: i.email,
                     customer_id: i.customer_id,
                     message: i.message,
+                    contact_id: i.contact_id,
                 };
                 put(
                     &mut batch,
@@ -406,7 +432,23 @@ impl Core {
             &paragraphs,
             &event_id,
         )?;
-        if !self.deliver(&event_id, &message, batch).await? {
+        if !self
+            .deliver(
+                &event_id,
+                &message,
+                (
+                    tenant,
+                    e.stream.id(),
+                    if to_admins {
+                        "approval_request"
+                    } else {
+                        "approved"
+                    },
+                ),
+                batch,
+            )
+            .await?
+        {
             return Ok(false);
         }
         put(
@@ -418,6 +460,30 @@ impl Core {
         );
         tracing::info!(tenant, to_admins, "approval notice sent");
         Ok(true)
+    }
+
+    /// Takes queued delivery outcomes to the reporter; what fails stays queued.
+    async fn drain_reports(&self) {
+        let Some(reporter) = &self.config.reporter else {
+            return;
+        };
+        let prefix = key(&["report", ""]);
+        for item in self.db.scan_prefix(&prefix) {
+            let Ok((k, v)) = item else { return };
+            let Ok(report) = postcard::from_bytes::<DeliveryReport>(&v) else {
+                let _ = self.db.remove(&k);
+                continue;
+            };
+            match reporter.report(report).await {
+                Ok(()) => {
+                    let _ = self.db.remove(&k);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a delivery outcome could not be recorded yet");
+                    return;
+                }
+            }
+        }
     }
 
     /// Whether a mail for this event was sent or given up on before.
@@ -432,13 +498,25 @@ impl Core {
         &self,
         id: &str,
         message: &lettre::Message,
+        about: (&str, &str, &str),
         batch: &mut sled::Batch,
     ) -> anyhow::Result<bool> {
+        let (tenant, contact_id, kind) = about;
+        let mut report = DeliveryReport {
+            tenant: tenant.to_owned(),
+            contact_id: contact_id.to_owned(),
+            source_event_id: id.to_owned(),
+            kind: kind.to_owned(),
+            failure: None,
+        };
         let policy = self.config.retry;
         let mut attempt = 1;
         loop {
             let error = match self.config.transport.deliver(id, message).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => {
+                    put(batch, key(&["report", id]), &report);
+                    return Ok(true);
+                }
                 Err(e) => e,
             };
             let give_up = match &error {
@@ -455,6 +533,8 @@ impl Core {
                         attempts: attempt,
                     },
                 );
+                report.failure = Some(error.to_string());
+                put(batch, key(&["report", id]), &report);
                 return Ok(false);
             }
             let wait = policy.backoff(attempt);
@@ -509,7 +589,23 @@ impl Core {
             first_time: r.first_time,
             message_id: &event_id,
         })?;
-        if !self.deliver(&event_id, &message, batch).await? {
+        if !self
+            .deliver(
+                &event_id,
+                &message,
+                (
+                    tenant,
+                    contact_id,
+                    if r.first_time {
+                        "welcome"
+                    } else {
+                        "password_reset"
+                    },
+                ),
+                batch,
+            )
+            .await?
+        {
             return Ok(false);
         }
         put(
@@ -569,7 +665,15 @@ impl Core {
             resent,
             message_id: &event_id,
         })?;
-        if !self.deliver(&event_id, &message, batch).await? {
+        if !self
+            .deliver(
+                &event_id,
+                &message,
+                (tenant, &info.contact_id, "invitation"),
+                batch,
+            )
+            .await?
+        {
             return Ok(false);
         }
         put(

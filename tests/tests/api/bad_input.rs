@@ -14,7 +14,7 @@ async fn refused<T: std::fmt::Debug>(
     code: Code,
     field: Option<&str>,
 ) -> tonic::Status {
-    let before = app.head().await;
+    let before = app.settled_head().await;
     let status = call.await.expect_err("the call must be refused");
     assert_eq!(status.code(), code, "{status:?}");
     assert!(!status.message().is_empty());

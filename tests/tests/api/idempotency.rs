@@ -33,7 +33,7 @@ async fn a_retried_command_is_answered_from_its_first_result_even_after_a_restar
         .await
         .unwrap()
         .into_inner();
-    let head = app.head().await;
+    let head = app.settled_head().await;
     let retry = app
         .access()
         .invite_customer(app.req(&key, invite.clone()))

@@ -118,7 +118,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
     );
 
     // A username taken by someone else is refused, and nothing changes.
-    let head = app.head().await;
+    let head = app.settled_head().await;
     let err = update(
         &app,
         &key,

@@ -267,7 +267,7 @@ async fn staff_give_a_temporary_password_generated_or_typed() {
         contact_id: added.management_contact_id.clone(),
         password: "abc".into(),
     };
-    let before = app.head().await;
+    let before = app.settled_head().await;
     assert_eq!(
         access
             .set_temporary_password(app.req(&key, weak))

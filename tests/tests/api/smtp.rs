@@ -70,8 +70,11 @@ async fn a_permanent_refusal_is_not_retried_and_holds_nothing_up() {
     let app = app_mailing_to(&smtp).await;
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C1").await;
-    app.invite(&key, "C1", "bounce@bob.example").await;
-    app.invite(&key, "C1", "ok@bob.example").await;
+    let bounced = app
+        .invite(&key, "C1", "bounce@bob.example")
+        .await
+        .contact_id;
+    let delivered = app.invite(&key, "C1", "ok@bob.example").await.contact_id;
     let accepted = smtp.wait_for(1).await;
     assert!(
         accepted[0].contains("To: ok@bob.example"),
@@ -84,4 +87,46 @@ async fn a_permanent_refusal_is_not_retried_and_holds_nothing_up() {
         .filter(|a| a.contains("bounce"))
         .count();
     assert_eq!(bounces, 1, "a 5xx is not retried");
+
+    // The outcome is recorded on each contact, for staff to see and resend.
+    let state = |contact: String| {
+        let request = app.req(
+            &key,
+            pb::GetContactRequest {
+                contact_id: contact,
+                min_position: 0,
+            },
+        );
+        let mut access = app.access();
+        async move { access.get_contact(request).await.unwrap().into_inner() }
+    };
+    let mut failed = state(bounced.clone()).await;
+    for _ in 0..200 {
+        if !failed.last_email_state.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        failed = state(bounced.clone()).await;
+    }
+    assert_eq!(
+        (failed.last_email.as_str(), failed.last_email_state.as_str()),
+        ("invitation", "failed")
+    );
+    assert!(
+        failed.last_email_error.contains("550") || failed.last_email_error.contains("permanent"),
+        "{}",
+        failed.last_email_error
+    );
+    let mut sent = state(delivered.clone()).await;
+    for _ in 0..200 {
+        if !sent.last_email_state.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        sent = state(delivered.clone()).await;
+    }
+    assert_eq!(
+        (sent.last_email.as_str(), sent.last_email_state.as_str()),
+        ("invitation", "sent")
+    );
 }

@@ -47,7 +47,7 @@ async fn a_rep_manages_only_their_own_customers_and_auditors_only_read() {
         .await
         .unwrap()
         .into_inner();
-    let head = app.head().await;
+    let head = app.settled_head().await;
     let err = access
         .invite_customer(app.req(&anna, invite_request("BERT1", "b@bert.example", None)))
         .await

@@ -4,12 +4,14 @@
 //! result without deciding anything.
 
 mod commands;
+mod delivery;
 mod error;
 mod logins;
 mod queries;
 mod resets;
 
 pub use commands::*;
+pub use delivery::{MailReporter, RecordDelivery};
 pub use error::AppError;
 pub use logins::*;
 pub use queries::LoginOutcome;

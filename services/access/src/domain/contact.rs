@@ -8,8 +8,8 @@ use super::values::Username;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
-    AccessChanged, ContactEvent, EmailReleased, EmailSlotEvent, Event, InvitationCancelled,
-    InvitationEvent, LoginKind, SiteRule, UsernameSlotEvent,
+    AccessChanged, ContactEvent, EmailDelivery, EmailReleased, EmailSlotEvent, Event,
+    InvitationCancelled, InvitationEvent, LoginKind, SiteRule, UsernameSlotEvent,
 };
 
 /// Where a contact is in its life.
@@ -92,6 +92,7 @@ impl Aggregate for ContactState {
                 self.temporary = e.temporary;
             }
             ContactEvent::FirstLogin(_) => self.logged_in = true,
+            ContactEvent::EmailSent(_) | ContactEvent::EmailDeliveryFailed(_) => {}
             ContactEvent::ContactDetailsChanged(e) => {
                 self.email = e.email.clone().unwrap_or_default();
                 self.identity_id = e.identity_id.clone().unwrap_or_default();
@@ -283,6 +284,28 @@ pub fn reject(
     )];
     changes.extend(release_slots(contact, &cmd));
     Ok(changes)
+}
+
+/// Decides `RecordDelivery`: what became of an email about the contact.
+pub fn record_delivery(
+    contact: &ContactState,
+    tenant: &TenantId,
+    contact_id: &GeneratedId,
+    delivery: EmailDelivery,
+    sent: bool,
+) -> Result<Vec<Change>, DomainError> {
+    if contact.lifecycle.is_none() {
+        return Err(DomainError::NotFound("contact"));
+    }
+    let event = if sent {
+        ContactEvent::EmailSent(delivery)
+    } else {
+        ContactEvent::EmailDeliveryFailed(delivery)
+    };
+    Ok(vec![Change::new(
+        streams::contact(tenant, contact_id),
+        Event::Contact(event),
+    )])
 }
 
 /// The state `RevokeAccess` is decided on.

@@ -155,6 +155,16 @@ pub async fn list_access(
                     },
                     status: c.status_at(now).into(),
                     has_logged_in: c.logged_in,
+                    last_email: c
+                        .last_email
+                        .as_ref()
+                        .map(|l| l.kind.clone())
+                        .unwrap_or_default(),
+                    last_email_state: c
+                        .last_email
+                        .as_ref()
+                        .map(|l| if l.sent { "sent" } else { "failed" }.to_owned())
+                        .unwrap_or_default(),
                     ..base.clone()
                 });
             }

@@ -35,6 +35,21 @@ fn contact_to_pb(row: ContactRow) -> pb::Contact {
         },
         must_change_password: row.temporary,
         has_logged_in: row.logged_in,
+        last_email: row
+            .last_email
+            .as_ref()
+            .map(|l| l.kind.clone())
+            .unwrap_or_default(),
+        last_email_state: row
+            .last_email
+            .as_ref()
+            .map(|l| if l.sent { "sent" } else { "failed" }.to_owned())
+            .unwrap_or_default(),
+        last_email_error: row
+            .last_email
+            .as_ref()
+            .map(|l| l.reason.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -86,6 +86,19 @@ pub struct ContactRow {
     pub logged_in: bool,
     /// When the current invitation link dies (0: no pending invitation).
     pub invitation_expires_at_ms: i64,
+    /// The last email about the contact: which, whether it was accepted, why not.
+    pub last_email: Option<LastEmail>,
+}
+
+/// What became of the last email the service sent about a contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastEmail {
+    /// `invitation`, `password_reset`, `welcome`, `approval_request`, `approved`.
+    pub kind: String,
+    /// Accepted by the mail server.
+    pub sent: bool,
+    /// Why not, when not.
+    pub reason: String,
 }
 
 impl ContactRow {
@@ -353,6 +366,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     temporary: false,
                     logged_in: false,
                     invitation_expires_at_ms: 0,
+                    last_email: None,
                 },
             );
         }
@@ -382,6 +396,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     temporary: false,
                     logged_in: false,
                     invitation_expires_at_ms: 0,
+                    last_email: None,
                 },
             );
         }
@@ -398,6 +413,20 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                         row.temporary = e.temporary;
                     }
                     ContactEvent::FirstLogin(_) => row.logged_in = true,
+                    ContactEvent::EmailSent(e) => {
+                        row.last_email = Some(LastEmail {
+                            kind: e.kind,
+                            sent: true,
+                            reason: String::new(),
+                        });
+                    }
+                    ContactEvent::EmailDeliveryFailed(e) => {
+                        row.last_email = Some(LastEmail {
+                            kind: e.kind,
+                            sent: false,
+                            reason: e.reason,
+                        });
+                    }
                     ContactEvent::ContactDetailsChanged(e) => {
                         if !row.identity_id.is_empty() {
                             rows.del(keys::membership(tenant, &row.identity_id));
