@@ -66,7 +66,7 @@ impl DeliveryReporter for MailReporter {
             let request_id = RequestId::parse(&format!("mail:{}", report.source_event_id))
                 .map_err(|e| anyhow::anyhow!(e))?;
             let ctx = CommandContext {
-                fingerprint: crate::secrets::sha256(&request_id.to_string()),
+                fingerprint: crate::secrets::sha256(request_id.as_str()),
                 request_id,
                 tenant: Some(tenant.clone()),
                 actor: Actor::System {
