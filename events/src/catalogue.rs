@@ -101,6 +101,26 @@ pub struct UsernameAdministratorsSet {
     pub emails: Vec<String>,
 }
 
+/// A tenant's own template for one kind of email.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailTemplateSet {
+    /// Which email (`invitation`, `password_reset`, …).
+    pub kind: String,
+    /// The subject template.
+    pub subject: String,
+    /// The plain-text body template.
+    pub text: String,
+    /// The HTML body template.
+    pub html: String,
+}
+
+/// A tenant went back to the built-in template for one kind of email.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailTemplateReset {
+    /// Which email.
+    pub kind: String,
+}
+
 /// Contact details of a customer company.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactDetails {
@@ -432,6 +452,10 @@ payload_enum! {
         ApprovalPolicySet(ApprovalPolicySet) = 1,
         /// See [`UsernameAdministratorsSet`].
         UsernameAdministratorsSet(UsernameAdministratorsSet) = 1,
+        /// See [`EmailTemplateSet`].
+        EmailTemplateSet(EmailTemplateSet) = 1,
+        /// See [`EmailTemplateReset`].
+        EmailTemplateReset(EmailTemplateReset) = 1,
     }
     legacy { ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1 }
 }

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod compose;
+pub mod templates;
 pub mod transport;
 pub mod worker;
 

@@ -8,7 +8,8 @@
 //! once more; the outbox transport writes by event id, so there even that
 //! repeat lands on the same file.
 
-use crate::compose::{self, InvitationMail, ResetMail};
+use crate::compose;
+use crate::templates::{Kind, Rendered, Template, Vars};
 use crate::transport::{DeliveryError, Transport};
 use access_events::Envelope;
 use access_events::catalogue::{
@@ -341,6 +342,17 @@ impl Core {
                     put(&mut batch, contact_key, &info);
                 }
             }
+            Ok(Event::Tenant(TenantEvent::EmailTemplateSet(t))) => {
+                let template = Template {
+                    subject: t.subject,
+                    text: t.text,
+                    html: t.html,
+                };
+                put(&mut batch, key(&["template", tenant, &t.kind]), &template);
+            }
+            Ok(Event::Tenant(TenantEvent::EmailTemplateReset(t))) => {
+                batch.remove(key(&["template", tenant, &t.kind]));
+            }
             Ok(Event::Tenant(TenantEvent::UsernameAdministratorsSet(a))) => {
                 put(&mut batch, key(&["admins", tenant]), &a.emails);
             }
@@ -394,27 +406,17 @@ impl Core {
         let customer_name: String =
             get(&self.db, &key(&["customer", tenant, &contact.customer_id]))?
                 .unwrap_or_else(|| contact.customer_id.clone());
-        let (recipients, subject, paragraphs) = if to_admins {
+        let (recipients, kind) = if to_admins {
             let admins: Vec<String> = get(&self.db, &key(&["admins", tenant]))?.unwrap_or_default();
-            (
-                admins,
-                format!("New registration awaiting approval: {}", contact.email),
-                vec![
-                    format!(
-                        "{} ({}) completed registration for {tenant_name}'s ordering portal and waits for approval.",
-                        contact.email, customer_name
-                    ),
-                    "Approve or reject it in your back office; until then the contact cannot log in.".to_owned(),
-                ],
-            )
+            (admins, Kind::ApprovalRequest)
         } else {
-            (
-                vec![contact.email.clone()],
-                format!("Your access to {tenant_name}'s ordering portal is approved"),
-                vec![format!(
-                    "Your registration for {customer_name} was approved: you can log in to {tenant_name}'s ordering portal now."
-                )],
-            )
+            (vec![contact.email.clone()], Kind::Approved)
+        };
+        let vars = Vars {
+            tenant_name,
+            customer_name,
+            contact_email: contact.email.clone(),
+            ..Vars::default()
         };
         let recipients: Vec<&str> = recipients
             .iter()
@@ -425,13 +427,8 @@ impl Core {
             tracing::warn!(tenant, "an approval notice with no recipient; nothing sent");
             return Ok(false);
         }
-        let message = compose::notice(
-            &self.config.from,
-            &recipients,
-            &subject,
-            &paragraphs,
-            &event_id,
-        )?;
+        let rendered = self.render(tenant, kind, &vars)?;
+        let message = compose::message(&self.config.from, &recipients, &rendered, &event_id)?;
         if !self
             .deliver(
                 &event_id,
@@ -482,6 +479,19 @@ impl Core {
                     tracing::warn!(error = %e, "a delivery outcome could not be recorded yet");
                     return;
                 }
+            }
+        }
+    }
+
+    /// Renders `kind` with the tenant's template, or the built-in one if the
+    /// tenant has none (or, which setting it prevents, one that fails).
+    fn render(&self, tenant: &str, kind: Kind, vars: &Vars) -> anyhow::Result<Rendered> {
+        let custom: Option<Template> = get(&self.db, &key(&["template", tenant, kind.as_str()]))?;
+        match compose::render(kind, custom.as_ref(), vars) {
+            Ok(rendered) => Ok(rendered),
+            Err(e) => {
+                tracing::warn!(tenant, kind = kind.as_str(), error = %e, "tenant template failed; using the built-in one");
+                Ok(compose::render(kind, None, vars)?)
             }
         }
     }
@@ -580,15 +590,20 @@ impl Core {
             "{}/reset/{token}",
             self.config.public_base_url.trim_end_matches('/')
         );
-        let message = compose::reset(&ResetMail {
-            from: &self.config.from,
-            to: &email,
-            tenant_name: &tenant_name,
-            link: &link,
-            expires_at_ms: r.expires_at_ms,
-            first_time: r.first_time,
-            message_id: &event_id,
-        })?;
+        let vars = Vars {
+            tenant_name,
+            contact_email: email.clone(),
+            link,
+            expiry: compose::expiry_words(r.expires_at_ms),
+            ..Vars::default()
+        };
+        let kind = if r.first_time {
+            Kind::Welcome
+        } else {
+            Kind::PasswordReset
+        };
+        let rendered = self.render(tenant, kind, &vars)?;
+        let message = compose::message(&self.config.from, &[&email], &rendered, &event_id)?;
         if !self
             .deliver(
                 &event_id,
@@ -654,17 +669,21 @@ impl Core {
             "{}/invite/{token}",
             self.config.public_base_url.trim_end_matches('/')
         );
-        let message = compose::invitation(&InvitationMail {
-            from: &self.config.from,
-            to: &info.email,
-            tenant_name: &tenant_name,
-            customer_name: &customer_name,
-            message: &info.message,
-            link: &link,
-            expires_at_ms,
-            resent,
-            message_id: &event_id,
-        })?;
+        let vars = Vars {
+            tenant_name,
+            customer_name,
+            contact_email: info.email.clone(),
+            message: info.message.clone(),
+            link,
+            expiry: compose::expiry_words(expires_at_ms),
+        };
+        let kind = if resent {
+            Kind::InvitationResent
+        } else {
+            Kind::Invitation
+        };
+        let rendered = self.render(tenant, kind, &vars)?;
+        let message = compose::message(&self.config.from, &[&info.email], &rendered, &event_id)?;
         if !self
             .deliver(
                 &event_id,

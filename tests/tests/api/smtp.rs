@@ -130,3 +130,73 @@ async fn a_permanent_refusal_is_not_retried_and_holds_nothing_up() {
         ("invitation", "sent")
     );
 }
+
+#[tokio::test]
+async fn a_tenants_own_template_is_checked_when_set_previewed_and_used() {
+    use access_proto::v1::tenant_admin_client::TenantAdminClient;
+    use tonic_types::StatusExt;
+    // Arrange
+    let smtp = SmtpServer::start(0, "").await;
+    let app = app_mailing_to(&smtp).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let mut admin = TenantAdminClient::new(app.channel.clone());
+    let template = |subject: &str, html: &str| pb::SetEmailTemplateRequest {
+        request_id: new_id(),
+        kind: "invitation".into(),
+        subject: subject.into(),
+        text: "Hi from {{ tenant_name }}: {{ link }}".into(),
+        html: html.into(),
+    };
+
+    // A template that does not render is refused, naming its part.
+    let err = admin
+        .set_email_template(app.req(&key, template("Hello", "<p>{{ custmer_name }}</p>")))
+        .await
+        .unwrap_err();
+    let violations = err.get_details_bad_request().unwrap().field_violations;
+    assert_eq!(violations[0].field, "html");
+
+    // Act
+    let good = template(
+        "Order online with {{ tenant_name }}",
+        "<p>For {{ customer_name }}: <a href=\"{{ link }}\">start</a></p>",
+    );
+    admin.set_email_template(app.req(&key, good)).await.unwrap();
+    let preview = admin
+        .preview_email(app.req(
+            &key,
+            pb::PreviewEmailRequest {
+                kind: "invitation".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    app.invite(&key, "C1", "bob@bob.example").await;
+
+    // Assert: the preview and the real mail use it; values are escaped in HTML.
+    assert!(preview.custom);
+    assert_eq!(preview.subject, "Order online with Acme Supplies");
+    assert!(
+        preview.html.contains("Bob&#x27;s Hardware") || preview.html.contains("Bob&#39;s Hardware"),
+        "{}",
+        preview.html
+    );
+    let mail = smtp.wait_for(1).await.remove(0).replace("=\r\n", "");
+    assert!(
+        mail.contains("Subject: Order online with acme supplies"),
+        "{mail}"
+    );
+    assert!(mail.contains("multipart/alternative"));
+    let link = link_in(&mail).expect("a link");
+    app.sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "secret123".into(),
+        })
+        .await
+        .unwrap();
+}

@@ -755,3 +755,32 @@ impl Command for UpdateContactCommand {
         ))
     }
 }
+
+/// `SetEmailTemplate` as received (the template already checked to render).
+#[derive(Clone, Debug)]
+pub struct SetEmailTemplateCommand {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// Which email.
+    pub kind: String,
+    /// The template, or `None` for the built-in one.
+    pub template: Option<access_events::catalogue::EmailTemplateSet>,
+}
+
+impl Command for SetEmailTemplateCommand {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes = tenant::set_email_template(
+            &state,
+            &self.tenant,
+            &self.by,
+            &self.kind,
+            self.template.clone(),
+        )?;
+        Ok((changes, ()))
+    }
+}

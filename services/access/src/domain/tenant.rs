@@ -4,8 +4,9 @@ use super::policy::{Role, Staff};
 use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
-    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, DefaultVisibility, Event, TenantCreated,
-    TenantEvent, TenantSettingsChanged, UsernameAdministratorsSet,
+    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, DefaultVisibility, EmailTemplateReset,
+    EmailTemplateSet, Event, TenantCreated, TenantEvent, TenantSettingsChanged,
+    UsernameAdministratorsSet,
 };
 use std::collections::BTreeMap;
 
@@ -30,6 +31,8 @@ pub struct TenantState {
     pub approval_required: bool,
     /// Who is told of registrations (one to three emails, once set).
     pub username_administrators: Vec<String>,
+    /// The tenant's own email templates, by kind.
+    pub templates: BTreeMap<String, EmailTemplateSet>,
 }
 
 impl Default for TenantState {
@@ -44,6 +47,7 @@ impl Default for TenantState {
             keys: BTreeMap::new(),
             approval_required: false,
             username_administrators: Vec::new(),
+            templates: BTreeMap::new(),
         }
     }
 }
@@ -75,6 +79,12 @@ impl Aggregate for TenantState {
                 self.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
             }
             TenantEvent::ApprovalPolicySet(e) => self.approval_required = e.approval_required,
+            TenantEvent::EmailTemplateSet(e) => {
+                self.templates.insert(e.kind.clone(), e.clone());
+            }
+            TenantEvent::EmailTemplateReset(e) => {
+                self.templates.remove(&e.kind);
+            }
             TenantEvent::UsernameAdministratorsSet(e) => {
                 self.username_administrators = e.emails.clone();
             }
@@ -296,6 +306,36 @@ pub fn set_username_administrators(
         Event::Tenant(TenantEvent::UsernameAdministratorsSet(
             UsernameAdministratorsSet { emails: unique },
         )),
+    )])
+}
+
+/// Decides `SetEmailTemplate`: the template was checked to render already
+/// (by the caller, with the mail engine); `None` goes back to the built-in one.
+pub fn set_email_template(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    kind: &str,
+    template: Option<EmailTemplateSet>,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    let event = match template {
+        Some(t) => TenantEvent::EmailTemplateSet(t),
+        None if state.templates.contains_key(kind) => {
+            TenantEvent::EmailTemplateReset(EmailTemplateReset {
+                kind: kind.to_owned(),
+            })
+        }
+        None => {
+            return Err(DomainError::precondition(
+                "unchanged",
+                "this email already uses the built-in template",
+            ));
+        }
+    };
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(event),
     )])
 }
 

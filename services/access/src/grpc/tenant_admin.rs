@@ -3,7 +3,16 @@
 use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{AppError, Command, SetApprovalPolicy, SetUsernameAdministrators};
+use crate::app::{
+    AppError, Command, SetApprovalPolicy, SetEmailTemplateCommand, SetUsernameAdministrators,
+};
+use access_events::catalogue::EmailTemplateSet;
+use access_mailer::templates;
+
+fn kind_help() -> String {
+    "choose invitation, invitation_resent, password_reset, welcome, approval_request or approved"
+        .into()
+}
 use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
@@ -182,6 +191,128 @@ impl TenantAdmin for TenantAdminService {
             },
         )
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_email_template(
+        &self,
+        request: Request<pb::SetEmailTemplateRequest>,
+    ) -> Result<Response<pb::SetEmailTemplateReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let mut f = convert::Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        let kind = f.parse(
+            "kind",
+            templates::Kind::parse(r.kind.trim()).ok_or_else(kind_help),
+        );
+        let parts = [r.subject.as_str(), r.text.as_str(), r.html.as_str()];
+        let template = if parts.iter().all(|p| p.trim().is_empty()) {
+            None
+        } else {
+            for (name, part) in ["subject", "text", "html"].into_iter().zip(parts) {
+                if part.trim().is_empty() {
+                    f.parse::<()>(
+                        name,
+                        Err("give all three parts (or none, for the built-in template)".into()),
+                    );
+                }
+            }
+            let t = templates::Template {
+                subject: r.subject.clone(),
+                text: r.text.clone(),
+                html: r.html.clone(),
+            };
+            if parts.iter().all(|p| !p.trim().is_empty())
+                && let Err(e) = templates::validate(&t)
+            {
+                f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
+            }
+            Some(t)
+        };
+        f.finish()?;
+        let (Some(request_id), Some(kind)) = (request_id, kind) else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let cmd = SetEmailTemplateCommand {
+            tenant: tenant.clone(),
+            by: staff,
+            kind: kind.as_str().to_owned(),
+            template: template.map(|t| EmailTemplateSet {
+                kind: kind.as_str().to_owned(),
+                subject: t.subject,
+                text: t.text,
+                html: t.html,
+            }),
+        };
+        let fp = fingerprint("SetEmailTemplate", r, |m| m.request_id.clear());
+        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        Ok(Response::new(pb::SetEmailTemplateReply {
+            position: outcome.position,
+        }))
+    }
+
+    async fn preview_email(
+        &self,
+        request: Request<pb::PreviewEmailRequest>,
+    ) -> Result<Response<pb::PreviewEmailReply>, Status> {
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_manage_tenant().map_err(|e| to_status(e.into()))?;
+        let r = request.get_ref();
+        let mut f = convert::Fields::default();
+        let kind = f.parse(
+            "kind",
+            templates::Kind::parse(r.kind.trim()).ok_or_else(kind_help),
+        );
+        f.finish()?;
+        let kind = kind.ok_or_else(|| Status::internal("parse bookkeeping"))?;
+        let draft = (!r.subject.trim().is_empty()
+            || !r.text.trim().is_empty()
+            || !r.html.trim().is_empty())
+        .then(|| templates::Template {
+            subject: r.subject.clone(),
+            text: r.text.clone(),
+            html: r.html.clone(),
+        });
+        let custom = match draft {
+            Some(d) => Some(d),
+            None => {
+                let mut unit = crate::app::Unit::new(self.0.app.log.as_ref());
+                let state: crate::domain::tenant::TenantState = unit
+                    .load(&crate::domain::streams::tenant(&tenant))
+                    .await
+                    .map_err(to_status)?;
+                state
+                    .templates
+                    .get(kind.as_str())
+                    .map(|t| templates::Template {
+                        subject: t.subject.clone(),
+                        text: t.text.clone(),
+                        html: t.html.clone(),
+                    })
+            }
+        };
+        let rendered = match &custom {
+            Some(t) => templates::render(t, &templates::Vars::sample()),
+            None => templates::render(
+                &templates::default_template(kind),
+                &templates::Vars::sample(),
+            ),
+        };
+        let rendered = rendered.map_err(|e| {
+            let mut f = convert::Fields::default();
+            f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
+            f.finish()
+                .err()
+                .unwrap_or_else(|| Status::internal("preview"))
+        })?;
+        Ok(Response::new(pb::PreviewEmailReply {
+            subject: rendered.subject,
+            text: rendered.text,
+            html: rendered.html,
+            custom: custom.is_some(),
+        }))
     }
 
     async fn get_tenant(

@@ -513,7 +513,9 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 set_invitation_expiry(rows, tenant, &contact_id, 0)?;
             }
         }
-        Event::EmailSlot(_) | Event::UsernameSlot(_) => {}
+        Event::EmailSlot(_)
+        | Event::UsernameSlot(_)
+        | Event::Tenant(TenantEvent::EmailTemplateSet(_) | TenantEvent::EmailTemplateReset(_)) => {}
     }
     Ok(())
 }

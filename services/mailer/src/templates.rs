@@ -1,0 +1,257 @@
+//! Email templates: built-in defaults, overridable per tenant, rendered with
+//! minijinja. HTML bodies are auto-escaped; unknown variables are errors, so
+//! a template that cannot render is refused when it is set, not when sending.
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
+use serde::{Deserialize, Serialize};
+
+/// Which email.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    /// The first invitation.
+    Invitation,
+    /// A new link for an invitation.
+    InvitationResent,
+    /// A password-reset link.
+    PasswordReset,
+    /// A set-password link for a login that never logged in.
+    Welcome,
+    /// To the username administrators: a registration waits.
+    ApprovalRequest,
+    /// To the contact: the registration was approved.
+    Approved,
+}
+
+impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Invitation,
+        Kind::InvitationResent,
+        Kind::PasswordReset,
+        Kind::Welcome,
+        Kind::ApprovalRequest,
+        Kind::Approved,
+    ];
+
+    /// The kind's name in the API and the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Invitation => "invitation",
+            Kind::InvitationResent => "invitation_resent",
+            Kind::PasswordReset => "password_reset",
+            Kind::Welcome => "welcome",
+            Kind::ApprovalRequest => "approval_request",
+            Kind::Approved => "approved",
+        }
+    }
+
+    /// Parses a kind's name.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A template: subject, plain-text body and HTML body, with the variables
+/// `tenant_name`, `customer_name`, `contact_email`, `message`, `link`, `expiry`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    /// One line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body (values are escaped).
+    pub html: String,
+}
+
+/// The values a template is rendered with.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Vars {
+    /// The supplier.
+    pub tenant_name: String,
+    /// The customer company.
+    pub customer_name: String,
+    /// The contact's email.
+    pub contact_email: String,
+    /// Staff's personal message (invitations).
+    pub message: String,
+    /// The link to follow, if any.
+    pub link: String,
+    /// When the link dies, in words.
+    pub expiry: String,
+}
+
+impl Vars {
+    /// Values for previews and for checking a template when it is set.
+    pub fn sample() -> Vars {
+        Vars {
+            tenant_name: "Acme Supplies".into(),
+            customer_name: "Bob's Hardware".into(),
+            contact_email: "bob@hardware.example".into(),
+            message: "Welcome to our ordering portal.".into(),
+            link: "https://portal.example/invite/TOKEN".into(),
+            expiry: "2027-01-31 18:00 UTC".into(),
+        }
+    }
+}
+
+/// A rendered email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The HTML body.
+    pub html: String,
+}
+
+/// What is wrong with a template: the part (`subject`, `text`, `html`) and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{part}: {message}")]
+pub struct TemplateError {
+    /// Which part.
+    pub part: &'static str,
+    /// What the engine said.
+    pub message: String,
+}
+
+/// The longest part accepted, in bytes.
+pub const MAX_PART_BYTES: usize = 64 * 1024;
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".html") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env
+}
+
+/// Renders a template with `vars`.
+pub fn render(template: &Template, vars: &Vars) -> Result<Rendered, TemplateError> {
+    let env = environment();
+    let part =
+        |part: &'static str, name: &'static str, source: &str| -> Result<String, TemplateError> {
+            if source.len() > MAX_PART_BYTES {
+                return Err(TemplateError {
+                    part,
+                    message: format!("longer than {MAX_PART_BYTES} bytes"),
+                });
+            }
+            let fail = |e: minijinja::Error| TemplateError {
+                part,
+                message: e.to_string(),
+            };
+            let mut env = env.clone();
+            env.add_template_owned(name, source.to_owned())
+                .map_err(fail)?;
+            env.get_template(name)
+                .map_err(fail)?
+                .render(context! { ..minijinja::Value::from_serialize(vars) })
+                .map_err(fail)
+        };
+    let subject = part("subject", "subject.txt", &template.subject)?;
+    if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
+        return Err(TemplateError {
+            part: "subject",
+            message: "the subject must render to one non-empty line".into(),
+        });
+    }
+    Ok(Rendered {
+        subject: subject.trim().to_owned(),
+        text: part("text", "body.txt", &template.text)?,
+        html: part("html", "body.html", &template.html)?,
+    })
+}
+
+/// Checks that a template renders; for refusing bad templates when they are set.
+pub fn validate(template: &Template) -> Result<(), TemplateError> {
+    render(template, &Vars::sample()).map(|_| ())
+}
+
+const FOOTER_TEXT: &str = "If you did not expect this email, you can ignore it.\n";
+const FOOTER_HTML: &str = "<p>If you did not expect this email, you can ignore it.</p>";
+
+fn html(body: &str) -> String {
+    format!(
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>Hello,</p>{body}{FOOTER_HTML}</body></html>"
+    )
+}
+
+/// The built-in template of a kind.
+pub fn default_template(kind: Kind) -> Template {
+    let (subject, text, body) = match kind {
+        Kind::Invitation => (
+            "{{ tenant_name }} invites you to its ordering portal",
+            "{{ tenant_name }} has invited you to order online for {{ customer_name }}.\n\n{{ message }}\n\nSet your password to get started:\n{{ link }}\n\nThis link works once and expires {{ expiry }}.\n",
+            "<p>{{ tenant_name }} has invited you to order online for {{ customer_name }}.</p><blockquote>{{ message }}</blockquote><p><a href=\"{{ link }}\">Set your password</a> to get started.</p><p>This link works once and expires {{ expiry }}.</p>",
+        ),
+        Kind::InvitationResent => (
+            "Your new link to {{ tenant_name }}'s ordering portal",
+            "{{ tenant_name }} has invited you to order online for {{ customer_name }}.\n\n{{ message }}\n\nSet your password to get started:\n{{ link }}\n\nThis link works once and expires {{ expiry }}. Links sent earlier no longer work.\n",
+            "<p>{{ tenant_name }} has invited you to order online for {{ customer_name }}.</p><blockquote>{{ message }}</blockquote><p><a href=\"{{ link }}\">Set your password</a> to get started.</p><p>This link works once and expires {{ expiry }}. Links sent earlier no longer work.</p>",
+        ),
+        Kind::PasswordReset => (
+            "Set a new password for {{ tenant_name }}'s ordering portal",
+            "Someone asked to set a new password for your login to {{ tenant_name }}'s ordering portal.\n\nSet a new password:\n{{ link }}\n\nThis link works once and expires {{ expiry }}. Links sent earlier no longer work.\nIf you did not ask for this, your password stays as it is.\n",
+            "<p>Someone asked to set a new password for your login to {{ tenant_name }}'s ordering portal.</p><p><a href=\"{{ link }}\">Set a new password</a>.</p><p>This link works once and expires {{ expiry }}. Links sent earlier no longer work.</p><p>If you did not ask for this, your password stays as it is.</p>",
+        ),
+        Kind::Welcome => (
+            "Your login to {{ tenant_name }}'s ordering portal",
+            "{{ tenant_name }} has set up a login for you on its ordering portal.\n\nSet your password to get started:\n{{ link }}\n\nThis link works once and expires {{ expiry }}.\n",
+            "<p>{{ tenant_name }} has set up a login for you on its ordering portal.</p><p><a href=\"{{ link }}\">Set your password</a> to get started.</p><p>This link works once and expires {{ expiry }}.</p>",
+        ),
+        Kind::ApprovalRequest => (
+            "New registration awaiting approval: {{ contact_email }}",
+            "{{ contact_email }} ({{ customer_name }}) completed registration for {{ tenant_name }}'s ordering portal and waits for approval.\n\nApprove or reject it in your back office; until then the contact cannot log in.\n",
+            "<p>{{ contact_email }} ({{ customer_name }}) completed registration for {{ tenant_name }}'s ordering portal and waits for approval.</p><p>Approve or reject it in your back office; until then the contact cannot log in.</p>",
+        ),
+        Kind::Approved => (
+            "Your access to {{ tenant_name }}'s ordering portal is approved",
+            "Your registration for {{ customer_name }} was approved: you can log in to {{ tenant_name }}'s ordering portal now.\n",
+            "<p>Your registration for {{ customer_name }} was approved: you can log in to {{ tenant_name }}'s ordering portal now.</p>",
+        ),
+    };
+    Template {
+        subject: subject.into(),
+        text: format!("Hello,\n\n{text}\n{FOOTER_TEXT}"),
+        html: html(body),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_renders_and_html_values_are_escaped() {
+        for kind in Kind::ALL {
+            assert!(validate(&default_template(kind)).is_ok(), "{kind:?}");
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+        }
+        let vars = Vars {
+            customer_name: "<script>x</script>".into(),
+            ..Vars::sample()
+        };
+        let r = render(&default_template(Kind::Invitation), &vars).unwrap();
+        assert!(r.html.contains("&lt;script&gt;"), "{}", r.html);
+        assert!(r.text.contains("<script>"), "plain text is not escaped");
+    }
+
+    #[test]
+    fn a_template_that_cannot_render_is_refused_with_its_part() {
+        let mut t = default_template(Kind::Invitation);
+        t.html = "<p>{{ custmer_name }}</p>".into();
+        assert_eq!(validate(&t).unwrap_err().part, "html");
+        let mut t = default_template(Kind::Invitation);
+        t.subject = "{% if %}".into();
+        assert_eq!(validate(&t).unwrap_err().part, "subject");
+        let mut t = default_template(Kind::Invitation);
+        t.subject = "two\nlines".into();
+        assert_eq!(validate(&t).unwrap_err().part, "subject");
+    }
+}
