@@ -59,6 +59,10 @@ pub struct ServeConfig {
     /// The longest wait between two attempts of one mail.
     #[arg(long, env = "ACCESS_MAIL_RETRY_CAP", default_value = "5m", value_parser = parse_duration)]
     pub mail_retry_cap: Duration,
+    /// At most this many mails a second per tenant (0: no limit), so a bulk
+    /// invitation is paced for the relay instead of refused by it.
+    #[arg(long, env = "ACCESS_MAIL_RATE", default_value_t = 0.0)]
+    pub mail_rate: f64,
     /// Log format: auto (text on a terminal, JSON otherwise), text or json.
     #[arg(long, env = "ACCESS_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,

@@ -91,6 +91,7 @@ impl Application {
                     .parse()
                     .context("--mail-from is not a valid mailbox")?,
                 transport,
+                per_tenant_rate: (config.mail_rate > 0.0).then_some(config.mail_rate),
                 reporter: Some(Arc::new(crate::app::MailReporter(app.clone()))),
                 retry: RetryPolicy {
                     max_attempts: config.mail_max_attempts.max(1),

@@ -43,6 +43,10 @@ pub struct MailerConfig {
     pub retry: RetryPolicy,
     /// Where delivery outcomes go (the service, which records them as events).
     pub reporter: Option<Arc<dyn DeliveryReporter>>,
+    /// At most this many mails a second per tenant (`None`: as fast as the
+    /// transport takes them), so that a bulk invitation is paced rather than
+    /// refused by the relay.
+    pub per_tenant_rate: Option<f64>,
 }
 
 /// What became of one email, for the contact's record.
@@ -150,6 +154,8 @@ struct Core {
     config: MailerConfig,
     links: LinkSigner,
     db: sled::Db,
+    /// When each tenant may send its next mail.
+    pace: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 /// The mailer worker.
@@ -196,7 +202,12 @@ impl Mailer {
             .with_context(|| format!("opening mailer state in {}", config.state_dir.display()))?;
         let checkpoint: u64 = get(&db, CHECKPOINT)?.unwrap_or(0);
         Ok(Mailer {
-            core: Core { config, links, db },
+            core: Core {
+                config,
+                links,
+                db,
+                pace: Default::default(),
+            },
             events: subscribe(log, checkpoint + 1),
             retry: None,
         })
@@ -496,6 +507,23 @@ impl Core {
         }
     }
 
+    /// Waits until `tenant` may send again under the configured rate.
+    async fn wait_turn(&self, tenant: &str) {
+        let Some(rate) = self.config.per_tenant_rate.filter(|r| *r > 0.0) else {
+            return;
+        };
+        let gap = Duration::from_secs_f64(1.0 / rate);
+        let now = tokio::time::Instant::now();
+        let at = {
+            let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+            let next = pace.entry(tenant.to_owned()).or_insert(now);
+            let at = (*next).max(now);
+            *next = at + gap;
+            at
+        };
+        tokio::time::sleep_until(at).await;
+    }
+
     /// Whether a mail for this event was sent or given up on before.
     fn handled(&self, event_id: &str) -> anyhow::Result<bool> {
         Ok(self.db.contains_key(key(&["sent", event_id]))?
@@ -512,6 +540,7 @@ impl Core {
         batch: &mut sled::Batch,
     ) -> anyhow::Result<bool> {
         let (tenant, contact_id, kind) = about;
+        self.wait_turn(tenant).await;
         let mut report = DeliveryReport {
             tenant: tenant.to_owned(),
             contact_id: contact_id.to_owned(),

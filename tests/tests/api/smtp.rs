@@ -200,3 +200,22 @@ async fn a_tenants_own_template_is_checked_when_set_previewed_and_used() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn mail_is_paced_per_tenant_when_a_rate_is_set() {
+    let smtp = SmtpServer::start(0, "").await;
+    let url = smtp.url();
+    let app = TestApp::spawn_with_env(&["--mail-rate", "10"], &[("ACCESS_SMTP_URL", &url)]).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let started = std::time::Instant::now();
+    for i in 0..6 {
+        app.invite(&key, "C1", &format!("c{i}@bob.example")).await;
+    }
+    smtp.wait_for(6).await;
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(450),
+        "six mails at 10/s took only {took:?}"
+    );
+}
