@@ -71,6 +71,7 @@ impl Application {
             sessions: Sessions::new(secrets.server_key.clone()),
             temporary: TemporaryPasswords::new(secrets.server_key.clone()),
             portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
+            reset_throttle: Default::default(),
             settings: Settings {
                 link_ttl: config.link_ttl,
                 session_ttl: config.session_ttl,

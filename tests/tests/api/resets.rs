@@ -76,7 +76,10 @@ async fn forgot_password_mails_a_single_use_link_and_says_the_same_for_unknown_l
     // Act
     let known = forgot(&app, &key, "bob@bob.example").await;
     let link = app.wait_for_link("bob@bob.example", "/reset/", 1).await;
+    // Asking again at once sends nothing more (one link a minute per login).
+    assert_eq!(forgot(&app, &key, "bob@bob.example").await, known);
     let head = app.settled_head().await;
+    assert_eq!(app.links_to("bob@bob.example", "/reset/").len(), 1);
     let unknown = forgot(&app, &key, "nobody@bob.example").await;
 
     // Assert: the same words; a link only for the real login.

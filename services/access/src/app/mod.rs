@@ -33,6 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The least time between two self-service reset links to one login.
+const RESET_INTERVAL: Duration = Duration::from_secs(60);
+
 /// How many times a command is decided again after a conflict.
 const MAX_ATTEMPTS: usize = 5;
 
@@ -81,6 +84,8 @@ pub struct App {
     pub portal_links: PortalLinkTokens,
     /// Tunables.
     pub settings: Settings,
+    /// When each login last asked for a reset link, to send at most one a minute.
+    pub reset_throttle: Arc<std::sync::Mutex<HashMap<String, std::time::Instant>>>,
 }
 
 /// Who sent a command, and the keys that make it idempotent and traceable.
@@ -293,6 +298,27 @@ impl App {
     /// operator's (`_`).
     pub fn scoped_request_id(tenant: Option<&TenantId>, request_id: &str) -> String {
         format!("{}/{request_id}", tenant.map_or("_", TenantId::as_str))
+    }
+
+    /// Whether a self-service reset link may go to this contact now: at most
+    /// one a minute, so nobody can flood a mailbox (or keep killing links).
+    pub fn may_send_reset(&self, tenant: &str, contact_id: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self
+            .reset_throttle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if last.len() > 10_000 {
+            last.retain(|_, at| now.duration_since(*at) < RESET_INTERVAL);
+        }
+        let key = format!("{tenant}/{contact_id}");
+        match last.get(&key) {
+            Some(at) if now.duration_since(*at) < RESET_INTERVAL => false,
+            _ => {
+                last.insert(key, now);
+                true
+            }
+        }
     }
 
     /// Waits until the read models have reached `min_position`.

@@ -200,6 +200,10 @@ impl Sessions for SessionsService {
             let Ok(contact_id) = GeneratedId::parse(&contact.contact_id) else {
                 return;
             };
+            if !app.may_send_reset(tenant.as_str(), contact_id.as_str()) {
+                tracing::info!("a reset link went to this login less than a minute ago; none sent");
+                return;
+            }
             let fp =
                 crate::secrets::sha256(&format!("RequestPasswordReset\0{}", contact.contact_id));
             let ctx = crate::app::CommandContext {
