@@ -149,6 +149,36 @@ struct FailedRecord {
 
 const CHECKPOINT: &[u8] = b"checkpoint";
 
+/// Takes queued delivery outcomes to the reporter, many at once so their
+/// appends share group commits; what fails stays queued for the next step.
+async fn drain_reports(db: &sled::Db, reporter: &Arc<dyn DeliveryReporter>) {
+    let prefix = key(&["report", ""]);
+    let mut pending = Vec::new();
+    for item in db.scan_prefix(&prefix).take(256) {
+        let Ok((k, v)) = item else { break };
+        match postcard::from_bytes::<DeliveryReport>(&v) {
+            Ok(report) => pending.push((k, report)),
+            Err(_) => {
+                let _ = db.remove(&k);
+            }
+        }
+    }
+    let results = futures::future::join_all(
+        pending
+            .into_iter()
+            .map(|(k, report)| async move { (k, reporter.report(report).await) }),
+    )
+    .await;
+    for (k, result) in results {
+        match result {
+            Ok(()) => {
+                let _ = db.remove(&k);
+            }
+            Err(e) => tracing::warn!(error = %e, "a delivery outcome could not be recorded yet"),
+        }
+    }
+}
+
 /// What a step needs besides the event stream (shared across awaits, so Sync).
 struct Core {
     config: MailerConfig,
@@ -220,6 +250,22 @@ impl Mailer {
 
     /// Handles events until `shutdown` turns true.
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        // Outcomes go back to the service from a task of their own, a batch at
+        // a time, so that mail never waits for their appends.
+        let reports = self.core.config.reporter.clone().map(|reporter| {
+            let db = self.core.db.clone();
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    drain_reports(&db, &reporter).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+                drain_reports(&db, &reporter).await;
+            })
+        });
         loop {
             let step = tokio::select! {
                 step = self.try_execute_task() => step,
@@ -227,12 +273,18 @@ impl Mailer {
             };
             match step {
                 Ok(ExecutionOutcome::Finished) => break,
-                Ok(ExecutionOutcome::Handled { .. }) => self.core.drain_reports().await,
+                Ok(ExecutionOutcome::Handled { .. }) => {}
                 Err(e) => {
                     // The event stays unhandled; try it again after a pause.
                     tracing::error!(error = ?e, "mailer step failed; retrying");
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
+            }
+        }
+        if let Some(reports) = reports {
+            reports.abort();
+            if let Some(reporter) = &self.core.config.reporter {
+                drain_reports(&self.core.db, reporter).await;
             }
         }
         if let Err(e) = self.core.db.flush() {
@@ -468,30 +520,6 @@ impl Core {
         );
         tracing::info!(tenant, to_admins, "approval notice sent");
         Ok(true)
-    }
-
-    /// Takes queued delivery outcomes to the reporter; what fails stays queued.
-    async fn drain_reports(&self) {
-        let Some(reporter) = &self.config.reporter else {
-            return;
-        };
-        let prefix = key(&["report", ""]);
-        for item in self.db.scan_prefix(&prefix) {
-            let Ok((k, v)) = item else { return };
-            let Ok(report) = postcard::from_bytes::<DeliveryReport>(&v) else {
-                let _ = self.db.remove(&k);
-                continue;
-            };
-            match reporter.report(report).await {
-                Ok(()) => {
-                    let _ = self.db.remove(&k);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "a delivery outcome could not be recorded yet");
-                    return;
-                }
-            }
-        }
     }
 
     /// Renders `kind` with the tenant's template, or the built-in one if the
