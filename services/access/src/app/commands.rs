@@ -1,8 +1,8 @@
-//! The commands of the service, each loading what its decision needs.
+//! Commands on contacts and invitations: invite, resend, access changes, accept, details.
 
 use super::{App, AppError, Command, Unit, now_ms};
 use crate::domain::contact::{self, ChangeAccess, ContactState, RevokeState};
-use crate::domain::customer::{self, CustomerState, SetDocuments, SetStatus, WriteCustomer};
+use crate::domain::customer::CustomerState;
 use crate::domain::details::{self, ChangeDetails, ChangeDetailsState};
 use crate::domain::email_slot::EmailSlotState;
 use crate::domain::identity::IdentityState;
@@ -11,9 +11,8 @@ use crate::domain::invitation::{
     ResendInvitation, ResendState,
 };
 use crate::domain::policy::Staff;
-use crate::domain::portal_links::{self, PortalLinkState};
 use crate::domain::resets::AccessEmail;
-use crate::domain::tenant::{self, ChangeSettings, CreateTenant, IssueApiKey, TenantState};
+use crate::domain::tenant::TenantState;
 use crate::domain::values::{
     CustomerId, Email, GeneratedId, Message, Password, TenantId, Username,
 };
@@ -21,168 +20,6 @@ use crate::domain::{Change, DomainError, streams};
 use access_events::catalogue::SiteRule;
 use access_events::links::LinkClaims;
 use serde::{Deserialize, Serialize};
-
-impl Command for CreateTenant {
-    type Reply = TenantCreatedReply;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, Self::Reply), AppError> {
-        let state: TenantState = unit.load(&streams::tenant(&self.tenant_id)).await?;
-        let changes = tenant::create(&state, self.clone())?;
-        Ok((
-            changes,
-            TenantCreatedReply {
-                tenant_id: self.tenant_id.to_string(),
-                admin_key_id: self.admin_key_id.to_string(),
-            },
-        ))
-    }
-}
-
-/// The answer to `CreateTenant`; the key text is derived again from its id.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TenantCreatedReply {
-    /// The tenant.
-    pub tenant_id: String,
-    /// The admin key's id.
-    pub admin_key_id: String,
-}
-
-/// `CreateCustomer` as received.
-#[derive(Clone, Debug)]
-pub struct CreateCustomerCommand(pub WriteCustomer);
-
-impl Command for CreateCustomerCommand {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let cmd = &self.0;
-        let state: CustomerState = unit
-            .load(&streams::customer(&cmd.tenant, &cmd.customer_id))
-            .await?;
-        Ok((
-            customer::create(&state, cmd.clone())?,
-            cmd.customer_id.to_string(),
-        ))
-    }
-}
-
-/// `UpdateCustomer` as received.
-#[derive(Clone, Debug)]
-pub struct UpdateCustomerCommand(pub WriteCustomer);
-
-impl Command for UpdateCustomerCommand {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let cmd = &self.0;
-        let state: CustomerState = unit
-            .load(&streams::customer(&cmd.tenant, &cmd.customer_id))
-            .await?;
-        Ok((
-            customer::update(&state, cmd.clone())?,
-            cmd.customer_id.to_string(),
-        ))
-    }
-}
-
-impl Command for SetStatus {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let state: CustomerState = unit
-            .load(&streams::customer(&self.tenant, &self.customer_id))
-            .await?;
-        Ok((
-            customer::set_status(&state, self.clone())?,
-            self.customer_id.to_string(),
-        ))
-    }
-}
-
-impl Command for SetDocuments {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let state: CustomerState = unit
-            .load(&streams::customer(&self.tenant, &self.customer_id))
-            .await?;
-        Ok((
-            customer::set_documents(&state, self.clone())?,
-            self.customer_id.to_string(),
-        ))
-    }
-}
-
-impl Command for IssueApiKey {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        Ok((
-            tenant::issue_key(&state, self.clone())?,
-            self.key_id.to_string(),
-        ))
-    }
-}
-
-/// `RevokeApiKey` as received.
-#[derive(Clone, Debug)]
-pub struct RevokeKey {
-    /// The caller's tenant.
-    pub tenant: TenantId,
-    /// Who asks.
-    pub by: Staff,
-    /// The key to revoke.
-    pub key_id: GeneratedId,
-}
-
-impl Command for RevokeKey {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        let changes = tenant::revoke_key(&state, &self.tenant, &self.by, self.key_id.as_str())?;
-        Ok((changes, self.key_id.to_string()))
-    }
-}
-
-impl Command for ChangeSettings {
-    type Reply = ();
-
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
-        // Loaded so that two concurrent changes of the settings conflict.
-        let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        Ok((tenant::change_settings(self.clone())?, ()))
-    }
-}
 
 /// `InviteCustomer` as received; ids and time are fixed when it is decided.
 #[derive(Clone, Debug)]
@@ -563,111 +400,6 @@ impl Command for Accept {
     }
 }
 
-/// `SetUsernameAdministrators` as received.
-#[derive(Clone, Debug)]
-pub struct SetUsernameAdministrators {
-    /// The caller's tenant.
-    pub tenant: TenantId,
-    /// Who asks.
-    pub by: Staff,
-    /// One to three emails.
-    pub emails: Vec<Email>,
-}
-
-impl Command for SetUsernameAdministrators {
-    type Reply = ();
-
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
-        let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        let changes =
-            tenant::set_username_administrators(&self.tenant, &self.by, self.emails.clone())?;
-        Ok((changes, ()))
-    }
-}
-
-/// `SetApprovalPolicy` as received.
-#[derive(Clone, Debug)]
-pub struct SetApprovalPolicy {
-    /// The caller's tenant.
-    pub tenant: TenantId,
-    /// Who asks.
-    pub by: Staff,
-    /// Whether registrations wait for approval.
-    pub approval_required: bool,
-}
-
-impl Command for SetApprovalPolicy {
-    type Reply = ();
-
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
-        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        let changes =
-            tenant::set_approval_policy(&state, &self.tenant, &self.by, self.approval_required)?;
-        Ok((changes, ()))
-    }
-}
-
-/// `CreatePortalLink` as received (the token's hash is filled in from its id).
-#[derive(Clone, Debug)]
-pub struct CreatePortalLinkCommand {
-    /// The customer.
-    pub customer_id: CustomerId,
-    /// The link.
-    pub link: portal_links::CreatePortalLink,
-}
-
-impl Command for CreatePortalLinkCommand {
-    type Reply = String;
-
-    async fn decide(
-        &self,
-        _app: &App,
-        unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
-        let tenant = &self.link.tenant;
-        let customer: CustomerState = unit
-            .load(&streams::customer(tenant, &self.customer_id))
-            .await?;
-        let link: PortalLinkState = unit
-            .load(&streams::portal_link(tenant, &self.link.link_id))
-            .await?;
-        let mut cmd = self.link.clone();
-        cmd.now_ms = now_ms();
-        Ok((
-            portal_links::create(&customer, &link, cmd)?,
-            self.link.link_id.to_string(),
-        ))
-    }
-}
-
-/// `DeletePortalLink` as received.
-#[derive(Clone, Debug)]
-pub struct DeletePortalLinkCommand {
-    /// The caller's tenant.
-    pub tenant: TenantId,
-    /// Who asks.
-    pub by: Staff,
-    /// The link.
-    pub link_id: GeneratedId,
-}
-
-impl Command for DeletePortalLinkCommand {
-    type Reply = ();
-
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
-        let link: PortalLinkState = unit
-            .load(&streams::portal_link(&self.tenant, &self.link_id))
-            .await?;
-        let customer = match CustomerId::parse(&link.customer_id) {
-            Ok(id) if link.exists => unit.load(&streams::customer(&self.tenant, &id)).await?,
-            _ => CustomerState::default(),
-        };
-        let changes =
-            portal_links::delete(&link, &customer, &self.tenant, &self.link_id, &self.by)?;
-        Ok((changes, ()))
-    }
-}
-
 /// `UpdateContact` as received.
 #[derive(Clone, Debug)]
 pub struct UpdateContactCommand {
@@ -753,34 +485,5 @@ impl Command for UpdateContactCommand {
                 sent,
             },
         ))
-    }
-}
-
-/// `SetEmailTemplate` as received (the template already checked to render).
-#[derive(Clone, Debug)]
-pub struct SetEmailTemplateCommand {
-    /// The caller's tenant.
-    pub tenant: TenantId,
-    /// Who asks.
-    pub by: Staff,
-    /// Which email.
-    pub kind: String,
-    /// The template, or `None` for the built-in one.
-    pub template: Option<access_events::catalogue::EmailTemplateSet>,
-}
-
-impl Command for SetEmailTemplateCommand {
-    type Reply = ();
-
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
-        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        let changes = tenant::set_email_template(
-            &state,
-            &self.tenant,
-            &self.by,
-            &self.kind,
-            self.template.clone(),
-        )?;
-        Ok((changes, ()))
     }
 }

@@ -4,18 +4,22 @@
 //! result without deciding anything.
 
 mod commands;
+mod customers;
 mod delivery;
 mod error;
 mod logins;
 mod queries;
 mod resets;
+mod tenants;
 
 pub use commands::*;
+pub use customers::*;
 pub use delivery::{MailReporter, RecordDelivery};
 pub use error::AppError;
 pub use logins::*;
 pub use queries::LoginOutcome;
 pub use resets::*;
+pub use tenants::*;
 
 use crate::domain::values::{RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
