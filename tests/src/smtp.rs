@@ -30,9 +30,24 @@ impl SmtpServer {
         )
     }
 
+    /// A free port to start a server on later (for "the server was down" tests).
+    pub fn reserve_port() -> u16 {
+        free_port().expect("a free port")
+    }
+
+    /// Starts a server on a given port.
+    pub async fn start_on(port: u16) -> SmtpServer {
+        Self::try_start_on(port, 0, "")
+            .await
+            .expect("the SMTP test server starts")
+    }
+
     async fn try_start(fail_first: u32, bounce: &str) -> anyhow::Result<SmtpServer> {
+        Self::try_start_on(free_port()?, fail_first, bounce).await
+    }
+
+    async fn try_start_on(port: u16, fail_first: u32, bounce: &str) -> anyhow::Result<SmtpServer> {
         let dir = tempfile::tempdir()?;
-        let port = free_port()?;
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("smtp/server.py");
         let mut child = Command::new("python3")
             .arg(&script)

@@ -219,3 +219,37 @@ async fn mail_is_paced_per_tenant_when_a_rate_is_set() {
         "six mails at 10/s took only {took:?}"
     );
 }
+
+#[tokio::test]
+async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back() {
+    // Arrange: accessd mails to a port where nothing listens yet.
+    let port = SmtpServer::reserve_port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::spawn_with_env(
+        &[
+            "--mail-retry-base",
+            "100ms",
+            "--mail-retry-cap",
+            "1s",
+            "--mail-max-attempts",
+            "30",
+        ],
+        &[("ACCESS_SMTP_URL", &url)],
+    )
+    .await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    app.invite(&key, "C1", "first@bob.example").await;
+    app.invite(&key, "C1", "second@bob.example").await;
+
+    // Act: the server comes up two seconds later.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let smtp = SmtpServer::start_on(port).await;
+
+    // Assert: nothing lost, nothing twice.
+    let mails = smtp.wait_for(2).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 2);
+    assert!(mails.iter().any(|m| m.contains("To: first@bob.example")));
+    assert!(mails.iter().any(|m| m.contains("To: second@bob.example")));
+}
