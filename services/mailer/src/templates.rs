@@ -20,17 +20,20 @@ pub enum Kind {
     ApprovalRequest,
     /// To the contact: the registration was approved.
     Approved,
+    /// To the contact: staff set a temporary password (never in the email).
+    TemporaryPassword,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Invitation,
         Kind::InvitationResent,
         Kind::PasswordReset,
         Kind::Welcome,
         Kind::ApprovalRequest,
         Kind::Approved,
+        Kind::TemporaryPassword,
     ];
 
     /// The kind's name in the API and the log.
@@ -42,6 +45,7 @@ impl Kind {
             Kind::Welcome => "welcome",
             Kind::ApprovalRequest => "approval_request",
             Kind::Approved => "approved",
+            Kind::TemporaryPassword => "temporary_password",
         }
     }
 
@@ -214,6 +218,11 @@ pub fn default_template(kind: Kind) -> Template {
             "Your access to {{ tenant_name }}'s ordering portal is approved",
             "Your registration for {{ customer_name }} was approved: you can log in to {{ tenant_name }}'s ordering portal now.\n",
             "<p>Your registration for {{ customer_name }} was approved: you can log in to {{ tenant_name }}'s ordering portal now.</p>",
+        ),
+        Kind::TemporaryPassword => (
+            "A temporary password for {{ tenant_name }}'s ordering portal",
+            "{{ tenant_name }} set a temporary password for your login to its ordering portal. Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.\n\nIf you did not expect this, contact {{ tenant_name }}.\n",
+            "<p>{{ tenant_name }} set a temporary password for your login to its ordering portal. Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.</p><p>If you did not expect this, contact {{ tenant_name }}.</p>",
         ),
     };
     Template {

@@ -425,6 +425,11 @@ impl Core {
             Ok(Event::Contact(ContactEvent::ContactApproved(_))) => {
                 sent = self.send_approval_notice(e, false, &mut batch).await?;
             }
+            Ok(Event::Contact(ContactEvent::LocalPasswordSet(p)))
+                if p.temporary && matches!(e.actor, access_events::Actor::ApiKey { .. }) =>
+            {
+                sent = self.send_temporary_notice(e, &mut batch).await?;
+            }
             Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) => {
                 sent = self.send_reset(e, &r, &mut batch).await?;
             }
@@ -609,6 +614,56 @@ impl Core {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// Tells a contact that staff set a temporary password (never the password).
+    async fn send_temporary_notice(
+        &self,
+        e: &Envelope,
+        batch: &mut sled::Batch,
+    ) -> anyhow::Result<bool> {
+        let event_id = e.event_id.simple().to_string();
+        if self.handled(&event_id)? {
+            return Ok(false);
+        }
+        let tenant = e.stream.tenant();
+        let contact_id = e.stream.id();
+        let email = get::<ContactInfo>(&self.db, &key(&["contact", tenant, contact_id]))?
+            .map(|c| c.email)
+            .filter(|e| !e.is_empty());
+        let Some(email) = email else {
+            // A login without an email (a staff login, say): nobody to tell.
+            return Ok(false);
+        };
+        let tenant_name: String =
+            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let vars = Vars {
+            tenant_name,
+            contact_email: email.clone(),
+            ..Vars::default()
+        };
+        let rendered = self.render(tenant, Kind::TemporaryPassword, &vars)?;
+        let message = compose::message(&self.config.from, &[&email], &rendered, &event_id)?;
+        if !self
+            .deliver(
+                &event_id,
+                &message,
+                (tenant, contact_id, Kind::TemporaryPassword.as_str()),
+                batch,
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        put(
+            batch,
+            key(&["sent", &event_id]),
+            &SentRecord {
+                at_ms: e.occurred_at_ms,
+            },
+        );
+        tracing::info!(tenant, contact_id, "temporary-password notice sent");
+        Ok(true)
     }
 
     async fn send_reset(
