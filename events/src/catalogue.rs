@@ -101,6 +101,13 @@ pub struct UsernameAdministratorsSet {
     pub emails: Vec<String>,
 }
 
+/// Which optional emails a tenant sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationPolicySet {
+    /// Tell a contact when their access is disabled.
+    pub access_disabled: bool,
+}
+
 /// A tenant's own template for one kind of email.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EmailTemplateSet {
@@ -456,6 +463,8 @@ payload_enum! {
         EmailTemplateSet(EmailTemplateSet) = 1,
         /// See [`EmailTemplateReset`].
         EmailTemplateReset(EmailTemplateReset) = 1,
+        /// See [`NotificationPolicySet`].
+        NotificationPolicySet(NotificationPolicySet) = 1,
     }
     legacy { ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1 }
 }

@@ -22,11 +22,13 @@ pub enum Kind {
     Approved,
     /// To the contact: staff set a temporary password (never in the email).
     TemporaryPassword,
+    /// To the contact: access was disabled (if the tenant sends it).
+    AccessDisabled,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Invitation,
         Kind::InvitationResent,
         Kind::PasswordReset,
@@ -34,6 +36,7 @@ impl Kind {
         Kind::ApprovalRequest,
         Kind::Approved,
         Kind::TemporaryPassword,
+        Kind::AccessDisabled,
     ];
 
     /// The kind's name in the API and the log.
@@ -46,6 +49,7 @@ impl Kind {
             Kind::ApprovalRequest => "approval_request",
             Kind::Approved => "approved",
             Kind::TemporaryPassword => "temporary_password",
+            Kind::AccessDisabled => "access_disabled",
         }
     }
 
@@ -223,6 +227,11 @@ pub fn default_template(kind: Kind) -> Template {
             "A temporary password for {{ tenant_name }}'s ordering portal",
             "{{ tenant_name }} set a temporary password for your login to its ordering portal. Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.\n\nIf you did not expect this, contact {{ tenant_name }}.\n",
             "<p>{{ tenant_name }} set a temporary password for your login to its ordering portal. Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.</p><p>If you did not expect this, contact {{ tenant_name }}.</p>",
+        ),
+        Kind::AccessDisabled => (
+            "Your access to {{ tenant_name }}'s ordering portal is disabled",
+            "{{ tenant_name }} has disabled your login to its ordering portal. Nothing about your account is lost; if this is a mistake, contact {{ tenant_name }}.\n",
+            "<p>{{ tenant_name }} has disabled your login to its ordering portal. Nothing about your account is lost; if this is a mistake, contact {{ tenant_name }}.</p>",
         ),
     };
     Template {

@@ -416,6 +416,20 @@ impl Core {
             Ok(Event::Tenant(TenantEvent::EmailTemplateReset(t))) => {
                 batch.remove(key(&["template", tenant, &t.kind]));
             }
+            Ok(Event::Tenant(TenantEvent::NotificationPolicySet(p))) => {
+                put(
+                    &mut batch,
+                    key(&["notify-disabled", tenant]),
+                    &p.access_disabled,
+                );
+            }
+            Ok(Event::Contact(ContactEvent::AccessDisabled(_))) => {
+                if get::<bool>(&self.db, &key(&["notify-disabled", tenant]))?.unwrap_or(false) {
+                    sent = self
+                        .send_notice(e, Kind::AccessDisabled, &mut batch)
+                        .await?;
+                }
+            }
             Ok(Event::Tenant(TenantEvent::UsernameAdministratorsSet(a))) => {
                 put(&mut batch, key(&["admins", tenant]), &a.emails);
             }
@@ -428,7 +442,9 @@ impl Core {
             Ok(Event::Contact(ContactEvent::LocalPasswordSet(p)))
                 if p.temporary && matches!(e.actor, access_events::Actor::ApiKey { .. }) =>
             {
-                sent = self.send_temporary_notice(e, &mut batch).await?;
+                sent = self
+                    .send_notice(e, Kind::TemporaryPassword, &mut batch)
+                    .await?;
             }
             Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) => {
                 sent = self.send_reset(e, &r, &mut batch).await?;
@@ -616,10 +632,12 @@ impl Core {
         }
     }
 
-    /// Tells a contact that staff set a temporary password (never the password).
-    async fn send_temporary_notice(
+    /// Tells a contact something without a link (a temporary password was set,
+    /// never the password itself; access was disabled).
+    async fn send_notice(
         &self,
         e: &Envelope,
+        kind: Kind,
         batch: &mut sled::Batch,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
@@ -642,13 +660,13 @@ impl Core {
             contact_email: email.clone(),
             ..Vars::default()
         };
-        let rendered = self.render(tenant, Kind::TemporaryPassword, &vars)?;
+        let rendered = self.render(tenant, kind, &vars)?;
         let message = compose::message(&self.config.from, &[&email], &rendered, &event_id)?;
         if !self
             .deliver(
                 &event_id,
                 &message,
-                (tenant, contact_id, Kind::TemporaryPassword.as_str()),
+                (tenant, contact_id, kind.as_str()),
                 batch,
             )
             .await?
@@ -662,7 +680,7 @@ impl Core {
                 at_ms: e.occurred_at_ms,
             },
         );
-        tracing::info!(tenant, contact_id, "temporary-password notice sent");
+        tracing::info!(tenant, contact_id, kind = kind.as_str(), "notice sent");
         Ok(true)
     }
 

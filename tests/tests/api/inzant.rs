@@ -65,6 +65,18 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
         .contact_id;
     app.wait_for_mail("ben@acc100.example", 1).await;
 
+    // The tenant tells contacts when their access is switched off.
+    access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+        .set_notification_policy(app.req(
+            &key,
+            pb::SetNotificationPolicyRequest {
+                request_id: new_id(),
+                notify_access_disabled: true,
+            },
+        ))
+        .await
+        .unwrap();
+
     // Website access off and on: nothing lost.
     let cmd = || pb::ContactCommand {
         request_id: new_id(),
@@ -82,6 +94,22 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
             .code(),
         Code::PermissionDenied
     );
+    let told = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            let found = std::fs::read_dir(app.dir.join("outbox"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .any(|m| m.contains("To: ann@acc100.example") && m.contains("is disabled"));
+            if found {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    })
+    .await;
+    assert!(told.is_ok(), "the contact was told access is disabled");
     app.access()
         .restore_access(app.req(&key, cmd()))
         .await

@@ -160,3 +160,26 @@ impl Command for SetEmailTemplateCommand {
         Ok((changes, ()))
     }
 }
+
+/// `SetNotificationPolicy` as received.
+#[derive(Clone, Debug)]
+pub struct SetNotificationPolicy {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// Tell contacts when their access is disabled.
+    pub access_disabled: bool,
+}
+
+impl Command for SetNotificationPolicy {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        Ok((
+            tenant::set_notification_policy(&self.tenant, &self.by, self.access_disabled)?,
+            (),
+        ))
+    }
+}

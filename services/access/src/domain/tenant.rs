@@ -85,6 +85,7 @@ impl Aggregate for TenantState {
             TenantEvent::EmailTemplateReset(e) => {
                 self.templates.remove(&e.kind);
             }
+            TenantEvent::NotificationPolicySet(_) => {}
             TenantEvent::UsernameAdministratorsSet(e) => {
                 self.username_administrators = e.emails.clone();
             }
@@ -336,6 +337,21 @@ pub fn set_email_template(
     Ok(vec![Change::new(
         streams::tenant(tenant),
         Event::Tenant(event),
+    )])
+}
+
+/// Decides `SetNotificationPolicy` (admins).
+pub fn set_notification_policy(
+    tenant: &TenantId,
+    by: &Staff,
+    access_disabled: bool,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(TenantEvent::NotificationPolicySet(
+            access_events::catalogue::NotificationPolicySet { access_disabled },
+        )),
     )])
 }
 

@@ -4,7 +4,8 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    AppError, Command, SetApprovalPolicy, SetEmailTemplateCommand, SetUsernameAdministrators,
+    AppError, Command, SetApprovalPolicy, SetEmailTemplateCommand, SetNotificationPolicy,
+    SetUsernameAdministrators,
 };
 use access_events::catalogue::EmailTemplateSet;
 use access_mailer::templates;
@@ -251,6 +252,27 @@ impl TenantAdmin for TenantAdminService {
         Ok(Response::new(pb::SetEmailTemplateReply {
             position: outcome.position,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_notification_policy(
+        &self,
+        request: Request<pb::SetNotificationPolicyRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let r = request.get_ref().clone();
+        self.run_tenant(
+            &request,
+            "SetNotificationPolicy",
+            &r.request_id,
+            |tenant, by| {
+                Ok(SetNotificationPolicy {
+                    tenant,
+                    by,
+                    access_disabled: r.notify_access_disabled,
+                })
+            },
+        )
+        .await
     }
 
     async fn preview_email(

@@ -515,7 +515,11 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
         }
         Event::EmailSlot(_)
         | Event::UsernameSlot(_)
-        | Event::Tenant(TenantEvent::EmailTemplateSet(_) | TenantEvent::EmailTemplateReset(_)) => {}
+        | Event::Tenant(
+            TenantEvent::EmailTemplateSet(_)
+            | TenantEvent::EmailTemplateReset(_)
+            | TenantEvent::NotificationPolicySet(_),
+        ) => {}
     }
     Ok(())
 }
