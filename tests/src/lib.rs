@@ -361,6 +361,29 @@ impl TestApp {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
+    /// Waits up to 15 s for an outbox mail to `email` containing `needle`
+    /// (after undoing quoted-printable soft breaks); returns it.
+    pub async fn wait_for_outbox(&self, email: &str, needle: &str) -> String {
+        for _ in 0..600 {
+            let found = std::fs::read_dir(self.dir.join("outbox"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .map(|m| m.replace("=\r\n", ""))
+                .find(|m| {
+                    m.lines()
+                        .any(|l| l.starts_with("To: ") && l.contains(email))
+                        && m.contains(needle)
+                });
+            if let Some(mail) = found {
+                return mail;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no mail to {email} about {needle:?} within 15 s");
+    }
+
     /// The number of `.eml` files in the outbox.
     pub fn outbox_count(&self) -> usize {
         std::fs::read_dir(self.dir.join("outbox"))

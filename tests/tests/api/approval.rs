@@ -5,35 +5,8 @@
 use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_client::TenantAdminClient;
 use access_tests::{TestApp, new_id, token_of};
-use std::time::Duration;
 use tonic::Code;
 use tonic_types::StatusExt;
-
-fn mails_to(app: &TestApp, email: &str, subject_part: &str) -> usize {
-    let Ok(entries) = std::fs::read_dir(app.dir.join("outbox")) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .filter(|text| {
-            let text = text.replace("=\r\n", "");
-            text.lines()
-                .any(|l| l.starts_with("To: ") && l.contains(email))
-                && text.contains(subject_part)
-        })
-        .count()
-}
-
-async fn wait_mail(app: &TestApp, email: &str, subject_part: &str) {
-    for _ in 0..300 {
-        if mails_to(app, email, subject_part) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("no mail to {email} about {subject_part:?}");
-}
 
 async fn login(app: &TestApp, key: &str) -> Result<tonic::Response<pb::Session>, tonic::Status> {
     let request = pb::LoginRequest {
@@ -101,7 +74,8 @@ async fn registrations_wait_for_approval_and_rejection_frees_the_email() {
     // Assert: no session yet; the administrators are told; logins wait.
     assert!(session.pending_approval);
     assert!(session.session_token.is_empty());
-    wait_mail(&app, "admin@crik.example", "awaiting approval").await;
+    app.wait_for_outbox("admin@crik.example", "awaiting approval")
+        .await;
     let err = login(&app, &key).await.unwrap_err();
     let reason = err
         .get_details_error_info()
@@ -124,7 +98,7 @@ async fn registrations_wait_for_approval_and_rejection_frees_the_email() {
         .unwrap()
         .into_inner();
     assert_eq!(approved.contact.unwrap().status, "active");
-    wait_mail(&app, "eve@c1.example", "is approved").await;
+    app.wait_for_outbox("eve@c1.example", "is approved").await;
     login(&app, &key).await.unwrap();
     assert_eq!(
         app.access()

@@ -94,22 +94,9 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
             .code(),
         Code::PermissionDenied
     );
-    let told = tokio::time::timeout(std::time::Duration::from_secs(15), async {
-        loop {
-            let found = std::fs::read_dir(app.dir.join("outbox"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .any(|m| m.contains("To: ann@acc100.example") && m.contains("is disabled"));
-            if found {
-                return;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-    })
-    .await;
-    assert!(told.is_ok(), "the contact was told access is disabled");
+    // The contact is told access is disabled.
+    app.wait_for_outbox("ann@acc100.example", "is disabled")
+        .await;
     app.access()
         .restore_access(app.req(&key, cmd()))
         .await

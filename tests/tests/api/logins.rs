@@ -111,22 +111,7 @@ async fn add_portal_user_creates_a_management_and_a_staff_login_that_must_change
     assert_eq!(added.management_temporary_password.len(), 12);
 
     // The contact is told by email that a temporary password was set, never what it is.
-    let notice = tokio::time::timeout(std::time::Duration::from_secs(15), async {
-        loop {
-            let found = std::fs::read_dir(app.dir.join("outbox"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                .find(|m| m.contains("To: boss@bob.example"));
-            if let Some(m) = found {
-                break m.replace("=\r\n", "");
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-    })
-    .await
-    .expect("a notice within 15 s");
+    let notice = app.wait_for_outbox("boss@bob.example", "").await;
     assert!(notice.contains("temporary password"), "{notice}");
     assert!(!notice.contains(&added.management_temporary_password));
 

@@ -145,26 +145,16 @@ pub async fn list_access(
                 if !wanted.is_empty() && c.status_at(now) != wanted {
                     continue;
                 }
+                let (last_email, last_email_state, _) = c.last_email_words();
                 rows.push(pb::AccessRow {
                     contact_id: c.contact_id.clone(),
                     email: c.email.clone(),
                     username: c.username.clone().unwrap_or_default(),
-                    kind: match c.kind {
-                        access_events::catalogue::LoginKind::Management => "management".into(),
-                        access_events::catalogue::LoginKind::Staff => "staff".into(),
-                    },
+                    kind: c.kind_word().into(),
                     status: c.status_at(now).into(),
                     has_logged_in: c.logged_in,
-                    last_email: c
-                        .last_email
-                        .as_ref()
-                        .map(|l| l.kind.clone())
-                        .unwrap_or_default(),
-                    last_email_state: c
-                        .last_email
-                        .as_ref()
-                        .map(|l| if l.sent { "sent" } else { "failed" }.to_owned())
-                        .unwrap_or_default(),
+                    last_email,
+                    last_email_state: last_email_state.into(),
                     ..base.clone()
                 });
             }

@@ -11,7 +11,6 @@ use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
 use crate::projections::{ContactRow, CustomerRow, SiteVisibility};
-use access_events::catalogue::LoginKind;
 use access_proto::v1 as pb;
 use access_proto::v1::access_server::Access;
 use tonic::{Request, Response, Status};
@@ -21,6 +20,8 @@ use tonic::{Request, Response, Status};
 pub struct AccessService(pub Shared);
 
 fn contact_to_pb(row: ContactRow) -> pb::Contact {
+    let (last_email, last_email_state, last_email_error) = row.last_email_words();
+    let kind = row.kind_word();
     pb::Contact {
         status: row.status().into(),
         site_rule: Some(site_rule_to_pb(&row.site_rule)),
@@ -29,27 +30,12 @@ fn contact_to_pb(row: ContactRow) -> pb::Contact {
         email: row.email,
         invitation_id: row.invitation_id,
         username: row.username.unwrap_or_default(),
-        kind: match row.kind {
-            LoginKind::Management => "management".into(),
-            LoginKind::Staff => "staff".into(),
-        },
+        kind: kind.into(),
         must_change_password: row.temporary,
         has_logged_in: row.logged_in,
-        last_email: row
-            .last_email
-            .as_ref()
-            .map(|l| l.kind.clone())
-            .unwrap_or_default(),
-        last_email_state: row
-            .last_email
-            .as_ref()
-            .map(|l| if l.sent { "sent" } else { "failed" }.to_owned())
-            .unwrap_or_default(),
-        last_email_error: row
-            .last_email
-            .as_ref()
-            .map(|l| l.reason.clone())
-            .unwrap_or_default(),
+        last_email,
+        last_email_state: last_email_state.into(),
+        last_email_error,
     }
 }
 

@@ -107,6 +107,27 @@ impl ContactRow {
         status_word(Some(self.lifecycle), self.disabled)
     }
 
+    /// `management` or `staff`.
+    pub fn kind_word(&self) -> &'static str {
+        match self.kind {
+            LoginKind::Management => "management",
+            LoginKind::Staff => "staff",
+        }
+    }
+
+    /// The last email about the contact: its kind, `sent` or `failed`, and
+    /// why it failed (all empty when none went out yet).
+    pub fn last_email_words(&self) -> (String, &'static str, String) {
+        match &self.last_email {
+            Some(l) => (
+                l.kind.clone(),
+                if l.sent { "sent" } else { "failed" },
+                l.reason.clone(),
+            ),
+            None => (String::new(), "", String::new()),
+        }
+    }
+
     /// The status as of `now_ms`, telling an invitation whose link has
     /// expired (`invitation_expired`) from one still pending (`invited`).
     pub fn status_at(&self, now_ms: i64) -> &'static str {

@@ -1,8 +1,7 @@
 //! The read-model store, its queries, and the projector task that feeds it.
 
 use super::rows::{
-    self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, SiteVisibility,
-    TenantRow, keys,
+    self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, TenantRow, keys,
 };
 use access_events::log::{EventLog, subscribe};
 use anyhow::Context;
@@ -267,20 +266,6 @@ impl ReadModels {
     /// A global identity.
     pub fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRow>> {
         self.get(&keys::identity(identity_id))
-    }
-
-    /// Which sites a contact sees and where its orders go.
-    pub fn site_visibility(
-        &self,
-        tenant: &str,
-        contact_id: &str,
-    ) -> anyhow::Result<Option<SiteVisibility>> {
-        let (Some(contact), Some(tenant)) =
-            (self.contact(tenant, contact_id)?, self.tenant(tenant)?)
-        else {
-            return Ok(None);
-        };
-        Ok(Some(SiteVisibility::resolve(&contact.site_rule, &tenant)))
     }
 }
 
