@@ -74,15 +74,35 @@ pub struct ChainBreak {
 #[derive(Debug, Default)]
 pub struct ChainVerifier {
     next_position: u64,
+    dense: bool,
     heads: HashMap<StreamId, (u64, [u8; 32])>,
     events: u64,
 }
 
 impl ChainVerifier {
+    /// A verifier for a log whose positions increase but may skip numbers
+    /// (JetStream, where request records take sequences of their own).
+    pub fn allowing_gaps() -> Self {
+        ChainVerifier {
+            dense: false,
+            ..Self::new()
+        }
+    }
+
+    /// The verifier that fits `log`'s numbering.
+    pub fn for_log(log: &dyn crate::log::EventLog) -> Self {
+        if log.dense_positions() {
+            Self::new()
+        } else {
+            Self::allowing_gaps()
+        }
+    }
+
     /// A verifier expecting the log to start at position 1.
     pub fn new() -> Self {
         ChainVerifier {
             next_position: 1,
+            dense: true,
             ..Default::default()
         }
     }
@@ -94,7 +114,12 @@ impl ChainVerifier {
             stream: e.stream.to_string(),
             what,
         };
-        if e.position != self.next_position {
+        let out_of_place = if self.dense {
+            e.position != self.next_position
+        } else {
+            e.position < self.next_position
+        };
+        if out_of_place {
             return Err(ChainBreak {
                 position: self.next_position,
                 stream: String::new(),
@@ -123,7 +148,7 @@ impl ChainVerifier {
         }
         self.heads
             .insert(e.stream.clone(), (e.stream_version, e.hash));
-        self.next_position += 1;
+        self.next_position = e.position + 1;
         self.events += 1;
         Ok(())
     }

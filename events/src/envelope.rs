@@ -180,7 +180,8 @@ impl fmt::Display for Actor {
 pub struct Envelope {
     /// Layout version of this struct ([`ENVELOPE_VERSION`]).
     pub envelope_version: u16,
-    /// Position in the global order, from 1, without gaps.
+    /// Position in the global order, from 1, increasing (without gaps in the
+    /// embedded log).
     pub position: u64,
     /// The stream the event belongs to.
     pub stream: StreamId,

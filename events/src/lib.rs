@@ -11,6 +11,7 @@
 //! - [`log`]: the [`log::EventLog`] trait that every backend implements, and the
 //!   subscription built on top of it.
 //! - [`sled_log`]: the embedded backend: one writer thread, group commit, fsync.
+//! - [`nats_log`]: the distributed backend: one JetStream stream, atomic batches.
 //! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
 //!   API keys), shared by the service and the mailer.
 //! - [`conformance`]: the behaviour every backend must show, as reusable checks.
@@ -24,6 +25,7 @@ pub mod conformance;
 pub mod envelope;
 pub mod links;
 pub mod log;
+pub mod nats_log;
 pub mod sled_log;
 
 pub use envelope::{Actor, Envelope, StreamId};

@@ -141,14 +141,34 @@ pub trait EventLog: Send + Sync + 'static {
 
     /// The position of the last durable event, as it moves.
     fn head(&self) -> watch::Receiver<u64>;
+
+    /// A backend's own live feed from `from` on, when it has one better than
+    /// reading in batches as the head moves (JetStream's ordered consumer).
+    fn tail(&self, _from: u64) -> Option<BoxStream<'static, Result<Envelope, LogError>>> {
+        None
+    }
+
+    /// Whether positions run 1, 2, 3… without gaps (true for the embedded log).
+    fn dense_positions(&self) -> bool {
+        true
+    }
+
+    /// Whether the log can take appends now (false while a remote log is
+    /// unreachable): what the health check reports.
+    fn is_available(&self) -> bool {
+        true
+    }
 }
 
 /// Every event from position `from` on: first the stored ones, then live ones
-/// as they become durable. Never skips or repeats a position.
+/// as they become durable. Never skips or repeats an event.
 pub fn subscribe(
     log: Arc<dyn EventLog>,
     from: u64,
 ) -> BoxStream<'static, Result<Envelope, LogError>> {
+    if let Some(live) = log.tail(from) {
+        return live;
+    }
     struct State {
         log: Arc<dyn EventLog>,
         next: u64,
@@ -188,4 +208,64 @@ pub fn subscribe(
             }
         }
     }))
+}
+
+/// Largest encoded envelope any backend accepts: far above any event of ours,
+/// far below sled's and NATS's own limits.
+pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
+
+impl AppendRequest {
+    /// Refuses what no backend may store: a bad request id, no events, or a
+    /// stream named twice.
+    pub fn check_shape(&self) -> Result<(), AppendError> {
+        let invalid = |m: &str| Err(AppendError::Invalid(m.to_owned()));
+        if self.request_id.is_empty() || self.request_id.len() > 256 {
+            return invalid("request id must be 1 to 256 bytes");
+        }
+        if self.streams.is_empty() || self.streams.iter().any(|s| s.events.is_empty()) {
+            return invalid("an append needs at least one event per stream");
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !self.streams.iter().all(|s| seen.insert(&s.stream)) {
+            return invalid("a stream may appear once per append");
+        }
+        Ok(())
+    }
+
+    /// The envelope of one of this request's events, sealed into its stream's
+    /// hash chain after `prev_hash` (the stream's head before it).
+    pub fn seal(
+        &self,
+        stream: &StreamId,
+        event: &NewEvent,
+        stream_version: u64,
+        prev_hash: [u8; 32],
+        position: u64,
+    ) -> Result<Envelope, AppendError> {
+        let mut envelope = Envelope {
+            envelope_version: crate::envelope::ENVELOPE_VERSION,
+            position,
+            stream: stream.clone(),
+            stream_version,
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            occurred_at_ms: self.occurred_at_ms,
+            tenant: self.tenant.clone(),
+            actor: self.actor.clone(),
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            request_id: self.request_id.clone(),
+            prev_hash,
+            hash: [0; 32],
+            payload: event.payload.clone(),
+        };
+        envelope.hash = crate::chain::hash_of(&envelope);
+        if envelope.encode().len() > MAX_ENVELOPE_BYTES {
+            return Err(AppendError::Invalid(
+                "an event is larger than the log accepts".into(),
+            ));
+        }
+        Ok(envelope)
+    }
 }

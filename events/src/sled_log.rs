@@ -17,8 +17,8 @@
 //! `blobs/`; every blob file not yet synced is `fsync`ed, with its directory,
 //! in the same step. Envelopes are capped at [`MAX_ENVELOPE_BYTES`].
 
-use crate::chain::{self, GENESIS};
-use crate::envelope::{ENVELOPE_VERSION, Envelope, StreamId};
+use crate::chain::GENESIS;
+use crate::envelope::{Envelope, StreamId};
 use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
@@ -29,8 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// Largest encoded envelope accepted, in bytes.
-pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
+pub use crate::log::MAX_ENVELOPE_BYTES;
 
 /// Most appends folded into one group commit.
 const MAX_GROUP: usize = 256;
@@ -459,10 +458,7 @@ impl Writer {
     }
 
     fn try_stage(&self, r: &AppendRequest, staged: &mut Staged) -> Result<Staging, AppendError> {
-        let invalid = |m: &str| Err(AppendError::Invalid(m.to_owned()));
-        if r.request_id.is_empty() || r.request_id.len() > 256 {
-            return invalid("request id must be 1 to 256 bytes");
-        }
+        r.check_shape()?;
         if let Some(rec) = staged.requests.get(&r.request_id) {
             // A retry of an append in this very group: it shares that append's fate.
             if rec.fingerprint != r.fingerprint {
@@ -494,13 +490,6 @@ impl Writer {
                 duplicate: true,
             }));
         }
-        if r.streams.is_empty() || r.streams.iter().any(|s| s.events.is_empty()) {
-            return invalid("an append needs at least one event per stream");
-        }
-        let mut seen = HashSet::new();
-        if !r.streams.iter().all(|s| seen.insert(&s.stream)) {
-            return invalid("a stream may appear once per append");
-        }
         for s in &r.streams {
             let head = self.stored_head(staged, &s.stream)?;
             if head.version != s.expected_version {
@@ -520,33 +509,13 @@ impl Writer {
         for s in &r.streams {
             let mut head = self.stored_head(staged, &s.stream)?;
             for e in &s.events {
-                let mut envelope = Envelope {
-                    envelope_version: ENVELOPE_VERSION,
-                    position,
-                    stream: s.stream.clone(),
-                    stream_version: head.version + 1,
-                    event_id: e.event_id,
-                    event_type: e.event_type.clone(),
-                    schema_version: e.schema_version,
-                    occurred_at_ms: r.occurred_at_ms,
-                    tenant: r.tenant.clone(),
-                    actor: r.actor.clone(),
-                    correlation_id: r.correlation_id,
-                    causation_id: r.causation_id,
-                    request_id: r.request_id.clone(),
-                    prev_hash: if head.version == 0 {
-                        GENESIS
-                    } else {
-                        head.hash
-                    },
-                    hash: [0; 32],
-                    payload: e.payload.clone(),
+                let prev = if head.version == 0 {
+                    GENESIS
+                } else {
+                    head.hash
                 };
-                envelope.hash = chain::hash_of(&envelope);
+                let envelope = r.seal(&s.stream, e, head.version + 1, prev, position)?;
                 let bytes = envelope.encode();
-                if bytes.len() > MAX_ENVELOPE_BYTES {
-                    return invalid("an event is larger than the log accepts");
-                }
                 let mut skey = stream_prefix(&s.stream);
                 skey.extend_from_slice(&envelope.stream_version.to_be_bytes());
                 entries.push((event_key(position).to_vec(), bytes));

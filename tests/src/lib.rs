@@ -2,6 +2,7 @@
 //! own data directory, talk to it over gRPC, read what it mailed.
 #![forbid(unsafe_code)]
 
+pub mod nats;
 pub mod smtp;
 
 use access_proto::v1 as pb;

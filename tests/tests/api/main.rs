@@ -9,6 +9,7 @@ mod customers;
 mod idempotency;
 mod inzant;
 mod logins;
+mod nats_log;
 mod portal_links;
 mod rebuild;
 mod resets;

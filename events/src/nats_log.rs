@@ -1,0 +1,796 @@
+//! The distributed backend: the log as one NATS JetStream stream, shared by any
+//! number of `accessd` replicas and `mailerd` workers.
+//!
+//! ## Subjects
+//! - `<prefix>.ev.<tenant>.<aggregate>.<id>`: one subject per aggregate stream
+//!   (`contact.acme.01J…` is `access.ev.acme.contact.01J…`). The payload is the
+//!   postcard envelope; its global position is the JetStream sequence, so it is
+//!   stored as 0 and filled in on read. Headers: `Nats-Msg-Id` (the event id)
+//!   and `Access-Event-Type`. Other teams subscribe to `<prefix>.ev.>`, or
+//!   `<prefix>.ev.<tenant>.>` for one tenant.
+//! - `<prefix>.req.<sha256 of the request id, hex>`: what the log remembers of
+//!   one command (fingerprint, event count, reply), stored after its events.
+//!
+//! ## Appends
+//! A command is one **atomic batch** (nats-server 2.12+, `allow_atomic`): its
+//! events, then its request record, all stored or none. Atomic batches were
+//! chosen over one message per command because each aggregate stream keeps
+//! its own subject, so optimistic concurrency is the server's own check:
+//! the first event of each stream carries `Nats-Expected-Last-Subject-Sequence`
+//! (the sequence of that stream's last event as read from the stream leader,
+//! or 0 for a new stream), and the request record expects its subject to be
+//! empty. So a request id is unique through the log itself, for ever, not only
+//! inside the server's duplicate window; `Nats-Msg-Id` on every message adds
+//! the window's de-duplication of re-sent batches on top.
+//!
+//! Positions increase but have gaps where request records sit.
+//!
+//! ## Durability
+//! An append is acknowledged after the batch's publish ack: stored on a
+//! majority of the stream's replicas, and synced to disk when the servers run
+//! with `jetstream { sync_interval: always }` (see `deploy/nats/`).
+
+use crate::chain::GENESIS;
+use crate::envelope::{Envelope, StreamId};
+use crate::log::{
+    AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord, StreamAppend,
+};
+use async_nats::jetstream::{self, stream};
+use async_nats::{HeaderMap, connection::State};
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::{BoxFuture, try_join_all};
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinHandle;
+
+/// The server allows 1,000 messages per atomic batch; one is the request record.
+const MAX_EVENTS_PER_APPEND: usize = 999;
+/// The server allows 50 batches in flight per stream; stay under it.
+const BATCHES_IN_FLIGHT: usize = 40;
+/// Messages asked of one direct-get batch.
+const READ_BATCH: usize = 256;
+/// JetStream's error code for a failed expected-sequence check.
+const ERR_WRONG_LAST_SEQUENCE: u64 = 10071;
+/// JetStream's error code for a batch holding an already-stored message id.
+const ERR_DUPLICATE_IN_BATCH: u64 = 10201;
+
+/// How to authenticate to NATS.
+#[derive(Clone, Default)]
+pub enum NatsAuth {
+    /// No credentials.
+    #[default]
+    None,
+    /// User name and password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        password: String,
+    },
+    /// A bearer token.
+    Token(String),
+    /// An NKey seed (`SU…`).
+    NKeySeed(String),
+    /// A `.creds` file (JWT and NKey seed).
+    CredsFile(PathBuf),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret half.
+        f.write_str(match self {
+            NatsAuth::None => "none",
+            NatsAuth::UserPassword { .. } => "user and password",
+            NatsAuth::Token(_) => "token",
+            NatsAuth::NKeySeed(_) => "nkey",
+            NatsAuth::CredsFile(_) => "creds file",
+        })
+    }
+}
+
+/// Where the log lives on NATS and how to reach it.
+#[derive(Clone, Debug)]
+pub struct NatsSettings {
+    /// Server URLs, comma-separated (`nats://a:4222,nats://b:4222`).
+    pub url: String,
+    /// The JetStream stream's name.
+    pub stream: String,
+    /// The first subject token of every subject the log uses.
+    pub prefix: String,
+    /// Stream replicas when the stream is created (3 in a cluster).
+    pub replicas: usize,
+    /// Credentials.
+    pub auth: NatsAuth,
+    /// A CA file for TLS to NATS (TLS is then required).
+    pub tls_ca: Option<PathBuf>,
+    /// Require TLS even without a CA file of our own.
+    pub require_tls: bool,
+    /// How long one request to NATS may take before the command fails with
+    /// `UNAVAILABLE` instead of hanging.
+    pub timeout: Duration,
+    /// The server's de-duplication window for message ids.
+    pub duplicate_window: Duration,
+    /// The name this client shows in the server's connection list.
+    pub client_name: String,
+}
+
+impl NatsSettings {
+    /// Settings for `url` with the defaults: stream `ACCESS`, prefix `access`,
+    /// one replica, no credentials, 5 s timeout, 2 min duplicate window.
+    pub fn new(url: impl Into<String>) -> Self {
+        NatsSettings {
+            url: url.into(),
+            stream: "ACCESS".into(),
+            prefix: "access".into(),
+            replicas: 1,
+            auth: NatsAuth::None,
+            tls_ca: None,
+            require_tls: false,
+            timeout: Duration::from_secs(5),
+            duplicate_window: Duration::from_secs(120),
+            client_name: "access".into(),
+        }
+    }
+}
+
+/// Connects to NATS with the settings' credentials, TLS and timeouts.
+pub async fn connect_client(s: &NatsSettings) -> Result<async_nats::Client, LogError> {
+    let mut opts = match &s.auth {
+        NatsAuth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|e| LogError::Storage(format!("reading {}: {e}", path.display())))?,
+        _ => async_nats::ConnectOptions::new(),
+    };
+    opts = match &s.auth {
+        NatsAuth::UserPassword { user, password } => {
+            opts.user_and_password(user.clone(), password.clone())
+        }
+        NatsAuth::Token(token) => opts.token(token.clone()),
+        NatsAuth::NKeySeed(seed) => opts.nkey(seed.clone()),
+        NatsAuth::None | NatsAuth::CredsFile(_) => opts,
+    };
+    if let Some(ca) = &s.tls_ca {
+        opts = opts.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    if s.require_tls {
+        opts = opts.require_tls(true);
+    }
+    opts.name(&s.client_name)
+        .request_timeout(Some(s.timeout))
+        .connection_timeout(s.timeout)
+        // Reconnect for ever, backing off up to 5 s between tries.
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((100 * 2u64.saturating_pow(attempts.min(6) as u32)).min(5_000))
+        })
+        .connect(s.url.as_str())
+        .await
+        .map_err(|e| LogError::Storage(format!("connecting to NATS at {}: {e}", s.url)))
+}
+
+/// What the log stores under a request id's subject.
+#[derive(Serialize, Deserialize)]
+struct StoredRequest {
+    fingerprint: [u8; 32],
+    events: u64,
+    reply: Vec<u8>,
+}
+
+/// A stream's last event as the stream leader has it.
+#[derive(Clone, Copy)]
+struct Head {
+    version: u64,
+    hash: [u8; 32],
+    sequence: u64,
+}
+
+/// The publish ack of a batch's commit, or its refusal.
+#[derive(Deserialize)]
+struct PubAck {
+    #[serde(default)]
+    seq: u64,
+    #[serde(default)]
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+/// The event log on a JetStream stream.
+pub struct JetStreamLog {
+    client: async_nats::Client,
+    stream: stream::Stream,
+    name: String,
+    prefix: String,
+    head: std::sync::Arc<watch::Sender<u64>>,
+    batches: Semaphore,
+    follower: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for JetStreamLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamLog")
+            .field("stream", &self.name)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl Drop for JetStreamLog {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
+}
+
+fn storage(context: &str, e: impl std::fmt::Display) -> LogError {
+    LogError::Storage(format!("{context}: {e}"))
+}
+
+fn unavailable(context: &str, e: impl std::fmt::Display) -> AppendError {
+    AppendError::Unavailable(format!("{context}: {e}"))
+}
+
+impl JetStreamLog {
+    /// Connects, creates the stream if it does not exist (checking it if it
+    /// does), and starts following its head.
+    pub async fn open(settings: &NatsSettings) -> Result<Self, LogError> {
+        let client = connect_client(settings).await?;
+        Self::with_client(client, settings).await
+    }
+
+    /// Like [`JetStreamLog::open`], on a connection the caller made.
+    pub async fn with_client(
+        client: async_nats::Client,
+        settings: &NatsSettings,
+    ) -> Result<Self, LogError> {
+        let mut js = jetstream::new(client.clone());
+        js.set_timeout(settings.timeout);
+        let prefix = settings.prefix.clone();
+        let subjects = vec![format!("{prefix}.ev.>"), format!("{prefix}.req.>")];
+        let config = stream::Config {
+            name: settings.stream.clone(),
+            description: Some("customer portal access: event log".into()),
+            subjects: subjects.clone(),
+            storage: stream::StorageType::File,
+            num_replicas: settings.replicas,
+            allow_atomic_publish: true,
+            allow_direct: true,
+            // The log is append-only: nobody deletes or purges through NATS.
+            deny_delete: true,
+            deny_purge: true,
+            duplicate_window: settings.duplicate_window,
+            ..Default::default()
+        };
+        let mut stream = js
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| storage(&format!("opening stream {}", settings.stream), e))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| storage("reading the stream's settings", e))?;
+        if !info.config.allow_atomic_publish
+            || !subjects.iter().all(|s| info.config.subjects.contains(s))
+        {
+            return Err(LogError::Storage(format!(
+                "stream {} exists but does not allow atomic batches on {:?}; \
+                 it was not created by this service",
+                settings.stream, subjects
+            )));
+        }
+        let start = last_sequence(&stream, &format!("{prefix}.ev.>")).await?;
+        let head = std::sync::Arc::new(watch::Sender::new(start));
+        let follower = tokio::spawn(follow_head(
+            client.clone(),
+            stream.clone(),
+            format!("{prefix}.ev.>"),
+            head.clone(),
+        ));
+        Ok(JetStreamLog {
+            client,
+            stream,
+            name: settings.stream.clone(),
+            prefix,
+            head,
+            batches: Semaphore::new(BATCHES_IN_FLIGHT),
+            follower,
+        })
+    }
+
+    /// The subject of one aggregate stream.
+    pub fn subject_of(&self, stream: &StreamId) -> String {
+        format!(
+            "{}.ev.{}.{}.{}",
+            self.prefix,
+            stream.tenant(),
+            stream.aggregate().as_str(),
+            stream.id()
+        )
+    }
+
+    fn request_subject(&self, request_id: &str) -> String {
+        format!(
+            "{}.req.{}",
+            self.prefix,
+            hex::encode(Sha256::digest(request_id.as_bytes()))
+        )
+    }
+
+    async fn stream_head(&self, stream: &StreamId) -> Result<Head, AppendError> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&self.subject_of(stream))
+            .await
+        {
+            Ok(m) => {
+                let e = Envelope::decode(&m.payload)
+                    .map_err(|e| unavailable("reading a stream's head", e))?;
+                Ok(Head {
+                    version: e.stream_version,
+                    hash: e.hash,
+                    sequence: m.sequence,
+                })
+            }
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(Head {
+                version: 0,
+                hash: GENESIS,
+                sequence: 0,
+            }),
+            Err(e) => Err(unavailable("reading a stream's head", e)),
+        }
+    }
+
+    async fn record(&self, request_id: &str) -> Result<Option<RequestRecord>, LogError> {
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&self.request_subject(request_id))
+            .await
+        {
+            Ok(m) => {
+                let stored: StoredRequest =
+                    postcard::from_bytes(&m.payload).map_err(|e| LogError::Corrupt {
+                        position: m.sequence,
+                        reason: e.to_string(),
+                    })?;
+                Ok(Some(RequestRecord {
+                    fingerprint: stored.fingerprint,
+                    first_position: m.sequence.saturating_sub(stored.events),
+                    last_position: m.sequence.saturating_sub(1),
+                    reply: stored.reply,
+                }))
+            }
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(storage("reading a request record", e)),
+        }
+    }
+
+    /// The first result of a request id already in the log, if any.
+    async fn answer_from_record(
+        &self,
+        r: &AppendRequest,
+    ) -> Result<Option<Committed>, AppendError> {
+        let record = self
+            .record(&r.request_id)
+            .await
+            .map_err(|e| AppendError::Unavailable(e.to_string()))?;
+        match record {
+            None => Ok(None),
+            Some(rec) if rec.fingerprint != r.fingerprint => {
+                Err(AppendError::RequestIdReused(r.request_id.clone()))
+            }
+            Some(rec) => Ok(Some(Committed {
+                first_position: rec.first_position,
+                last_position: rec.last_position,
+                reply: rec.reply,
+                duplicate: true,
+            })),
+        }
+    }
+
+    /// Why a batch failed its expected-sequence checks: a concurrent retry of
+    /// the same request stored it first (answered from its record), or a
+    /// stream moved on (a conflict: decide again).
+    async fn after_refusal(&self, r: &AppendRequest) -> Result<Committed, AppendError> {
+        if let Some(first) = self.answer_from_record(r).await? {
+            return Ok(first);
+        }
+        for s in &r.streams {
+            let head = self.stream_head(&s.stream).await?;
+            if head.version != s.expected_version {
+                return Err(conflict(s, &head));
+            }
+        }
+        // What moved is already back in line: deciding again is still right.
+        let s = &r.streams[0];
+        Err(AppendError::Conflict {
+            stream: s.stream.clone(),
+            expected: s.expected_version,
+            actual: s.expected_version,
+        })
+    }
+
+    fn batch_messages(
+        &self,
+        r: &AppendRequest,
+        heads: &[Head],
+    ) -> Result<Vec<(String, HeaderMap, Bytes)>, AppendError> {
+        let mut messages = Vec::new();
+        for (s, head) in r.streams.iter().zip(heads) {
+            let subject = self.subject_of(&s.stream);
+            let mut prev = head.hash;
+            for (i, e) in s.events.iter().enumerate() {
+                let envelope = r.seal(&s.stream, e, head.version + 1 + i as u64, prev, 0)?;
+                prev = envelope.hash;
+                let mut headers = HeaderMap::new();
+                headers.insert("Nats-Msg-Id", e.event_id.to_string().as_str());
+                headers.insert("Access-Event-Type", e.event_type.as_str());
+                if i == 0 {
+                    headers.insert(
+                        "Nats-Expected-Last-Subject-Sequence",
+                        head.sequence.to_string().as_str(),
+                    );
+                }
+                messages.push((subject.clone(), headers, Bytes::from(envelope.encode())));
+            }
+        }
+        let events = messages.len() as u64;
+        let record = StoredRequest {
+            fingerprint: r.fingerprint,
+            events,
+            reply: r.reply.clone(),
+        };
+        let subject = self.request_subject(&r.request_id);
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Expected-Last-Subject-Sequence", "0");
+        headers.insert(
+            "Nats-Msg-Id",
+            format!("req-{}", &subject[subject.len() - 64..]).as_str(),
+        );
+        let payload = postcard::to_stdvec(&record).map_err(|e| unavailable("encoding", e))?;
+        messages.push((subject, headers, Bytes::from(payload)));
+        Ok(messages)
+    }
+
+    /// Publishes `messages` as one atomic batch; returns the commit's ack.
+    async fn publish_batch(
+        &self,
+        messages: Vec<(String, HeaderMap, Bytes)>,
+    ) -> Result<PubAck, AppendError> {
+        let _permit = self
+            .batches
+            .acquire()
+            .await
+            .map_err(|e| unavailable("shutting down", e))?;
+        let batch_id = uuid::Uuid::new_v4().simple().to_string();
+        let n = messages.len();
+        for (i, (subject, mut headers, payload)) in messages.into_iter().enumerate() {
+            headers.insert("Nats-Batch-Id", batch_id.as_str());
+            headers.insert("Nats-Batch-Sequence", (i + 1).to_string().as_str());
+            if i + 1 < n {
+                self.client
+                    .publish_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|e| unavailable("publishing to NATS", e))?;
+            } else {
+                headers.insert("Nats-Batch-Commit", "1");
+                let reply = self
+                    .client
+                    .request_with_headers(subject, headers, payload)
+                    .await
+                    .map_err(|e| {
+                        unavailable(
+                            "no answer from NATS (the command may or may not be stored; \
+                             retry with the same request id)",
+                            e,
+                        )
+                    })?;
+                return serde_json::from_slice(&reply.payload)
+                    .map_err(|e| unavailable("unreadable publish ack", e));
+            }
+        }
+        Err(AppendError::Invalid("an empty batch".into()))
+    }
+
+    async fn append_inner(&self, r: AppendRequest) -> Result<Committed, AppendError> {
+        r.check_shape()?;
+        let events: usize = r.streams.iter().map(|s| s.events.len()).sum();
+        if events > MAX_EVENTS_PER_APPEND {
+            return Err(AppendError::Invalid(format!(
+                "at most {MAX_EVENTS_PER_APPEND} events per append"
+            )));
+        }
+        if self.client.connection_state() != State::Connected {
+            return Err(AppendError::Unavailable("not connected to NATS".into()));
+        }
+        if let Some(first) = self.answer_from_record(&r).await? {
+            return Ok(first);
+        }
+        let heads = try_join_all(r.streams.iter().map(|s| self.stream_head(&s.stream))).await?;
+        if let Some((s, head)) = r
+            .streams
+            .iter()
+            .zip(&heads)
+            .find(|(s, h)| h.version != s.expected_version)
+        {
+            return Err(conflict(s, head));
+        }
+        let messages = self.batch_messages(&r, &heads)?;
+        let ack = self.publish_batch(messages).await?;
+        match ack.error {
+            None => Ok(Committed {
+                first_position: ack.seq - events as u64,
+                last_position: ack.seq - 1,
+                reply: r.reply,
+                duplicate: false,
+            }),
+            Some(e) if e.err_code == ERR_WRONG_LAST_SEQUENCE => self.after_refusal(&r).await,
+            Some(e) if e.err_code == ERR_DUPLICATE_IN_BATCH => {
+                match self.answer_from_record(&r).await? {
+                    Some(first) => Ok(first),
+                    None => Err(AppendError::Unavailable(e.description)),
+                }
+            }
+            Some(e) => Err(AppendError::Unavailable(format!(
+                "NATS refused the batch: {} ({})",
+                e.description, e.err_code
+            ))),
+        }
+    }
+
+    /// Up to `max` messages from sequence `from` on whose subject matches
+    /// `subject`, read in one direct-get batch; and whether more follow.
+    async fn direct_batch(
+        &self,
+        from: u64,
+        subject: &str,
+        max: usize,
+    ) -> Result<(Vec<Envelope>, bool), LogError> {
+        let request = serde_json::json!({ "seq": from, "next_by_subj": subject, "batch": max });
+        let inbox = self.client.new_inbox();
+        let mut replies = self
+            .client
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| storage("reading from NATS", e))?;
+        self.client
+            .publish_with_reply(
+                format!("$JS.API.DIRECT.GET.{}", self.name),
+                inbox,
+                Bytes::from(request.to_string()),
+            )
+            .await
+            .map_err(|e| storage("reading from NATS", e))?;
+        let mut out = Vec::new();
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(5), replies.next())
+                .await
+                .map_err(|_| LogError::Storage("no answer from NATS to a read".into()))?
+                .ok_or_else(|| LogError::Storage("the read's subscription closed".into()))?;
+            let header = |name: &str| {
+                message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(name))
+                    .map(|v| v.as_str().to_owned())
+            };
+            match message.status.map(u16::from) {
+                None => {
+                    let position = header("Nats-Sequence")
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .ok_or_else(|| LogError::Storage("a read without a sequence".into()))?;
+                    let mut envelope =
+                        Envelope::decode(&message.payload).map_err(|e| LogError::Corrupt {
+                            position,
+                            reason: e.to_string(),
+                        })?;
+                    envelope.position = position;
+                    out.push(envelope);
+                }
+                Some(204) => {
+                    let pending = header("Nats-Num-Pending")
+                        .and_then(|s| s.parse::<u64>().ok())
+                        .unwrap_or(0);
+                    return Ok((out, pending > 0));
+                }
+                Some(404) => return Ok((out, false)),
+                Some(code) => {
+                    return Err(LogError::Storage(format!(
+                        "NATS refused a read: {code} {}",
+                        message.description.unwrap_or_default()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+fn conflict(s: &StreamAppend, head: &Head) -> AppendError {
+    AppendError::Conflict {
+        stream: s.stream.clone(),
+        expected: s.expected_version,
+        actual: head.version,
+    }
+}
+
+/// The sequence of the last message on `subject` (a wildcard is allowed), or 0.
+async fn last_sequence(stream: &stream::Stream, subject: &str) -> Result<u64, LogError> {
+    match stream.get_last_raw_message_by_subject(subject).await {
+        Ok(m) => Ok(m.sequence),
+        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+        Err(e) => Err(storage("reading the log's head", e)),
+    }
+}
+
+fn advance(head: &watch::Sender<u64>, position: u64) {
+    head.send_if_modified(|h| {
+        let moved = position > *h;
+        *h = (*h).max(position);
+        moved
+    });
+}
+
+/// Keeps `head` at the last event's sequence, through reconnects.
+async fn follow_head(
+    client: async_nats::Client,
+    stream: stream::Stream,
+    filter: String,
+    head: std::sync::Arc<watch::Sender<u64>>,
+) {
+    loop {
+        let from = *head.borrow() + 1;
+        let config = jetstream::consumer::push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: filter.clone(),
+            headers_only: true,
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        };
+        match stream.create_consumer(config).await {
+            Ok(consumer) => match consumer.messages().await {
+                Ok(mut messages) => {
+                    while let Some(Ok(m)) = messages.next().await {
+                        if let Ok(info) = m.info() {
+                            advance(&head, info.stream_sequence);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "following the log's head"),
+            },
+            Err(e) => tracing::warn!(error = %e, "following the log's head"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+impl EventLog for JetStreamLog {
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Committed, AppendError>> {
+        Box::pin(async move {
+            let committed = self.append_inner(request).await?;
+            // Read-your-writes on this replica without waiting for the follower.
+            advance(&self.head, committed.last_position);
+            Ok(committed)
+        })
+    }
+
+    fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
+        let request_id = request_id.to_owned();
+        Box::pin(async move { self.record(&request_id).await })
+    }
+
+    fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        let subject = self.subject_of(stream);
+        Box::pin(async move {
+            let mut out: Vec<Envelope> = Vec::new();
+            loop {
+                let from = out.last().map_or(1, |e| e.position + 1);
+                let (batch, more) = self.direct_batch(from, &subject, READ_BATCH).await?;
+                out.extend(batch);
+                if !more {
+                    return Ok(out);
+                }
+            }
+        })
+    }
+
+    fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        let subject = format!("{}.ev.>", self.prefix);
+        Box::pin(async move {
+            let (batch, _) = self
+                .direct_batch(from.max(1), &subject, max.clamp(1, READ_BATCH))
+                .await?;
+            Ok(batch)
+        })
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    fn tail(&self, from: u64) -> Option<BoxStream<'static, Result<Envelope, LogError>>> {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(feed(
+            self.client.clone(),
+            self.stream.clone(),
+            format!("{}.ev.>", self.prefix),
+            from.max(1),
+            tx,
+        ));
+        Some(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+
+    fn dense_positions(&self) -> bool {
+        false
+    }
+
+    fn is_available(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+}
+
+/// Sends every event from `from` on into `tx`, in order, through reconnects,
+/// until the receiver goes away.
+async fn feed(
+    client: async_nats::Client,
+    stream: stream::Stream,
+    filter: String,
+    mut from: u64,
+    tx: mpsc::Sender<Result<Envelope, LogError>>,
+) {
+    loop {
+        let config = jetstream::consumer::push::OrderedConfig {
+            deliver_subject: client.new_inbox(),
+            filter_subject: filter.clone(),
+            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: from,
+            },
+            ..Default::default()
+        };
+        let failure = match stream.create_consumer(config).await {
+            Ok(consumer) => match consumer.messages().await {
+                Ok(mut messages) => loop {
+                    let Some(next) = messages.next().await else {
+                        break LogError::Storage("the log's feed ended".into());
+                    };
+                    let m = match next {
+                        Ok(m) => m,
+                        Err(e) => break storage("the log's feed", e),
+                    };
+                    let Ok(position) = m.info().map(|i| i.stream_sequence) else {
+                        break LogError::Storage("a fed message without its place".into());
+                    };
+                    let item = Envelope::decode(&m.payload)
+                        .map(|mut e| {
+                            e.position = position;
+                            e
+                        })
+                        .map_err(|e| LogError::Corrupt {
+                            position,
+                            reason: e.to_string(),
+                        });
+                    from = position + 1;
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                },
+                Err(e) => storage("following the log", e),
+            },
+            Err(e) => storage("following the log", e),
+        };
+        if tx.send(Err(failure)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
