@@ -12,6 +12,7 @@
 //!   subscription built on top of it.
 //! - [`sled_log`]: the embedded backend: one writer thread, group commit, fsync.
 //! - [`nats_log`]: the distributed backend: one JetStream stream, atomic batches.
+//! - [`cli`]: parsing shared by the command lines (durations).
 //! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
 //!   API keys), shared by the service and the mailer.
 //! - [`conformance`]: the behaviour every backend must show, as reusable checks.
@@ -20,6 +21,7 @@
 
 pub mod catalogue;
 pub mod chain;
+pub mod cli;
 pub mod codec;
 pub mod conformance;
 pub mod envelope;

@@ -54,8 +54,9 @@ const MAX_EVENTS_PER_APPEND: usize = 999;
 const BATCHES_IN_FLIGHT: usize = 40;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
-/// JetStream's error code for a failed expected-sequence check.
-const ERR_WRONG_LAST_SEQUENCE: u64 = 10071;
+/// JetStream's error codes for a failed expected-sequence check (with and
+/// without the sequence in the message; a cluster answers with the second).
+const ERR_WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
 /// JetStream's error code for a batch holding an already-stored message id.
 const ERR_DUPLICATE_IN_BATCH: u64 = 10201;
 
@@ -140,6 +141,12 @@ impl NatsSettings {
 
 /// Connects to NATS with the settings' credentials, TLS and timeouts.
 pub async fn connect_client(s: &NatsSettings) -> Result<async_nats::Client, LogError> {
+    let servers = s
+        .url
+        .split(',')
+        .map(|u| u.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| LogError::Storage(format!("the NATS URL {:?}: {e}", s.url)))?;
     let mut opts = match &s.auth {
         NatsAuth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
             .await
@@ -168,7 +175,7 @@ pub async fn connect_client(s: &NatsSettings) -> Result<async_nats::Client, LogE
         .reconnect_delay_callback(|attempts| {
             Duration::from_millis((100 * 2u64.saturating_pow(attempts.min(6) as u32)).min(5_000))
         })
-        .connect(s.url.as_str())
+        .connect(servers.as_slice())
         .await
         .map_err(|e| LogError::Storage(format!("connecting to NATS at {}: {e}", s.url)))
 }
@@ -533,7 +540,9 @@ impl JetStreamLog {
                 reply: r.reply,
                 duplicate: false,
             }),
-            Some(e) if e.err_code == ERR_WRONG_LAST_SEQUENCE => self.after_refusal(&r).await,
+            Some(e) if ERR_WRONG_LAST_SEQUENCE.contains(&e.err_code) => {
+                self.after_refusal(&r).await
+            }
             Some(e) if e.err_code == ERR_DUPLICATE_IN_BATCH => {
                 match self.answer_from_record(&r).await? {
                     Some(first) => Ok(first),
@@ -792,5 +801,101 @@ async fn feed(
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The command-line and environment settings of the distributed mode, shared
+/// by `accessd` and `mailerd`. Secrets come from files or the environment,
+/// never from flags (flags show in `ps`).
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct NatsArgs {
+    /// NATS server URLs, comma-separated; set it to run on JetStream instead of
+    /// the embedded log.
+    #[arg(long, env = "ACCESS_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// The JetStream stream holding the log.
+    #[arg(long, env = "ACCESS_NATS_STREAM", default_value = "ACCESS")]
+    pub nats_stream: String,
+    /// The first token of the log's subjects.
+    #[arg(long, env = "ACCESS_NATS_PREFIX", default_value = "access")]
+    pub nats_prefix: String,
+    /// Replicas of the stream when this process creates it (3 in a cluster).
+    #[arg(long, env = "ACCESS_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+    /// NATS user; the password comes from ACCESS_NATS_PASSWORD or --nats-password-file.
+    #[arg(long, env = "ACCESS_NATS_USER")]
+    pub nats_user: Option<String>,
+    /// A file holding the NATS password.
+    #[arg(long, env = "ACCESS_NATS_PASSWORD_FILE")]
+    pub nats_password_file: Option<PathBuf>,
+    /// A file holding a NATS token (or set ACCESS_NATS_TOKEN).
+    #[arg(long, env = "ACCESS_NATS_TOKEN_FILE")]
+    pub nats_token_file: Option<PathBuf>,
+    /// A file holding an NKey seed.
+    #[arg(long, env = "ACCESS_NATS_NKEY_FILE")]
+    pub nats_nkey_file: Option<PathBuf>,
+    /// A NATS `.creds` file (JWT and seed).
+    #[arg(long, env = "ACCESS_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// A CA certificate for TLS to NATS (implies --nats-tls).
+    #[arg(long, env = "ACCESS_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// Require TLS to NATS.
+    #[arg(long, env = "ACCESS_NATS_TLS")]
+    pub nats_tls: bool,
+    /// How long one request to NATS may take before a command fails with UNAVAILABLE.
+    #[arg(long, env = "ACCESS_NATS_TIMEOUT", default_value = "5s", value_parser = crate::cli::parse_duration)]
+    pub nats_timeout: Duration,
+}
+
+fn secret_from(file: &Option<PathBuf>, env: &str, what: &str) -> Result<Option<String>, String> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the {what} from {}: {e}", path.display()))?;
+        return Ok(Some(text.trim().to_owned()));
+    }
+    Ok(std::env::var(env).ok().filter(|v| !v.is_empty()))
+}
+
+impl NatsArgs {
+    /// The settings to connect with, when a URL is set; `client_name` is what
+    /// the server lists the connection as.
+    pub fn settings(&self, client_name: &str) -> Result<Option<NatsSettings>, String> {
+        let Some(url) = &self.nats_url else {
+            return Ok(None);
+        };
+        let mut s = NatsSettings::new(url.clone());
+        s.stream = self.nats_stream.clone();
+        s.prefix = self.nats_prefix.clone();
+        s.replicas = self.nats_replicas.max(1);
+        s.tls_ca = self.nats_ca.clone();
+        s.require_tls = self.nats_tls;
+        s.timeout = self.nats_timeout;
+        s.client_name = client_name.to_owned();
+        s.auth = if let Some(creds) = &self.nats_creds {
+            NatsAuth::CredsFile(creds.clone())
+        } else if let Some(user) = &self.nats_user {
+            let password = secret_from(
+                &self.nats_password_file,
+                "ACCESS_NATS_PASSWORD",
+                "NATS password",
+            )?
+            .ok_or("--nats-user needs ACCESS_NATS_PASSWORD or --nats-password-file")?;
+            NatsAuth::UserPassword {
+                user: user.clone(),
+                password,
+            }
+        } else if let Some(token) =
+            secret_from(&self.nats_token_file, "ACCESS_NATS_TOKEN", "NATS token")?
+        {
+            NatsAuth::Token(token)
+        } else if let Some(seed) =
+            secret_from(&self.nats_nkey_file, "ACCESS_NATS_NKEY", "NKey seed")?
+        {
+            NatsAuth::NKeySeed(seed)
+        } else {
+            NatsAuth::None
+        };
+        Ok(Some(s))
     }
 }

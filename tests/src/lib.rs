@@ -125,9 +125,11 @@ impl TestApp {
                     return Ok::<_, anyhow::Error>((grpc, http));
                 }
             }
+            let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
             anyhow::bail!(
-                "accessd exited before listening; see {}",
-                dir.with_extension("log").display()
+                "accessd exited before listening; the end of its log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
             )
         })
         .await
@@ -137,7 +139,12 @@ impl TestApp {
         let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
             .connect()
             .await?;
-        let operator_key = std::fs::read_to_string(dir.join("operator.key"))?
+        let key_dir = args
+            .iter()
+            .position(|a| a == "--key-dir")
+            .and_then(|i| args.get(i + 1))
+            .map_or(dir.clone(), PathBuf::from);
+        let operator_key = std::fs::read_to_string(key_dir.join("operator.key"))?
             .trim()
             .to_owned();
         Ok(TestApp {
@@ -151,6 +158,13 @@ impl TestApp {
             child,
             _root: None,
         })
+    }
+
+    /// The last `n` lines this instance logged (for failure messages).
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(self.dir.with_extension("log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(n).collect();
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
     }
 
     /// Stops with SIGTERM, waits, and starts again on the same data directory.

@@ -3,7 +3,6 @@
 //! password) come from the environment or a file, never from a flag.
 
 use crate::secrets::HashCost;
-use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,30 +38,20 @@ pub struct ServeConfig {
     /// argon2id lanes (OWASP: 1).
     #[arg(long, env = "ACCESS_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
-    /// Sender of every email.
-    #[arg(
-        long,
-        env = "ACCESS_MAIL_FROM",
-        default_value = "Customer portal <no-reply@localhost>"
-    )]
-    pub mail_from: String,
-    /// A file holding the SMTP URL (`smtp://user:pass@host:587?tls=required`);
-    /// or set ACCESS_SMTP_URL. Without either, mail goes to <data-dir>/outbox.
-    #[arg(long, env = "ACCESS_SMTP_URL_FILE")]
-    pub smtp_url_file: Option<PathBuf>,
-    /// Attempts to deliver one mail before giving up on temporary SMTP failures.
-    #[arg(long, env = "ACCESS_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
-    pub mail_max_attempts: u32,
-    /// The wait after a mail's first temporary failure; it doubles each time (with jitter).
-    #[arg(long, env = "ACCESS_MAIL_RETRY_BASE", default_value = "1s", value_parser = parse_duration)]
-    pub mail_retry_base: Duration,
-    /// The longest wait between two attempts of one mail.
-    #[arg(long, env = "ACCESS_MAIL_RETRY_CAP", default_value = "5m", value_parser = parse_duration)]
-    pub mail_retry_cap: Duration,
-    /// At most this many mails a second per tenant (0: no limit), so a bulk
-    /// invitation is paced for the relay instead of refused by it.
-    #[arg(long, env = "ACCESS_MAIL_RATE", default_value_t = 0.0)]
-    pub mail_rate: f64,
+    /// How mail is sent.
+    #[command(flatten)]
+    pub mail: access_mailer::MailArgs,
+    /// The distributed mode's event log on NATS JetStream.
+    #[command(flatten)]
+    pub nats: access_events::nats_log::NatsArgs,
+    /// Where `server.key` and `operator.key` live (default: the data directory).
+    /// Every replica of one deployment needs the same keys.
+    #[arg(long, env = "ACCESS_KEY_DIR")]
+    pub key_dir: Option<PathBuf>,
+    /// Whether this process sends mail: `auto` does in embedded mode and leaves
+    /// it to `mailerd` on NATS; `in-process` or `off` decide outright.
+    #[arg(long, env = "ACCESS_MAILER", default_value = "auto", value_parser = ["auto", "in-process", "off"])]
+    pub mailer: String,
     /// Log format: auto (text on a terminal, JSON otherwise), text or json.
     #[arg(long, env = "ACCESS_LOG_FORMAT", default_value = "auto")]
     pub log_format: String,
@@ -77,61 +66,6 @@ impl ServeConfig {
             parallelism: self.argon2_parallelism,
         }
     }
-
-    /// The SMTP URL, from ACCESS_SMTP_URL or the file named by --smtp-url-file.
-    pub fn smtp_url(&self) -> anyhow::Result<Option<String>> {
-        if let Ok(url) = std::env::var("ACCESS_SMTP_URL")
-            && !url.trim().is_empty()
-        {
-            return Ok(Some(url.trim().to_owned()));
-        }
-        match &self.smtp_url_file {
-            Some(path) => Ok(Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the SMTP URL from {}", path.display()))?
-                    .trim()
-                    .to_owned(),
-            )),
-            None => Ok(None),
-        }
-    }
 }
 
-/// Parses `90s`, `30m`, `24h`, `7d` or `1500ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 24h or 7d"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return Err(format!("{s:?}: use a unit of ms, s, m, h or d")),
-    };
-    if ms == 0 {
-        return Err("a duration must be more than zero".into());
-    }
-    Ok(Duration::from_millis(ms))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
-        assert_eq!(
-            parse_duration("1500ms").unwrap(),
-            Duration::from_millis(1500)
-        );
-        assert!(parse_duration("24").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("h").is_err());
-    }
-}
+pub use access_events::cli::parse_duration;

@@ -10,8 +10,9 @@ use crate::secrets::{
     ApiKeys, DataDirSecrets, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords,
 };
 use access_events::log::EventLog;
+use access_events::nats_log::JetStreamLog;
 use access_events::sled_log::SledLog;
-use access_mailer::{Mailer, MailerConfig, RetryPolicy, Transport};
+use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::operator_server::OperatorServer;
 use access_proto::v1::sessions_server::SessionsServer;
@@ -24,10 +25,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::server::HealthReporter;
 
 /// A built, bound, not yet serving instance of the service.
 pub struct Application {
     shared: Shared,
+    health: HealthReporter,
     grpc: TcpListener,
     http: TcpListener,
     stop: watch::Sender<bool>,
@@ -40,11 +43,29 @@ impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let secrets = DataDirSecrets::load_or_create(dir)?;
-        let log: Arc<dyn EventLog> =
-            Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?);
+        let key_dir = config.key_dir.as_deref().unwrap_or(dir);
+        std::fs::create_dir_all(key_dir)
+            .with_context(|| format!("creating {}", key_dir.display()))?;
+        let secrets = DataDirSecrets::load_or_create(key_dir)?;
+        let nats = config
+            .nats
+            .settings("accessd")
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let distributed = nats.is_some();
+        let log: Arc<dyn EventLog> = match nats {
+            Some(settings) => {
+                tracing::info!(url = %settings.url, stream = %settings.stream, "event log on NATS JetStream");
+                Arc::new(
+                    JetStreamLog::open(&settings)
+                        .await
+                        .context("opening the event log on NATS")?,
+                )
+            }
+            None => Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?),
+        };
         let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
         let (stop, stopped) = watch::channel(false);
+        let health = HealthReporter::new();
         let grpc = TcpListener::bind(config.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC to {}", config.grpc_addr))?;
@@ -79,31 +100,28 @@ impl Application {
                 ..Settings::default()
             },
         };
-        let transport = match config.smtp_url()? {
-            Some(url) => Transport::smtp(&url)?,
-            None => Transport::Outbox(dir.join("outbox")),
+        let send_mail = match config.mailer.as_str() {
+            "in-process" => true,
+            "off" => false,
+            _ => !distributed,
         };
-        let mailer = Mailer::open(
-            MailerConfig {
-                state_dir: dir.join("mailer"),
-                public_base_url: base_url.clone(),
-                from: config
-                    .mail_from
-                    .parse()
-                    .context("--mail-from is not a valid mailbox")?,
-                transport,
-                per_tenant_rate: (config.mail_rate > 0.0).then_some(config.mail_rate),
-                reporter: Some(Arc::new(crate::app::MailReporter(app.clone()))),
-                retry: RetryPolicy {
-                    max_attempts: config.mail_max_attempts.max(1),
-                    base: config.mail_retry_base,
-                    cap: config.mail_retry_cap,
-                },
-            },
-            secrets.link_signer(),
+        if send_mail {
+            let reporter: Arc<dyn access_mailer::DeliveryReporter> =
+                Arc::new(crate::app::MailReporter(app.clone()));
+            let mailer_config = config.mail.mailer_config(
+                &dir.join("mailer"),
+                &dir.join("outbox"),
+                &base_url,
+                Some(reporter),
+            )?;
+            let mailer = Mailer::open(mailer_config, secrets.link_signer(), log.clone())?;
+            workers.push(tokio::spawn(mailer.run(stopped.clone())));
+        }
+        workers.push(tokio::spawn(report_availability(
             log.clone(),
-        )?;
-        workers.push(tokio::spawn(mailer.run(stopped)));
+            health.clone(),
+            stopped,
+        )));
 
         let shared = Shared {
             auth: Authenticator::new(secrets.operator_key_sha256, models, log),
@@ -111,6 +129,7 @@ impl Application {
         };
         Ok(Application {
             shared,
+            health,
             grpc,
             http,
             stop,
@@ -140,14 +159,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<AccessServer<AccessService>>().await;
-        health
-            .set_serving::<OperatorServer<OperatorService>>()
-            .await;
-        health
-            .set_serving::<SessionsServer<SessionsService>>()
-            .await;
+        let health_service = tonic_health::pb::health_server::HealthServer::new(
+            tonic_health::server::HealthService::from_health_reporter(self.health.clone()),
+        );
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(access_proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -187,6 +201,48 @@ impl Application {
         }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Keeps the gRPC health status in step with the event log: `SERVING` while
+/// it takes appends, `NOT_SERVING` while it is unreachable (NATS down).
+async fn report_availability(
+    log: Arc<dyn EventLog>,
+    health: HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    use tonic_health::ServingStatus;
+    let mut last = None;
+    loop {
+        let now = log.is_available();
+        if last != Some(now) {
+            if last.is_some() {
+                if now {
+                    tracing::info!("event log reachable again");
+                } else {
+                    tracing::warn!("event log unreachable: health is NOT_SERVING");
+                }
+            }
+            let status = if now {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            for service in [
+                "",
+                <AccessServer<AccessService> as tonic::server::NamedService>::NAME,
+                <OperatorServer<OperatorService> as tonic::server::NamedService>::NAME,
+                <SessionsServer<SessionsService> as tonic::server::NamedService>::NAME,
+                <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,
+            ] {
+                health.set_service_status(service, status).await;
+            }
+            last = Some(now);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
     }
 }
 

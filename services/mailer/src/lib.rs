@@ -5,17 +5,20 @@
 //! In embedded mode `accessd` runs it in-process.
 //!
 //! ## Layout
+//! - [`args`]: the mail settings of `accessd` and `mailerd`.
 //! - [`worker`]: the consumer loop, one event per step, and the send ledger.
 //! - [`compose`]: what each email says, as text and HTML.
 //! - [`transport`]: where mail goes: `.eml` files in an outbox, or SMTP.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod args;
 pub mod compose;
 pub mod templates;
 pub mod transport;
 pub mod worker;
 
+pub use args::MailArgs;
 pub use transport::Transport;
 pub use worker::{
     DeliveryReport, DeliveryReporter, ExecutionOutcome, Mailer, MailerConfig, RetryPolicy,

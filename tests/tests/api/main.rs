@@ -6,6 +6,7 @@ mod bulk;
 mod concurrency;
 mod crash;
 mod customers;
+mod distributed;
 mod idempotency;
 mod inzant;
 mod logins;

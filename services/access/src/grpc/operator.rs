@@ -60,7 +60,7 @@ impl Operator for OperatorService {
         self.0.auth.operator(&request).await?;
         let log = &self.0.app.log;
         let head = *log.head().borrow();
-        let mut verifier = ChainVerifier::new();
+        let mut verifier = ChainVerifier::for_log(log.as_ref());
         let mut next = 1;
         let mut first_break = String::new();
         'walk: while next <= head {
