@@ -35,6 +35,27 @@ impl ServerKey {
         ServerKey { id, bytes }
     }
 
+    /// Reads a key file's text: `<id>:<64 hex digits>`.
+    pub fn parse(text: &str) -> Result<ServerKey, String> {
+        let (id, hex_key) = text
+            .trim()
+            .split_once(':')
+            .ok_or("the server key must read '<id>:<64 hex digits>'")?;
+        let id: u8 = id
+            .parse()
+            .map_err(|_| "the server key's id is not a number 0-255")?;
+        let bytes: [u8; 32] = hex::decode(hex_key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or("the server key must be 64 hex digits")?;
+        Ok(ServerKey { id, bytes })
+    }
+
+    /// The text of its key file (what [`ServerKey::parse`] reads).
+    pub fn to_file_text(&self) -> String {
+        format!("{}:{}\n", self.id, hex::encode(self.bytes))
+    }
+
     /// A fresh random key.
     pub fn generate(id: u8) -> Self {
         ServerKey {

@@ -463,3 +463,55 @@ pub fn link_with(text: &str, marker: &str) -> Option<String> {
 pub fn new_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
+
+/// A running `mailerd` worker of the distributed mode.
+pub struct Mailerd {
+    child: Child,
+    /// Its state directory.
+    pub state_dir: tempfile::TempDir,
+}
+
+impl Mailerd {
+    /// Starts a worker for `app`'s deployment on `nats_url`, sending through
+    /// `smtp_url`, with extra flags.
+    pub async fn start(app: &TestApp, nats_url: &str, smtp_url: &str, args: &[&str]) -> Mailerd {
+        let state_dir = tempfile::tempdir().expect("a state directory");
+        let log = std::fs::File::create(state_dir.path().join("mailerd.log")).expect("a log file");
+        let mut child = Command::new(binary("mailerd"))
+            .arg("--state-dir")
+            .arg(state_dir.path())
+            .arg("--key-dir")
+            .arg(&app.dir)
+            .args(["--service-url", &format!("http://{}", app.grpc_addr)])
+            .args(["--public-base-url", &format!("http://{}", app.http_addr)])
+            .args(["--nats-url", nats_url, "--log-format", "json"])
+            .args(args)
+            .env("ACCESS_SMTP_URL", smtp_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("mailerd starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with("mailerd: working") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        let log = std::fs::read_to_string(state_dir.path().join("mailerd.log")).unwrap_or_default();
+        assert!(matches!(ready, Ok(true)), "mailerd did not start:\n{log}");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Mailerd { child, state_dir }
+    }
+
+    /// Kills it with SIGKILL.
+    pub async fn kill9(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}

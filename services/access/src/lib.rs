@@ -22,4 +22,4 @@ pub mod http;
 pub mod projections;
 pub mod secrets;
 pub mod startup;
-pub mod telemetry;
+pub use access_mailer::telemetry;

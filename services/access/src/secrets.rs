@@ -46,23 +46,12 @@ impl DataDirSecrets {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Self> {
         let key_path = dir.join("server.key");
         if !key_path.exists() {
-            let key = ServerKey::generate(1);
-            write_private(
-                &key_path,
-                format!("1:{}\n", hex::encode(key.bytes())).as_bytes(),
-            )?;
+            write_private(&key_path, ServerKey::generate(1).to_file_text().as_bytes())?;
         }
         let text = std::fs::read_to_string(&key_path)
             .with_context(|| format!("reading {}", key_path.display()))?;
-        let (id, hex_key) = text
-            .trim()
-            .split_once(':')
-            .context("server.key must read '<id>:<64 hex digits>'")?;
-        let id: u8 = id.parse().context("server.key: bad key id")?;
-        let bytes: [u8; 32] = hex::decode(hex_key)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .context("server.key: the key must be 64 hex digits")?;
+        let server_key =
+            ServerKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
 
         let operator_key_path = dir.join("operator.key");
         if !operator_key_path.exists() {
@@ -73,7 +62,7 @@ impl DataDirSecrets {
         let operator_key = std::fs::read_to_string(&operator_key_path)
             .with_context(|| format!("reading {}", operator_key_path.display()))?;
         Ok(DataDirSecrets {
-            server_key: ServerKey::new(id, bytes),
+            server_key,
             operator_key_sha256: sha256(operator_key.trim()),
             operator_key_path,
         })

@@ -2,18 +2,25 @@
 //!
 //! The mailer worker: it consumes the event log from its own durable checkpoint
 //! and sends the emails that events call for, each exactly once in effect.
-//! In embedded mode `accessd` runs it in-process.
+//! In embedded mode `accessd` runs it in-process; on NATS, `mailerd` workers
+//! share the work.
 //!
 //! ## Layout
 //! - [`args`]: the mail settings of `accessd` and `mailerd`.
 //! - [`worker`]: the consumer loop, one event per step, and the send ledger.
 //! - [`compose`]: what each email says, as text and HTML.
+//! - [`distributed`]: `mailerd`'s loop: a shared durable consumer and ledger.
+//! - [`report`]: delivery outcomes back to `accessd` over gRPC.
+//! - [`telemetry`]: the process's log output.
 //! - [`transport`]: where mail goes: `.eml` files in an outbox, or SMTP.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod compose;
+pub mod distributed;
+pub mod report;
+pub mod telemetry;
 pub mod templates;
 pub mod transport;
 pub mod worker;

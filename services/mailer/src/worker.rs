@@ -179,8 +179,37 @@ async fn drain_reports(db: &sled::Db, reporter: &Arc<dyn DeliveryReporter>) {
     }
 }
 
+/// What the mailer does with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Keep the state mails need and send them: one worker, in log order
+    /// (embedded mode).
+    FoldAndSend,
+    /// Keep the state only: a distributed worker's view of the whole log.
+    Fold,
+    /// Send only, on state already folded past the event: a distributed
+    /// worker's share of the mail.
+    Send,
+}
+
+/// What became of one event's mail, as a shared ledger keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// `None`: accepted by the mail server; else why it was given up on.
+    pub failure: Option<String>,
+    /// The outcome as the service records it on the contact.
+    pub report: DeliveryReport,
+}
+
+/// The writes of one step, and its mail's outcome.
+#[derive(Default)]
+struct Step {
+    batch: sled::Batch,
+    outcome: Option<LedgerEntry>,
+}
+
 /// What a step needs besides the event stream (shared across awaits, so Sync).
-struct Core {
+pub(crate) struct Core {
     config: MailerConfig,
     links: LinkSigner,
     db: sled::Db,
@@ -298,15 +327,25 @@ impl Mailer {
             return Ok(ExecutionOutcome::Finished);
         };
         let envelope = next?;
-        let result = self.core.handle(&envelope).await;
+        let result = self.core.handle(&envelope, Mode::FoldAndSend).await;
         if result.is_err() {
             self.retry = Some(envelope);
         }
-        result
+        result.map(|(outcome, _)| outcome)
     }
 }
 
 impl Mailer {
+    /// Its state and its feed of the log, for the distributed loop.
+    pub(crate) fn into_parts(
+        self,
+    ) -> (
+        Core,
+        BoxStream<'static, Result<Envelope, access_events::LogError>>,
+    ) {
+        (self.core, self.events)
+    }
+
     async fn pending_or_next(&mut self) -> Option<Result<Envelope, access_events::LogError>> {
         match self.retry.take() {
             Some(e) => Some(Ok(e)),
@@ -316,20 +355,38 @@ impl Mailer {
 }
 
 impl Core {
-    async fn handle(&self, e: &Envelope) -> anyhow::Result<ExecutionOutcome> {
-        let mut batch = sled::Batch::default();
+    /// The configured reporter, if any.
+    pub(crate) fn reporter(&self) -> Option<Arc<dyn DeliveryReporter>> {
+        self.config.reporter.clone()
+    }
+
+    /// Writes everything folded so far to disk.
+    pub(crate) async fn flush(&self) -> anyhow::Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Handles one event as `mode` says; returns what a mail came to, if one
+    /// was tried.
+    pub(crate) async fn handle(
+        &self,
+        e: &Envelope,
+        mode: Mode,
+    ) -> anyhow::Result<(ExecutionOutcome, Option<LedgerEntry>)> {
+        let mut step = Step::default();
+        let send = mode != Mode::Fold;
         let mut sent = false;
         let tenant = e.stream.tenant();
         match Event::decode(e) {
             Ok(Event::Tenant(TenantEvent::TenantCreated(t))) => {
-                put(&mut batch, key(&["tenant", tenant]), &t.name);
+                put(&mut step.batch, key(&["tenant", tenant]), &t.name);
             }
             Ok(Event::Customer(
                 CustomerEvent::CustomerCreated(CustomerCreated { record, .. })
                 | CustomerEvent::CustomerUpdated(CustomerUpdated { record }),
             )) => {
                 put(
-                    &mut batch,
+                    &mut step.batch,
                     key(&["customer", tenant, &record.customer_id]),
                     &record.name,
                 );
@@ -342,23 +399,25 @@ impl Core {
                     contact_id: i.contact_id,
                 };
                 put(
-                    &mut batch,
+                    &mut step.batch,
                     key(&["invitation", tenant, &i.invitation_id]),
                     &info,
                 );
-                sent = self
-                    .send_invitation(
-                        e,
-                        &info,
-                        &i.invitation_id,
-                        i.generation,
-                        i.expires_at_ms,
-                        false,
-                        &mut batch,
-                    )
-                    .await?;
+                if send {
+                    sent = self
+                        .send_invitation(
+                            e,
+                            &info,
+                            &i.invitation_id,
+                            i.generation,
+                            i.expires_at_ms,
+                            false,
+                            &mut step,
+                        )
+                        .await?;
+                }
             }
-            Ok(Event::Invitation(InvitationEvent::InvitationResent(r))) => {
+            Ok(Event::Invitation(InvitationEvent::InvitationResent(r))) if send => {
                 let invitation_id = e.stream.id();
                 let info: InvitationInfo =
                     get(&self.db, &key(&["invitation", tenant, invitation_id]))?
@@ -371,7 +430,7 @@ impl Core {
                         r.generation,
                         r.expires_at_ms,
                         true,
-                        &mut batch,
+                        &mut step,
                     )
                     .await?;
             }
@@ -381,7 +440,11 @@ impl Core {
                     customer_id: c.customer_id,
                     invitation_id: c.invitation_id,
                 };
-                put(&mut batch, key(&["contact", tenant, &c.contact_id]), &info);
+                put(
+                    &mut step.batch,
+                    key(&["contact", tenant, &c.contact_id]),
+                    &info,
+                );
             }
             Ok(Event::Contact(ContactEvent::LoginCreated(c))) => {
                 let info = ContactInfo {
@@ -389,7 +452,11 @@ impl Core {
                     customer_id: c.customer_id,
                     invitation_id: String::new(),
                 };
-                put(&mut batch, key(&["contact", tenant, &c.contact_id]), &info);
+                put(
+                    &mut step.batch,
+                    key(&["contact", tenant, &c.contact_id]),
+                    &info,
+                );
             }
             Ok(Event::Contact(ContactEvent::ContactDetailsChanged(d))) => {
                 // Later links go to the new address.
@@ -400,9 +467,9 @@ impl Core {
                     if let Some(mut invitation) = get::<InvitationInfo>(&self.db, &invitation_key)?
                     {
                         invitation.email = info.email.clone();
-                        put(&mut batch, invitation_key, &invitation);
+                        put(&mut step.batch, invitation_key, &invitation);
                     }
-                    put(&mut batch, contact_key, &info);
+                    put(&mut step.batch, contact_key, &info);
                 }
             }
             Ok(Event::Tenant(TenantEvent::EmailTemplateSet(t))) => {
@@ -411,43 +478,47 @@ impl Core {
                     text: t.text,
                     html: t.html,
                 };
-                put(&mut batch, key(&["template", tenant, &t.kind]), &template);
+                put(
+                    &mut step.batch,
+                    key(&["template", tenant, &t.kind]),
+                    &template,
+                );
             }
             Ok(Event::Tenant(TenantEvent::EmailTemplateReset(t))) => {
-                batch.remove(key(&["template", tenant, &t.kind]));
+                step.batch.remove(key(&["template", tenant, &t.kind]));
             }
             Ok(Event::Tenant(TenantEvent::NotificationPolicySet(p))) => {
                 put(
-                    &mut batch,
+                    &mut step.batch,
                     key(&["notify-disabled", tenant]),
                     &p.access_disabled,
                 );
             }
-            Ok(Event::Contact(ContactEvent::AccessDisabled(_))) => {
+            Ok(Event::Contact(ContactEvent::AccessDisabled(_))) if send => {
                 if get::<bool>(&self.db, &key(&["notify-disabled", tenant]))?.unwrap_or(false) {
-                    sent = self
-                        .send_notice(e, Kind::AccessDisabled, &mut batch)
-                        .await?;
+                    sent = self.send_notice(e, Kind::AccessDisabled, &mut step).await?;
                 }
             }
             Ok(Event::Tenant(TenantEvent::UsernameAdministratorsSet(a))) => {
-                put(&mut batch, key(&["admins", tenant]), &a.emails);
+                put(&mut step.batch, key(&["admins", tenant]), &a.emails);
             }
-            Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) => {
-                sent = self.send_approval_notice(e, true, &mut batch).await?;
+            Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) if send => {
+                sent = self.send_approval_notice(e, true, &mut step).await?;
             }
-            Ok(Event::Contact(ContactEvent::ContactApproved(_))) => {
-                sent = self.send_approval_notice(e, false, &mut batch).await?;
+            Ok(Event::Contact(ContactEvent::ContactApproved(_))) if send => {
+                sent = self.send_approval_notice(e, false, &mut step).await?;
             }
             Ok(Event::Contact(ContactEvent::LocalPasswordSet(p)))
-                if p.temporary && matches!(e.actor, access_events::Actor::ApiKey { .. }) =>
+                if send
+                    && p.temporary
+                    && matches!(e.actor, access_events::Actor::ApiKey { .. }) =>
             {
                 sent = self
-                    .send_notice(e, Kind::TemporaryPassword, &mut batch)
+                    .send_notice(e, Kind::TemporaryPassword, &mut step)
                     .await?;
             }
-            Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) => {
-                sent = self.send_reset(e, &r, &mut batch).await?;
+            Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) if send => {
+                sent = self.send_reset(e, &r, &mut step).await?;
             }
             Ok(_) => {}
             Err(err) => {
@@ -455,16 +526,21 @@ impl Core {
                 tracing::warn!(position = e.position, error = %err, "mailer skips an event it cannot read");
             }
         }
-        put(&mut batch, CHECKPOINT.to_vec(), &e.position);
-        self.db.apply_batch(batch)?;
+        let handled = ExecutionOutcome::Handled {
+            position: e.position,
+            sent,
+        };
+        if mode == Mode::Send {
+            // A distributed worker's ledger is shared: the caller writes it.
+            return Ok((handled, step.outcome));
+        }
+        put(&mut step.batch, CHECKPOINT.to_vec(), &e.position);
+        self.db.apply_batch(step.batch)?;
         if sent {
             // The ledger entry must be on disk before the next mail goes out.
             self.db.flush_async().await?;
         }
-        Ok(ExecutionOutcome::Handled {
-            position: e.position,
-            sent,
-        })
+        Ok((handled, step.outcome))
     }
 
     /// Tells the username administrators of a registration awaiting approval
@@ -473,7 +549,7 @@ impl Core {
         &self,
         e: &Envelope,
         to_admins: bool,
-        batch: &mut sled::Batch,
+        step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         if self.handled(&event_id)? {
@@ -526,14 +602,14 @@ impl Core {
                         "approved"
                     },
                 ),
-                batch,
+                step,
             )
             .await?
         {
             return Ok(false);
         }
         put(
-            batch,
+            &mut step.batch,
             key(&["sent", &event_id]),
             &SentRecord {
                 at_ms: e.occurred_at_ms,
@@ -586,7 +662,7 @@ impl Core {
         id: &str,
         message: &lettre::Message,
         about: (&str, &str, &str),
-        batch: &mut sled::Batch,
+        step: &mut Step,
     ) -> anyhow::Result<bool> {
         let (tenant, contact_id, kind) = about;
         self.wait_turn(tenant).await;
@@ -602,7 +678,11 @@ impl Core {
         loop {
             let error = match self.config.transport.deliver(id, message).await {
                 Ok(()) => {
-                    put(batch, key(&["report", id]), &report);
+                    put(&mut step.batch, key(&["report", id]), &report);
+                    step.outcome = Some(LedgerEntry {
+                        failure: None,
+                        report: report.clone(),
+                    });
                     return Ok(true);
                 }
                 Err(e) => e,
@@ -614,7 +694,7 @@ impl Core {
             if give_up {
                 tracing::warn!(mail = id, attempts = attempt, error = %error, "mail given up on");
                 put(
-                    batch,
+                    &mut step.batch,
                     key(&["failed", id]),
                     &FailedRecord {
                         reason: error.to_string(),
@@ -622,7 +702,11 @@ impl Core {
                     },
                 );
                 report.failure = Some(error.to_string());
-                put(batch, key(&["report", id]), &report);
+                put(&mut step.batch, key(&["report", id]), &report);
+                step.outcome = Some(LedgerEntry {
+                    failure: Some(error.to_string()),
+                    report: report.clone(),
+                });
                 return Ok(false);
             }
             let wait = policy.backoff(attempt);
@@ -634,12 +718,7 @@ impl Core {
 
     /// Tells a contact something without a link (a temporary password was set,
     /// never the password itself; access was disabled).
-    async fn send_notice(
-        &self,
-        e: &Envelope,
-        kind: Kind,
-        batch: &mut sled::Batch,
-    ) -> anyhow::Result<bool> {
+    async fn send_notice(&self, e: &Envelope, kind: Kind, step: &mut Step) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         if self.handled(&event_id)? {
             return Ok(false);
@@ -667,14 +746,14 @@ impl Core {
                 &event_id,
                 &message,
                 (tenant, contact_id, kind.as_str()),
-                batch,
+                step,
             )
             .await?
         {
             return Ok(false);
         }
         put(
-            batch,
+            &mut step.batch,
             key(&["sent", &event_id]),
             &SentRecord {
                 at_ms: e.occurred_at_ms,
@@ -688,7 +767,7 @@ impl Core {
         &self,
         e: &Envelope,
         r: &PasswordResetRequested,
-        batch: &mut sled::Batch,
+        step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         let ledger_key = key(&["sent", &event_id]);
@@ -747,14 +826,14 @@ impl Core {
                         "password_reset"
                     },
                 ),
-                batch,
+                step,
             )
             .await?
         {
             return Ok(false);
         }
         put(
-            batch,
+            &mut step.batch,
             ledger_key,
             &SentRecord {
                 at_ms: e.occurred_at_ms,
@@ -778,7 +857,7 @@ impl Core {
         generation: u32,
         expires_at_ms: i64,
         resent: bool,
-        batch: &mut sled::Batch,
+        step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         let ledger_key = key(&["sent", &event_id]);
@@ -819,14 +898,14 @@ impl Core {
                 &event_id,
                 &message,
                 (tenant, &info.contact_id, "invitation"),
-                batch,
+                step,
             )
             .await?
         {
             return Ok(false);
         }
         put(
-            batch,
+            &mut step.batch,
             ledger_key,
             &SentRecord {
                 at_ms: e.occurred_at_ms,

@@ -10,6 +10,7 @@ mod distributed;
 mod idempotency;
 mod inzant;
 mod logins;
+mod mailerd;
 mod nats_log;
 mod portal_links;
 mod rebuild;

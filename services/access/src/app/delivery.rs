@@ -53,41 +53,55 @@ impl std::fmt::Debug for MailReporter {
     }
 }
 
+impl App {
+    /// Records one delivery outcome on its contact, under a request id
+    /// derived from the mail, so a repeated report records nothing twice.
+    /// Returns the position it was recorded at; `None` when there is nothing
+    /// to record it on (not a contact of ours, or one since removed).
+    pub async fn record_delivery(&self, report: DeliveryReport) -> Result<Option<u64>, AppError> {
+        let (Ok(tenant), Ok(contact_id)) = (
+            TenantId::parse(&report.tenant),
+            GeneratedId::parse(&report.contact_id),
+        ) else {
+            return Ok(None);
+        };
+        let request_id = RequestId::parse(&format!("mail:{}", report.source_event_id))
+            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+        let ctx = CommandContext {
+            fingerprint: crate::secrets::sha256(request_id.as_str()),
+            request_id,
+            tenant: Some(tenant.clone()),
+            actor: Actor::System {
+                component: "mailer".into(),
+            },
+            correlation_id: uuid::Uuid::new_v4(),
+        };
+        let cmd = RecordDelivery {
+            tenant,
+            contact_id,
+            delivery: EmailDelivery {
+                source_event_id: report.source_event_id,
+                kind: report.kind,
+                reason: report.failure.clone().unwrap_or_default(),
+            },
+            sent: report.failure.is_none(),
+        };
+        match self.execute(&ctx, &cmd).await {
+            Ok(outcome) => Ok(Some(outcome.position)),
+            Err(AppError::Domain(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl DeliveryReporter for MailReporter {
     fn report(&self, report: DeliveryReport) -> BoxFuture<'_, anyhow::Result<()>> {
         Box::pin(async move {
-            let (Ok(tenant), Ok(contact_id)) = (
-                TenantId::parse(&report.tenant),
-                GeneratedId::parse(&report.contact_id),
-            ) else {
-                // Not a contact of ours (nothing to record it on).
-                return Ok(());
-            };
-            let request_id = RequestId::parse(&format!("mail:{}", report.source_event_id))
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let ctx = CommandContext {
-                fingerprint: crate::secrets::sha256(request_id.as_str()),
-                request_id,
-                tenant: Some(tenant.clone()),
-                actor: Actor::System {
-                    component: "mailer".into(),
-                },
-                correlation_id: uuid::Uuid::new_v4(),
-            };
-            let cmd = RecordDelivery {
-                tenant,
-                contact_id,
-                delivery: EmailDelivery {
-                    source_event_id: report.source_event_id,
-                    kind: report.kind,
-                    reason: report.failure.clone().unwrap_or_default(),
-                },
-                sent: report.failure.is_none(),
-            };
-            match self.0.execute(&ctx, &cmd).await {
-                Ok(_) | Err(AppError::Domain(_)) => Ok(()),
-                Err(e) => Err(anyhow::anyhow!("{e}")),
-            }
+            self.0
+                .record_delivery(report)
+                .await
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{e}"))
         })
     }
 }

@@ -3,6 +3,7 @@
 use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
+use crate::domain::values::FieldViolation;
 use access_events::chain::ChainVerifier;
 use access_proto::v1 as pb;
 use access_proto::v1::operator_server::Operator;
@@ -40,6 +41,50 @@ impl Operator for OperatorService {
             admin_api_key: self.0.app.api_keys.key_text(&outcome.reply.admin_key_id),
             admin_key_id: outcome.reply.admin_key_id,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant_id, mail = %request.get_ref().source_event_id), err(level = "info"))]
+    async fn record_email_delivery(
+        &self,
+        request: Request<pb::RecordEmailDeliveryRequest>,
+    ) -> Result<Response<pb::RecordEmailDeliveryReply>, Status> {
+        self.0.auth.operator(&request).await?;
+        let r = request.into_inner();
+        let mut violations = Vec::new();
+        for (field, value) in [
+            ("tenant_id", &r.tenant_id),
+            ("contact_id", &r.contact_id),
+            ("source_event_id", &r.source_event_id),
+            ("kind", &r.kind),
+        ] {
+            if value.is_empty() || value.len() > 128 {
+                violations.push(FieldViolation::new(
+                    field,
+                    "required, at most 128 characters",
+                ));
+            }
+        }
+        if r.failure.len() > 2048 {
+            violations.push(FieldViolation::new("failure", "at most 2048 characters"));
+        }
+        if !violations.is_empty() {
+            return Err(super::status::invalid(&violations));
+        }
+        let report = access_mailer::DeliveryReport {
+            tenant: r.tenant_id,
+            contact_id: r.contact_id,
+            source_event_id: r.source_event_id,
+            kind: r.kind,
+            failure: (!r.failure.is_empty()).then_some(r.failure),
+        };
+        let position = self
+            .0
+            .app
+            .record_delivery(report)
+            .await
+            .map_err(to_status)?
+            .unwrap_or(0);
+        Ok(Response::new(pb::RecordEmailDeliveryReply { position }))
     }
 
     async fn get_log_status(
