@@ -112,6 +112,10 @@ pub enum AppendError {
 /// Why a read failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LogError {
+    /// The log cannot be reached now (a remote log's connection is down or
+    /// too slow); safe to retry.
+    #[error("event log unreachable: {0}")]
+    Unavailable(String),
     /// The storage failed.
     #[error("event log storage: {0}")]
     Storage(String),

@@ -239,8 +239,9 @@ impl Drop for JetStreamLog {
     }
 }
 
+/// A failed exchange with NATS: the log is out of reach, for now.
 fn storage(context: &str, e: impl std::fmt::Display) -> LogError {
-    LogError::Storage(format!("{context}: {e}"))
+    LogError::Unavailable(format!("{context}: {e}"))
 }
 
 fn unavailable(context: &str, e: impl std::fmt::Display) -> AppendError {
@@ -583,8 +584,8 @@ impl JetStreamLog {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(5), replies.next())
                 .await
-                .map_err(|_| LogError::Storage("no answer from NATS to a read".into()))?
-                .ok_or_else(|| LogError::Storage("the read's subscription closed".into()))?;
+                .map_err(|_| LogError::Unavailable("no answer from NATS to a read".into()))?
+                .ok_or_else(|| LogError::Unavailable("the read's subscription closed".into()))?;
             let header = |name: &str| {
                 message
                     .headers

@@ -7,6 +7,7 @@ mod concurrency;
 mod crash;
 mod customers;
 mod distributed;
+mod faults;
 mod idempotency;
 mod inzant;
 mod logins;

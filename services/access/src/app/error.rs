@@ -32,3 +32,12 @@ impl AppError {
         AppError::Internal(anyhow::anyhow!("{e}"))
     }
 }
+
+impl From<access_events::LogError> for AppError {
+    fn from(e: access_events::LogError) -> Self {
+        match e {
+            access_events::LogError::Unavailable(m) => AppError::Unavailable(m),
+            other => AppError::storage(other),
+        }
+    }
+}

@@ -158,11 +158,7 @@ impl<'a> Unit<'a> {
 
     /// Folds a stream into its aggregate state and remembers its version.
     pub async fn load<A: Aggregate>(&mut self, stream: &StreamId) -> Result<A, AppError> {
-        let envelopes = self
-            .log
-            .read_stream(stream)
-            .await
-            .map_err(AppError::storage)?;
+        let envelopes = self.log.read_stream(stream).await.map_err(AppError::from)?;
         self.versions.insert(stream.clone(), envelopes.len() as u64);
         let mut state = A::default();
         for e in &envelopes {
@@ -228,7 +224,7 @@ impl App {
             .log
             .request(&request_id)
             .await
-            .map_err(AppError::storage)?
+            .map_err(AppError::from)?
         {
             if record.fingerprint != fingerprint {
                 return Err(AppError::RequestIdReused);

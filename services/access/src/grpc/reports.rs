@@ -328,7 +328,7 @@ pub async fn bulk_invite(
                         &sub_request(&customer_id),
                     ))
                     .await
-                    .map_err(|e| to_status(AppError::storage(e)))?
+                    .map_err(|e| to_status(AppError::from(e)))?
                     .is_some();
             if !has_login || invited_before {
                 targets.push(Target { customer_id, email });

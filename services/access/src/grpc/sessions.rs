@@ -86,7 +86,7 @@ impl Sessions for SessionsService {
             .log
             .read_stream(&streams::invitation(&tenant, &invitation_id))
             .await
-            .map_err(|e| to_status(AppError::storage(e)))?;
+            .map_err(|e| to_status(AppError::from(e)))?;
         let mut invitation = InvitationState::default();
         for e in &events {
             let event = access_events::catalogue::Event::decode(e)
