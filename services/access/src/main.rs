@@ -17,8 +17,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Runs the service (embedded mode: the log, read models and mailer in this process).
-    Serve(ServeConfig),
+    /// Runs the service (embedded mode: the log, read models and mailer in
+    /// this process; with --nats-url, one replica on NATS JetStream).
+    Serve(Box<ServeConfig>),
+    /// Creates the deployment's keys (`server.key`, `operator.key`, mode 0600)
+    /// in a directory if they are not there yet, for replicas and mailer
+    /// workers to share; existing keys are never replaced.
+    Keys {
+        /// Where to create them.
+        #[arg(long, env = "ACCESS_KEY_DIR")]
+        key_dir: std::path::PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -27,7 +36,7 @@ async fn main() -> ExitCode {
     match command {
         Command::Serve(config) => {
             telemetry::init(&config.log_format);
-            match serve(config).await {
+            match serve(*config).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("accessd: {e:#}");
@@ -35,7 +44,26 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Keys { key_dir } => match keys(&key_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("accessd: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn keys(dir: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let secrets = access_service::secrets::DataDirSecrets::load_or_create(dir)?;
+    println!(
+        "accessd: keys in {} (operator key in {})",
+        dir.display(),
+        secrets.operator_key_path.display()
+    );
+    Ok(())
 }
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {

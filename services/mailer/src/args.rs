@@ -23,6 +23,10 @@ pub struct MailArgs {
     /// or set ACCESS_SMTP_URL. Without either, mail goes to <data-dir>/outbox.
     #[arg(long, env = "ACCESS_SMTP_URL_FILE")]
     pub smtp_url_file: Option<PathBuf>,
+    /// Allow plain SMTP (no TLS) to a host other than this machine: only on a
+    /// network you trust (a compose file's private network, say).
+    #[arg(long, env = "ACCESS_SMTP_INSECURE_PLAINTEXT")]
+    pub smtp_insecure_plaintext: bool,
     /// Attempts to deliver one mail before giving up on temporary SMTP failures.
     #[arg(long, env = "ACCESS_MAIL_MAX_ATTEMPTS", default_value_t = 8)]
     pub mail_max_attempts: u32,
@@ -67,7 +71,7 @@ impl MailArgs {
         reporter: Option<Arc<dyn DeliveryReporter>>,
     ) -> anyhow::Result<MailerConfig> {
         let transport = match self.smtp_url()? {
-            Some(url) => Transport::smtp(&url)?,
+            Some(url) => Transport::smtp(&url, self.smtp_insecure_plaintext)?,
             None => Transport::Outbox(outbox.to_path_buf()),
         };
         Ok(MailerConfig {

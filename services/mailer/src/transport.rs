@@ -28,8 +28,15 @@ pub enum Transport {
 
 impl Transport {
     /// An SMTP transport from a URL such as `smtp://user:pass@host:587?tls=required`,
-    /// `smtps://host:465` or `smtp://127.0.0.1:2525` (plain, loopback only).
-    pub fn smtp(url: &str) -> anyhow::Result<Self> {
+    /// `smtps://host:465` or `smtp://127.0.0.1:2525` (plain: loopback only,
+    /// unless `allow_plain_remote` says the network is trusted).
+    pub fn smtp(url: &str, allow_plain_remote: bool) -> anyhow::Result<Self> {
+        if !allow_plain_remote && is_plain(url) && !is_loopback(url) {
+            anyhow::bail!(
+                "the SMTP URL would send passwords and mail unencrypted to another host: \
+                 use smtps:// or ?tls=required (plain SMTP is for loopback only)"
+            );
+        }
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .context("the SMTP URL is not valid")?
             .timeout(Some(std::time::Duration::from_secs(30)))
@@ -70,4 +77,42 @@ fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> anyhow::Result<()
     std::fs::rename(&tmp, &path)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// Whether the URL asks for no TLS at all (or only if offered).
+fn is_plain(url: &str) -> bool {
+    let secure = url.starts_with("smtps://") || url.contains("tls=required");
+    !secure
+}
+
+/// Whether the URL's host is this machine.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    let host = if let Some(v6) = rest.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        rest.split([':', '/', '?']).next().unwrap_or_default()
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_smtp_is_for_loopback_unless_the_network_is_declared_trusted() {
+        assert!(Transport::smtp("smtp://127.0.0.1:2525", false).is_ok());
+        assert!(Transport::smtp("smtp://u:p@[::1]:2525", false).is_ok());
+        assert!(Transport::smtp("smtp://localhost:25", false).is_ok());
+        assert!(Transport::smtp("smtp://u:p@relay.example:587?tls=required", false).is_ok());
+        assert!(Transport::smtp("smtps://relay.example:465", false).is_ok());
+        assert!(Transport::smtp("smtp://relay.example:25", false).is_err());
+        assert!(Transport::smtp("smtp://u:p@10.0.0.5:25?tls=opportunistic", false).is_err());
+        assert!(Transport::smtp("smtp://mailpit:1025", true).is_ok());
+    }
 }
