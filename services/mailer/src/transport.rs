@@ -104,8 +104,9 @@ fn is_loopback(url: &str) -> bool {
 mod tests {
     use super::*;
 
-    #[test]
-    fn plain_smtp_is_for_loopback_unless_the_network_is_declared_trusted() {
+    // lettre's connection pool needs a runtime to be dropped in.
+    #[tokio::test]
+    async fn plain_smtp_is_for_loopback_unless_the_network_is_declared_trusted() {
         assert!(Transport::smtp("smtp://127.0.0.1:2525", false).is_ok());
         assert!(Transport::smtp("smtp://u:p@[::1]:2525", false).is_ok());
         assert!(Transport::smtp("smtp://localhost:25", false).is_ok());
