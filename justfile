@@ -20,3 +20,9 @@ lint:
 # The command-line client against a local accessd.
 ctl *ARGS:
     cargo run --release --bin accessctl -- {{ARGS}}
+
+# The benchmark harness: one table, also written to BENCHMARKS.md
+# (`just bench --quick` takes under two minutes).
+bench *ARGS:
+    cargo build --release --workspace --bins
+    ./target/release/access-bench {{ARGS}}

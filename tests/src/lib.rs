@@ -10,7 +10,7 @@ use access_proto::v1::access_client::AccessClient;
 use access_proto::v1::operator_client::OperatorClient;
 use access_proto::v1::sessions_client::SessionsClient;
 use anyhow::Context;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -21,12 +21,13 @@ use tonic::transport::Channel;
 /// The path of a binary built by this workspace.
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target directory");
-    let path = dir.join(name);
+    // A test: target/<profile>/deps/<test> → target/<profile>/<name>;
+    // a binary such as the benchmark harness: target/<profile>/<bin>.
+    let beside = exe.parent().expect("target directory");
+    let path = match beside.parent() {
+        Some(profile) if beside.ends_with("deps") => profile.join(name),
+        _ => beside.join(name),
+    };
     assert!(
         path.exists(),
         "{} is missing: run `cargo build --workspace` first",
@@ -96,8 +97,13 @@ impl TestApp {
             .arg("--data-dir")
             .arg(&dir)
             .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
-            // Cheap hashing keeps the suite fast; production uses OWASP's 19 MiB.
-            .args(["--argon2-memory-kib", "256", "--argon2-iterations", "1"])
+            // Cheap hashing keeps the suite fast (production uses OWASP's
+            // 19 MiB), unless the caller sets the cost itself.
+            .args(if args.iter().any(|a| a.starts_with("--argon2")) {
+                &[][..]
+            } else {
+                &["--argon2-memory-kib", "256", "--argon2-iterations", "1"][..]
+            })
             .args(["--log-format", "json"])
             .args(&args)
             .env_remove("ACCESS_SMTP_URL")
@@ -469,6 +475,7 @@ pub struct Mailerd {
     child: Child,
     /// Its state directory.
     pub state_dir: tempfile::TempDir,
+    command: Vec<String>,
 }
 
 impl Mailerd {
@@ -476,15 +483,44 @@ impl Mailerd {
     /// `smtp_url`, with extra flags.
     pub async fn start(app: &TestApp, nats_url: &str, smtp_url: &str, args: &[&str]) -> Mailerd {
         let state_dir = tempfile::tempdir().expect("a state directory");
-        let log = std::fs::File::create(state_dir.path().join("mailerd.log")).expect("a log file");
+        let mut command: Vec<String> = vec![
+            "--key-dir".into(),
+            app.dir.display().to_string(),
+            "--service-url".into(),
+            format!("http://{}", app.grpc_addr),
+            "--public-base-url".into(),
+            format!("http://{}", app.http_addr),
+            "--nats-url".into(),
+            nats_url.into(),
+            "--log-format".into(),
+            "json".into(),
+        ];
+        command.extend(args.iter().map(|a| a.to_string()));
+        command.push(format!("--smtp-url={smtp_url}"));
+        let child = Self::spawn(state_dir.path(), &command).await;
+        Mailerd {
+            child,
+            state_dir,
+            command,
+        }
+    }
+
+    /// Starts it again on the same state directory (after a kill).
+    pub async fn restart(&mut self) {
+        self.child = Self::spawn(self.state_dir.path(), &self.command).await;
+    }
+
+    async fn spawn(state_dir: &std::path::Path, command: &[String]) -> Child {
+        let (smtp, args) = command.split_last().expect("a command line");
+        let smtp_url = smtp.trim_start_matches("--smtp-url=");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(state_dir.join("mailerd.log"))
+            .expect("a log file");
         let mut child = Command::new(binary("mailerd"))
             .arg("--state-dir")
-            .arg(state_dir.path())
-            .arg("--key-dir")
-            .arg(&app.dir)
-            .args(["--service-url", &format!("http://{}", app.grpc_addr)])
-            .args(["--public-base-url", &format!("http://{}", app.http_addr)])
-            .args(["--nats-url", nats_url, "--log-format", "json"])
+            .arg(state_dir)
             .args(args)
             .env("ACCESS_SMTP_URL", smtp_url)
             .stdout(Stdio::piped())
@@ -503,10 +539,10 @@ impl Mailerd {
             false
         })
         .await;
-        let log = std::fs::read_to_string(state_dir.path().join("mailerd.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(state_dir.join("mailerd.log")).unwrap_or_default();
         assert!(matches!(ready, Ok(true)), "mailerd did not start:\n{log}");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Mailerd { child, state_dir }
+        child
     }
 
     /// Kills it with SIGKILL.

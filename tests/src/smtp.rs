@@ -106,6 +106,17 @@ impl SmtpServer {
             .collect()
     }
 
+    /// How many messages were accepted so far (without reading them).
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(self.dir.path())
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
     /// Every attempt so far (accepted or refused), as its recipients.
     pub fn attempts(&self) -> Vec<String> {
         std::fs::read_to_string(self.dir.path().join("attempts.log"))

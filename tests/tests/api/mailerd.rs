@@ -1,10 +1,11 @@
 //! `mailerd` workers on the distributed log: they share the mail, a killed
-//! worker's share is taken over, and every mail reaches a real SMTP server.
+//! worker's share is taken over, and every mail reaches a real SMTP server:
+//! a 1,000-mail burst, one worker killed with SIGKILL and restarted.
 
 use access_proto::v1 as pb;
 use access_tests::nats::Nats;
 use access_tests::smtp::SmtpServer;
-use access_tests::{Mailerd, TestApp};
+use access_tests::{Mailerd, TestApp, invite_request};
 use std::collections::HashMap;
 
 fn recipient(mail: &str) -> String {
@@ -18,7 +19,7 @@ fn recipient(mail: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_burst_loses_no_mail_and_its_share_is_taken_over() {
     // Arrange: the service on NATS, two workers, a real SMTP server.
-    const MAILS: usize = 200;
+    const MAILS: usize = 1_000;
     let nats = Nats::single().await;
     let smtp = SmtpServer::start(0, "").await;
     let app = TestApp::spawn_with(&["--nats-url", &nats.urls()]).await;
@@ -28,14 +29,49 @@ async fn a_worker_killed_mid_burst_loses_no_mail_and_its_share_is_taken_over() {
     let mut first = Mailerd::start(&app, &nats.urls(), &smtp.url(), &worker_args).await;
     let _second = Mailerd::start(&app, &nats.urls(), &smtp.url(), &worker_args).await;
 
-    // Act: a burst of invitations; one worker dies with SIGKILL in the middle.
-    let mut contacts = Vec::new();
-    for i in 0..MAILS {
-        contacts.push(app.invite(&key, "C1", &format!("p{i}@shop.example")).await);
+    // Act: a burst of invitations; one worker dies with SIGKILL in the middle
+    // and comes back on its own state a second later.
+    let burst: Vec<_> = (0..8)
+        .map(|caller| {
+            let mut access = app.access();
+            let requests: Vec<_> = (0..MAILS)
+                .filter(|i| i % 8 == caller)
+                .map(|i| {
+                    app.req(
+                        &key,
+                        invite_request("C1", &format!("p{i}@shop.example"), None),
+                    )
+                })
+                .collect();
+            tokio::spawn(async move {
+                let mut replies = Vec::new();
+                for r in requests {
+                    replies.push(
+                        access
+                            .invite_customer(r)
+                            .await
+                            .expect("invite")
+                            .into_inner(),
+                    );
+                }
+                replies
+            })
+        })
+        .collect();
+    while smtp.count() < MAILS / 4 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    smtp.wait_for(MAILS / 4).await;
     first.kill9().await;
-    smtp.wait_for(MAILS).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    first.restart().await;
+    let mut contacts = Vec::new();
+    for caller in burst {
+        contacts.extend(caller.await.expect("a caller"));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while smtp.count() < MAILS && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
 
     // Assert: everyone got their invitation; a repeat is possible only for

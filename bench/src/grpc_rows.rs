@@ -1,0 +1,546 @@
+//! Rows against the real `accessd` (release build) over gRPC on loopback, and
+//! the in-process rows that read its data directory afterwards.
+
+use crate::empty;
+use crate::log_rows::fsync_loop;
+use crate::measure::{Row, Run, Target, drive, drive_blocking, quantile};
+use access_events::catalogue::Event;
+use access_events::log::EventLog;
+use access_events::sled_log::SledLog;
+use access_proto::v1 as pb;
+use access_service::projections::ReadModels;
+use access_tests::{TestApp, invite_request, new_id, token_of};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncBufReadExt;
+
+/// The empty baseline server, in its own process.
+pub struct EmptyServer {
+    /// A client on one channel.
+    pub client: empty::Client,
+    _child: tokio::process::Child,
+}
+
+impl EmptyServer {
+    /// Starts `access-bench empty-server` and connects.
+    pub async fn start() -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args(["empty-server", "--addr", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut addr = String::new();
+        while let Some(line) = lines.next_line().await? {
+            if let Some(a) = line.strip_prefix("empty: listening ") {
+                addr = a.to_owned();
+                break;
+            }
+        }
+        let client = empty::Client::connect(format!("http://{addr}")).await?;
+        Ok(EmptyServer {
+            client,
+            _child: child,
+        })
+    }
+}
+
+/// A service with `contacts` invited contacts over `tenants` tenants.
+pub struct Seeded {
+    /// The running service.
+    pub app: TestApp,
+    /// Each tenant's admin key.
+    pub keys: Vec<String>,
+    /// (tenant index, contact id) of every contact.
+    pub contacts: Vec<(usize, String)>,
+    /// How long seeding took.
+    pub took: Duration,
+}
+
+/// Starts `accessd` and invites `contacts` contacts, ten per customer, over
+/// `tenants` tenants, 64 calls at a time.
+pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
+    let app = TestApp::spawn().await;
+    let started = Instant::now();
+    let mut keys = Vec::new();
+    for t in 0..tenants {
+        keys.push(app.create_tenant(&format!("t{t:04}")).await);
+    }
+    let customers = contacts.div_ceil(10);
+    let jobs: Vec<(usize, usize)> = (0..customers).map(|c| (c % tenants, c)).collect();
+    let keys_arc = Arc::new(keys.clone());
+    futures::future::try_join_all(jobs.chunks(64).map(|chunk| {
+        let chunk = chunk.to_vec();
+        let mut access = app.access();
+        let keys = keys_arc.clone();
+        let app = &app;
+        async move {
+            for (t, c) in chunk {
+                access
+                    .create_customer(app.req(
+                        &keys[t],
+                        pb::CreateCustomerRequest {
+                            request_id: new_id(),
+                            customer: Some(access_tests::customer(&format!("C{c:07}"), None)),
+                        },
+                    ))
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    }))
+    .await?;
+    let invites: Vec<(usize, usize, usize)> = (0..contacts)
+        .map(|i| (i / 10 % tenants, i / 10, i))
+        .collect();
+    let found =
+        futures::future::try_join_all(invites.chunks(contacts.div_ceil(64).max(1)).map(|chunk| {
+            let chunk = chunk.to_vec();
+            let mut access = app.access();
+            let keys = keys_arc.clone();
+            let app = &app;
+            async move {
+                let mut out = Vec::new();
+                for (t, c, i) in chunk {
+                    let reply = access
+                        .invite_customer(app.req(
+                            &keys[t],
+                            invite_request(
+                                &format!("C{c:07}"),
+                                &format!("p{i}@shop{}.example", i % 97),
+                                None,
+                            ),
+                        ))
+                        .await?
+                        .into_inner();
+                    out.push((t, reply.contact_id));
+                }
+                Ok::<_, anyhow::Error>(out)
+            }
+        }))
+        .await?;
+    Ok(Seeded {
+        app,
+        keys,
+        contacts: found.into_iter().flatten().collect(),
+        took: started.elapsed(),
+    })
+}
+
+/// `CheckAccess` with 64 concurrent callers against the empty handler.
+pub async fn check_access(s: &Seeded, empty: &EmptyServer, runs: usize, length: Duration) -> Row {
+    let contacts = Arc::new(s.contacts.clone());
+    let keys = Arc::new(s.keys.clone());
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let channel = s.app.channel.clone();
+        let (ours_contacts, keys) = (contacts.clone(), keys.clone());
+        ours.push(
+            drive(64, length, move |c, n| {
+                let contacts = &ours_contacts;
+                let (t, id) = contacts[(c * 7919 + n as usize * 104_729) % contacts.len()].clone();
+                let mut client = pb::access_client::AccessClient::new(channel.clone());
+                let mut req = tonic::Request::new(check_request(&id));
+                let bearer = format!("Bearer {}", keys[t]).parse();
+                async move {
+                    req.metadata_mut().insert("authorization", bearer?);
+                    client.check_access(req).await?;
+                    Ok(())
+                }
+            })
+            .await,
+        );
+        let client = empty.client.clone();
+        let contacts = contacts.clone();
+        base.push(
+            drive(64, length, move |c, n| {
+                let (_, id) = contacts[(c * 7919 + n as usize * 104_729) % contacts.len()].clone();
+                let mut client = client.clone();
+                async move {
+                    client.check_access(check_request(&id)).await?;
+                    Ok(())
+                }
+            })
+            .await,
+        );
+    }
+    Row {
+        ours: "`CheckAccess` over gRPC, 64 concurrent callers".into(),
+        baseline: "an empty tonic handler, same messages, client and server settings".into(),
+        unit: "calls/s",
+        ours_runs: ours,
+        base_runs: base,
+        target: Target::RateAndP99(0.8, 2.0),
+        note: format!("{} contacts", s.contacts.len()),
+    }
+}
+
+fn check_request(contact_id: &str) -> pb::CheckAccessRequest {
+    pb::CheckAccessRequest {
+        contact_id: contact_id.to_owned(),
+        action: pb::Action::Login as i32,
+        ..Default::default()
+    }
+}
+
+/// Durable `InviteCustomer` with `callers` callers, against `baseline`.
+pub async fn invite(
+    s: &Seeded,
+    empty: &EmptyServer,
+    callers: usize,
+    runs: usize,
+    length: Duration,
+) -> anyhow::Result<Row> {
+    let keys = Arc::new(s.keys.clone());
+    let counter = Arc::new(AtomicU64::new(0));
+    let customers = s.contacts.len().div_ceil(10);
+    let tenants = s.keys.len();
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    // The bytes one invitation appends, for the disk baseline.
+    let bytes = bytes_per_command(&s.app).await;
+    for _ in 0..runs {
+        let channel = s.app.channel.clone();
+        let (keys, counter) = (keys.clone(), counter.clone());
+        ours.push(
+            drive(callers, length, move |_, _| {
+                let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
+                let c = n % customers;
+                let mut req = tonic::Request::new(invite_request(
+                    &format!("C{c:07}"),
+                    &format!("bench{callers}-{n}@new{}.example", n % 89),
+                    None,
+                ));
+                let bearer = format!("Bearer {}", keys[c % tenants]).parse();
+                let mut client = pb::access_client::AccessClient::new(channel.clone());
+                async move {
+                    req.metadata_mut().insert("authorization", bearer?);
+                    client.invite_customer(req).await?;
+                    Ok(())
+                }
+            })
+            .await,
+        );
+        if callers == 1 {
+            let dir = s.app.dir.clone();
+            base.push(
+                tokio::task::spawn_blocking(move || fsync_loop(&dir, bytes, 1, length)).await?,
+            );
+        } else {
+            let client = empty.client.clone();
+            base.push(
+                drive(callers, length, move |_, n| {
+                    let mut client = client.clone();
+                    let req = invite_request("C0000001", &format!("e{n}@x.example"), None);
+                    async move {
+                        client.invite_customer(req).await?;
+                        Ok(())
+                    }
+                })
+                .await,
+            );
+        }
+    }
+    Ok(Row {
+        ours: format!("durable `InviteCustomer` over gRPC, {callers} caller(s), embedded"),
+        baseline: if callers == 1 {
+            "raw `write` + `fdatasync` of the same bytes, same disk".into()
+        } else {
+            format!("the empty tonic handler at {callers} callers")
+        },
+        unit: "cmds/s",
+        ours_runs: ours,
+        base_runs: base,
+        target: Target::RateAtLeast(0.5),
+        note: format!("{bytes} bytes per command"),
+    })
+}
+
+/// The average bytes a command appends, from the running service's head and
+/// its log's files.
+async fn bytes_per_command(app: &TestApp) -> usize {
+    let head = app.head().await.max(1);
+    let size = dir_size(&app.dir.join("log"));
+    // About three events per invitation; the log's own overhead included.
+    ((size / head) * 3).clamp(256, 64 * 1024) as usize
+}
+
+/// Bytes under `dir`.
+pub fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// `Login` with a correct password at production argon2id cost, against a
+/// bare argon2id verify loop with the same parameters on the same cores.
+pub async fn login(runs: usize, length: Duration) -> anyhow::Result<Row> {
+    let app =
+        TestApp::spawn_with(&["--argon2-memory-kib", "19456", "--argon2-iterations", "2"]).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    app.invite(&key, "C1", "ann@shop.example").await;
+    let link = app.wait_for_link("ann@shop.example", "/invite/", 1).await;
+    app.sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "correct horse 7".into(),
+        })
+        .await?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let phc = {
+        use argon2::PasswordHasher;
+        let salt = argon2::password_hash::SaltString::generate(
+            &mut argon2::password_hash::rand_core::OsRng,
+        );
+        argon2_instance()
+            .hash_password(b"correct horse 7", &salt)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .to_string()
+    };
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let channel = app.channel.clone();
+        let key = key.clone();
+        ours.push(
+            drive(cores * 2, length, move |_, _| {
+                let mut client = pb::sessions_client::SessionsClient::new(channel.clone());
+                let mut req = tonic::Request::new(pb::LoginRequest {
+                    request_id: new_id(),
+                    login: "ann@shop.example".into(),
+                    password: "correct horse 7".into(),
+                });
+                let bearer = format!("Bearer {key}").parse();
+                async move {
+                    req.metadata_mut().insert("authorization", bearer?);
+                    client.login(req).await?;
+                    Ok(())
+                }
+            })
+            .await,
+        );
+        let phc = phc.clone();
+        base.push(
+            tokio::task::spawn_blocking(move || {
+                drive_blocking(cores, length, move |_| {
+                    use argon2::PasswordVerifier;
+                    let Ok(hash) = argon2::PasswordHash::new(&phc) else {
+                        return 0;
+                    };
+                    u64::from(
+                        argon2_instance()
+                            .verify_password(b"correct horse 7", &hash)
+                            .is_ok(),
+                    )
+                })
+            })
+            .await?,
+        );
+    }
+    Ok(Row {
+        ours: "`Login` with a correct password over gRPC".into(),
+        baseline: format!("bare argon2id verify (19456 KiB, t=2, p=1) on {cores} threads"),
+        unit: "logins/s",
+        ours_runs: ours,
+        base_runs: base,
+        target: Target::RateAtLeast(0.9),
+        note: String::new(),
+    })
+}
+
+fn argon2_instance() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(19_456, 2, 1, None).unwrap_or_default();
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// The read-model lookups of a check, in-process, on the data directory of a
+/// stopped service, against a `HashMap` of the same key count.
+pub fn lookups(
+    dir: &std::path::Path,
+    contacts: &[(usize, String)],
+    runs: usize,
+) -> anyhow::Result<Row> {
+    let models = ReadModels::open(&dir.join("readmodels"))?;
+    let map: HashMap<String, String> = contacts
+        .iter()
+        .map(|(t, id)| (format!("t{t:04}/{id}"), id.clone()))
+        .collect();
+    let samples = 200_000.min(contacts.len() * 20);
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let mut lat = Vec::with_capacity(samples);
+        let started = Instant::now();
+        for i in 0..samples {
+            let (t, id) = &contacts[(i * 7919) % contacts.len()];
+            let tenant = format!("t{t:04}");
+            let s = Instant::now();
+            let row = models.contact(&tenant, id)?;
+            if let Some(row) = row {
+                std::hint::black_box(models.customer(&tenant, &row.customer_id)?);
+            }
+            lat.push(s.elapsed());
+        }
+        ours.push(Run {
+            rate: samples as f64 / started.elapsed().as_secs_f64(),
+            p99: quantile(&mut lat, 0.99),
+        });
+        let mut lat = Vec::with_capacity(samples);
+        let started = Instant::now();
+        for i in 0..samples {
+            let (t, id) = &contacts[(i * 7919) % contacts.len()];
+            let s = Instant::now();
+            std::hint::black_box(map.get(&format!("t{t:04}/{id}")));
+            lat.push(s.elapsed());
+        }
+        base.push(Run {
+            rate: samples as f64 / started.elapsed().as_secs_f64(),
+            p99: quantile(&mut lat, 0.99),
+        });
+    }
+    Ok(Row {
+        ours: "the check's read-model lookups in-process (contact, then customer)".into(),
+        baseline: "a `HashMap` lookup, same key count".into(),
+        unit: "lookups/s",
+        ours_runs: ours,
+        base_runs: base,
+        target: Target::P99UnderMicros(5.0),
+        note: format!("{} contacts", contacts.len()),
+    })
+}
+
+/// Rebuilding every read model from the log of a stopped service, against a
+/// bare read-and-decode of the same log.
+pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> {
+    let log = SledLog::open(&dir.join("log"))?;
+    let scratch = tempfile::tempdir_in(".")?;
+    let (mut ours, mut base) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let started = Instant::now();
+        let mut n = 0u64;
+        let mut from = 1;
+        loop {
+            let batch = log.read_from(from, 1024).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for e in &batch {
+                std::hint::black_box(Event::decode(e).ok());
+                n += 1;
+            }
+        }
+        base.push(Run {
+            rate: n as f64 / started.elapsed().as_secs_f64(),
+            p99: Duration::ZERO,
+        });
+        let models = ReadModels::open(&scratch.path().join(format!("m{run}")))?;
+        let started = Instant::now();
+        let mut from = 1;
+        loop {
+            let batch = log.read_from(from, 1024).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            models.apply(&batch)?;
+        }
+        models.flush()?;
+        ours.push(Run {
+            rate: n as f64 / started.elapsed().as_secs_f64(),
+            p99: Duration::ZERO,
+        });
+    }
+    Ok(Row {
+        ours: "rebuild every read model from the log".into(),
+        baseline: "bare read-and-decode of the same log".into(),
+        unit: "events/s",
+        ours_runs: ours,
+        base_runs: base,
+        target: Target::RateAtLeast(0.5),
+        note: String::new(),
+    })
+}
+
+/// Resident memory, disk and start-up of a seeded service.
+pub async fn footprint(
+    s: Seeded,
+) -> anyhow::Result<(
+    Vec<String>,
+    std::path::PathBuf,
+    Vec<(usize, String)>,
+    tempfile::TempDir,
+)> {
+    let head = s.app.settled_head().await;
+    let rss = s.app.peak_rss_kib().unwrap_or(0);
+    let disk = dir_size(&s.app.dir.join("log"));
+    let contacts = s.contacts.len();
+    let started = Instant::now();
+    let app = s.app.restart().await;
+    let (t, id) = &s.contacts[0];
+    app.access()
+        .get_contact(app.req(
+            &s.keys[*t],
+            pb::GetContactRequest {
+                contact_id: id.clone(),
+                min_position: head,
+            },
+        ))
+        .await?;
+    let restart = started.elapsed();
+    let mut lines = vec![
+        format!(
+            "- Seeded {contacts} contacts over {} tenants ({head} events) through gRPC in {:.1} s ({:.0} events/s).",
+            s.keys.len(),
+            s.took.as_secs_f64(),
+            head as f64 / s.took.as_secs_f64()
+        ),
+        format!(
+            "- `accessd` peak resident memory after seeding: {rss} KiB, {:.2} KiB per contact (target ≤ 1 KiB per contact for the read models; the figure includes the whole process).",
+            rss as f64 / contacts.max(1) as f64
+        ),
+        format!(
+            "- Log on disk: {} bytes, {:.0} bytes per event (sled, before compaction).",
+            disk,
+            disk as f64 / head.max(1) as f64
+        ),
+        format!(
+            "- Restart on the existing data directory (SIGTERM, start, first query answered at the head): {:.2} s (target: serving within 2 s, read models not rebuilt).",
+            restart.as_secs_f64()
+        ),
+    ];
+    let rss_after = app.peak_rss_kib().unwrap_or(0);
+    lines.push(format!(
+        "- Peak resident memory after the restart, before any load: {rss_after} KiB."
+    ));
+    let mut app = app;
+    app.terminate().await;
+    // Keep the data directory for the in-process rows.
+    let keep = tempfile::tempdir_in(".")?;
+    let dest = keep.path().join("data");
+    copy_dir(&app.dir, &dest)?;
+    Ok((lines, dest, s.contacts, keep))
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let target = to.join(e.file_name());
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &target)?;
+        } else {
+            std::fs::copy(e.path(), target)?;
+        }
+    }
+    Ok(())
+}

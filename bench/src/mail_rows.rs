@@ -1,0 +1,93 @@
+//! The mailer against a real SMTP server: our invitations' mail against a
+//! plain lettre loop sending messages of the same size to the same server.
+
+use crate::measure::{Row, Run, Target};
+use access_tests::TestApp;
+use access_tests::smtp::SmtpServer;
+use lettre::AsyncTransport;
+use std::time::{Duration, Instant};
+
+/// Mails per second from the first accepted to the last, `count` invitations.
+pub async fn mailer(count: usize) -> anyhow::Result<Row> {
+    let smtp = SmtpServer::start(0, "").await;
+    let url = smtp.url();
+    let app = TestApp::spawn_with_env(&[], &[("ACCESS_SMTP_URL", &url)]).await;
+    let key = app.create_tenant("acme").await;
+    for c in 0..count.div_ceil(10) {
+        app.create_customer(&key, &format!("C{c:07}")).await;
+    }
+    let started = Instant::now();
+    let chunks: Vec<Vec<usize>> = (0..count)
+        .collect::<Vec<_>>()
+        .chunks(count.div_ceil(16).max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    futures::future::try_join_all(chunks.into_iter().map(|chunk| {
+        let mut access = app.access();
+        let (app, key) = (&app, &key);
+        async move {
+            for i in chunk {
+                access
+                    .invite_customer(app.req(
+                        key,
+                        access_tests::invite_request(
+                            &format!("C{:07}", i / 10),
+                            &format!("p{i}@shop.example"),
+                            None,
+                        ),
+                    ))
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    }))
+    .await?;
+    wait_for(&smtp, count).await?;
+    let ours = started.elapsed();
+    let size = smtp.messages().first().map_or(2000, String::len);
+    let peak = app.peak_rss_kib().unwrap_or(0);
+
+    let bare_server = SmtpServer::start(0, "").await;
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(bare_server.port)
+            .build();
+    let body = "x".repeat(size.saturating_sub(300));
+    let started = Instant::now();
+    for i in 0..count {
+        let message = lettre::Message::builder()
+            .from("Portal <no-reply@localhost>".parse()?)
+            .to(format!("p{i}@shop.example").parse()?)
+            .subject("acme supplies invites you to its ordering portal")
+            .body(body.clone())?;
+        transport.send(message).await?;
+    }
+    let bare = started.elapsed();
+    Ok(Row {
+        ours: format!("mailer: {count} invitations, invite to accepted by the SMTP server"),
+        baseline: "a plain lettre loop of the same number and size of messages, same server".into(),
+        unit: "mails/s",
+        ours_runs: vec![Run {
+            rate: count as f64 / ours.as_secs_f64(),
+            p99: Duration::ZERO,
+        }],
+        base_runs: vec![Run {
+            rate: count as f64 / bare.as_secs_f64(),
+            p99: Duration::ZERO,
+        }],
+        target: Target::RateAtLeast(0.8),
+        note: format!("SMTP server: aiosmtpd; ~{size}-byte messages; accessd peak RSS {peak} KiB"),
+    })
+}
+
+async fn wait_for(smtp: &SmtpServer, count: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while smtp.count() < count {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "mail did not arrive within 10 min"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `access-bench`: every hot path of the service measured against a baseline
+//! taken in the same run on the same machine; prints one table and writes it
+//! to `BENCHMARKS.md`. `just bench` runs it; `just bench --quick` in under
+//! two minutes.
+#![forbid(unsafe_code)]
+
+mod empty;
+mod grpc_rows;
+mod log_rows;
+mod mail_rows;
+mod measure;
+mod nats_rows;
+
+use clap::{Parser, Subcommand};
+use measure::Row;
+use std::time::Duration;
+
+/// The benchmark harness of the customer portal access service.
+#[derive(Parser)]
+#[command(name = "access-bench", version, about)]
+struct Cli {
+    /// Small sizes and short runs (under two minutes), for everyday use.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the table.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: std::path::PathBuf,
+    /// Runs of each row (min / median / max are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serves the empty baseline handlers (started by the harness itself).
+    EmptyServer {
+        /// Where to listen.
+        #[arg(long)]
+        addr: std::net::SocketAddr,
+    },
+}
+
+/// Sizes of one harness run.
+struct Plan {
+    length: Duration,
+    tenants: usize,
+    contacts: usize,
+    mails: usize,
+    catch_up_invites: usize,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::EmptyServer { addr }) = cli.command {
+        return empty::serve(addr).await;
+    }
+    let plan = if cli.quick {
+        Plan {
+            length: Duration::from_millis(1500),
+            tenants: 10,
+            contacts: 3_000,
+            mails: 500,
+            catch_up_invites: 2_000,
+        }
+    } else {
+        Plan {
+            length: Duration::from_secs(5),
+            tenants: 1_000,
+            contacts: 100_000,
+            mails: 10_000,
+            catch_up_invites: 100_000,
+        }
+    };
+    let runs = cli.runs.max(1);
+    let mut rows: Vec<Row> = Vec::new();
+    let mut notes: Vec<String> = Vec::new();
+    let step = |name: &str| eprintln!("bench: {name}");
+
+    step("event-log append, 64 appenders");
+    rows.push(log_rows::group_commit(runs, plan.length).await?);
+    step("projection lag");
+    rows.push(log_rows::projection_lag(runs, plan.length).await?);
+
+    step(&format!("seeding {} contacts", plan.contacts));
+    let seeded = grpc_rows::seed(plan.tenants, plan.contacts).await?;
+    let empty = grpc_rows::EmptyServer::start().await?;
+    step("CheckAccess");
+    rows.push(grpc_rows::check_access(&seeded, &empty, runs, plan.length).await);
+    step("InviteCustomer, 1 caller");
+    rows.push(grpc_rows::invite(&seeded, &empty, 1, runs, plan.length).await?);
+    step("InviteCustomer, 64 callers");
+    rows.push(grpc_rows::invite(&seeded, &empty, 64, runs, plan.length).await?);
+    step("footprint and restart");
+    let (lines, dir, contacts, _keep) = grpc_rows::footprint(seeded).await?;
+    notes.extend(lines);
+    step("in-process lookups");
+    rows.push(grpc_rows::lookups(&dir, &contacts, runs)?);
+    step("rebuild");
+    rows.push(grpc_rows::rebuild(&dir, runs).await?);
+    step("Login");
+    rows.push(grpc_rows::login(runs, plan.length).await?);
+    step("JetStream appends");
+    rows.extend(nats_rows::appends(runs, plan.length).await?);
+    step("replica catch-up");
+    let (row, line) = nats_rows::catch_up(plan.catch_up_invites).await?;
+    rows.push(row);
+    notes.push(line);
+    step("mailer");
+    rows.push(mail_rows::mailer(plan.mails).await?);
+
+    let report = render(&rows, &notes, cli.quick)?;
+    println!("{report}");
+    std::fs::write(&cli.out, report)?;
+    eprintln!("bench: written to {}", cli.out.display());
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(0, |kib| kib / 1024 / 1024);
+    format!("{cpu}, {cores} cores, {mem} GiB")
+}
+
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+fn render(rows: &[Row], notes: &[String], quick: bool) -> anyhow::Result<String> {
+    let date = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let mut out = String::new();
+    out.push_str("# Benchmarks\n\n");
+    out.push_str(&format!(
+        "Written by `access-bench{}` (`just bench{}`) on {date}, commit `{}`, on {}. \
+         Each row pairs our path with a baseline measured in the same run on the \
+         same machine; rates are median (min–max) over the runs.\n\n",
+        if quick { " --quick" } else { "" },
+        if quick { " --quick" } else { "" },
+        commit(),
+        machine()
+    ));
+    out.push_str("| our path | baseline | ours | baseline's | ratio | target | | notes |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
+    for row in rows {
+        out.push_str(&row.markdown());
+        out.push('\n');
+    }
+    out.push_str("\n## Sizes, memory, disk, start-up\n\n");
+    for n in notes {
+        out.push_str(n);
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(include_str!("../COMPARISON.md"));
+    Ok(out)
+}

@@ -1,0 +1,197 @@
+//! Rows on a real `nats-server` with `sync_interval: always`: durable appends
+//! against bare JetStream publishes, and a fresh replica catching up.
+
+use crate::measure::{Row, Run, Target, drive};
+use access_events::conformance;
+use access_events::log::EventLog;
+use access_events::nats_log::{JetStreamLog, NatsSettings};
+use access_tests::nats::Nats;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Durable append through the JetStream backend against async-nats's own
+/// publish-with-ack of the same bytes to a stream with the same settings,
+/// with one caller and with 64.
+pub async fn appends(runs: usize, length: Duration) -> anyhow::Result<Vec<Row>> {
+    let nats = Nats::single().await;
+    let mut rows = Vec::new();
+    for callers in [1usize, 64] {
+        let (mut ours, mut base) = (Vec::new(), Vec::new());
+        let bytes = crate::log_rows::envelope_bytes();
+        for run in 0..runs {
+            let mut settings = NatsSettings::new(nats.urls());
+            settings.stream = format!("OURS{callers}x{run}");
+            settings.prefix = format!("ours{callers}x{run}");
+            let log = Arc::new(JetStreamLog::open(&settings).await?);
+            let counter = Arc::new(AtomicU64::new(0));
+            ours.push(
+                drive(callers, length, move |_, _| {
+                    let log = log.clone();
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    async move {
+                        let s = conformance::stream(&format!("s{n}"));
+                        log.append(conformance::request(&format!("r{n}"), &s, 0, 1))
+                            .await?;
+                        Ok(())
+                    }
+                })
+                .await,
+            );
+            let client =
+                access_events::nats_log::connect_client(&NatsSettings::new(nats.urls())).await?;
+            let js = async_nats::jetstream::new(client);
+            let name = format!("BARE{callers}x{run}");
+            js.create_stream(async_nats::jetstream::stream::Config {
+                name: name.clone(),
+                subjects: vec![format!("bare{callers}x{run}.>")],
+                storage: async_nats::jetstream::stream::StorageType::File,
+                allow_atomic_publish: true,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await?;
+            let payload = Bytes::from(vec![0x5a_u8; bytes]);
+            let counter = Arc::new(AtomicU64::new(0));
+            base.push(
+                drive(callers, length, move |_, _| {
+                    let js = js.clone();
+                    let payload = payload.clone();
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    let subject = format!("bare{callers}x{run}.s{n}");
+                    async move {
+                        js.publish(subject, payload).await?.await?;
+                        Ok(())
+                    }
+                })
+                .await,
+            );
+        }
+        rows.push(Row {
+            ours: format!(
+                "durable append, distributed (JetStream, `sync_interval: always`), {}",
+                if callers == 1 { "sequential" } else { "64 in flight" }
+            ),
+            baseline: "async-nats publish-with-ack of the same bytes, same stream settings".into(),
+            unit: "appends/s",
+            ours_runs: ours,
+            base_runs: base,
+            target: Target::RateAtLeast(0.8),
+            note: format!("{bytes}-byte events; ours: leader read of the stream head + a 2-message atomic batch"),
+        });
+    }
+    Ok(rows)
+}
+
+/// A fresh replica catching up from the stream: seeds `events` events through
+/// one replica, then times a second, empty one until it answers at the head;
+/// against a bare read-and-decode of the same stream.
+pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
+    let nats = Nats::single().await;
+    let keys = tempfile::tempdir_in(".")?;
+    let args = [
+        "--nats-url".to_string(),
+        nats.urls(),
+        "--key-dir".into(),
+        keys.path().display().to_string(),
+    ];
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = access_tests::TestApp::spawn_with(&args_ref).await;
+    let key = a.create_tenant("acme").await;
+    let customers = invites.div_ceil(10);
+    for c in 0..customers {
+        a.create_customer(&key, &format!("C{c:07}")).await;
+    }
+    let seeding = Instant::now();
+    let chunks: Vec<Vec<usize>> = (0..invites)
+        .collect::<Vec<_>>()
+        .chunks(invites.div_ceil(64).max(1))
+        .map(<[usize]>::to_vec)
+        .collect();
+    futures::future::try_join_all(chunks.into_iter().map(|chunk| {
+        let mut access = a.access();
+        let (a, key) = (&a, &key);
+        async move {
+            for i in chunk {
+                access
+                    .invite_customer(a.req(
+                        key,
+                        access_tests::invite_request(
+                            &format!("C{:07}", i / 10),
+                            &format!("p{i}@shop.example"),
+                            None,
+                        ),
+                    ))
+                    .await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+    }))
+    .await?;
+    let seeded = seeding.elapsed();
+    let head = a.settled_head().await;
+
+    let started = Instant::now();
+    let b = access_tests::TestApp::spawn_with(&args_ref).await;
+    loop {
+        let caught_up = b
+            .access()
+            .get_customer(b.req(
+                &key,
+                access_proto::v1::GetCustomerRequest {
+                    customer_id: format!("C{:07}", customers - 1),
+                    min_position: head,
+                },
+            ))
+            .await;
+        if caught_up.is_ok() {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "no catch-up in 30 min"
+        );
+    }
+    let took = started.elapsed();
+    let mut settings = NatsSettings::new(nats.urls());
+    settings.replicas = 1;
+    let log = JetStreamLog::open(&settings).await?;
+    let bare = Instant::now();
+    let mut n = 0u64;
+    let mut from = 1;
+    loop {
+        let batch = log.read_from(from, 256).await?;
+        let Some(last) = batch.last() else { break };
+        from = last.position + 1;
+        for e in &batch {
+            std::hint::black_box(access_events::catalogue::Event::decode(e).ok());
+            n += 1;
+        }
+    }
+    let bare = bare.elapsed();
+    let seeded_line = format!(
+        "- Distributed seeding: {invites} invitations ({n} events) through one replica, 64 callers, in {:.1} s ({:.0} commands/s with `sync_interval: always`).",
+        seeded.as_secs_f64(),
+        invites as f64 / seeded.as_secs_f64()
+    );
+    Ok((
+        Row {
+            ours: "a fresh replica catching up from JetStream (start to serving at the head)"
+                .into(),
+            baseline: "bare read-and-decode of the same stream (batched direct gets)".into(),
+            unit: "events/s",
+            ours_runs: vec![Run {
+                rate: n as f64 / took.as_secs_f64(),
+                p99: Duration::ZERO,
+            }],
+            base_runs: vec![Run {
+                rate: n as f64 / bare.as_secs_f64(),
+                p99: Duration::ZERO,
+            }],
+            target: Target::RateAtLeast(0.5),
+            note: format!("{n} events; one run (it includes the replica's start)"),
+        },
+        seeded_line,
+    ))
+}
