@@ -43,15 +43,17 @@ use futures::future::{BoxFuture, try_join_all};
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// The server allows 1,000 messages per atomic batch; one is the request record.
 const MAX_EVENTS_PER_APPEND: usize = 999;
-/// The server allows 50 batches in flight per stream; stay under it.
-const BATCHES_IN_FLIGHT: usize = 40;
+/// Appends of one group commit, at most.
+const GROUP_APPENDS: usize = 256;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
 /// JetStream's error codes for a failed expected-sequence check (with and
@@ -188,6 +190,13 @@ struct StoredRequest {
     reply: Vec<u8>,
 }
 
+/// One append's messages, and each stream's new last event: (stream,
+/// version, hash, index of its message).
+struct Sealed {
+    messages: Vec<(String, HeaderMap, Bytes)>,
+    lasts: Vec<(StreamId, u64, [u8; 32], usize)>,
+}
+
 /// A stream's last event as the stream leader has it.
 #[derive(Clone, Copy)]
 struct Head {
@@ -215,20 +224,36 @@ struct ApiError {
 
 /// The event log on a JetStream stream.
 pub struct JetStreamLog {
+    core: Arc<Core>,
+    jobs: mpsc::Sender<Job>,
+    follower: JoinHandle<()>,
+    writer: JoinHandle<()>,
+}
+
+/// What the log's handle and its writer task share.
+struct Core {
     client: async_nats::Client,
     stream: stream::Stream,
     name: String,
     prefix: String,
-    head: std::sync::Arc<watch::Sender<u64>>,
-    batches: Semaphore,
-    follower: JoinHandle<()>,
+    head: Arc<watch::Sender<u64>>,
+    /// The last event of streams recently read or written, so an append need
+    /// not ask the leader again. A stale entry costs a refused batch, never a
+    /// wrong write: the server checks every expected sequence.
+    heads: std::sync::Mutex<HashMap<StreamId, Head>>,
+}
+
+/// One append waiting for the writer.
+struct Job {
+    request: AppendRequest,
+    done: oneshot::Sender<Result<Committed, AppendError>>,
 }
 
 impl std::fmt::Debug for JetStreamLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JetStreamLog")
-            .field("stream", &self.name)
-            .field("prefix", &self.prefix)
+            .field("stream", &self.core.name)
+            .field("prefix", &self.core.prefix)
             .finish()
     }
 }
@@ -236,6 +261,7 @@ impl std::fmt::Debug for JetStreamLog {
 impl Drop for JetStreamLog {
     fn drop(&mut self) {
         self.follower.abort();
+        self.writer.abort();
     }
 }
 
@@ -304,19 +330,32 @@ impl JetStreamLog {
             format!("{prefix}.ev.>"),
             head.clone(),
         ));
-        Ok(JetStreamLog {
+        let core = Arc::new(Core {
             client,
             stream,
             name: settings.stream.clone(),
             prefix,
             head,
-            batches: Semaphore::new(BATCHES_IN_FLIGHT),
+            heads: Default::default(),
+        });
+        let (jobs, queue) = mpsc::channel(4096);
+        let writer = tokio::spawn(write_groups(core.clone(), queue));
+        Ok(JetStreamLog {
+            core,
+            jobs,
             follower,
+            writer,
         })
     }
 
     /// The subject of one aggregate stream.
     pub fn subject_of(&self, stream: &StreamId) -> String {
+        self.core.subject_of(stream)
+    }
+}
+
+impl Core {
+    fn subject_of(&self, stream: &StreamId) -> String {
         format!(
             "{}.ev.{}.{}.{}",
             self.prefix,
@@ -405,6 +444,23 @@ impl JetStreamLog {
         }
     }
 
+    /// A conflict found before publishing, unless the request is in the log
+    /// already: a retry gets the first result, not a conflict.
+    async fn unless_recorded(
+        &self,
+        r: &AppendRequest,
+        e: AppendError,
+    ) -> Result<Committed, AppendError> {
+        if !matches!(e, AppendError::Conflict { .. }) {
+            return Err(e);
+        }
+        match self.answer_from_record(r).await {
+            Ok(Some(first)) => Ok(first),
+            Err(reused @ AppendError::RequestIdReused(_)) => Err(reused),
+            _ => Err(e),
+        }
+    }
+
     /// Why a batch failed its expected-sequence checks: a concurrent retry of
     /// the same request stored it first (answered from its record), or a
     /// stream moved on (a conflict: decide again).
@@ -427,18 +483,21 @@ impl JetStreamLog {
         })
     }
 
-    fn batch_messages(
-        &self,
-        r: &AppendRequest,
-        heads: &[Head],
-    ) -> Result<Vec<(String, HeaderMap, Bytes)>, AppendError> {
+    /// One append's messages (its events, then its request record) and each
+    /// stream's new last event (version, hash, index among the messages).
+    fn seal_job(&self, r: &AppendRequest, heads: &[Head]) -> Result<Sealed, AppendError> {
         let mut messages = Vec::new();
+        let mut lasts = Vec::new();
         for (s, head) in r.streams.iter().zip(heads) {
             let subject = self.subject_of(&s.stream);
             let mut prev = head.hash;
             for (i, e) in s.events.iter().enumerate() {
-                let envelope = r.seal(&s.stream, e, head.version + 1 + i as u64, prev, 0)?;
+                let version = head.version + 1 + i as u64;
+                let envelope = r.seal(&s.stream, e, version, prev, 0)?;
                 prev = envelope.hash;
+                if i + 1 == s.events.len() {
+                    lasts.push((s.stream.clone(), version, envelope.hash, messages.len()));
+                }
                 let mut headers = HeaderMap::new();
                 headers.insert("Nats-Msg-Id", e.event_id.to_string().as_str());
                 headers.insert("Access-Event-Type", e.event_type.as_str());
@@ -466,7 +525,7 @@ impl JetStreamLog {
         );
         let payload = postcard::to_stdvec(&record).map_err(|e| unavailable("encoding", e))?;
         messages.push((subject, headers, Bytes::from(payload)));
-        Ok(messages)
+        Ok(Sealed { messages, lasts })
     }
 
     /// Publishes `messages` as one atomic batch; returns the commit's ack.
@@ -474,11 +533,6 @@ impl JetStreamLog {
         &self,
         messages: Vec<(String, HeaderMap, Bytes)>,
     ) -> Result<PubAck, AppendError> {
-        let _permit = self
-            .batches
-            .acquire()
-            .await
-            .map_err(|e| unavailable("shutting down", e))?;
         let batch_id = uuid::Uuid::new_v4().simple().to_string();
         let n = messages.len();
         for (i, (subject, mut headers, payload)) in messages.into_iter().enumerate() {
@@ -509,7 +563,62 @@ impl JetStreamLog {
         Err(AppendError::Invalid("an empty batch".into()))
     }
 
-    async fn append_inner(&self, r: AppendRequest) -> Result<Committed, AppendError> {
+    /// The head an append of `s` builds on: remembered if it is the version
+    /// the decision saw, none for a stream the decision creates, else the
+    /// leader's (a different version is a conflict at once).
+    async fn head_for(&self, s: &StreamAppend) -> Result<Head, AppendError> {
+        let known = self.lock_heads().get(&s.stream).copied();
+        match known {
+            Some(h) if h.version == s.expected_version => return Ok(h),
+            None if s.expected_version == 0 => {
+                return Ok(Head {
+                    version: 0,
+                    hash: GENESIS,
+                    sequence: 0,
+                });
+            }
+            _ => {}
+        }
+        let head = self.stream_head(&s.stream).await?;
+        self.lock_heads().insert(s.stream.clone(), head);
+        if head.version != s.expected_version {
+            return Err(conflict(s, &head));
+        }
+        Ok(head)
+    }
+
+    fn lock_heads(&self) -> std::sync::MutexGuard<'_, HashMap<StreamId, Head>> {
+        self.heads.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers the streams' new heads after a batch whose first message got
+    /// sequence `first`.
+    fn remember(&self, lasts: &[(StreamId, u64, [u8; 32], usize)], first: u64) {
+        let mut heads = self.lock_heads();
+        if heads.len() > 100_000 {
+            heads.clear();
+        }
+        for (stream, version, hash, index) in lasts {
+            heads.insert(
+                stream.clone(),
+                Head {
+                    version: *version,
+                    hash: *hash,
+                    sequence: first + *index as u64,
+                },
+            );
+        }
+    }
+
+    fn forget(&self, r: &AppendRequest) {
+        let mut heads = self.lock_heads();
+        for s in &r.streams {
+            heads.remove(&s.stream);
+        }
+    }
+
+    /// Appends one request as a batch of its own.
+    async fn append_alone(&self, r: AppendRequest) -> Result<Committed, AppendError> {
         r.check_shape()?;
         let events: usize = r.streams.iter().map(|s| s.events.len()).sum();
         if events > MAX_EVENTS_PER_APPEND {
@@ -520,27 +629,24 @@ impl JetStreamLog {
         if self.client.connection_state() != State::Connected {
             return Err(AppendError::Unavailable("not connected to NATS".into()));
         }
-        if let Some(first) = self.answer_from_record(&r).await? {
-            return Ok(first);
-        }
-        let heads = try_join_all(r.streams.iter().map(|s| self.stream_head(&s.stream))).await?;
-        if let Some((s, head)) = r
-            .streams
-            .iter()
-            .zip(&heads)
-            .find(|(s, h)| h.version != s.expected_version)
-        {
-            return Err(conflict(s, head));
-        }
-        let messages = self.batch_messages(&r, &heads)?;
-        let ack = self.publish_batch(messages).await?;
+        let heads = match try_join_all(r.streams.iter().map(|s| self.head_for(s))).await {
+            Ok(h) => h,
+            Err(e) => return self.unless_recorded(&r, e).await,
+        };
+        let sealed = self.seal_job(&r, &heads)?;
+        let lasts = sealed.lasts.clone();
+        let ack = self.publish_batch(sealed.messages).await?;
         match ack.error {
-            None => Ok(Committed {
-                first_position: ack.seq - events as u64,
-                last_position: ack.seq - 1,
-                reply: r.reply,
-                duplicate: false,
-            }),
+            None => {
+                let first = ack.seq - events as u64;
+                self.remember(&lasts, first);
+                Ok(Committed {
+                    first_position: first,
+                    last_position: ack.seq - 1,
+                    reply: r.reply,
+                    duplicate: false,
+                })
+            }
             Some(e) if ERR_WRONG_LAST_SEQUENCE.contains(&e.err_code) => {
                 self.after_refusal(&r).await
             }
@@ -641,6 +747,199 @@ async fn last_sequence(stream: &stream::Stream, subject: &str) -> Result<u64, Lo
     }
 }
 
+/// The writer: takes every append waiting (up to a batch's worth) and
+/// commits them as one atomic batch. JetStream's atomic batches cost the same
+/// few milliseconds whatever their size, so concurrent commands share them:
+/// the group commit of the distributed mode.
+async fn write_groups(core: Arc<Core>, mut queue: mpsc::Receiver<Job>) {
+    while let Some(first) = queue.recv().await {
+        let mut messages = first
+            .request
+            .streams
+            .iter()
+            .map(|s| s.events.len())
+            .sum::<usize>()
+            + 1;
+        let mut group = vec![first];
+        while group.len() < GROUP_APPENDS {
+            let Ok(job) = queue.try_recv() else { break };
+            messages += job
+                .request
+                .streams
+                .iter()
+                .map(|s| s.events.len())
+                .sum::<usize>()
+                + 1;
+            group.push(job);
+            if messages >= MAX_EVENTS_PER_APPEND / 2 {
+                break;
+            }
+        }
+        core.commit_group(group).await;
+    }
+}
+
+/// A job checked and sealed into a group.
+struct Staged {
+    job: Job,
+    sealed: Sealed,
+    events: usize,
+}
+
+impl Core {
+    /// Stages each job (refusing at once what cannot go in: a malformed
+    /// append, a stream already moved by an earlier job of the group, a
+    /// stale version), publishes the rest as one batch, and answers each.
+    async fn commit_group(&self, group: Vec<Job>) {
+        if self.client.connection_state() != State::Connected {
+            for job in group {
+                let _ = job.done.send(Err(AppendError::Unavailable(
+                    "not connected to NATS".into(),
+                )));
+            }
+            return;
+        }
+        let mut staged: Vec<Staged> = Vec::new();
+        // Retries of a request already in the group share its fate.
+        let mut followers: Vec<(Job, usize)> = Vec::new();
+        let mut touched: HashMap<StreamId, u64> = HashMap::new();
+        let mut total = 0usize;
+        for job in group {
+            let r = &job.request;
+            let events: usize = r.streams.iter().map(|s| s.events.len()).sum();
+            let check = r.check_shape().and_then(|()| {
+                if events > MAX_EVENTS_PER_APPEND {
+                    Err(AppendError::Invalid(format!(
+                        "at most {MAX_EVENTS_PER_APPEND} events per append"
+                    )))
+                } else {
+                    Ok(())
+                }
+            });
+            if let Err(e) = check {
+                let _ = job.done.send(Err(e));
+                continue;
+            }
+            if let Some(i) = staged
+                .iter()
+                .position(|s| s.job.request.request_id == r.request_id)
+            {
+                if staged[i].job.request.fingerprint == r.fingerprint {
+                    followers.push((job, i));
+                } else {
+                    let id = r.request_id.clone();
+                    let _ = job.done.send(Err(AppendError::RequestIdReused(id)));
+                }
+                continue;
+            }
+            if let Some(s) = r.streams.iter().find(|s| touched.contains_key(&s.stream)) {
+                let actual = touched[&s.stream];
+                let e = AppendError::Conflict {
+                    stream: s.stream.clone(),
+                    expected: s.expected_version,
+                    actual,
+                };
+                let _ = job.done.send(Err(e));
+                continue;
+            }
+            if total + events + 1 > MAX_EVENTS_PER_APPEND + 1 {
+                // No room left in this batch: on its own, after the group.
+                let result = self.append_alone(job.request).await;
+                let _ = job.done.send(result);
+                continue;
+            }
+            let heads = match try_join_all(r.streams.iter().map(|s| self.head_for(s))).await {
+                Ok(h) => h,
+                Err(e) => {
+                    let result = self.unless_recorded(r, e).await;
+                    let _ = job.done.send(result);
+                    continue;
+                }
+            };
+            let sealed = match self.seal_job(r, &heads) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = job.done.send(Err(e));
+                    continue;
+                }
+            };
+            for (stream, version, _, _) in &sealed.lasts {
+                touched.insert(stream.clone(), *version);
+            }
+            total += sealed.messages.len();
+            staged.push(Staged {
+                job,
+                sealed,
+                events,
+            });
+        }
+        if staged.is_empty() {
+            return;
+        }
+        if staged.len() == 1 {
+            // Nothing to share: the single path explains refusals itself.
+            let Some(one) = staged.pop() else { return };
+            let result = self.append_alone(one.job.request).await;
+            answer(one.job.done, &result, false);
+            for (job, _) in followers {
+                answer(job.done, &result, true);
+            }
+            return;
+        }
+        let messages: Vec<_> = staged
+            .iter()
+            .flat_map(|s| s.sealed.messages.iter().cloned())
+            .collect();
+        let outcome = self.publish_batch(messages).await;
+        let mut results: Vec<Result<Committed, AppendError>> = Vec::new();
+        match outcome {
+            Ok(PubAck { seq, error: None }) => {
+                let mut next = seq + 1 - total as u64;
+                for s in &staged {
+                    self.remember(&s.sealed.lasts, next);
+                    results.push(Ok(Committed {
+                        first_position: next,
+                        last_position: next + s.events as u64 - 1,
+                        reply: s.job.request.reply.clone(),
+                        duplicate: false,
+                    }));
+                    next += s.sealed.messages.len() as u64;
+                }
+            }
+            Ok(PubAck { error: Some(_), .. }) => {
+                // One of them was refused, so all were: each goes again on its
+                // own, on fresh heads, and learns its own fate.
+                for s in &staged {
+                    self.forget(&s.job.request);
+                }
+                for s in &staged {
+                    results.push(self.append_alone(s.job.request.clone()).await);
+                }
+            }
+            Err(e) => results.extend(staged.iter().map(|_| Err(e.clone()))),
+        }
+        for (job, leader) in followers {
+            answer(job.done, &results[leader], true);
+        }
+        for (s, result) in staged.into_iter().zip(results) {
+            let _ = s.job.done.send(result);
+        }
+    }
+}
+
+/// Sends `result` to one waiting append, as a retry's answer if `retry`.
+fn answer(
+    done: oneshot::Sender<Result<Committed, AppendError>>,
+    result: &Result<Committed, AppendError>,
+    retry: bool,
+) {
+    let result = result.clone().map(|mut c| {
+        c.duplicate |= retry;
+        c
+    });
+    let _ = done.send(result);
+}
+
 fn advance(head: &watch::Sender<u64>, position: u64) {
     head.send_if_modified(|h| {
         let moved = position > *h;
@@ -687,37 +986,57 @@ async fn follow_head(
 impl EventLog for JetStreamLog {
     fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Committed, AppendError>> {
         Box::pin(async move {
-            let committed = self.append_inner(request).await?;
+            let (done, answer) = oneshot::channel();
+            self.jobs
+                .send(Job { request, done })
+                .await
+                .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))?;
+            let committed = answer
+                .await
+                .map_err(|_| AppendError::Unavailable("the log is shutting down".into()))??;
             // Read-your-writes on this replica without waiting for the follower.
-            advance(&self.head, committed.last_position);
+            advance(&self.core.head, committed.last_position);
             Ok(committed)
         })
     }
 
     fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
         let request_id = request_id.to_owned();
-        Box::pin(async move { self.record(&request_id).await })
+        Box::pin(async move { self.core.record(&request_id).await })
     }
 
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
-        let subject = self.subject_of(stream);
+        let subject = self.core.subject_of(stream);
+        let stream = stream.clone();
         Box::pin(async move {
             let mut out: Vec<Envelope> = Vec::new();
             loop {
                 let from = out.last().map_or(1, |e| e.position + 1);
-                let (batch, more) = self.direct_batch(from, &subject, READ_BATCH).await?;
+                let (batch, more) = self.core.direct_batch(from, &subject, READ_BATCH).await?;
                 out.extend(batch);
                 if !more {
-                    return Ok(out);
+                    break;
                 }
             }
+            if let Some(last) = out.last() {
+                self.core.lock_heads().insert(
+                    stream,
+                    Head {
+                        version: last.stream_version,
+                        hash: last.hash,
+                        sequence: last.position,
+                    },
+                );
+            }
+            Ok(out)
         })
     }
 
     fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
-        let subject = format!("{}.ev.>", self.prefix);
+        let subject = format!("{}.ev.>", self.core.prefix);
         Box::pin(async move {
             let (batch, _) = self
+                .core
                 .direct_batch(from.max(1), &subject, max.clamp(1, READ_BATCH))
                 .await?;
             Ok(batch)
@@ -725,15 +1044,15 @@ impl EventLog for JetStreamLog {
     }
 
     fn head(&self) -> watch::Receiver<u64> {
-        self.head.subscribe()
+        self.core.head.subscribe()
     }
 
     fn tail(&self, from: u64) -> Option<BoxStream<'static, Result<Envelope, LogError>>> {
         let (tx, rx) = mpsc::channel(1024);
         tokio::spawn(feed(
-            self.client.clone(),
-            self.stream.clone(),
-            format!("{}.ev.>", self.prefix),
+            self.core.client.clone(),
+            self.core.stream.clone(),
+            format!("{}.ev.>", self.core.prefix),
             from.max(1),
             tx,
         ));
@@ -745,7 +1064,7 @@ impl EventLog for JetStreamLog {
     }
 
     fn is_available(&self) -> bool {
-        self.client.connection_state() == State::Connected
+        self.core.client.connection_state() == State::Connected
     }
 }
 
