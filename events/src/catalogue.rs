@@ -106,6 +106,10 @@ pub struct UsernameAdministratorsSet {
 pub struct NotificationPolicySet {
     /// Tell a contact when their access is disabled.
     pub access_disabled: bool,
+    /// Put a generated temporary password in the email that tells the
+    /// contact one was set (off by default: the password then travels by
+    /// email).
+    pub email_temporary_password: bool,
 }
 
 /// A tenant's own template for one kind of email.
@@ -291,6 +295,19 @@ pub struct LocalPasswordSet {
     pub password_hash: String,
     /// True when set by staff: the contact must change it before anything else.
     pub temporary: bool,
+    /// Where a generated temporary password was derived from (not secret:
+    /// deriving it needs the server key); `None` when typed or chosen.
+    pub generated: Option<GeneratedPassword>,
+}
+
+/// The inputs a generated temporary password is derived from with the server
+/// key (see `links::temporary_password`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedPassword {
+    /// The request that set it (as the caller sent it).
+    pub request_id: String,
+    /// Which of the request's passwords (`temporary`, `management`, `staff`).
+    pub label: String,
 }
 
 /// A password-reset link was sent; older reset links died.
@@ -464,9 +481,12 @@ payload_enum! {
         /// See [`EmailTemplateReset`].
         EmailTemplateReset(EmailTemplateReset) = 1,
         /// See [`NotificationPolicySet`].
-        NotificationPolicySet(NotificationPolicySet) = 1,
+        NotificationPolicySet(NotificationPolicySet) = 2,
     }
-    legacy { ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1 }
+    legacy {
+        ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1,
+        NotificationPolicySet v 1 => legacy::NotificationPolicySetV1,
+    }
 }
 
 payload_enum! {
@@ -503,7 +523,7 @@ payload_enum! {
         /// See [`LoginCreated`].
         LoginCreated(LoginCreated) = 1,
         /// See [`LocalPasswordSet`].
-        LocalPasswordSet(LocalPasswordSet) = 1,
+        LocalPasswordSet(LocalPasswordSet) = 2,
         /// See [`FirstLogin`].
         FirstLogin(FirstLogin) = 1,
         /// See [`PasswordResetRequested`].
@@ -525,7 +545,7 @@ payload_enum! {
         /// A username administrator rejected the contact: the pending login is deleted.
         ContactRejected(AccessChanged) = 1,
     }
-    legacy {}
+    legacy { LocalPasswordSet v 1 => legacy::LocalPasswordSetV1 }
 }
 
 payload_enum! {
@@ -590,7 +610,8 @@ payload_enum! {
 /// Layouts that were once written and are only read now, with their upcasts.
 pub mod legacy {
     use super::{
-        ApiKeyIssued, CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus, TenantEvent,
+        ApiKeyIssued, ContactEvent, CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus,
+        LocalPasswordSet, NotificationPolicySet, TenantEvent,
     };
     use serde::{Deserialize, Serialize};
 
@@ -635,6 +656,42 @@ pub mod legacy {
                     ..CustomerRecord::default()
                 },
                 status: v2.status,
+            })
+        }
+    }
+
+    /// `NotificationPolicySet` v1: before a tenant could choose to mail
+    /// generated temporary passwords.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct NotificationPolicySetV1 {
+        /// Tell a contact when their access is disabled.
+        pub access_disabled: bool,
+    }
+
+    impl From<NotificationPolicySetV1> for TenantEvent {
+        fn from(v1: NotificationPolicySetV1) -> Self {
+            TenantEvent::NotificationPolicySet(NotificationPolicySet {
+                access_disabled: v1.access_disabled,
+                email_temporary_password: false,
+            })
+        }
+    }
+
+    /// `LocalPasswordSet` v1: before generated passwords said where from.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct LocalPasswordSetV1 {
+        /// argon2id PHC string.
+        pub password_hash: String,
+        /// Set by staff.
+        pub temporary: bool,
+    }
+
+    impl From<LocalPasswordSetV1> for ContactEvent {
+        fn from(v1: LocalPasswordSetV1) -> Self {
+            ContactEvent::LocalPasswordSet(LocalPasswordSet {
+                password_hash: v1.password_hash,
+                temporary: v1.temporary,
+                generated: None,
             })
         }
     }
@@ -793,5 +850,33 @@ mod tests {
             CustomerEvent::decode("CustomerCreated", 2, &[0xff]),
             Err(CodecError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn version_one_password_and_notification_events_read_as_today_s_with_defaults() {
+        let v1 = postcard::to_stdvec(&legacy::LocalPasswordSetV1 {
+            password_hash: "$argon2id$x".into(),
+            temporary: true,
+        })
+        .unwrap();
+        assert_eq!(
+            ContactEvent::decode("LocalPasswordSet", 1, &v1).unwrap(),
+            ContactEvent::LocalPasswordSet(LocalPasswordSet {
+                password_hash: "$argon2id$x".into(),
+                temporary: true,
+                generated: None,
+            })
+        );
+        let v1 = postcard::to_stdvec(&legacy::NotificationPolicySetV1 {
+            access_disabled: true,
+        })
+        .unwrap();
+        assert_eq!(
+            TenantEvent::decode("NotificationPolicySet", 1, &v1).unwrap(),
+            TenantEvent::NotificationPolicySet(NotificationPolicySet {
+                access_disabled: true,
+                email_temporary_password: false,
+            })
+        );
     }
 }

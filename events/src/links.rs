@@ -113,7 +113,34 @@ pub struct LinkSigner {
     older: Vec<ServerKey>,
 }
 
+/// A generated temporary password, derived from the server key, the tenant,
+/// the request that set it and a label, so that it is never stored anywhere
+/// and the mailer can derive it again for a tenant that chose to mail it: 12
+/// characters from an alphabet without look-alikes, with at least one letter
+/// and one digit (about 66 bits).
+pub fn temporary_password(key: &ServerKey, tenant: &str, request_id: &str, label: &str) -> String {
+    const ANY: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    const LETTERS: &[u8] = b"abcdefghjkmnpqrstuvwxyz";
+    const DIGITS: &[u8] = b"23456789";
+    let mac = key.mac(
+        "temporary-password",
+        &[tenant.as_bytes(), request_id.as_bytes(), label.as_bytes()],
+    );
+    let mut out: String = mac[..10]
+        .iter()
+        .map(|b| ANY[*b as usize % ANY.len()] as char)
+        .collect();
+    out.insert(3, LETTERS[mac[10] as usize % LETTERS.len()] as char);
+    out.insert(8, DIGITS[mac[11] as usize % DIGITS.len()] as char);
+    out
+}
+
 impl LinkSigner {
+    /// The generated temporary password of `(tenant, request id, label)`.
+    pub fn temporary_password(&self, tenant: &str, request_id: &str, label: &str) -> String {
+        temporary_password(&self.current, tenant, request_id, label)
+    }
+
     /// A signer that makes tokens with `current` and also accepts `older` keys.
     pub fn new(current: ServerKey, older: Vec<ServerKey>) -> Self {
         LinkSigner { current, older }

@@ -168,20 +168,7 @@ impl TemporaryPasswords {
     /// alphabet without look-alikes, with at least one letter and one digit
     /// (about 66 bits).
     pub fn derive(&self, tenant: &str, request_id: &str, label: &str) -> String {
-        const ANY: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-        const LETTERS: &[u8] = b"abcdefghjkmnpqrstuvwxyz";
-        const DIGITS: &[u8] = b"23456789";
-        let mac = self.key.mac(
-            "temporary-password",
-            &[tenant.as_bytes(), request_id.as_bytes(), label.as_bytes()],
-        );
-        let mut out: String = mac[..10]
-            .iter()
-            .map(|b| ANY[*b as usize % ANY.len()] as char)
-            .collect();
-        out.insert(3, LETTERS[mac[10] as usize % LETTERS.len()] as char);
-        out.insert(8, DIGITS[mac[11] as usize % DIGITS.len()] as char);
-        out
+        access_events::links::temporary_password(&self.key, tenant, request_id, label)
     }
 }
 

@@ -60,7 +60,8 @@ impl Kind {
 }
 
 /// A template: subject, plain-text body and HTML body, with the variables
-/// `tenant_name`, `customer_name`, `contact_email`, `message`, `link`, `expiry`.
+/// `tenant_name`, `customer_name`, `contact_email`, `message`, `link`, `expiry`,
+/// `temporary_password`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Template {
     /// One line.
@@ -86,6 +87,9 @@ pub struct Vars {
     pub link: String,
     /// When the link dies, in words.
     pub expiry: String,
+    /// A generated temporary password, only in the temporary-password notice
+    /// of a tenant that chose to mail it; empty otherwise.
+    pub temporary_password: String,
 }
 
 impl Vars {
@@ -98,6 +102,7 @@ impl Vars {
             message: "Welcome to our ordering portal.".into(),
             link: "https://portal.example/invite/TOKEN".into(),
             expiry: "2027-01-31 18:00 UTC".into(),
+            temporary_password: "abcD3fgh7jkm".into(),
         }
     }
 }
@@ -225,8 +230,8 @@ pub fn default_template(kind: Kind) -> Template {
         ),
         Kind::TemporaryPassword => (
             "A temporary password for {{ tenant_name }}'s ordering portal",
-            "{{ tenant_name }} set a temporary password for your login to its ordering portal. Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.\n\nIf you did not expect this, contact {{ tenant_name }}.\n",
-            "<p>{{ tenant_name }} set a temporary password for your login to its ordering portal. Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.</p><p>If you did not expect this, contact {{ tenant_name }}.</p>",
+            "{{ tenant_name }} set a temporary password for your login to its ordering portal. {% if temporary_password %}It is: {{ temporary_password }}\n\nLog in with it soon: you will choose a new password at once.{% else %}Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.{% endif %}\n\nIf you did not expect this, contact {{ tenant_name }}.\n",
+            "<p>{{ tenant_name }} set a temporary password for your login to its ordering portal. {% if temporary_password %}It is: <code>{{ temporary_password }}</code></p><p>Log in with it soon: you will choose a new password at once.{% else %}Use the one their staff gave you: it is never sent by email. When you log in with it you will choose a new password.{% endif %}</p><p>If you did not expect this, contact {{ tenant_name }}.</p>",
         ),
         Kind::AccessDisabled => (
             "Your access to {{ tenant_name }}'s ordering portal is disabled",

@@ -493,10 +493,17 @@ impl Core {
                     key(&["notify-disabled", tenant]),
                     &p.access_disabled,
                 );
+                put(
+                    &mut step.batch,
+                    key(&["mail-temporary", tenant]),
+                    &p.email_temporary_password,
+                );
             }
             Ok(Event::Contact(ContactEvent::AccessDisabled(_))) if send => {
                 if get::<bool>(&self.db, &key(&["notify-disabled", tenant]))?.unwrap_or(false) {
-                    sent = self.send_notice(e, Kind::AccessDisabled, &mut step).await?;
+                    sent = self
+                        .send_notice(e, Kind::AccessDisabled, None, &mut step)
+                        .await?;
                 }
             }
             Ok(Event::Tenant(TenantEvent::UsernameAdministratorsSet(a))) => {
@@ -513,8 +520,16 @@ impl Core {
                     && p.temporary
                     && matches!(e.actor, access_events::Actor::ApiKey { .. }) =>
             {
+                // The password itself only for a tenant that chose to mail
+                // it, and only if generated: typed ones exist nowhere.
+                let mail_it =
+                    get::<bool>(&self.db, &key(&["mail-temporary", tenant]))?.unwrap_or(false);
+                let password = p.generated.as_ref().filter(|_| mail_it).map(|g| {
+                    self.links
+                        .temporary_password(tenant, &g.request_id, &g.label)
+                });
                 sent = self
-                    .send_notice(e, Kind::TemporaryPassword, &mut step)
+                    .send_notice(e, Kind::TemporaryPassword, password, &mut step)
                     .await?;
             }
             Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) if send => {
@@ -718,7 +733,13 @@ impl Core {
 
     /// Tells a contact something without a link (a temporary password was set,
     /// never the password itself; access was disabled).
-    async fn send_notice(&self, e: &Envelope, kind: Kind, step: &mut Step) -> anyhow::Result<bool> {
+    async fn send_notice(
+        &self,
+        e: &Envelope,
+        kind: Kind,
+        temporary_password: Option<String>,
+        step: &mut Step,
+    ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
         if self.handled(&event_id)? {
             return Ok(false);
@@ -737,6 +758,7 @@ impl Core {
         let vars = Vars {
             tenant_name,
             contact_email: email.clone(),
+            temporary_password: temporary_password.unwrap_or_default(),
             ..Vars::default()
         };
         let rendered = self.render(tenant, kind, &vars)?;
@@ -885,6 +907,7 @@ impl Core {
             message: info.message.clone(),
             link,
             expiry: compose::expiry_words(expires_at_ms),
+            ..Vars::default()
         };
         let kind = if resent {
             Kind::InvitationResent

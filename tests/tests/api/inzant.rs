@@ -72,6 +72,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
             pb::SetNotificationPolicyRequest {
                 request_id: new_id(),
                 notify_access_disabled: true,
+                ..Default::default()
             },
         ))
         .await

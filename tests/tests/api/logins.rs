@@ -299,3 +299,69 @@ async fn staff_give_a_temporary_password_generated_or_typed() {
     let session = login(&app, &key, "BOB", &generated).await.unwrap();
     assert!(session.must_change_password);
 }
+
+#[tokio::test]
+async fn a_tenant_that_chose_it_mails_generated_temporary_passwords_and_never_typed_ones() {
+    // Arrange: a tenant that opted in to mailing temporary passwords.
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C001").await;
+    access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+        .set_notification_policy(app.req(
+            &key,
+            pb::SetNotificationPolicyRequest {
+                request_id: new_id(),
+                notify_access_disabled: false,
+                email_temporary_password: true,
+            },
+        ))
+        .await
+        .unwrap();
+    let typed = pb::AddPortalUserRequest {
+        request_id: new_id(),
+        customer_id: "C001".into(),
+        username: "TYPED01".into(),
+        email: "typed@bob.example".into(),
+        site_rule: None,
+        management_password: "typed123".into(),
+        staff_password: "typed456".into(),
+    };
+    let generated = pb::AddPortalUserRequest {
+        request_id: new_id(),
+        username: "GEN01".into(),
+        email: "gen@bob.example".into(),
+        management_password: String::new(),
+        staff_password: String::new(),
+        ..typed.clone()
+    };
+
+    // Act
+    app.access()
+        .add_portal_user(app.req(&key, typed))
+        .await
+        .unwrap();
+    let added = app
+        .access()
+        .add_portal_user(app.req(&key, generated))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Assert: the generated password is in its notice, and it works; the
+    // typed one is in no email.
+    let notice = app.wait_for_outbox("gen@bob.example", "").await;
+    assert!(
+        notice.contains(&added.management_temporary_password),
+        "{notice}"
+    );
+    let session = login(&app, &key, "GEN01", &added.management_temporary_password)
+        .await
+        .unwrap();
+    assert!(session.must_change_password);
+    let typed_notice = app.wait_for_outbox("typed@bob.example", "").await;
+    assert!(
+        typed_notice.contains("never sent by email"),
+        "{typed_notice}"
+    );
+    assert!(!typed_notice.contains("typed123"));
+}

@@ -11,6 +11,7 @@ use crate::domain::policy::Staff;
 use crate::domain::tenant::TenantState;
 use crate::domain::values::{CustomerId, Email, GeneratedId, Password, TenantId, Username};
 use crate::domain::{Change, DomainError, streams};
+use access_events::catalogue::GeneratedPassword;
 use access_events::catalogue::SiteRule;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -47,6 +48,15 @@ impl TemporaryPassword {
     /// Whether the reply should show it.
     pub fn generated(&self) -> bool {
         matches!(self, TemporaryPassword::Generated)
+    }
+
+    /// Where it was derived from, if generated: what the mailer needs to
+    /// derive it again (for tenants that mail temporary passwords).
+    pub fn origin(&self, request_id: &str, label: &str) -> Option<GeneratedPassword> {
+        self.generated().then(|| GeneratedPassword {
+            request_id: request_id.to_owned(),
+            label: label.to_owned(),
+        })
     }
 }
 
@@ -144,11 +154,15 @@ impl Command for AddPortalUserCommand {
             contact_id: GeneratedId::generate(),
             username: self.username.clone(),
             temporary_hash: management_hash,
+            generated: self
+                .management_password
+                .origin(&self.request_id, "management"),
         };
         let staff = NewLogin {
             contact_id: GeneratedId::generate(),
             username: staff_username,
             temporary_hash: staff_hash,
+            generated: self.staff_password.origin(&self.request_id, "staff"),
         };
         let reply = PortalUserAdded {
             management_contact_id: management.contact_id.to_string(),
@@ -228,6 +242,7 @@ impl Command for SetTemporaryPasswordCommand {
                 by: self.by.clone(),
                 contact_id: self.contact_id.clone(),
                 temporary_hash: hash,
+                generated: self.password.origin(&self.request_id, "temporary"),
             },
         )?;
         Ok((changes, self.contact_id.to_string()))

@@ -170,6 +170,8 @@ pub struct SetNotificationPolicy {
     pub by: Staff,
     /// Tell contacts when their access is disabled.
     pub access_disabled: bool,
+    /// Mail generated temporary passwords in the notice.
+    pub email_temporary_password: bool,
 }
 
 impl Command for SetNotificationPolicy {
@@ -178,7 +180,14 @@ impl Command for SetNotificationPolicy {
     async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
         let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
         Ok((
-            tenant::set_notification_policy(&self.tenant, &self.by, self.access_disabled)?,
+            tenant::set_notification_policy(
+                &self.tenant,
+                &self.by,
+                access_events::catalogue::NotificationPolicySet {
+                    access_disabled: self.access_disabled,
+                    email_temporary_password: self.email_temporary_password,
+                },
+            )?,
             (),
         ))
     }

@@ -16,8 +16,8 @@ use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, TenantId, Username};
 use super::{Change, DomainError, streams};
 use access_events::catalogue::{
-    ContactEvent, EmailReserved, EmailSlotEvent, Event, FirstLogin, LocalPasswordSet, LoginCreated,
-    LoginKind, SiteRule, UsernameSlotEvent,
+    ContactEvent, EmailReserved, EmailSlotEvent, Event, FirstLogin, GeneratedPassword,
+    LocalPasswordSet, LoginCreated, LoginKind, SiteRule, UsernameSlotEvent,
 };
 
 /// One login of a pair, as the caller prepared it.
@@ -29,6 +29,8 @@ pub struct NewLogin {
     pub username: Username,
     /// The argon2id hash of its temporary password.
     pub temporary_hash: String,
+    /// Where a generated temporary password came from (for the mailer).
+    pub generated: Option<GeneratedPassword>,
 }
 
 /// Add portal user: a management login `NAME` and a staff login `NAME` + `S`.
@@ -135,6 +137,7 @@ pub fn add_portal_user(
             Event::Contact(ContactEvent::LocalPasswordSet(LocalPasswordSet {
                 password_hash: login.temporary_hash.clone(),
                 temporary: true,
+                generated: login.generated.clone(),
             })),
         ));
     }
@@ -152,6 +155,8 @@ pub struct SetTemporaryPassword {
     pub contact_id: GeneratedId,
     /// The argon2id hash of the temporary password.
     pub temporary_hash: String,
+    /// Where a generated temporary password came from (for the mailer).
+    pub generated: Option<GeneratedPassword>,
 }
 
 /// Decides `SetTemporaryPassword`: the next login must change it first.
@@ -188,6 +193,7 @@ pub fn set_temporary_password(
         Event::Contact(ContactEvent::LocalPasswordSet(LocalPasswordSet {
             password_hash: cmd.temporary_hash,
             temporary: true,
+            generated: cmd.generated,
         })),
     )])
 }
@@ -228,6 +234,7 @@ pub fn change_password(
         Event::Contact(ContactEvent::LocalPasswordSet(LocalPasswordSet {
             password_hash: cmd.new_hash,
             temporary: false,
+            generated: None,
         })),
     )])
 }
@@ -275,11 +282,13 @@ mod tests {
                 contact_id: GeneratedId::generate(),
                 username: name.staff().unwrap(),
                 temporary_hash: "$argon2id$staff".into(),
+                generated: None,
             },
             management: NewLogin {
                 contact_id: GeneratedId::generate(),
                 username: name,
                 temporary_hash: "$argon2id$mgmt".into(),
+                generated: None,
             },
         }
     }
@@ -432,6 +441,7 @@ mod tests {
             by: Staff::new(Role::InHouse),
             contact_id: GeneratedId::generate(),
             temporary_hash: "$argon2id$temp2".into(),
+            generated: None,
         };
         let again = then(
             changed.clone(),

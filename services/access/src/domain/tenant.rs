@@ -344,14 +344,12 @@ pub fn set_email_template(
 pub fn set_notification_policy(
     tenant: &TenantId,
     by: &Staff,
-    access_disabled: bool,
+    policy: access_events::catalogue::NotificationPolicySet,
 ) -> Result<Vec<Change>, DomainError> {
     by.may_manage_tenant()?;
     Ok(vec![Change::new(
         streams::tenant(tenant),
-        Event::Tenant(TenantEvent::NotificationPolicySet(
-            access_events::catalogue::NotificationPolicySet { access_disabled },
-        )),
+        Event::Tenant(TenantEvent::NotificationPolicySet(policy)),
     )])
 }
 

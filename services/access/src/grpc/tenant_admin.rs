@@ -269,6 +269,7 @@ impl TenantAdmin for TenantAdminService {
                     tenant,
                     by,
                     access_disabled: r.notify_access_disabled,
+                    email_temporary_password: r.email_temporary_password,
                 })
             },
         )
