@@ -62,6 +62,7 @@ mod tests {
             message: "Welcome!".into(),
             link: "https://portal.example/invite/abc".into(),
             expiry: expiry_words(1_800_000_000_000),
+            ..Vars::default()
         };
         let rendered = render(Kind::Invitation, None, &vars).unwrap();
         let message = message(&from, &["bob@hardware.example"], &rendered, "0192").unwrap();
