@@ -28,6 +28,13 @@ struct Cli {
     /// Runs of each row (min / median / max are reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Only the groups whose name contains this: log, grpc, login, nats,
+    /// catch-up, mail.
+    #[arg(long)]
+    only: Option<String>,
+    /// Invitations seeded for the replica catch-up (about three events each).
+    #[arg(long)]
+    catch_up_invites: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -74,42 +81,58 @@ async fn main() -> anyhow::Result<()> {
             catch_up_invites: 100_000,
         }
     };
+    let plan = Plan {
+        catch_up_invites: cli.catch_up_invites.unwrap_or(plan.catch_up_invites),
+        ..plan
+    };
     let runs = cli.runs.max(1);
+    let wanted = |group: &str| cli.only.as_deref().is_none_or(|o| group.contains(o));
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let step = |name: &str| eprintln!("bench: {name}");
 
-    step("event-log append, 64 appenders");
-    rows.push(log_rows::group_commit(runs, plan.length).await?);
-    step("projection lag");
-    rows.push(log_rows::projection_lag(runs, plan.length).await?);
-
-    step(&format!("seeding {} contacts", plan.contacts));
-    let seeded = grpc_rows::seed(plan.tenants, plan.contacts).await?;
-    let empty = grpc_rows::EmptyServer::start().await?;
-    step("CheckAccess");
-    rows.push(grpc_rows::check_access(&seeded, &empty, runs, plan.length).await);
-    step("InviteCustomer, 1 caller");
-    rows.push(grpc_rows::invite(&seeded, &empty, 1, runs, plan.length).await?);
-    step("InviteCustomer, 64 callers");
-    rows.push(grpc_rows::invite(&seeded, &empty, 64, runs, plan.length).await?);
-    step("footprint and restart");
-    let (lines, dir, contacts, _keep) = grpc_rows::footprint(seeded).await?;
-    notes.extend(lines);
-    step("in-process lookups");
-    rows.push(grpc_rows::lookups(&dir, &contacts, runs)?);
-    step("rebuild");
-    rows.push(grpc_rows::rebuild(&dir, runs).await?);
-    step("Login");
-    rows.push(grpc_rows::login(runs, plan.length).await?);
-    step("JetStream appends");
-    rows.extend(nats_rows::appends(runs, plan.length).await?);
-    step("replica catch-up");
-    let (row, line) = nats_rows::catch_up(plan.catch_up_invites).await?;
-    rows.push(row);
-    notes.push(line);
-    step("mailer");
-    rows.push(mail_rows::mailer(plan.mails).await?);
+    if wanted("log") {
+        step("event-log append, 64 appenders");
+        rows.push(log_rows::group_commit(runs, plan.length).await?);
+        step("projection lag");
+        rows.push(log_rows::projection_lag(runs, plan.length).await?);
+    }
+    if wanted("grpc") {
+        step(&format!("seeding {} contacts", plan.contacts));
+        let seeded = grpc_rows::seed(plan.tenants, plan.contacts).await?;
+        let empty = grpc_rows::EmptyServer::start().await?;
+        step("CheckAccess");
+        rows.push(grpc_rows::check_access(&seeded, &empty, runs, plan.length).await);
+        step("InviteCustomer, 1 caller");
+        rows.push(grpc_rows::invite(&seeded, &empty, 1, runs, plan.length).await?);
+        step("InviteCustomer, 64 callers");
+        rows.push(grpc_rows::invite(&seeded, &empty, 64, runs, plan.length).await?);
+        step("footprint and restart");
+        let (lines, dir, contacts, _keep) = grpc_rows::footprint(seeded).await?;
+        notes.extend(lines);
+        step("in-process lookups");
+        rows.push(grpc_rows::lookups(&dir, &contacts, runs)?);
+        step("rebuild");
+        rows.push(grpc_rows::rebuild(&dir, runs).await?);
+    }
+    if wanted("login") {
+        step("Login");
+        rows.push(grpc_rows::login(runs, plan.length).await?);
+    }
+    if wanted("nats") {
+        step("JetStream appends");
+        rows.extend(nats_rows::appends(runs, plan.length).await?);
+    }
+    if wanted("catch-up") {
+        step("replica catch-up");
+        let (row, line) = nats_rows::catch_up(plan.catch_up_invites).await?;
+        rows.push(row);
+        notes.push(line);
+    }
+    if wanted("mail") {
+        step("mailer");
+        rows.push(mail_rows::mailer(plan.mails).await?);
+    }
 
     let report = render(&rows, &notes, cli.quick)?;
     println!("{report}");

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Writes `contents` to a new file readable by its owner only, durably.
@@ -239,6 +240,9 @@ pub struct Passwords {
     /// A hash of a random password, verified against when the account is
     /// unknown so that both answers take the same time.
     dummy_hash: String,
+    /// One hash per core at a time: more only share the cores and each
+    /// other's memory bandwidth, and every caller waits longer.
+    cores: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -255,12 +259,18 @@ impl Passwords {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy: [u8; 16] = rand::random();
         let dummy_hash = hash_with(&argon, &hex::encode(dummy))?;
-        Ok(Passwords { argon, dummy_hash })
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(Passwords {
+            argon,
+            dummy_hash,
+            cores: Arc::new(tokio::sync::Semaphore::new(cores)),
+        })
     }
 
     /// The PHC string of a new password.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
         let argon = self.argon.clone();
+        let _core = self.cores.acquire().await?;
         tokio::task::spawn_blocking(move || hash_with(&argon, &password)).await?
     }
 
@@ -270,6 +280,9 @@ impl Passwords {
         let argon = self.argon.clone();
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
+        let Ok(_core) = self.cores.acquire().await else {
+            return false;
+        };
         let matched = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&phc)
                 .map(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
