@@ -1,10 +1,22 @@
 //! Where mail goes: `.eml` files in an outbox folder (the embedded default),
-//! or an SMTP server through lettre.
+//! or an SMTP server through lettre's SMTP client.
+//!
+//! The SMTP side keeps one connection open and sends each message's content
+//! and its closing dot in a single write. lettre's own transport writes them
+//! separately, and with the server delaying its ACK of the content, Nagle's
+//! algorithm then holds the dot back for some 40 ms per message (measured at
+//! about 23 messages a second on loopback, whatever the machine).
 
 use anyhow::Context;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::Message;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+use lettre::transport::smtp::extension::ClientId;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Why a mail was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +35,259 @@ pub enum Transport {
     /// Writes each mail as `<outbox>/<id>.eml`.
     Outbox(PathBuf),
     /// Hands each mail to an SMTP server.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<Smtp>),
+}
+
+/// How the connection to the SMTP server is secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Security {
+    /// No TLS (loopback, or a network declared trusted).
+    Plain,
+    /// STARTTLS if the server offers it.
+    Opportunistic,
+    /// STARTTLS, or no mail.
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Implicit,
+}
+
+/// An SMTP server and the one connection kept open to it.
+pub struct Smtp {
+    host: String,
+    port: u16,
+    security: Security,
+    credentials: Option<Credentials>,
+    timeout: Duration,
+    connection: tokio::sync::Mutex<Option<AsyncSmtpConnection>>,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the credentials.
+        f.debug_struct("Smtp")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `%xx` escapes of a URL's user and password.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Smtp {
+    /// Reads `smtp[s]://[user:password@]host[:port][?tls=required|opportunistic]`.
+    fn parse(url: &str) -> anyhow::Result<Smtp> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .context("the SMTP URL needs a scheme: smtp:// or smtps://")?;
+        let (rest, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let rest = rest.trim_end_matches('/');
+        let (userinfo, hostport) = match rest.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, rest),
+        };
+        let tls = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("tls="))
+            .unwrap_or("");
+        let security = match (scheme, tls) {
+            ("smtps", _) => Security::Implicit,
+            ("smtp", "required") => Security::StartTls,
+            ("smtp", "opportunistic") => Security::Opportunistic,
+            ("smtp", "") => Security::Plain,
+            ("smtp", other) => anyhow::bail!("tls={other}: use required or opportunistic"),
+            (other, _) => anyhow::bail!("{other}:// is not an SMTP URL: use smtp:// or smtps://"),
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, p) = v6.split_once(']').context("an unclosed [ in the SMTP host")?;
+            (h.to_owned(), p.strip_prefix(':'))
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (hostport.to_owned(), None),
+            }
+        };
+        anyhow::ensure!(!host.is_empty(), "the SMTP URL has no host");
+        let port = match port {
+            Some(p) => p.parse().context("the SMTP port is not a number")?,
+            None if security == Security::Implicit => 465,
+            None if security == Security::StartTls => 587,
+            None => 25,
+        };
+        let credentials = userinfo.map(|u| {
+            let (user, password) = u.split_once(':').unwrap_or((u, ""));
+            Credentials::new(percent_decode(user), percent_decode(password))
+        });
+        Ok(Smtp {
+            host,
+            port,
+            security,
+            credentials,
+            timeout: Duration::from_secs(30),
+            connection: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    fn tls(&self) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+        TlsParameters::new(self.host.clone())
+    }
+
+    async fn connect(&self) -> Result<AsyncSmtpConnection, lettre::transport::smtp::Error> {
+        let hello = ClientId::default();
+        let implicit = match self.security {
+            Security::Implicit => Some(self.tls()?),
+            _ => None,
+        };
+        let mut c = AsyncSmtpConnection::connect_tokio1(
+            (self.host.as_str(), self.port),
+            Some(self.timeout),
+            &hello,
+            implicit,
+            None,
+        )
+        .await?;
+        let starttls = match self.security {
+            Security::StartTls => true,
+            Security::Opportunistic => c.can_starttls(),
+            Security::Plain | Security::Implicit => false,
+        };
+        if starttls {
+            c.starttls(self.tls()?, &hello).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            c.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await?;
+        }
+        Ok(c)
+    }
+
+    /// Sends one message on the kept connection (opening it when needed, and
+    /// once more if a kept one turns out to be closed).
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
+        let mut kept = self.connection.lock().await;
+        let reused = kept.as_ref().is_some_and(|c| !c.has_broken());
+        let mut result = self.send_kept(&mut kept, reused, message).await;
+        if reused && result.as_ref().is_err_and(Failure::connection_lost) {
+            // The server closed the idle connection: once more on a new one.
+            result = self.send_kept(&mut kept, false, message).await;
+        }
+        result.map_err(Failure::into_delivery)
+    }
+
+    async fn send_kept(
+        &self,
+        kept: &mut Option<AsyncSmtpConnection>,
+        reuse: bool,
+        message: &Message,
+    ) -> Result<(), Failure> {
+        if !reuse {
+            if let Some(mut old) = kept.take() {
+                old.abort().await;
+            }
+            *kept = Some(self.connect().await.map_err(Failure::Smtp)?);
+        }
+        let Some(c) = kept.as_mut() else {
+            return Ok(());
+        };
+        let result = match tokio::time::timeout(self.timeout, send_on(c, message)).await {
+            Ok(r) => r.map_err(Failure::Smtp),
+            Err(_) => Err(Failure::TimedOut),
+        };
+        if result.is_err()
+            && let Some(mut c) = kept.take()
+        {
+            c.abort().await;
+        }
+        result
+    }
+}
+
+/// Why one send failed.
+enum Failure {
+    /// What the client or the server said.
+    Smtp(lettre::transport::smtp::Error),
+    /// No answer within the timeout.
+    TimedOut,
+}
+
+impl Failure {
+    /// A connection that broke without an SMTP reply (closed while idle).
+    fn connection_lost(&self) -> bool {
+        match self {
+            Failure::Smtp(e) => !e.is_permanent() && !e.is_transient(),
+            Failure::TimedOut => false,
+        }
+    }
+
+    fn into_delivery(self) -> DeliveryError {
+        match self {
+            Failure::Smtp(e) if e.is_permanent() => DeliveryError::Permanent(e.to_string()),
+            Failure::Smtp(e) => DeliveryError::Transient(e.to_string()),
+            Failure::TimedOut => DeliveryError::Transient("the SMTP server did not answer in time".into()),
+        }
+    }
+}
+
+/// The message's content dot-stuffed and closed with its dot: one write.
+struct Content<'a>(&'a str);
+
+impl std::fmt::Display for Content<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, line) in self.0.split("\r\n").enumerate() {
+            if i > 0 {
+                f.write_str("\r\n")?;
+            }
+            if line.starts_with('.') {
+                f.write_str(".")?;
+            }
+            f.write_str(line)?;
+        }
+        f.write_str("\r\n.\r\n")
+    }
+}
+
+async fn send_on(
+    c: &mut AsyncSmtpConnection,
+    message: &Message,
+) -> Result<(), lettre::transport::smtp::Error> {
+    let envelope = message.envelope();
+    let bytes = message.formatted();
+    let ascii = bytes.is_ascii()
+        && envelope.to().iter().all(|a| a.to_string().is_ascii())
+        && envelope.from().is_none_or(|a| a.to_string().is_ascii());
+    let Ok(text) = std::str::from_utf8(&bytes).map(str::to_owned) else {
+        c.send(envelope, &bytes).await?;
+        return Ok(());
+    };
+    if !ascii {
+        // 8BITMIME and SMTPUTF8 need the client's negotiation.
+        c.send(envelope, &bytes).await?;
+        return Ok(());
+    }
+    c.command(Mail::new(envelope.from().cloned(), vec![])).await?;
+    for to in envelope.to() {
+        c.command(Rcpt::new(to.clone(), vec![])).await?;
+    }
+    c.command(Data).await?;
+    c.command(Content(&text)).await?;
+    Ok(())
 }
 
 impl Transport {
@@ -37,11 +301,9 @@ impl Transport {
                  use smtps:// or ?tls=required (plain SMTP is for loopback only)"
             );
         }
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .context("the SMTP URL is not valid")?
-            .timeout(Some(std::time::Duration::from_secs(30)))
-            .build();
-        Ok(Transport::Smtp(transport))
+        Ok(Transport::Smtp(Arc::new(
+            Smtp::parse(url).context("the SMTP URL is not valid")?,
+        )))
     }
 
     /// Delivers one mail under a stable id. Writing the same id to the outbox
@@ -57,11 +319,7 @@ impl Transport {
                     .map_err(|e| DeliveryError::Transient(e.to_string()))?
                     .map_err(|e| DeliveryError::Transient(format!("{e:#}")))
             }
-            Transport::Smtp(smtp) => match smtp.send(message.clone()).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_permanent() => Err(DeliveryError::Permanent(e.to_string())),
-                Err(e) => Err(DeliveryError::Transient(e.to_string())),
-            },
+            Transport::Smtp(smtp) => smtp.send(message).await,
         }
     }
 }
@@ -115,5 +373,29 @@ mod tests {
         assert!(Transport::smtp("smtp://relay.example:25", false).is_err());
         assert!(Transport::smtp("smtp://u:p@10.0.0.5:25?tls=opportunistic", false).is_err());
         assert!(Transport::smtp("smtp://mailpit:1025", true).is_ok());
+        assert!(Transport::smtp("http://relay.example", true).is_err());
+        assert!(Transport::smtp("smtp://relay.example?tls=maybe", true).is_err());
+    }
+
+    #[test]
+    fn smtp_urls_name_host_port_security_and_credentials() {
+        let s = Smtp::parse("smtp://us%40r:p%3Ass@relay.example?tls=required").unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.security), ("relay.example", 587, Security::StartTls));
+        assert!(s.credentials.is_some());
+        let s = Smtp::parse("smtps://[::1]").unwrap();
+        assert_eq!((s.host.as_str(), s.port, s.security), ("::1", 465, Security::Implicit));
+        let s = Smtp::parse("smtp://127.0.0.1:2525").unwrap();
+        assert_eq!((s.port, s.security), (2525, Security::Plain));
+        assert!(format!("{s:?}").contains("127.0.0.1"));
+        let s = Smtp::parse("smtp://user:secret@host:25").unwrap();
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+
+    #[test]
+    fn content_is_dot_stuffed_and_closed_in_one_piece() {
+        assert_eq!(
+            Content(".a\r\nb\r\n..c").to_string(),
+            "..a\r\nb\r\n...c\r\n.\r\n"
+        );
     }
 }
