@@ -88,9 +88,10 @@ async fn wait_for(smtp: &SmtpServer, count: usize) -> anyhow::Result<()> {
 
 /// lettre's own transport, as most programs use it: mails per second.
 async fn lettre_loop(port: u16, count: usize, body: &str) -> anyhow::Result<f64> {
-    let transport = lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
-        .port(port)
-        .build();
+    let transport =
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(port)
+            .build();
     let started = Instant::now();
     for i in 0..count {
         let message = lettre::Message::builder()
@@ -114,12 +115,22 @@ async fn raw_loop(port: u16, count: usize, body: &str) -> anyhow::Result<()> {
         loop {
             let mut line = String::new();
             anyhow::ensure!(conn.read_line(&mut line).await? > 0, "the server hung up");
-            anyhow::ensure!(line.starts_with('2') || line.starts_with('3'), "refused: {line}");
+            anyhow::ensure!(
+                line.starts_with('2') || line.starts_with('3'),
+                "refused: {line}"
+            );
             if line.as_bytes().get(3) != Some(&b'-') {
                 return Ok(());
             }
         }
     }
+    // SMTP lines stop at 1,000 characters: the body as 76-character lines.
+    let body: String = body
+        .as_bytes()
+        .chunks(76)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("\r\n");
     reply(&mut conn).await?;
     conn.get_mut().write_all(b"EHLO bench\r\n").await?;
     reply(&mut conn).await?;
@@ -138,4 +149,3 @@ async fn raw_loop(port: u16, count: usize, body: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
-

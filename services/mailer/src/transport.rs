@@ -79,7 +79,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(v) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(v);
             i += 3;
@@ -116,7 +118,9 @@ impl Smtp {
             (other, _) => anyhow::bail!("{other}:// is not an SMTP URL: use smtp:// or smtps://"),
         };
         let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
-            let (h, p) = v6.split_once(']').context("an unclosed [ in the SMTP host")?;
+            let (h, p) = v6
+                .split_once(']')
+                .context("an unclosed [ in the SMTP host")?;
             (h.to_owned(), p.strip_prefix(':'))
         } else {
             match hostport.rsplit_once(':') {
@@ -240,7 +244,9 @@ impl Failure {
         match self {
             Failure::Smtp(e) if e.is_permanent() => DeliveryError::Permanent(e.to_string()),
             Failure::Smtp(e) => DeliveryError::Transient(e.to_string()),
-            Failure::TimedOut => DeliveryError::Transient("the SMTP server did not answer in time".into()),
+            Failure::TimedOut => {
+                DeliveryError::Transient("the SMTP server did not answer in time".into())
+            }
         }
     }
 }
@@ -281,7 +287,8 @@ async fn send_on(
         c.send(envelope, &bytes).await?;
         return Ok(());
     }
-    c.command(Mail::new(envelope.from().cloned(), vec![])).await?;
+    c.command(Mail::new(envelope.from().cloned(), vec![]))
+        .await?;
     for to in envelope.to() {
         c.command(Rcpt::new(to.clone(), vec![])).await?;
     }
@@ -380,10 +387,16 @@ mod tests {
     #[test]
     fn smtp_urls_name_host_port_security_and_credentials() {
         let s = Smtp::parse("smtp://us%40r:p%3Ass@relay.example?tls=required").unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.security), ("relay.example", 587, Security::StartTls));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security),
+            ("relay.example", 587, Security::StartTls)
+        );
         assert!(s.credentials.is_some());
         let s = Smtp::parse("smtps://[::1]").unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.security), ("::1", 465, Security::Implicit));
+        assert_eq!(
+            (s.host.as_str(), s.port, s.security),
+            ("::1", 465, Security::Implicit)
+        );
         let s = Smtp::parse("smtp://127.0.0.1:2525").unwrap();
         assert_eq!((s.port, s.security), (2525, Security::Plain));
         assert!(format!("{s:?}").contains("127.0.0.1"));
