@@ -475,7 +475,8 @@ pub struct Mailerd {
     child: Child,
     /// Its state directory.
     pub state_dir: tempfile::TempDir,
-    command: Vec<String>,
+    args: Vec<String>,
+    smtp_url: String,
 }
 
 impl Mailerd {
@@ -483,7 +484,7 @@ impl Mailerd {
     /// `smtp_url`, with extra flags.
     pub async fn start(app: &TestApp, nats_url: &str, smtp_url: &str, args: &[&str]) -> Mailerd {
         let state_dir = tempfile::tempdir().expect("a state directory");
-        let mut command: Vec<String> = vec![
+        let mut command_args: Vec<String> = vec![
             "--key-dir".into(),
             app.dir.display().to_string(),
             "--service-url".into(),
@@ -495,24 +496,22 @@ impl Mailerd {
             "--log-format".into(),
             "json".into(),
         ];
-        command.extend(args.iter().map(|a| a.to_string()));
-        command.push(format!("--smtp-url={smtp_url}"));
-        let child = Self::spawn(state_dir.path(), &command).await;
+        command_args.extend(args.iter().map(|a| a.to_string()));
+        let child = Self::spawn(state_dir.path(), &command_args, smtp_url).await;
         Mailerd {
             child,
             state_dir,
-            command,
+            args: command_args,
+            smtp_url: smtp_url.to_owned(),
         }
     }
 
     /// Starts it again on the same state directory (after a kill).
     pub async fn restart(&mut self) {
-        self.child = Self::spawn(self.state_dir.path(), &self.command).await;
+        self.child = Self::spawn(self.state_dir.path(), &self.args, &self.smtp_url).await;
     }
 
-    async fn spawn(state_dir: &std::path::Path, command: &[String]) -> Child {
-        let (smtp, args) = command.split_last().expect("a command line");
-        let smtp_url = smtp.trim_start_matches("--smtp-url=");
+    async fn spawn(state_dir: &std::path::Path, args: &[String], smtp_url: &str) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
