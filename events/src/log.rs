@@ -146,6 +146,14 @@ pub trait EventLog: Send + Sync + 'static {
     /// The position of the last durable event, as it moves.
     fn head(&self) -> watch::Receiver<u64>;
 
+    /// The position of the last durable event as the log itself has it now,
+    /// which for a shared log may be ahead of [`EventLog::head`] (another
+    /// replica's write not yet seen here). Costs a round trip there.
+    fn latest(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        let head = *self.head().borrow();
+        Box::pin(async move { Ok(head) })
+    }
+
     /// A backend's own live feed from `from` on, when it has one better than
     /// reading in batches as the head moves (JetStream's ordered consumer).
     fn tail(&self, _from: u64) -> Option<BoxStream<'static, Result<Envelope, LogError>>> {

@@ -305,10 +305,21 @@ impl JetStreamLog {
             duplicate_window: settings.duplicate_window,
             ..Default::default()
         };
-        let mut stream = js
-            .get_or_create_stream(config)
-            .await
-            .map_err(|e| storage(&format!("opening stream {}", settings.stream), e))?;
+        // A cluster that is starting has no JetStream leader for a few
+        // seconds: keep asking for a while before giving up.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut stream = loop {
+            match js.get_or_create_stream(config.clone()).await {
+                Ok(stream) => break stream,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "JetStream not ready; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => {
+                    return Err(storage(&format!("opening stream {}", settings.stream), e));
+                }
+            }
+        };
         let info = stream
             .info()
             .await
@@ -1084,6 +1095,15 @@ impl EventLog for JetStreamLog {
 
     fn dense_positions(&self) -> bool {
         false
+    }
+
+    fn latest(&self) -> BoxFuture<'_, Result<u64, LogError>> {
+        Box::pin(async move {
+            let last =
+                last_sequence(&self.core.stream, &format!("{}.ev.>", self.core.prefix)).await?;
+            advance(&self.core.head, last);
+            Ok(last)
+        })
     }
 
     fn is_available(&self) -> bool {

@@ -305,7 +305,7 @@ impl TestApp {
                 },
             ))
             .await
-            .expect("create customer")
+            .unwrap_or_else(|s| panic!("create customer: {s:?}\n{}", self.log_tail(30)))
             .into_inner()
             .position
     }

@@ -88,12 +88,19 @@ impl Authenticator {
             Status::internal("internal error")
         })?;
         if row.is_none() {
-            // A key issued a moment ago may not be projected yet.
-            let head = *self.log.head().borrow();
+            // A key issued a moment ago, maybe through another replica, may
+            // not be projected here yet.
+            let head = self
+                .log
+                .latest()
+                .await
+                .unwrap_or_else(|_| *self.log.head().borrow());
             if self.models.checkpoint() < head {
                 let _ = self.models.wait_for(head, Duration::from_secs(2)).await;
-                row = self.models.api_key(key_id).ok().flatten();
             }
+            // Read again in any case: the projector may have applied it since
+            // the first read, even if it has caught up by now.
+            row = self.models.api_key(key_id).ok().flatten();
         }
         let row = row.ok_or_else(invalid)?;
         if !secrets::digests_equal(&digest, &row.key_sha256) {
