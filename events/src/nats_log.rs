@@ -648,6 +648,9 @@ impl Core {
         let lasts = sealed.lasts.clone();
         let ack = self.publish_batch(sealed.messages).await?;
         match ack.error {
+            None if ack.seq < events as u64 + 1 => Err(AppendError::Unavailable(
+                "NATS acknowledged the batch at an impossible sequence".into(),
+            )),
             None => {
                 let first = ack.seq - events as u64;
                 self.remember(&lasts, first);
@@ -744,6 +747,11 @@ impl Core {
                     return Ok((out, last, pending > 0));
                 }
                 Some(404) => return Ok((out, last, false)),
+                Some(code @ (408 | 503)) => {
+                    return Err(LogError::Unavailable(format!(
+                        "NATS could not answer a read now: {code}"
+                    )));
+                }
                 Some(code) => {
                     return Err(LogError::Storage(format!(
                         "NATS refused a read: {code} {}",
@@ -918,6 +926,15 @@ impl Core {
         let outcome = self.publish_batch(messages).await;
         let mut results: Vec<Result<Committed, AppendError>> = Vec::new();
         match outcome {
+            Ok(PubAck { seq, error: None }) if seq < total as u64 => {
+                for s in &staged {
+                    self.forget(&s.job.request);
+                }
+                let e = AppendError::Unavailable(
+                    "NATS acknowledged the batch at an impossible sequence".into(),
+                );
+                results.extend(staged.iter().map(|_| Err(e.clone())));
+            }
             Ok(PubAck { seq, error: None }) => {
                 let mut next = seq + 1 - total as u64;
                 for s in &staged {
@@ -1047,14 +1064,21 @@ impl EventLog for JetStreamLog {
                 }
             }
             if let Some(last) = out.last() {
-                self.core.lock_heads().insert(
-                    stream,
-                    Head {
-                        version: last.stream_version,
-                        hash: last.hash,
-                        sequence: last.position,
-                    },
-                );
+                let mut heads = self.core.lock_heads();
+                // A read that began before a commit must not undo its head.
+                if heads
+                    .get(&stream)
+                    .is_none_or(|h| h.version < last.stream_version)
+                {
+                    heads.insert(
+                        stream,
+                        Head {
+                            version: last.stream_version,
+                            hash: last.hash,
+                            sequence: last.position,
+                        },
+                    );
+                }
             }
             Ok(out)
         })
@@ -1099,10 +1123,16 @@ impl EventLog for JetStreamLog {
 
     fn latest(&self) -> BoxFuture<'_, Result<u64, LogError>> {
         Box::pin(async move {
-            let last =
-                last_sequence(&self.core.stream, &format!("{}.ev.>", self.core.prefix)).await?;
-            advance(&self.core.head, last);
-            Ok(last)
+            // The stream leader's last sequence (no subject scan). Every
+            // batch ends with a request record, so the last event is just
+            // before it.
+            let mut stream = self.core.stream.clone();
+            let info = stream
+                .info()
+                .await
+                .map_err(|e| storage("reading the log's head", e))?;
+            advance(&self.core.head, info.state.last_sequence.saturating_sub(1));
+            Ok(*self.core.head.borrow())
         })
     }
 
@@ -1142,18 +1172,22 @@ async fn feed(
                     let Ok(position) = m.info().map(|i| i.stream_sequence) else {
                         break LogError::Storage("a fed message without its place".into());
                     };
-                    let item = Envelope::decode(&m.payload)
-                        .map(|mut e| {
+                    match Envelope::decode(&m.payload) {
+                        Ok(mut e) => {
                             e.position = position;
-                            e
-                        })
-                        .map_err(|e| LogError::Corrupt {
-                            position,
-                            reason: e.to_string(),
-                        });
-                    from = position + 1;
-                    if tx.send(item).await.is_err() {
-                        return;
+                            from = position + 1;
+                            if tx.send(Ok(e)).await.is_err() {
+                                return;
+                            }
+                        }
+                        // Never step over an event: report it and start
+                        // again at the same place (a newer build may read it).
+                        Err(e) => {
+                            break LogError::Corrupt {
+                                position,
+                                reason: e.to_string(),
+                            };
+                        }
                     }
                 },
                 Err(e) => storage("following the log", e),

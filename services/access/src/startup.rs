@@ -204,6 +204,15 @@ impl Application {
     }
 }
 
+/// Every name health is reported under: the server as a whole and each service.
+const SERVICES: [&str; 5] = [
+    "",
+    <AccessServer<AccessService> as tonic::server::NamedService>::NAME,
+    <OperatorServer<OperatorService> as tonic::server::NamedService>::NAME,
+    <SessionsServer<SessionsService> as tonic::server::NamedService>::NAME,
+    <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,
+];
+
 /// Keeps the gRPC health status in step with the event log: `SERVING` while
 /// it takes appends, `NOT_SERVING` while it is unreachable (NATS down).
 async fn report_availability(
@@ -228,21 +237,21 @@ async fn report_availability(
             } else {
                 ServingStatus::NotServing
             };
-            for service in [
-                "",
-                <AccessServer<AccessService> as tonic::server::NamedService>::NAME,
-                <OperatorServer<OperatorService> as tonic::server::NamedService>::NAME,
-                <SessionsServer<SessionsService> as tonic::server::NamedService>::NAME,
-                <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,
-            ] {
+            for service in SERVICES {
                 health.set_service_status(service, status).await;
             }
             last = Some(now);
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => break,
         }
+    }
+    // Draining: load balancers stop sending before the listeners close.
+    for service in SERVICES {
+        health
+            .set_service_status(service, tonic_health::ServingStatus::NotServing)
+            .await;
     }
 }
 

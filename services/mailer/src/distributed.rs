@@ -76,7 +76,8 @@ pub async fn run(
                 description: "customer portal access: which mails went out".into(),
                 history: 1,
                 storage: jetstream::stream::StorageType::File,
-                num_replicas: settings.replicas,
+                // As safe as the log itself.
+                num_replicas: stream.cached_info().config.num_replicas,
                 ..Default::default()
             })
             .await
@@ -102,10 +103,11 @@ pub async fn run(
         )
         .await
         .context("opening the mailer's shared consumer")?;
-    // Pull a few at a time, so a worker that dies holds little back.
+    // One at a time: a message waiting in a worker's buffer gets no progress
+    // acks, could time out and be sent by another worker as well.
     let mut messages = consumer
         .stream()
-        .max_messages_per_batch(8)
+        .max_messages_per_batch(1)
         .messages()
         .await
         .context("pulling from the mailer's shared consumer")?;
@@ -148,9 +150,21 @@ pub async fn run(
             }
             None => break,
         };
+        // A mail in progress is finished, not cut off, when asked to stop:
+        // cutting it after the server accepted it would send it twice.
+        let step = handle_one(&core, &ledger, &message, &mut folded, work.ack_wait);
+        tokio::pin!(step);
+        let mut stopping = false;
         let outcome = tokio::select! {
-            r = handle_one(&core, &ledger, &message, &mut folded, work.ack_wait) => r,
-            _ = shutdown.wait_for(|s| *s) => break,
+            r = &mut step => r,
+            _ = shutdown.wait_for(|s| *s) => {
+                stopping = true;
+                match tokio::time::timeout(Duration::from_secs(30), &mut step).await {
+                    Ok(r) => r,
+                    // Still retrying: left unacked, another worker takes it.
+                    Err(_) => break,
+                }
+            }
         };
         if let Err(e) = outcome {
             // Left unacked with a pause: it comes round again, here or elsewhere.
@@ -158,6 +172,9 @@ pub async fn run(
             let _ = message
                 .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
                 .await;
+        }
+        if stopping {
+            break;
         }
     }
     fold.abort();
@@ -208,10 +225,16 @@ async fn handle_one(
                 }
             };
             if let Some(entry) = &outcome {
-                ledger
-                    .put(&id, Bytes::from(serde_json::to_vec(entry)?))
-                    .await
-                    .context("writing the mail ledger")?;
+                // The mail is out: keep trying to record it rather than let
+                // the event come round and send it again.
+                let bytes = Bytes::from(serde_json::to_vec(entry)?);
+                let mut wait = Duration::from_millis(100);
+                while let Err(e) = ledger.put(&id, bytes.clone()).await {
+                    tracing::warn!(error = %e, mail = %id, "writing the mail ledger; retrying");
+                    let _ = message.ack_with(AckKind::Progress).await;
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
             }
             outcome
         }

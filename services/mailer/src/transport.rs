@@ -182,73 +182,93 @@ impl Smtp {
         Ok(c)
     }
 
-    /// Sends one message on the kept connection (opening it when needed, and
-    /// once more if a kept one turns out to be closed).
+    /// Sends one message on the kept connection (opening one when needed,
+    /// and a new one if the kept one turns out to be closed before anything
+    /// was sent on it). Every wait is bounded; a connection that failed is
+    /// dropped, never reused.
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
         let mut kept = self.connection.lock().await;
-        let reused = kept.as_ref().is_some_and(|c| !c.has_broken());
-        let mut result = self.send_kept(&mut kept, reused, message).await;
-        if reused && result.as_ref().is_err_and(Failure::connection_lost) {
-            // The server closed the idle connection: once more on a new one.
-            result = self.send_kept(&mut kept, false, message).await;
+        let old = kept.take().filter(|c| !c.has_broken());
+        let reused = old.is_some();
+        let mut outcome = self.attempt(old, message).await;
+        if reused && matches!(outcome, Err(Failure::Stale)) {
+            outcome = self.attempt(None, message).await;
         }
-        result.map_err(Failure::into_delivery)
+        match outcome {
+            Ok(c) => {
+                *kept = Some(c);
+                Ok(())
+            }
+            Err(f) => Err(f.into_delivery()),
+        }
     }
 
-    async fn send_kept(
+    async fn attempt(
         &self,
-        kept: &mut Option<AsyncSmtpConnection>,
-        reuse: bool,
+        connection: Option<AsyncSmtpConnection>,
         message: &Message,
-    ) -> Result<(), Failure> {
-        if !reuse {
-            if let Some(mut old) = kept.take() {
-                old.abort().await;
+    ) -> Result<AsyncSmtpConnection, Failure> {
+        let mut c = match connection {
+            Some(c) => c,
+            None => match tokio::time::timeout(self.timeout, self.connect()).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Err(Failure::Connect(e.to_string())),
+                Err(_) => return Err(Failure::Connect("timed out".into())),
+            },
+        };
+        match tokio::time::timeout(self.timeout, send_on(&mut c, message)).await {
+            Ok(Ok(())) => Ok(c),
+            Ok(Err(Sending {
+                at_start: true,
+                error,
+            })) if !error.is_permanent() && (!error.is_transient() || is_421(&error)) => {
+                Err(Failure::Stale)
             }
-            *kept = Some(self.connect().await.map_err(Failure::Smtp)?);
-        }
-        let Some(c) = kept.as_mut() else {
-            return Ok(());
-        };
-        let result = match tokio::time::timeout(self.timeout, send_on(c, message)).await {
-            Ok(r) => r.map_err(Failure::Smtp),
+            Ok(Err(Sending { error, .. })) => Err(Failure::Smtp(error)),
             Err(_) => Err(Failure::TimedOut),
-        };
-        if result.is_err()
-            && let Some(mut c) = kept.take()
-        {
-            c.abort().await;
         }
-        result
     }
+}
+
+/// A reply of 421: the server is closing the connection.
+fn is_421(e: &lettre::transport::smtp::Error) -> bool {
+    e.status().is_some_and(|code| code.to_string() == "421")
 }
 
 /// Why one send failed.
 enum Failure {
-    /// What the client or the server said.
+    /// No connection could be set up (refused, TLS, authentication, a bad
+    /// greeting): the relay's or the configuration's problem, never the mail's.
+    Connect(String),
+    /// A kept connection had been closed before the mail started.
+    Stale,
+    /// What the server said to the mail, or how the connection broke.
     Smtp(lettre::transport::smtp::Error),
     /// No answer within the timeout.
     TimedOut,
 }
 
 impl Failure {
-    /// A connection that broke without an SMTP reply (closed while idle).
-    fn connection_lost(&self) -> bool {
-        match self {
-            Failure::Smtp(e) => !e.is_permanent() && !e.is_transient(),
-            Failure::TimedOut => false,
-        }
-    }
-
     fn into_delivery(self) -> DeliveryError {
         match self {
             Failure::Smtp(e) if e.is_permanent() => DeliveryError::Permanent(e.to_string()),
             Failure::Smtp(e) => DeliveryError::Transient(e.to_string()),
+            Failure::Connect(e) => {
+                DeliveryError::Transient(format!("connecting to the SMTP server: {e}"))
+            }
+            Failure::Stale => DeliveryError::Transient("the SMTP connection closed".into()),
             Failure::TimedOut => {
                 DeliveryError::Transient("the SMTP server did not answer in time".into())
             }
         }
     }
+}
+
+/// A failed send: the error, and whether it came at the first command (so
+/// nothing of the mail had reached the server).
+struct Sending {
+    at_start: bool,
+    error: lettre::transport::smtp::Error,
 }
 
 /// The message's content dot-stuffed and closed with its dot: one write.
@@ -269,31 +289,37 @@ impl std::fmt::Display for Content<'_> {
     }
 }
 
-async fn send_on(
-    c: &mut AsyncSmtpConnection,
-    message: &Message,
-) -> Result<(), lettre::transport::smtp::Error> {
+async fn send_on(c: &mut AsyncSmtpConnection, message: &Message) -> Result<(), Sending> {
+    let later = |error| Sending {
+        at_start: false,
+        error,
+    };
     let envelope = message.envelope();
     let bytes = message.formatted();
     let ascii = bytes.is_ascii()
         && envelope.to().iter().all(|a| a.to_string().is_ascii())
         && envelope.from().is_none_or(|a| a.to_string().is_ascii());
-    let Ok(text) = std::str::from_utf8(&bytes).map(str::to_owned) else {
-        c.send(envelope, &bytes).await?;
-        return Ok(());
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) if ascii => text.to_owned(),
+        // 8BITMIME and SMTPUTF8 need the client's own negotiation.
+        _ => {
+            c.send(envelope, &bytes).await.map_err(later)?;
+            return Ok(());
+        }
     };
-    if !ascii {
-        // 8BITMIME and SMTPUTF8 need the client's negotiation.
-        c.send(envelope, &bytes).await?;
-        return Ok(());
-    }
     c.command(Mail::new(envelope.from().cloned(), vec![]))
-        .await?;
+        .await
+        .map_err(|error| Sending {
+            at_start: true,
+            error,
+        })?;
     for to in envelope.to() {
-        c.command(Rcpt::new(to.clone(), vec![])).await?;
+        c.command(Rcpt::new(to.clone(), vec![]))
+            .await
+            .map_err(later)?;
     }
-    c.command(Data).await?;
-    c.command(Content(&text)).await?;
+    c.command(Data).await.map_err(later)?;
+    c.command(Content(&text)).await.map_err(later)?;
     Ok(())
 }
 
@@ -302,15 +328,15 @@ impl Transport {
     /// `smtps://host:465` or `smtp://127.0.0.1:2525` (plain: loopback only,
     /// unless `allow_plain_remote` says the network is trusted).
     pub fn smtp(url: &str, allow_plain_remote: bool) -> anyhow::Result<Self> {
-        if !allow_plain_remote && is_plain(url) && !is_loopback(url) {
+        let smtp = Smtp::parse(url).context("the SMTP URL is not valid")?;
+        let plain = matches!(smtp.security, Security::Plain | Security::Opportunistic);
+        if !allow_plain_remote && plain && !is_loopback(&smtp.host) {
             anyhow::bail!(
                 "the SMTP URL would send passwords and mail unencrypted to another host: \
                  use smtps:// or ?tls=required (plain SMTP is for loopback only)"
             );
         }
-        Ok(Transport::Smtp(Arc::new(
-            Smtp::parse(url).context("the SMTP URL is not valid")?,
-        )))
+        Ok(Transport::Smtp(Arc::new(smtp)))
     }
 
     /// Delivers one mail under a stable id. Writing the same id to the outbox
@@ -344,21 +370,8 @@ fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> anyhow::Result<()
     Ok(())
 }
 
-/// Whether the URL asks for no TLS at all (or only if offered).
-fn is_plain(url: &str) -> bool {
-    let secure = url.starts_with("smtps://") || url.contains("tls=required");
-    !secure
-}
-
-/// Whether the URL's host is this machine.
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let host = if let Some(v6) = rest.strip_prefix('[') {
-        v6.split(']').next().unwrap_or_default()
-    } else {
-        rest.split([':', '/', '?']).next().unwrap_or_default()
-    };
+/// Whether `host` is this machine.
+fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()

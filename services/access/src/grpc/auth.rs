@@ -100,7 +100,10 @@ impl Authenticator {
             }
             // Read again in any case: the projector may have applied it since
             // the first read, even if it has caught up by now.
-            row = self.models.api_key(key_id).ok().flatten();
+            row = self.models.api_key(key_id).map_err(|e| {
+                tracing::error!(error = ?e, "reading API keys");
+                Status::internal("internal error")
+            })?;
         }
         let row = row.ok_or_else(invalid)?;
         if !secrets::digests_equal(&digest, &row.key_sha256) {
