@@ -137,6 +137,10 @@ pub async fn run(
     };
 
     loop {
+        if fold.is_finished() {
+            // Without its view of the log the worker cannot write mail.
+            anyhow::bail!("the worker's fold of the log stopped");
+        }
         let next = tokio::select! {
             next = messages.next() => next,
             _ = shutdown.wait_for(|s| *s) => break,
@@ -242,7 +246,20 @@ async fn handle_one(
     if let (Some(entry), Some(reporter)) = (entry, core.reporter()) {
         // Reported again after a crash between ledger and ack: the service
         // records each mail's outcome once whatever the repeats.
-        reporter.report(entry.report).await?;
+        // A service that is restarting gets a minute; a report that still
+        // cannot be recorded (a wrong operator key, say) must not hold the
+        // event, and every mail after it, for ever: the ledger keeps it.
+        let mut wait = Duration::from_millis(200);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while let Err(e) = reporter.report(entry.report.clone()).await {
+            if tokio::time::Instant::now() >= deadline {
+                tracing::error!(error = %e, mail = %id, "the delivery outcome could not be recorded on the contact; the mail ledger has it");
+                break;
+            }
+            let _ = message.ack_with(AckKind::Progress).await;
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
     }
     ack(message).await
 }
