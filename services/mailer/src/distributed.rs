@@ -174,7 +174,7 @@ pub async fn run(
             // Left unacked with a pause: it comes round again, here or elsewhere.
             tracing::error!(error = ?e, "mail step failed; the event will be retried");
             let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
                 .await;
         }
         if stopping {

@@ -206,6 +206,9 @@ pub struct LedgerEntry {
 struct Step {
     batch: sled::Batch,
     outcome: Option<LedgerEntry>,
+    /// A distributed worker never gives up on a temporary failure: the
+    /// event goes back to the shared consumer and comes round again.
+    keep_trying: bool,
 }
 
 /// What a step needs besides the event stream (shared across awaits, so Sync).
@@ -373,7 +376,10 @@ impl Core {
         e: &Envelope,
         mode: Mode,
     ) -> anyhow::Result<(ExecutionOutcome, Option<LedgerEntry>)> {
-        let mut step = Step::default();
+        let mut step = Step {
+            keep_trying: mode == Mode::Send,
+            ..Step::default()
+        };
         let send = mode != Mode::Fold;
         let mut sent = false;
         let tenant = e.stream.tenant();
@@ -706,6 +712,9 @@ impl Core {
                 DeliveryError::Permanent(_) => true,
                 DeliveryError::Transient(_) => attempt >= policy.max_attempts,
             };
+            if give_up && step.keep_trying && matches!(error, DeliveryError::Transient(_)) {
+                anyhow::bail!("mail {id} not accepted after {attempt} attempts, for now: {error}");
+            }
             if give_up {
                 tracing::warn!(mail = id, attempts = attempt, error = %error, "mail given up on");
                 put(

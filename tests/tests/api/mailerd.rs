@@ -99,3 +99,34 @@ async fn a_worker_killed_mid_burst_loses_no_mail_and_its_share_is_taken_over() {
         .into_inner();
     assert_eq!(contact.last_email_state, "sent", "{contact:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_down_longer_than_the_retries_loses_nothing_in_the_distributed_mode() {
+    // Arrange: a worker that gives up on a mail after two quick attempts,
+    // and no SMTP server yet.
+    let nats = Nats::single().await;
+    let port = SmtpServer::reserve_port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(&["--nats-url", &nats.urls()]).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let args = [
+        "--ack-wait",
+        "2s",
+        "--mail-max-attempts",
+        "2",
+        "--mail-retry-base",
+        "50ms",
+    ];
+    let _worker = Mailerd::start(&app, &nats.urls(), &url, &args).await;
+
+    // Act: an invitation while the relay is down; the relay comes back later.
+    app.invite(&key, "C1", "late@shop.example").await;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let smtp = SmtpServer::start_on(port).await;
+
+    // Assert: it arrives, once.
+    smtp.wait_for(1).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(smtp.count(), 1);
+}
