@@ -54,6 +54,9 @@ use tokio::task::JoinHandle;
 const MAX_EVENTS_PER_APPEND: usize = 999;
 /// Appends of one group commit, at most.
 const GROUP_APPENDS: usize = 256;
+/// Appends of a refused group retried at once (the server takes 50 batches
+/// in flight per stream).
+const ALONE_IN_FLIGHT: usize = 32;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
 /// JetStream's error codes for a failed expected-sequence check (with and
@@ -950,13 +953,20 @@ impl Core {
             }
             Ok(PubAck { error: Some(_), .. }) => {
                 // One of them was refused, so all were: each goes again on its
-                // own, on fresh heads, and learns its own fate.
+                // own, on fresh heads, and learns its own fate. They touch no
+                // stream in common, so they can go at the same time (within
+                // the server's limit of batches in flight per stream).
                 for s in &staged {
                     self.forget(&s.job.request);
                 }
-                for s in &staged {
-                    results.push(self.append_alone(s.job.request.clone()).await);
-                }
+                let requests: Vec<AppendRequest> =
+                    staged.iter().map(|s| s.job.request.clone()).collect();
+                let alone: Vec<_> = futures::stream::iter(requests)
+                    .map(|r| self.append_alone(r))
+                    .buffered(ALONE_IN_FLIGHT)
+                    .collect()
+                    .await;
+                results.extend(alone);
             }
             Err(e) => results.extend(staged.iter().map(|_| Err(e.clone()))),
         }
