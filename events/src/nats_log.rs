@@ -1147,7 +1147,8 @@ impl EventLog for JetStreamLog {
     }
 
     fn is_available(&self) -> bool {
-        self.core.client.connection_state() == State::Connected
+        // A writer task that ended takes no more appends either.
+        self.core.client.connection_state() == State::Connected && !self.writer.is_finished()
     }
 }
 
