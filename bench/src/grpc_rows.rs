@@ -4,6 +4,7 @@
 use crate::empty;
 use crate::log_rows::fsync_loop;
 use crate::measure::{Row, Run, Target, drive, drive_blocking, quantile};
+use crate::seed::{self, spread};
 use access_events::catalogue::Event;
 use access_events::log::EventLog;
 use access_events::sled_log::SledLog;
@@ -73,62 +74,22 @@ pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
         keys.push(app.create_tenant(&format!("t{t:04}")).await);
     }
     let customers = contacts.div_ceil(10);
-    let jobs: Vec<(usize, usize)> = (0..customers).map(|c| (c % tenants, c)).collect();
-    let keys_arc = Arc::new(keys.clone());
-    futures::future::try_join_all(jobs.chunks(64).map(|chunk| {
-        let chunk = chunk.to_vec();
-        let mut access = app.access();
-        let keys = keys_arc.clone();
-        let app = &app;
-        async move {
-            for (t, c) in chunk {
-                access
-                    .create_customer(app.req(
-                        &keys[t],
-                        pb::CreateCustomerRequest {
-                            request_id: new_id(),
-                            customer: Some(access_tests::customer(&format!("C{c:07}"), None)),
-                        },
-                    ))
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }
-    }))
+    let app_ref = &app;
+    let keys_ref = &keys;
+    spread(customers, 64, |c| {
+        seed::create_customer(app_ref, &keys_ref[c % tenants], c)
+    })
     .await?;
-    let invites: Vec<(usize, usize, usize)> = (0..contacts)
-        .map(|i| (i / 10 % tenants, i / 10, i))
-        .collect();
-    let found =
-        futures::future::try_join_all(invites.chunks(contacts.div_ceil(64).max(1)).map(|chunk| {
-            let chunk = chunk.to_vec();
-            let mut access = app.access();
-            let keys = keys_arc.clone();
-            let app = &app;
-            async move {
-                let mut out = Vec::new();
-                for (t, c, i) in chunk {
-                    let reply = access
-                        .invite_customer(app.req(
-                            &keys[t],
-                            invite_request(
-                                &format!("C{c:07}"),
-                                &format!("p{i}@shop{}.example", i % 97),
-                                None,
-                            ),
-                        ))
-                        .await?
-                        .into_inner();
-                    out.push((t, reply.contact_id));
-                }
-                Ok::<_, anyhow::Error>(out)
-            }
-        }))
-        .await?;
+    let found = spread(contacts, 64, |i| async move {
+        let t = i / 10 % tenants;
+        let email = format!("p{i}@shop{}.example", i % 97);
+        Ok((t, seed::invite(app_ref, &keys_ref[t], i, &email).await?))
+    })
+    .await?;
     Ok(Seeded {
         app,
         keys,
-        contacts: found.into_iter().flatten().collect(),
+        contacts: found,
         took: started.elapsed(),
     })
 }

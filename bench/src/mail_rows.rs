@@ -2,6 +2,7 @@
 //! plain lettre loop sending messages of the same size to the same server.
 
 use crate::measure::{Row, Run, Target};
+use crate::seed::{self, spread};
 use access_tests::TestApp;
 use access_tests::smtp::SmtpServer;
 use lettre::AsyncTransport;
@@ -17,30 +18,10 @@ pub async fn mailer(count: usize) -> anyhow::Result<Row> {
         app.create_customer(&key, &format!("C{c:07}")).await;
     }
     let started = Instant::now();
-    let chunks: Vec<Vec<usize>> = (0..count)
-        .collect::<Vec<_>>()
-        .chunks(count.div_ceil(16).max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    futures::future::try_join_all(chunks.into_iter().map(|chunk| {
-        let mut access = app.access();
-        let (app, key) = (&app, &key);
-        async move {
-            for i in chunk {
-                access
-                    .invite_customer(app.req(
-                        key,
-                        access_tests::invite_request(
-                            &format!("C{:07}", i / 10),
-                            &format!("p{i}@shop.example"),
-                            None,
-                        ),
-                    ))
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }
-    }))
+    let (app_ref, key_ref) = (&app, key.as_str());
+    spread(count, 16, |i| async move {
+        seed::invite(app_ref, key_ref, i, &format!("p{i}@shop.example")).await
+    })
     .await?;
     wait_for(&smtp, count).await?;
     let ours = started.elapsed();

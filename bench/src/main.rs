@@ -10,6 +10,7 @@ mod log_rows;
 mod mail_rows;
 mod measure;
 mod nats_rows;
+mod seed;
 
 use clap::{Parser, Subcommand};
 use measure::Row;

@@ -2,6 +2,7 @@
 //! against bare JetStream publishes, and a fresh replica catching up.
 
 use crate::measure::{Row, Run, Target, drive};
+use crate::seed::{self, spread};
 use access_events::conformance;
 use access_events::log::EventLog;
 use access_events::nats_log::{JetStreamLog, NatsSettings};
@@ -109,50 +110,11 @@ pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
     let key = a.create_tenant("acme").await;
     let customers = invites.div_ceil(10);
     let seeding = Instant::now();
-    let ids: Vec<usize> = (0..customers).collect();
-    futures::future::try_join_all(ids.chunks(customers.div_ceil(64).max(1)).map(|chunk| {
-        let mut access = a.access();
-        let (a, key) = (&a, &key);
-        async move {
-            for c in chunk {
-                access
-                    .create_customer(a.req(
-                        key,
-                        access_proto::v1::CreateCustomerRequest {
-                            request_id: access_tests::new_id(),
-                            customer: Some(access_tests::customer(&format!("C{c:07}"), None)),
-                        },
-                    ))
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }
-    }))
-    .await?;
-    let chunks: Vec<Vec<usize>> = (0..invites)
-        .collect::<Vec<_>>()
-        .chunks(invites.div_ceil(64).max(1))
-        .map(<[usize]>::to_vec)
-        .collect();
-    futures::future::try_join_all(chunks.into_iter().map(|chunk| {
-        let mut access = a.access();
-        let (a, key) = (&a, &key);
-        async move {
-            for i in chunk {
-                access
-                    .invite_customer(a.req(
-                        key,
-                        access_tests::invite_request(
-                            &format!("C{:07}", i / 10),
-                            &format!("p{i}@shop.example"),
-                            None,
-                        ),
-                    ))
-                    .await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        }
-    }))
+    let (a_ref, key_ref) = (&a, key.as_str());
+    spread(customers, 64, |c| seed::create_customer(a_ref, key_ref, c)).await?;
+    spread(invites, 64, |i| async move {
+        seed::invite(a_ref, key_ref, i, &format!("p{i}@shop.example")).await
+    })
     .await?;
     let seeded = seeding.elapsed();
     let head = a.settled_head().await;
@@ -165,7 +127,7 @@ pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
             .get_customer(b.req(
                 &key,
                 access_proto::v1::GetCustomerRequest {
-                    customer_id: format!("C{:07}", customers - 1),
+                    customer_id: seed::customer_id(customers - 1),
                     min_position: head,
                 },
             ))

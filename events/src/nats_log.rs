@@ -336,7 +336,7 @@ impl JetStreamLog {
                 settings.stream, subjects
             )));
         }
-        let start = last_sequence(&stream, &format!("{prefix}.ev.>")).await?;
+        let start = last_event(info.state.last_sequence);
         let head = std::sync::Arc::new(watch::Sender::new(start));
         let follower = tokio::spawn(follow_head(
             client.clone(),
@@ -774,13 +774,12 @@ fn conflict(s: &StreamAppend, head: &Head) -> AppendError {
     }
 }
 
-/// The sequence of the last message on `subject` (a wildcard is allowed), or 0.
-async fn last_sequence(stream: &stream::Stream, subject: &str) -> Result<u64, LogError> {
-    match stream.get_last_raw_message_by_subject(subject).await {
-        Ok(m) => Ok(m.sequence),
-        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
-        Err(e) => Err(storage("reading the log's head", e)),
-    }
+/// The last event's position given the stream's last sequence: every batch
+/// ends with a request record, so the last event sits just before it. Asking
+/// for the last message of `<prefix>.ev.>` instead would cost the server a
+/// scan of every subject.
+fn last_event(last_sequence: u64) -> u64 {
+    last_sequence.saturating_sub(1)
 }
 
 /// The writer: takes every append waiting (up to a batch's worth) and
@@ -1133,15 +1132,12 @@ impl EventLog for JetStreamLog {
 
     fn latest(&self) -> BoxFuture<'_, Result<u64, LogError>> {
         Box::pin(async move {
-            // The stream leader's last sequence (no subject scan). Every
-            // batch ends with a request record, so the last event is just
-            // before it.
             let mut stream = self.core.stream.clone();
             let info = stream
                 .info()
                 .await
                 .map_err(|e| storage("reading the log's head", e))?;
-            advance(&self.core.head, info.state.last_sequence.saturating_sub(1));
+            advance(&self.core.head, last_event(info.state.last_sequence));
             Ok(*self.core.head.borrow())
         })
     }
