@@ -284,6 +284,7 @@ pub async fn login(runs: usize, length: Duration) -> anyhow::Result<Row> {
                     request_id: new_id(),
                     login: "ann@shop.example".into(),
                     password: "correct horse 7".into(),
+                    client_address: String::new(),
                 });
                 let bearer = format!("Bearer {key}").parse();
                 async move {

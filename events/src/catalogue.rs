@@ -360,6 +360,33 @@ pub struct EmailDelivery {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirstLogin {}
 
+/// A login with this contact's name was refused for a wrong password.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFailed {
+    /// When, Unix milliseconds (the lockout window counts from these).
+    pub at_ms: i64,
+    /// The end user's network address as the calling service passed it (may be empty).
+    pub client_address: String,
+}
+
+/// Too many failed logins: the login is refused until `until_ms`, whatever
+/// password is offered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginLocked {
+    /// When the lock ends by itself, Unix milliseconds.
+    pub until_ms: i64,
+    /// The failures inside the window that caused it.
+    pub failures: u32,
+}
+
+/// The failures counted against a login were forgotten: a login succeeded,
+/// or staff lifted a lock (the envelope's actor says which).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFailuresCleared {
+    /// Why, as given by staff (empty after a successful login).
+    pub reason: String,
+}
+
 /// Staff blocked or unblocked a contact, or ended their membership.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessChanged {
@@ -544,6 +571,12 @@ payload_enum! {
         ContactApproved(AccessChanged) = 1,
         /// A username administrator rejected the contact: the pending login is deleted.
         ContactRejected(AccessChanged) = 1,
+        /// See [`LoginFailed`].
+        LoginFailed(LoginFailed) = 1,
+        /// See [`LoginLocked`].
+        LoginLocked(LoginLocked) = 1,
+        /// See [`LoginFailuresCleared`]; also lifts a lock.
+        LoginFailuresCleared(LoginFailuresCleared) = 1,
     }
     legacy { LocalPasswordSet v 1 => legacy::LocalPasswordSetV1 }
 }

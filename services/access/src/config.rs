@@ -2,6 +2,7 @@
 //! from `ACCESS_*` environment variables. Secrets (the SMTP URL with its
 //! password) come from the environment or a file, never from a flag.
 
+use crate::domain::lockout::LockoutPolicy;
 use crate::secrets::HashCost;
 use clap::Args;
 use std::net::SocketAddr;
@@ -38,6 +39,22 @@ pub struct ServeConfig {
     /// argon2id lanes (OWASP: 1).
     #[arg(long, env = "ACCESS_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+    /// Wrong passwords for one login inside the window that lock it.
+    #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub lockout_attempts: u32,
+    /// How far back failed logins count.
+    #[arg(long, env = "ACCESS_LOCKOUT_WINDOW", default_value = "15m", value_parser = parse_duration)]
+    pub lockout_window: Duration,
+    /// How long a lock lasts (staff may lift it sooner).
+    #[arg(long, env = "ACCESS_LOCKOUT_DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub lockout_duration: Duration,
+    /// Failures after which each further try waits 1 s, 2 s, 4 s…
+    #[arg(long, env = "ACCESS_LOCKOUT_DELAY_AFTER", default_value_t = 3)]
+    pub lockout_delay_after: u32,
+    /// Wrong passwords from one client address (over all its logins) that lock
+    /// the address for the lockout duration.
+    #[arg(long, env = "ACCESS_ADDRESS_LOCKOUT_ATTEMPTS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub address_lockout_attempts: u32,
     /// How mail is sent.
     #[command(flatten)]
     pub mail: access_mailer::MailArgs,
@@ -58,6 +75,24 @@ pub struct ServeConfig {
 }
 
 impl ServeConfig {
+    /// The lockout rules for one login, and for one client address.
+    pub fn lockout(&self) -> (LockoutPolicy, LockoutPolicy) {
+        let account = LockoutPolicy {
+            attempts: self.lockout_attempts,
+            window: self.lockout_window,
+            lock: self.lockout_duration,
+            delay_after: self.lockout_delay_after,
+            delay_base: Duration::from_secs(1),
+        };
+        // An office behind one address shares it: no delays, only the lock.
+        let address = LockoutPolicy {
+            attempts: self.address_lockout_attempts,
+            delay_after: self.address_lockout_attempts,
+            ..account
+        };
+        (account, address)
+    }
+
     /// The argon2id cost.
     pub fn hash_cost(&self) -> HashCost {
         HashCost {

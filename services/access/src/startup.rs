@@ -1,7 +1,7 @@
 //! Wiring: opens the data directory, starts the projector, the mailer and the
 //! servers, and stops them in order on a shutdown signal.
 
-use crate::app::{App, Settings};
+use crate::app::{App, LoginThrottle, Settings};
 use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
 use crate::grpc::{AccessService, OperatorService, SessionsService, Shared, TenantAdminService};
@@ -93,6 +93,10 @@ impl Application {
             temporary: TemporaryPasswords::new(secrets.server_key.clone()),
             portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
             reset_throttle: Default::default(),
+            throttle: {
+                let (accounts, addresses) = config.lockout();
+                LoginThrottle::new(accounts, addresses)
+            },
             settings: Settings {
                 link_ttl: config.link_ttl,
                 session_ttl: config.session_ttl,

@@ -99,6 +99,8 @@ enum Command {
     Restore(ContactArgs),
     /// Ends a contact's membership; the email can be invited again.
     Revoke(ContactArgs),
+    /// Lifts a lock after too many failed logins.
+    Unlock(ContactArgs),
     /// Shows a contact.
     Contact {
         /// The contact's id.
@@ -414,6 +416,12 @@ fn print_contact(c: &pb::Contact) {
         println!("username: {} ({} login)", c.username, c.kind);
     }
     println!("has logged in: {}", c.has_logged_in);
+    if c.failed_logins > 0 {
+        println!("failed logins: {}", c.failed_logins);
+    }
+    if !c.locked_until.is_empty() {
+        println!("locked until: {}", c.locked_until);
+    }
 }
 
 fn print_session(s: &pb::Session) {
@@ -674,6 +682,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .into_inner();
             print_contact(&r.contact.unwrap_or_default());
         }
+        Command::Unlock(a) => {
+            let m = pb::ContactCommand {
+                request_id: rid,
+                contact_id: a.contact,
+                reason: a.reason,
+            };
+            let r = access.unlock_login(client.request(m)?).await?.into_inner();
+            print_contact(&r.contact.unwrap_or_default());
+        }
         Command::Restore(a) => {
             let m = pb::ContactCommand {
                 request_id: rid,
@@ -737,6 +754,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     request_id: rid,
                     login,
                     password,
+                    client_address: String::new(),
                 })?)
                 .await?
                 .into_inner();
@@ -755,6 +773,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     request_id: format!("{rid}-login"),
                     login,
                     password: current.to_owned(),
+                    client_address: String::new(),
                 })?)
                 .await?
                 .into_inner();

@@ -13,6 +13,7 @@ async fn login(app: &TestApp, key: &str) -> Result<tonic::Response<pb::Session>,
         request_id: new_id(),
         login: "eve@c1.example".into(),
         password: "secret123".into(),
+        client_address: String::new(),
     };
     app.sessions().login(app.req(key, request)).await
 }

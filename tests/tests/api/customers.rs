@@ -53,6 +53,7 @@ async fn login(app: &TestApp, key: &str, email: &str) -> Result<pb::Session, ton
                 request_id: new_id(),
                 login: email.into(),
                 password: "secret123".into(),
+                client_address: String::new(),
             },
         ))
         .await

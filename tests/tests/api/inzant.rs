@@ -53,6 +53,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
                 request_id: new_id(),
                 login: name.into(),
                 password: password.into(),
+                client_address: String::new(),
             },
         );
         let mut sessions = app.sessions();

@@ -10,6 +10,7 @@ mod distributed;
 mod faults;
 mod idempotency;
 mod inzant;
+mod lockout;
 mod logins;
 mod mailerd;
 mod nats_log;

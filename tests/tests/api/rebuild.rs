@@ -41,6 +41,7 @@ async fn answers(app: &TestApp, key: &str, contacts: &[String]) -> Vec<String> {
                 request_id: new_id(),
                 login: "c0@x.example".into(),
                 password: "secret123".into(),
+                client_address: String::new(),
             },
         ))
         .await

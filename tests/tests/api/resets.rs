@@ -21,6 +21,7 @@ async fn login(
                 request_id: new_id(),
                 login: name.into(),
                 password: password.into(),
+                client_address: String::new(),
             },
         ))
         .await

@@ -26,6 +26,7 @@ async fn login(
                 request_id: new_id(),
                 login: email.into(),
                 password: password.into(),
+                client_address: String::new(),
             },
         ))
         .await

@@ -10,6 +10,7 @@ use crate::domain::invitation::{
     self, AcceptInvitation, AcceptState, Credential, InvitationState, InviteState,
     ResendInvitation, ResendState,
 };
+use crate::domain::lockout;
 use crate::domain::policy::Staff;
 use crate::domain::resets::AccessEmail;
 use crate::domain::tenant::TenantState;
@@ -162,6 +163,8 @@ pub enum AccessAction {
     Approve,
     /// `RejectUser`.
     Reject,
+    /// `UnlockLogin`.
+    Unlock,
 }
 
 /// `DisableAccess`, `RestoreAccess` or `RevokeAccess` as received.
@@ -190,6 +193,15 @@ impl Command for AccessCommand {
             AccessAction::Disable => contact::disable(&contact, &customer, c.clone())?,
             AccessAction::Restore => contact::restore(&contact, &customer, c.clone())?,
             AccessAction::Approve => contact::approve(&contact, &customer, c.clone())?,
+            AccessAction::Unlock => lockout::unlock(
+                &contact,
+                customer.sales_rep(),
+                &c.by,
+                &c.tenant,
+                &c.contact_id,
+                now_ms(),
+                &c.reason,
+            )?,
             AccessAction::Reject => {
                 load_slots(unit, &c.tenant, &contact).await?;
                 contact::reject(&contact, &customer, c.clone())?

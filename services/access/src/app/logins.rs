@@ -6,6 +6,7 @@ use crate::domain::contact::ContactState;
 use crate::domain::customer::CustomerState;
 use crate::domain::email_slot::EmailSlotState;
 use crate::domain::identity::IdentityState;
+use crate::domain::lockout::{self, LockoutPolicy};
 use crate::domain::logins::{self, AddPortalUserState, NewLogin};
 use crate::domain::policy::Staff;
 use crate::domain::tenant::TenantState;
@@ -362,6 +363,70 @@ impl Command for RecordFirstLogin {
             return Err(DomainError::precondition(
                 "already_recorded",
                 "the first login was recorded before",
+            )
+            .into());
+        }
+        Ok((changes, ()))
+    }
+}
+
+/// Records a wrong password against a contact (and locks it at the limit).
+#[derive(Clone, Debug)]
+pub struct RecordLoginFailure {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The contact.
+    pub contact_id: GeneratedId,
+    /// When the password was found wrong.
+    pub at_ms: i64,
+    /// The end user's address, as the caller passed it.
+    pub client_address: String,
+    /// The rules.
+    pub policy: LockoutPolicy,
+}
+
+impl Command for RecordLoginFailure {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let contact: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let changes = self.policy.failure(
+            &contact,
+            &self.tenant,
+            &self.contact_id,
+            self.at_ms,
+            &self.client_address,
+        );
+        if changes.is_empty() {
+            return Err(DomainError::NotFound("contact").into());
+        }
+        Ok((changes, ()))
+    }
+}
+
+/// Forgets a contact's failed logins after it logged in.
+#[derive(Clone, Debug)]
+pub struct ClearLoginFailures {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The contact.
+    pub contact_id: GeneratedId,
+}
+
+impl Command for ClearLoginFailures {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let contact: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let changes = lockout::clear_after_login(&contact, &self.tenant, &self.contact_id);
+        if changes.is_empty() {
+            return Err(DomainError::precondition(
+                "nothing_to_clear",
+                "no failed logins are counted",
             )
             .into());
         }

@@ -11,6 +11,7 @@ mod logins;
 mod queries;
 mod resets;
 mod tenants;
+mod throttle;
 
 pub use commands::*;
 pub use customers::*;
@@ -20,6 +21,7 @@ pub use logins::*;
 pub use queries::LoginOutcome;
 pub use resets::*;
 pub use tenants::*;
+pub use throttle::LoginThrottle;
 
 use crate::domain::values::{RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
@@ -88,6 +90,8 @@ pub struct App {
     pub portal_links: PortalLinkTokens,
     /// Tunables.
     pub settings: Settings,
+    /// The gate in front of every password check (lockout, delays).
+    pub throttle: Arc<LoginThrottle>,
     /// When each login last asked for a reset link, to send at most one a minute.
     pub reset_throttle: Arc<std::sync::Mutex<HashMap<String, std::time::Instant>>>,
 }

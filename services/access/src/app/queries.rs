@@ -1,7 +1,10 @@
 //! Queries answered from the read models.
 
+use super::throttle::{Account, Ticket};
 use super::{App, AppError, now_ms};
-use crate::app::{CommandContext, RecordFirstLogin};
+use crate::app::{
+    ClearLoginFailures, Command, CommandContext, RecordFirstLogin, RecordLoginFailure,
+};
 use crate::domain::DomainError;
 use crate::domain::access::{self, Action, Decision, Facts};
 use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
@@ -20,6 +23,37 @@ pub struct LoginOutcome {
     pub contact: ContactRow,
     /// The login has a temporary password: the session only allows changing it.
     pub must_change_password: bool,
+}
+
+/// The form of a login name that tries are counted under.
+fn normalised_login(login: &str) -> String {
+    match Email::parse(login.trim()) {
+        Ok(email) => email.identity_id().as_str().to_owned(),
+        Err(_) => login.trim().to_lowercase(),
+    }
+}
+
+/// A command that belongs to one tenant.
+trait HasTenant {
+    fn tenant(&self) -> &TenantId;
+}
+
+impl HasTenant for RecordFirstLogin {
+    fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+}
+
+impl HasTenant for RecordLoginFailure {
+    fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+}
+
+impl HasTenant for ClearLoginFailures {
+    fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
 }
 
 /// The error a refused login gets, with its stable reason.
@@ -109,20 +143,51 @@ impl App {
         tenant: &str,
         login: &str,
         password: String,
+        client_address: &str,
     ) -> Result<LoginOutcome, AppError> {
         // A login right after accepting or restoring must see that write:
         // catch up with everything the log holds now (milliseconds, normally).
         let head = *self.log.head().borrow();
         self.wait_for(head).await?;
         let found = self.find_login(tenant, login)?;
+        let name = normalised_login(login);
+        let gate = match &found {
+            Some((contact, _)) => Account::Known {
+                tenant,
+                contact_id: &contact.contact_id,
+                failures: &contact.failed_logins,
+                locked_until_ms: contact.locked_until_ms,
+            },
+            None => Account::Unknown {
+                tenant,
+                name: &name,
+            },
+        };
+        let ticket = self
+            .throttle
+            .admit(gate, client_address, now_ms())
+            .map_err(DomainError::from)?;
         let phc = found.as_ref().and_then(|(_, phc)| phc.clone());
         let matched = self.passwords.verify(phc, password).await;
-        let Some((contact, _)) = found.filter(|_| matched) else {
+        let Some((contact, _)) = found.as_ref().filter(|_| matched) else {
+            self.login_failed(
+                tenant,
+                found.map(|(c, _)| c.contact_id),
+                client_address,
+                ticket,
+            );
             return Err(DomainError::bad_credentials().into());
         };
+        drop(ticket);
+        let contact = contact.clone();
         let decision = self.check(tenant, &contact, &Action::Login)?;
         if !decision.allowed {
             return Err(login_refusal(decision).into());
+        }
+        if !contact.failed_logins.is_empty() {
+            let app = self.clone();
+            let (tenant, contact_id) = (tenant.to_owned(), contact.contact_id.clone());
+            tokio::spawn(async move { app.clear_login_failures(&tenant, &contact_id).await });
         }
         if !contact.logged_in {
             self.record_first_login(tenant, &contact.contact_id).await;
@@ -174,6 +239,77 @@ impl App {
         Ok(Some((token, expires_at_ms, contact.temporary)))
     }
 
+    /// Counts a wrong password. The answer goes back at once, whether or not
+    /// the name has an account (an append would make known names slower); the
+    /// try's slot stays taken until its failure is in the read model.
+    fn login_failed(
+        &self,
+        tenant: &str,
+        contact_id: Option<String>,
+        client_address: &str,
+        ticket: Ticket,
+    ) {
+        let now = now_ms();
+        if ticket.failed(now).address_locked {
+            tracing::warn!(
+                tenant,
+                "a client address reached the failed-login limit and is locked"
+            );
+        }
+        let Some(contact_id) = contact_id else {
+            return;
+        };
+        let (Ok(tenant_id), Ok(contact)) =
+            (TenantId::parse(tenant), GeneratedId::parse(&contact_id))
+        else {
+            return;
+        };
+        let cmd = RecordLoginFailure {
+            tenant: tenant_id,
+            contact_id: contact,
+            at_ms: now,
+            client_address: client_address.to_owned(),
+            policy: *self.throttle.policy(),
+        };
+        let app = self.clone();
+        tokio::spawn(async move {
+            let request_id = format!("login-failure:{}", uuid::Uuid::now_v7());
+            let actor = Actor::System {
+                component: "login".into(),
+            };
+            match app.execute_as(&request_id, actor, &cmd).await {
+                Ok(position) => {
+                    if app.wait_for(position).await.is_err() {
+                        tracing::warn!("a failed login is recorded but not yet visible");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not record a failed login"),
+            }
+            drop(ticket);
+        });
+    }
+
+    /// Forgets a contact's failed logins after a successful one.
+    async fn clear_login_failures(&self, tenant: &str, contact_id: &str) {
+        let (Ok(tenant_id), Ok(contact)) =
+            (TenantId::parse(tenant), GeneratedId::parse(contact_id))
+        else {
+            return;
+        };
+        let cmd = ClearLoginFailures {
+            tenant: tenant_id,
+            contact_id: contact,
+        };
+        let request_id = format!("login-cleared:{}", uuid::Uuid::now_v7());
+        let actor = Actor::Contact {
+            contact_id: contact_id.to_owned(),
+        };
+        match self.execute_as(&request_id, actor, &cmd).await {
+            Ok(_) | Err(AppError::Domain(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "could not clear failed logins"),
+        }
+    }
+
     /// Appends `FirstLogin` once per contact; the request id is derived from
     /// the contact, so concurrent first logins record it once.
     async fn record_first_login(&self, tenant: &str, contact_id: &str) {
@@ -183,27 +319,38 @@ impl App {
             return;
         };
         let request_id = format!("first-login:{tenant}:{contact_id}");
-        let Ok(request) = RequestId::parse(&request_id) else {
-            return;
-        };
-        let ctx = CommandContext {
-            fingerprint: crate::secrets::sha256(&request_id),
-            request_id: request,
-            tenant: Some(tenant_id.clone()),
-            actor: Actor::Contact {
-                contact_id: contact_id.to_owned(),
-            },
-            correlation_id: uuid::Uuid::new_v4(),
+        let actor = Actor::Contact {
+            contact_id: contact_id.to_owned(),
         };
         let cmd = RecordFirstLogin {
             tenant: tenant_id,
             contact_id: contact,
         };
-        match self.execute(&ctx, &cmd).await {
+        match self.execute_as(&request_id, actor, &cmd).await {
             Ok(_) | Err(AppError::Domain(_)) => {}
             // The login stands; the record follows with the next login.
             Err(e) => tracing::warn!(error = %e, "could not record a first login"),
         }
+    }
+
+    /// Runs a command the service issues itself, in the command's tenant,
+    /// under a request id it derived; returns the position written.
+    async fn execute_as<C: Command + HasTenant>(
+        &self,
+        request_id: &str,
+        actor: Actor,
+        cmd: &C,
+    ) -> Result<u64, AppError> {
+        let request = RequestId::parse(request_id)
+            .map_err(|m| AppError::Internal(anyhow::anyhow!("derived request id: {m}")))?;
+        let ctx = CommandContext {
+            fingerprint: crate::secrets::sha256(request_id),
+            request_id: request,
+            tenant: Some(cmd.tenant().clone()),
+            actor,
+            correlation_id: uuid::Uuid::new_v4(),
+        };
+        Ok(self.execute(&ctx, cmd).await?.position)
     }
 
     /// Whether a contact of `tenant` may do `action`, from the read models.

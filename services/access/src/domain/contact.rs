@@ -58,6 +58,11 @@ pub struct ContactState {
     pub reset_expires_at_ms: i64,
     /// A reset link was sent and not used yet.
     pub reset_pending: bool,
+    /// When recent logins failed for a wrong password, oldest first (at most
+    /// [`KEPT_FAILURES`](super::lockout::KEPT_FAILURES)).
+    pub failed_logins: Vec<i64>,
+    /// Locked against logins until then, Unix milliseconds (0: never locked).
+    pub locked_until_ms: i64,
 }
 
 impl Aggregate for ContactState {
@@ -112,6 +117,14 @@ impl Aggregate for ContactState {
             ContactEvent::LocalPasswordCleared(_) => {
                 self.local_password = None;
                 self.temporary = false;
+            }
+            ContactEvent::LoginFailed(e) => {
+                super::lockout::remember_failure(&mut self.failed_logins, e.at_ms)
+            }
+            ContactEvent::LoginLocked(e) => self.locked_until_ms = e.until_ms,
+            ContactEvent::LoginFailuresCleared(_) => {
+                self.failed_logins.clear();
+                self.locked_until_ms = 0;
             }
         }
         self

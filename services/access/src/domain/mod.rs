@@ -19,6 +19,7 @@ pub mod details;
 pub mod email_slot;
 pub mod identity;
 pub mod invitation;
+pub mod lockout;
 pub mod logins;
 pub mod policy;
 pub mod portal_links;
@@ -72,6 +73,14 @@ pub enum DomainError {
     PermissionDenied {
         /// A stable code, e.g. `access_disabled`.
         reason: &'static str,
+        /// In words.
+        message: String,
+    },
+    /// Too many failed logins: no password is looked at until `retry_after_ms` pass.
+    #[error("{message}")]
+    TooManyAttempts {
+        /// How long to wait, in milliseconds.
+        retry_after_ms: i64,
         /// In words.
         message: String,
     },

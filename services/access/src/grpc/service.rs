@@ -22,7 +22,16 @@ pub struct AccessService(pub Shared);
 fn contact_to_pb(row: ContactRow) -> pb::Contact {
     let (last_email, last_email_state, last_email_error) = row.last_email_words();
     let kind = row.kind_word();
+    let now = crate::app::now_ms();
+    let failed_logins = row.failed_logins.len() as u32;
+    let locked_until = if row.locked_until_ms > now {
+        rfc3339(row.locked_until_ms)
+    } else {
+        String::new()
+    };
     pb::Contact {
+        failed_logins,
+        locked_until,
         status: row.status().into(),
         site_rule: Some(site_rule_to_pb(&row.site_rule)),
         contact_id: row.contact_id,
@@ -348,6 +357,15 @@ impl Access for AccessService {
         request: Request<pb::ContactCommand>,
     ) -> Result<Response<pb::ContactReply>, Status> {
         self.change_access(request, AccessAction::Revoke, "RevokeAccess")
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn unlock_login(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(request, AccessAction::Unlock, "UnlockLogin")
             .await
     }
 

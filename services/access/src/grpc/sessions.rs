@@ -144,7 +144,12 @@ impl Sessions for SessionsService {
         f.finish()?;
         let app = &self.0.app;
         let outcome = app
-            .login(tenant.as_str(), &r.login, r.password.clone())
+            .login(
+                tenant.as_str(),
+                &r.login,
+                r.password.clone(),
+                r.client_address.trim(),
+            )
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::Session {

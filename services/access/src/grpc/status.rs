@@ -48,6 +48,17 @@ pub fn to_status(error: AppError) -> Status {
             DomainError::PermissionDenied { reason, message } => {
                 with_reason(Code::PermissionDenied, message, reason)
             }
+            DomainError::TooManyAttempts {
+                retry_after_ms,
+                message,
+            } => {
+                let mut details =
+                    ErrorDetails::with_error_info("too_many_attempts", DOMAIN, HashMap::new());
+                details.set_retry_info(Some(std::time::Duration::from_millis(
+                    retry_after_ms.max(0) as u64,
+                )));
+                Status::with_error_details(Code::ResourceExhausted, message, details)
+            }
             DomainError::Unauthenticated { reason, message } => {
                 with_reason(Code::Unauthenticated, message, reason)
             }

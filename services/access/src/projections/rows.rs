@@ -1,6 +1,7 @@
 //! The rows of the read models and how one event changes them.
 
 use crate::domain::contact::{Lifecycle, status_word};
+use crate::domain::lockout::remember_failure;
 use access_events::Envelope;
 use access_events::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
@@ -88,6 +89,10 @@ pub struct ContactRow {
     pub invitation_expires_at_ms: i64,
     /// The last email about the contact: which, whether it was accepted, why not.
     pub last_email: Option<LastEmail>,
+    /// When recent logins failed for a wrong password, oldest first.
+    pub failed_logins: Vec<i64>,
+    /// Locked against logins until then, Unix milliseconds (0: not locked).
+    pub locked_until_ms: i64,
 }
 
 /// What became of the last email the service sent about a contact.
@@ -388,6 +393,8 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     logged_in: false,
                     invitation_expires_at_ms: 0,
                     last_email: None,
+                    failed_logins: Vec::new(),
+                    locked_until_ms: 0,
                 },
             );
         }
@@ -418,6 +425,8 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     logged_in: false,
                     invitation_expires_at_ms: 0,
                     last_email: None,
+                    failed_logins: Vec::new(),
+                    locked_until_ms: 0,
                 },
             );
         }
@@ -473,6 +482,14 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                     ContactEvent::LocalPasswordCleared(_) => {
                         row.local_password_hash = None;
                         row.temporary = false;
+                    }
+                    ContactEvent::LoginFailed(e) => {
+                        remember_failure(&mut row.failed_logins, e.at_ms)
+                    }
+                    ContactEvent::LoginLocked(e) => row.locked_until_ms = e.until_ms,
+                    ContactEvent::LoginFailuresCleared(_) => {
+                        row.failed_logins.clear();
+                        row.locked_until_ms = 0;
                     }
                     ContactEvent::PasswordResetRequested(_)
                     | ContactEvent::PasswordResetCompleted(_) => {}

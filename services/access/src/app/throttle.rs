@@ -1,0 +1,280 @@
+//! The gate every password try passes before its password is looked at.
+//!
+//! A known account's failures and lock are durable (events on the contact,
+//! folded into its row); what only this process knows is how many of its tries
+//! are still being checked. Counting those against the limit is what stops a
+//! burst of concurrent tries from racing past it: a try holds its slot until
+//! its failure is in the read model. Across replicas the durable count is
+//! exact, and the overshoot is at most the tries other replicas have in flight.
+//!
+//! Names no account has, and client addresses, follow the same rules from
+//! memory alone, so that an unknown name locks exactly like a known one.
+
+use crate::domain::lockout::{LockoutPolicy, Throttled, remember_failure};
+use crate::secrets::sha256;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Above this many remembered names and addresses, stale ones are swept.
+const SWEEP_ABOVE: usize = 50_000;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Account(String),
+    Name([u8; 32]),
+    Address([u8; 32]),
+}
+
+#[derive(Debug, Default)]
+struct Local {
+    in_flight: u32,
+    failures: Vec<i64>,
+    locked_until_ms: i64,
+}
+
+/// Who a try names.
+pub enum Account<'a> {
+    /// An existing contact, with its durable failures and lock.
+    Known {
+        /// The tenant.
+        tenant: &'a str,
+        /// The contact.
+        contact_id: &'a str,
+        /// Its recorded failure times.
+        failures: &'a [i64],
+        /// Its lock.
+        locked_until_ms: i64,
+    },
+    /// A login name no contact of the tenant has.
+    Unknown {
+        /// The tenant.
+        tenant: &'a str,
+        /// The name as normalised for lookup.
+        name: &'a str,
+    },
+}
+
+/// Per-process state of the gate.
+pub struct LoginThrottle {
+    accounts: LockoutPolicy,
+    addresses: LockoutPolicy,
+    entries: Mutex<HashMap<Key, Local>>,
+}
+
+/// A try admitted through the gate; dropping it frees its slot.
+pub struct Ticket {
+    throttle: Arc<LoginThrottle>,
+    account: Key,
+    address: Option<Key>,
+}
+
+/// What a failed try changed in memory.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LocalFailure {
+    /// The client address reached its limit with this failure.
+    pub address_locked: bool,
+}
+
+impl LoginThrottle {
+    /// A gate with the rules for accounts and for client addresses.
+    pub fn new(accounts: LockoutPolicy, addresses: LockoutPolicy) -> Arc<Self> {
+        Arc::new(LoginThrottle {
+            accounts,
+            addresses,
+            entries: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The rules for accounts.
+    pub fn policy(&self) -> &LockoutPolicy {
+        &self.accounts
+    }
+
+    /// Admits a try, or says how long to wait; an empty address is not counted.
+    pub fn admit(
+        self: &Arc<Self>,
+        account: Account<'_>,
+        client_address: &str,
+        now_ms: i64,
+    ) -> Result<Ticket, Throttled> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() > SWEEP_ABOVE {
+            let since = now_ms - self.addresses.window.max(self.accounts.window).as_millis() as i64;
+            entries.retain(|_, l| {
+                l.in_flight > 0
+                    || l.locked_until_ms > now_ms
+                    || l.failures.iter().any(|&t| t > since)
+            });
+        }
+        let address =
+            (!client_address.is_empty()).then(|| Key::Address(sha256(client_address.trim())));
+        if let Some(key) = &address {
+            let l = entries.get(key);
+            let (failures, locked, in_flight) = l.map_or((&[][..], 0, 0), |l| {
+                (&l.failures[..], l.locked_until_ms, l.in_flight)
+            });
+            self.addresses.admit(failures, locked, in_flight, now_ms)?;
+        }
+        let key = match account {
+            Account::Known {
+                tenant,
+                contact_id,
+                failures,
+                locked_until_ms,
+            } => {
+                let key = Key::Account(format!("{tenant}/{contact_id}"));
+                let in_flight = entries.get(&key).map_or(0, |l| l.in_flight);
+                self.accounts
+                    .admit(failures, locked_until_ms, in_flight, now_ms)?;
+                key
+            }
+            Account::Unknown { tenant, name } => {
+                let key = Key::Name(sha256(&format!("{tenant}\n{name}")));
+                let l = entries.get(&key);
+                let (failures, locked, in_flight) = l.map_or((&[][..], 0, 0), |l| {
+                    (&l.failures[..], l.locked_until_ms, l.in_flight)
+                });
+                self.accounts.admit(failures, locked, in_flight, now_ms)?;
+                key
+            }
+        };
+        entries.entry(key.clone()).or_default().in_flight += 1;
+        if let Some(a) = &address {
+            entries.entry(a.clone()).or_default().in_flight += 1;
+        }
+        Ok(Ticket {
+            throttle: self.clone(),
+            account: key,
+            address,
+        })
+    }
+}
+
+impl Ticket {
+    /// Counts a wrong password in memory: against the address, and against the
+    /// name when no account has it (a known account's failure is an event).
+    pub fn failed(&self, now_ms: i64) -> LocalFailure {
+        let t = &self.throttle;
+        let mut entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Key::Name(_) = self.account {
+            let l = entries.entry(self.account.clone()).or_default();
+            count(&t.accounts, l, now_ms);
+        }
+        let mut outcome = LocalFailure::default();
+        if let Some(key) = &self.address {
+            let l = entries.entry(key.clone()).or_default();
+            outcome.address_locked = count(&t.addresses, l, now_ms);
+        }
+        outcome
+    }
+}
+
+/// Adds a failure; locks when it reaches the limit. True if it locked.
+fn count(policy: &LockoutPolicy, l: &mut Local, now_ms: i64) -> bool {
+    remember_failure(&mut l.failures, now_ms);
+    if l.locked_until_ms <= now_ms && policy.recent(&l.failures, now_ms) as u32 >= policy.attempts {
+        l.locked_until_ms = now_ms + policy.lock.as_millis() as i64;
+        return true;
+    }
+    false
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut entries = self
+            .throttle
+            .entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for key in std::iter::once(&self.account).chain(self.address.as_ref()) {
+            if let Some(l) = entries.get_mut(key) {
+                l.in_flight = l.in_flight.saturating_sub(1);
+                if l.in_flight == 0 && l.failures.is_empty() && l.locked_until_ms == 0 {
+                    entries.remove(key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Arc<LoginThrottle> {
+        LoginThrottle::new(
+            LockoutPolicy::default(),
+            LockoutPolicy {
+                attempts: 8,
+                delay_after: 8,
+                ..LockoutPolicy::default()
+            },
+        )
+    }
+
+    fn unknown(name: &str) -> Account<'_> {
+        Account::Unknown {
+            tenant: "acme",
+            name,
+        }
+    }
+
+    #[test]
+    fn concurrent_tries_on_one_name_stop_at_the_limit() {
+        let g = gate();
+        let tickets: Vec<_> = (0..100)
+            .filter_map(|_| g.admit(unknown("bob"), "", 0).ok())
+            .collect();
+        assert_eq!(tickets.len(), 5);
+        for t in &tickets {
+            t.failed(0);
+        }
+        drop(tickets);
+        let refused = g.admit(unknown("bob"), "", 1).err().expect("locked");
+        assert!(refused.locked);
+        assert!(g.admit(unknown("carol"), "", 1).is_ok());
+    }
+
+    #[test]
+    fn a_known_accounts_slots_are_held_until_dropped() {
+        let g = gate();
+        let known = || Account::Known {
+            tenant: "acme",
+            contact_id: "c1",
+            failures: &[],
+            locked_until_ms: 0,
+        };
+        let held: Vec<_> = (0..5)
+            .map(|_| g.admit(known(), "", 0).expect("slot"))
+            .collect();
+        assert!(g.admit(known(), "", 0).is_err());
+        drop(held);
+        assert!(g.admit(known(), "", 0).is_ok());
+    }
+
+    #[test]
+    fn an_address_locks_across_names() {
+        let g = gate();
+        for i in 0..8 {
+            let name = format!("user{i}");
+            let t = g
+                .admit(unknown(&name), "198.51.100.9", i)
+                .expect("admitted");
+            let outcome = t.failed(i);
+            assert_eq!(outcome.address_locked, i == 7);
+        }
+        let refused = g
+            .admit(unknown("someone"), "198.51.100.9", 10)
+            .err()
+            .expect("locked");
+        assert!(refused.locked);
+        assert!(g.admit(unknown("someone"), "198.51.100.10", 10).is_ok());
+    }
+
+    #[test]
+    fn forgotten_entries_do_not_pile_up() {
+        let g = gate();
+        drop(g.admit(unknown("x"), "203.0.113.1", 0).expect("admitted"));
+        assert!(g.entries.lock().expect("lock").is_empty());
+    }
+}
