@@ -94,6 +94,17 @@ pub struct ApprovalPolicySet {
     pub approval_required: bool,
 }
 
+/// The tenant's rules for new passwords, above the floor every password meets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordPolicySet {
+    /// Shortest accepted, in characters (6 or more).
+    pub min_length: u32,
+    /// Needs an upper-case and a lower-case letter.
+    pub require_mixed_case: bool,
+    /// Needs a symbol.
+    pub require_symbol: bool,
+}
+
 /// The tenant's username administrators: who is told of registrations.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsernameAdministratorsSet {
@@ -509,6 +520,8 @@ payload_enum! {
         EmailTemplateReset(EmailTemplateReset) = 1,
         /// See [`NotificationPolicySet`].
         NotificationPolicySet(NotificationPolicySet) = 2,
+        /// See [`PasswordPolicySet`].
+        PasswordPolicySet(PasswordPolicySet) = 1,
     }
     legacy {
         ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1,

@@ -185,6 +185,18 @@ enum TenantCommand {
         #[arg(long)]
         default_order_site: String,
     },
+    /// Raises the rules for new passwords (admin key) and prints them.
+    PasswordPolicy {
+        /// Shortest accepted (6 to 64).
+        #[arg(long, default_value_t = 6)]
+        min_length: u32,
+        /// Needs an upper-case and a lower-case letter.
+        #[arg(long)]
+        mixed_case: bool,
+        /// Needs a symbol.
+        #[arg(long)]
+        symbol: bool,
+    },
 }
 
 #[allow(clippy::large_enum_variant)]
@@ -499,6 +511,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("admin key id: {}", r.admin_key_id);
             println!("admin key: {}", r.admin_api_key);
             eprintln!("Store the admin key now: it is not shown again.");
+        }
+        Command::Tenant(TenantCommand::PasswordPolicy {
+            min_length,
+            mixed_case,
+            symbol,
+        }) => {
+            let r = admin
+                .set_password_policy(client.request(pb::SetPasswordPolicyRequest {
+                    request_id: rid,
+                    min_length,
+                    require_mixed_case: mixed_case,
+                    require_symbol: symbol,
+                })?)
+                .await?
+                .into_inner();
+            let rules = r
+                .tenant
+                .and_then(|t| t.password_policy)
+                .map(|p| p.rules)
+                .unwrap_or_default();
+            println!("new passwords need:");
+            for rule in rules {
+                println!("  - {rule}");
+            }
         }
         Command::Customer(CustomerCommand::Create(args)) => {
             let r = access

@@ -12,7 +12,7 @@ async fn login(app: &TestApp, key: &str) -> Result<tonic::Response<pb::Session>,
     let request = pb::LoginRequest {
         request_id: new_id(),
         login: "eve@c1.example".into(),
-        password: "secret123".into(),
+        password: "sunlit7meadow".into(),
         client_address: String::new(),
     };
     app.sessions().login(app.req(key, request)).await
@@ -66,7 +66,7 @@ async fn registrations_wait_for_approval_and_rejection_frees_the_email() {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap()
@@ -117,7 +117,7 @@ async fn registrations_wait_for_approval_and_rejection_frees_the_email() {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();

@@ -164,7 +164,7 @@ async fn weak_passwords_used_links_and_replaced_links_are_refused() {
     }
     refused(
         &app,
-        sessions.accept_invitation(accept_request("http://x/invite/forged", "secret123")),
+        sessions.accept_invitation(accept_request("http://x/invite/forged", "sunlit7meadow")),
         Code::InvalidArgument,
         Some("token"),
     )
@@ -185,7 +185,7 @@ async fn weak_passwords_used_links_and_replaced_links_are_refused() {
     assert_ne!(new_link, first_link);
     let status = refused(
         &app,
-        sessions.accept_invitation(accept_request(&first_link, "secret123")),
+        sessions.accept_invitation(accept_request(&first_link, "sunlit7meadow")),
         Code::FailedPrecondition,
         None,
     )
@@ -194,12 +194,12 @@ async fn weak_passwords_used_links_and_replaced_links_are_refused() {
 
     // The new link works once.
     sessions
-        .accept_invitation(accept_request(&new_link, "secret123"))
+        .accept_invitation(accept_request(&new_link, "sunlit7meadow"))
         .await
         .unwrap();
     let status = refused(
         &app,
-        sessions.accept_invitation(accept_request(&new_link, "secret123")),
+        sessions.accept_invitation(accept_request(&new_link, "sunlit7meadow")),
         Code::FailedPrecondition,
         None,
     )
@@ -218,7 +218,7 @@ async fn an_expired_link_is_refused() {
     let status = refused(
         &app,
         app.sessions()
-            .accept_invitation(accept_request(&link, "secret123")),
+            .accept_invitation(accept_request(&link, "sunlit7meadow")),
         Code::FailedPrecondition,
         None,
     )

@@ -227,7 +227,7 @@ async fn bulk_invitations_invite_the_valid_and_report_the_rest() {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();

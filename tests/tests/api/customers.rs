@@ -38,7 +38,7 @@ async fn active_contact(app: &TestApp, key: &str, customer_id: &str, email: &str
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();
@@ -52,7 +52,7 @@ async fn login(app: &TestApp, key: &str, email: &str) -> Result<pb::Session, ton
             pb::LoginRequest {
                 request_id: new_id(),
                 login: email.into(),
-                password: "secret123".into(),
+                password: "sunlit7meadow".into(),
                 client_address: String::new(),
             },
         ))

@@ -42,7 +42,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();
@@ -59,7 +59,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
         let mut sessions = app.sessions();
         async move { sessions.login(request).await }
     };
-    login("ann@acc100.example", "secret123").await.unwrap();
+    login("ann@acc100.example", "sunlit7meadow").await.unwrap();
     let pending = app
         .invite(&key, "ACC100", "ben@acc100.example")
         .await
@@ -90,7 +90,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
         .await
         .unwrap();
     assert_eq!(
-        login("ann@acc100.example", "secret123")
+        login("ann@acc100.example", "sunlit7meadow")
             .await
             .unwrap_err()
             .code(),
@@ -103,7 +103,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
         .restore_access(app.req(&key, cmd()))
         .await
         .unwrap();
-    login("ann@acc100.example", "secret123").await.unwrap();
+    login("ann@acc100.example", "sunlit7meadow").await.unwrap();
 
     // A username (the account number) added and saved: a reset, since she logged in before.
     let reply = update(&app, &key, &active, "ann@acc100.example", "ACC100", true)
@@ -111,7 +111,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
         .unwrap();
     assert_eq!(reply.email_sent, "password_reset");
     assert_eq!(reply.contact.unwrap().username, "ACC100");
-    login("acc100", "secret123").await.unwrap();
+    login("acc100", "sunlit7meadow").await.unwrap();
     app.wait_for_link("ann@acc100.example", "/reset/", 1).await;
 
     // A corrected address for the contact who never accepted: the invitation goes there.

@@ -46,7 +46,7 @@ async fn login(
         .map(|r| r.into_inner())
 }
 
-/// A tenant with one active contact whose password is `secret123`.
+/// A tenant with one active contact whose password is `sunlit7meadow`.
 async fn tenant_with_bob(app: &TestApp) -> (String, String) {
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C001").await;
@@ -61,7 +61,7 @@ async fn tenant_with_bob(app: &TestApp) -> (String, String) {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .expect("accept");
@@ -139,7 +139,7 @@ async fn a_hundred_concurrent_wrong_passwords_get_five_tries_then_the_login_lock
     assert!(!c.locked_until.is_empty(), "locked: {c:?}");
 
     // Locked: the right password gets the very answer a wrong one gets.
-    let right = login(&app, &key, "bob@hardware.example", "secret123", "")
+    let right = login(&app, &key, "bob@hardware.example", "sunlit7meadow", "")
         .await
         .expect_err("locked");
     let wrong = login(&app, &key, "bob@hardware.example", "nope-nope-1", "")
@@ -169,7 +169,7 @@ async fn a_hundred_concurrent_wrong_passwords_get_five_tries_then_the_login_lock
         (unlocked.failed_logins, unlocked.locked_until.as_str()),
         (0, "")
     );
-    login(&app, &key, "bob@hardware.example", "secret123", "")
+    login(&app, &key, "bob@hardware.example", "sunlit7meadow", "")
         .await
         .expect("logs in after the unlock");
     let again = app
@@ -228,7 +228,7 @@ async fn each_try_after_the_third_failure_waits_longer() {
         assert_eq!(e.code(), Code::Unauthenticated);
         settle(&app).await;
     }
-    let waiting = login(&app, &key, "bob@hardware.example", "secret123", "")
+    let waiting = login(&app, &key, "bob@hardware.example", "sunlit7meadow", "")
         .await
         .expect_err("must wait");
     assert_eq!(waiting.code(), Code::ResourceExhausted);
@@ -243,7 +243,7 @@ async fn each_try_after_the_third_failure_waits_longer() {
         waiting.message()
     );
     tokio::time::sleep(delay + Duration::from_millis(50)).await;
-    login(&app, &key, "bob@hardware.example", "secret123", "")
+    login(&app, &key, "bob@hardware.example", "sunlit7meadow", "")
         .await
         .expect("after the wait the right password works");
     settle(&app).await;
@@ -283,7 +283,7 @@ async fn one_client_address_is_locked_across_every_name_it_tries() {
         &app,
         &key,
         "bob@hardware.example",
-        "secret123",
+        "sunlit7meadow",
         "203.0.113.9",
     )
     .await
@@ -293,7 +293,7 @@ async fn one_client_address_is_locked_across_every_name_it_tries() {
         &app,
         &key,
         "bob@hardware.example",
-        "secret123",
+        "sunlit7meadow",
         "203.0.113.10",
     )
     .await

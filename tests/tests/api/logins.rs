@@ -126,7 +126,7 @@ async fn add_portal_user_creates_a_management_and_a_staff_login_that_must_change
         (refused.allowed, refused.reason.as_str()),
         (false, "password_change_required")
     );
-    let err = change(&app, &key, &session, "wrong-one1", "newpass1")
+    let err = change(&app, &key, &session, "wrong-one1", "newpass7meadow")
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
@@ -145,7 +145,7 @@ async fn add_portal_user_creates_a_management_and_a_staff_login_that_must_change
         &key,
         &session,
         &added.management_temporary_password,
-        "newpass1",
+        "newpass7meadow",
     )
     .await
     .unwrap();
@@ -161,7 +161,7 @@ async fn add_portal_user_creates_a_management_and_a_staff_login_that_must_change
             .allowed
     );
     // Either name works; the old temporary password does not.
-    login(&app, &key, "boss@bob.example", "newpass1")
+    login(&app, &key, "boss@bob.example", "newpass7meadow")
         .await
         .unwrap();
     assert!(
@@ -324,8 +324,8 @@ async fn a_tenant_that_chose_it_mails_generated_temporary_passwords_and_never_ty
         username: "TYPED01".into(),
         email: "typed@bob.example".into(),
         site_rule: None,
-        management_password: "typed123".into(),
-        staff_password: "typed456".into(),
+        management_password: "quill42river".into(),
+        staff_password: "pebble93cove".into(),
     };
     let generated = pb::AddPortalUserRequest {
         request_id: new_id(),
@@ -364,5 +364,5 @@ async fn a_tenant_that_chose_it_mails_generated_temporary_passwords_and_never_ty
         typed_notice.contains("never sent by email"),
         "{typed_notice}"
     );
-    assert!(!typed_notice.contains("typed123"));
+    assert!(!typed_notice.contains("quill42river"));
 }

@@ -14,6 +14,7 @@ mod lockout;
 mod logins;
 mod mailerd;
 mod nats_log;
+mod passwords;
 mod portal_links;
 mod rebuild;
 mod resets;

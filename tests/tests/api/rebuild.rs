@@ -40,7 +40,7 @@ async fn answers(app: &TestApp, key: &str, contacts: &[String]) -> Vec<String> {
             pb::LoginRequest {
                 request_id: new_id(),
                 login: "c0@x.example".into(),
-                password: "secret123".into(),
+                password: "sunlit7meadow".into(),
                 client_address: String::new(),
             },
         ))
@@ -75,7 +75,7 @@ async fn deleting_the_read_models_and_restarting_gives_identical_answers() {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();

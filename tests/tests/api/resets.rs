@@ -66,11 +66,11 @@ async fn forgot_password_mails_a_single_use_link_and_says_the_same_for_unknown_l
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();
-    login(&app, &key, "bob@bob.example", "secret123")
+    login(&app, &key, "bob@bob.example", "sunlit7meadow")
         .await
         .unwrap();
 
@@ -94,7 +94,7 @@ async fn forgot_password_mails_a_single_use_link_and_says_the_same_for_unknown_l
     assert!(app.links_to("nobody@bob.example", "/reset/").is_empty());
 
     // The old password still works until the link is used.
-    login(&app, &key, "bob@bob.example", "secret123")
+    login(&app, &key, "bob@bob.example", "sunlit7meadow")
         .await
         .unwrap();
     let err = reset(&app, &link, "weak").await.unwrap_err();
@@ -102,7 +102,7 @@ async fn forgot_password_mails_a_single_use_link_and_says_the_same_for_unknown_l
     let session = reset(&app, &link, "brandnew7").await.unwrap();
     assert!(!session.must_change_password);
     assert!(
-        login(&app, &key, "bob@bob.example", "secret123")
+        login(&app, &key, "bob@bob.example", "sunlit7meadow")
             .await
             .is_err()
     );

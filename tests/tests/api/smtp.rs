@@ -41,7 +41,7 @@ async fn an_invitation_arrives_over_smtp_as_multipart_mail_with_a_working_link()
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();
@@ -195,7 +195,7 @@ async fn a_tenants_own_template_is_checked_when_set_previewed_and_used() {
         .accept_invitation(pb::AcceptInvitationRequest {
             request_id: new_id(),
             token: token_of(&link),
-            password: "secret123".into(),
+            password: "sunlit7meadow".into(),
         })
         .await
         .unwrap();

@@ -76,25 +76,25 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
     );
 
     // Assert: before accepting, the contact cannot log in.
-    let err = login(&app, &key, "bob@hardware.example", "secret123")
+    let err = login(&app, &key, "bob@hardware.example", "sunlit7meadow")
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
 
     // Accepting logs the contact in at once.
-    let session = accept(&app, &link, "secret123").await.unwrap();
+    let session = accept(&app, &link, "sunlit7meadow").await.unwrap();
     assert_eq!(session.contact_id, invited.contact_id);
     assert_eq!(session.tenant_id, "acme");
     assert!(session.session_token.starts_with("ses_"));
 
-    let session = login(&app, &key, "BOB@hardware.example", "secret123")
+    let session = login(&app, &key, "BOB@hardware.example", "sunlit7meadow")
         .await
         .unwrap();
     assert_eq!(session.customer_id, "C001");
     let wrong = login(&app, &key, "bob@hardware.example", "secret124")
         .await
         .unwrap_err();
-    let unknown = login(&app, &key, "nobody@hardware.example", "secret123")
+    let unknown = login(&app, &key, "nobody@hardware.example", "sunlit7meadow")
         .await
         .unwrap_err();
     assert_eq!(
@@ -132,7 +132,7 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         .unwrap()
         .into_inner();
     assert_eq!(disabled.contact.unwrap().status, "disabled");
-    let err = login(&app, &key, "bob@hardware.example", "secret123")
+    let err = login(&app, &key, "bob@hardware.example", "sunlit7meadow")
         .await
         .unwrap_err();
     assert_eq!(
@@ -152,7 +152,7 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         (contact.status.as_str(), contact.customer_id.as_str()),
         ("active", "C001")
     );
-    let session = login(&app, &key, "bob@hardware.example", "secret123")
+    let session = login(&app, &key, "bob@hardware.example", "sunlit7meadow")
         .await
         .unwrap();
     assert_eq!(session.contact_id, invited.contact_id);
@@ -162,7 +162,7 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         .revoke_access(app.req(&key, contact_command(&invited.contact_id)))
         .await
         .unwrap();
-    let err = login(&app, &key, "bob@hardware.example", "secret123")
+    let err = login(&app, &key, "bob@hardware.example", "sunlit7meadow")
         .await
         .unwrap_err();
     assert_eq!(
@@ -179,7 +179,7 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         (err.code(), reason(&err).as_str()),
         (Code::Unauthenticated, "existing_password_required")
     );
-    let session = accept(&app, &link, "secret123").await.unwrap();
+    let session = accept(&app, &link, "sunlit7meadow").await.unwrap();
     assert_eq!(session.contact_id, again.contact_id);
 
     assert!(app.verify().await.ok);

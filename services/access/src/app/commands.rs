@@ -348,6 +348,12 @@ impl Command for Accept {
             None => {
                 let password = Password::parse(&self.password)
                     .map_err(|m| AppError::Domain(DomainError::invalid("password", m)))?;
+                super::check_password(
+                    &tenant_state.password_policy,
+                    &password,
+                    &contact,
+                    "password",
+                )?;
                 let hash = self
                     .hashed
                     .get_or_try_init(|| app.passwords.hash(password.expose().to_owned()))

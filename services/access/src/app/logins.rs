@@ -112,6 +112,19 @@ impl Command for AddPortalUserCommand {
             .staff()
             .map_err(|m| AppError::Domain(DomainError::invalid("username", m)))?;
         let tenant: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let mut names = vec![self.username.as_str(), staff_username.as_str()];
+        names.extend(self.email.as_ref().map(Email::as_str));
+        for (field, password) in [
+            ("management_password", &self.management_password),
+            ("staff_password", &self.staff_password),
+        ] {
+            if let TemporaryPassword::Typed(typed) = password {
+                tenant
+                    .password_policy
+                    .check(typed, &names)
+                    .map_err(|m| AppError::Domain(DomainError::invalid(field, m)))?;
+            }
+        }
         let customer: CustomerState = unit
             .load(&streams::customer(&self.tenant, &self.customer_id))
             .await?;
@@ -222,6 +235,9 @@ impl Command for SetTemporaryPasswordCommand {
             .load(&streams::contact(&self.tenant, &self.contact_id))
             .await?;
         let customer = super::commands::load_customer_of(unit, &self.tenant, &contact).await?;
+        if let TemporaryPassword::Typed(typed) = &self.password {
+            app.check_new_password(&self.tenant, typed, &contact, "password")?;
+        }
         let hash = self
             .hash
             .get_or_try_init(|| {
@@ -303,6 +319,7 @@ impl Command for ChangePasswordCommand {
         let contact: ContactState = unit
             .load(&streams::contact(&self.tenant, &self.contact_id))
             .await?;
+        app.check_new_password(&self.tenant, &self.new, &contact, "new_password")?;
         let phc = current_hash(unit, &contact).await?;
         let current_matches = app.passwords.verify(phc, self.current.clone()).await;
         let hash = self

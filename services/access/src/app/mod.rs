@@ -23,7 +23,9 @@ pub use resets::*;
 pub use tenants::*;
 pub use throttle::LoginThrottle;
 
-use crate::domain::values::{RequestId, TenantId};
+use crate::domain::contact::ContactState;
+use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::values::{Password, RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
 use crate::projections::ReadModels;
 use crate::secrets::{ApiKeys, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords};
@@ -197,6 +199,20 @@ impl<'a> Unit<'a> {
     }
 }
 
+/// Checks a new password against `policy` and the contact's email and username.
+pub fn check_password(
+    policy: &PasswordPolicy,
+    password: &Password,
+    contact: &ContactState,
+    field: &str,
+) -> Result<(), AppError> {
+    let mut names = vec![contact.email.as_str()];
+    names.extend(contact.username.as_deref());
+    policy
+        .check(password, &names)
+        .map_err(|m| AppError::Domain(crate::domain::DomainError::invalid(field, m)))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -323,6 +339,24 @@ impl App {
                 true
             }
         }
+    }
+
+    /// Checks a new password against its tenant's rules (from the read model:
+    /// a policy changed a moment ago may not apply yet) and the login's names.
+    pub fn check_new_password(
+        &self,
+        tenant: &TenantId,
+        password: &Password,
+        contact: &ContactState,
+        field: &str,
+    ) -> Result<(), AppError> {
+        let policy = self
+            .models
+            .tenant(tenant.as_str())
+            .map_err(AppError::Internal)?
+            .map(|t| t.password_policy)
+            .unwrap_or_default();
+        check_password(&policy, password, contact, field)
     }
 
     /// Waits until the read models have reached `min_position`.

@@ -101,6 +101,7 @@ impl Command for ResetPasswordCommand {
         }
         let identity_id = GeneratedId::trusted(&contact.identity_id);
         let identity: IdentityState = unit.load(&streams::identity(&identity_id)).await?;
+        app.check_new_password(&tenant, &self.new, &contact, "new_password")?;
         let hash = self
             .hash
             .get_or_try_init(|| app.passwords.hash(self.new.expose().to_owned()))

@@ -2,6 +2,7 @@
 //! settings, username administrators, approval and email templates.
 
 use super::{App, AppError, Command, Unit};
+use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::policy::Staff;
 use crate::domain::tenant::{self, ChangeSettings, CreateTenant, IssueApiKey, TenantState};
 use crate::domain::values::{Email, GeneratedId, TenantId};
@@ -106,6 +107,27 @@ impl Command for SetUsernameAdministrators {
         let _: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
         let changes =
             tenant::set_username_administrators(&self.tenant, &self.by, self.emails.clone())?;
+        Ok((changes, ()))
+    }
+}
+
+/// `SetPasswordPolicy` as received.
+#[derive(Clone, Debug)]
+pub struct SetPasswordPolicy {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The rules.
+    pub policy: PasswordPolicy,
+}
+
+impl Command for SetPasswordPolicy {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes = tenant::set_password_policy(&state, &self.tenant, &self.by, self.policy)?;
         Ok((changes, ()))
     }
 }

@@ -21,6 +21,7 @@ pub mod identity;
 pub mod invitation;
 pub mod lockout;
 pub mod logins;
+pub mod password_policy;
 pub mod policy;
 pub mod portal_links;
 pub mod resets;

@@ -1,11 +1,12 @@
 //! A tenant: a supplier with its sites, default order site and API keys.
 
+use super::password_policy::PasswordPolicy;
 use super::policy::{Role, Staff};
 use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
     ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, DefaultVisibility, EmailTemplateReset,
-    EmailTemplateSet, Event, TenantCreated, TenantEvent, TenantSettingsChanged,
+    EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent, TenantSettingsChanged,
     UsernameAdministratorsSet,
 };
 use std::collections::BTreeMap;
@@ -33,6 +34,8 @@ pub struct TenantState {
     pub username_administrators: Vec<String>,
     /// The tenant's own email templates, by kind.
     pub templates: BTreeMap<String, EmailTemplateSet>,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
 }
 
 impl Default for TenantState {
@@ -48,6 +51,7 @@ impl Default for TenantState {
             approval_required: false,
             username_administrators: Vec::new(),
             templates: BTreeMap::new(),
+            password_policy: PasswordPolicy::default(),
         }
     }
 }
@@ -86,6 +90,13 @@ impl Aggregate for TenantState {
                 self.templates.remove(&e.kind);
             }
             TenantEvent::NotificationPolicySet(_) => {}
+            TenantEvent::PasswordPolicySet(e) => {
+                self.password_policy = PasswordPolicy {
+                    min_length: e.min_length,
+                    require_mixed_case: e.require_mixed_case,
+                    require_symbol: e.require_symbol,
+                }
+            }
             TenantEvent::UsernameAdministratorsSet(e) => {
                 self.username_administrators = e.emails.clone();
             }
@@ -254,6 +265,27 @@ pub fn revoke_key(
             })),
         )]),
     }
+}
+
+/// Decides `SetPasswordPolicy`.
+pub fn set_password_policy(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    policy: PasswordPolicy,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    if !state.exists {
+        return Err(DomainError::NotFound("tenant"));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(TenantEvent::PasswordPolicySet(PasswordPolicySet {
+            min_length: policy.min_length,
+            require_mixed_case: policy.require_mixed_case,
+            require_symbol: policy.require_symbol,
+        })),
+    )])
 }
 
 /// Decides `SetApprovalPolicy`.

@@ -5,8 +5,10 @@ use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
     AppError, Command, SetApprovalPolicy, SetEmailTemplateCommand, SetNotificationPolicy,
-    SetUsernameAdministrators,
+    SetPasswordPolicy, SetUsernameAdministrators,
 };
+use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::values::FieldViolation;
 use access_events::catalogue::EmailTemplateSet;
 use access_mailer::templates;
 
@@ -48,6 +50,12 @@ impl TenantAdminService {
             inactive_customers_may_log_in: row.inactive_customers_may_log_in,
             approval_required: row.approval_required,
             username_administrators: row.username_administrators,
+            password_policy: Some(pb::PasswordPolicy {
+                min_length: row.password_policy.min_length,
+                require_mixed_case: row.password_policy.require_mixed_case,
+                require_symbol: row.password_policy.require_symbol,
+                rules: row.password_policy.describe(),
+            }),
         })
     }
 
@@ -189,6 +197,28 @@ impl TenantAdmin for TenantAdminService {
                     by,
                     approval_required: r.approval_required,
                 })
+            },
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_password_policy(
+        &self,
+        request: Request<pb::SetPasswordPolicyRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let r = request.get_ref().clone();
+        self.run_tenant(
+            &request,
+            "SetPasswordPolicy",
+            &r.request_id,
+            |tenant, by| {
+                let policy =
+                    PasswordPolicy::new(r.min_length, r.require_mixed_case, r.require_symbol)
+                        .map_err(|m| {
+                            super::status::invalid(&[FieldViolation::new("min_length", m)])
+                        })?;
+                Ok(SetPasswordPolicy { tenant, by, policy })
             },
         )
         .await

@@ -2,6 +2,7 @@
 
 use crate::domain::contact::{Lifecycle, status_word};
 use crate::domain::lockout::remember_failure;
+use crate::domain::password_policy::PasswordPolicy;
 use access_events::Envelope;
 use access_events::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
@@ -26,6 +27,8 @@ pub struct TenantRow {
     pub approval_required: bool,
     /// Who approves registrations.
     pub username_administrators: Vec<String>,
+    /// Rules for new passwords.
+    pub password_policy: PasswordPolicy,
 }
 
 /// An API key, by key id.
@@ -305,8 +308,20 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 inactive_customers_may_log_in: true,
                 approval_required: false,
                 username_administrators: Vec::new(),
+                password_policy: PasswordPolicy::default(),
             },
         ),
+        Event::Tenant(TenantEvent::PasswordPolicySet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.password_policy = PasswordPolicy {
+                    min_length: e.min_length,
+                    require_mixed_case: e.require_mixed_case,
+                    require_symbol: e.require_symbol,
+                };
+                rows.put(key, &row);
+            }
+        }
         Event::Tenant(TenantEvent::ApprovalPolicySet(e)) => {
             let key = keys::tenant(tenant);
             if let Some(mut row) = rows.get::<TenantRow>(&key)? {
