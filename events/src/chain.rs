@@ -60,7 +60,10 @@ pub fn hash_of(e: &Envelope) -> [u8; 32] {
 
 /// The first place where the log is not what was written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("break at position {position} (stream {stream}): {what}")]
+#[error(
+    "break at position {position}{}: {what}",
+    if stream.is_empty() { String::new() } else { format!(" (stream {stream})") }
+)]
 pub struct ChainBreak {
     /// Global position of the offending event (or the expected one, for a gap).
     pub position: u64,

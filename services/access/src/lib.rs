@@ -15,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod grpc;

@@ -4,7 +4,9 @@
 use crate::app::{App, LoginThrottle, Settings};
 use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
-use crate::grpc::{AccessService, OperatorService, SessionsService, Shared, TenantAdminService};
+use crate::grpc::{
+    AccessService, AuditService, OperatorService, SessionsService, Shared, TenantAdminService,
+};
 use crate::projections::{ReadModels, run_projector};
 use crate::secrets::{
     ApiKeys, DataDirSecrets, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords,
@@ -14,6 +16,7 @@ use access_events::nats_log::JetStreamLog;
 use access_events::sled_log::SledLog;
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
+use access_proto::v1::audit_server::AuditServer;
 use access_proto::v1::operator_server::OperatorServer;
 use access_proto::v1::sessions_server::SessionsServer;
 use access_proto::v1::tenant_admin_server::TenantAdminServer;
@@ -184,6 +187,7 @@ impl Application {
             .add_service(health_service)
             .add_service(reflection)
             .add_service(OperatorServer::new(OperatorService(self.shared.clone())))
+            .add_service(AuditServer::new(AuditService(self.shared.clone())))
             .add_service(AccessServer::new(AccessService(self.shared.clone())))
             .add_service(SessionsServer::new(SessionsService(self.shared.clone())))
             .add_service(TenantAdminServer::new(TenantAdminService(
@@ -209,9 +213,10 @@ impl Application {
 }
 
 /// Every name health is reported under: the server as a whole and each service.
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     "",
     <AccessServer<AccessService> as tonic::server::NamedService>::NAME,
+    <AuditServer<AuditService> as tonic::server::NamedService>::NAME,
     <OperatorServer<OperatorService> as tonic::server::NamedService>::NAME,
     <SessionsServer<SessionsService> as tonic::server::NamedService>::NAME,
     <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,

@@ -2,6 +2,7 @@
 //! for staff, auditors and operators. It speaks gRPC to `accessd`.
 #![forbid(unsafe_code)]
 
+mod audit;
 mod outbox;
 mod reports;
 
@@ -163,6 +164,9 @@ enum Command {
     /// The event log (operator key).
     #[command(subcommand)]
     Log(LogCommand),
+    /// The tenant's history, its access at a past moment, verification and archives.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Reports, bulk invitations, approvals, resets and portal links.
     #[command(flatten)]
     More(reports::ReportCommand),
@@ -464,6 +468,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Audit(audit::AuditCommand::Verify {
+        archive: Some(path),
+    }) = &cli.command
+    {
+        return audit::verify_archive(path);
+    }
     if let Command::OutboxLink { data_dir, email } = &cli.command {
         println!("{}", outbox::newest_link(&data_dir.join("outbox"), email)?);
         return Ok(());
@@ -483,6 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let command = match cli.command {
         Command::More(more) => return reports::run(more, &client).await,
+        Command::Audit(a) => return audit::run(a, &client).await,
         other => other,
     };
     let rid = client.request_id.clone();
@@ -890,7 +901,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("the log does not verify");
             }
         }
-        Command::OutboxLink { .. } | Command::More(_) => {}
+        Command::OutboxLink { .. } | Command::More(_) | Command::Audit(_) => {}
     }
     Ok(())
 }

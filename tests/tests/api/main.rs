@@ -1,6 +1,7 @@
 //! Black-box tests: the real `accessd`, a real gRPC client, real files.
 
 mod approval;
+mod audit;
 mod bad_input;
 mod bulk;
 mod concurrency;

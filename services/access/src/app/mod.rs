@@ -18,7 +18,7 @@ pub use customers::*;
 pub use delivery::{MailReporter, RecordDelivery};
 pub use error::AppError;
 pub use logins::*;
-pub use queries::LoginOutcome;
+pub use queries::{LoginOutcome, check_in};
 pub use resets::*;
 pub use tenants::*;
 pub use throttle::LoginThrottle;

@@ -8,7 +8,7 @@ use crate::app::{
 use crate::domain::DomainError;
 use crate::domain::access::{self, Action, Decision, Facts};
 use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
-use crate::projections::{ContactRow, SiteVisibility};
+use crate::projections::{ContactRow, ReadModels, SiteVisibility};
 use crate::secrets::SessionClaims;
 use access_events::Actor;
 
@@ -360,30 +360,7 @@ impl App {
         contact: &ContactRow,
         action: &Action,
     ) -> Result<Decision, AppError> {
-        let tenant_row = self
-            .models
-            .tenant(tenant)
-            .map_err(AppError::Internal)?
-            .ok_or(DomainError::NotFound("tenant"))?;
-        let customer = self
-            .models
-            .customer(tenant, &contact.customer_id)
-            .map_err(AppError::Internal)?
-            .ok_or(DomainError::NotFound("customer"))?;
-        let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
-        Ok(access::check(
-            &Facts {
-                lifecycle: contact.lifecycle,
-                disabled: contact.disabled,
-                customer_status: customer.status,
-                inactive_customers_may_log_in: tenant_row.inactive_customers_may_log_in,
-                visible_sites: &visibility.visible_sites,
-                documents: customer.documents.as_deref(),
-                kind: contact.kind,
-                must_change_password: contact.temporary,
-            },
-            action,
-        ))
+        check_in(&self.models, tenant, contact, action)
     }
 
     /// Issues a session token for a contact; returns it with its expiry.
@@ -404,4 +381,36 @@ impl App {
         });
         (token, expires_at_ms)
     }
+}
+
+/// Whether a contact of `tenant` may do `action`, from the given read models
+/// (the live ones, or ones replayed to a moment in the past).
+pub fn check_in(
+    models: &ReadModels,
+    tenant: &str,
+    contact: &ContactRow,
+    action: &Action,
+) -> Result<Decision, AppError> {
+    let tenant_row = models
+        .tenant(tenant)
+        .map_err(AppError::Internal)?
+        .ok_or(DomainError::NotFound("tenant"))?;
+    let customer = models
+        .customer(tenant, &contact.customer_id)
+        .map_err(AppError::Internal)?
+        .ok_or(DomainError::NotFound("customer"))?;
+    let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
+    Ok(access::check(
+        &Facts {
+            lifecycle: contact.lifecycle,
+            disabled: contact.disabled,
+            customer_status: customer.status,
+            inactive_customers_may_log_in: tenant_row.inactive_customers_may_log_in,
+            visible_sites: &visibility.visible_sites,
+            documents: customer.documents.as_deref(),
+            kind: contact.kind,
+            must_change_password: contact.temporary,
+        },
+        action,
+    ))
 }

@@ -7,6 +7,8 @@
 //! | `rep` | no | no | customers assigned to the rep | those customers | no |
 //! | `service` | no | yes | any customer | yes | yes |
 //! | `auditor` | no | no | no | yes (read-only) | no |
+//!
+//! The audit history (`Audit`) is for `admin` and `auditor` keys only.
 
 use super::DomainError;
 
@@ -121,6 +123,14 @@ impl Staff {
         match self.role {
             Role::Auditor => Ok(()),
             _ => self.may_manage_logins_of(sales_rep),
+        }
+    }
+
+    /// The tenant's history: replay, access at a past moment, verification.
+    pub fn may_audit(&self) -> Result<(), DomainError> {
+        match self.role {
+            Role::Admin | Role::Auditor => Ok(()),
+            _ => Err(self.role_denied("read the audit history")),
         }
     }
 

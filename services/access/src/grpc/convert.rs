@@ -627,6 +627,17 @@ pub fn contact_id(s: &str) -> Result<GeneratedId, Status> {
 
 /// RFC 3339 text of Unix milliseconds.
 pub fn rfc3339(ms: i64) -> String {
+    rfc3339_ms(ms)
+}
+
+/// Unix milliseconds of an RFC 3339 time.
+pub fn parse_time(s: &str) -> Result<i64, String> {
+    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .map_err(|_| "use an RFC 3339 time such as 2027-01-31T18:00:00Z".to_owned())
+}
+
+fn rfc3339_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {

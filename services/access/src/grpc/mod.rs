@@ -3,6 +3,7 @@
 //! Each RPC authenticates, parses its message into a command (collecting field
 //! violations), runs it through [`App`], and maps errors in [`status`].
 
+mod audit;
 pub mod auth;
 pub mod convert;
 mod operator;
@@ -13,6 +14,7 @@ mod sessions;
 pub mod status;
 mod tenant_admin;
 
+pub use audit::AuditService;
 pub use operator::OperatorService;
 pub use service::AccessService;
 pub use sessions::SessionsService;

@@ -4,7 +4,6 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::domain::values::FieldViolation;
-use access_events::chain::ChainVerifier;
 use access_proto::v1 as pb;
 use access_proto::v1::operator_server::Operator;
 use tonic::{Request, Response, Status};
@@ -103,37 +102,12 @@ impl Operator for OperatorService {
         request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogReply>, Status> {
         self.0.auth.operator(&request).await?;
-        let log = &self.0.app.log;
-        let head = *log.head().borrow();
-        let mut verifier = ChainVerifier::for_log(log.as_ref());
-        let mut next = 1;
-        let mut first_break = String::new();
-        'walk: while next <= head {
-            let batch = match log.read_from(next, 1024).await {
-                Ok(batch) if !batch.is_empty() => batch,
-                Ok(_) => {
-                    first_break = format!("events {next} to {head} are missing");
-                    break;
-                }
-                Err(e) => {
-                    first_break = e.to_string();
-                    break;
-                }
-            };
-            for e in &batch {
-                if let Err(b) = verifier.check(e) {
-                    first_break = b.to_string();
-                    break 'walk;
-                }
-                next = e.position + 1;
-            }
-        }
-        let (events, streams) = verifier.counts();
+        let v = crate::audit::verify(self.0.app.log.as_ref(), None).await;
         Ok(Response::new(pb::VerifyLogReply {
-            ok: first_break.is_empty(),
-            events_checked: events,
-            streams_checked: streams,
-            first_break,
+            ok: v.first_break.is_empty(),
+            events_checked: v.events,
+            streams_checked: v.streams,
+            first_break: v.first_break,
         }))
     }
 }

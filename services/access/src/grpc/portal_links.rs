@@ -11,12 +11,7 @@ use crate::domain::values::{CustomerId, GeneratedId, RequestId};
 use access_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
-/// Unix milliseconds of an RFC 3339 time.
-fn parse_time(s: &str) -> Result<i64, String> {
-    time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339)
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
-        .map_err(|_| "use an RFC 3339 time such as 2027-01-31T18:00:00Z".to_owned())
-}
+use super::convert::parse_time;
 
 /// `CreatePortalLink`.
 pub async fn create(

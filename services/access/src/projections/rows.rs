@@ -177,7 +177,7 @@ pub struct IdentityRow {
 }
 
 /// Which sites a contact sees and where its orders go.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SiteVisibility {
     /// Sites whose stock the contact sees.
     pub visible_sites: Vec<String>,

@@ -98,6 +98,22 @@ impl ReadModels {
         })
     }
 
+    /// Read models that live in memory and vanish when dropped: for answers
+    /// about the past, replayed from the log on demand.
+    pub fn temporary() -> anyhow::Result<Self> {
+        let tree = sled::Config::new()
+            .temporary(true)
+            .open()
+            .context("opening temporary read models")?;
+        let counters = tree.open_tree("counters")?;
+        let (applied_tx, _) = watch::channel(0);
+        Ok(ReadModels {
+            tree,
+            counters,
+            applied_tx,
+        })
+    }
+
     /// The last log position applied.
     pub fn checkpoint(&self) -> u64 {
         *self.applied_tx.borrow()
