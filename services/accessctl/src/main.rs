@@ -326,6 +326,15 @@ enum KeyCommand {
         #[arg(long)]
         id: String,
     },
+    /// Replaces a key: a new one (printed once) with the same role and holder,
+    /// the old one revoked in the same step.
+    Rotate {
+        /// The key's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Lists the tenant's keys (never the keys themselves).
+    List,
 }
 
 /// The wire value of a document kind's name.
@@ -646,6 +655,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             println!("revoked at position {}", r.position);
+        }
+        Command::Key(KeyCommand::Rotate { id }) => {
+            let r = admin
+                .rotate_api_key(client.request(pb::RotateApiKeyRequest {
+                    request_id: rid,
+                    key_id: id,
+                })?)
+                .await?
+                .into_inner();
+            println!("key id: {}", r.key_id);
+            println!("key: {}", r.api_key);
+            eprintln!("Store the key now: it is not shown again. The old key no longer works.");
+        }
+        Command::Key(KeyCommand::List) => {
+            let r = admin
+                .list_api_keys(client.request(pb::ListApiKeysRequest { min_position: 0 })?)
+                .await?
+                .into_inner();
+            for k in r.keys {
+                println!(
+                    "{}  {:<8}  {}{}{}",
+                    k.key_id,
+                    k.role,
+                    k.name,
+                    if k.rep_id.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (rep {})", k.rep_id)
+                    },
+                    if k.revoked { "  revoked" } else { "" }
+                );
+            }
         }
         Command::Check {
             contact,

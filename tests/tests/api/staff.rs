@@ -251,3 +251,75 @@ async fn resending_an_invitation_of_a_login_created_by_staff_is_a_clear_refusal(
         "the service is up and the log intact"
     );
 }
+
+#[tokio::test]
+async fn a_rotated_key_fails_at_once_and_its_successor_keeps_role_and_holder() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    app.create_customer_with(&admin, customer("C001", Some("R1")))
+        .await;
+    let rep = key(&app, &admin, pb::Role::Rep, "R1").await;
+    let mut tenant_admin =
+        access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone());
+    let rotated = tenant_admin
+        .rotate_api_key(app.req(
+            &admin,
+            pb::RotateApiKeyRequest {
+                request_id: new_id(),
+                key_id: rep.key_id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(rotated.key_id, rep.key_id);
+    assert_ne!(rotated.api_key, rep.api_key);
+
+    let old = app
+        .access()
+        .invite_customer(app.req(&rep.api_key, invite_request("C001", "a@x.example", None)))
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated);
+    app.access()
+        .invite_customer(app.req(
+            &rotated.api_key,
+            invite_request("C001", "a@x.example", None),
+        ))
+        .await
+        .expect("the new key acts as the old one did");
+
+    let listed = tenant_admin
+        .list_api_keys(app.req(&admin, pb::ListApiKeysRequest { min_position: 0 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .keys;
+    let old_row = listed.iter().find(|k| k.key_id == rep.key_id).unwrap();
+    let new_row = listed.iter().find(|k| k.key_id == rotated.key_id).unwrap();
+    assert!(old_row.revoked && !new_row.revoked);
+    assert_eq!(
+        (
+            new_row.role.as_str(),
+            new_row.name.as_str(),
+            new_row.rep_id.as_str()
+        ),
+        ("rep", old_row.name.as_str(), "R1")
+    );
+    let again = tenant_admin
+        .rotate_api_key(app.req(
+            &admin,
+            pb::RotateApiKeyRequest {
+                request_id: new_id(),
+                key_id: rep.key_id.clone(),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&again), "already_revoked");
+    let by_rep = tenant_admin
+        .list_api_keys(app.req(&rotated.api_key, pb::ListApiKeysRequest { min_position: 0 }))
+        .await
+        .unwrap_err();
+    assert_eq!(by_rep.code(), Code::PermissionDenied);
+}

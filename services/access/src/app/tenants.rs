@@ -79,6 +79,42 @@ impl Command for RevokeKey {
     }
 }
 
+/// `RotateApiKey` as received, with the new key's id and hash.
+#[derive(Clone, Debug)]
+pub struct RotateKey {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The key to replace.
+    pub old_key_id: GeneratedId,
+    /// The new key's id.
+    pub new_key_id: GeneratedId,
+    /// SHA-256 of the new key's text.
+    pub new_key_sha256: [u8; 32],
+}
+
+impl Command for RotateKey {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes = tenant::rotate_key(
+            &state,
+            &self.tenant,
+            &self.by,
+            self.old_key_id.as_str(),
+            &self.new_key_id,
+            self.new_key_sha256,
+        )?;
+        Ok((changes, self.new_key_id.to_string()))
+    }
+}
+
 impl Command for ChangeSettings {
     type Reply = ();
 

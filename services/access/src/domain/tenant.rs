@@ -26,8 +26,8 @@ pub struct TenantState {
     pub default_visibility: DefaultVisibility,
     /// Whether contacts of inactive or blacklisted customers may log in and look.
     pub inactive_customers_may_log_in: bool,
-    /// API keys by id: role and whether revoked.
-    pub keys: BTreeMap<String, (String, bool)>,
+    /// API keys by id.
+    pub keys: BTreeMap<String, KeyState>,
     /// Registrations wait for approval.
     pub approval_required: bool,
     /// Who is told of registrations (one to three emails, once set).
@@ -36,6 +36,19 @@ pub struct TenantState {
     pub templates: BTreeMap<String, EmailTemplateSet>,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+}
+
+/// What the log says about one API key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyState {
+    /// Its role.
+    pub role: String,
+    /// Revoked keys fail at once.
+    pub revoked: bool,
+    /// Who holds it.
+    pub name: String,
+    /// For rep keys: the sales rep.
+    pub rep_id: Option<String>,
 }
 
 impl Default for TenantState {
@@ -69,11 +82,19 @@ impl Aggregate for TenantState {
                 self.default_order_site = e.default_order_site.clone();
             }
             TenantEvent::ApiKeyIssued(k) => {
-                self.keys.insert(k.key_id.clone(), (k.role.clone(), false));
+                self.keys.insert(
+                    k.key_id.clone(),
+                    KeyState {
+                        role: k.role.clone(),
+                        revoked: false,
+                        name: k.name.clone(),
+                        rep_id: k.rep_id.clone(),
+                    },
+                );
             }
             TenantEvent::ApiKeyRevoked(k) => {
                 if let Some(key) = self.keys.get_mut(&k.key_id) {
-                    key.1 = true;
+                    key.revoked = true;
                 }
             }
             TenantEvent::TenantSettingsChanged(e) => {
@@ -254,7 +275,7 @@ pub fn revoke_key(
     by.may_manage_tenant()?;
     match state.keys.get(key_id) {
         None => Err(DomainError::NotFound("API key")),
-        Some((_, true)) => Err(DomainError::precondition(
+        Some(k) if k.revoked => Err(DomainError::precondition(
             "already_revoked",
             "the key is already revoked",
         )),
@@ -265,6 +286,50 @@ pub fn revoke_key(
             })),
         )]),
     }
+}
+
+/// Decides `RotateApiKey`: a new key with the old one's role, holder and
+/// rep, and the old key revoked, in one step (no moment with neither).
+pub fn rotate_key(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    old_key_id: &str,
+    new_key_id: &GeneratedId,
+    new_key_sha256: [u8; 32],
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    let old = match state.keys.get(old_key_id) {
+        None => return Err(DomainError::NotFound("API key")),
+        Some(k) if k.revoked => {
+            return Err(DomainError::precondition(
+                "already_revoked",
+                "a revoked key cannot be rotated; create a new one",
+            ));
+        }
+        Some(k) => k,
+    };
+    if state.keys.contains_key(new_key_id.as_str()) {
+        return Err(DomainError::AlreadyExists("that key id exists".into()));
+    }
+    Ok(vec![
+        Change::new(
+            streams::tenant(tenant),
+            Event::Tenant(TenantEvent::ApiKeyIssued(ApiKeyIssued {
+                key_id: new_key_id.to_string(),
+                role: old.role.clone(),
+                key_sha256: new_key_sha256,
+                name: old.name.clone(),
+                rep_id: old.rep_id.clone(),
+            })),
+        ),
+        Change::new(
+            streams::tenant(tenant),
+            Event::Tenant(TenantEvent::ApiKeyRevoked(ApiKeyRevoked {
+                key_id: old_key_id.to_owned(),
+            })),
+        ),
+    ])
 }
 
 /// Decides `SetPasswordPolicy`.
@@ -504,12 +569,24 @@ mod tests {
         let state = events(&issue_key(&state, issue).unwrap())
             .iter()
             .fold(state, |s, e| s.evolve(e));
-        assert_eq!(state.keys.get(&key_id), Some(&("rep".to_string(), false)));
+        assert_eq!(
+            state
+                .keys
+                .get(&key_id)
+                .map(|k| (k.role.as_str(), k.revoked)),
+            Some(("rep", false))
+        );
         let tenant = TenantId::parse("acme").unwrap();
         let state = events(&revoke_key(&state, &tenant, &admin, &key_id).unwrap())
             .iter()
             .fold(state, |s, e| s.evolve(e));
-        assert_eq!(state.keys.get(&key_id), Some(&("rep".to_string(), true)));
+        assert_eq!(
+            state
+                .keys
+                .get(&key_id)
+                .map(|k| (k.role.as_str(), k.revoked)),
+            Some(("rep", true))
+        );
         assert!(matches!(
             revoke_key(&state, &tenant, &admin, &key_id),
             Err(DomainError::FailedPrecondition {

@@ -4,8 +4,8 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    AppError, Command, SetApprovalPolicy, SetEmailTemplateCommand, SetNotificationPolicy,
-    SetPasswordPolicy, SetUsernameAdministrators,
+    AppError, Command, RotateKey, SetApprovalPolicy, SetEmailTemplateCommand,
+    SetNotificationPolicy, SetPasswordPolicy, SetUsernameAdministrators,
 };
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::values::FieldViolation;
@@ -19,7 +19,7 @@ fn kind_help() -> String {
 use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
-use crate::domain::values::{Email, RequestId};
+use crate::domain::values::{Email, GeneratedId, RequestId};
 use access_events::catalogue::DefaultVisibility;
 use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_server::TenantAdmin;
@@ -130,6 +130,76 @@ impl TenantAdmin for TenantAdminService {
             .map_err(to_status)?;
         Ok(Response::new(pb::RevokeApiKeyReply {
             position: outcome.position,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn rotate_api_key(
+        &self,
+        request: Request<pb::RotateApiKeyRequest>,
+    ) -> Result<Response<pb::CreateApiKeyReply>, Status> {
+        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
+        let r = request.get_ref();
+        let mut f = convert::Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        let old_key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
+        f.finish()?;
+        let (Some(request_id), Some(old_key_id)) = (request_id, old_key_id) else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        // A retry is answered with the first new key's id (the stored reply).
+        let new_key_id = GeneratedId::generate();
+        let cmd = RotateKey {
+            tenant: tenant.clone(),
+            by: staff,
+            old_key_id,
+            new_key_sha256: crate::secrets::sha256(
+                &self.0.app.api_keys.key_text(new_key_id.as_str()),
+            ),
+            new_key_id,
+        };
+        let fp = fingerprint("RotateApiKey", r, |m| m.request_id.clear());
+        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        // The old key must fail at once: wait until the read model knows.
+        self.0
+            .app
+            .wait_for(outcome.position)
+            .await
+            .map_err(to_status)?;
+        Ok(Response::new(pb::CreateApiKeyReply {
+            position: outcome.position,
+            api_key: self.0.app.api_keys.key_text(&outcome.reply),
+            key_id: outcome.reply,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn list_api_keys(
+        &self,
+        request: Request<pb::ListApiKeysRequest>,
+    ) -> Result<Response<pb::ListApiKeysReply>, Status> {
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_manage_tenant().map_err(|e| to_status(e.into()))?;
+        let app = &self.0.app;
+        app.wait_for(request.get_ref().min_position)
+            .await
+            .map_err(to_status)?;
+        let keys = app
+            .models
+            .api_keys_of(tenant.as_str())
+            .map_err(|e| to_status(AppError::Internal(e)))?;
+        Ok(Response::new(pb::ListApiKeysReply {
+            keys: keys
+                .into_iter()
+                .map(|(key_id, row)| pb::ApiKeyInfo {
+                    key_id,
+                    role: row.role,
+                    name: row.name,
+                    rep_id: row.rep_id.unwrap_or_default(),
+                    revoked: row.revoked,
+                })
+                .collect(),
         }))
     }
 

@@ -162,6 +162,23 @@ impl ReadModels {
         Ok(())
     }
 
+    /// A tenant's API keys, by key id.
+    pub fn api_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<(String, KeyRow)>> {
+        let prefix = keys::key("");
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix) {
+            let (k, v) = item?;
+            let row: KeyRow = postcard::from_bytes(&v).context("read-model row")?;
+            if row.tenant == tenant {
+                out.push((
+                    String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
+                    row,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes everything to disk (on shutdown).
     pub fn flush(&self) -> anyhow::Result<()> {
         self.tree.flush()?;
