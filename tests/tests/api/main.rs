@@ -11,6 +11,7 @@ mod distributed;
 mod faults;
 mod idempotency;
 mod inzant;
+mod isolation;
 mod lockout;
 mod logins;
 mod mailerd;
