@@ -169,7 +169,7 @@ async fn accept_some(app: &TestApp) {
 async fn no_query_under_one_tenants_key_sees_or_counts_another_tenants_data() {
     for seed in [0x9e37_79b9_7f4a_7c15_u64, 0xdead_beef_cafe_f00d] {
         let app = TestApp::spawn().await;
-        let tenants = run(&app, seed, 60).await;
+        let tenants = run(&app, seed, 150).await;
         accept_some(&app).await;
         let head = app.settled_head().await;
         let never = "0190f0f0f0f0f0f0f0f0f0f0f0f0f0f0";
