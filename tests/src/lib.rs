@@ -142,9 +142,8 @@ impl TestApp {
         .context("accessd did not start within 30 s")??;
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?
-            .connect()
-            .await?;
+        // Lazy: a server started with TLS is reached by the test's own channel.
+        let channel = Channel::from_shared(format!("http://{grpc_addr}"))?.connect_lazy();
         let key_dir = args
             .iter()
             .position(|a| a == "--key-dir")

@@ -55,6 +55,9 @@ pub struct ServeConfig {
     /// the address for the lockout duration.
     #[arg(long, env = "ACCESS_ADDRESS_LOCKOUT_ATTEMPTS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     pub address_lockout_attempts: u32,
+    /// TLS for the gRPC and HTTP servers.
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
     /// How mail is sent.
     #[command(flatten)]
     pub mail: access_mailer::MailArgs,

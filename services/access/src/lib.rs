@@ -23,4 +23,5 @@ pub mod http;
 pub mod projections;
 pub mod secrets;
 pub mod startup;
+pub mod tls;
 pub use access_mailer::telemetry;

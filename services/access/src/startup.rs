@@ -39,12 +39,14 @@ pub struct Application {
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
     operator_key_path: std::path::PathBuf,
+    tls: Option<crate::tls::TlsFiles>,
 }
 
 impl Application {
     /// Opens everything and binds the listeners.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
+        let tls = config.tls.load()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let key_dir = config.key_dir.as_deref().unwrap_or(dir);
         std::fs::create_dir_all(key_dir)
@@ -76,10 +78,11 @@ impl Application {
             .await
             .with_context(|| format!("binding HTTP to {}", config.http_addr))?;
         // Links must point at the address actually bound (port 0 picks one).
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let base_url = config
             .public_base_url
             .clone()
-            .unwrap_or(format!("http://{}", http.local_addr()?));
+            .unwrap_or(format!("{scheme}://{}", http.local_addr()?));
 
         let mut workers = vec![tokio::spawn(run_projector(
             models.clone(),
@@ -142,6 +145,7 @@ impl Application {
             stop,
             workers,
             operator_key_path: secrets.operator_key_path,
+            tls,
         })
     }
 
@@ -183,7 +187,14 @@ impl Application {
             let _ = stop.send(true);
         });
 
-        let grpc = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            builder = builder
+                .tls_config(tls.grpc())
+                .context("the gRPC server's TLS settings")?;
+            tracing::info!(mutual = tls.mutual(), "gRPC and HTTP over TLS");
+        }
+        let grpc = builder
             .add_service(health_service)
             .add_service(reflection)
             .add_service(OperatorServer::new(OperatorService(self.shared.clone())))
@@ -196,10 +207,23 @@ impl Application {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             });
-        let http =
-            axum::serve(self.http, crate::http::router()).with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|s| *s).await;
-            });
+        let http = async move {
+            match &self.tls {
+                Some(tls) => {
+                    let config = tls.rustls_config()?;
+                    crate::tls::serve_https(self.http, crate::http::router(), config, http_stop)
+                        .await
+                }
+                None => {
+                    axum::serve(self.http, crate::http::router())
+                        .with_graceful_shutdown(async move {
+                            let _ = http_stop.wait_for(|s| *s).await;
+                        })
+                        .await
+                }
+            }
+            .map_err(anyhow::Error::from)
+        };
         let (grpc, http) = tokio::join!(grpc, http);
         grpc.context("gRPC server")?;
         http.context("HTTP server")?;

@@ -38,8 +38,53 @@ struct Cli {
     /// The request id (idempotency key); a fresh one by default.
     #[arg(long, global = true)]
     request_id: Option<String>,
+    /// For an https:// address: PEM CA certificates to trust (else the system's).
+    #[arg(long, env = "ACCESS_CA_FILE", global = true)]
+    ca_file: Option<PathBuf>,
+    /// For mutual TLS: this client's PEM certificate.
+    #[arg(
+        long,
+        env = "ACCESS_CLIENT_CERT_FILE",
+        global = true,
+        requires = "client_key_file"
+    )]
+    client_cert_file: Option<PathBuf>,
+    /// For mutual TLS: this client's PEM private key.
+    #[arg(
+        long,
+        env = "ACCESS_CLIENT_KEY_FILE",
+        global = true,
+        requires = "client_cert_file"
+    )]
+    client_key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The channel to accessd, over TLS for an https:// address.
+async fn connect(cli: &Cli) -> anyhow::Result<Channel> {
+    let mut endpoint =
+        Channel::from_shared(cli.addr.clone()).context("--addr is not a valid URL")?;
+    if cli.addr.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new();
+        tls = match &cli.ca_file {
+            Some(path) => tls.ca_certificate(tonic::transport::Certificate::from_pem(
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+            )),
+            None => tls.with_native_roots(),
+        };
+        if let (Some(cert), Some(key)) = (&cli.client_cert_file, &cli.client_key_file) {
+            tls = tls.identity(tonic::transport::Identity::from_pem(
+                std::fs::read(cert).with_context(|| format!("reading {}", cert.display()))?,
+                std::fs::read(key).with_context(|| format!("reading {}", key.display()))?,
+            ));
+        }
+        endpoint = endpoint.tls_config(tls).context("TLS settings")?;
+    }
+    endpoint
+        .connect()
+        .await
+        .with_context(|| format!("connecting to {}", cli.addr))
 }
 
 // Parsed once per run: the size of the largest variant costs nothing.
@@ -487,11 +532,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!("{}", outbox::newest_link(&data_dir.join("outbox"), email)?);
         return Ok(());
     }
-    let channel = Channel::from_shared(cli.addr.clone())
-        .context("--addr is not a valid URL")?
-        .connect()
-        .await
-        .with_context(|| format!("connecting to {}", cli.addr))?;
+    let channel = connect(&cli).await?;
     let client = Client {
         channel,
         key: read_key(&cli.key_file)?,

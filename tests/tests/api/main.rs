@@ -22,4 +22,5 @@ mod rebuild;
 mod resets;
 mod smtp;
 mod staff;
+mod tls;
 mod walkthrough;
