@@ -388,6 +388,10 @@ pub fn lookups(
 /// bare read-and-decode of the same log.
 pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> {
     let log = SledLog::open(&dir.join("log"))?;
+    // The service's own vault: a rebuild opens every personal value.
+    let vault = access_events::personal::CachedVault::new(std::sync::Arc::new(
+        access_events::personal::SledVault::open(&dir.join("vault"))?,
+    ));
     let scratch = tempfile::tempdir_in(".")?;
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for run in 0..runs {
@@ -414,7 +418,7 @@ pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> 
             let batch = log.read_from(from, 1024).await?;
             let Some(last) = batch.last() else { break };
             from = last.position + 1;
-            models.apply(&batch)?;
+            models.apply(&batch, vault.as_ref()).await?;
         }
         models.flush()?;
         ours.push(Run {

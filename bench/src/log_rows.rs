@@ -131,7 +131,10 @@ pub async fn projection_lag(runs: usize, length: Duration) -> anyhow::Result<Row
             Arc::new(SledLog::open(&dir.path().join(format!("log{run}")))?);
         let models = Arc::new(ReadModels::open(&dir.path().join(format!("models{run}")))?);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let projector = tokio::spawn(run_projector(models.clone(), log.clone(), stopped));
+        let vault = access_events::personal::CachedVault::new(Arc::new(
+            access_events::personal::SledVault::open(&dir.path().join(format!("vault{run}")))?,
+        ));
+        let projector = tokio::spawn(run_projector(models.clone(), log.clone(), vault, stopped));
         let deadline = Instant::now() + length;
         let mut appends = Vec::new();
         let mut lags = Vec::new();

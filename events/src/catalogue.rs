@@ -6,6 +6,7 @@
 
 use crate::codec::{CodecError, Payload, payload_enum};
 use crate::envelope::{Aggregate, Envelope};
+use crate::personal::Personal;
 use serde::{Deserialize, Serialize};
 
 /// How a contact sees stock and where its orders go.
@@ -254,7 +255,7 @@ pub struct ContactInvited {
     /// The customer the contact belongs to.
     pub customer_id: String,
     /// The contact's email, normalised.
-    pub email: String,
+    pub email: Personal,
     /// The global identity of that email.
     pub identity_id: String,
     /// What the contact sees and where orders go.
@@ -289,7 +290,7 @@ pub struct LoginCreated {
     /// The username, unique per tenant.
     pub username: String,
     /// The contact's email, if any (normalised).
-    pub email: Option<String>,
+    pub email: Option<Personal>,
     /// The global identity of that email, if any.
     pub identity_id: Option<String>,
     /// Visibility and routing.
@@ -349,7 +350,7 @@ pub struct LocalPasswordCleared {}
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactDetailsChanged {
     /// The email, if any (normalised).
-    pub email: Option<String>,
+    pub email: Option<Personal>,
     /// The identity of that email.
     pub identity_id: Option<String>,
     /// The username, if any.
@@ -377,7 +378,7 @@ pub struct LoginFailed {
     /// When, Unix milliseconds (the lockout window counts from these).
     pub at_ms: i64,
     /// The end user's network address as the calling service passed it (may be empty).
-    pub client_address: String,
+    pub client_address: Personal,
 }
 
 /// Too many failed logins: the login is refused until `until_ms`, whatever
@@ -415,9 +416,9 @@ pub struct InvitationIssued {
     /// The contact's customer.
     pub customer_id: String,
     /// Where the link is sent.
-    pub email: String,
+    pub email: Personal,
     /// The personal message written by staff.
-    pub message: String,
+    pub message: Personal,
     /// The link generation; a link is valid only for the current one.
     pub generation: u32,
     /// When the link dies, Unix milliseconds.
@@ -453,7 +454,7 @@ pub struct InvitationCancelled {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRegistered {
     /// The email, normalised.
-    pub email: String,
+    pub email: Personal,
 }
 
 /// The identity's password was set; only the argon2id PHC string is recorded.
@@ -461,6 +462,17 @@ pub struct IdentityRegistered {
 pub struct PasswordSet {
     /// argon2id PHC string (salted hash); redacted in audit output.
     pub password_hash: String,
+}
+
+/// The person of an identity was forgotten: their key is destroyed, so every
+/// personal value sealed under it reads as erased from now on. Who did it
+/// stays in the envelope.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityForgotten {
+    /// Why (a request under the right to erasure, say), as given.
+    pub reason: String,
+    /// The contacts (tenant, contact id) whose access ended with it.
+    pub contacts: Vec<(String, String)>,
 }
 
 /// A capability link was created; only the SHA-256 of its token is recorded.
@@ -616,6 +628,8 @@ payload_enum! {
         IdentityRegistered(IdentityRegistered) = 1,
         /// See [`PasswordSet`].
         PasswordSet(PasswordSet) = 1,
+        /// See [`IdentityForgotten`].
+        IdentityForgotten(IdentityForgotten) = 1,
     }
     legacy {}
 }
@@ -835,6 +849,68 @@ impl Event {
             Event::EmailSlot(e) => parts(e),
             Event::UsernameSlot(e) => parts(e),
             Event::PortalLink(e) => parts(e),
+        }
+    }
+
+    /// The personal values of the event, each with the key ref it is sealed
+    /// under: the identity of the email it belongs to, or, for a login
+    /// without one, its contact. `stream` is the event's stream.
+    pub fn personal_mut(&mut self, stream: &str) -> Vec<(&mut Personal, String)> {
+        use crate::personal::{contact_ref, identity_of};
+        let id = stream.splitn(3, '.').nth(2).unwrap_or_default().to_owned();
+        let of = |identity: Option<&String>, email: &Personal| match identity {
+            Some(i) if !i.is_empty() => i.clone(),
+            _ => identity_of(email.text()),
+        };
+        match self {
+            Event::Contact(ContactEvent::ContactInvited(e)) => {
+                let key = of(Some(&e.identity_id), &e.email);
+                vec![(&mut e.email, key)]
+            }
+            Event::Contact(ContactEvent::LoginCreated(e)) => match &mut e.email {
+                Some(email) => {
+                    let key = of(e.identity_id.as_ref(), email);
+                    vec![(email, key)]
+                }
+                None => Vec::new(),
+            },
+            Event::Contact(ContactEvent::ContactDetailsChanged(e)) => match &mut e.email {
+                Some(email) => {
+                    let key = of(e.identity_id.as_ref(), email);
+                    vec![(email, key)]
+                }
+                None => Vec::new(),
+            },
+            Event::Contact(ContactEvent::LoginFailed(e)) => {
+                vec![(&mut e.client_address, contact_ref(&id))]
+            }
+            Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
+                let key = identity_of(e.email.text());
+                vec![(&mut e.email, key.clone()), (&mut e.message, key)]
+            }
+            Event::Identity(IdentityEvent::IdentityRegistered(e)) => vec![(&mut e.email, id)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether every personal value may be stored (sealed or empty).
+    pub fn storable(&mut self) -> bool {
+        self.personal_mut("").iter().all(|(p, _)| p.storable())
+    }
+
+    /// The key refs of the sealed values, to fetch before [`Event::open`].
+    pub fn sealed_refs(&mut self) -> Vec<String> {
+        self.personal_mut("")
+            .iter()
+            .filter_map(|(p, _)| p.key_ref().map(str::to_owned))
+            .collect()
+    }
+
+    /// Opens every sealed value with the keys found (a missing key: erased).
+    pub fn open(&mut self, keys: &std::collections::HashMap<String, crate::personal::Key>) {
+        for (p, _) in self.personal_mut("") {
+            let key = p.key_ref().and_then(|r| keys.get(r));
+            p.open(key);
         }
     }
 }

@@ -29,6 +29,8 @@ pub mod envelope;
 pub mod links;
 pub mod log;
 pub mod nats_log;
+pub mod nats_vault;
+pub mod personal;
 pub mod sled_log;
 
 pub use envelope::{Actor, Envelope, StreamId};

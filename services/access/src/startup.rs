@@ -13,6 +13,9 @@ use crate::secrets::{
 };
 use access_events::log::EventLog;
 use access_events::nats_log::JetStreamLog;
+use access_events::nats_log::connect_client;
+use access_events::nats_vault::KvVault;
+use access_events::personal::{CachedVault, SledVault, Vault};
 use access_events::sled_log::SledLog;
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
@@ -57,17 +60,30 @@ impl Application {
             .settings("accessd")
             .map_err(|e| anyhow::anyhow!(e))?;
         let distributed = nats.is_some();
-        let log: Arc<dyn EventLog> = match nats {
+        let (log, vault): (Arc<dyn EventLog>, Arc<dyn Vault>) = match nats {
             Some(settings) => {
                 tracing::info!(url = %settings.url, stream = %settings.stream, "event log on NATS JetStream");
-                Arc::new(
-                    JetStreamLog::open(&settings)
-                        .await
-                        .context("opening the event log on NATS")?,
+                let client = connect_client(&settings)
+                    .await
+                    .context("connecting to NATS")?;
+                let log = JetStreamLog::with_client(client.clone(), &settings)
+                    .await
+                    .context("opening the event log on NATS")?;
+                let vault = KvVault::open(
+                    &async_nats::jetstream::new(client),
+                    &settings.stream,
+                    settings.replicas,
                 )
+                .await
+                .context("opening the key vault on NATS")?;
+                (Arc::new(log), Arc::new(vault))
             }
-            None => Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?),
+            None => (
+                Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?),
+                Arc::new(SledVault::open(&dir.join("vault")).context("opening the key vault")?),
+            ),
         };
+        let vault: Arc<dyn Vault> = CachedVault::new(vault);
         let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
         let (stop, stopped) = watch::channel(false);
         let health = HealthReporter::new();
@@ -87,6 +103,7 @@ impl Application {
         let mut workers = vec![tokio::spawn(run_projector(
             models.clone(),
             log.clone(),
+            vault.clone(),
             stopped.clone(),
         ))];
         let app = App {
@@ -98,6 +115,7 @@ impl Application {
             sessions: Sessions::new(secrets.server_key.clone()),
             temporary: TemporaryPasswords::new(secrets.server_key.clone()),
             portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
+            vault: vault.clone(),
             reset_throttle: Default::default(),
             throttle: {
                 let (accounts, addresses) = config.lockout();
@@ -124,7 +142,12 @@ impl Application {
                 &base_url,
                 Some(reporter),
             )?;
-            let mailer = Mailer::open(mailer_config, secrets.link_signer(), log.clone())?;
+            let mailer = Mailer::open(
+                mailer_config,
+                secrets.link_signer(),
+                log.clone(),
+                vault.clone(),
+            )?;
             workers.push(tokio::spawn(mailer.run(stopped.clone())));
         }
         workers.push(tokio::spawn(report_availability(

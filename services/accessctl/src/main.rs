@@ -209,6 +209,16 @@ enum Command {
     /// The event log (operator key).
     #[command(subcommand)]
     Log(LogCommand),
+    /// Forgets a person (operator key): access ends everywhere, their personal
+    /// data in the log becomes unreadable for good.
+    Forget {
+        /// The person's email.
+        #[arg(long)]
+        email: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+    },
     /// The tenant's history, its access at a past moment, verification and archives.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -696,6 +706,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             println!("revoked at position {}", r.position);
+        }
+        Command::Forget { email, reason } => {
+            let r = operator
+                .forget_identity(client.request(pb::ForgetIdentityRequest {
+                    request_id: rid,
+                    email,
+                    identity_id: String::new(),
+                    reason,
+                })?)
+                .await?
+                .into_inner();
+            println!("forgotten: identity {}", r.identity_id);
+            for c in r.contacts {
+                println!("access ended: {} contact {}", c.tenant_id, c.contact_id);
+            }
+            println!("position: {}", r.position);
         }
         Command::Key(KeyCommand::Rotate { id }) => {
             let r = admin

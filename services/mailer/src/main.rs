@@ -104,7 +104,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         &cli.public_base_url,
         Some(reporter),
     )?;
-    let mailer = Mailer::open(config, LinkSigner::new(server_key, Vec::new()), log)?;
+    let vault = access_events::nats_vault::KvVault::open(
+        &async_nats::jetstream::new(client.clone()),
+        &settings.stream,
+        settings.replicas,
+    )
+    .await
+    .context("opening the key vault on NATS")?;
+    let vault = access_events::personal::CachedVault::new(Arc::new(vault));
+    let mailer = Mailer::open(config, LinkSigner::new(server_key, Vec::new()), log, vault)?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         telemetry::shutdown_signal().await;

@@ -13,11 +13,12 @@ use crate::templates::{Kind, Rendered, Template, Vars};
 use crate::transport::{DeliveryError, Transport};
 use access_events::Envelope;
 use access_events::catalogue::{
-    ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, InvitationEvent,
-    PasswordResetRequested, TenantEvent,
+    ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, IdentityEvent,
+    InvitationEvent, PasswordResetRequested, TenantEvent,
 };
 use access_events::links::{LinkClaims, LinkSigner};
 use access_events::log::{EventLog, subscribe};
+use access_events::personal::{DecodeOpenError, Personal, Vault, decode_open};
 use anyhow::Context;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -133,6 +134,17 @@ struct ContactInfo {
     customer_id: String,
     /// Its invitation (empty for logins created by staff).
     invitation_id: String,
+    /// Its person, so that forgetting the person clears the address here too.
+    identity_id: String,
+}
+
+/// A personal value as the mailer keeps it: empty once its person is forgotten.
+fn readable(p: &Personal) -> String {
+    if p.is_erased() {
+        String::new()
+    } else {
+        p.text().to_owned()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -215,6 +227,8 @@ struct Step {
 pub(crate) struct Core {
     config: MailerConfig,
     links: LinkSigner,
+    /// Persons' keys, to read personal values.
+    vault: Arc<dyn Vault>,
     db: sled::Db,
     /// When each tenant may send its next mail.
     pace: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
@@ -251,12 +265,21 @@ fn key(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
 }
 
+/// The tenant part of a `contact\0<tenant>\0<id>` key.
+fn tenant_of(k: &[u8]) -> &str {
+    k.split(|b| *b == 0)
+        .nth(1)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or_default()
+}
+
 impl Mailer {
     /// Opens the mailer's state and subscribes to the log after its checkpoint.
     pub fn open(
         config: MailerConfig,
         links: LinkSigner,
         log: Arc<dyn EventLog>,
+        vault: Arc<dyn Vault>,
     ) -> anyhow::Result<Self> {
         let db = sled::Config::new()
             .path(&config.state_dir)
@@ -267,6 +290,7 @@ impl Mailer {
             core: Core {
                 config,
                 links,
+                vault,
                 db,
                 pace: Default::default(),
             },
@@ -383,7 +407,13 @@ impl Core {
         let send = mode != Mode::Fold;
         let mut sent = false;
         let tenant = e.stream.tenant();
-        match Event::decode(e) {
+        let decoded = match decode_open(self.vault.as_ref(), std::slice::from_ref(e)).await {
+            Ok(mut events) => events.pop().context("one event decoded"),
+            Err(DecodeOpenError::Codec(c)) => Err(anyhow::Error::from(c)),
+            // The vault did not answer: try the event again later.
+            Err(DecodeOpenError::Vault(v)) => return Err(v.into()),
+        };
+        match decoded {
             Ok(Event::Tenant(TenantEvent::TenantCreated(t))) => {
                 put(&mut step.batch, key(&["tenant", tenant]), &t.name);
             }
@@ -399,9 +429,9 @@ impl Core {
             }
             Ok(Event::Invitation(InvitationEvent::InvitationIssued(i))) => {
                 let info = InvitationInfo {
-                    email: i.email,
+                    email: readable(&i.email),
                     customer_id: i.customer_id,
-                    message: i.message,
+                    message: readable(&i.message),
                     contact_id: i.contact_id,
                 };
                 put(
@@ -442,9 +472,10 @@ impl Core {
             }
             Ok(Event::Contact(ContactEvent::ContactInvited(c))) => {
                 let info = ContactInfo {
-                    email: c.email,
+                    email: readable(&c.email),
                     customer_id: c.customer_id,
                     invitation_id: c.invitation_id,
+                    identity_id: c.identity_id,
                 };
                 put(
                     &mut step.batch,
@@ -454,9 +485,10 @@ impl Core {
             }
             Ok(Event::Contact(ContactEvent::LoginCreated(c))) => {
                 let info = ContactInfo {
-                    email: c.email.unwrap_or_default(),
+                    email: c.email.as_ref().map(readable).unwrap_or_default(),
                     customer_id: c.customer_id,
                     invitation_id: String::new(),
+                    identity_id: c.identity_id.unwrap_or_default(),
                 };
                 put(
                     &mut step.batch,
@@ -468,7 +500,8 @@ impl Core {
                 // Later links go to the new address.
                 let contact_key = key(&["contact", tenant, e.stream.id()]);
                 if let Some(mut info) = get::<ContactInfo>(&self.db, &contact_key)? {
-                    info.email = d.email.unwrap_or_default();
+                    info.email = d.email.as_ref().map(readable).unwrap_or_default();
+                    info.identity_id = d.identity_id.unwrap_or_default();
                     let invitation_key = key(&["invitation", tenant, &info.invitation_id]);
                     if let Some(mut invitation) = get::<InvitationInfo>(&self.db, &invitation_key)?
                     {
@@ -538,6 +571,14 @@ impl Core {
                     .send_notice(e, Kind::TemporaryPassword, password, &mut step)
                     .await?;
             }
+            Ok(Event::Identity(IdentityEvent::IdentityForgotten(f))) => {
+                self.vault.evict(e.stream.id());
+                for (_, contact_id) in &f.contacts {
+                    self.vault
+                        .evict(&access_events::personal::contact_ref(contact_id));
+                }
+                self.forget(e.stream.id(), &mut step)?;
+            }
             Ok(Event::Contact(ContactEvent::PasswordResetRequested(r))) if send => {
                 sent = self.send_reset(e, &r, &mut step).await?;
             }
@@ -593,6 +634,10 @@ impl Core {
         } else {
             (vec![contact.email.clone()], Kind::Approved)
         };
+        let recipients: Vec<String> = recipients.into_iter().filter(|r| !r.is_empty()).collect();
+        if recipients.is_empty() {
+            return Ok(false);
+        }
         let vars = Vars {
             tenant_name,
             customer_name,
@@ -738,6 +783,28 @@ impl Core {
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+
+    /// Clears the addresses of a forgotten person from the mailer's state.
+    fn forget(&self, identity_id: &str, step: &mut Step) -> anyhow::Result<()> {
+        for item in self.db.scan_prefix(key(&["contact", ""])) {
+            let (k, v) = item?;
+            let Ok(mut info) = postcard::from_bytes::<ContactInfo>(&v) else {
+                continue;
+            };
+            if info.identity_id != identity_id {
+                continue;
+            }
+            info.email.clear();
+            let invitation_key = key(&["invitation", tenant_of(&k), &info.invitation_id]);
+            if let Some(mut invitation) = get::<InvitationInfo>(&self.db, &invitation_key)? {
+                invitation.email.clear();
+                invitation.message.clear();
+                put(&mut step.batch, invitation_key, &invitation);
+            }
+            put(&mut step.batch, k.to_vec(), &info);
+        }
+        Ok(())
     }
 
     /// Tells a contact something without a link (a temporary password was set,
@@ -893,6 +960,10 @@ impl Core {
         let event_id = e.event_id.simple().to_string();
         let ledger_key = key(&["sent", &event_id]);
         if self.handled(&event_id)? {
+            return Ok(false);
+        }
+        if info.email.is_empty() {
+            // The person was forgotten: there is nobody to write to.
             return Ok(false);
         }
         let tenant = e.stream.tenant();

@@ -8,6 +8,7 @@ mod concurrency;
 mod crash;
 mod customers;
 mod distributed;
+mod erasure;
 mod faults;
 mod idempotency;
 mod inzant;

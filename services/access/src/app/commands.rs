@@ -294,7 +294,8 @@ pub struct SessionSubject {
     pub contact_id: String,
     /// The contact's customer.
     pub customer_id: String,
-    /// The contact's email.
+    /// Always empty in what the log keeps (no personal data in clear there):
+    /// the session reply reads the email from the read model.
     pub email: String,
     /// The global identity.
     pub identity_id: String,
@@ -383,7 +384,7 @@ impl Command for Accept {
                 tenant: tenant.to_string(),
                 contact_id: contact_id.to_string(),
                 customer_id: contact.customer_id,
-                email: contact.email,
+                email: String::new(),
                 identity_id: identity_id.to_string(),
                 pending_approval: tenant_state.approval_required,
             },
@@ -395,7 +396,7 @@ impl Command for Accept {
         // The password this login is checked against now: its own, if it has
         // one, else its identity's (the same rule as Login).
         let tenant = self.tenant()?;
-        let mut unit = Unit::new(app.log.as_ref());
+        let mut unit = Unit::new(app);
         let contact: ContactState = unit
             .load(&streams::contact(
                 &tenant,

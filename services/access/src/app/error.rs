@@ -41,3 +41,14 @@ impl From<access_events::LogError> for AppError {
         }
     }
 }
+
+impl From<access_events::personal::DecodeOpenError> for AppError {
+    fn from(e: access_events::personal::DecodeOpenError) -> Self {
+        match e {
+            access_events::personal::DecodeOpenError::Vault(v) => {
+                AppError::Unavailable(v.to_string())
+            }
+            other => AppError::storage(other),
+        }
+    }
+}

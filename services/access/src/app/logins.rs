@@ -342,7 +342,7 @@ impl Command for ChangePasswordCommand {
 
     /// A retried change opens a session only for whoever knows the new password.
     async fn check_replay(&self, app: &App, _reply: &String) -> Result<(), AppError> {
-        let mut unit = Unit::new(app.log.as_ref());
+        let mut unit = Unit::new(app);
         let contact: ContactState = unit
             .load(&streams::contact(&self.tenant, &self.contact_id))
             .await?;

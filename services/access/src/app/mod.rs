@@ -6,6 +6,7 @@
 mod commands;
 mod customers;
 mod delivery;
+mod erasure;
 mod error;
 mod logins;
 mod queries;
@@ -16,6 +17,7 @@ mod throttle;
 pub use commands::*;
 pub use customers::*;
 pub use delivery::{MailReporter, RecordDelivery};
+pub use erasure::{ForgetIdentity, Forgotten};
 pub use error::AppError;
 pub use logins::*;
 pub use queries::{LoginOutcome, check_in};
@@ -29,9 +31,9 @@ use crate::domain::values::{Password, RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
 use crate::projections::ReadModels;
 use crate::secrets::{ApiKeys, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords};
-use access_events::catalogue::Event;
 use access_events::links::LinkSigner;
 use access_events::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
+use access_events::personal::{Vault, decode_open, seal};
 use access_events::{Actor, StreamId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -90,6 +92,8 @@ pub struct App {
     pub temporary: TemporaryPasswords,
     /// Portal link tokens.
     pub portal_links: PortalLinkTokens,
+    /// Persons' keys: personal values in events are sealed under them.
+    pub vault: Arc<dyn Vault>,
     /// Tunables.
     pub settings: Settings,
     /// The gate in front of every password check (lockout, delays).
@@ -150,14 +154,16 @@ pub trait Command: Send + Sync {
 /// The streams one decision read, with the versions it saw.
 pub struct Unit<'a> {
     log: &'a dyn EventLog,
+    vault: &'a dyn Vault,
     versions: HashMap<StreamId, u64>,
 }
 
 impl<'a> Unit<'a> {
-    /// A unit reading from `log` that has loaded nothing yet.
-    pub fn new(log: &'a dyn EventLog) -> Self {
+    /// A unit reading from `app`'s log that has loaded nothing yet.
+    pub fn new(app: &'a App) -> Self {
         Unit {
-            log,
+            log: app.log.as_ref(),
+            vault: app.vault.as_ref(),
             versions: HashMap::new(),
         }
     }
@@ -166,12 +172,12 @@ impl<'a> Unit<'a> {
     pub async fn load<A: Aggregate>(&mut self, stream: &StreamId) -> Result<A, AppError> {
         let envelopes = self.log.read_stream(stream).await.map_err(AppError::from)?;
         self.versions.insert(stream.clone(), envelopes.len() as u64);
-        let mut state = A::default();
-        for e in &envelopes {
-            let event = Event::decode(e).map_err(AppError::storage)?;
-            state = state.evolve(&event);
-        }
-        Ok(state)
+        let events = decode_open(self.vault, &envelopes)
+            .await
+            .map_err(AppError::from)?;
+        Ok(events
+            .iter()
+            .fold(A::default(), |state, event| state.evolve(event)))
     }
 
     fn into_streams(self, changes: Vec<Change>) -> Vec<StreamAppend> {
@@ -258,11 +264,18 @@ impl App {
             });
         }
         for _ in 0..MAX_ATTEMPTS {
-            let mut unit = Unit {
-                log: self.log.as_ref(),
-                versions: HashMap::new(),
-            };
-            let (changes, reply) = cmd.decide(self, &mut unit).await?;
+            let mut unit = Unit::new(self);
+            let (mut changes, reply) = cmd.decide(self, &mut unit).await?;
+            // Personal values are stored sealed under their person's key.
+            for change in &mut changes {
+                seal(
+                    self.vault.as_ref(),
+                    change.stream.as_str(),
+                    &mut change.event,
+                )
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            }
             let encoded = postcard::to_stdvec(&reply).map_err(AppError::storage)?;
             let streams = unit.into_streams(changes);
             if streams.iter().any(|s| s.stream.id() == "_") {

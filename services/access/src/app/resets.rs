@@ -126,7 +126,7 @@ impl Command for ResetPasswordCommand {
                 tenant: tenant.to_string(),
                 contact_id: contact_id.to_string(),
                 customer_id: contact.customer_id,
-                email: contact.email,
+                email: String::new(),
                 identity_id: identity_id.to_string(),
                 pending_approval,
             },
@@ -135,7 +135,7 @@ impl Command for ResetPasswordCommand {
 
     /// A retried reset opens a session only for whoever knows the new password.
     async fn check_replay(&self, app: &App, reply: &SessionSubject) -> Result<(), AppError> {
-        let mut unit = Unit::new(app.log.as_ref());
+        let mut unit = Unit::new(app);
         let identity: IdentityState = unit
             .load(&streams::identity(&GeneratedId::trusted(
                 &reply.identity_id,

@@ -68,7 +68,7 @@ impl Names {
                     c.contact_id.clone(),
                     ContactName {
                         customer_id: c.customer_id.clone(),
-                        label: c.email.clone(),
+                        label: c.email.text().to_owned(),
                         identity_id: c.identity_id.clone(),
                     },
                 );
@@ -91,7 +91,11 @@ impl Names {
             }
             Event::Contact(ContactEvent::ContactDetailsChanged(c)) => {
                 if let Some(contact) = self.contacts.get_mut(id) {
-                    if let Some(label) = c.username.clone().or_else(|| c.email.clone()) {
+                    if let Some(label) = c
+                        .username
+                        .clone()
+                        .or_else(|| c.email.as_ref().map(|e| e.text().to_owned()))
+                    {
                         contact.label = label;
                     }
                     contact.identity_id = c.identity_id.clone().unwrap_or_default();
@@ -327,7 +331,7 @@ impl Names {
                     l.username,
                     self.customer(&l.customer_id),
                     l.email
-                        .as_deref()
+                        .as_ref()
                         .map(|e| format!(" with email {e}"))
                         .unwrap_or_default(),
                     sites(&l.site_rule)
@@ -368,7 +372,7 @@ impl Names {
                 ContactEvent::ContactDetailsChanged(d) => format!(
                     "changed the email of {} to {} and the username to {}",
                     contact(),
-                    d.email.as_deref().unwrap_or("none"),
+                    d.email.as_ref().map_or("none", |e| e.text()),
                     d.username.as_deref().unwrap_or("none")
                 ),
                 ContactEvent::EmailSent(m) => {
@@ -447,6 +451,11 @@ impl Names {
                 IdentityEvent::PasswordSet(_) => {
                     format!("set the password of {} (for every supplier)", contact())
                 }
+                IdentityEvent::IdentityForgotten(f) => format!(
+                    "forgot the person of identity {id}: their personal data is erased and the access of {} contact(s) ended{}",
+                    f.contacts.len(),
+                    because(&f.reason)
+                ),
             },
             Event::PortalLink(e) => match e {
                 PortalLinkEvent::PortalLinkCreated(l) => format!(

@@ -11,10 +11,11 @@ use crate::app::{AppError, check_in};
 use crate::domain::access::Action;
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
 use access_events::Envelope;
-use access_events::catalogue::Event;
+use access_events::catalogue::{Event, IdentityEvent};
 use access_events::chain::ChainVerifier;
 use access_events::envelope::Aggregate;
 use access_events::log::EventLog;
+use access_events::personal::{Vault, decode_open};
 use history::{Names, Subject};
 use tokio::sync::mpsc;
 
@@ -51,16 +52,31 @@ pub struct HistoryLine {
     pub actor: String,
 }
 
-/// Whether an event is part of `tenant`'s history: its streams, and the
-/// global identity events its own commands wrote.
+/// Whether an event may be part of `tenant`'s history: its streams, the
+/// global identity events its own commands wrote, and the erasures of
+/// persons (checked against their contacts once decoded).
 fn of_tenant(envelope: &Envelope, tenant: &str) -> bool {
-    envelope.stream.tenant() == tenant || envelope.tenant.as_deref() == Some(tenant)
+    envelope.stream.tenant() == tenant
+        || envelope.tenant.as_deref() == Some(tenant)
+        || envelope.event_type == "IdentityForgotten"
+}
+
+/// Whether a decoded event really concerns `tenant` (an erasure: only if the
+/// person was one of its contacts).
+fn concerns_tenant(event: &Event, tenant: &str) -> bool {
+    match event {
+        Event::Identity(IdentityEvent::IdentityForgotten(f)) => {
+            f.contacts.iter().any(|(t, _)| t == tenant)
+        }
+        _ => true,
+    }
 }
 
 /// Walks the log from the start (names need the early events), sending the
 /// lines the query asks for to `out`; stops early if the receiver goes away.
 pub async fn replay(
     log: &dyn EventLog,
+    vault: &dyn Vault,
     query: HistoryQuery,
     out: mpsc::Sender<Result<HistoryLine, AppError>>,
 ) {
@@ -81,21 +97,22 @@ pub async fn replay(
                 return;
             }
         };
-        for envelope in batch {
-            next = envelope.position + 1;
-            if envelope.position > last {
+        next = batch.last().map_or(next, |e| e.position + 1);
+        let mine: Vec<Envelope> = batch
+            .into_iter()
+            .filter(|e| e.position <= last && of_tenant(e, &query.tenant))
+            .collect();
+        let events = match decode_open(vault, &mine).await {
+            Ok(events) => events,
+            Err(e) => {
+                let _ = out.send(Err(AppError::from(e))).await;
                 return;
             }
-            if !of_tenant(&envelope, &query.tenant) {
+        };
+        for (envelope, event) in mine.into_iter().zip(events) {
+            if !concerns_tenant(&event, &query.tenant) {
                 continue;
             }
-            let event = match Event::decode(&envelope) {
-                Ok(event) => event,
-                Err(e) => {
-                    let _ = out.send(Err(AppError::storage(e))).await;
-                    return;
-                }
-            };
             names.learn(&envelope, &event);
             let in_range = envelope.position >= query.from_position
                 && query.from_ms.is_none_or(|t| envelope.occurred_at_ms >= t)
@@ -147,6 +164,7 @@ pub struct AccessAt {
 /// (or one contact) could do then.
 pub async fn access_at(
     log: &dyn EventLog,
+    vault: &dyn Vault,
     tenant: &str,
     at_ms: i64,
     customer_id: Option<&str>,
@@ -170,7 +188,10 @@ pub async fn access_at(
         if let Some(last) = mine.last() {
             position = last.position;
             replayed += mine.len() as u64;
-            models.apply(&mine).map_err(AppError::Internal)?;
+            models
+                .apply(&mine, vault)
+                .await
+                .map_err(AppError::Internal)?;
         }
     }
     let contacts = match (contact_id, customer_id) {

@@ -74,7 +74,7 @@ impl Aggregate for ContactState {
             ContactEvent::ContactInvited(e) => {
                 self.lifecycle = Some(Lifecycle::Invited);
                 self.customer_id = e.customer_id.clone();
-                self.email = e.email.clone();
+                self.email = e.email.text().to_owned();
                 self.identity_id = e.identity_id.clone();
                 self.site_rule = Some(e.site_rule.clone());
                 self.invitation_id = e.invitation_id.clone();
@@ -86,7 +86,11 @@ impl Aggregate for ContactState {
             ContactEvent::LoginCreated(e) => {
                 self.lifecycle = Some(Lifecycle::Active);
                 self.customer_id = e.customer_id.clone();
-                self.email = e.email.clone().unwrap_or_default();
+                self.email = e
+                    .email
+                    .as_ref()
+                    .map(|e| e.text().to_owned())
+                    .unwrap_or_default();
                 self.identity_id = e.identity_id.clone().unwrap_or_default();
                 self.site_rule = Some(e.site_rule.clone());
                 self.username = Some(e.username.clone());
@@ -99,7 +103,11 @@ impl Aggregate for ContactState {
             ContactEvent::FirstLogin(_) => self.logged_in = true,
             ContactEvent::EmailSent(_) | ContactEvent::EmailDeliveryFailed(_) => {}
             ContactEvent::ContactDetailsChanged(e) => {
-                self.email = e.email.clone().unwrap_or_default();
+                self.email = e
+                    .email
+                    .as_ref()
+                    .map(|e| e.text().to_owned())
+                    .unwrap_or_default();
                 self.identity_id = e.identity_id.clone().unwrap_or_default();
                 self.username = e.username.clone();
             }

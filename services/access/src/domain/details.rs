@@ -13,6 +13,7 @@ use access_events::catalogue::{
     ContactDetailsChanged, ContactEvent, EmailReleased, EmailReserved, EmailSlotEvent, Event,
     UsernameSlotEvent,
 };
+use access_events::personal::Personal;
 
 /// New email and username of a contact (the whole pair: empty means none).
 #[derive(Clone, Debug)]
@@ -161,7 +162,7 @@ pub fn change_details(
     let details = Change::new(
         streams::contact(&cmd.tenant, &cmd.contact_id),
         Event::Contact(ContactEvent::ContactDetailsChanged(ContactDetailsChanged {
-            email: cmd.email.as_ref().map(ToString::to_string),
+            email: cmd.email.as_ref().map(|e| Personal::clear(e.to_string())),
             identity_id: cmd.email.as_ref().map(|e| e.identity_id().to_string()),
             username: cmd.username.as_ref().map(ToString::to_string),
         })),

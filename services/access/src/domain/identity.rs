@@ -19,6 +19,8 @@ impl Aggregate for IdentityState {
             Event::Identity(IdentityEvent::PasswordSet(p)) => {
                 self.password_hash = Some(p.password_hash.clone());
             }
+            // A forgotten person starts over: no password survives them.
+            Event::Identity(IdentityEvent::IdentityForgotten(_)) => self = Self::default(),
             _ => {}
         }
         self

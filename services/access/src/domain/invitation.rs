@@ -13,6 +13,7 @@ use access_events::catalogue::{
     Event, IdentityEvent, IdentityRegistered, InvitationAccepted, InvitationEvent,
     InvitationIssued, InvitationResent, PasswordSet, SiteRule,
 };
+use access_events::personal::Personal;
 
 /// Where an invitation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -135,7 +136,7 @@ pub fn invite(state: InviteState<'_>, cmd: InviteCustomer) -> Result<Vec<Change>
             Event::Contact(ContactEvent::ContactInvited(ContactInvited {
                 contact_id: cmd.contact_id.to_string(),
                 customer_id: cmd.customer_id.to_string(),
-                email: cmd.email.to_string(),
+                email: Personal::clear(cmd.email.to_string()),
                 identity_id: identity_id.to_string(),
                 site_rule: cmd.site_rule,
                 invitation_id: cmd.invitation_id.to_string(),
@@ -147,8 +148,8 @@ pub fn invite(state: InviteState<'_>, cmd: InviteCustomer) -> Result<Vec<Change>
                 invitation_id: cmd.invitation_id.to_string(),
                 contact_id: cmd.contact_id.to_string(),
                 customer_id: cmd.customer_id.to_string(),
-                email: cmd.email.to_string(),
-                message: cmd.message.to_string(),
+                email: Personal::clear(cmd.email.to_string()),
+                message: Personal::clear(cmd.message.to_string()),
                 generation: 1,
                 expires_at_ms,
             })),
@@ -340,7 +341,7 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
                 changes.push(Change::new(
                     stream.clone(),
                     Event::Identity(IdentityEvent::IdentityRegistered(IdentityRegistered {
-                        email: state.contact.email.clone(),
+                        email: Personal::clear(state.contact.email.clone()),
                     })),
                 ));
             }

@@ -19,6 +19,7 @@ use access_events::catalogue::{
     ContactEvent, EmailReserved, EmailSlotEvent, Event, FirstLogin, GeneratedPassword,
     LocalPasswordSet, LoginCreated, LoginKind, SiteRule, UsernameSlotEvent,
 };
+use access_events::personal::Personal;
 
 /// One login of a pair, as the caller prepared it.
 #[derive(Clone, Debug)]
@@ -126,7 +127,7 @@ pub fn add_portal_user(
                 contact_id: login.contact_id.to_string(),
                 customer_id: cmd.customer_id.to_string(),
                 username: login.username.to_string(),
-                email: email.map(ToString::to_string),
+                email: email.map(|e| Personal::clear(e.to_string())),
                 identity_id: email.map(|e| e.identity_id().to_string()),
                 site_rule: cmd.site_rule.clone(),
                 kind,

@@ -17,6 +17,7 @@ pub mod contact;
 pub mod customer;
 pub mod details;
 pub mod email_slot;
+pub mod erasure;
 pub mod identity;
 pub mod invitation;
 pub mod lockout;

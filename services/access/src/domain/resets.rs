@@ -17,6 +17,7 @@ use access_events::catalogue::{
     ContactEvent, Event, IdentityEvent, IdentityRegistered, InvitationEvent, InvitationResent,
     LocalPasswordCleared, PasswordResetCompleted, PasswordResetRequested, PasswordSet,
 };
+use access_events::personal::Personal;
 
 /// Which email a reset request sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -185,7 +186,7 @@ pub fn reset_password(
         changes.push(Change::new(
             identity_stream.clone(),
             Event::Identity(IdentityEvent::IdentityRegistered(IdentityRegistered {
-                email: contact.email.clone(),
+                email: Personal::clear(contact.email.clone()),
             })),
         ));
     }

@@ -227,8 +227,7 @@ impl Email {
     /// The id of the global identity of this email: it is derived, so that the
     /// log itself keeps one identity per email.
     pub fn identity_id(&self) -> GeneratedId {
-        let digest = Sha256::digest(format!("identity\0{}", self.0.to_lowercase()).as_bytes());
-        GeneratedId(hex::encode(&digest[..16]))
+        GeneratedId(access_events::personal::identity_of(&self.0))
     }
 }
 

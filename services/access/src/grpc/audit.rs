@@ -86,7 +86,8 @@ impl Audit for AuditService {
         };
         let (tx, mut rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         let log = self.0.app.log.clone();
-        tokio::spawn(async move { audit::replay(log.as_ref(), query, tx).await });
+        let vault = self.0.app.vault.clone();
+        tokio::spawn(async move { audit::replay(log.as_ref(), vault.as_ref(), query, tx).await });
         let (out_tx, out_rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
@@ -152,6 +153,7 @@ impl Audit for AuditService {
         };
         let answer = audit::access_at(
             self.0.app.log.as_ref(),
+            self.0.app.vault.as_ref(),
             &tenant,
             at,
             customer.as_deref(),

@@ -3,7 +3,8 @@
 use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::domain::values::FieldViolation;
+use crate::app::{AppError, ForgetIdentity};
+use crate::domain::values::{Email, FieldViolation, GeneratedId, RequestId};
 use access_proto::v1 as pb;
 use access_proto::v1::operator_server::Operator;
 use tonic::{Request, Response, Status};
@@ -39,6 +40,69 @@ impl Operator for OperatorService {
             tenant_id: outcome.reply.tenant_id,
             admin_api_key: self.0.app.api_keys.key_text(&outcome.reply.admin_key_id),
             admin_key_id: outcome.reply.admin_key_id,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn forget_identity(
+        &self,
+        request: Request<pb::ForgetIdentityRequest>,
+    ) -> Result<Response<pb::ForgetIdentityReply>, Status> {
+        let principal = self.0.auth.operator(&request).await?;
+        let r = request.get_ref();
+        let mut f = convert::Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        let identity_id = match (r.email.trim(), r.identity_id.trim()) {
+            ("", "") => f.parse::<GeneratedId>(
+                "email",
+                Err("give the person's email or identity id".into()),
+            ),
+            (email, "") => f
+                .parse("email", Email::parse(email))
+                .map(|e| e.identity_id()),
+            ("", id) => f.parse("identity_id", GeneratedId::parse(id)),
+            _ => f.parse::<GeneratedId>(
+                "identity_id",
+                Err("give the email or the identity id, not both".into()),
+            ),
+        };
+        f.finish()?;
+        let (Some(request_id), Some(identity_id)) = (request_id, identity_id) else {
+            return Err(Status::internal("parse bookkeeping"));
+        };
+        let cmd = ForgetIdentity {
+            identity_id: identity_id.clone(),
+            reason: r.reason.trim().to_owned(),
+        };
+        let fp = fingerprint("ForgetIdentity", r, |m| m.request_id.clear());
+        let ctx = context(&request, request_id, fp, None, principal.actor());
+        let app = &self.0.app;
+        let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        // The record is written; now the key goes. A failure here is retried
+        // by every replica's projector when it applies the record.
+        app.vault
+            .destroy(identity_id.as_str())
+            .await
+            .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
+        for (_, contact_id) in &outcome.reply.contacts {
+            app.vault
+                .destroy(&access_events::personal::contact_ref(contact_id))
+                .await
+                .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
+        }
+        app.wait_for(outcome.position).await.map_err(to_status)?;
+        Ok(Response::new(pb::ForgetIdentityReply {
+            position: outcome.position,
+            identity_id: identity_id.to_string(),
+            contacts: outcome
+                .reply
+                .contacts
+                .into_iter()
+                .map(|(tenant_id, contact_id)| pb::ForgottenContact {
+                    tenant_id,
+                    contact_id,
+                })
+                .collect(),
         }))
     }
 

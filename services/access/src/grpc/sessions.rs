@@ -26,6 +26,12 @@ async fn session_of(
         .await
         .map_err(to_status)?;
     let pending_approval = session.is_none();
+    let email = app
+        .models
+        .contact(&s.tenant, &s.contact_id)
+        .map_err(|e| to_status(AppError::Internal(e)))?
+        .map(|c| c.email)
+        .unwrap_or_default();
     let (session_token, expires_at, must_change_password) = match session {
         Some((token, expires_at_ms, must_change)) => (token, rfc3339(expires_at_ms), must_change),
         None => (String::new(), String::new(), false),
@@ -37,7 +43,7 @@ async fn session_of(
         tenant_id: s.tenant,
         contact_id: s.contact_id,
         customer_id: s.customer_id,
-        email: s.email,
+        email,
         must_change_password,
         pending_approval,
     })

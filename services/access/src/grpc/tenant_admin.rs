@@ -401,7 +401,7 @@ impl TenantAdmin for TenantAdminService {
         let custom = match draft {
             Some(d) => Some(d),
             None => {
-                let mut unit = crate::app::Unit::new(self.0.app.log.as_ref());
+                let mut unit = crate::app::Unit::new(&self.0.app);
                 let state: crate::domain::tenant::TenantState = unit
                     .load(&crate::domain::streams::tenant(&tenant))
                     .await

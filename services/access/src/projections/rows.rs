@@ -293,8 +293,7 @@ fn set_invitation_expiry(
 }
 
 /// Applies one event to the rows.
-pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result<()> {
-    let event = Event::decode(envelope)?;
+pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> anyhow::Result<()> {
     let tenant = envelope.stream.tenant();
     let id = envelope.stream.id();
     match event {
@@ -395,7 +394,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 &ContactRow {
                     contact_id: e.contact_id.clone(),
                     customer_id: e.customer_id,
-                    email: e.email,
+                    email: e.email.text().to_owned(),
                     identity_id: e.identity_id,
                     site_rule: e.site_rule,
                     lifecycle: Lifecycle::Invited,
@@ -427,7 +426,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                 &ContactRow {
                     contact_id: e.contact_id.clone(),
                     customer_id: e.customer_id,
-                    email: e.email.unwrap_or_default(),
+                    email: e.email.map(|e| e.text().to_owned()).unwrap_or_default(),
                     identity_id: e.identity_id.unwrap_or_default(),
                     site_rule: e.site_rule,
                     lifecycle: Lifecycle::Active,
@@ -485,7 +484,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
                         if let Some(username) = &e.username {
                             rows.put(keys::username(tenant, username), &row.contact_id);
                         }
-                        row.email = e.email.unwrap_or_default();
+                        row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
                         row.identity_id = e.identity_id.unwrap_or_default();
                         row.username = e.username;
                     }
@@ -516,10 +515,21 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope) -> anyhow::Result
         Event::Identity(IdentityEvent::IdentityRegistered(e)) => rows.put(
             keys::identity(id),
             &IdentityRow {
-                email: e.email,
+                email: e.email.text().to_owned(),
                 password_hash: None,
             },
         ),
+        Event::Identity(IdentityEvent::IdentityForgotten(f)) => {
+            // What the rows hold of the person goes with the key.
+            rows.del(keys::identity(id));
+            for (tenant, contact_id) in &f.contacts {
+                let key = keys::contact(tenant, contact_id);
+                if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+                    row.email = access_events::personal::ERASED.to_owned();
+                    rows.put(key, &row);
+                }
+            }
+        }
         Event::Identity(IdentityEvent::PasswordSet(e)) => {
             let key = keys::identity(id);
             if let Some(mut row) = rows.get::<IdentityRow>(&key)? {

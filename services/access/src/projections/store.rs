@@ -3,7 +3,9 @@
 use super::rows::{
     self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, TenantRow, keys,
 };
+use access_events::catalogue::{Event, IdentityEvent};
 use access_events::log::{EventLog, subscribe};
+use access_events::personal::{Vault, contact_ref, decode_open};
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -134,15 +136,38 @@ impl ReadModels {
 
     /// Applies envelopes in log order, with the checkpoint, atomically; skips
     /// what was applied before.
-    pub fn apply(&self, envelopes: &[access_events::Envelope]) -> anyhow::Result<()> {
+    /// Personal values are opened with the keys `vault` still holds; a
+    /// forgotten person's keys are destroyed here too (again, harmlessly, on
+    /// every replica and every rebuild), so no replica keeps reading them.
+    pub async fn apply(
+        &self,
+        envelopes: &[access_events::Envelope],
+        vault: &dyn Vault,
+    ) -> anyhow::Result<()> {
         let checkpoint = self.checkpoint();
+        let fresh: Vec<access_events::Envelope> = envelopes
+            .iter()
+            .filter(|e| e.position > checkpoint)
+            .cloned()
+            .collect();
+        for e in &fresh {
+            if e.event_type == "IdentityForgotten"
+                && let Ok(Event::Identity(IdentityEvent::IdentityForgotten(f))) = Event::decode(e)
+            {
+                vault.destroy(e.stream.id()).await?;
+                for (_, contact_id) in &f.contacts {
+                    vault.destroy(&contact_ref(contact_id)).await?;
+                }
+            }
+        }
+        let events = decode_open(vault, &fresh).await?;
         let mut overlay = Overlay {
             tree: &self.tree,
             staged: HashMap::new(),
         };
         let mut last = checkpoint;
-        for e in envelopes.iter().filter(|e| e.position > checkpoint) {
-            rows::apply(&mut overlay, e)
+        for (e, event) in fresh.iter().zip(events) {
+            rows::apply(&mut overlay, e, event)
                 .with_context(|| format!("projecting event at position {}", e.position))?;
             last = e.position;
         }
@@ -160,6 +185,30 @@ impl ReadModels {
         self.tree.apply_batch(batch)?;
         self.applied_tx.send_replace(last);
         Ok(())
+    }
+
+    /// Every contact (tenant, contact id) of an identity, in every tenant.
+    pub fn contacts_with_identity(
+        &self,
+        identity_id: &str,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        // Contact rows are `n\0<tenant>\0<contact>`: a scan, as erasure is rare.
+        let prefix = keys::contact("", "");
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(&prefix[..2]) {
+            let (k, v) = item?;
+            let row: ContactRow = postcard::from_bytes(&v).context("read-model row")?;
+            if row.identity_id != identity_id {
+                continue;
+            }
+            let tenant = k[2..]
+                .split(|b| *b == 0)
+                .next()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default();
+            out.push((tenant, row.contact_id));
+        }
+        Ok(out)
     }
 
     /// A tenant's API keys, by key id.
@@ -306,6 +355,7 @@ impl ReadModels {
 pub async fn run_projector(
     models: Arc<ReadModels>,
     log: Arc<dyn EventLog>,
+    vault: Arc<dyn Vault>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut events = subscribe(log, models.checkpoint() + 1);
@@ -330,7 +380,7 @@ pub async fn run_projector(
             }
         }
         if !batch.is_empty()
-            && let Err(e) = models.apply(&batch)
+            && let Err(e) = models.apply(&batch, vault.as_ref()).await
         {
             // A read model that cannot apply an event must not skip it: stop
             // here, loudly, and serve what it has.

@@ -1,0 +1,498 @@
+//! Personal data in an immutable log: every personal value (an email, a
+//! free-text message, a client address) is stored encrypted under a key of
+//! its own person, kept outside the log in a [`Vault`]. Forgetting a person
+//! destroys the key: their events stay, chained and verifiable, with those
+//! values unreadable for ever ("crypto-shredding").
+//!
+//! A sealed value is stored where the plain string was, as a string
+//! `"\u{1}pd1:<key ref>:<base64 nonce and ciphertext>"`, so event layouts do
+//! not change and events written before sealing existed read as they are.
+//! The cipher is XChaCha20-Poly1305 with a random nonce; the key ref is also
+//! the associated data, so a value cannot be moved under another person.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What starts a sealed value (a control character no typed text starts with).
+const PREFIX: &str = "\u{1}pd1:";
+
+/// What an erased value reads as.
+pub const ERASED: &str = "[erased]";
+
+/// A person's key.
+pub type Key = [u8; 32];
+
+/// The key ref of an email's person: the identity id, derived from the email
+/// the same way the service derives it.
+pub fn identity_of(email: &str) -> String {
+    let digest = Sha256::digest(format!("identity\0{}", email.trim().to_lowercase()).as_bytes());
+    hex::encode(&digest[..16])
+}
+
+/// The key ref of a login without an email: its contact.
+pub fn contact_ref(contact_id: &str) -> String {
+    format!("c-{contact_id}")
+}
+
+/// A personal value: readable, sealed as stored, or erased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Personal(State);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    /// Readable: as decided, after opening, or written before sealing existed.
+    Clear(String),
+    /// As stored: the whole sealed text.
+    Sealed { key_ref: String, text: String },
+    /// Its key is gone.
+    Erased { key_ref: String },
+}
+
+impl Personal {
+    /// A readable value (what a decision puts into an event).
+    pub fn clear(text: impl Into<String>) -> Self {
+        Personal(State::Clear(text.into()))
+    }
+
+    /// The value to read: the text, or [`ERASED`] once its key is gone.
+    pub fn text(&self) -> &str {
+        match &self.0 {
+            State::Clear(t) => t,
+            State::Erased { .. } => ERASED,
+            // Only a consumer that skipped opening sees this.
+            State::Sealed { .. } => "[sealed]",
+        }
+    }
+
+    /// Whether the value is empty (an absent optional text).
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.0, State::Clear(t) if t.is_empty())
+    }
+
+    /// Whether its key was destroyed.
+    pub fn is_erased(&self) -> bool {
+        matches!(self.0, State::Erased { .. })
+    }
+
+    /// The key ref it is sealed under, if sealed or erased.
+    pub fn key_ref(&self) -> Option<&str> {
+        match &self.0 {
+            State::Sealed { key_ref, .. } | State::Erased { key_ref } => Some(key_ref),
+            State::Clear(_) => None,
+        }
+    }
+
+    /// Whether it may be stored (sealed, erased, or empty: nothing to hide).
+    pub fn storable(&self) -> bool {
+        !matches!(&self.0, State::Clear(t) if !t.is_empty())
+    }
+
+    /// Encrypts a readable value under `key` (nothing to do for an empty one).
+    pub fn seal(&mut self, key_ref: &str, key: &Key) {
+        let State::Clear(text) = &self.0 else { return };
+        if text.is_empty() {
+            return;
+        }
+        let nonce: [u8; 24] = rand::random();
+        let cipher = XChaCha20Poly1305::new(key.into());
+        // Encryption with a valid key cannot fail; an empty result is refused
+        // by `storable` below, never stored as plain text.
+        let Ok(ciphertext) = cipher.encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: text.as_bytes(),
+                aad: key_ref.as_bytes(),
+            },
+        ) else {
+            return;
+        };
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&ciphertext);
+        self.0 = State::Sealed {
+            key_ref: key_ref.to_owned(),
+            text: format!("{PREFIX}{key_ref}:{}", URL_SAFE_NO_PAD.encode(bytes)),
+        };
+    }
+
+    /// Decrypts with `key`, or marks erased when there is no key. A value
+    /// that does not decrypt (tampered) is erased too: it cannot be read.
+    pub fn open(&mut self, key: Option<&Key>) {
+        let State::Sealed { key_ref, text } = &self.0 else {
+            return;
+        };
+        let key_ref = key_ref.clone();
+        let opened = key.and_then(|key| {
+            let encoded = text.rsplit(':').next()?;
+            let bytes = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+            if bytes.len() < 24 {
+                return None;
+            }
+            let (nonce, ciphertext) = bytes.split_at(24);
+            let plain = XChaCha20Poly1305::new(key.into())
+                .decrypt(
+                    XNonce::from_slice(nonce),
+                    Payload {
+                        msg: ciphertext,
+                        aad: key_ref.as_bytes(),
+                    },
+                )
+                .ok()?;
+            String::from_utf8(plain).ok()
+        });
+        self.0 = match opened {
+            Some(text) => State::Clear(text),
+            None => State::Erased { key_ref },
+        };
+    }
+}
+
+impl From<&str> for Personal {
+    fn from(text: &str) -> Self {
+        Personal::clear(text)
+    }
+}
+
+impl From<String> for Personal {
+    fn from(text: String) -> Self {
+        Personal::clear(text)
+    }
+}
+
+impl Default for Personal {
+    fn default() -> Self {
+        Personal::clear("")
+    }
+}
+
+impl std::fmt::Display for Personal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+impl Serialize for Personal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            // JSON for people (the audit history): what the value reads as.
+            return s.serialize_str(self.text());
+        }
+        match &self.0 {
+            State::Clear(t) => s.serialize_str(t),
+            State::Sealed { text, .. } => s.serialize_str(text),
+            // An erased value is never written again; keep its ref.
+            State::Erased { key_ref } => s.serialize_str(&format!("{PREFIX}{key_ref}:")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Personal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok(match text.strip_prefix(PREFIX) {
+            Some(rest) => match rest.split_once(':') {
+                Some((key_ref, _)) => Personal(State::Sealed {
+                    key_ref: key_ref.to_owned(),
+                    text,
+                }),
+                None => Personal(State::Clear(text)),
+            },
+            None => Personal(State::Clear(text)),
+        })
+    }
+}
+
+/// Why the vault could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("key vault: {0}")]
+pub struct VaultError(pub String);
+
+/// Where persons' keys live, outside the log.
+pub trait Vault: Send + Sync {
+    /// The key of `key_ref`; `None` if it was destroyed or never made.
+    fn get(&self, key_ref: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>>;
+    /// The key of `key_ref`, made and stored durably first if there is none.
+    fn get_or_create(&self, key_ref: &str) -> BoxFuture<'_, Result<Key, VaultError>>;
+    /// Destroys the key for good (every stored copy).
+    fn destroy(&self, key_ref: &str) -> BoxFuture<'_, Result<(), VaultError>>;
+    /// Forgets any copy held in memory (another process destroyed the key).
+    fn evict(&self, _key_ref: &str) {}
+}
+
+/// Keeps keys in memory in front of a vault; only keys that exist are kept,
+/// so a key made by another process is found when first needed.
+pub struct CachedVault {
+    inner: Arc<dyn Vault>,
+    keys: Mutex<HashMap<String, Key>>,
+}
+
+impl CachedVault {
+    /// A cache in front of `inner`.
+    pub fn new(inner: Arc<dyn Vault>) -> Arc<Self> {
+        Arc::new(CachedVault {
+            inner,
+            keys: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn cached(&self, key_ref: &str) -> Option<Key> {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key_ref)
+            .copied()
+    }
+
+    fn remember(&self, key_ref: &str, key: Key) {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if keys.len() > 1_000_000 {
+            keys.clear();
+        }
+        keys.insert(key_ref.to_owned(), key);
+    }
+}
+
+impl Vault for CachedVault {
+    fn get(&self, key_ref: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>> {
+        let key_ref = key_ref.to_owned();
+        Box::pin(async move {
+            if let Some(k) = self.cached(&key_ref) {
+                return Ok(Some(k));
+            }
+            let found = self.inner.get(&key_ref).await?;
+            if let Some(k) = found {
+                self.remember(&key_ref, k);
+            }
+            Ok(found)
+        })
+    }
+
+    fn get_or_create(&self, key_ref: &str) -> BoxFuture<'_, Result<Key, VaultError>> {
+        let key_ref = key_ref.to_owned();
+        Box::pin(async move {
+            if let Some(k) = self.cached(&key_ref) {
+                return Ok(k);
+            }
+            let k = self.inner.get_or_create(&key_ref).await?;
+            self.remember(&key_ref, k);
+            Ok(k)
+        })
+    }
+
+    fn destroy(&self, key_ref: &str) -> BoxFuture<'_, Result<(), VaultError>> {
+        let key_ref = key_ref.to_owned();
+        Box::pin(async move {
+            self.evict(&key_ref);
+            self.inner.destroy(&key_ref).await
+        })
+    }
+
+    fn evict(&self, key_ref: &str) {
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key_ref);
+    }
+}
+
+/// Keys in a sled database of their own (embedded mode), next to the log.
+pub struct SledVault {
+    tree: sled::Db,
+}
+
+impl SledVault {
+    /// Opens (or creates) the vault in `dir`.
+    pub fn open(dir: &std::path::Path) -> Result<Self, VaultError> {
+        let tree = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| VaultError(e.to_string()))?;
+        Ok(SledVault { tree })
+    }
+
+    fn key_of(bytes: &[u8]) -> Result<Key, VaultError> {
+        bytes
+            .try_into()
+            .map_err(|_| VaultError("a stored key is not 32 bytes".into()))
+    }
+
+    fn durable(&self) -> Result<(), VaultError> {
+        self.tree.flush().map_err(|e| VaultError(e.to_string()))?;
+        Ok(())
+    }
+}
+
+impl Vault for SledVault {
+    fn get(&self, key_ref: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>> {
+        let found = self
+            .tree
+            .get(key_ref.as_bytes())
+            .map_err(|e| VaultError(e.to_string()))
+            .and_then(|v| v.map(|b| Self::key_of(&b)).transpose());
+        Box::pin(async move { found })
+    }
+
+    fn get_or_create(&self, key_ref: &str) -> BoxFuture<'_, Result<Key, VaultError>> {
+        let made: Key = rand::random();
+        let result = self
+            .tree
+            .compare_and_swap(key_ref.as_bytes(), None as Option<&[u8]>, Some(&made[..]))
+            .map_err(|e| VaultError(e.to_string()))
+            .and_then(|swap| match swap {
+                Ok(()) => self.durable().map(|()| made),
+                Err(current) => match current.current {
+                    Some(existing) => Self::key_of(&existing),
+                    None => Err(VaultError("a key vanished while being made".into())),
+                },
+            });
+        Box::pin(async move { result })
+    }
+
+    fn destroy(&self, key_ref: &str) -> BoxFuture<'_, Result<(), VaultError>> {
+        let result = self
+            .tree
+            .remove(key_ref.as_bytes())
+            .map_err(|e| VaultError(e.to_string()))
+            .and_then(|_| self.durable());
+        Box::pin(async move { result })
+    }
+}
+
+/// A vault with no keys at all: every sealed value reads as erased. For
+/// tools that must never see personal data.
+pub struct NoKeys;
+
+impl Vault for NoKeys {
+    fn get(&self, _: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn get_or_create(&self, _: &str) -> BoxFuture<'_, Result<Key, VaultError>> {
+        Box::pin(async { Err(VaultError("this vault holds no keys".into())) })
+    }
+
+    fn destroy(&self, _: &str) -> BoxFuture<'_, Result<(), VaultError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Seals every personal value of `event` (on `stream`) with its person's
+/// key, making the key first if needed; the event is then safe to store.
+pub async fn seal(
+    vault: &dyn Vault,
+    stream: &str,
+    event: &mut crate::catalogue::Event,
+) -> Result<(), VaultError> {
+    for (value, key_ref) in event.personal_mut(stream) {
+        // Empty, or sealed already (a retried decision).
+        if value.is_empty() || value.key_ref().is_some() {
+            continue;
+        }
+        let key = vault.get_or_create(&key_ref).await?;
+        value.seal(&key_ref, &key);
+    }
+    if event.storable() {
+        Ok(())
+    } else {
+        Err(VaultError("a personal value could not be sealed".into()))
+    }
+}
+
+/// Decodes envelopes and opens their personal values with the keys the
+/// vault still has (each key fetched once).
+pub async fn decode_open(
+    vault: &dyn Vault,
+    envelopes: &[crate::Envelope],
+) -> Result<Vec<crate::catalogue::Event>, DecodeOpenError> {
+    let mut events = envelopes
+        .iter()
+        .map(crate::catalogue::Event::decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut keys = HashMap::new();
+    for event in &mut events {
+        for key_ref in event.sealed_refs() {
+            if keys.contains_key(&key_ref) {
+                continue;
+            }
+            if let Some(key) = vault.get(&key_ref).await? {
+                keys.insert(key_ref, key);
+            }
+        }
+    }
+    for event in &mut events {
+        event.open(&keys);
+    }
+    Ok(events)
+}
+
+/// Why events could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeOpenError {
+    /// A payload does not decode.
+    #[error(transparent)]
+    Codec(#[from] crate::codec::CodecError),
+    /// The vault did not answer.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_value_opens_with_its_key_and_reads_erased_without() {
+        let key: Key = [3; 32];
+        let mut p = Personal::clear("bob@acme.example");
+        p.seal("abc", &key);
+        assert!(p.storable());
+        let stored = postcard::to_stdvec(&p).expect("encodes");
+        assert!(!String::from_utf8_lossy(&stored).contains("bob"));
+        let mut back: Personal = postcard::from_bytes(&stored).expect("decodes");
+        assert_eq!(back.key_ref(), Some("abc"));
+        let mut lost = back.clone();
+        back.open(Some(&key));
+        assert_eq!(back.text(), "bob@acme.example");
+        lost.open(None);
+        assert!(lost.is_erased());
+        assert_eq!(lost.text(), ERASED);
+    }
+
+    #[test]
+    fn a_value_moved_under_another_person_or_changed_does_not_open() {
+        let key: Key = [3; 32];
+        let mut p = Personal::clear("bob@acme.example");
+        p.seal("abc", &key);
+        let stored = String::from_utf8(postcard::to_stdvec(&p).expect("encodes")[1..].to_vec())
+            .expect("text");
+        let moved = stored.replacen(":abc:", ":abd:", 1);
+        let mut other: Personal =
+            postcard::from_bytes(&postcard::to_stdvec(&moved).expect("encodes")).expect("decodes");
+        other.open(Some(&key));
+        assert!(other.is_erased());
+    }
+
+    #[test]
+    fn plain_text_written_before_sealing_reads_as_it_is() {
+        let old = postcard::to_stdvec("ann@shop.example").expect("encodes");
+        let p: Personal = postcard::from_bytes(&old).expect("decodes");
+        assert_eq!(p.text(), "ann@shop.example");
+        assert!(!p.storable());
+        assert!(Personal::clear("").storable());
+    }
+
+    #[test]
+    fn identity_refs_match_the_services_derivation() {
+        assert_eq!(
+            identity_of(" Bob@Acme.example "),
+            identity_of("bob@acme.example")
+        );
+        assert_eq!(identity_of("bob@acme.example").len(), 32);
+    }
+}
