@@ -35,9 +35,37 @@ impl ServerKey {
         ServerKey { id, bytes }
     }
 
-    /// Reads a key file's text: `<id>:<64 hex digits>`.
+    /// Reads a key file's current key: its first line, `<id>:<64 hex digits>`.
     pub fn parse(text: &str) -> Result<ServerKey, String> {
-        let (id, hex_key) = text
+        Self::parse_ring(text).map(|(current, _)| current)
+    }
+
+    /// Reads every key of a key file: the first line is the current key,
+    /// later lines are older keys still accepted on links made with them.
+    pub fn parse_ring(text: &str) -> Result<(ServerKey, Vec<ServerKey>), String> {
+        let mut keys = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(Self::parse_line);
+        let current = keys.next().ok_or("the server key file is empty")??;
+        let older = keys.collect::<Result<Vec<_>, _>>()?;
+        if older.iter().any(|k| k.id == current.id) {
+            return Err("two server keys share an id".into());
+        }
+        Ok((current, older))
+    }
+
+    /// The text of a key file holding `current` and then `older`.
+    pub fn ring_file_text(current: &ServerKey, older: &[ServerKey]) -> String {
+        std::iter::once(current)
+            .chain(older)
+            .map(ServerKey::to_file_text)
+            .collect()
+    }
+
+    fn parse_line(line: &str) -> Result<ServerKey, String> {
+        let (id, hex_key) = line
             .trim()
             .split_once(':')
             .ok_or("the server key must read '<id>:<64 hex digits>'")?;

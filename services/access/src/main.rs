@@ -27,6 +27,10 @@ enum Command {
         /// Where to create them.
         #[arg(long, env = "ACCESS_KEY_DIR")]
         key_dir: std::path::PathBuf,
+        /// Make a new current server key; links and sessions made with the
+        /// previous ones keep working. Restart replicas and mailers after.
+        #[arg(long)]
+        rotate: bool,
     },
 }
 
@@ -44,7 +48,7 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Keys { key_dir } => match keys(&key_dir) {
+        Command::Keys { key_dir, rotate } => match keys(&key_dir, rotate) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("accessd: {e:#}");
@@ -54,10 +58,19 @@ async fn main() -> ExitCode {
     }
 }
 
-fn keys(dir: &std::path::Path) -> anyhow::Result<()> {
+fn keys(dir: &std::path::Path, rotate: bool) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let secrets = access_service::secrets::DataDirSecrets::load_or_create(dir)?;
+    if rotate {
+        let id = access_service::secrets::DataDirSecrets::rotate(dir)?;
+        println!(
+            "accessd: new server key {id} in {} (key {} and older still verify)",
+            dir.display(),
+            secrets.server_key.id()
+        );
+        return Ok(());
+    }
     println!(
         "accessd: keys in {} (operator key in {})",
         dir.display(),

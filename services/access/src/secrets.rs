@@ -36,6 +36,8 @@ fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 pub struct DataDirSecrets {
     /// The server key: derives link tokens, API key secrets and session MACs.
     pub server_key: ServerKey,
+    /// Keys it replaced: links and sessions made with them still verify.
+    pub older_keys: Vec<ServerKey>,
     /// SHA-256 of the operator key.
     pub operator_key_sha256: [u8; 32],
     /// Where the operator key is, to tell the operator.
@@ -51,8 +53,8 @@ impl DataDirSecrets {
         }
         let text = std::fs::read_to_string(&key_path)
             .with_context(|| format!("reading {}", key_path.display()))?;
-        let server_key =
-            ServerKey::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+        let (server_key, older_keys) = ServerKey::parse_ring(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
 
         let operator_key_path = dir.join("operator.key");
         if !operator_key_path.exists() {
@@ -64,6 +66,7 @@ impl DataDirSecrets {
             .with_context(|| format!("reading {}", operator_key_path.display()))?;
         Ok(DataDirSecrets {
             server_key,
+            older_keys,
             operator_key_sha256: sha256(operator_key.trim()),
             operator_key_path,
         })
@@ -71,9 +74,43 @@ impl DataDirSecrets {
 
     /// The link signer for invitation tokens.
     pub fn link_signer(&self) -> LinkSigner {
-        LinkSigner::new(self.server_key.clone(), Vec::new())
+        LinkSigner::new(self.server_key.clone(), self.older_keys.clone())
+    }
+
+    /// Makes a new current server key in `dir`, keeping the current and up to
+    /// [`OLDER_KEYS_KEPT`] older ones so that outstanding links and sessions
+    /// still verify; returns the new key's id. Replicas pick it up on restart.
+    pub fn rotate(dir: &Path) -> anyhow::Result<u8> {
+        let key_path = dir.join("server.key");
+        let text = std::fs::read_to_string(&key_path)
+            .with_context(|| format!("reading {}", key_path.display()))?;
+        let (current, mut older) = ServerKey::parse_ring(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+        let next_id = std::iter::once(&current)
+            .chain(&older)
+            .map(ServerKey::id)
+            .max()
+            .unwrap_or(0)
+            .checked_add(1)
+            .context("every key id up to 255 was used; start a new key file")?;
+        older.insert(0, current);
+        older.truncate(OLDER_KEYS_KEPT);
+        let fresh = ServerKey::generate(next_id);
+        let partial = dir.join("server.key.new");
+        let _ = std::fs::remove_file(&partial);
+        write_private(
+            &partial,
+            ServerKey::ring_file_text(&fresh, &older).as_bytes(),
+        )?;
+        std::fs::rename(&partial, &key_path)
+            .with_context(|| format!("replacing {}", key_path.display()))?;
+        std::fs::File::open(dir)?.sync_all()?;
+        Ok(next_id)
     }
 }
+
+/// Older server keys kept by a rotation (links live a day, sessions hours).
+pub const OLDER_KEYS_KEPT: usize = 3;
 
 /// SHA-256 of a key's text.
 pub fn sha256(text: &str) -> [u8; 32] {
@@ -178,12 +215,13 @@ impl TemporaryPasswords {
 #[derive(Clone, Debug)]
 pub struct Sessions {
     key: ServerKey,
+    older: Vec<ServerKey>,
 }
 
 impl Sessions {
-    /// Sessions signed with `key`.
-    pub fn new(key: ServerKey) -> Self {
-        Sessions { key }
+    /// Sessions signed with `key`; ones signed with `older` keys still verify.
+    pub fn new(key: ServerKey, older: Vec<ServerKey>) -> Self {
+        Sessions { key, older }
     }
 
     /// A token for `claims`.
@@ -202,8 +240,10 @@ impl Sessions {
         let (body, mac) = token.strip_prefix("ses_")?.split_once('.')?;
         let body = URL_SAFE_NO_PAD.decode(body).ok()?;
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        let expected = self.key.mac("session", &[&body]);
-        if !bool::from(expected[..].ct_eq(&mac)) {
+        let genuine = std::iter::once(&self.key)
+            .chain(&self.older)
+            .any(|key| bool::from(key.mac("session", &[&body])[..].ct_eq(&mac)));
+        if !genuine {
             return None;
         }
         let claims: SessionClaims = postcard::from_bytes(&body).ok()?;
@@ -320,7 +360,7 @@ mod tests {
 
     #[test]
     fn sessions_verify_until_they_expire_and_resist_forgery() {
-        let sessions = Sessions::new(ServerKey::generate(1));
+        let sessions = Sessions::new(ServerKey::generate(1), Vec::new());
         let claims = SessionClaims {
             tenant: "acme".into(),
             contact_id: "c".into(),
@@ -331,7 +371,7 @@ mod tests {
         let token = sessions.issue(&claims);
         assert_eq!(sessions.verify(&token, 1_000), Some(claims));
         assert_eq!(sessions.verify(&token, 2_000), None);
-        let forged = Sessions::new(ServerKey::generate(1)).issue(&SessionClaims {
+        let forged = Sessions::new(ServerKey::generate(1), Vec::new()).issue(&SessionClaims {
             tenant: "acme".into(),
             contact_id: "c".into(),
             identity_id: "i".into(),

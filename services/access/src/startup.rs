@@ -112,7 +112,7 @@ impl Application {
             passwords: Passwords::new(config.hash_cost())?,
             links: secrets.link_signer(),
             api_keys: ApiKeys::new(secrets.server_key.clone()),
-            sessions: Sessions::new(secrets.server_key.clone()),
+            sessions: Sessions::new(secrets.server_key.clone(), secrets.older_keys.clone()),
             temporary: TemporaryPasswords::new(secrets.server_key.clone()),
             portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
             vault: vault.clone(),

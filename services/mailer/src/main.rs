@@ -86,8 +86,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "mailerd works on the distributed log: set --nats-url \
              (in embedded mode accessd sends mail itself)",
         )?;
-    let server_key = ServerKey::parse(&read_key_file(&cli.key_dir, "server.key")?)
-        .map_err(|e| anyhow::anyhow!("server.key: {e}"))?;
+    let (server_key, older_keys) =
+        ServerKey::parse_ring(&read_key_file(&cli.key_dir, "server.key")?)
+            .map_err(|e| anyhow::anyhow!("server.key: {e}"))?;
     let operator_key = read_key_file(&cli.key_dir, "operator.key")?;
     let reporter = Arc::new(GrpcReporter::new(&cli.service_url, &operator_key)?);
     let client = connect_client(&settings).await?;
@@ -112,7 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await
     .context("opening the key vault on NATS")?;
     let vault = access_events::personal::CachedVault::new(Arc::new(vault));
-    let mailer = Mailer::open(config, LinkSigner::new(server_key, Vec::new()), log, vault)?;
+    let mailer = Mailer::open(config, LinkSigner::new(server_key, older_keys), log, vault)?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         telemetry::shutdown_signal().await;

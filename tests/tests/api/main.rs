@@ -13,6 +13,7 @@ mod faults;
 mod idempotency;
 mod inzant;
 mod isolation;
+mod key_rotation;
 mod lockout;
 mod logins;
 mod mailerd;
