@@ -4,6 +4,7 @@
 //! two minutes.
 #![forbid(unsafe_code)]
 
+mod audit_rows;
 mod empty;
 mod grpc_rows;
 mod log_rows;
@@ -30,12 +31,15 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only the groups whose name contains this: log, grpc, login, nats,
-    /// catch-up, mail.
+    /// catch-up, audit, mail.
     #[arg(long)]
     only: Option<String>,
     /// Invitations seeded for the replica catch-up (about three events each).
     #[arg(long)]
     catch_up_invites: Option<usize>,
+    /// Events in the log the point-in-time (audit) row answers on.
+    #[arg(long)]
+    audit_events: Option<usize>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -57,6 +61,7 @@ struct Plan {
     contacts: usize,
     mails: usize,
     catch_up_invites: usize,
+    audit_events: usize,
 }
 
 #[tokio::main]
@@ -72,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
             contacts: 3_000,
             mails: 500,
             catch_up_invites: 2_000,
+            audit_events: 100_000,
         }
     } else {
         Plan {
@@ -80,10 +86,12 @@ async fn main() -> anyhow::Result<()> {
             contacts: 100_000,
             mails: 10_000,
             catch_up_invites: 100_000,
+            audit_events: 1_000_000,
         }
     };
     let plan = Plan {
         catch_up_invites: cli.catch_up_invites.unwrap_or(plan.catch_up_invites),
+        audit_events: cli.audit_events.unwrap_or(plan.audit_events),
         ..plan
     };
     let runs = cli.runs.max(1);
@@ -127,6 +135,12 @@ async fn main() -> anyhow::Result<()> {
     if wanted("catch-up") {
         step("replica catch-up");
         let (row, line) = nats_rows::catch_up(plan.catch_up_invites).await?;
+        rows.push(row);
+        notes.push(line);
+    }
+    if wanted("audit") {
+        step("point-in-time answer");
+        let (row, line) = audit_rows::access_at(plan.audit_events, runs).await?;
         rows.push(row);
         notes.push(line);
     }
