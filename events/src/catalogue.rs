@@ -95,6 +95,19 @@ pub struct ApprovalPolicySet {
     pub approval_required: bool,
 }
 
+/// How the tenant's pages look, and where a contact goes once their password
+/// is set (the tenant's ordering portal).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrandingSet {
+    /// An https URL of the logo shown on the pages (empty: none).
+    pub logo_url: String,
+    /// `#rrggbb` accent colour (empty: the default).
+    pub accent_colour: String,
+    /// Where the browser is sent after a password is set, with a one-time
+    /// login code (empty: the pages say the password is set and stop).
+    pub portal_url: String,
+}
+
 /// The tenant's rules for new passwords, above the floor every password meets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PasswordPolicySet {
@@ -399,6 +412,14 @@ pub struct LoginFailuresCleared {
     pub reason: String,
 }
 
+/// A one-time login code handed to the portal after a password was set was
+/// exchanged for a session; recorded once, so a code works once everywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginCodeExchanged {
+    /// The code's nonce (not a secret once used).
+    pub nonce: String,
+}
+
 /// Staff blocked or unblocked a contact, or ended their membership.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessChanged {
@@ -534,6 +555,8 @@ payload_enum! {
         NotificationPolicySet(NotificationPolicySet) = 2,
         /// See [`PasswordPolicySet`].
         PasswordPolicySet(PasswordPolicySet) = 1,
+        /// See [`BrandingSet`].
+        BrandingSet(BrandingSet) = 1,
     }
     legacy {
         ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1,
@@ -602,6 +625,8 @@ payload_enum! {
         LoginLocked(LoginLocked) = 1,
         /// See [`LoginFailuresCleared`]; also lifts a lock.
         LoginFailuresCleared(LoginFailuresCleared) = 1,
+        /// See [`LoginCodeExchanged`].
+        LoginCodeExchanged(LoginCodeExchanged) = 1,
     }
     legacy { LocalPasswordSet v 1 => legacy::LocalPasswordSetV1 }
 }

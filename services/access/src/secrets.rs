@@ -165,6 +165,73 @@ pub struct SessionClaims {
     pub must_change_password: bool,
 }
 
+/// What a one-time login code carries: who, until when, and a nonce that
+/// the log records when the code is used, so it works once on any replica.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginCodeClaims {
+    /// The tenant.
+    pub tenant: String,
+    /// The contact it logs in.
+    pub contact_id: String,
+    /// When it stops working, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// 128 random bits, hex.
+    pub nonce: String,
+}
+
+/// One-time login codes handed to the tenant's portal after a password was
+/// set on the pages: `lgc_<claims>.<mac>`, signed with the server key.
+#[derive(Clone, Debug)]
+pub struct LoginCodes {
+    key: ServerKey,
+    older: Vec<ServerKey>,
+}
+
+impl LoginCodes {
+    /// How long a code lives: the browser's redirect and the portal's call.
+    pub const TTL_MS: i64 = 120_000;
+
+    /// Codes signed with `key`; ones signed with `older` keys still verify.
+    pub fn new(key: ServerKey, older: Vec<ServerKey>) -> Self {
+        LoginCodes { key, older }
+    }
+
+    /// A fresh code for a contact.
+    pub fn issue(&self, tenant: &str, contact_id: &str, now_ms: i64) -> String {
+        let claims = LoginCodeClaims {
+            tenant: tenant.to_owned(),
+            contact_id: contact_id.to_owned(),
+            expires_at_ms: now_ms + Self::TTL_MS,
+            nonce: hex::encode(rand::random::<[u8; 16]>()),
+        };
+        let body = postcard::to_stdvec(&claims).unwrap_or_default();
+        let mac = self.key.mac("login-code", &[&body]);
+        format!(
+            "lgc_{}.{}",
+            URL_SAFE_NO_PAD.encode(body),
+            URL_SAFE_NO_PAD.encode(mac)
+        )
+    }
+
+    /// The claims of a genuine, unexpired code (used or not: the log says).
+    pub fn verify(&self, code: &str, now_ms: i64) -> Option<LoginCodeClaims> {
+        if code.len() > 512 {
+            return None;
+        }
+        let (body, mac) = code.strip_prefix("lgc_")?.split_once('.')?;
+        let body = URL_SAFE_NO_PAD.decode(body).ok()?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        let genuine = std::iter::once(&self.key)
+            .chain(&self.older)
+            .any(|key| bool::from(key.mac("login-code", &[&body])[..].ct_eq(&mac)));
+        if !genuine {
+            return None;
+        }
+        let claims: LoginCodeClaims = postcard::from_bytes(&body).ok()?;
+        (claims.expires_at_ms > now_ms).then_some(claims)
+    }
+}
+
 /// Portal link tokens: `pl_` and 256 bits derived from the server key, the
 /// tenant and the link id, so that a retried create returns the same link
 /// while only the token's SHA-256 is stored.

@@ -116,6 +116,10 @@ impl Application {
             temporary: TemporaryPasswords::new(secrets.server_key.clone()),
             portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
             vault: vault.clone(),
+            login_codes: crate::secrets::LoginCodes::new(
+                secrets.server_key.clone(),
+                secrets.older_keys.clone(),
+            ),
             reset_throttle: Default::default(),
             throttle: {
                 let (accounts, addresses) = config.lockout();

@@ -7,10 +7,12 @@ mod commands;
 mod customers;
 mod delivery;
 mod erasure;
+mod handoff;
 mod error;
 mod logins;
 mod queries;
 mod resets;
+mod selfservice;
 mod tenants;
 mod throttle;
 
@@ -18,10 +20,12 @@ pub use commands::*;
 pub use customers::*;
 pub use delivery::{MailReporter, RecordDelivery};
 pub use erasure::{ForgetIdentity, Forgotten};
+pub use handoff::RedeemLoginCode;
 pub use error::AppError;
 pub use logins::*;
 pub use queries::{LoginOutcome, check_in};
 pub use resets::*;
+pub use selfservice::{InvitationView, LinkState};
 pub use tenants::*;
 pub use throttle::LoginThrottle;
 
@@ -92,6 +96,8 @@ pub struct App {
     pub temporary: TemporaryPasswords,
     /// Portal link tokens.
     pub portal_links: PortalLinkTokens,
+    /// One-time login codes for the hand-off into the portal.
+    pub login_codes: crate::secrets::LoginCodes,
     /// Persons' keys: personal values in events are sealed under them.
     pub vault: Arc<dyn Vault>,
     /// Tunables.

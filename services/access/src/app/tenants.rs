@@ -147,6 +147,28 @@ impl Command for SetUsernameAdministrators {
     }
 }
 
+/// `SetBranding` as received (values checked).
+#[derive(Clone, Debug)]
+pub struct SetBranding {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The settings.
+    pub branding: access_events::catalogue::BrandingSet,
+}
+
+impl Command for SetBranding {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
+        let changes =
+            tenant::set_branding(&state, &self.tenant, &self.by, self.branding.clone())?;
+        Ok((changes, ()))
+    }
+}
+
 /// `SetPasswordPolicy` as received.
 #[derive(Clone, Debug)]
 pub struct SetPasswordPolicy {

@@ -134,6 +134,7 @@ impl Aggregate for ContactState {
                 self.failed_logins.clear();
                 self.locked_until_ms = 0;
             }
+            ContactEvent::LoginCodeExchanged(_) => self.logged_in = true,
         }
         self
     }

@@ -5,7 +5,7 @@ use super::policy::{Role, Staff};
 use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
-    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, DefaultVisibility, EmailTemplateReset,
+    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, BrandingSet, DefaultVisibility, EmailTemplateReset,
     EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent, TenantSettingsChanged,
     UsernameAdministratorsSet,
 };
@@ -121,6 +121,7 @@ impl Aggregate for TenantState {
             TenantEvent::UsernameAdministratorsSet(e) => {
                 self.username_administrators = e.emails.clone();
             }
+            TenantEvent::BrandingSet(_) => {}
         }
         self
     }
@@ -330,6 +331,23 @@ pub fn rotate_key(
             })),
         ),
     ])
+}
+
+/// Decides `SetBranding` (values checked by the caller).
+pub fn set_branding(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    branding: BrandingSet,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    if !state.exists {
+        return Err(DomainError::NotFound("tenant"));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(TenantEvent::BrandingSet(branding)),
+    )])
 }
 
 /// Decides `SetPasswordPolicy`.

@@ -3,14 +3,9 @@
 use super::convert::{Fields, fingerprint, rfc3339};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{
-    Accept, AppError, ChangePasswordCommand, RequestResetCommand, ResetPasswordCommand,
-};
+use crate::app::{AppError, ChangePasswordCommand};
 use crate::domain::DomainError;
-use crate::domain::invitation::InvitationState;
-use crate::domain::streams;
-use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
-use access_events::Actor;
+use crate::domain::values::{GeneratedId, Password, RequestId};
 use access_proto::v1 as pb;
 use access_proto::v1::sessions_server::Sessions;
 use tonic::{Request, Response, Status};
@@ -55,6 +50,37 @@ pub struct SessionsService(pub Shared);
 
 #[tonic::async_trait]
 impl Sessions for SessionsService {
+    /// The portal's backend, with its tenant key, redeems a code from the pages.
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn exchange_login_code(
+        &self,
+        request: Request<pb::ExchangeLoginCodeRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        let (_, tenant, staff) = self.0.auth.staff(&request).await?;
+        staff.may_check_access().map_err(|e| to_status(e.into()))?;
+        let app = &self.0.app;
+        let (session_token, expires_at_ms, must_change_password, contact_id) = app
+            .exchange_login_code(&tenant, &request.get_ref().code)
+            .await
+            .map_err(to_status)?;
+        let contact = app
+            .models
+            .contact(tenant.as_str(), &contact_id)
+            .map_err(|e| to_status(AppError::Internal(e)))?
+            .ok_or_else(|| to_status(DomainError::NotFound("contact").into()))?;
+        Ok(Response::new(pb::Session {
+            position: *app.log.head().borrow(),
+            session_token,
+            expires_at: rfc3339(expires_at_ms),
+            tenant_id: tenant.to_string(),
+            contact_id,
+            customer_id: contact.customer_id,
+            email: contact.email,
+            must_change_password,
+            pending_approval: false,
+        }))
+    }
+
     /// Needs no API key: the link token is the credential.
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn accept_invitation(
@@ -84,39 +110,15 @@ impl Sessions for SessionsService {
         else {
             return Err(Status::internal("parse bookkeeping"));
         };
-        let not_found = || to_status(DomainError::NotFound("invitation").into());
-        let tenant = TenantId::parse(&claims.tenant).map_err(|_| not_found())?;
-        let invitation_id = GeneratedId::parse(&claims.subject_id).map_err(|_| not_found())?;
-        // The contact the link belongs to is the actor of its acceptance.
-        let events = app
-            .log
-            .read_stream(&streams::invitation(&tenant, &invitation_id))
-            .await
-            .map_err(|e| to_status(AppError::from(e)))?;
-        let mut invitation = InvitationState::default();
-        for e in &events {
-            let event = access_events::catalogue::Event::decode(e)
-                .map_err(|e| to_status(AppError::storage(e)))?;
-            invitation = crate::domain::Aggregate::evolve(invitation, &event);
-        }
-        if invitation.status.is_none() {
-            return Err(not_found());
-        }
         let fp = fingerprint("AcceptInvitation", r, |m| {
             m.request_id.clear();
             // The password stays out of the stored digest; a retry proves it again.
             m.password.clear();
         });
-        let actor = Actor::Contact {
-            contact_id: invitation.contact_id.clone(),
-        };
-        let ctx = context(&request, request_id, fp, Some(tenant), actor);
-        let cmd = Accept {
-            claims,
-            password,
-            hashed: Default::default(),
-        };
-        let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let outcome = app
+            .accept_invitation(claims, password, request_id, fp, super::correlation_id(&request))
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(
             session_of(app, outcome.position, outcome.reply).await?,
         ))
@@ -196,48 +198,12 @@ impl Sessions for SessionsService {
         let Some(request_id) = request_id else {
             return Err(Status::internal("parse bookkeeping"));
         };
-        let app = self.0.app.clone();
-        let login = r.login.clone();
-        let correlation_id = super::correlation_id(&request);
-        tokio::spawn(async move {
-            let contact = match app.find_contact(tenant.as_str(), &login) {
-                Ok(Some(contact)) => contact,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "looking up a login for a reset");
-                    return;
-                }
-            };
-            let Ok(contact_id) = GeneratedId::parse(&contact.contact_id) else {
-                return;
-            };
-            if !app.may_send_reset(tenant.as_str(), contact_id.as_str()) {
-                tracing::info!("a reset link went to this login less than a minute ago; none sent");
-                return;
-            }
-            let fp =
-                crate::secrets::sha256(&format!("RequestPasswordReset\0{}", contact.contact_id));
-            let ctx = crate::app::CommandContext {
-                request_id,
-                fingerprint: fp,
-                tenant: Some(tenant.clone()),
-                actor: Actor::Contact {
-                    contact_id: contact.contact_id.clone(),
-                },
-                correlation_id,
-            };
-            let cmd = RequestResetCommand {
-                tenant,
-                contact_id,
-                by: None,
-            };
-            match app.execute(&ctx, &cmd).await {
-                Ok(_) => {}
-                // Nothing to send (revoked, disabled, no email): the same answer was given.
-                Err(AppError::Domain(e)) => tracing::info!(reason = %e, "no reset link sent"),
-                Err(e) => tracing::warn!(error = %e, "a reset link could not be sent"),
-            }
-        });
+        self.0.app.forgot_password(
+            tenant,
+            r.login.clone(),
+            request_id,
+            super::correlation_id(&request),
+        );
         Ok(Response::new(pb::RequestPasswordResetReply {
             message:
                 "If this login exists and has an email, a link to set a new password is on its way."
@@ -266,22 +232,14 @@ impl Sessions for SessionsService {
         let (Some(request_id), Some(claims), Some(new)) = (request_id, claims, new) else {
             return Err(Status::internal("parse bookkeeping"));
         };
-        let tenant = TenantId::parse(&claims.tenant)
-            .map_err(|_| to_status(DomainError::NotFound("contact").into()))?;
         let fp = fingerprint("ResetPassword", r, |m| {
             m.request_id.clear();
             m.new_password.clear();
         });
-        let actor = Actor::Contact {
-            contact_id: claims.subject_id.clone(),
-        };
-        let ctx = context(&request, request_id, fp, Some(tenant), actor);
-        let cmd = ResetPasswordCommand {
-            claims,
-            new,
-            hash: Default::default(),
-        };
-        let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let outcome = app
+            .reset_with_link(claims, new, request_id, fp, super::correlation_id(&request))
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(
             session_of(app, outcome.position, outcome.reply).await?,
         ))

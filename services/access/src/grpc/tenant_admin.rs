@@ -4,7 +4,7 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    AppError, Command, RotateKey, SetApprovalPolicy, SetEmailTemplateCommand,
+    AppError, Command, RotateKey, SetBranding, SetApprovalPolicy, SetEmailTemplateCommand,
     SetNotificationPolicy, SetPasswordPolicy, SetUsernameAdministrators,
 };
 use crate::domain::password_policy::PasswordPolicy;
@@ -29,6 +29,24 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct TenantAdminService(pub Shared);
 
+/// An absolute URL for the pages (https only for a logo), or empty.
+fn page_url(text: &str, https_only: bool) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let ok_scheme = text.starts_with("https://") || (!https_only && text.starts_with("http://"));
+    let host = text.split_once("://").map_or("", |(_, rest)| rest);
+    if !ok_scheme || host.is_empty() || text.len() > 2000 || text.chars().any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>') {
+        return Err(if https_only {
+            "use an https:// URL".to_owned()
+        } else {
+            "use an http:// or https:// URL".to_owned()
+        });
+    }
+    Ok(text.to_owned())
+}
+
 impl TenantAdminService {
     async fn tenant(&self, tenant: &TenantId, position: u64) -> Result<pb::Tenant, Status> {
         let app = &self.0.app;
@@ -50,6 +68,11 @@ impl TenantAdminService {
             inactive_customers_may_log_in: row.inactive_customers_may_log_in,
             approval_required: row.approval_required,
             username_administrators: row.username_administrators,
+            branding: Some(pb::Branding {
+                logo_url: row.branding.logo_url.clone(),
+                accent_colour: row.branding.accent_colour.clone(),
+                portal_url: row.branding.portal_url.clone(),
+            }),
             password_policy: Some(pb::PasswordPolicy {
                 min_length: row.password_policy.min_length,
                 require_mixed_case: row.password_policy.require_mixed_case,
@@ -269,6 +292,46 @@ impl TenantAdmin for TenantAdminService {
                 })
             },
         )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_branding(
+        &self,
+        request: Request<pb::SetBrandingRequest>,
+    ) -> Result<Response<pb::TenantReply>, Status> {
+        let r = request.get_ref().clone();
+        self.run_tenant(&request, "SetBranding", &r.request_id, |tenant, by| {
+            let mut f = convert::Fields::default();
+            let logo_url = f.parse("logo_url", page_url(&r.logo_url, true));
+            let portal_url = f.parse("portal_url", page_url(&r.portal_url, false));
+            let accent = r.accent_colour.trim();
+            let accent_ok = accent.is_empty()
+                || (accent.len() == 7
+                    && accent.starts_with('#')
+                    && accent[1..].chars().all(|c| c.is_ascii_hexdigit()));
+            f.parse(
+                "accent_colour",
+                if accent_ok {
+                    Ok(())
+                } else {
+                    Err("use #rrggbb, e.g. #0b5fff".to_owned())
+                },
+            );
+            f.finish()?;
+            let (Some(logo_url), Some(portal_url)) = (logo_url, portal_url) else {
+                return Err(Status::internal("parse bookkeeping"));
+            };
+            Ok(SetBranding {
+                tenant,
+                by,
+                branding: access_events::catalogue::BrandingSet {
+                    logo_url,
+                    accent_colour: accent.to_lowercase(),
+                    portal_url,
+                },
+            })
+        })
         .await
     }
 

@@ -9,6 +9,7 @@ mod rows;
 mod store;
 
 pub use rows::{
-    ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, SiteVisibility, TenantRow,
+    Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, SiteVisibility,
+    TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};

@@ -29,6 +29,19 @@ pub struct TenantRow {
     pub username_administrators: Vec<String>,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+    /// How its pages look and where they hand contacts over.
+    pub branding: Branding,
+}
+
+/// A tenant's page settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Branding {
+    /// An https URL of the logo (empty: none).
+    pub logo_url: String,
+    /// `#rrggbb` (empty: the default).
+    pub accent_colour: String,
+    /// The portal the pages hand contacts over to (empty: none).
+    pub portal_url: String,
 }
 
 /// An API key, by key id.
@@ -308,8 +321,20 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
                 approval_required: false,
                 username_administrators: Vec::new(),
                 password_policy: PasswordPolicy::default(),
+                branding: Branding::default(),
             },
         ),
+        Event::Tenant(TenantEvent::BrandingSet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.branding = Branding {
+                    logo_url: e.logo_url,
+                    accent_colour: e.accent_colour,
+                    portal_url: e.portal_url,
+                };
+                rows.put(key, &row);
+            }
+        }
         Event::Tenant(TenantEvent::PasswordPolicySet(e)) => {
             let key = keys::tenant(tenant);
             if let Some(mut row) = rows.get::<TenantRow>(&key)? {
@@ -505,6 +530,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
                         row.failed_logins.clear();
                         row.locked_until_ms = 0;
                     }
+                    ContactEvent::LoginCodeExchanged(_) => row.logged_in = true,
                     ContactEvent::PasswordResetRequested(_)
                     | ContactEvent::PasswordResetCompleted(_) => {}
                     ContactEvent::ContactInvited(_) | ContactEvent::LoginCreated(_) => {}

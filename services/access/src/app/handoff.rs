@@ -1,0 +1,114 @@
+//! The hand-off from the pages into the tenant's portal: a one-time login
+//! code in the redirect, exchanged by the portal's backend for a session.
+
+use super::{App, AppError, Command, Unit, now_ms};
+use crate::domain::contact::ContactState;
+use crate::domain::values::{GeneratedId, TenantId};
+use crate::domain::{Change, DomainError, streams};
+use access_events::Actor;
+use access_events::catalogue::{ContactEvent, Event, LoginCodeExchanged};
+
+/// Records that a login code was used; its request id is the code's nonce,
+/// so the log lets each code through once, whichever replica is asked.
+#[derive(Clone, Debug)]
+pub struct RedeemLoginCode {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The contact.
+    pub contact_id: GeneratedId,
+    /// The code's nonce.
+    pub nonce: String,
+}
+
+impl Command for RedeemLoginCode {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let contact: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        if contact.lifecycle.is_none() {
+            return Err(DomainError::NotFound("contact").into());
+        }
+        Ok((
+            vec![Change::new(
+                streams::contact(&self.tenant, &self.contact_id),
+                Event::Contact(ContactEvent::LoginCodeExchanged(LoginCodeExchanged {
+                    nonce: self.nonce.clone(),
+                })),
+            )],
+            (),
+        ))
+    }
+}
+
+/// A code that is not (or no longer) good: one answer for all cases.
+fn bad_code() -> AppError {
+    DomainError::Unauthenticated {
+        reason: "bad_login_code",
+        message: "the login code is unknown, expired or used; log in with the password".into(),
+    }
+    .into()
+}
+
+impl App {
+    /// Where the browser goes after a password was set for `contact_id`: the
+    /// tenant's portal with a fresh login code, or `None` without a portal.
+    pub fn hand_off_url(&self, tenant: &str, contact_id: &str) -> Result<Option<String>, AppError> {
+        let Some(row) = self.models.tenant(tenant).map_err(AppError::Internal)? else {
+            return Ok(None);
+        };
+        let portal = row.branding.portal_url;
+        if portal.is_empty() {
+            return Ok(None);
+        }
+        let code = self.login_codes.issue(tenant, contact_id, now_ms());
+        let joiner = if portal.contains('?') { '&' } else { '?' };
+        Ok(Some(format!("{portal}{joiner}code={code}")))
+    }
+
+    /// Exchanges a login code for the contact's session (once, for the tenant
+    /// that issued it), refused like a login when the contact may not log in.
+    pub async fn exchange_login_code(
+        &self,
+        tenant: &TenantId,
+        code: &str,
+    ) -> Result<(String, i64, bool, String), AppError> {
+        let claims = self
+            .login_codes
+            .verify(code.trim(), now_ms())
+            .filter(|c| c.tenant == tenant.as_str())
+            .ok_or_else(bad_code)?;
+        let contact_id = GeneratedId::parse(&claims.contact_id).map_err(|_| bad_code())?;
+        let cmd = RedeemLoginCode {
+            tenant: tenant.clone(),
+            contact_id: contact_id.clone(),
+            nonce: claims.nonce.clone(),
+        };
+        let request_id = format!("login-code:{}", claims.nonce);
+        let request = crate::domain::values::RequestId::parse(&request_id).map_err(|_| bad_code())?;
+        let ctx = super::CommandContext {
+            fingerprint: crate::secrets::sha256(&request_id),
+            request_id: request,
+            tenant: Some(tenant.clone()),
+            actor: Actor::Contact {
+                contact_id: contact_id.to_string(),
+            },
+            correlation_id: uuid::Uuid::new_v4(),
+        };
+        let outcome = self.execute(&ctx, &cmd).await?;
+        if outcome.duplicate {
+            return Err(bad_code());
+        }
+        let session = self
+            .session_for(tenant.as_str(), contact_id.as_str(), outcome.position)
+            .await?
+            .ok_or_else(|| {
+                AppError::Domain(DomainError::precondition(
+                    "pending_approval",
+                    "this contact waits for approval",
+                ))
+            })?;
+        Ok((session.0, session.1, session.2, contact_id.to_string()))
+    }
+}
