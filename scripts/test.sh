@@ -51,6 +51,20 @@ ensure_nats_server() {
 }
 ensure_nats_server
 
+# The pages are tested in a real headless Chromium driven over WebDriver.
+ensure_chromium() {
+    if command -v chromedriver >/dev/null 2>&1 && { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }; then
+        return
+    fi
+    echo "==> installing headless Chromium and its WebDriver (chromium, chromium-driver)"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver
+    command -v chromedriver >/dev/null 2>&1 || { echo "chromedriver is needed" >&2; exit 1; }
+}
+ensure_chromium
+
 echo "==> formatting"
 cargo fmt --all --check
 

@@ -2,6 +2,7 @@
 //! own data directory, talk to it over gRPC, read what it mailed.
 #![forbid(unsafe_code)]
 
+pub mod browser;
 pub mod nats;
 pub mod smtp;
 

@@ -43,6 +43,8 @@ pub struct Application {
     workers: Vec<JoinHandle<()>>,
     operator_key_path: std::path::PathBuf,
     tls: Option<crate::tls::TlsFiles>,
+    /// Signs the pages' CSRF tokens.
+    page_key: access_events::links::ServerKey,
 }
 
 impl Application {
@@ -173,6 +175,7 @@ impl Application {
             workers,
             operator_key_path: secrets.operator_key_path,
             tls,
+            page_key: secrets.server_key.clone(),
         })
     }
 
@@ -234,19 +237,26 @@ impl Application {
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             });
+        let router = crate::http::router(
+            self.shared.app.clone(),
+            self.page_key.clone(),
+            self.tls.is_some(),
+        )?;
         let http = async move {
             match &self.tls {
                 Some(tls) => {
                     let config = tls.rustls_config()?;
-                    crate::tls::serve_https(self.http, crate::http::router(), config, http_stop)
-                        .await
+                    crate::tls::serve_https(self.http, router, config, http_stop).await
                 }
                 None => {
-                    axum::serve(self.http, crate::http::router())
-                        .with_graceful_shutdown(async move {
-                            let _ = http_stop.wait_for(|s| *s).await;
-                        })
-                        .await
+                    axum::serve(
+                        self.http,
+                        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(async move {
+                        let _ = http_stop.wait_for(|s| *s).await;
+                    })
+                    .await
                 }
             }
             .map_err(anyhow::Error::from)

@@ -110,9 +110,8 @@ pub async fn serve_https(
     use hyper_util::service::TowerToHyperService;
 
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let service = TowerToHyperService::new(router);
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -123,7 +122,12 @@ pub async fn serve_https(
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
         let acceptor = acceptor.clone();
-        let service = service.clone();
+        // The pages rate-limit by client address, as over plain HTTP.
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         tokio::spawn(async move {
             // A client that never finishes its handshake is dropped.
             let handshake =

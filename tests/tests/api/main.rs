@@ -18,6 +18,7 @@ mod lockout;
 mod logins;
 mod mailerd;
 mod nats_log;
+mod pages;
 mod passwords;
 mod portal_links;
 mod rebuild;

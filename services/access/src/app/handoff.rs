@@ -86,7 +86,8 @@ impl App {
             nonce: claims.nonce.clone(),
         };
         let request_id = format!("login-code:{}", claims.nonce);
-        let request = crate::domain::values::RequestId::parse(&request_id).map_err(|_| bad_code())?;
+        let request =
+            crate::domain::values::RequestId::parse(&request_id).map_err(|_| bad_code())?;
         let ctx = super::CommandContext {
             fingerprint: crate::secrets::sha256(&request_id),
             request_id: request,

@@ -67,8 +67,10 @@ impl App {
         let identity: IdentityState = if contact.identity_id.is_empty() {
             IdentityState::default()
         } else {
-            unit.load(&streams::identity(&GeneratedId::trusted(&contact.identity_id)))
-                .await?
+            unit.load(&streams::identity(&GeneratedId::trusted(
+                &contact.identity_id,
+            )))
+            .await?
         };
         let state = match status {
             InvitationStatus::Accepted => LinkState::Used,
@@ -218,8 +220,9 @@ impl App {
         ) else {
             return;
         };
-        let invitation: Result<InvitationState, _> =
-            Unit::new(self).load(&streams::invitation(&tenant, &id)).await;
+        let invitation: Result<InvitationState, _> = Unit::new(self)
+            .load(&streams::invitation(&tenant, &id))
+            .await;
         let Ok(invitation) = invitation else { return };
         if invitation.status != Some(InvitationStatus::Pending)
             || !self.may_send_reset(tenant.as_str(), &format!("renew:{}", invitation.contact_id))

@@ -163,8 +163,7 @@ impl Command for SetBranding {
 
     async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
         let state: TenantState = unit.load(&streams::tenant(&self.tenant)).await?;
-        let changes =
-            tenant::set_branding(&state, &self.tenant, &self.by, self.branding.clone())?;
+        let changes = tenant::set_branding(&state, &self.tenant, &self.by, self.branding.clone())?;
         Ok((changes, ()))
     }
 }

@@ -254,9 +254,21 @@ impl Names {
                 }
                 TenantEvent::BrandingSet(b) => format!(
                     "set the pages' look and hand-off: logo {}, accent {}, portal {}",
-                    if b.logo_url.is_empty() { "none" } else { &b.logo_url },
-                    if b.accent_colour.is_empty() { "default" } else { &b.accent_colour },
-                    if b.portal_url.is_empty() { "none" } else { &b.portal_url }
+                    if b.logo_url.is_empty() {
+                        "none"
+                    } else {
+                        &b.logo_url
+                    },
+                    if b.accent_colour.is_empty() {
+                        "default"
+                    } else {
+                        &b.accent_colour
+                    },
+                    if b.portal_url.is_empty() {
+                        "none"
+                    } else {
+                        &b.portal_url
+                    }
                 ),
                 TenantEvent::PasswordPolicySet(p) => format!(
                     "set the password rules: at least {} characters{}{}",
@@ -419,7 +431,10 @@ impl Names {
                     l.failures
                 ),
                 ContactEvent::LoginCodeExchanged(_) => {
-                    format!("let {} into the portal with a one-time login code", contact())
+                    format!(
+                        "let {} into the portal with a one-time login code",
+                        contact()
+                    )
                 }
                 ContactEvent::LoginFailuresCleared(c) => match envelope.actor {
                     Actor::Contact { .. } => {

@@ -5,9 +5,9 @@ use super::policy::{Role, Staff};
 use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use access_events::catalogue::{
-    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, BrandingSet, DefaultVisibility, EmailTemplateReset,
-    EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent, TenantSettingsChanged,
-    UsernameAdministratorsSet,
+    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, BrandingSet, DefaultVisibility,
+    EmailTemplateReset, EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent,
+    TenantSettingsChanged, UsernameAdministratorsSet,
 };
 use std::collections::BTreeMap;
 

@@ -116,7 +116,13 @@ impl Sessions for SessionsService {
             m.password.clear();
         });
         let outcome = app
-            .accept_invitation(claims, password, request_id, fp, super::correlation_id(&request))
+            .accept_invitation(
+                claims,
+                password,
+                request_id,
+                fp,
+                super::correlation_id(&request),
+            )
             .await
             .map_err(to_status)?;
         Ok(Response::new(

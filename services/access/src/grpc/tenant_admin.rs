@@ -4,7 +4,7 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    AppError, Command, RotateKey, SetBranding, SetApprovalPolicy, SetEmailTemplateCommand,
+    AppError, Command, RotateKey, SetApprovalPolicy, SetBranding, SetEmailTemplateCommand,
     SetNotificationPolicy, SetPasswordPolicy, SetUsernameAdministrators,
 };
 use crate::domain::password_policy::PasswordPolicy;
@@ -37,7 +37,13 @@ fn page_url(text: &str, https_only: bool) -> Result<String, String> {
     }
     let ok_scheme = text.starts_with("https://") || (!https_only && text.starts_with("http://"));
     let host = text.split_once("://").map_or("", |(_, rest)| rest);
-    if !ok_scheme || host.is_empty() || text.len() > 2000 || text.chars().any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>') {
+    if !ok_scheme
+        || host.is_empty()
+        || text.len() > 2000
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+    {
         return Err(if https_only {
             "use an https:// URL".to_owned()
         } else {

@@ -1,0 +1,1335 @@
+//! The pages a customer contact sees: set a password from an invitation,
+//! forgot and reset password, change a temporary password, and the hand-off
+//! into the tenant's portal with a one-time login code.
+//!
+//! Server-rendered, working without JavaScript (a small script only marks
+//! the password rules as they are met). Every string is in `pages/en.json`,
+//! so a translation is a file. A link's token moves from the URL into a
+//! cookie on first load; every form carries a CSRF token bound to a cookie;
+//! POSTs are rate limited per client address; every answer carries a strict
+//! Content-Security-Policy and `Referrer-Policy: no-referrer`.
+
+use crate::app::{App, AppError, ChangePasswordCommand, CommandContext, LinkState};
+use crate::domain::DomainError;
+use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
+use crate::projections::TenantRow;
+use access_events::Actor;
+use access_events::links::{LinkClaims, ServerKey};
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use minijinja::{Environment, context};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// POSTs one client address may send a minute.
+const POSTS_PER_MINUTE: u32 = 30;
+
+/// The cookie holding an invitation link's token.
+const INVITE_COOKIE: &str = "invite";
+/// The cookie holding a reset link's token.
+const RESET_COOKIE: &str = "reset";
+/// The cookie the CSRF tokens are bound to.
+const CSRF_COOKIE: &str = "csrf";
+
+/// What the pages share.
+pub struct Pages {
+    app: App,
+    env: Environment<'static>,
+    strings: HashMap<String, String>,
+    key: ServerKey,
+    secure: bool,
+    posts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+type Shared = Arc<Pages>;
+
+/// The pages' routes; `secure` when served over TLS (cookies and HSTS).
+pub fn router(app: App, key: ServerKey, secure: bool) -> anyhow::Result<Router> {
+    let mut env = Environment::new();
+    env.add_template("base.html", include_str!("../pages/base.html"))?;
+    env.add_template("form.html", include_str!("../pages/form.html"))?;
+    env.add_template("message.html", include_str!("../pages/message.html"))?;
+    let strings: HashMap<String, String> = serde_json::from_str(include_str!("../pages/en.json"))?;
+    let pages = Arc::new(Pages {
+        app,
+        env,
+        strings,
+        key,
+        secure,
+        posts: Mutex::new(HashMap::new()),
+    });
+    Ok(Router::new()
+        .route("/invite/{token}", get(invite_link))
+        .route("/invite", get(invite_page).post(invite_submit))
+        .route("/invite/renew", axum::routing::post(invite_renew))
+        .route("/reset/{token}", get(reset_link))
+        .route("/reset", get(reset_page).post(reset_submit))
+        .route("/forgot", get(forgot_page).post(forgot_submit))
+        .route("/change-password", get(change_page).post(change_submit))
+        .route("/brand/{file}", get(brand_css))
+        .route(
+            "/static/app.css",
+            get(|| async { asset("text/css", include_str!("../pages/app.css")) }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async { asset("text/javascript", include_str!("../pages/app.js")) }),
+        )
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(pages.clone(), headers))
+        .with_state(pages))
+}
+
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The security headers every answer carries.
+async fn headers(
+    State(pages): State<Shared>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    let csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
+               form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+    h.insert("content-security-policy", HeaderValue::from_static(csp));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if pages.secure {
+        h.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The client's address, when the server knows it.
+struct Peer(Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+        ))
+    }
+}
+
+/// A field of a form as the template shows it.
+#[derive(serde::Serialize, Default)]
+struct Field {
+    name: &'static str,
+    label: String,
+    kind: &'static str,
+    autocomplete: &'static str,
+    value: String,
+    readonly: bool,
+    checked: bool,
+    error: String,
+}
+
+#[derive(serde::Serialize)]
+struct Rule {
+    text: String,
+    check: String,
+}
+
+#[derive(serde::Serialize)]
+struct Problem {
+    field: &'static str,
+    message: String,
+}
+
+/// A page answer: its status, body and cookies to set.
+struct Page {
+    status: StatusCode,
+    html: String,
+    cookies: Vec<String>,
+}
+
+impl IntoResponse for Page {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::response::Html(self.html)).into_response();
+        for c in self.cookies {
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                response.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        response
+    }
+}
+
+impl Pages {
+    fn t(&self, key: &str) -> String {
+        self.strings
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_owned())
+    }
+
+    /// A string with `{name}` placeholders filled.
+    fn tf(&self, key: &str, values: &[(&str, &str)]) -> String {
+        values
+            .iter()
+            .fold(self.t(key), |s, (k, v)| s.replace(&format!("{{{k}}}"), v))
+    }
+
+    fn cookie(&self, name: &str, value: &str, path: &str, max_age: i64) -> String {
+        format!(
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// The CSRF token of a form: a MAC of the browser's CSRF cookie and the
+    /// form's address, so a page elsewhere cannot make a valid one.
+    fn csrf(&self, cookie: &str, action: &str) -> String {
+        URL_SAFE_NO_PAD.encode(
+            self.key
+                .mac("csrf", &[cookie.as_bytes(), action.as_bytes()]),
+        )
+    }
+
+    /// The browser's CSRF cookie, and a Set-Cookie if it needs a fresh one.
+    fn csrf_cookie(&self, headers: &HeaderMap) -> (String, Option<String>) {
+        match cookies(headers).remove(CSRF_COOKIE) {
+            Some(c) if c.len() == 32 => (c, None),
+            _ => {
+                let fresh = hex::encode(rand::random::<[u8; 16]>());
+                let set = self.cookie(CSRF_COOKIE, &fresh, "/", 3600 * 8);
+                (fresh, Some(set))
+            }
+        }
+    }
+
+    fn csrf_ok(&self, headers: &HeaderMap, action: &str, given: &str) -> bool {
+        let Some(cookie) = cookies(headers).remove(CSRF_COOKIE) else {
+            return false;
+        };
+        let expected = self.csrf(&cookie, action);
+        bool::from(subtle::ConstantTimeEq::ct_eq(
+            expected.as_bytes(),
+            given.as_bytes(),
+        ))
+    }
+
+    /// Whether a client address may POST now.
+    fn admit(&self, peer: Option<SocketAddr>) -> bool {
+        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+        let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if posts.len() > 100_000 {
+            posts.retain(|_, (start, _)| now.duration_since(*start).as_secs() < 60);
+        }
+        let entry = posts.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0).as_secs() >= 60 {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= POSTS_PER_MINUTE
+    }
+
+    fn render(
+        &self,
+        template: &str,
+        status: StatusCode,
+        ctx: minijinja::Value,
+        cookies: Vec<String>,
+    ) -> Page {
+        let html = self
+            .env
+            .get_template(template)
+            .and_then(|t| t.render(ctx))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a page did not render");
+                "<!doctype html><title>Error</title><p>Something went wrong.</p>".to_owned()
+            });
+        Page {
+            status,
+            html,
+            cookies,
+        }
+    }
+
+    /// A page with a title, a paragraph, maybe a button and a link.
+    #[allow(clippy::too_many_arguments)]
+    fn message(
+        &self,
+        status: StatusCode,
+        tenant: Option<(&str, &TenantRow)>,
+        title: &str,
+        body: String,
+        button: Option<(&str, String, String)>,
+        after: Option<(String, String)>,
+        cookies: Vec<String>,
+    ) -> Page {
+        let (tenant_id, name, logo) = match tenant {
+            Some((id, row)) => (
+                id.to_owned(),
+                row.name.clone(),
+                row.branding.logo_url.clone(),
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let button = button.map(|(action, text, csrf)| {
+            minijinja::context! { action => action, text => text, csrf => csrf }
+        });
+        let csrf = button
+            .as_ref()
+            .and_then(|b| b.get_attr("csrf").ok())
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        self.render(
+            "message.html",
+            status,
+            context! {
+                t => &self.strings,
+                title => self.t(title),
+                body => body,
+                tenant_id => tenant_id,
+                tenant_name => name,
+                logo_url => logo,
+                button => button,
+                csrf => csrf,
+                after => after.map(|(href, text)| context! { href => href, text => text }),
+            },
+            cookies,
+        )
+    }
+
+    fn rules(&self, tenant: &TenantRow) -> Vec<Rule> {
+        let p = &tenant.password_policy;
+        let words = p.describe();
+        let checks = [
+            format!("length:{}", p.min_length),
+            "letter".into(),
+            "digit".into(),
+        ];
+        let mut rules: Vec<Rule> = words
+            .iter()
+            .enumerate()
+            .map(|(i, text)| Rule {
+                text: text.clone(),
+                check: checks.get(i).cloned().unwrap_or_default(),
+            })
+            .collect();
+        // "letter and digit" is one line: split its check so each can show.
+        if let Some(rule) = rules.get_mut(1) {
+            rule.check = "letter".into();
+        }
+        let mut i = 2;
+        if p.require_mixed_case {
+            if let Some(rule) = rules.get_mut(i) {
+                rule.check = "mixed".into();
+            }
+            i += 1;
+        }
+        if p.require_symbol
+            && let Some(rule) = rules.get_mut(i)
+        {
+            rule.check = "symbol".into();
+        }
+        rules
+    }
+
+    /// A password form.
+    #[allow(clippy::too_many_arguments)]
+    fn form(
+        &self,
+        status: StatusCode,
+        (tenant_id, tenant): (&str, &TenantRow),
+        title: &str,
+        intro: String,
+        action: &str,
+        fields: Vec<Field>,
+        rules: bool,
+        submit: &str,
+        after: Option<(String, String)>,
+        headers: &HeaderMap,
+        mut cookies: Vec<String>,
+    ) -> Page {
+        let (csrf_cookie, set) = self.csrf_cookie(headers);
+        cookies.extend(set);
+        let errors: Vec<Problem> = fields
+            .iter()
+            .filter(|f| !f.error.is_empty())
+            .map(|f| Problem {
+                field: f.name,
+                message: f.error.clone(),
+            })
+            .collect();
+        self.render(
+            "form.html",
+            status,
+            context! {
+                t => &self.strings,
+                title => self.t(title),
+                intro => intro,
+                tenant_id => tenant_id,
+                tenant_name => &tenant.name,
+                logo_url => &tenant.branding.logo_url,
+                action => action,
+                csrf => self.csrf(&csrf_cookie, action),
+                fields => fields,
+                errors => errors,
+                rules => if rules { self.rules(tenant) } else { Vec::new() },
+                submit => self.t(submit),
+                after => after.map(|(href, text)| context! { href => href, text => text }),
+            },
+            cookies,
+        )
+    }
+
+    fn tenant(&self, id: &str) -> Option<TenantRow> {
+        self.app.models.tenant(id).ok().flatten()
+    }
+
+    fn form_expired(&self) -> Page {
+        self.message(
+            StatusCode::FORBIDDEN,
+            None,
+            "form_expired_title",
+            self.t("form_expired_body"),
+            None,
+            None,
+            Vec::new(),
+        )
+    }
+
+    fn too_many(&self) -> Page {
+        self.message(
+            StatusCode::TOO_MANY_REQUESTS,
+            None,
+            "too_many_title",
+            self.t("too_many_body"),
+            None,
+            None,
+            Vec::new(),
+        )
+    }
+
+    /// After a password was set: the portal with a login code, the approval
+    /// page, or a page that says it is done.
+    fn finished(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+        pending: bool,
+        cookies: Vec<String>,
+    ) -> Response {
+        let Some(tenant) = self.tenant(tenant_id) else {
+            return not_found_page(self).into_response();
+        };
+        let name = tenant.name.clone();
+        if pending {
+            return self
+                .message(
+                    StatusCode::OK,
+                    Some((tenant_id, &tenant)),
+                    "pending_title",
+                    self.tf("pending_body", &[("tenant", &name)]),
+                    None,
+                    None,
+                    cookies,
+                )
+                .into_response();
+        }
+        match self.app.hand_off_url(tenant_id, contact_id) {
+            Ok(Some(url)) => {
+                let mut response =
+                    (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response();
+                for c in cookies {
+                    if let Ok(v) = HeaderValue::from_str(&c) {
+                        response.headers_mut().append(header::SET_COOKIE, v);
+                    }
+                }
+                response
+            }
+            _ => self
+                .message(
+                    StatusCode::OK,
+                    Some((tenant_id, &tenant)),
+                    "done_title",
+                    self.tf("done_body", &[("tenant", &name)]),
+                    None,
+                    None,
+                    cookies,
+                )
+                .into_response(),
+        }
+    }
+}
+
+fn not_found_page(pages: &Pages) -> Page {
+    pages.message(
+        StatusCode::NOT_FOUND,
+        None,
+        "not_found_title",
+        pages.t("not_found_body"),
+        None,
+        None,
+        Vec::new(),
+    )
+}
+
+async fn not_found(State(pages): State<Shared>) -> Page {
+    not_found_page(&pages)
+}
+
+async fn brand_css(State(pages): State<Shared>, Path(file): Path<String>) -> Response {
+    let tenant = file.strip_suffix(".css").unwrap_or_default();
+    let accent = pages
+        .tenant(tenant)
+        .map(|t| t.branding.accent_colour)
+        .unwrap_or_default();
+    // Only ever `#rrggbb` (checked when set): nothing else reaches the CSS.
+    let css = if accent.len() == 7 && accent[1..].chars().all(|c| c.is_ascii_hexdigit()) {
+        format!(":root {{ --accent: {accent}; }}\n")
+    } else {
+        String::new()
+    };
+    ([(header::CONTENT_TYPE, "text/css")], css).into_response()
+}
+
+/// A link's token goes into a cookie and out of the address bar at once.
+fn move_token(pages: &Pages, cookie: &str, token: &str, to: &str) -> Response {
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+    let token: String = token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .take(400)
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&pages.cookie(cookie, &token, to, 3600)) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
+}
+
+async fn invite_link(State(pages): State<Shared>, Path(token): Path<String>) -> Response {
+    move_token(&pages, INVITE_COOKIE, &token, "/invite")
+}
+
+async fn reset_link(State(pages): State<Shared>, Path(token): Path<String>) -> Response {
+    move_token(&pages, RESET_COOKIE, &token, "/reset")
+}
+
+/// The claims of the invitation link in the cookie, if genuine.
+fn invite_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
+    let token = cookies(headers).remove(INVITE_COOKIE)?;
+    pages.app.links.verify_invitation(&token).ok()
+}
+
+fn password_field(pages: &Pages, existing: bool, error: String) -> Field {
+    Field {
+        name: "password",
+        label: pages.t(if existing {
+            "existing_password_label"
+        } else {
+            "password_label"
+        }),
+        kind: "password",
+        autocomplete: if existing {
+            "current-password"
+        } else {
+            "new-password"
+        },
+        checked: !existing,
+        error,
+        ..Field::default()
+    }
+}
+
+fn email_field(pages: &Pages, email: &str) -> Field {
+    Field {
+        name: "email",
+        label: pages.t("email_label"),
+        kind: "email",
+        autocomplete: "username",
+        value: email.to_owned(),
+        readonly: true,
+        ..Field::default()
+    }
+}
+
+async fn link_problem(
+    pages: &Pages,
+    headers: &HeaderMap,
+    claims: Option<&LinkClaims>,
+    state: Option<LinkState>,
+) -> Page {
+    let tenant = claims.and_then(|c| pages.tenant(&c.tenant).map(|t| (c.tenant.clone(), t)));
+    let name = tenant
+        .as_ref()
+        .map(|(_, t)| t.name.clone())
+        .unwrap_or_default();
+    let (title, body, renew) = match state {
+        Some(LinkState::Expired) => ("expired_title", pages.t("expired_body"), true),
+        Some(LinkState::Superseded) => ("superseded_title", pages.t("superseded_body"), true),
+        Some(LinkState::Used) => ("used_title", pages.t("used_body"), false),
+        Some(LinkState::Withdrawn) => (
+            "withdrawn_title",
+            pages.tf("withdrawn_body", &[("tenant", &name)]),
+            false,
+        ),
+        _ => ("unknown_title", pages.t("unknown_body"), false),
+    };
+    let (csrf_cookie, set) = pages.csrf_cookie(headers);
+    let button = renew.then(|| {
+        (
+            "/invite/renew",
+            pages.t("renew_button"),
+            pages.csrf(&csrf_cookie, "/invite/renew"),
+        )
+    });
+    pages.message(
+        StatusCode::GONE,
+        tenant.as_ref().map(|(id, t)| (id.as_str(), t)),
+        title,
+        body,
+        button,
+        None,
+        set.into_iter().collect(),
+    )
+}
+
+async fn invite_page(State(pages): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(claims) = invite_claims(&pages, &headers) else {
+        return link_problem(&pages, &headers, None, None)
+            .await
+            .into_response();
+    };
+    invite_form(&pages, &headers, &claims, StatusCode::OK, String::new()).await
+}
+
+async fn invite_form(
+    pages: &Pages,
+    headers: &HeaderMap,
+    claims: &LinkClaims,
+    status: StatusCode,
+    error: String,
+) -> Response {
+    let view = match pages.app.invitation_view(claims).await {
+        Ok(view) => view,
+        Err(_) => {
+            return link_problem(pages, headers, Some(claims), None)
+                .await
+                .into_response();
+        }
+    };
+    if view.state != LinkState::Usable {
+        return link_problem(pages, headers, Some(claims), Some(view.state))
+            .await
+            .into_response();
+    }
+    let name = view.tenant.name.clone();
+    let (title, intro, submit) = if view.has_password {
+        (
+            "continue_title",
+            pages.tf(
+                "continue_intro",
+                &[("tenant", &name), ("email", &view.email)],
+            ),
+            "submit_continue",
+        )
+    } else {
+        (
+            "invite_title",
+            pages.tf("invite_intro", &[("tenant", &name), ("email", &view.email)]),
+            "submit_set",
+        )
+    };
+    pages
+        .form(
+            status,
+            (&view.tenant_id, &view.tenant),
+            title,
+            intro,
+            "/invite",
+            vec![
+                email_field(pages, &view.email),
+                password_field(pages, view.has_password, error),
+            ],
+            !view.has_password,
+            submit,
+            None,
+            headers,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+fn fresh_request() -> Option<(RequestId, [u8; 32])> {
+    let id = uuid::Uuid::now_v7().to_string();
+    Some((RequestId::parse(&id).ok()?, crate::secrets::sha256(&id)))
+}
+
+/// The words for a refused password, or `None` if the refusal is about the link.
+fn password_error(pages: &Pages, e: &AppError) -> Option<String> {
+    match e {
+        AppError::Domain(DomainError::Invalid(v)) => Some(
+            v.iter()
+                .map(|v| sentence(&v.description))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        AppError::Domain(DomainError::Unauthenticated { .. }) => Some(pages.t("wrong_existing")),
+        AppError::Domain(DomainError::TooManyAttempts { .. }) => Some(pages.t("throttled")),
+        _ => None,
+    }
+}
+
+/// A rule's words as a sentence: capital first, full stop last.
+fn sentence(words: &str) -> String {
+    let mut chars = words.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().collect())
+        .unwrap_or_default();
+    out.push_str(chars.as_str());
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
+}
+
+fn link_state_of(e: &AppError) -> Option<LinkState> {
+    match e {
+        AppError::Domain(DomainError::FailedPrecondition { reason, .. }) => match *reason {
+            "link_expired" => Some(LinkState::Expired),
+            "link_used" => Some(LinkState::Used),
+            "link_superseded" => Some(LinkState::Superseded),
+            _ => Some(LinkState::Withdrawn),
+        },
+        _ => None,
+    }
+}
+
+async fn invite_submit(
+    State(pages): State<Shared>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if !pages.admit(peer) {
+        return pages.too_many().into_response();
+    }
+    if !pages.csrf_ok(&headers, "/invite", &form.csrf) {
+        return pages.form_expired().into_response();
+    }
+    let Some(claims) = invite_claims(&pages, &headers) else {
+        return link_problem(&pages, &headers, None, None)
+            .await
+            .into_response();
+    };
+    if form.password.is_empty() {
+        return invite_form(
+            &pages,
+            &headers,
+            &claims,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages.t("required"),
+        )
+        .await;
+    }
+    let Some((request_id, fingerprint)) = fresh_request() else {
+        return not_found_page(&pages).into_response();
+    };
+    let tenant = claims.tenant.clone();
+    match pages
+        .app
+        .accept_invitation(
+            claims.clone(),
+            form.password,
+            request_id,
+            fingerprint,
+            uuid::Uuid::new_v4(),
+        )
+        .await
+    {
+        Ok(outcome) => {
+            let done = pages.cookie(INVITE_COOKIE, "", "/invite", 0);
+            let reply = outcome.reply;
+            if let Err(e) = pages.app.wait_for(outcome.position).await {
+                tracing::warn!(error = %e, "the read model is behind a page's write");
+            }
+            pages.finished(
+                &tenant,
+                &reply.contact_id,
+                reply.pending_approval,
+                vec![done],
+            )
+        }
+        Err(e) => match (password_error(&pages, &e), link_state_of(&e)) {
+            (Some(words), _) => {
+                invite_form(
+                    &pages,
+                    &headers,
+                    &claims,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    words,
+                )
+                .await
+            }
+            (None, Some(state)) => link_problem(&pages, &headers, Some(&claims), Some(state))
+                .await
+                .into_response(),
+            (None, None) => failure(&pages, e),
+        },
+    }
+}
+
+/// An unexpected failure: logged, and a plain page.
+fn failure(pages: &Pages, e: AppError) -> Response {
+    let status = match e {
+        AppError::Unavailable(_) | AppError::Behind(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Domain(DomainError::NotFound(_)) => return not_found_page(pages).into_response(),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    tracing::warn!(error = %e, "a page could not do what was asked");
+    pages
+        .message(
+            status,
+            None,
+            "too_many_title",
+            pages.t("too_many_body"),
+            None,
+            None,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn invite_renew(
+    State(pages): State<Shared>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !pages.admit(peer) {
+        return pages.too_many().into_response();
+    }
+    if !pages.csrf_ok(&headers, "/invite/renew", &form.csrf) {
+        return pages.form_expired().into_response();
+    }
+    let claims = invite_claims(&pages, &headers);
+    if let Some(claims) = &claims {
+        pages.app.renew_invitation(claims).await;
+    }
+    let tenant = claims
+        .as_ref()
+        .and_then(|c| pages.tenant(&c.tenant).map(|t| (c.tenant.clone(), t)));
+    pages
+        .message(
+            StatusCode::OK,
+            tenant.as_ref().map(|(id, t)| (id.as_str(), t)),
+            "renew_sent_title",
+            pages.t("renew_sent_body"),
+            None,
+            None,
+            vec![pages.cookie(INVITE_COOKIE, "", "/invite", 0)],
+        )
+        .into_response()
+}
+
+fn reset_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
+    let token = cookies(headers).remove(RESET_COOKIE)?;
+    pages.app.links.verify_reset(&token).ok()
+}
+
+async fn reset_problem(pages: &Pages, claims: Option<&LinkClaims>) -> Response {
+    let tenant = claims.and_then(|c| pages.tenant(&c.tenant).map(|t| (c.tenant.clone(), t)));
+    let after = tenant
+        .as_ref()
+        .map(|(id, _)| (format!("/forgot?tenant={id}"), pages.t("forgot_link")));
+    pages
+        .message(
+            StatusCode::GONE,
+            tenant.as_ref().map(|(id, t)| (id.as_str(), t)),
+            "reset_problem_title",
+            pages.t("reset_problem_body"),
+            None,
+            after,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+async fn reset_form(
+    pages: &Pages,
+    headers: &HeaderMap,
+    claims: &LinkClaims,
+    status: StatusCode,
+    error: String,
+) -> Response {
+    let (Ok(tenant_id), Ok(contact_id)) = (
+        TenantId::parse(&claims.tenant),
+        GeneratedId::parse(&claims.subject_id),
+    ) else {
+        return reset_problem(pages, Some(claims)).await;
+    };
+    let (Some(tenant), Ok(Some(contact))) = (
+        pages.tenant(tenant_id.as_str()),
+        pages
+            .app
+            .models
+            .contact(tenant_id.as_str(), contact_id.as_str()),
+    ) else {
+        return reset_problem(pages, Some(claims)).await;
+    };
+    let name = tenant.name.clone();
+    pages
+        .form(
+            status,
+            (tenant_id.as_str(), &tenant),
+            "reset_title",
+            pages.tf(
+                "reset_intro",
+                &[("tenant", &name), ("email", &contact.email)],
+            ),
+            "/reset",
+            vec![
+                email_field(pages, &contact.email),
+                password_field(pages, false, error),
+            ],
+            true,
+            "submit_set",
+            None,
+            headers,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+async fn reset_page(State(pages): State<Shared>, headers: HeaderMap) -> Response {
+    match reset_claims(&pages, &headers) {
+        Some(claims) => reset_form(&pages, &headers, &claims, StatusCode::OK, String::new()).await,
+        None => reset_problem(&pages, None).await,
+    }
+}
+
+async fn reset_submit(
+    State(pages): State<Shared>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if !pages.admit(peer) {
+        return pages.too_many().into_response();
+    }
+    if !pages.csrf_ok(&headers, "/reset", &form.csrf) {
+        return pages.form_expired().into_response();
+    }
+    let Some(claims) = reset_claims(&pages, &headers) else {
+        return reset_problem(&pages, None).await;
+    };
+    let new = match Password::parse(&form.password) {
+        Ok(p) => p,
+        Err(words) => {
+            let words = if form.password.is_empty() {
+                pages.t("required")
+            } else {
+                sentence(&words)
+            };
+            return reset_form(
+                &pages,
+                &headers,
+                &claims,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                words,
+            )
+            .await;
+        }
+    };
+    let Some((request_id, fingerprint)) = fresh_request() else {
+        return not_found_page(&pages).into_response();
+    };
+    let tenant = claims.tenant.clone();
+    match pages
+        .app
+        .reset_with_link(
+            claims.clone(),
+            new,
+            request_id,
+            fingerprint,
+            uuid::Uuid::new_v4(),
+        )
+        .await
+    {
+        Ok(outcome) => {
+            let done = pages.cookie(RESET_COOKIE, "", "/reset", 0);
+            if let Err(e) = pages.app.wait_for(outcome.position).await {
+                tracing::warn!(error = %e, "the read model is behind a page's write");
+            }
+            let reply = outcome.reply;
+            pages.finished(
+                &tenant,
+                &reply.contact_id,
+                reply.pending_approval,
+                vec![done],
+            )
+        }
+        Err(e) => match (password_error(&pages, &e), link_state_of(&e)) {
+            (Some(words), _) => {
+                reset_form(
+                    &pages,
+                    &headers,
+                    &claims,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    words,
+                )
+                .await
+            }
+            (None, Some(_)) => reset_problem(&pages, Some(&claims)).await,
+            (None, None) => failure(&pages, e),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+struct TenantQuery {
+    #[serde(default)]
+    tenant: String,
+}
+
+fn login_field(pages: &Pages, value: &str, error: String) -> Field {
+    Field {
+        name: "login",
+        label: pages.t("login_label"),
+        kind: "text",
+        autocomplete: "username",
+        value: value.to_owned(),
+        error,
+        ..Field::default()
+    }
+}
+
+fn forgot_form(
+    pages: &Pages,
+    headers: &HeaderMap,
+    tenant_id: &str,
+    tenant: &TenantRow,
+    status: StatusCode,
+    error: String,
+) -> Response {
+    let action = format!("/forgot?tenant={tenant_id}");
+    pages
+        .form(
+            status,
+            (tenant_id, tenant),
+            "forgot_title",
+            pages.tf("forgot_intro", &[("tenant", &tenant.name)]),
+            &action,
+            vec![login_field(pages, "", error)],
+            false,
+            "submit_forgot",
+            None,
+            headers,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+async fn forgot_page(
+    State(pages): State<Shared>,
+    Query(q): Query<TenantQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match pages.tenant(&q.tenant) {
+        Some(tenant) => forgot_form(
+            &pages,
+            &headers,
+            &q.tenant,
+            &tenant,
+            StatusCode::OK,
+            String::new(),
+        ),
+        None => not_found_page(&pages).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    login: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn forgot_submit(
+    State(pages): State<Shared>,
+    Query(q): Query<TenantQuery>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !pages.admit(peer) {
+        return pages.too_many().into_response();
+    }
+    let (Some(tenant), Ok(tenant_id)) = (pages.tenant(&q.tenant), TenantId::parse(&q.tenant))
+    else {
+        return not_found_page(&pages).into_response();
+    };
+    if !pages.csrf_ok(
+        &headers,
+        &format!("/forgot?tenant={}", q.tenant),
+        &form.csrf,
+    ) {
+        return pages.form_expired().into_response();
+    }
+    if form.login.trim().is_empty() {
+        return forgot_form(
+            &pages,
+            &headers,
+            &q.tenant,
+            &tenant,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages.t("required"),
+        );
+    }
+    if let Some((request_id, _)) = fresh_request() {
+        pages
+            .app
+            .forgot_password(tenant_id, form.login, request_id, uuid::Uuid::new_v4());
+    }
+    pages
+        .message(
+            StatusCode::OK,
+            Some((&q.tenant, &tenant)),
+            "forgot_sent_title",
+            pages.t("forgot_sent_body"),
+            None,
+            None,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn change_form(
+    pages: &Pages,
+    headers: &HeaderMap,
+    tenant_id: &str,
+    tenant: &TenantRow,
+    status: StatusCode,
+    login: &str,
+    login_error: String,
+    password_error: String,
+) -> Response {
+    let action = format!("/change-password?tenant={tenant_id}");
+    let current = Field {
+        name: "current",
+        label: pages.t("current_password_label"),
+        kind: "password",
+        autocomplete: "current-password",
+        ..Field::default()
+    };
+    pages
+        .form(
+            status,
+            (tenant_id, tenant),
+            "change_title",
+            pages.tf("change_intro", &[("tenant", &tenant.name)]),
+            &action,
+            vec![
+                login_field(pages, login, login_error),
+                current,
+                password_field(pages, false, password_error),
+            ],
+            true,
+            "submit_change",
+            Some((
+                format!("/forgot?tenant={tenant_id}"),
+                pages.t("forgot_link"),
+            )),
+            headers,
+            Vec::new(),
+        )
+        .into_response()
+}
+
+async fn change_page(
+    State(pages): State<Shared>,
+    Query(q): Query<TenantQuery>,
+    headers: HeaderMap,
+) -> Response {
+    match pages.tenant(&q.tenant) {
+        Some(tenant) => change_form(
+            &pages,
+            &headers,
+            &q.tenant,
+            &tenant,
+            StatusCode::OK,
+            "",
+            String::new(),
+            String::new(),
+        ),
+        None => not_found_page(&pages).into_response(),
+    }
+}
+
+async fn change_submit(
+    State(pages): State<Shared>,
+    Query(q): Query<TenantQuery>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    if !pages.admit(peer) {
+        return pages.too_many().into_response();
+    }
+    let (Some(tenant), Ok(tenant_id)) = (pages.tenant(&q.tenant), TenantId::parse(&q.tenant))
+    else {
+        return not_found_page(&pages).into_response();
+    };
+    if !pages.csrf_ok(
+        &headers,
+        &format!("/change-password?tenant={}", q.tenant),
+        &form.csrf,
+    ) {
+        return pages.form_expired().into_response();
+    }
+    let again = |login_error: String, password_error: String| {
+        change_form(
+            &pages,
+            &headers,
+            &q.tenant,
+            &tenant,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &form.login,
+            login_error,
+            password_error,
+        )
+    };
+    let new = match Password::parse(&form.password) {
+        Ok(p) => p,
+        Err(words) => {
+            return again(
+                String::new(),
+                if form.password.is_empty() {
+                    pages.t("required")
+                } else {
+                    sentence(&words)
+                },
+            );
+        }
+    };
+    let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    let outcome = match pages
+        .app
+        .login(
+            tenant_id.as_str(),
+            &form.login,
+            form.current.clone(),
+            &address,
+        )
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => {
+            return again(pages.t("throttled"), String::new());
+        }
+        Err(AppError::Domain(DomainError::Unauthenticated { .. })) => {
+            return again(pages.t("wrong_login"), String::new());
+        }
+        Err(e) => return failure(&pages, e),
+    };
+    let Ok(contact_id) = GeneratedId::parse(&outcome.contact.contact_id) else {
+        return not_found_page(&pages).into_response();
+    };
+    let Some((request_id, fingerprint)) = fresh_request() else {
+        return not_found_page(&pages).into_response();
+    };
+    let ctx = CommandContext {
+        request_id,
+        fingerprint,
+        tenant: Some(tenant_id.clone()),
+        actor: Actor::Contact {
+            contact_id: contact_id.to_string(),
+        },
+        correlation_id: uuid::Uuid::new_v4(),
+    };
+    let cmd = ChangePasswordCommand {
+        tenant: tenant_id.clone(),
+        contact_id: contact_id.clone(),
+        current: form.current.clone(),
+        new,
+        hash: Default::default(),
+    };
+    match pages.app.execute(&ctx, &cmd).await {
+        Ok(done) => {
+            if let Err(e) = pages.app.wait_for(done.position).await {
+                tracing::warn!(error = %e, "the read model is behind a page's write");
+            }
+            pages.finished(tenant_id.as_str(), contact_id.as_str(), false, Vec::new())
+        }
+        Err(e) => match password_error(&pages, &e) {
+            Some(words) => again(String::new(), words),
+            None => failure(&pages, e),
+        },
+    }
+}

@@ -1,0 +1,97 @@
+//! Headless Chromium driven through chromedriver (WebDriver), for the pages.
+
+use fantoccini::{Client, ClientBuilder};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// A chromedriver process and one browser session on it.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: Client,
+    _driver: Child,
+}
+
+/// Where the screenshots of a test run go: `target/screenshots/`.
+pub fn screenshots_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    dir
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and opens a headless Chromium,
+    /// with JavaScript on or off.
+    pub async fn start(javascript: bool) -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver =
+            Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("chromedriver runs (the test command installs chromium-driver)");
+        let mut caps = serde_json::Map::new();
+        let mut prefs = serde_json::Map::new();
+        if !javascript {
+            prefs.insert(
+                "profile.managed_default_content_settings.javascript".into(),
+                serde_json::json!(2),
+            );
+        }
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,900"],
+                "prefs": prefs,
+            }),
+        );
+        let url = format!("http://127.0.0.1:{port}");
+        let mut last = None;
+        for _ in 0..100 {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&url)
+                .await
+            {
+                Ok(client) => {
+                    return Browser {
+                        client,
+                        _driver: driver,
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("chromedriver did not start: {last:?}");
+    }
+
+    /// Saves a screenshot of the page as `target/screenshots/<name>.png`.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = screenshots_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Sets the window to a width and height in CSS pixels.
+    pub async fn size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("window size");
+    }
+}
