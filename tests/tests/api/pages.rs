@@ -376,3 +376,51 @@ async fn every_page_sends_strict_headers_and_forms_need_their_csrf_token() {
     }
     assert!(statuses.contains(&429), "{statuses:?}");
 }
+
+#[tokio::test]
+async fn a_login_with_a_temporary_password_changes_it_on_the_page_then_enters_the_portal() {
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    brand(&app, &key).await;
+    app.create_customer(&key, "C001").await;
+    app.access()
+        .add_portal_user(app.req(
+            &key,
+            pb::AddPortalUserRequest {
+                request_id: new_id(),
+                customer_id: "C001".into(),
+                username: "ACME001".into(),
+                email: String::new(),
+                site_rule: None,
+                management_password: "Quill42river".into(),
+                staff_password: "Pebble93cove".into(),
+            },
+        ))
+        .await
+        .expect("logins created");
+
+    let b = Browser::start(true).await;
+    b.client
+        .goto(&format!(
+            "http://{}/change-password?tenant=acme",
+            app.http_addr
+        ))
+        .await
+        .expect("page");
+    b.screenshot("change-desktop").await;
+    type_into(&b, "login", "ACME001").await;
+    type_into(&b, "current", "not-it-42").await;
+    type_into(&b, "password", "harbour9lights").await;
+    submit(&b).await;
+    assert!(text(&b).await.contains("temporary password is wrong"));
+    type_into(&b, "current", "Quill42river").await;
+    type_into(&b, "password", "harbour9lights").await;
+    submit(&b).await;
+    let code = code_in(&portal_url(&b).await);
+    let session = exchange(&app, &key, &code).await.expect("exchanged");
+    assert!(
+        !session.must_change_password,
+        "the new password is the login's own"
+    );
+    let _ = b.client.close().await;
+}
