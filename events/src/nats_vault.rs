@@ -14,6 +14,9 @@ pub fn bucket(stream: &str) -> String {
 /// Keys in a JetStream key-value bucket.
 pub struct KvVault {
     store: kv::Store,
+    /// The bucket's stream, for reads from its leader.
+    stream: jetstream::stream::Stream,
+    bucket: String,
 }
 
 fn failed(e: impl std::fmt::Display) -> VaultError {
@@ -24,14 +27,14 @@ impl KvVault {
     /// Opens the vault of `stream`, creating the bucket with `replicas` copies.
     pub async fn open(
         js: &jetstream::Context,
-        stream: &str,
+        name: &str,
         replicas: usize,
     ) -> Result<Self, VaultError> {
-        let store = match js.get_key_value(bucket(stream)).await {
+        let store = match js.get_key_value(bucket(name)).await {
             Ok(store) => store,
             Err(_) => js
                 .create_key_value(kv::Config {
-                    bucket: bucket(stream),
+                    bucket: bucket(name),
                     description: "customer portal access: persons' keys for personal data".into(),
                     history: 1,
                     storage: jetstream::stream::StorageType::File,
@@ -41,7 +44,38 @@ impl KvVault {
                 .await
                 .map_err(failed)?,
         };
-        Ok(KvVault { store })
+        let stream = js
+            .get_stream(format!("KV_{}", bucket(name)))
+            .await
+            .map_err(failed)?;
+        Ok(KvVault {
+            store,
+            stream,
+            bucket: bucket(name),
+        })
+    }
+
+    /// The key as the bucket's leader has it: a key made a moment ago on
+    /// another replica may not have reached the member that served a read.
+    async fn from_leader(&self, key_ref: &str) -> Result<Option<Key>, VaultError> {
+        let subject = format!("$KV.{}.{key_ref}", self.bucket);
+        match self.stream.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => {
+                let removed = message
+                    .headers
+                    .get("KV-Operation")
+                    .is_some_and(|op| op.as_str() == "DEL" || op.as_str() == "PURGE");
+                if removed || message.payload.is_empty() {
+                    Ok(None)
+                } else {
+                    Self::key_of(&message.payload).map(Some)
+                }
+            }
+            Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
+                Ok(None)
+            }
+            Err(e) => Err(failed(e)),
+        }
     }
 
     fn key_of(bytes: &[u8]) -> Result<Key, VaultError> {
@@ -57,7 +91,8 @@ impl Vault for KvVault {
         Box::pin(async move {
             match self.store.get(&key_ref).await.map_err(failed)? {
                 Some(bytes) if !bytes.is_empty() => Ok(Some(Self::key_of(&bytes)?)),
-                _ => Ok(None),
+                // Absent here: destroyed, or not yet seen by this member.
+                _ => self.from_leader(&key_ref).await,
             }
         })
     }
@@ -68,14 +103,22 @@ impl Vault for KvVault {
             let made: Key = rand::random();
             match self.store.create(&key_ref, made.to_vec().into()).await {
                 Ok(_) => Ok(made),
-                // Made a moment ago by another replica, or destroyed before:
-                // read what is there.
-                Err(_) => match self.store.get(&key_ref).await.map_err(failed)? {
-                    Some(bytes) if !bytes.is_empty() => Self::key_of(&bytes),
-                    _ => Err(VaultError(format!(
-                        "the key of {key_ref} was destroyed: that person was forgotten"
-                    ))),
-                },
+                // Most likely another replica made it a moment ago (the
+                // client reports that as "already exists" or, when its own
+                // check read a member that had not seen it, as a wrong last
+                // sequence): the bucket's leader has the answer.
+                // The winner's write may still be in flight (the server
+                // refuses a concurrent create before the first commits):
+                // give it a moment.
+                Err(e) => {
+                    for _ in 0..40 {
+                        if let Some(key) = self.from_leader(&key_ref).await? {
+                            return Ok(key);
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                    }
+                    Err(failed(e))
+                }
             }
         })
     }
