@@ -57,7 +57,7 @@ impl KvVault {
 
     /// The key as the bucket's leader has it: a key made a moment ago on
     /// another replica may not have reached the member that served a read.
-    async fn from_leader(&self, key_ref: &str) -> Result<Option<Key>, VaultError> {
+    async fn read_at_leader(&self, key_ref: &str) -> Result<Option<Key>, VaultError> {
         let subject = format!("$KV.{}.{key_ref}", self.bucket);
         match self.stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) => {
@@ -92,7 +92,7 @@ impl Vault for KvVault {
             match self.store.get(&key_ref).await.map_err(failed)? {
                 Some(bytes) if !bytes.is_empty() => Ok(Some(Self::key_of(&bytes)?)),
                 // Absent here: destroyed, or not yet seen by this member.
-                _ => self.from_leader(&key_ref).await,
+                _ => self.read_at_leader(&key_ref).await,
             }
         })
     }
@@ -112,7 +112,7 @@ impl Vault for KvVault {
                 // give it a moment.
                 Err(e) => {
                     for _ in 0..40 {
-                        if let Some(key) = self.from_leader(&key_ref).await? {
+                        if let Some(key) = self.read_at_leader(&key_ref).await? {
                             return Ok(key);
                         }
                         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
