@@ -56,14 +56,30 @@ async fn submit(b: &Browser) {
         .expect("click");
 }
 
+/// The page's text; a page being replaced by a navigation is read again.
 async fn text(b: &Browser) -> String {
-    b.client
-        .find(Locator::Css("body"))
-        .await
-        .expect("body")
-        .text()
-        .await
-        .expect("text")
+    for _ in 0..50 {
+        if let Ok(body) = b.client.find(Locator::Css("body")).await
+            && let Ok(text) = body.text().await
+        {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never settled");
+}
+
+/// The page's text once it says `needle` (after a form was sent).
+async fn text_with(b: &Browser, needle: &str) -> String {
+    let mut last = String::new();
+    for _ in 0..50 {
+        last = text(b).await;
+        if last.contains(needle) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page never said {needle:?}: {last}");
 }
 
 /// Waits until the browser leaves the service for the portal.
@@ -179,14 +195,14 @@ async fn forgot_and_reset_hand_off_like_an_invitation() {
     b.screenshot("forgot-desktop").await;
     type_into(&b, "login", "bob@hardware.example").await;
     submit(&b).await;
-    let known = text(&b).await;
+    let known = text_with(&b, "Check your email").await;
     b.client
         .goto(&format!("{base}/forgot?tenant=acme"))
         .await
         .expect("forgot page");
     type_into(&b, "login", "nobody@hardware.example").await;
     submit(&b).await;
-    let unknown = text(&b).await;
+    let unknown = text_with(&b, "Check your email").await;
     assert_eq!(
         known, unknown,
         "the same answer whether or not the login exists"
@@ -229,7 +245,7 @@ async fn an_expired_link_says_so_and_a_new_one_can_be_asked_for() {
     assert!(page.contains("This link has expired"), "{page}");
     b.screenshot("expired-desktop").await;
     submit(&b).await;
-    assert!(text(&b).await.contains("a new link is on its way"));
+    text_with(&b, "a new link is on its way").await;
     let fresh = app
         .wait_for_link("bob@hardware.example", "/invite/", 2)
         .await;
@@ -269,7 +285,7 @@ async fn an_email_with_a_password_elsewhere_continues_with_it() {
     b.screenshot("continue-desktop").await;
     type_into(&b, "password", "wrong-pass-1").await;
     submit(&b).await;
-    assert!(text(&b).await.contains("not the password of this email"));
+    text_with(&b, "not the password of this email").await;
     type_into(&b, "password", "sunlit7meadow").await;
     submit(&b).await;
     let code = code_in(&portal_url(&b).await);
@@ -412,7 +428,7 @@ async fn a_login_with_a_temporary_password_changes_it_on_the_page_then_enters_th
     type_into(&b, "current", "not-it-42").await;
     type_into(&b, "password", "harbour9lights").await;
     submit(&b).await;
-    assert!(text(&b).await.contains("temporary password is wrong"));
+    text_with(&b, "temporary password is wrong").await;
     type_into(&b, "current", "Quill42river").await;
     type_into(&b, "password", "harbour9lights").await;
     submit(&b).await;
