@@ -810,6 +810,7 @@ async fn write_groups(core: Arc<Core>, mut queue: mpsc::Receiver<Job>) {
                 break;
             }
         }
+        metrics::histogram!("access_group_commit_size").record(group.len() as f64);
         core.commit_group(group).await;
     }
 }

@@ -382,6 +382,7 @@ impl Writer {
             let _ = job.done.send(result);
         }
         if acknowledged > 0 {
+            metrics::histogram!("access_group_commit_size").record(acknowledged as f64);
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .appends

@@ -49,6 +49,8 @@ pub struct TestApp {
     pub grpc_addr: String,
     /// Its HTTP address.
     pub http_addr: String,
+    /// Its metrics address, when started with `--metrics-addr`.
+    pub metrics_addr: Option<String>,
     /// A channel to its gRPC server.
     pub channel: Channel,
     /// The operator key from the data directory.
@@ -116,31 +118,36 @@ impl TestApp {
             .context("starting accessd")?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let (grpc_addr, http_addr) = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await? {
-                if let Some(rest) = line.strip_prefix("accessd: listening ") {
-                    let mut grpc = String::new();
-                    let mut http = String::new();
-                    for part in rest.split_whitespace() {
-                        if let Some(a) = part.strip_prefix("grpc=") {
-                            grpc = a.to_owned();
+        let (grpc_addr, http_addr, metrics_addr) =
+            tokio::time::timeout(Duration::from_secs(30), async {
+                while let Some(line) = lines.next_line().await? {
+                    if let Some(rest) = line.strip_prefix("accessd: listening ") {
+                        let mut grpc = String::new();
+                        let mut http = String::new();
+                        let mut metrics = None;
+                        for part in rest.split_whitespace() {
+                            if let Some(a) = part.strip_prefix("grpc=") {
+                                grpc = a.to_owned();
+                            }
+                            if let Some(a) = part.strip_prefix("http=") {
+                                http = a.to_owned();
+                            }
+                            if let Some(a) = part.strip_prefix("metrics=") {
+                                metrics = Some(a.to_owned());
+                            }
                         }
-                        if let Some(a) = part.strip_prefix("http=") {
-                            http = a.to_owned();
-                        }
+                        return Ok::<_, anyhow::Error>((grpc, http, metrics));
                     }
-                    return Ok::<_, anyhow::Error>((grpc, http));
                 }
-            }
-            let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(8).collect();
-            anyhow::bail!(
-                "accessd exited before listening; the end of its log:\n{}",
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            )
-        })
-        .await
-        .context("accessd did not start within 30 s")??;
+                let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                anyhow::bail!(
+                    "accessd exited before listening; the end of its log:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
+            .await
+            .context("accessd did not start within 30 s")??;
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         // Lazy: a server started with TLS is reached by the test's own channel.
@@ -159,6 +166,7 @@ impl TestApp {
             env,
             grpc_addr,
             http_addr,
+            metrics_addr,
             channel,
             operator_key,
             child,

@@ -21,6 +21,10 @@ pub struct ServeConfig {
     /// Address of the HTTP server (liveness at /healthz).
     #[arg(long, env = "ACCESS_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Address of the Prometheus endpoint (`/metrics`); off unless set. Bind
+    /// it to loopback or a private network: it is not authenticated.
+    #[arg(long, env = "ACCESS_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
     /// Base of the links in emails; defaults to http://<http-addr>.
     #[arg(long, env = "ACCESS_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,

@@ -20,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod http;
+pub mod metrics;
 pub mod pages;
 pub mod projections;
 pub mod secrets;

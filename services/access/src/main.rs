@@ -86,8 +86,12 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         "accessd: operator key in {}",
         app.operator_key_path().display()
     );
+    let metrics = app
+        .metrics_addr()?
+        .map(|a| format!(" metrics={a}"))
+        .unwrap_or_default();
     println!(
-        "accessd: listening grpc={} http={}",
+        "accessd: listening grpc={} http={}{metrics}",
         app.grpc_addr()?,
         app.http_addr()?
     );

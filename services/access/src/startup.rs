@@ -43,6 +43,8 @@ pub struct Application {
     workers: Vec<JoinHandle<()>>,
     operator_key_path: std::path::PathBuf,
     tls: Option<crate::tls::TlsFiles>,
+    /// The Prometheus endpoint, when asked for.
+    metrics: Option<(metrics_exporter_prometheus::PrometheusHandle, TcpListener)>,
     /// Signs the pages' CSRF tokens.
     page_key: access_events::links::ServerKey,
 }
@@ -95,6 +97,15 @@ impl Application {
         let http = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding HTTP to {}", config.http_addr))?;
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some((
+                crate::metrics::install()?,
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding metrics to {addr}"))?,
+            )),
+            None => None,
+        };
         // Links must point at the address actually bound (port 0 picks one).
         let scheme = if tls.is_some() { "https" } else { "http" };
         let base_url = config
@@ -176,6 +187,7 @@ impl Application {
             operator_key_path: secrets.operator_key_path,
             tls,
             page_key: secrets.server_key.clone(),
+            metrics,
         })
     }
 
@@ -189,6 +201,14 @@ impl Application {
         Ok(self.http.local_addr()?)
     }
 
+    /// The bound metrics address, if metrics are on.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        Ok(match &self.metrics {
+            Some((_, listener)) => Some(listener.local_addr()?),
+            None => None,
+        })
+    }
+
     /// Where the operator key file is.
     pub fn operator_key_path(&self) -> &std::path::Path {
         &self.operator_key_path
@@ -197,7 +217,7 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, finishes
     /// in-flight requests, and stops the projector and the mailer.
     pub async fn run_until_stopped(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let health_service = tonic_health::pb::health_server::HealthServer::new(
@@ -217,7 +237,21 @@ impl Application {
             let _ = stop.send(true);
         });
 
-        let mut builder = tonic::transport::Server::builder();
+        if let Some((handle, listener)) = self.metrics.take() {
+            let mut stop = self.stop.subscribe();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, crate::metrics::router(handle))
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "metrics endpoint stopped");
+                }
+            });
+        }
+        let mut builder =
+            tonic::transport::Server::builder().layer(crate::metrics::GrpcMetricsLayer);
         if let Some(tls) = &self.tls {
             builder = builder
                 .tls_config(tls.grpc())
@@ -294,6 +328,7 @@ async fn report_availability(
     let mut last = None;
     loop {
         let now = log.is_available();
+        metrics::gauge!("access_log_available").set(if now { 1.0 } else { 0.0 });
         if last != Some(now) {
             if last.is_some() {
                 if now {

@@ -744,6 +744,8 @@ impl Core {
         loop {
             let error = match self.config.transport.deliver(id, message).await {
                 Ok(()) => {
+                    metrics::counter!("access_emails_total", "kind" => kind.to_owned(), "outcome" => "sent")
+                        .increment(1);
                     put(&mut step.batch, key(&["report", id]), &report);
                     step.outcome = Some(LedgerEntry {
                         failure: None,
@@ -761,6 +763,8 @@ impl Core {
                 anyhow::bail!("mail {id} not accepted after {attempt} attempts, for now: {error}");
             }
             if give_up {
+                metrics::counter!("access_emails_total", "kind" => kind.to_owned(), "outcome" => "failed")
+                    .increment(1);
                 tracing::warn!(mail = id, attempts = attempt, error = %error, "mail given up on");
                 put(
                     &mut step.batch,
@@ -778,6 +782,7 @@ impl Core {
                 });
                 return Ok(false);
             }
+            metrics::counter!("access_email_retries_total", "kind" => kind.to_owned()).increment(1);
             let wait = policy.backoff(attempt);
             tracing::info!(mail = id, attempt, error = %error, wait_ms = wait.as_millis() as u64, "mail not accepted; retrying");
             tokio::time::sleep(wait).await;

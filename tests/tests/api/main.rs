@@ -17,6 +17,7 @@ mod key_rotation;
 mod lockout;
 mod logins;
 mod mailerd;
+mod metrics;
 mod nats_log;
 mod pages;
 mod passwords;

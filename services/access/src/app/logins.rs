@@ -419,6 +419,9 @@ impl Command for RecordLoginFailure {
         if changes.is_empty() {
             return Err(DomainError::NotFound("contact").into());
         }
+        if changes.len() > 1 {
+            metrics::counter!("access_lockouts_total", "kind" => "account").increment(1);
+        }
         Ok((changes, ()))
     }
 }

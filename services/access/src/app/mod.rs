@@ -241,6 +241,30 @@ impl App {
         ctx: &CommandContext,
         cmd: &C,
     ) -> Result<Outcome<C::Reply>, AppError> {
+        let result = self.execute_once(ctx, cmd).await;
+        let command = std::any::type_name::<C>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("command");
+        let outcome = match &result {
+            Ok(o) if o.duplicate => "duplicate",
+            Ok(_) => "ok",
+            Err(AppError::Domain(_)) => "refused",
+            Err(AppError::Conflict(_)) => "conflict",
+            Err(AppError::RequestIdReused) => "request_id_reused",
+            Err(AppError::Unavailable(_) | AppError::Behind(_)) => "unavailable",
+            Err(AppError::Internal(_)) => "internal",
+        };
+        metrics::counter!("access_commands_total", "command" => command, "outcome" => outcome)
+            .increment(1);
+        result
+    }
+
+    async fn execute_once<C: Command>(
+        &self,
+        ctx: &CommandContext,
+        cmd: &C,
+    ) -> Result<Outcome<C::Reply>, AppError> {
         // Request ids are the caller's: they are kept per tenant, and the
         // digest names the caller, so nobody can be answered from another
         // caller's request (a key or temporary password in particular).
@@ -300,7 +324,10 @@ impl App {
                 streams,
                 reply: encoded,
             };
-            match self.log.append(request).await {
+            let started = std::time::Instant::now();
+            let appended = self.log.append(request).await;
+            metrics::histogram!("access_append_seconds").record(started.elapsed().as_secs_f64());
+            match appended {
                 Ok(committed) if committed.duplicate => {
                     // A concurrent retry of the same request won the race.
                     let reply: C::Reply =

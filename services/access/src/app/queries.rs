@@ -166,10 +166,15 @@ impl App {
         let ticket = self
             .throttle
             .admit(gate, client_address, now_ms())
-            .map_err(DomainError::from)?;
+            .map_err(|t| {
+                metrics::counter!("access_logins_total", "outcome" => if t.locked { "locked" } else { "delayed" })
+                    .increment(1);
+                DomainError::from(t)
+            })?;
         let phc = found.as_ref().and_then(|(_, phc)| phc.clone());
         let matched = self.passwords.verify(phc, password).await;
         let Some((contact, _)) = found.as_ref().filter(|_| matched) else {
+            metrics::counter!("access_logins_total", "outcome" => "bad_credentials").increment(1);
             self.login_failed(
                 tenant,
                 found.map(|(c, _)| c.contact_id),
@@ -182,8 +187,10 @@ impl App {
         let contact = contact.clone();
         let decision = self.check(tenant, &contact, &Action::Login)?;
         if !decision.allowed {
+            metrics::counter!("access_logins_total", "outcome" => "refused").increment(1);
             return Err(login_refusal(decision).into());
         }
+        metrics::counter!("access_logins_total", "outcome" => "ok").increment(1);
         if !contact.failed_logins.is_empty() {
             let app = self.clone();
             let (tenant, contact_id) = (tenant.to_owned(), contact.contact_id.clone());
@@ -251,6 +258,7 @@ impl App {
     ) {
         let now = now_ms();
         if ticket.failed(now).address_locked {
+            metrics::counter!("access_lockouts_total", "kind" => "address").increment(1);
             tracing::warn!(
                 tenant,
                 "a client address reached the failed-login limit and is locked"

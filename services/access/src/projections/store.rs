@@ -358,6 +358,7 @@ pub async fn run_projector(
     vault: Arc<dyn Vault>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let log_head = log.head();
     let mut events = subscribe(log, models.checkpoint() + 1);
     loop {
         let first = tokio::select! {
@@ -379,6 +380,7 @@ pub async fn run_projector(
                 _ => break,
             }
         }
+        let newest = batch.last().map(|e| e.occurred_at_ms);
         if !batch.is_empty()
             && let Err(e) = models.apply(&batch, vault.as_ref()).await
         {
@@ -387,6 +389,14 @@ pub async fn run_projector(
             tracing::error!(error = ?e, "projector stopped");
             break;
         }
+        let head = *log_head.borrow();
+        metrics::gauge!("access_projection_lag_events")
+            .set(head.saturating_sub(models.checkpoint()) as f64);
+        if let Some(at) = newest {
+            let lag_ms = (crate::app::now_ms() - at).max(0);
+            metrics::gauge!("access_projection_lag_seconds").set(lag_ms as f64 / 1000.0);
+        }
+        metrics::gauge!("access_projection_checkpoint").set(models.checkpoint() as f64);
         if let Some(e) = failed {
             // The subscription keeps its place and retries by itself.
             tracing::warn!(error = %e, "projector could not read the log; retrying");
