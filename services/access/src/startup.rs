@@ -55,6 +55,7 @@ impl Application {
         let dir = &config.data_dir;
         let tls = config.tls.load()?;
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        crate::datadir::check_format(dir)?;
         let key_dir = config.key_dir.as_deref().unwrap_or(dir);
         std::fs::create_dir_all(key_dir)
             .with_context(|| format!("creating {}", key_dir.display()))?;

@@ -19,6 +19,7 @@ mod logins;
 mod mailerd;
 mod metrics;
 mod nats_log;
+mod operations;
 mod pages;
 mod passwords;
 mod portal_links;

@@ -1,0 +1,144 @@
+//! What an operator relies on: a data directory one process at a time, a
+//! clear refusal of a directory from a newer release, and logs that never
+//! hold a secret.
+
+use access_proto::v1 as pb;
+use access_proto::v1::tenant_admin_client::TenantAdminClient;
+use access_tests::{TestApp, binary, new_id, token_of};
+
+/// Runs `accessd serve` on `dir` expecting it to stop at once; its stderr.
+fn refused_start(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(binary("accessd"))
+        .args([
+            "serve",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env_remove("ACCESS_SMTP_URL")
+        .output()
+        .expect("accessd runs");
+    assert!(!out.status.success(), "it must refuse");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_second_accessd_on_the_same_directory_fails_at_once_and_says_why() {
+    let app = TestApp::spawn().await;
+    let error = refused_start(&app.dir);
+    assert!(error.contains("in use by another process"), "{error}");
+}
+
+#[tokio::test]
+async fn a_directory_from_a_newer_release_is_refused_with_a_clear_message() {
+    let mut app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    app.terminate().await;
+    let format = std::fs::read_to_string(app.dir.join("FORMAT")).expect("the format is recorded");
+    assert!(format.starts_with("access-data "), "{format}");
+    std::fs::write(app.dir.join("FORMAT"), "access-data 99\n").expect("write");
+    let error = refused_start(&app.dir);
+    assert!(error.contains("newer accessd"), "{error}");
+    // Put back, the directory opens as before: nothing was touched.
+    std::fs::write(app.dir.join("FORMAT"), format).expect("write");
+    let app = app.start_again().await;
+    assert!(app.verify().await.ok);
+}
+
+#[tokio::test]
+async fn no_password_token_or_key_ever_reaches_the_logs() {
+    // The harness runs accessd with JSON logs into a file next to its data;
+    // everything down to debug, so that the most talkative setting is checked.
+    let app = TestApp::spawn_with_env(&[], &[("RUST_LOG", "debug")]).await;
+    let admin = app.create_tenant("acme").await;
+    let staff_key = TenantAdminClient::new(app.channel.clone())
+        .create_api_key(app.req(
+            &admin,
+            pb::CreateApiKeyRequest {
+                request_id: new_id(),
+                role: pb::Role::InHouse as i32,
+                name: "office".into(),
+                rep_id: String::new(),
+            },
+        ))
+        .await
+        .expect("key")
+        .into_inner()
+        .api_key;
+    app.create_customer(&admin, "C001").await;
+    app.invite(&admin, "C001", "bob@hardware.example").await;
+    let link = app
+        .wait_for_link("bob@hardware.example", "/invite/", 1)
+        .await;
+    let invite_token = token_of(&link);
+    let session = app
+        .sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: invite_token.clone(),
+            password: "sunlit7meadow".into(),
+        })
+        .await
+        .expect("accept")
+        .into_inner();
+    let _ = app
+        .sessions()
+        .login(app.req(
+            &staff_key,
+            pb::LoginRequest {
+                request_id: new_id(),
+                login: "bob@hardware.example".into(),
+                password: "wrong-pass-77".into(),
+                client_address: String::new(),
+            },
+        ))
+        .await;
+    let portal = app
+        .access()
+        .create_portal_link(app.req(
+            &admin,
+            pb::CreatePortalLinkRequest {
+                request_id: new_id(),
+                customer_id: "C001".into(),
+                kinds: vec![pb::DocumentKind::SalesInvoice as i32],
+                expires_at: String::new(),
+            },
+        ))
+        .await
+        .expect("portal link")
+        .into_inner();
+    let _ = app
+        .sessions()
+        .request_password_reset(app.req(
+            &admin,
+            pb::RequestPasswordResetRequest {
+                request_id: new_id(),
+                login: "bob@hardware.example".into(),
+            },
+        ))
+        .await;
+    let reset = app
+        .wait_for_link("bob@hardware.example", "/reset/", 1)
+        .await;
+    app.settled_head().await;
+
+    let log = std::fs::read_to_string(app.dir.with_extension("log")).expect("the log file");
+    assert!(log.lines().count() > 10, "the run logged");
+    for (what, secret) in [
+        ("password", "sunlit7meadow".to_owned()),
+        ("wrong password", "wrong-pass-77".to_owned()),
+        ("admin key", admin.clone()),
+        ("staff key", staff_key.clone()),
+        ("operator key", app.operator_key.clone()),
+        ("session token", session.session_token.clone()),
+        ("invitation token", invite_token),
+        ("reset token", token_of(&reset)),
+        ("portal link token", portal.token.clone()),
+    ] {
+        assert!(!secret.is_empty());
+        assert!(!log.contains(&secret), "the {what} is in the logs");
+    }
+}
