@@ -12,6 +12,10 @@ use std::time::Duration;
 /// Settings of the `serve` command.
 #[derive(Clone, Debug, Args)]
 pub struct ServeConfig {
+    /// A TOML file of settings (keys are these flags' names); the
+    /// environment and flags override it.
+    #[arg(long, env = "ACCESS_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Where the log, read models, mailer state, keys and outbox live.
     #[arg(long, env = "ACCESS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,

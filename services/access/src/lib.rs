@@ -17,6 +17,7 @@
 pub mod app;
 pub mod audit;
 pub mod config;
+pub mod config_file;
 pub mod datadir;
 pub mod domain;
 pub mod grpc;

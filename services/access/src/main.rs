@@ -32,12 +32,107 @@ enum Command {
         #[arg(long)]
         rotate: bool,
     },
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validates a configuration (`--config FILE` with the environment and
+    /// any flags) and prints the effective settings, secrets masked.
+    Check(Box<ServeConfig>),
+}
+
+/// The command line with the config file's settings layered in: defaults <
+/// file < environment < flags. `None` when there is nothing to add.
+fn layered_args(
+    argv: &[std::ffi::OsString],
+    sub: &str,
+) -> anyhow::Result<Option<(Vec<std::ffi::OsString>, String)>> {
+    use clap::CommandFactory;
+    let cli = Cli::command();
+    let matches = cli.clone().try_get_matches_from(argv)?;
+    let (command, matches) = match (sub, matches.subcommand()) {
+        ("serve", Some(("serve", m))) => (cli.find_subcommand("serve").cloned(), m.clone()),
+        ("check", Some(("config", m))) => match m.subcommand() {
+            Some(("check", m)) => (
+                cli.find_subcommand("config")
+                    .and_then(|c| c.find_subcommand("check"))
+                    .cloned(),
+                m.clone(),
+            ),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some(command) = command else {
+        return Ok(None);
+    };
+    let Some(path) = access_service::config_file::named(&matches) else {
+        let described = access_service::config_file::describe(
+            &command,
+            &matches,
+            &matches,
+            &Default::default(),
+        );
+        return Ok(Some((argv.to_vec(), described)));
+    };
+    let file = access_service::config_file::read(&path, &command)?;
+    let argv = access_service::config_file::layered(argv.to_vec(), &command, &matches, &file);
+    let given = matches;
+    let matches = cli.try_get_matches_from(&argv)?;
+    let inner = match sub {
+        "serve" => matches.subcommand_matches("serve").cloned(),
+        _ => matches
+            .subcommand_matches("config")
+            .and_then(|m| m.subcommand_matches("check"))
+            .cloned(),
+    };
+    let described = inner
+        .map(|m| access_service::config_file::describe(&command, &given, &m, &file))
+        .unwrap_or_default();
+    Ok(Some((argv, described)))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Cli { command } = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let sub = match argv.get(1).and_then(|a| a.to_str()) {
+        Some("serve") => "serve",
+        Some("config") => "check",
+        _ => "",
+    };
+    let mut described = String::new();
+    let argv = match layered_args(&argv, sub) {
+        Ok(Some((argv, text))) => {
+            described = text;
+            argv
+        }
+        Ok(None) => argv,
+        Err(e) => {
+            if let Some(clap) = e.downcast_ref::<clap::Error>() {
+                clap.exit();
+            }
+            eprintln!("accessd: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Cli { command } = Cli::parse_from(argv);
     match command {
+        Command::Config(ConfigCommand::Check(config)) => {
+            println!("{described}");
+            match config.tls.load() {
+                Ok(_) => {
+                    println!("# configuration is valid");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("accessd: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve(config) => {
             telemetry::init(&config.log_format);
             match serve(*config).await {

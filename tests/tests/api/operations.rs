@@ -142,3 +142,62 @@ async fn no_password_token_or_key_ever_reaches_the_logs() {
         assert!(!log.contains(&secret), "the {what} is in the logs");
     }
 }
+
+#[tokio::test]
+async fn config_check_layers_the_file_under_environment_and_flags_and_refuses_unknown_keys() {
+    // The example file lists every key with its default: uncommented, it is
+    // a valid configuration (so it stays in step with the flags).
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/accessd.example.toml"),
+    )
+    .expect("the example config");
+    let settings: Vec<&str> = example
+        .lines()
+        .filter_map(|l| l.strip_prefix("# "))
+        .filter(|l| l.contains(" = ") && !l.ends_with("\"\""))
+        .collect();
+    assert!(settings.len() > 20, "every key is in the example");
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("accessd.toml");
+    // A key given twice is not TOML: keep the example's own value there.
+    let text = settings
+        .iter()
+        .map(|l| {
+            if *l == "lockout_attempts = 5" {
+                "lockout_attempts = 7"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&file, text).expect("write");
+
+    let out = std::process::Command::new(binary("accessd"))
+        .args(["config", "check", "--session-ttl", "1h", "--config"])
+        .arg(&file)
+        .env("ACCESS_LINK_TTL", "2h")
+        .env("ACCESS_SMTP_URL", "smtp://user:hunter2@relay.example:587")
+        .output()
+        .expect("accessd runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("lockout_attempts = 7  # file"), "{text}");
+    assert!(text.contains("link_ttl = 2h  # environment"), "{text}");
+    assert!(text.contains("session_ttl = 1h  # flag"), "{text}");
+    assert!(text.contains("ACCESS_SMTP_URL: set (not shown)"), "{text}");
+    assert!(!text.contains("hunter2"), "secrets are masked");
+
+    std::fs::write(&file, "lockout_atempts = 7\n").expect("write");
+    let out = std::process::Command::new(binary("accessd"))
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .output()
+        .expect("accessd runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `lockout_atempts`"));
+}
