@@ -47,6 +47,9 @@ pub struct ServeConfig {
     /// argon2id lanes (OWASP: 1).
     #[arg(long, env = "ACCESS_ARGON2_PARALLELISM", default_value_t = 1)]
     pub argon2_parallelism: u32,
+    /// After SIGTERM, how long requests in flight may take to finish.
+    #[arg(long, env = "ACCESS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
     /// Wrong passwords for one login inside the window that lock it.
     #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub lockout_attempts: u32,

@@ -47,6 +47,8 @@ pub struct Application {
     metrics: Option<(metrics_exporter_prometheus::PrometheusHandle, TcpListener)>,
     /// Signs the pages' CSRF tokens.
     page_key: access_events::links::ServerKey,
+    /// How long in-flight requests may finish after a stop.
+    drain_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -188,6 +190,7 @@ impl Application {
             operator_key_path: secrets.operator_key_path,
             tls,
             page_key: secrets.server_key.clone(),
+            drain_timeout: config.drain_timeout,
             metrics,
         })
     }
@@ -296,9 +299,28 @@ impl Application {
             }
             .map_err(anyhow::Error::from)
         };
-        let (grpc, http) = tokio::join!(grpc, http);
-        grpc.context("gRPC server")?;
-        http.context("HTTP server")?;
+        // In-flight requests finish after the stop, up to the drain deadline.
+        let deadline = self.drain_timeout;
+        let mut stopping = self.stop.subscribe();
+        let servers = async { tokio::join!(grpc, http) };
+        tokio::pin!(servers);
+        let drained = tokio::select! {
+            done = &mut servers => Some(done),
+            _ = async {
+                let _ = stopping.wait_for(|s| *s).await;
+                tokio::time::sleep(deadline).await;
+            } => None,
+        };
+        match drained {
+            Some((grpc, http)) => {
+                grpc.context("gRPC server")?;
+                http.context("HTTP server")?;
+            }
+            None => tracing::warn!(
+                deadline_ms = deadline.as_millis() as u64,
+                "requests still in flight at the drain deadline were cut off"
+            ),
+        }
         let _ = self.stop.send(true);
         for worker in self.workers {
             let _ = worker.await;

@@ -201,3 +201,52 @@ async fn config_check_layers_the_file_under_environment_and_flags_and_refuses_un
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown key `lockout_atempts`"));
 }
+
+/// Starts a query that waits (5 s) for a log position that will not come,
+/// sends SIGTERM while it waits; how long the stop took, and its answer.
+async fn stop_during_a_slow_request(
+    args: &[&str],
+) -> (std::time::Duration, Result<(), tonic::Status>) {
+    let mut app = TestApp::spawn_with(args).await;
+    let key = app.create_tenant("acme").await;
+    let head = app.head().await;
+    let mut access = app.access();
+    let request = app.req(
+        &key,
+        pb::GetCustomerRequest {
+            customer_id: "C001".into(),
+            min_position: head + 1_000,
+        },
+    );
+    let slow = tokio::spawn(async move { access.get_customer(request).await.map(|_| ()) });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let started = std::time::Instant::now();
+    app.terminate().await;
+    let took = started.elapsed();
+    let answer = slow.await.expect("task");
+    (took, answer)
+}
+
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_within_the_drain_deadline() {
+    // Within the deadline: the request gets its answer, then the process stops.
+    let (took, answer) = stop_during_a_slow_request(&[]).await;
+    let status = answer.expect_err("the position never comes");
+    assert_eq!(
+        status.code(),
+        tonic::Code::Unavailable,
+        "its real answer, not a cut connection: {status:?}"
+    );
+    assert!(status.message().contains("behind"), "{status:?}");
+    assert!(
+        took >= std::time::Duration::from_secs(3),
+        "it waited for the request: {took:?}"
+    );
+
+    // A short deadline cuts it off.
+    let (took, _) = stop_during_a_slow_request(&["--drain-timeout", "1s"]).await;
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "stopped at the deadline: {took:?}"
+    );
+}
