@@ -76,3 +76,20 @@ cargo build --workspace --bins --locked
 
 echo "==> tests"
 cargo test --workspace --locked
+
+# The systemd units, against the binaries just built (where systemd-analyze
+# exists; any warning about a unit fails).
+if command -v systemd-analyze >/dev/null 2>&1; then
+    echo "==> systemd units"
+    units="$(mktemp -d)"
+    for unit in deploy/systemd/*.service; do
+        sed "s|/usr/local/bin/|$PWD/target/debug/|g" "$unit" > "$units/$(basename "$unit")"
+    done
+    # Only what is said about the units counts, not the host's own state.
+    warnings="$(systemd-analyze verify "$units"/*.service 2>&1 | grep '\.service' || true)"
+    rm -rf "$units"
+    if [ -n "$warnings" ]; then
+        echo "$warnings" >&2
+        exit 1
+    fi
+fi
