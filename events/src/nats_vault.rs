@@ -127,4 +127,19 @@ impl Vault for KvVault {
         let key_ref = key_ref.to_owned();
         Box::pin(async move { self.store.purge(&key_ref).await.map_err(failed) })
     }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
+        Box::pin(async move {
+            use futures::StreamExt;
+            let mut names = self.store.keys().await.map_err(failed)?;
+            let mut out = Vec::new();
+            while let Some(name) = names.next().await {
+                let name = name.map_err(failed)?;
+                if let Some(key) = self.get(&name).await? {
+                    out.push((name, key));
+                }
+            }
+            Ok(out)
+        })
+    }
 }

@@ -223,6 +223,8 @@ pub trait Vault: Send + Sync {
     fn destroy(&self, key_ref: &str) -> BoxFuture<'_, Result<(), VaultError>>;
     /// Forgets any copy held in memory (another process destroyed the key).
     fn evict(&self, _key_ref: &str) {}
+    /// Every key there is, for a backup.
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>>;
 }
 
 /// Keeps keys in memory in front of a vault; only keys that exist are kept,
@@ -299,6 +301,10 @@ impl Vault for CachedVault {
             .unwrap_or_else(|e| e.into_inner())
             .remove(key_ref);
     }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
+        self.inner.all()
+    }
 }
 
 /// Keys in a sled database of their own (embedded mode), next to the log.
@@ -325,6 +331,16 @@ impl SledVault {
     fn durable(&self) -> Result<(), VaultError> {
         self.tree.flush().map_err(|e| VaultError(e.to_string()))?;
         Ok(())
+    }
+
+    /// Stores keys read from a backup (a restore into an empty vault).
+    pub fn restore(&self, keys: &[(String, Key)]) -> Result<(), VaultError> {
+        for (key_ref, key) in keys {
+            self.tree
+                .insert(key_ref.as_bytes(), &key[..])
+                .map_err(|e| VaultError(e.to_string()))?;
+        }
+        self.durable()
     }
 }
 
@@ -362,6 +378,18 @@ impl Vault for SledVault {
             .and_then(|_| self.durable());
         Box::pin(async move { result })
     }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
+        let result = self
+            .tree
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(|e| VaultError(e.to_string()))?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), Self::key_of(&v)?))
+            })
+            .collect();
+        Box::pin(async move { result })
+    }
 }
 
 /// A vault with no keys at all: every sealed value reads as erased. For
@@ -379,6 +407,10 @@ impl Vault for NoKeys {
 
     fn destroy(&self, _: &str) -> BoxFuture<'_, Result<(), VaultError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 }
 

@@ -65,6 +65,13 @@ impl TestApp {
         Self::spawn_with(&[]).await
     }
 
+    /// Starts `accessd` on an existing data directory (a restored one, say).
+    pub async fn open_dir(dir: PathBuf) -> TestApp {
+        Self::start(dir, Vec::new(), Vec::new())
+            .await
+            .expect("accessd starts")
+    }
+
     /// Starts `accessd` in a fresh temporary data directory with extra flags.
     pub async fn spawn_with(args: &[&str]) -> TestApp {
         Self::spawn_with_env(args, &[]).await

@@ -35,6 +35,21 @@ enum Command {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Restores a backup (`accessctl backup`) into an empty data directory:
+    /// the archive is verified, its events written as they are, the persons'
+    /// keys put back. Start `accessd serve` on it: the read models are
+    /// rebuilt from the log. Copy the deployment's key files separately.
+    Restore {
+        /// The archive `accessctl backup` wrote.
+        #[arg(long)]
+        archive: std::path::PathBuf,
+        /// The persons' keys written next to it (`<archive>.keys`).
+        #[arg(long)]
+        keys: Option<std::path::PathBuf>,
+        /// The empty data directory to fill.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +158,17 @@ async fn main() -> ExitCode {
                 }
             }
         }
+        Command::Restore {
+            archive,
+            keys,
+            data_dir,
+        } => match restore(&archive, keys.as_deref(), &data_dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("accessd: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Keys { key_dir, rotate } => match keys(&key_dir, rotate) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -151,6 +177,81 @@ async fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn restore(
+    archive: &std::path::Path,
+    keys: Option<&std::path::Path>,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use access_events::archive;
+    use anyhow::Context;
+    use base64::Engine;
+    use std::io::BufRead;
+    let open = || {
+        std::fs::File::open(archive)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("opening {}", archive.display()))
+    };
+    let report = archive::verify(open()?).context("the archive does not verify")?;
+    anyhow::ensure!(
+        report.header.scope == "log",
+        "this archive holds {}, not a whole log (export it with the operator key)",
+        report.header.scope
+    );
+    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+        anyhow::bail!(
+            "{} is not empty: restore into an empty directory",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)?;
+    access_service::datadir::check_format(dir)?;
+    // Lines 3.. up to the trailer are envelopes (verified above).
+    let total = report.trailer.events;
+    let envelopes = open()?
+        .lines()
+        .skip(2)
+        .take(total as usize)
+        .map(|line| -> anyhow::Result<access_events::Envelope> {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(line?.trim())?;
+            Ok(access_events::Envelope::decode(&bytes)?)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let written = access_events::sled_log::SledLog::import(&dir.join("log"), envelopes)?;
+    let mut restored_keys = 0;
+    if let Some(keys) = keys {
+        let text =
+            std::fs::read_to_string(keys).with_context(|| format!("reading {}", keys.display()))?;
+        let mut pairs = Vec::new();
+        for (n, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            let (key_ref, hex_key) = line.split_once(' ').with_context(|| {
+                format!(
+                    "{} line {}: expected '<ref> <hex key>'",
+                    keys.display(),
+                    n + 1
+                )
+            })?;
+            let key: [u8; 32] = hex::decode(hex_key.trim())
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .with_context(|| {
+                    format!("{} line {}: not a 32-byte hex key", keys.display(), n + 1)
+                })?;
+            pairs.push((key_ref.to_owned(), key));
+        }
+        access_events::personal::SledVault::open(&dir.join("vault"))?.restore(&pairs)?;
+        restored_keys = pairs.len();
+    }
+    println!(
+        "accessd: restored {written} events and {restored_keys} keys into {}",
+        dir.display()
+    );
+    Ok(())
 }
 
 fn keys(dir: &std::path::Path, rotate: bool) -> anyhow::Result<()> {

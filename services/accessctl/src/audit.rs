@@ -184,48 +184,7 @@ pub async fn run(command: AuditCommand, client: &Client) -> anyhow::Result<()> {
             }
         }
         AuditCommand::Export { out } => {
-            let mut stream = audit
-                .export_log(client.request(pb::ExportLogRequest {})?)
-                .await?
-                .into_inner();
-            let partial = out.with_extension("partial");
-            let file = std::fs::File::create(&partial)
-                .with_context(|| format!("creating {}", partial.display()))?;
-            let mut writer: Option<archive::Writer<std::io::BufWriter<std::fs::File>>> = None;
-            let mut file = Some(std::io::BufWriter::new(file));
-            let exported_at_ms = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or_default();
-            while let Some(e) = stream.message().await? {
-                if writer.is_none() {
-                    let header = Header {
-                        scope: e.scope.clone(),
-                        exported_at_ms,
-                        source_head: e.source_head,
-                    };
-                    let f = file.take().context("archive file")?;
-                    writer = Some(archive::Writer::new(f, &header)?);
-                }
-                if let Some(w) = writer.as_mut() {
-                    w.push(&e.envelope)
-                        .with_context(|| format!("event at position {}", e.position))?;
-                }
-            }
-            let writer = match writer {
-                Some(w) => w,
-                None => archive::Writer::new(
-                    file.take().context("archive file")?,
-                    &Header {
-                        scope: "empty".into(),
-                        exported_at_ms,
-                        source_head: 0,
-                    },
-                )?,
-            };
-            let trailer = writer.finish()?;
-            std::fs::rename(&partial, &out)
-                .with_context(|| format!("renaming to {}", out.display()))?;
+            let trailer = export(client, &out).await?;
             println!("archive: {}", out.display());
             println!("events: {}", trailer.events);
             println!("streams: {}", trailer.heads.len());
@@ -233,4 +192,52 @@ pub async fn run(command: AuditCommand, client: &Client) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes the log (the tenant's part, or the whole log with the operator
+/// key) to a self-verifying archive at `out`, atomically.
+pub async fn export(client: &Client, out: &PathBuf) -> anyhow::Result<archive::Trailer> {
+    let mut audit = AuditClient::new(client.channel.clone());
+    let mut stream = audit
+        .export_log(client.request(pb::ExportLogRequest {})?)
+        .await?
+        .into_inner();
+    let partial = out.with_extension("partial");
+    let file = std::fs::File::create(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    let mut writer: Option<archive::Writer<std::io::BufWriter<std::fs::File>>> = None;
+    let mut file = Some(std::io::BufWriter::new(file));
+    let exported_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default();
+    while let Some(e) = stream.message().await? {
+        if writer.is_none() {
+            let header = Header {
+                scope: e.scope.clone(),
+                exported_at_ms,
+                source_head: e.source_head,
+            };
+            let f = file.take().context("archive file")?;
+            writer = Some(archive::Writer::new(f, &header)?);
+        }
+        if let Some(w) = writer.as_mut() {
+            w.push(&e.envelope)
+                .with_context(|| format!("event at position {}", e.position))?;
+        }
+    }
+    let writer = match writer {
+        Some(w) => w,
+        None => archive::Writer::new(
+            file.take().context("archive file")?,
+            &Header {
+                scope: "empty".into(),
+                exported_at_ms,
+                source_head: 0,
+            },
+        )?,
+    };
+    let trailer = writer.finish()?;
+    std::fs::rename(&partial, &out).with_context(|| format!("renaming to {}", out.display()))?;
+    Ok(trailer)
 }

@@ -209,6 +209,14 @@ enum Command {
     /// The event log (operator key).
     #[command(subcommand)]
     Log(LogCommand),
+    /// An online backup (operator key): the whole log as a self-verifying
+    /// archive, and the persons' keys next to it (`<out>.keys`, mode 0600).
+    /// Restore with `accessd restore`.
+    Backup {
+        /// The archive to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Forgets a person (operator key): access ends everywhere, their personal
     /// data in the log becomes unreadable for good.
     Forget {
@@ -706,6 +714,35 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?
                 .into_inner();
             println!("revoked at position {}", r.position);
+        }
+        Command::Backup { out } => {
+            // Keys first: any key the log's events need existed before them.
+            let mut keys = operator
+                .export_keys(client.request(pb::ExportKeysRequest {})?)
+                .await?
+                .into_inner();
+            let mut text = String::new();
+            let mut count = 0;
+            while let Some(k) = keys.message().await? {
+                text.push_str(&format!("{} {}\n", k.key_ref, hex::encode(&k.key)));
+                count += 1;
+            }
+            let trailer = audit::export(&client, &out).await?;
+            let keys_path = PathBuf::from(format!("{}.keys", out.display()));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            use std::io::Write;
+            options
+                .open(&keys_path)
+                .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+                .with_context(|| format!("writing {}", keys_path.display()))?;
+            println!("backup: {} ({} events)", out.display(), trailer.events);
+            println!(
+                "keys: {} ({count} persons; keep it as safe as server.key)",
+                keys_path.display()
+            );
         }
         Command::Forget { email, reason } => {
             let r = operator

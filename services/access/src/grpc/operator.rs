@@ -15,6 +15,31 @@ pub struct OperatorService(pub Shared);
 
 #[tonic::async_trait]
 impl Operator for OperatorService {
+    type ExportKeysStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::PersonKey, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn export_keys(
+        &self,
+        request: Request<pb::ExportKeysRequest>,
+    ) -> Result<Response<Self::ExportKeysStream>, Status> {
+        self.0.auth.operator(&request).await?;
+        let keys = self
+            .0
+            .app
+            .vault
+            .all()
+            .await
+            .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
+        let items = keys.into_iter().map(|(key_ref, key)| {
+            Ok(pb::PersonKey {
+                key_ref,
+                key: key.to_vec(),
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
+    }
+
     #[tracing::instrument(skip_all, fields(tenant = %request.get_ref().tenant_id, request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn create_tenant(
         &self,
