@@ -238,6 +238,6 @@ pub async fn export(client: &Client, out: &PathBuf) -> anyhow::Result<archive::T
         )?,
     };
     let trailer = writer.finish()?;
-    std::fs::rename(&partial, &out).with_context(|| format!("renaming to {}", out.display()))?;
+    std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
     Ok(trailer)
 }
