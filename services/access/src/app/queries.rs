@@ -151,12 +151,22 @@ impl App {
         self.wait_for(head).await?;
         let found = self.find_login(tenant, login)?;
         let name = normalised_login(login);
+        let durable = || match &found {
+            Some((contact, _)) => self
+                .models
+                .contact(tenant, &contact.contact_id)
+                .ok()
+                .flatten()
+                .map_or((Vec::new(), 0), |row| {
+                    (row.failed_logins, row.locked_until_ms)
+                }),
+            None => (Vec::new(), 0),
+        };
         let gate = match &found {
             Some((contact, _)) => Account::Known {
                 tenant,
                 contact_id: &contact.contact_id,
-                failures: &contact.failed_logins,
-                locked_until_ms: contact.locked_until_ms,
+                durable: &durable,
             },
             None => Account::Unknown {
                 tenant,

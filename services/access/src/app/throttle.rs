@@ -34,16 +34,16 @@ struct Local {
 
 /// Who a try names.
 pub enum Account<'a> {
-    /// An existing contact, with its durable failures and lock.
+    /// An existing contact; `durable` reads its recorded failures and lock.
+    /// It is called under the gate's lock: a try's slot is freed only once
+    /// its failure is readable, so the two together never miss a try.
     Known {
         /// The tenant.
         tenant: &'a str,
         /// The contact.
         contact_id: &'a str,
-        /// Its recorded failure times.
-        failures: &'a [i64],
-        /// Its lock.
-        locked_until_ms: i64,
+        /// Its recorded failure times and lock, read now.
+        durable: &'a dyn Fn() -> (Vec<i64>, i64),
     },
     /// A login name no contact of the tenant has.
     Unknown {
@@ -119,13 +119,13 @@ impl LoginThrottle {
             Account::Known {
                 tenant,
                 contact_id,
-                failures,
-                locked_until_ms,
+                durable,
             } => {
                 let key = Key::Account(format!("{tenant}/{contact_id}"));
                 let in_flight = entries.get(&key).map_or(0, |l| l.in_flight);
+                let (failures, locked_until_ms) = durable();
                 self.accounts
-                    .admit(failures, locked_until_ms, in_flight, now_ms)?;
+                    .admit(&failures, locked_until_ms, in_flight, now_ms)?;
                 key
             }
             Account::Unknown { tenant, name } => {
@@ -238,11 +238,11 @@ mod tests {
     #[test]
     fn a_known_accounts_slots_are_held_until_dropped() {
         let g = gate();
+        let nothing = || (Vec::new(), 0);
         let known = || Account::Known {
             tenant: "acme",
             contact_id: "c1",
-            failures: &[],
-            locked_until_ms: 0,
+            durable: &nothing,
         };
         let held: Vec<_> = (0..5)
             .map(|_| g.admit(known(), "", 0).expect("slot"))
