@@ -218,6 +218,7 @@ impl SledLog {
             stats: stats.clone(),
             unflushed: false,
             synced_blobs: HashSet::new(),
+            disk_full_trigger: std::env::var_os(DISK_FULL_TRIGGER_VAR).map(PathBuf::from),
         };
         std::thread::Builder::new()
             .name("event-log-writer".into())
@@ -234,7 +235,8 @@ impl SledLog {
 
     fn refuse_while_unsynced(&self) -> Result<(), LogError> {
         if self.unsynced.load(Ordering::Acquire) {
-            return Err(LogError::Storage(
+            // Not a fault of the data: the disk refused a sync (full, say).
+            return Err(LogError::Unavailable(
                 "the log holds writes not yet on disk; retry shortly".into(),
             ));
         }
@@ -346,7 +348,14 @@ struct Writer {
     unflushed: bool,
     unsynced: Arc<std::sync::atomic::AtomicBool>,
     synced_blobs: HashSet<std::ffi::OsString>,
+    /// Test-only: while this file exists, every sync fails as on a full disk
+    /// (`ACCESS_FAULT_DISK_FULL`), so the refusal and the recovery can be
+    /// exercised against the real binary.
+    disk_full_trigger: Option<PathBuf>,
 }
+
+/// The variable naming the test-only full-disk trigger file.
+pub const DISK_FULL_TRIGGER_VAR: &str = "ACCESS_FAULT_DISK_FULL";
 
 /// What a group commit stages before it writes.
 #[derive(Default)]
@@ -372,7 +381,26 @@ enum Staging {
 
 impl Writer {
     fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        while let Some(first) = jobs.blocking_recv() {
+        loop {
+            // Writes that reached sled but not the disk (a full disk, say) are
+            // synced again every half second until they are, so the log
+            // recovers by itself when space returns, even with no appends.
+            let first = if self.unflushed {
+                match jobs.try_recv() {
+                    Ok(job) => job,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        std::thread::sleep(std::time::Duration::from_millis(500));
+                        self.retry_sync();
+                        continue;
+                    }
+                }
+            } else {
+                match jobs.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                }
+            };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match jobs.try_recv() {
@@ -384,6 +412,16 @@ impl Writer {
         }
         if let Err(e) = self.sync() {
             tracing::error!(error = %e, dir = %self.dir.display(), "final event log flush failed");
+        }
+    }
+
+    /// Tries again to sync writes the disk refused; publishes them if it can.
+    fn retry_sync(&mut self) {
+        if self.sync().is_ok() {
+            tracing::info!("event log writes reached the disk again");
+            self.unflushed = false;
+            self.unsynced.store(false, Ordering::Release);
+            self.head_tx.send_replace(self.head);
         }
     }
 
@@ -467,6 +505,11 @@ impl Writer {
     }
 
     fn sync(&mut self) -> Result<(), LogError> {
+        if self.disk_full_trigger.as_ref().is_some_and(|t| t.exists()) {
+            return Err(LogError::Storage(
+                "No space left on device (os error 28; injected)".into(),
+            ));
+        }
         self.db.flush().map_err(storage)?;
         self.data_file.sync_data().map_err(storage)?;
         self.sync_blobs().map_err(storage)

@@ -359,3 +359,59 @@ async fn an_online_backup_under_load_restores_into_an_empty_directory_with_the_s
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }
+
+#[tokio::test]
+async fn a_full_disk_refuses_commands_as_unavailable_and_the_service_recovers_by_itself() {
+    let dir = tempfile::tempdir().expect("dir");
+    let trigger = dir.path().join("disk-full");
+    let trigger_text = trigger.display().to_string();
+    let app = TestApp::spawn_with_env(&[], &[("ACCESS_FAULT_DISK_FULL", &trigger_text)]).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C001").await;
+    let head = app.settled_head().await;
+
+    // The disk fills up: commands are refused, nothing is acknowledged.
+    std::fs::write(&trigger, "").expect("trigger");
+    let request = access_tests::invite_request("C001", "bob@hardware.example", None);
+    let refused = app
+        .access()
+        .invite_customer(app.req(&key, request.clone()))
+        .await
+        .expect_err("no space");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(app.head().await, head, "nothing new is visible");
+    let still = app
+        .access()
+        .invite_customer(app.req(
+            &key,
+            access_tests::invite_request("C001", "carol@hardware.example", None),
+        ))
+        .await
+        .expect_err("still no space");
+    assert_eq!(
+        still.code(),
+        tonic::Code::Unavailable,
+        "{}",
+        app.log_tail(5)
+    );
+
+    // Space returns: the log catches up by itself within a second; the same
+    // request, retried, then succeeds once, and new ones too.
+    std::fs::remove_file(&trigger).expect("space again");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let retried = app
+        .access()
+        .invite_customer(app.req(&key, request.clone()))
+        .await
+        .expect("recovered without a restart")
+        .into_inner();
+    let again = app
+        .access()
+        .invite_customer(app.req(&key, request))
+        .await
+        .expect("the same request id")
+        .into_inner();
+    assert_eq!(retried.contact_id, again.contact_id, "one contact, not two");
+    app.invite(&key, "C001", "dan@hardware.example").await;
+    assert!(app.verify().await.ok, "nothing half-written");
+}
