@@ -127,6 +127,11 @@ async fn no_password_token_or_key_ever_reaches_the_logs() {
 
     let log = std::fs::read_to_string(app.dir.with_extension("log")).expect("the log file");
     assert!(log.lines().count() > 10, "the run logged");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"correlation_id\"") && l.contains("\"tenant\":\"acme\"")),
+        "lines about a command name its tenant and correlation id"
+    );
     for (what, secret) in [
         ("password", "sunlit7meadow".to_owned()),
         ("wrong password", "wrong-pass-77".to_owned()),

@@ -235,7 +235,17 @@ pub fn now_ms() -> i64 {
 
 impl App {
     /// Runs a command: answers a known request id from its first result, or
-    /// decides and appends, deciding again after conflicts.
+    /// decides and appends, deciding again after conflicts. Every line logged
+    /// on the way carries the tenant, the request id and the correlation id.
+    #[tracing::instrument(
+        name = "command",
+        skip_all,
+        fields(
+            tenant = ctx.tenant.as_ref().map_or("-", |t| t.as_str()),
+            request_id = ctx.request_id.as_str(),
+            correlation_id = %ctx.correlation_id,
+        )
+    )]
     pub async fn execute<C: Command>(
         &self,
         ctx: &CommandContext,
