@@ -78,6 +78,17 @@ impl KvVault {
         }
     }
 
+    /// Stores keys read from a backup (a restore into the distributed mode).
+    pub async fn restore(&self, keys: &[(String, Key)]) -> Result<(), VaultError> {
+        for (key_ref, key) in keys {
+            self.store
+                .put(key_ref, key.to_vec().into())
+                .await
+                .map_err(failed)?;
+        }
+        Ok(())
+    }
+
     fn key_of(bytes: &[u8]) -> Result<Key, VaultError> {
         bytes
             .try_into()

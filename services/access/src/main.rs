@@ -46,9 +46,13 @@ enum Command {
         /// The persons' keys written next to it (`<archive>.keys`).
         #[arg(long)]
         keys: Option<std::path::PathBuf>,
-        /// The empty data directory to fill.
-        #[arg(long)]
-        data_dir: std::path::PathBuf,
+        /// The empty data directory to fill (embedded mode).
+        #[arg(long, required_unless_present = "nats_url")]
+        data_dir: Option<std::path::PathBuf>,
+        /// Or the empty stream on NATS to seed (distributed mode): the path
+        /// a deployment takes when it outgrows one machine.
+        #[command(flatten)]
+        nats: access_events::nats_log::NatsArgs,
     },
 }
 
@@ -162,7 +166,8 @@ async fn main() -> ExitCode {
             archive,
             keys,
             data_dir,
-        } => match restore(&archive, keys.as_deref(), &data_dir) {
+            nats,
+        } => match restore(&archive, keys.as_deref(), data_dir.as_deref(), &nats).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("accessd: {e:#}");
@@ -179,10 +184,11 @@ async fn main() -> ExitCode {
     }
 }
 
-fn restore(
+async fn restore(
     archive: &std::path::Path,
     keys: Option<&std::path::Path>,
-    dir: &std::path::Path,
+    dir: Option<&std::path::Path>,
+    nats: &access_events::nats_log::NatsArgs,
 ) -> anyhow::Result<()> {
     use access_events::archive;
     use anyhow::Context;
@@ -199,14 +205,6 @@ fn restore(
         "this archive holds {}, not a whole log (export it with the operator key)",
         report.header.scope
     );
-    if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
-        anyhow::bail!(
-            "{} is not empty: restore into an empty directory",
-            dir.display()
-        );
-    }
-    std::fs::create_dir_all(dir)?;
-    access_service::datadir::check_format(dir)?;
     // Lines 3.. up to the trailer are envelopes (verified above).
     let total = report.trailer.events;
     let envelopes = open()?
@@ -218,40 +216,76 @@ fn restore(
             Ok(access_events::Envelope::decode(&bytes)?)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let written = access_events::sled_log::SledLog::import(&dir.join("log"), envelopes)?;
-    let mut restored_keys = 0;
-    if let Some(keys) = keys {
-        let text =
-            std::fs::read_to_string(keys).with_context(|| format!("reading {}", keys.display()))?;
-        let mut pairs = Vec::new();
-        for (n, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
-            let (key_ref, hex_key) = line.split_once(' ').with_context(|| {
-                format!(
-                    "{} line {}: expected '<ref> <hex key>'",
-                    keys.display(),
-                    n + 1
-                )
-            })?;
-            let key: [u8; 32] = hex::decode(hex_key.trim())
-                .ok()
-                .and_then(|b| b.try_into().ok())
-                .with_context(|| {
-                    format!("{} line {}: not a 32-byte hex key", keys.display(), n + 1)
-                })?;
-            pairs.push((key_ref.to_owned(), key));
+    let pairs = match keys {
+        Some(keys) => read_keys(keys)?,
+        None => Vec::new(),
+    };
+    let settings = nats
+        .settings("accessd-restore")
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let (written, place) = match (settings, dir) {
+        (Some(settings), _) => {
+            let client = access_events::nats_log::connect_client(&settings).await?;
+            let log = access_events::nats_log::JetStreamLog::with_client(client.clone(), &settings)
+                .await?;
+            let vault = access_events::nats_vault::KvVault::open(
+                &async_nats::jetstream::new(client),
+                &settings.stream,
+                settings.replicas,
+            )
+            .await?;
+            // Keys first: no event is readable without its key.
+            vault.restore(&pairs).await?;
+            let written = log.import(envelopes).await?;
+            (written, format!("stream {}", settings.stream))
         }
-        access_events::personal::SledVault::open(&dir.join("vault"))?.restore(&pairs)?;
-        restored_keys = pairs.len();
-    }
+        (None, Some(dir)) => {
+            if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
+                anyhow::bail!(
+                    "{} is not empty: restore into an empty directory",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir)?;
+            access_service::datadir::check_format(dir)?;
+            access_events::personal::SledVault::open(&dir.join("vault"))?.restore(&pairs)?;
+            let written = access_events::sled_log::SledLog::import(&dir.join("log"), envelopes)?;
+            (written, dir.display().to_string())
+        }
+        (None, None) => anyhow::bail!("give --data-dir or --nats-url"),
+    };
     println!(
-        "accessd: restored {written} events and {restored_keys} keys into {}",
-        dir.display()
+        "accessd: restored {written} events and {} keys into {place}",
+        pairs.len()
     );
     Ok(())
+}
+
+/// A backup's keys file: `<ref> <hex key>` per line.
+fn read_keys(keys: &std::path::Path) -> anyhow::Result<Vec<(String, [u8; 32])>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(keys).with_context(|| format!("reading {}", keys.display()))?;
+    let mut pairs = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let (key_ref, hex_key) = line.split_once(' ').with_context(|| {
+            format!(
+                "{} line {}: expected '<ref> <hex key>'",
+                keys.display(),
+                n + 1
+            )
+        })?;
+        let key: [u8; 32] = hex::decode(hex_key.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .with_context(|| format!("{} line {}: not a 32-byte hex key", keys.display(), n + 1))?;
+        pairs.push((key_ref.to_owned(), key));
+    }
+    Ok(pairs)
 }
 
 fn keys(dir: &std::path::Path, rotate: bool) -> anyhow::Result<()> {

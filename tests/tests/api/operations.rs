@@ -420,3 +420,90 @@ async fn a_full_disk_refuses_commands_as_unavailable_and_the_service_recovers_by
     app.invite(&key, "C001", "dan@hardware.example").await;
     assert!(app.verify().await.ok, "nothing half-written");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_backup_seeds_the_distributed_mode() {
+    // One machine outgrown: back up the embedded service…
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C001").await;
+    let mut invited = Vec::new();
+    for i in 0..10 {
+        let email = format!("buyer{i}@shop.example");
+        invited.push((app.invite(&key, "C001", &email).await.contact_id, email));
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let archive = dir.path().join("acme.backup");
+    let backup = std::process::Command::new(binary("accessctl"))
+        .args([
+            "--addr",
+            &format!("http://{}", app.grpc_addr),
+            "backup",
+            "--out",
+        ])
+        .arg(&archive)
+        .env("ACCESS_KEY", &app.operator_key)
+        .output()
+        .expect("accessctl runs");
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+
+    // …restore it into an empty stream on NATS, with the same key files…
+    let nats = access_tests::nats::Nats::single().await;
+    let urls = nats.urls();
+    let restored = std::process::Command::new(binary("accessd"))
+        .args(["restore", "--nats-url", &urls, "--archive"])
+        .arg(&archive)
+        .arg("--keys")
+        .arg(dir.path().join("acme.backup.keys"))
+        .output()
+        .expect("accessd runs");
+    assert!(
+        restored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("key dir");
+    for file in ["server.key", "operator.key"] {
+        std::fs::copy(app.dir.join(file), keys.join(file)).expect("key file");
+    }
+
+    // …and a replica on it answers as the embedded service did.
+    let replica = TestApp::spawn_with(&[
+        "--nats-url",
+        &urls,
+        "--key-dir",
+        keys.to_str().expect("path"),
+    ])
+    .await;
+    assert!(replica.verify().await.ok, "the chains verify on JetStream");
+    let head = replica.head().await;
+    for (contact, email) in &invited {
+        let c = replica
+            .access()
+            .get_contact(replica.req(
+                &key,
+                pb::GetContactRequest {
+                    contact_id: contact.clone(),
+                    min_position: head,
+                },
+            ))
+            .await
+            .expect("the contact is there")
+            .into_inner();
+        assert_eq!(&c.email, email);
+    }
+    // New work goes on from there, and the same archive cannot seed it twice.
+    replica.invite(&key, "C001", "new@shop.example").await;
+    let twice = std::process::Command::new(binary("accessd"))
+        .args(["restore", "--nats-url", &urls, "--archive"])
+        .arg(&archive)
+        .output()
+        .expect("accessd runs");
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("not empty"));
+}
