@@ -77,6 +77,18 @@ cargo build --workspace --bins --locked
 echo "==> tests"
 cargo test --workspace --locked
 
+# The Kubernetes manifests, against the API's schemas (kubernetes-validate
+# from PyPI ships them, so no network is needed at check time).
+echo "==> Kubernetes manifests"
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+    python3 -m pip install --quiet kubernetes-validate 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages kubernetes-validate
+    hash -r
+    command -v kubernetes-validate >/dev/null 2>&1 \
+        || export PATH="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+fi
+kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
+
 # The systemd units, against the binaries just built (where systemd-analyze
 # exists; any warning about a unit fails).
 if command -v systemd-analyze >/dev/null 2>&1; then
