@@ -36,8 +36,10 @@ const POSTS_PER_MINUTE: u32 = 30;
 const INVITE_COOKIE: &str = "invite";
 /// The cookie holding a reset link's token.
 const RESET_COOKIE: &str = "reset";
-/// The cookie the CSRF tokens are bound to.
+/// The cookie the CSRF tokens are bound to (over TLS with the `__Host-`
+/// prefix, so a sibling subdomain cannot plant one).
 const CSRF_COOKIE: &str = "csrf";
+const CSRF_COOKIE_SECURE: &str = "__Host-csrf";
 
 /// What the pages share.
 pub struct Pages {
@@ -108,7 +110,7 @@ async fn headers(
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     let csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
-               form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+               form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'";
     h.insert("content-security-policy", HeaderValue::from_static(csp));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -228,6 +230,14 @@ impl Pages {
         )
     }
 
+    fn csrf_name(&self) -> &'static str {
+        if self.secure {
+            CSRF_COOKIE_SECURE
+        } else {
+            CSRF_COOKIE
+        }
+    }
+
     /// The CSRF token of a form: a MAC of the browser's CSRF cookie and the
     /// form's address, so a page elsewhere cannot make a valid one.
     fn csrf(&self, cookie: &str, action: &str) -> String {
@@ -239,18 +249,18 @@ impl Pages {
 
     /// The browser's CSRF cookie, and a Set-Cookie if it needs a fresh one.
     fn csrf_cookie(&self, headers: &HeaderMap) -> (String, Option<String>) {
-        match cookies(headers).remove(CSRF_COOKIE) {
+        match cookies(headers).remove(self.csrf_name()) {
             Some(c) if c.len() == 32 => (c, None),
             _ => {
                 let fresh = hex::encode(rand::random::<[u8; 16]>());
-                let set = self.cookie(CSRF_COOKIE, &fresh, "/", 3600 * 8);
+                let set = self.cookie(self.csrf_name(), &fresh, "/", 3600 * 8);
                 (fresh, Some(set))
             }
         }
     }
 
     fn csrf_ok(&self, headers: &HeaderMap, action: &str, given: &str) -> bool {
-        let Some(cookie) = cookies(headers).remove(CSRF_COOKIE) else {
+        let Some(cookie) = cookies(headers).remove(self.csrf_name()) else {
             return false;
         };
         let expected = self.csrf(&cookie, action);
@@ -798,6 +808,7 @@ async fn invite_submit(
             request_id,
             fingerprint,
             uuid::Uuid::new_v4(),
+            &peer.map(|p| p.ip().to_string()).unwrap_or_default(),
         )
         .await
     {

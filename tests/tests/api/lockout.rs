@@ -390,3 +390,51 @@ async fn unknown_and_known_accounts_answer_in_the_same_time() {
         "known {known:?} vs unknown {unknown:?}"
     );
 }
+
+#[tokio::test]
+async fn an_invitation_cannot_be_used_to_guess_an_existing_password_without_limit() {
+    let app = TestApp::spawn().await;
+    let first = app.create_tenant("first").await;
+    let second = app.create_tenant("second").await;
+    app.create_customer(&first, "A1").await;
+    app.create_customer(&second, "B1").await;
+    app.invite(&first, "A1", "ann@shop.example").await;
+    let link = app.wait_for_link("ann@shop.example", "/invite/", 1).await;
+    app.sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "sunlit7meadow".into(),
+        })
+        .await
+        .expect("accept");
+    app.invite(&second, "B1", "ann@shop.example").await;
+    let second_link = app.wait_for_link("ann@shop.example", "/invite/", 2).await;
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        let answer = app
+            .sessions()
+            .accept_invitation(pb::AcceptInvitationRequest {
+                request_id: new_id(),
+                token: token_of(&second_link),
+                password: format!("guess{i}word"),
+            })
+            .await;
+        codes.push(answer.expect_err("wrong").code());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        codes.contains(&Code::ResourceExhausted),
+        "guesses are throttled: {codes:?}"
+    );
+    let right = app
+        .sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&second_link),
+            password: "sunlit7meadow".into(),
+        })
+        .await
+        .expect_err("even the right one waits out the lock");
+    assert_eq!(right.code(), Code::ResourceExhausted);
+}

@@ -356,6 +356,21 @@ async fn every_page_sends_strict_headers_and_forms_need_their_csrf_token() {
         );
     }
 
+    // The portal gets the login code, so its address must be https.
+    let plain = TenantAdminClient::new(app.channel.clone())
+        .set_branding(app.req(
+            &key,
+            pb::SetBrandingRequest {
+                request_id: new_id(),
+                logo_url: String::new(),
+                accent_colour: String::new(),
+                portal_url: "http://portal.example/login".into(),
+            },
+        ))
+        .await
+        .expect_err("plain http");
+    assert_eq!(plain.code(), tonic::Code::InvalidArgument);
+
     // A POST without the page's CSRF token, or with another browser's, changes nothing.
     let forged = client
         .post(format!("{base}/invite"))

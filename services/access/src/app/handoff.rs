@@ -63,8 +63,14 @@ impl App {
             return Ok(None);
         }
         let code = self.login_codes.issue(tenant, contact_id, now_ms());
-        let joiner = if portal.contains('?') { '&' } else { '?' };
-        Ok(Some(format!("{portal}{joiner}code={code}")))
+        // The code goes into the query, before any fragment, so the portal's
+        // server receives it.
+        let (base, fragment) = match portal.split_once('#') {
+            Some((base, fragment)) => (base, format!("#{fragment}")),
+            None => (portal.as_str(), String::new()),
+        };
+        let joiner = if base.contains('?') { '&' } else { '?' };
+        Ok(Some(format!("{base}{joiner}code={code}{fragment}")))
     }
 
     /// Exchanges a login code for the contact's session (once, for the tenant

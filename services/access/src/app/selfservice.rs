@@ -97,6 +97,10 @@ impl App {
 
     /// Accepts an invitation with the password typed (a new one, or the
     /// email's existing one); the contact the link names is the actor.
+    ///
+    /// An email's existing password typed here is a password try like a
+    /// login: it passes the same gate (per invitation and per client
+    /// address), so a link cannot be used to guess it without limit.
     pub async fn accept_invitation(
         &self,
         claims: LinkClaims,
@@ -104,9 +108,22 @@ impl App {
         request_id: RequestId,
         fingerprint: [u8; 32],
         correlation_id: Uuid,
+        client_address: &str,
     ) -> Result<Outcome<SessionSubject>, AppError> {
         let tenant = TenantId::parse(&claims.tenant).map_err(|_| no_invitation())?;
         let invitation_id = GeneratedId::parse(&claims.subject_id).map_err(|_| no_invitation())?;
+        let gate_name = format!("invitation\n{invitation_id}");
+        let ticket = self
+            .throttle
+            .admit(
+                super::throttle::Account::Unknown {
+                    tenant: tenant.as_str(),
+                    name: &gate_name,
+                },
+                client_address,
+                now_ms(),
+            )
+            .map_err(DomainError::from)?;
         let invitation: InvitationState = Unit::new(self)
             .load(&streams::invitation(&tenant, &invitation_id))
             .await?;
@@ -127,7 +144,14 @@ impl App {
             password,
             hashed: Default::default(),
         };
-        self.execute(&ctx, &cmd).await
+        let outcome = self.execute(&ctx, &cmd).await;
+        if matches!(
+            outcome,
+            Err(AppError::Domain(DomainError::Unauthenticated { .. }))
+        ) {
+            ticket.failed(now_ms());
+        }
+        outcome
     }
 
     /// Sets a new password with a reset link; the contact is the actor.

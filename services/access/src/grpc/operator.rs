@@ -103,8 +103,9 @@ impl Operator for OperatorService {
         let ctx = context(&request, request_id, fp, None, principal.actor());
         let app = &self.0.app;
         let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        // The record is written; now the key goes. A failure here is retried
-        // by every replica's projector when it applies the record.
+        // The record is written; now the key goes. If this fails the caller
+        // gets UNAVAILABLE and retries with the same request id: the retry is
+        // answered from the record and destroys the keys again.
         app.vault
             .destroy(identity_id.as_str())
             .await

@@ -122,6 +122,8 @@ impl Sessions for SessionsService {
                 request_id,
                 fp,
                 super::correlation_id(&request),
+                // The gRPC caller is the link's holder; its address is unknown.
+                "",
             )
             .await
             .map_err(to_status)?;

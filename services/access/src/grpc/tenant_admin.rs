@@ -29,6 +29,19 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct TenantAdminService(pub Shared);
 
+/// The portal's URL: https, since the login code travels in it (plain http
+/// only to this machine, for development), or empty.
+fn portal_url(text: &str) -> Result<String, String> {
+    let url = page_url(text, false)?;
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if url.starts_with("http://") && !local {
+        return Err("use an https:// URL: the one-time login code travels in it".into());
+    }
+    Ok(url)
+}
+
 /// An absolute URL for the pages (https only for a logo), or empty.
 fn page_url(text: &str, https_only: bool) -> Result<String, String> {
     let text = text.trim();
@@ -310,7 +323,7 @@ impl TenantAdmin for TenantAdminService {
         self.run_tenant(&request, "SetBranding", &r.request_id, |tenant, by| {
             let mut f = convert::Fields::default();
             let logo_url = f.parse("logo_url", page_url(&r.logo_url, true));
-            let portal_url = f.parse("portal_url", page_url(&r.portal_url, false));
+            let portal_url = f.parse("portal_url", portal_url(&r.portal_url));
             let accent = r.accent_colour.trim();
             let accent_ok = accent.is_empty()
                 || (accent.len() == 7

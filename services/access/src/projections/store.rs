@@ -137,8 +137,9 @@ impl ReadModels {
     /// Applies envelopes in log order, with the checkpoint, atomically; skips
     /// what was applied before.
     /// Personal values are opened with the keys `vault` still holds; a
-    /// forgotten person's keys are destroyed here too (again, harmlessly, on
-    /// every replica and every rebuild), so no replica keeps reading them.
+    /// forgotten person's keys are dropped from this process's memory (the
+    /// command destroyed them; destroying again here would destroy the new
+    /// key of a person invited again since).
     pub async fn apply(
         &self,
         envelopes: &[access_events::Envelope],
@@ -154,9 +155,9 @@ impl ReadModels {
             if e.event_type == "IdentityForgotten"
                 && let Ok(Event::Identity(IdentityEvent::IdentityForgotten(f))) = Event::decode(e)
             {
-                vault.destroy(e.stream.id()).await?;
+                vault.evict(e.stream.id());
                 for (_, contact_id) in &f.contacts {
-                    vault.destroy(&contact_ref(contact_id)).await?;
+                    vault.evict(&contact_ref(contact_id));
                 }
             }
         }
