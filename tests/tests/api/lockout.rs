@@ -116,7 +116,8 @@ async fn settle(app: &TestApp) {
 
 #[tokio::test]
 async fn a_hundred_concurrent_wrong_passwords_get_five_tries_then_the_login_locks() {
-    let app = TestApp::spawn().await;
+    // No progressive delay here: the race against the limit alone.
+    let app = TestApp::spawn_with(&["--lockout-delay-after", "100"]).await;
     let (key, bob) = tenant_with_bob(&app).await;
 
     let (wrong, throttled, refusals) = burst(&app, &key, "bob@hardware.example", 100).await;
@@ -195,7 +196,7 @@ async fn a_hundred_concurrent_wrong_passwords_get_five_tries_then_the_login_lock
 
 #[tokio::test]
 async fn an_unknown_name_locks_exactly_like_a_known_one() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&["--lockout-delay-after", "100"]).await;
     let (key, _) = tenant_with_bob(&app).await;
 
     let (known_wrong, known_throttled, _) = burst(&app, &key, "bob@hardware.example", 40).await;

@@ -30,6 +30,10 @@ struct Local {
     in_flight: u32,
     failures: Vec<i64>,
     locked_until_ms: i64,
+    /// A known account's failures found here and not yet readable from the
+    /// read model: counted at once, so its next try waits exactly as an
+    /// unknown name's would.
+    pending: Vec<i64>,
 }
 
 /// Who a try names.
@@ -66,6 +70,8 @@ pub struct Ticket {
     throttle: Arc<LoginThrottle>,
     account: Key,
     address: Option<Key>,
+    /// When this try failed, for a known account (pending until dropped).
+    failed_at: std::sync::Mutex<Option<i64>>,
 }
 
 /// What a failed try changed in memory.
@@ -102,6 +108,7 @@ impl LoginThrottle {
             let since = now_ms - self.addresses.window.max(self.accounts.window).as_millis() as i64;
             entries.retain(|_, l| {
                 l.in_flight > 0
+                    || !l.pending.is_empty()
                     || l.locked_until_ms > now_ms
                     || l.failures.iter().any(|&t| t > since)
             });
@@ -122,8 +129,11 @@ impl LoginThrottle {
                 durable,
             } => {
                 let key = Key::Account(format!("{tenant}/{contact_id}"));
-                let in_flight = entries.get(&key).map_or(0, |l| l.in_flight);
-                let (failures, locked_until_ms) = durable();
+                let (in_flight, pending) = entries
+                    .get(&key)
+                    .map_or((0, Vec::new()), |l| (l.in_flight, l.pending.clone()));
+                let (mut failures, locked_until_ms) = durable();
+                failures.extend(pending);
                 self.accounts
                     .admit(&failures, locked_until_ms, in_flight, now_ms)?;
                 key
@@ -146,6 +156,7 @@ impl LoginThrottle {
             throttle: self.clone(),
             account: key,
             address,
+            failed_at: std::sync::Mutex::new(None),
         })
     }
 }
@@ -156,9 +167,19 @@ impl Ticket {
     pub fn failed(&self, now_ms: i64) -> LocalFailure {
         let t = &self.throttle;
         let mut entries = t.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if let Key::Name(_) = self.account {
-            let l = entries.entry(self.account.clone()).or_default();
-            count(&t.accounts, l, now_ms);
+        match self.account {
+            Key::Name(_) => {
+                let l = entries.entry(self.account.clone()).or_default();
+                count(&t.accounts, l, now_ms);
+            }
+            Key::Account(_) => {
+                // No longer in flight: a failure, until the log has it.
+                let l = entries.entry(self.account.clone()).or_default();
+                l.in_flight = l.in_flight.saturating_sub(1);
+                l.pending.push(now_ms);
+                *self.failed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(now_ms);
+            }
+            Key::Address(_) => {}
         }
         let mut outcome = LocalFailure::default();
         if let Some(key) = &self.address {
@@ -186,10 +207,24 @@ impl Drop for Ticket {
             .entries
             .lock()
             .unwrap_or_else(|e| e.into_inner());
+        let failed_at = *self.failed_at.lock().unwrap_or_else(|e| e.into_inner());
         for key in std::iter::once(&self.account).chain(self.address.as_ref()) {
             if let Some(l) = entries.get_mut(key) {
-                l.in_flight = l.in_flight.saturating_sub(1);
-                if l.in_flight == 0 && l.failures.is_empty() && l.locked_until_ms == 0 {
+                match failed_at {
+                    // Its failure is readable from the log now (or never
+                    // will be): it stops being pending.
+                    Some(at) if key == &self.account => {
+                        if let Some(i) = l.pending.iter().position(|p| *p == at) {
+                            l.pending.remove(i);
+                        }
+                    }
+                    _ => l.in_flight = l.in_flight.saturating_sub(1),
+                }
+                if l.in_flight == 0
+                    && l.failures.is_empty()
+                    && l.pending.is_empty()
+                    && l.locked_until_ms == 0
+                {
                     entries.remove(key);
                 }
             }
@@ -269,6 +304,35 @@ mod tests {
             .expect("locked");
         assert!(refused.locked);
         assert!(g.admit(unknown("someone"), "198.51.100.10", 10).is_ok());
+    }
+
+    #[test]
+    fn a_known_accounts_failures_count_for_the_delay_before_the_log_has_them() {
+        let g = gate();
+        let nothing = || (Vec::new(), 0);
+        let known = || Account::Known {
+            tenant: "acme",
+            contact_id: "c1",
+            durable: &nothing,
+        };
+        // Three failures not yet in the read model (their tickets still held).
+        let held: Vec<_> = (0..3)
+            .map(|i| {
+                let t = g.admit(known(), "", i).expect("admitted");
+                t.failed(i);
+                t
+            })
+            .collect();
+        let waiting = g
+            .admit(known(), "", 10)
+            .err()
+            .expect("a wait, as for an unknown name");
+        assert!(!waiting.locked);
+        drop(held);
+        assert!(
+            g.entries.lock().expect("lock").is_empty(),
+            "the log has them now"
+        );
     }
 
     #[test]
