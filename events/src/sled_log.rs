@@ -460,31 +460,39 @@ impl Writer {
             tracing::error!(error = %e, "event log group commit failed; its appends are refused");
         }
         let mut acknowledged = 0;
-        for (job, staging) in outcomes {
-            let result = match staging {
-                Staging::Refused(e) => Err(e),
-                Staging::Duplicate(c) => Ok(c),
-                Staging::DuplicateInGroup(c) => match &written {
-                    Ok(()) => Ok(c),
-                    Err(e) => Err(AppendError::Unavailable(e.to_string())),
-                },
-                Staging::New(c) => match &written {
-                    Ok(()) => {
-                        acknowledged += 1;
-                        Ok(c)
-                    }
-                    Err(e) => Err(AppendError::Unavailable(e.to_string())),
-                },
-            };
-            // The caller may have gone away; the append stands either way.
-            let _ = job.done.send(result);
-        }
+        let answers: Vec<_> = outcomes
+            .into_iter()
+            .map(|(job, staging)| {
+                let result = match staging {
+                    Staging::Refused(e) => Err(e),
+                    Staging::Duplicate(c) => Ok(c),
+                    Staging::DuplicateInGroup(c) => match &written {
+                        Ok(()) => Ok(c),
+                        Err(e) => Err(AppendError::Unavailable(e.to_string())),
+                    },
+                    Staging::New(c) => match &written {
+                        Ok(()) => {
+                            acknowledged += 1;
+                            Ok(c)
+                        }
+                        Err(e) => Err(AppendError::Unavailable(e.to_string())),
+                    },
+                };
+                (job, result)
+            })
+            .collect();
+        // Counted before anyone is answered, so a caller that saw its answer
+        // also sees it counted.
         if acknowledged > 0 {
             metrics::histogram!("access_group_commit_size").record(acknowledged as f64);
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .appends
                 .fetch_add(acknowledged, Ordering::Relaxed);
+        }
+        for (job, result) in answers {
+            // The caller may have gone away; the append stands either way.
+            let _ = job.done.send(result);
         }
     }
 
