@@ -49,6 +49,7 @@ pub struct Pages {
     key: ServerKey,
     secure: bool,
     posts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    swept: Mutex<Instant>,
 }
 
 type Shared = Arc<Pages>;
@@ -67,6 +68,7 @@ pub fn router(app: App, key: ServerKey, secure: bool) -> anyhow::Result<Router> 
         key,
         secure,
         posts: Mutex::new(HashMap::new()),
+        swept: Mutex::new(Instant::now()),
     });
     Ok(Router::new()
         .route("/invite/{token}", get(invite_link))
@@ -275,7 +277,11 @@ impl Pages {
         let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
         let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        if posts.len() > 100_000 {
+        // Swept at most once a second: a flood of fresh addresses must not
+        // make every POST pay a full scan.
+        let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+        if posts.len() > 100_000 && now.duration_since(*swept).as_secs() >= 1 {
+            *swept = now;
             posts.retain(|_, (start, _)| now.duration_since(*start).as_secs() < 60);
         }
         let entry = posts.entry(ip).or_insert((now, 0));

@@ -63,6 +63,9 @@ pub struct LoginThrottle {
     accounts: LockoutPolicy,
     addresses: LockoutPolicy,
     entries: Mutex<HashMap<Key, Local>>,
+    /// When stale entries were last swept: at most once a second, so a
+    /// flood of fresh names cannot make every try pay a full scan.
+    last_sweep_ms: std::sync::atomic::AtomicI64,
 }
 
 /// A try admitted through the gate; dropping it frees its slot.
@@ -88,6 +91,7 @@ impl LoginThrottle {
             accounts,
             addresses,
             entries: Mutex::new(HashMap::new()),
+            last_sweep_ms: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -104,7 +108,12 @@ impl LoginThrottle {
         now_ms: i64,
     ) -> Result<Ticket, Throttled> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() > SWEEP_ABOVE {
+        let last = self
+            .last_sweep_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if entries.len() > SWEEP_ABOVE && now_ms - last >= 1_000 {
+            self.last_sweep_ms
+                .store(now_ms, std::sync::atomic::Ordering::Relaxed);
             let since = now_ms - self.addresses.window.max(self.accounts.window).as_millis() as i64;
             entries.retain(|_, l| {
                 l.in_flight > 0
