@@ -392,28 +392,6 @@ impl Vault for SledVault {
     }
 }
 
-/// A vault with no keys at all: every sealed value reads as erased. For
-/// tools that must never see personal data.
-pub struct NoKeys;
-
-impl Vault for NoKeys {
-    fn get(&self, _: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>> {
-        Box::pin(async { Ok(None) })
-    }
-
-    fn get_or_create(&self, _: &str) -> BoxFuture<'_, Result<Key, VaultError>> {
-        Box::pin(async { Err(VaultError("this vault holds no keys".into())) })
-    }
-
-    fn destroy(&self, _: &str) -> BoxFuture<'_, Result<(), VaultError>> {
-        Box::pin(async { Ok(()) })
-    }
-
-    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-}
-
 /// Seals every personal value of `event` (on `stream`) with its person's
 /// key, making the key first if needed; the event is then safe to store.
 pub async fn seal(

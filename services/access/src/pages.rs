@@ -272,6 +272,24 @@ impl Pages {
         ))
     }
 
+    /// The answer to a POST that may not go on: too many from this address,
+    /// or a CSRF token that is not this page's.
+    fn guard(
+        &self,
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+        action: &str,
+        csrf: &str,
+    ) -> Option<Response> {
+        if !self.admit(peer) {
+            return Some(self.too_many().into_response());
+        }
+        if !self.csrf_ok(headers, action, csrf) {
+            return Some(self.form_expired().into_response());
+        }
+        None
+    }
+
     /// Whether a client address may POST now.
     fn admit(&self, peer: Option<SocketAddr>) -> bool {
         let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
@@ -471,15 +489,19 @@ impl Pages {
         )
     }
 
-    /// After a password was set: the portal with a login code, the approval
-    /// page, or a page that says it is done.
-    fn finished(
+    /// After a password was set (written at `position`): the portal with a
+    /// login code, the approval page, or a page that says it is done.
+    async fn finished(
         &self,
+        position: u64,
         tenant_id: &str,
         contact_id: &str,
         pending: bool,
         cookies: Vec<String>,
     ) -> Response {
+        if let Err(e) = self.app.wait_for(position).await {
+            tracing::warn!(error = %e, "the read model is behind a page's write");
+        }
         let Some(tenant) = self.tenant(tenant_id) else {
             return not_found_page(self).into_response();
         };
@@ -781,11 +803,8 @@ async fn invite_submit(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if !pages.admit(peer) {
-        return pages.too_many().into_response();
-    }
-    if !pages.csrf_ok(&headers, "/invite", &form.csrf) {
-        return pages.form_expired().into_response();
+    if let Some(refused) = pages.guard(peer, &headers, "/invite", &form.csrf) {
+        return refused;
     }
     let Some(claims) = invite_claims(&pages, &headers) else {
         return link_problem(&pages, &headers, None, None)
@@ -821,15 +840,15 @@ async fn invite_submit(
         Ok(outcome) => {
             let done = pages.cookie(INVITE_COOKIE, "", "/invite", 0);
             let reply = outcome.reply;
-            if let Err(e) = pages.app.wait_for(outcome.position).await {
-                tracing::warn!(error = %e, "the read model is behind a page's write");
-            }
-            pages.finished(
-                &tenant,
-                &reply.contact_id,
-                reply.pending_approval,
-                vec![done],
-            )
+            pages
+                .finished(
+                    outcome.position,
+                    &tenant,
+                    &reply.contact_id,
+                    reply.pending_approval,
+                    vec![done],
+                )
+                .await
         }
         Err(e) => match (password_error(&pages, &e), link_state_of(&e)) {
             (Some(words), _) => {
@@ -883,11 +902,8 @@ async fn invite_renew(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if !pages.admit(peer) {
-        return pages.too_many().into_response();
-    }
-    if !pages.csrf_ok(&headers, "/invite/renew", &form.csrf) {
-        return pages.form_expired().into_response();
+    if let Some(refused) = pages.guard(peer, &headers, "/invite/renew", &form.csrf) {
+        return refused;
     }
     let claims = invite_claims(&pages, &headers);
     if let Some(claims) = &claims {
@@ -991,11 +1007,8 @@ async fn reset_submit(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    if !pages.admit(peer) {
-        return pages.too_many().into_response();
-    }
-    if !pages.csrf_ok(&headers, "/reset", &form.csrf) {
-        return pages.form_expired().into_response();
+    if let Some(refused) = pages.guard(peer, &headers, "/reset", &form.csrf) {
+        return refused;
     }
     let Some(claims) = reset_claims(&pages, &headers) else {
         return reset_problem(&pages, None).await;
@@ -1035,16 +1048,16 @@ async fn reset_submit(
     {
         Ok(outcome) => {
             let done = pages.cookie(RESET_COOKIE, "", "/reset", 0);
-            if let Err(e) = pages.app.wait_for(outcome.position).await {
-                tracing::warn!(error = %e, "the read model is behind a page's write");
-            }
             let reply = outcome.reply;
-            pages.finished(
-                &tenant,
-                &reply.contact_id,
-                reply.pending_approval,
-                vec![done],
-            )
+            pages
+                .finished(
+                    outcome.position,
+                    &tenant,
+                    &reply.contact_id,
+                    reply.pending_approval,
+                    vec![done],
+                )
+                .await
         }
         Err(e) => match (password_error(&pages, &e), link_state_of(&e)) {
             (Some(words), _) => {
@@ -1339,10 +1352,15 @@ async fn change_submit(
     };
     match pages.app.execute(&ctx, &cmd).await {
         Ok(done) => {
-            if let Err(e) = pages.app.wait_for(done.position).await {
-                tracing::warn!(error = %e, "the read model is behind a page's write");
-            }
-            pages.finished(tenant_id.as_str(), contact_id.as_str(), false, Vec::new())
+            pages
+                .finished(
+                    done.position,
+                    tenant_id.as_str(),
+                    contact_id.as_str(),
+                    false,
+                    Vec::new(),
+                )
+                .await
         }
         Err(e) => match password_error(&pages, &e) {
             Some(words) => again(String::new(), words),

@@ -6,6 +6,21 @@ use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_client::TenantAdminClient;
 use access_tests::{TestApp, binary, new_id, token_of};
 
+/// Runs `accessctl backup` against `app` with the operator key.
+fn backup(app: &TestApp, archive: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(binary("accessctl"))
+        .args([
+            "--addr",
+            &format!("http://{}", app.grpc_addr),
+            "backup",
+            "--out",
+        ])
+        .arg(archive)
+        .env("ACCESS_KEY", &app.operator_key)
+        .output()
+        .expect("accessctl runs")
+}
+
 /// Runs `accessd serve` on `dir` expecting it to stop at once; its stderr.
 fn refused_start(dir: &std::path::Path) -> String {
     let out = std::process::Command::new(binary("accessd"))
@@ -295,17 +310,7 @@ async fn an_online_backup_under_load_restores_into_an_empty_directory_with_the_s
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let dir = tempfile::tempdir().expect("dir");
     let archive = dir.path().join("acme.backup");
-    let backup = std::process::Command::new(binary("accessctl"))
-        .args([
-            "--addr",
-            &format!("http://{}", app.grpc_addr),
-            "backup",
-            "--out",
-        ])
-        .arg(&archive)
-        .env("ACCESS_KEY", &app.operator_key)
-        .output()
-        .expect("accessctl runs");
+    let backup = backup(&app, &archive);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(
         backup.status.success(),
@@ -434,17 +439,7 @@ async fn an_embedded_backup_seeds_the_distributed_mode() {
     }
     let dir = tempfile::tempdir().expect("dir");
     let archive = dir.path().join("acme.backup");
-    let backup = std::process::Command::new(binary("accessctl"))
-        .args([
-            "--addr",
-            &format!("http://{}", app.grpc_addr),
-            "backup",
-            "--out",
-        ])
-        .arg(&archive)
-        .env("ACCESS_KEY", &app.operator_key)
-        .output()
-        .expect("accessctl runs");
+    let backup = backup(&app, &archive);
     assert!(
         backup.status.success(),
         "{}",
