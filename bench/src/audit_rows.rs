@@ -9,9 +9,9 @@ use access_events::catalogue::{
     CustomerStatus, Event, SiteRule, TenantCreated, TenantEvent,
 };
 use access_events::envelope::{Aggregate, StreamId};
+use access_events::file_log::FileLog;
 use access_events::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
 use access_events::personal::{self, CachedVault, Personal, SledVault, Vault};
-use access_events::sled_log::SledLog;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -54,7 +54,7 @@ fn request(tenant: &str, streams: Vec<StreamAppend>) -> AppendRequest {
 /// sealed (one key per tenant here, so seeding does not wait on a key file
 /// write per person; opening costs the same).
 async fn seed(
-    log: &SledLog,
+    log: &FileLog,
     vault: &dyn Vault,
     tenants: usize,
     events: usize,
@@ -129,7 +129,7 @@ async fn seed(
 /// events over 1,000 tenants.
 pub async fn access_at(events: usize, runs: usize) -> anyhow::Result<(Row, String)> {
     let dir = tempfile::tempdir_in(".")?;
-    let log = SledLog::open(&dir.path().join("log"))?;
+    let log = FileLog::open(&dir.path().join("log"))?;
     let vault: Arc<dyn Vault> =
         CachedVault::new(Arc::new(SledVault::open(&dir.path().join("vault"))?));
     let started = Instant::now();

@@ -6,8 +6,8 @@ use crate::log_rows::fsync_loop;
 use crate::measure::{Row, Run, Target, drive, drive_blocking, quantile};
 use crate::seed::{self, spread};
 use access_events::catalogue::Event;
+use access_events::file_log::FileLog;
 use access_events::log::EventLog;
-use access_events::sled_log::SledLog;
 use access_proto::v1 as pb;
 use access_service::projections::ReadModels;
 use access_tests::{TestApp, invite_request, new_id, token_of};
@@ -387,7 +387,7 @@ pub fn lookups(
 /// Rebuilding every read model from the log of a stopped service, against a
 /// bare read-and-decode of the same log.
 pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> {
-    let log = SledLog::open(&dir.join("log"))?;
+    let log = FileLog::open(&dir.join("log"))?;
     // The service's own vault: a rebuild opens every personal value.
     let vault = access_events::personal::CachedVault::new(std::sync::Arc::new(
         access_events::personal::SledVault::open(&dir.join("vault"))?,

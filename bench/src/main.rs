@@ -30,7 +30,7 @@ struct Cli {
     /// Runs of each row (min / median / max are reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only the groups whose name contains this: log, grpc, login, nats,
+    /// Only these groups (comma-separated): log, grpc, login, nats,
     /// catch-up, audit, mail.
     #[arg(long)]
     only: Option<String>,
@@ -95,7 +95,11 @@ async fn main() -> anyhow::Result<()> {
         ..plan
     };
     let runs = cli.runs.max(1);
-    let wanted = |group: &str| cli.only.as_deref().is_none_or(|o| group.contains(o));
+    let wanted = |group: &str| {
+        cli.only
+            .as_deref()
+            .is_none_or(|o| o.split(',').any(|g| g.trim() == group))
+    };
     let mut rows: Vec<Row> = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     let step = |name: &str| eprintln!("bench: {name}");

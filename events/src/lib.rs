@@ -10,7 +10,9 @@
 //! - [`chain`]: the per-stream SHA-256 hash chain and its verifier.
 //! - [`log`]: the [`log::EventLog`] trait that every backend implements, and the
 //!   subscription built on top of it.
-//! - [`sled_log`]: the embedded backend: one writer thread, group commit, fsync.
+//! - [`file_log`]: the embedded backend: an append-only file of checksummed
+//!   frames ([`frames`]) with a sled index beside it; one writer thread, group
+//!   commit, `fdatasync`. [`sled_upgrade`] converts the earlier all-sled layout.
 //! - [`nats_log`]: the distributed backend: one JetStream stream, atomic batches.
 //! - [`cli`]: parsing shared by the command lines (durations).
 //! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
@@ -26,12 +28,14 @@ pub mod cli;
 pub mod codec;
 pub mod conformance;
 pub mod envelope;
+pub mod file_log;
+pub mod frames;
 pub mod links;
 pub mod log;
 pub mod nats_log;
 pub mod nats_vault;
 pub mod personal;
-pub mod sled_log;
+pub mod sled_upgrade;
 
 pub use envelope::{Actor, Envelope, StreamId};
 pub use log::{AppendError, AppendRequest, Committed, EventLog, LogError, NewEvent, StreamAppend};

@@ -254,6 +254,20 @@ impl AppendRequest {
         prev_hash: [u8; 32],
         position: u64,
     ) -> Result<Envelope, AppendError> {
+        self.seal_encoded(stream, event, stream_version, prev_hash, position)
+            .map(|(envelope, _)| envelope)
+    }
+
+    /// [`AppendRequest::seal`], with the envelope's encoded bytes (encoded
+    /// once, for the size check and for storing).
+    pub fn seal_encoded(
+        &self,
+        stream: &StreamId,
+        event: &NewEvent,
+        stream_version: u64,
+        prev_hash: [u8; 32],
+        position: u64,
+    ) -> Result<(Envelope, Vec<u8>), AppendError> {
         let mut envelope = Envelope {
             envelope_version: crate::envelope::ENVELOPE_VERSION,
             position,
@@ -273,11 +287,12 @@ impl AppendRequest {
             payload: event.payload.clone(),
         };
         envelope.hash = crate::chain::hash_of(&envelope);
-        if envelope.encode().len() > MAX_ENVELOPE_BYTES {
+        let bytes = envelope.encode();
+        if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(AppendError::Invalid(
                 "an event is larger than the log accepts".into(),
             ));
         }
-        Ok(envelope)
+        Ok((envelope, bytes))
     }
 }

@@ -3,12 +3,12 @@
 
 use access_events::archive::{self, ArchiveError, Header};
 use access_events::conformance::{request, stream};
+use access_events::file_log::FileLog;
 use access_events::log::EventLog;
-use access_events::sled_log::SledLog;
 
 async fn exported() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let log = SledLog::open(dir.path()).unwrap();
+    let log = FileLog::open(dir.path()).unwrap();
     log.append(request("r1", &stream("a"), 0, 3)).await.unwrap();
     log.append(request("r2", &stream("b"), 0, 2)).await.unwrap();
     log.append(request("r3", &stream("a"), 3, 1)).await.unwrap();

@@ -1,15 +1,21 @@
 //! The data directory's format version, in `<data dir>/FORMAT`.
 //!
 //! A newer binary upgrades an older directory (read models whose layout
-//! changed are rebuilt from the log on their own; the log's layout never
-//! changes in place). An older binary refuses a directory written by a newer
-//! one, with a message that says so, instead of misreading it.
+//! changed are rebuilt from the log on their own; a log in an earlier layout
+//! is converted with its stored bytes unchanged, see
+//! `access_events::sled_upgrade`).
+//!
+//! An older binary refuses a directory written by a newer one, with a message
+//! that says so, instead of misreading it.
+//!
+//! Formats: 1, a log without sealed personal data; 2, sealed personal data;
+//! 3, the log's envelopes in a file of their own beside a derived index.
 
 use anyhow::Context;
 use std::path::Path;
 
 /// The format this binary writes and reads.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 
 /// The oldest format this binary upgrades.
 const OLDEST: u32 = 1;

@@ -251,7 +251,7 @@ async fn restore(
             std::fs::create_dir_all(dir)?;
             access_service::datadir::check_format(dir)?;
             access_events::personal::SledVault::open(&dir.join("vault"))?.restore(&pairs)?;
-            let written = access_events::sled_log::SledLog::import(&dir.join("log"), envelopes)?;
+            let written = access_events::file_log::FileLog::import(&dir.join("log"), envelopes)?;
             (written, dir.display().to_string())
         }
         (None, None) => anyhow::bail!("give --data-dir or --nats-url"),

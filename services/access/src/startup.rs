@@ -11,12 +11,12 @@ use crate::projections::{ReadModels, run_projector};
 use crate::secrets::{
     ApiKeys, DataDirSecrets, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords,
 };
+use access_events::file_log::FileLog;
 use access_events::log::EventLog;
 use access_events::nats_log::JetStreamLog;
 use access_events::nats_log::connect_client;
 use access_events::nats_vault::KvVault;
 use access_events::personal::{CachedVault, SledVault, Vault};
-use access_events::sled_log::SledLog;
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::audit_server::AuditServer;
@@ -86,7 +86,7 @@ impl Application {
                 (Arc::new(log), Arc::new(vault))
             }
             None => (
-                Arc::new(SledLog::open(&dir.join("log")).context("opening the event log")?),
+                Arc::new(FileLog::open(&dir.join("log")).context("opening the event log")?),
                 Arc::new(SledVault::open(&dir.join("vault")).context("opening the key vault")?),
             ),
         };

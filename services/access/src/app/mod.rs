@@ -303,7 +303,14 @@ impl App {
                 duplicate: true,
             });
         }
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 0..MAX_ATTEMPTS {
+            if attempt > 0 {
+                // Concurrent deciders of one stream would collide again in
+                // lockstep: spread them out a little more each round.
+                let ceiling_us = 200u64 << attempt.min(6);
+                let wait = rand::random_range(0..ceiling_us);
+                tokio::time::sleep(std::time::Duration::from_micros(wait)).await;
+            }
             let mut unit = Unit::new(self);
             let (mut changes, reply) = cmd.decide(self, &mut unit).await?;
             // Personal values are stored sealed under their person's key.

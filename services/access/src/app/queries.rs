@@ -11,6 +11,10 @@ use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
 use crate::secrets::SessionClaims;
 use access_events::Actor;
+use std::time::Duration;
+
+/// Further tries at recording a failed login after conflicts.
+const RECORD_RETRIES: usize = 10;
 
 /// A successful login.
 #[derive(Clone, Debug)]
@@ -295,13 +299,28 @@ impl App {
             let actor = Actor::System {
                 component: "login".into(),
             };
-            match app.execute_as(&request_id, actor, &cmd).await {
+            // A burst of failures on one login conflicts on its stream; the
+            // same request id makes every retry record it at most once.
+            let mut recorded = app.execute_as(&request_id, actor.clone(), &cmd).await;
+            for _ in 0..RECORD_RETRIES {
+                match &recorded {
+                    Err(AppError::Conflict(_) | AppError::Unavailable(_)) => {
+                        tokio::time::sleep(Duration::from_millis(rand::random_range(5..50))).await;
+                        recorded = app.execute_as(&request_id, actor.clone(), &cmd).await;
+                    }
+                    _ => break,
+                }
+            }
+            match recorded {
                 Ok(position) => {
                     if app.wait_for(position).await.is_err() {
                         tracing::warn!("a failed login is recorded but not yet visible");
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "could not record a failed login"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not record a failed login; it counts in memory");
+                    ticket.keep_unrecorded();
+                }
             }
             drop(ticket);
         });

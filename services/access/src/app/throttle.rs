@@ -75,6 +75,9 @@ pub struct Ticket {
     address: Option<Key>,
     /// When this try failed, for a known account (pending until dropped).
     failed_at: std::sync::Mutex<Option<i64>>,
+    /// Set when the failure could not be recorded in the log: it stays
+    /// pending in memory, so the limit still counts it.
+    unrecorded: std::sync::atomic::AtomicBool,
 }
 
 /// What a failed try changed in memory.
@@ -166,11 +169,18 @@ impl LoginThrottle {
             account: key,
             address,
             failed_at: std::sync::Mutex::new(None),
+            unrecorded: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
 
 impl Ticket {
+    /// Keeps this try's failure counted in memory: the log could not take it.
+    pub fn keep_unrecorded(&self) {
+        self.unrecorded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Counts a wrong password in memory: against the address, and against the
     /// name when no account has it (a known account's failure is an event).
     pub fn failed(&self, now_ms: i64) -> LocalFailure {
@@ -222,6 +232,9 @@ impl Drop for Ticket {
                 match failed_at {
                     // Its failure is readable from the log now (or never
                     // will be): it stops being pending.
+                    Some(_)
+                        if key == &self.account
+                            && self.unrecorded.load(std::sync::atomic::Ordering::Relaxed) => {}
                     Some(at) if key == &self.account => {
                         if let Some(i) = l.pending.iter().position(|p| *p == at) {
                             l.pending.remove(i);

@@ -1,0 +1,678 @@
+//! The embedded backend: an append-only file of checksummed envelopes written
+//! by one thread that group-commits and acknowledges only after `fdatasync`,
+//! with an index beside it that is derived from the file.
+//!
+//! ## Files (in the log's directory)
+//! - `events`: the truth. Frames (see [`crate::frames`]): one `E` frame per
+//!   envelope, then one `C` frame closing the append ([`Commit`]: its request
+//!   id and record). A group commit is one `write` and one `fdatasync`.
+//! - `index/`: a fjall (LSM) keyspace, derived from `events` and never
+//!   synced on the write path:
+//!   - `s` + stream + `0x00` + stream version (u64 BE) → offset of the event's frame
+//!   - `h` + stream → [`StreamHead`] (version and last hash)
+//!   - `r` + request id → [`RequestRecord`]
+//!   - `o` + block (u64 BE) → offset of the frame of position `block * 64 + 1`
+//!   - `m` + `checkpoint` → the last position indexed and where its append ends
+//!
+//! ## Why a file of our own, and why fjall for the index
+//! sled copies whole leaf pages on insert: envelopes written into it cost
+//! about eight times the sync itself, and even the small index entries cost
+//! about 10 µs each (34k events/s on one core, measured). Appending frames to
+//! a file costs one `write`; an LSM takes the small entries at about 2 µs.
+//!
+//! `lock` is held (`flock`) while the log is open: one process per directory.
+//!
+//! ## Durability and recovery
+//! An append is acknowledged after its frames are synced and its index
+//! entries applied (so every read after the answer sees it). The index
+//! reaches the disk in the background; its checkpoint is written in the same
+//! atomic batch as its entries. On open the frames after the checkpoint are
+//! indexed again, up to the last whole `C` frame: a crash in the middle of a
+//! write leaves a tail that was never acknowledged, which is cut off (and
+//! kept beside the log as `events.torn-<offset>` for inspection), so an
+//! append is there whole or not at all. Deleting `index/` rebuilds it.
+//! A failed write or sync is cut back to where the group began, so nothing of
+//! it can surface later; its appends are refused as unavailable.
+
+use crate::envelope::{Envelope, StreamId};
+use crate::frames::{self, COMMIT, EVENT, FrameError, Frames};
+use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use crate::log::MAX_ENVELOPE_BYTES;
+pub use writer::DISK_FULL_TRIGGER_VAR;
+
+mod writer;
+
+/// Positions per entry of the sparse position → offset index.
+const BLOCK: u64 = 64;
+
+/// Bytes read at a time when scanning frames in order.
+const SCAN_CHUNK: usize = 256 * 1024;
+
+/// Bytes read at a time when reading one event of a stream.
+const POINT_CHUNK: usize = 2048;
+
+const CHECKPOINT_KEY: &[u8] = b"mcheckpoint";
+
+const EVENTS_FILE: &str = "events";
+const INDEX_DIR: &str = "index";
+const LOCK_FILE: &str = "lock";
+
+/// The last version and hash of a stream.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamHead {
+    /// Number of events in the stream.
+    pub version: u64,
+    /// Hash of its last event.
+    pub hash: [u8; 32],
+}
+
+/// The body of a `C` frame: the end of one append.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Commit {
+    /// Position of the append's last event.
+    pub last_position: u64,
+    /// Its request id and record (absent for events restored from an
+    /// archive, which carries no request records).
+    pub request: Option<(String, RequestRecord)>,
+}
+
+/// How far the index has taken in the file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Checkpoint {
+    /// The last position indexed.
+    position: u64,
+    /// Where the append holding it ends in `events`.
+    offset: u64,
+}
+
+/// Counters of the writer, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Group commits written.
+    pub commits: AtomicU64,
+    /// Appends acknowledged through them.
+    pub appends: AtomicU64,
+}
+
+struct Job {
+    request: AppendRequest,
+    done: oneshot::Sender<Result<Committed, AppendError>>,
+}
+
+/// What readers share with the writer.
+struct Shared {
+    /// Holds the directory's lock while the log is open.
+    _lock: File,
+    file: File,
+    keyspace: fjall::Keyspace,
+    index: fjall::PartitionHandle,
+    /// End of the last synced and indexed append in `events`: readers never
+    /// read past it, so they never meet a frame being written.
+    end: AtomicU64,
+    /// Set when the index could not be written: reads could miss appends
+    /// that are in the file, so they are refused until a restart re-indexes.
+    failed: AtomicBool,
+}
+
+/// The file-backed [`EventLog`] of the embedded mode.
+#[derive(Clone)]
+pub struct FileLog {
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Job>,
+    head: watch::Receiver<u64>,
+    stats: Arc<WriterStats>,
+}
+
+impl std::fmt::Debug for FileLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileLog")
+            .field("head", &*self.head.borrow())
+            .finish()
+    }
+}
+
+fn storage(e: impl std::fmt::Display) -> LogError {
+    LogError::Storage(e.to_string())
+}
+
+fn unavailable(e: impl std::fmt::Display) -> AppendError {
+    AppendError::Unavailable(e.to_string())
+}
+
+fn stream_prefix(stream: &StreamId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
+    k.push(b's');
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k.push(0);
+    k
+}
+
+fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
+    let mut k = stream_prefix(stream);
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn head_key(stream: &StreamId) -> Vec<u8> {
+    let mut k = vec![b'h'];
+    k.extend_from_slice(stream.as_str().as_bytes());
+    k
+}
+
+fn request_key(request_id: &str) -> Vec<u8> {
+    let mut k = vec![b'r'];
+    k.extend_from_slice(request_id.as_bytes());
+    k
+}
+
+fn block_key(position: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'o';
+    k[1..].copy_from_slice(&((position - 1) / BLOCK).to_be_bytes());
+    k
+}
+
+fn is_block_start(position: u64) -> bool {
+    (position - 1).is_multiple_of(BLOCK)
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain owned data into a Vec cannot fail.
+    postcard::to_stdvec(value).unwrap_or_default()
+}
+
+fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8], position: u64) -> Result<T, LogError> {
+    postcard::from_bytes(bytes).map_err(|e| LogError::Corrupt {
+        position,
+        reason: e.to_string(),
+    })
+}
+
+fn offset_of(bytes: &[u8], position: u64) -> Result<u64, LogError> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| LogError::Corrupt {
+            position,
+            reason: "index entry is not an offset".into(),
+        })
+}
+
+fn open_index(dir: &Path) -> Result<(fjall::Keyspace, fjall::PartitionHandle), LogError> {
+    let keyspace = fjall::Config::new(dir.join(INDEX_DIR))
+        .open()
+        .map_err(storage)?;
+    let index = keyspace
+        .open_partition("index", fjall::PartitionCreateOptions::default())
+        .map_err(storage)?;
+    Ok((keyspace, index))
+}
+
+/// Takes the directory's lock (`flock` on `lock`), so a second process is
+/// refused; held as long as the returned file is open.
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(LOCK_FILE))
+        .map_err(storage)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Storage(format!(
+            "{} is in use by another process: only one accessd may open a data directory",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(storage(e)),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(storage)
+}
+
+/// Writes `envelopes` (a whole log, in order) as frames into `path`, with a
+/// commit frame after each run of one request id, or after the positions
+/// `records` names (keyed by last position). Renumbers positions from 1 when
+/// `renumber` is set. Returns how many were written.
+pub(crate) fn write_frames(
+    path: &Path,
+    envelopes: impl IntoIterator<Item = Result<Envelope, LogError>>,
+    mut records: HashMap<u64, (String, RequestRecord)>,
+    renumber: bool,
+) -> Result<u64, LogError> {
+    let mut file = std::io::BufWriter::new(File::create(path).map_err(storage)?);
+    let mut out = Vec::new();
+    let mut position = 0u64;
+    let mut open_request: Option<String> = None;
+    let mut flush = |out: &mut Vec<u8>| {
+        std::io::Write::write_all(&mut file, out).map_err(storage)?;
+        out.clear();
+        Ok::<_, LogError>(())
+    };
+    for envelope in envelopes {
+        let mut envelope = envelope?;
+        if renumber {
+            envelope.position = position + 1;
+        }
+        if envelope.position != position + 1 {
+            return Err(LogError::Corrupt {
+                position: envelope.position,
+                reason: format!("expected position {}", position + 1),
+            });
+        }
+        if let Some(id) = open_request.take()
+            && id != envelope.request_id
+        {
+            let commit = Commit {
+                last_position: position,
+                request: None,
+            };
+            frames::push(&mut out, COMMIT, &encode(&commit));
+        }
+        position = envelope.position;
+        frames::push(&mut out, EVENT, &envelope.encode());
+        match records.remove(&position) {
+            Some(request) => {
+                let commit = Commit {
+                    last_position: position,
+                    request: Some(request),
+                };
+                frames::push(&mut out, COMMIT, &encode(&commit));
+            }
+            None => open_request = Some(envelope.request_id),
+        }
+        if out.len() > SCAN_CHUNK {
+            flush(&mut out)?;
+        }
+    }
+    if open_request.is_some() {
+        let commit = Commit {
+            last_position: position,
+            request: None,
+        };
+        frames::push(&mut out, COMMIT, &encode(&commit));
+    }
+    flush(&mut out)?;
+    let file = file.into_inner().map_err(storage)?;
+    file.sync_all().map_err(storage)?;
+    Ok(position)
+}
+
+impl FileLog {
+    /// Writes `envelopes` (a whole log, in order) into a new log in the empty
+    /// directory `dir`, as they are: hashes and chains untouched, positions
+    /// numbered 1, 2, 3… (a JetStream log's have gaps; no hash covers them).
+    /// Returns how many were written. Request records are not carried over.
+    pub fn import(
+        dir: &Path,
+        envelopes: impl IntoIterator<Item = Envelope>,
+    ) -> Result<u64, LogError> {
+        if dir.exists() && std::fs::read_dir(dir).map_err(storage)?.next().is_some() {
+            return Err(LogError::Storage(format!(
+                "{} is not empty: a restore only goes into an empty directory",
+                dir.display()
+            )));
+        }
+        std::fs::create_dir_all(dir).map_err(storage)?;
+        let partial = dir.join("events.partial");
+        let written = write_frames(
+            &partial,
+            envelopes.into_iter().map(Ok),
+            HashMap::new(),
+            true,
+        )?;
+        std::fs::rename(&partial, dir.join(EVENTS_FILE)).map_err(storage)?;
+        sync_dir(dir)?;
+        Ok(written)
+    }
+
+    /// Opens (or creates) the log in `dir`, indexes what the index lacks, and
+    /// starts its writer thread. A directory in the earlier all-sled layout is
+    /// converted first.
+    pub fn open(dir: &Path) -> Result<Self, LogError> {
+        std::fs::create_dir_all(dir).map_err(storage)?;
+        let lock = lock_dir(dir)?;
+        crate::sled_upgrade::upgrade(dir)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(dir.join(EVENTS_FILE))
+            .map_err(storage)?;
+        // The directory entry of a new file must be durable too.
+        sync_dir(dir)?;
+        let (mut keyspace, mut index) = open_index(dir)?;
+        let stored = stored_checkpoint(&index)?;
+        if stored.offset > file.metadata().map_err(storage)?.len() {
+            // The index knows more than the file holds: the file was replaced.
+            tracing::warn!(dir = %dir.display(), "the log's index is ahead of its file; rebuilding the index");
+            drop(index);
+            drop(keyspace);
+            std::fs::remove_dir_all(dir.join(INDEX_DIR)).map_err(storage)?;
+            (keyspace, index) = open_index(dir)?;
+        }
+        let checkpoint = recover(&keyspace, &index, &file, dir)?;
+        let shared = Arc::new(Shared {
+            _lock: lock,
+            file,
+            keyspace,
+            index,
+            end: AtomicU64::new(checkpoint.offset),
+            failed: AtomicBool::new(false),
+        });
+        let (head_tx, head_rx) = watch::channel(checkpoint.position);
+        let (jobs_tx, jobs_rx) = mpsc::channel(4096);
+        let stats = Arc::new(WriterStats::default());
+        writer::start(shared.clone(), checkpoint, head_tx, stats.clone(), jobs_rx)
+            .map_err(storage)?;
+        Ok(FileLog {
+            shared,
+            jobs: jobs_tx,
+            head: head_rx,
+            stats,
+        })
+    }
+
+    /// Counters of the writer thread.
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// The stored head of one stream.
+    pub fn stream_head(&self, stream: &StreamId) -> Result<StreamHead, LogError> {
+        self.refuse_if_failed()?;
+        match self.shared.index.get(head_key(stream)).map_err(storage)? {
+            Some(v) => decode(&v, 0),
+            None => Ok(StreamHead::default()),
+        }
+    }
+
+    fn refuse_if_failed(&self) -> Result<(), LogError> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(LogError::Unavailable(
+                "the log's index could not be written; restart accessd to rebuild it from the log"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_at(&self, offset: u64) -> Result<Envelope, LogError> {
+        let end = self.shared.end.load(Ordering::Acquire);
+        let mut frames = Frames::new(&self.shared.file, offset, end, POINT_CHUNK);
+        match frames.next_frame() {
+            Ok(Some(f)) if f.kind == EVENT => {
+                Envelope::decode(f.body).map_err(|e| LogError::Corrupt {
+                    position: 0,
+                    reason: format!("event at offset {offset}: {e}"),
+                })
+            }
+            Ok(_) => Err(LogError::Corrupt {
+                position: 0,
+                reason: format!("the index points at offset {offset}, where no event starts"),
+            }),
+            Err(e) => Err(storage(e)),
+        }
+    }
+}
+
+impl EventLog for FileLog {
+    fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Committed, AppendError>> {
+        Box::pin(async move {
+            let (done, rx) = oneshot::channel();
+            self.jobs
+                .send(Job { request, done })
+                .await
+                .map_err(|_| unavailable("the log writer has stopped"))?;
+            rx.await
+                .map_err(|_| unavailable("the log writer has stopped"))?
+        })
+    }
+
+    fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
+        let key = request_key(request_id);
+        Box::pin(async move {
+            self.refuse_if_failed()?;
+            match self.shared.index.get(key).map_err(storage)? {
+                Some(v) => Ok(Some(decode(&v, 0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        let prefix = stream_prefix(stream);
+        Box::pin(async move {
+            self.refuse_if_failed()?;
+            let mut out = Vec::new();
+            for item in self.shared.index.prefix(prefix) {
+                let (_, v) = item.map_err(storage)?;
+                out.push(self.read_at(offset_of(&v, 0)?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        Box::pin(async move {
+            // The head first: the end read after it covers every event up to it.
+            let head = *self.head.borrow();
+            let end = self.shared.end.load(Ordering::Acquire);
+            let from = from.max(1);
+            let mut out = Vec::new();
+            if from > head || max == 0 {
+                return Ok(out);
+            }
+            let start = match self.shared.index.get(block_key(from)).map_err(storage)? {
+                Some(v) => offset_of(&v, from)?,
+                None => {
+                    return Err(LogError::Corrupt {
+                        position: from,
+                        reason: "the index has no offset for this position".into(),
+                    });
+                }
+            };
+            // The block's first position; events before `from` are skipped unread.
+            let mut position = (from - 1) / BLOCK * BLOCK + 1;
+            let mut frames = Frames::new(&self.shared.file, start, end, SCAN_CHUNK);
+            while out.len() < max && position <= head {
+                let frame = match frames.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => return Err(storage(e)),
+                };
+                if frame.kind != EVENT {
+                    continue;
+                }
+                if position >= from {
+                    let envelope = Envelope::decode(frame.body).map_err(|e| LogError::Corrupt {
+                        position,
+                        reason: e.to_string(),
+                    })?;
+                    if envelope.position != position {
+                        return Err(LogError::Corrupt {
+                            position,
+                            reason: format!("found position {} there", envelope.position),
+                        });
+                    }
+                    out.push(envelope);
+                }
+                position += 1;
+            }
+            Ok(out)
+        })
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+}
+
+fn stored_checkpoint(index: &fjall::PartitionHandle) -> Result<Checkpoint, LogError> {
+    match index.get(CHECKPOINT_KEY).map_err(storage)? {
+        Some(v) => decode(&v, 0),
+        None => Ok(Checkpoint::default()),
+    }
+}
+
+/// Indexes the whole appends after the index's checkpoint and cuts off a torn
+/// tail; returns where the log ends.
+fn recover(
+    keyspace: &fjall::Keyspace,
+    index: &fjall::PartitionHandle,
+    file: &File,
+    dir: &Path,
+) -> Result<Checkpoint, LogError> {
+    let mut checkpoint = stored_checkpoint(index)?;
+    let len = file.metadata().map_err(storage)?.len();
+    let mut frames = Frames::new(file, checkpoint.offset, len, SCAN_CHUNK);
+    let mut batch = keyspace.batch();
+    let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
+    let mut batched = 0usize;
+    let mut pending: Vec<(u64, Envelope)> = Vec::new();
+    let mut torn: Option<String> = None;
+    loop {
+        let frame = match frames.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(FrameError::Bad { offset, reason }) => {
+                torn = Some(format!("{reason} at offset {offset}"));
+                break;
+            }
+            Err(FrameError::Io(e)) => return Err(storage(e)),
+        };
+        let expected = checkpoint.position + pending.len() as u64 + 1;
+        if frame.kind == EVENT {
+            match Envelope::decode(frame.body) {
+                Ok(e) if e.position == expected => pending.push((frame.offset, e)),
+                Ok(e) => {
+                    torn = Some(format!("position {} where {expected} belongs", e.position));
+                    break;
+                }
+                Err(e) => {
+                    torn = Some(format!("undecodable event at offset {}: {e}", frame.offset));
+                    break;
+                }
+            }
+            continue;
+        }
+        let commit: Commit = match postcard::from_bytes(frame.body) {
+            Ok(c) => c,
+            Err(e) => {
+                torn = Some(format!(
+                    "undecodable commit at offset {}: {e}",
+                    frame.offset
+                ));
+                break;
+            }
+        };
+        if commit.last_position != expected - 1 || pending.is_empty() {
+            torn = Some(format!(
+                "a commit of position {} out of place",
+                commit.last_position
+            ));
+            break;
+        }
+        for (offset, e) in pending.drain(..) {
+            index_event(&e, offset, |k, v| batch.insert(index, k, v));
+            heads.insert(
+                e.stream,
+                StreamHead {
+                    version: e.stream_version,
+                    hash: e.hash,
+                },
+            );
+            batched += 1;
+        }
+        if let Some((id, record)) = &commit.request {
+            batch.insert(index, request_key(id), encode(record));
+        }
+        checkpoint = Checkpoint {
+            position: commit.last_position,
+            offset: frame.end(),
+        };
+        if batched >= 8192 {
+            commit_recovered(index, batch, &mut heads, checkpoint)?;
+            batch = keyspace.batch();
+            batched = 0;
+        }
+    }
+    if batched > 0 {
+        commit_recovered(index, batch, &mut heads, checkpoint)?;
+        keyspace
+            .persist(fjall::PersistMode::SyncAll)
+            .map_err(storage)?;
+    }
+    if checkpoint.offset < len {
+        cut_torn_tail(file, dir, checkpoint.offset, len, torn.as_deref())?;
+    }
+    Ok(checkpoint)
+}
+
+/// Writes one chunk of re-indexed appends with the heads they moved.
+fn commit_recovered(
+    index: &fjall::PartitionHandle,
+    mut batch: fjall::Batch,
+    heads: &mut HashMap<StreamId, StreamHead>,
+    checkpoint: Checkpoint,
+) -> Result<(), LogError> {
+    for (stream, head) in heads.drain() {
+        batch.insert(index, head_key(&stream), encode(&head));
+    }
+    batch.insert(index, CHECKPOINT_KEY, encode(&checkpoint));
+    batch.commit().map_err(storage)
+}
+
+/// One event's index entries (stream entry, block offset), given to `put`;
+/// stream heads are written once per batch by the caller (a batch may not
+/// hold one key twice).
+fn index_event(e: &Envelope, offset: u64, mut put: impl FnMut(Vec<u8>, Vec<u8>)) {
+    put(
+        stream_key(&e.stream, e.stream_version),
+        offset.to_be_bytes().to_vec(),
+    );
+    if is_block_start(e.position) {
+        put(
+            block_key(e.position).to_vec(),
+            offset.to_be_bytes().to_vec(),
+        );
+    }
+}
+
+/// Moves the bytes after the last whole append aside and truncates the file
+/// there: they were never acknowledged (a crash during their write).
+fn cut_torn_tail(
+    file: &File,
+    dir: &Path,
+    at: u64,
+    len: u64,
+    why: Option<&str>,
+) -> Result<(), LogError> {
+    let aside = dir.join(format!("{EVENTS_FILE}.torn-{at}"));
+    let mut tail = vec![0u8; (len - at) as usize];
+    file.read_exact_at(&mut tail, at).map_err(storage)?;
+    std::fs::write(&aside, &tail).map_err(storage)?;
+    tracing::warn!(
+        dir = %dir.display(),
+        offset = at,
+        bytes = len - at,
+        reason = why.unwrap_or("an append without its commit"),
+        kept = %aside.display(),
+        "the log ends in an append a crash cut short; it was never acknowledged and is removed"
+    );
+    file.set_len(at).map_err(storage)?;
+    file.sync_all().map_err(storage)?;
+    sync_dir(dir)
+}
