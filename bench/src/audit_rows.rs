@@ -160,7 +160,7 @@ pub async fn access_at(events: usize, runs: usize) -> anyhow::Result<(Row, Strin
             vault.as_ref(),
             "t00500",
             2_000_000_000_000,
-            Some("C0003"),
+            Some("C0000"),
             None,
         )
         .await

@@ -128,7 +128,7 @@ pub async fn group_commit(runs: usize, length: Duration) -> anyhow::Result<Row> 
 }
 
 /// Command → visible in the read models, against the append's own latency:
-/// one appender, the real projector, sled on both sides.
+/// one appender, the real projector and read models.
 pub async fn projection_lag(runs: usize, length: Duration) -> anyhow::Result<Row> {
     let dir = tempfile::tempdir_in(".")?;
     let mut ours = Vec::new();

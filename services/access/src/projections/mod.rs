@@ -1,6 +1,6 @@
 //! Read models: disposable views of the log, rebuilt by replaying it.
 //!
-//! One projector applies events in log order to a fjall keyspace of its own and
+//! One projector applies events in log order to a sled database of its own and
 //! writes the rows and its checkpoint in one atomic batch, so after a crash it
 //! resumes exactly after the last event it applied. Deleting the directory and
 //! restarting rebuilds identical answers.

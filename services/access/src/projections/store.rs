@@ -19,59 +19,13 @@ use tokio::sync::watch;
 const SCHEMA_VERSION: u32 = 9;
 
 /// The read models of one replica.
+#[derive(Debug)]
 pub struct ReadModels {
-    keyspace: fjall::Keyspace,
-    tree: fjall::PartitionHandle,
+    tree: sled::Db,
     /// Resolve counts of portal links: operational figures kept apart from
     /// the rebuildable rows, so a rebuild does not reset them.
-    counters: fjall::PartitionHandle,
-    /// Serialises the read-modify-write of a count.
-    counting: std::sync::Mutex<()>,
+    counters: sled::Tree,
     applied_tx: watch::Sender<u64>,
-}
-
-impl std::fmt::Debug for ReadModels {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadModels")
-            .field("checkpoint", &self.checkpoint())
-            .finish()
-    }
-}
-
-const ROWS: &str = "rows";
-const COUNTERS: &str = "counters";
-
-/// Opens the rows and the counters in `keyspace`.
-fn partitions(
-    keyspace: &fjall::Keyspace,
-) -> anyhow::Result<(fjall::PartitionHandle, fjall::PartitionHandle)> {
-    let options = fjall::PartitionCreateOptions::default;
-    Ok((
-        keyspace.open_partition(ROWS, options())?,
-        keyspace.open_partition(COUNTERS, options())?,
-    ))
-}
-
-/// Moves read models of the earlier sled layout out of `dir`, keeping the
-/// resolve counts (the rows themselves are rebuilt from the log).
-fn take_sled_counts(dir: &Path) -> anyhow::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    if !dir.join("db").exists() {
-        return Ok(Vec::new());
-    }
-    tracing::info!(dir = %dir.display(), "read models in the earlier layout; rebuilding them from the log");
-    let counts = {
-        let old = sled::Config::new()
-            .path(dir)
-            .open()
-            .with_context(|| format!("opening the earlier read models in {}", dir.display()))?;
-        let counters = old.open_tree("counters")?;
-        counters
-            .iter()
-            .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
-    Ok(counts)
 }
 
 /// The read model has not reached the position a query asked for in time.
@@ -86,7 +40,7 @@ pub struct Behind {
 
 /// One batch's writes, with reads seeing them before they are committed.
 struct Overlay<'a> {
-    tree: &'a fjall::PartitionHandle,
+    tree: &'a sled::Db,
     staged: HashMap<Vec<u8>, Option<Vec<u8>>>,
 }
 
@@ -115,14 +69,10 @@ impl Rows for Overlay<'_> {
 impl ReadModels {
     /// Opens (or creates) the read models in `dir`.
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let old_counts = take_sled_counts(dir)?;
-        let keyspace = fjall::Config::new(dir)
+        let tree = sled::Config::new()
+            .path(dir)
             .open()
             .with_context(|| format!("opening read models in {}", dir.display()))?;
-        let (mut tree, counters) = partitions(&keyspace)?;
-        for (k, v) in old_counts {
-            counters.insert(k, v)?;
-        }
         let schema: Option<u32> = match tree.get(keys::SCHEMA)? {
             Some(v) => postcard::from_bytes(&v).ok(),
             None => None,
@@ -130,24 +80,22 @@ impl ReadModels {
         if schema != Some(SCHEMA_VERSION) {
             // Rows of another layout: read models are disposable, so start
             // over and replay the log into the current layout.
-            if !tree.is_empty()? {
+            if !tree.is_empty() {
                 tracing::info!(dir = %dir.display(), "read-model layout changed; rebuilding from the log");
             }
-            keyspace.delete_partition(tree)?;
-            tree = keyspace.open_partition(ROWS, fjall::PartitionCreateOptions::default())?;
+            tree.clear()?;
             tree.insert(keys::SCHEMA, postcard::to_stdvec(&SCHEMA_VERSION)?)?;
-            keyspace.persist(fjall::PersistMode::SyncAll)?;
+            tree.flush()?;
         }
         let checkpoint = match tree.get(keys::CHECKPOINT)? {
             Some(v) => postcard::from_bytes(&v).context("read-model checkpoint")?,
             None => 0,
         };
         let (applied_tx, _) = watch::channel(checkpoint);
+        let counters = tree.open_tree("counters")?;
         Ok(ReadModels {
-            keyspace,
             tree,
             counters,
-            counting: std::sync::Mutex::new(()),
             applied_tx,
         })
     }
@@ -155,18 +103,15 @@ impl ReadModels {
     /// Read models that live in memory and vanish when dropped: for answers
     /// about the past, replayed from the log on demand.
     pub fn temporary() -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("access-readmodels-{}", uuid::Uuid::new_v4()));
-        let keyspace = fjall::Config::new(&dir)
+        let tree = sled::Config::new()
             .temporary(true)
             .open()
             .context("opening temporary read models")?;
-        let (tree, counters) = partitions(&keyspace)?;
+        let counters = tree.open_tree("counters")?;
         let (applied_tx, _) = watch::channel(0);
         Ok(ReadModels {
-            keyspace,
             tree,
             counters,
-            counting: std::sync::Mutex::new(()),
             applied_tx,
         })
     }
@@ -230,15 +175,15 @@ impl ReadModels {
         if last == checkpoint {
             return Ok(());
         }
-        let mut batch = self.keyspace.batch();
+        let mut batch = sled::Batch::default();
         for (k, v) in overlay.staged {
             match v {
-                Some(v) => batch.insert(&self.tree, k, v),
-                None => batch.remove(&self.tree, k),
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
             }
         }
-        batch.insert(&self.tree, keys::CHECKPOINT, postcard::to_stdvec(&last)?);
-        batch.commit()?;
+        batch.insert(keys::CHECKPOINT, postcard::to_stdvec(&last)?);
+        self.tree.apply_batch(batch)?;
         self.applied_tx.send_replace(last);
         Ok(())
     }
@@ -251,7 +196,7 @@ impl ReadModels {
         // Contact rows are `n\0<tenant>\0<contact>`: a scan, as erasure is rare.
         let prefix = keys::contact("", "");
         let mut out = Vec::new();
-        for item in self.tree.prefix(&prefix[..2]) {
+        for item in self.tree.scan_prefix(&prefix[..2]) {
             let (k, v) = item?;
             let row: ContactRow = postcard::from_bytes(&v).context("read-model row")?;
             if row.identity_id != identity_id {
@@ -271,7 +216,7 @@ impl ReadModels {
     pub fn api_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<(String, KeyRow)>> {
         let prefix = keys::key("");
         let mut out = Vec::new();
-        for item in self.tree.prefix(&prefix) {
+        for item in self.tree.scan_prefix(&prefix) {
             let (k, v) = item?;
             let row: KeyRow = postcard::from_bytes(&v).context("read-model row")?;
             if row.tenant == tenant {
@@ -286,7 +231,7 @@ impl ReadModels {
 
     /// Writes everything to disk (on shutdown).
     pub fn flush(&self) -> anyhow::Result<()> {
-        self.keyspace.persist(fjall::PersistMode::SyncAll)?;
+        self.tree.flush()?;
         Ok(())
     }
 
@@ -373,7 +318,7 @@ impl ReadModels {
     pub fn contacts_of(&self, tenant: &str, customer_id: &str) -> anyhow::Result<Vec<ContactRow>> {
         let prefix = keys::customer_contacts_prefix(tenant, customer_id);
         let mut out = Vec::new();
-        for item in self.tree.prefix(&prefix) {
+        for item in self.tree.scan_prefix(&prefix) {
             let (k, _) = item?;
             let contact_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             if let Some(row) = self.contact(tenant, &contact_id)? {
@@ -390,15 +335,15 @@ impl ReadModels {
 
     /// Counts one resolve of a link; returns the count so far.
     pub fn count_resolve(&self, link_id: &str) -> anyhow::Result<u64> {
-        let _one_at_a_time = self.counting.lock().unwrap_or_else(|p| p.into_inner());
-        let n = self
-            .counters
-            .get(link_id.as_bytes())?
+        let next = self.counters.update_and_fetch(link_id.as_bytes(), |old| {
+            let n = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            Some((n + 1).to_be_bytes().to_vec())
+        })?;
+        Ok(next
             .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes)
-            + 1;
-        self.counters.insert(link_id.as_bytes(), n.to_be_bytes())?;
-        Ok(n)
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// A global identity.
