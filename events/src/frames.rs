@@ -89,11 +89,6 @@ impl<'f> Frames<'f> {
         }
     }
 
-    /// Where the next frame would start.
-    pub fn offset(&self) -> u64 {
-        self.offset
-    }
-
     /// Makes the buffer hold `need` bytes from the current offset; false if
     /// the file ends before.
     fn fill(&mut self, need: usize) -> std::io::Result<bool> {

@@ -26,13 +26,7 @@ async fn acknowledged_appends_and_request_ids_survive_a_reopen() {
         let log = FileLog::open(dir.path()).unwrap();
         log.append(request("r1", &a, 0, 2)).await.unwrap();
     }
-    // The writer thread lets go of the database when the last handle drops.
-    let log = loop {
-        match FileLog::open(dir.path()) {
-            Ok(log) => break log,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
-        }
-    };
+    let log = reopen(dir.path()).await;
     assert_eq!(*log.head().borrow(), 2);
     let retry = log.append(request("r1", &a, 0, 2)).await.unwrap();
     assert!(retry.duplicate);
@@ -66,7 +60,8 @@ async fn concurrent_appenders_share_group_commits() {
     );
 }
 
-/// Opens `dir` again once the previous handles have let go of it.
+/// Opens `dir` again once the previous handles have let go of it (the
+/// writer threads let go of the directory when the last handle drops).
 async fn reopen(dir: &std::path::Path) -> FileLog {
     loop {
         match FileLog::open(dir) {

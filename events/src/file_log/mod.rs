@@ -1,11 +1,11 @@
-//! The embedded backend: an append-only file of checksummed envelopes written
-//! by one thread that group-commits and acknowledges only after `fdatasync`,
-//! with an index beside it that is derived from the file.
+//! The embedded backend: an append-only file of checksummed envelopes,
+//! group-committed by two threads (see [`writer`]) and acknowledged only
+//! after `fdatasync`, with an index beside it that is derived from the file.
 //!
 //! ## Files (in the log's directory)
 //! - `events`: the truth. Frames (see [`crate::frames`]): one `E` frame per
 //!   envelope, then one `C` frame closing the append ([`Commit`]: its request
-//!   id and record). A group commit is one `write` and one `fdatasync`.
+//!   id and record). One `fdatasync` covers every group ready at the time.
 //! - `index/`: a fjall (LSM) keyspace, derived from `events` and never
 //!   synced on the write path:
 //!   - `s` + stream + `0x00` + stream version (u64 BE) → offset of the event's frame
@@ -78,12 +78,12 @@ pub struct StreamHead {
 
 /// The body of a `C` frame: the end of one append.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Commit {
+struct Commit {
     /// Position of the append's last event.
-    pub last_position: u64,
+    last_position: u64,
     /// Its request id and record (absent for events restored from an
     /// archive, which carries no request records).
-    pub request: Option<(String, RequestRecord)>,
+    request: Option<(String, RequestRecord)>,
 }
 
 /// How far the index has taken in the file.
@@ -217,16 +217,21 @@ fn open_index(dir: &Path) -> Result<(fjall::Keyspace, fjall::PartitionHandle), L
     Ok((keyspace, index))
 }
 
-/// Takes the directory's lock (`flock` on `lock`), so a second process is
-/// refused; held as long as the returned file is open.
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
-    let file = OpenOptions::new()
+/// Opens `path` for reading and writing, creating it empty if missing.
+fn open_rw(path: &Path) -> Result<File, LogError> {
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(dir.join(LOCK_FILE))
-        .map_err(storage)?;
+        .open(path)
+        .map_err(storage)
+}
+
+/// Takes the directory's lock (`flock` on `lock`), so a second process is
+/// refused; held as long as the returned file is open.
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let file = open_rw(&dir.join(LOCK_FILE))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Storage(format!(
@@ -344,13 +349,7 @@ impl FileLog {
         std::fs::create_dir_all(dir).map_err(storage)?;
         let lock = lock_dir(dir)?;
         crate::sled_upgrade::upgrade(dir)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(EVENTS_FILE))
-            .map_err(storage)?;
+        let file = open_rw(&dir.join(EVENTS_FILE))?;
         // The directory entry of a new file must be durable too.
         sync_dir(dir)?;
         let (mut keyspace, mut index) = open_index(dir)?;

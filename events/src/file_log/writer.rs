@@ -13,7 +13,7 @@
 
 use super::{
     CHECKPOINT_KEY, Checkpoint, Commit, Job, Shared, StreamHead, WriterStats, encode, head_key,
-    index_event, request_key,
+    index_event, request_key, unavailable,
 };
 use crate::chain::GENESIS;
 use crate::envelope::StreamId;
@@ -116,10 +116,6 @@ pub(super) fn start(
         .name("event-log-writer".into())
         .spawn(move || stager.run(jobs, groups_tx))?;
     Ok(())
-}
-
-fn unavailable(e: impl std::fmt::Display) -> AppendError {
-    AppendError::Unavailable(e.to_string())
 }
 
 fn duplicate(rec: RequestRecord) -> Committed {

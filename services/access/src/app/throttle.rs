@@ -329,6 +329,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_the_log_could_not_take_stays_counted() {
+        let g = gate();
+        let nothing = || (Vec::new(), 0);
+        let known = || Account::Known {
+            tenant: "acme",
+            contact_id: "c1",
+            durable: &nothing,
+        };
+        for i in 0..3 {
+            let t = g.admit(known(), "", i).expect("admitted");
+            t.failed(i);
+            t.keep_unrecorded();
+        }
+        let waiting = g
+            .admit(known(), "", 10)
+            .err()
+            .expect("the three unrecorded failures still count");
+        assert!(!waiting.locked);
+    }
+
+    #[test]
     fn a_known_accounts_failures_count_for_the_delay_before_the_log_has_them() {
         let g = gate();
         let nothing = || (Vec::new(), 0);
