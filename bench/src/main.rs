@@ -40,6 +40,15 @@ struct Cli {
     /// Events in the log the point-in-time (audit) row answers on.
     #[arg(long)]
     audit_events: Option<usize>,
+    /// Contacts seeded for the gRPC rows, the footprint and the rebuild
+    /// (about ten events each; 1,000,000 gives the sizing figures at 10M
+    /// events).
+    #[arg(long)]
+    contacts: Option<usize>,
+    /// Where to leave a copy of the seeded data directory (a stopped
+    /// `accessd`'s), for looking into afterwards; by default it is removed.
+    #[arg(long)]
+    keep_data: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -92,6 +101,7 @@ async fn main() -> anyhow::Result<()> {
     let plan = Plan {
         catch_up_invites: cli.catch_up_invites.unwrap_or(plan.catch_up_invites),
         audit_events: cli.audit_events.unwrap_or(plan.audit_events),
+        contacts: cli.contacts.unwrap_or(plan.contacts),
         ..plan
     };
     let runs = cli.runs.max(1);
@@ -121,7 +131,8 @@ async fn main() -> anyhow::Result<()> {
         step("InviteCustomer, 64 callers");
         rows.push(grpc_rows::invite(&seeded, &empty, 64, runs, plan.length).await?);
         step("footprint and restart");
-        let (lines, dir, contacts, _keep) = grpc_rows::footprint(seeded).await?;
+        let (lines, dir, contacts, _keep) =
+            grpc_rows::footprint(seeded, cli.keep_data.as_deref()).await?;
         notes.extend(lines);
         step("in-process lookups");
         rows.push(grpc_rows::lookups(&dir, &contacts, runs)?);

@@ -363,8 +363,9 @@ impl App {
                         duplicate: false,
                     });
                 }
-                Err(AppendError::Conflict { stream, .. }) => {
+                Err(AppendError::Conflict { stream, actual, .. }) => {
                     tracing::debug!(%stream, "conflict; deciding again");
+                    self.until_readable(&stream, actual).await;
                     continue;
                 }
                 Err(AppendError::RequestIdReused(_)) => return Err(AppError::RequestIdReused),
@@ -375,6 +376,27 @@ impl App {
         Err(AppError::Conflict(
             "too many concurrent changes to the same records; retry".into(),
         ))
+    }
+
+    /// Waits, at most a second, until reads show `stream` at `version`. A
+    /// conflict can come from an append that is still being written; deciding
+    /// again before it can be read would only conflict again, and a burst of
+    /// callers on one stream would use up their attempts that way.
+    async fn until_readable(&self, stream: &StreamId, version: u64) {
+        let mut head = self.log.head();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        loop {
+            match self.log.read_stream(stream).await {
+                Ok(events) if events.last().map_or(0, |e| e.stream_version) < version => {}
+                _ => return,
+            }
+            if !matches!(
+                tokio::time::timeout_at(deadline, head.changed()).await,
+                Ok(Ok(()))
+            ) {
+                return;
+            }
+        }
     }
 
     /// The key a caller's request id is remembered under: its tenant's, or the

@@ -46,14 +46,15 @@ struct Overlay<'a> {
 
 impl Rows for Overlay<'_> {
     fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>> {
-        let bytes = match self.staged.get(key) {
-            Some(v) => v.clone(),
-            None => self.tree.get(key)?.map(|v| v.to_vec()),
+        let row = match self.staged.get(key) {
+            Some(Some(staged)) => Some(postcard::from_bytes(staged)),
+            Some(None) => None,
+            None => self
+                .tree
+                .get(key)?
+                .map(|stored| postcard::from_bytes(&stored)),
         };
-        Ok(match bytes {
-            Some(b) => Some(postcard::from_bytes(&b).context("read-model row")?),
-            None => None,
-        })
+        row.transpose().context("read-model row")
     }
 
     fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T) {
@@ -146,12 +147,9 @@ impl ReadModels {
         vault: &dyn Vault,
     ) -> anyhow::Result<()> {
         let checkpoint = self.checkpoint();
-        let fresh: Vec<access_events::Envelope> = envelopes
-            .iter()
-            .filter(|e| e.position > checkpoint)
-            .cloned()
-            .collect();
-        for e in &fresh {
+        // Envelopes come in log order, so what is new is a suffix.
+        let fresh = &envelopes[envelopes.partition_point(|e| e.position <= checkpoint)..];
+        for e in fresh {
             if e.event_type == "IdentityForgotten"
                 && let Ok(Event::Identity(IdentityEvent::IdentityForgotten(f))) = Event::decode(e)
             {
@@ -161,7 +159,7 @@ impl ReadModels {
                 }
             }
         }
-        let events = decode_open(vault, &fresh).await?;
+        let events = decode_open(vault, fresh).await?;
         let mut overlay = Overlay {
             tree: &self.tree,
             staged: HashMap::new(),
