@@ -209,12 +209,13 @@ fn render(rows: &[Row], notes: &[String], quick: bool) -> anyhow::Result<String>
         .unwrap_or_default();
     let mut out = String::new();
     out.push_str("# Benchmarks\n\n");
+    let flags: String = std::env::args().skip(1).map(|a| format!(" {a}")).collect();
     out.push_str(&format!(
-        "Written by `access-bench{}` (`just bench{}`) on {date}, commit `{}`, on {}. \
+        "Written by `access-bench{flags}` (`just bench{}` runs it{}) on {date}, commit `{}`, on {}. \
          Each row pairs our path with a baseline measured in the same run on the \
          same machine; rates are median (min–max) over the runs.\n\n",
         if quick { " --quick" } else { "" },
-        if quick { " --quick" } else { "" },
+        if quick { ", in quick mode" } else { "" },
         commit(),
         machine()
     ));
