@@ -90,20 +90,28 @@ impl Authenticator {
         if row.is_none() {
             // A key issued a moment ago, maybe through another replica, may
             // not be projected here yet.
-            let head = self
-                .log
-                .latest()
-                .await
-                .unwrap_or_else(|_| *self.log.head().borrow());
-            if self.models.checkpoint() < head {
-                let _ = self.models.wait_for(head, Duration::from_secs(2)).await;
-            }
+            let latest = self.log.latest().await.ok();
+            let head = latest.unwrap_or_else(|| *self.log.head().borrow());
+            let caught_up = self.models.checkpoint() >= head
+                || self
+                    .models
+                    .wait_for(head, Duration::from_secs(2))
+                    .await
+                    .is_ok();
             // Read again in any case: the projector may have applied it since
             // the first read, even if it has caught up by now.
             row = self.models.api_key(key_id).map_err(|e| {
                 tracing::error!(error = ?e, "reading API keys");
                 Status::internal("internal error")
             })?;
+            if row.is_none() && (latest.is_none() || !caught_up) {
+                // Behind the log, or unable to ask it: the key may exist
+                // without this replica knowing yet, so "invalid" would be a
+                // guess a caller could not retry.
+                return Err(Status::unavailable(
+                    "this replica cannot check the API key yet: it is behind the log; retry shortly",
+                ));
+            }
         }
         let row = row.ok_or_else(invalid)?;
         if !secrets::digests_equal(&digest, &row.key_sha256) {
