@@ -99,14 +99,13 @@ pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
     // The embedded mailer writes one invitation per contact to the outbox
     // and lags behind a burst of invitations; rows measured while it catches
     // up would measure its file writes too.
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    while app.outbox_count() < contacts {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the mailer did not catch up within an hour"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    seed::wait_until(
+        Duration::from_secs(3600),
+        Duration::from_millis(200),
+        "the mailer did not write every invitation",
+        || app.outbox_count() >= contacts,
+    )
+    .await?;
     eprintln!(
         "bench: the mailer caught up {:.0} s after the last invitation",
         (started.elapsed() - took).as_secs_f64()

@@ -23,7 +23,13 @@ pub async fn mailer(count: usize) -> anyhow::Result<Row> {
         seed::invite(app_ref, key_ref, i, &format!("p{i}@shop.example")).await
     })
     .await?;
-    wait_for(&smtp, count).await?;
+    seed::wait_until(
+        Duration::from_secs(600),
+        Duration::from_millis(50),
+        "the invitations did not all reach the SMTP server",
+        || smtp.count() >= count,
+    )
+    .await?;
     let ours = started.elapsed();
     let size = smtp.messages().first().map_or(2000, String::len);
     let peak = app.peak_rss_kib().unwrap_or(0);
@@ -53,18 +59,6 @@ pub async fn mailer(count: usize) -> anyhow::Result<Row> {
              lettre's own pooled transport to the same server: {lettre_rate:.1} mails/s"
         ),
     })
-}
-
-async fn wait_for(smtp: &SmtpServer, count: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while smtp.count() < count {
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "mail did not arrive within 10 min"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 /// lettre's own transport, as most programs use it: mails per second.

@@ -41,8 +41,8 @@ struct Cli {
     #[arg(long)]
     audit_events: Option<usize>,
     /// Contacts seeded for the gRPC rows, the footprint and the rebuild
-    /// (about ten events each; 1,000,000 gives the sizing figures at 10M
-    /// events).
+    /// (about three and a half events each; 1,000,000 gives the sizing
+    /// figures).
     #[arg(long)]
     contacts: Option<usize>,
     /// Where to leave a copy of the seeded data directory (a stopped
@@ -164,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(mail_rows::mailer(plan.mails).await?);
     }
 
-    let report = render(&rows, &notes, cli.quick)?;
+    let report = render(&rows, &notes)?;
     println!("{report}");
     std::fs::write(&cli.out, report)?;
     eprintln!("bench: written to {}", cli.out.display());
@@ -203,7 +203,7 @@ fn commit() -> String {
         .unwrap_or_default()
 }
 
-fn render(rows: &[Row], notes: &[String], quick: bool) -> anyhow::Result<String> {
+fn render(rows: &[Row], notes: &[String]) -> anyhow::Result<String> {
     let date = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -211,11 +211,9 @@ fn render(rows: &[Row], notes: &[String], quick: bool) -> anyhow::Result<String>
     out.push_str("# Benchmarks\n\n");
     let flags: String = std::env::args().skip(1).map(|a| format!(" {a}")).collect();
     out.push_str(&format!(
-        "Written by `access-bench{flags}` (`just bench{}` runs it{}) on {date}, commit `{}`, on {}. \
+        "Written by `access-bench{flags}` on {date}, commit `{}`, on {}. \
          Each row pairs our path with a baseline measured in the same run on the \
          same machine; rates are median (min–max) over the runs.\n\n",
-        if quick { " --quick" } else { "" },
-        if quick { ", in quick mode" } else { "" },
         commit(),
         machine()
     ));

@@ -5,6 +5,7 @@
 use access_proto::v1 as pb;
 use access_tests::{TestApp, customer, invite_request, new_id};
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 /// Runs `op(i)` for every `i` below `count`, from `callers` concurrent
 /// callers, each taking a contiguous share in order; returns the results in
@@ -56,4 +57,20 @@ pub async fn invite(app: &TestApp, key: &str, i: usize, email: &str) -> anyhow::
         .await?
         .into_inner()
         .contact_id)
+}
+
+/// Polls `reached` every `every` until it is true; an error naming `what`
+/// after `limit`.
+pub async fn wait_until(
+    limit: Duration,
+    every: Duration,
+    what: &str,
+    reached: impl Fn() -> bool,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    while !reached() {
+        anyhow::ensure!(Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(every).await;
+    }
+    Ok(())
 }

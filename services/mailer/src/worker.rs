@@ -3,10 +3,10 @@
 //! The mailer reads the log from its checkpoint. For an event that calls for an
 //! email it first looks in the ledger (keyed by event id); if the email is not
 //! there it sends it, then records it in the ledger and moves the checkpoint in
-//! one batch, whose flush to disk overlaps the next mail's sending. A crash
-//! before that flush makes the event come round again and the email go out a
-//! second time, at most once more; the outbox transport writes by event id, so
-//! there even that repeat lands on the same file.
+//! one flushed batch. A crash between the transport's acceptance and that write
+//! makes the event come round again and the email go out a second time, at most
+//! once more; the outbox transport writes by event id, so there even that
+//! repeat lands on the same file.
 
 use crate::compose;
 use crate::templates::{Kind, Rendered, Template, Vars};
@@ -232,8 +232,6 @@ pub(crate) struct Core {
     db: sled::Db,
     /// When each tenant may send its next mail.
     pace: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
-    /// The flush of the last sent mail's ledger entry, still under way.
-    flushing: std::sync::Mutex<Option<tokio::task::JoinHandle<sled::Result<usize>>>>,
 }
 
 /// The mailer worker.
@@ -295,7 +293,6 @@ impl Mailer {
                 vault,
                 db,
                 pace: Default::default(),
-                flushing: Default::default(),
             },
             events: subscribe(log, checkpoint + 1),
             retry: None,
@@ -602,28 +599,10 @@ impl Core {
         put(&mut step.batch, CHECKPOINT.to_vec(), &e.position);
         self.db.apply_batch(step.batch)?;
         if sent {
-            self.flush_behind().await?;
+            // The ledger entry must be on disk before the next mail goes out.
+            self.db.flush_async().await?;
         }
         Ok((handled, step.outcome))
-    }
-
-    /// Starts writing the ledger to disk without waiting for it, once the
-    /// previous such write is done: the next mail's SMTP exchange overlaps
-    /// this one's sync, and at most two accepted mails are ever missing from
-    /// the ledger on disk, so a crash sends each of them at most once more.
-    async fn flush_behind(&self) -> anyhow::Result<()> {
-        let previous = self
-            .flushing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(previous) = previous {
-            previous.await.context("the ledger's flush task")??;
-        }
-        let db = self.db.clone();
-        let next = tokio::spawn(async move { db.flush_async().await });
-        *self.flushing.lock().unwrap_or_else(|p| p.into_inner()) = Some(next);
-        Ok(())
     }
 
     /// Tells the username administrators of a registration awaiting approval
