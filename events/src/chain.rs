@@ -5,6 +5,7 @@
 //! itself, plus the previous event's hash of the same stream. Changing, removing
 //! or reordering any stored event therefore breaks the chain at that event.
 
+use crate::damage::Damage;
 use crate::envelope::{Actor, Envelope, StreamId};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -56,6 +57,88 @@ pub fn hash_of(e: &Envelope) -> [u8; 32] {
     h.update(DOMAIN);
     h.update(postcard::to_stdvec(&hashed).unwrap_or_default());
     h.finalize().into()
+}
+
+/// How `e` fails to follow a stream whose last event had `version` and
+/// `prev` as its hash, if it does.
+fn link_fault(e: &Envelope, version: u64, prev: &[u8; 32]) -> Option<String> {
+    if e.stream_version != version + 1 {
+        return Some(format!(
+            "stream version {} follows {version}",
+            e.stream_version
+        ));
+    }
+    if e.prev_hash != *prev {
+        return Some("previous-hash link does not match the stream's last event".into());
+    }
+    if hash_of(e) != e.hash {
+        return Some("content does not match its hash (altered event)".into());
+    }
+    None
+}
+
+fn damage_of(e: &Envelope, what: String) -> Damage {
+    Damage::new("the event log", what)
+        .at_position(e.position)
+        .in_stream(Some(e.stream.to_string()))
+}
+
+/// Checks one stream's events, read whole and in order, against its chain.
+/// The damage names the log generically; the backend says which file.
+pub fn verify_stream(events: &[Envelope]) -> Result<(), Damage> {
+    let (mut version, mut prev) = (0, GENESIS);
+    for e in events {
+        if let Some(what) = link_fault(e, version, &prev) {
+            return Err(damage_of(e, what));
+        }
+        (version, prev) = (e.stream_version, e.hash);
+    }
+    Ok(())
+}
+
+/// Checks events as a consumer reads them in log order: each against its own
+/// hash, and against its stream's last event when that is still remembered
+/// (a bounded number of stream heads is kept, so memory stays flat on any
+/// log; [`ChainVerifier`] is the complete check).
+#[derive(Debug)]
+pub struct ChainFollower {
+    heads: HashMap<StreamId, (u64, [u8; 32])>,
+    capacity: usize,
+}
+
+impl ChainFollower {
+    /// A follower remembering at most `capacity` stream heads.
+    pub fn new(capacity: usize) -> Self {
+        ChainFollower {
+            heads: HashMap::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Checks the next event read; an event seen before (a consumer retrying
+    /// a batch) passes again.
+    pub fn check(&mut self, e: &Envelope) -> Result<(), Damage> {
+        let fault = match self.heads.get(&e.stream) {
+            Some((version, hash)) if e.stream_version <= *version => {
+                let seen_again = e.stream_version < *version || e.hash == *hash;
+                (!seen_again || hash_of(e) != e.hash)
+                    .then(|| "an event that differs from the one read before at its place".into())
+            }
+            Some((version, hash)) => link_fault(e, *version, hash),
+            None if e.stream_version == 1 => link_fault(e, 0, &GENESIS),
+            None => (hash_of(e) != e.hash)
+                .then(|| "content does not match its hash (altered event)".into()),
+        };
+        if let Some(what) = fault {
+            return Err(damage_of(e, what));
+        }
+        if self.heads.len() >= self.capacity && !self.heads.contains_key(&e.stream) {
+            self.heads.clear();
+        }
+        self.heads
+            .insert(e.stream.clone(), (e.stream_version, e.hash));
+        Ok(())
+    }
 }
 
 /// The first place where the log is not what was written.
@@ -133,21 +216,8 @@ impl ChainVerifier {
             });
         }
         let (version, prev) = self.heads.get(&e.stream).copied().unwrap_or((0, GENESIS));
-        if e.stream_version != version + 1 {
-            return Err(fail(format!(
-                "stream version {} follows {version}",
-                e.stream_version
-            )));
-        }
-        if e.prev_hash != prev {
-            return Err(fail(
-                "previous-hash link does not match the stream's last event".into(),
-            ));
-        }
-        if hash_of(e) != e.hash {
-            return Err(fail(
-                "content does not match its hash (altered event)".into(),
-            ));
+        if let Some(what) = link_fault(e, version, &prev) {
+            return Err(fail(what));
         }
         self.heads
             .insert(e.stream.clone(), (e.stream_version, e.hash));

@@ -145,6 +145,37 @@ impl<'f> Frames<'f> {
     }
 }
 
+/// The length of the whole, intact frame that starts at `bytes[0]`, if one
+/// does (kind known, length in bounds, checksum right): how a reader looks
+/// for intact frames after a damaged one.
+pub fn intact_at(bytes: &[u8]) -> Option<usize> {
+    let header = bytes.get(..HEADER)?;
+    let kind = header[0];
+    if kind != EVENT && kind != COMMIT {
+        return None;
+    }
+    let len_bytes = [header[1], header[2], header[3], header[4]];
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    if len > MAX_BODY {
+        return None;
+    }
+    let body = bytes.get(HEADER..HEADER + len)?;
+    let crc = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&[kind]);
+    hasher.update(&len_bytes);
+    hasher.update(body);
+    (hasher.finalize() == crc).then_some(HEADER + len)
+}
+
+/// The body a frame header at `bytes[0]` claims, whether or not its checksum
+/// holds: for naming what a damaged frame was.
+pub fn claimed_body(bytes: &[u8]) -> Option<&[u8]> {
+    let header = bytes.get(..HEADER)?;
+    let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+    bytes.get(HEADER..HEADER.checked_add(len)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +227,9 @@ mod tests {
         let (_d, f) = file_with(&flipped);
         let mut frames = Frames::new(&f, 0, flipped.len() as u64, 4096);
         assert!(matches!(frames.next_frame(), Err(FrameError::Bad { .. })));
+        assert_eq!(intact_at(&out[whole..]), Some(out.len() - whole));
+        assert_eq!(intact_at(&flipped), None);
+        assert_eq!(claimed_body(&flipped).map(|b| b.len()), Some(5));
         // Zeros where a crash left the file longer than what was written.
         let (_d, f) = file_with(&[0; 64]);
         let mut frames = Frames::new(&f, 0, 64, 4096);

@@ -11,9 +11,11 @@
 //! - [`log`]: the [`log::EventLog`] trait that every backend implements, and the
 //!   subscription built on top of it.
 //! - [`file_log`]: the embedded backend: an append-only file of checksummed
-//!   frames ([`frames`]) with a sled index beside it; one writer thread, group
+//!   frames ([`frames`]) with a fjall index beside it; two writer threads, group
 //!   commit, `fdatasync`. [`sled_upgrade`] converts the earlier all-sled layout.
 //! - [`nats_log`]: the distributed backend: one JetStream stream, atomic batches.
+//! - [`damage`]: damage to stored history, named by file, offset, position
+//!   and stream.
 //! - [`cli`]: parsing shared by the command lines (durations).
 //! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
 //!   API keys), shared by the service and the mailer.
@@ -27,6 +29,7 @@ pub mod chain;
 pub mod cli;
 pub mod codec;
 pub mod conformance;
+pub mod damage;
 pub mod envelope;
 pub mod file_log;
 pub mod frames;

@@ -119,6 +119,10 @@ pub enum LogError {
     /// The storage failed.
     #[error("event log storage: {0}")]
     Storage(String),
+    /// Stored history is damaged (altered, cut short, out of order): the
+    /// reader refuses it rather than serve something shorter or altered.
+    #[error("the event log is damaged: {0}")]
+    Damaged(crate::damage::Damage),
     /// Stored bytes could not be decoded.
     #[error("event at {position} unreadable: {reason}")]
     Corrupt {

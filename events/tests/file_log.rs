@@ -73,22 +73,31 @@ async fn reopen(dir: &std::path::Path) -> FileLog {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_append_cut_short_by_a_crash_is_gone_whole_and_the_rest_kept() {
-    let dir = tempfile::tempdir().unwrap();
     let a = stream("a");
+    // What the file holds after both appends, to take the torn bytes from.
+    let full = tempfile::tempdir().unwrap();
+    let first_end = {
+        let log = FileLog::open(full.path()).unwrap();
+        log.append(request("r1", &a, 0, 2)).await.unwrap();
+        let end = std::fs::metadata(full.path().join("events")).unwrap().len();
+        log.append(request("r2", &a, 2, 3)).await.unwrap();
+        end
+    };
+    let all = std::fs::read(full.path().join("events")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     {
         let log = FileLog::open(dir.path()).unwrap();
         log.append(request("r1", &a, 0, 2)).await.unwrap();
-        log.append(request("r2", &a, 2, 3)).await.unwrap();
     }
-    // A crash in the middle of the second append's write: its last bytes
-    // (the commit frame and part of an event) never reached the disk.
+    // A crash in the middle of the second append's write, before its sync:
+    // its last bytes (the commit frame and part of an event) never reached
+    // the disk, and it was never acknowledged.
     let events = dir.path().join("events");
-    let len = std::fs::metadata(&events).unwrap().len();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
         .open(&events)
         .unwrap();
-    file.set_len(len - 150).unwrap();
+    std::io::Write::write_all(&mut file, &all[first_end as usize..all.len() - 150]).unwrap();
     drop(file);
     let log = reopen(dir.path()).await;
     assert_eq!(*log.head().borrow(), 2, "only the whole append is left");

@@ -26,14 +26,18 @@
 //! An append is acknowledged after its frames are synced and its index
 //! entries applied (so every read after the answer sees it). The index
 //! reaches the disk in the background; its checkpoint is written in the same
-//! atomic batch as its entries. On open the frames after the checkpoint are
-//! indexed again, up to the last whole `C` frame: a crash in the middle of a
-//! write leaves a tail that was never acknowledged, which is cut off (and
-//! kept beside the log as `events.torn-<offset>` for inspection), so an
-//! append is there whole or not at all. Deleting `index/` rebuilds it.
-//! A failed write or sync is cut back to where the group began, so nothing of
-//! it can surface later; its appends are refused as unavailable.
+//! atomic batch as its entries. `synced` ([`mark`]) records, after each sync,
+//! where the acknowledged appends end. On open every frame is checked
+//! ([`recovery`]): the appends after the index's checkpoint are indexed
+//! again, and a tail a crash tore while it was being written (never
+//! acknowledged: above the mark, nothing intact after it) is cut off and kept
+//! beside the log as `events.torn-<offset>`, so an append is there whole or
+//! not at all. Anything else is damage and the open is refused, naming it.
+//! Deleting `index/` rebuilds it. A failed write or sync is cut back to
+//! where the group began, so nothing of it can surface later; its appends
+//! are refused as unavailable.
 
+use crate::damage::Damage;
 use crate::envelope::{Envelope, StreamId};
 use crate::frames::{self, COMMIT, EVENT, FrameError, Frames};
 use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
@@ -41,7 +45,6 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -50,6 +53,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 pub use crate::log::MAX_ENVELOPE_BYTES;
 pub use writer::DISK_FULL_TRIGGER_VAR;
 
+mod mark;
+mod recovery;
 mod writer;
 
 /// Positions per entry of the sparse position → offset index.
@@ -119,6 +124,8 @@ struct Shared {
     /// End of the last synced and indexed append in `events`: readers never
     /// read past it, so they never meet a frame being written.
     end: AtomicU64,
+    /// The events file's path, for naming damage.
+    place: String,
     /// Set when the index could not be written: reads could miss appends
     /// that are in the file, so they are refused until a restart re-indexes.
     failed: AtomicBool,
@@ -352,18 +359,11 @@ impl FileLog {
         let file = open_rw(&dir.join(EVENTS_FILE))?;
         // The directory entry of a new file must be durable too.
         sync_dir(dir)?;
-        let (mut keyspace, mut index) = open_index(dir)?;
-        let stored = stored_checkpoint(&index)?;
-        if stored.offset > file.metadata().map_err(storage)?.len() {
-            // The index knows more than the file holds: the file was replaced.
-            tracing::warn!(dir = %dir.display(), "the log's index is ahead of its file; rebuilding the index");
-            drop(index);
-            drop(keyspace);
-            std::fs::remove_dir_all(dir.join(INDEX_DIR)).map_err(storage)?;
-            (keyspace, index) = open_index(dir)?;
-        }
-        let checkpoint = recover(&keyspace, &index, &file, dir)?;
+        let (mark_file, mark) = mark::MarkFile::open(dir)?;
+        let (keyspace, index) = open_index(dir)?;
+        let checkpoint = recovery::recover(&keyspace, &index, &file, dir, mark)?;
         let shared = Arc::new(Shared {
+            place: dir.join(EVENTS_FILE).display().to_string(),
             _lock: lock,
             file,
             keyspace,
@@ -374,8 +374,15 @@ impl FileLog {
         let (head_tx, head_rx) = watch::channel(checkpoint.position);
         let (jobs_tx, jobs_rx) = mpsc::channel(4096);
         let stats = Arc::new(WriterStats::default());
-        writer::start(shared.clone(), checkpoint, head_tx, stats.clone(), jobs_rx)
-            .map_err(storage)?;
+        writer::start(
+            shared.clone(),
+            checkpoint,
+            mark_file,
+            head_tx,
+            stats.clone(),
+            jobs_rx,
+        )
+        .map_err(storage)?;
         Ok(FileLog {
             shared,
             jobs: jobs_tx,
@@ -408,22 +415,34 @@ impl FileLog {
         Ok(())
     }
 
-    fn read_at(&self, offset: u64) -> Result<Envelope, LogError> {
+    /// Reads the event the index places at `offset` as version `version` of
+    /// `stream`, refusing a frame that is damaged or holds another event.
+    fn read_at(&self, offset: u64, stream: &StreamId, version: u64) -> Result<Envelope, LogError> {
         let end = self.shared.end.load(Ordering::Acquire);
         let mut frames = Frames::new(&self.shared.file, offset, end, POINT_CHUNK);
-        match frames.next_frame() {
-            Ok(Some(f)) if f.kind == EVENT => {
-                Envelope::decode(f.body).map_err(|e| LogError::Corrupt {
-                    position: 0,
-                    reason: format!("event at offset {offset}: {e}"),
-                })
+        let damaged = |what: String| {
+            LogError::Damaged(
+                Damage::new(&self.shared.place, what)
+                    .at_offset(offset)
+                    .in_stream(Some(stream.to_string())),
+            )
+        };
+        let envelope = match frames.next_frame() {
+            Ok(Some(f)) if f.kind == EVENT => Envelope::decode(f.body)
+                .map_err(|e| damaged(format!("an event frame that does not decode: {e}")))?,
+            Ok(_) => return Err(damaged("the index points where no event starts".into())),
+            Err(FrameError::Bad { reason, .. }) => {
+                return Err(damaged(format!("a damaged frame ({reason})")));
             }
-            Ok(_) => Err(LogError::Corrupt {
-                position: 0,
-                reason: format!("the index points at offset {offset}, where no event starts"),
-            }),
-            Err(e) => Err(storage(e)),
+            Err(FrameError::Io(e)) => return Err(storage(e)),
+        };
+        if envelope.stream != *stream || envelope.stream_version != version {
+            return Err(damaged(format!(
+                "the index points at {} version {} where version {version} belongs",
+                envelope.stream, envelope.stream_version
+            )));
         }
+        Ok(envelope)
     }
 }
 
@@ -453,13 +472,21 @@ impl EventLog for FileLog {
 
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
         let prefix = stream_prefix(stream);
+        let stream = stream.clone();
         Box::pin(async move {
             self.refuse_if_failed()?;
             let mut out = Vec::new();
             for item in self.shared.index.prefix(prefix) {
                 let (_, v) = item.map_err(storage)?;
-                out.push(self.read_at(offset_of(&v, 0)?)?);
+                let version = out.len() as u64 + 1;
+                out.push(self.read_at(offset_of(&v, 0)?, &stream, version)?);
             }
+            crate::chain::verify_stream(&out).map_err(|d| {
+                LogError::Damaged(Damage {
+                    place: self.shared.place.clone(),
+                    ..d
+                })
+            })?;
             Ok(out)
         })
     }
@@ -474,13 +501,23 @@ impl EventLog for FileLog {
             if from > head || max == 0 {
                 return Ok(out);
             }
+            let damaged = |offset: u64, position: u64, what: String| {
+                LogError::Damaged(
+                    Damage::new(&self.shared.place, what)
+                        .at_offset(offset)
+                        .at_position(position),
+                )
+            };
             let start = match self.shared.index.get(block_key(from)).map_err(storage)? {
                 Some(v) => offset_of(&v, from)?,
                 None => {
-                    return Err(LogError::Corrupt {
-                        position: from,
-                        reason: "the index has no offset for this position".into(),
-                    });
+                    return Err(LogError::Damaged(
+                        Damage::new(
+                            &self.shared.place,
+                            "the index has no offset for this position",
+                        )
+                        .at_position(from),
+                    ));
                 }
             };
             // The block's first position; events before `from` are skipped unread.
@@ -490,21 +527,29 @@ impl EventLog for FileLog {
                 let frame = match frames.next_frame() {
                     Ok(Some(f)) => f,
                     Ok(None) => break,
-                    Err(e) => return Err(storage(e)),
+                    Err(FrameError::Bad { offset, reason }) => {
+                        return Err(damaged(
+                            offset,
+                            position,
+                            format!("a damaged frame ({reason})"),
+                        ));
+                    }
+                    Err(FrameError::Io(e)) => return Err(storage(e)),
                 };
                 if frame.kind != EVENT {
                     continue;
                 }
                 if position >= from {
-                    let envelope = Envelope::decode(frame.body).map_err(|e| LogError::Corrupt {
-                        position,
-                        reason: e.to_string(),
+                    let at = frame.offset;
+                    let envelope = Envelope::decode(frame.body).map_err(|e| {
+                        damaged(at, position, format!("an event that does not decode: {e}"))
                     })?;
                     if envelope.position != position {
-                        return Err(LogError::Corrupt {
+                        return Err(damaged(
+                            at,
                             position,
-                            reason: format!("found position {} there", envelope.position),
-                        });
+                            format!("position {} where this one belongs", envelope.position),
+                        ));
                     }
                     out.push(envelope);
                 }
@@ -517,121 +562,6 @@ impl EventLog for FileLog {
     fn head(&self) -> watch::Receiver<u64> {
         self.head.clone()
     }
-}
-
-fn stored_checkpoint(index: &fjall::PartitionHandle) -> Result<Checkpoint, LogError> {
-    match index.get(CHECKPOINT_KEY).map_err(storage)? {
-        Some(v) => decode(&v, 0),
-        None => Ok(Checkpoint::default()),
-    }
-}
-
-/// Indexes the whole appends after the index's checkpoint and cuts off a torn
-/// tail; returns where the log ends.
-fn recover(
-    keyspace: &fjall::Keyspace,
-    index: &fjall::PartitionHandle,
-    file: &File,
-    dir: &Path,
-) -> Result<Checkpoint, LogError> {
-    let mut checkpoint = stored_checkpoint(index)?;
-    let len = file.metadata().map_err(storage)?.len();
-    let mut frames = Frames::new(file, checkpoint.offset, len, SCAN_CHUNK);
-    let mut batch = keyspace.batch();
-    let mut heads: HashMap<StreamId, StreamHead> = HashMap::new();
-    let mut batched = 0usize;
-    let mut pending: Vec<(u64, Envelope)> = Vec::new();
-    let mut torn: Option<String> = None;
-    loop {
-        let frame = match frames.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(FrameError::Bad { offset, reason }) => {
-                torn = Some(format!("{reason} at offset {offset}"));
-                break;
-            }
-            Err(FrameError::Io(e)) => return Err(storage(e)),
-        };
-        let expected = checkpoint.position + pending.len() as u64 + 1;
-        if frame.kind == EVENT {
-            match Envelope::decode(frame.body) {
-                Ok(e) if e.position == expected => pending.push((frame.offset, e)),
-                Ok(e) => {
-                    torn = Some(format!("position {} where {expected} belongs", e.position));
-                    break;
-                }
-                Err(e) => {
-                    torn = Some(format!("undecodable event at offset {}: {e}", frame.offset));
-                    break;
-                }
-            }
-            continue;
-        }
-        let commit: Commit = match postcard::from_bytes(frame.body) {
-            Ok(c) => c,
-            Err(e) => {
-                torn = Some(format!(
-                    "undecodable commit at offset {}: {e}",
-                    frame.offset
-                ));
-                break;
-            }
-        };
-        if commit.last_position != expected - 1 || pending.is_empty() {
-            torn = Some(format!(
-                "a commit of position {} out of place",
-                commit.last_position
-            ));
-            break;
-        }
-        for (offset, e) in pending.drain(..) {
-            index_event(&e, offset, |k, v| batch.insert(index, k, v));
-            heads.insert(
-                e.stream,
-                StreamHead {
-                    version: e.stream_version,
-                    hash: e.hash,
-                },
-            );
-            batched += 1;
-        }
-        if let Some((id, record)) = &commit.request {
-            batch.insert(index, request_key(id), encode(record));
-        }
-        checkpoint = Checkpoint {
-            position: commit.last_position,
-            offset: frame.end(),
-        };
-        if batched >= 8192 {
-            commit_recovered(index, batch, &mut heads, checkpoint)?;
-            batch = keyspace.batch();
-            batched = 0;
-        }
-    }
-    if batched > 0 {
-        commit_recovered(index, batch, &mut heads, checkpoint)?;
-        keyspace
-            .persist(fjall::PersistMode::SyncAll)
-            .map_err(storage)?;
-    }
-    if checkpoint.offset < len {
-        cut_torn_tail(file, dir, checkpoint.offset, len, torn.as_deref())?;
-    }
-    Ok(checkpoint)
-}
-
-/// Writes one chunk of re-indexed appends with the heads they moved.
-fn commit_recovered(
-    index: &fjall::PartitionHandle,
-    mut batch: fjall::Batch,
-    heads: &mut HashMap<StreamId, StreamHead>,
-    checkpoint: Checkpoint,
-) -> Result<(), LogError> {
-    for (stream, head) in heads.drain() {
-        batch.insert(index, head_key(&stream), encode(&head));
-    }
-    batch.insert(index, CHECKPOINT_KEY, encode(&checkpoint));
-    batch.commit().map_err(storage)
 }
 
 /// One event's index entries (stream entry, block offset), given to `put`;
@@ -648,30 +578,4 @@ fn index_event(e: &Envelope, offset: u64, mut put: impl FnMut(Vec<u8>, Vec<u8>))
             offset.to_be_bytes().to_vec(),
         );
     }
-}
-
-/// Moves the bytes after the last whole append aside and truncates the file
-/// there: they were never acknowledged (a crash during their write).
-fn cut_torn_tail(
-    file: &File,
-    dir: &Path,
-    at: u64,
-    len: u64,
-    why: Option<&str>,
-) -> Result<(), LogError> {
-    let aside = dir.join(format!("{EVENTS_FILE}.torn-{at}"));
-    let mut tail = vec![0u8; (len - at) as usize];
-    file.read_exact_at(&mut tail, at).map_err(storage)?;
-    std::fs::write(&aside, &tail).map_err(storage)?;
-    tracing::warn!(
-        dir = %dir.display(),
-        offset = at,
-        bytes = len - at,
-        reason = why.unwrap_or("an append without its commit"),
-        kept = %aside.display(),
-        "the log ends in an append a crash cut short; it was never acknowledged and is removed"
-    );
-    file.set_len(at).map_err(storage)?;
-    file.sync_all().map_err(storage)?;
-    sync_dir(dir)
 }

@@ -11,6 +11,7 @@
 //! start where the file now ends, so the syncer refuses them, and the stager
 //! starts over from the durable state when it sees the failure count move.
 
+use super::mark::{Mark, MarkFile};
 use super::{
     CHECKPOINT_KEY, Checkpoint, Commit, Job, Shared, StreamHead, WriterStats, encode, head_key,
     index_event, request_key, unavailable,
@@ -81,6 +82,7 @@ struct InFlight {
 pub(super) fn start(
     shared: Arc<Shared>,
     checkpoint: Checkpoint,
+    mut mark: MarkFile,
     head_tx: watch::Sender<u64>,
     stats: Arc<WriterStats>,
     jobs: mpsc::Receiver<Job>,
@@ -91,7 +93,13 @@ pub(super) fn start(
         failures: 0,
     }));
     let (groups_tx, groups_rx) = std::sync::mpsc::sync_channel(IN_FLIGHT);
+    // What recovery found whole is the floor from now on.
+    mark.record_synced(Mark {
+        offset: checkpoint.offset,
+        position: checkpoint.position,
+    })?;
     let syncer = Syncer {
+        mark,
         shared: shared.clone(),
         durable: durable.clone(),
         head: checkpoint.position,
@@ -381,6 +389,8 @@ impl Stager {
 }
 
 struct Syncer {
+    /// Where the acknowledged appends end, kept apart from the file.
+    mark: MarkFile,
     shared: Arc<Shared>,
     durable: Arc<Mutex<Durable>>,
     head: u64,
@@ -411,6 +421,9 @@ impl Syncer {
         }
         if let Err(e) = self.shared.keyspace.persist(fjall::PersistMode::SyncAll) {
             tracing::error!(error = %e, "final flush of the event log's index failed");
+        }
+        if let Err(e) = self.mark.sync_now() {
+            tracing::error!(error = %e, "final sync of the log's synced mark failed");
         }
     }
 
@@ -523,6 +536,10 @@ impl Syncer {
             tracing::error!(error = %e, "writing the event log's index failed; restart to rebuild it");
             return Err(unavailable(e));
         }
+        self.mark.record(Mark {
+            offset: end,
+            position: new_head,
+        });
         self.end = end;
         self.head = new_head;
         {
