@@ -141,7 +141,13 @@ pub async fn projection_lag(runs: usize, length: Duration) -> anyhow::Result<Row
         let vault = access_events::personal::CachedVault::new(Arc::new(
             access_events::personal::SledVault::open(&dir.path().join(format!("vault{run}")))?,
         ));
-        let projector = tokio::spawn(run_projector(models.clone(), log.clone(), vault, stopped));
+        let projector = tokio::spawn(run_projector(
+            models.clone(),
+            log.clone(),
+            vault,
+            Default::default(),
+            stopped,
+        ));
         let deadline = Instant::now() + length;
         let mut appends = Vec::new();
         let mut lags = Vec::new();

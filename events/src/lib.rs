@@ -16,6 +16,8 @@
 //! - [`nats_log`]: the distributed backend: one JetStream stream, atomic batches.
 //! - [`damage`]: damage to stored history, named by file, offset, position
 //!   and stream.
+//! - [`personal`]: sealed personal values and the key vault; [`sled_vault`]
+//!   keeps the keys in embedded mode, [`nats_vault`] on NATS.
 //! - [`cli`]: parsing shared by the command lines (durations).
 //! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
 //!   API keys), shared by the service and the mailer.
@@ -39,6 +41,7 @@ pub mod nats_log;
 pub mod nats_vault;
 pub mod personal;
 pub mod sled_upgrade;
+pub mod sled_vault;
 
 pub use envelope::{Actor, Envelope, StreamId};
 pub use log::{AppendError, AppendRequest, Committed, EventLog, LogError, NewEvent, StreamAppend};

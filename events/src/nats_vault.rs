@@ -20,7 +20,7 @@ pub struct KvVault {
 }
 
 fn failed(e: impl std::fmt::Display) -> VaultError {
-    VaultError(e.to_string())
+    VaultError::Unavailable(e.to_string())
 }
 
 impl KvVault {
@@ -92,7 +92,7 @@ impl KvVault {
     fn key_of(bytes: &[u8]) -> Result<Key, VaultError> {
         bytes
             .try_into()
-            .map_err(|_| VaultError("a stored key is not 32 bytes".into()))
+            .map_err(|_| VaultError::Unavailable("a stored key is not 32 bytes".into()))
     }
 }
 

@@ -20,6 +20,8 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+pub use crate::sled_vault::SledVault;
+
 /// What starts a sealed value (a control character no typed text starts with).
 const PREFIX: &str = "\u{1}pd1:";
 
@@ -210,12 +212,21 @@ impl<'de> Deserialize<'de> for Personal {
 
 /// Why the vault could not answer.
 #[derive(Debug, thiserror::Error)]
-#[error("key vault: {0}")]
-pub struct VaultError(pub String);
+pub enum VaultError {
+    /// It could not be reached or read now; worth retrying.
+    #[error("key vault: {0}")]
+    Unavailable(String),
+    /// A key the log needs is neither there nor destroyed by an erasure: the
+    /// vault is damaged or incomplete. Never read as an erasure.
+    #[error("key vault: the key {0:?} is missing, and no erasure destroyed it")]
+    Missing(String),
+}
 
 /// Where persons' keys live, outside the log.
 pub trait Vault: Send + Sync {
-    /// The key of `key_ref`; `None` if it was destroyed or never made.
+    /// The key of `key_ref`; `None` if it was destroyed (a vault that keeps
+    /// a record of destroyed keys answers [`VaultError::Missing`] for a key
+    /// that is simply not there).
     fn get(&self, key_ref: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>>;
     /// The key of `key_ref`, made and stored durably first if there is none.
     fn get_or_create(&self, key_ref: &str) -> BoxFuture<'_, Result<Key, VaultError>>;
@@ -307,91 +318,6 @@ impl Vault for CachedVault {
     }
 }
 
-/// Keys in a sled database of their own (embedded mode), next to the log.
-pub struct SledVault {
-    tree: sled::Db,
-}
-
-impl SledVault {
-    /// Opens (or creates) the vault in `dir`.
-    pub fn open(dir: &std::path::Path) -> Result<Self, VaultError> {
-        let tree = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| VaultError(e.to_string()))?;
-        Ok(SledVault { tree })
-    }
-
-    fn key_of(bytes: &[u8]) -> Result<Key, VaultError> {
-        bytes
-            .try_into()
-            .map_err(|_| VaultError("a stored key is not 32 bytes".into()))
-    }
-
-    fn durable(&self) -> Result<(), VaultError> {
-        self.tree.flush().map_err(|e| VaultError(e.to_string()))?;
-        Ok(())
-    }
-
-    /// Stores keys read from a backup (a restore into an empty vault).
-    pub fn restore(&self, keys: &[(String, Key)]) -> Result<(), VaultError> {
-        for (key_ref, key) in keys {
-            self.tree
-                .insert(key_ref.as_bytes(), &key[..])
-                .map_err(|e| VaultError(e.to_string()))?;
-        }
-        self.durable()
-    }
-}
-
-impl Vault for SledVault {
-    fn get(&self, key_ref: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>> {
-        let found = self
-            .tree
-            .get(key_ref.as_bytes())
-            .map_err(|e| VaultError(e.to_string()))
-            .and_then(|v| v.map(|b| Self::key_of(&b)).transpose());
-        Box::pin(async move { found })
-    }
-
-    fn get_or_create(&self, key_ref: &str) -> BoxFuture<'_, Result<Key, VaultError>> {
-        let made: Key = rand::random();
-        let result = self
-            .tree
-            .compare_and_swap(key_ref.as_bytes(), None as Option<&[u8]>, Some(&made[..]))
-            .map_err(|e| VaultError(e.to_string()))
-            .and_then(|swap| match swap {
-                Ok(()) => self.durable().map(|()| made),
-                Err(current) => match current.current {
-                    Some(existing) => Self::key_of(&existing),
-                    None => Err(VaultError("a key vanished while being made".into())),
-                },
-            });
-        Box::pin(async move { result })
-    }
-
-    fn destroy(&self, key_ref: &str) -> BoxFuture<'_, Result<(), VaultError>> {
-        let result = self
-            .tree
-            .remove(key_ref.as_bytes())
-            .map_err(|e| VaultError(e.to_string()))
-            .and_then(|_| self.durable());
-        Box::pin(async move { result })
-    }
-
-    fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
-        let result = self
-            .tree
-            .iter()
-            .map(|item| {
-                let (k, v) = item.map_err(|e| VaultError(e.to_string()))?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), Self::key_of(&v)?))
-            })
-            .collect();
-        Box::pin(async move { result })
-    }
-}
-
 /// Seals every personal value of `event` (on `stream`) with its person's
 /// key, making the key first if needed; the event is then safe to store.
 pub async fn seal(
@@ -410,7 +336,9 @@ pub async fn seal(
     if event.storable() {
         Ok(())
     } else {
-        Err(VaultError("a personal value could not be sealed".into()))
+        Err(VaultError::Unavailable(
+            "a personal value could not be sealed".into(),
+        ))
     }
 }
 
@@ -425,13 +353,29 @@ pub async fn decode_open(
         .map(crate::catalogue::Event::decode)
         .collect::<Result<Vec<_>, _>>()?;
     let mut keys = HashMap::new();
-    for event in &mut events {
+    for (event, envelope) in events.iter_mut().zip(envelopes) {
         for key_ref in event.sealed_refs() {
             if keys.contains_key(&key_ref) {
                 continue;
             }
-            if let Some(key) = vault.get(&key_ref).await? {
-                keys.insert(key_ref, key);
+            match vault.get(&key_ref).await {
+                Ok(Some(key)) => {
+                    keys.insert(key_ref, key);
+                }
+                Ok(None) => {}
+                Err(VaultError::Missing(what)) => {
+                    return Err(DecodeOpenError::Missing(
+                        crate::damage::Damage::new(
+                            "the key vault",
+                            format!(
+                                "the key {what:?} that a personal value is sealed under is missing, and no erasure destroyed it"
+                            ),
+                        )
+                        .at_position(envelope.position)
+                        .in_stream(Some(envelope.stream.to_string())),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -450,6 +394,9 @@ pub enum DecodeOpenError {
     /// The vault did not answer.
     #[error(transparent)]
     Vault(#[from] VaultError),
+    /// A key is missing from the vault without an erasure: damage.
+    #[error("{0}")]
+    Missing(crate::damage::Damage),
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! - [`app`]: runs commands: load streams, decide, append atomically, retry on conflict.
 //! - [`projections`]: the read models and the projector that feeds them from the log.
 //! - [`grpc`]: the `access.v1` servers, authentication and error mapping.
-//! - [`http`]: the HTTP side (liveness for now).
+//! - [`http`]: the HTTP side: liveness and the contact pages.
+//! - [`health`]: each background part's state and the health statuses.
+//! - [`integrity`]: the checks before serving: stores backed by the log.
 //! - [`secrets`]: server keys, API keys, session tokens and password hashing.
 //! - [`config`], [`startup`], [`telemetry`]: wiring.
 #![forbid(unsafe_code)]
@@ -21,7 +23,9 @@ pub mod config_file;
 pub mod datadir;
 pub mod domain;
 pub mod grpc;
+pub mod health;
 pub mod http;
+pub mod integrity;
 pub mod metrics;
 pub mod pages;
 pub mod projections;

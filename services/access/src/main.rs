@@ -160,7 +160,11 @@ async fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("accessd: {e:#}");
-                    ExitCode::FAILURE
+                    if access_service::integrity::damage_of(&e).is_some() {
+                        tracing::error!(error = ?e, "stored history is damaged");
+                        eprintln!("accessd: {}", access_service::integrity::WHAT_TO_DO);
+                    }
+                    ExitCode::from(access_service::integrity::exit_code(&e))
                 }
             }
         }
@@ -248,9 +252,21 @@ async fn restore(
                     dir.display()
                 );
             }
+            // Every sealed value must stay readable, or be erased by an
+            // erasure the log records: a restore without its keys is refused.
+            let mut keys = access_service::integrity::KeyUse::default();
+            envelopes.iter().for_each(|e| keys.add(e));
+            let have = pairs.iter().map(|(r, _)| r.clone()).collect();
+            if let Some((key_ref, position, stream)) = keys.first_missing(&have) {
+                anyhow::bail!(
+                    "the archive's personal values need keys the keys file lacks (first: {key_ref:?} at position {position}, stream {stream}); give the keys written with the backup (--keys <archive>.keys)"
+                );
+            }
             std::fs::create_dir_all(dir)?;
             access_service::datadir::check_format(dir)?;
-            access_events::personal::SledVault::open(&dir.join("vault"))?.restore(&pairs)?;
+            let mut vault = access_events::personal::SledVault::open(&dir.join("vault"))?;
+            vault.restore(&pairs)?;
+            vault.adopt(&keys.destroyed.iter().cloned().collect::<Vec<_>>())?;
             let written = access_events::file_log::FileLog::import(&dir.join("log"), envelopes)?;
             (written, dir.display().to_string())
         }

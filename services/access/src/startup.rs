@@ -16,7 +16,7 @@ use access_events::log::EventLog;
 use access_events::nats_log::JetStreamLog;
 use access_events::nats_log::connect_client;
 use access_events::nats_vault::KvVault;
-use access_events::personal::{CachedVault, SledVault, Vault};
+use access_events::personal::{CachedVault, Vault};
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::audit_server::AuditServer;
@@ -85,13 +85,21 @@ impl Application {
                 .context("opening the key vault on NATS")?;
                 (Arc::new(log), Arc::new(vault))
             }
-            None => (
-                Arc::new(FileLog::open(&dir.join("log")).context("opening the event log")?),
-                Arc::new(SledVault::open(&dir.join("vault")).context("opening the key vault")?),
-            ),
+            None => {
+                let log = FileLog::open(&dir.join("log")).context("opening the event log")?;
+                let vault = crate::integrity::open_vault(&dir.join("vault"), &log)
+                    .await
+                    .context("opening the key vault")?;
+                (Arc::new(log), Arc::new(vault))
+            }
         };
         let vault: Arc<dyn Vault> = CachedVault::new(vault);
         let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
+        models
+            .check_against(log.as_ref(), &dir.join("readmodels"))
+            .await
+            .context("checking the read models against the log")?;
+        let parts = crate::health::Parts::default();
         let (stop, stopped) = watch::channel(false);
         let health = HealthReporter::new();
         let grpc = TcpListener::bind(config.grpc_addr)
@@ -120,6 +128,7 @@ impl Application {
             models.clone(),
             log.clone(),
             vault.clone(),
+            parts.clone(),
             stopped.clone(),
         ))];
         let app = App {
@@ -168,11 +177,26 @@ impl Application {
                 log.clone(),
                 vault.clone(),
             )?;
-            workers.push(tokio::spawn(mailer.run(stopped.clone())));
+            mailer
+                .reconcile(log.as_ref())
+                .await
+                .context("checking the mailer's state against the log")?;
+            let stopped = stopped.clone();
+            let parts = parts.clone();
+            workers.push(tokio::spawn(async move {
+                if let Some(damage) = mailer.run(stopped).await {
+                    parts.set(
+                        crate::health::Part::Mailer,
+                        crate::health::PartState::Stopped(damage.to_string()),
+                    );
+                }
+            }));
         }
-        workers.push(tokio::spawn(report_availability(
+        workers.push(tokio::spawn(crate::health::report(
             log.clone(),
+            parts,
             health.clone(),
+            &SERVICES,
             stopped,
         )));
 
@@ -339,48 +363,5 @@ const SERVICES: [&str; 6] = [
     <SessionsServer<SessionsService> as tonic::server::NamedService>::NAME,
     <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,
 ];
-
-/// Keeps the gRPC health status in step with the event log: `SERVING` while
-/// it takes appends, `NOT_SERVING` while it is unreachable (NATS down).
-async fn report_availability(
-    log: Arc<dyn EventLog>,
-    health: HealthReporter,
-    mut stop: watch::Receiver<bool>,
-) {
-    use tonic_health::ServingStatus;
-    let mut last = None;
-    loop {
-        let now = log.is_available();
-        metrics::gauge!("access_log_available").set(if now { 1.0 } else { 0.0 });
-        if last != Some(now) {
-            if last.is_some() {
-                if now {
-                    tracing::info!("event log reachable again");
-                } else {
-                    tracing::warn!("event log unreachable: health is NOT_SERVING");
-                }
-            }
-            let status = if now {
-                ServingStatus::Serving
-            } else {
-                ServingStatus::NotServing
-            };
-            for service in SERVICES {
-                health.set_service_status(service, status).await;
-            }
-            last = Some(now);
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
-    // Draining: load balancers stop sending before the listeners close.
-    for service in SERVICES {
-        health
-            .set_service_status(service, tonic_health::ServingStatus::NotServing)
-            .await;
-    }
-}
 
 pub use access_mailer::telemetry::shutdown_signal;

@@ -10,6 +10,7 @@
 //! - [`worker`]: the consumer loop, one event per step, and the send ledger.
 //! - [`compose`]: what each email says, as text and HTML.
 //! - [`distributed`]: `mailerd`'s loop: a shared durable consumer and ledger.
+//! - `reconcile`: the mailer's state checked against the log before it sends.
 //! - [`report`]: delivery outcomes back to `accessd` over gRPC.
 //! - [`telemetry`]: the process's log output.
 //! - [`transport`]: where mail goes: `.eml` files in an outbox, or SMTP.
@@ -19,6 +20,7 @@
 pub mod args;
 pub mod compose;
 pub mod distributed;
+mod reconcile;
 pub mod report;
 pub mod telemetry;
 pub mod templates;
@@ -29,4 +31,5 @@ pub use args::MailArgs;
 pub use transport::Transport;
 pub use worker::{
     DeliveryReport, DeliveryReporter, ExecutionOutcome, Mailer, MailerConfig, RetryPolicy,
+    damage_of,
 };

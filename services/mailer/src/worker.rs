@@ -12,6 +12,8 @@ use crate::compose;
 use crate::templates::{Kind, Rendered, Template, Vars};
 use crate::transport::{DeliveryError, Transport};
 use access_events::Envelope;
+use access_events::chain::ChainFollower;
+use access_events::damage::Damage;
 use access_events::catalogue::{
     ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, IdentityEvent,
     InvitationEvent, PasswordResetRequested, TenantEvent,
@@ -28,6 +30,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Stream heads the chain check remembers (about 100 bytes each).
+const FOLLOWED_STREAMS: usize = 100_000;
 
 /// How the mailer is set up.
 #[derive(Clone, Debug)]
@@ -148,18 +153,33 @@ fn readable(p: &Personal) -> String {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct SentRecord {
-    at_ms: i64,
+pub(crate) struct SentRecord {
+    pub(crate) at_ms: i64,
 }
 
 /// A mail given up on, kept so that a replay does not try it again.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct FailedRecord {
-    reason: String,
-    attempts: u32,
+pub(crate) struct FailedRecord {
+    pub(crate) reason: String,
+    pub(crate) attempts: u32,
 }
 
-const CHECKPOINT: &[u8] = b"checkpoint";
+pub(crate) const CHECKPOINT: &[u8] = b"checkpoint";
+
+/// The hash of the event at the checkpoint: what tells, on start, that the
+/// log still holds the history this state was built from.
+pub(crate) const CHECKPOINT_HASH: &[u8] = b"checkpoint-hash";
+
+/// The damage an error carries, if it is one: a damaged log or vault stops
+/// the mailer rather than be retried or read around.
+pub fn damage_of(e: &anyhow::Error) -> Option<&Damage> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<Damage>().or_else(|| match c.downcast_ref() {
+            Some(access_events::LogError::Damaged(d)) => Some(d),
+            _ => None,
+        })
+    })
+}
 
 /// Takes queued delivery outcomes to the reporter, many at once so their
 /// appends share group commits; what fails stays queued for the next step.
@@ -240,6 +260,8 @@ pub struct Mailer {
     events: BoxStream<'static, Result<Envelope, access_events::LogError>>,
     /// An event whose step failed, handled again before anything newer.
     retry: Option<Envelope>,
+    /// Checks each event against its stream's chain before it is acted on.
+    follower: ChainFollower,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -261,7 +283,7 @@ fn put<T: Serialize>(batch: &mut sled::Batch, key: Vec<u8>, value: &T) {
     batch.insert(key, postcard::to_stdvec(value).unwrap_or_default());
 }
 
-fn key(parts: &[&str]) -> Vec<u8> {
+pub(crate) fn key(parts: &[&str]) -> Vec<u8> {
     parts.join("\0").into_bytes()
 }
 
@@ -296,7 +318,18 @@ impl Mailer {
             },
             events: subscribe(log, checkpoint + 1),
             retry: None,
+            follower: ChainFollower::new(FOLLOWED_STREAMS),
         })
+    }
+
+    /// Its state database.
+    pub(crate) fn db(&self) -> &sled::Db {
+        &self.core.db
+    }
+
+    /// Where its state lives.
+    pub(crate) fn state_dir(&self) -> &std::path::Path {
+        &self.core.config.state_dir
     }
 
     /// The last position handled.
@@ -304,8 +337,9 @@ impl Mailer {
         Ok(get(&self.core.db, CHECKPOINT)?.unwrap_or(0))
     }
 
-    /// Handles events until `shutdown` turns true.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    /// Handles events until `shutdown` turns true; returns the damage that
+    /// stopped it instead, if any (a damaged log or vault is not retried).
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Option<Damage> {
         // Outcomes go back to the service from a task of their own, a batch at
         // a time, so that mail never waits for their appends.
         let reports = self.core.config.reporter.clone().map(|reporter| {
@@ -322,6 +356,7 @@ impl Mailer {
                 drain_reports(&db, &reporter).await;
             })
         });
+        let mut stopped_by = None;
         loop {
             let step = tokio::select! {
                 step = self.try_execute_task() => step,
@@ -330,6 +365,12 @@ impl Mailer {
             match step {
                 Ok(ExecutionOutcome::Finished) => break,
                 Ok(ExecutionOutcome::Handled { .. }) => {}
+                Err(e) if damage_of(&e).is_some() => {
+                    let damage = damage_of(&e).cloned();
+                    tracing::error!(error = ?e, "mailer stopped: the history it reads is damaged; no mail goes out until it is repaired");
+                    stopped_by = damage;
+                    break;
+                }
                 Err(e) => {
                     // The event stays unhandled; try it again after a pause.
                     tracing::error!(error = ?e, "mailer step failed; retrying");
@@ -346,6 +387,7 @@ impl Mailer {
         if let Err(e) = self.core.db.flush() {
             tracing::error!(error = %e, "flushing mailer state");
         }
+        stopped_by
     }
 
     /// Handles the next event; a failed step leaves the event to be retried.
@@ -354,6 +396,7 @@ impl Mailer {
             return Ok(ExecutionOutcome::Finished);
         };
         let envelope = next?;
+        self.follower.check(&envelope)?;
         let result = self.core.handle(&envelope, Mode::FoldAndSend).await;
         if result.is_err() {
             self.retry = Some(envelope);
@@ -412,6 +455,8 @@ impl Core {
             Err(DecodeOpenError::Codec(c)) => Err(anyhow::Error::from(c)),
             // The vault did not answer: try the event again later.
             Err(DecodeOpenError::Vault(v)) => return Err(v.into()),
+            // A key missing without an erasure: damage, never "[erased]".
+            Err(DecodeOpenError::Missing(d)) => return Err(d.into()),
         };
         match decoded {
             Ok(Event::Tenant(TenantEvent::TenantCreated(t))) => {
@@ -597,6 +642,7 @@ impl Core {
             return Ok((handled, step.outcome));
         }
         put(&mut step.batch, CHECKPOINT.to_vec(), &e.position);
+        put(&mut step.batch, CHECKPOINT_HASH.to_vec(), &e.hash);
         self.db.apply_batch(step.batch)?;
         if sent {
             // The ledger entry must be on disk before the next mail goes out.

@@ -18,6 +18,9 @@ pub enum AppError {
     /// The log cannot take writes now.
     #[error("the event log is unavailable: {0}")]
     Unavailable(String),
+    /// The stored history this needs is damaged: refused, never read around.
+    #[error("{0}")]
+    Damaged(access_events::damage::Damage),
     /// The read model did not reach the asked position in time.
     #[error(transparent)]
     Behind(Behind),
@@ -37,6 +40,7 @@ impl From<access_events::LogError> for AppError {
     fn from(e: access_events::LogError) -> Self {
         match e {
             access_events::LogError::Unavailable(m) => AppError::Unavailable(m),
+            access_events::LogError::Damaged(d) => AppError::Damaged(d),
             other => AppError::storage(other),
         }
     }
@@ -48,6 +52,7 @@ impl From<access_events::personal::DecodeOpenError> for AppError {
             access_events::personal::DecodeOpenError::Vault(v) => {
                 AppError::Unavailable(v.to_string())
             }
+            access_events::personal::DecodeOpenError::Missing(d) => AppError::Damaged(d),
             other => AppError::storage(other),
         }
     }

@@ -263,6 +263,7 @@ impl App {
             Err(AppError::Conflict(_)) => "conflict",
             Err(AppError::RequestIdReused) => "request_id_reused",
             Err(AppError::Unavailable(_) | AppError::Behind(_)) => "unavailable",
+            Err(AppError::Damaged(_)) => "damaged",
             Err(AppError::Internal(_)) => "internal",
         };
         metrics::counter!("access_commands_total", "command" => command, "outcome" => outcome)

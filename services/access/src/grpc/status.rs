@@ -77,6 +77,24 @@ pub fn to_status(error: AppError) -> Status {
                 "log_unavailable",
             )
         }
+        AppError::Damaged(d) => {
+            // The operator's log line names the file; the caller learns what
+            // it may know: that this history is refused, and where in it.
+            tracing::error!(damage = %d, "refused: stored history is damaged");
+            let at = match (&d.stream, d.position) {
+                (Some(s), Some(p)) => format!(" (stream {s}, position {p})"),
+                (Some(s), None) => format!(" (stream {s})"),
+                (None, Some(p)) => format!(" (position {p})"),
+                (None, None) => String::new(),
+            };
+            with_reason(
+                Code::FailedPrecondition,
+                format!(
+                    "the stored history this needs is damaged{at}; nothing was changed, and an operator must repair it"
+                ),
+                "history_damaged",
+            )
+        }
         AppError::Behind(b) => with_reason(Code::Unavailable, b.to_string(), "read_model_behind"),
         AppError::Internal(e) => {
             tracing::error!(error = ?e, "internal error");

@@ -281,6 +281,8 @@ pub(super) mod keys {
         [b"i\0", i.as_bytes()].concat()
     }
     pub const CHECKPOINT: &[u8] = b"_checkpoint";
+    /// The hash of the event at the checkpoint.
+    pub const CHECKPOINT_HASH: &[u8] = b"_checkpoint_hash";
     pub const SCHEMA: &[u8] = b"_schema";
 }
 

@@ -5,7 +5,9 @@ use super::rows::{
 };
 use access_events::catalogue::{Event, IdentityEvent};
 use access_events::log::{EventLog, subscribe};
-use access_events::personal::{Vault, contact_ref, decode_open};
+use access_events::chain::ChainFollower;
+use access_events::damage::Damage;
+use access_events::personal::{DecodeOpenError, Vault, contact_ref, decode_open};
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -26,7 +28,12 @@ pub struct ReadModels {
     /// the rebuildable rows, so a rebuild does not reset them.
     counters: sled::Tree,
     applied_tx: watch::Sender<u64>,
+    /// Checks each event against its stream's chain before it is applied.
+    follower: std::sync::Mutex<ChainFollower>,
 }
+
+/// Stream heads the projector's chain check remembers (about 100 bytes each).
+const FOLLOWED_STREAMS: usize = 100_000;
 
 /// The read model has not reached the position a query asked for in time.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +105,7 @@ impl ReadModels {
             tree,
             counters,
             applied_tx,
+            follower: std::sync::Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
         })
     }
 
@@ -114,7 +122,44 @@ impl ReadModels {
             tree,
             counters,
             applied_tx,
+            follower: std::sync::Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
         })
+    }
+
+    /// Refuses read models the log does not back: built up to a position
+    /// past the log's head, or at an event the log now holds differently
+    /// (the log lost or changed history they were built from).
+    pub async fn check_against(&self, log: &dyn EventLog, place: &Path) -> anyhow::Result<()> {
+        let checkpoint = self.checkpoint();
+        if checkpoint == 0 {
+            return Ok(());
+        }
+        let place = || format!("the read models ({})", place.display());
+        let head = log.latest().await?;
+        if checkpoint > head {
+            return Err(Damage::new(
+                place(),
+                format!(
+                    "the read models were built from the log up to position {checkpoint}, but the log ends at {head}: acknowledged history is missing from the log"
+                ),
+            )
+            .at_position(head + 1)
+            .into());
+        }
+        let Some(stored) = self.tree.get(keys::CHECKPOINT_HASH)? else {
+            return Ok(());
+        };
+        let found = log.read_from(checkpoint, 1).await?;
+        match found.first() {
+            Some(e) if e.position == checkpoint && e.hash[..] == stored[..] => Ok(()),
+            found => Err(Damage::new(
+                place(),
+                "the log holds another event where the read models last read: the log changed under them",
+            )
+            .at_position(checkpoint)
+            .in_stream(found.map(|e| e.stream.to_string()))
+            .into()),
+        }
     }
 
     /// The last log position applied.
@@ -159,16 +204,27 @@ impl ReadModels {
                 }
             }
         }
-        let events = decode_open(vault, fresh).await?;
+        {
+            let mut follower = self.follower.lock().unwrap_or_else(|p| p.into_inner());
+            for e in fresh {
+                follower.check(e)?;
+            }
+        }
+        let events = decode_open(vault, fresh).await.map_err(|e| match e {
+            DecodeOpenError::Missing(d) => anyhow::Error::from(d),
+            other => anyhow::Error::from(other),
+        })?;
         let mut overlay = Overlay {
             tree: &self.tree,
             staged: HashMap::new(),
         };
         let mut last = checkpoint;
+        let mut last_hash = None;
         for (e, event) in fresh.iter().zip(events) {
             rows::apply(&mut overlay, e, event)
                 .with_context(|| format!("projecting event at position {}", e.position))?;
             last = e.position;
+            last_hash = Some(e.hash);
         }
         if last == checkpoint {
             return Ok(());
@@ -181,6 +237,9 @@ impl ReadModels {
             }
         }
         batch.insert(keys::CHECKPOINT, postcard::to_stdvec(&last)?);
+        if let Some(hash) = last_hash {
+            batch.insert(keys::CHECKPOINT_HASH, &hash[..]);
+        }
         self.tree.apply_batch(batch)?;
         self.applied_tx.send_replace(last);
         Ok(())
@@ -350,43 +409,98 @@ impl ReadModels {
     }
 }
 
-/// Feeds the read models from the log until `shutdown` turns true.
+/// Why the projector cannot go on, if retrying cannot help: damaged history
+/// (a broken chain, a missing key, an unreadable stored event) or an event
+/// this build cannot decode.
+fn permanent(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| {
+        if let Some(d) = c.downcast_ref::<Damage>() {
+            return Some(d.to_string());
+        }
+        if let Some(access_events::LogError::Damaged(d)) = c.downcast_ref() {
+            return Some(d.to_string());
+        }
+        if let Some(DecodeOpenError::Missing(d)) = c.downcast_ref() {
+            return Some(d.to_string());
+        }
+        c.downcast_ref::<access_events::codec::CodecError>()
+            .map(|codec| format!("an event this build cannot read: {codec}"))
+    })
+}
+
+/// Feeds the read models from the log until `shutdown` turns true. What is
+/// transient (the log or the vault not answering) is retried with backoff
+/// for ever; damaged history stops it, with `parts` saying why.
 pub async fn run_projector(
     models: Arc<ReadModels>,
     log: Arc<dyn EventLog>,
     vault: Arc<dyn Vault>,
+    parts: crate::health::Parts,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    use crate::health::{Part, PartState};
     let log_head = log.head();
     let mut events = subscribe(log, models.checkpoint() + 1);
+    let mut batch: Vec<access_events::Envelope> = Vec::with_capacity(64);
+    let mut failures = 0u32;
     loop {
-        let first = tokio::select! {
-            item = events.next() => item,
-            _ = shutdown.wait_for(|stop| *stop) => break,
-        };
-        let Some(first) = first else { break };
-        let mut batch = Vec::with_capacity(64);
         let mut failed = None;
-        match first {
-            Ok(e) => batch.push(e),
-            Err(e) => failed = Some(e.to_string()),
-        }
-        // Take whatever else is ready now, so a burst is one write.
-        while batch.len() < 1024 && failed.is_none() {
-            match events.next().now_or_never() {
-                Some(Some(Ok(e))) => batch.push(e),
-                Some(Some(Err(e))) => failed = Some(e.to_string()),
-                _ => break,
+        if batch.is_empty() {
+            let first = tokio::select! {
+                item = events.next() => item,
+                _ = shutdown.wait_for(|stop| *stop) => break,
+            };
+            let Some(first) = first else { break };
+            match first {
+                Ok(e) => batch.push(e),
+                Err(e) => failed = Some(e),
+            }
+            // Take whatever else is ready now, so a burst is one write.
+            while batch.len() < 1024 && failed.is_none() {
+                match events.next().now_or_never() {
+                    Some(Some(Ok(e))) => batch.push(e),
+                    Some(Some(Err(e))) => failed = Some(e),
+                    _ => break,
+                }
             }
         }
         let newest = batch.last().map(|e| e.occurred_at_ms);
-        if !batch.is_empty()
-            && let Err(e) = models.apply(&batch, vault.as_ref()).await
+        let applied = match batch.is_empty() {
+            true => Ok(()),
+            false => models.apply(&batch, vault.as_ref()).await,
+        };
+        let error = match (applied, failed) {
+            (Err(e), _) => Some(e),
+            (Ok(()), Some(e)) => Some(anyhow::Error::from(e)),
+            (Ok(()), None) => None,
+        };
+        if let Some(e) = &error
+            && let Some(why) = permanent(e)
         {
-            // A read model that cannot apply an event must not skip it: stop
-            // here, loudly, and serve what it has.
-            tracing::error!(error = ?e, "projector stopped");
+            // A read model must not skip or misread an event: stop here,
+            // loudly, and serve what it has, with health saying so.
+            tracing::error!(error = ?e, "projector stopped: the read models serve what they had, and health is NOT_SERVING until the log is repaired");
+            parts.set(Part::ReadModels, PartState::Stopped(why));
             break;
+        }
+        match error {
+            Some(e) => {
+                failures += 1;
+                let wait = Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(Duration::from_secs(10));
+                tracing::warn!(error = ?e, retry_in_ms = wait.as_millis() as u64, "projector could not apply events; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => break,
+                }
+                // Events the store took are skipped on the next try.
+                let applied = models.checkpoint();
+                batch.retain(|e| e.position > applied);
+                continue;
+            }
+            None => {
+                failures = 0;
+                batch.clear();
+            }
         }
         let head = *log_head.borrow();
         metrics::gauge!("access_projection_lag_events")
@@ -396,10 +510,6 @@ pub async fn run_projector(
             metrics::gauge!("access_projection_lag_seconds").set(lag_ms as f64 / 1000.0);
         }
         metrics::gauge!("access_projection_checkpoint").set(models.checkpoint() as f64);
-        if let Some(e) = failed {
-            // The subscription keeps its place and retries by itself.
-            tracing::warn!(error = %e, "projector could not read the log; retrying");
-        }
     }
     if let Err(e) = models.flush() {
         tracing::error!(error = ?e, "flushing read models");

@@ -1,0 +1,138 @@
+//! What `accessd serve` checks before it serves anything: that every store
+//! beside the log is backed by the log, and the log by them.
+//!
+//! - The key vault must be there when the log has history: a missing vault
+//!   is damage, not the erasure of every person. Erasure is only what an
+//!   `IdentityForgotten` event says; the vault keeps a tombstone for each
+//!   key destroyed, and a vault from before tombstones is adopted once with
+//!   the keys the log's erasures name.
+//! - Read models and the mailer's state must not be ahead of the log, nor
+//!   built from an event the log now holds differently (see
+//!   `ReadModels::check_against` and `Mailer::reconcile`).
+//!
+//! Damage found here ends the start with [`DAMAGE_EXIT_CODE`] and a message
+//! naming it; nothing is rebuilt or moved over it.
+
+use access_events::catalogue::{Event, IdentityEvent};
+use access_events::damage::{DAMAGE_EXIT_CODE, Damage};
+use access_events::log::EventLog;
+use access_events::personal::{SledVault, Vault, contact_ref};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Events read at a time while looking for erasures.
+const BATCH: usize = 4096;
+
+/// The damage an error carries, if it is one.
+pub fn damage_of(e: &anyhow::Error) -> Option<&Damage> {
+    access_mailer::damage_of(e)
+}
+
+/// The exit code for an error: [`DAMAGE_EXIT_CODE`] for damage, else 1.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if damage_of(e).is_some() {
+        DAMAGE_EXIT_CODE
+    } else {
+        1
+    }
+}
+
+/// What an operator does about damage that stopped the start.
+pub const WHAT_TO_DO: &str = "accessd refused to start because stored history is damaged; nothing was changed. \
+`accessd check --data-dir <dir>` lists every damage it finds. If a derived store is named (log/index, readmodels/, mailer/), \
+stop accessd, move it aside and start again: it is rebuilt from the log. If the log or the vault is named, restore the latest \
+backup into a new directory (`accessd restore`) and compare with `accessctl audit verify`";
+
+/// Opens the embedded vault in `dir`, refusing a missing one when the log has
+/// history, and adopting one from before tombstones existed.
+pub async fn open_vault(dir: &Path, log: &dyn EventLog) -> anyhow::Result<SledVault> {
+    let head = *log.head().borrow();
+    if head > 0 && !dir.exists() {
+        return Err(Damage::new(
+            dir.display().to_string(),
+            format!(
+                "the key vault is missing, but the log holds {head} events: without it every personal value would read as erased"
+            ),
+        )
+        .into());
+    }
+    let mut vault = SledVault::open(dir)?;
+    if !vault.keeps_tombstones() {
+        // Once, for a vault new to this build: every sealed value's key must
+        // be there or destroyed by an erasure the log records.
+        let keys = KeyUse::of(log).await?;
+        for (key_ref, position, stream) in &keys.needed {
+            if keys.destroyed.contains(key_ref) {
+                continue;
+            }
+            if vault.get(key_ref).await?.is_none() {
+                return Err(Damage::new(
+                    dir.display().to_string(),
+                    format!("the key vault lacks the key {key_ref:?}, and no erasure destroyed it"),
+                )
+                .at_position(*position)
+                .in_stream(Some(stream.clone()))
+                .into());
+            }
+        }
+        let destroyed: Vec<String> = keys.destroyed.into_iter().collect();
+        vault.adopt(&destroyed)?;
+        tracing::info!(
+            erased = destroyed.len(),
+            "the key vault records erasures from now on"
+        );
+    }
+    Ok(vault)
+}
+
+/// Which keys the log's sealed values need, and which its erasures destroyed.
+#[derive(Debug, Default)]
+pub struct KeyUse {
+    /// Each key ref needed, with the first event that needs it.
+    pub needed: Vec<(String, u64, String)>,
+    /// Every key ref destroyed: each forgotten identity and the logins
+    /// without an email it covered.
+    pub destroyed: HashSet<String>,
+    seen: HashSet<String>,
+}
+
+impl KeyUse {
+    /// Reads the whole log once.
+    pub async fn of(log: &dyn EventLog) -> anyhow::Result<Self> {
+        let head = log.latest().await?;
+        let mut out = KeyUse::default();
+        let mut from = 1;
+        while from <= head {
+            let batch = log.read_from(from, BATCH).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            batch.iter().for_each(|e| out.add(e));
+        }
+        Ok(out)
+    }
+
+    /// Takes in one event (of a log read in order).
+    pub fn add(&mut self, e: &access_events::Envelope) {
+        let Ok(mut event) = Event::decode(e) else {
+            return;
+        };
+        for key_ref in event.sealed_refs() {
+            if self.seen.insert(key_ref.clone()) {
+                self.needed
+                    .push((key_ref, e.position, e.stream.to_string()));
+            }
+        }
+        if let Event::Identity(IdentityEvent::IdentityForgotten(f)) = event {
+            self.destroyed.insert(e.stream.id().to_owned());
+            self.destroyed
+                .extend(f.contacts.iter().map(|(_, c)| contact_ref(c)));
+        }
+    }
+
+    /// The first key needed that is neither in `have` nor destroyed.
+    pub fn first_missing(&self, have: &HashSet<String>) -> Option<&(String, u64, String)> {
+        self.needed
+            .iter()
+            .find(|(r, _, _)| !have.contains(r) && !self.destroyed.contains(r))
+    }
+}
