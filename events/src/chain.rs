@@ -226,6 +226,15 @@ impl ChainVerifier {
         Ok(())
     }
 
+    /// Moves past an event that failed its check, taking it as its stream's
+    /// head, so one damaged event is reported once and the rest of the log
+    /// is still checked.
+    pub fn skip(&mut self, e: &Envelope) {
+        self.heads
+            .insert(e.stream.clone(), (e.stream_version, e.hash));
+        self.next_position = e.position + 1;
+    }
+
     /// How many events and streams were verified so far.
     pub fn counts(&self) -> (u64, u64) {
         (self.events, self.heads.len() as u64)

@@ -43,7 +43,10 @@ impl SledVault {
 
     /// Whether it holds no key and no tombstone.
     pub fn is_empty(&self) -> bool {
-        self.tree.iter().keys().all(|k| k.is_ok_and(|k| k.starts_with(b"\0")))
+        self.tree
+            .iter()
+            .keys()
+            .all(|k| k.is_ok_and(|k| k.starts_with(b"\0")))
     }
 
     /// Records `destroyed` (key refs the log's erasures destroyed) as

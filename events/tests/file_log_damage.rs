@@ -251,3 +251,41 @@ async fn an_event_altered_with_its_checksum_recomputed_breaks_its_stream() {
     // The other streams read as before.
     assert_eq!(log.read_stream(&stream("a2")).await.unwrap().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_check_names_every_kind_of_damage_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    written(dir.path(), 6).await;
+    let clean = loop {
+        match FileLog::check_dir(dir.path(), &[3]) {
+            Err(LogError::Storage(e)) if e.contains("in use") => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            other => break other.unwrap(),
+        }
+    };
+    assert!(clean.damage.is_empty(), "{:?}", clean.damage);
+    assert_eq!((clean.events, clean.streams, clean.head), (12, 6, 12));
+    assert!(clean.hashes.contains_key(&3));
+    // An event rewritten with a fresh checksum: its chain breaks there.
+    let frames = frames_of(dir.path());
+    let victim = frames.iter().filter(|f| f.kind == EVENT).nth(4).unwrap();
+    let path = dir.path().join("events");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let body = &bytes[victim.start as usize + 9..victim.end as usize];
+    let mut envelope = access_events::Envelope::decode(body).unwrap();
+    envelope.payload[0] ^= 1;
+    let mut frame = Vec::new();
+    access_events::frames::push(&mut frame, EVENT, &envelope.encode());
+    bytes.splice(victim.start as usize..victim.end as usize, frame);
+    std::fs::write(&path, &bytes).unwrap();
+    let report = FileLog::check_dir(dir.path(), &[]).unwrap();
+    assert_eq!(report.damage.len(), 1, "{:?}", report.damage);
+    assert_eq!(report.damage[0].position, Some(5));
+    assert_eq!(
+        report.damage[0].stream.as_deref(),
+        Some("customer.conformance.a2")
+    );
+    assert_eq!(report.events, 12, "the rest of the log is still checked");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing changed");
+}

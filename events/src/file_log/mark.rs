@@ -94,6 +94,22 @@ impl MarkFile {
         Ok((mark_file, mark))
     }
 
+    /// Reads the mark in `dir` without creating or changing anything.
+    pub fn read(dir: &Path) -> Result<Option<Mark>, LogError> {
+        let path = dir.join(MARK_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.is_empty() => Ok(None),
+            Ok(bytes) => Mark::decode(&bytes).map(Some).ok_or_else(|| {
+                LogError::Damaged(Damage::new(
+                    path.display().to_string(),
+                    "the log's synced mark is unreadable (wrong size or checksum)",
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(e)),
+        }
+    }
+
     /// Records `mark` now and syncs it if it has not been synced for a while.
     /// A failure leaves an older mark, which is still a lower bound: logged,
     /// never fatal.

@@ -51,8 +51,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use crate::log::MAX_ENVELOPE_BYTES;
+pub use check::CheckReport;
 pub use writer::DISK_FULL_TRIGGER_VAR;
 
+mod check;
 mod mark;
 mod recovery;
 mod writer;
@@ -389,6 +391,61 @@ impl FileLog {
             head: head_rx,
             stats,
         })
+    }
+
+    /// Checks the log in `dir` without changing it (the directory must not be
+    /// in use): every frame, position and commit, every stream's chain, the
+    /// synced mark, and the index's entries when there is an index. Reports
+    /// the hashes at `hashes_of`, for checking what was built from the log.
+    pub fn check_dir(dir: &Path, hashes_of: &[u64]) -> Result<CheckReport, LogError> {
+        let _lock = lock_dir(dir)?;
+        let path = dir.join(EVENTS_FILE);
+        let file = File::open(&path).map_err(storage)?;
+        let len = file.metadata().map_err(storage)?.len();
+        let mark = mark::MarkFile::read(dir);
+        let index = match dir.join(INDEX_DIR).exists() {
+            true => Some(open_index(dir)?),
+            false => None,
+        };
+        let place = path.display().to_string();
+        let mut report = check::check(check::Inputs {
+            place: &place,
+            file: &file,
+            len,
+            mark: mark.as_ref().ok().copied().flatten(),
+            index: index.as_ref().map(|(_, i)| i),
+            live: false,
+            hashes_of,
+        });
+        if let Err(LogError::Damaged(d)) = mark {
+            report.damage.insert(0, d);
+        }
+        Ok(report)
+    }
+
+    /// The same check on this open log, up to what is synced now.
+    pub async fn check_live(&self) -> Result<CheckReport, LogError> {
+        self.refuse_if_failed()?;
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
+            // The index's checkpoint is written with its entries: up to it,
+            // every entry is there.
+            let len = recovery::stored_checkpoint(&shared.index)
+                .map(|c| c.offset)
+                .unwrap_or(0)
+                .min(shared.end.load(Ordering::Acquire));
+            check::check(check::Inputs {
+                place: &shared.place,
+                file: &shared.file,
+                len,
+                mark: None,
+                index: Some(&shared.index),
+                live: true,
+                hashes_of: &[],
+            })
+        })
+        .await
+        .map_err(storage)
     }
 
     /// Counters of the writer thread.

@@ -61,9 +61,10 @@ impl Mailer {
             let batch = log.read_from(from, BATCH).await?;
             let Some(last) = batch.last() else { break };
             from = last.position + 1;
-            for e in batch.iter().filter(|e| {
-                e.event_type == "EmailSent" || e.event_type == "EmailDeliveryFailed"
-            }) {
+            for e in batch
+                .iter()
+                .filter(|e| e.event_type == "EmailSent" || e.event_type == "EmailDeliveryFailed")
+            {
                 let (ledger_key, record) = match Event::decode(e) {
                     Ok(Event::Contact(ContactEvent::EmailSent(d))) => (
                         key(&["sent", &d.source_event_id]),

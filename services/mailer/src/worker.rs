@@ -12,12 +12,12 @@ use crate::compose;
 use crate::templates::{Kind, Rendered, Template, Vars};
 use crate::transport::{DeliveryError, Transport};
 use access_events::Envelope;
-use access_events::chain::ChainFollower;
-use access_events::damage::Damage;
 use access_events::catalogue::{
     ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, IdentityEvent,
     InvitationEvent, PasswordResetRequested, TenantEvent,
 };
+use access_events::chain::ChainFollower;
+use access_events::damage::Damage;
 use access_events::links::{LinkClaims, LinkSigner};
 use access_events::log::{EventLog, subscribe};
 use access_events::personal::{DecodeOpenError, Personal, Vault, decode_open};
@@ -174,10 +174,11 @@ pub(crate) const CHECKPOINT_HASH: &[u8] = b"checkpoint-hash";
 /// the mailer rather than be retried or read around.
 pub fn damage_of(e: &anyhow::Error) -> Option<&Damage> {
     e.chain().find_map(|c| {
-        c.downcast_ref::<Damage>().or_else(|| match c.downcast_ref() {
-            Some(access_events::LogError::Damaged(d)) => Some(d),
-            _ => None,
-        })
+        c.downcast_ref::<Damage>()
+            .or_else(|| match c.downcast_ref() {
+                Some(access_events::LogError::Damaged(d)) => Some(d),
+                _ => None,
+            })
     })
 }
 

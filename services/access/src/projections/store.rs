@@ -4,9 +4,9 @@ use super::rows::{
     self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, TenantRow, keys,
 };
 use access_events::catalogue::{Event, IdentityEvent};
-use access_events::log::{EventLog, subscribe};
 use access_events::chain::ChainFollower;
 use access_events::damage::Damage;
+use access_events::log::{EventLog, subscribe};
 use access_events::personal::{DecodeOpenError, Vault, contact_ref, decode_open};
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
@@ -486,7 +486,8 @@ pub async fn run_projector(
         match error {
             Some(e) => {
                 failures += 1;
-                let wait = Duration::from_millis(100 * 2u64.pow(failures.min(8))).min(Duration::from_secs(10));
+                let wait = Duration::from_millis(100 * 2u64.pow(failures.min(8)))
+                    .min(Duration::from_secs(10));
                 tracing::warn!(error = ?e, retry_in_ms = wait.as_millis() as u64, "projector could not apply events; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
