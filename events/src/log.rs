@@ -169,6 +169,13 @@ pub trait EventLog: Send + Sync + 'static {
         true
     }
 
+    /// What the backend's own check of its storage finds beyond what reading
+    /// events shows (for the file log: commit frames, the index's offsets,
+    /// heads and request records); empty where there is no such check.
+    fn check_storage(&self) -> BoxFuture<'_, Result<Vec<crate::damage::Damage>, LogError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+
     /// Whether the log can take appends now (false while a remote log is
     /// unreachable): what the health check reports.
     fn is_available(&self) -> bool {

@@ -37,6 +37,27 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// `accessd` exited instead of listening.
+#[derive(Debug)]
+pub struct Refused {
+    /// Its exit code.
+    pub code: Option<i32>,
+    /// The end of its log.
+    pub log: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "accessd exited ({:?}) before listening; the end of its log:\n{}",
+            self.code, self.log
+        )
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// A running `accessd` with its data directory.
 pub struct TestApp {
     /// The data directory (kept across restarts).
@@ -70,6 +91,19 @@ impl TestApp {
         Self::start(dir, Vec::new(), Vec::new())
             .await
             .expect("accessd starts")
+    }
+
+    /// Starts `accessd` on an existing data directory, or says how it refused.
+    pub async fn try_open_dir(dir: PathBuf) -> Result<TestApp, Refused> {
+        Self::start(dir, Vec::new(), Vec::new())
+            .await
+            .map_err(|e| match e.downcast::<Refused>() {
+                Ok(refused) => refused,
+                Err(other) => Refused {
+                    code: None,
+                    log: format!("{other:#}"),
+                },
+            })
     }
 
     /// Starts `accessd` in a fresh temporary data directory with extra flags.
@@ -125,36 +159,41 @@ impl TestApp {
             .context("starting accessd")?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let (grpc_addr, http_addr, metrics_addr) =
-            tokio::time::timeout(Duration::from_secs(30), async {
-                while let Some(line) = lines.next_line().await? {
-                    if let Some(rest) = line.strip_prefix("accessd: listening ") {
-                        let mut grpc = String::new();
-                        let mut http = String::new();
-                        let mut metrics = None;
-                        for part in rest.split_whitespace() {
-                            if let Some(a) = part.strip_prefix("grpc=") {
-                                grpc = a.to_owned();
-                            }
-                            if let Some(a) = part.strip_prefix("http=") {
-                                http = a.to_owned();
-                            }
-                            if let Some(a) = part.strip_prefix("metrics=") {
-                                metrics = Some(a.to_owned());
-                            }
+        let listening = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(rest) = line.strip_prefix("accessd: listening ") {
+                    let mut grpc = String::new();
+                    let mut http = String::new();
+                    let mut metrics = None;
+                    for part in rest.split_whitespace() {
+                        if let Some(a) = part.strip_prefix("grpc=") {
+                            grpc = a.to_owned();
                         }
-                        return Ok::<_, anyhow::Error>((grpc, http, metrics));
+                        if let Some(a) = part.strip_prefix("http=") {
+                            http = a.to_owned();
+                        }
+                        if let Some(a) = part.strip_prefix("metrics=") {
+                            metrics = Some(a.to_owned());
+                        }
                     }
+                    return Ok::<_, anyhow::Error>(Some((grpc, http, metrics)));
                 }
-                let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(8).collect();
-                anyhow::bail!(
-                    "accessd exited before listening; the end of its log:\n{}",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
-            })
-            .await
-            .context("accessd did not start within 30 s")??;
+            }
+            Ok(None)
+        })
+        .await
+        .context("accessd did not start within 30 s")??;
+        let Some((grpc_addr, http_addr, metrics_addr)) = listening else {
+            // It exited: say how, with the end of its log.
+            let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+            let log = std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            return Err(Refused {
+                code: status.ok().and_then(|s| s.ok()).and_then(|s| s.code()),
+                log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            }
+            .into());
+        };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         // Lazy: a server started with TLS is reached by the test's own channel.

@@ -619,6 +619,10 @@ impl EventLog for FileLog {
     fn head(&self) -> watch::Receiver<u64> {
         self.head.clone()
     }
+
+    fn check_storage(&self) -> BoxFuture<'_, Result<Vec<Damage>, LogError>> {
+        Box::pin(async move { Ok(self.check_live().await?.damage) })
+    }
 }
 
 /// One event's index entries (stream entry, block offset), given to `put`;

@@ -10,6 +10,7 @@
 //! - [`grpc`]: the `access.v1` servers, authentication and error mapping.
 //! - [`http`]: the HTTP side: liveness and the contact pages.
 //! - [`health`]: each background part's state and the health statuses.
+//! - [`check`]: `accessd check`, a stopped data directory against its log.
 //! - [`integrity`]: the checks before serving: stores backed by the log.
 //! - [`secrets`]: server keys, API keys, session tokens and password hashing.
 //! - [`config`], [`startup`], [`telemetry`]: wiring.
@@ -18,6 +19,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod check;
 pub mod config;
 pub mod config_file;
 pub mod datadir;

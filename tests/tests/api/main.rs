@@ -5,6 +5,7 @@ mod audit;
 mod bad_input;
 mod bulk;
 mod concurrency;
+mod corruption;
 mod crash;
 mod customers;
 mod distributed;

@@ -14,7 +14,8 @@ use access_events::Envelope;
 use access_events::catalogue::{Event, IdentityEvent};
 use access_events::chain::ChainVerifier;
 use access_events::envelope::Aggregate;
-use access_events::log::EventLog;
+use access_events::damage::Damage;
+use access_events::log::{EventLog, LogError};
 use access_events::personal::{Vault, decode_open};
 use history::{Names, Subject};
 use tokio::sync::mpsc;
@@ -270,7 +271,10 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
                 return Verified {
                     events,
                     streams: checked_streams.len() as u64,
-                    first_break: e.to_string(),
+                    first_break: match e {
+                        LogError::Damaged(d) => told(&d, tenant),
+                        other => other.to_string(),
+                    },
                 };
             }
         };
@@ -298,9 +302,38 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
             }
         }
     }
+    // What reading cannot show: the storage's own structure (commit frames,
+    // the index's offsets and heads).
+    let first_break = match log.check_storage().await {
+        Ok(damage) => damage
+            .first()
+            .map(|d| told(d, tenant))
+            .unwrap_or_default(),
+        Err(LogError::Damaged(d)) => told(&d, tenant),
+        Err(e) => e.to_string(),
+    };
     Verified {
         events,
         streams: checked_streams.len() as u64,
-        first_break: String::new(),
+        first_break,
+    }
+}
+
+/// Damage as a tenant's auditor may see it: position and what, with the
+/// stream only when it is the tenant's, and never a file path.
+fn told(d: &Damage, tenant: Option<&str>) -> String {
+    let mine = d.stream.as_deref().is_some_and(|s| {
+        tenant.is_none_or(|t| {
+            access_events::StreamId::parse(s).is_ok_and(|id| id.tenant() == t)
+        })
+    });
+    let mut out = d.what.clone();
+    if let Some(p) = d.position {
+        out = format!("position {p}: {out}");
+    }
+    match (&d.stream, mine, tenant) {
+        (Some(s), true, _) => format!("{out} (stream {s})"),
+        (_, _, None) => format!("{out} in {}", d.place),
+        _ => out,
     }
 }
