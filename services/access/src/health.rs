@@ -57,6 +57,8 @@ pub enum PartState {
 #[derive(Clone, Debug, Default)]
 pub struct Parts {
     states: Arc<Mutex<HashMap<Part, PartState>>>,
+    /// Wakes the reporter when a part's state changes.
+    changed: Arc<tokio::sync::Notify>,
 }
 
 impl Parts {
@@ -68,6 +70,7 @@ impl Parts {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(part, state);
+        self.changed.notify_one();
     }
 
     /// How `part` is (running unless told otherwise).
@@ -96,8 +99,10 @@ pub async fn report(
 ) {
     let mut last: Option<(bool, bool, bool)> = None;
     loop {
-        let log_up = log.is_available();
-        metrics::gauge!("access_log_available").set(if log_up { 1.0 } else { 0.0 });
+        let available = log.is_available();
+        metrics::gauge!("access_log_available").set(if available { 1.0 } else { 0.0 });
+        // A log found damaged is not serving either, reachable or not.
+        let log_up = available && parts.get(Part::Log) == PartState::Running;
         let models_up = parts.get(Part::ReadModels) == PartState::Running;
         let mailer_up = parts.get(Part::Mailer) == PartState::Running;
         let now = (log_up, models_up, mailer_up);
@@ -136,6 +141,7 @@ pub async fn report(
         }
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+            _ = parts.changed.notified() => {}
             _ = stop.wait_for(|s| *s) => break,
         }
     }

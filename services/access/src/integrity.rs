@@ -56,7 +56,7 @@ pub async fn open_vault(dir: &Path, log: &dyn EventLog) -> anyhow::Result<SledVa
         )
         .into());
     }
-    let mut vault = SledVault::open(dir)?;
+    let mut vault = SledVault::open(dir).map_err(|e| unopenable(dir, e.into()))?;
     if !vault.keeps_tombstones() {
         // Once, for a vault new to this build: every sealed value's key must
         // be there or destroyed by an erasure the log records.
@@ -135,4 +135,51 @@ impl KeyUse {
             .iter()
             .find(|(r, _, _)| !have.contains(r) && !self.destroyed.contains(r))
     }
+}
+
+/// A store beside the log that cannot be opened: damage naming it (a read
+/// model or the mailer's state moved aside is rebuilt from the log).
+pub fn unopenable(dir: &Path, e: anyhow::Error) -> anyhow::Error {
+    if damage_of(&e).is_some() {
+        return e;
+    }
+    Damage::new(
+        dir.display().to_string(),
+        format!("the store cannot be opened: {e:#}"),
+    )
+    .into()
+}
+
+/// Checks every chain and the log's storage once, in the background after
+/// start (reading the whole log would hold the start up on a large one).
+/// Damage found stops the log's part: health `NOT_SERVING`, naming it.
+pub async fn scrub(
+    log: std::sync::Arc<dyn EventLog>,
+    parts: crate::health::Parts,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let started = std::time::Instant::now();
+    let verified = tokio::select! {
+        v = crate::audit::verify(log.as_ref(), None) => v,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    metrics::gauge!("access_log_damaged").set(if verified.first_break.is_empty() {
+        0.0
+    } else {
+        1.0
+    });
+    if verified.first_break.is_empty() {
+        tracing::info!(
+            events = verified.events,
+            streams = verified.streams,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "the whole log verified intact"
+        );
+        return;
+    }
+    tracing::error!(damage = %verified.first_break, "the log is damaged: health is NOT_SERVING until it is repaired");
+    parts.set(
+        crate::health::Part::Log,
+        crate::health::PartState::Stopped(verified.first_break),
+    );
 }

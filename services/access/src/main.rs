@@ -189,7 +189,8 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Check { data_dir } => match access_service::check::check_data_dir(&data_dir).await {
+        Command::Check { data_dir } => match access_service::check::check_data_dir(&data_dir).await
+        {
             Ok(report) if report.damage.is_empty() => {
                 println!(
                     "accessd: {} is intact: {} events in {} streams, head at position {}",

@@ -94,7 +94,10 @@ impl Application {
             }
         };
         let vault: Arc<dyn Vault> = CachedVault::new(vault);
-        let models = Arc::new(ReadModels::open(&dir.join("readmodels"))?);
+        let models = Arc::new(
+            ReadModels::open(&dir.join("readmodels"))
+                .map_err(|e| crate::integrity::unopenable(&dir.join("readmodels"), e))?,
+        );
         models
             .check_against(log.as_ref(), &dir.join("readmodels"))
             .await
@@ -176,7 +179,8 @@ impl Application {
                 secrets.link_signer(),
                 log.clone(),
                 vault.clone(),
-            )?;
+            )
+            .map_err(|e| crate::integrity::unopenable(&dir.join("mailer"), e))?;
             mailer
                 .reconcile(log.as_ref())
                 .await
@@ -192,6 +196,11 @@ impl Application {
                 }
             }));
         }
+        workers.push(tokio::spawn(crate::integrity::scrub(
+            log.clone(),
+            parts.clone(),
+            stopped.clone(),
+        )));
         workers.push(tokio::spawn(crate::health::report(
             log.clone(),
             parts,

@@ -13,8 +13,8 @@ use crate::projections::{ContactRow, ReadModels, SiteVisibility};
 use access_events::Envelope;
 use access_events::catalogue::{Event, IdentityEvent};
 use access_events::chain::ChainVerifier;
-use access_events::envelope::Aggregate;
 use access_events::damage::Damage;
+use access_events::envelope::Aggregate;
 use access_events::log::{EventLog, LogError};
 use access_events::personal::{Vault, decode_open};
 use history::{Names, Subject};
@@ -305,10 +305,7 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
     // What reading cannot show: the storage's own structure (commit frames,
     // the index's offsets and heads).
     let first_break = match log.check_storage().await {
-        Ok(damage) => damage
-            .first()
-            .map(|d| told(d, tenant))
-            .unwrap_or_default(),
+        Ok(damage) => damage.first().map(|d| told(d, tenant)).unwrap_or_default(),
         Err(LogError::Damaged(d)) => told(&d, tenant),
         Err(e) => e.to_string(),
     };
@@ -323,9 +320,7 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
 /// stream only when it is the tenant's, and never a file path.
 fn told(d: &Damage, tenant: Option<&str>) -> String {
     let mine = d.stream.as_deref().is_some_and(|s| {
-        tenant.is_none_or(|t| {
-            access_events::StreamId::parse(s).is_ok_and(|id| id.tenant() == t)
-        })
+        tenant.is_none_or(|t| access_events::StreamId::parse(s).is_ok_and(|id| id.tenant() == t))
     });
     let mut out = d.what.clone();
     if let Some(p) = d.position {
