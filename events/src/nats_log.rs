@@ -1122,6 +1122,13 @@ impl EventLog for JetStreamLog {
                     break;
                 }
             }
+            // A stream whose chain is broken is refused, never decided on.
+            crate::chain::verify_stream(&out).map_err(|d| {
+                LogError::Damaged(crate::damage::Damage {
+                    place: format!("the JetStream stream of subject {subject}"),
+                    ..d
+                })
+            })?;
             if let Some(last) = out.last() {
                 let mut heads = self.core.lock_heads();
                 // A read that began before a commit must not undo its head.

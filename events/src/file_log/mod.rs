@@ -362,7 +362,14 @@ impl FileLog {
         // The directory entry of a new file must be durable too.
         sync_dir(dir)?;
         let (mark_file, mark) = mark::MarkFile::open(dir)?;
-        let (keyspace, index) = open_index(dir)?;
+        // The index is derived from the file: one that cannot be opened is
+        // named, for the operator to remove and have rebuilt.
+        let (keyspace, index) = open_index(dir).map_err(|e| {
+            LogError::Damaged(Damage::new(
+                dir.join(INDEX_DIR).display().to_string(),
+                format!("the log's index cannot be opened ({e}); it is derived from the log file: remove it and start again to rebuild it"),
+            ))
+        })?;
         let checkpoint = recovery::recover(&keyspace, &index, &file, dir, mark)?;
         let shared = Arc::new(Shared {
             place: dir.join(EVENTS_FILE).display().to_string(),

@@ -78,15 +78,14 @@ pub fn to_status(error: AppError) -> Status {
             )
         }
         AppError::Damaged(d) => {
-            // The operator's log line names the file; the caller learns what
-            // it may know: that this history is refused, and where in it.
+            // The operator's log line names the file and the stream; the
+            // caller learns what it may know whichever tenant the damaged
+            // event belongs to: that this history is refused, and where.
             tracing::error!(damage = %d, "refused: stored history is damaged");
-            let at = match (&d.stream, d.position) {
-                (Some(s), Some(p)) => format!(" (stream {s}, position {p})"),
-                (Some(s), None) => format!(" (stream {s})"),
-                (None, Some(p)) => format!(" (position {p})"),
-                (None, None) => String::new(),
-            };
+            let at = d
+                .position
+                .map(|p| format!(" at position {p}"))
+                .unwrap_or_default();
             with_reason(
                 Code::FailedPrecondition,
                 format!(
