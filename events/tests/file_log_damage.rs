@@ -70,6 +70,22 @@ fn flip(dir: &Path, offset: u64) {
     std::fs::write(&path, bytes).unwrap();
 }
 
+/// Rewrites the `nth` event as someone who knows the framing would: a
+/// changed payload byte and a fresh CRC (same length, so offsets hold).
+fn rewrite_event(dir: &Path, nth: usize) {
+    let frames = frames_of(dir);
+    let victim = frames.iter().filter(|f| f.kind == EVENT).nth(nth).unwrap();
+    let path = dir.join("events");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let body = &bytes[victim.start as usize + 9..victim.end as usize];
+    let mut envelope = access_events::Envelope::decode(body).unwrap();
+    envelope.payload[0] ^= 1;
+    let mut frame = Vec::new();
+    access_events::frames::push(&mut frame, EVENT, &envelope.encode());
+    bytes.splice(victim.start as usize..victim.end as usize, frame);
+    std::fs::write(&path, bytes).unwrap();
+}
+
 fn torn_files(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .unwrap()
@@ -226,19 +242,8 @@ async fn a_damaged_mark_is_refused() {
 async fn an_event_altered_with_its_checksum_recomputed_breaks_its_stream() {
     let dir = tempfile::tempdir().unwrap();
     written(dir.path(), 3).await;
-    // Rewrite the second append's first event as someone who knows the
-    // framing would: a changed payload byte and a fresh CRC.
-    let frames = frames_of(dir.path());
-    let victim = frames.iter().filter(|f| f.kind == EVENT).nth(2).unwrap();
-    let path = dir.path().join("events");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let body = &bytes[victim.start as usize + 9..victim.end as usize];
-    let mut envelope = access_events::Envelope::decode(body).unwrap();
-    envelope.payload[0] ^= 1;
-    let mut frame = Vec::new();
-    access_events::frames::push(&mut frame, EVENT, &envelope.encode());
-    bytes.splice(victim.start as usize..victim.end as usize, frame);
-    std::fs::write(&path, bytes).unwrap();
+    // The second append's first event.
+    rewrite_event(dir.path(), 2);
     let log = open(dir.path()).await.unwrap();
     match log.read_stream(&stream("a1")).await {
         Err(LogError::Damaged(d)) => {
@@ -268,17 +273,9 @@ async fn the_full_check_names_every_kind_of_damage_and_changes_nothing() {
     assert_eq!((clean.events, clean.streams, clean.head), (12, 6, 12));
     assert!(clean.hashes.contains_key(&3));
     // An event rewritten with a fresh checksum: its chain breaks there.
-    let frames = frames_of(dir.path());
-    let victim = frames.iter().filter(|f| f.kind == EVENT).nth(4).unwrap();
+    rewrite_event(dir.path(), 4);
     let path = dir.path().join("events");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let body = &bytes[victim.start as usize + 9..victim.end as usize];
-    let mut envelope = access_events::Envelope::decode(body).unwrap();
-    envelope.payload[0] ^= 1;
-    let mut frame = Vec::new();
-    access_events::frames::push(&mut frame, EVENT, &envelope.encode());
-    bytes.splice(victim.start as usize..victim.end as usize, frame);
-    std::fs::write(&path, &bytes).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
     let report = FileLog::check_dir(dir.path(), &[]).unwrap();
     assert_eq!(report.damage.len(), 1, "{:?}", report.damage);
     assert_eq!(report.damage[0].position, Some(5));

@@ -9,7 +9,6 @@
 
 use crate::worker::{CHECKPOINT, CHECKPOINT_HASH, FailedRecord, Mailer, SentRecord, key};
 use access_events::catalogue::{ContactEvent, Event};
-use access_events::damage::Damage;
 use access_events::log::EventLog;
 use anyhow::Context;
 
@@ -26,35 +25,13 @@ impl Mailer {
             Some(v) => postcard::from_bytes(&v).context("mailer checkpoint")?,
             None => 0,
         };
+        let hash = db
+            .get(CHECKPOINT_HASH)?
+            .map(|v| postcard::from_bytes::<[u8; 32]>(&v))
+            .transpose()
+            .context("mailer checkpoint")?;
+        access_events::damage::check_consumer(log, &place(), checkpoint, hash).await?;
         let head = log.latest().await?;
-        if checkpoint > head {
-            return Err(Damage::new(
-                place(),
-                format!(
-                    "the mailer has handled the log up to position {checkpoint}, but the log ends at {head}: acknowledged history is missing from the log"
-                ),
-            )
-            .at_position(head + 1)
-            .into());
-        }
-        if checkpoint > 0
-            && let Some(stored) = db.get(CHECKPOINT_HASH)?
-        {
-            let at = log.read_from(checkpoint, 1).await?;
-            let hash: [u8; 32] = postcard::from_bytes(&stored).context("mailer checkpoint")?;
-            match at.first() {
-                Some(e) if e.position == checkpoint && e.hash == hash => {}
-                found => {
-                    return Err(Damage::new(
-                        place(),
-                        "the log holds another event where the mailer last read: the log changed under it",
-                    )
-                    .at_position(checkpoint)
-                    .in_stream(found.map(|e| e.stream.to_string()))
-                    .into());
-                }
-            }
-        }
         let mut learned = 0;
         let mut from = checkpoint + 1;
         while from <= head {

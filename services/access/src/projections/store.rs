@@ -130,36 +130,13 @@ impl ReadModels {
     /// past the log's head, or at an event the log now holds differently
     /// (the log lost or changed history they were built from).
     pub async fn check_against(&self, log: &dyn EventLog, place: &Path) -> anyhow::Result<()> {
-        let checkpoint = self.checkpoint();
-        if checkpoint == 0 {
-            return Ok(());
-        }
-        let place = || format!("the read models ({})", place.display());
-        let head = log.latest().await?;
-        if checkpoint > head {
-            return Err(Damage::new(
-                place(),
-                format!(
-                    "the read models were built from the log up to position {checkpoint}, but the log ends at {head}: acknowledged history is missing from the log"
-                ),
-            )
-            .at_position(head + 1)
-            .into());
-        }
-        let Some(stored) = self.tree.get(keys::CHECKPOINT_HASH)? else {
-            return Ok(());
-        };
-        let found = log.read_from(checkpoint, 1).await?;
-        match found.first() {
-            Some(e) if e.position == checkpoint && e.hash[..] == stored[..] => Ok(()),
-            found => Err(Damage::new(
-                place(),
-                "the log holds another event where the read models last read: the log changed under them",
-            )
-            .at_position(checkpoint)
-            .in_stream(found.map(|e| e.stream.to_string()))
-            .into()),
-        }
+        let hash = self
+            .tree
+            .get(keys::CHECKPOINT_HASH)?
+            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok());
+        let place = format!("the read models ({})", place.display());
+        access_events::damage::check_consumer(log, &place, self.checkpoint(), hash).await?;
+        Ok(())
     }
 
     /// The last log position applied.
