@@ -247,3 +247,26 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
     }
     Ok(Report { header, trailer })
 }
+
+/// The first `count` envelopes of an archive (lines 3 on), decoded; for an
+/// archive that [`verify`] accepted.
+pub fn envelopes(input: impl BufRead, count: u64) -> Result<Vec<Envelope>, ArchiveError> {
+    let mut out = Vec::new();
+    for (i, line) in input.lines().skip(2).take(count as usize).enumerate() {
+        let line = line?;
+        let number = i as u64 + 3;
+        let bytes = STANDARD
+            .decode(line.trim())
+            .map_err(|e| ArchiveError::Malformed {
+                line: number,
+                what: format!("not base64: {e}"),
+            })?;
+        out.push(
+            Envelope::decode(&bytes).map_err(|e| ArchiveError::Malformed {
+                line: number,
+                what: format!("not an envelope: {e}"),
+            })?,
+        );
+    }
+    Ok(out)
+}

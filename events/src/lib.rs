@@ -8,6 +8,8 @@
 //! - [`catalogue`]: the payloads, one enum per aggregate, each variant versioned.
 //! - [`codec`]: postcard encoding behind `(event_type, schema_version)` with upcasting.
 //! - [`chain`]: the per-stream SHA-256 hash chain and its verifier.
+//! - [`checkpoint`]: signed checkpoints of the whole log, the keyed tamper
+//!   evidence an auditor keeps off the host.
 //! - [`log`]: the [`log::EventLog`] trait that every backend implements, and the
 //!   subscription built on top of it.
 //! - [`file_log`]: the embedded backend: an append-only file of checksummed
@@ -28,6 +30,7 @@
 pub mod archive;
 pub mod catalogue;
 pub mod chain;
+pub mod checkpoint;
 pub mod cli;
 pub mod codec;
 pub mod conformance;

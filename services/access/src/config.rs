@@ -50,6 +50,10 @@ pub struct ServeConfig {
     /// After SIGTERM, how long requests in flight may take to finish.
     #[arg(long, env = "ACCESS_DRAIN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
+    /// How often a signed checkpoint of the log is written to the service's
+    /// log (for log shipping to carry off the host).
+    #[arg(long, env = "ACCESS_CHECKPOINT_INTERVAL", default_value = "1h", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
     /// Wrong passwords for one login inside the window that lock it.
     #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub lockout_attempts: u32,

@@ -11,6 +11,7 @@
 //! - [`http`]: the HTTP side: liveness and the contact pages.
 //! - [`health`]: each background part's state and the health statuses.
 //! - [`check`]: `accessd check`, a stopped data directory against its log.
+//! - [`checkpoints`]: the log's running digest and its signed checkpoints.
 //! - [`integrity`]: the checks before serving: stores backed by the log.
 //! - [`secrets`]: server keys, API keys, session tokens and password hashing.
 //! - [`config`], [`startup`], [`telemetry`]: wiring.
@@ -20,6 +21,7 @@
 pub mod app;
 pub mod audit;
 pub mod check;
+pub mod checkpoints;
 pub mod config;
 pub mod config_file;
 pub mod datadir;

@@ -42,6 +42,10 @@ pub struct DataDirSecrets {
     pub operator_key_sha256: [u8; 32],
     /// Where the operator key is, to tell the operator.
     pub operator_key_path: PathBuf,
+    /// Signs the log's checkpoints (`audit.key`, a 32-byte ed25519 seed in
+    /// hex). Kept with the other keys, apart from the data: whoever holds it
+    /// can sign a checkpoint for a rewritten log.
+    pub audit_key: ed25519_dalek::SigningKey,
 }
 
 impl DataDirSecrets {
@@ -64,11 +68,28 @@ impl DataDirSecrets {
         }
         let operator_key = std::fs::read_to_string(&operator_key_path)
             .with_context(|| format!("reading {}", operator_key_path.display()))?;
+        let audit_key_path = dir.join("audit.key");
+        if !audit_key_path.exists() {
+            let seed: [u8; 32] = rand::random();
+            write_private(
+                &audit_key_path,
+                format!("{}\n", hex::encode(seed)).as_bytes(),
+            )?;
+        }
+        let audit_seed: [u8; 32] = std::fs::read_to_string(&audit_key_path)
+            .with_context(|| format!("reading {}", audit_key_path.display()))
+            .and_then(|text| {
+                hex::decode(text.trim())
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .with_context(|| format!("{} is not 32 bytes of hex", audit_key_path.display()))
+            })?;
         Ok(DataDirSecrets {
             server_key,
             older_keys,
             operator_key_sha256: sha256(operator_key.trim()),
             operator_key_path,
+            audit_key: access_events::checkpoint::signing_key(&audit_seed),
         })
     }
 

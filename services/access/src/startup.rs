@@ -209,9 +209,16 @@ impl Application {
             stopped,
         )));
 
+        let checkpoints = crate::checkpoints::Checkpoints::new(secrets.audit_key.clone());
+        workers.push(tokio::spawn(checkpoints.clone().follow(
+            log.clone(),
+            config.checkpoint_interval,
+            stop.subscribe(),
+        )));
         let shared = Shared {
             auth: Authenticator::new(secrets.operator_key_sha256, models, log),
             app,
+            checkpoints,
         };
         Ok(Application {
             shared,

@@ -3,6 +3,7 @@
 
 use crate::Client;
 use access_events::archive::{self, Header};
+use access_events::checkpoint::{self, Checkpoint};
 use access_proto::v1 as pb;
 use access_proto::v1::audit_client::AuditClient;
 use anyhow::Context;
@@ -46,12 +47,24 @@ pub enum AuditCommand {
         #[arg(long, default_value = "")]
         contact: String,
     },
-    /// Verifies the hash chains online, or an archive file offline.
+    /// Verifies the hash chains online, or an archive file offline; with
+    /// `--checkpoint`, also that the log (or the archive) is what signed
+    /// checkpoints committed to.
     Verify {
         /// An archive written by `audit export` (no server needed).
         #[arg(long)]
         archive: Option<PathBuf>,
+        /// A file of checkpoint lines (`audit checkpoint`) to check against.
+        /// Online this needs the operator key (the whole log is read).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// The public key (hex) the checkpoints must be signed with.
+        #[arg(long)]
+        trusted_key: Option<String>,
     },
+    /// Prints a signed checkpoint of the whole log up to its head, to keep
+    /// off the host (the public key goes to standard error).
+    Checkpoint,
     /// Writes the tenant's events (the whole log with the operator key) to a
     /// self-verifying archive.
     Export {
@@ -59,6 +72,60 @@ pub enum AuditCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+/// Verifies an archive without a server, and against the checkpoints in
+/// `checkpoints` when given.
+pub fn verify_archive_against(
+    path: &PathBuf,
+    checkpoints: Option<&PathBuf>,
+    trusted_key: Option<&str>,
+) -> anyhow::Result<()> {
+    verify_archive(path)?;
+    let Some(checkpoints) = checkpoints else {
+        return Ok(());
+    };
+    let trusted = trusted_key
+        .map(|k| {
+            hex::decode(k.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                .context("--trusted-key is not 32 bytes of hex")
+        })
+        .transpose()?;
+    let open = || {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("opening {}", path.display()))
+    };
+    let report = archive::verify(open()?)?;
+    anyhow::ensure!(
+        report.header.scope == "log",
+        "a checkpoint covers the whole log; this archive holds {} (export the whole log with the operator key)",
+        report.header.scope
+    );
+    let envelopes = archive::envelopes(open()?, report.trailer.events)?;
+    let text = std::fs::read_to_string(checkpoints)
+        .with_context(|| format!("reading {}", checkpoints.display()))?;
+    let mut failed = false;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let checkpoint = Checkpoint::parse(line)?;
+        match checkpoint::verify_log(&checkpoint, trusted.as_ref(), &envelopes) {
+            Ok(_) => println!(
+                "checkpoint at position {} ({} events): matches",
+                checkpoint.state.position, checkpoint.state.events
+            ),
+            Err(e) => {
+                failed = true;
+                println!(
+                    "checkpoint at position {}: DOES NOT MATCH: {e}",
+                    checkpoint.state.position
+                );
+            }
+        }
+    }
+    anyhow::ensure!(!failed, "the log is not what the checkpoints committed to");
+    Ok(())
 }
 
 /// Verifies an archive without a server.
@@ -168,8 +235,33 @@ pub async fn run(command: AuditCommand, client: &Client) -> anyhow::Result<()> {
         }
         AuditCommand::Verify {
             archive: Some(path),
-        } => verify_archive(&path)?,
-        AuditCommand::Verify { archive: None } => {
+            checkpoint,
+            trusted_key,
+        } => verify_archive_against(&path, checkpoint.as_ref(), trusted_key.as_deref())?,
+        AuditCommand::Verify {
+            archive: None,
+            checkpoint: Some(checkpoints),
+            trusted_key,
+        } => {
+            // The whole log, read here and checked like an archive.
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("log.archive");
+            export(client, &path).await?;
+            verify_archive_against(&path, Some(&checkpoints), trusted_key.as_deref())?;
+        }
+        AuditCommand::Checkpoint => {
+            let r = audit
+                .get_checkpoint(client.request(pb::GetCheckpointRequest {})?)
+                .await?
+                .into_inner();
+            eprintln!("signed with public key {}", r.public_key);
+            println!("{}", r.checkpoint);
+        }
+        AuditCommand::Verify {
+            archive: None,
+            checkpoint: None,
+            ..
+        } => {
             let r = audit
                 .verify_log(client.request(pb::VerifyLogRequest {})?)
                 .await?

@@ -542,9 +542,11 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Audit(audit::AuditCommand::Verify {
         archive: Some(path),
+        checkpoint,
+        trusted_key,
     }) = &cli.command
     {
-        return audit::verify_archive(path);
+        return audit::verify_archive_against(path, checkpoint.as_ref(), trusted_key.as_deref());
     }
     if let Command::OutboxLink { data_dir, email } = &cli.command {
         println!("{}", outbox::newest_link(&data_dir.join("outbox"), email)?);

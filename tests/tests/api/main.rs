@@ -4,6 +4,7 @@ mod approval;
 mod audit;
 mod bad_input;
 mod bulk;
+mod checkpoints;
 mod concurrency;
 mod corruption;
 mod crash;

@@ -6,6 +6,7 @@ use super::auth::Principal;
 use super::convert::{Fields, parse_time, rfc3339};
 use super::status::to_status;
 use crate::audit::{self, HistoryQuery, history::Subject};
+use crate::checkpoints::CheckpointUnavailable;
 use crate::domain::values::{CustomerId, GeneratedId};
 use access_proto::v1 as pb;
 use access_proto::v1::audit_server::Audit;
@@ -35,6 +36,9 @@ impl AuditService {
         Ok(tenant.to_string())
     }
 }
+
+/// How long a checkpoint waits for the follower to reach the log's head.
+const CHECKPOINT_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[tonic::async_trait]
 impl Audit for AuditService {
@@ -181,6 +185,45 @@ impl Audit for AuditService {
                     order_site: a.visibility.order_site,
                 })
                 .collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::GetCheckpointReply>, Status> {
+        if let Principal::Staff { .. } = self.0.auth.authenticate(&request).await? {
+            self.auditor(&request).await?;
+        }
+        let head = self
+            .0
+            .app
+            .log
+            .latest()
+            .await
+            .map_err(|e| to_status(e.into()))?;
+        let checkpoint = self
+            .0
+            .checkpoints
+            .sign_at_least(head, CHECKPOINT_WAIT)
+            .await
+            .map_err(|e| match e {
+                CheckpointUnavailable::Behind { .. } => {
+                    to_status(crate::app::AppError::Unavailable(e.to_string()))
+                }
+                CheckpointUnavailable::Damaged(_) => to_status(
+                    crate::domain::DomainError::FailedPrecondition {
+                        reason: "history_damaged",
+                        message: e.to_string(),
+                    }
+                    .into(),
+                ),
+            })?;
+        Ok(Response::new(pb::GetCheckpointReply {
+            checkpoint: checkpoint.to_line(),
+            position: checkpoint.state.position,
+            public_key: hex::encode(checkpoint.key),
         }))
     }
 

@@ -34,6 +34,8 @@ pub struct Shared {
     pub app: App,
     /// Caller authentication.
     pub auth: Authenticator,
+    /// The log's signed checkpoints.
+    pub checkpoints: std::sync::Arc<crate::checkpoints::Checkpoints>,
 }
 
 /// The correlation id a caller sent in `x-correlation-id`, or a fresh one.
