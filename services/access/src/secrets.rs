@@ -74,7 +74,13 @@ impl DataDirSecrets {
             write_private(
                 &audit_key_path,
                 format!("{}\n", hex::encode(seed)).as_bytes(),
-            )?;
+            )
+            .with_context(|| {
+                format!(
+                    "{} is missing and cannot be made there; make it with `accessd keys --key-dir DIR` and add it to the deployment's keys",
+                    audit_key_path.display()
+                )
+            })?;
         }
         let audit_seed: [u8; 32] = std::fs::read_to_string(&audit_key_path)
             .with_context(|| format!("reading {}", audit_key_path.display()))
