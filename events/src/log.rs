@@ -104,6 +104,9 @@ pub enum AppendError {
     /// The request itself is malformed (no events, a stream twice, too large).
     #[error("invalid append: {0}")]
     Invalid(String),
+    /// A stream it would extend is damaged: nothing is appended onto it.
+    #[error("event log damaged: {0}")]
+    Damaged(crate::damage::Damage),
     /// The log cannot take writes now (disk, shutdown); safe to retry later.
     #[error("event log unavailable: {0}")]
     Unavailable(String),

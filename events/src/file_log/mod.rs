@@ -133,6 +133,49 @@ struct Shared {
     failed: AtomicBool,
 }
 
+impl Shared {
+    /// Checks a stream head read from the index against the event it names,
+    /// so a damaged index never makes a new event chain onto a wrong hash.
+    fn confirm_head(&self, stream: &StreamId, head: &StreamHead) -> Result<(), AppendError> {
+        if head.version == 0 {
+            return Ok(());
+        }
+        let damaged = |what: &str| {
+            AppendError::Damaged(Damage::new(&self.place, what).in_stream(Some(stream.to_string())))
+        };
+        let offset = match self.index.get(stream_key(stream, head.version)) {
+            Ok(Some(v)) => {
+                offset_of(&v, 0).map_err(|_| damaged("the index's entry is not an offset"))?
+            }
+            Ok(None) => {
+                return Err(damaged(
+                    "the index has a head for this stream but not its event",
+                ));
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        let end = self.end.load(Ordering::Acquire);
+        let mut frames = Frames::new(&self.file, offset, end, POINT_CHUNK);
+        let found = match frames.next_frame() {
+            Ok(Some(f)) if f.kind == EVENT => Envelope::decode(f.body).ok(),
+            Ok(_) | Err(FrameError::Bad { .. }) => None,
+            Err(FrameError::Io(e)) => return Err(unavailable(e)),
+        };
+        match found {
+            Some(e)
+                if e.stream == *stream
+                    && e.stream_version == head.version
+                    && e.hash == head.hash =>
+            {
+                Ok(())
+            }
+            _ => Err(damaged(
+                "the index's head of this stream does not match its last event; remove log/index to rebuild it from the file",
+            )),
+        }
+    }
+}
+
 /// The file-backed [`EventLog`] of the embedded mode.
 #[derive(Clone)]
 pub struct FileLog {

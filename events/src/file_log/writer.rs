@@ -155,11 +155,16 @@ impl Staging<'_> {
         {
             return Ok(*h);
         }
-        match shared.index.get(head_key(stream)) {
-            Ok(Some(v)) => postcard::from_bytes(&v).map_err(unavailable),
-            Ok(None) => Ok(StreamHead::default()),
-            Err(e) => Err(unavailable(e)),
-        }
+        let head: StreamHead = match shared.index.get(head_key(stream)) {
+            Ok(Some(v)) => postcard::from_bytes(&v).map_err(unavailable)?,
+            Ok(None) => StreamHead::default(),
+            Err(e) => return Err(unavailable(e)),
+        };
+        // The index is derived: a head it gives is checked against the event
+        // it names before anything is chained onto it (one read, usually
+        // from the page cache).
+        shared.confirm_head(stream, &head)?;
+        Ok(head)
     }
 
     /// A record of the request id staged here or in flight: not durable yet.

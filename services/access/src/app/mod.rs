@@ -372,6 +372,7 @@ impl App {
                 Err(AppendError::RequestIdReused(_)) => return Err(AppError::RequestIdReused),
                 Err(AppendError::Invalid(m)) => return Err(AppError::Internal(anyhow::anyhow!(m))),
                 Err(AppendError::Unavailable(m)) => return Err(AppError::Unavailable(m)),
+                Err(AppendError::Damaged(d)) => return Err(AppError::Damaged(d)),
             }
         }
         Err(AppError::Conflict(
