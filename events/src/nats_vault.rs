@@ -57,6 +57,8 @@ impl KvVault {
 
     /// The key as the bucket's leader has it: a key made a moment ago on
     /// another replica may not have reached the member that served a read.
+    /// `None` when an erasure destroyed it; [`VaultError::Missing`] when it
+    /// was never there.
     async fn read_at_leader(&self, key_ref: &str) -> Result<Option<Key>, VaultError> {
         let subject = format!("$KV.{}.{key_ref}", self.bucket);
         match self.stream.get_last_raw_message_by_subject(&subject).await {
@@ -71,8 +73,10 @@ impl KvVault {
                     Self::key_of(&message.payload).map(Some)
                 }
             }
+            // Never written: a destroyed key leaves its purge marker, so a
+            // key that is simply not there is missing, not erased.
             Err(e) if e.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {
-                Ok(None)
+                Err(VaultError::Missing(key_ref.to_owned()))
             }
             Err(e) => Err(failed(e)),
         }
@@ -123,8 +127,10 @@ impl Vault for KvVault {
                 // give it a moment.
                 Err(e) => {
                     for _ in 0..40 {
-                        if let Some(key) = self.read_at_leader(&key_ref).await? {
-                            return Ok(key);
+                        match self.read_at_leader(&key_ref).await {
+                            Ok(Some(key)) => return Ok(key),
+                            Ok(None) | Err(VaultError::Missing(_)) => {}
+                            Err(other) => return Err(other),
                         }
                         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
                     }

@@ -237,8 +237,6 @@ async fn restore(
 ) -> anyhow::Result<()> {
     use access_events::archive;
     use anyhow::Context;
-    use base64::Engine;
-    use std::io::BufRead;
     let open = || {
         std::fs::File::open(archive)
             .map(std::io::BufReader::new)
@@ -250,21 +248,22 @@ async fn restore(
         "this archive holds {}, not a whole log (export it with the operator key)",
         report.header.scope
     );
-    // Lines 3.. up to the trailer are envelopes (verified above).
-    let total = report.trailer.events;
-    let envelopes = open()?
-        .lines()
-        .skip(2)
-        .take(total as usize)
-        .map(|line| -> anyhow::Result<access_events::Envelope> {
-            let bytes = base64::engine::general_purpose::STANDARD.decode(line?.trim())?;
-            Ok(access_events::Envelope::decode(&bytes)?)
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let envelopes = archive::envelopes(open()?, report.trailer.events)?;
     let pairs = match keys {
         Some(keys) => read_keys(keys)?,
         None => Vec::new(),
     };
+    // Every sealed value must stay readable, or be erased by an
+    // erasure the log records: a restore without its keys is refused.
+    let mut keys = access_service::integrity::KeyUse::default();
+    envelopes.iter().for_each(|e| keys.add(e));
+    let have = pairs.iter().map(|(r, _)| r.clone()).collect();
+    if let Some((key_ref, position, stream)) = keys.first_missing(&have) {
+        anyhow::bail!(
+            "the archive's personal values need keys the keys file lacks (first: {key_ref:?} at position {position}, stream {stream}); give the keys written with the backup (--keys <archive>.keys)"
+        );
+    }
+    let destroyed: Vec<String> = keys.destroyed.iter().cloned().collect();
     let settings = nats
         .settings("accessd-restore")
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -279,8 +278,12 @@ async fn restore(
                 settings.replicas,
             )
             .await?;
-            // Keys first: no event is readable without its key.
+            // Keys first: no event is readable without its key; an erased
+            // person's key is marked destroyed, not missing.
             vault.restore(&pairs).await?;
+            for key_ref in &destroyed {
+                access_events::personal::Vault::destroy(&vault, key_ref).await?;
+            }
             let written = log.import(envelopes).await?;
             (written, format!("stream {}", settings.stream))
         }
@@ -291,21 +294,11 @@ async fn restore(
                     dir.display()
                 );
             }
-            // Every sealed value must stay readable, or be erased by an
-            // erasure the log records: a restore without its keys is refused.
-            let mut keys = access_service::integrity::KeyUse::default();
-            envelopes.iter().for_each(|e| keys.add(e));
-            let have = pairs.iter().map(|(r, _)| r.clone()).collect();
-            if let Some((key_ref, position, stream)) = keys.first_missing(&have) {
-                anyhow::bail!(
-                    "the archive's personal values need keys the keys file lacks (first: {key_ref:?} at position {position}, stream {stream}); give the keys written with the backup (--keys <archive>.keys)"
-                );
-            }
             std::fs::create_dir_all(dir)?;
             access_service::datadir::check_format(dir)?;
             let mut vault = access_events::personal::SledVault::open(&dir.join("vault"))?;
             vault.restore(&pairs)?;
-            vault.adopt(&keys.destroyed.iter().cloned().collect::<Vec<_>>())?;
+            vault.adopt(&destroyed)?;
             let written = access_events::file_log::FileLog::import(&dir.join("log"), envelopes)?;
             (written, dir.display().to_string())
         }

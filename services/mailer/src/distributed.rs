@@ -22,6 +22,7 @@
 
 use crate::worker::{Core, LedgerEntry, Mailer, Mode};
 use access_events::Envelope;
+use access_events::chain::ChainFollower;
 use access_events::nats_log::NatsSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
@@ -54,6 +55,9 @@ impl Default for SharedWork {
 pub fn ledger_bucket(stream: &str) -> String {
     format!("{stream}_MAIL_LEDGER")
 }
+
+/// Stream heads the fold's chain check remembers (about 100 bytes each).
+const FOLLOWED_STREAMS: usize = 100_000;
 
 /// Runs one worker until `shutdown` turns true.
 pub async fn run(
@@ -119,27 +123,38 @@ pub async fn run(
     let fold = {
         let core = core.clone();
         tokio::spawn(async move {
+            let mut follower = ChainFollower::new(FOLLOWED_STREAMS);
             while let Some(next) = events.next().await {
                 let e = match next {
                     Ok(e) => e,
+                    Err(access_events::LogError::Damaged(d)) => return Some(d),
                     Err(err) => {
                         tracing::warn!(error = %err, "reading the log; the feed retries");
                         continue;
                     }
                 };
+                // Nothing is mailed from history that does not hold together.
+                if let Err(d) = follower.check(&e) {
+                    return Some(d);
+                }
                 while let Err(err) = core.handle(&e, Mode::Fold).await {
                     tracing::error!(error = ?err, position = e.position, "keeping mail state; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 folded_tx.send_replace(e.position);
             }
+            None
         })
     };
 
     loop {
         if fold.is_finished() {
             // Without its view of the log the worker cannot write mail.
-            anyhow::bail!("the worker's fold of the log stopped");
+            return match fold.await {
+                Ok(Some(damage)) => Err(anyhow::Error::from(damage)
+                    .context("the worker stopped: the history it reads is damaged")),
+                _ => Err(anyhow::anyhow!("the worker's fold of the log stopped")),
+            };
         }
         let next = tokio::select! {
             next = messages.next() => next,
