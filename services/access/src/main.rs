@@ -253,16 +253,18 @@ async fn restore(
         Some(keys) => read_keys(keys)?,
         None => Vec::new(),
     };
-    // Every sealed value must stay readable, or be erased by an
-    // erasure the log records: a restore without its keys is refused.
+    // Every sealed value must stay readable, or be erased by an erasure the
+    // log records: a restore without its keys is refused (checked once the
+    // destination is known to be empty, so that is what a second try hears).
     let mut keys = access_service::integrity::KeyUse::default();
     envelopes.iter().for_each(|e| keys.add(e));
-    let have = pairs.iter().map(|(r, _)| r.clone()).collect();
-    if let Some((key_ref, position, stream)) = keys.first_missing(&have) {
-        anyhow::bail!(
+    let have: std::collections::HashSet<String> = pairs.iter().map(|(r, _)| r.clone()).collect();
+    let check_keys = || match keys.first_missing(&have) {
+        Some((key_ref, position, stream)) => Err(anyhow::anyhow!(
             "the archive's personal values need keys the keys file lacks (first: {key_ref:?} at position {position}, stream {stream}); give the keys written with the backup (--keys <archive>.keys)"
-        );
-    }
+        )),
+        None => Ok(()),
+    };
     let destroyed: Vec<String> = keys.destroyed.iter().cloned().collect();
     let settings = nats
         .settings("accessd-restore")
@@ -278,6 +280,13 @@ async fn restore(
                 settings.replicas,
             )
             .await?;
+            if access_events::log::EventLog::latest(&log).await? > 0 {
+                anyhow::bail!(
+                    "stream {} is not empty: a restore only goes into an empty stream",
+                    settings.stream
+                );
+            }
+            check_keys()?;
             // Keys first: no event is readable without its key; an erased
             // person's key is marked destroyed, not missing.
             vault.restore(&pairs).await?;
@@ -294,6 +303,7 @@ async fn restore(
                     dir.display()
                 );
             }
+            check_keys()?;
             std::fs::create_dir_all(dir)?;
             access_service::datadir::check_format(dir)?;
             let mut vault = access_events::personal::SledVault::open(&dir.join("vault"))?;
