@@ -11,7 +11,9 @@
 //! ```
 //!
 //! The last line names the chain head of every stream in the archive and the
-//! SHA-256 of every line before it. Verifying needs nothing but the file:
+//! SHA-256 of every line before it; a whole-log export adds a checkpoint the
+//! service signed over exactly its events (`"checkpoint":"access-checkpoint
+//! v1 …"`), which binds the archive to the service's audit key. Verifying needs nothing but the file:
 //! each envelope's hash and link to its predecessor are checked (positions
 //! must increase; a tenant's export skips other tenants' positions), the heads
 //! must be the ones the walk ends on, and the digest must match. The heads
@@ -19,6 +21,7 @@
 //! rewritten after the export cannot end on the same heads.
 
 use crate::chain::{ChainBreak, ChainVerifier};
+use crate::checkpoint::{Checkpoint, LogDigest};
 use crate::envelope::Envelope;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -59,6 +62,10 @@ pub struct Trailer {
     pub heads: BTreeMap<String, Head>,
     /// SHA-256 of every line before this one (each with its newline), hex.
     pub sha256: String,
+    /// For a whole-log export: a checkpoint the service signed over exactly
+    /// the events exported (see [`crate::checkpoint`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub checkpoint: String,
 }
 
 /// What a verified archive holds.
@@ -100,6 +107,8 @@ pub struct Writer<W: Write> {
     digest: Sha256,
     verifier: ChainVerifier,
     line: u64,
+    /// The log digest of the events pushed, for the checkpoint's check.
+    log_digest: LogDigest,
 }
 
 impl<W: Write> Writer<W> {
@@ -109,6 +118,7 @@ impl<W: Write> Writer<W> {
             out,
             digest: Sha256::new(),
             verifier: ChainVerifier::allowing_gaps(),
+            log_digest: LogDigest::default(),
             line: 0,
         };
         w.line(MAGIC)?;
@@ -140,16 +150,27 @@ impl<W: Write> Writer<W> {
         self.verifier
             .check(&envelope)
             .map_err(|source| ArchiveError::Break { line, source })?;
+        self.log_digest.add(&envelope);
         self.line(&STANDARD.encode(stored))
     }
 
     /// Writes the trailer and returns it.
-    pub fn finish(mut self) -> Result<Trailer, ArchiveError> {
+    pub fn finish(self) -> Result<Trailer, ArchiveError> {
+        self.finish_signed(None)
+    }
+
+    /// Writes the trailer with the service's `checkpoint` line, which must
+    /// cover exactly the events pushed; returns it.
+    pub fn finish_signed(mut self, checkpoint: Option<&str>) -> Result<Trailer, ArchiveError> {
         let (events, _) = self.verifier.counts();
+        if let Some(line) = checkpoint {
+            check_signature(line, &self.log_digest, self.line + 1)?;
+        }
         let trailer = Trailer {
             events,
             heads: heads(&self.verifier),
             sha256: hex::encode(self.digest.clone().finalize()),
+            checkpoint: checkpoint.unwrap_or_default().to_owned(),
         };
         let text = serde_json::to_string(&trailer).map_err(|e| ArchiveError::Malformed {
             line: self.line + 1,
@@ -160,6 +181,22 @@ impl<W: Write> Writer<W> {
         self.out.flush()?;
         Ok(trailer)
     }
+}
+
+/// A checkpoint line that must be signed (under the key it names) over
+/// exactly the events `digest` took in.
+fn check_signature(line: &str, digest: &LogDigest, at: u64) -> Result<(), ArchiveError> {
+    let bad = |what: String| ArchiveError::Malformed { line: at, what };
+    let checkpoint = Checkpoint::parse(line).map_err(|e| bad(e.to_string()))?;
+    checkpoint
+        .verify_signature(None)
+        .map_err(|e| bad(e.to_string()))?;
+    if checkpoint.state.events != digest.events || checkpoint.state.digest != digest.digest {
+        return Err(bad(
+            "the signed checkpoint does not cover exactly the archive's events".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn heads(verifier: &ChainVerifier) -> BTreeMap<String, Head> {
@@ -183,6 +220,7 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
     let mut lines = input.lines();
     let mut digest = Sha256::new();
     let mut verifier = ChainVerifier::allowing_gaps();
+    let mut log_digest = LogDigest::default();
     let malformed = |line: u64, what: &str| ArchiveError::Malformed {
         line,
         what: what.to_owned(),
@@ -216,6 +254,7 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
             verifier
                 .check(&envelope)
                 .map_err(|source| ArchiveError::Break { line: at, source })?;
+            log_digest.add(&envelope);
             digest.update(event_line.as_bytes());
             digest.update(b"\n");
         }
@@ -244,6 +283,9 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
             number,
             "the digest does not match the lines before it",
         ));
+    }
+    if !trailer.checkpoint.is_empty() {
+        check_signature(&trailer.checkpoint, &log_digest, number)?;
     }
     Ok(Report { header, trailer })
 }

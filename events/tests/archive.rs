@@ -86,3 +86,70 @@ async fn dropped_swapped_and_cut_lines_are_found() {
     let err = archive::verify(joined(&last_dropped).as_slice()).unwrap_err();
     assert!(err.to_string().contains("trailer"), "{err}");
 }
+
+#[test]
+fn a_signed_archive_verifies_and_a_signature_over_other_events_does_not() {
+    use access_events::archive::{self, Header, Writer};
+    use access_events::checkpoint::{Checkpoint, LogDigest, signing_key};
+    let events: Vec<access_events::Envelope> = (1..=5u64)
+        .map(|p| {
+            let r = access_events::conformance::request(
+                &format!("r{p}"),
+                &access_events::conformance::stream("a"),
+                p - 1,
+                1,
+            );
+            let prev = [0u8; 32];
+            r.seal(&r.streams[0].stream, &r.streams[0].events[0], 1, prev, p)
+                .expect("seal")
+        })
+        .collect();
+    // Each event is the first of its own stream here: name them apart.
+    let events: Vec<_> = events
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut e)| {
+            e.stream = access_events::conformance::stream(&format!("s{i}"));
+            e.hash = access_events::chain::hash_of(&e);
+            e
+        })
+        .collect();
+    let key = signing_key(&[3; 32]);
+    let write = |covered: usize| {
+        let mut out = Vec::new();
+        let header = Header {
+            scope: "log".into(),
+            exported_at_ms: 0,
+            source_head: 5,
+        };
+        let mut w = Writer::new(&mut out, &header).expect("header");
+        let mut digest = LogDigest::default();
+        for (i, e) in events.iter().enumerate() {
+            w.push(&e.encode()).expect("push");
+            if i < covered {
+                digest.add(e);
+            }
+        }
+        let line = Checkpoint::sign(digest, 0, &key).to_line();
+        let finished = w.finish_signed(Some(&line)).map(|_| ());
+        (finished, out)
+    };
+    let (ok, bytes) = write(5);
+    ok.expect("a checkpoint over every event is accepted");
+    let report = archive::verify(std::io::Cursor::new(&bytes)).expect("verifies");
+    assert!(
+        report
+            .trailer
+            .checkpoint
+            .starts_with("access-checkpoint v1")
+    );
+    let (refused, _) = write(3);
+    assert!(
+        refused.is_err(),
+        "a checkpoint over fewer events is refused"
+    );
+    // A trailer whose signature was tampered with does not verify.
+    let text = String::from_utf8(bytes).expect("text");
+    let tampered = text.replace("events=5", "events=4");
+    assert!(archive::verify(std::io::Cursor::new(tampered.as_bytes())).is_err());
+}

@@ -60,6 +60,11 @@ impl Checkpoints {
         })
     }
 
+    /// Signs `state` now: for a digest taken elsewhere (a whole-log export).
+    pub fn sign(&self, state: LogDigest) -> Checkpoint {
+        Checkpoint::sign(state, crate::app::now_ms(), &self.key)
+    }
+
     /// A checkpoint of the log up to at least `position`, waiting at most
     /// `wait` for the follower to get there.
     pub async fn sign_at_least(

@@ -82,9 +82,6 @@ pub fn verify_archive_against(
     trusted_key: Option<&str>,
 ) -> anyhow::Result<()> {
     verify_archive(path)?;
-    let Some(checkpoints) = checkpoints else {
-        return Ok(());
-    };
     let trusted = trusted_key
         .map(|k| {
             hex::decode(k.trim())
@@ -93,6 +90,21 @@ pub fn verify_archive_against(
                 .context("--trusted-key is not 32 bytes of hex")
         })
         .transpose()?;
+    let open = || {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("opening {}", path.display()))
+    };
+    // The archive's own signature, under the pinned key when one is given.
+    if let Some(trusted) = &trusted {
+        let report = archive::verify(open()?)?;
+        Checkpoint::parse(&report.trailer.checkpoint)
+            .and_then(|c| c.verify_signature(Some(trusted)))
+            .context("the archive is not signed with the trusted key")?;
+    }
+    let Some(checkpoints) = checkpoints else {
+        return Ok(());
+    };
     let open = || {
         std::fs::File::open(path)
             .map(std::io::BufReader::new)
@@ -137,6 +149,13 @@ pub fn verify_archive(path: &PathBuf) -> anyhow::Result<()> {
             println!("events: {}", report.trailer.events);
             println!("streams: {}", report.trailer.heads.len());
             println!("chain: intact");
+            if let Ok(c) = Checkpoint::parse(&report.trailer.checkpoint) {
+                println!(
+                    "signed: by key {} over all {} events",
+                    hex::encode(c.key),
+                    c.state.events
+                );
+            }
             Ok(())
         }
         Err(e) => {
@@ -303,7 +322,12 @@ pub async fn export(client: &Client, out: &PathBuf) -> anyhow::Result<archive::T
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default();
+    let mut checkpoint = None;
     while let Some(e) = stream.message().await? {
+        if !e.checkpoint.is_empty() {
+            checkpoint = Some(e.checkpoint);
+            continue;
+        }
         if writer.is_none() {
             let header = Header {
                 scope: e.scope.clone(),
@@ -329,7 +353,7 @@ pub async fn export(client: &Client, out: &PathBuf) -> anyhow::Result<archive::T
             },
         )?,
     };
-    let trailer = writer.finish()?;
+    let trailer = writer.finish_signed(checkpoint.as_deref())?;
     std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
     Ok(trailer)
 }

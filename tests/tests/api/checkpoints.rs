@@ -95,6 +95,33 @@ async fn a_signed_checkpoint_finds_a_rewrite_the_chains_cannot() {
         String::from_utf8_lossy(&before.stderr)
     );
 
+    // A whole-log export carries the service's signature over its events.
+    let archive = dir.path().join("log.archive");
+    let export = std::process::Command::new(binary("accessctl"))
+        .args(["--addr", &format!("http://{}", app.grpc_addr)])
+        .args(["audit", "export", "--out"])
+        .arg(&archive)
+        .env("ACCESS_KEY", &app.operator_key)
+        .output()
+        .expect("accessctl runs");
+    assert!(
+        export.status.success(),
+        "{}",
+        String::from_utf8_lossy(&export.stderr)
+    );
+    let offline = std::process::Command::new(binary("accessctl"))
+        .args(["audit", "verify", "--archive"])
+        .arg(&archive)
+        .args(["--trusted-key", &operator.public_key])
+        .output()
+        .expect("accessctl runs");
+    let out = String::from_utf8_lossy(&offline.stdout);
+    assert!(offline.status.success(), "{out}");
+    assert!(
+        out.contains(&format!("signed: by key {}", operator.public_key)),
+        "{out}"
+    );
+
     // Act: the contact's stream rewritten with every hash recomputed.
     app.terminate().await;
     rewrite_stream(&app.dir, "contact.acme.");

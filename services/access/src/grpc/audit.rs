@@ -237,6 +237,7 @@ impl Audit for AuditService {
             Principal::Staff { .. } => Some(self.auditor(&request).await?),
         };
         let log = self.0.app.log.clone();
+        let checkpoints = self.0.checkpoints.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             let head = *log.head().borrow();
@@ -245,7 +246,10 @@ impl Audit for AuditService {
                 .map_or_else(|| "log".to_owned(), |t| format!("tenant {t}"));
             let mut first = true;
             let mut next = 1;
-            while next <= head {
+            // The whole log's digest, signed at the end: the archive then
+            // carries the service's signature over exactly what it holds.
+            let mut digest = access_events::checkpoint::LogDigest::default();
+            'export: while next <= head {
                 let batch = match log.read_from(next, 2048).await {
                     Ok(batch) if !batch.is_empty() => batch,
                     Ok(_) => break,
@@ -257,8 +261,9 @@ impl Audit for AuditService {
                 for e in batch {
                     next = e.position + 1;
                     if e.position > head {
-                        return;
+                        break 'export;
                     }
+                    digest.add(&e);
                     let mine = match &tenant {
                         None => true,
                         Some(t) => e.stream.tenant() == t,
@@ -271,12 +276,20 @@ impl Audit for AuditService {
                         envelope: e.encode(),
                         scope: if first { scope.clone() } else { String::new() },
                         source_head: if first { head } else { 0 },
+                        checkpoint: String::new(),
                     };
                     first = false;
                     if tx.send(Ok(item)).await.is_err() {
                         return;
                     }
                 }
+            }
+            if tenant.is_none() && digest.events > 0 {
+                let last = pb::ExportedEvent {
+                    checkpoint: checkpoints.sign(digest).to_line(),
+                    ..Default::default()
+                };
+                let _ = tx.send(Ok(last)).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
