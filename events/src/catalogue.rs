@@ -670,6 +670,30 @@ payload_enum! {
     legacy {}
 }
 
+/// An operator quarantined damaged history: what the log lost, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRepaired {
+    /// The first position no longer in the log.
+    pub first_lost_position: u64,
+    /// The bytes moved aside from the log file.
+    pub quarantined_bytes: u64,
+    /// Where they were kept (a file beside the log).
+    pub quarantined_file: String,
+    /// The damage that called for it, as the check named it.
+    pub damage: String,
+    /// The operator's reason.
+    pub reason: String,
+}
+
+payload_enum! {
+    /// Events of the log's own stream: what operators did to the log.
+    pub enum SystemEvent {
+        /// See [`LogRepaired`].
+        LogRepaired(LogRepaired) = 1,
+    }
+    legacy {}
+}
+
 payload_enum! {
     /// Events of a username reservation stream.
     pub enum UsernameSlotEvent {
@@ -824,6 +848,8 @@ pub enum Event {
     UsernameSlot(UsernameSlotEvent),
     /// From a portal link stream.
     PortalLink(PortalLinkEvent),
+    /// From the log's own stream.
+    System(SystemEvent),
 }
 
 impl Event {
@@ -843,6 +869,7 @@ impl Event {
             Aggregate::EmailSlot => Event::EmailSlot(EmailSlotEvent::decode(t, v, b)?),
             Aggregate::UsernameSlot => Event::UsernameSlot(UsernameSlotEvent::decode(t, v, b)?),
             Aggregate::PortalLink => Event::PortalLink(PortalLinkEvent::decode(t, v, b)?),
+            Aggregate::System => Event::System(SystemEvent::decode(t, v, b)?),
         })
     }
 
@@ -857,6 +884,7 @@ impl Event {
             Event::EmailSlot(_) => Aggregate::EmailSlot,
             Event::UsernameSlot(_) => Aggregate::UsernameSlot,
             Event::PortalLink(_) => Aggregate::PortalLink,
+            Event::System(_) => Aggregate::System,
         }
     }
 
@@ -874,6 +902,7 @@ impl Event {
             Event::EmailSlot(e) => parts(e),
             Event::UsernameSlot(e) => parts(e),
             Event::PortalLink(e) => parts(e),
+            Event::System(e) => parts(e),
         }
     }
 

@@ -30,6 +30,8 @@ pub enum Aggregate {
     UsernameSlot,
     /// A per-customer capability link to view documents.
     PortalLink,
+    /// The log's own record of what operators did to it (repairs).
+    System,
 }
 
 impl Aggregate {
@@ -44,6 +46,7 @@ impl Aggregate {
             Aggregate::EmailSlot => "emailslot",
             Aggregate::UsernameSlot => "usernameslot",
             Aggregate::PortalLink => "portallink",
+            Aggregate::System => "system",
         }
     }
 
@@ -58,6 +61,7 @@ impl Aggregate {
             "emailslot" => Aggregate::EmailSlot,
             "usernameslot" => Aggregate::UsernameSlot,
             "portallink" => Aggregate::PortalLink,
+            "system" => Aggregate::System,
             _ => return None,
         })
     }

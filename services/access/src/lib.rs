@@ -12,6 +12,7 @@
 //! - [`health`]: each background part's state and the health statuses.
 //! - [`check`]: `accessd check`, a stopped data directory against its log.
 //! - [`checkpoints`]: the log's running digest and its signed checkpoints.
+//! - [`repair`]: `accessd repair --quarantine`, the operator's recorded repair.
 //! - [`integrity`]: the checks before serving: stores backed by the log.
 //! - [`secrets`]: server keys, API keys, session tokens and password hashing.
 //! - [`config`], [`startup`], [`telemetry`]: wiring.
@@ -33,6 +34,7 @@ pub mod integrity;
 pub mod metrics;
 pub mod pages;
 pub mod projections;
+pub mod repair;
 pub mod secrets;
 pub mod startup;
 pub mod tls;

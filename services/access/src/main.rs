@@ -43,6 +43,23 @@ enum Command {
         #[arg(long, env = "ACCESS_DATA_DIR")]
         data_dir: std::path::PathBuf,
     },
+    /// Repairs a stopped data directory that `accessd check` found damaged,
+    /// as an explicit, recorded act: with --quarantine, everything from the
+    /// append holding the first damage on is moved aside (kept beside the
+    /// log), the log is cut there, and a `LogRepaired` event records what
+    /// was lost and why. To restore instead, use `accessd restore` with the
+    /// latest backup into a new directory.
+    Repair {
+        /// The data directory.
+        #[arg(long, env = "ACCESS_DATA_DIR")]
+        data_dir: std::path::PathBuf,
+        /// Accept losing the damaged part of the log (required).
+        #[arg(long, required = true)]
+        quarantine: bool,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: String,
+    },
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -217,6 +234,20 @@ async fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("accessd: {e:#}");
                 ExitCode::from(access_service::integrity::exit_code(&e))
+            }
+        },
+        Command::Repair {
+            data_dir,
+            quarantine: _,
+            reason,
+        } => match access_service::repair::quarantine(&data_dir, &reason).await {
+            Ok(summary) => {
+                println!("accessd: {summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("accessd: {e:#}");
+                ExitCode::FAILURE
             }
         },
         Command::Keys { key_dir, rotate } => match keys(&key_dir, rotate) {

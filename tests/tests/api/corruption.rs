@@ -397,3 +397,103 @@ async fn damaged_data_is_refused_or_served_intact_never_shortened_or_altered() {
     );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+#[tokio::test]
+async fn a_quarantine_is_an_explicit_recorded_act_and_the_service_starts_after_it() {
+    // Arrange: acknowledged history, then a damaged byte in its middle.
+    let mut app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C001").await;
+    let mut contacts = Vec::new();
+    for i in 0..10 {
+        let email = format!("early{i}@example.com");
+        contacts.push((app.invite(&key, "C001", &email).await, email));
+    }
+    app.terminate().await;
+    let events = app.dir.join("log/events");
+    let f = frames(&events);
+    let (start, end) = f[f.len() * 2 / 3];
+    let mut bytes = std::fs::read(&events).expect("events");
+    bytes[(start + end) / 2] ^= 0x10;
+    std::fs::write(&events, bytes).expect("write");
+    let dir = app.dir.clone();
+    let accessd = |args: &[&str]| {
+        std::process::Command::new(access_tests::binary("accessd"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(&dir)
+            .output()
+            .expect("accessd runs")
+    };
+    let refused = TestApp::try_open_dir(dir.clone())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(refused.code, Some(65), "{refused}");
+    let check = accessd(&["check"]);
+    assert_eq!(check.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("damage: "));
+
+    // Act: nothing happens without the explicit flag; with it, the repair.
+    let unasked = accessd(&["repair", "--reason", "test"]);
+    assert!(!unasked.status.success());
+    let repaired = accessd(&["repair", "--quarantine", "--reason", "disk fault on host 3"]);
+    let said = String::from_utf8_lossy(&repaired.stdout);
+    assert!(
+        repaired.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&repaired.stderr)
+    );
+
+    // Assert: the directory checks clean, the lost part is kept, the repair
+    // is an event, and what came before the damage is served.
+    let check = accessd(&["check"]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let kept: Vec<_> = std::fs::read_dir(dir.join("log"))
+        .expect("log dir")
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("events.quarantined-")
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{said}");
+    let app = TestApp::open_dir(dir.clone()).await;
+    assert!(app.verify().await.ok);
+    let head = app.head().await;
+    let last = access_proto::v1::audit_client::AuditClient::new(app.channel.clone())
+        .export_log(app.req(&app.operator_key, pb::ExportLogRequest {}))
+        .await
+        .expect("export");
+    let mut stream = last.into_inner();
+    let mut repair = None;
+    while let Some(e) = stream.message().await.expect("message") {
+        if e.envelope.is_empty() {
+            continue;
+        }
+        let envelope = access_events::Envelope::decode(&e.envelope).expect("envelope");
+        if envelope.event_type == "LogRepaired" {
+            repair = Some(envelope.position);
+        }
+    }
+    assert_eq!(repair, Some(head), "the repair is the log's last event");
+    let (first, email) = &contacts[0];
+    let got = app
+        .access()
+        .get_contact(app.req(
+            &key,
+            pb::GetContactRequest {
+                contact_id: first.contact_id.clone(),
+                min_position: head,
+            },
+        ))
+        .await
+        .expect("an early contact is still served")
+        .into_inner();
+    assert_eq!(&got.email, email);
+}

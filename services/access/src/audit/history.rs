@@ -4,8 +4,8 @@
 
 use access_events::catalogue::{
     ContactEvent, CustomerEvent, CustomerStatus, DefaultVisibility, DocumentKind, EmailSlotEvent,
-    Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, TenantEvent,
-    UsernameSlotEvent,
+    Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, SystemEvent,
+    TenantEvent, UsernameSlotEvent,
 };
 use access_events::{Actor, Envelope};
 use std::collections::HashMap;
@@ -496,6 +496,14 @@ impl Names {
                     because(&d.reason)
                 ),
             },
+            Event::System(SystemEvent::LogRepaired(r)) => format!(
+                "quarantined damaged history from position {} on ({} bytes kept in {}): {}{}",
+                r.first_lost_position,
+                r.quarantined_bytes,
+                r.quarantined_file,
+                r.damage,
+                because(&r.reason)
+            ),
             Event::EmailSlot(EmailSlotEvent::EmailReserved(_)) => {
                 format!("reserved the email for {}", contact())
             }
@@ -569,6 +577,7 @@ pub fn redacted_json(event: &Event) -> String {
         Event::EmailSlot(e) => serde_json::to_value(e),
         Event::UsernameSlot(e) => serde_json::to_value(e),
         Event::PortalLink(e) => serde_json::to_value(e),
+        Event::System(e) => serde_json::to_value(e),
     };
     let mut value = match value {
         // Externally tagged: {"Variant": {...}}; the type is said elsewhere.

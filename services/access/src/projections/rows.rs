@@ -588,6 +588,8 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
                 }
             }
         }
+        // The log's own record: nothing any read model answers from.
+        Event::System(_) => {}
         Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
             rows.put(keys::invitation(tenant, &e.invitation_id), &e.contact_id);
             set_invitation_expiry(rows, tenant, &e.contact_id, e.expires_at_ms)?;
