@@ -106,6 +106,13 @@ impl TestApp {
             })
     }
 
+    /// Takes over `old`'s temporary directory (this one was started on it),
+    /// so it lives as long as the new process.
+    pub fn adopt(mut self, mut old: TestApp) -> TestApp {
+        self._root = old._root.take();
+        self
+    }
+
     /// Starts `accessd` in a fresh temporary data directory with extra flags.
     pub async fn spawn_with(args: &[&str]) -> TestApp {
         Self::spawn_with_env(args, &[]).await

@@ -112,3 +112,80 @@ async fn acknowledged_commands_survive_sigkill_and_no_mail_is_sent_twice() {
     }
     assert!(count >= acked.len());
 }
+
+/// Random moments, repeated on one directory: each round eight clients
+/// invite, accessd is killed after a random delay and started again, and
+/// every invitation acknowledged in any round must still be served, the
+/// chains verify, and the start is never refused. `ACCESS_CRASH_ROUNDS`
+/// (default 4) sets the rounds; the long mode is a larger number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_never_loses_or_refuses_acknowledged_history() {
+    let rounds: u64 = std::env::var("ACCESS_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let mut app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C001").await;
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |d| d.as_nanos() as u64)
+        | 1;
+    for round in 0..rounds {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let delay = Duration::from_millis(20 + seed % 400);
+        let mut clients = Vec::new();
+        for c in 0..8 {
+            let mut access = app.access();
+            let (acked, key) = (acked.clone(), key.clone());
+            clients.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let email = format!("r{round}-c{c}-{i}@crash.example");
+                    let mut req = tonic::Request::new(invite_request("C001", &email, None));
+                    req.metadata_mut()
+                        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+                    match access.invite_customer(req).await {
+                        Ok(r) => acked.lock().await.push((email, r.into_inner().contact_id)),
+                        Err(_) => break,
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(delay).await;
+        app.kill9().await;
+        for c in clients {
+            c.await.unwrap();
+        }
+        app = match TestApp::try_open_dir(app.dir.clone()).await {
+            Ok(restarted) => restarted.adopt(app),
+            Err(refused) => {
+                panic!("round {round} (killed after {delay:?}): start refused: {refused}")
+            }
+        };
+        assert!(app.verify().await.ok, "round {round}: the chains verify");
+    }
+    let acked = acked.lock().await.clone();
+    let head = app.head().await;
+    for (email, contact) in &acked {
+        let c = app
+            .access()
+            .get_contact(app.req(
+                &key,
+                pb::GetContactRequest {
+                    contact_id: contact.clone(),
+                    min_position: head,
+                },
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("acknowledged contact {contact} lost: {e:?}"))
+            .into_inner();
+        assert_eq!(&c.email, email);
+    }
+    eprintln!(
+        "sigkill rounds: {rounds}, {} acknowledged invitations all served",
+        acked.len()
+    );
+}
