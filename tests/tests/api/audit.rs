@@ -200,30 +200,17 @@ async fn one_changed_byte_in_the_stored_log_is_found_and_named() {
         // Someone who knows the file format: the envelope's payload changes
         // and its frame gets a matching checksum, so only the hash chain can
         // tell.
-        use access_events::frames::{self, Frames};
+        use access_events::frames;
         use std::os::unix::fs::FileExt;
-        let path = app.dir.join("log").join("events");
+        let (offset, envelope) = access_tests::stored_events(&app.dir)
+            .into_iter()
+            .find(|(_, e)| e.position == target)
+            .expect("the event");
+        let mut body = envelope.encode();
         let file = std::fs::OpenOptions::new()
-            .read(true)
             .write(true)
-            .open(&path)
+            .open(app.dir.join("log").join("events"))
             .expect("open the stored log");
-        let len = file.metadata().expect("size").len();
-        let mut reader = Frames::new(&file, 0, len, 1 << 16);
-        let (offset, mut body) = loop {
-            let frame = reader
-                .next_frame()
-                .expect("whole frames")
-                .expect("the event");
-            if frame.kind == frames::EVENT
-                && access_events::Envelope::decode(frame.body)
-                    .expect("envelope")
-                    .position
-                    == target
-            {
-                break (frame.offset, frame.body.to_vec());
-            }
-        };
         // The envelope ends with its payload: change its last byte.
         let last = body.len() - 1;
         body[last] ^= 0x20;

@@ -12,25 +12,14 @@ use std::os::unix::fs::FileExt;
 /// later event of its stream, and fresh frame checksums; the index is
 /// removed so it is rebuilt from the rewritten file.
 fn rewrite_stream(dir: &std::path::Path, stream_prefix: &str) {
-    use access_events::frames::{self, Frames};
-    let path = dir.join("log").join("events");
+    let victims: Vec<_> = access_tests::stored_events(dir)
+        .into_iter()
+        .filter(|(_, e)| e.stream.as_str().starts_with(stream_prefix))
+        .collect();
     let file = std::fs::OpenOptions::new()
-        .read(true)
         .write(true)
-        .open(&path)
+        .open(dir.join("log").join("events"))
         .expect("open the stored log");
-    let len = file.metadata().expect("size").len();
-    let mut reader = Frames::new(&file, 0, len, 1 << 16);
-    let mut victims = Vec::new();
-    while let Some(frame) = reader.next_frame().expect("whole frames") {
-        if frame.kind != frames::EVENT {
-            continue;
-        }
-        let e = access_events::Envelope::decode(frame.body).expect("envelope");
-        if e.stream.as_str().starts_with(stream_prefix) {
-            victims.push((frame.offset, e));
-        }
-    }
     let mut prev = None;
     for (i, (offset, mut e)) in victims.into_iter().enumerate() {
         if i == 0 {
@@ -43,7 +32,7 @@ fn rewrite_stream(dir: &std::path::Path, stream_prefix: &str) {
         e.hash = access_events::chain::hash_of(&e);
         prev = Some(e.hash);
         let mut rewritten = Vec::new();
-        frames::push(&mut rewritten, frames::EVENT, &e.encode());
+        access_events::frames::push(&mut rewritten, access_events::frames::EVENT, &e.encode());
         file.write_all_at(&rewritten, offset).expect("write");
     }
     file.sync_all().expect("sync");

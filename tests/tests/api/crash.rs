@@ -63,21 +63,7 @@ async fn acknowledged_commands_survive_sigkill_and_no_mail_is_sent_twice() {
     let acked = acked.lock().await.clone();
     assert!(acked.len() >= 150);
     let head = app.head().await;
-    for (email, contact) in &acked {
-        let c = app
-            .access()
-            .get_contact(app.req(
-                &key,
-                pb::GetContactRequest {
-                    contact_id: contact.clone(),
-                    min_position: head,
-                },
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("acknowledged contact {contact} lost: {e:?}"))
-            .into_inner();
-        assert_eq!(&c.email, email);
-    }
+    assert_all_served(&app, &key, &acked, head).await;
     let verified = app.verify().await;
     assert!(verified.ok, "{}", verified.first_break);
 
@@ -169,11 +155,20 @@ async fn sigkill_at_random_moments_never_loses_or_refuses_acknowledged_history()
     }
     let acked = acked.lock().await.clone();
     let head = app.head().await;
-    for (email, contact) in &acked {
+    assert_all_served(&app, &key, &acked, head).await;
+    eprintln!(
+        "sigkill rounds: {rounds}, {} acknowledged invitations all served",
+        acked.len()
+    );
+}
+
+/// Every acknowledged (email, contact) is served with its email at `head`.
+async fn assert_all_served(app: &TestApp, key: &str, acked: &[(String, String)], head: u64) {
+    for (email, contact) in acked {
         let c = app
             .access()
             .get_contact(app.req(
-                &key,
+                key,
                 pb::GetContactRequest {
                     contact_id: contact.clone(),
                     min_position: head,
@@ -184,8 +179,4 @@ async fn sigkill_at_random_moments_never_loses_or_refuses_acknowledged_history()
             .into_inner();
         assert_eq!(&c.email, email);
     }
-    eprintln!(
-        "sigkill rounds: {rounds}, {} acknowledged invitations all served",
-        acked.len()
-    );
 }
