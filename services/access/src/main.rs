@@ -33,6 +33,12 @@ enum Command {
         /// previous ones keep working. Restart replicas and mailers after.
         #[arg(long)]
         rotate: bool,
+        /// Make a new audit key (`audit.key`), which signs the log's
+        /// checkpoints from the next start on; the old one is kept as
+        /// `audit.key.<n>`, and checkpoints it signed still verify with its
+        /// public key. Auditors pin the new public key printed.
+        #[arg(long)]
+        rotate_audit: bool,
     },
     /// Checks a stopped data directory and changes nothing: the log's
     /// frames, commits, hash chains, synced mark and index; the key vault;
@@ -250,7 +256,11 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Keys { key_dir, rotate } => match keys(&key_dir, rotate) {
+        Command::Keys {
+            key_dir,
+            rotate,
+            rotate_audit,
+        } => match keys(&key_dir, rotate, rotate_audit) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("accessd: {e:#}");
@@ -379,10 +389,27 @@ fn read_keys(keys: &std::path::Path) -> anyhow::Result<Vec<(String, [u8; 32])>> 
     Ok(pairs)
 }
 
-fn keys(dir: &std::path::Path, rotate: bool) -> anyhow::Result<()> {
+fn keys(dir: &std::path::Path, rotate: bool, rotate_audit: bool) -> anyhow::Result<()> {
     use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let secrets = access_service::secrets::DataDirSecrets::load_or_create(dir)?;
+    if rotate_audit {
+        let old = hex::encode(secrets.audit_key.verifying_key().to_bytes());
+        let kept = (1..)
+            .map(|n| dir.join(format!("audit.key.{n}")))
+            .find(|p| !p.exists())
+            .context("naming the old audit key")?;
+        std::fs::rename(dir.join("audit.key"), &kept)
+            .with_context(|| format!("keeping the old audit key as {}", kept.display()))?;
+        let new = access_service::secrets::DataDirSecrets::load_or_create(dir)?;
+        println!(
+            "accessd: new audit key in {}, public key {} (the old one, {old}, kept as {}); restart replicas to sign with it",
+            dir.display(),
+            hex::encode(new.audit_key.verifying_key().to_bytes()),
+            kept.display()
+        );
+        return Ok(());
+    }
     if rotate {
         let id = access_service::secrets::DataDirSecrets::rotate(dir)?;
         println!(

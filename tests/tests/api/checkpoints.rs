@@ -123,3 +123,53 @@ async fn a_signed_checkpoint_finds_a_rewrite_the_chains_cannot() {
     assert!(!after.status.success(), "{out}");
     assert!(out.contains("DOES NOT MATCH"), "{out}");
 }
+
+#[tokio::test]
+async fn the_audit_key_rotates_and_old_checkpoints_still_verify() {
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = |extra: &[&str]| {
+        std::process::Command::new(binary("accessd"))
+            .args(["keys", "--key-dir"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("accessd runs")
+    };
+    assert!(keys(&[]).status.success());
+    let seed = |name: &str| {
+        let text = std::fs::read_to_string(dir.path().join(name)).expect("key file");
+        let bytes: [u8; 32] = hex_seed(text.trim());
+        access_events::checkpoint::signing_key(&bytes)
+    };
+    let old = seed("audit.key");
+    let signed = access_events::checkpoint::Checkpoint::sign(Default::default(), 1, &old);
+    let rotated = keys(&["--rotate-audit"]);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let new = seed("audit.key");
+    assert_ne!(new.verifying_key(), old.verifying_key());
+    assert_eq!(seed("audit.key.1").verifying_key(), old.verifying_key());
+    let line = signed.to_line();
+    let parsed = access_events::checkpoint::Checkpoint::parse(&line).expect("parse");
+    assert!(
+        parsed
+            .verify_signature(Some(&old.verifying_key().to_bytes()))
+            .is_ok()
+    );
+    assert!(
+        parsed
+            .verify_signature(Some(&new.verifying_key().to_bytes()))
+            .is_err()
+    );
+}
+
+fn hex_seed(text: &str) -> [u8; 32] {
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect();
+    bytes.try_into().expect("32 bytes")
+}
