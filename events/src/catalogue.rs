@@ -670,15 +670,20 @@ payload_enum! {
     legacy {}
 }
 
-/// An operator quarantined damaged history: what the log lost, and why.
+/// An operator repaired damaged history: how, what was lost, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogRepaired {
-    /// The first position no longer in the log.
+    /// `quarantine` (the damaged part cut off and kept aside) or `archive`
+    /// (the damaged events taken back from a backup).
+    pub method: String,
+    /// The first position no longer in the log; 0 when nothing was lost.
     pub first_lost_position: u64,
-    /// The bytes moved aside from the log file.
-    pub quarantined_bytes: u64,
-    /// Where they were kept (a file beside the log).
-    pub quarantined_file: String,
+    /// Events taken back from the archive.
+    pub restored_events: u64,
+    /// Where the damaged bytes were kept, beside the log.
+    pub kept_aside: String,
+    /// The archive restored from, with its SHA-256; empty for a quarantine.
+    pub archive: String,
     /// The damage that called for it, as the check named it.
     pub damage: String,
     /// The operator's reason.

@@ -298,6 +298,37 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(storage)
 }
 
+/// Every intact frame of a file: its events in file order, and its request
+/// records by last position.
+type Salvaged = (Vec<Envelope>, HashMap<u64, (String, RequestRecord)>);
+
+/// Reads every intact frame of the file at `path`, past damaged bytes.
+fn salvage_file(path: &Path) -> Result<Salvaged, LogError> {
+    let bytes = std::fs::read(path).map_err(storage)?;
+    let (mut events, mut records) = (Vec::new(), HashMap::new());
+    let mut at = 0;
+    while at < bytes.len() {
+        let Some(len) = frames::intact_at(&bytes[at..]) else {
+            at += 1;
+            continue;
+        };
+        let body = frames::claimed_body(&bytes[at..]).unwrap_or_default();
+        if bytes[at] == EVENT {
+            if let Ok(e) = Envelope::decode(body) {
+                events.push(e);
+            }
+        } else if let Ok(Commit {
+            last_position,
+            request: Some(request),
+        }) = postcard::from_bytes::<Commit>(body)
+        {
+            records.insert(last_position, request);
+        }
+        at += len;
+    }
+    Ok((events, records))
+}
+
 /// Writes `envelopes` (a whole log, in order) as frames into `path`, with a
 /// commit frame after each run of one request id, or after the positions
 /// `records` names (keyed by last position). Renumbers positions from 1 when
@@ -441,6 +472,35 @@ impl FileLog {
             head: head_rx,
             stats,
         })
+    }
+
+    /// Every intact event frame left in the stopped log in `dir`, in file
+    /// order, reading past damaged bytes: what a repair can still use.
+    pub fn salvage(dir: &Path) -> Result<Vec<Envelope>, LogError> {
+        let _lock = lock_dir(dir)?;
+        Ok(salvage_file(&dir.join(EVENTS_FILE))?.0)
+    }
+
+    /// Replaces the stopped log in `dir` with `envelopes` (a whole, verified
+    /// history, positions 1, 2, 3…), keeping the old file beside it as
+    /// `events.damaged-<n>`; the index and the synced mark are made again at
+    /// the next open. Returns where the old file went.
+    pub fn replace(dir: &Path, envelopes: Vec<Envelope>) -> Result<std::path::PathBuf, LogError> {
+        let _lock = lock_dir(dir)?;
+        // The request records that survive keep answering retries.
+        let (_, records) = salvage_file(&dir.join(EVENTS_FILE))?;
+        let partial = dir.join("events.repaired");
+        write_frames(&partial, envelopes.into_iter().map(Ok), records, false)?;
+        let aside = (1..)
+            .map(|n| dir.join(format!("{EVENTS_FILE}.damaged-{n}")))
+            .find(|p| !p.exists())
+            .unwrap_or_else(|| dir.join(format!("{EVENTS_FILE}.damaged")));
+        std::fs::rename(dir.join(EVENTS_FILE), &aside).map_err(storage)?;
+        std::fs::rename(&partial, dir.join(EVENTS_FILE)).map_err(storage)?;
+        let _ = std::fs::remove_dir_all(dir.join(INDEX_DIR));
+        let _ = std::fs::remove_file(dir.join(mark::MARK_FILE));
+        sync_dir(dir)?;
+        Ok(aside)
     }
 
     /// Checks the log in `dir` without changing it (the directory must not be

@@ -50,18 +50,23 @@ enum Command {
         data_dir: std::path::PathBuf,
     },
     /// Repairs a stopped data directory that `accessd check` found damaged,
-    /// as an explicit, recorded act: with --quarantine, everything from the
+    /// as an explicit act recorded in the log (`LogRepaired`): with
+    /// --from-archive, the damaged events are taken back from a whole-log
+    /// backup and nothing is lost; with --quarantine, everything from the
     /// append holding the first damage on is moved aside (kept beside the
-    /// log), the log is cut there, and a `LogRepaired` event records what
-    /// was lost and why. To restore instead, use `accessd restore` with the
-    /// latest backup into a new directory.
+    /// log) and the log is cut there.
+    #[command(group(clap::ArgGroup::new("method").required(true).args(["quarantine", "from_archive"])))]
     Repair {
         /// The data directory.
         #[arg(long, env = "ACCESS_DATA_DIR")]
         data_dir: std::path::PathBuf,
-        /// Accept losing the damaged part of the log (required).
-        #[arg(long, required = true)]
+        /// Accept losing the damaged part of the log.
+        #[arg(long)]
         quarantine: bool,
+        /// A whole-log backup (`accessctl backup`) to take the damaged
+        /// events back from.
+        #[arg(long)]
+        from_archive: Option<std::path::PathBuf>,
         /// Why, for the record.
         #[arg(long)]
         reason: String,
@@ -245,17 +250,26 @@ async fn main() -> ExitCode {
         Command::Repair {
             data_dir,
             quarantine: _,
+            from_archive,
             reason,
-        } => match access_service::repair::quarantine(&data_dir, &reason).await {
-            Ok(summary) => {
-                println!("accessd: {summary}");
-                ExitCode::SUCCESS
+        } => {
+            let repaired = match &from_archive {
+                Some(archive) => {
+                    access_service::repair::from_archive(&data_dir, archive, &reason).await
+                }
+                None => access_service::repair::quarantine(&data_dir, &reason).await,
+            };
+            match repaired {
+                Ok(summary) => {
+                    println!("accessd: {summary}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("accessd: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("accessd: {e:#}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Keys {
             key_dir,
             rotate,

@@ -1,7 +1,9 @@
-//! `accessd repair --quarantine`: the operator's explicit act on a log that
-//! `accessd check` found damaged, recorded in the log itself.
+//! `accessd repair`: the operator's explicit act on a log that `accessd
+//! check` found damaged, recorded in the log itself (`LogRepaired`).
 //!
-//! Everything from the append holding the first damage on is moved aside
+//! `--from-archive` takes the damaged events back from a whole-log backup
+//! and loses nothing. `--quarantine` accepts a loss: everything from the
+//! append holding the first damage on is moved aside
 //! (kept beside the log as `events.quarantined-<offset>`, never deleted), the
 //! log is cut there, the stores built from the lost history (read models,
 //! the mailer's state) are moved aside to be rebuilt, and a `LogRepaired`
@@ -97,16 +99,117 @@ pub async fn quarantine(dir: &Path, reason: &str) -> anyhow::Result<Summary> {
     move_aside(&dir.join("mailer"), cut)?;
     std::fs::File::open(&log_dir)?.sync_all()?;
 
-    let log = FileLog::open(&log_dir)?;
-    let record = LogRepaired {
-        first_lost_position: kept + 1,
-        quarantined_bytes: len - cut,
-        quarantined_file: aside.display().to_string(),
-        damage: damage.to_string(),
-        reason: reason.to_owned(),
+    let position = record(
+        &log_dir,
+        LogRepaired {
+            method: "quarantine".into(),
+            first_lost_position: kept + 1,
+            restored_events: 0,
+            kept_aside: aside.display().to_string(),
+            archive: String::new(),
+            damage: damage.to_string(),
+            reason: reason.to_owned(),
+        },
+    )
+    .await?;
+    Ok(format!(
+        "quarantined {} bytes from byte {cut} (position {} on) into {}; the log keeps positions 1 to {kept}, and the repair is recorded at position {position}; the read models and the mailer's state were moved aside and are rebuilt at the next start",
+        len - cut,
+        kept + 1,
+        aside.display(),
+    ))
+}
+
+/// Repairs the stopped data directory `dir` from a whole-log backup archive:
+/// each damaged event is taken back from the archive, the events after the
+/// archive from what survives in the file, and the result must be one whole
+/// history whose every chain verifies; otherwise nothing changes.
+pub async fn from_archive(
+    dir: &Path,
+    archive_path: &Path,
+    reason: &str,
+) -> anyhow::Result<Summary> {
+    use access_events::archive;
+    let log_dir = dir.join("log");
+    let report = FileLog::check_dir(&log_dir, &[])?;
+    let Some(damage) = report.damage.iter().find(|d| !index_only(d)) else {
+        anyhow::bail!("the log is intact: nothing to repair");
     };
+    let open = || {
+        std::fs::File::open(archive_path)
+            .map(std::io::BufReader::new)
+            .with_context(|| format!("opening {}", archive_path.display()))
+    };
+    let verified = archive::verify(open()?).context("the archive does not verify")?;
+    anyhow::ensure!(
+        verified.header.scope == "log",
+        "this archive holds {}, not a whole log (back up with the operator key)",
+        verified.header.scope
+    );
+    let from_archive = archive::envelopes(open()?, verified.trailer.events)?;
+    let salvaged = FileLog::salvage(&log_dir)?;
+    let mut by_position: std::collections::BTreeMap<u64, access_events::Envelope> =
+        std::collections::BTreeMap::new();
+    for e in salvaged {
+        by_position.entry(e.position).or_insert(e);
+    }
+    let mut restored = 0u64;
+    for e in from_archive {
+        match by_position.get(&e.position) {
+            Some(kept) if kept.hash == e.hash => {}
+            // What survives disagrees with the archive: the damage, or
+            // another history. The chain check below tells which.
+            _ => {
+                restored += 1;
+                by_position.insert(e.position, e);
+            }
+        }
+    }
+    let merged: Vec<_> = by_position.into_values().collect();
+    let mut verifier = access_events::chain::ChainVerifier::new();
+    for e in &merged {
+        verifier.check(e).map_err(|b| {
+            anyhow::anyhow!(
+                "the archive and what survives of the log do not make one whole history ({b}); nothing was changed. If the loss is accepted, use --quarantine"
+            )
+        })?;
+    }
+    let head = merged.last().map_or(0, |e| e.position);
+    anyhow::ensure!(
+        head >= report.head,
+        "the repaired log would end at position {head}, before the {} the check read whole; nothing was changed",
+        report.head
+    );
+    let aside = FileLog::replace(&log_dir, merged)?;
+    let position = record(
+        &log_dir,
+        LogRepaired {
+            method: "archive".into(),
+            first_lost_position: 0,
+            restored_events: restored,
+            kept_aside: aside.display().to_string(),
+            archive: format!(
+                "{} (sha256 {})",
+                archive_path.display(),
+                verified.trailer.sha256
+            ),
+            damage: damage.to_string(),
+            reason: reason.to_owned(),
+        },
+    )
+    .await?;
+    Ok(format!(
+        "took {restored} events back from {}; the log holds positions 1 to {head} whole again, the damaged file is kept as {}, and the repair is recorded at position {position}",
+        archive_path.display(),
+        aside.display()
+    ))
+}
+
+/// Appends the repair's record to the log's own stream; returns its position.
+async fn record(log_dir: &Path, repaired: LogRepaired) -> anyhow::Result<u64> {
+    let log = FileLog::open(log_dir)?;
     let (event_type, schema_version, payload) =
-        Event::System(SystemEvent::LogRepaired(record)).encode();
+        Event::System(SystemEvent::LogRepaired(repaired)).encode();
     let stream = StreamId::new(Aggregate::System, GLOBAL_TENANT, "repairs")?;
     let request_id = format!("repair-{}", uuid::Uuid::new_v4());
     let appended = log
@@ -131,11 +234,5 @@ pub async fn quarantine(dir: &Path, reason: &str) -> anyhow::Result<Summary> {
             reply: Vec::new(),
         })
         .await?;
-    Ok(format!(
-        "quarantined {} bytes from byte {cut} (position {} on) into {}; the log keeps positions 1 to {kept}, and the repair is recorded at position {}; the read models and the mailer's state were moved aside and are rebuilt at the next start",
-        len - cut,
-        kept + 1,
-        aside.display(),
-        appended.last_position
-    ))
+    Ok(appended.last_position)
 }

@@ -496,11 +496,18 @@ impl Names {
                     because(&d.reason)
                 ),
             },
-            Event::System(SystemEvent::LogRepaired(r)) => format!(
-                "quarantined damaged history from position {} on ({} bytes kept in {}): {}{}",
+            Event::System(SystemEvent::LogRepaired(r)) if r.first_lost_position > 0 => format!(
+                "quarantined damaged history from position {} on (kept in {}): {}{}",
                 r.first_lost_position,
-                r.quarantined_bytes,
-                r.quarantined_file,
+                r.kept_aside,
+                r.damage,
+                because(&r.reason)
+            ),
+            Event::System(SystemEvent::LogRepaired(r)) => format!(
+                "repaired damaged history with {} events from {}, losing nothing (the damaged file kept in {}): {}{}",
+                r.restored_events,
+                r.archive,
+                r.kept_aside,
                 r.damage,
                 because(&r.reason)
             ),
