@@ -59,6 +59,7 @@ const KNOWN: &[(&str, &str, u16)] = &[
     ("usernameslot", "UsernameReleased", 1),
     ("emailslot", "EmailReserved", 1),
     ("emailslot", "EmailReleased", 1),
+    ("system", "LogRepaired", 1),
 ];
 
 fuzz_target!(|data: &[u8]| {

@@ -9,13 +9,15 @@
 //! that says so, instead of misreading it.
 //!
 //! Formats: 1, a log without sealed personal data; 2, sealed personal data;
-//! 3, the log's envelopes in a file of their own beside a derived index.
+//! 3, the log's envelopes in a file of their own beside a derived index;
+//! 4, the log's synced mark, a vault that records erasures, and the log's
+//! own stream (repairs), which a format-3 binary would misread.
 
 use anyhow::Context;
 use std::path::Path;
 
 /// The format this binary writes and reads.
-pub const FORMAT: u32 = 3;
+pub const FORMAT: u32 = 4;
 
 /// The oldest format this binary upgrades.
 const OLDEST: u32 = 1;

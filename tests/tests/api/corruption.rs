@@ -553,7 +553,10 @@ async fn a_repair_from_a_backup_takes_the_damaged_events_back_and_loses_nothing(
         "{said}{}",
         String::from_utf8_lossy(&repaired.stderr)
     );
-    assert!(said.contains("events back") && said.contains("whole again"), "{said}");
+    assert!(
+        said.contains("events back") && said.contains("whole again"),
+        "{said}"
+    );
 
     // Assert: every contact, before and after the backup, is served.
     let app = TestApp::open_dir(dir).await;
