@@ -350,21 +350,30 @@ impl TestApp {
 
     /// Creates a tenant with sites Leeds and York (orders to Leeds); returns its admin key.
     pub async fn create_tenant(&self, id: &str) -> String {
-        self.operator()
-            .create_tenant(self.req(
-                &self.operator_key,
-                pb::CreateTenantRequest {
-                    request_id: new_id(),
-                    tenant_id: id.into(),
-                    name: format!("{id} supplies"),
-                    sites: vec!["Leeds".into(), "York".into()],
-                    default_order_site: "Leeds".into(),
-                },
-            ))
-            .await
-            .expect("create tenant")
-            .into_inner()
-            .admin_api_key
+        let request = pb::CreateTenantRequest {
+            request_id: new_id(),
+            tenant_id: id.into(),
+            name: format!("{id} supplies"),
+            sites: vec!["Leeds".into(), "York".into()],
+            default_order_site: "Leeds".into(),
+        };
+        // As a client should: UNAVAILABLE (a NATS cluster still electing its
+        // leaders on a busy machine) is retried with the same request id.
+        let mut tries = 0;
+        loop {
+            match self
+                .operator()
+                .create_tenant(self.req(&self.operator_key, request.clone()))
+                .await
+            {
+                Ok(reply) => return reply.into_inner().admin_api_key,
+                Err(s) if s.code() == tonic::Code::Unavailable && tries < 10 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(s) => panic!("create tenant: {s:?}"),
+            }
+        }
     }
 
     /// Creates a customer with no sales rep.
