@@ -481,7 +481,12 @@ async fn a_quarantine_is_an_explicit_recorded_act_and_the_service_starts_after_i
             repair = Some(envelope.position);
         }
     }
-    assert_eq!(repair, Some(head), "the repair is the log's last event");
+    // Recorded after what the log kept (the rebuilt mailer may report
+    // deliveries after it).
+    assert!(
+        repair.is_some_and(|p| p <= head),
+        "the repair is in the log"
+    );
     let (first, email) = &contacts[0];
     let got = app
         .access()
