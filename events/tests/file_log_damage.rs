@@ -286,3 +286,17 @@ async fn the_full_check_names_every_kind_of_damage_and_changes_nothing() {
     assert_eq!(report.events, 12, "the rest of the log is still checked");
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing changed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_index_config_is_named_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    written(dir.path(), 3).await;
+    // fjall panics (and aborts in a destructor) on some damaged settings:
+    // the index's own config is checked before fjall reads it.
+    let cfg = dir.path().join("index/partitions/index/config");
+    let mut b = std::fs::read(&cfg).unwrap();
+    b[19] ^= 1 << 3;
+    std::fs::write(&cfg, b).unwrap();
+    let d = damage(dir.path()).await;
+    assert!(d.place.contains("index"), "{d}");
+}

@@ -259,6 +259,50 @@ fn offset_of(bytes: &[u8], position: u64) -> Result<u64, LogError> {
         })
 }
 
+/// The index partition's settings file, which fjall reads at open.
+const INDEX_CONFIG: &str = "index/partitions/index/config";
+
+/// Where the SHA-256 of [`INDEX_CONFIG`] is kept, beside the index.
+const INDEX_CONFIG_SUM: &str = "index.config.sha256";
+
+/// Checks the index's settings against the sum taken when it was made:
+/// fjall panics on some damaged settings (and aborts while unwinding), so
+/// damage there must be named before fjall reads them.
+fn check_index_config(dir: &Path) -> Result<(), LogError> {
+    let sum_path = dir.join(INDEX_CONFIG_SUM);
+    if !dir.join(INDEX_DIR).exists() {
+        // A removed index is made again; its old sum goes with it.
+        let _ = std::fs::remove_file(&sum_path);
+        return Ok(());
+    }
+    let (Ok(sum), Ok(config)) = (
+        std::fs::read_to_string(&sum_path),
+        std::fs::read(dir.join(INDEX_CONFIG)),
+    ) else {
+        return Ok(());
+    };
+    use sha2::Digest;
+    if hex::encode(sha2::Sha256::digest(&config)) != sum.trim() {
+        return Err(LogError::Damaged(Damage::new(
+            dir.join(INDEX_CONFIG).display().to_string(),
+            "the log's index settings are damaged; the index is derived from the log file: remove log/index and start again to rebuild it",
+        )));
+    }
+    Ok(())
+}
+
+/// Records the sum of the index's settings once they exist.
+fn record_index_config(dir: &Path) {
+    use sha2::Digest;
+    let sum_path = dir.join(INDEX_CONFIG_SUM);
+    if sum_path.exists() {
+        return;
+    }
+    if let Ok(config) = std::fs::read(dir.join(INDEX_CONFIG)) {
+        let _ = std::fs::write(&sum_path, hex::encode(sha2::Sha256::digest(&config)));
+    }
+}
+
 fn open_index(dir: &Path) -> Result<(fjall::Keyspace, fjall::PartitionHandle), LogError> {
     let keyspace = fjall::Config::new(dir.join(INDEX_DIR))
         .open()
@@ -438,12 +482,14 @@ impl FileLog {
         let (mark_file, mark) = mark::MarkFile::open(dir)?;
         // The index is derived from the file: one that cannot be opened is
         // named, for the operator to remove and have rebuilt.
+        check_index_config(dir)?;
         let (keyspace, index) = open_index(dir).map_err(|e| {
             LogError::Damaged(Damage::new(
                 dir.join(INDEX_DIR).display().to_string(),
                 format!("the log's index cannot be opened ({e}); it is derived from the log file: remove it and start again to rebuild it"),
             ))
         })?;
+        record_index_config(dir);
         let checkpoint = recovery::recover(&keyspace, &index, &file, dir, mark)?;
         let shared = Arc::new(Shared {
             place: dir.join(EVENTS_FILE).display().to_string(),
