@@ -560,7 +560,10 @@ impl FileLog {
         let len = file.metadata().map_err(storage)?.len();
         let mark = mark::MarkFile::read(dir);
         let index = match dir.join(INDEX_DIR).exists() {
-            true => Some(open_index(dir)?),
+            true => {
+                check_index_config(dir)?;
+                Some(open_index(dir)?)
+            }
             false => None,
         };
         let place = path.display().to_string();

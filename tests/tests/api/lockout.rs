@@ -339,26 +339,37 @@ async fn unknown_and_known_accounts_answer_in_the_same_time() {
     ])
     .await;
     let (key, _) = tenant_with_bob(&app).await;
-    let (known, unknown) = timed(
-        25,
-        || async {
-            let e = login(&app, &key, "bob@hardware.example", "wrong-pass-1", "")
-                .await
-                .expect_err("wrong");
-            assert_eq!(e.code(), Code::Unauthenticated);
-        },
-        || async {
-            let e = login(&app, &key, "nobody@hardware.example", "wrong-pass-1", "")
-                .await
-                .expect_err("unknown");
-            assert_eq!(e.code(), Code::Unauthenticated);
-        },
-    )
-    .await;
+    let close = |a: std::time::Duration, b: std::time::Duration| {
+        a.max(b).as_secs_f64() <= a.min(b).as_secs_f64() * 1.25 + 0.002
+    };
+    // A measurement the rest of a busy suite disturbed is taken again: a
+    // real difference shows in both.
+    let mut tries = 0;
+    let (known, unknown) = loop {
+        tries += 1;
+        let (known, unknown) = timed(
+            25,
+            || async {
+                let e = login(&app, &key, "bob@hardware.example", "wrong-pass-1", "")
+                    .await
+                    .expect_err("wrong");
+                assert_eq!(e.code(), Code::Unauthenticated);
+            },
+            || async {
+                let e = login(&app, &key, "nobody@hardware.example", "wrong-pass-1", "")
+                    .await
+                    .expect_err("unknown");
+                assert_eq!(e.code(), Code::Unauthenticated);
+            },
+        )
+        .await;
+        if close(known, unknown) || tries == 2 {
+            break (known, unknown);
+        }
+    };
     println!("login: wrong password median {known:?}, unknown account median {unknown:?}");
-    let (slow, fast) = (known.max(unknown), known.min(unknown));
     assert!(
-        slow.as_secs_f64() <= fast.as_secs_f64() * 1.25 + 0.002,
+        close(known, unknown),
         "wrong password {known:?} vs unknown account {unknown:?}"
     );
 
