@@ -290,6 +290,16 @@ impl TestApp {
         app
     }
 
+    /// Runs `accessctl` against this instance with `key` and `args`.
+    pub fn accessctl(&self, key: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+        std::process::Command::new(binary("accessctl"))
+            .args(["--addr", &format!("http://{}", self.grpc_addr)])
+            .args(args)
+            .env("ACCESS_KEY", key)
+            .output()
+            .expect("accessctl runs")
+    }
+
     /// A request carrying `key`.
     pub fn req<T>(&self, key: &str, message: T) -> Request<T> {
         let mut r = Request::new(message);

@@ -67,14 +67,17 @@ async fn a_signed_checkpoint_finds_a_rewrite_the_chains_cannot() {
     let kept = dir.path().join("checkpoints");
     std::fs::write(&kept, format!("{}\n", operator.checkpoint)).expect("keep");
     let verify = |app: &TestApp| {
-        std::process::Command::new(binary("accessctl"))
-            .args(["--addr", &format!("http://{}", app.grpc_addr)])
-            .args(["audit", "verify", "--checkpoint"])
-            .arg(&kept)
-            .args(["--trusted-key", &operator.public_key])
-            .env("ACCESS_KEY", &app.operator_key)
-            .output()
-            .expect("accessctl runs")
+        app.accessctl(
+            &app.operator_key,
+            &[
+                "audit".as_ref(),
+                "verify".as_ref(),
+                "--checkpoint".as_ref(),
+                kept.as_os_str(),
+                "--trusted-key".as_ref(),
+                operator.public_key.as_ref(),
+            ],
+        )
     };
     let before = verify(&app);
     assert!(
@@ -86,13 +89,15 @@ async fn a_signed_checkpoint_finds_a_rewrite_the_chains_cannot() {
 
     // A whole-log export carries the service's signature over its events.
     let archive = dir.path().join("log.archive");
-    let export = std::process::Command::new(binary("accessctl"))
-        .args(["--addr", &format!("http://{}", app.grpc_addr)])
-        .args(["audit", "export", "--out"])
-        .arg(&archive)
-        .env("ACCESS_KEY", &app.operator_key)
-        .output()
-        .expect("accessctl runs");
+    let export = app.accessctl(
+        &app.operator_key,
+        &[
+            "audit".as_ref(),
+            "export".as_ref(),
+            "--out".as_ref(),
+            archive.as_os_str(),
+        ],
+    );
     assert!(
         export.status.success(),
         "{}",

@@ -523,13 +523,15 @@ async fn a_repair_from_a_backup_takes_the_damaged_events_back_and_loses_nothing(
     }
     let backup_dir = tempfile::tempdir().expect("dir");
     let backup = backup_dir.path().join("log.archive");
-    let exported = std::process::Command::new(access_tests::binary("accessctl"))
-        .args(["--addr", &format!("http://{}", app.grpc_addr)])
-        .args(["audit", "export", "--out"])
-        .arg(&backup)
-        .env("ACCESS_KEY", &app.operator_key)
-        .output()
-        .expect("accessctl runs");
+    let exported = app.accessctl(
+        &app.operator_key,
+        &[
+            "audit".as_ref(),
+            "export".as_ref(),
+            "--out".as_ref(),
+            backup.as_os_str(),
+        ],
+    );
     assert!(
         exported.status.success(),
         "{}",
