@@ -718,7 +718,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("revoked at position {}", r.position);
         }
         Command::Backup { out } => {
-            // Keys first: any key the log's events need existed before them.
+            // The log first, then the keys: every key an archived event is
+            // sealed under was made before that event, so it is in a keys
+            // export taken after the archive's head (keys first missed the
+            // keys of events appended in between).
+            let trailer = audit::export(&client, &out).await?;
             let mut keys = operator
                 .export_keys(client.request(pb::ExportKeysRequest {})?)
                 .await?
@@ -729,7 +733,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 text.push_str(&format!("{} {}\n", k.key_ref, hex::encode(&k.key)));
                 count += 1;
             }
-            let trailer = audit::export(&client, &out).await?;
             let keys_path = PathBuf::from(format!("{}.keys", out.display()));
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
