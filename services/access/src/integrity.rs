@@ -159,9 +159,23 @@ pub async fn scrub(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let started = std::time::Instant::now();
-    let verified = tokio::select! {
-        v = crate::audit::verify(log.as_ref(), None) => v,
-        _ = stop.wait_for(|s| *s) => return,
+    let mut wait = std::time::Duration::from_millis(500);
+    // A log that cannot be read now (NATS away) is tried again; only a
+    // verdict on the history itself stops the log's part.
+    let verified = loop {
+        let verified = tokio::select! {
+            v = crate::audit::verify(log.as_ref(), None) => v,
+            _ = stop.wait_for(|s| *s) => return,
+        };
+        if !verified.unreadable {
+            break verified;
+        }
+        tracing::warn!(error = %verified.first_break, retry_in_ms = wait.as_millis() as u64, "the background check could not read the log; retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        wait = (wait * 2).min(std::time::Duration::from_secs(30));
     };
     metrics::gauge!("access_log_damaged").set(if verified.first_break.is_empty() {
         0.0

@@ -246,6 +246,9 @@ pub struct Verified {
     pub streams: u64,
     /// Empty when intact; otherwise the first break, precisely.
     pub first_break: String,
+    /// Whether the walk stopped because the log could not be read (not a
+    /// verdict on the history: worth trying again).
+    pub unreadable: bool,
 }
 
 /// Walks every event of the log in order (the global order has no holes
@@ -265,12 +268,14 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
                     events,
                     streams: checked_streams.len() as u64,
                     first_break: format!("events {next} to {head} are missing"),
+                    unreadable: false,
                 };
             }
             Err(e) => {
                 return Verified {
                     events,
                     streams: checked_streams.len() as u64,
+                    unreadable: !matches!(e, LogError::Damaged(_)),
                     first_break: match e {
                         LogError::Damaged(d) => told(&d, tenant),
                         other => other.to_string(),
@@ -285,6 +290,7 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
                 return Verified {
                     events,
                     streams: checked_streams.len() as u64,
+                    unreadable: false,
                     // Another tenant's stream names are not this caller's to see.
                     first_break: if mine {
                         b.to_string()
@@ -304,15 +310,19 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
     }
     // What reading cannot show: the storage's own structure (commit frames,
     // the index's offsets and heads).
-    let first_break = match log.check_storage().await {
-        Ok(damage) => damage.first().map(|d| told(d, tenant)).unwrap_or_default(),
-        Err(LogError::Damaged(d)) => told(&d, tenant),
-        Err(e) => e.to_string(),
+    let (first_break, unreadable) = match log.check_storage().await {
+        Ok(damage) => (
+            damage.first().map(|d| told(d, tenant)).unwrap_or_default(),
+            false,
+        ),
+        Err(LogError::Damaged(d)) => (told(&d, tenant), false),
+        Err(e) => (e.to_string(), true),
     };
     Verified {
         events,
         streams: checked_streams.len() as u64,
         first_break,
+        unreadable,
     }
 }
 
