@@ -9,12 +9,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }
-    let fds = protox::compile(protos, ["."])?;
+    let mut compiler = protox::Compiler::new(["."])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(protos)?;
+    // Encoded by protox itself: prost's descriptor types would drop the
+    // custom options (the request limits) the codec reads back.
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(
         out.join("access_v1_descriptor.bin"),
-        prost::Message::encode_to_vec(&fds),
+        compiler.encode_file_descriptor_set(),
     )?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    let fds = compiler.file_descriptor_set();
+    // Type names let the codec find each request's limits in the descriptors.
+    let mut config = prost_build::Config::new();
+    config.enable_type_names();
+    tonic_prost_build::configure()
+        .codec_path("crate::codec::BoundedCodec")
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }

@@ -236,9 +236,14 @@ pub fn subscribe(
     }))
 }
 
-/// Largest encoded envelope any backend accepts: far above any event of ours,
-/// far below sled's and NATS's own limits.
-pub const MAX_ENVELOPE_BYTES: usize = 32 * 1024;
+/// Largest encoded envelope any backend accepts: room for the largest event
+/// a request's limits allow (a tenant's email template), far below NATS's
+/// own message limit (1 MiB).
+pub const MAX_ENVELOPE_BYTES: usize = 256 * 1024;
+
+/// Largest event payload an append may carry: the envelope's limit less the
+/// most its other fields (ids, tenant, actor, request id, hashes) can take.
+pub const MAX_PAYLOAD_BYTES: usize = MAX_ENVELOPE_BYTES - 4 * 1024;
 
 impl AppendRequest {
     /// Refuses what no backend may store: a bad request id, no events, or a

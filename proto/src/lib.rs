@@ -8,6 +8,9 @@ pub mod v1 {
     tonic::include_proto!("access.v1");
 }
 
+pub mod codec;
+pub mod limits;
+
 /// The encoded `FileDescriptorSet` of `access.v1`, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/access_v1_descriptor.bin"));

@@ -94,7 +94,17 @@ where
     }
 
     fn call(&mut self, request: axum::http::Request<B>) -> Self::Future {
-        let method = request.uri().path().to_owned();
+        let path = request.uri().path();
+        // Only known methods become labels: a caller must not be able to
+        // grow the metrics without bound with made-up paths.
+        let known = crate::grpc::gate::callers(path).is_some()
+            || path.starts_with("/grpc.health.v1.Health/")
+            || path.starts_with("/grpc.reflection.");
+        let method = if known {
+            path.to_owned()
+        } else {
+            "other".to_owned()
+        };
         let started = Instant::now();
         let future = self.inner.call(request);
         Box::pin(async move {

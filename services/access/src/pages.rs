@@ -873,6 +873,7 @@ async fn invite_submit(
 fn failure(pages: &Pages, e: AppError) -> Response {
     let status = match e {
         AppError::Unavailable(_) | AppError::Behind(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         AppError::Domain(DomainError::NotFound(_)) => return not_found_page(pages).into_response(),
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };

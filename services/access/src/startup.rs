@@ -294,8 +294,12 @@ impl Application {
                 }
             });
         }
-        let mut builder =
-            tonic::transport::Server::builder().layer(crate::metrics::GrpcMetricsLayer);
+        let mut builder = grpc_server_limits(tonic::transport::Server::builder()).layer(
+            tower::ServiceBuilder::new()
+                .layer(crate::metrics::GrpcMetricsLayer)
+                .layer(crate::grpc::gate::GateLayer::new(self.shared.auth.clone()))
+                .into_inner(),
+        );
         if let Some(tls) = &self.tls {
             builder = builder
                 .tls_config(tls.grpc())
@@ -305,13 +309,26 @@ impl Application {
         let grpc = builder
             .add_service(health_service)
             .add_service(reflection)
-            .add_service(OperatorServer::new(OperatorService(self.shared.clone())))
-            .add_service(AuditServer::new(AuditService(self.shared.clone())))
-            .add_service(AccessServer::new(AccessService(self.shared.clone())))
-            .add_service(SessionsServer::new(SessionsService(self.shared.clone())))
-            .add_service(TenantAdminServer::new(TenantAdminService(
-                self.shared.clone(),
-            )))
+            .add_service(
+                OperatorServer::new(OperatorService(self.shared.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                AuditServer::new(AuditService(self.shared.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                AccessServer::new(AccessService(self.shared.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                SessionsServer::new(SessionsService(self.shared.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
+                TenantAdminServer::new(TenantAdminService(self.shared.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc), async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             });
@@ -381,3 +398,22 @@ const SERVICES: [&str; 6] = [
 ];
 
 pub use access_mailer::telemetry::shutdown_signal;
+
+/// The largest request body read: the protocol's limit on a whole request.
+const MAX_REQUEST_BYTES: usize = access_proto::limits::MAX_REQUEST_BYTES;
+
+/// The gRPC server's own limits: what one connection may hold open, how long
+/// a call may take, and how a silent peer is found out.
+fn grpc_server_limits(builder: tonic::transport::Server) -> tonic::transport::Server {
+    builder
+        // Calls in flight per connection; more wait for a slot.
+        .concurrency_limit_per_connection(64)
+        .max_concurrent_streams(128)
+        // A call's whole answer, queries' bounded waits included.
+        .timeout(std::time::Duration::from_secs(60))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
+        .tcp_keepalive(Some(std::time::Duration::from_secs(60)))
+        .http2_max_header_list_size(16 * 1024)
+        .http2_max_pending_accept_reset_streams(Some(64))
+}

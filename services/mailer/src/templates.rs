@@ -1,6 +1,11 @@
 //! Email templates: built-in defaults, overridable per tenant, rendered with
 //! minijinja. HTML bodies are auto-escaped; unknown variables are errors, so
 //! a template that cannot render is refused when it is set, not when sending.
+//!
+//! A tenant's template is untrusted input, so rendering is bounded: only
+//! `if`/`elif`/`else` blocks (no loops, assignments or macros, which could
+//! build values of any size), a handful of text filters, a fuel limit on the
+//! engine's instructions and a cap on what each part renders to.
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior, context};
 use serde::{Deserialize, Serialize};
@@ -128,11 +133,63 @@ pub struct TemplateError {
     pub message: String,
 }
 
-/// The longest part accepted, in bytes.
-pub const MAX_PART_BYTES: usize = 64 * 1024;
+/// The longest part accepted, in bytes (the protocol's limits on a template
+/// are tighter per part; this is the engine's own guard).
+pub const MAX_PART_BYTES: usize = 128 * 1024;
+/// The most a part may render to, in bytes.
+pub const MAX_RENDERED_BYTES: usize = 512 * 1024;
+/// The engine's instructions a part may use.
+pub const FUEL: u64 = 50_000;
+/// The block tags a template may use.
+const ALLOWED_BLOCKS: &[&str] = &["if", "elif", "else", "endif", "raw", "endraw"];
+
+/// The first block tag of `source` that is not allowed, if any. Conservative:
+/// a `{%` inside a comment or a raw block counts too.
+fn forbidden_block(source: &str) -> Option<String> {
+    let mut rest = source;
+    while let Some(at) = rest.find("{%") {
+        rest = &rest[at + 2..];
+        let tag: String = rest
+            .trim_start_matches(['-', '+'])
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !ALLOWED_BLOCKS.contains(&tag.as_str()) {
+            return Some(tag);
+        }
+    }
+    None
+}
+
+/// Writes into a string until it holds `MAX_RENDERED_BYTES`, then fails.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_RENDERED_BYTES {
+            return Err(std::io::Error::other("too long"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
+    let mut env = Environment::empty();
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(32);
+    env.add_filter("upper", minijinja::filters::upper);
+    env.add_filter("lower", minijinja::filters::lower);
+    env.add_filter("capitalize", minijinja::filters::capitalize);
+    env.add_filter("title", minijinja::filters::title);
+    env.add_filter("trim", minijinja::filters::trim);
+    env.add_filter("default", minijinja::filters::default);
+    env.add_filter("d", minijinja::filters::default);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|name| {
         if name.ends_with(".html") {
@@ -147,26 +204,52 @@ fn environment() -> Environment<'static> {
 /// Renders a template with `vars`.
 pub fn render(template: &Template, vars: &Vars) -> Result<Rendered, TemplateError> {
     let env = environment();
-    let part =
-        |part: &'static str, name: &'static str, source: &str| -> Result<String, TemplateError> {
-            if source.len() > MAX_PART_BYTES {
-                return Err(TemplateError {
-                    part,
-                    message: format!("longer than {MAX_PART_BYTES} bytes"),
-                });
-            }
-            let fail = |e: minijinja::Error| TemplateError {
+    let part = |part: &'static str,
+                name: &'static str,
+                source: &str|
+     -> Result<String, TemplateError> {
+        if source.len() > MAX_PART_BYTES {
+            return Err(TemplateError {
                 part,
-                message: e.to_string(),
-            };
-            let mut env = env.clone();
-            env.add_template_owned(name, source.to_owned())
-                .map_err(fail)?;
-            env.get_template(name)
-                .map_err(fail)?
-                .render(context! { ..minijinja::Value::from_serialize(vars) })
-                .map_err(fail)
+                message: format!("longer than {MAX_PART_BYTES} bytes"),
+            });
+        }
+        if let Some(tag) = forbidden_block(source) {
+            return Err(TemplateError {
+                part,
+                message: format!(
+                    "the block '{{% {tag} %}}' is not allowed; templates may use {{{{ variables }}}}, filters and {{% if %}} blocks"
+                ),
+            });
+        }
+        let fail = |e: minijinja::Error| TemplateError {
+            part,
+            message: match e.kind() {
+                minijinja::ErrorKind::OutOfFuel => {
+                    format!("takes more than {FUEL} steps to render")
+                }
+                minijinja::ErrorKind::WriteFailure => {
+                    format!("renders to more than {MAX_RENDERED_BYTES} bytes")
+                }
+                _ => e.to_string(),
+            },
         };
+        let mut env = env.clone();
+        env.add_template_owned(name, source.to_owned())
+            .map_err(fail)?;
+        let mut out = Capped(Vec::new());
+        env.get_template(name)
+            .map_err(fail)?
+            .render_captured_to(
+                context! { ..minijinja::Value::from_serialize(vars) },
+                &mut out,
+            )
+            .map_err(fail)?;
+        String::from_utf8(out.0).map_err(|_| TemplateError {
+            part,
+            message: "renders to text that is not UTF-8".into(),
+        })
+    };
     let subject = part("subject", "subject.txt", &template.subject)?;
     if subject.trim().is_empty() || subject.contains(['\r', '\n']) {
         return Err(TemplateError {
@@ -249,6 +332,54 @@ pub fn default_template(kind: Kind) -> Template {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn part(text: &str) -> Template {
+        Template {
+            subject: "Hi".into(),
+            text: text.into(),
+            html: "<p>hi</p>".into(),
+        }
+    }
+
+    #[test]
+    fn hostile_templates_are_refused_quickly_and_cheaply() {
+        let started = std::time::Instant::now();
+        let cases = [
+            "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+            "{% set s = message %}{% set s = s ~ s %}{{ s }}",
+            "{%- macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
+            "{% include 'body.txt' %}",
+            "{{ message * 100000 }}",
+            "{{ link|safe }}",
+            "{{ range(10) }}",
+        ];
+        for (i, source) in cases.iter().enumerate() {
+            let err = validate(&part(source)).expect_err(source);
+            assert_eq!(err.part, "text", "case {i}: {err}");
+        }
+        // Within every limit of the source, too much once a long message is in.
+        let mut vars = Vars::sample();
+        vars.message = "m".repeat(4000);
+        let wide = "{{ message ~ message ~ message ~ message }}".repeat(1000);
+        let err = render(&part(&wide), &vars).expect_err("renders to 16 MB");
+        assert!(err.message.contains("renders to more than"), "{err}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_template_within_the_limits_renders_with_its_filters() {
+        let t = part(
+            "{{ tenant_name|upper }} {% if message %}{{ message|trim|default('none') }}{% else %}-{% endif %}",
+        );
+        let rendered = validate(&t);
+        assert!(rendered.is_ok(), "{rendered:?}");
+        let big = render(&part(&"{{ message }}".repeat(100)), &Vars::sample());
+        assert!(big.is_ok());
+    }
 
     #[test]
     fn every_default_renders_and_html_values_are_escaped() {

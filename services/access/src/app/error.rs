@@ -21,6 +21,9 @@ pub enum AppError {
     /// The stored history this needs is damaged: refused, never read around.
     #[error("{0}")]
     Damaged(access_events::damage::Damage),
+    /// What the command would record is larger than the log takes.
+    #[error("{0}")]
+    TooLarge(String),
     /// The read model did not reach the asked position in time.
     #[error(transparent)]
     Behind(Behind),

@@ -259,7 +259,7 @@ impl App {
         let outcome = match &result {
             Ok(o) if o.duplicate => "duplicate",
             Ok(_) => "ok",
-            Err(AppError::Domain(_)) => "refused",
+            Err(AppError::Domain(_) | AppError::TooLarge(_)) => "refused",
             Err(AppError::Conflict(_)) => "conflict",
             Err(AppError::RequestIdReused) => "request_id_reused",
             Err(AppError::Unavailable(_) | AppError::Behind(_)) => "unavailable",
@@ -326,6 +326,20 @@ impl App {
             }
             let encoded = postcard::to_stdvec(&reply).map_err(AppError::storage)?;
             let streams = unit.into_streams(changes);
+            // Refused here, as the caller's error: the log would refuse it too,
+            // as a fault.
+            if let Some(event) = streams
+                .iter()
+                .flat_map(|s| &s.events)
+                .find(|e| e.payload.len() > access_events::log::MAX_PAYLOAD_BYTES)
+            {
+                return Err(AppError::TooLarge(format!(
+                    "this change ({}) would record {} bytes; at most {} fit in one event",
+                    event.event_type,
+                    event.payload.len(),
+                    access_events::log::MAX_PAYLOAD_BYTES
+                )));
+            }
             if streams.iter().any(|s| s.stream.id() == "_") {
                 return Err(AppError::Internal(anyhow::anyhow!(
                     "a decision named a stream from an invalid id"

@@ -64,13 +64,29 @@ impl Authenticator {
         }
     }
 
-    /// The caller of `request`, or `UNAUTHENTICATED`.
+    /// The caller of `request`, or `UNAUTHENTICATED`: the one the gate
+    /// admitted, or checked here.
     pub async fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
-        let header = request.metadata().get("authorization").ok_or_else(|| {
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            return Ok(principal.clone());
+        }
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.to_str().map_err(|_| ()));
+        self.authenticate_header(header).await
+    }
+
+    /// The caller who sent `header` (the `authorization` header, if any, and
+    /// whether it was text), or `UNAUTHENTICATED`.
+    pub async fn authenticate_header(
+        &self,
+        header: Option<Result<&str, ()>>,
+    ) -> Result<Principal, Status> {
+        let header = header.ok_or_else(|| {
             Status::unauthenticated("an API key is required: send 'authorization: Bearer <key>'")
         })?;
         let key = header
-            .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)

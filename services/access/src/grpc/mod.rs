@@ -6,6 +6,7 @@
 mod audit;
 pub mod auth;
 pub mod convert;
+pub mod gate;
 mod operator;
 mod portal_links;
 mod reports;

@@ -94,6 +94,7 @@ pub fn to_status(error: AppError) -> Status {
                 "history_damaged",
             )
         }
+        AppError::TooLarge(m) => with_reason(Code::InvalidArgument, m, "too_large"),
         AppError::Behind(b) => with_reason(Code::Unavailable, b.to_string(), "read_model_behind"),
         AppError::Internal(e) => {
             tracing::error!(error = ?e, "internal error");

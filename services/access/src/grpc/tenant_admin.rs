@@ -66,6 +66,32 @@ fn page_url(text: &str, https_only: bool) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// Renders a tenant's template with the sample values on the blocking pool,
+/// a few at a time and under a deadline, so no template ties up the threads
+/// that answer calls (the engine's own limits bound each render already).
+async fn render_bounded(
+    template: templates::Template,
+) -> Result<Result<templates::Rendered, templates::TemplateError>, Status> {
+    static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let busy =
+        || Status::resource_exhausted("too many templates are being rendered; retry shortly");
+    let _permit = tokio::time::timeout(std::time::Duration::from_secs(2), RENDERING.acquire())
+        .await
+        .map_err(|_| busy())?
+        .map_err(|_| busy())?;
+    let render = tokio::task::spawn_blocking(move || {
+        templates::render(&template, &templates::Vars::sample())
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(2), render).await {
+        Ok(Ok(rendered)) => Ok(rendered),
+        Ok(Err(_)) => Err(Status::internal("internal error")),
+        Err(_) => Ok(Err(templates::TemplateError {
+            part: "template",
+            message: "takes too long to render".into(),
+        })),
+    }
+}
+
 impl TenantAdminService {
     async fn tenant(&self, tenant: &TenantId, position: u64) -> Result<pb::Tenant, Status> {
         let app = &self.0.app;
@@ -407,7 +433,7 @@ impl TenantAdmin for TenantAdminService {
                 html: r.html.clone(),
             };
             if parts.iter().all(|p| !p.trim().is_empty())
-                && let Err(e) = templates::validate(&t)
+                && let Err(e) = render_bounded(t.clone()).await?
             {
                 f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
             }
@@ -498,14 +524,10 @@ impl TenantAdmin for TenantAdminService {
                     })
             }
         };
-        let rendered = match &custom {
-            Some(t) => templates::render(t, &templates::Vars::sample()),
-            None => templates::render(
-                &templates::default_template(kind),
-                &templates::Vars::sample(),
-            ),
-        };
-        let rendered = rendered.map_err(|e| {
+        let template = custom
+            .clone()
+            .unwrap_or_else(|| templates::default_template(kind));
+        let rendered = render_bounded(template).await?.map_err(|e| {
             let mut f = convert::Fields::default();
             f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
             f.finish()
