@@ -54,8 +54,8 @@ pub struct ServeConfig {
     /// log (for log shipping to carry off the host).
     #[arg(long, env = "ACCESS_CHECKPOINT_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
-    /// Wrong passwords for one login inside the window that lock it.
-    #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    /// Wrong passwords for one login inside the window that lock it (1 to 200).
+    #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub lockout_attempts: u32,
     /// How far back failed logins count.
     #[arg(long, env = "ACCESS_LOCKOUT_WINDOW", default_value = "15m", value_parser = parse_duration)]
@@ -67,9 +67,15 @@ pub struct ServeConfig {
     #[arg(long, env = "ACCESS_LOCKOUT_DELAY_AFTER", default_value_t = 3)]
     pub lockout_delay_after: u32,
     /// Wrong passwords from one client address (over all its logins) that lock
-    /// the address for the lockout duration.
-    #[arg(long, env = "ACCESS_ADDRESS_LOCKOUT_ATTEMPTS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    /// the address for the lockout duration (1 to 200). IPv6 addresses count
+    /// per /64, the block one subscriber is given.
+    #[arg(long, env = "ACCESS_ADDRESS_LOCKOUT_ATTEMPTS", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub address_lockout_attempts: u32,
+    /// Reverse proxies in front of the pages (comma-separated addresses or
+    /// CIDR blocks): only from these are `Forwarded` and `X-Forwarded-For`
+    /// believed for the client's address. Empty: the peer's address counts.
+    #[arg(long, env = "ACCESS_TRUSTED_PROXIES", default_value = "", value_parser = crate::proxies::parse_list)]
+    pub trusted_proxies: crate::proxies::TrustedProxies,
     /// TLS for the gRPC and HTTP servers.
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,

@@ -6,6 +6,12 @@ use axum::Router;
 use axum::routing::get;
 
 /// The HTTP routes: `/healthz` and the contact-facing pages.
-pub fn router(app: App, key: ServerKey, secure: bool) -> anyhow::Result<Router> {
-    Ok(crate::pages::router(app, key, secure)?.route("/healthz", get(|| async { "ok\n" })))
+pub fn router(
+    app: App,
+    key: ServerKey,
+    secure: bool,
+    trusted_proxies: crate::proxies::TrustedProxies,
+) -> anyhow::Result<Router> {
+    Ok(crate::pages::router(app, key, secure, trusted_proxies)?
+        .route("/healthz", get(|| async { "ok\n" })))
 }

@@ -34,6 +34,7 @@ pub mod integrity;
 pub mod metrics;
 pub mod pages;
 pub mod projections;
+pub mod proxies;
 pub mod repair;
 pub mod secrets;
 pub mod startup;

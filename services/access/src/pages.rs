@@ -50,12 +50,18 @@ pub struct Pages {
     secure: bool,
     posts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     swept: Mutex<Instant>,
+    trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 type Shared = Arc<Pages>;
 
 /// The pages' routes; `secure` when served over TLS (cookies and HSTS).
-pub fn router(app: App, key: ServerKey, secure: bool) -> anyhow::Result<Router> {
+pub fn router(
+    app: App,
+    key: ServerKey,
+    secure: bool,
+    trusted_proxies: crate::proxies::TrustedProxies,
+) -> anyhow::Result<Router> {
     let mut env = Environment::new();
     env.add_template("base.html", include_str!("../pages/base.html"))?;
     env.add_template("form.html", include_str!("../pages/form.html"))?;
@@ -69,6 +75,7 @@ pub fn router(app: App, key: ServerKey, secure: bool) -> anyhow::Result<Router> 
         secure,
         posts: Mutex::new(HashMap::new()),
         swept: Mutex::new(Instant::now()),
+        trusted_proxies,
     });
     Ok(Router::new()
         .route("/invite/{token}", get(invite_link))
@@ -110,10 +117,20 @@ async fn headers(
     next: axum::middleware::Next,
 ) -> Response {
     let mut response = next.run(request).await;
+    // A form may lead to the pages and to the tenant's own portal, nowhere
+    // else: an injected form cannot post a password to another site.
+    let form_action = match response.extensions().get::<FormOrigin>() {
+        Some(FormOrigin(origin)) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    let csp = format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    );
     let h = response.headers_mut();
-    let csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
-               form-action 'self' https: http://127.0.0.1:* http://localhost:*; frame-ancestors 'none'; base-uri 'none'";
-    h.insert("content-security-policy", HeaderValue::from_static(csp));
+    if let Ok(v) = HeaderValue::from_str(&csp) {
+        h.insert("content-security-policy", v);
+    }
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert(
@@ -147,22 +164,27 @@ fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
         .collect()
 }
 
-/// The client's address, when the server knows it.
+/// The client's address, when the server knows it: the peer's, or the one a
+/// trusted proxy forwarded.
 struct Peer(Option<SocketAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
+impl FromRequestParts<Shared> for Peer {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        _: &S,
+        pages: &Shared,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(
+            |c| {
+                let ip = crate::proxies::client_address(
+                    c.0.ip(),
+                    &parts.headers,
+                    &pages.trusted_proxies.0,
+                );
+                SocketAddr::new(ip, 0)
+            },
+        )))
     }
 }
 
@@ -196,11 +218,36 @@ struct Page {
     status: StatusCode,
     html: String,
     cookies: Vec<String>,
+    /// Where the page's form may lead besides the pages themselves: the
+    /// tenant's portal, which a completed form hands the contact off to.
+    form_origin: Option<String>,
+}
+
+/// The extra origin a page's `form-action` allows, passed to the headers.
+#[derive(Clone)]
+struct FormOrigin(String);
+
+/// The origin (`scheme://host[:port]`) of an http(s) URL, if it is one whose
+/// characters are safe inside a header.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "https" && scheme != "http" {
+        return None;
+    }
+    let host = rest.split(['/', '?', '#']).next()?;
+    let safe = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    safe.then(|| format!("{scheme}://{host}"))
 }
 
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::response::Html(self.html)).into_response();
+        if let Some(origin) = self.form_origin {
+            response.extensions_mut().insert(FormOrigin(origin));
+        }
         for c in self.cookies {
             if let Ok(v) = HeaderValue::from_str(&c) {
                 response.headers_mut().append(header::SET_COOKIE, v);
@@ -292,7 +339,9 @@ impl Pages {
 
     /// Whether a client address may POST now.
     fn admit(&self, peer: Option<SocketAddr>) -> bool {
-        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| p.ip());
+        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| {
+            crate::proxies::counted(p.ip())
+        });
         let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         // Swept at most once a second: a flood of fresh addresses must not
@@ -329,6 +378,7 @@ impl Pages {
             status,
             html,
             cookies,
+            form_origin: None,
         }
     }
 
@@ -439,7 +489,7 @@ impl Pages {
                 message: f.error.clone(),
             })
             .collect();
-        self.render(
+        let mut page = self.render(
             "form.html",
             status,
             context! {
@@ -458,7 +508,9 @@ impl Pages {
                 after => after.map(|(href, text)| context! { href => href, text => text }),
             },
             cookies,
-        )
+        );
+        page.form_origin = origin_of(&tenant.branding.portal_url);
+        page
     }
 
     fn tenant(&self, id: &str) -> Option<TenantRow> {

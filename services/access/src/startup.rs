@@ -49,6 +49,8 @@ pub struct Application {
     page_key: access_events::links::ServerKey,
     /// How long in-flight requests may finish after a stop.
     drain_timeout: std::time::Duration,
+    /// Whose forwarding headers the pages believe.
+    trusted_proxies: crate::proxies::TrustedProxies,
 }
 
 impl Application {
@@ -230,6 +232,7 @@ impl Application {
             operator_key_path: secrets.operator_key_path,
             tls,
             page_key: secrets.server_key.clone(),
+            trusted_proxies: config.trusted_proxies.clone(),
             drain_timeout: config.drain_timeout,
             metrics,
         })
@@ -336,6 +339,7 @@ impl Application {
             self.shared.app.clone(),
             self.page_key.clone(),
             self.tls.is_some(),
+            self.trusted_proxies.clone(),
         )?;
         let http = async move {
             match &self.tls {

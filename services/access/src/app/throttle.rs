@@ -10,13 +10,18 @@
 //! Names no account has, and client addresses, follow the same rules from
 //! memory alone, so that an unknown name locks exactly like a known one.
 
-use crate::domain::lockout::{LockoutPolicy, Throttled, remember_failure};
+use crate::domain::lockout::{LockoutPolicy, Throttled, remember_failure_upto};
 use crate::secrets::sha256;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Above this many remembered names and addresses, stale ones are swept.
 const SWEEP_ABOVE: usize = 50_000;
+/// The most names and addresses remembered at once (about 200 bytes each
+/// at the default limits). Past it, the ones idle longest are forgotten
+/// first: a flood of fresh names costs bounded memory, and what it can win
+/// is a fresh count for a name it has pushed out.
+pub const MAX_ENTRIES: usize = 200_000;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Key {
@@ -125,8 +130,11 @@ impl LoginThrottle {
                     || l.failures.iter().any(|&t| t > since)
             });
         }
+        if entries.len() >= MAX_ENTRIES {
+            evict(&mut entries, now_ms);
+        }
         let address =
-            (!client_address.is_empty()).then(|| Key::Address(sha256(client_address.trim())));
+            (!client_address.is_empty()).then(|| Key::Address(address_key(client_address)));
         if let Some(key) = &address {
             let l = entries.get(key);
             let (failures, locked, in_flight) = l.map_or((&[][..], 0, 0), |l| {
@@ -209,9 +217,40 @@ impl Ticket {
     }
 }
 
+/// The key an address counts under (see [`crate::proxies::counted`]);
+/// anything that is not an address counts as given.
+fn address_key(address: &str) -> [u8; 32] {
+    let address = address.trim();
+    match address.parse::<std::net::IpAddr>() {
+        Ok(ip) => sha256(&crate::proxies::counted(ip).to_string()),
+        Err(_) => sha256(address),
+    }
+}
+
+/// Forgets the tenth of the entries idle longest, those in flight last.
+fn evict(entries: &mut HashMap<Key, Local>, now_ms: i64) {
+    let mut by_age: Vec<(bool, i64, Key)> = entries
+        .iter()
+        .map(|(k, l)| {
+            let busy = l.in_flight > 0 || !l.pending.is_empty();
+            let last = l
+                .failures
+                .last()
+                .copied()
+                .unwrap_or(0)
+                .max(l.locked_until_ms.min(now_ms));
+            (busy, last, k.clone())
+        })
+        .collect();
+    by_age.sort_unstable_by_key(|(busy, last, _)| (*busy, *last));
+    for (_, _, key) in by_age.into_iter().take(MAX_ENTRIES / 10) {
+        entries.remove(&key);
+    }
+}
+
 /// Adds a failure; locks when it reaches the limit. True if it locked.
 fn count(policy: &LockoutPolicy, l: &mut Local, now_ms: i64) -> bool {
-    remember_failure(&mut l.failures, now_ms);
+    remember_failure_upto(&mut l.failures, now_ms, policy.attempts as usize);
     if l.locked_until_ms <= now_ms && policy.recent(&l.failures, now_ms) as u32 >= policy.attempts {
         l.locked_until_ms = now_ms + policy.lock.as_millis() as i64;
         return true;
@@ -376,6 +415,93 @@ mod tests {
             g.entries.lock().expect("lock").is_empty(),
             "the log has them now"
         );
+    }
+
+    /// Every limit from 1 to 200 gives exactly that many tries a verdict, for
+    /// known and unknown names alike, one after another and all at once.
+    #[test]
+    fn every_limit_is_reached_exactly_for_known_and_unknown_names() {
+        for attempts in 1..=crate::domain::lockout::MAX_ATTEMPTS {
+            let policy = LockoutPolicy {
+                attempts,
+                delay_after: attempts,
+                ..LockoutPolicy::default()
+            };
+            let g = LoginThrottle::new(policy, policy);
+            // Sequentially, an unknown name: tries until refused.
+            let mut verdicts = 0;
+            while let Ok(t) = g.admit(unknown("bob"), "", 0) {
+                t.failed(0);
+                verdicts += 1;
+                assert!(verdicts <= attempts, "limit {attempts}");
+            }
+            assert_eq!(verdicts, attempts, "unknown, limit {attempts}");
+            // Sequentially, a known account whose failures the log records.
+            let recorded = std::cell::RefCell::new(Vec::new());
+            let durable = || (recorded.borrow().clone(), 0);
+            let mut verdicts = 0;
+            loop {
+                let known = Account::Known {
+                    tenant: "acme",
+                    contact_id: "c1",
+                    durable: &durable,
+                };
+                let Ok(t) = g.admit(known, "", 0) else { break };
+                t.failed(0);
+                drop(t);
+                crate::domain::lockout::remember_failure(&mut recorded.borrow_mut(), 0);
+                verdicts += 1;
+                assert!(verdicts <= attempts, "limit {attempts}");
+            }
+            assert_eq!(verdicts, attempts, "known, limit {attempts}");
+            // Concurrently: all admitted at once, exactly the limit get in.
+            let g = LoginThrottle::new(policy, policy);
+            let held: Vec<_> = (0..attempts + 50)
+                .filter_map(|_| g.admit(unknown("carol"), "", 0).ok())
+                .collect();
+            assert_eq!(held.len() as u32, attempts, "concurrent, limit {attempts}");
+            // And the address lock at the same limit, over many names.
+            let g = LoginThrottle::new(LockoutPolicy::default(), policy);
+            let mut verdicts = 0;
+            for i in 0..attempts + 5 {
+                let name = format!("user{i}");
+                if let Ok(t) = g.admit(unknown(&name), "2001:db8:1:2::7", 0) {
+                    t.failed(0);
+                    verdicts += 1;
+                }
+            }
+            assert_eq!(verdicts, attempts, "address, limit {attempts}");
+        }
+    }
+
+    #[test]
+    fn ipv6_addresses_count_per_64_and_mapped_v4_as_v4() {
+        assert_eq!(
+            address_key("2001:db8:1:2::7"),
+            address_key("2001:db8:1:2:ffff::1")
+        );
+        assert_ne!(
+            address_key("2001:db8:1:2::7"),
+            address_key("2001:db8:1:3::7")
+        );
+        assert_eq!(
+            address_key("::ffff:198.51.100.9"),
+            address_key("198.51.100.9")
+        );
+        assert_ne!(address_key("198.51.100.9"), address_key("198.51.100.10"));
+    }
+
+    #[test]
+    fn a_flood_of_fresh_names_stays_within_the_cap() {
+        let g = gate();
+        for i in 0..(MAX_ENTRIES + MAX_ENTRIES / 2) {
+            let name = format!("n{i}");
+            if let Ok(t) = g.admit(unknown(&name), "", i as i64) {
+                t.failed(i as i64);
+            }
+        }
+        let len = g.entries.lock().expect("lock").len();
+        assert!(len <= MAX_ENTRIES, "{len}");
     }
 
     #[test]

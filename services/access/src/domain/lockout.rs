@@ -16,13 +16,25 @@ use access_events::catalogue::{
 use access_events::personal::Personal;
 use std::time::Duration;
 
-/// How many failure times a contact keeps: more than any sane limit.
-pub const KEPT_FAILURES: usize = 32;
+/// The highest lockout limit a setting may name.
+pub const MAX_ATTEMPTS: u32 = 200;
+
+/// How many failure times a contact keeps: as many as the highest limit
+/// counts, so every setting is reached.
+pub const KEPT_FAILURES: usize = MAX_ATTEMPTS as usize;
 
 /// Adds a failure time, keeping the last [`KEPT_FAILURES`].
 pub fn remember_failure(failures: &mut Vec<i64>, at_ms: i64) {
-    if failures.len() >= KEPT_FAILURES {
-        failures.remove(0);
+    remember_failure_upto(failures, at_ms, KEPT_FAILURES);
+}
+
+/// Adds a failure time, keeping the last `keep` (at least one): a limit of
+/// `keep` needs no more to be decided.
+pub fn remember_failure_upto(failures: &mut Vec<i64>, at_ms: i64, keep: usize) {
+    let keep = keep.max(1);
+    if failures.len() >= keep {
+        let extra = failures.len() + 1 - keep;
+        failures.drain(..extra);
     }
     failures.push(at_ms);
 }
@@ -316,14 +328,14 @@ mod tests {
     fn failures_are_folded_and_a_clear_forgets_them_and_the_lock() {
         use crate::domain::Aggregate;
         let mut c = active();
-        for at in 1..=40 {
+        for at in 1..=(KEPT_FAILURES as i64 + 8) {
             c = c.evolve(&Event::Contact(ContactEvent::LoginFailed(LoginFailed {
                 at_ms: at,
                 client_address: Personal::default(),
             })));
         }
         assert_eq!(c.failed_logins.len(), KEPT_FAILURES);
-        assert_eq!(c.failed_logins.last(), Some(&40));
+        assert_eq!(c.failed_logins.last(), Some(&(KEPT_FAILURES as i64 + 8)));
         c = c.evolve(&Event::Contact(ContactEvent::LoginLocked(LoginLocked {
             until_ms: 99,
             failures: 5,
