@@ -465,9 +465,31 @@ impl App {
         if min_position == 0 {
             return Ok(());
         }
-        self.models
+        match self
+            .models
             .wait_for(min_position, self.settings.query_wait)
             .await
-            .map_err(AppError::Behind)
+        {
+            Ok(()) => Ok(()),
+            Err(behind) => {
+                // Past the log's own head, no wait will ever reach it: the
+                // caller's position is wrong, and retrying cannot help.
+                let head = match self.log.latest().await {
+                    Ok(head) => head,
+                    Err(_) => return Err(AppError::Behind(behind)),
+                };
+                if min_position > head {
+                    Err(crate::domain::DomainError::FailedPrecondition {
+                        reason: "position_beyond_log",
+                        message: format!(
+                            "min_position {min_position} is beyond the log's last position {head}; use a position a reply gave"
+                        ),
+                    }
+                    .into())
+                } else {
+                    Err(AppError::Behind(behind))
+                }
+            }
+        }
     }
 }

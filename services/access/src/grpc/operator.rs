@@ -4,7 +4,7 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{AppError, ForgetIdentity};
-use crate::domain::values::{Email, FieldViolation, GeneratedId, RequestId};
+use crate::domain::values::{Email, GeneratedId, RequestId};
 use access_proto::v1 as pb;
 use access_proto::v1::operator_server::Operator;
 use tonic::{Request, Response, Status};
@@ -139,26 +139,28 @@ impl Operator for OperatorService {
     ) -> Result<Response<pb::RecordEmailDeliveryReply>, Status> {
         self.0.auth.operator(&request).await?;
         let r = request.into_inner();
-        let mut violations = Vec::new();
-        for (field, value) in [
-            ("tenant_id", &r.tenant_id),
-            ("contact_id", &r.contact_id),
-            ("source_event_id", &r.source_event_id),
-            ("kind", &r.kind),
-        ] {
-            if value.is_empty() || value.len() > 128 {
-                violations.push(FieldViolation::new(
-                    field,
-                    "required, at most 128 characters",
-                ));
-            }
+        // Parsed like every other input: a report that names no real tenant,
+        // contact, event or kind of mail is refused, not quietly accepted.
+        let mut f = convert::Fields::default();
+        f.parse(
+            "tenant_id",
+            crate::domain::values::TenantId::parse(&r.tenant_id),
+        );
+        f.parse("contact_id", GeneratedId::parse(&r.contact_id));
+        f.parse(
+            "source_event_id",
+            uuid::Uuid::parse_str(r.source_event_id.trim())
+                .map_err(|_| "the id of the event that called for the mail (a UUID)".to_owned()),
+        );
+        f.parse(
+            "kind",
+            access_mailer::templates::Kind::parse(r.kind.trim())
+                .ok_or_else(|| "a kind of mail (invitation, password_reset, …)".to_owned()),
+        );
+        if r.failure.chars().count() > 2048 {
+            f.parse::<()>("failure", Err("at most 2048 characters".into()));
         }
-        if r.failure.len() > 2048 {
-            violations.push(FieldViolation::new("failure", "at most 2048 characters"));
-        }
-        if !violations.is_empty() {
-            return Err(super::status::invalid(&violations));
-        }
+        f.finish()?;
         let report = access_mailer::DeliveryReport {
             tenant: r.tenant_id,
             contact_id: r.contact_id,
