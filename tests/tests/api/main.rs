@@ -12,6 +12,7 @@ mod customers;
 mod distributed;
 mod erasure;
 mod faults;
+mod hostile;
 mod idempotency;
 mod inzant;
 mod isolation;
