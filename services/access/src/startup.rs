@@ -151,6 +151,7 @@ impl Application {
                 secrets.older_keys.clone(),
             ),
             reset_throttle: Default::default(),
+            forgot: Default::default(),
             throttle: {
                 let (accounts, addresses) = config.lockout();
                 LoginThrottle::new(accounts, addresses)

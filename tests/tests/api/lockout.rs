@@ -333,9 +333,9 @@ async fn unknown_and_known_accounts_answer_in_the_same_time() {
         "--argon2-iterations",
         "2",
         "--lockout-attempts",
-        "100000",
+        "200",
         "--lockout-delay-after",
-        "100000",
+        "200",
     ])
     .await;
     let (key, _) = tenant_with_bob(&app).await;
@@ -363,7 +363,7 @@ async fn unknown_and_known_accounts_answer_in_the_same_time() {
             },
         )
         .await;
-        if close(known, unknown) || tries == 2 {
+        if close(known, unknown) || tries == 3 {
             break (known, unknown);
         }
     };
@@ -389,16 +389,27 @@ async fn unknown_and_known_accounts_answer_in_the_same_time() {
                 .expect("same answer");
         }
     };
-    let (known, unknown) = timed(
-        25,
-        || reset("bob@hardware.example"),
-        || reset("nobody@hardware.example"),
-    )
-    .await;
+    // Medians of 100 interleaved calls within 10 % (plus a tenth of a
+    // millisecond for the clock); measured again once if a busy suite
+    // disturbed it, as above.
+    let within =
+        |a: Duration, b: Duration| a.max(b).as_secs_f64() <= a.min(b).as_secs_f64() * 1.10 + 0.0001;
+    let mut tries = 0;
+    let (known, unknown) = loop {
+        tries += 1;
+        let (known, unknown) = timed(
+            100,
+            || reset("bob@hardware.example"),
+            || reset("nobody@hardware.example"),
+        )
+        .await;
+        if within(known, unknown) || tries == 3 {
+            break (known, unknown);
+        }
+    };
     println!("forgot password: known median {known:?}, unknown median {unknown:?}");
-    let (slow, fast) = (known.max(unknown), known.min(unknown));
     assert!(
-        slow.as_secs_f64() <= fast.as_secs_f64() * 1.5 + 0.002,
+        within(known, unknown),
         "known {known:?} vs unknown {unknown:?}"
     );
 }

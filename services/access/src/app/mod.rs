@@ -106,6 +106,8 @@ pub struct App {
     pub throttle: Arc<LoginThrottle>,
     /// When each login last asked for a reset link, to send at most one a minute.
     pub reset_throttle: Arc<std::sync::Mutex<HashMap<String, std::time::Instant>>>,
+    /// The queue of "forgot password" requests, worked off by one task.
+    pub forgot: Arc<std::sync::OnceLock<tokio::sync::mpsc::Sender<selfservice::Forgot>>>,
 }
 
 /// Who sent a command, and the keys that make it idempotent and traceable.

@@ -183,8 +183,10 @@ impl App {
     }
 
     /// "Forgot password": a reset link goes to the login's email, at most
-    /// once a minute, in the background, so that the answer (always the same)
-    /// takes the same time whether or not the login exists.
+    /// once a minute. The request only joins a queue, the same for every
+    /// login, so the answer (always the same) takes the same time whether or
+    /// not the login exists; one task works the queue off, so a flood costs a
+    /// bounded queue, and is dropped past it.
     pub fn forgot_password(
         &self,
         tenant: TenantId,
@@ -192,8 +194,37 @@ impl App {
         request_id: RequestId,
         correlation_id: Uuid,
     ) {
-        let app = self.clone();
-        tokio::spawn(async move {
+        let queue = self.forgot.get_or_init(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Forgot>(FORGOT_QUEUE);
+            let app = self.clone();
+            tokio::spawn(async move {
+                while let Some(f) = rx.recv().await {
+                    app.send_reset(f.tenant, f.login, f.request_id, f.correlation_id)
+                        .await;
+                }
+            });
+            tx
+        });
+        let request = Forgot {
+            tenant,
+            login,
+            request_id,
+            correlation_id,
+        };
+        if queue.try_send(request).is_err() {
+            tracing::warn!("too many password-reset requests queued; one dropped");
+        }
+    }
+
+    async fn send_reset(
+        &self,
+        tenant: TenantId,
+        login: String,
+        request_id: RequestId,
+        correlation_id: Uuid,
+    ) {
+        let app = self;
+        {
             let contact = match app.find_contact(tenant.as_str(), &login) {
                 Ok(Some(contact)) => contact,
                 Ok(None) => return,
@@ -231,7 +262,7 @@ impl App {
                 Err(AppError::Domain(e)) => tracing::info!(reason = %e, "no reset link sent"),
                 Err(e) => tracing::warn!(error = %e, "a reset link could not be sent"),
             }
-        });
+        }
     }
 
     /// A contact asks for a fresh invitation link (theirs expired or was
@@ -276,4 +307,16 @@ impl App {
             tracing::info!(error = %e, "an invitation was not renewed");
         }
     }
+}
+
+/// "Forgot password" requests waiting; past this many, more are dropped.
+const FORGOT_QUEUE: usize = 1024;
+
+/// One "forgot password" request, waiting its turn.
+#[derive(Debug)]
+pub struct Forgot {
+    tenant: TenantId,
+    login: String,
+    request_id: RequestId,
+    correlation_id: Uuid,
 }

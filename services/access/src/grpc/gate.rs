@@ -76,23 +76,32 @@ pub fn admit(callers: Callers, principal: &Principal) -> Result<(), Status> {
         (Callers::Public, _) => return Ok(()),
         (Callers::Operator | Callers::OperatorOrStaff(_), Principal::Operator) => return Ok(()),
         (Callers::Operator, Principal::Staff { .. }) => {
-            return Err(Status::permission_denied(
-                "only the operator key may do this",
-            ));
+            return Err(denied("only the operator key may do this".into()));
         }
         (Callers::Staff(_), Principal::Operator) => {
-            return Err(Status::permission_denied(
-                "the operator key does not act within a tenant; use the tenant's API key",
+            return Err(denied(
+                "the operator key does not act within a tenant; use the tenant's API key".into(),
             ));
         }
         (Callers::Staff(roles) | Callers::OperatorOrStaff(roles), Principal::Staff { .. }) => roles,
     };
     match principal {
-        Principal::Staff { role, .. } if !roles.contains(role) => Err(Status::permission_denied(
-            format!("a {} key may not call this method", role.as_str()),
-        )),
+        Principal::Staff { role, .. } if !roles.contains(role) => Err(denied(format!(
+            "a {} key may not call this method",
+            role.as_str()
+        ))),
         _ => Ok(()),
     }
+}
+
+/// `PERMISSION_DENIED` with the reason `role`, as the decisions give it.
+fn denied(message: String) -> Status {
+    super::status::to_status(crate::app::AppError::Domain(
+        crate::domain::DomainError::PermissionDenied {
+            reason: "role",
+            message,
+        },
+    ))
 }
 
 /// The layer that puts [`Gate`] in front of the gRPC services.
