@@ -41,6 +41,9 @@ const RESET_COOKIE: &str = "reset";
 const CSRF_COOKIE: &str = "csrf";
 const CSRF_COOKIE_SECURE: &str = "__Host-csrf";
 
+/// The largest form body the pages read.
+const MAX_FORM_BYTES: usize = 16 * 1024;
+
 /// What the pages share.
 pub struct Pages {
     app: App,
@@ -95,6 +98,9 @@ pub fn router(
             get(|| async { asset("text/javascript", include_str!("../pages/app.js")) }),
         )
         .fallback(not_found)
+        // The pages' forms hold a few short fields: a larger body is refused
+        // unread (413).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(axum::middleware::from_fn_with_state(pages.clone(), headers))
         .with_state(pages))
 }

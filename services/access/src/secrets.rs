@@ -403,6 +403,9 @@ impl Passwords {
 
     /// The PHC string of a new password.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+        if password.len() > MAX_PASSWORD_BYTES {
+            anyhow::bail!("a password over {MAX_PASSWORD_BYTES} bytes is never hashed");
+        }
         let argon = self.argon.clone();
         let _core = self.cores.acquire().await?;
         tokio::task::spawn_blocking(move || hash_with(&argon, &password)).await?
@@ -411,6 +414,11 @@ impl Passwords {
     /// Whether `password` matches `phc`; with `None`, spends the same time on a
     /// dummy hash and answers false.
     pub async fn verify(&self, phc: Option<String>, password: String) -> bool {
+        // No password this long was ever set: wrong, without hashing it, the
+        // same for every account and for none.
+        if password.len() > MAX_PASSWORD_BYTES {
+            return false;
+        }
         let argon = self.argon.clone();
         let known = phc.is_some();
         let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
@@ -427,6 +435,10 @@ impl Passwords {
         known && matched
     }
 }
+
+/// The longest password input looked at, on every path: longer ones are
+/// wrong (or refused) before any hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 fn hash_with(argon: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
     let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
@@ -499,6 +511,12 @@ mod tests {
         assert!(p.verify(Some(phc.clone()), "abc123".into()).await);
         assert!(!p.verify(Some(phc), "abc124".into()).await);
         assert!(!p.verify(None, "abc123".into()).await);
+        // Over the cap: wrong for every account and for none, never hashed.
+        let long = "a1".repeat(MAX_PASSWORD_BYTES);
+        let phc = p.hash("abc123".into()).await.unwrap();
+        assert!(!p.verify(Some(phc), long.clone()).await);
+        assert!(!p.verify(None, long.clone()).await);
+        assert!(p.hash(long).await.is_err());
     }
 
     #[test]

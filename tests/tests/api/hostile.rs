@@ -359,3 +359,84 @@ async fn oversized_and_malformed_requests_are_invalid_arguments_naming_the_field
     assert!(status.message().contains("login"), "{status:?}");
     assert_eq!(app.head().await, before);
 }
+
+#[tokio::test]
+async fn the_pages_answer_hostile_requests_without_a_server_error_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let before = app.settled_head().await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", app.http_addr);
+    let long = "x".repeat(20_000);
+    let forms: Vec<String> = vec![
+        String::new(),
+        "csrf=nope&password=a&password_again=b".into(),
+        format!("csrf=x&login={long}"),
+        "login=%FF%FE%00&csrf=%C3%28".into(),
+        "login=%E2%80%AEevil%00&password=%0D%0A".into(),
+        "a=b&&&===&%%%".into(),
+        format!("password={}", "p".repeat(15_000)),
+    ];
+    for path in [
+        "/invite",
+        "/invite/renew",
+        "/reset",
+        "/forgot",
+        "/change-password",
+    ] {
+        // Too large to read: refused unread.
+        let big = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("login={}", "y".repeat(100_000)))
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(big.status().as_u16(), 413, "{path}");
+        for form in &forms {
+            let answer = http
+                .post(format!("{base}{path}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("x-forwarded-for", "1.2.3.4")
+                .body(form.clone())
+                .send()
+                .await
+                .expect("answer");
+            assert!(
+                !answer.status().is_server_error(),
+                "{path} with {:?}: {}",
+                &form[..form.len().min(40)],
+                answer.status()
+            );
+        }
+    }
+    for path in [
+        format!("/invite/{long}"),
+        "/reset/%00%FF".to_owned(),
+        "/brand/..%2F..%2Fetc%2Fpasswd.css".to_owned(),
+        format!("/brand/{long}.css"),
+        "/invite?token=%FF".to_owned(),
+    ] {
+        let answer = http
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("answer");
+        assert!(
+            !answer.status().is_server_error(),
+            "{path}: {}",
+            answer.status()
+        );
+    }
+    assert_eq!(
+        app.head().await,
+        before,
+        "a hostile page request appended events"
+    );
+    let alive = http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("alive");
+    assert!(alive.status().is_success());
+}
