@@ -377,6 +377,56 @@ pub struct Passwords {
     /// One hash per core at a time: more only share the cores and each
     /// other's memory bandwidth, and every caller waits longer.
     cores: Arc<tokio::sync::Semaphore>,
+    /// The threads that hash: a fixed few, so the memory the allocator keeps
+    /// for them after a burst is a few hashes' worth, not one per thread of
+    /// the runtime's blocking pool a burst happened to touch.
+    threads: HashThreads,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of threads that run hashing jobs.
+#[derive(Clone)]
+struct HashThreads {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+impl HashThreads {
+    fn start(n: usize) -> anyhow::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(n);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..n {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let next = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match next {
+                            Ok(job) => job(),
+                            // Every sender is gone: the hasher was dropped.
+                            Err(_) => return,
+                        }
+                    }
+                })?;
+        }
+        Ok(HashThreads { jobs })
+    }
+
+    /// Runs `f` on one of the threads; `None` if they are gone. The caller
+    /// holds a core's permit, so the queue (one slot a thread) never blocks.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .ok()?;
+        rx.await.ok()
+    }
 }
 
 impl std::fmt::Debug for Passwords {
@@ -398,6 +448,7 @@ impl Passwords {
             argon,
             dummy_hash,
             cores: Arc::new(tokio::sync::Semaphore::new(cores)),
+            threads: HashThreads::start(cores)?,
         })
     }
 
@@ -408,7 +459,10 @@ impl Passwords {
         }
         let argon = self.argon.clone();
         let _core = self.cores.acquire().await?;
-        tokio::task::spawn_blocking(move || hash_with(&argon, &password)).await?
+        self.threads
+            .run(move || hash_with(&argon, &password))
+            .await
+            .ok_or_else(|| anyhow::anyhow!("the hashing threads are gone"))?
     }
 
     /// Whether `password` matches `phc`; with `None`, spends the same time on a
@@ -425,13 +479,15 @@ impl Passwords {
         let Ok(_core) = self.cores.acquire().await else {
             return false;
         };
-        let matched = tokio::task::spawn_blocking(move || {
-            PasswordHash::new(&phc)
-                .map(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
-                .unwrap_or(false)
-        })
-        .await
-        .unwrap_or(false);
+        let matched = self
+            .threads
+            .run(move || {
+                PasswordHash::new(&phc)
+                    .map(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
+                    .unwrap_or(false)
+            })
+            .await
+            .unwrap_or(false);
         known && matched
     }
 }

@@ -365,7 +365,12 @@ async fn the_pages_answer_hostile_requests_without_a_server_error_and_change_not
     let app = TestApp::spawn().await;
     app.create_tenant("acme").await;
     let before = app.settled_head().await;
-    let http = reqwest::Client::new();
+    // A connection per request: the server closes one after refusing a body
+    // unread, and a pooled client would send the next request on it.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("client");
     let base = format!("http://{}", app.http_addr);
     let long = "x".repeat(20_000);
     let forms: Vec<String> = vec![
@@ -390,9 +395,13 @@ async fn the_pages_answer_hostile_requests_without_a_server_error_and_change_not
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("login={}", "y".repeat(100_000)))
             .send()
-            .await
-            .expect("answer");
-        assert_eq!(big.status().as_u16(), 413, "{path}");
+            .await;
+        // 413, or the connection closed before the client finished sending
+        // what the server would not read.
+        match big {
+            Ok(answer) => assert_eq!(answer.status().as_u16(), 413, "{path}"),
+            Err(e) => assert!(e.is_request(), "{path}: {e}"),
+        }
         for form in &forms {
             let answer = http
                 .post(format!("{base}{path}"))
