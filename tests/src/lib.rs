@@ -358,6 +358,30 @@ impl TestApp {
             .into_inner()
     }
 
+    /// Creates an API key with `role` (and a rep id for rep keys) with the
+    /// tenant's admin key; the reply holds the key, shown once.
+    pub async fn create_key(
+        &self,
+        admin: &str,
+        role: pb::Role,
+        name: &str,
+        rep: &str,
+    ) -> pb::CreateApiKeyReply {
+        access_proto::v1::tenant_admin_client::TenantAdminClient::new(self.channel.clone())
+            .create_api_key(self.req(
+                admin,
+                pb::CreateApiKeyRequest {
+                    request_id: new_id(),
+                    role: role as i32,
+                    name: name.into(),
+                    rep_id: rep.into(),
+                },
+            ))
+            .await
+            .expect("key")
+            .into_inner()
+    }
+
     /// Creates a tenant with sites Leeds and York (orders to Leeds); returns its admin key.
     pub async fn create_tenant(&self, id: &str) -> String {
         let request = pb::CreateTenantRequest {

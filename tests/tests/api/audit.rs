@@ -4,32 +4,9 @@
 
 use access_proto::v1 as pb;
 use access_proto::v1::audit_client::AuditClient;
-use access_proto::v1::tenant_admin_client::TenantAdminClient;
 use access_tests::{TestApp, binary, customer, invite_request, new_id, token_of};
 use std::time::Duration;
 use tonic::Code;
-
-async fn key(
-    app: &TestApp,
-    admin: &str,
-    role: pb::Role,
-    name: &str,
-    rep: &str,
-) -> pb::CreateApiKeyReply {
-    TenantAdminClient::new(app.channel.clone())
-        .create_api_key(app.req(
-            admin,
-            pb::CreateApiKeyRequest {
-                request_id: new_id(),
-                role: role as i32,
-                name: name.into(),
-                rep_id: rep.into(),
-            },
-        ))
-        .await
-        .expect("key")
-        .into_inner()
-}
 
 async fn history(
     app: &TestApp,
@@ -73,8 +50,10 @@ async fn access_at(app: &TestApp, key: &str, at: &str, customer: &str) -> pb::Ac
 async fn an_auditor_reads_who_did_what_in_words_and_what_was_true_at_a_moment() {
     let app = TestApp::spawn().await;
     let admin = app.create_tenant("acme").await;
-    let anna = key(&app, &admin, pb::Role::Rep, "anna", "R1").await;
-    let auditor = key(&app, &admin, pb::Role::Auditor, "external audit", "").await;
+    let anna = app.create_key(&admin, pb::Role::Rep, "anna", "R1").await;
+    let auditor = app
+        .create_key(&admin, pb::Role::Auditor, "external audit", "")
+        .await;
     app.create_customer_with(&admin, customer("C001", Some("R1")))
         .await;
     app.create_customer(&admin, "C002").await;
@@ -229,7 +208,7 @@ async fn one_changed_byte_in_the_stored_log_is_found_and_named() {
         "{}",
         verdict.first_break
     );
-    let auditor = key(&app, &admin, pb::Role::Auditor, "audit", "").await;
+    let auditor = app.create_key(&admin, pb::Role::Auditor, "audit", "").await;
     let tenant_view = AuditClient::new(app.channel.clone())
         .verify_log(app.req(&auditor.api_key, pb::VerifyLogRequest {}))
         .await

@@ -6,7 +6,6 @@
 
 use access_proto::limits::Limits;
 use access_proto::v1 as pb;
-use access_proto::v1::tenant_admin_client::TenantAdminClient;
 use access_tests::{TestApp, new_id};
 use bytes::{Buf, BufMut};
 use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor, Value};
@@ -146,19 +145,7 @@ async fn keys(app: &TestApp) -> Vec<(&'static str, Option<String>)> {
         ("service", pb::Role::Service, ""),
         ("auditor", pb::Role::Auditor, ""),
     ] {
-        let reply = TenantAdminClient::new(app.channel.clone())
-            .create_api_key(app.req(
-                &admin,
-                pb::CreateApiKeyRequest {
-                    request_id: new_id(),
-                    role: role as i32,
-                    name: name.into(),
-                    rep_id: rep.into(),
-                },
-            ))
-            .await
-            .expect("key")
-            .into_inner();
+        let reply = app.create_key(&admin, role, name, rep).await;
         out.push((name, Some(reply.api_key)));
     }
     out
@@ -314,6 +301,7 @@ async fn oversized_and_malformed_requests_are_invalid_arguments_naming_the_field
     let app = TestApp::spawn().await;
     let admin = app.create_tenant("acme").await;
     let before = app.settled_head().await;
+    let login = |body: Vec<u8>| call(&app, "/access.v1.Sessions/Login", Some(&admin), body);
     let mut m = DynamicMessage::new(
         pool()
             .get_message_by_name("access.v1.LoginRequest")
@@ -324,13 +312,7 @@ async fn oversized_and_malformed_requests_are_invalid_arguments_naming_the_field
     // Over the field's limit: refused naming the field, before any hashing.
     m.set_field_by_name("password", Value::String("p".repeat(100_000)));
     let started = Instant::now();
-    let status = call(
-        &app,
-        "/access.v1.Sessions/Login",
-        Some(&admin),
-        prost::Message::encode_to_vec(&m),
-    )
-    .await;
+    let status = login(prost::Message::encode_to_vec(&m)).await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("password"), "{status:?}");
     assert!(
@@ -340,21 +322,9 @@ async fn oversized_and_malformed_requests_are_invalid_arguments_naming_the_field
     );
     // Over the whole request's limit: the transport refuses it unread.
     m.set_field_by_name("password", Value::String("p".repeat(5_000_000)));
-    let status = call(
-        &app,
-        "/access.v1.Sessions/Login",
-        Some(&admin),
-        prost::Message::encode_to_vec(&m),
-    )
-    .await;
+    let status = login(prost::Message::encode_to_vec(&m)).await;
     assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
-    let status = call(
-        &app,
-        "/access.v1.Sessions/Login",
-        Some(&admin),
-        vec![0x12, 0x03, 0xff, 0xfe, 0xfd],
-    )
-    .await;
+    let status = login(vec![0x12, 0x03, 0xff, 0xfe, 0xfd]).await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
     assert!(status.message().contains("login"), "{status:?}");
     assert_eq!(app.head().await, before);
@@ -448,4 +418,46 @@ async fn the_pages_answer_hostile_requests_without_a_server_error_and_change_not
         .await
         .expect("alive");
     assert!(alive.status().is_success());
+}
+
+#[tokio::test]
+async fn garbage_delivery_reports_are_refused_and_forms_post_nowhere_else() {
+    let app = TestApp::spawn().await;
+    app.create_tenant("acme").await;
+    let before = app.settled_head().await;
+    let status = app
+        .operator()
+        .record_email_delivery(app.req(
+            &app.operator_key,
+            pb::RecordEmailDeliveryRequest {
+                tenant_id: "acme".into(),
+                contact_id: "nobody".into(),
+                source_event_id: "not-a-uuid".into(),
+                kind: "bogus".into(),
+                failure: String::new(),
+            },
+        ))
+        .await
+        .expect_err("garbage is refused");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    for field in ["contact_id", "source_event_id", "kind"] {
+        assert!(status.message().contains(field), "{status:?}");
+    }
+    assert_eq!(app.head().await, before);
+    // The pages allow forms to post to themselves only, unless a tenant's
+    // portal is the page's hand-off target.
+    let page = reqwest::get(format!("http://{}/forgot", app.http_addr))
+        .await
+        .expect("page");
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(csp.contains("form-action 'self';"), "{csp}");
+    assert!(
+        !csp.contains("https:;") || !csp.contains("form-action 'self' https:"),
+        "{csp}"
+    );
 }

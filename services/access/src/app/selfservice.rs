@@ -223,45 +223,41 @@ impl App {
         request_id: RequestId,
         correlation_id: Uuid,
     ) {
-        let app = self;
-        {
-            let contact = match app.find_contact(tenant.as_str(), &login) {
-                Ok(Some(contact)) => contact,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(error = %e, "looking up a login for a reset");
-                    return;
-                }
-            };
-            let Ok(contact_id) = GeneratedId::parse(&contact.contact_id) else {
-                return;
-            };
-            if !app.may_send_reset(tenant.as_str(), contact_id.as_str()) {
-                tracing::info!("a reset link went to this login less than a minute ago; none sent");
+        let contact = match self.find_contact(tenant.as_str(), &login) {
+            Ok(Some(contact)) => contact,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "looking up a login for a reset");
                 return;
             }
-            let fp =
-                crate::secrets::sha256(&format!("RequestPasswordReset\0{}", contact.contact_id));
-            let ctx = CommandContext {
-                request_id,
-                fingerprint: fp,
-                tenant: Some(tenant.clone()),
-                actor: Actor::Contact {
-                    contact_id: contact.contact_id.clone(),
-                },
-                correlation_id,
-            };
-            let cmd = RequestResetCommand {
-                tenant,
-                contact_id,
-                by: None,
-            };
-            match app.execute(&ctx, &cmd).await {
-                Ok(_) => {}
-                // Nothing to send (revoked, disabled, no email): the same answer was given.
-                Err(AppError::Domain(e)) => tracing::info!(reason = %e, "no reset link sent"),
-                Err(e) => tracing::warn!(error = %e, "a reset link could not be sent"),
-            }
+        };
+        let Ok(contact_id) = GeneratedId::parse(&contact.contact_id) else {
+            return;
+        };
+        if !self.may_send_reset(tenant.as_str(), contact_id.as_str()) {
+            tracing::info!("a reset link went to this login less than a minute ago; none sent");
+            return;
+        }
+        let fp = crate::secrets::sha256(&format!("RequestPasswordReset\0{}", contact.contact_id));
+        let ctx = CommandContext {
+            request_id,
+            fingerprint: fp,
+            tenant: Some(tenant.clone()),
+            actor: Actor::Contact {
+                contact_id: contact.contact_id.clone(),
+            },
+            correlation_id,
+        };
+        let cmd = RequestResetCommand {
+            tenant,
+            contact_id,
+            by: None,
+        };
+        match self.execute(&ctx, &cmd).await {
+            Ok(_) => {}
+            // Nothing to send (revoked, disabled, no email): the same answer was given.
+            Err(AppError::Domain(e)) => tracing::info!(reason = %e, "no reset link sent"),
+            Err(e) => tracing::warn!(error = %e, "a reset link could not be sent"),
         }
     }
 

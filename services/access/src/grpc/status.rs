@@ -18,18 +18,17 @@ fn with_reason(code: Code, message: String, reason: &str) -> Status {
     )
 }
 
-/// `INVALID_ARGUMENT` with one field violation per problem.
+/// `INVALID_ARGUMENT` with one field violation per problem, in the same shape
+/// as the protocol's own limit checks give it.
 pub fn invalid(violations: &[FieldViolation]) -> Status {
-    let mut details = ErrorDetails::new();
-    for v in violations {
-        details.add_bad_request_violation(v.field.clone(), v.description.clone());
-    }
-    let message = violations
+    let violations: Vec<access_proto::limits::Violation> = violations
         .iter()
-        .map(|v| format!("{}: {}", v.field, v.description))
-        .collect::<Vec<_>>()
-        .join("; ");
-    Status::with_error_details(Code::InvalidArgument, message, details)
+        .map(|v| access_proto::limits::Violation {
+            field: v.field.clone(),
+            description: v.description.clone(),
+        })
+        .collect();
+    access_proto::codec::invalid_request(&violations)
 }
 
 /// Maps a command or query error to its status; faults are logged with their
