@@ -273,19 +273,8 @@ pub fn dir_size(dir: &std::path::Path) -> u64 {
 /// `Login` with a correct password at production argon2id cost, against a
 /// bare argon2id verify loop with the same parameters on the same cores.
 pub async fn login(runs: usize, length: Duration) -> anyhow::Result<Row> {
-    let app =
-        TestApp::spawn_with(&["--argon2-memory-kib", "19456", "--argon2-iterations", "2"]).await;
-    let key = app.create_tenant("acme").await;
-    app.create_customer(&key, "C1").await;
-    app.invite(&key, "C1", "ann@shop.example").await;
-    let link = app.wait_for_link("ann@shop.example", "/invite/", 1).await;
-    app.sessions()
-        .accept_invitation(pb::AcceptInvitationRequest {
-            request_id: new_id(),
-            token: token_of(&link),
-            password: "correct horse 7".into(),
-        })
-        .await?;
+    let (app, key) =
+        with_login(&["--argon2-memory-kib", "19456", "--argon2-iterations", "2"]).await?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let phc = {
         use argon2::PasswordHasher;
@@ -346,6 +335,24 @@ pub async fn login(runs: usize, length: Duration) -> anyhow::Result<Row> {
         target: Target::RateAtLeast(0.9),
         note: String::new(),
     })
+}
+
+/// `accessd` started with `args`, with one contact, `ann@shop.example`, who
+/// signs in with the password `correct horse 7`; and the tenant's key.
+pub async fn with_login(args: &[&str]) -> anyhow::Result<(TestApp, String)> {
+    let app = TestApp::spawn_with(args).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    app.invite(&key, "C1", "ann@shop.example").await;
+    let link = app.wait_for_link("ann@shop.example", "/invite/", 1).await;
+    app.sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "correct horse 7".into(),
+        })
+        .await?;
+    Ok((app, key))
 }
 
 fn argon2_instance() -> argon2::Argon2<'static> {

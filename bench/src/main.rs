@@ -10,6 +10,7 @@ mod grpc_rows;
 mod log_rows;
 mod mail_rows;
 mod measure;
+mod memory_rows;
 mod nats_rows;
 mod seed;
 
@@ -31,7 +32,7 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these groups (comma-separated): log, grpc, login, nats,
-    /// catch-up, audit, mail.
+    /// catch-up, audit, mail, memory.
     #[arg(long)]
     only: Option<String>,
     /// Invitations seeded for the replica catch-up (about three events each).
@@ -142,6 +143,10 @@ async fn main() -> anyhow::Result<()> {
     if wanted("login") {
         step("Login");
         rows.push(grpc_rows::login(runs, plan.length).await?);
+    }
+    if wanted("memory") {
+        step("memory around a burst of logins");
+        notes.push(memory_rows::login_burst().await?);
     }
     if wanted("nats") {
         step("JetStream appends");

@@ -496,11 +496,21 @@ impl TestApp {
 
     /// The peak resident memory of the process so far, in KiB (Linux).
     pub fn peak_rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        self.status_kib("VmHWM:")
+    }
+
+    /// The resident memory of the process now, in KiB (Linux).
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
+        status_kib(self.child.id()?, field)
     }
 
     /// Waits up to 15 s for an outbox mail to `email` containing `needle`
@@ -536,6 +546,15 @@ impl TestApp {
             })
             .unwrap_or(0)
     }
+}
+
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS:`, `VmHWM:`), on Linux.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A customer record named after its id, with an optional sales rep.

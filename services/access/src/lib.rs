@@ -33,6 +33,7 @@ pub mod http;
 pub mod integrity;
 pub mod metrics;
 pub mod pages;
+pub mod passwords;
 pub mod projections;
 pub mod proxies;
 pub mod repair;

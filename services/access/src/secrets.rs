@@ -3,15 +3,12 @@
 
 use access_events::links::{LinkSigner, ServerKey};
 use anyhow::Context;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Writes `contents` to a new file readable by its owner only, durably.
@@ -345,165 +342,7 @@ impl Sessions {
     }
 }
 
-/// argon2id cost parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HashCost {
-    /// Memory in KiB.
-    pub memory_kib: u32,
-    /// Iterations.
-    pub iterations: u32,
-    /// Lanes.
-    pub parallelism: u32,
-}
-
-impl Default for HashCost {
-    /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
-    fn default() -> Self {
-        HashCost {
-            memory_kib: 19_456,
-            iterations: 2,
-            parallelism: 1,
-        }
-    }
-}
-
-/// Hashes and verifies passwords with argon2id, off the async threads.
-#[derive(Clone)]
-pub struct Passwords {
-    argon: Argon2<'static>,
-    /// A hash of a random password, verified against when the account is
-    /// unknown so that both answers take the same time.
-    dummy_hash: String,
-    /// One hash per core at a time: more only share the cores and each
-    /// other's memory bandwidth, and every caller waits longer.
-    cores: Arc<tokio::sync::Semaphore>,
-    /// The threads that hash: a fixed few, so the memory the allocator keeps
-    /// for them after a burst is a few hashes' worth, not one per thread of
-    /// the runtime's blocking pool a burst happened to touch.
-    threads: HashThreads,
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// A fixed set of threads that run hashing jobs.
-#[derive(Clone)]
-struct HashThreads {
-    jobs: std::sync::mpsc::SyncSender<Job>,
-}
-
-impl HashThreads {
-    fn start(n: usize) -> anyhow::Result<Self> {
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(n);
-        let queue = Arc::new(std::sync::Mutex::new(queue));
-        for i in 0..n {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name(format!("argon2-{i}"))
-                .spawn(move || {
-                    loop {
-                        let next = match queue.lock() {
-                            Ok(q) => q.recv(),
-                            Err(_) => return,
-                        };
-                        match next {
-                            Ok(job) => job(),
-                            // Every sender is gone: the hasher was dropped.
-                            Err(_) => return,
-                        }
-                    }
-                })?;
-        }
-        Ok(HashThreads { jobs })
-    }
-
-    /// Runs `f` on one of the threads; `None` if they are gone. The caller
-    /// holds a core's permit, so the queue (one slot a thread) never blocks.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .ok()?;
-        rx.await.ok()
-    }
-}
-
-impl std::fmt::Debug for Passwords {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Passwords")
-    }
-}
-
-impl Passwords {
-    /// A hasher with `cost`.
-    pub fn new(cost: HashCost) -> anyhow::Result<Self> {
-        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
-            .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy: [u8; 16] = rand::random();
-        let dummy_hash = hash_with(&argon, &hex::encode(dummy))?;
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Ok(Passwords {
-            argon,
-            dummy_hash,
-            cores: Arc::new(tokio::sync::Semaphore::new(cores)),
-            threads: HashThreads::start(cores)?,
-        })
-    }
-
-    /// The PHC string of a new password.
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        if password.len() > MAX_PASSWORD_BYTES {
-            anyhow::bail!("a password over {MAX_PASSWORD_BYTES} bytes is never hashed");
-        }
-        let argon = self.argon.clone();
-        let _core = self.cores.acquire().await?;
-        self.threads
-            .run(move || hash_with(&argon, &password))
-            .await
-            .ok_or_else(|| anyhow::anyhow!("the hashing threads are gone"))?
-    }
-
-    /// Whether `password` matches `phc`; with `None`, spends the same time on a
-    /// dummy hash and answers false.
-    pub async fn verify(&self, phc: Option<String>, password: String) -> bool {
-        // No password this long was ever set: wrong, without hashing it, the
-        // same for every account and for none.
-        if password.len() > MAX_PASSWORD_BYTES {
-            return false;
-        }
-        let argon = self.argon.clone();
-        let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
-        let Ok(_core) = self.cores.acquire().await else {
-            return false;
-        };
-        let matched = self
-            .threads
-            .run(move || {
-                PasswordHash::new(&phc)
-                    .map(|h| argon.verify_password(password.as_bytes(), &h).is_ok())
-                    .unwrap_or(false)
-            })
-            .await
-            .unwrap_or(false);
-        known && matched
-    }
-}
-
-/// The longest password input looked at, on every path: longer ones are
-/// wrong (or refused) before any hashing.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
-
-fn hash_with(argon: &Argon2<'_>, password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    Ok(argon
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
-        .to_string())
-}
+pub use crate::passwords::{HashCost, MAX_PASSWORD_BYTES, Passwords};
 
 #[cfg(test)]
 mod tests {
@@ -552,27 +391,6 @@ mod tests {
         assert_ne!(a, t.derive("acme", "r2", "management"));
         assert_eq!(a.chars().count(), 12);
         assert!(crate::domain::values::Password::parse(&a).is_ok());
-    }
-
-    #[tokio::test]
-    async fn passwords_verify_and_unknown_accounts_never_match() {
-        let p = Passwords::new(HashCost {
-            memory_kib: 64,
-            iterations: 1,
-            parallelism: 1,
-        })
-        .unwrap();
-        let phc = p.hash("abc123".into()).await.unwrap();
-        assert!(phc.starts_with("$argon2id$"));
-        assert!(p.verify(Some(phc.clone()), "abc123".into()).await);
-        assert!(!p.verify(Some(phc), "abc124".into()).await);
-        assert!(!p.verify(None, "abc123".into()).await);
-        // Over the cap: wrong for every account and for none, never hashed.
-        let long = "a1".repeat(MAX_PASSWORD_BYTES);
-        let phc = p.hash("abc123".into()).await.unwrap();
-        assert!(!p.verify(Some(phc), long.clone()).await);
-        assert!(!p.verify(None, long.clone()).await);
-        assert!(p.hash(long).await.is_err());
     }
 
     #[test]

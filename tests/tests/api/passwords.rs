@@ -154,3 +154,43 @@ async fn a_tenant_raises_the_rules_and_every_form_can_show_them() {
         .await
         .expect("meets every rule");
 }
+
+/// Each hashing thread fills the same memory for every hash: a burst of
+/// logins leaves the process no bigger than one hash did. (Allocated per
+/// hash, the blocks stayed in the allocator's arenas: 500 passwords set at
+/// the default cost left 450 MiB resident.)
+#[tokio::test]
+async fn a_burst_of_logins_leaves_resident_memory_where_one_login_did() {
+    let app =
+        TestApp::spawn_with(&["--argon2-memory-kib", "19456", "--argon2-iterations", "1"]).await;
+    let key = app.create_tenant("acme").await;
+    let login = |i: usize| {
+        let mut sessions = app.sessions();
+        let request = app.req(
+            &key,
+            pb::LoginRequest {
+                request_id: new_id(),
+                login: format!("nobody{i}@shop.example"),
+                password: "not this one".into(),
+                client_address: format!("10.1.{}.{}", i / 200, i % 200),
+            },
+        );
+        async move { sessions.login(request).await.map(|_| ()) }
+    };
+    // Every hashing thread has hashed once.
+    futures::future::join_all((0..8).map(login)).await;
+    let before = app.rss_kib().expect("resident memory");
+    let answers = futures::future::join_all((8..408).map(login)).await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.as_ref().err().map(|s| s.code()) == Some(Code::Unauthenticated)),
+        "every try is a plain wrong password"
+    );
+    let after = app.rss_kib().expect("resident memory");
+    eprintln!("resident memory before the burst {before} KiB, after {after} KiB");
+    assert!(
+        after <= before + 24 * 1024,
+        "400 logins at 19 MiB a hash grew the process from {before} KiB to {after} KiB"
+    );
+}
