@@ -9,6 +9,8 @@
 //! POSTs are rate limited per client address; every answer carries a strict
 //! Content-Security-Policy and `Referrer-Policy: no-referrer`.
 
+mod form;
+
 use crate::app::{App, AppError, ChangePasswordCommand, CommandContext, LinkState};
 use crate::domain::DomainError;
 use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
@@ -16,12 +18,13 @@ use crate::projections::TenantRow;
 use access_events::Actor;
 use access_events::links::{LinkClaims, ServerKey};
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, FromRequestParts, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use form::StrictForm;
 use minijinja::{Environment, context};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -859,7 +862,7 @@ async fn invite_submit(
     State(pages): State<Shared>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
+    StrictForm(form): StrictForm<PasswordForm>,
 ) -> Response {
     if let Some(refused) = pages.guard(peer, &headers, "/invite", &form.csrf) {
         return refused;
@@ -959,7 +962,7 @@ async fn invite_renew(
     State(pages): State<Shared>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    StrictForm(form): StrictForm<CsrfForm>,
 ) -> Response {
     if let Some(refused) = pages.guard(peer, &headers, "/invite/renew", &form.csrf) {
         return refused;
@@ -1064,7 +1067,7 @@ async fn reset_submit(
     State(pages): State<Shared>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    Form(form): Form<PasswordForm>,
+    StrictForm(form): StrictForm<PasswordForm>,
 ) -> Response {
     if let Some(refused) = pages.guard(peer, &headers, "/reset", &form.csrf) {
         return refused;
@@ -1214,7 +1217,7 @@ async fn forgot_submit(
     Query(q): Query<TenantQuery>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    StrictForm(form): StrictForm<LoginForm>,
 ) -> Response {
     if !pages.admit(peer) {
         return pages.too_many().into_response();
@@ -1326,7 +1329,7 @@ async fn change_submit(
     Query(q): Query<TenantQuery>,
     Peer(peer): Peer,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    StrictForm(form): StrictForm<LoginForm>,
 ) -> Response {
     if !pages.admit(peer) {
         return pages.too_many().into_response();

@@ -13,6 +13,7 @@ mod distributed;
 mod erasure;
 mod faults;
 mod hostile;
+mod hostile_pages;
 mod idempotency;
 mod inzant;
 mod isolation;

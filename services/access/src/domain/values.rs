@@ -305,7 +305,7 @@ pub const PASSWORD_MAX_CHARS: usize = 256;
 
 impl Password {
     /// Checks a new password against the rules: at least 6 characters, with at
-    /// least one letter and one digit.
+    /// least one letter and one digit, and no control characters.
     pub fn parse(s: &str) -> Result<Self, String> {
         let chars = s.chars().count();
         if chars < PASSWORD_MIN_CHARS {
@@ -317,6 +317,9 @@ impl Password {
             return Err(format!(
                 "a password has at most {PASSWORD_MAX_CHARS} characters"
             ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err("a password cannot contain control characters".into());
         }
         if !s.chars().any(char::is_alphabetic) {
             return Err("a password needs at least one letter".into());
@@ -344,6 +347,12 @@ mod tests {
         assert!(Password::parse("1234567").unwrap_err().contains("letter"));
         assert!(Password::parse("abc123").is_ok());
         assert!(Password::parse("pässw0rd").is_ok());
+        // No keyboard types a control character; one in a new password is a
+        // bug or an attack, and it could never be typed again.
+        for c in ['\0', '\n', '\r', '\t', '\u{7f}', '\u{85}'] {
+            let text = format!("abc{c}123");
+            assert!(Password::parse(&text).unwrap_err().contains("control"));
+        }
         assert!(Password::parse(&"a1".repeat(200)).is_err());
         assert_eq!(
             format!("{:?}", Password::parse("abc123").unwrap()),
