@@ -230,6 +230,7 @@ pub struct JetStreamLog {
     core: Arc<Core>,
     jobs: mpsc::Sender<Job>,
     follower: JoinHandle<()>,
+    prober: JoinHandle<()>,
     writer: JoinHandle<()>,
 }
 
@@ -244,6 +245,9 @@ struct Core {
     /// not ask the leader again. A stale entry costs a refused batch, never a
     /// wrong write: the server checks every expected sequence.
     heads: std::sync::Mutex<HashMap<StreamId, Head>>,
+    /// Whether JetStream answered the last probe with a leader and a quorum
+    /// of current replicas: an append could be stored now.
+    writable: std::sync::atomic::AtomicBool,
 }
 
 /// One append waiting for the writer.
@@ -264,6 +268,7 @@ impl std::fmt::Debug for JetStreamLog {
 impl Drop for JetStreamLog {
     fn drop(&mut self) {
         self.follower.abort();
+        self.prober.abort();
         self.writer.abort();
     }
 }
@@ -275,6 +280,14 @@ fn storage(context: &str, e: impl std::fmt::Display) -> LogError {
 
 fn unavailable(context: &str, e: impl std::fmt::Display) -> AppendError {
     AppendError::Unavailable(format!("{context}: {e}"))
+}
+
+/// Why nothing should be asked of NATS now, if the connection is known to be
+/// down: a request would only wait out its timeout, so the caller hears at
+/// once instead, and retries once the client has reconnected.
+pub fn offline(client: &async_nats::Client) -> Option<String> {
+    (client.connection_state() != State::Connected)
+        .then(|| "NATS is not connected (reconnecting); retry shortly".to_owned())
 }
 
 impl JetStreamLog {
@@ -326,7 +339,8 @@ impl JetStreamLog {
         let info = stream
             .info()
             .await
-            .map_err(|e| storage("reading the stream's settings", e))?;
+            .map_err(|e| storage("reading the stream's settings", e))?
+            .clone();
         if !info.config.allow_atomic_publish
             || !subjects.iter().all(|s| info.config.subjects.contains(s))
         {
@@ -351,13 +365,16 @@ impl JetStreamLog {
             prefix,
             head,
             heads: Default::default(),
+            writable: std::sync::atomic::AtomicBool::new(writable(&info)),
         });
+        let prober = tokio::spawn(probe(core.clone(), settings.timeout));
         let (jobs, queue) = mpsc::channel(4096);
         let writer = tokio::spawn(write_groups(core.clone(), queue));
         Ok(JetStreamLog {
             core,
             jobs,
             follower,
+            prober,
             writer,
         })
     }
@@ -1049,6 +1066,61 @@ fn advance(head: &watch::Sender<u64>, position: u64) {
     });
 }
 
+/// How often JetStream is asked whether it could store an append.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether a stream's info shows it could store an append now: its leader
+/// answered (stream info comes from the leader), and with the leader a
+/// majority of its replicas is current.
+fn writable(info: &stream::Info) -> bool {
+    let Some(cluster) = &info.cluster else {
+        return true;
+    };
+    let replicas = info.config.num_replicas.max(1);
+    let current = cluster
+        .replicas
+        .iter()
+        .filter(|p| p.current && !p.offline)
+        .count();
+    cluster.leader.is_some() && 1 + current > replicas / 2
+}
+
+/// Asks the stream's leader every second whether it could take an append,
+/// and moves the head to the leader's: the connection being up says nothing
+/// of a stream with no leader, and the follower's head stalls while it
+/// resubscribes.
+async fn probe(core: Arc<Core>, timeout: Duration) {
+    use std::sync::atomic::Ordering;
+    let mut stream = core.stream.clone();
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let answer = match offline(&core.client) {
+            Some(_) => None,
+            None => tokio::time::timeout(timeout.min(Duration::from_secs(2)), stream.info())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .map(|info| (writable(info), last_event(info.state.last_sequence))),
+        };
+        let ok = match answer {
+            Some((ok, last)) => {
+                advance(&core.head, last);
+                ok
+            }
+            None => false,
+        };
+        if core.writable.swap(ok, Ordering::Relaxed) != ok {
+            if ok {
+                tracing::info!("JetStream takes appends again");
+            } else {
+                tracing::warn!(
+                    "JetStream cannot take appends now (no connection, no leader or no quorum)"
+                );
+            }
+        }
+    }
+}
+
 /// Keeps `head` at the last event's sequence, through reconnects.
 async fn follow_head(
     client: async_nats::Client,
@@ -1087,6 +1159,9 @@ async fn follow_head(
 impl EventLog for JetStreamLog {
     fn append(&self, request: AppendRequest) -> BoxFuture<'_, Result<Committed, AppendError>> {
         Box::pin(async move {
+            if let Some(why) = offline(&self.core.client) {
+                return Err(AppendError::Unavailable(why));
+            }
             let (done, answer) = oneshot::channel();
             self.jobs
                 .send(Job { request, done })
@@ -1103,13 +1178,21 @@ impl EventLog for JetStreamLog {
 
     fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
         let request_id = request_id.to_owned();
-        Box::pin(async move { self.core.record(&request_id).await })
+        Box::pin(async move {
+            if let Some(why) = offline(&self.core.client) {
+                return Err(LogError::Unavailable(why));
+            }
+            self.core.record(&request_id).await
+        })
     }
 
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
         let subject = self.core.subject_of(stream);
         let stream = stream.clone();
         Box::pin(async move {
+            if let Some(why) = offline(&self.core.client) {
+                return Err(LogError::Unavailable(why));
+            }
             let mut out: Vec<Envelope> = Vec::new();
             loop {
                 let from = out.last().map_or(1, |e| e.position + 1);
@@ -1152,6 +1235,9 @@ impl EventLog for JetStreamLog {
 
     fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
         Box::pin(async move {
+            if let Some(why) = offline(&self.core.client) {
+                return Err(LogError::Unavailable(why));
+            }
             let mut from = from.max(1);
             loop {
                 let (batch, last, more) = self
@@ -1201,7 +1287,12 @@ impl EventLog for JetStreamLog {
 
     fn is_available(&self) -> bool {
         // A writer task that ended takes no more appends either.
-        self.core.client.connection_state() == State::Connected && !self.writer.is_finished()
+        self.core.client.connection_state() == State::Connected
+            && !self.writer.is_finished()
+            && self
+                .core
+                .writable
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

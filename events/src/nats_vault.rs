@@ -13,6 +13,8 @@ pub fn bucket(stream: &str) -> String {
 
 /// Keys in a JetStream key-value bucket.
 pub struct KvVault {
+    /// The connection, to answer at once while it is down.
+    client: async_nats::Client,
     store: kv::Store,
     /// The bucket's stream, for reads from its leader.
     stream: jetstream::stream::Stream,
@@ -49,10 +51,19 @@ impl KvVault {
             .await
             .map_err(failed)?;
         Ok(KvVault {
+            client: js.client(),
             store,
             stream,
             bucket: bucket(name),
         })
+    }
+
+    /// Refuses at once while the connection is known to be down.
+    fn reachable(&self) -> Result<(), VaultError> {
+        match crate::nats_log::offline(&self.client) {
+            Some(why) => Err(VaultError::Unavailable(why)),
+            None => Ok(()),
+        }
     }
 
     /// The key as the bucket's leader has it: a key made a moment ago on
@@ -104,6 +115,7 @@ impl Vault for KvVault {
     fn get(&self, key_ref: &str) -> BoxFuture<'_, Result<Option<Key>, VaultError>> {
         let key_ref = key_ref.to_owned();
         Box::pin(async move {
+            self.reachable()?;
             match self.store.get(&key_ref).await.map_err(failed)? {
                 Some(bytes) if !bytes.is_empty() => Ok(Some(Self::key_of(&bytes)?)),
                 // Absent here: destroyed, or not yet seen by this member.
@@ -115,6 +127,7 @@ impl Vault for KvVault {
     fn get_or_create(&self, key_ref: &str) -> BoxFuture<'_, Result<Key, VaultError>> {
         let key_ref = key_ref.to_owned();
         Box::pin(async move {
+            self.reachable()?;
             let made: Key = rand::random();
             match self.store.create(&key_ref, made.to_vec().into()).await {
                 Ok(_) => Ok(made),
@@ -142,7 +155,10 @@ impl Vault for KvVault {
 
     fn destroy(&self, key_ref: &str) -> BoxFuture<'_, Result<(), VaultError>> {
         let key_ref = key_ref.to_owned();
-        Box::pin(async move { self.store.purge(&key_ref).await.map_err(failed) })
+        Box::pin(async move {
+            self.reachable()?;
+            self.store.purge(&key_ref).await.map_err(failed)
+        })
     }
 
     fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {

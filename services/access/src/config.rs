@@ -32,6 +32,16 @@ pub struct ServeConfig {
     /// Base of the links in emails; defaults to http://<http-addr>.
     #[arg(long, env = "ACCESS_PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
+    /// How long a command may take in all before it answers UNAVAILABLE
+    /// (retry with the same request id): one deadline over every round trip
+    /// to the log and the key vault, not one each.
+    #[arg(long, env = "ACCESS_COMMAND_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub command_deadline: Duration,
+    /// How far the read models may trail the log before health says
+    /// NOT_SERVING: by now they must have reached the head the log had this
+    /// long ago.
+    #[arg(long, env = "ACCESS_MAX_READ_LAG", default_value = "10s", value_parser = parse_duration)]
+    pub max_read_lag: Duration,
     /// How long invitation links live (e.g. 24h, 30m, 90s).
     #[arg(long, env = "ACCESS_LINK_TTL", default_value = "24h", value_parser = parse_duration)]
     pub link_ttl: Duration,

@@ -159,6 +159,7 @@ impl Application {
             settings: Settings {
                 link_ttl: config.link_ttl,
                 session_ttl: config.session_ttl,
+                command_deadline: config.command_deadline,
                 public_base_url: base_url.clone(),
                 ..Settings::default()
             },
@@ -205,7 +206,11 @@ impl Application {
             stopped.clone(),
         )));
         workers.push(tokio::spawn(crate::health::report(
-            log.clone(),
+            crate::health::Watched {
+                log: log.clone(),
+                models: models.clone(),
+                max_lag: config.max_read_lag,
+            },
             parts,
             health.clone(),
             &SERVICES,

@@ -46,7 +46,7 @@ impl Default for SharedWork {
     fn default() -> Self {
         SharedWork {
             consumer: "mailer".into(),
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(5),
         }
     }
 }
@@ -201,13 +201,35 @@ pub async fn run(
 }
 
 /// Sends (or finds already sent) the mail one event calls for, records it in
-/// the shared ledger, reports it, and acks.
+/// the shared ledger, reports it, and acks; telling the server it is still
+/// at work every third of the ack wait throughout, so that only a dead
+/// worker's mail moves on.
 async fn handle_one(
     core: &Core,
     ledger: &kv::Store,
     message: &jetstream::Message,
     folded: &mut watch::Receiver<u64>,
     ack_wait: Duration,
+) -> anyhow::Result<()> {
+    let work = work_one(core, ledger, message, folded);
+    tokio::pin!(work);
+    let mut alive = tokio::time::interval(ack_wait / 3);
+    alive.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            _ = alive.tick() => {
+                let _ = message.ack_with(AckKind::Progress).await;
+            }
+        }
+    }
+}
+
+async fn work_one(
+    core: &Core,
+    ledger: &kv::Store,
+    message: &jetstream::Message,
+    folded: &mut watch::Receiver<u64>,
 ) -> anyhow::Result<()> {
     let position = message
         .info()
@@ -231,18 +253,7 @@ async fn handle_one(
     let entry = match known {
         Some(bytes) => Some(serde_json::from_slice::<LedgerEntry>(&bytes)?),
         None => {
-            let step = core.handle(&envelope, Mode::Send);
-            tokio::pin!(step);
-            let mut alive = tokio::time::interval(ack_wait / 3);
-            alive.tick().await;
-            let (_, outcome) = loop {
-                tokio::select! {
-                    r = &mut step => break r?,
-                    _ = alive.tick() => {
-                        let _ = message.ack_with(AckKind::Progress).await;
-                    }
-                }
-            };
+            let (_, outcome) = core.handle(&envelope, Mode::Send).await?;
             if let Some(entry) = &outcome {
                 // The mail is out: keep trying to record it rather than let
                 // the event come round and send it again.
@@ -250,7 +261,6 @@ async fn handle_one(
                 let mut wait = Duration::from_millis(100);
                 while let Err(e) = ledger.put(&id, bytes.clone()).await {
                     tracing::warn!(error = %e, mail = %id, "writing the mail ledger; retrying");
-                    let _ = message.ack_with(AckKind::Progress).await;
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
@@ -271,7 +281,6 @@ async fn handle_one(
                 tracing::error!(error = %e, mail = %id, "the delivery outcome could not be recorded on the contact; the mail ledger has it");
                 break;
             }
-            let _ = message.ack_with(AckKind::Progress).await;
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }

@@ -32,7 +32,8 @@ struct Cli {
     /// live: the same files as every `accessd` of the deployment.
     #[arg(long, env = "ACCESS_KEY_DIR")]
     key_dir: PathBuf,
-    /// The gRPC address of the service, to record delivery outcomes on contacts.
+    /// The gRPC addresses of the service's replicas, comma-separated, to
+    /// record delivery outcomes on contacts through whichever answers.
     #[arg(
         long,
         env = "ACCESS_SERVICE_URL",
@@ -51,8 +52,10 @@ struct Cli {
     /// The shared consumer's name: one per deployment.
     #[arg(long, env = "ACCESS_MAILER_CONSUMER", default_value = "mailer")]
     consumer: String,
-    /// How long a worker may go silent on a mail before another takes it over.
-    #[arg(long, env = "ACCESS_MAIL_ACK_WAIT", default_value = "30s", value_parser = access_events::cli::parse_duration)]
+    /// How long a worker may go silent on a mail before another takes it
+    /// over. A worker at work says so every third of it, so this is how
+    /// soon a dead worker's mail moves on.
+    #[arg(long, env = "ACCESS_MAIL_ACK_WAIT", default_value = "5s", value_parser = access_events::cli::parse_duration)]
     ack_wait: Duration,
     /// Log format: auto (text on a terminal, JSON otherwise), text or json.
     #[arg(long, env = "ACCESS_LOG_FORMAT", default_value = "auto")]

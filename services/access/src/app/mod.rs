@@ -62,6 +62,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// How long a query waits for its read model to reach `min_position`.
     pub query_wait: Duration,
+    /// How long a command may take in all, every round trip included.
+    pub command_deadline: Duration,
     /// The public base URL of links (portal links are `<base>/p/<token>`).
     pub public_base_url: String,
 }
@@ -72,6 +74,7 @@ impl Default for Settings {
             link_ttl: Duration::from_secs(24 * 3600),
             session_ttl: Duration::from_secs(12 * 3600),
             query_wait: Duration::from_secs(5),
+            command_deadline: Duration::from_secs(10),
             public_base_url: "http://127.0.0.1:8080".into(),
         }
     }
@@ -253,7 +256,18 @@ impl App {
         ctx: &CommandContext,
         cmd: &C,
     ) -> Result<Outcome<C::Reply>, AppError> {
-        let result = self.execute_once(ctx, cmd).await;
+        // One deadline over the whole command: a log that stops answering
+        // mid-command costs the caller this, not a timeout per round trip.
+        // Cut off, the command may still be written; the caller's retry with
+        // the same request id gets its first result.
+        let deadline = self.settings.command_deadline;
+        let result = tokio::time::timeout(deadline, self.execute_once(ctx, cmd))
+            .await
+            .unwrap_or_else(|_| {
+                Err(AppError::Unavailable(format!(
+                    "the command did not finish within {deadline:?}; retry it with the same request id"
+                )))
+            });
         let command = std::any::type_name::<C>()
             .rsplit("::")
             .next()

@@ -416,7 +416,6 @@ pub async fn run_projector(
     mut shutdown: watch::Receiver<bool>,
 ) {
     use crate::health::{Part, PartState};
-    let log_head = log.head();
     let mut events = subscribe(log, models.checkpoint() + 1);
     let mut batch: Vec<access_events::Envelope> = Vec::with_capacity(64);
     let mut failures = 0u32;
@@ -480,9 +479,6 @@ pub async fn run_projector(
                 batch.clear();
             }
         }
-        let head = *log_head.borrow();
-        metrics::gauge!("access_projection_lag_events")
-            .set(head.saturating_sub(models.checkpoint()) as f64);
         if let Some(at) = newest {
             let lag_ms = (crate::app::now_ms() - at).max(0);
             metrics::gauge!("access_projection_lag_seconds").set(lag_ms as f64 / 1000.0);
