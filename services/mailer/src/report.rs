@@ -116,8 +116,8 @@ impl DeliveryReporter for GrpcReporter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_url_is_a_replica_and_none_is_refused() {
+    #[tokio::test]
+    async fn every_url_is_a_replica_and_none_is_refused() {
         let r = GrpcReporter::new("http://a:1, http://b:2,", "key").unwrap();
         assert_eq!(r.channels.len(), 2);
         assert!(GrpcReporter::new(" , ", "key").is_err());
