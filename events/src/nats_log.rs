@@ -174,11 +174,15 @@ pub async fn connect_client(s: &NatsSettings) -> Result<async_nats::Client, LogE
     }
     opts.name(&s.client_name)
         .request_timeout(Some(s.timeout))
+        // A connection that stalls without closing (a partition, a hung
+        // node) is found within a few seconds rather than NATS's two minutes.
+        .ping_interval(Duration::from_secs(2))
         .connection_timeout(s.timeout)
-        // Reconnect for ever, backing off up to 5 s between tries.
+        // Reconnect for ever, backing off up to 1 s between tries: a node
+        // back from a restart is used within a second.
         .max_reconnects(None)
         .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((100 * 2u64.saturating_pow(attempts.min(6) as u32)).min(5_000))
+            Duration::from_millis((100 * 2u64.saturating_pow(attempts.min(6) as u32)).min(1_000))
         })
         .connect(servers.as_slice())
         .await
@@ -248,6 +252,8 @@ struct Core {
     /// Whether JetStream answered the last probe with a leader and a quorum
     /// of current replicas: an append could be stored now.
     writable: std::sync::atomic::AtomicBool,
+    /// Other streams a command writes to (the key vault's), probed alike.
+    also: std::sync::Mutex<Vec<stream::Stream>>,
 }
 
 /// One append waiting for the writer.
@@ -366,6 +372,7 @@ impl JetStreamLog {
             head,
             heads: Default::default(),
             writable: std::sync::atomic::AtomicBool::new(writable(&info)),
+            also: Default::default(),
         });
         let prober = tokio::spawn(probe(core.clone(), settings.timeout));
         let (jobs, queue) = mpsc::channel(4096);
@@ -377,6 +384,16 @@ impl JetStreamLog {
             prober,
             writer,
         })
+    }
+
+    /// Probes `other` with the log's stream from now on: a command that
+    /// also writes there (the key vault) can be stored only when both can.
+    pub fn probe_also(&self, other: stream::Stream) {
+        self.core
+            .also
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(other);
     }
 
     /// The subject of one aggregate stream.
@@ -1102,13 +1119,22 @@ async fn probe(core: Arc<Core>, timeout: Duration) {
                 .and_then(Result::ok)
                 .map(|info| (writable(info), last_event(info.state.last_sequence))),
         };
-        let ok = match answer {
+        let mut ok = match answer {
             Some((ok, last)) => {
                 advance(&core.head, last);
                 ok
             }
             None => false,
         };
+        let others = core.also.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for mut other in others {
+            if !ok {
+                break;
+            }
+            ok = tokio::time::timeout(timeout.min(Duration::from_secs(2)), other.info())
+                .await
+                .is_ok_and(|info| info.is_ok_and(writable));
+        }
         if core.writable.swap(ok, Ordering::Relaxed) != ok {
             if ok {
                 tracing::info!("JetStream takes appends again");
@@ -1161,6 +1187,18 @@ impl EventLog for JetStreamLog {
         Box::pin(async move {
             if let Some(why) = offline(&self.core.client) {
                 return Err(AppendError::Unavailable(why));
+            }
+            // The last probe found no leader or no quorum: an append would
+            // wait out its timeout. Checked again within a second.
+            if !self
+                .core
+                .writable
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return Err(AppendError::Unavailable(
+                    "JetStream cannot take appends now (no leader or no quorum); retry shortly"
+                        .into(),
+                ));
             }
             let (done, answer) = oneshot::channel();
             self.jobs
@@ -1264,6 +1302,7 @@ impl EventLog for JetStreamLog {
             self.core.stream.clone(),
             format!("{}.ev.>", self.core.prefix),
             from.max(1),
+            self.core.head.subscribe(),
             tx,
         ));
         Some(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
@@ -1296,6 +1335,9 @@ impl EventLog for JetStreamLog {
     }
 }
 
+/// How long the feed may be silent while the log's head is past it.
+const FEED_SILENCE: Duration = Duration::from_secs(2);
+
 /// Sends every event from `from` on into `tx`, in order, through reconnects,
 /// until the receiver goes away.
 async fn feed(
@@ -1303,6 +1345,7 @@ async fn feed(
     stream: stream::Stream,
     filter: String,
     mut from: u64,
+    head: watch::Receiver<u64>,
     tx: mpsc::Sender<Result<Envelope, LogError>>,
 ) {
     loop {
@@ -1317,7 +1360,21 @@ async fn feed(
         let failure = match stream.create_consumer(config).await {
             Ok(consumer) => match consumer.messages().await {
                 Ok(mut messages) => loop {
-                    let Some(next) = messages.next().await else {
+                    let next = tokio::select! {
+                        next = messages.next() => next,
+                        // Silent while the log has moved past it: the
+                        // consumer was lost across a reconnect (the client
+                        // can take many seconds to notice); make a new one.
+                        _ = tokio::time::sleep(FEED_SILENCE) => {
+                            if *head.borrow() >= from {
+                                break LogError::Unavailable(format!(
+                                    "the log's feed is silent at {from} while the head is past it; resubscribing"
+                                ));
+                            }
+                            continue;
+                        }
+                    };
+                    let Some(next) = next else {
                         break LogError::Storage("the log's feed ended".into());
                     };
                     let m = match next {

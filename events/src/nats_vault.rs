@@ -58,6 +58,11 @@ impl KvVault {
         })
     }
 
+    /// The bucket's stream, for a health probe.
+    pub fn stream(&self) -> jetstream::stream::Stream {
+        self.stream.clone()
+    }
+
     /// Refuses at once while the connection is known to be down.
     fn reachable(&self) -> Result<(), VaultError> {
         match crate::nats_log::offline(&self.client) {

@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod deployment;
 pub mod nats;
+pub mod proxy;
 pub mod smtp;
 
 use access_proto::v1 as pb;
@@ -623,14 +625,30 @@ impl Mailerd {
     /// Starts a worker for `app`'s deployment on `nats_url`, sending through
     /// `smtp_url`, with extra flags.
     pub async fn start(app: &TestApp, nats_url: &str, smtp_url: &str, args: &[&str]) -> Mailerd {
+        Self::start_for(&[app], &app.dir, nats_url, smtp_url, args).await
+    }
+
+    /// Starts a worker that reports through any of `replicas`, with the
+    /// deployment's keys in `key_dir`.
+    pub async fn start_for(
+        replicas: &[&TestApp],
+        key_dir: &std::path::Path,
+        nats_url: &str,
+        smtp_url: &str,
+        args: &[&str],
+    ) -> Mailerd {
         let state_dir = tempfile::tempdir().expect("a state directory");
+        let urls: Vec<String> = replicas
+            .iter()
+            .map(|r| format!("http://{}", r.grpc_addr))
+            .collect();
         let mut command_args: Vec<String> = vec![
             "--key-dir".into(),
-            app.dir.display().to_string(),
+            key_dir.display().to_string(),
             "--service-url".into(),
-            format!("http://{}", app.grpc_addr),
+            urls.join(","),
             "--public-base-url".into(),
-            format!("http://{}", app.http_addr),
+            format!("http://{}", replicas[0].http_addr),
             "--nats-url".into(),
             nats_url.into(),
             "--log-format".into(),

@@ -57,6 +57,11 @@ impl NatsNode {
         }
     }
 
+    /// Whether the process was started and not killed since.
+    pub fn running(&self) -> bool {
+        self.child.is_some()
+    }
+
     /// Whether the server says JetStream is ready.
     pub async fn healthy(&self) -> bool {
         healthz(self.monitor_port).await
@@ -122,7 +127,9 @@ impl Nats {
                     .map(|p| format!("nats-route://127.0.0.1:{p}"))
                     .collect();
                 config.push_str(&format!(
-                    "cluster {{\n  name: test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n}}\n",
+                    // Clients keep to the URLs they were given (a test's
+                    // proxies), instead of learning the nodes' own.
+                    "cluster {{\n  name: test\n  listen: 127.0.0.1:{}\n  routes: [{}]\n  no_advertise: true\n}}\n",
                     cluster_ports[i],
                     routes.join(", ")
                 ));

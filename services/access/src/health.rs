@@ -149,6 +149,7 @@ pub async fn report(
         samples: VecDeque::new(),
     };
     let mut last: Option<(bool, bool, bool)> = None;
+    let mut log_down_since: Option<Instant> = None;
     loop {
         let available = log.is_available();
         metrics::gauge!("access_log_available").set(if available { 1.0 } else { 0.0 });
@@ -160,8 +161,17 @@ pub async fn report(
         let (now_head, applied) = (*head.borrow(), models.checkpoint());
         metrics::gauge!("access_projection_lag_events")
             .set(now_head.saturating_sub(applied) as f64);
-        let due = history.record(Instant::now(), now_head, max_lag);
-        let following = applied >= due;
+        let at = Instant::now();
+        let due = history.record(at, now_head, max_lag);
+        // Out of reach of the log for longer than the bound, the read models
+        // cannot know how far behind they are: they cannot follow it.
+        log_down_since = if log_up {
+            None
+        } else {
+            log_down_since.or(Some(at))
+        };
+        let reachable = log_down_since.is_none_or(|since| at.duration_since(since) <= max_lag);
+        let following = applied >= due && reachable;
         let models_up = following && parts.get(Part::ReadModels) == PartState::Running;
         let mailer_up = parts.get(Part::Mailer) == PartState::Running;
         let now = (log_up, models_up, mailer_up);

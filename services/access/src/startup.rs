@@ -85,6 +85,7 @@ impl Application {
                 )
                 .await
                 .context("opening the key vault on NATS")?;
+                log.probe_also(vault.stream());
                 (Arc::new(log), Arc::new(vault))
             }
             None => {
