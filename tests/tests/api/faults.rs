@@ -55,6 +55,11 @@ struct Figures {
     serving_to_success_ms: Option<i64>,
     /// From the heal to the last mail of what was acknowledged before it.
     mail_caught_up: Option<Duration>,
+    /// The longest time without any acknowledged command, around the fault.
+    write_gap: Duration,
+    /// From the fault to a new stream leader, when the leader was killed
+    /// (NATS's own election: the rest of the write gap is ours).
+    elected_after: Option<Duration>,
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -64,7 +69,7 @@ fn ms(d: Option<Duration>) -> String {
 impl Figures {
     fn row(&self) -> String {
         format!(
-            "| {:?} | {} | {} / {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+            "| {:?} | {} | {} / {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             self.fault,
             self.acked,
             self.present[0],
@@ -78,6 +83,8 @@ impl Figures {
             self.serving_to_success_ms
                 .map_or("–".into(), |m| format!("{m} ms")),
             ms(self.mail_caught_up),
+            ms(Some(self.write_gap)),
+            ms(self.elected_after),
         )
     }
 }
@@ -158,12 +165,17 @@ async fn round(fault: Fault) -> Figures {
     progress(&load, 20, Duration::from_secs(60)).await;
     let r = hit(fault);
 
+    let old_leader = d.stream_leader().await;
     let began = Instant::now();
     inject(&mut d, fault).await;
     let mut not_serving_after = None;
+    let mut elected_after = None;
     while began.elapsed() < length(fault) {
         if not_serving_after.is_none() && d.health(r).await == NOT_SERVING {
             not_serving_after = Some(began.elapsed());
+        }
+        if fault == Fault::LeaderKill && elected_after.is_none() {
+            elected_after = elected(&d, old_leader, began).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -187,6 +199,9 @@ async fn round(fault: Fault) -> Figures {
         if serving_at.is_none() && d.health(r).await == SERVING {
             serving_at = Some(Instant::now());
         }
+        if fault == Fault::LeaderKill && elected_after.is_none() {
+            elected_after = elected(&d, old_leader, began).await;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let recovered_at = acked_after(healed);
@@ -198,6 +213,14 @@ async fn round(fault: Fault) -> Figures {
     progress(&load, 10, Duration::from_secs(20)).await;
     let (acked, refusals) = load.stop().await;
 
+    let mut times: Vec<Instant> = acked.iter().map(|a| a.at).collect();
+    times.sort();
+    let write_gap = times
+        .windows(2)
+        .filter(|w| w[1] >= began)
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default();
     let top = acked.iter().map(|a| a.position).max().unwrap_or(0);
     let mut present = [0; 2];
     for (replica, count) in present.iter_mut().enumerate() {
@@ -225,7 +248,17 @@ async fn round(fault: Fault) -> Figures {
         stale_for,
         serving_to_success_ms,
         mail_caught_up,
+        write_gap,
+        elected_after,
     }
+}
+
+/// The time since `began` if the stream has a leader other than `old`
+/// (stream info is answered by the leader, so none answers while NATS
+/// elects one).
+async fn elected(d: &Deployment, old: Option<usize>, began: Instant) -> Option<Duration> {
+    let now = d.stream_leader().await;
+    (now.is_some() && now != old).then(|| began.elapsed())
 }
 
 /// How long after `healed` every invitation in `acked` had its mail.
@@ -357,6 +390,13 @@ async fn rounds(fault: Fault) {
             f.recovered_after.is_some(),
             "commands never succeeded again: {f:?}"
         );
+        // SERVING again means commands succeed: the first within a second.
+        if f.not_serving_after.is_some() {
+            assert!(
+                f.serving_to_success_ms.is_some_and(|ms| ms < 1_000),
+                "{f:?}"
+            );
+        }
         if known_after(fault).is_some() {
             let fast = f
                 .fail_fast

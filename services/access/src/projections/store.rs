@@ -462,8 +462,10 @@ pub async fn run_projector(
         match error {
             Some(e) => {
                 failures += 1;
-                let wait = Duration::from_millis(100 * 2u64.pow(failures.min(8)))
-                    .min(Duration::from_secs(10));
+                // Capped at a second: a retry is cheap, and a longer cap
+                // left the read models asleep well after the log was back.
+                let wait = Duration::from_millis(50 * 2u64.pow(failures.min(5)))
+                    .min(Duration::from_secs(1));
                 tracing::warn!(error = ?e, retry_in_ms = wait.as_millis() as u64, "projector could not apply events; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
