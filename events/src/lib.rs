@@ -41,6 +41,7 @@ pub mod frames;
 pub mod links;
 pub mod log;
 pub mod nats_log;
+mod nats_probe;
 pub mod nats_vault;
 pub mod personal;
 pub mod sled_upgrade;

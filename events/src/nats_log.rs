@@ -253,7 +253,7 @@ struct Core {
     /// of current replicas: an append could be stored now.
     writable: std::sync::atomic::AtomicBool,
     /// Other streams a command writes to (the key vault's), probed alike.
-    also: std::sync::Mutex<Vec<stream::Stream>>,
+    also: std::sync::Mutex<Vec<crate::nats_probe::Probed>>,
 }
 
 /// One append waiting for the writer.
@@ -371,7 +371,7 @@ impl JetStreamLog {
             prefix,
             head,
             heads: Default::default(),
-            writable: std::sync::atomic::AtomicBool::new(writable(&info)),
+            writable: std::sync::atomic::AtomicBool::new(crate::nats_probe::writable(&info)),
             also: Default::default(),
         });
         let prober = tokio::spawn(probe(core.clone(), settings.timeout));
@@ -386,14 +386,18 @@ impl JetStreamLog {
         })
     }
 
-    /// Probes `other` with the log's stream from now on: a command that
-    /// also writes there (the key vault) can be stored only when both can.
-    pub fn probe_also(&self, other: stream::Stream) {
+    /// Probes `other` (with a subject it stores) with the log's stream from
+    /// now on: a command that also writes there (the key vault) can be
+    /// stored only when both can.
+    pub fn probe_also(&self, other: stream::Stream, subject: String) {
         self.core
             .also
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(other);
+            .push(crate::nats_probe::Probed {
+                stream: other,
+                subject,
+            });
     }
 
     /// The subject of one aggregate stream.
@@ -1086,54 +1090,34 @@ fn advance(head: &watch::Sender<u64>, position: u64) {
 /// How often JetStream is asked whether it could store an append.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
-/// Whether a stream's info shows it could store an append now: its leader
-/// answered (stream info comes from the leader), and with the leader a
-/// majority of its replicas is current.
-fn writable(info: &stream::Info) -> bool {
-    let Some(cluster) = &info.cluster else {
-        return true;
-    };
-    let replicas = info.config.num_replicas.max(1);
-    let current = cluster
-        .replicas
-        .iter()
-        .filter(|p| p.current && !p.offline)
-        .count();
-    cluster.leader.is_some() && 1 + current > replicas / 2
-}
-
-/// Asks the stream's leader every second whether it could take an append,
-/// and moves the head to the leader's: the connection being up says nothing
-/// of a stream with no leader, and the follower's head stalls while it
-/// resubscribes.
+/// Asks every second whether the log's stream (and the others a command
+/// writes to) could store an append, and moves the head to the leader's:
+/// the connection being up says nothing of a stream with no leader, and the
+/// follower's head stalls while it resubscribes.
 async fn probe(core: Arc<Core>, timeout: Duration) {
     use std::sync::atomic::Ordering;
-    let mut stream = core.stream.clone();
+    let timeout = timeout.min(Duration::from_secs(2));
+    let main = crate::nats_probe::Probed {
+        stream: core.stream.clone(),
+        subject: format!("{}.req.probe", core.prefix),
+    };
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
-        let answer = match offline(&core.client) {
-            Some(_) => None,
-            None => tokio::time::timeout(timeout.min(Duration::from_secs(2)), stream.info())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|info| (writable(info), last_event(info.state.last_sequence))),
-        };
-        let mut ok = match answer {
-            Some((ok, last)) => {
-                advance(&core.head, last);
-                ok
-            }
-            None => false,
-        };
+        let mut ok = false;
+        if offline(&core.client).is_none()
+            && let Some(last) = crate::nats_probe::takes_appends(&core.client, &main, timeout).await
+        {
+            advance(&core.head, last_event(last));
+            ok = true;
+        }
         let others = core.also.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        for mut other in others {
+        for other in &others {
             if !ok {
                 break;
             }
-            ok = tokio::time::timeout(timeout.min(Duration::from_secs(2)), other.info())
+            ok = crate::nats_probe::takes_appends(&core.client, other, timeout)
                 .await
-                .is_ok_and(|info| info.is_ok_and(writable));
+                .is_some();
         }
         if core.writable.swap(ok, Ordering::Relaxed) != ok {
             if ok {

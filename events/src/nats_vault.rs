@@ -63,6 +63,11 @@ impl KvVault {
         self.stream.clone()
     }
 
+    /// A subject of the bucket where nothing is ever written, for a probe.
+    pub fn probe_subject(&self) -> String {
+        format!("$KV.{}.probe", self.bucket)
+    }
+
     /// Refuses at once while the connection is known to be down.
     fn reachable(&self) -> Result<(), VaultError> {
         match crate::nats_log::offline(&self.client) {

@@ -111,8 +111,16 @@ impl Deployment {
         }
     }
 
-    /// The name of the node leading the log's stream, and its index.
+    /// The index of the node leading the log's stream; `None` if no leader
+    /// answers within half a second (while NATS elects one).
     pub async fn stream_leader(&self) -> Option<usize> {
+        tokio::time::timeout(Duration::from_millis(500), self.ask_stream_leader())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn ask_stream_leader(&self) -> Option<usize> {
         let servers: Vec<async_nats::ServerAddr> = self
             .nats
             .nodes

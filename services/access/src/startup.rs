@@ -85,7 +85,7 @@ impl Application {
                 )
                 .await
                 .context("opening the key vault on NATS")?;
-                log.probe_also(vault.stream());
+                log.probe_also(vault.stream(), vault.probe_subject());
                 (Arc::new(log), Arc::new(vault))
             }
             None => {

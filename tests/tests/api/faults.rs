@@ -113,14 +113,24 @@ fn known_after(fault: Fault) -> Option<Duration> {
     }
 }
 
+/// The stream's leader, asked until one answers.
+async fn leader_of(d: &Deployment) -> usize {
+    for _ in 0..20 {
+        if let Some(leader) = d.stream_leader().await {
+            return leader;
+        }
+    }
+    panic!("the stream has no leader");
+}
+
 async fn inject(d: &mut Deployment, fault: Fault) {
     match fault {
         Fault::LeaderKill => {
-            let leader = d.stream_leader().await.expect("a stream leader");
+            let leader = leader_of(d).await;
             d.nats.nodes[leader].kill().await;
         }
         Fault::NodeKill => {
-            let leader = d.stream_leader().await.expect("a stream leader");
+            let leader = leader_of(d).await;
             d.nats.nodes[(leader + 1) % 3].kill().await;
         }
         Fault::Outage => {
