@@ -252,6 +252,9 @@ struct Core {
     /// Whether JetStream answered the last probe with a leader and a quorum
     /// of current replicas: an append could be stored now.
     writable: std::sync::atomic::AtomicBool,
+    /// The client's connection count at that probe: an answer from before a
+    /// reconnect says nothing of the server reached since.
+    probed_on: std::sync::atomic::AtomicU64,
     /// Other streams a command writes to (the key vault's), probed alike.
     also: std::sync::Mutex<Vec<crate::nats_probe::Probed>>,
 }
@@ -364,6 +367,7 @@ impl JetStreamLog {
             format!("{prefix}.ev.>"),
             head.clone(),
         ));
+        let connected_times = connects(&client);
         let core = Arc::new(Core {
             client,
             stream,
@@ -372,6 +376,7 @@ impl JetStreamLog {
             head,
             heads: Default::default(),
             writable: std::sync::atomic::AtomicBool::new(crate::nats_probe::writable(&info)),
+            probed_on: std::sync::atomic::AtomicU64::new(connected_times),
             also: Default::default(),
         });
         let prober = tokio::spawn(probe(core.clone(), settings.timeout));
@@ -1087,6 +1092,24 @@ fn advance(head: &watch::Sender<u64>, position: u64) {
     });
 }
 
+/// How many times the client has connected (reconnects included).
+fn connects(client: &async_nats::Client) -> u64 {
+    client
+        .statistics()
+        .connects
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Core {
+    /// Whether the last probe, made on the current connection, found that
+    /// JetStream could store an append.
+    fn takes_appends(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.writable.load(Ordering::Relaxed)
+            && self.probed_on.load(Ordering::Relaxed) == connects(&self.client)
+    }
+}
+
 /// How often JetStream is asked whether it could store an append.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
@@ -1103,6 +1126,7 @@ async fn probe(core: Arc<Core>, timeout: Duration) {
     };
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
+        let connection = connects(&core.client);
         let mut ok = false;
         if offline(&core.client).is_none()
             && let Some(last) = crate::nats_probe::takes_appends(&core.client, &main, timeout).await
@@ -1119,6 +1143,7 @@ async fn probe(core: Arc<Core>, timeout: Duration) {
                 .await
                 .is_some();
         }
+        core.probed_on.store(connection, Ordering::Relaxed);
         if core.writable.swap(ok, Ordering::Relaxed) != ok {
             if ok {
                 tracing::info!("JetStream takes appends again");
@@ -1174,11 +1199,7 @@ impl EventLog for JetStreamLog {
             }
             // The last probe found no leader or no quorum: an append would
             // wait out its timeout. Checked again within a second.
-            if !self
-                .core
-                .writable
-                .load(std::sync::atomic::Ordering::Relaxed)
-            {
+            if !self.core.takes_appends() {
                 return Err(AppendError::Unavailable(
                     "JetStream cannot take appends now (no leader or no quorum); retry shortly"
                         .into(),
@@ -1312,10 +1333,7 @@ impl EventLog for JetStreamLog {
         // A writer task that ended takes no more appends either.
         self.core.client.connection_state() == State::Connected
             && !self.writer.is_finished()
-            && self
-                .core
-                .writable
-                .load(std::sync::atomic::Ordering::Relaxed)
+            && self.core.takes_appends()
     }
 }
 

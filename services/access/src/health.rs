@@ -184,7 +184,13 @@ pub async fn report(
                         tracing::warn!("event log unreachable: health is NOT_SERVING");
                     }
                 }
-                if models_were_up != models_up && !following {
+                if models_were_up != models_up && !reachable {
+                    tracing::warn!(
+                        applied,
+                        max_lag_ms = max_lag.as_millis() as u64,
+                        "the log has been out of reach longer than the bound: the read models cannot follow it, and health is NOT_SERVING"
+                    );
+                } else if models_were_up != models_up && !following {
                     tracing::warn!(
                         head = now_head,
                         applied,

@@ -40,9 +40,10 @@ struct Figures {
     present: [usize; 2],
     mails_missing: usize,
     mails_repeated: usize,
-    /// The slowest refusal once the fault could be known (connection closed
-    /// or found silent) until it healed.
-    fail_fast: Option<Duration>,
+    /// The median and the slowest refusal once the fault could be known
+    /// (connection closed or found silent) until it healed, as the client
+    /// measured them (on a busy machine the slowest includes scheduling).
+    fail_fast: Option<(Duration, Duration)>,
     /// From the fault to health `NOT_SERVING` on the replica it hit.
     not_serving_after: Option<Duration>,
     /// From the heal to the first command acknowledged by that replica.
@@ -76,7 +77,11 @@ impl Figures {
             self.present[1],
             self.mails_missing,
             self.mails_repeated,
-            ms(self.fail_fast),
+            self.fail_fast.map_or("–".into(), |(median, max)| format!(
+                "{} / {} ms",
+                median.as_millis(),
+                max.as_millis()
+            )),
             ms(self.not_serving_after),
             ms(self.recovered_after),
             ms(self.stale_for),
@@ -238,13 +243,15 @@ async fn round(fault: Fault) -> Figures {
     }
     let (mails_missing, mails_repeated) = mails(&d, &acked).await;
     let fail_fast = known_after(fault).and_then(|known| {
-        refusals
+        let mut took: Vec<Duration> = refusals
             .iter()
             .filter(|f: &&Refusal| {
                 f.replica == r && f.began >= began + known && f.began + f.took <= healed
             })
             .map(|f| f.took)
-            .max()
+            .collect();
+        took.sort();
+        Some((*took.get(took.len() / 2)?, *took.last()?))
     });
     Figures {
         fault,
@@ -408,10 +415,13 @@ async fn rounds(fault: Fault) {
             );
         }
         if known_after(fault).is_some() {
-            let fast = f
+            let (median, slowest) = f
                 .fail_fast
                 .expect("refusals while the log was out of reach");
-            assert!(fast < Duration::from_millis(100), "{f:?}");
+            // Answered without a round trip to NATS: in a few milliseconds,
+            // never near the NATS timeout (2 s) even on a loaded machine.
+            assert!(median < Duration::from_millis(100), "{f:?}");
+            assert!(slowest < Duration::from_secs(1), "{f:?}");
             assert!(
                 f.not_serving_after.is_some(),
                 "health never said NOT_SERVING: {f:?}"
