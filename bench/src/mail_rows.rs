@@ -124,3 +124,53 @@ async fn raw_loop(port: u16, count: usize, body: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Mails per second of `mailerd` workers on the distributed log: two
+/// workers against one, each run on a fresh NATS with `count` invitations
+/// already in the log, from the workers being up to the last mail accepted.
+pub async fn workers(count: usize) -> anyhow::Result<Row> {
+    let one = workers_run(1, count).await?;
+    let two = workers_run(2, count).await?;
+    Ok(Row {
+        ours: format!("two `mailerd` workers: {count} invitations waiting on NATS, mailed"),
+        baseline: "one worker, the same invitations, NATS and SMTP server".into(),
+        unit: "mails/s",
+        ours_runs: vec![two],
+        base_runs: vec![one],
+        target: Target::RateAtLeast(1.6),
+        note: "each worker takes one mail at a time: ledger read, send, ledger write, \
+               report through accessd, ack"
+            .into(),
+    })
+}
+
+async fn workers_run(workers: usize, count: usize) -> anyhow::Result<Run> {
+    let nats = access_tests::nats::Nats::single().await;
+    let smtp = SmtpServer::start(0, "").await;
+    let app = TestApp::spawn_with(&["--nats-url", &nats.urls()]).await;
+    let key = app.create_tenant("acme").await;
+    for c in 0..count.div_ceil(10) {
+        app.create_customer(&key, &format!("C{c:07}")).await;
+    }
+    let (app_ref, key_ref) = (&app, key.as_str());
+    spread(count, 16, |i| async move {
+        seed::invite(app_ref, key_ref, i, &format!("p{i}@shop.example")).await
+    })
+    .await?;
+    let mut running = Vec::new();
+    for _ in 0..workers {
+        running.push(access_tests::Mailerd::start(&app, &nats.urls(), &smtp.url(), &[]).await);
+    }
+    let started = Instant::now();
+    seed::wait_until(
+        Duration::from_secs(600),
+        Duration::from_millis(20),
+        "the workers did not mail every invitation",
+        || smtp.count() >= count,
+    )
+    .await?;
+    Ok(Run {
+        rate: count as f64 / started.elapsed().as_secs_f64(),
+        p99: Duration::ZERO,
+    })
+}

@@ -32,7 +32,7 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these groups (comma-separated): log, grpc, login, nats,
-    /// catch-up, audit, mail, memory.
+    /// catch-up, audit, mail, workers, memory.
     #[arg(long)]
     only: Option<String>,
     /// Invitations seeded for the replica catch-up (about three events each).
@@ -167,6 +167,11 @@ async fn main() -> anyhow::Result<()> {
     if wanted("mail") {
         step("mailer");
         rows.push(mail_rows::mailer(plan.mails).await?);
+    }
+
+    if wanted("workers") {
+        step("mailerd workers");
+        rows.push(mail_rows::workers(plan.mails.min(2_000)).await?);
     }
 
     let report = render(&rows, &notes)?;
