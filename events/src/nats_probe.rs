@@ -1,6 +1,7 @@
 //! Whether a JetStream stream could store an append now, asked without
-//! storing anything: its leader must answer a publish it refuses, and with
-//! the leader a majority of its replicas must be current.
+//! storing anything: its leader must answer a publish it refuses, with the
+//! leader a majority of its replicas must be current, and a direct read of
+//! a subject must be answered.
 //!
 //! Stream info alone is not enough: while a stream has no leader, another
 //! server may still answer it, naming the dead leader. The refused publish
@@ -80,5 +81,21 @@ pub(crate) async fn takes_appends(
     .ok()?
     .ok()?;
     let refusal: Refusal = serde_json::from_slice(&answer.payload).ok()?;
-    (refusal.error?.err_code == WRONG_LAST_SEQUENCE).then_some(last)
+    if refusal.error?.err_code != WRONG_LAST_SEQUENCE {
+        return None;
+    }
+    // Commands read request records and stream heads by direct get, which
+    // a restarted stream may refuse (503) for a while after it has a leader.
+    let read = tokio::time::timeout(
+        timeout,
+        probed
+            .stream
+            .get_last_raw_message_by_subject(&probed.subject),
+    )
+    .await
+    .ok()?;
+    match read {
+        Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Some(last),
+        _ => None,
+    }
 }

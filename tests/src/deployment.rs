@@ -59,7 +59,7 @@ impl Deployment {
         let live: Vec<&TestApp> = replicas.iter().flatten().collect();
         let key = live[0].create_tenant("acme").await;
         for c in 0..CUSTOMERS {
-            live[0].create_customer(&key, &format!("C{c}")).await;
+            create_customer(live[0], &key, &format!("C{c}")).await;
         }
         let mut workers = Vec::new();
         for _ in 0..2 {
@@ -155,6 +155,33 @@ impl Deployment {
     pub fn key_dir(&self) -> &std::path::Path {
         self.keys.path()
     }
+}
+
+/// Creates customer `id`, retrying with its request id while the replica
+/// is not ready (a key it issued a moment ago may not be in its read models
+/// yet), as a client should.
+async fn create_customer(app: &TestApp, key: &str, id: &str) {
+    let request_id = crate::new_id();
+    for _ in 0..100 {
+        let answer = app
+            .access()
+            .create_customer(app.req(
+                key,
+                pb::CreateCustomerRequest {
+                    request_id: request_id.clone(),
+                    customer: Some(crate::customer(id, None)),
+                },
+            ))
+            .await;
+        match answer {
+            Ok(_) => return,
+            Err(s) if s.code() == Code::Unavailable => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(s) => panic!("creating customer {id}: {s:?}"),
+        }
+    }
+    panic!("customer {id} not created within 10 s");
 }
 
 /// Replica flags on NATS `urls` with keys in `keys`.
