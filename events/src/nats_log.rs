@@ -1110,8 +1110,11 @@ impl Core {
     }
 }
 
-/// How often JetStream is asked whether it could store an append.
+/// How often JetStream is asked whether it could store an append; more
+/// often while it cannot, so that commands refused at once are taken again
+/// soon after it recovers.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_WHILE_DOWN: Duration = Duration::from_millis(250);
 
 /// Asks every second whether the log's stream (and the others a command
 /// writes to) could store an append, and moves the head to the leader's:
@@ -1125,7 +1128,12 @@ async fn probe(core: Arc<Core>, timeout: Duration) {
         subject: format!("{}.req.probe", core.prefix),
     };
     loop {
-        tokio::time::sleep(PROBE_EVERY).await;
+        let pause = if core.writable.load(Ordering::Relaxed) {
+            PROBE_EVERY
+        } else {
+            PROBE_WHILE_DOWN
+        };
+        tokio::time::sleep(pause).await;
         let connection = connects(&core.client);
         let mut ok = false;
         if offline(&core.client).is_none()
