@@ -53,7 +53,7 @@ impl Deployment {
             let urls: Vec<String> = own.iter().map(Proxy::nats_url).collect();
             let args = replica_args(&urls.join(","), keys.path());
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            replicas.push(Some(TestApp::spawn_with(&args).await));
+            replicas.push(Some(start_replica(&args).await));
             proxies.push(own);
         }
         let live: Vec<&TestApp> = replicas.iter().flatten().collect();
@@ -155,6 +155,20 @@ impl Deployment {
     pub fn key_dir(&self) -> &std::path::Path {
         self.keys.path()
     }
+}
+
+/// Starts a replica; a fresh cluster on a busy machine may not have its
+/// JetStream assets ready in time, so a start that fails is tried again.
+async fn start_replica(args: &[&str]) -> TestApp {
+    let mut why = String::new();
+    for _ in 0..3 {
+        match TestApp::try_spawn_with(args).await {
+            Ok(app) => return app,
+            Err(e) => why = format!("{e:#}"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("a replica did not start, three times: {why}");
 }
 
 /// Creates customer `id`, retrying with its request id while the replica

@@ -137,6 +137,21 @@ impl TestApp {
         Self::spawn_with_env(args, &[]).await
     }
 
+    /// Starts `accessd` with extra flags in a fresh temporary data
+    /// directory, or says why it did not start.
+    pub async fn try_spawn_with(args: &[&str]) -> anyhow::Result<TestApp> {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("data");
+        let mut app = Self::start(
+            dir,
+            args.iter().map(|s| s.to_string()).collect(),
+            Vec::new(),
+        )
+        .await?;
+        app._root = Some(root);
+        Ok(app)
+    }
+
     /// Starts `accessd` with extra flags and environment variables.
     pub async fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> TestApp {
         let root = tempfile::tempdir().expect("temp dir");
