@@ -339,7 +339,7 @@ pub async fn login(runs: usize, length: Duration) -> anyhow::Result<Row> {
 
 /// `accessd` started with `args`, with one contact, `ann@shop.example`, who
 /// signs in with the password `correct horse 7`; and the tenant's key.
-pub async fn with_login(args: &[&str]) -> anyhow::Result<(TestApp, String)> {
+async fn with_login(args: &[&str]) -> anyhow::Result<(TestApp, String)> {
     let app = TestApp::spawn_with(args).await;
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C1").await;

@@ -31,7 +31,7 @@ pub struct Deployment {
     pub key: String,
     /// Channels to the replicas, as the load uses them (renewed on restart).
     pub channels: Arc<RwLock<Vec<Channel>>>,
-    keys: tempfile::TempDir,
+    _keys: tempfile::TempDir,
 }
 
 /// Customers the invitations are spread over.
@@ -77,7 +77,7 @@ impl Deployment {
             smtp,
             key,
             channels,
-            keys,
+            _keys: keys,
         }
     }
 
@@ -149,11 +149,6 @@ impl Deployment {
             Ok(Ok(answer)) => answer.into_inner().status,
             _ => -1,
         }
-    }
-
-    /// Where the deployment's keys are.
-    pub fn key_dir(&self) -> &std::path::Path {
-        self.keys.path()
     }
 }
 

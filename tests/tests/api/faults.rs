@@ -328,24 +328,34 @@ async fn stale_window(
         .max_by_key(|a| a.position)?;
     let deadline = healed + Duration::from_secs(60);
     while Instant::now() < deadline {
-        let found = d
-            .replica(r)
-            .access()
-            .get_contact(d.replica(r).req(
-                &d.key,
-                pb::GetContactRequest {
-                    contact_id: last.contact_id.clone(),
-                    min_position: 0,
-                },
-            ))
+        if contact(d.replica(r), &d.key, &last.contact_id, 0)
             .await
-            .is_ok();
-        if found {
+            .is_ok()
+        {
             return Some(healed.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     None
+}
+
+/// Contact `id` as `app` answers it once it has reached `min_position`.
+async fn contact(
+    app: &access_tests::TestApp,
+    key: &str,
+    id: &str,
+    min_position: u64,
+) -> Result<pb::Contact, tonic::Status> {
+    app.access()
+        .get_contact(app.req(
+            key,
+            pb::GetContactRequest {
+                contact_id: id.to_owned(),
+                min_position,
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
 }
 
 /// How many of `acked` the replica has, once it reached `top`.
@@ -355,17 +365,7 @@ async fn present_on(app: &access_tests::TestApp, key: &str, acked: &[Acked], top
     let deadline = Instant::now() + Duration::from_secs(60);
     if let Some(first) = acked.first() {
         while Instant::now() < deadline {
-            let reached = app
-                .access()
-                .get_contact(app.req(
-                    key,
-                    pb::GetContactRequest {
-                        contact_id: first.contact_id.clone(),
-                        min_position: top,
-                    },
-                ))
-                .await;
-            if reached.is_ok() {
+            if contact(app, key, &first.contact_id, top).await.is_ok() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -373,17 +373,8 @@ async fn present_on(app: &access_tests::TestApp, key: &str, acked: &[Acked], top
     }
     let mut present = 0;
     for a in acked {
-        let found = app
-            .access()
-            .get_contact(app.req(
-                key,
-                pb::GetContactRequest {
-                    contact_id: a.contact_id.clone(),
-                    min_position: 0,
-                },
-            ))
-            .await;
-        present += usize::from(found.is_ok_and(|c| c.into_inner().email == a.email));
+        let found = contact(app, key, &a.contact_id, 0).await;
+        present += usize::from(found.is_ok_and(|c| c.email == a.email));
     }
     present
 }

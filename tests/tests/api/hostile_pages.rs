@@ -5,6 +5,7 @@
 //! it. No answer is a server error, none appends anything, and the same
 //! token then completes the flow, so the hostile values did reach it.
 
+use crate::pages::http;
 use access_proto::v1 as pb;
 use access_tests::{TestApp, new_id};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -97,14 +98,6 @@ async fn the_pages_answer_hostile_requests_without_a_server_error_and_change_not
         .await
         .expect("alive");
     assert!(alive.status().is_success());
-}
-
-/// A client that sees redirects instead of following them.
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 /// The `name=value` of a `set-cookie` header named `name`.

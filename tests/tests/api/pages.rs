@@ -294,7 +294,8 @@ async fn an_email_with_a_password_elsewhere_continues_with_it() {
     let _ = b.client.close().await;
 }
 
-fn http() -> reqwest::Client {
+/// A client that sees redirects instead of following them.
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
