@@ -14,6 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
@@ -342,6 +343,9 @@ pub async fn seal(
     }
 }
 
+/// Keys asked of the vault at once while reading a batch of events.
+const VAULT_READS_AT_ONCE: usize = 32;
+
 /// Decodes envelopes and opens their personal values with the keys the
 /// vault still has (each key fetched once).
 pub async fn decode_open(
@@ -352,31 +356,43 @@ pub async fn decode_open(
         .iter()
         .map(crate::catalogue::Event::decode)
         .collect::<Result<Vec<_>, _>>()?;
-    let mut keys = HashMap::new();
-    for (event, envelope) in events.iter_mut().zip(envelopes) {
+    // Each key once, and the vault asked for several side by side: a batch
+    // read from a remote vault costs a few round trips, not one a person.
+    let mut wanted: Vec<(String, usize)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (i, event) in events.iter_mut().enumerate() {
         for key_ref in event.sealed_refs() {
-            if keys.contains_key(&key_ref) {
-                continue;
+            if seen.insert(key_ref.clone()) {
+                wanted.push((key_ref, i));
             }
-            match vault.get(&key_ref).await {
-                Ok(Some(key)) => {
-                    keys.insert(key_ref, key);
-                }
-                Ok(None) => {}
-                Err(VaultError::Missing(what)) => {
-                    return Err(DecodeOpenError::Missing(
-                        crate::damage::Damage::new(
-                            "the key vault",
-                            format!(
-                                "the key {what:?} that a personal value is sealed under is missing, and no erasure destroyed it"
-                            ),
-                        )
-                        .at_position(envelope.position)
-                        .in_stream(Some(envelope.stream.to_string())),
-                    ));
-                }
-                Err(e) => return Err(e.into()),
+        }
+    }
+    let found: Vec<_> = futures::stream::iter(wanted)
+        .map(|(key_ref, i)| async move { (vault.get(&key_ref).await, key_ref, i) })
+        .buffered(VAULT_READS_AT_ONCE)
+        .collect()
+        .await;
+    let mut keys = HashMap::new();
+    for (got, key_ref, i) in found {
+        match got {
+            Ok(Some(key)) => {
+                keys.insert(key_ref, key);
             }
+            Ok(None) => {}
+            Err(VaultError::Missing(what)) => {
+                let envelope = &envelopes[i];
+                return Err(DecodeOpenError::Missing(
+                    crate::damage::Damage::new(
+                        "the key vault",
+                        format!(
+                            "the key {what:?} that a personal value is sealed under is missing, and no erasure destroyed it"
+                        ),
+                    )
+                    .at_position(envelope.position)
+                    .in_stream(Some(envelope.stream.to_string())),
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     for event in &mut events {

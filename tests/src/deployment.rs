@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use tonic::Code;
 use tonic::transport::Channel;
 
+/// Mails each worker has in hand at once: what one crash may repeat.
+pub const MAILS_IN_FLIGHT: usize = 8;
+
 /// Everything of one deployment.
 pub struct Deployment {
     /// The NATS cluster.
@@ -62,9 +65,18 @@ impl Deployment {
             create_customer(live[0], &key, &format!("C{c}")).await;
         }
         let mut workers = Vec::new();
+        let in_flight = MAILS_IN_FLIGHT.to_string();
         for _ in 0..2 {
-            workers
-                .push(Mailerd::start_for(&live, keys.path(), &nats.urls(), &smtp.url(), &[]).await);
+            workers.push(
+                Mailerd::start_for(
+                    &live,
+                    keys.path(),
+                    &nats.urls(),
+                    &smtp.url(),
+                    &["--in-flight", &in_flight],
+                )
+                .await,
+            );
         }
         let channels = Arc::new(RwLock::new(
             live.iter().map(|r| r.channel.clone()).collect(),

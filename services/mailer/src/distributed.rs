@@ -7,30 +7,40 @@
 //! the events that can call for mail (contacts and invitations), so each such
 //! event goes to one worker at a time.
 //!
-//! For each event the worker waits until its own fold has passed it, looks the
-//! event id up in the shared ledger (a JetStream key-value bucket every worker
-//! sees), sends if it is not there, writes the ledger, reports the outcome to
-//! the service, and only then acks. While a mail is being retried the worker
-//! tells the server it is still working on it, so it is not handed to another.
+//! A worker has up to `in_flight` mails in hand at once, each on its own SMTP
+//! connection; mails of one log stream (an invitation and its resend) wait
+//! for each other, in event order. For each event the worker waits until its
+//! own fold has passed it, looks the event id up in the shared ledger (a
+//! JetStream key-value bucket every worker sees), sends if it is not there,
+//! writes the ledger, reports the outcome to the service, and only then acks.
+//! While a mail is in hand the worker tells the server it is still working on
+//! it, so it is not handed to another.
 //!
 //! The window: a worker that dies after the mail server accepted a mail and
 //! before the ledger write leaves the event unacked; after the ack wait another
-//! worker sends it again: at most one repeat per crash, never a loss. Both
-//! copies carry the event id as their Message-ID, so a receiving system can
-//! tell them apart. Writing the ledger before sending would close that window
-//! only by opening a worse one (a crash after the write loses the mail).
+//! worker sends it again: at most `in_flight` repeats per crash, never a loss.
+//! Both copies carry the event id as their Message-ID, so a receiving system
+//! can tell them apart. Writing the ledger before sending would close that
+//! window only by opening a worse one (a crash after the write loses the mail).
 
-use crate::worker::{Core, LedgerEntry, Mailer, Mode};
+use crate::worker::{Core, LedgerEntry, Mailer, Mode, damage_of};
 use access_events::Envelope;
 use access_events::chain::ChainFollower;
+use access_events::LogError;
+use access_events::damage::Damage;
 use access_events::nats_log::NatsSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::StreamExt;
-use std::sync::Arc;
+use futures::future::Shared;
+use futures::stream::BoxStream;
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, oneshot, watch};
+use tokio::task::{JoinHandle, JoinSet};
 
 /// How the workers share their work.
 #[derive(Clone, Debug)]
@@ -40,6 +50,9 @@ pub struct SharedWork {
     /// How long a worker may hold an event without a sign of life before the
     /// server hands it to another.
     pub ack_wait: Duration,
+    /// Mails one worker has in hand at once. A worker killed mid-way leaves
+    /// at most this many to be sent again by another.
+    pub in_flight: usize,
 }
 
 impl Default for SharedWork {
@@ -47,6 +60,7 @@ impl Default for SharedWork {
         SharedWork {
             consumer: "mailer".into(),
             ack_wait: Duration::from_secs(5),
+            in_flight: 8,
         }
     }
 }
@@ -107,97 +121,218 @@ pub async fn run(
         )
         .await
         .context("opening the mailer's shared consumer")?;
-    // One at a time: a message waiting in a worker's buffer gets no progress
-    // acks, could time out and be sent by another worker as well.
-    let mut messages = consumer
-        .stream()
-        .max_messages_per_batch(1)
-        .messages()
-        .await
-        .context("pulling from the mailer's shared consumer")?;
-
     let start = mailer.checkpoint()?;
-    let (core, mut events) = mailer.into_parts();
+    let (core, events) = mailer.into_parts();
     let core = Arc::new(core);
-    let (folded_tx, mut folded) = watch::channel(start);
-    let fold = {
-        let core = core.clone();
-        tokio::spawn(async move {
-            let mut follower = ChainFollower::new(FOLLOWED_STREAMS);
-            while let Some(next) = events.next().await {
-                let e = match next {
-                    Ok(e) => e,
-                    Err(access_events::LogError::Damaged(d)) => return Some(d),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "reading the log; the feed retries");
-                        continue;
-                    }
-                };
-                // Nothing is mailed from history that does not hold together.
-                if let Err(d) = follower.check(&e) {
-                    return Some(d);
-                }
-                while let Err(err) = core.handle(&e, Mode::Fold).await {
-                    tracing::error!(error = ?err, position = e.position, "keeping mail state; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                folded_tx.send_replace(e.position);
-            }
-            None
-        })
-    };
+    let (folded_tx, folded) = watch::channel(start);
+    let fold = tokio::spawn(fold(core.clone(), events, folded_tx));
+    let bench = Arc::new(Bench {
+        core: core.clone(),
+        ledger,
+        folded,
+        ack_wait: work.ack_wait,
+    });
+    let stopped = dispatch(
+        &consumer,
+        &bench,
+        work.in_flight.max(1),
+        &fold,
+        &mut shutdown,
+    )
+    .await;
+    fold.abort();
+    core.flush().await?;
+    stopped
+}
 
-    loop {
-        if fold.is_finished() {
-            // Without its view of the log the worker cannot write mail.
-            return match fold.await {
-                Ok(Some(damage)) => Err(anyhow::Error::from(damage)
-                    .context("the worker stopped: the history it reads is damaged")),
-                _ => Err(anyhow::anyhow!("the worker's fold of the log stopped")),
-            };
+/// Keeps the worker's copy of the state mails need, in log order; returns
+/// the damage that stops it, if any.
+async fn fold(
+    core: Arc<Core>,
+    events: BoxStream<'static, Result<Envelope, LogError>>,
+    folded: watch::Sender<u64>,
+) -> Option<Damage> {
+    let mut follower = ChainFollower::new(FOLLOWED_STREAMS);
+    // What has arrived is folded together: a worker starting behind a
+    // backlog reads its keys side by side, and catches up in seconds.
+    let mut events = events.ready_chunks(FOLD_BATCH);
+    while let Some(chunk) = events.next().await {
+        let mut run = Vec::with_capacity(chunk.len());
+        for next in chunk {
+            match next {
+                Ok(e) => {
+                    // Nothing is mailed from history that does not hold together.
+                    if let Err(d) = follower.check(&e) {
+                        return Some(d);
+                    }
+                    run.push(e);
+                }
+                Err(LogError::Damaged(d)) => return Some(d),
+                Err(err) => tracing::warn!(error = %err, "reading the log; the feed retries"),
+            }
         }
-        let next = tokio::select! {
-            next = messages.next() => next,
-            _ = shutdown.wait_for(|s| *s) => break,
+        let Some(last) = run.last().map(|e| e.position) else {
+            continue;
         };
-        let message = match next {
-            Some(Ok(m)) => m,
-            Some(Err(e)) => {
+        while let Err(err) = core.fold_all(&run).await {
+            if let Some(d) = damage_of(&err) {
+                return Some(d.clone());
+            }
+            tracing::error!(error = ?err, position = run[0].position, "keeping mail state; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        folded.send_replace(last);
+    }
+    None
+}
+
+/// Events folded together at most.
+const FOLD_BATCH: usize = 256;
+
+/// What every mail in progress shares.
+struct Bench {
+    core: Arc<Core>,
+    ledger: kv::Store,
+    /// How far the fold has come.
+    folded: watch::Receiver<u64>,
+    ack_wait: Duration,
+}
+
+/// How long a worker taking over a mail waits for the ledger before sending.
+const REDELIVERY_GRACE: Duration = Duration::from_secs(2);
+
+/// How long one pull for work waits for mail before it is asked again.
+const PULL_WAIT: Duration = Duration::from_secs(1);
+
+/// Takes mail from the shared consumer, `in_flight` at a time, until asked
+/// to stop or the fold stops. A worker pulls only as many messages as it has
+/// free slots, so every message it holds is being worked on and sends
+/// progress acks: none waits in a buffer to time out and be taken by
+/// another worker as well.
+async fn dispatch(
+    consumer: &jetstream::consumer::PullConsumer,
+    bench: &Arc<Bench>,
+    in_flight: usize,
+    fold: &JoinHandle<Option<Damage>>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let slots = Arc::new(Semaphore::new(in_flight));
+    let mut order = StreamOrder::default();
+    let mut tasks = JoinSet::new();
+    let outcome = loop {
+        while tasks.try_join_next().is_some() {}
+        if fold.is_finished() {
+            break Err(anyhow::anyhow!(
+                "the worker stopped: its fold of the log ended (a damaged history ends it)"
+            ));
+        }
+        let first = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit,
+            _ = shutdown.wait_for(|s| *s) => break Ok(()),
+        };
+        let Ok(first) = first else {
+            break Ok(());
+        };
+        let mut permits = vec![first];
+        while let Ok(p) = slots.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+        let batch = consumer
+            .batch()
+            .max_messages(permits.len())
+            .expires(PULL_WAIT)
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
                 tracing::warn!(error = %e, "pulling mail work");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
-            None => break,
         };
-        // A mail in progress is finished, not cut off, when asked to stop:
-        // cutting it after the server accepted it would send it twice.
-        let step = handle_one(&core, &ledger, &message, &mut folded, work.ack_wait);
-        tokio::pin!(step);
-        let mut stopping = false;
-        let outcome = tokio::select! {
-            r = &mut step => r,
-            _ = shutdown.wait_for(|s| *s) => {
-                stopping = true;
-                match tokio::time::timeout(Duration::from_secs(30), &mut step).await {
-                    Ok(r) => r,
-                    // Still retrying: left unacked, another worker takes it.
-                    Err(_) => break,
+        loop {
+            let next = tokio::select! {
+                next = batch.next() => next,
+                _ = shutdown.wait_for(|s| *s) => break,
+            };
+            let message = match next {
+                Some(Ok(m)) => m,
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, "pulling mail work");
+                    break;
                 }
-            }
+                None => break,
+            };
+            // The pull asked for no more than there are permits.
+            let Some(slot) = permits.pop() else { break };
+            let (after, done) = order.enter(message.subject.as_str());
+            let bench = bench.clone();
+            tasks.spawn(async move {
+                if let Err(e) = handle_one(&bench, &message, after).await {
+                    // Left unacked with a pause: it comes round again, here or elsewhere.
+                    tracing::error!(error = ?e, "mail step failed; the event will be retried");
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                        .await;
+                }
+                drop((slot, done));
+            });
+        }
+        if *shutdown.borrow() {
+            break Ok(());
+        }
+    };
+    // Mail in progress is finished, not cut off, when asked to stop: cutting
+    // one after the server accepted it would send it twice. What is still
+    // retrying after half a minute is left unacked for another worker.
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    outcome
+}
+
+/// The mail before one on its stream: done when its holder drops.
+type Turn = Shared<oneshot::Receiver<()>>;
+
+/// What a mail holds while in hand; dropping it lets the next mail of its
+/// stream go.
+struct InHand {
+    _done: oneshot::Sender<()>,
+    _alive: Arc<()>,
+}
+
+/// Keeps the mails of one log stream (an invitation and its resend, say) in
+/// the order of their events, while other streams' mail goes on beside them.
+#[derive(Default)]
+struct StreamOrder {
+    /// Per stream subject, the last mail taken on, and whether it is still
+    /// in hand.
+    last: HashMap<String, (Turn, Weak<()>)>,
+}
+
+impl StreamOrder {
+    /// Enters a mail on `subject`: the mail it must wait for, if one is
+    /// still in hand, and what it holds until it is done.
+    fn enter(&mut self, subject: &str) -> (Option<Turn>, InHand) {
+        if self.last.len() > 1_024 {
+            self.last.retain(|_, (_, alive)| alive.strong_count() > 0);
+        }
+        let (done, turn) = oneshot::channel();
+        let alive = Arc::new(());
+        let before = self
+            .last
+            .insert(subject.to_owned(), (turn.shared(), Arc::downgrade(&alive)));
+        let before = before
+            .filter(|(_, alive)| alive.strong_count() > 0)
+            .map(|(turn, _)| turn);
+        let hand = InHand {
+            _done: done,
+            _alive: alive,
         };
-        if let Err(e) = outcome {
-            // Left unacked with a pause: it comes round again, here or elsewhere.
-            tracing::error!(error = ?e, "mail step failed; the event will be retried");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                .await;
-        }
-        if stopping {
-            break;
-        }
+        (before, hand)
     }
-    fold.abort();
-    core.flush().await
 }
 
 /// Sends (or finds already sent) the mail one event calls for, records it in
@@ -205,15 +340,19 @@ pub async fn run(
 /// at work every third of the ack wait throughout, so that only a dead
 /// worker's mail moves on.
 async fn handle_one(
-    core: &Core,
-    ledger: &kv::Store,
+    bench: &Bench,
     message: &jetstream::Message,
-    folded: &mut watch::Receiver<u64>,
-    ack_wait: Duration,
+    after: Option<Turn>,
 ) -> anyhow::Result<()> {
-    let work = work_one(core, ledger, message, folded);
+    let work = async {
+        if let Some(before) = after {
+            // Done or dropped: either way its turn is over.
+            let _ = before.await;
+        }
+        work_one(bench, message).await
+    };
     tokio::pin!(work);
-    let mut alive = tokio::time::interval(ack_wait / 3);
+    let mut alive = tokio::time::interval(bench.ack_wait / 3);
     alive.tick().await;
     loop {
         tokio::select! {
@@ -225,16 +364,18 @@ async fn handle_one(
     }
 }
 
-async fn work_one(
-    core: &Core,
-    ledger: &kv::Store,
-    message: &jetstream::Message,
-    folded: &mut watch::Receiver<u64>,
-) -> anyhow::Result<()> {
-    let position = message
+async fn work_one(bench: &Bench, message: &jetstream::Message) -> anyhow::Result<()> {
+    let Bench {
+        core,
+        ledger,
+        folded,
+        ..
+    } = bench;
+    let mut folded = folded.clone();
+    let info = message
         .info()
-        .map_err(|e| anyhow::anyhow!("a message without its place: {e}"))?
-        .stream_sequence;
+        .map_err(|e| anyhow::anyhow!("a message without its place: {e}"))?;
+    let (position, delivered) = (info.stream_sequence, info.delivered);
     let mut envelope = match Envelope::decode(&message.payload) {
         Ok(e) => e,
         Err(e) => {
@@ -249,6 +390,12 @@ async fn work_one(
         .await
         .context("the fold stopped")?;
     let id = envelope.event_id.simple().to_string();
+    if delivered > 1 {
+        // Taken over: the worker that had it may be alive, its ledger write
+        // held up by the same fault that held up its acks. Give that write
+        // the time to land before deciding to send again.
+        tokio::time::sleep(REDELIVERY_GRACE).await;
+    }
     let known = ledger.get(&id).await.context("reading the mail ledger")?;
     let entry = match known {
         Some(bytes) => Some(serde_json::from_slice::<LedgerEntry>(&bytes)?),
@@ -262,7 +409,7 @@ async fn work_one(
                 while let Err(e) = ledger.put(&id, bytes.clone()).await {
                     tracing::warn!(error = %e, mail = %id, "writing the mail ledger; retrying");
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                    wait = (wait * 2).min(Duration::from_secs(1));
                 }
             }
             outcome
@@ -293,4 +440,37 @@ async fn ack(message: &jetstream::Message) -> anyhow::Result<()> {
         .double_ack()
         .await
         .map_err(|e| anyhow::anyhow!("acknowledging: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_s_mails_wait_for_each_other_and_other_streams_do_not() {
+        let mut order = StreamOrder::default();
+        let (first, first_done) = order.enter("access.ev.acme.invitation.i1");
+        assert!(first.is_none());
+        let (second, second_done) = order.enter("access.ev.acme.invitation.i1");
+        let (other, _other_done) = order.enter("access.ev.acme.invitation.i2");
+        assert!(other.is_none(), "another stream's mail goes at once");
+        let second = second.expect("the resend waits for the invitation");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), second.clone())
+                .await
+                .is_err(),
+            "the invitation is still in hand"
+        );
+        drop(first_done);
+        let _ = tokio::time::timeout(Duration::from_secs(1), second)
+            .await
+            .expect("the resend's turn comes once the invitation is done");
+        drop(second_done);
+        let (third, _) = order.enter("access.ev.acme.invitation.i1");
+        assert!(third.is_none(), "nothing left in hand on the stream");
+        for i in 0..2_000 {
+            let _ = order.enter(&format!("access.ev.acme.invitation.x{i}"));
+        }
+        assert!(order.last.len() <= 1_025, "streams done with are forgotten");
+    }
 }

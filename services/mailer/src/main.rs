@@ -57,6 +57,11 @@ struct Cli {
     /// soon a dead worker's mail moves on.
     #[arg(long, env = "ACCESS_MAIL_ACK_WAIT", default_value = "5s", value_parser = access_events::cli::parse_duration)]
     ack_wait: Duration,
+    /// Mails this worker sends at once, each on its own SMTP connection. A
+    /// worker killed mid-way leaves at most this many to be sent again (with
+    /// the same Message-ID) by another.
+    #[arg(long, env = "ACCESS_MAIL_IN_FLIGHT", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    in_flight: u16,
     /// Log format: auto (text on a terminal, JSON otherwise), text or json.
     #[arg(long, env = "ACCESS_LOG_FORMAT", default_value = "auto")]
     log_format: String,
@@ -127,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let work = SharedWork {
         consumer: cli.consumer,
         ack_wait: cli.ack_wait,
+        in_flight: usize::from(cli.in_flight),
     };
     distributed::run(mailer, client, &settings, &work, stopped).await?;
     tracing::info!("stopped");

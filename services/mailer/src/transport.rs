@@ -1,7 +1,8 @@
 //! Where mail goes: `.eml` files in an outbox folder (the embedded default),
 //! or an SMTP server through lettre's SMTP client.
 //!
-//! The SMTP side keeps one connection open and sends each message's content
+//! The SMTP side keeps its connections open (one per mail in hand at once:
+//! a distributed worker sends several side by side) and sends each message's content
 //! and its closing dot in a single write. lettre's own transport writes them
 //! separately, and with the server delaying its ACK of the content, Nagle's
 //! algorithm then holds the dot back for some 40 ms per message (measured at
@@ -51,14 +52,16 @@ enum Security {
     Implicit,
 }
 
-/// An SMTP server and the one connection kept open to it.
+/// An SMTP server and the connections kept open to it.
 pub struct Smtp {
     host: String,
     port: u16,
     security: Security,
     credentials: Option<Credentials>,
     timeout: Duration,
-    connection: tokio::sync::Mutex<Option<AsyncSmtpConnection>>,
+    /// Connections at rest. As many are opened as mails are sent at once,
+    /// which the caller bounds.
+    idle: std::sync::Mutex<Vec<AsyncSmtpConnection>>,
 }
 
 impl std::fmt::Debug for Smtp {
@@ -145,7 +148,7 @@ impl Smtp {
             security,
             credentials,
             timeout: Duration::from_secs(30),
-            connection: tokio::sync::Mutex::new(None),
+            idle: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -182,13 +185,18 @@ impl Smtp {
         Ok(c)
     }
 
-    /// Sends one message on the kept connection (opening one when needed,
-    /// and a new one if the kept one turns out to be closed before anything
-    /// was sent on it). Every wait is bounded; a connection that failed is
-    /// dropped, never reused.
+    /// Sends one message on a kept connection (opening one when none is at
+    /// rest, and a new one if the kept one turns out to be closed before
+    /// anything was sent on it). Every wait is bounded; a connection that
+    /// failed is dropped, never reused.
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
-        let mut kept = self.connection.lock().await;
-        let old = kept.take().filter(|c| !c.has_broken());
+        let old = loop {
+            let kept = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            match kept {
+                Some(c) if c.has_broken() => continue,
+                kept => break kept,
+            }
+        };
         let reused = old.is_some();
         let mut outcome = self.attempt(old, message).await;
         if reused && matches!(outcome, Err(Failure::Stale)) {
@@ -196,7 +204,10 @@ impl Smtp {
         }
         match outcome {
             Ok(c) => {
-                *kept = Some(c);
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(c);
                 Ok(())
             }
             Err(f) => Err(f.into_delivery()),

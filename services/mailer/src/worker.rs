@@ -444,13 +444,6 @@ impl Core {
         e: &Envelope,
         mode: Mode,
     ) -> anyhow::Result<(ExecutionOutcome, Option<LedgerEntry>)> {
-        let mut step = Step {
-            keep_trying: mode == Mode::Send,
-            ..Step::default()
-        };
-        let send = mode != Mode::Fold;
-        let mut sent = false;
-        let tenant = e.stream.tenant();
         let decoded = match decode_open(self.vault.as_ref(), std::slice::from_ref(e)).await {
             Ok(mut events) => events.pop().context("one event decoded"),
             Err(DecodeOpenError::Codec(c)) => Err(anyhow::Error::from(c)),
@@ -459,6 +452,44 @@ impl Core {
             // A key missing without an erasure: damage, never "[erased]".
             Err(DecodeOpenError::Missing(d)) => return Err(d.into()),
         };
+        self.apply(e, decoded, mode).await
+    }
+
+    /// Folds a run of events into the state mails need, reading them (and
+    /// their keys) together; an event this build cannot read is skipped, as
+    /// one at a time.
+    pub(crate) async fn fold_all(&self, events: &[Envelope]) -> anyhow::Result<()> {
+        match decode_open(self.vault.as_ref(), events).await {
+            Ok(decoded) => {
+                for (e, event) in events.iter().zip(decoded) {
+                    self.apply(e, Ok(event), Mode::Fold).await?;
+                }
+            }
+            Err(DecodeOpenError::Codec(_)) => {
+                for e in events {
+                    self.handle(e, Mode::Fold).await?;
+                }
+            }
+            Err(DecodeOpenError::Vault(v)) => return Err(v.into()),
+            Err(DecodeOpenError::Missing(d)) => return Err(d.into()),
+        }
+        Ok(())
+    }
+
+    /// Acts on one decoded event as `mode` says.
+    async fn apply(
+        &self,
+        e: &Envelope,
+        decoded: anyhow::Result<Event>,
+        mode: Mode,
+    ) -> anyhow::Result<(ExecutionOutcome, Option<LedgerEntry>)> {
+        let mut step = Step {
+            keep_trying: mode == Mode::Send,
+            ..Step::default()
+        };
+        let send = mode != Mode::Fold;
+        let mut sent = false;
+        let tenant = e.stream.tenant();
         match decoded {
             Ok(Event::Tenant(TenantEvent::TenantCreated(t))) => {
                 put(&mut step.batch, key(&["tenant", tenant]), &t.name);

@@ -14,7 +14,9 @@
 //! each fault N times.
 
 use access_proto::v1 as pb;
-use access_tests::deployment::{Acked, Deployment, Load, Refusal, mails_per_recipient};
+use access_tests::deployment::{
+    Acked, Deployment, Load, MAILS_IN_FLIGHT, Refusal, mails_per_recipient,
+};
 use access_tests::proxy::Link;
 use std::time::{Duration, Instant};
 
@@ -415,8 +417,14 @@ async fn rounds(fault: Fault) {
             f.mails_missing, 0,
             "acknowledged invitations without mail: {f:?}"
         );
-        let crashes = usize::from(fault == Fault::WorkerKill);
-        assert!(f.mails_repeated <= crashes + 1, "{f:?}");
+        // A killed worker's mails in hand go out again from the other; any
+        // other fault repeats one at most, and rarely.
+        let bound = if fault == Fault::WorkerKill {
+            MAILS_IN_FLIGHT
+        } else {
+            1
+        };
+        assert!(f.mails_repeated <= bound, "{f:?}");
         assert!(
             f.recovered_after.is_some(),
             "commands never succeeded again: {f:?}"
