@@ -5,7 +5,7 @@ use crate::measure::{Row, Run, Target, drive};
 use crate::seed::{self, spread};
 use access_events::conformance;
 use access_events::log::EventLog;
-use access_events::nats_log::{JetStreamLog, NatsSettings};
+use access_events::nats::{JetStreamLog, NatsSettings};
 use access_tests::nats::Nats;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ pub async fn appends(runs: usize, length: Duration) -> anyhow::Result<Vec<Row>> 
                 .await,
             );
             let client =
-                access_events::nats_log::connect_client(&NatsSettings::new(nats.urls())).await?;
+                access_events::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
             let js = async_nats::jetstream::new(client);
             let name = format!("BARE{callers}x{run}");
             js.create_stream(async_nats::jetstream::stream::Config {
@@ -186,7 +186,7 @@ pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
 /// The engine's own rate for 2-message atomic batches (what one command
 /// needs), with `callers` publishers: the floor under our appends.
 async fn bare_atomic_batches(nats: &Nats, callers: usize, length: Duration) -> anyhow::Result<f64> {
-    let client = access_events::nats_log::connect_client(&NatsSettings::new(nats.urls())).await?;
+    let client = access_events::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
     let js = async_nats::jetstream::new(client.clone());
     let name = format!("FLOOR{callers}");
     js.create_stream(async_nats::jetstream::stream::Config {

@@ -15,11 +15,11 @@
 //! - [`file_log`]: the embedded backend: an append-only file of checksummed
 //!   frames ([`frames`]) with a fjall index beside it; two writer threads, group
 //!   commit, `fdatasync`. [`sled_upgrade`] converts the earlier all-sled layout.
-//! - [`nats_log`]: the distributed backend: one JetStream stream, atomic batches.
+//! - [`nats`]: the distributed backend: one JetStream stream, atomic batches.
 //! - [`damage`]: damage to stored history, named by file, offset, position
 //!   and stream.
 //! - [`personal`]: sealed personal values and the key vault; [`sled_vault`]
-//!   keeps the keys in embedded mode, [`nats_vault`] on NATS.
+//!   keeps the keys in embedded mode, [`nats::KvVault`] on NATS.
 //! - [`cli`]: parsing shared by the command lines (durations).
 //! - [`links`]: derivation of the secrets that may never enter the log (link tokens,
 //!   API keys), shared by the service and the mailer.
@@ -40,9 +40,7 @@ pub mod file_log;
 pub mod frames;
 pub mod links;
 pub mod log;
-pub mod nats_log;
-mod nats_probe;
-pub mod nats_vault;
+pub mod nats;
 pub mod personal;
 pub mod sled_upgrade;
 pub mod sled_vault;

@@ -240,7 +240,7 @@ pub struct Acked {
 }
 
 /// One `UNAVAILABLE` answer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Refusal {
     /// The replica that answered.
     pub replica: usize,
@@ -248,6 +248,8 @@ pub struct Refusal {
     pub began: Instant,
     /// How long it took to answer.
     pub took: Duration,
+    /// What the replica said.
+    pub reason: String,
 }
 
 /// Invitations sent to both replicas by concurrent callers, each retried
@@ -354,6 +356,7 @@ async fn until_acked(
                     replica,
                     began,
                     took: began.elapsed(),
+                    reason: format!("{:?}: {}", s.code(), s.message()),
                 });
             }
             // The replica went away mid-call: the outcome is unknown, and

@@ -91,7 +91,7 @@ enum Command {
         /// Or the empty stream on NATS to seed (distributed mode): the path
         /// a deployment takes when it outgrows one machine.
         #[command(flatten)]
-        nats: access_events::nats_log::NatsArgs,
+        nats: access_events::nats::NatsArgs,
     },
 }
 
@@ -288,7 +288,7 @@ async fn restore(
     archive: &std::path::Path,
     keys: Option<&std::path::Path>,
     dir: Option<&std::path::Path>,
-    nats: &access_events::nats_log::NatsArgs,
+    nats: &access_events::nats::NatsArgs,
 ) -> anyhow::Result<()> {
     use access_events::archive;
     use anyhow::Context;
@@ -326,10 +326,10 @@ async fn restore(
         .map_err(|e| anyhow::anyhow!(e))?;
     let (written, place) = match (settings, dir) {
         (Some(settings), _) => {
-            let client = access_events::nats_log::connect_client(&settings).await?;
-            let log = access_events::nats_log::JetStreamLog::with_client(client.clone(), &settings)
-                .await?;
-            let vault = access_events::nats_vault::KvVault::open(
+            let client = access_events::nats::connect_client(&settings).await?;
+            let log =
+                access_events::nats::JetStreamLog::with_client(client.clone(), &settings).await?;
+            let vault = access_events::nats::KvVault::open(
                 &async_nats::jetstream::new(client),
                 &settings.stream,
                 settings.replicas,

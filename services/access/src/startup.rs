@@ -13,9 +13,9 @@ use crate::secrets::{
 };
 use access_events::file_log::FileLog;
 use access_events::log::EventLog;
-use access_events::nats_log::JetStreamLog;
-use access_events::nats_log::connect_client;
-use access_events::nats_vault::KvVault;
+use access_events::nats::JetStreamLog;
+use access_events::nats::KvVault;
+use access_events::nats::connect_client;
 use access_events::personal::{CachedVault, Vault};
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;

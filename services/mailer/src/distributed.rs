@@ -25,10 +25,10 @@
 
 use crate::worker::{Core, LedgerEntry, Mailer, Mode, damage_of};
 use access_events::Envelope;
-use access_events::chain::ChainFollower;
 use access_events::LogError;
+use access_events::chain::ChainFollower;
 use access_events::damage::Damage;
-use access_events::nats_log::NatsSettings;
+use access_events::nats::NatsSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use bytes::Bytes;

@@ -4,7 +4,7 @@
 
 use access_events::links::{LinkSigner, ServerKey};
 use access_events::log::EventLog;
-use access_events::nats_log::{JetStreamLog, NatsArgs, connect_client};
+use access_events::nats::{JetStreamLog, NatsArgs, connect_client};
 use access_mailer::distributed::{self, SharedWork};
 use access_mailer::report::GrpcReporter;
 use access_mailer::telemetry;
@@ -113,7 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         &cli.public_base_url,
         Some(reporter),
     )?;
-    let vault = access_events::nats_vault::KvVault::open(
+    let vault = access_events::nats::KvVault::open(
         &async_nats::jetstream::new(client.clone()),
         &settings.stream,
         settings.replicas,

@@ -204,10 +204,7 @@ impl Smtp {
         }
         match outcome {
             Ok(c) => {
-                self.idle
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push(c);
+                self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
                 Ok(())
             }
             Err(f) => Err(f.into_delivery()),

@@ -228,6 +228,14 @@ async fn round(fault: Fault) -> Figures {
     let mail_caught_up = mailed(&d, &before_heal, healed).await;
     progress(&load, 10, Duration::from_secs(20)).await;
     let (acked, refusals) = load.stop().await;
+    // What the replicas said, for whoever reads a failing round.
+    let mut reasons: std::collections::BTreeMap<&str, usize> = Default::default();
+    for f in &refusals {
+        *reasons.entry(f.reason.as_str()).or_default() += 1;
+    }
+    for (reason, n) in reasons {
+        eprintln!("REFUSED {fault:?} {n}× {reason}");
+    }
 
     let mut times: Vec<Instant> = acked.iter().map(|a| a.at).collect();
     times.sort();

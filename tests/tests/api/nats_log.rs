@@ -3,7 +3,7 @@
 
 use access_events::conformance;
 use access_events::log::EventLog;
-use access_events::nats_log::{JetStreamLog, NatsSettings};
+use access_events::nats::{JetStreamLog, NatsSettings};
 use access_tests::nats::Nats;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,7 +27,7 @@ async fn jetstream_log_meets_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_replicas_making_one_persons_key_all_get_the_same_key() {
-    use access_events::nats_vault::KvVault;
+    use access_events::nats::KvVault;
     use access_events::personal::Vault;
     let nats = Nats::cluster().await;
     let mut vaults = Vec::new();

@@ -7,7 +7,7 @@ use async_nats::jetstream::{self, kv};
 use futures::future::BoxFuture;
 
 /// The bucket's name for a log stream.
-pub fn bucket(stream: &str) -> String {
+fn bucket(stream: &str) -> String {
     format!("{stream}_VAULT")
 }
 
@@ -70,7 +70,7 @@ impl KvVault {
 
     /// Refuses at once while the connection is known to be down.
     fn reachable(&self) -> Result<(), VaultError> {
-        match crate::nats_log::offline(&self.client) {
+        match super::offline(&self.client) {
             Some(why) => Err(VaultError::Unavailable(why)),
             None => Ok(()),
         }
