@@ -109,6 +109,23 @@ impl Nats {
     }
 
     async fn start(n: usize) -> Nats {
+        // A fresh cluster now and then elects no meta leader at all (a race
+        // of the servers' route set-up); a new one, on new ports, does.
+        let mut attempt = 1;
+        loop {
+            let nats = Self::try_start(n).await;
+            match nats.wait_healthy(Duration::from_secs(20)).await {
+                Ok(()) => return nats,
+                Err(_) if attempt < 3 => {
+                    eprintln!("a fresh NATS cluster was not healthy in 20 s; starting another");
+                    attempt += 1;
+                }
+                Err(e) => panic!("nats-server becomes healthy: {e}"),
+            }
+        }
+    }
+
+    async fn try_start(n: usize) -> Nats {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let cluster_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let mut nodes = Vec::new();
@@ -146,11 +163,7 @@ impl Nats {
             node.start().await;
             nodes.push(node);
         }
-        let nats = Nats { nodes, _dir: dir };
-        nats.wait_healthy(Duration::from_secs(30))
-            .await
-            .expect("nats-server becomes healthy");
-        nats
+        Nats { nodes, _dir: dir }
     }
 
     /// Waits until every running node reports JetStream ready.
