@@ -40,4 +40,4 @@ pub mod repair;
 pub mod secrets;
 pub mod startup;
 pub mod tls;
-pub use access_mailer::telemetry;
+pub use access_runtime as telemetry;

@@ -408,7 +408,7 @@ const SERVICES: [&str; 6] = [
     <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,
 ];
 
-pub use access_mailer::telemetry::shutdown_signal;
+pub use access_runtime::shutdown_signal;
 
 /// The largest request body read: the protocol's limit on a whole request.
 const MAX_REQUEST_BYTES: usize = access_proto::limits::MAX_REQUEST_BYTES;

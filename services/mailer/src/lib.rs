@@ -12,7 +12,6 @@
 //! - [`distributed`]: `mailerd`'s loop: a shared durable consumer and ledger.
 //! - `reconcile`: the mailer's state checked against the log before it sends.
 //! - [`report`]: delivery outcomes back to `accessd` over gRPC.
-//! - [`telemetry`]: the process's log output.
 //! - [`transport`]: where mail goes: `.eml` files in an outbox, or SMTP.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -22,7 +21,6 @@ pub mod compose;
 pub mod distributed;
 mod reconcile;
 pub mod report;
-pub mod telemetry;
 pub mod templates;
 pub mod transport;
 pub mod worker;

@@ -7,7 +7,7 @@ use access_events::log::EventLog;
 use access_events::nats::{JetStreamLog, NatsArgs, connect_client};
 use access_mailer::distributed::{self, SharedWork};
 use access_mailer::report::GrpcReporter;
-use access_mailer::telemetry;
+use access_runtime as telemetry;
 use access_mailer::{MailArgs, Mailer};
 use anyhow::Context;
 use clap::Parser;

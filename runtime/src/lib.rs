@@ -1,13 +1,21 @@
 //! The process's surroundings: one tracing subscriber (text on a terminal,
-//! JSON lines otherwise, filtered by `RUST_LOG`, default `info`) and the
-//! signals that stop it. Shared by `accessd` and `mailerd`.
+//! JSON lines otherwise, filtered by `RUST_LOG`; by default our own crates
+//! at `info` and dependencies only at `warn`) and the signals that stop it.
+//! Shared by `accessd` and `mailerd`.
+#![forbid(unsafe_code)]
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
+/// What is logged without `RUST_LOG`: a storage engine's `INFO` lines (the
+/// paths it opens, say) are its own business, not an operator's.
+const DEFAULT_FILTER: &str = "warn,accessd=info,mailerd=info,accessctl=info,\
+                              access_service=info,access_mailer=info,access_events=info";
+
 /// Installs the subscriber; `format` is `auto`, `text` or `json`.
 pub fn init(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = match format {
         "json" => true,
         "text" => false,
