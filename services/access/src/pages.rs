@@ -12,8 +12,8 @@
 mod form;
 
 use crate::app::{App, AppError, ChangePasswordCommand, CommandContext, LinkState};
-use crate::domain::DomainError;
 use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
+use crate::domain::{DomainError, Reason};
 use crate::projections::TenantRow;
 use access_events::Actor;
 use access_events::links::{LinkClaims, ServerKey};
@@ -848,10 +848,10 @@ fn sentence(words: &str) -> String {
 
 fn link_state_of(e: &AppError) -> Option<LinkState> {
     match e {
-        AppError::Domain(DomainError::FailedPrecondition { reason, .. }) => match *reason {
-            "link_expired" => Some(LinkState::Expired),
-            "link_used" => Some(LinkState::Used),
-            "link_superseded" => Some(LinkState::Superseded),
+        AppError::Domain(DomainError::FailedPrecondition { reason, .. }) => match reason {
+            Reason::LinkExpired => Some(LinkState::Expired),
+            Reason::LinkUsed => Some(LinkState::Used),
+            Reason::LinkSuperseded => Some(LinkState::Superseded),
             _ => Some(LinkState::Withdrawn),
         },
         _ => None,

@@ -137,7 +137,7 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         .unwrap_err();
     assert_eq!(
         (err.code(), reason(&err).as_str()),
-        (Code::PermissionDenied, "access_disabled")
+        (Code::PermissionDenied, "disabled")
     );
 
     // Restore brings the same contact back, nothing lost.
@@ -167,7 +167,7 @@ async fn a_contact_is_invited_logs_in_is_disabled_restored_revoked_and_invited_a
         .unwrap_err();
     assert_eq!(
         (err.code(), reason(&err).as_str()),
-        (Code::PermissionDenied, "access_revoked")
+        (Code::PermissionDenied, "revoked")
     );
     let again = app.invite(&key, "C001", "bob@hardware.example").await;
     assert_ne!(again.contact_id, invited.contact_id);

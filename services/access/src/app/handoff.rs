@@ -2,6 +2,7 @@
 //! code in the redirect, exchanged by the portal's backend for a session.
 
 use super::{App, AppError, Command, Unit, now_ms};
+use crate::domain::Reason;
 use crate::domain::contact::ContactState;
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, streams};
@@ -45,7 +46,7 @@ impl Command for RedeemLoginCode {
 /// A code that is not (or no longer) good: one answer for all cases.
 fn bad_code() -> AppError {
     DomainError::Unauthenticated {
-        reason: "bad_login_code",
+        reason: Reason::BadLoginCode,
         message: "the login code is unknown, expired or used; log in with the password".into(),
     }
     .into()
@@ -112,7 +113,7 @@ impl App {
             .await?
             .ok_or_else(|| {
                 AppError::Domain(DomainError::precondition(
-                    "pending_approval",
+                    Reason::PendingApproval,
                     "this contact waits for approval",
                 ))
             })?;

@@ -2,6 +2,7 @@
 //! passwords, password changes and the first-login record.
 
 use super::{App, AppError, Command, Unit};
+use crate::domain::Reason;
 use crate::domain::contact::ContactState;
 use crate::domain::customer::CustomerState;
 use crate::domain::email_slot::EmailSlotState;
@@ -378,7 +379,7 @@ impl Command for RecordFirstLogin {
         let changes = logins::first_login(&contact, &self.tenant, &self.contact_id);
         if changes.is_empty() {
             return Err(DomainError::precondition(
-                "already_recorded",
+                Reason::AlreadyRecorded,
                 "the first login was recorded before",
             )
             .into());
@@ -445,7 +446,7 @@ impl Command for ClearLoginFailures {
         let changes = lockout::clear_after_login(&contact, &self.tenant, &self.contact_id);
         if changes.is_empty() {
             return Err(DomainError::precondition(
-                "nothing_to_clear",
+                Reason::NothingToClear,
                 "no failed logins are counted",
             )
             .into());

@@ -29,6 +29,7 @@ pub use selfservice::{InvitationView, LinkState};
 pub use tenants::*;
 pub use throttle::LoginThrottle;
 
+use crate::domain::Reason;
 use crate::domain::contact::ContactState;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::values::{Password, RequestId, TenantId};
@@ -496,7 +497,7 @@ impl App {
                 };
                 if min_position > head {
                     Err(crate::domain::DomainError::FailedPrecondition {
-                        reason: "position_beyond_log",
+                        reason: Reason::PositionBeyondLog,
                         message: format!(
                             "min_position {min_position} is beyond the log's last position {head}; use a position a reply gave"
                         ),

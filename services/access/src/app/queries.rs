@@ -6,6 +6,7 @@ use crate::app::{
     ClearLoginFailures, Command, CommandContext, RecordFirstLogin, RecordLoginFailure,
 };
 use crate::domain::DomainError;
+use crate::domain::Reason;
 use crate::domain::access::{self, Action, Decision, Facts};
 use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
@@ -63,18 +64,10 @@ impl HasTenant for ClearLoginFailures {
 /// The error a refused login gets, with its stable reason.
 fn login_refusal(decision: Decision) -> DomainError {
     match decision.reason {
-        "invitation_pending" => DomainError::precondition(
-            "invitation_pending",
+        Reason::InvitationPending => DomainError::precondition(
+            Reason::InvitationPending,
             "this contact has not accepted the invitation yet; use the link in the invitation email",
         ),
-        "revoked" => DomainError::PermissionDenied {
-            reason: "access_revoked",
-            message: decision.message,
-        },
-        "disabled" => DomainError::PermissionDenied {
-            reason: "access_disabled",
-            message: decision.message,
-        },
         reason => DomainError::PermissionDenied {
             reason,
             message: decision.message,
@@ -245,7 +238,7 @@ impl App {
             .map_err(AppError::Internal)?
             .ok_or(DomainError::NotFound("contact"))?;
         let decision = self.check(tenant, &contact, &Action::Login)?;
-        if decision.reason == "pending_approval" {
+        if decision.reason == Reason::PendingApproval {
             return Ok(None);
         }
         if !decision.allowed {

@@ -216,9 +216,9 @@ pub async fn access_at(
             None => SiteVisibility::default(),
         };
         let reason = if !login.allowed {
-            login.reason
+            login.reason.as_str()
         } else if !order.allowed {
-            order.reason
+            order.reason.as_str()
         } else {
             ""
         };

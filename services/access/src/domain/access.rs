@@ -2,6 +2,7 @@
 //! machine-readable reason when the answer is no.
 
 use super::contact::Lifecycle;
+use crate::domain::Reason;
 use access_events::catalogue::{CustomerStatus, DocumentKind, LoginKind};
 
 /// What a contact wants to do.
@@ -58,16 +59,13 @@ pub struct Facts<'a> {
 pub struct Decision {
     /// Whether it is allowed.
     pub allowed: bool,
-    /// `allowed`, or why not: `revoked`, `disabled`, `invitation_pending`,
-    /// `customer_blacklisted`, `customer_inactive`, `site_not_visible`,
-    /// `document_not_visible`, `document_kind_not_viewable`, `staff_login`,
-    /// `password_change_required`.
-    pub reason: &'static str,
+    /// [`Reason::Allowed`], or why not.
+    pub reason: Reason,
     /// In words.
     pub message: String,
 }
 
-fn deny(reason: &'static str, message: &str) -> Decision {
+fn deny(reason: Reason, message: &str) -> Decision {
     Decision {
         allowed: false,
         reason,
@@ -78,17 +76,19 @@ fn deny(reason: &'static str, message: &str) -> Decision {
 /// Decides whether the contact may do `action`.
 pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
     match facts.lifecycle {
-        Lifecycle::Revoked => return deny("revoked", "access for this contact was revoked"),
-        _ if facts.disabled => return deny("disabled", "access for this contact is disabled"),
+        Lifecycle::Revoked => return deny(Reason::Revoked, "access for this contact was revoked"),
+        _ if facts.disabled => {
+            return deny(Reason::Disabled, "access for this contact is disabled");
+        }
         Lifecycle::Invited => {
             return deny(
-                "invitation_pending",
+                Reason::InvitationPending,
                 "the contact has not accepted the invitation yet",
             );
         }
         Lifecycle::PendingApproval => {
             return deny(
-                "pending_approval",
+                Reason::PendingApproval,
                 "the contact waits for approval by a username administrator",
             );
         }
@@ -96,18 +96,18 @@ pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
     }
     if facts.must_change_password && *action != Action::Login {
         return deny(
-            "password_change_required",
+            Reason::PasswordChangeRequired,
             "the contact must set a new password before anything else",
         );
     }
     let customer = match facts.customer_status {
         CustomerStatus::Active => None,
         CustomerStatus::Inactive => Some(deny(
-            "customer_inactive",
+            Reason::CustomerInactive,
             "the customer account is inactive",
         )),
         CustomerStatus::Blacklisted => Some(deny(
-            "customer_blacklisted",
+            Reason::CustomerBlacklisted,
             "the customer account is blocked from ordering",
         )),
     };
@@ -118,27 +118,27 @@ pub fn check(facts: &Facts<'_>, action: &Action) -> Decision {
     }
     match action {
         Action::ViewCosts | Action::ViewBalance if facts.kind == LoginKind::Staff => deny(
-            "staff_login",
+            Reason::StaffLogin,
             "staff logins do not see costs, balances or other sensitive figures",
         ),
         Action::ViewSite(site) if !facts.visible_sites.iter().any(|s| s == site) => {
-            deny("site_not_visible", "the contact does not see this site")
+            deny(Reason::SiteNotVisible, "the contact does not see this site")
         }
         Action::ViewDocument(DocumentRequest::Payment | DocumentRequest::Report) => deny(
-            "document_kind_not_viewable",
+            Reason::DocumentKindNotViewable,
             "payments and reports are never shown in the portal",
         ),
         Action::ViewDocument(DocumentRequest::Kind(kind))
             if facts.documents.is_some_and(|kinds| !kinds.contains(kind)) =>
         {
             deny(
-                "document_not_visible",
+                Reason::DocumentNotVisible,
                 "this customer's contacts may not view this kind of document",
             )
         }
         _ => Decision {
             allowed: true,
-            reason: "allowed",
+            reason: Reason::Allowed,
             message: "allowed".into(),
         },
     }
@@ -162,7 +162,7 @@ mod tests {
     }
 
     fn reason(f: &Facts<'_>, a: Action) -> &'static str {
-        check(f, &a).reason
+        check(f, &a).reason.as_str()
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::policy::Staff;
 use super::values::Username;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     AccessChanged, ContactEvent, EmailDelivery, EmailReleased, EmailSlotEvent, Event,
     InvitationCancelled, InvitationEvent, LoginKind, SiteRule, UsernameSlotEvent,
@@ -187,7 +188,7 @@ fn existing(contact: &ContactState) -> Result<Lifecycle, DomainError> {
     match contact.lifecycle {
         None => Err(DomainError::NotFound("contact")),
         Some(Lifecycle::Revoked) => Err(DomainError::precondition(
-            "revoked",
+            Reason::Revoked,
             "this contact's access was revoked; invite the email again instead",
         )),
         Some(l) => Ok(l),
@@ -203,7 +204,7 @@ pub fn disable(
     manageable(contact, customer, &cmd.by)?;
     if contact.disabled {
         return Err(DomainError::precondition(
-            "already_disabled",
+            Reason::AlreadyDisabled,
             "access is already disabled",
         ));
     }
@@ -224,7 +225,7 @@ pub fn restore(
     manageable(contact, customer, &cmd.by)?;
     if !contact.disabled {
         return Err(DomainError::precondition(
-            "not_disabled",
+            Reason::NotDisabled,
             "access is not disabled",
         ));
     }
@@ -269,7 +270,7 @@ fn pending_approval(
 ) -> Result<(), DomainError> {
     if manageable(contact, customer, by)? != Lifecycle::PendingApproval {
         return Err(DomainError::precondition(
-            "not_pending_approval",
+            Reason::NotPendingApproval,
             "this contact is not waiting for approval",
         ));
     }
@@ -410,7 +411,7 @@ mod tests {
         assert!(matches!(
             restore(&contact, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
-                reason: "not_disabled",
+                reason: Reason::NotDisabled,
                 ..
             })
         ));
@@ -419,7 +420,7 @@ mod tests {
         assert!(matches!(
             disable(&disabled, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
-                reason: "already_disabled",
+                reason: Reason::AlreadyDisabled,
                 ..
             })
         ));
@@ -458,14 +459,14 @@ mod tests {
                 cmd()
             ),
             Err(DomainError::FailedPrecondition {
-                reason: "revoked",
+                reason: Reason::Revoked,
                 ..
             })
         ));
         assert!(matches!(
             disable(&revoked, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
-                reason: "revoked",
+                reason: Reason::Revoked,
                 ..
             })
         ));
@@ -493,13 +494,16 @@ mod tests {
         assert!(matches!(
             disable(&contact, &customer(), by(Staff::rep("bert"))),
             Err(DomainError::PermissionDenied {
-                reason: "not_assigned_rep",
+                reason: Reason::NotAssignedRep,
                 ..
             })
         ));
         assert!(matches!(
             restore(&contact, &customer(), by(Staff::new(Role::Auditor))),
-            Err(DomainError::PermissionDenied { reason: "role", .. })
+            Err(DomainError::PermissionDenied {
+                reason: Reason::Role,
+                ..
+            })
         ));
     }
 
@@ -509,7 +513,7 @@ mod tests {
         assert!(matches!(
             approve(&contact, &customer(), cmd()),
             Err(DomainError::FailedPrecondition {
-                reason: "not_pending_approval",
+                reason: Reason::NotPendingApproval,
                 ..
             })
         ));

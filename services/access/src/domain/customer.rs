@@ -3,6 +3,7 @@
 use super::policy::Staff;
 use super::values::{CustomerId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus, CustomerStatusChanged,
     CustomerUpdated, DocumentKind, DocumentVisibilitySet, Event,
@@ -86,7 +87,7 @@ pub fn update(state: &CustomerState, cmd: WriteCustomer) -> Result<Vec<Change>, 
     }
     if state.record == cmd.record {
         return Err(DomainError::precondition(
-            "unchanged",
+            Reason::Unchanged,
             "the record is already so",
         ));
     }
@@ -121,7 +122,7 @@ pub fn set_status(state: &CustomerState, cmd: SetStatus) -> Result<Vec<Change>, 
     }
     if state.status == Some(cmd.status) {
         return Err(DomainError::precondition(
-            "unchanged",
+            Reason::Unchanged,
             "the customer already has that status",
         ));
     }
@@ -217,7 +218,10 @@ mod tests {
         for by in [Staff::rep("anna"), Staff::new(Role::Auditor)] {
             assert!(matches!(
                 create(&given(&[]), cmd(by)),
-                Err(DomainError::PermissionDenied { reason: "role", .. })
+                Err(DomainError::PermissionDenied {
+                    reason: Reason::Role,
+                    ..
+                })
             ));
         }
     }
@@ -241,7 +245,7 @@ mod tests {
         assert!(matches!(
             update(&state, update_cmd),
             Err(DomainError::FailedPrecondition {
-                reason: "unchanged",
+                reason: Reason::Unchanged,
                 ..
             })
         ));
@@ -295,7 +299,7 @@ mod tests {
         assert!(matches!(
             set_documents(&state, docs(Staff::rep("bert"))),
             Err(DomainError::PermissionDenied {
-                reason: "not_assigned_rep",
+                reason: Reason::NotAssignedRep,
                 ..
             })
         ));

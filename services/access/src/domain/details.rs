@@ -9,6 +9,7 @@ use super::policy::Staff;
 use super::resets::{self, AccessEmail, RequestReset};
 use super::values::{Email, GeneratedId, TenantId, Username};
 use super::{Aggregate, Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     ContactDetailsChanged, ContactEvent, EmailReleased, EmailReserved, EmailSlotEvent, Event,
     UsernameSlotEvent,
@@ -63,7 +64,7 @@ pub fn change_details(
         None => return Err(DomainError::NotFound("contact")),
         Some(Lifecycle::Revoked) => {
             return Err(DomainError::precondition(
-                "revoked",
+                Reason::Revoked,
                 "this contact's access was revoked",
             ));
         }
@@ -75,7 +76,7 @@ pub fn change_details(
     // cannot be sent.
     if contact.disabled {
         return Err(DomainError::precondition(
-            "access_disabled",
+            Reason::Disabled,
             "restore access before changing the contact's email or username",
         ));
     }
@@ -89,7 +90,7 @@ pub fn change_details(
         contact.username.as_deref().unwrap_or_default() != new_username.unwrap_or_default();
     if !email_changed && !username_changed {
         return Err(DomainError::precondition(
-            "unchanged",
+            Reason::Unchanged,
             "the email and username are already so",
         ));
     }
@@ -296,7 +297,7 @@ mod tests {
         assert!(matches!(
             change_details(state(&free, &free), cmd(Some(&email), None, false)),
             Err(DomainError::FailedPrecondition {
-                reason: "unchanged",
+                reason: Reason::Unchanged,
                 ..
             })
         ));

@@ -8,6 +8,7 @@ use super::policy::Staff;
 use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, Message, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     AccessChanged, ContactActivated, ContactEvent, ContactInvited, EmailReserved, EmailSlotEvent,
     Event, IdentityEvent, IdentityRegistered, InvitationAccepted, InvitationEvent,
@@ -187,25 +188,25 @@ pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Chang
         None => return Err(DomainError::NotFound("contact")),
         Some(_) if state.contact.invitation_id.is_empty() => {
             return Err(DomainError::precondition(
-                "no_invitation",
+                Reason::NoInvitation,
                 "this login was created by staff, not invited; use SendPasswordReset or a temporary password",
             ));
         }
         Some(Lifecycle::Active) => {
             return Err(DomainError::precondition(
-                "already_accepted",
+                Reason::AlreadyAccepted,
                 "the invitation was accepted already; the contact can log in",
             ));
         }
         Some(Lifecycle::Revoked) => {
             return Err(DomainError::precondition(
-                "revoked",
+                Reason::Revoked,
                 "this contact's access was revoked; invite the email again instead",
             ));
         }
         Some(Lifecycle::PendingApproval) => {
             return Err(DomainError::precondition(
-                "pending_approval",
+                Reason::PendingApproval,
                 "the contact waits for approval by a username administrator",
             ));
         }
@@ -214,13 +215,13 @@ pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Chang
     cmd.by.may_manage_logins_of(state.customer.sales_rep())?;
     if state.contact.disabled {
         return Err(DomainError::precondition(
-            "access_disabled",
+            Reason::Disabled,
             "this contact's access is disabled; restore it first",
         ));
     }
     if state.invitation.status != Some(InvitationStatus::Pending) {
         return Err(DomainError::precondition(
-            "not_pending",
+            Reason::NotPending,
             "the invitation is no longer pending",
         ));
     }
@@ -287,13 +288,13 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
         None => return Err(DomainError::NotFound("invitation")),
         Some(InvitationStatus::Cancelled) => {
             return Err(DomainError::precondition(
-                "link_revoked",
+                Reason::LinkRevoked,
                 "this invitation was withdrawn; ask your supplier for a new one",
             ));
         }
         Some(InvitationStatus::Accepted) => {
             return Err(DomainError::precondition(
-                "link_used",
+                Reason::LinkUsed,
                 "this link was used already; log in, or use \"forgot password\"",
             ));
         }
@@ -301,19 +302,19 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
     }
     if cmd.generation != inv.generation {
         return Err(DomainError::precondition(
-            "link_superseded",
+            Reason::LinkSuperseded,
             "a newer link was sent for this invitation; use the latest email",
         ));
     }
     if cmd.now_ms >= inv.expires_at_ms {
         return Err(DomainError::precondition(
-            "link_expired",
+            Reason::LinkExpired,
             "this link has expired; ask your supplier to resend the invitation",
         ));
     }
     if state.contact.disabled {
         return Err(DomainError::PermissionDenied {
-            reason: "access_disabled",
+            reason: Reason::Disabled,
             message: "access for this contact is disabled".into(),
         });
     }
@@ -323,7 +324,7 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
         (Some(_), Credential::ExistingPassword { matches: true }) => {}
         (Some(_), Credential::ExistingPassword { matches: false }) => {
             return Err(DomainError::Unauthenticated {
-                reason: "existing_password_required",
+                reason: Reason::ExistingPasswordRequired,
                 message:
                     "this email already has a password with another supplier; give that password"
                         .into(),
@@ -331,7 +332,7 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
         }
         (Some(_), Credential::NewPassword { .. }) => {
             return Err(DomainError::precondition(
-                "existing_password_required",
+                Reason::ExistingPasswordRequired,
                 "this email already has a password with another supplier; give that password",
             ));
         }
@@ -354,7 +355,7 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
         }
         (None, Credential::ExistingPassword { .. }) => {
             return Err(DomainError::precondition(
-                "password_required",
+                Reason::PasswordRequired,
                 "a new password is required",
             ));
         }
@@ -633,7 +634,7 @@ pub(crate) mod tests {
         assert!(matches!(
             err,
             DomainError::FailedPrecondition {
-                reason: "link_used",
+                reason: Reason::LinkUsed,
                 ..
             }
         ));
@@ -651,7 +652,7 @@ pub(crate) mod tests {
         assert!(matches!(
             err,
             DomainError::FailedPrecondition {
-                reason: "link_expired",
+                reason: Reason::LinkExpired,
                 ..
             }
         ));
@@ -686,7 +687,7 @@ pub(crate) mod tests {
         assert!(matches!(
             err,
             DomainError::FailedPrecondition {
-                reason: "link_superseded",
+                reason: Reason::LinkSuperseded,
                 ..
             }
         ));
@@ -712,7 +713,7 @@ pub(crate) mod tests {
                 cmd.clone()
             ),
             Err(DomainError::FailedPrecondition {
-                reason: "already_accepted",
+                reason: Reason::AlreadyAccepted,
                 ..
             })
         ));
@@ -745,7 +746,7 @@ pub(crate) mod tests {
         assert!(matches!(
             accept(state, accept_cmd(1, new_password(), NOW)),
             Err(DomainError::FailedPrecondition {
-                reason: "existing_password_required",
+                reason: Reason::ExistingPasswordRequired,
                 ..
             })
         ));
@@ -755,7 +756,7 @@ pub(crate) mod tests {
                 accept_cmd(1, Credential::ExistingPassword { matches: false }, NOW)
             ),
             Err(DomainError::Unauthenticated {
-                reason: "existing_password_required",
+                reason: Reason::ExistingPasswordRequired,
                 ..
             })
         ));
@@ -789,7 +790,7 @@ pub(crate) mod tests {
         assert!(matches!(
             err,
             DomainError::PermissionDenied {
-                reason: "access_disabled",
+                reason: Reason::Disabled,
                 ..
             }
         ));
@@ -807,7 +808,7 @@ pub(crate) mod tests {
         assert!(matches!(
             invite(state, invite_by(Staff::rep("bert"), SiteRule::AllSites)),
             Err(DomainError::PermissionDenied {
-                reason: "not_assigned_rep",
+                reason: Reason::NotAssignedRep,
                 ..
             })
         ));

@@ -10,6 +10,7 @@ use super::contact::ContactState;
 use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     ContactEvent, Event, LoginFailed, LoginFailuresCleared, LoginLocked,
 };
@@ -210,7 +211,7 @@ pub fn unlock(
     by.may_manage_logins_of(customer_rep)?;
     if contact.locked_until_ms <= now_ms && contact.failed_logins.is_empty() {
         return Err(DomainError::precondition(
-            "not_locked",
+            Reason::NotLocked,
             "this login is not locked and has no failed logins counted",
         ));
     }

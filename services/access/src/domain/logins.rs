@@ -15,6 +15,7 @@ use super::policy::Staff;
 use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, TenantId, Username};
 use super::{Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     ContactEvent, EmailReserved, EmailSlotEvent, Event, FirstLogin, GeneratedPassword,
     LocalPasswordSet, LoginCreated, LoginKind, SiteRule, UsernameSlotEvent,
@@ -170,19 +171,19 @@ pub fn set_temporary_password(
         None => return Err(DomainError::NotFound("contact")),
         Some(Lifecycle::Revoked) => {
             return Err(DomainError::precondition(
-                "revoked",
+                Reason::Revoked,
                 "this contact's access was revoked",
             ));
         }
         Some(Lifecycle::PendingApproval) => {
             return Err(DomainError::precondition(
-                "pending_approval",
+                Reason::PendingApproval,
                 "the contact waits for approval by a username administrator",
             ));
         }
         Some(Lifecycle::Invited) => {
             return Err(DomainError::precondition(
-                "invitation_pending",
+                Reason::InvitationPending,
                 "the invitation is not accepted yet; resend it instead",
             ));
         }
@@ -222,7 +223,7 @@ pub fn change_password(
         None => return Err(DomainError::NotFound("contact")),
         _ => {
             return Err(DomainError::PermissionDenied {
-                reason: "access_disabled",
+                reason: Reason::Disabled,
                 message: "this login may not be used".into(),
             });
         }
@@ -387,7 +388,7 @@ mod tests {
         assert!(matches!(
             add_portal_user(state, pair(Staff::rep("bert"))),
             Err(DomainError::PermissionDenied {
-                reason: "not_assigned_rep",
+                reason: Reason::NotAssignedRep,
                 ..
             })
         ));

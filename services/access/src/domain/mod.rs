@@ -25,6 +25,7 @@ pub mod logins;
 pub mod password_policy;
 pub mod policy;
 pub mod portal_links;
+pub mod reason;
 pub mod resets;
 pub mod streams;
 pub mod tenant;
@@ -32,6 +33,7 @@ pub mod values;
 
 use access_events::StreamId;
 use access_events::catalogue::Event;
+pub use reason::Reason;
 use values::FieldViolation;
 
 /// One event for one stream, as decided.
@@ -65,16 +67,16 @@ pub enum DomainError {
     /// The state does not allow it now; `reason` is machine-readable.
     #[error("{message}")]
     FailedPrecondition {
-        /// A stable code, e.g. `link_expired`.
-        reason: &'static str,
+        /// Why, e.g. [`Reason::LinkExpired`].
+        reason: Reason,
         /// What happened and what to do, in words.
         message: String,
     },
     /// The caller proved who they are but may not do this; `reason` is stable.
     #[error("{message}")]
     PermissionDenied {
-        /// A stable code, e.g. `access_disabled`.
-        reason: &'static str,
+        /// Why, e.g. [`Reason::Disabled`].
+        reason: Reason,
         /// In words.
         message: String,
     },
@@ -89,8 +91,8 @@ pub enum DomainError {
     /// Credentials are missing or wrong; `reason` is stable.
     #[error("{message}")]
     Unauthenticated {
-        /// A stable code, e.g. `bad_credentials`.
-        reason: &'static str,
+        /// Why, e.g. [`Reason::BadCredentials`].
+        reason: Reason,
         /// In words.
         message: String,
     },
@@ -113,13 +115,13 @@ impl DomainError {
     /// Wrong or unknown credentials, with the one answer that reveals nothing.
     pub fn bad_credentials() -> Self {
         DomainError::Unauthenticated {
-            reason: "bad_credentials",
+            reason: Reason::BadCredentials,
             message: "the email or password is wrong".into(),
         }
     }
 
     /// A failed precondition with its stable reason.
-    pub fn precondition(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn precondition(reason: Reason, message: impl Into<String>) -> Self {
         DomainError::FailedPrecondition {
             reason,
             message: message.into(),

@@ -10,7 +10,7 @@
 //!
 //! The audit history (`Audit`) is for `admin` and `auditor` keys only.
 
-use super::DomainError;
+use super::{DomainError, Reason};
 
 /// The role of an API key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,7 +61,7 @@ pub struct Staff {
     pub rep_id: Option<String>,
 }
 
-fn denied(reason: &'static str, message: impl Into<String>) -> DomainError {
+fn denied(reason: Reason, message: impl Into<String>) -> DomainError {
     DomainError::PermissionDenied {
         reason,
         message: message.into(),
@@ -84,7 +84,7 @@ impl Staff {
 
     fn role_denied(&self, what: &str) -> DomainError {
         denied(
-            "role",
+            Reason::Role,
             format!("a {} key may not {what}", self.role.as_str()),
         )
     }
@@ -111,7 +111,7 @@ impl Staff {
             Role::Admin | Role::InHouse | Role::Service => Ok(()),
             Role::Rep if self.rep_id.is_some() && self.rep_id.as_deref() == sales_rep => Ok(()),
             Role::Rep => Err(denied(
-                "not_assigned_rep",
+                Reason::NotAssignedRep,
                 "this customer is not assigned to this sales rep",
             )),
             Role::Auditor => Err(self.role_denied("change logins")),
@@ -150,7 +150,7 @@ mod tests {
     fn reason(r: Result<(), DomainError>) -> &'static str {
         match r {
             Ok(()) => "ok",
-            Err(DomainError::PermissionDenied { reason, .. }) => reason,
+            Err(DomainError::PermissionDenied { reason, .. }) => reason.as_str(),
             Err(_) => "other",
         }
     }

@@ -6,6 +6,7 @@ use super::customer::CustomerState;
 use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     DocumentKind, Event, PortalLinkCreated, PortalLinkDeleted, PortalLinkEvent,
 };
@@ -107,7 +108,7 @@ pub fn delete(
     by.may_manage_logins_of(customer.sales_rep())?;
     if link.deleted {
         return Err(DomainError::precondition(
-            "already_deleted",
+            Reason::AlreadyDeleted,
             "the link is already deleted",
         ));
     }
@@ -160,7 +161,7 @@ mod tests {
         assert!(matches!(
             delete(&link, &customer(), &tenant, &id, &by),
             Err(DomainError::FailedPrecondition {
-                reason: "already_deleted",
+                reason: Reason::AlreadyDeleted,
                 ..
             })
         ));

@@ -13,6 +13,7 @@ use super::invitation::{InvitationState, InvitationStatus};
 use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     ContactEvent, Event, IdentityEvent, IdentityRegistered, InvitationEvent, InvitationResent,
     LocalPasswordCleared, PasswordResetCompleted, PasswordResetRequested, PasswordSet,
@@ -67,7 +68,7 @@ pub fn request_reset(
         None => return Err(DomainError::NotFound("contact")),
         Some(Lifecycle::Revoked) => {
             return Err(DomainError::precondition(
-                "revoked",
+                Reason::Revoked,
                 "this contact's access was revoked",
             ));
         }
@@ -78,13 +79,13 @@ pub fn request_reset(
     }
     if contact.disabled {
         return Err(DomainError::PermissionDenied {
-            reason: "access_disabled",
+            reason: Reason::Disabled,
             message: "access for this contact is disabled".into(),
         });
     }
     if contact.identity_id.is_empty() {
         return Err(DomainError::precondition(
-            "no_email",
+            Reason::NoEmail,
             "this login has no email to send a link to; give it a temporary password instead",
         ));
     }
@@ -92,7 +93,7 @@ pub fn request_reset(
     if lifecycle == Lifecycle::Invited {
         if invitation.status != Some(InvitationStatus::Pending) {
             return Err(DomainError::precondition(
-                "not_pending",
+                Reason::NotPending,
                 "the invitation is no longer pending",
             ));
         }
@@ -149,7 +150,7 @@ pub fn reset_password(
         None => return Err(DomainError::NotFound("contact")),
         Some(Lifecycle::Revoked) => {
             return Err(DomainError::precondition(
-                "link_revoked",
+                Reason::LinkRevoked,
                 "access for this contact was revoked",
             ));
         }
@@ -157,25 +158,25 @@ pub fn reset_password(
     }
     if cmd.generation != contact.reset_generation {
         return Err(DomainError::precondition(
-            "link_superseded",
+            Reason::LinkSuperseded,
             "a newer link was sent; use the latest email",
         ));
     }
     if !contact.reset_pending {
         return Err(DomainError::precondition(
-            "link_used",
+            Reason::LinkUsed,
             "this link was used already; ask for a new one with \"forgot password\"",
         ));
     }
     if cmd.now_ms >= contact.reset_expires_at_ms {
         return Err(DomainError::precondition(
-            "link_expired",
+            Reason::LinkExpired,
             "this link has expired; ask for a new one with \"forgot password\"",
         ));
     }
     if contact.disabled {
         return Err(DomainError::PermissionDenied {
-            reason: "access_disabled",
+            reason: Reason::Disabled,
             message: "access for this contact is disabled".into(),
         });
     }
@@ -296,7 +297,7 @@ mod tests {
         assert!(matches!(
             superseded,
             Err(DomainError::FailedPrecondition {
-                reason: "link_superseded",
+                reason: Reason::LinkSuperseded,
                 ..
             })
         ));
@@ -304,7 +305,7 @@ mod tests {
         assert!(matches!(
             expired,
             Err(DomainError::FailedPrecondition {
-                reason: "link_expired",
+                reason: Reason::LinkExpired,
                 ..
             })
         ));
@@ -316,7 +317,7 @@ mod tests {
         assert!(matches!(
             used,
             Err(DomainError::FailedPrecondition {
-                reason: "link_used",
+                reason: Reason::LinkUsed,
                 ..
             })
         ));
@@ -352,7 +353,7 @@ mod tests {
         assert!(matches!(
             request_reset(&c, &customer(), &i, request(Some(Staff::rep("bert")))),
             Err(DomainError::PermissionDenied {
-                reason: "not_assigned_rep",
+                reason: Reason::NotAssignedRep,
                 ..
             })
         ));
@@ -363,7 +364,7 @@ mod tests {
         assert!(matches!(
             request_reset(&c, &customer(), &i, request(None)),
             Err(DomainError::FailedPrecondition {
-                reason: "no_email",
+                reason: Reason::NoEmail,
                 ..
             })
         ));

@@ -4,6 +4,7 @@ use super::password_policy::PasswordPolicy;
 use super::policy::{Role, Staff};
 use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
+use crate::domain::Reason;
 use access_events::catalogue::{
     ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, BrandingSet, DefaultVisibility,
     EmailTemplateReset, EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent,
@@ -277,7 +278,7 @@ pub fn revoke_key(
     match state.keys.get(key_id) {
         None => Err(DomainError::NotFound("API key")),
         Some(k) if k.revoked => Err(DomainError::precondition(
-            "already_revoked",
+            Reason::AlreadyRevoked,
             "the key is already revoked",
         )),
         Some(_) => Ok(vec![Change::new(
@@ -304,7 +305,7 @@ pub fn rotate_key(
         None => return Err(DomainError::NotFound("API key")),
         Some(k) if k.revoked => {
             return Err(DomainError::precondition(
-                "already_revoked",
+                Reason::AlreadyRevoked,
                 "a revoked key cannot be rotated; create a new one",
             ));
         }
@@ -381,7 +382,7 @@ pub fn set_approval_policy(
     by.may_manage_tenant()?;
     if approval_required && state.username_administrators.is_empty() {
         return Err(DomainError::precondition(
-            "no_username_administrators",
+            Reason::NoUsernameAdministrators,
             "set at least one username administrator first: they approve registrations",
         ));
     }
@@ -444,7 +445,7 @@ pub fn set_email_template(
         }
         None => {
             return Err(DomainError::precondition(
-                "unchanged",
+                Reason::Unchanged,
                 "this email already uses the built-in template",
             ));
         }
@@ -608,13 +609,16 @@ mod tests {
         assert!(matches!(
             revoke_key(&state, &tenant, &admin, &key_id),
             Err(DomainError::FailedPrecondition {
-                reason: "already_revoked",
+                reason: Reason::AlreadyRevoked,
                 ..
             })
         ));
         assert!(matches!(
             issue_key(&state, key(Staff::new(Role::InHouse), Role::Admin, None)),
-            Err(DomainError::PermissionDenied { reason: "role", .. })
+            Err(DomainError::PermissionDenied {
+                reason: Reason::Role,
+                ..
+            })
         ));
         assert!(matches!(
             revoke_key(&state, &tenant, &admin, "nope"),
@@ -643,7 +647,7 @@ mod tests {
         assert!(matches!(
             set_approval_policy(&state, &tenant, &admin, true),
             Err(DomainError::FailedPrecondition {
-                reason: "no_username_administrators",
+                reason: Reason::NoUsernameAdministrators,
                 ..
             })
         ));

@@ -7,6 +7,7 @@ use super::convert::{Fields, parse_time, rfc3339};
 use super::status::to_status;
 use crate::audit::{self, HistoryQuery, history::Subject};
 use crate::checkpoints::CheckpointUnavailable;
+use crate::domain::Reason;
 use crate::domain::values::{CustomerId, GeneratedId};
 use access_proto::v1 as pb;
 use access_proto::v1::audit_server::Audit;
@@ -214,7 +215,7 @@ impl Audit for AuditService {
                 }
                 CheckpointUnavailable::Damaged(_) => to_status(
                     crate::domain::DomainError::FailedPrecondition {
-                        reason: "history_damaged",
+                        reason: Reason::HistoryDamaged,
                         message: e.to_string(),
                     }
                     .into(),

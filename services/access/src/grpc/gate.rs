@@ -6,6 +6,7 @@
 //! with the decisions.
 
 use super::auth::{Authenticator, Principal};
+use crate::domain::Reason;
 use crate::domain::policy::Role;
 use std::future::Future;
 use std::pin::Pin;
@@ -98,7 +99,7 @@ pub fn admit(callers: Callers, principal: &Principal) -> Result<(), Status> {
 fn denied(message: String) -> Status {
     super::status::to_status(crate::app::AppError::Domain(
         crate::domain::DomainError::PermissionDenied {
-            reason: "role",
+            reason: Reason::Role,
             message,
         },
     ))

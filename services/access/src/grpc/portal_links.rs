@@ -5,6 +5,7 @@ use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{AppError, CreatePortalLinkCommand, DeletePortalLinkCommand};
 use crate::domain::DomainError;
+use crate::domain::Reason;
 use crate::domain::access::DocumentRequest;
 use crate::domain::portal_links::CreatePortalLink;
 use crate::domain::values::{CustomerId, GeneratedId, RequestId};
@@ -116,12 +117,12 @@ pub async fn resolve(
     let row = row.ok_or_else(unknown)?;
     if row.deleted {
         return Err(to_status(
-            DomainError::precondition("link_deleted", "this link was deleted").into(),
+            DomainError::precondition(Reason::LinkDeleted, "this link was deleted").into(),
         ));
     }
     if row.expires_at_ms.is_some_and(|t| t <= crate::app::now_ms()) {
         return Err(to_status(
-            DomainError::precondition("link_expired", "this link has expired").into(),
+            DomainError::precondition(Reason::LinkExpired, "this link has expired").into(),
         ));
     }
     let resolve_count = app

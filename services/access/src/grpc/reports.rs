@@ -6,6 +6,7 @@ use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{AppError, Invite};
 use crate::domain::DomainError;
+use crate::domain::Reason;
 use crate::domain::contact::Lifecycle;
 use crate::domain::policy::Staff;
 use crate::domain::values::{CustomerId, Email, Message, RequestId, TenantId};
@@ -219,7 +220,7 @@ pub async fn billable_users(
     ) {
         return Err(to_status(
             DomainError::PermissionDenied {
-                reason: "role",
+                reason: Reason::Role,
                 message: "billing figures are for admin and auditor keys".into(),
             }
             .into(),
@@ -291,7 +292,7 @@ pub async fn bulk_invite(
     if tenant_row.username_administrators.is_empty() {
         return Err(to_status(
             DomainError::precondition(
-                "no_username_administrators",
+                Reason::NoUsernameAdministrators,
                 "set one to three username administrators before bulk invitations",
             )
             .into(),
@@ -379,7 +380,7 @@ pub async fn bulk_invite(
                 .await
                 .map_err(|e| pb::BulkSkipped {
                     customer_id: target.customer_id.clone(),
-                    reason: "unavailable".into(),
+                    reason: Reason::Unavailable.as_str().into(),
                     message: e.to_string(),
                 })?;
             if seen.is_none() {

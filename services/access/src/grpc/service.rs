@@ -715,7 +715,7 @@ impl Access for AccessService {
         let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
         Ok(Response::new(pb::CheckAccessReply {
             allowed: decision.allowed,
-            reason: decision.reason.into(),
+            reason: decision.reason.as_str().into(),
             message: decision.message,
             contact_id: contact.contact_id,
             customer_id: contact.customer_id,

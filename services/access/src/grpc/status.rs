@@ -1,8 +1,8 @@
 //! The one place where errors become gRPC statuses (DESIGN rule 10).
 
 use crate::app::AppError;
-use crate::domain::DomainError;
 use crate::domain::values::FieldViolation;
+use crate::domain::{DomainError, Reason};
 use std::collections::HashMap;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -10,11 +10,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// The error domain in `ErrorInfo` details.
 const DOMAIN: &str = "access.v1";
 
-fn with_reason(code: Code, message: String, reason: &str) -> Status {
+fn with_reason(code: Code, message: String, reason: Reason) -> Status {
     Status::with_error_details(
         code,
         message,
-        ErrorDetails::with_error_info(reason, DOMAIN, HashMap::new()),
+        ErrorDetails::with_error_info(reason.as_str(), DOMAIN, HashMap::new()),
     )
 }
 
@@ -37,10 +37,14 @@ pub fn to_status(error: AppError) -> Status {
     match error {
         AppError::Domain(d) => match d {
             DomainError::Invalid(v) => invalid(&v),
-            DomainError::NotFound(what) => {
-                with_reason(Code::NotFound, format!("{what} not found"), "not_found")
+            DomainError::NotFound(what) => with_reason(
+                Code::NotFound,
+                format!("{what} not found"),
+                Reason::NotFound,
+            ),
+            DomainError::AlreadyExists(m) => {
+                with_reason(Code::AlreadyExists, m, Reason::AlreadyExists)
             }
-            DomainError::AlreadyExists(m) => with_reason(Code::AlreadyExists, m, "already_exists"),
             DomainError::FailedPrecondition { reason, message } => {
                 with_reason(Code::FailedPrecondition, message, reason)
             }
@@ -51,8 +55,11 @@ pub fn to_status(error: AppError) -> Status {
                 retry_after_ms,
                 message,
             } => {
-                let mut details =
-                    ErrorDetails::with_error_info("too_many_attempts", DOMAIN, HashMap::new());
+                let mut details = ErrorDetails::with_error_info(
+                    Reason::TooManyAttempts.as_str(),
+                    DOMAIN,
+                    HashMap::new(),
+                );
                 details.set_retry_info(Some(std::time::Duration::from_millis(
                     retry_after_ms.max(0) as u64,
                 )));
@@ -62,18 +69,18 @@ pub fn to_status(error: AppError) -> Status {
                 with_reason(Code::Unauthenticated, message, reason)
             }
         },
-        AppError::Conflict(m) => with_reason(Code::Aborted, m, "conflict"),
+        AppError::Conflict(m) => with_reason(Code::Aborted, m, Reason::Conflict),
         AppError::RequestIdReused => with_reason(
             Code::InvalidArgument,
             "request_id: this request id was already used for a different command".into(),
-            "request_id_reused",
+            Reason::RequestIdReused,
         ),
         AppError::Unavailable(m) => {
             tracing::warn!(error = %m, "event log unavailable");
             with_reason(
                 Code::Unavailable,
                 "the event log is unavailable; retry shortly".into(),
-                "log_unavailable",
+                Reason::LogUnavailable,
             )
         }
         AppError::Damaged(d) => {
@@ -90,11 +97,13 @@ pub fn to_status(error: AppError) -> Status {
                 format!(
                     "the stored history this needs is damaged{at}; nothing was changed, and an operator must repair it"
                 ),
-                "history_damaged",
+                Reason::HistoryDamaged,
             )
         }
-        AppError::TooLarge(m) => with_reason(Code::InvalidArgument, m, "too_large"),
-        AppError::Behind(b) => with_reason(Code::Unavailable, b.to_string(), "read_model_behind"),
+        AppError::TooLarge(m) => with_reason(Code::InvalidArgument, m, Reason::TooLarge),
+        AppError::Behind(b) => {
+            with_reason(Code::Unavailable, b.to_string(), Reason::ReadModelBehind)
+        }
         AppError::Internal(e) => {
             tracing::error!(error = ?e, "internal error");
             Status::internal("internal error")

@@ -1,0 +1,246 @@
+//! Every reason the service gives for a refusal, as one list: the stable
+//! word a client matches on (`ErrorInfo.reason`, `CheckAccess.reason`),
+//! one word for each state whichever call meets it.
+
+/// Why the answer is no (or, for `CheckAccess`, that it is yes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The contact's access was revoked.
+    Revoked,
+    /// The contact's access is disabled for now.
+    Disabled,
+    /// The contact has not accepted the invitation yet.
+    InvitationPending,
+    /// The contact waits for approval by a username administrator.
+    PendingApproval,
+    /// The contact must set a new password before anything else.
+    PasswordChangeRequired,
+    /// A staff login does not see costs, balances or other sensitive figures.
+    StaffLogin,
+    /// The customer account is inactive.
+    CustomerInactive,
+    /// The customer account is blocked from ordering.
+    CustomerBlacklisted,
+    /// The contact does not see this site.
+    SiteNotVisible,
+    /// The contact does not see this kind of document.
+    DocumentNotVisible,
+    /// Payments and reports are never shown in the portal.
+    DocumentKindNotViewable,
+    /// CheckAccess: it is allowed.
+    Allowed,
+    /// The email or password is wrong (the one answer that reveals nothing).
+    BadCredentials,
+    /// The one-time login code is wrong, used or expired.
+    BadLoginCode,
+    /// Too many failed logins: wait as the retry info says.
+    TooManyAttempts,
+    /// The link has expired.
+    LinkExpired,
+    /// The link was used already.
+    LinkUsed,
+    /// A newer link replaced this one.
+    LinkSuperseded,
+    /// The link was withdrawn.
+    LinkRevoked,
+    /// The portal link was deleted.
+    LinkDeleted,
+    /// The contact has no invitation to act on.
+    NoInvitation,
+    /// The invitation was accepted already.
+    AlreadyAccepted,
+    /// Nothing is pending for this contact.
+    NotPending,
+    /// The person has a login elsewhere: the existing password is needed.
+    ExistingPasswordRequired,
+    /// A password is needed.
+    PasswordRequired,
+    /// The login has no email address to write to.
+    NoEmail,
+    /// Access is disabled already.
+    AlreadyDisabled,
+    /// Access is not disabled.
+    NotDisabled,
+    /// The contact does not wait for approval.
+    NotPendingApproval,
+    /// Revoked already.
+    AlreadyRevoked,
+    /// Deleted already.
+    AlreadyDeleted,
+    /// Recorded already.
+    AlreadyRecorded,
+    /// The login is not locked.
+    NotLocked,
+    /// There is nothing to clear.
+    NothingToClear,
+    /// The command would change nothing.
+    Unchanged,
+    /// The tenant has no username administrators to approve registrations.
+    NoUsernameAdministrators,
+    /// The caller's role may not do this.
+    Role,
+    /// A sales rep may act only on the customers assigned to them.
+    NotAssignedRep,
+    /// What the request names does not exist (for this caller).
+    NotFound,
+    /// What the request would create exists already.
+    AlreadyExists,
+    /// Concurrent changes kept winning; send the command again.
+    Conflict,
+    /// The request id was used for a different command.
+    RequestIdReused,
+    /// The command's events would be too large to store.
+    TooLarge,
+    /// `min_position` is beyond the log's head.
+    PositionBeyondLog,
+    /// This replica has not reached `min_position` yet; retry.
+    ReadModelBehind,
+    /// The event log is out of reach for now; retry.
+    LogUnavailable,
+    /// The service cannot answer this now; retry.
+    Unavailable,
+    /// The stored history this needs is damaged; an operator must repair it.
+    HistoryDamaged,
+}
+
+impl Reason {
+    /// Every reason, in the order the API documents them.
+    pub const ALL: &'static [Reason] = &[
+        Reason::Revoked,
+        Reason::Disabled,
+        Reason::InvitationPending,
+        Reason::PendingApproval,
+        Reason::PasswordChangeRequired,
+        Reason::StaffLogin,
+        Reason::CustomerInactive,
+        Reason::CustomerBlacklisted,
+        Reason::SiteNotVisible,
+        Reason::DocumentNotVisible,
+        Reason::DocumentKindNotViewable,
+        Reason::Allowed,
+        Reason::BadCredentials,
+        Reason::BadLoginCode,
+        Reason::TooManyAttempts,
+        Reason::LinkExpired,
+        Reason::LinkUsed,
+        Reason::LinkSuperseded,
+        Reason::LinkRevoked,
+        Reason::LinkDeleted,
+        Reason::NoInvitation,
+        Reason::AlreadyAccepted,
+        Reason::NotPending,
+        Reason::ExistingPasswordRequired,
+        Reason::PasswordRequired,
+        Reason::NoEmail,
+        Reason::AlreadyDisabled,
+        Reason::NotDisabled,
+        Reason::NotPendingApproval,
+        Reason::AlreadyRevoked,
+        Reason::AlreadyDeleted,
+        Reason::AlreadyRecorded,
+        Reason::NotLocked,
+        Reason::NothingToClear,
+        Reason::Unchanged,
+        Reason::NoUsernameAdministrators,
+        Reason::Role,
+        Reason::NotAssignedRep,
+        Reason::NotFound,
+        Reason::AlreadyExists,
+        Reason::Conflict,
+        Reason::RequestIdReused,
+        Reason::TooLarge,
+        Reason::PositionBeyondLog,
+        Reason::ReadModelBehind,
+        Reason::LogUnavailable,
+        Reason::Unavailable,
+        Reason::HistoryDamaged,
+    ];
+
+    /// The stable word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Revoked => "revoked",
+            Reason::Disabled => "disabled",
+            Reason::InvitationPending => "invitation_pending",
+            Reason::PendingApproval => "pending_approval",
+            Reason::PasswordChangeRequired => "password_change_required",
+            Reason::StaffLogin => "staff_login",
+            Reason::CustomerInactive => "customer_inactive",
+            Reason::CustomerBlacklisted => "customer_blacklisted",
+            Reason::SiteNotVisible => "site_not_visible",
+            Reason::DocumentNotVisible => "document_not_visible",
+            Reason::DocumentKindNotViewable => "document_kind_not_viewable",
+            Reason::Allowed => "allowed",
+            Reason::BadCredentials => "bad_credentials",
+            Reason::BadLoginCode => "bad_login_code",
+            Reason::TooManyAttempts => "too_many_attempts",
+            Reason::LinkExpired => "link_expired",
+            Reason::LinkUsed => "link_used",
+            Reason::LinkSuperseded => "link_superseded",
+            Reason::LinkRevoked => "link_revoked",
+            Reason::LinkDeleted => "link_deleted",
+            Reason::NoInvitation => "no_invitation",
+            Reason::AlreadyAccepted => "already_accepted",
+            Reason::NotPending => "not_pending",
+            Reason::ExistingPasswordRequired => "existing_password_required",
+            Reason::PasswordRequired => "password_required",
+            Reason::NoEmail => "no_email",
+            Reason::AlreadyDisabled => "already_disabled",
+            Reason::NotDisabled => "not_disabled",
+            Reason::NotPendingApproval => "not_pending_approval",
+            Reason::AlreadyRevoked => "already_revoked",
+            Reason::AlreadyDeleted => "already_deleted",
+            Reason::AlreadyRecorded => "already_recorded",
+            Reason::NotLocked => "not_locked",
+            Reason::NothingToClear => "nothing_to_clear",
+            Reason::Unchanged => "unchanged",
+            Reason::NoUsernameAdministrators => "no_username_administrators",
+            Reason::Role => "role",
+            Reason::NotAssignedRep => "not_assigned_rep",
+            Reason::NotFound => "not_found",
+            Reason::AlreadyExists => "already_exists",
+            Reason::Conflict => "conflict",
+            Reason::RequestIdReused => "request_id_reused",
+            Reason::TooLarge => "too_large",
+            Reason::PositionBeyondLog => "position_beyond_log",
+            Reason::ReadModelBehind => "read_model_behind",
+            Reason::LogUnavailable => "log_unavailable",
+            Reason::Unavailable => "unavailable",
+            Reason::HistoryDamaged => "history_damaged",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_own_word() {
+        let words: std::collections::HashSet<_> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(words.len(), Reason::ALL.len());
+        assert!(
+            words
+                .iter()
+                .all(|w| w.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        );
+    }
+
+    #[test]
+    fn the_proto_documents_every_reason() {
+        let proto = include_str!("../../../../proto/access/v1/access.proto");
+        for reason in Reason::ALL {
+            let line = format!("//   {}: ", reason.as_str());
+            assert!(
+                proto.contains(&line),
+                "access.proto does not document {reason}"
+            );
+        }
+    }
+}
