@@ -1083,7 +1083,7 @@ impl Core {
             .deliver(
                 &event_id,
                 &message,
-                (tenant, &info.contact_id, "invitation"),
+                (tenant, &info.contact_id, kind.as_str()),
                 step,
             )
             .await?

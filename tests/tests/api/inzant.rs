@@ -118,7 +118,7 @@ async fn website_access_toggles_and_changed_details_send_the_fitting_email() {
     let reply = update(&app, &key, &pending, "ben.smith@acc100.example", "", false)
         .await
         .unwrap();
-    assert_eq!(reply.email_sent, "invitation");
+    assert_eq!(reply.email_sent, "invitation_resent");
     let link = app.wait_for_mail("ben.smith@acc100.example", 1).await;
     app.sessions()
         .accept_invitation(pb::AcceptInvitationRequest {

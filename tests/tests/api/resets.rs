@@ -156,7 +156,7 @@ async fn staff_send_the_invitation_again_a_welcome_or_a_reset_as_fits_the_contac
     app.wait_for_mail("new@c1.example", 1).await;
     assert_eq!(
         send(invited.contact_id.clone()).await.unwrap(),
-        "invitation"
+        "invitation_resent"
     );
     app.wait_for_mail("new@c1.example", 2).await;
 

@@ -228,7 +228,7 @@ mod tests {
         };
         let (sent, changes) =
             change_details(state, cmd(Some("new@bob.example"), None, false)).unwrap();
-        assert_eq!(sent, Some(AccessEmail::Invitation));
+        assert_eq!(sent, Some(AccessEmail::InvitationResent));
         assert_eq!(
             kinds(&changes),
             vec![

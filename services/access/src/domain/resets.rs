@@ -23,8 +23,9 @@ use access_events::personal::Personal;
 /// Which email a reset request sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AccessEmail {
-    /// The invitation again (never accepted).
-    Invitation,
+    /// The invitation again, with a new link (never accepted): the
+    /// `invitation_resent` template.
+    InvitationResent,
     /// A welcome with a set-password link (never logged in).
     Welcome,
     /// A password-reset link.
@@ -35,7 +36,7 @@ impl AccessEmail {
     /// The template's name.
     pub fn as_str(self) -> &'static str {
         match self {
-            AccessEmail::Invitation => "invitation",
+            AccessEmail::InvitationResent => "invitation_resent",
             AccessEmail::Welcome => "welcome",
             AccessEmail::PasswordReset => "password_reset",
         }
@@ -104,7 +105,7 @@ pub fn request_reset(
                 expires_at_ms,
             })),
         );
-        return Ok((AccessEmail::Invitation, vec![change]));
+        return Ok((AccessEmail::InvitationResent, vec![change]));
     }
     let email = if contact.logged_in {
         AccessEmail::PasswordReset
@@ -259,7 +260,7 @@ mod tests {
         let (c, i) = invited_contact();
         assert_eq!(
             request_reset(&c, &customer(), &i, request(None)).unwrap().0,
-            AccessEmail::Invitation
+            AccessEmail::InvitationResent
         );
         let (c, i) = accepted_contact();
         assert_eq!(
