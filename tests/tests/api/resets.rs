@@ -199,3 +199,42 @@ async fn staff_send_the_invitation_again_a_welcome_or_a_reset_as_fits_the_contac
     let err = send(pair.staff_contact_id.clone()).await.unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn accepting_an_invitation_over_grpc_is_the_first_login() {
+    // Arrange: a contact who accepted over gRPC, which opens a session, and
+    // never logged in otherwise.
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let invited = app.invite(&key, "C1", "ann@c1.example").await;
+    let link = app.wait_for_mail("ann@c1.example", 1).await;
+    let session = app
+        .sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "sunlit7meadow".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!session.session_token.is_empty());
+
+    // Act
+    let sent = app
+        .access()
+        .send_password_reset(app.req(
+            &key,
+            pb::SendPasswordResetRequest {
+                request_id: new_id(),
+                contact_id: invited.contact_id,
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // Assert: a reset, not a welcome asking to set a password she set.
+    assert_eq!(sent.email, "password_reset");
+}

@@ -244,6 +244,12 @@ impl App {
         if !decision.allowed {
             return Err(login_refusal(decision).into());
         }
+        // A session opened by a link (an accepted invitation, a reset) is a
+        // login like any other: later access emails must not ask to set a
+        // password again.
+        if !contact.logged_in {
+            self.record_first_login(tenant, &contact.contact_id).await;
+        }
         let (token, expires_at_ms) = self.open_session(
             tenant,
             &contact.contact_id,
