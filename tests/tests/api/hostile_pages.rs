@@ -101,7 +101,7 @@ async fn the_pages_answer_hostile_requests_without_a_server_error_and_change_not
 }
 
 /// The `name=value` of a `set-cookie` header named `name`.
-fn cookie_named(answer: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn cookie_named(answer: &reqwest::Response, name: &str) -> Option<String> {
     answer
         .headers()
         .get_all("set-cookie")

@@ -294,6 +294,52 @@ async fn an_email_with_a_password_elsewhere_continues_with_it() {
     let _ = b.client.close().await;
 }
 
+#[tokio::test]
+async fn invited_again_after_a_revoke_the_page_asks_for_the_earlier_password_without_naming_another_supplier()
+ {
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let first = app.invite(&key, "C1", "ann@shop.example").await;
+    let link = app.wait_for_link("ann@shop.example", "/invite/", 1).await;
+    app.sessions()
+        .accept_invitation(pb::AcceptInvitationRequest {
+            request_id: new_id(),
+            token: token_of(&link),
+            password: "sunlit7meadow".into(),
+        })
+        .await
+        .expect("accepted");
+    app.access()
+        .revoke_access(app.req(
+            &key,
+            pb::ContactCommand {
+                request_id: new_id(),
+                contact_id: first.contact_id,
+                reason: String::new(),
+            },
+        ))
+        .await
+        .expect("revoked");
+    app.invite(&key, "C1", "ann@shop.example").await;
+    let again = app.wait_for_link("ann@shop.example", "/invite/", 2).await;
+
+    let http = http();
+    let moved = http.get(&again).send().await.expect("the link");
+    let cookie = crate::hostile_pages::cookie_named(&moved, "invite").expect("invite cookie");
+    let page = http
+        .get(format!("http://{}/invite", app.http_addr))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("the page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("already has a password"), "{page}");
+    assert!(!page.contains("another supplier"), "{page}");
+}
+
 /// A client that sees redirects instead of following them.
 pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()

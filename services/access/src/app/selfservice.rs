@@ -41,7 +41,8 @@ pub struct InvitationView {
     pub tenant_id: String,
     /// The invited address.
     pub email: String,
-    /// The email has a password already (from another supplier): the page
+    /// The email has a password already (from another supplier, or an
+    /// earlier access at this one): the page
     /// asks for it instead of a new one.
     pub has_password: bool,
     /// Whether the link works.

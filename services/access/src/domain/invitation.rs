@@ -325,15 +325,14 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
         (Some(_), Credential::ExistingPassword { matches: false }) => {
             return Err(DomainError::Unauthenticated {
                 reason: Reason::ExistingPasswordRequired,
-                message:
-                    "this email already has a password with another supplier; give that password"
-                        .into(),
+                message: "this email already has a password for this service; give that password"
+                    .into(),
             });
         }
         (Some(_), Credential::NewPassword { .. }) => {
             return Err(DomainError::precondition(
                 Reason::ExistingPasswordRequired,
-                "this email already has a password with another supplier; give that password",
+                "this email already has a password for this service; give that password",
             ));
         }
         (None, Credential::NewPassword { hash }) => {
