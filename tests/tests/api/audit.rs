@@ -80,11 +80,12 @@ async fn an_auditor_reads_who_did_what_in_words_and_what_was_true_at_a_moment() 
     tokio::time::sleep(Duration::from_millis(20)).await;
     let while_active = now_rfc3339();
     tokio::time::sleep(Duration::from_millis(20)).await;
+    let disable_id = new_id();
     app.access()
         .disable_access(app.req(
             &admin,
             pb::ContactCommand {
-                request_id: new_id(),
+                request_id: disable_id.clone(),
                 contact_id: bob.contact_id.clone(),
                 reason: "left the company".into(),
             },
@@ -103,6 +104,12 @@ async fn an_auditor_reads_who_did_what_in_words_and_what_was_true_at_a_moment() 
     )
     .await;
     let summaries: Vec<&str> = events.iter().map(|e| e.summary.as_str()).collect();
+    // Each line carries the request id as its caller sent it.
+    let disabled = events
+        .iter()
+        .find(|e| e.event_type == "AccessDisabled")
+        .expect("the disable in the history");
+    assert_eq!(disabled.request_id, disable_id);
     assert!(
         summaries.iter().any(|s| s.contains(&format!(
             "rep key 'anna' ({}) invited bob@acme.example to Customer C001 (C001), site York",

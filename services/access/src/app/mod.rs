@@ -438,6 +438,16 @@ impl App {
         format!("{}/{request_id}", tenant.map_or("_", TenantId::as_str))
     }
 
+    /// The request id as its caller sent it, from the key an event of
+    /// `tenant` stores (see [`App::scoped_request_id`]); ids stored by other
+    /// means (derived ones, imports) come back as they are.
+    pub fn caller_request_id<'a>(tenant: Option<&str>, stored: &'a str) -> &'a str {
+        stored
+            .strip_prefix(tenant.unwrap_or("_"))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(stored)
+    }
+
     /// Whether a self-service reset link may go to this contact now: at most
     /// one a minute, so nobody can flood a mailbox (or keep killing links).
     pub fn may_send_reset(&self, tenant: &str, contact_id: &str) -> bool {

@@ -103,7 +103,11 @@ impl Audit for AuditService {
                     event_type: l.envelope.event_type.clone(),
                     schema_version: u32::from(l.envelope.schema_version),
                     actor: l.actor,
-                    request_id: l.envelope.request_id.clone(),
+                    request_id: crate::app::App::caller_request_id(
+                        l.envelope.tenant.as_deref(),
+                        &l.envelope.request_id,
+                    )
+                    .to_owned(),
                     correlation_id: l.envelope.correlation_id.to_string(),
                     summary: l.summary,
                     payload_json: l.payload_json,
