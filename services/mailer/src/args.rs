@@ -2,7 +2,8 @@
 //! `accessd` (which runs the mailer in-process in embedded mode) and `mailerd`.
 
 use crate::Transport;
-use crate::worker::{DeliveryReporter, MailerConfig, RetryPolicy};
+use crate::delivery::{DeliveryReporter, RetryPolicy};
+use crate::worker::MailerConfig;
 use access_events::cli::parse_duration;
 use anyhow::Context;
 use std::path::{Path, PathBuf};

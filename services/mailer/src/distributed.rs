@@ -23,7 +23,9 @@
 //! can tell them apart. Writing the ledger before sending would close that
 //! window only by opening a worse one (a crash after the write loses the mail).
 
-use crate::worker::{Core, LedgerEntry, Mailer, Mode, damage_of};
+use crate::delivery::LedgerEntry;
+use crate::state::Core;
+use crate::worker::{Mailer, Mode, damage_of};
 use access_events::Envelope;
 use access_events::LogError;
 use access_events::chain::ChainFollower;

@@ -7,7 +7,10 @@
 //!
 //! ## Layout
 //! - [`args`]: the mail settings of `accessd` and `mailerd`.
-//! - [`worker`]: the consumer loop, one event per step, and the send ledger.
+//! - [`worker`]: the consumer loop, one event per step, and its checkpoint.
+//! - `state`: what mails need to know, folded from the log.
+//! - `mails`: each kind of mail, its recipients, words and link.
+//! - [`delivery`]: sending with retries and pacing, and the records of it.
 //! - [`compose`]: what each email says, as text and HTML.
 //! - [`distributed`]: `mailerd`'s loop: a shared durable consumer and ledger.
 //! - `reconcile`: the mailer's state checked against the log before it sends.
@@ -18,16 +21,17 @@
 
 pub mod args;
 pub mod compose;
+pub mod delivery;
 pub mod distributed;
+mod mails;
 mod reconcile;
 pub mod report;
+mod state;
 pub mod templates;
 pub mod transport;
 pub mod worker;
 
 pub use args::MailArgs;
+pub use delivery::{DeliveryReport, DeliveryReporter, LedgerEntry, RetryPolicy};
 pub use transport::Transport;
-pub use worker::{
-    DeliveryReport, DeliveryReporter, ExecutionOutcome, Mailer, MailerConfig, RetryPolicy,
-    damage_of,
-};
+pub use worker::{ExecutionOutcome, Mailer, MailerConfig, damage_of};

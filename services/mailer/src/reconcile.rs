@@ -7,7 +7,9 @@
 //!   the log records as sent: every `EmailSent` and `EmailDeliveryFailed`
 //!   after the checkpoint goes into the ledger first.
 
-use crate::worker::{CHECKPOINT, CHECKPOINT_HASH, FailedRecord, Mailer, SentRecord, key};
+use crate::delivery::{FailedRecord, SentRecord};
+use crate::state::key;
+use crate::worker::{CHECKPOINT, CHECKPOINT_HASH, Mailer};
 use access_events::catalogue::{ContactEvent, Event};
 use access_events::log::EventLog;
 use anyhow::Context;

@@ -2,7 +2,7 @@
 //! for a `mailerd` that runs apart from the service: through whichever of the
 //! service's replicas answers, so one replica down stalls no worker.
 
-use crate::worker::{DeliveryReport, DeliveryReporter};
+use crate::delivery::{DeliveryReport, DeliveryReporter};
 use access_proto::v1 as pb;
 use access_proto::v1::operator_client::OperatorClient;
 use futures::future::BoxFuture;
