@@ -9,7 +9,11 @@
 //! POSTs are rate limited per client address; every answer carries a strict
 //! Content-Security-Policy and `Referrer-Policy: no-referrer`.
 
+mod change;
+mod forgot;
 mod form;
+mod invite;
+mod reset;
 
 use crate::app::{App, AppError, ChangePasswordCommand, CommandContext, LinkState};
 use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
@@ -24,8 +28,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use change::{change_page, change_submit};
+use forgot::{forgot_page, forgot_submit};
 use form::StrictForm;
+use invite::{invite_page, invite_renew, invite_submit};
 use minijinja::{Environment, context};
+use reset::{reset_page, reset_submit};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -659,12 +667,6 @@ async fn reset_link(State(pages): State<Shared>, Path(token): Path<String>) -> R
     move_token(&pages, RESET_COOKIE, &token, "/reset")
 }
 
-/// The claims of the invitation link in the cookie, if genuine.
-fn invite_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
-    let token = cookies(headers).remove(INVITE_COOKIE)?;
-    pages.app.links.verify_invitation(&token).ok()
-}
-
 fn password_field(pages: &Pages, existing: bool, error: String) -> Field {
     Field {
         name: "password",
@@ -695,113 +697,6 @@ fn email_field(pages: &Pages, email: &str) -> Field {
         readonly: true,
         ..Field::default()
     }
-}
-
-async fn link_problem(
-    pages: &Pages,
-    headers: &HeaderMap,
-    claims: Option<&LinkClaims>,
-    state: Option<LinkState>,
-) -> Page {
-    let tenant = claims.and_then(|c| pages.tenant(&c.tenant).map(|t| (c.tenant.clone(), t)));
-    let name = tenant
-        .as_ref()
-        .map(|(_, t)| t.name.clone())
-        .unwrap_or_default();
-    let (title, body, renew) = match state {
-        Some(LinkState::Expired) => ("expired_title", pages.t("expired_body"), true),
-        Some(LinkState::Superseded) => ("superseded_title", pages.t("superseded_body"), true),
-        Some(LinkState::Used) => ("used_title", pages.t("used_body"), false),
-        Some(LinkState::Withdrawn) => (
-            "withdrawn_title",
-            pages.tf("withdrawn_body", &[("tenant", &name)]),
-            false,
-        ),
-        _ => ("unknown_title", pages.t("unknown_body"), false),
-    };
-    let (csrf_cookie, set) = pages.csrf_cookie(headers);
-    let button = renew.then(|| {
-        (
-            "/invite/renew",
-            pages.t("renew_button"),
-            pages.csrf(&csrf_cookie, "/invite/renew"),
-        )
-    });
-    pages.message(
-        StatusCode::GONE,
-        tenant.as_ref().map(|(id, t)| (id.as_str(), t)),
-        title,
-        body,
-        button,
-        None,
-        set.into_iter().collect(),
-    )
-}
-
-async fn invite_page(State(pages): State<Shared>, headers: HeaderMap) -> Response {
-    let Some(claims) = invite_claims(&pages, &headers) else {
-        return link_problem(&pages, &headers, None, None)
-            .await
-            .into_response();
-    };
-    invite_form(&pages, &headers, &claims, StatusCode::OK, String::new()).await
-}
-
-async fn invite_form(
-    pages: &Pages,
-    headers: &HeaderMap,
-    claims: &LinkClaims,
-    status: StatusCode,
-    error: String,
-) -> Response {
-    let view = match pages.app.invitation_view(claims).await {
-        Ok(view) => view,
-        Err(_) => {
-            return link_problem(pages, headers, Some(claims), None)
-                .await
-                .into_response();
-        }
-    };
-    if view.state != LinkState::Usable {
-        return link_problem(pages, headers, Some(claims), Some(view.state))
-            .await
-            .into_response();
-    }
-    let name = view.tenant.name.clone();
-    let (title, intro, submit) = if view.has_password {
-        (
-            "continue_title",
-            pages.tf(
-                "continue_intro",
-                &[("tenant", &name), ("email", &view.email)],
-            ),
-            "submit_continue",
-        )
-    } else {
-        (
-            "invite_title",
-            pages.tf("invite_intro", &[("tenant", &name), ("email", &view.email)]),
-            "submit_set",
-        )
-    };
-    pages
-        .form(
-            status,
-            (&view.tenant_id, &view.tenant),
-            title,
-            intro,
-            "/invite",
-            vec![
-                email_field(pages, &view.email),
-                password_field(pages, view.has_password, error),
-            ],
-            !view.has_password,
-            submit,
-            None,
-            headers,
-            Vec::new(),
-        )
-        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -858,93 +753,23 @@ fn link_state_of(e: &AppError) -> Option<LinkState> {
     }
 }
 
-async fn invite_submit(
-    State(pages): State<Shared>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    StrictForm(form): StrictForm<PasswordForm>,
-) -> Response {
-    if let Some(refused) = pages.guard(peer, &headers, "/invite", &form.csrf) {
-        return refused;
-    }
-    let Some(claims) = invite_claims(&pages, &headers) else {
-        return link_problem(&pages, &headers, None, None)
-            .await
-            .into_response();
-    };
-    if form.password.is_empty() {
-        return invite_form(
-            &pages,
-            &headers,
-            &claims,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages.t("required"),
-        )
-        .await;
-    }
-    let Some((request_id, fingerprint)) = fresh_request() else {
-        return not_found_page(&pages).into_response();
-    };
-    let tenant = claims.tenant.clone();
-    match pages
-        .app
-        .accept_invitation(
-            claims.clone(),
-            form.password,
-            request_id,
-            fingerprint,
-            uuid::Uuid::new_v4(),
-            &peer.map(|p| p.ip().to_string()).unwrap_or_default(),
-        )
-        .await
-    {
-        Ok(outcome) => {
-            let done = pages.cookie(INVITE_COOKIE, "", "/invite", 0);
-            let reply = outcome.reply;
-            pages
-                .finished(
-                    outcome.position,
-                    &tenant,
-                    &reply.contact_id,
-                    reply.pending_approval,
-                    vec![done],
-                )
-                .await
-        }
-        Err(e) => match (password_error(&pages, &e), link_state_of(&e)) {
-            (Some(words), _) => {
-                invite_form(
-                    &pages,
-                    &headers,
-                    &claims,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    words,
-                )
-                .await
-            }
-            (None, Some(state)) => link_problem(&pages, &headers, Some(&claims), Some(state))
-                .await
-                .into_response(),
-            (None, None) => failure(&pages, e),
-        },
-    }
-}
-
 /// An unexpected failure: logged, and a plain page.
 fn failure(pages: &Pages, e: AppError) -> Response {
-    let status = match e {
-        AppError::Unavailable(_) | AppError::Behind(_) => StatusCode::SERVICE_UNAVAILABLE,
-        AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+    let (status, words) = match e {
+        AppError::Unavailable(_) | AppError::Behind(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        }
+        AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "failure"),
         AppError::Domain(DomainError::NotFound(_)) => return not_found_page(pages).into_response(),
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "failure"),
     };
     tracing::warn!(error = %e, "a page could not do what was asked");
     pages
         .message(
             status,
             None,
-            "too_many_title",
-            pages.t("too_many_body"),
+            &format!("{words}_title"),
+            pages.t(&format!("{words}_body")),
             None,
             None,
             Vec::new(),
@@ -956,186 +781,6 @@ fn failure(pages: &Pages, e: AppError) -> Response {
 struct CsrfForm {
     #[serde(default)]
     csrf: String,
-}
-
-async fn invite_renew(
-    State(pages): State<Shared>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    StrictForm(form): StrictForm<CsrfForm>,
-) -> Response {
-    if let Some(refused) = pages.guard(peer, &headers, "/invite/renew", &form.csrf) {
-        return refused;
-    }
-    let claims = invite_claims(&pages, &headers);
-    if let Some(claims) = &claims {
-        pages.app.renew_invitation(claims).await;
-    }
-    let tenant = claims
-        .as_ref()
-        .and_then(|c| pages.tenant(&c.tenant).map(|t| (c.tenant.clone(), t)));
-    pages
-        .message(
-            StatusCode::OK,
-            tenant.as_ref().map(|(id, t)| (id.as_str(), t)),
-            "renew_sent_title",
-            pages.t("renew_sent_body"),
-            None,
-            None,
-            vec![pages.cookie(INVITE_COOKIE, "", "/invite", 0)],
-        )
-        .into_response()
-}
-
-fn reset_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
-    let token = cookies(headers).remove(RESET_COOKIE)?;
-    pages.app.links.verify_reset(&token).ok()
-}
-
-async fn reset_problem(pages: &Pages, claims: Option<&LinkClaims>) -> Response {
-    let tenant = claims.and_then(|c| pages.tenant(&c.tenant).map(|t| (c.tenant.clone(), t)));
-    let after = tenant
-        .as_ref()
-        .map(|(id, _)| (format!("/forgot?tenant={id}"), pages.t("forgot_link")));
-    pages
-        .message(
-            StatusCode::GONE,
-            tenant.as_ref().map(|(id, t)| (id.as_str(), t)),
-            "reset_problem_title",
-            pages.t("reset_problem_body"),
-            None,
-            after,
-            Vec::new(),
-        )
-        .into_response()
-}
-
-async fn reset_form(
-    pages: &Pages,
-    headers: &HeaderMap,
-    claims: &LinkClaims,
-    status: StatusCode,
-    error: String,
-) -> Response {
-    let (Ok(tenant_id), Ok(contact_id)) = (
-        TenantId::parse(&claims.tenant),
-        GeneratedId::parse(&claims.subject_id),
-    ) else {
-        return reset_problem(pages, Some(claims)).await;
-    };
-    let (Some(tenant), Ok(Some(contact))) = (
-        pages.tenant(tenant_id.as_str()),
-        pages
-            .app
-            .models
-            .contact(tenant_id.as_str(), contact_id.as_str()),
-    ) else {
-        return reset_problem(pages, Some(claims)).await;
-    };
-    let name = tenant.name.clone();
-    pages
-        .form(
-            status,
-            (tenant_id.as_str(), &tenant),
-            "reset_title",
-            pages.tf(
-                "reset_intro",
-                &[("tenant", &name), ("email", &contact.email)],
-            ),
-            "/reset",
-            vec![
-                email_field(pages, &contact.email),
-                password_field(pages, false, error),
-            ],
-            true,
-            "submit_set",
-            None,
-            headers,
-            Vec::new(),
-        )
-        .into_response()
-}
-
-async fn reset_page(State(pages): State<Shared>, headers: HeaderMap) -> Response {
-    match reset_claims(&pages, &headers) {
-        Some(claims) => reset_form(&pages, &headers, &claims, StatusCode::OK, String::new()).await,
-        None => reset_problem(&pages, None).await,
-    }
-}
-
-async fn reset_submit(
-    State(pages): State<Shared>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    StrictForm(form): StrictForm<PasswordForm>,
-) -> Response {
-    if let Some(refused) = pages.guard(peer, &headers, "/reset", &form.csrf) {
-        return refused;
-    }
-    let Some(claims) = reset_claims(&pages, &headers) else {
-        return reset_problem(&pages, None).await;
-    };
-    let new = match Password::parse(&form.password) {
-        Ok(p) => p,
-        Err(words) => {
-            let words = if form.password.is_empty() {
-                pages.t("required")
-            } else {
-                sentence(&words)
-            };
-            return reset_form(
-                &pages,
-                &headers,
-                &claims,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                words,
-            )
-            .await;
-        }
-    };
-    let Some((request_id, fingerprint)) = fresh_request() else {
-        return not_found_page(&pages).into_response();
-    };
-    let tenant = claims.tenant.clone();
-    match pages
-        .app
-        .reset_with_link(
-            claims.clone(),
-            new,
-            request_id,
-            fingerprint,
-            uuid::Uuid::new_v4(),
-        )
-        .await
-    {
-        Ok(outcome) => {
-            let done = pages.cookie(RESET_COOKIE, "", "/reset", 0);
-            let reply = outcome.reply;
-            pages
-                .finished(
-                    outcome.position,
-                    &tenant,
-                    &reply.contact_id,
-                    reply.pending_approval,
-                    vec![done],
-                )
-                .await
-        }
-        Err(e) => match (password_error(&pages, &e), link_state_of(&e)) {
-            (Some(words), _) => {
-                reset_form(
-                    &pages,
-                    &headers,
-                    &claims,
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    words,
-                )
-                .await
-            }
-            (None, Some(_)) => reset_problem(&pages, Some(&claims)).await,
-            (None, None) => failure(&pages, e),
-        },
-    }
 }
 
 #[derive(Deserialize)]
@@ -1156,50 +801,6 @@ fn login_field(pages: &Pages, value: &str, error: String) -> Field {
     }
 }
 
-fn forgot_form(
-    pages: &Pages,
-    headers: &HeaderMap,
-    tenant_id: &str,
-    tenant: &TenantRow,
-    status: StatusCode,
-    error: String,
-) -> Response {
-    let action = format!("/forgot?tenant={tenant_id}");
-    pages
-        .form(
-            status,
-            (tenant_id, tenant),
-            "forgot_title",
-            pages.tf("forgot_intro", &[("tenant", &tenant.name)]),
-            &action,
-            vec![login_field(pages, "", error)],
-            false,
-            "submit_forgot",
-            None,
-            headers,
-            Vec::new(),
-        )
-        .into_response()
-}
-
-async fn forgot_page(
-    State(pages): State<Shared>,
-    Query(q): Query<TenantQuery>,
-    headers: HeaderMap,
-) -> Response {
-    match pages.tenant(&q.tenant) {
-        Some(tenant) => forgot_form(
-            &pages,
-            &headers,
-            &q.tenant,
-            &tenant,
-            StatusCode::OK,
-            String::new(),
-        ),
-        None => not_found_page(&pages).into_response(),
-    }
-}
-
 #[derive(Deserialize)]
 struct LoginForm {
     #[serde(default)]
@@ -1210,223 +811,4 @@ struct LoginForm {
     current: String,
     #[serde(default)]
     password: String,
-}
-
-async fn forgot_submit(
-    State(pages): State<Shared>,
-    Query(q): Query<TenantQuery>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    StrictForm(form): StrictForm<LoginForm>,
-) -> Response {
-    if !pages.admit(peer) {
-        return pages.too_many().into_response();
-    }
-    let (Some(tenant), Ok(tenant_id)) = (pages.tenant(&q.tenant), TenantId::parse(&q.tenant))
-    else {
-        return not_found_page(&pages).into_response();
-    };
-    if !pages.csrf_ok(
-        &headers,
-        &format!("/forgot?tenant={}", q.tenant),
-        &form.csrf,
-    ) {
-        return pages.form_expired().into_response();
-    }
-    if form.login.trim().is_empty() {
-        return forgot_form(
-            &pages,
-            &headers,
-            &q.tenant,
-            &tenant,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages.t("required"),
-        );
-    }
-    if let Some((request_id, _)) = fresh_request() {
-        pages
-            .app
-            .forgot_password(tenant_id, form.login, request_id, uuid::Uuid::new_v4());
-    }
-    pages
-        .message(
-            StatusCode::OK,
-            Some((&q.tenant, &tenant)),
-            "forgot_sent_title",
-            pages.t("forgot_sent_body"),
-            None,
-            None,
-            Vec::new(),
-        )
-        .into_response()
-}
-
-#[allow(clippy::too_many_arguments)]
-fn change_form(
-    pages: &Pages,
-    headers: &HeaderMap,
-    tenant_id: &str,
-    tenant: &TenantRow,
-    status: StatusCode,
-    login: &str,
-    login_error: String,
-    password_error: String,
-) -> Response {
-    let action = format!("/change-password?tenant={tenant_id}");
-    let current = Field {
-        name: "current",
-        label: pages.t("current_password_label"),
-        kind: "password",
-        autocomplete: "current-password",
-        ..Field::default()
-    };
-    pages
-        .form(
-            status,
-            (tenant_id, tenant),
-            "change_title",
-            pages.tf("change_intro", &[("tenant", &tenant.name)]),
-            &action,
-            vec![
-                login_field(pages, login, login_error),
-                current,
-                password_field(pages, false, password_error),
-            ],
-            true,
-            "submit_change",
-            Some((
-                format!("/forgot?tenant={tenant_id}"),
-                pages.t("forgot_link"),
-            )),
-            headers,
-            Vec::new(),
-        )
-        .into_response()
-}
-
-async fn change_page(
-    State(pages): State<Shared>,
-    Query(q): Query<TenantQuery>,
-    headers: HeaderMap,
-) -> Response {
-    match pages.tenant(&q.tenant) {
-        Some(tenant) => change_form(
-            &pages,
-            &headers,
-            &q.tenant,
-            &tenant,
-            StatusCode::OK,
-            "",
-            String::new(),
-            String::new(),
-        ),
-        None => not_found_page(&pages).into_response(),
-    }
-}
-
-async fn change_submit(
-    State(pages): State<Shared>,
-    Query(q): Query<TenantQuery>,
-    Peer(peer): Peer,
-    headers: HeaderMap,
-    StrictForm(form): StrictForm<LoginForm>,
-) -> Response {
-    if !pages.admit(peer) {
-        return pages.too_many().into_response();
-    }
-    let (Some(tenant), Ok(tenant_id)) = (pages.tenant(&q.tenant), TenantId::parse(&q.tenant))
-    else {
-        return not_found_page(&pages).into_response();
-    };
-    if !pages.csrf_ok(
-        &headers,
-        &format!("/change-password?tenant={}", q.tenant),
-        &form.csrf,
-    ) {
-        return pages.form_expired().into_response();
-    }
-    let again = |login_error: String, password_error: String| {
-        change_form(
-            &pages,
-            &headers,
-            &q.tenant,
-            &tenant,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &form.login,
-            login_error,
-            password_error,
-        )
-    };
-    let new = match Password::parse(&form.password) {
-        Ok(p) => p,
-        Err(words) => {
-            return again(
-                String::new(),
-                if form.password.is_empty() {
-                    pages.t("required")
-                } else {
-                    sentence(&words)
-                },
-            );
-        }
-    };
-    let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
-    let outcome = match pages
-        .app
-        .login(
-            tenant_id.as_str(),
-            &form.login,
-            form.current.clone(),
-            &address,
-        )
-        .await
-    {
-        Ok(outcome) => outcome,
-        Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => {
-            return again(pages.t("throttled"), String::new());
-        }
-        Err(AppError::Domain(DomainError::Unauthenticated { .. })) => {
-            return again(pages.t("wrong_login"), String::new());
-        }
-        Err(e) => return failure(&pages, e),
-    };
-    let Ok(contact_id) = GeneratedId::parse(&outcome.contact.contact_id) else {
-        return not_found_page(&pages).into_response();
-    };
-    let Some((request_id, fingerprint)) = fresh_request() else {
-        return not_found_page(&pages).into_response();
-    };
-    let ctx = CommandContext {
-        request_id,
-        fingerprint,
-        tenant: Some(tenant_id.clone()),
-        actor: Actor::Contact {
-            contact_id: contact_id.to_string(),
-        },
-        correlation_id: uuid::Uuid::new_v4(),
-    };
-    let cmd = ChangePasswordCommand {
-        tenant: tenant_id.clone(),
-        contact_id: contact_id.clone(),
-        current: form.current.clone(),
-        new,
-        hash: Default::default(),
-    };
-    match pages.app.execute(&ctx, &cmd).await {
-        Ok(done) => {
-            pages
-                .finished(
-                    done.position,
-                    tenant_id.as_str(),
-                    contact_id.as_str(),
-                    false,
-                    Vec::new(),
-                )
-                .await
-        }
-        Err(e) => match password_error(&pages, &e) {
-            Some(words) => again(String::new(), words),
-            None => failure(&pages, e),
-        },
-    }
 }
