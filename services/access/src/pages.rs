@@ -12,6 +12,7 @@
 mod change;
 mod forgot;
 mod form;
+mod guard;
 mod invite;
 mod reset;
 
@@ -31,6 +32,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use change::{change_page, change_submit};
 use forgot::{forgot_page, forgot_submit};
 use form::StrictForm;
+use guard::{Peer, cookies, headers};
 use invite::{invite_page, invite_renew, invite_submit};
 use minijinja::{Environment, context};
 use reset::{reset_page, reset_submit};
@@ -127,84 +129,6 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// The security headers every answer carries.
-async fn headers(
-    State(pages): State<Shared>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    let mut response = next.run(request).await;
-    // A form may lead to the pages and to the tenant's own portal, nowhere
-    // else: an injected form cannot post a password to another site.
-    let form_action = match response.extensions().get::<FormOrigin>() {
-        Some(FormOrigin(origin)) => format!("'self' {origin}"),
-        None => "'self'".to_owned(),
-    };
-    let csp = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https:; \
-         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    );
-    let h = response.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&csp) {
-        h.insert("content-security-policy", v);
-    }
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        "cross-origin-opener-policy",
-        HeaderValue::from_static("same-origin"),
-    );
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    if pages.secure {
-        h.insert(
-            "strict-transport-security",
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        );
-    }
-    response
-}
-
-fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-/// The client's address, when the server knows it: the peer's, or the one a
-/// trusted proxy forwarded.
-struct Peer(Option<SocketAddr>);
-
-impl FromRequestParts<Shared> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        pages: &Shared,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(
-            |c| {
-                let ip = crate::proxies::client_address(
-                    c.0.ip(),
-                    &parts.headers,
-                    &pages.trusted_proxies.0,
-                );
-                SocketAddr::new(ip, 0)
-            },
-        )))
-    }
-}
-
 /// A field of a form as the template shows it.
 #[derive(serde::Serialize, Default)]
 struct Field {
@@ -287,93 +211,6 @@ impl Pages {
         values
             .iter()
             .fold(self.t(key), |s, (k, v)| s.replace(&format!("{{{k}}}"), v))
-    }
-
-    fn cookie(&self, name: &str, value: &str, path: &str, max_age: i64) -> String {
-        format!(
-            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-            if self.secure { "; Secure" } else { "" }
-        )
-    }
-
-    fn csrf_name(&self) -> &'static str {
-        if self.secure {
-            CSRF_COOKIE_SECURE
-        } else {
-            CSRF_COOKIE
-        }
-    }
-
-    /// The CSRF token of a form: a MAC of the browser's CSRF cookie and the
-    /// form's address, so a page elsewhere cannot make a valid one.
-    fn csrf(&self, cookie: &str, action: &str) -> String {
-        URL_SAFE_NO_PAD.encode(
-            self.key
-                .mac("csrf", &[cookie.as_bytes(), action.as_bytes()]),
-        )
-    }
-
-    /// The browser's CSRF cookie, and a Set-Cookie if it needs a fresh one.
-    fn csrf_cookie(&self, headers: &HeaderMap) -> (String, Option<String>) {
-        match cookies(headers).remove(self.csrf_name()) {
-            Some(c) if c.len() == 32 => (c, None),
-            _ => {
-                let fresh = hex::encode(rand::random::<[u8; 16]>());
-                let set = self.cookie(self.csrf_name(), &fresh, "/", 3600 * 8);
-                (fresh, Some(set))
-            }
-        }
-    }
-
-    fn csrf_ok(&self, headers: &HeaderMap, action: &str, given: &str) -> bool {
-        let Some(cookie) = cookies(headers).remove(self.csrf_name()) else {
-            return false;
-        };
-        let expected = self.csrf(&cookie, action);
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            given.as_bytes(),
-        ))
-    }
-
-    /// The answer to a POST that may not go on: too many from this address,
-    /// or a CSRF token that is not this page's.
-    fn guard(
-        &self,
-        peer: Option<SocketAddr>,
-        headers: &HeaderMap,
-        action: &str,
-        csrf: &str,
-    ) -> Option<Response> {
-        if !self.admit(peer) {
-            return Some(self.too_many().into_response());
-        }
-        if !self.csrf_ok(headers, action, csrf) {
-            return Some(self.form_expired().into_response());
-        }
-        None
-    }
-
-    /// Whether a client address may POST now.
-    fn admit(&self, peer: Option<SocketAddr>) -> bool {
-        let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| {
-            crate::proxies::counted(p.ip())
-        });
-        let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        // Swept at most once a second: a flood of fresh addresses must not
-        // make every POST pay a full scan.
-        let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
-        if posts.len() > 100_000 && now.duration_since(*swept).as_secs() >= 1 {
-            *swept = now;
-            posts.retain(|_, (start, _)| now.duration_since(*start).as_secs() < 60);
-        }
-        let entry = posts.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0).as_secs() >= 60 {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= POSTS_PER_MINUTE
     }
 
     fn render(
