@@ -87,7 +87,7 @@ pub enum ReportCommand {
         #[arg(long)]
         contact: String,
     },
-    /// Deletes a login waiting for approval.
+    /// Turns down a login waiting for approval (revokes it; its email and username are free again).
     Reject {
         /// The contact's id.
         #[arg(long)]
