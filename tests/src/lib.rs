@@ -344,26 +344,40 @@ impl TestApp {
 
     /// The log's head position.
     pub async fn head(&self) -> u64 {
+        self.log_status().await.head_position
+    }
+
+    /// The log's head once nothing in the service has more to do: the read
+    /// models and the mailer have reached it, and no delivery outcome waits
+    /// to be recorded (the mailer records them on its own, a moment after
+    /// each command). Up to 30 s.
+    pub async fn settled_head(&self) -> u64 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let s = self.log_status().await;
+            let mail_done = !s.sends_mail
+                || (s.mailer_position >= s.head_position && s.mail_outcomes_pending == 0);
+            if s.read_model_position >= s.head_position
+                && mail_done
+                && self.head().await == s.head_position
+            {
+                return s.head_position;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the service did not settle within 30 s: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The log's status as this replica sees it.
+    pub async fn log_status(&self) -> pb::GetLogStatusReply {
         self.operator()
             .get_log_status(self.req(&self.operator_key, pb::GetLogStatusRequest {}))
             .await
             .expect("log status")
             .into_inner()
-            .head_position
-    }
-
-    /// The log's head once it has stopped moving for 150 ms: the mailer
-    /// records delivery outcomes on its own, a moment after each command.
-    pub async fn settled_head(&self) -> u64 {
-        let mut head = self.head().await;
-        loop {
-            tokio::time::sleep(Duration::from_millis(150)).await;
-            let now = self.head().await;
-            if now == head {
-                return head;
-            }
-            head = now;
-        }
     }
 
     /// Verifies the log's chains.

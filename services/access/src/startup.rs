@@ -170,6 +170,7 @@ impl Application {
             "off" => false,
             _ => !distributed,
         };
+        let mut mail_progress = None;
         if send_mail {
             let reporter: Arc<dyn access_mailer::DeliveryReporter> =
                 Arc::new(crate::app::MailReporter(app.clone()));
@@ -190,6 +191,7 @@ impl Application {
                 .reconcile(log.as_ref())
                 .await
                 .context("checking the mailer's state against the log")?;
+            mail_progress = Some(mailer.progress());
             let stopped = stopped.clone();
             let parts = parts.clone();
             workers.push(tokio::spawn(async move {
@@ -228,6 +230,7 @@ impl Application {
             auth: Authenticator::new(secrets.operator_key_sha256, models, log),
             app,
             checkpoints,
+            mail: mail_progress,
         };
         Ok(Application {
             shared,

@@ -52,6 +52,11 @@ pub(crate) async fn run(command: OperationsCommand, client: &Client) -> anyhow::
                 .await?
                 .into_inner();
             println!("head position: {}", r.head_position);
+            println!("read models at: {}", r.read_model_position);
+            if r.sends_mail {
+                println!("mailer at: {}", r.mailer_position);
+                println!("mail outcomes to record: {}", r.mail_outcomes_pending);
+            }
         }
         OperationsCommand::Log(LogCommand::Verify) => {
             let r = operator

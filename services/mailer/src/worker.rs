@@ -128,11 +128,27 @@ pub enum Mode {
 /// The mailer worker.
 pub struct Mailer {
     core: Core,
+    /// How far it has come, for whoever waits on it.
+    progress: Arc<watch::Sender<Progress>>,
     events: BoxStream<'static, Result<Envelope, access_events::LogError>>,
     /// An event whose step failed, handled again before anything newer.
     retry: Option<Envelope>,
     /// Checks each event against its stream's chain before it is acted on.
     follower: ChainFollower,
+}
+
+/// How far a mailer has come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The last position handled.
+    pub checkpoint: u64,
+    /// Delivery outcomes still to be recorded on their contacts.
+    pub outcomes_pending: usize,
+}
+
+/// Outcomes queued and not yet recorded.
+fn outcomes_pending(db: &sled::Db) -> usize {
+    db.scan_prefix(key(&["report", ""])).count()
 }
 
 impl std::fmt::Debug for Mailer {
@@ -156,6 +172,10 @@ impl Mailer {
             .open()
             .with_context(|| format!("opening mailer state in {}", config.state_dir.display()))?;
         let checkpoint: u64 = get(&db, CHECKPOINT)?.unwrap_or(0);
+        let progress = Progress {
+            checkpoint,
+            outcomes_pending: outcomes_pending(&db),
+        };
         Ok(Mailer {
             core: Core {
                 config,
@@ -167,6 +187,7 @@ impl Mailer {
             events: subscribe(log, checkpoint + 1),
             retry: None,
             follower: ChainFollower::new(FOLLOWED_STREAMS),
+            progress: Arc::new(watch::channel(progress).0),
         })
     }
 
@@ -178,6 +199,12 @@ impl Mailer {
     /// Where its state lives.
     pub(crate) fn state_dir(&self) -> &std::path::Path {
         &self.core.config.state_dir
+    }
+
+    /// How far it has come, as it goes (the last position handled, and the
+    /// outcomes still to record): what a caller waits on instead of time.
+    pub fn progress(&self) -> watch::Receiver<Progress> {
+        self.progress.subscribe()
     }
 
     /// The last position handled.
@@ -193,9 +220,16 @@ impl Mailer {
         let reports = self.core.config.reporter.clone().map(|reporter| {
             let db = self.core.db.clone();
             let mut stop = shutdown.clone();
+            let progress = self.progress.clone();
             tokio::spawn(async move {
                 loop {
                     drain_reports(&db, &reporter).await;
+                    let pending = outcomes_pending(&db);
+                    progress.send_if_modified(|p| {
+                        let changed = p.outcomes_pending != pending;
+                        p.outcomes_pending = pending;
+                        changed
+                    });
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                         _ = stop.wait_for(|s| *s) => break,
@@ -212,7 +246,17 @@ impl Mailer {
             };
             match step {
                 Ok(ExecutionOutcome::Finished) => break,
-                Ok(ExecutionOutcome::Handled { .. }) => {}
+                Ok(ExecutionOutcome::Handled { position, sent }) => {
+                    let pending = if sent {
+                        outcomes_pending(&self.core.db)
+                    } else {
+                        self.progress.borrow().outcomes_pending
+                    };
+                    self.progress.send_replace(Progress {
+                        checkpoint: position,
+                        outcomes_pending: pending,
+                    });
+                }
                 Err(e) if damage_of(&e).is_some() => {
                     let damage = damage_of(&e).cloned();
                     tracing::error!(error = ?e, "mailer stopped: the history it reads is damaged; no mail goes out until it is repaired");

@@ -37,6 +37,8 @@ pub struct Shared {
     pub auth: Authenticator,
     /// The log's signed checkpoints.
     pub checkpoints: std::sync::Arc<crate::checkpoints::Checkpoints>,
+    /// How far this process's mailer has come, when it sends mail.
+    pub mail: Option<tokio::sync::watch::Receiver<access_mailer::Progress>>,
 }
 
 /// The correlation id a caller sent in `x-correlation-id`, or a fresh one.

@@ -183,8 +183,13 @@ impl Operator for OperatorService {
         request: Request<pb::GetLogStatusRequest>,
     ) -> Result<Response<pb::GetLogStatusReply>, Status> {
         self.0.auth.operator(&request).await?;
+        let mail = self.0.mail.as_ref().map(|m| *m.borrow());
         Ok(Response::new(pb::GetLogStatusReply {
             head_position: *self.0.app.log.head().borrow(),
+            read_model_position: self.0.app.models.checkpoint(),
+            sends_mail: mail.is_some(),
+            mailer_position: mail.map_or(0, |m| m.checkpoint),
+            mail_outcomes_pending: mail.map_or(0, |m| m.outcomes_pending as u64),
         }))
     }
 
