@@ -32,7 +32,7 @@ async fn concurrent_invitations_of_one_email_have_exactly_one_winner() {
     // Assert
     assert_eq!(winners, 1);
     app.wait_for_mail("dana@shop.example", 1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.settled_head().await;
     assert_eq!(app.mails_to("dana@shop.example").len(), 1);
     assert!(app.verify().await.ok);
 }

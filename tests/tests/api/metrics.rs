@@ -64,7 +64,6 @@ async fn the_counters_move_with_what_the_service_does() {
     login("sunlit7meadow").await.expect("logs in");
     login("wrong-pass-1").await.expect_err("refused");
     app.settled_head().await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     let s = scrape(&app).await;
     assert_eq!(

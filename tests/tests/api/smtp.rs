@@ -55,7 +55,7 @@ async fn temporary_refusals_are_retried_until_the_mail_is_accepted_once() {
     app.create_customer(&key, "C1").await;
     app.invite(&key, "C1", "bob@bob.example").await;
     smtp.wait_for(1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.settled_head().await;
     assert_eq!(smtp.messages().len(), 1, "accepted exactly once");
     assert_eq!(
         smtp.attempts().len(),
@@ -248,7 +248,7 @@ async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back()
 
     // Assert: nothing lost, nothing twice.
     let mails = smtp.wait_for(2).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.settled_head().await;
     assert_eq!(smtp.messages().len(), 2);
     assert!(mails.iter().any(|m| m.contains("To: first@bob.example")));
     assert!(mails.iter().any(|m| m.contains("To: second@bob.example")));
