@@ -63,10 +63,14 @@ async fn concurrent_appenders_share_group_commits() {
 /// Opens `dir` again once the previous handles have let go of it (the
 /// writer threads let go of the directory when the last handle drops).
 async fn reopen(dir: &std::path::Path) -> FileLog {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         match FileLog::open(dir) {
             Ok(log) => break log,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            Err(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Err(e) => panic!("the log did not let go of {} in 10 s: {e}", dir.display()),
         }
     }
 }
