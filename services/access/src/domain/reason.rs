@@ -57,6 +57,10 @@ pub enum Reason {
     PasswordRequired,
     /// The login has no email address to write to.
     NoEmail,
+    /// Bulk invitations: the customer has a login already.
+    AlreadyHasLogin,
+    /// Bulk invitations: the target's address is not an email address.
+    InvalidEmail,
     /// Access is disabled already.
     AlreadyDisabled,
     /// Access is not disabled.
@@ -132,6 +136,8 @@ impl Reason {
         Reason::ExistingPasswordRequired,
         Reason::PasswordRequired,
         Reason::NoEmail,
+        Reason::AlreadyHasLogin,
+        Reason::InvalidEmail,
         Reason::AlreadyDisabled,
         Reason::NotDisabled,
         Reason::NotPendingApproval,
@@ -185,6 +191,8 @@ impl Reason {
             Reason::ExistingPasswordRequired => "existing_password_required",
             Reason::PasswordRequired => "password_required",
             Reason::NoEmail => "no_email",
+            Reason::AlreadyHasLogin => "already_has_login",
+            Reason::InvalidEmail => "invalid_email",
             Reason::AlreadyDisabled => "already_disabled",
             Reason::NotDisabled => "not_disabled",
             Reason::NotPendingApproval => "not_pending_approval",

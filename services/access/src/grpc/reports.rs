@@ -365,10 +365,10 @@ pub async fn bulk_invite(
             };
             let sub_id = sub_request(&target.customer_id);
             let Ok(sub_id) = RequestId::parse(&sub_id) else {
-                return skip("not_found", "not a customer id".into());
+                return skip(Reason::NotFound.as_str(), "not a customer id".into());
             };
             let Ok(customer_id) = CustomerId::parse(&target.customer_id) else {
-                return skip("not_found", "not a customer id".into());
+                return skip(Reason::NotFound.as_str(), "not a customer id".into());
             };
             // A retried bulk answers each customer from its first result.
             let seen = app
@@ -391,7 +391,7 @@ pub async fn bulk_invite(
                     .customer(tenant.as_str(), customer_id.as_str())
                     .unwrap_or_default();
                 let Some(customer) = customer else {
-                    return skip("not_found", "customer not found".into());
+                    return skip(Reason::NotFound.as_str(), "customer not found".into());
                 };
                 if let Err(e) = staff.may_manage_logins_of(customer.record.sales_rep.as_deref()) {
                     let status = to_status(e.into());
@@ -402,7 +402,10 @@ pub async fn bulk_invite(
                     return skip(&reason, status.message().to_owned());
                 }
                 if target.email.is_empty() {
-                    return skip("no_email", "no invitation address: not invited".into());
+                    return skip(
+                        Reason::NoEmail.as_str(),
+                        "no invitation address: not invited".into(),
+                    );
                 }
                 let contacts = app
                     .models
@@ -410,14 +413,14 @@ pub async fn bulk_invite(
                     .unwrap_or_default();
                 if has_login(&contacts) {
                     return skip(
-                        "already_has_login",
+                        Reason::AlreadyHasLogin.as_str(),
                         "the customer already has a login".into(),
                     );
                 }
             }
             let email = match Email::parse(&target.email) {
                 Ok(email) => email,
-                Err(m) => return skip("invalid_email", m),
+                Err(m) => return skip(Reason::InvalidEmail.as_str(), m),
             };
             let cmd = Invite {
                 tenant: tenant.clone(),
