@@ -1,4 +1,4 @@
-//! The `EventLog` trait: what every backend (sled, JetStream) must provide, and
+//! The `EventLog` trait: what every backend (the file log, JetStream) must provide, and
 //! the subscription that every consumer (projector, mailer) reads through.
 
 use crate::envelope::{Actor, Envelope, StreamId};

@@ -1,4 +1,5 @@
-//! The one place where errors become gRPC statuses (DESIGN rule 10).
+//! Where command and query errors become gRPC statuses (DESIGN rule 10),
+//! each with the typed reason a client matches on in `ErrorInfo`.
 
 use crate::app::AppError;
 use crate::domain::values::FieldViolation;
