@@ -323,3 +323,67 @@ async fn a_rotated_key_fails_at_once_and_its_successor_keeps_role_and_holder() {
         .unwrap_err();
     assert_eq!(by_rep.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn each_refused_key_says_why_in_its_reason() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let rep = key(&app, &admin, pb::Role::InHouse, "").await;
+    let status = |key: &str| app.req(key, pb::GetLogStatusRequest {});
+    let tenant_call = |key: &str| app.req(key, pb::ListApiKeysRequest::default());
+
+    let mut no_key = tonic::Request::new(pb::GetLogStatusRequest {});
+    no_key.metadata_mut().remove("authorization");
+    let missing = app.operator().get_log_status(no_key).await.unwrap_err();
+    let invalid = app
+        .operator()
+        .get_log_status(status("not-a-key"))
+        .await
+        .unwrap_err();
+    let tenant_key_on_operator = app
+        .operator()
+        .get_log_status(status(&rep.api_key))
+        .await
+        .unwrap_err();
+    let operator_key_in_tenant =
+        access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+            .list_api_keys(tenant_call(&app.operator_key))
+            .await
+            .unwrap_err();
+    access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+        .revoke_api_key(app.req(
+            &admin,
+            pb::RevokeApiKeyRequest {
+                request_id: new_id(),
+                key_id: rep.key_id.clone(),
+            },
+        ))
+        .await
+        .unwrap();
+    let revoked =
+        access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+            .list_api_keys(tenant_call(&rep.api_key))
+            .await
+            .unwrap_err();
+
+    let seen: Vec<(Code, String)> = [
+        missing,
+        invalid,
+        tenant_key_on_operator,
+        operator_key_in_tenant,
+        revoked,
+    ]
+    .iter()
+    .map(|s| (s.code(), reason(s)))
+    .collect();
+    assert_eq!(
+        seen,
+        [
+            (Code::Unauthenticated, "api_key_required".to_owned()),
+            (Code::Unauthenticated, "api_key_invalid".to_owned()),
+            (Code::PermissionDenied, "operator_key_required".to_owned()),
+            (Code::PermissionDenied, "tenant_key_required".to_owned()),
+            (Code::Unauthenticated, "api_key_revoked".to_owned()),
+        ]
+    );
+}

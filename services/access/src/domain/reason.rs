@@ -81,6 +81,16 @@ pub enum Reason {
     Unchanged,
     /// The tenant has no username administrators to approve registrations.
     NoUsernameAdministrators,
+    /// No API key was sent, or not as `authorization: Bearer <key>`.
+    ApiKeyRequired,
+    /// The API key is not one this service issued.
+    ApiKeyInvalid,
+    /// The API key was revoked.
+    ApiKeyRevoked,
+    /// Only the operator key may do this.
+    OperatorKeyRequired,
+    /// The operator key does not act within a tenant: use the tenant's key.
+    TenantKeyRequired,
     /// The caller's role may not do this.
     Role,
     /// A sales rep may act only on the customers assigned to them.
@@ -148,6 +158,11 @@ impl Reason {
         Reason::NothingToClear,
         Reason::Unchanged,
         Reason::NoUsernameAdministrators,
+        Reason::ApiKeyRequired,
+        Reason::ApiKeyInvalid,
+        Reason::ApiKeyRevoked,
+        Reason::OperatorKeyRequired,
+        Reason::TenantKeyRequired,
         Reason::Role,
         Reason::NotAssignedRep,
         Reason::NotFound,
@@ -203,6 +218,11 @@ impl Reason {
             Reason::NothingToClear => "nothing_to_clear",
             Reason::Unchanged => "unchanged",
             Reason::NoUsernameAdministrators => "no_username_administrators",
+            Reason::ApiKeyRequired => "api_key_required",
+            Reason::ApiKeyInvalid => "api_key_invalid",
+            Reason::ApiKeyRevoked => "api_key_revoked",
+            Reason::OperatorKeyRequired => "operator_key_required",
+            Reason::TenantKeyRequired => "tenant_key_required",
             Reason::Role => "role",
             Reason::NotAssignedRep => "not_assigned_rep",
             Reason::NotFound => "not_found",

@@ -1,6 +1,8 @@
 //! Who is calling: `authorization: Bearer <key>` checked against the operator
 //! key and the tenants' API keys (stored as SHA-256 only).
 
+use super::status::{internal, key_not_yet_known, key_refused};
+use crate::domain::Reason;
 use crate::domain::policy::{Role, Staff};
 use crate::domain::values::TenantId;
 use crate::projections::ReadModels;
@@ -83,25 +85,21 @@ impl Authenticator {
         &self,
         header: Option<Result<&str, ()>>,
     ) -> Result<Principal, Status> {
-        let header = header.ok_or_else(|| {
-            Status::unauthenticated("an API key is required: send 'authorization: Bearer <key>'")
-        })?;
+        let header = header.ok_or_else(|| key_refused(Reason::ApiKeyRequired))?;
         let key = header
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or_else(|| {
-                Status::unauthenticated("the authorization header must read 'Bearer <key>'")
-            })?;
+            .ok_or_else(|| key_refused(Reason::ApiKeyRequired))?;
         let digest = secrets::sha256(key);
         if secrets::digests_equal(&digest, &self.operator_key_sha256) {
             return Ok(Principal::Operator);
         }
-        let invalid = || Status::unauthenticated("the API key is not valid");
+        let invalid = || key_refused(Reason::ApiKeyInvalid);
         let key_id = ApiKeys::key_id_of(key).ok_or_else(invalid)?;
         let mut row = self.models.api_key(key_id).map_err(|e| {
             tracing::error!(error = ?e, "reading API keys");
-            Status::internal("internal error")
+            internal()
         })?;
         if row.is_none() {
             // A key issued a moment ago, maybe through another replica, may
@@ -118,15 +116,13 @@ impl Authenticator {
             // the first read, even if it has caught up by now.
             row = self.models.api_key(key_id).map_err(|e| {
                 tracing::error!(error = ?e, "reading API keys");
-                Status::internal("internal error")
+                internal()
             })?;
             if row.is_none() && (latest.is_none() || !caught_up) {
                 // Behind the log, or unable to ask it: the key may exist
                 // without this replica knowing yet, so "invalid" would be a
                 // guess a caller could not retry.
-                return Err(Status::unavailable(
-                    "this replica cannot check the API key yet: it is behind the log; retry shortly",
-                ));
+                return Err(key_not_yet_known());
             }
         }
         let row = row.ok_or_else(invalid)?;
@@ -134,7 +130,7 @@ impl Authenticator {
             return Err(invalid());
         }
         if row.revoked {
-            return Err(Status::unauthenticated("the API key was revoked"));
+            return Err(key_refused(Reason::ApiKeyRevoked));
         }
         let role = Role::parse(&row.role).map_err(|_| invalid())?;
         Ok(Principal::Staff {
@@ -149,9 +145,7 @@ impl Authenticator {
     pub async fn operator<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
         match self.authenticate(request).await? {
             Principal::Operator => Ok(Principal::Operator),
-            Principal::Staff { .. } => Err(Status::permission_denied(
-                "only the operator key may do this",
-            )),
+            Principal::Staff { .. } => Err(key_refused(Reason::OperatorKeyRequired)),
         }
     }
 
@@ -162,9 +156,7 @@ impl Authenticator {
         request: &Request<T>,
     ) -> Result<(Principal, TenantId, Staff), Status> {
         match self.authenticate(request).await? {
-            Principal::Operator => Err(Status::permission_denied(
-                "the operator key does not act within a tenant; use the tenant's API key",
-            )),
+            Principal::Operator => Err(key_refused(Reason::TenantKeyRequired)),
             Principal::Staff {
                 tenant,
                 key_id,

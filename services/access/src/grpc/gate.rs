@@ -77,12 +77,10 @@ pub fn admit(callers: Callers, principal: &Principal) -> Result<(), Status> {
         (Callers::Public, _) => return Ok(()),
         (Callers::Operator | Callers::OperatorOrStaff(_), Principal::Operator) => return Ok(()),
         (Callers::Operator, Principal::Staff { .. }) => {
-            return Err(denied("only the operator key may do this".into()));
+            return Err(super::status::key_refused(Reason::OperatorKeyRequired));
         }
         (Callers::Staff(_), Principal::Operator) => {
-            return Err(denied(
-                "the operator key does not act within a tenant; use the tenant's API key".into(),
-            ));
+            return Err(super::status::key_refused(Reason::TenantKeyRequired));
         }
         (Callers::Staff(roles) | Callers::OperatorOrStaff(roles), Principal::Staff { .. }) => roles,
     };

@@ -32,6 +32,41 @@ pub fn invalid(violations: &[FieldViolation]) -> Status {
     access_proto::codec::invalid_request(&violations)
 }
 
+/// A caller whose key is refused: `UNAUTHENTICATED` for a missing, malformed,
+/// unknown or revoked key, `PERMISSION_DENIED` for a key of the wrong kind.
+pub fn key_refused(reason: Reason) -> Status {
+    let (code, message) = match reason {
+        Reason::ApiKeyRequired => (
+            Code::Unauthenticated,
+            "an API key is required: send 'authorization: Bearer <key>'",
+        ),
+        Reason::ApiKeyRevoked => (Code::Unauthenticated, "the API key was revoked"),
+        Reason::OperatorKeyRequired => {
+            (Code::PermissionDenied, "only the operator key may do this")
+        }
+        Reason::TenantKeyRequired => (
+            Code::PermissionDenied,
+            "the operator key does not act within a tenant; use the tenant's API key",
+        ),
+        _ => (Code::Unauthenticated, "the API key is not valid"),
+    };
+    with_reason(code, message.into(), reason)
+}
+
+/// A replica that cannot tell yet whether a key exists: it is behind the log.
+pub fn key_not_yet_known() -> Status {
+    with_reason(
+        Code::Unavailable,
+        "this replica cannot check the API key yet: it is behind the log; retry shortly".into(),
+        Reason::ReadModelBehind,
+    )
+}
+
+/// A fault: logged with its cause by the caller, shown as a bare `INTERNAL`.
+pub fn internal() -> Status {
+    Status::internal("internal error")
+}
+
 /// Maps a command or query error to its status; faults are logged with their
 /// cause chain and shown as a bare `INTERNAL`.
 pub fn to_status(error: AppError) -> Status {
@@ -107,7 +142,7 @@ pub fn to_status(error: AppError) -> Status {
         }
         AppError::Internal(e) => {
             tracing::error!(error = ?e, "internal error");
-            Status::internal("internal error")
+            internal()
         }
     }
 }
