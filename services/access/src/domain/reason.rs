@@ -35,6 +35,8 @@ pub enum Reason {
     BadLoginCode,
     /// Too many failed logins: wait as the retry info says.
     TooManyAttempts,
+    /// The session token is not valid, or has expired.
+    SessionInvalid,
     /// The link has expired.
     LinkExpired,
     /// The link was used already.
@@ -113,6 +115,8 @@ pub enum Reason {
     LogUnavailable,
     /// The service cannot answer this now; retry.
     Unavailable,
+    /// The service is busy with work of this kind (rendering previews, say); retry shortly.
+    Busy,
     /// The stored history this needs is damaged; an operator must repair it.
     HistoryDamaged,
 }
@@ -135,6 +139,7 @@ impl Reason {
         Reason::BadCredentials,
         Reason::BadLoginCode,
         Reason::TooManyAttempts,
+        Reason::SessionInvalid,
         Reason::LinkExpired,
         Reason::LinkUsed,
         Reason::LinkSuperseded,
@@ -174,6 +179,7 @@ impl Reason {
         Reason::ReadModelBehind,
         Reason::LogUnavailable,
         Reason::Unavailable,
+        Reason::Busy,
         Reason::HistoryDamaged,
     ];
 
@@ -195,6 +201,7 @@ impl Reason {
             Reason::BadCredentials => "bad_credentials",
             Reason::BadLoginCode => "bad_login_code",
             Reason::TooManyAttempts => "too_many_attempts",
+            Reason::SessionInvalid => "session_invalid",
             Reason::LinkExpired => "link_expired",
             Reason::LinkUsed => "link_used",
             Reason::LinkSuperseded => "link_superseded",
@@ -234,6 +241,7 @@ impl Reason {
             Reason::ReadModelBehind => "read_model_behind",
             Reason::LogUnavailable => "log_unavailable",
             Reason::Unavailable => "unavailable",
+            Reason::Busy => "busy",
             Reason::HistoryDamaged => "history_damaged",
         }
     }

@@ -77,10 +77,7 @@ impl Audit for AuditService {
         };
         let from_ms = optional_time(&mut f, "from_time", &r.from_time);
         let to_ms = optional_time(&mut f, "to_time", &r.to_time);
-        f.finish()?;
-        let (Some(subject), Some(from_ms), Some(to_ms)) = (subject, from_ms, to_ms) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (subject, from_ms, to_ms) = f.finish_with((subject, from_ms, to_ms))?;
         let query = HistoryQuery {
             tenant,
             subject,
@@ -156,10 +153,7 @@ impl Audit for AuditService {
                 (None, None)
             }
         };
-        f.finish()?;
-        let Some(at) = at else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let at = f.finish_with((at,))?.0;
         let answer = audit::access_at(
             self.0.app.log.as_ref(),
             self.0.app.vault.as_ref(),

@@ -50,12 +50,52 @@ impl Fields {
             Err(status::invalid(&self.violations))
         }
     }
+
+    /// `INVALID_ARGUMENT` with every violation, if there was one; else the
+    /// parsed values (a tuple of what [`Fields::parse`] gave).
+    pub fn finish_with<T: Parsed>(self, values: T) -> Result<T::Values, Status> {
+        self.finish()?;
+        // `parse` gives `None` only with a violation, so this is a fault.
+        values.all().ok_or_else(|| {
+            tracing::error!("a field parsed to nothing without a violation");
+            status::internal()
+        })
+    }
 }
+
+/// A tuple of parsed fields, each `Some` unless its field was wrong.
+pub trait Parsed {
+    /// The values themselves.
+    type Values;
+    /// The values, if every one is there.
+    fn all(self) -> Option<Self::Values>;
+}
+
+macro_rules! parsed_tuple {
+    ($($t:ident),+) => {
+        impl<$($t),+> Parsed for ($(Option<$t>,)+) {
+            type Values = ($($t,)+);
+            #[allow(non_snake_case)]
+            fn all(self) -> Option<Self::Values> {
+                let ($($t,)+) = self;
+                Some(($($t?,)+))
+            }
+        }
+    };
+}
+parsed_tuple!(A);
+parsed_tuple!(A, B);
+parsed_tuple!(A, B, C);
+parsed_tuple!(A, B, C, D);
+parsed_tuple!(A, B, C, D, E);
+parsed_tuple!(A, B, C, D, E, F);
+parsed_tuple!(A, B, C, D, E, F, G);
+parsed_tuple!(A, B, C, D, E, F, G, H);
 
 /// Unwraps values that `Fields::finish` has vouched for.
 macro_rules! parsed {
     ($($v:ident),*) => {
-        ($(match $v { Some(v) => v, None => return Err(Status::internal("parse bookkeeping")) }),*)
+        ($(match $v { Some(v) => v, None => return Err(status::internal()) }),*)
     };
 }
 
@@ -508,7 +548,7 @@ pub fn action(r: &pb::CheckAccessRequest) -> Result<Action, Status> {
         _ => f.parse::<Action>("action", Err("choose an action".into())),
     };
     f.finish()?;
-    action.ok_or_else(|| Status::internal("parse bookkeeping"))
+    action.ok_or_else(status::internal)
 }
 
 pub(crate) fn site_rule(f: &mut Fields, rule: &Option<pb::SiteRule>) -> Option<SiteRule> {
@@ -622,7 +662,7 @@ pub fn contact_id(s: &str) -> Result<GeneratedId, Status> {
     let mut f = Fields::default();
     let id = f.parse("contact_id", GeneratedId::parse(s));
     f.finish()?;
-    id.ok_or_else(|| Status::internal("parse bookkeeping"))
+    id.ok_or_else(status::internal)
 }
 
 /// RFC 3339 text of Unix milliseconds.

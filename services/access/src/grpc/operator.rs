@@ -91,10 +91,7 @@ impl Operator for OperatorService {
                 Err("give the email or the identity id, not both".into()),
             ),
         };
-        f.finish()?;
-        let (Some(request_id), Some(identity_id)) = (request_id, identity_id) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, identity_id) = f.finish_with((request_id, identity_id))?;
         let cmd = ForgetIdentity {
             identity_id: identity_id.clone(),
             reason: r.reason.trim().to_owned(),

@@ -42,12 +42,8 @@ pub async fn create(
     } else {
         f.parse("expires_at", parse_time(&r.expires_at)).map(Some)
     };
-    f.finish()?;
-    let (Some(request_id), Some(customer_id), Some(expires_at_ms)) =
-        (request_id, customer_id, expires_at_ms)
-    else {
-        return Err(Status::internal("parse bookkeeping"));
-    };
+    let (request_id, customer_id, expires_at_ms) =
+        f.finish_with((request_id, customer_id, expires_at_ms))?;
     let app = &shared.app;
     let link_id = GeneratedId::generate();
     let token = app.portal_links.token(tenant.as_str(), link_id.as_str());
@@ -152,10 +148,7 @@ pub async fn delete(
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let link_id = f.parse("link_id", GeneratedId::parse(&r.link_id));
-    f.finish()?;
-    let (Some(request_id), Some(link_id)) = (request_id, link_id) else {
-        return Err(Status::internal("parse bookkeeping"));
-    };
+    let (request_id, link_id) = f.finish_with((request_id, link_id))?;
     let cmd = DeletePortalLinkCommand {
         tenant: tenant.clone(),
         by: staff,

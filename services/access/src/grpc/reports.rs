@@ -277,11 +277,7 @@ pub async fn bulk_invite(
             Err("select customers, or set all_matching with a filter".into()),
         );
     }
-    f.finish()?;
-    let (Some(request_id), Some(message), Some(site_rule)) = (request_id, message, site_rule)
-    else {
-        return Err(Status::internal("parse bookkeeping"));
-    };
+    let (request_id, message, site_rule) = f.finish_with((request_id, message, site_rule))?;
     let head = *app.log.head().borrow();
     app.wait_for(head).await.map_err(to_status)?;
     let tenant_row = app

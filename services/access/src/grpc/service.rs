@@ -400,12 +400,8 @@ impl Access for AccessService {
             )
             .map(Some)
         };
-        f.finish()?;
-        let (Some(request_id), Some(contact_id), Some(email), Some(username)) =
-            (request_id, contact_id, email, username)
-        else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, contact_id, email, username) =
+            f.finish_with((request_id, contact_id, email, username))?;
         let cmd = UpdateContactCommand {
             tenant: tenant.clone(),
             by: staff.clone(),
@@ -593,10 +589,7 @@ impl Access for AccessService {
             "contact_id",
             crate::domain::values::GeneratedId::parse(&r.contact_id),
         );
-        f.finish()?;
-        let (Some(request_id), Some(contact_id)) = (request_id, contact_id) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, contact_id) = f.finish_with((request_id, contact_id))?;
         let cmd = RequestResetCommand {
             tenant: tenant.clone(),
             contact_id,
@@ -686,19 +679,14 @@ impl Access for AccessService {
                 .verify(token, crate::app::now_ms())
                 .filter(|claims| claims.tenant == tenant.as_str())
                 .map(|claims| claims.contact_id)
-                .ok_or_else(|| {
-                    Status::unauthenticated("the session is not valid or has expired")
-                })?,
+                .ok_or_else(super::status::session_invalid)?,
             _ => {
                 let mut f = convert::Fields::default();
                 f.parse::<()>(
                     "contact_id",
                     Err("give a contact id or a session token, not both".into()),
                 );
-                return Err(f
-                    .finish()
-                    .err()
-                    .unwrap_or_else(|| Status::internal("parse bookkeeping")));
+                return Err(f.finish().err().unwrap_or_else(super::status::internal));
             }
         };
         let (contact, _) = self

@@ -105,11 +105,7 @@ impl Sessions for SessionsService {
                 Ok(r.password.clone())
             },
         );
-        f.finish()?;
-        let (Some(request_id), Some(claims), Some(password)) = (request_id, claims, password)
-        else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, claims, password) = f.finish_with((request_id, claims, password))?;
         let fp = fingerprint("AcceptInvitation", r, |m| {
             m.request_id.clear();
             // The password stays out of the stored digest; a retry proves it again.
@@ -202,10 +198,7 @@ impl Sessions for SessionsService {
                 Ok(())
             },
         );
-        f.finish()?;
-        let Some(request_id) = request_id else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let request_id = f.finish_with((request_id,))?.0;
         self.0.app.forgot_password(
             tenant,
             r.login.clone(),
@@ -236,10 +229,7 @@ impl Sessions for SessionsService {
                 .map_err(|_| "not a valid password-reset link".to_owned()),
         );
         let new = f.parse("new_password", Password::parse(&r.new_password));
-        f.finish()?;
-        let (Some(request_id), Some(claims), Some(new)) = (request_id, claims, new) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, claims, new) = f.finish_with((request_id, claims, new))?;
         let fp = fingerprint("ResetPassword", r, |m| {
             m.request_id.clear();
             m.new_password.clear();
@@ -272,12 +262,9 @@ impl Sessions for SessionsService {
                 .ok_or_else(|| "not a valid session, or it has expired".to_owned()),
         );
         let new = f.parse("new_password", Password::parse(&r.new_password));
-        f.finish()?;
-        let (Some(request_id), Some(claims), Some(new)) = (request_id, claims, new) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
-        let contact_id = GeneratedId::parse(&claims.contact_id)
-            .map_err(|_| Status::unauthenticated("not a valid session"))?;
+        let (request_id, claims, new) = f.finish_with((request_id, claims, new))?;
+        let contact_id =
+            GeneratedId::parse(&claims.contact_id).map_err(|_| super::status::session_invalid())?;
         let fp = fingerprint("ChangePassword", r, |m| {
             m.request_id.clear();
             // Passwords stay out of the stored digest; a retry proves the new one.

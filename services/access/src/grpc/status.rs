@@ -62,6 +62,20 @@ pub fn key_not_yet_known() -> Status {
     )
 }
 
+/// A session token that is not valid (any more).
+pub fn session_invalid() -> Status {
+    with_reason(
+        Code::Unauthenticated,
+        "the session is not valid or has expired".into(),
+        Reason::SessionInvalid,
+    )
+}
+
+/// Too much work of one kind in flight: retry shortly.
+pub fn busy(message: &str) -> Status {
+    with_reason(Code::ResourceExhausted, message.into(), Reason::Busy)
+}
+
 /// A fault: logged with its cause by the caller, shown as a bare `INTERNAL`.
 pub fn internal() -> Status {
     Status::internal("internal error")

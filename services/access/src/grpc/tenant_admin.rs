@@ -73,8 +73,7 @@ async fn render_bounded(
     template: templates::Template,
 ) -> Result<Result<templates::Rendered, templates::TemplateError>, Status> {
     static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let busy =
-        || Status::resource_exhausted("too many templates are being rendered; retry shortly");
+    let busy = || super::status::busy("too many templates are being rendered; retry shortly");
     let _permit = tokio::time::timeout(std::time::Duration::from_secs(2), RENDERING.acquire())
         .await
         .map_err(|_| busy())?
@@ -84,7 +83,10 @@ async fn render_bounded(
     });
     match tokio::time::timeout(std::time::Duration::from_secs(2), render).await {
         Ok(Ok(rendered)) => Ok(rendered),
-        Ok(Err(_)) => Err(Status::internal("internal error")),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "rendering a preview");
+            Err(super::status::internal())
+        }
         Err(_) => Ok(Err(templates::TemplateError {
             part: "template",
             message: "takes too long to render".into(),
@@ -139,7 +141,7 @@ impl TenantAdminService {
         let mut f = convert::Fields::default();
         let request_id = f.parse("request_id", RequestId::parse(request_id));
         f.finish()?;
-        let request_id = request_id.ok_or_else(|| Status::internal("parse bookkeeping"))?;
+        let request_id = request_id.ok_or_else(super::status::internal)?;
         let cmd = cmd(tenant.clone(), staff)?;
         let fp = fingerprint(method, request.get_ref(), |_| {});
         let ctx = context(
@@ -211,10 +213,7 @@ impl TenantAdmin for TenantAdminService {
         let mut f = convert::Fields::default();
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let old_key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
-        f.finish()?;
-        let (Some(request_id), Some(old_key_id)) = (request_id, old_key_id) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, old_key_id) = f.finish_with((request_id, old_key_id))?;
         // A retry is answered with the first new key's id (the stored reply).
         let new_key_id = GeneratedId::generate();
         let cmd = RotateKey {
@@ -363,10 +362,7 @@ impl TenantAdmin for TenantAdminService {
                     Err("use #rrggbb, e.g. #0b5fff".to_owned())
                 },
             );
-            f.finish()?;
-            let (Some(logo_url), Some(portal_url)) = (logo_url, portal_url) else {
-                return Err(Status::internal("parse bookkeeping"));
-            };
+            let (logo_url, portal_url) = f.finish_with((logo_url, portal_url))?;
             Ok(SetBranding {
                 tenant,
                 by,
@@ -439,10 +435,7 @@ impl TenantAdmin for TenantAdminService {
             }
             Some(t)
         };
-        f.finish()?;
-        let (Some(request_id), Some(kind)) = (request_id, kind) else {
-            return Err(Status::internal("parse bookkeeping"));
-        };
+        let (request_id, kind) = f.finish_with((request_id, kind))?;
         let cmd = SetEmailTemplateCommand {
             tenant: tenant.clone(),
             by: staff,
@@ -497,7 +490,7 @@ impl TenantAdmin for TenantAdminService {
             templates::Kind::parse(r.kind.trim()).ok_or_else(kind_help),
         );
         f.finish()?;
-        let kind = kind.ok_or_else(|| Status::internal("parse bookkeeping"))?;
+        let kind = kind.ok_or_else(super::status::internal)?;
         let draft = (!r.subject.trim().is_empty()
             || !r.text.trim().is_empty()
             || !r.html.trim().is_empty())
@@ -530,9 +523,7 @@ impl TenantAdmin for TenantAdminService {
         let rendered = render_bounded(template).await?.map_err(|e| {
             let mut f = convert::Fields::default();
             f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
-            f.finish()
-                .err()
-                .unwrap_or_else(|| Status::internal("preview"))
+            f.finish().err().unwrap_or_else(super::status::internal)
         })?;
         Ok(Response::new(pb::PreviewEmailReply {
             subject: rendered.subject,
