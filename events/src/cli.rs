@@ -3,26 +3,15 @@
 
 use std::time::Duration;
 
-/// Parses `90s`, `30m`, `24h`, `7d` or `1500ms`.
+/// Parses `90s`, `30m`, `24h`, `7d`, `1500ms` or `1h 30m` (humantime's
+/// forms); never zero.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 30m, 24h or 7d"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        "d" => n * 86_400_000,
-        _ => return Err(format!("{s:?}: use a unit of ms, s, m, h or d")),
-    };
-    if ms == 0 {
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration like 90s, 30m, 24h or 7d: {e}"))?;
+    if d.is_zero() {
         return Err("a duration must be more than zero".into());
     }
-    Ok(Duration::from_millis(ms))
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -39,5 +28,10 @@ mod tests {
         assert!(parse_duration("24").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("h").is_err());
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
+        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5_400));
+        // Too large for any clock: refused, never a panic or a wrapped value.
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 }
