@@ -28,8 +28,14 @@ mod tests {
         assert!(parse_duration("24").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("h").is_err());
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
-        assert_eq!(parse_duration("1h 30m").unwrap(), Duration::from_secs(5_400));
+        assert_eq!(
+            parse_duration("7d").unwrap(),
+            Duration::from_secs(7 * 86_400)
+        );
+        assert_eq!(
+            parse_duration("1h 30m").unwrap(),
+            Duration::from_secs(5_400)
+        );
         // Too large for any clock: refused, never a panic or a wrapped value.
         assert!(parse_duration("99999999999999999999d").is_err());
         assert!(parse_duration("999999999999999999d").is_err());
