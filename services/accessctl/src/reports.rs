@@ -166,12 +166,20 @@ pub enum ReportCommand {
     },
 }
 
-/// A CSV field, quoted when needed (RFC 4180).
+/// A CSV field, quoted when needed (RFC 4180). A field a spreadsheet would
+/// take for a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first:
+/// a customer's name is text its customer chose) gets a leading `'`, as
+/// OWASP advises, so opening the report runs nothing.
 fn csv(field: &str) -> String {
+    let field = if field.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{field}")
+    } else {
+        field.to_owned()
+    };
     if field.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", field.replace('"', "\"\""))
     } else {
-        field.to_owned()
+        field
     }
 }
 
@@ -521,4 +529,23 @@ pub async fn run(command: ReportCommand, client: &Client) -> anyhow::Result<()> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv;
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed_and_never_read_as_formulas() {
+        assert_eq!(csv("ACME Ltd"), "ACME Ltd");
+        assert_eq!(csv("Smith, Jones & Co"), "\"Smith, Jones & Co\"");
+        assert_eq!(csv("the \"best\""), "\"the \"\"best\"\"\"");
+        assert_eq!(
+            csv("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(csv("+44 113 496 0000"), "'+44 113 496 0000");
+        assert_eq!(csv("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv("-1"), "'-1");
+    }
 }
