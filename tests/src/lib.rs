@@ -348,9 +348,10 @@ impl TestApp {
     }
 
     /// The log's head once nothing in the service has more to do: the read
-    /// models and the mailer have reached it, and no delivery outcome waits
-    /// to be recorded (the mailer records them on its own, a moment after
-    /// each command). Up to 30 s.
+    /// models and the mailer have reached it, no delivery outcome waits to be
+    /// recorded (the mailer records them on its own, a moment after each
+    /// command), and no call left work running (a failed login being
+    /// recorded, a reset request queued). Up to 30 s.
     pub async fn settled_head(&self) -> u64 {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -359,6 +360,7 @@ impl TestApp {
                 || (s.mailer_position >= s.head_position && s.mail_outcomes_pending == 0);
             if s.read_model_position >= s.head_position
                 && mail_done
+                && s.background_pending == 0
                 && self.head().await == s.head_position
             {
                 return s.head_position;

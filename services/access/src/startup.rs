@@ -153,6 +153,7 @@ impl Application {
             ),
             reset_throttle: Default::default(),
             forgot: Default::default(),
+            background: Default::default(),
             throttle: {
                 let (accounts, addresses) = config.lockout();
                 LoginThrottle::new(accounts, addresses)

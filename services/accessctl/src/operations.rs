@@ -53,6 +53,7 @@ pub(crate) async fn run(command: OperationsCommand, client: &Client) -> anyhow::
                 .into_inner();
             println!("head position: {}", r.head_position);
             println!("read models at: {}", r.read_model_position);
+            println!("background work: {}", r.background_pending);
             if r.sends_mail {
                 println!("mailer at: {}", r.mailer_position);
                 println!("mail outcomes to record: {}", r.mail_outcomes_pending);

@@ -110,7 +110,6 @@ async fn burst(
 
 /// Waits until the failures the service recorded in the background are visible.
 async fn settle(app: &TestApp) {
-    tokio::time::sleep(Duration::from_millis(300)).await;
     app.settled_head().await;
 }
 

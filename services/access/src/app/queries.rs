@@ -293,7 +293,9 @@ impl App {
             policy: *self.throttle.policy(),
         };
         let app = self.clone();
+        let busy = self.background.enter();
         tokio::spawn(async move {
+            let _busy = busy;
             let request_id = format!("login-failure:{}", uuid::Uuid::now_v7());
             let actor = Actor::System {
                 component: "login".into(),

@@ -207,6 +207,7 @@ impl App {
             tx
         });
         let request = Forgot {
+            _busy: self.background.enter(),
             tenant,
             login,
             request_id,
@@ -312,6 +313,8 @@ const FORGOT_QUEUE: usize = 1024;
 /// One "forgot password" request, waiting its turn.
 #[derive(Debug)]
 pub struct Forgot {
+    /// Counted as background work until it has been handled.
+    _busy: super::Busy,
     tenant: TenantId,
     login: String,
     request_id: RequestId,

@@ -187,6 +187,7 @@ impl Operator for OperatorService {
             sends_mail: mail.is_some(),
             mailer_position: mail.map_or(0, |m| m.checkpoint),
             mail_outcomes_pending: mail.map_or(0, |m| m.outcomes_pending as u64),
+            background_pending: self.0.app.background.pending() as u64,
         }))
     }
 
