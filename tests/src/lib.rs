@@ -464,6 +464,19 @@ impl TestApp {
             .position
     }
 
+    /// Accepts the invitation `link` names with `password`, over gRPC.
+    pub async fn accept(&self, link: &str, password: &str) -> pb::Session {
+        self.sessions()
+            .accept_invitation(pb::AcceptInvitationRequest {
+                request_id: new_id(),
+                token: token_of(link),
+                password: password.into(),
+            })
+            .await
+            .unwrap_or_else(|s| panic!("accept {link}: {s:?}"))
+            .into_inner()
+    }
+
     /// Invites `email` for `customer` with the tenant's default site rule.
     pub async fn invite(&self, key: &str, customer: &str, email: &str) -> pb::InviteCustomerReply {
         self.access()

@@ -35,25 +35,23 @@ pub(super) fn last_event(last_sequence: u64) -> u64 {
 /// commits them as one atomic batch. JetStream's atomic batches cost the same
 /// few milliseconds whatever their size, so concurrent commands share them:
 /// the group commit of the distributed mode.
+/// The messages an append takes in a batch: its events and its request record.
+fn messages_of(job: &Job) -> usize {
+    job.request
+        .streams
+        .iter()
+        .map(|s| s.events.len())
+        .sum::<usize>()
+        + 1
+}
+
 pub(super) async fn write_groups(core: Arc<Core>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
-        let mut messages = first
-            .request
-            .streams
-            .iter()
-            .map(|s| s.events.len())
-            .sum::<usize>()
-            + 1;
+        let mut messages = messages_of(&first);
         let mut group = vec![first];
         while group.len() < GROUP_APPENDS {
             let Ok(job) = queue.try_recv() else { break };
-            messages += job
-                .request
-                .streams
-                .iter()
-                .map(|s| s.events.len())
-                .sum::<usize>()
-                + 1;
+            messages += messages_of(&job);
             group.push(job);
             if messages >= MAX_EVENTS_PER_APPEND / 2 {
                 break;

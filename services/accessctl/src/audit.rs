@@ -285,14 +285,7 @@ pub async fn run(command: AuditCommand, client: &Client) -> anyhow::Result<()> {
                 .verify_log(client.request(pb::VerifyLogRequest {})?)
                 .await?
                 .into_inner();
-            println!("events checked: {}", r.events_checked);
-            println!("streams checked: {}", r.streams_checked);
-            if r.ok {
-                println!("chain: intact");
-            } else {
-                println!("chain: BROKEN: {}", r.first_break);
-                anyhow::bail!("the log does not verify");
-            }
+            print_verified(&r)?;
         }
         AuditCommand::Export { out } => {
             let trailer = export(client, &out).await?;
@@ -356,4 +349,17 @@ pub async fn export(client: &Client, out: &PathBuf) -> anyhow::Result<archive::T
     let trailer = writer.finish_signed(checkpoint.as_deref())?;
     std::fs::rename(&partial, out).with_context(|| format!("renaming to {}", out.display()))?;
     Ok(trailer)
+}
+
+/// Prints what a walk of the chains found; an error when one is broken.
+pub(crate) fn print_verified(r: &pb::VerifyLogReply) -> anyhow::Result<()> {
+    println!("events checked: {}", r.events_checked);
+    println!("streams checked: {}", r.streams_checked);
+    if r.ok {
+        println!("chain: intact");
+        Ok(())
+    } else {
+        println!("chain: BROKEN: {}", r.first_break);
+        anyhow::bail!("the log does not verify")
+    }
 }

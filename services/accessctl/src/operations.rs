@@ -64,14 +64,7 @@ pub(crate) async fn run(command: OperationsCommand, client: &Client) -> anyhow::
                 .verify_log(client.request(pb::VerifyLogRequest {})?)
                 .await?
                 .into_inner();
-            println!("events checked: {}", r.events_checked);
-            println!("streams checked: {}", r.streams_checked);
-            if r.ok {
-                println!("chain: intact");
-            } else {
-                println!("chain: BROKEN: {}", r.first_break);
-                anyhow::bail!("the log does not verify");
-            }
+            crate::audit::print_verified(&r)?;
         }
         OperationsCommand::Backup { out } => {
             // The log first, then the keys: every key an archived event is

@@ -127,7 +127,7 @@ pub async fn run(
     let (core, events) = mailer.into_parts();
     let core = Arc::new(core);
     let (folded_tx, folded) = watch::channel(start);
-    let fold = tokio::spawn(fold(core.clone(), events, folded_tx));
+    let mut fold = tokio::spawn(fold(core.clone(), events, folded_tx));
     let bench = Arc::new(Bench {
         core: core.clone(),
         ledger,
@@ -138,7 +138,7 @@ pub async fn run(
         &consumer,
         &bench,
         work.in_flight.max(1),
-        &fold,
+        &mut fold,
         &mut shutdown,
     )
     .await;
@@ -215,7 +215,7 @@ async fn dispatch(
     consumer: &jetstream::consumer::PullConsumer,
     bench: &Arc<Bench>,
     in_flight: usize,
-    fold: &JoinHandle<Option<Damage>>,
+    fold: &mut JoinHandle<Option<Damage>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let slots = Arc::new(Semaphore::new(in_flight));
@@ -224,9 +224,12 @@ async fn dispatch(
     let outcome = loop {
         while tasks.try_join_next().is_some() {}
         if fold.is_finished() {
-            break Err(anyhow::anyhow!(
-                "the worker stopped: its fold of the log ended (a damaged history ends it)"
-            ));
+            // Without its view of the log the worker cannot write mail.
+            break Err(match fold.await {
+                Ok(Some(damage)) => anyhow::Error::from(damage)
+                    .context("the worker stopped: the history it reads is damaged"),
+                _ => anyhow::anyhow!("the worker's fold of the log stopped"),
+            });
         }
         let first = tokio::select! {
             permit = slots.clone().acquire_owned() => permit,

@@ -224,8 +224,10 @@ impl Mailer {
             tokio::spawn(async move {
                 loop {
                     drain_reports(&db, &reporter).await;
-                    let pending = outcomes_pending(&db);
+                    // Counted under the watch's lock, so the last writer
+                    // always tells the latest count.
                     progress.send_if_modified(|p| {
+                        let pending = outcomes_pending(&db);
                         let changed = p.outcomes_pending != pending;
                         p.outcomes_pending = pending;
                         changed
@@ -246,15 +248,11 @@ impl Mailer {
             };
             match step {
                 Ok(ExecutionOutcome::Finished) => break,
-                Ok(ExecutionOutcome::Handled { position, sent }) => {
-                    let pending = if sent {
-                        outcomes_pending(&self.core.db)
-                    } else {
-                        self.progress.borrow().outcomes_pending
-                    };
-                    self.progress.send_replace(Progress {
-                        checkpoint: position,
-                        outcomes_pending: pending,
+                Ok(ExecutionOutcome::Handled { position, .. }) => {
+                    let db = &self.core.db;
+                    self.progress.send_modify(|p| {
+                        p.checkpoint = position;
+                        p.outcomes_pending = outcomes_pending(db);
                     });
                 }
                 Err(e) if damage_of(&e).is_some() => {

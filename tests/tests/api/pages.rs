@@ -302,14 +302,7 @@ async fn invited_again_after_a_revoke_the_page_asks_for_the_earlier_password_wit
     app.create_customer(&key, "C1").await;
     let first = app.invite(&key, "C1", "ann@shop.example").await;
     let link = app.wait_for_link("ann@shop.example", "/invite/", 1).await;
-    app.sessions()
-        .accept_invitation(pb::AcceptInvitationRequest {
-            request_id: new_id(),
-            token: token_of(&link),
-            password: "sunlit7meadow".into(),
-        })
-        .await
-        .expect("accepted");
+    app.accept(&link, "sunlit7meadow").await;
     app.access()
         .revoke_access(app.req(
             &key,

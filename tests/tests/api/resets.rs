@@ -207,16 +207,7 @@ async fn accepting_an_invitation_over_grpc_is_the_first_login() {
     app.create_customer(&key, "C1").await;
     let invited = app.invite(&key, "C1", "ann@c1.example").await;
     let link = app.wait_for_mail("ann@c1.example", 1).await;
-    let session = app
-        .sessions()
-        .accept_invitation(pb::AcceptInvitationRequest {
-            request_id: new_id(),
-            token: token_of(&link),
-            password: "sunlit7meadow".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let session = app.accept(&link, "sunlit7meadow").await;
     assert!(!session.session_token.is_empty());
 
     // Act
