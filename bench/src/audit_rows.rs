@@ -3,15 +3,16 @@
 //! read models, against a bare read-and-decode of the same log.
 
 use crate::measure::{Row, Run, Target};
-use access_events::Actor;
-use access_events::catalogue::{
+use access_catalogue::Actor;
+use access_catalogue::catalogue::{
     ContactActivated, ContactEvent, ContactInvited, CustomerCreated, CustomerEvent, CustomerRecord,
     CustomerStatus, Event, SiteRule, TenantCreated, TenantEvent,
 };
-use access_events::envelope::{Aggregate, StreamId};
-use access_events::file_log::FileLog;
-use access_events::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
-use access_events::personal::{self, CachedVault, Personal, SledVault, Vault};
+use access_catalogue::envelope::{Aggregate, StreamId};
+use access_catalogue::personal::{self, Personal};
+use access_log::file_log::FileLog;
+use access_log::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
+use access_log::vault::{CachedVault, SledVault, Vault};
 use std::sync::Arc;
 use std::time::Instant;
 

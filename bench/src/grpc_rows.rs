@@ -5,9 +5,9 @@ use crate::empty;
 use crate::log_rows::fsync_loop;
 use crate::measure::{Row, Run, Target, drive, drive_blocking, quantile};
 use crate::seed::{self, spread};
-use access_events::catalogue::Event;
-use access_events::file_log::FileLog;
-use access_events::log::EventLog;
+use access_catalogue::catalogue::Event;
+use access_log::file_log::FileLog;
+use access_log::log::EventLog;
 use access_proto::v1 as pb;
 use access_service::projections::ReadModels;
 use access_tests::{TestApp, invite_request, new_id, token_of};
@@ -431,8 +431,8 @@ pub fn lookups(
 pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> {
     let log = FileLog::open(&dir.join("log"))?;
     // The service's own vault: a rebuild opens every personal value.
-    let vault = access_events::personal::CachedVault::new(std::sync::Arc::new(
-        access_events::personal::SledVault::open(&dir.join("vault"))?,
+    let vault = access_log::vault::CachedVault::new(std::sync::Arc::new(
+        access_log::vault::SledVault::open(&dir.join("vault"))?,
     ));
     let scratch = tempfile::tempdir_in(".")?;
     let (mut ours, mut base) = (Vec::new(), Vec::new());

@@ -2,13 +2,13 @@
 //! `fdatasync`, and how far the read models trail the log.
 
 use crate::measure::{Row, Run, Target, drive, drive_blocking};
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus, Event,
 };
-use access_events::conformance;
-use access_events::envelope::{Aggregate, StreamId};
-use access_events::file_log::FileLog;
-use access_events::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
+use access_catalogue::envelope::{Aggregate, StreamId};
+use access_log::conformance;
+use access_log::file_log::FileLog;
+use access_log::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
 use access_service::projections::{ReadModels, run_projector};
 use std::io::Write;
 use std::path::Path;
@@ -65,7 +65,7 @@ fn customer_created(id: &str) -> AppendRequest {
         request_id: format!("bench/{id}"),
         fingerprint: [1; 32],
         tenant: Some("bench".into()),
-        actor: access_events::Actor::Operator,
+        actor: access_catalogue::Actor::Operator,
         correlation_id: uuid::Uuid::new_v4(),
         causation_id: None,
         occurred_at_ms: 1_790_000_000_000,
@@ -138,8 +138,8 @@ pub async fn projection_lag(runs: usize, length: Duration) -> anyhow::Result<Row
             Arc::new(FileLog::open(&dir.path().join(format!("log{run}")))?);
         let models = Arc::new(ReadModels::open(&dir.path().join(format!("models{run}")))?);
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let vault = access_events::personal::CachedVault::new(Arc::new(
-            access_events::personal::SledVault::open(&dir.path().join(format!("vault{run}")))?,
+        let vault = access_log::vault::CachedVault::new(Arc::new(
+            access_log::vault::SledVault::open(&dir.path().join(format!("vault{run}")))?,
         ));
         let projector = tokio::spawn(run_projector(
             models.clone(),

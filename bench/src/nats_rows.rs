@@ -3,9 +3,9 @@
 
 use crate::measure::{Row, Run, Target, drive};
 use crate::seed::{self, spread};
-use access_events::conformance;
-use access_events::log::EventLog;
-use access_events::nats::{JetStreamLog, NatsSettings};
+use access_log::conformance;
+use access_log::log::EventLog;
+use access_log::nats::{JetStreamLog, NatsSettings};
 use access_tests::nats::Nats;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -40,8 +40,7 @@ pub async fn appends(runs: usize, length: Duration) -> anyhow::Result<Vec<Row>> 
                 })
                 .await,
             );
-            let client =
-                access_events::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
+            let client = access_log::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
             let js = async_nats::jetstream::new(client);
             let name = format!("BARE{callers}x{run}");
             js.create_stream(async_nats::jetstream::stream::Config {
@@ -152,7 +151,7 @@ pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
         let Some(last) = batch.last() else { break };
         from = last.position + 1;
         for e in &batch {
-            std::hint::black_box(access_events::catalogue::Event::decode(e).ok());
+            std::hint::black_box(access_catalogue::catalogue::Event::decode(e).ok());
             n += 1;
         }
     }
@@ -186,7 +185,7 @@ pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
 /// The engine's own rate for 2-message atomic batches (what one command
 /// needs), with `callers` publishers: the floor under our appends.
 async fn bare_atomic_batches(nats: &Nats, callers: usize, length: Duration) -> anyhow::Result<f64> {
-    let client = access_events::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
+    let client = access_log::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
     let js = async_nats::jetstream::new(client.clone());
     let name = format!("FLOOR{callers}");
     js.create_stream(async_nats::jetstream::stream::Config {

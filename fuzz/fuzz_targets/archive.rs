@@ -2,7 +2,7 @@
 //! naming a line, never a panic.
 #![no_main]
 
-use access_events::archive;
+use access_log::archive;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

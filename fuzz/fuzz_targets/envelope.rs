@@ -2,7 +2,7 @@
 //! encodes back to a decodable equal, never a panic.
 #![no_main]
 
-use access_events::Envelope;
+use access_catalogue::Envelope;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

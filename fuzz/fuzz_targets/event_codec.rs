@@ -2,8 +2,8 @@
 //! legacy): an error, or an event whose encoding decodes back to itself.
 #![no_main]
 
-use access_events::catalogue::Event;
-use access_events::{Actor, Envelope, StreamId};
+use access_catalogue::catalogue::Event;
+use access_catalogue::{Actor, Envelope, StreamId};
 use libfuzzer_sys::fuzz_target;
 
 /// Every (aggregate, type, version) the catalogue decodes.

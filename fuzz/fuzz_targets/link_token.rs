@@ -2,7 +2,7 @@
 //! verified, never a panic; a forged token never verifies.
 #![no_main]
 
-use access_events::links::{LinkSigner, ServerKey};
+use access_keyring::{LinkSigner, ServerKey};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

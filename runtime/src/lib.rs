@@ -1,8 +1,12 @@
 //! The process's surroundings: one tracing subscriber (text on a terminal,
 //! JSON lines otherwise, filtered by `RUST_LOG`; by default our own crates
 //! at `info` and dependencies only at `warn`) and the signals that stop it.
-//! Shared by `accessd` and `mailerd`.
+//! Shared by `accessd` and `mailerd`, with the command-line settings they
+//! share in [`cli`].
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cli;
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
@@ -10,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 /// What is logged without `RUST_LOG`: a storage engine's `INFO` lines (the
 /// paths it opens, say) are its own business, not an operator's.
 const DEFAULT_FILTER: &str = "warn,accessd=info,mailerd=info,accessctl=info,\
-                              access_service=info,access_mailer=info,access_events=info";
+                              access_service=info,access_mailer=info,access_log=info";
 
 /// Installs the subscriber; `format` is `auto`, `text` or `json`.
 pub fn init(format: &str) {

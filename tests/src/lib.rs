@@ -41,15 +41,15 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Every event frame of a stopped data directory's log file, with where it
 /// starts: for tests that damage the file as an attacker would.
-pub fn stored_events(dir: &std::path::Path) -> Vec<(u64, access_events::Envelope)> {
-    use access_events::frames::{EVENT, Frames};
+pub fn stored_events(dir: &std::path::Path) -> Vec<(u64, access_catalogue::Envelope)> {
+    use access_log::file_log::frames::{EVENT, Frames};
     let file = std::fs::File::open(dir.join("log").join("events")).expect("the log file");
     let len = file.metadata().expect("size").len();
     let mut reader = Frames::new(&file, 0, len, 1 << 16);
     let mut out = Vec::new();
     while let Some(frame) = reader.next_frame().expect("whole frames") {
         if frame.kind == EVENT {
-            let e = access_events::Envelope::decode(frame.body).expect("envelope");
+            let e = access_catalogue::Envelope::decode(frame.body).expect("envelope");
             out.push((frame.offset, e));
         }
     }

@@ -4,9 +4,9 @@
 //! models' and the mailer's checkpoints against the log.
 
 use crate::integrity::KeyUse;
-use access_events::damage::Damage;
-use access_events::file_log::{CheckReport, FileLog};
-use access_events::personal::{SledVault, Vault};
+use access_catalogue::damage::Damage;
+use access_log::file_log::{CheckReport, FileLog};
+use access_log::vault::{SledVault, Vault};
 use std::path::Path;
 
 /// What the check found, and what it covered.

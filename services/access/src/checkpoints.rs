@@ -1,13 +1,13 @@
-//! The service's signed checkpoints (see `access_events::checkpoint`): a
+//! The service's signed checkpoints (see `access_log::checkpoint`): a
 //! follower of the whole log keeps its running digest, checking each event
 //! against its stream's chain on the way; a checkpoint is signed on demand
 //! (`Audit.GetCheckpoint`, `accessctl audit checkpoint`) and every interval,
 //! when it is written to the service's log for log shipping to carry off the
 //! host. The signing key is `audit.key` in the key directory.
 
-use access_events::chain::ChainFollower;
-use access_events::checkpoint::{Checkpoint, LogDigest};
-use access_events::log::{EventLog, subscribe};
+use access_catalogue::chain::ChainFollower;
+use access_log::checkpoint::{Checkpoint, LogDigest};
+use access_log::log::{EventLog, subscribe};
 use ed25519_dalek::SigningKey;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -119,7 +119,7 @@ impl Checkpoints {
             };
             let e = match next {
                 Some(Ok(e)) => e,
-                Some(Err(access_events::LogError::Damaged(d))) => {
+                Some(Err(access_log::LogError::Damaged(d))) => {
                     return self.stop_on(d.to_string());
                 }
                 // The subscription retries by itself.

@@ -94,7 +94,7 @@ pub struct ServeConfig {
     pub mail: access_mailer::MailArgs,
     /// The distributed mode's event log on NATS JetStream.
     #[command(flatten)]
-    pub nats: access_events::nats::NatsArgs,
+    pub nats: access_runtime::cli::NatsArgs,
     /// Where `server.key` and `operator.key` live (default: the data directory).
     /// Every replica of one deployment needs the same keys.
     #[arg(long, env = "ACCESS_KEY_DIR")]
@@ -137,4 +137,4 @@ impl ServeConfig {
     }
 }
 
-pub use access_events::cli::parse_duration;
+pub use access_runtime::cli::parse_duration;

@@ -7,7 +7,7 @@
 //! health name of its own, so an operator can see which one is at fault.
 
 use crate::projections::ReadModels;
-use access_events::log::EventLog;
+use access_log::log::EventLog;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! The HTTP side: liveness, and the pages a customer contact sees.
 
 use crate::app::App;
-use access_events::links::ServerKey;
+use access_keyring::ServerKey;
 use axum::Router;
 use axum::routing::get;
 

@@ -13,10 +13,11 @@
 //! Damage found here ends the start with [`DAMAGE_EXIT_CODE`] and a message
 //! naming it; nothing is rebuilt or moved over it.
 
-use access_events::catalogue::{Event, IdentityEvent};
-use access_events::damage::{DAMAGE_EXIT_CODE, Damage};
-use access_events::log::EventLog;
-use access_events::personal::{SledVault, Vault, contact_ref};
+use access_catalogue::catalogue::{Event, IdentityEvent};
+use access_catalogue::damage::{DAMAGE_EXIT_CODE, Damage};
+use access_catalogue::personal::contact_ref;
+use access_log::log::EventLog;
+use access_log::vault::{SledVault, Vault};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -112,7 +113,7 @@ impl KeyUse {
     }
 
     /// Takes in one event (of a log read in order).
-    pub fn add(&mut self, e: &access_events::Envelope) {
+    pub fn add(&mut self, e: &access_catalogue::Envelope) {
         let Ok(mut event) = Event::decode(e) else {
             return;
         };

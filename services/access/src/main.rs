@@ -91,7 +91,7 @@ enum Command {
         /// Or the empty stream on NATS to seed (distributed mode): the path
         /// a deployment takes when it outgrows one machine.
         #[command(flatten)]
-        nats: access_events::nats::NatsArgs,
+        nats: access_runtime::cli::NatsArgs,
     },
 }
 
@@ -240,7 +240,7 @@ async fn main() -> ExitCode {
                     report.log.events,
                     report.log.head
                 );
-                ExitCode::from(access_events::damage::DAMAGE_EXIT_CODE)
+                ExitCode::from(access_catalogue::damage::DAMAGE_EXIT_CODE)
             }
             Err(e) => {
                 eprintln!("accessd: {e:#}");
@@ -288,9 +288,9 @@ async fn restore(
     archive: &std::path::Path,
     keys: Option<&std::path::Path>,
     dir: Option<&std::path::Path>,
-    nats: &access_events::nats::NatsArgs,
+    nats: &access_runtime::cli::NatsArgs,
 ) -> anyhow::Result<()> {
-    use access_events::archive;
+    use access_log::archive;
     use anyhow::Context;
     let open = || {
         std::fs::File::open(archive)
@@ -326,16 +326,16 @@ async fn restore(
         .map_err(|e| anyhow::anyhow!(e))?;
     let (written, place) = match (settings, dir) {
         (Some(settings), _) => {
-            let client = access_events::nats::connect_client(&settings).await?;
+            let client = access_log::nats::connect_client(&settings).await?;
             let log =
-                access_events::nats::JetStreamLog::with_client(client.clone(), &settings).await?;
-            let vault = access_events::nats::KvVault::open(
+                access_log::nats::JetStreamLog::with_client(client.clone(), &settings).await?;
+            let vault = access_log::nats::KvVault::open(
                 &async_nats::jetstream::new(client),
                 &settings.stream,
                 settings.replicas,
             )
             .await?;
-            if access_events::log::EventLog::latest(&log).await? > 0 {
+            if access_log::log::EventLog::latest(&log).await? > 0 {
                 anyhow::bail!(
                     "stream {} is not empty: a restore only goes into an empty stream",
                     settings.stream
@@ -346,7 +346,7 @@ async fn restore(
             // person's key is marked destroyed, not missing.
             vault.restore(&pairs).await?;
             for key_ref in &destroyed {
-                access_events::personal::Vault::destroy(&vault, key_ref).await?;
+                access_log::vault::Vault::destroy(&vault, key_ref).await?;
             }
             let written = log.import(envelopes).await?;
             (written, format!("stream {}", settings.stream))
@@ -361,10 +361,10 @@ async fn restore(
             check_keys()?;
             std::fs::create_dir_all(dir)?;
             access_service::datadir::check_format(dir)?;
-            let mut vault = access_events::personal::SledVault::open(&dir.join("vault"))?;
+            let mut vault = access_log::vault::SledVault::open(&dir.join("vault"))?;
             vault.restore(&pairs)?;
             vault.adopt(&destroyed)?;
-            let written = access_events::file_log::FileLog::import(&dir.join("log"), envelopes)?;
+            let written = access_log::file_log::FileLog::import(&dir.join("log"), envelopes)?;
             (written, dir.display().to_string())
         }
         (None, None) => anyhow::bail!("give --data-dir or --nats-url"),

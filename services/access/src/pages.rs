@@ -20,8 +20,8 @@ use crate::app::{App, AppError, ChangePasswordCommand, CommandContext, LinkState
 use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
 use crate::domain::{DomainError, Reason};
 use crate::projections::TenantRow;
-use access_events::Actor;
-use access_events::links::{LinkClaims, ServerKey};
+use access_catalogue::Actor;
+use access_keyring::{LinkClaims, ServerKey};
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

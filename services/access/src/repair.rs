@@ -10,13 +10,13 @@
 //! event says what was lost and why. Damage only the index holds is mended
 //! by rebuilding the index, which loses nothing.
 
-use access_events::catalogue::{Event, LogRepaired, SystemEvent};
-use access_events::damage::Damage;
-use access_events::envelope::{Aggregate, GLOBAL_TENANT};
-use access_events::file_log::FileLog;
-use access_events::frames::{COMMIT, Frames};
-use access_events::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
-use access_events::{Actor, StreamId};
+use access_catalogue::catalogue::{Event, LogRepaired, SystemEvent};
+use access_catalogue::damage::Damage;
+use access_catalogue::envelope::{Aggregate, GLOBAL_TENANT};
+use access_catalogue::{Actor, StreamId};
+use access_log::file_log::FileLog;
+use access_log::file_log::frames::{COMMIT, Frames};
+use access_log::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
 use anyhow::Context;
 use sha2::Digest;
 use std::os::unix::fs::FileExt;
@@ -129,7 +129,7 @@ pub async fn from_archive(
     archive_path: &Path,
     reason: &str,
 ) -> anyhow::Result<Summary> {
-    use access_events::archive;
+    use access_log::archive;
     let log_dir = dir.join("log");
     let report = FileLog::check_dir(&log_dir, &[])?;
     let Some(damage) = report.damage.iter().find(|d| !index_only(d)) else {
@@ -148,7 +148,7 @@ pub async fn from_archive(
     );
     let from_archive = archive::envelopes(open()?, verified.trailer.events)?;
     let salvaged = FileLog::salvage(&log_dir)?;
-    let mut by_position: std::collections::BTreeMap<u64, access_events::Envelope> =
+    let mut by_position: std::collections::BTreeMap<u64, access_catalogue::Envelope> =
         std::collections::BTreeMap::new();
     for e in salvaged {
         by_position.entry(e.position).or_insert(e);
@@ -166,7 +166,7 @@ pub async fn from_archive(
         }
     }
     let merged: Vec<_> = by_position.into_values().collect();
-    let mut verifier = access_events::chain::ChainVerifier::new();
+    let mut verifier = access_catalogue::chain::ChainVerifier::new();
     for e in &merged {
         verifier.check(e).map_err(|b| {
             anyhow::anyhow!(

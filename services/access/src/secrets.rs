@@ -1,7 +1,7 @@
 //! Secrets: the server key file, the operator key, API keys, session tokens and
 //! password hashes. None of them ever enters the log, a log line or an error.
 
-use access_events::links::{LinkSigner, ServerKey};
+use access_keyring::{LinkSigner, ServerKey};
 use anyhow::Context;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -92,7 +92,7 @@ impl DataDirSecrets {
             older_keys,
             operator_key_sha256: sha256(operator_key.trim()),
             operator_key_path,
-            audit_key: access_events::checkpoint::signing_key(&audit_seed),
+            audit_key: access_log::checkpoint::signing_key(&audit_seed),
         })
     }
 
@@ -297,7 +297,7 @@ impl TemporaryPasswords {
     /// alphabet without look-alikes, with at least one letter and one digit
     /// (about 66 bits).
     pub fn derive(&self, tenant: &str, request_id: &str, label: &str) -> String {
-        access_events::links::temporary_password(&self.key, tenant, request_id, label)
+        access_keyring::temporary_password(&self.key, tenant, request_id, label)
     }
 }
 

@@ -11,12 +11,12 @@ use crate::projections::{ReadModels, run_projector};
 use crate::secrets::{
     ApiKeys, DataDirSecrets, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords,
 };
-use access_events::file_log::FileLog;
-use access_events::log::EventLog;
-use access_events::nats::JetStreamLog;
-use access_events::nats::KvVault;
-use access_events::nats::connect_client;
-use access_events::personal::{CachedVault, Vault};
+use access_log::file_log::FileLog;
+use access_log::log::EventLog;
+use access_log::nats::JetStreamLog;
+use access_log::nats::KvVault;
+use access_log::nats::connect_client;
+use access_log::vault::{CachedVault, Vault};
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::audit_server::AuditServer;
@@ -46,7 +46,7 @@ pub struct Application {
     /// The Prometheus endpoint, when asked for.
     metrics: Option<(metrics_exporter_prometheus::PrometheusHandle, TcpListener)>,
     /// Signs the pages' CSRF tokens.
-    page_key: access_events::links::ServerKey,
+    page_key: access_keyring::ServerKey,
     /// How long in-flight requests may finish after a stop.
     drain_timeout: std::time::Duration,
     /// Whose forwarding headers the pages believe.

@@ -2,8 +2,8 @@
 //! verification online or of an archive, and archives.
 
 use crate::Client;
-use access_events::archive::{self, Header};
-use access_events::checkpoint::{self, Checkpoint};
+use access_log::archive::{self, Header};
+use access_log::checkpoint::{self, Checkpoint};
 use access_proto::v1 as pb;
 use access_proto::v1::audit_client::AuditClient;
 use anyhow::Context;

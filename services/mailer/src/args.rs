@@ -4,7 +4,7 @@
 use crate::Transport;
 use crate::delivery::{DeliveryReporter, RetryPolicy};
 use crate::worker::MailerConfig;
-use access_events::cli::parse_duration;
+use access_runtime::cli::parse_duration;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -26,11 +26,11 @@
 use crate::delivery::LedgerEntry;
 use crate::state::Core;
 use crate::worker::{Mailer, Mode, damage_of};
-use access_events::Envelope;
-use access_events::LogError;
-use access_events::chain::ChainFollower;
-use access_events::damage::Damage;
-use access_events::nats::NatsSettings;
+use access_catalogue::Envelope;
+use access_catalogue::chain::ChainFollower;
+use access_catalogue::damage::Damage;
+use access_log::LogError;
+use access_log::nats::NatsSettings;
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use bytes::Bytes;

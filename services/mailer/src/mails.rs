@@ -4,9 +4,9 @@ use crate::compose;
 use crate::delivery::SentRecord;
 use crate::state::{ContactInfo, Core, InvitationInfo, Step, get, key, put};
 use crate::templates::{Kind, Rendered, Template, Vars};
-use access_events::Envelope;
-use access_events::catalogue::PasswordResetRequested;
-use access_events::links::LinkClaims;
+use access_catalogue::Envelope;
+use access_catalogue::catalogue::PasswordResetRequested;
+use access_keyring::LinkClaims;
 
 impl Core {
     /// Tells the username administrators of a registration awaiting approval

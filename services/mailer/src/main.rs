@@ -2,13 +2,14 @@
 //! share the mail of one deployment; each keeps its own state directory.
 #![forbid(unsafe_code)]
 
-use access_events::links::{LinkSigner, ServerKey};
-use access_events::log::EventLog;
-use access_events::nats::{JetStreamLog, NatsArgs, connect_client};
+use access_keyring::{LinkSigner, ServerKey};
+use access_log::log::EventLog;
+use access_log::nats::{JetStreamLog, connect_client};
 use access_mailer::distributed::{self, SharedWork};
 use access_mailer::report::GrpcReporter;
 use access_mailer::{MailArgs, Mailer};
 use access_runtime as telemetry;
+use access_runtime::cli::NatsArgs;
 use anyhow::Context;
 use clap::Parser;
 use std::path::PathBuf;
@@ -55,7 +56,7 @@ struct Cli {
     /// How long a worker may go silent on a mail before another takes it
     /// over. A worker at work says so every third of it, so this is how
     /// soon a dead worker's mail moves on.
-    #[arg(long, env = "ACCESS_MAIL_ACK_WAIT", default_value = "5s", value_parser = access_events::cli::parse_duration)]
+    #[arg(long, env = "ACCESS_MAIL_ACK_WAIT", default_value = "5s", value_parser = access_runtime::cli::parse_duration)]
     ack_wait: Duration,
     /// Mails this worker sends at once, each on its own SMTP connection. A
     /// worker killed mid-way leaves at most this many to be sent again (with
@@ -113,14 +114,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         &cli.public_base_url,
         Some(reporter),
     )?;
-    let vault = access_events::nats::KvVault::open(
+    let vault = access_log::nats::KvVault::open(
         &async_nats::jetstream::new(client.clone()),
         &settings.stream,
         settings.replicas,
     )
     .await
     .context("opening the key vault on NATS")?;
-    let vault = access_events::personal::CachedVault::new(Arc::new(vault));
+    let vault = access_log::vault::CachedVault::new(Arc::new(vault));
     let mailer = Mailer::open(config, LinkSigner::new(server_key, older_keys), log, vault)?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {

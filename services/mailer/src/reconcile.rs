@@ -10,8 +10,8 @@
 use crate::delivery::{FailedRecord, SentRecord};
 use crate::state::key;
 use crate::worker::{CHECKPOINT, CHECKPOINT_HASH, Mailer};
-use access_events::catalogue::{ContactEvent, Event};
-use access_events::log::EventLog;
+use access_catalogue::catalogue::{ContactEvent, Event};
+use access_log::log::EventLog;
 use anyhow::Context;
 
 /// Events read from the log at a time while learning what was sent.
@@ -32,7 +32,7 @@ impl Mailer {
             .map(|v| postcard::from_bytes::<[u8; 32]>(&v))
             .transpose()
             .context("mailer checkpoint")?;
-        access_events::damage::check_consumer(log, &place(), checkpoint, hash).await?;
+        access_log::consumer::check_consumer(log, &place(), checkpoint, hash).await?;
         let head = log.latest().await?;
         let mut learned = 0;
         let mut from = checkpoint + 1;

@@ -5,13 +5,14 @@
 use crate::delivery::{DeliveryReporter, LedgerEntry};
 use crate::templates::{Kind, Template};
 use crate::worker::{CHECKPOINT, CHECKPOINT_HASH, ExecutionOutcome, MailerConfig, Mode};
-use access_events::Envelope;
-use access_events::catalogue::{
+use access_catalogue::Envelope;
+use access_catalogue::catalogue::{
     ContactEvent, CustomerCreated, CustomerEvent, CustomerUpdated, Event, IdentityEvent,
     InvitationEvent, TenantEvent,
 };
-use access_events::links::LinkSigner;
-use access_events::personal::{DecodeOpenError, Personal, Vault, decode_open};
+use access_catalogue::personal::Personal;
+use access_keyring::LinkSigner;
+use access_log::vault::{DecodeOpenError, Vault, decode_open};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -299,7 +300,7 @@ impl Core {
             Ok(Event::Contact(ContactEvent::LocalPasswordSet(p)))
                 if send
                     && p.temporary
-                    && matches!(e.actor, access_events::Actor::ApiKey { .. }) =>
+                    && matches!(e.actor, access_catalogue::Actor::ApiKey { .. }) =>
             {
                 // The password itself only for a tenant that chose to mail
                 // it, and only if generated: typed ones exist nowhere.
@@ -317,7 +318,7 @@ impl Core {
                 self.vault.evict(e.stream.id());
                 for (_, contact_id) in &f.contacts {
                     self.vault
-                        .evict(&access_events::personal::contact_ref(contact_id));
+                        .evict(&access_catalogue::personal::contact_ref(contact_id));
                 }
                 self.forget(e.stream.id(), &mut step)?;
             }

@@ -11,12 +11,12 @@
 use crate::delivery::{DeliveryReport, DeliveryReporter, RetryPolicy};
 use crate::state::{Core, get, key};
 use crate::transport::Transport;
-use access_events::Envelope;
-use access_events::chain::ChainFollower;
-use access_events::damage::Damage;
-use access_events::links::LinkSigner;
-use access_events::log::{EventLog, subscribe};
-use access_events::personal::Vault;
+use access_catalogue::Envelope;
+use access_catalogue::chain::ChainFollower;
+use access_catalogue::damage::Damage;
+use access_keyring::LinkSigner;
+use access_log::log::{EventLog, subscribe};
+use access_log::vault::Vault;
 use anyhow::Context;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -76,7 +76,7 @@ pub fn damage_of(e: &anyhow::Error) -> Option<&Damage> {
     e.chain().find_map(|c| {
         c.downcast_ref::<Damage>()
             .or_else(|| match c.downcast_ref() {
-                Some(access_events::LogError::Damaged(d)) => Some(d),
+                Some(access_log::LogError::Damaged(d)) => Some(d),
                 _ => None,
             })
     })
@@ -130,7 +130,7 @@ pub struct Mailer {
     core: Core,
     /// How far it has come, for whoever waits on it.
     progress: Arc<watch::Sender<Progress>>,
-    events: BoxStream<'static, Result<Envelope, access_events::LogError>>,
+    events: BoxStream<'static, Result<Envelope, access_log::LogError>>,
     /// An event whose step failed, handled again before anything newer.
     retry: Option<Envelope>,
     /// Checks each event against its stream's chain before it is acted on.
@@ -301,12 +301,12 @@ impl Mailer {
         self,
     ) -> (
         Core,
-        BoxStream<'static, Result<Envelope, access_events::LogError>>,
+        BoxStream<'static, Result<Envelope, access_log::LogError>>,
     ) {
         (self.core, self.events)
     }
 
-    async fn pending_or_next(&mut self) -> Option<Result<Envelope, access_events::LogError>> {
+    async fn pending_or_next(&mut self) -> Option<Result<Envelope, access_log::LogError>> {
         match self.retry.take() {
             Some(e) => Some(Ok(e)),
             None => self.events.next().await,

@@ -186,7 +186,7 @@ async fn one_changed_byte_in_the_stored_log_is_found_and_named() {
         // Someone who knows the file format: the envelope's payload changes
         // and its frame gets a matching checksum, so only the hash chain can
         // tell.
-        use access_events::frames;
+        use access_log::file_log::frames;
         use std::os::unix::fs::FileExt;
         let (offset, envelope) = access_tests::stored_events(&app.dir)
             .into_iter()

@@ -29,10 +29,14 @@ fn rewrite_stream(dir: &std::path::Path, stream_prefix: &str) {
         if let Some(p) = prev {
             e.prev_hash = p;
         }
-        e.hash = access_events::chain::hash_of(&e);
+        e.hash = access_catalogue::chain::hash_of(&e);
         prev = Some(e.hash);
         let mut rewritten = Vec::new();
-        access_events::frames::push(&mut rewritten, access_events::frames::EVENT, &e.encode());
+        access_log::file_log::frames::push(
+            &mut rewritten,
+            access_log::file_log::frames::EVENT,
+            &e.encode(),
+        );
         file.write_all_at(&rewritten, offset).expect("write");
     }
     file.sync_all().expect("sync");
@@ -144,10 +148,10 @@ async fn the_audit_key_rotates_and_old_checkpoints_still_verify() {
     let seed = |name: &str| {
         let text = std::fs::read_to_string(dir.path().join(name)).expect("key file");
         let bytes: [u8; 32] = hex_seed(text.trim());
-        access_events::checkpoint::signing_key(&bytes)
+        access_log::checkpoint::signing_key(&bytes)
     };
     let old = seed("audit.key");
-    let signed = access_events::checkpoint::Checkpoint::sign(Default::default(), 1, &old);
+    let signed = access_log::checkpoint::Checkpoint::sign(Default::default(), 1, &old);
     let rotated = keys(&["--rotate-audit"]);
     assert!(
         rotated.status.success(),
@@ -158,7 +162,7 @@ async fn the_audit_key_rotates_and_old_checkpoints_still_verify() {
     assert_ne!(new.verifying_key(), old.verifying_key());
     assert_eq!(seed("audit.key.1").verifying_key(), old.verifying_key());
     let line = signed.to_line();
-    let parsed = access_events::checkpoint::Checkpoint::parse(&line).expect("parse");
+    let parsed = access_log::checkpoint::Checkpoint::parse(&line).expect("parse");
     assert!(
         parsed
             .verify_signature(Some(&old.verifying_key().to_bytes()))

@@ -106,7 +106,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 fn frames(events: &Path) -> Vec<(usize, usize)> {
     let file = std::fs::File::open(events).expect("events");
     let len = file.metadata().expect("len").len();
-    let mut reader = access_events::frames::Frames::new(&file, 0, len, 1 << 16);
+    let mut reader = access_log::file_log::frames::Frames::new(&file, 0, len, 1 << 16);
     let mut out = Vec::new();
     while let Ok(Some(f)) = reader.next_frame() {
         out.push((f.offset as usize, f.end() as usize));
@@ -243,14 +243,14 @@ fn damage(dir: &Path, rng: &mut Rng) -> String {
             let f = frames(&events);
             let (start, end) = f[rng.below(f.len() as u64) as usize];
             let body = &bytes[start + 9..end];
-            match access_events::Envelope::decode(body) {
+            match access_catalogue::Envelope::decode(body) {
                 Ok(mut e) if !e.payload.is_empty() => {
                     let at = rng.below(e.payload.len() as u64) as usize;
                     e.payload[at] ^= 1;
                     let mut frame = Vec::new();
-                    access_events::frames::push(
+                    access_log::file_log::frames::push(
                         &mut frame,
-                        access_events::frames::EVENT,
+                        access_log::file_log::frames::EVENT,
                         &e.encode(),
                     );
                     bytes.splice(start..end, frame);
@@ -482,7 +482,7 @@ async fn a_quarantine_is_an_explicit_recorded_act_and_the_service_starts_after_i
         if e.envelope.is_empty() {
             continue;
         }
-        let envelope = access_events::Envelope::decode(&e.envelope).expect("envelope");
+        let envelope = access_catalogue::Envelope::decode(&e.envelope).expect("envelope");
         if envelope.event_type == "LogRepaired" {
             repair = Some(envelope.position);
         }

@@ -1,9 +1,9 @@
 //! The JetStream backend against the same conformance checks as the embedded
 //! log, on a real `nats-server`.
 
-use access_events::conformance;
-use access_events::log::EventLog;
-use access_events::nats::{JetStreamLog, NatsSettings};
+use access_log::conformance;
+use access_log::log::EventLog;
+use access_log::nats::{JetStreamLog, NatsSettings};
 use access_tests::nats::Nats;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,8 +27,8 @@ async fn jetstream_log_meets_the_conformance_suite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_replicas_making_one_persons_key_all_get_the_same_key() {
-    use access_events::nats::KvVault;
-    use access_events::personal::Vault;
+    use access_log::nats::KvVault;
+    use access_log::vault::Vault;
     let nats = Nats::cluster().await;
     let mut vaults = Vec::new();
     for _ in 0..2 {

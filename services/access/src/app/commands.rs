@@ -18,8 +18,8 @@ use crate::domain::values::{
     CustomerId, Email, GeneratedId, Message, Password, TenantId, Username,
 };
 use crate::domain::{Change, DomainError, streams};
-use access_events::catalogue::SiteRule;
-use access_events::links::LinkClaims;
+use access_catalogue::catalogue::SiteRule;
+use access_keyring::LinkClaims;
 use serde::{Deserialize, Serialize};
 
 /// `InviteCustomer` as received; ids and time are fixed when it is decided.

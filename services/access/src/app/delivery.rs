@@ -5,8 +5,8 @@ use super::{App, AppError, Command, CommandContext, Unit};
 use crate::domain::contact::{self, ContactState};
 use crate::domain::values::{GeneratedId, RequestId, TenantId};
 use crate::domain::{Change, streams};
-use access_events::Actor;
-use access_events::catalogue::EmailDelivery;
+use access_catalogue::Actor;
+use access_catalogue::catalogue::EmailDelivery;
 use access_mailer::{DeliveryReport, DeliveryReporter};
 use futures::future::BoxFuture;
 

@@ -20,7 +20,7 @@ pub enum AppError {
     Unavailable(String),
     /// The stored history this needs is damaged: refused, never read around.
     #[error("{0}")]
-    Damaged(access_events::damage::Damage),
+    Damaged(access_catalogue::damage::Damage),
     /// What the command would record is larger than the log takes.
     #[error("{0}")]
     TooLarge(String),
@@ -39,23 +39,21 @@ impl AppError {
     }
 }
 
-impl From<access_events::LogError> for AppError {
-    fn from(e: access_events::LogError) -> Self {
+impl From<access_log::LogError> for AppError {
+    fn from(e: access_log::LogError) -> Self {
         match e {
-            access_events::LogError::Unavailable(m) => AppError::Unavailable(m),
-            access_events::LogError::Damaged(d) => AppError::Damaged(d),
+            access_log::LogError::Unavailable(m) => AppError::Unavailable(m),
+            access_log::LogError::Damaged(d) => AppError::Damaged(d),
             other => AppError::storage(other),
         }
     }
 }
 
-impl From<access_events::personal::DecodeOpenError> for AppError {
-    fn from(e: access_events::personal::DecodeOpenError) -> Self {
+impl From<access_log::vault::DecodeOpenError> for AppError {
+    fn from(e: access_log::vault::DecodeOpenError) -> Self {
         match e {
-            access_events::personal::DecodeOpenError::Vault(v) => {
-                AppError::Unavailable(v.to_string())
-            }
-            access_events::personal::DecodeOpenError::Missing(d) => AppError::Damaged(d),
+            access_log::vault::DecodeOpenError::Vault(v) => AppError::Unavailable(v.to_string()),
+            access_log::vault::DecodeOpenError::Missing(d) => AppError::Damaged(d),
             other => AppError::storage(other),
         }
     }

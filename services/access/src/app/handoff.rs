@@ -6,8 +6,8 @@ use crate::domain::Reason;
 use crate::domain::contact::ContactState;
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, streams};
-use access_events::Actor;
-use access_events::catalogue::{ContactEvent, Event, LoginCodeExchanged};
+use access_catalogue::Actor;
+use access_catalogue::catalogue::{ContactEvent, Event, LoginCodeExchanged};
 
 /// Records that a login code was used; its request id is the code's nonce,
 /// so the log lets each code through once, whichever replica is asked.

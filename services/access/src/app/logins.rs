@@ -13,8 +13,8 @@ use crate::domain::policy::Staff;
 use crate::domain::tenant::TenantState;
 use crate::domain::values::{CustomerId, Email, GeneratedId, Password, TenantId, Username};
 use crate::domain::{Change, DomainError, streams};
-use access_events::catalogue::GeneratedPassword;
-use access_events::catalogue::SiteRule;
+use access_catalogue::catalogue::GeneratedPassword;
+use access_catalogue::catalogue::SiteRule;
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 

@@ -36,10 +36,10 @@ use crate::domain::values::{Password, RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
 use crate::projections::ReadModels;
 use crate::secrets::{ApiKeys, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords};
-use access_events::links::LinkSigner;
-use access_events::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
-use access_events::personal::{Vault, decode_open, seal};
-use access_events::{Actor, StreamId};
+use access_catalogue::{Actor, StreamId};
+use access_keyring::LinkSigner;
+use access_log::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
+use access_log::vault::{Vault, decode_open, seal};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -379,13 +379,13 @@ impl App {
             if let Some(event) = streams
                 .iter()
                 .flat_map(|s| &s.events)
-                .find(|e| e.payload.len() > access_events::log::MAX_PAYLOAD_BYTES)
+                .find(|e| e.payload.len() > access_log::log::MAX_PAYLOAD_BYTES)
             {
                 return Err(AppError::TooLarge(format!(
                     "this change ({}) would record {} bytes; at most {} fit in one event",
                     event.event_type,
                     event.payload.len(),
-                    access_events::log::MAX_PAYLOAD_BYTES
+                    access_log::log::MAX_PAYLOAD_BYTES
                 )));
             }
             if streams.iter().any(|s| s.stream.id() == "_") {

@@ -11,7 +11,7 @@ use crate::domain::access::{self, Action, Decision, Facts};
 use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
 use crate::secrets::SessionClaims;
-use access_events::Actor;
+use access_catalogue::Actor;
 use std::time::Duration;
 
 /// Further tries at recording a failed login after conflicts.

@@ -10,7 +10,7 @@ use crate::domain::policy::Staff;
 use crate::domain::resets::{self, AccessEmail, RequestReset, ResetPassword};
 use crate::domain::values::{GeneratedId, Password, TenantId};
 use crate::domain::{Change, DomainError, streams};
-use access_events::links::LinkClaims;
+use access_keyring::LinkClaims;
 use tokio::sync::OnceCell;
 
 /// A request for a reset link (or the invitation again).

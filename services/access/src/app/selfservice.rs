@@ -13,8 +13,8 @@ use crate::domain::policy::{Role, Staff};
 use crate::domain::streams;
 use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
 use crate::projections::TenantRow;
-use access_events::Actor;
-use access_events::links::LinkClaims;
+use access_catalogue::Actor;
+use access_keyring::LinkClaims;
 use uuid::Uuid;
 
 /// Whether a link can still be used, and if not, why.

@@ -155,7 +155,7 @@ pub struct SetBranding {
     /// Who asks.
     pub by: Staff,
     /// The settings.
-    pub branding: access_events::catalogue::BrandingSet,
+    pub branding: access_catalogue::catalogue::BrandingSet,
 }
 
 impl Command for SetBranding {
@@ -221,7 +221,7 @@ pub struct SetEmailTemplateCommand {
     /// Which email.
     pub kind: String,
     /// The template, or `None` for the built-in one.
-    pub template: Option<access_events::catalogue::EmailTemplateSet>,
+    pub template: Option<access_catalogue::catalogue::EmailTemplateSet>,
 }
 
 impl Command for SetEmailTemplateCommand {
@@ -262,7 +262,7 @@ impl Command for SetNotificationPolicy {
             tenant::set_notification_policy(
                 &self.tenant,
                 &self.by,
-                access_events::catalogue::NotificationPolicySet {
+                access_catalogue::catalogue::NotificationPolicySet {
                     access_disabled: self.access_disabled,
                     email_temporary_password: self.email_temporary_password,
                 },

@@ -2,12 +2,12 @@
 //! or a staff key, a one-line summary of each, and its payload as JSON with
 //! credential material redacted.
 
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, CustomerStatus, DefaultVisibility, DocumentKind, EmailSlotEvent,
     Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, SystemEvent,
     TenantEvent, UsernameSlotEvent,
 };
-use access_events::{Actor, Envelope};
+use access_catalogue::{Actor, Envelope};
 use std::collections::HashMap;
 
 /// Fields whose values are credential material, never shown.
@@ -619,7 +619,7 @@ fn redact(value: &mut serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use access_events::catalogue::{ApiKeyIssued, ContactInvited, LocalPasswordSet};
+    use access_catalogue::catalogue::{ApiKeyIssued, ContactInvited, LocalPasswordSet};
 
     #[test]
     fn credential_fields_are_redacted_at_any_depth() {
@@ -680,7 +680,7 @@ mod tests {
         Envelope {
             envelope_version: 1,
             position: 1,
-            stream: access_events::StreamId::parse(stream).expect("stream"),
+            stream: access_catalogue::StreamId::parse(stream).expect("stream"),
             stream_version: 1,
             event_id: uuid::Uuid::nil(),
             event_type: String::new(),

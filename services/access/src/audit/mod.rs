@@ -10,13 +10,12 @@ pub mod history;
 use crate::app::{AppError, check_in};
 use crate::domain::access::Action;
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
-use access_events::Envelope;
-use access_events::catalogue::{Event, IdentityEvent};
-use access_events::chain::ChainVerifier;
-use access_events::damage::Damage;
-use access_events::envelope::Aggregate;
-use access_events::log::{EventLog, LogError};
-use access_events::personal::{Vault, decode_open};
+use access_catalogue::Envelope;
+use access_catalogue::catalogue::{Event, IdentityEvent};
+use access_catalogue::damage::Damage;
+use access_catalogue::envelope::Aggregate;
+use access_log::log::{EventLog, LogError};
+use access_log::vault::{Vault, decode_open};
 use history::{Names, Subject};
 use tokio::sync::mpsc;
 
@@ -256,7 +255,7 @@ pub struct Verified {
 /// `tenant`'s streams (all streams when `tenant` is `None`).
 pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
     let head = *log.head().borrow();
-    let mut verifier = ChainVerifier::for_log(log);
+    let mut verifier = log.chain_verifier();
     let mut next = 1;
     let mut checked_streams = std::collections::HashSet::new();
     let mut events = 0;
@@ -330,7 +329,7 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
 /// stream only when it is the tenant's, and never a file path.
 fn told(d: &Damage, tenant: Option<&str>) -> String {
     let mine = d.stream.as_deref().is_some_and(|s| {
-        tenant.is_none_or(|t| access_events::StreamId::parse(s).is_ok_and(|id| id.tenant() == t))
+        tenant.is_none_or(|t| access_catalogue::StreamId::parse(s).is_ok_and(|id| id.tenant() == t))
     });
     let mut out = d.what.clone();
     if let Some(p) = d.position {

@@ -3,7 +3,7 @@
 
 use super::contact::Lifecycle;
 use crate::domain::Reason;
-use access_events::catalogue::{CustomerStatus, DocumentKind, LoginKind};
+use access_catalogue::catalogue::{CustomerStatus, DocumentKind, LoginKind};
 
 /// What a contact wants to do.
 #[derive(Clone, Debug, PartialEq, Eq)]

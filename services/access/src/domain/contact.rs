@@ -8,7 +8,7 @@ use super::values::Username;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     AccessChanged, ContactEvent, EmailDelivery, EmailReleased, EmailSlotEvent, Event,
     InvitationCancelled, InvitationEvent, LoginKind, SiteRule, UsernameSlotEvent,
 };

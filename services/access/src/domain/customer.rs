@@ -4,7 +4,7 @@ use super::policy::Staff;
 use super::values::{CustomerId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus, CustomerStatusChanged,
     CustomerUpdated, DocumentKind, DocumentVisibilitySet, Event,
 };

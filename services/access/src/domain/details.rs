@@ -10,11 +10,11 @@ use super::resets::{self, AccessEmail, RequestReset};
 use super::values::{Email, GeneratedId, TenantId, Username};
 use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     ContactDetailsChanged, ContactEvent, EmailReleased, EmailReserved, EmailSlotEvent, Event,
     UsernameSlotEvent,
 };
-use access_events::personal::Personal;
+use access_catalogue::personal::Personal;
 
 /// New email and username of a contact (the whole pair: empty means none).
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 //! invitation of the same email, on any replica, conflicts there.
 
 use super::Aggregate;
-use access_events::catalogue::{EmailSlotEvent, Event, UsernameSlotEvent};
+use access_catalogue::catalogue::{EmailSlotEvent, Event, UsernameSlotEvent};
 
 /// Who holds an email (or a username) within a tenant; both reservation
 /// streams fold into this state.

@@ -7,7 +7,7 @@ use super::email_slot::EmailSlotState;
 use super::identity::IdentityState;
 use super::values::{GeneratedId, TenantId};
 use super::{Change, DomainError, streams};
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     AccessChanged, ContactEvent, EmailReleased, EmailSlotEvent, Event, IdentityEvent,
     IdentityForgotten,
 };

@@ -1,7 +1,7 @@
 //! A global identity: an email with one password across every tenant.
 
 use super::Aggregate;
-use access_events::catalogue::{Event, IdentityEvent};
+use access_catalogue::catalogue::{Event, IdentityEvent};
 
 /// What the log says about one identity.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -9,12 +9,12 @@ use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, Message, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     AccessChanged, ContactActivated, ContactEvent, ContactInvited, EmailReserved, EmailSlotEvent,
     Event, IdentityEvent, IdentityRegistered, InvitationAccepted, InvitationEvent,
     InvitationIssued, InvitationResent, PasswordSet, SiteRule,
 };
-use access_events::personal::Personal;
+use access_catalogue::personal::Personal;
 
 /// Where an invitation stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -390,7 +390,7 @@ pub(crate) mod tests {
     use crate::domain::customer::{self, WriteCustomer};
     use crate::domain::policy::Role;
     use crate::domain::test_support::*;
-    use access_events::catalogue::CustomerRecord;
+    use access_catalogue::catalogue::CustomerRecord;
 
     const NOW: i64 = 1_800_000_000_000;
     const DAY: i64 = 24 * 3600 * 1000;

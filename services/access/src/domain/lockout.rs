@@ -11,10 +11,10 @@ use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     ContactEvent, Event, LoginFailed, LoginFailuresCleared, LoginLocked,
 };
-use access_events::personal::Personal;
+use access_catalogue::personal::Personal;
 use std::time::Duration;
 
 /// The highest lockout limit a setting may name.

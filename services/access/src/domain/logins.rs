@@ -16,11 +16,11 @@ use super::tenant::TenantState;
 use super::values::{CustomerId, Email, GeneratedId, TenantId, Username};
 use super::{Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     ContactEvent, EmailReserved, EmailSlotEvent, Event, FirstLogin, GeneratedPassword,
     LocalPasswordSet, LoginCreated, LoginKind, SiteRule, UsernameSlotEvent,
 };
-use access_events::personal::Personal;
+use access_catalogue::personal::Personal;
 
 /// One login of a pair, as the caller prepared it.
 #[derive(Clone, Debug)]

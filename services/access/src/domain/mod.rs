@@ -31,8 +31,8 @@ pub mod streams;
 pub mod tenant;
 pub mod values;
 
-use access_events::StreamId;
-use access_events::catalogue::Event;
+use access_catalogue::StreamId;
+use access_catalogue::catalogue::Event;
 pub use reason::Reason;
 use values::FieldViolation;
 

@@ -7,7 +7,7 @@ use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     DocumentKind, Event, PortalLinkCreated, PortalLinkDeleted, PortalLinkEvent,
 };
 

@@ -14,11 +14,11 @@ use super::policy::Staff;
 use super::values::{GeneratedId, TenantId};
 use super::{Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     ContactEvent, Event, IdentityEvent, IdentityRegistered, InvitationEvent, InvitationResent,
     LocalPasswordCleared, PasswordResetCompleted, PasswordResetRequested, PasswordSet,
 };
-use access_events::personal::Personal;
+use access_catalogue::personal::Personal;
 
 /// Which email a reset request sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -222,7 +222,7 @@ mod tests {
     use crate::domain::invitation::tests::{accepted_contact, customer, invited_contact};
     use crate::domain::policy::Role;
     use crate::domain::test_support::*;
-    use access_events::catalogue::{ContactEvent, FirstLogin};
+    use access_catalogue::catalogue::{ContactEvent, FirstLogin};
 
     const NOW: i64 = 1_800_000_000_000;
     const DAY: i64 = 86_400_000;

@@ -1,8 +1,8 @@
 //! Which stream holds which aggregate. Ids here are already valid segments.
 
 use super::values::{CustomerId, GeneratedId, TenantId};
-use access_events::StreamId;
-use access_events::envelope::{Aggregate, GLOBAL_TENANT};
+use access_catalogue::StreamId;
+use access_catalogue::envelope::{Aggregate, GLOBAL_TENANT};
 
 fn make(aggregate: Aggregate, tenant: &str, id: &str) -> StreamId {
     // Every id type here is parsed to the stream-segment alphabet; an id that

@@ -5,7 +5,7 @@ use super::policy::{Role, Staff};
 use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, BrandingSet, DefaultVisibility,
     EmailTemplateReset, EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent,
     TenantSettingsChanged, UsernameAdministratorsSet,
@@ -460,7 +460,7 @@ pub fn set_email_template(
 pub fn set_notification_policy(
     tenant: &TenantId,
     by: &Staff,
-    policy: access_events::catalogue::NotificationPolicySet,
+    policy: access_catalogue::catalogue::NotificationPolicySet,
 ) -> Result<Vec<Change>, DomainError> {
     by.may_manage_tenant()?;
     Ok(vec![Change::new(

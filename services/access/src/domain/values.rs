@@ -227,7 +227,7 @@ impl Email {
     /// The id of the global identity of this email: it is derived, so that the
     /// log itself keeps one identity per email.
     pub fn identity_id(&self) -> GeneratedId {
-        GeneratedId(access_events::personal::identity_of(&self.0))
+        GeneratedId(access_catalogue::personal::identity_of(&self.0))
     }
 }
 

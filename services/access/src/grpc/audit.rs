@@ -247,7 +247,7 @@ impl Audit for AuditService {
             let mut next = 1;
             // The whole log's digest, signed at the end: the archive then
             // carries the service's signature over exactly what it holds.
-            let mut digest = access_events::checkpoint::LogDigest::default();
+            let mut digest = access_log::checkpoint::LogDigest::default();
             'export: while next <= head {
                 let batch = match log.read_from(next, 2048).await {
                     Ok(batch) if !batch.is_empty() => batch,

@@ -15,7 +15,7 @@ use crate::domain::values::{
     CustomerId, Email, FieldViolation, GeneratedId, Message, Name, Password, RequestId, SiteName,
     TenantId, Username,
 };
-use access_events::catalogue::{
+use access_catalogue::catalogue::{
     BillingDetails, ContactDetails, CustomerRecord, CustomerStatus, DefaultVisibility,
     DocumentKind, SiteRule,
 };

@@ -23,7 +23,7 @@ pub use tenant_admin::TenantAdminService;
 
 use crate::app::{App, CommandContext};
 use crate::domain::values::{RequestId, TenantId};
-use access_events::Actor;
+use access_catalogue::Actor;
 use auth::Authenticator;
 use tonic::Request;
 use uuid::Uuid;

@@ -109,7 +109,7 @@ impl Operator for OperatorService {
             .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
         for (_, contact_id) in &outcome.reply.contacts {
             app.vault
-                .destroy(&access_events::personal::contact_ref(contact_id))
+                .destroy(&access_catalogue::personal::contact_ref(contact_id))
                 .await
                 .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
         }

@@ -11,7 +11,7 @@ use crate::domain::contact::Lifecycle;
 use crate::domain::policy::Staff;
 use crate::domain::values::{CustomerId, Email, Message, RequestId, TenantId};
 use crate::projections::{ContactRow, CustomerRow};
-use access_events::catalogue::{CustomerRecord, CustomerStatus};
+use access_catalogue::catalogue::{CustomerRecord, CustomerStatus};
 use access_proto::v1 as pb;
 use futures::StreamExt;
 use sha2::{Digest, Sha256};

@@ -52,7 +52,7 @@ pub(crate) fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
     let kinds = row
         .documents
         .clone()
-        .unwrap_or_else(|| access_events::catalogue::DocumentKind::ALL.to_vec());
+        .unwrap_or_else(|| access_catalogue::catalogue::DocumentKind::ALL.to_vec());
     pb::Customer {
         record: Some(convert::customer_record_to_pb(&row.record)),
         status: convert::status_to_pb(row.status) as i32,

@@ -9,7 +9,7 @@ use crate::app::{
 };
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::values::FieldViolation;
-use access_events::catalogue::EmailTemplateSet;
+use access_catalogue::catalogue::EmailTemplateSet;
 use access_mailer::templates;
 
 fn kind_help() -> String {
@@ -20,7 +20,7 @@ use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
 use crate::domain::values::{Email, GeneratedId, RequestId};
-use access_events::catalogue::DefaultVisibility;
+use access_catalogue::catalogue::DefaultVisibility;
 use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_server::TenantAdmin;
 use tonic::{Request, Response, Status};
@@ -366,7 +366,7 @@ impl TenantAdmin for TenantAdminService {
             Ok(SetBranding {
                 tenant,
                 by,
-                branding: access_events::catalogue::BrandingSet {
+                branding: access_catalogue::catalogue::BrandingSet {
                     logo_url,
                     accent_colour: accent.to_lowercase(),
                     portal_url,

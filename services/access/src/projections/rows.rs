@@ -3,8 +3,8 @@
 use crate::domain::contact::{Lifecycle, status_word};
 use crate::domain::lockout::remember_failure;
 use crate::domain::password_policy::PasswordPolicy;
-use access_events::Envelope;
-use access_events::catalogue::{
+use access_catalogue::Envelope;
+use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
     Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, TenantEvent,
 };
@@ -553,7 +553,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             for (tenant, contact_id) in &f.contacts {
                 let key = keys::contact(tenant, contact_id);
                 if let Some(mut row) = rows.get::<ContactRow>(&key)? {
-                    row.email = access_events::personal::ERASED.to_owned();
+                    row.email = access_catalogue::personal::ERASED.to_owned();
                     rows.put(key, &row);
                 }
             }

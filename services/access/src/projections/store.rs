@@ -3,11 +3,12 @@
 use super::rows::{
     self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, TenantRow, keys,
 };
-use access_events::catalogue::{Event, IdentityEvent};
-use access_events::chain::ChainFollower;
-use access_events::damage::Damage;
-use access_events::log::{EventLog, subscribe};
-use access_events::personal::{DecodeOpenError, Vault, contact_ref, decode_open};
+use access_catalogue::catalogue::{Event, IdentityEvent};
+use access_catalogue::chain::ChainFollower;
+use access_catalogue::damage::Damage;
+use access_catalogue::personal::contact_ref;
+use access_log::log::{EventLog, subscribe};
+use access_log::vault::{DecodeOpenError, Vault, decode_open};
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -135,7 +136,7 @@ impl ReadModels {
             .get(keys::CHECKPOINT_HASH)?
             .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok());
         let place = format!("the read models ({})", place.display());
-        access_events::damage::check_consumer(log, &place, self.checkpoint(), hash).await?;
+        access_log::consumer::check_consumer(log, &place, self.checkpoint(), hash).await?;
         Ok(())
     }
 
@@ -165,7 +166,7 @@ impl ReadModels {
     /// key of a person invited again since).
     pub async fn apply(
         &self,
-        envelopes: &[access_events::Envelope],
+        envelopes: &[access_catalogue::Envelope],
         vault: &dyn Vault,
     ) -> anyhow::Result<()> {
         let checkpoint = self.checkpoint();
@@ -394,13 +395,13 @@ fn permanent(e: &anyhow::Error) -> Option<String> {
         if let Some(d) = c.downcast_ref::<Damage>() {
             return Some(d.to_string());
         }
-        if let Some(access_events::LogError::Damaged(d)) = c.downcast_ref() {
+        if let Some(access_log::LogError::Damaged(d)) = c.downcast_ref() {
             return Some(d.to_string());
         }
         if let Some(DecodeOpenError::Missing(d)) = c.downcast_ref() {
             return Some(d.to_string());
         }
-        c.downcast_ref::<access_events::codec::CodecError>()
+        c.downcast_ref::<access_catalogue::codec::CodecError>()
             .map(|codec| format!("an event this build cannot read: {codec}"))
     })
 }
@@ -417,7 +418,7 @@ pub async fn run_projector(
 ) {
     use crate::health::{Part, PartState};
     let mut events = subscribe(log, models.checkpoint() + 1);
-    let mut batch: Vec<access_events::Envelope> = Vec::with_capacity(64);
+    let mut batch: Vec<access_catalogue::Envelope> = Vec::with_capacity(64);
     let mut failures = 0u32;
     loop {
         let mut failed = None;

@@ -1,0 +1,223 @@
+//! What happens to a contact: invitation, logins, passwords, access and mail.
+
+use super::SiteRule;
+use super::legacy;
+use crate::codec::payload_enum;
+use crate::personal::Personal;
+use serde::{Deserialize, Serialize};
+
+/// A contact was invited: the login exists from now on, waiting for acceptance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactInvited {
+    /// The new contact's id.
+    pub contact_id: String,
+    /// The customer the contact belongs to.
+    pub customer_id: String,
+    /// The contact's email, normalised.
+    pub email: Personal,
+    /// The global identity of that email.
+    pub identity_id: String,
+    /// What the contact sees and where orders go.
+    pub site_rule: SiteRule,
+    /// The invitation that carries the link.
+    pub invitation_id: String,
+}
+
+/// The contact accepted the invitation and may log in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactActivated {
+    /// The invitation that was accepted.
+    pub invitation_id: String,
+}
+
+/// Which of a customer's two portal logins a login is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginKind {
+    /// The management login: sees everything the customer may see.
+    Management,
+    /// The staff login (username + `S`): no costs, balances or other sensitive figures.
+    Staff,
+}
+
+/// Staff created a login directly (not by invitation), with a username.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginCreated {
+    /// The new contact's id.
+    pub contact_id: String,
+    /// The customer it belongs to.
+    pub customer_id: String,
+    /// The username, unique per tenant.
+    pub username: String,
+    /// The contact's email, if any (normalised).
+    pub email: Option<Personal>,
+    /// The global identity of that email, if any.
+    pub identity_id: Option<String>,
+    /// Visibility and routing.
+    pub site_rule: SiteRule,
+    /// Management or staff login.
+    pub kind: LoginKind,
+}
+
+/// A password for this login only (argon2id PHC), set by staff or changed by
+/// the contact; `temporary` ones must be changed at the next login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPasswordSet {
+    /// argon2id PHC string; redacted in audit output.
+    pub password_hash: String,
+    /// True when set by staff: the contact must change it before anything else.
+    pub temporary: bool,
+    /// Where a generated temporary password was derived from (not secret:
+    /// deriving it needs the server key); `None` when typed or chosen.
+    pub generated: Option<GeneratedPassword>,
+}
+
+/// The inputs a generated temporary password is derived from with the server
+/// key (see `links::temporary_password`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedPassword {
+    /// The request that set it (as the caller sent it).
+    pub request_id: String,
+    /// Which of the request's passwords (`temporary`, `management`, `staff`).
+    pub label: String,
+}
+
+/// A password-reset link was sent; older reset links died.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordResetRequested {
+    /// The link generation; only its token works.
+    pub generation: u32,
+    /// When the link dies, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// True when staff sent it, false for "forgot password".
+    pub by_staff: bool,
+    /// True when the contact never logged in: the email welcomes rather than resets.
+    pub first_time: bool,
+}
+
+/// A reset link was used; it works no more.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordResetCompleted {
+    /// The generation of the link that was used.
+    pub generation: u32,
+}
+
+/// This login's own password was dropped: it uses its identity's password again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocalPasswordCleared {}
+
+/// Staff changed a contact's email or username (the values after the change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactDetailsChanged {
+    /// The email, if any (normalised).
+    pub email: Option<Personal>,
+    /// The identity of that email.
+    pub identity_id: Option<String>,
+    /// The username, if any.
+    pub username: Option<String>,
+}
+
+/// What became of an email the service sent about a contact.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailDelivery {
+    /// The event that called for the email (also the mail's id).
+    pub source_event_id: String,
+    /// Which email: `invitation`, `password_reset`, `welcome`, `approval_request`, `approved`.
+    pub kind: String,
+    /// Why it failed (empty when sent).
+    pub reason: String,
+}
+
+/// The contact logged in for the first time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirstLogin {}
+
+/// A login with this contact's name was refused for a wrong password.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFailed {
+    /// When, Unix milliseconds (the lockout window counts from these).
+    pub at_ms: i64,
+    /// The end user's network address as the calling service passed it (may be empty).
+    pub client_address: Personal,
+}
+
+/// Too many failed logins: the login is refused until `until_ms`, whatever
+/// password is offered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginLocked {
+    /// When the lock ends by itself, Unix milliseconds.
+    pub until_ms: i64,
+    /// The failures inside the window that caused it.
+    pub failures: u32,
+}
+
+/// The failures counted against a login were forgotten: a login succeeded,
+/// or staff lifted a lock (the envelope's actor says which).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginFailuresCleared {
+    /// Why, as given by staff (empty after a successful login).
+    pub reason: String,
+}
+
+/// A one-time login code handed to the portal after a password was set was
+/// exchanged for a session; recorded once, so a code works once everywhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginCodeExchanged {
+    /// The code's nonce (not a secret once used).
+    pub nonce: String,
+}
+
+/// Staff blocked or unblocked a contact, or ended their membership.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessChanged {
+    /// Why, as given by staff (may be empty).
+    pub reason: String,
+}
+
+payload_enum! {
+    /// Events of a contact stream.
+    pub enum ContactEvent {
+        /// See [`ContactInvited`].
+        ContactInvited(ContactInvited) = 1,
+        /// See [`ContactActivated`].
+        ContactActivated(ContactActivated) = 1,
+        /// Logins and orders blocked; every datum kept.
+        AccessDisabled(AccessChanged) = 1,
+        /// A block lifted.
+        AccessRestored(AccessChanged) = 1,
+        /// Membership ended; the email may be invited again.
+        AccessRevoked(AccessChanged) = 1,
+        /// See [`LoginCreated`].
+        LoginCreated(LoginCreated) = 1,
+        /// See [`LocalPasswordSet`].
+        LocalPasswordSet(LocalPasswordSet) = 2,
+        /// See [`FirstLogin`].
+        FirstLogin(FirstLogin) = 1,
+        /// See [`PasswordResetRequested`].
+        PasswordResetRequested(PasswordResetRequested) = 1,
+        /// See [`PasswordResetCompleted`].
+        PasswordResetCompleted(PasswordResetCompleted) = 1,
+        /// See [`LocalPasswordCleared`].
+        LocalPasswordCleared(LocalPasswordCleared) = 1,
+        /// See [`ContactDetailsChanged`].
+        ContactDetailsChanged(ContactDetailsChanged) = 1,
+        /// The mail server accepted an email about the contact.
+        EmailSent(EmailDelivery) = 1,
+        /// An email about the contact could not be delivered (given up).
+        EmailDeliveryFailed(EmailDelivery) = 1,
+        /// The contact completed registration and waits for approval.
+        ContactAwaitingApproval(AccessChanged) = 1,
+        /// A username administrator approved the contact: it may log in.
+        ContactApproved(AccessChanged) = 1,
+        /// A username administrator rejected the contact: the pending login is deleted.
+        ContactRejected(AccessChanged) = 1,
+        /// See [`LoginFailed`].
+        LoginFailed(LoginFailed) = 1,
+        /// See [`LoginLocked`].
+        LoginLocked(LoginLocked) = 1,
+        /// See [`LoginFailuresCleared`]; also lifts a lock.
+        LoginFailuresCleared(LoginFailuresCleared) = 1,
+        /// See [`LoginCodeExchanged`].
+        LoginCodeExchanged(LoginCodeExchanged) = 1,
+    }
+    legacy { LocalPasswordSet v 1 => legacy::LocalPasswordSetV1 }
+}

@@ -1,0 +1,83 @@
+use super::*;
+
+/// `CustomerCreated` v1 bytes as an early build wrote them: customer "C1", name "Acme".
+const CUSTOMER_CREATED_V1_FIXTURE: &[u8] = &[2, b'C', b'1', 4, b'A', b'c', b'm', b'e'];
+
+#[test]
+fn a_stored_v1_customer_is_read_as_the_current_type() {
+    let event = CustomerEvent::decode("CustomerCreated", 1, CUSTOMER_CREATED_V1_FIXTURE).unwrap();
+    let expected = CustomerEvent::CustomerCreated(CustomerCreated {
+        record: CustomerRecord {
+            customer_id: "C1".into(),
+            name: "Acme".into(),
+            ..Default::default()
+        },
+        status: CustomerStatus::Active,
+    });
+    assert_eq!(event, expected);
+    let v2 = postcard::to_stdvec(&legacy::CustomerCreatedV2 {
+        customer_id: "C1".into(),
+        name: "Acme".into(),
+        status: CustomerStatus::Active,
+    })
+    .unwrap();
+    assert_eq!(
+        CustomerEvent::decode("CustomerCreated", 2, &v2).unwrap(),
+        expected
+    );
+}
+
+#[test]
+fn current_events_round_trip_and_unknown_versions_are_refused() {
+    let event = CustomerEvent::CustomerCreated(CustomerCreated {
+        record: CustomerRecord {
+            customer_id: "C1".into(),
+            name: "Acme".into(),
+            sales_rep: Some("anna".into()),
+            ..Default::default()
+        },
+        status: CustomerStatus::Blacklisted,
+    });
+    let bytes = event.encode();
+    assert_eq!(event.schema_version(), 3);
+    assert_eq!(
+        CustomerEvent::decode("CustomerCreated", 3, &bytes).unwrap(),
+        event
+    );
+    assert!(matches!(
+        CustomerEvent::decode("CustomerCreated", 9, &bytes),
+        Err(CodecError::UnknownEvent { .. })
+    ));
+    assert!(matches!(
+        CustomerEvent::decode("CustomerCreated", 2, &[0xff]),
+        Err(CodecError::Malformed(_))
+    ));
+}
+
+#[test]
+fn version_one_password_and_notification_events_read_as_today_s_with_defaults() {
+    let v1 = postcard::to_stdvec(&legacy::LocalPasswordSetV1 {
+        password_hash: "$argon2id$x".into(),
+        temporary: true,
+    })
+    .unwrap();
+    assert_eq!(
+        ContactEvent::decode("LocalPasswordSet", 1, &v1).unwrap(),
+        ContactEvent::LocalPasswordSet(LocalPasswordSet {
+            password_hash: "$argon2id$x".into(),
+            temporary: true,
+            generated: None,
+        })
+    );
+    let v1 = postcard::to_stdvec(&legacy::NotificationPolicySetV1 {
+        access_disabled: true,
+    })
+    .unwrap();
+    assert_eq!(
+        TenantEvent::decode("NotificationPolicySet", 1, &v1).unwrap(),
+        TenantEvent::NotificationPolicySet(NotificationPolicySet {
+            access_disabled: true,
+            email_temporary_password: false,
+        })
+    );
+}
