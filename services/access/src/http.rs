@@ -1,14 +1,14 @@
 //! The HTTP side: liveness, and the pages a customer contact sees.
 
 use crate::app::App;
-use access_keyring::ServerKey;
+use access_keyring::Keyring;
 use axum::Router;
 use axum::routing::get;
 
 /// The HTTP routes: `/healthz` and the contact-facing pages.
 pub fn router(
     app: App,
-    key: ServerKey,
+    key: Keyring,
     secure: bool,
     trusted_proxies: crate::proxies::TrustedProxies,
 ) -> anyhow::Result<Router> {

@@ -429,7 +429,7 @@ fn keys(dir: &std::path::Path, rotate: bool, rotate_audit: bool) -> anyhow::Resu
         println!(
             "accessd: new server key {id} in {} (key {} and older still verify)",
             dir.display(),
-            secrets.server_key.id()
+            secrets.keyring.current().id()
         );
         return Ok(());
     }

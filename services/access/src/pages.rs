@@ -21,14 +21,12 @@ use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
 use crate::domain::{DomainError, Reason};
 use crate::projections::TenantRow;
 use access_catalogue::Actor;
-use access_keyring::{LinkClaims, ServerKey};
+use access_keyring::{Keyring, LinkClaims};
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use change::{change_page, change_submit};
 use forgot::{forgot_page, forgot_submit};
 use form::StrictForm;
@@ -62,7 +60,7 @@ pub struct Pages {
     app: App,
     env: Environment<'static>,
     strings: HashMap<String, String>,
-    key: ServerKey,
+    key: Keyring,
     secure: bool,
     posts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     swept: Mutex<Instant>,
@@ -74,7 +72,7 @@ type Shared = Arc<Pages>;
 /// The pages' routes; `secure` when served over TLS (cookies and HSTS).
 pub fn router(
     app: App,
-    key: ServerKey,
+    key: Keyring,
     secure: bool,
     trusted_proxies: crate::proxies::TrustedProxies,
 ) -> anyhow::Result<Router> {

@@ -8,9 +8,7 @@ use crate::grpc::{
     AccessService, AuditService, OperatorService, SessionsService, Shared, TenantAdminService,
 };
 use crate::projections::{ReadModels, run_projector};
-use crate::secrets::{
-    ApiKeys, DataDirSecrets, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords,
-};
+use crate::secrets::{DataDirSecrets, Passwords};
 use access_log::file_log::FileLog;
 use access_log::log::EventLog;
 use access_log::nats::JetStreamLog;
@@ -46,7 +44,7 @@ pub struct Application {
     /// The Prometheus endpoint, when asked for.
     metrics: Option<(metrics_exporter_prometheus::PrometheusHandle, TcpListener)>,
     /// Signs the pages' CSRF tokens.
-    page_key: access_keyring::ServerKey,
+    page_key: access_keyring::Keyring,
     /// How long in-flight requests may finish after a stop.
     drain_timeout: std::time::Duration,
     /// Whose forwarding headers the pages believe.
@@ -141,16 +139,8 @@ impl Application {
             log: log.clone(),
             models: models.clone(),
             passwords: Passwords::new(config.hash_cost())?,
-            links: secrets.link_signer(),
-            api_keys: ApiKeys::new(secrets.server_key.clone()),
-            sessions: Sessions::new(secrets.server_key.clone(), secrets.older_keys.clone()),
-            temporary: TemporaryPasswords::new(secrets.server_key.clone()),
-            portal_links: PortalLinkTokens::new(secrets.server_key.clone()),
+            keyring: secrets.keyring.clone(),
             vault: vault.clone(),
-            login_codes: crate::secrets::LoginCodes::new(
-                secrets.server_key.clone(),
-                secrets.older_keys.clone(),
-            ),
             reset_throttle: Default::default(),
             forgot: Default::default(),
             background: Default::default(),
@@ -183,7 +173,7 @@ impl Application {
             )?;
             let mailer = Mailer::open(
                 mailer_config,
-                secrets.link_signer(),
+                secrets.keyring.clone(),
                 log.clone(),
                 vault.clone(),
             )
@@ -242,7 +232,7 @@ impl Application {
             workers,
             operator_key_path: secrets.operator_key_path,
             tls,
-            page_key: secrets.server_key.clone(),
+            page_key: secrets.keyring.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             drain_timeout: config.drain_timeout,
             metrics,

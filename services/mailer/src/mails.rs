@@ -183,7 +183,7 @@ impl Core {
         };
         let tenant_name: String =
             get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
-        let token = self.links.reset_token(&LinkClaims {
+        let token = self.keyring.reset_token(&LinkClaims {
             tenant: tenant.to_owned(),
             subject_id: contact_id.to_owned(),
             generation: r.generation,
@@ -266,7 +266,7 @@ impl Core {
             get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
         let customer_name: String = get(&self.db, &key(&["customer", tenant, &info.customer_id]))?
             .unwrap_or_else(|| info.customer_id.clone());
-        let token = self.links.invitation_token(&LinkClaims {
+        let token = self.keyring.invitation_token(&LinkClaims {
             tenant: tenant.to_owned(),
             subject_id: invitation_id.to_owned(),
             generation,

@@ -2,7 +2,7 @@
 //! share the mail of one deployment; each keeps its own state directory.
 #![forbid(unsafe_code)]
 
-use access_keyring::{LinkSigner, ServerKey};
+use access_keyring::Keyring;
 use access_log::log::EventLog;
 use access_log::nats::{JetStreamLog, connect_client};
 use access_mailer::distributed::{self, SharedWork};
@@ -95,9 +95,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "mailerd works on the distributed log: set --nats-url \
              (in embedded mode accessd sends mail itself)",
         )?;
-    let (server_key, older_keys) =
-        ServerKey::parse_ring(&read_key_file(&cli.key_dir, "server.key")?)
-            .map_err(|e| anyhow::anyhow!("server.key: {e}"))?;
+    let keyring = Keyring::parse(&read_key_file(&cli.key_dir, "server.key")?)
+        .map_err(|e| anyhow::anyhow!("server.key: {e}"))?;
     let operator_key = read_key_file(&cli.key_dir, "operator.key")?;
     let reporter = Arc::new(GrpcReporter::new(&cli.service_url, &operator_key)?);
     let client = connect_client(&settings).await?;
@@ -122,7 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await
     .context("opening the key vault on NATS")?;
     let vault = access_log::vault::CachedVault::new(Arc::new(vault));
-    let mailer = Mailer::open(config, LinkSigner::new(server_key, older_keys), log, vault)?;
+    let mailer = Mailer::open(config, keyring, log, vault)?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         telemetry::shutdown_signal().await;

@@ -11,7 +11,7 @@ use access_catalogue::catalogue::{
     InvitationEvent, TenantEvent,
 };
 use access_catalogue::personal::Personal;
-use access_keyring::LinkSigner;
+use access_keyring::Keyring;
 use access_log::vault::{DecodeOpenError, Vault, decode_open};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ pub(crate) struct Step {
 /// What a step needs besides the event stream (shared across awaits, so Sync).
 pub(crate) struct Core {
     pub(crate) config: MailerConfig,
-    pub(crate) links: LinkSigner,
+    pub(crate) keyring: Keyring,
     /// Persons' keys, to read personal values.
     pub(crate) vault: Arc<dyn Vault>,
     pub(crate) db: sled::Db,
@@ -307,7 +307,7 @@ impl Core {
                 let mail_it =
                     get::<bool>(&self.db, &key(&["mail-temporary", tenant]))?.unwrap_or(false);
                 let password = p.generated.as_ref().filter(|_| mail_it).map(|g| {
-                    self.links
+                    self.keyring
                         .temporary_password(tenant, &g.request_id, &g.label)
                 });
                 sent = self

@@ -14,7 +14,7 @@ use crate::transport::Transport;
 use access_catalogue::Envelope;
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
-use access_keyring::LinkSigner;
+use access_keyring::Keyring;
 use access_log::log::{EventLog, subscribe};
 use access_log::vault::Vault;
 use anyhow::Context;
@@ -163,7 +163,7 @@ impl Mailer {
     /// Opens the mailer's state and subscribes to the log after its checkpoint.
     pub fn open(
         config: MailerConfig,
-        links: LinkSigner,
+        keyring: Keyring,
         log: Arc<dyn EventLog>,
         vault: Arc<dyn Vault>,
     ) -> anyhow::Result<Self> {
@@ -179,7 +179,7 @@ impl Mailer {
         Ok(Mailer {
             core: Core {
                 config,
-                links,
+                keyring,
                 vault,
                 db,
                 pace: Default::default(),

@@ -63,7 +63,7 @@ impl App {
         if portal.is_empty() {
             return Ok(None);
         }
-        let code = self.login_codes.issue(tenant, contact_id, now_ms());
+        let code = self.keyring.login_code(tenant, contact_id, now_ms());
         // The code goes into the query, before any fragment, so the portal's
         // server receives it.
         let (base, fragment) = match portal.split_once('#') {
@@ -82,8 +82,8 @@ impl App {
         code: &str,
     ) -> Result<(String, i64, bool, String), AppError> {
         let claims = self
-            .login_codes
-            .verify(code.trim(), now_ms())
+            .keyring
+            .verify_login_code(code.trim(), now_ms())
             .filter(|c| c.tenant == tenant.as_str())
             .ok_or_else(bad_code)?;
         let contact_id = GeneratedId::parse(&claims.contact_id).map_err(|_| bad_code())?;

@@ -42,7 +42,8 @@ impl TemporaryPassword {
         match self {
             TemporaryPassword::Typed(p) => p.expose().to_owned(),
             TemporaryPassword::Generated => {
-                app.temporary.derive(tenant.as_str(), request_id, label)
+                app.keyring
+                    .temporary_password(tenant.as_str(), request_id, label)
             }
         }
     }

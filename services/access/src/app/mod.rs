@@ -35,9 +35,9 @@ use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::values::{Password, RequestId, TenantId};
 use crate::domain::{Aggregate, Change};
 use crate::projections::ReadModels;
-use crate::secrets::{ApiKeys, Passwords, PortalLinkTokens, Sessions, TemporaryPasswords};
+use crate::secrets::Passwords;
 use access_catalogue::{Actor, StreamId};
-use access_keyring::LinkSigner;
+use access_keyring::Keyring;
 use access_log::log::{AppendError, AppendRequest, EventLog, NewEvent, StreamAppend};
 use access_log::vault::{Vault, decode_open, seal};
 use serde::Serialize;
@@ -90,18 +90,9 @@ pub struct App {
     pub models: Arc<ReadModels>,
     /// Password hashing.
     pub passwords: Passwords,
-    /// Invitation link tokens.
-    pub links: LinkSigner,
-    /// Tenant API keys.
-    pub api_keys: ApiKeys,
-    /// Session tokens.
-    pub sessions: Sessions,
-    /// Generated temporary passwords.
-    pub temporary: TemporaryPasswords,
-    /// Portal link tokens.
-    pub portal_links: PortalLinkTokens,
-    /// One-time login codes for the hand-off into the portal.
-    pub login_codes: crate::secrets::LoginCodes,
+    /// The server keys: every secret derived from them (links, sessions,
+    /// login codes, API keys, portal links, temporary passwords).
+    pub keyring: Keyring,
     /// Persons' keys: personal values in events are sealed under them.
     pub vault: Arc<dyn Vault>,
     /// Tunables.

@@ -10,8 +10,8 @@ use crate::domain::Reason;
 use crate::domain::access::{self, Action, Decision, Facts};
 use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
-use crate::secrets::SessionClaims;
 use access_catalogue::Actor;
+use access_keyring::SessionClaims;
 use std::time::Duration;
 
 /// Further tries at recording a failed login after conflicts.
@@ -410,7 +410,7 @@ impl App {
         must_change_password: bool,
     ) -> (String, i64) {
         let expires_at_ms = now_ms() + self.settings.session_ttl.as_millis() as i64;
-        let token = self.sessions.issue(&SessionClaims {
+        let token = self.keyring.session_token(&SessionClaims {
             tenant: tenant.to_owned(),
             contact_id: contact_id.to_owned(),
             identity_id: identity_id.to_owned(),

@@ -6,7 +6,7 @@ use crate::domain::Reason;
 use crate::domain::policy::{Role, Staff};
 use crate::domain::values::TenantId;
 use crate::projections::ReadModels;
-use crate::secrets::{self, ApiKeys};
+use crate::secrets;
 use access_catalogue::Actor;
 use access_log::log::EventLog;
 use std::sync::Arc;
@@ -96,7 +96,7 @@ impl Authenticator {
             return Ok(Principal::Operator);
         }
         let invalid = || key_refused(Reason::ApiKeyInvalid);
-        let key_id = ApiKeys::key_id_of(key).ok_or_else(invalid)?;
+        let key_id = access_keyring::api_key_id_of(key).ok_or_else(invalid)?;
         let mut row = self.models.api_key(key_id).map_err(|e| {
             tracing::error!(error = ?e, "reading API keys");
             internal()

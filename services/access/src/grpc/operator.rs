@@ -49,7 +49,7 @@ impl Operator for OperatorService {
         let r = request.get_ref();
         let (request_id, mut cmd) = convert::create_tenant(r)?;
         // The admin key is derived from its id, so a retry can hand it back.
-        let key_text = self.0.app.api_keys.key_text(cmd.admin_key_id.as_str());
+        let key_text = self.0.app.keyring.api_key_text(cmd.admin_key_id.as_str());
         cmd.admin_key_sha256 = crate::secrets::sha256(&key_text);
         let fp = fingerprint("CreateTenant", r, |m| m.request_id.clear());
         let ctx = context(
@@ -63,7 +63,7 @@ impl Operator for OperatorService {
         Ok(Response::new(pb::CreateTenantReply {
             position: outcome.position,
             tenant_id: outcome.reply.tenant_id,
-            admin_api_key: self.0.app.api_keys.key_text(&outcome.reply.admin_key_id),
+            admin_api_key: self.0.app.keyring.api_key_text(&outcome.reply.admin_key_id),
             admin_key_id: outcome.reply.admin_key_id,
         }))
     }

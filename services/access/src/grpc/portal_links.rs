@@ -46,7 +46,9 @@ pub async fn create(
         f.finish_with((request_id, customer_id, expires_at_ms))?;
     let app = &shared.app;
     let link_id = GeneratedId::generate();
-    let token = app.portal_links.token(tenant.as_str(), link_id.as_str());
+    let token = app
+        .keyring
+        .portal_link_token(tenant.as_str(), link_id.as_str());
     let cmd = CreatePortalLinkCommand {
         customer_id,
         link: CreatePortalLink {
@@ -69,7 +71,9 @@ pub async fn create(
     );
     let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
     // A retry gets the first link back: its token is derived from its id.
-    let token = app.portal_links.token(tenant.as_str(), &outcome.reply);
+    let token = app
+        .keyring
+        .portal_link_token(tenant.as_str(), &outcome.reply);
     Ok(Response::new(pb::CreatePortalLinkReply {
         position: outcome.position,
         url: format!(

@@ -675,8 +675,8 @@ impl Access for AccessService {
         let contact_id = match (r.contact_id.trim(), r.session_token.trim()) {
             (id, "") if !id.is_empty() => convert::contact_id(id)?.to_string(),
             ("", token) if !token.is_empty() => app
-                .sessions
-                .verify(token, crate::app::now_ms())
+                .keyring
+                .verify_session(token, crate::app::now_ms())
                 .filter(|claims| claims.tenant == tenant.as_str())
                 .map(|claims| claims.contact_id)
                 .ok_or_else(super::status::session_invalid)?,

@@ -93,7 +93,7 @@ impl Sessions for SessionsService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let claims = f.parse(
             "token",
-            app.links
+            app.keyring
                 .verify_invitation(&r.token)
                 .map_err(|_| "not a valid invitation link".to_owned()),
         );
@@ -224,7 +224,7 @@ impl Sessions for SessionsService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let claims = f.parse(
             "token",
-            app.links
+            app.keyring
                 .verify_reset(&r.token)
                 .map_err(|_| "not a valid password-reset link".to_owned()),
         );
@@ -256,8 +256,8 @@ impl Sessions for SessionsService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let claims = f.parse(
             "session_token",
-            app.sessions
-                .verify(&r.session_token, crate::app::now_ms())
+            app.keyring
+                .verify_session(&r.session_token, crate::app::now_ms())
                 .filter(|c| c.tenant == tenant.as_str())
                 .ok_or_else(|| "not a valid session, or it has expired".to_owned()),
         );

@@ -170,13 +170,14 @@ impl TenantAdmin for TenantAdminService {
         let r = request.get_ref();
         let (request_id, mut cmd) = convert::create_api_key(tenant.clone(), staff, r)?;
         // Derived from its id, so a retry can hand the same key back.
-        cmd.key_sha256 = crate::secrets::sha256(&self.0.app.api_keys.key_text(cmd.key_id.as_str()));
+        cmd.key_sha256 =
+            crate::secrets::sha256(&self.0.app.keyring.api_key_text(cmd.key_id.as_str()));
         let fp = fingerprint("CreateApiKey", r, |m| m.request_id.clear());
         let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
         let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
         Ok(Response::new(pb::CreateApiKeyReply {
             position: outcome.position,
-            api_key: self.0.app.api_keys.key_text(&outcome.reply),
+            api_key: self.0.app.keyring.api_key_text(&outcome.reply),
             key_id: outcome.reply,
         }))
     }
@@ -221,7 +222,7 @@ impl TenantAdmin for TenantAdminService {
             by: staff,
             old_key_id,
             new_key_sha256: crate::secrets::sha256(
-                &self.0.app.api_keys.key_text(new_key_id.as_str()),
+                &self.0.app.keyring.api_key_text(new_key_id.as_str()),
             ),
             new_key_id,
         };
@@ -236,7 +237,7 @@ impl TenantAdmin for TenantAdminService {
             .map_err(to_status)?;
         Ok(Response::new(pb::CreateApiKeyReply {
             position: outcome.position,
-            api_key: self.0.app.api_keys.key_text(&outcome.reply),
+            api_key: self.0.app.keyring.api_key_text(&outcome.reply),
             key_id: outcome.reply,
         }))
     }

@@ -98,13 +98,9 @@ impl Pages {
         }
     }
 
-    /// The CSRF token of a form: a MAC of the browser's CSRF cookie and the
-    /// form's address, so a page elsewhere cannot make a valid one.
+    /// The CSRF token of a form (see `Keyring::csrf_token`).
     pub(super) fn csrf(&self, cookie: &str, action: &str) -> String {
-        URL_SAFE_NO_PAD.encode(
-            self.key
-                .mac("csrf", &[cookie.as_bytes(), action.as_bytes()]),
-        )
+        self.key.csrf_token(cookie, action)
     }
 
     /// The browser's CSRF cookie, and a Set-Cookie if it needs a fresh one.
@@ -123,11 +119,7 @@ impl Pages {
         let Some(cookie) = cookies(headers).remove(self.csrf_name()) else {
             return false;
         };
-        let expected = self.csrf(&cookie, action);
-        bool::from(subtle::ConstantTimeEq::ct_eq(
-            expected.as_bytes(),
-            given.as_bytes(),
-        ))
+        self.key.verify_csrf(&cookie, action, given)
     }
 
     /// The answer to a POST that may not go on: too many from this address,

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) fn reset_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
     let token = cookies(headers).remove(RESET_COOKIE)?;
-    pages.app.links.verify_reset(&token).ok()
+    pages.app.keyring.verify_reset(&token).ok()
 }
 
 pub(super) async fn reset_problem(pages: &Pages, claims: Option<&LinkClaims>) -> Response {

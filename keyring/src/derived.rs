@@ -1,0 +1,113 @@
+//! Secrets derived from the current key and the facts they belong to, so a
+//! retried request gets the same secret back while only a digest (or
+//! nothing) is stored: API key secrets, portal link tokens, temporary
+//! passwords, and the pages' CSRF tokens.
+
+use crate::Keyring;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+impl Keyring {
+    /// The full text of a tenant API key, `cpa_<key id>_<secret>`; only its
+    /// SHA-256 is in the log.
+    pub fn api_key_text(&self, key_id: &str) -> String {
+        let secret = self.current.mac("api-key", &[key_id.as_bytes()]);
+        format!("cpa_{key_id}_{}", URL_SAFE_NO_PAD.encode(secret))
+    }
+
+    /// A portal link's token: `pl_` and 256 bits of the tenant and link id.
+    pub fn portal_link_token(&self, tenant: &str, link_id: &str) -> String {
+        let mac = self
+            .current
+            .mac("portal-link", &[tenant.as_bytes(), link_id.as_bytes()]);
+        format!("pl_{}", URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    /// The generated temporary password of `(tenant, request id, label)`,
+    /// which the mailer can derive again for a tenant that chose to mail it:
+    /// 12 characters from an alphabet without look-alikes, with at least one
+    /// letter and one digit (about 66 bits).
+    pub fn temporary_password(&self, tenant: &str, request_id: &str, label: &str) -> String {
+        const ANY: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+        const LETTERS: &[u8] = b"abcdefghjkmnpqrstuvwxyz";
+        const DIGITS: &[u8] = b"23456789";
+        let mac = self.current.mac(
+            "temporary-password",
+            &[tenant.as_bytes(), request_id.as_bytes(), label.as_bytes()],
+        );
+        let mut out: String = mac[..10]
+            .iter()
+            .map(|b| ANY[*b as usize % ANY.len()] as char)
+            .collect();
+        out.insert(3, LETTERS[mac[10] as usize % LETTERS.len()] as char);
+        out.insert(8, DIGITS[mac[11] as usize % DIGITS.len()] as char);
+        out
+    }
+
+    /// A form's CSRF token: a MAC of the browser's CSRF cookie and the
+    /// form's address, so a page elsewhere cannot make a valid one.
+    pub fn csrf_token(&self, cookie: &str, action: &str) -> String {
+        URL_SAFE_NO_PAD.encode(
+            self.current
+                .mac("csrf", &[cookie.as_bytes(), action.as_bytes()]),
+        )
+    }
+
+    /// Whether `given` is the CSRF token of `cookie` and `action` under any
+    /// key of the ring (a form rendered before a rotation still posts).
+    pub fn verify_csrf(&self, cookie: &str, action: &str, given: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(given)
+            .is_ok_and(|mac| self.any_made("csrf", &[cookie.as_bytes(), action.as_bytes()], &mac))
+    }
+}
+
+/// The key id of a presented API key, if it has the right shape.
+pub fn api_key_id_of(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("cpa_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 32 && !secret.is_empty()).then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ServerKey;
+
+    #[test]
+    fn api_keys_are_reproducible_from_their_id_and_shaped() {
+        let ring = Keyring::new(ServerKey::generate(1), Vec::new());
+        let id = "0123456789abcdef0123456789abcdef";
+        let text = ring.api_key_text(id);
+        assert_eq!(ring.api_key_text(id), text);
+        assert_eq!(api_key_id_of(&text), Some(id));
+        assert_eq!(api_key_id_of("Bearer x"), None);
+        let other = Keyring::new(ServerKey::generate(1), Vec::new());
+        assert_ne!(other.api_key_text(id), text);
+    }
+
+    #[test]
+    fn temporary_passwords_are_reproducible_per_request() {
+        let ring = Keyring::new(ServerKey::generate(1), Vec::new());
+        let a = ring.temporary_password("acme", "r1", "management");
+        assert_eq!(a, ring.temporary_password("acme", "r1", "management"));
+        assert_ne!(a, ring.temporary_password("acme", "r1", "staff"));
+        assert_ne!(a, ring.temporary_password("acme", "r2", "management"));
+        assert_eq!(a.chars().count(), 12);
+        assert!(a.chars().any(|c| c.is_ascii_lowercase()));
+        assert!(a.chars().any(|c| c.is_ascii_digit()));
+    }
+
+    #[test]
+    fn a_csrf_token_is_bound_to_its_cookie_and_form() {
+        let old = ServerKey::generate(1);
+        let ring = Keyring::new(old.clone(), Vec::new());
+        let token = ring.csrf_token("cookie", "/i/abc");
+        assert!(ring.verify_csrf("cookie", "/i/abc", &token));
+        assert!(!ring.verify_csrf("other", "/i/abc", &token));
+        assert!(!ring.verify_csrf("cookie", "/r/abc", &token));
+        assert!(!ring.verify_csrf("cookie", "/i/abc", "not base64!"));
+        let rotated = Keyring::new(ServerKey::generate(2), vec![old]);
+        assert!(rotated.verify_csrf("cookie", "/i/abc", &token));
+    }
+}
