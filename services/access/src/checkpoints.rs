@@ -62,7 +62,7 @@ impl Checkpoints {
 
     /// Signs `state` now: for a digest taken elsewhere (a whole-log export).
     pub fn sign(&self, state: LogDigest) -> Checkpoint {
-        Checkpoint::sign(state, crate::app::now_ms(), &self.key)
+        Checkpoint::sign(state, crate::clock::system_now_ms(), &self.key)
     }
 
     /// A checkpoint of the log up to at least `position`, waiting at most
@@ -91,7 +91,11 @@ impl Checkpoints {
                 });
             }
         };
-        Ok(Checkpoint::sign(state, crate::app::now_ms(), &self.key))
+        Ok(Checkpoint::sign(
+            state,
+            crate::clock::system_now_ms(),
+            &self.key,
+        ))
     }
 
     /// Follows the log from its start until `stop`, signing a checkpoint into
@@ -111,7 +115,7 @@ impl Checkpoints {
             let next = tokio::select! {
                 next = events.next() => next,
                 _ = tick.tick() => {
-                    let line = Checkpoint::sign(digest, crate::app::now_ms(), &self.key).to_line();
+                    let line = Checkpoint::sign(digest, crate::clock::system_now_ms(), &self.key).to_line();
                     tracing::info!(checkpoint = %line, "signed checkpoint of the log");
                     continue;
                 }

@@ -23,6 +23,7 @@ pub mod app;
 pub mod audit;
 pub mod check;
 pub mod checkpoints;
+pub mod clock;
 pub mod config;
 pub mod config_file;
 pub mod datadir;

@@ -366,7 +366,7 @@ impl Pages {
     }
 
     fn tenant(&self, id: &str) -> Option<TenantRow> {
-        self.app.models.tenant(id).ok().flatten()
+        self.app.tenant_row(id).ok().flatten()
     }
 
     fn form_expired(&self) -> Page {

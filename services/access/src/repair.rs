@@ -220,7 +220,7 @@ async fn record(log_dir: &Path, repaired: LogRepaired) -> anyhow::Result<u64> {
             actor: Actor::Operator,
             correlation_id: uuid::Uuid::new_v4(),
             causation_id: None,
-            occurred_at_ms: crate::app::now_ms(),
+            occurred_at_ms: crate::clock::system_now_ms(),
             streams: vec![StreamAppend {
                 expected_version: log.stream_head(&stream)?.version,
                 stream,

@@ -1,7 +1,7 @@
 //! Wiring: opens the data directory, starts the projector, the mailer and the
 //! servers, and stops them in order on a shutdown signal.
 
-use crate::app::{App, LoginThrottle, Settings};
+use crate::app::{App, AppParts, LoginThrottle, Settings, SystemClock};
 use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
 use crate::grpc::{
@@ -135,15 +135,13 @@ impl Application {
             parts.clone(),
             stopped.clone(),
         ))];
-        let app = App {
+        let app = App::new(AppParts {
             log: log.clone(),
             models: models.clone(),
             passwords: Passwords::new(config.hash_cost())?,
             keyring: secrets.keyring.clone(),
             vault: vault.clone(),
-            reset_throttle: Default::default(),
-            forgot: Default::default(),
-            background: Default::default(),
+            clock: Arc::new(SystemClock),
             throttle: {
                 let (accounts, addresses) = config.lockout();
                 LoginThrottle::new(accounts, addresses)
@@ -155,7 +153,7 @@ impl Application {
                 public_base_url: base_url.clone(),
                 ..Settings::default()
             },
-        };
+        });
         let send_mail = match config.mailer.as_str() {
             "in-process" => true,
             "off" => false,
@@ -218,7 +216,7 @@ impl Application {
             stop.subscribe(),
         )));
         let shared = Shared {
-            auth: Authenticator::new(secrets.operator_key_sha256, models, log),
+            auth: Authenticator::new(secrets.operator_key_sha256, app.clone()),
             app,
             checkpoints,
             mail: mail_progress,

@@ -1,6 +1,6 @@
 //! Commands on contacts and invitations: invite, resend, access changes, accept, details.
 
-use super::{App, AppError, Command, Unit, now_ms};
+use super::{App, AppError, Command, Unit};
 use crate::domain::contact::{self, ChangeAccess, ContactState, RevokeState};
 use crate::domain::customer::CustomerState;
 use crate::domain::details::{self, ChangeDetails, ChangeDetailsState};
@@ -77,7 +77,7 @@ impl Command for Invite {
             site_rule: self.site_rule.clone(),
             contact_id: GeneratedId::generate(),
             invitation_id: GeneratedId::generate(),
-            now_ms: now_ms(),
+            now_ms: app.now_ms(),
             link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
         };
         let reply = InvitedReply {
@@ -130,7 +130,7 @@ impl Command for Resend {
         let cmd = ResendInvitation {
             tenant: self.tenant.clone(),
             by: self.by.clone(),
-            now_ms: now_ms(),
+            now_ms: app.now_ms(),
             link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
         };
         let reply = InvitedReply {
@@ -181,7 +181,7 @@ impl Command for AccessCommand {
 
     async fn decide(
         &self,
-        _app: &App,
+        app: &App,
         unit: &mut Unit<'_>,
     ) -> Result<(Vec<Change>, String), AppError> {
         let c = &self.change;
@@ -199,7 +199,7 @@ impl Command for AccessCommand {
                 &c.by,
                 &c.tenant,
                 &c.contact_id,
-                now_ms(),
+                app.now_ms(),
                 &c.reason,
             )?,
             AccessAction::Reject => {
@@ -375,7 +375,7 @@ impl Command for Accept {
                 invitation_id,
                 generation: self.claims.generation,
                 credential,
-                now_ms: now_ms(),
+                now_ms: app.now_ms(),
             },
         )?;
         Ok((
@@ -493,7 +493,7 @@ impl Command for UpdateContactCommand {
                 email: self.email.clone(),
                 username: self.username.clone(),
                 send_access_email: self.send_access_email,
-                now_ms: now_ms(),
+                now_ms: app.now_ms(),
                 link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
             },
         )?;

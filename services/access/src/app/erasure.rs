@@ -1,6 +1,8 @@
-//! `ForgetIdentity`: the command that forgets a person.
+//! `ForgetIdentity`: the command that forgets a person, and then the
+//! destruction of their keys, which makes every value sealed under them
+//! unreadable.
 
-use super::{App, AppError, Command, Unit};
+use super::{App, AppError, Command, CommandContext, Outcome, Unit};
 use crate::domain::Change;
 use crate::domain::contact::ContactState;
 use crate::domain::email_slot::EmailSlotState;
@@ -70,5 +72,42 @@ impl Command for ForgetIdentity {
                 .collect(),
         };
         Ok((changes, reply))
+    }
+}
+
+impl App {
+    /// Records that a person is forgotten, then destroys their keys. If a
+    /// destruction fails the caller gets `UNAVAILABLE` and retries with the
+    /// same request id: the retry is answered from the record and destroys
+    /// the keys again.
+    pub async fn forget_identity(
+        &self,
+        ctx: &CommandContext,
+        cmd: &ForgetIdentity,
+    ) -> Result<Outcome<Forgotten>, AppError> {
+        let outcome = self.execute(ctx, cmd).await?;
+        let unavailable = |e: access_log::vault::VaultError| AppError::Unavailable(e.to_string());
+        self.vault
+            .destroy(cmd.identity_id.as_str())
+            .await
+            .map_err(unavailable)?;
+        for (_, contact_id) in &outcome.reply.contacts {
+            self.vault
+                .destroy(&access_catalogue::personal::contact_ref(contact_id))
+                .await
+                .map_err(unavailable)?;
+        }
+        self.wait_for(outcome.position).await?;
+        Ok(outcome)
+    }
+
+    /// Every person's key, for a backup of the vault.
+    pub async fn person_keys(
+        &self,
+    ) -> Result<Vec<(String, access_catalogue::personal::Key)>, AppError> {
+        self.vault
+            .all()
+            .await
+            .map_err(|e| AppError::Unavailable(e.to_string()))
     }
 }

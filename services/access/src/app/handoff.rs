@@ -1,7 +1,7 @@
 //! The hand-off from the pages into the tenant's portal: a one-time login
 //! code in the redirect, exchanged by the portal's backend for a session.
 
-use super::{App, AppError, Command, Unit, now_ms};
+use super::{App, AppError, Command, Unit};
 use crate::domain::Reason;
 use crate::domain::contact::ContactState;
 use crate::domain::values::{GeneratedId, TenantId};
@@ -63,7 +63,7 @@ impl App {
         if portal.is_empty() {
             return Ok(None);
         }
-        let code = self.keyring.login_code(tenant, contact_id, now_ms());
+        let code = self.keyring.login_code(tenant, contact_id, self.now_ms());
         // The code goes into the query, before any fragment, so the portal's
         // server receives it.
         let (base, fragment) = match portal.split_once('#') {
@@ -83,7 +83,7 @@ impl App {
     ) -> Result<(String, i64, bool, String), AppError> {
         let claims = self
             .keyring
-            .verify_login_code(code.trim(), now_ms())
+            .verify_login_code(code.trim(), self.now_ms())
             .filter(|c| c.tenant == tenant.as_str())
             .ok_or_else(bad_code)?;
         let contact_id = GeneratedId::parse(&claims.contact_id).map_err(|_| bad_code())?;

@@ -1,7 +1,7 @@
 //! Queries answered from the read models.
 
 use super::throttle::{Account, Ticket};
-use super::{App, AppError, now_ms};
+use super::{App, AppError};
 use crate::app::{
     ClearLoginFailures, Command, CommandContext, RecordFirstLogin, RecordLoginFailure,
 };
@@ -76,6 +76,13 @@ fn login_refusal(decision: Decision) -> DomainError {
 }
 
 impl App {
+    /// The claims of a genuine, unexpired session token of `tenant`.
+    pub fn session(&self, tenant: &TenantId, token: &str) -> Option<SessionClaims> {
+        self.keyring
+            .verify_session(token, self.now_ms())
+            .filter(|claims| claims.tenant == tenant.as_str())
+    }
+
     /// The contact a login name (an email or a username) names in `tenant`,
     /// with the password hash it is checked against.
     fn find_login(
@@ -172,7 +179,7 @@ impl App {
         };
         let ticket = self
             .throttle
-            .admit(gate, client_address, now_ms())
+            .admit(gate, client_address, self.now_ms())
             .map_err(|t| {
                 metrics::counter!("access_logins_total", "outcome" => if t.locked { "locked" } else { "delayed" })
                     .increment(1);
@@ -269,7 +276,7 @@ impl App {
         client_address: &str,
         ticket: Ticket,
     ) {
-        let now = now_ms();
+        let now = self.now_ms();
         if ticket.failed(now).address_locked {
             metrics::counter!("access_lockouts_total", "kind" => "address").increment(1);
             tracing::warn!(
@@ -409,7 +416,7 @@ impl App {
         identity_id: &str,
         must_change_password: bool,
     ) -> (String, i64) {
-        let expires_at_ms = now_ms() + self.settings.session_ttl.as_millis() as i64;
+        let expires_at_ms = self.now_ms() + self.settings.session_ttl.as_millis() as i64;
         let token = self.keyring.session_token(&SessionClaims {
             tenant: tenant.to_owned(),
             contact_id: contact_id.to_owned(),

@@ -2,7 +2,7 @@
 //! password") and using one.
 
 use super::commands::{SessionSubject, load_customer_of};
-use super::{App, AppError, Command, Unit, now_ms};
+use super::{App, AppError, Command, Unit};
 use crate::domain::contact::{ContactState, Lifecycle};
 use crate::domain::identity::IdentityState;
 use crate::domain::invitation::InvitationState;
@@ -50,7 +50,7 @@ impl Command for RequestResetCommand {
                 tenant: self.tenant.clone(),
                 contact_id: self.contact_id.clone(),
                 by: self.by.clone(),
-                now_ms: now_ms(),
+                now_ms: app.now_ms(),
                 link_ttl_ms: app.settings.link_ttl.as_millis() as i64,
             },
         )?;
@@ -117,7 +117,7 @@ impl Command for ResetPasswordCommand {
                 contact_id: contact_id.clone(),
                 generation: self.claims.generation,
                 new_hash: hash,
-                now_ms: now_ms(),
+                now_ms: app.now_ms(),
             },
         )?;
         Ok((

@@ -3,7 +3,7 @@
 
 use super::{
     Accept, App, AppError, CommandContext, Outcome, RequestResetCommand, Resend,
-    ResetPasswordCommand, SessionSubject, Unit, now_ms,
+    ResetPasswordCommand, SessionSubject, Unit,
 };
 use crate::domain::DomainError;
 use crate::domain::contact::ContactState;
@@ -79,7 +79,9 @@ impl App {
             InvitationStatus::Pending if claims.generation != invitation.generation => {
                 LinkState::Superseded
             }
-            InvitationStatus::Pending if invitation.expires_at_ms <= now_ms() => LinkState::Expired,
+            InvitationStatus::Pending if invitation.expires_at_ms <= self.now_ms() => {
+                LinkState::Expired
+            }
             InvitationStatus::Pending => LinkState::Usable,
         };
         let row = self
@@ -122,7 +124,7 @@ impl App {
                     name: &gate_name,
                 },
                 client_address,
-                now_ms(),
+                self.now_ms(),
             )
             .map_err(DomainError::from)?;
         let invitation: InvitationState = Unit::new(self)
@@ -150,7 +152,7 @@ impl App {
             outcome,
             Err(AppError::Domain(DomainError::Unauthenticated { .. }))
         ) {
-            ticket.failed(now_ms());
+            ticket.failed(self.now_ms());
         }
         outcome
     }

@@ -5,6 +5,7 @@
 //! is the record, and the same projection code replayed into fresh, temporary
 //! read models gives the answers "as of" any moment.
 
+pub mod export;
 pub mod history;
 
 use crate::app::{AppError, check_in};

@@ -5,7 +5,8 @@ use super::Shared;
 use super::auth::Principal;
 use super::convert::{Fields, parse_time, rfc3339};
 use super::status::to_status;
-use crate::audit::{self, HistoryQuery, history::Subject};
+use crate::audit::export::Exported;
+use crate::audit::{HistoryQuery, history::Subject};
 use crate::checkpoints::CheckpointUnavailable;
 use crate::domain::Reason;
 use crate::domain::values::{CustomerId, GeneratedId};
@@ -86,10 +87,7 @@ impl Audit for AuditService {
             from_position: r.from_position,
             to_position: r.to_position,
         };
-        let (tx, mut rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
-        let log = self.0.app.log.clone();
-        let vault = self.0.app.vault.clone();
-        tokio::spawn(async move { audit::replay(log.as_ref(), vault.as_ref(), query, tx).await });
+        let mut rx = self.0.app.history(query);
         let (out_tx, out_rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
             while let Some(line) = rx.recv().await {
@@ -154,16 +152,12 @@ impl Audit for AuditService {
             }
         };
         let at = f.finish_with((at,))?.0;
-        let answer = audit::access_at(
-            self.0.app.log.as_ref(),
-            self.0.app.vault.as_ref(),
-            &tenant,
-            at,
-            customer.as_deref(),
-            contact.as_deref(),
-        )
-        .await
-        .map_err(to_status)?;
+        let answer = self
+            .0
+            .app
+            .access_at(&tenant, at, customer.as_deref(), contact.as_deref())
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::AccessAtReply {
             at: rfc3339(at),
             position: answer.position,
@@ -195,13 +189,7 @@ impl Audit for AuditService {
         if let Principal::Staff { .. } = self.0.auth.authenticate(&request).await? {
             self.auditor(&request).await?;
         }
-        let head = self
-            .0
-            .app
-            .log
-            .latest()
-            .await
-            .map_err(|e| to_status(e.into()))?;
+        let head = self.0.app.latest().await.map_err(to_status)?;
         let checkpoint = self
             .0
             .checkpoints
@@ -235,60 +223,35 @@ impl Audit for AuditService {
             Principal::Operator => None,
             Principal::Staff { .. } => Some(self.auditor(&request).await?),
         };
-        let log = self.0.app.log.clone();
+        let mut exported = self.0.app.export(tenant);
         let checkpoints = self.0.checkpoints.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(STREAM_BUFFER);
         tokio::spawn(async move {
-            let head = *log.head().borrow();
-            let scope = tenant
-                .as_deref()
-                .map_or_else(|| "log".to_owned(), |t| format!("tenant {t}"));
-            let mut first = true;
-            let mut next = 1;
-            // The whole log's digest, signed at the end: the archive then
-            // carries the service's signature over exactly what it holds.
-            let mut digest = access_log::checkpoint::LogDigest::default();
-            'export: while next <= head {
-                let batch = match log.read_from(next, 2048).await {
-                    Ok(batch) if !batch.is_empty() => batch,
-                    Ok(_) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(to_status(e.into()))).await;
-                        return;
+            while let Some(part) = exported.recv().await {
+                let item = part.map_err(to_status).map(|part| match part {
+                    Exported::Event {
+                        position,
+                        envelope,
+                        first,
+                    } => {
+                        let (scope, source_head) = first.unwrap_or_default();
+                        pb::ExportedEvent {
+                            position,
+                            envelope,
+                            scope,
+                            source_head,
+                            checkpoint: String::new(),
+                        }
                     }
-                };
-                for e in batch {
-                    next = e.position + 1;
-                    if e.position > head {
-                        break 'export;
-                    }
-                    digest.add(&e);
-                    let mine = match &tenant {
-                        None => true,
-                        Some(t) => e.stream.tenant() == t,
-                    };
-                    if !mine {
-                        continue;
-                    }
-                    let item = pb::ExportedEvent {
-                        position: e.position,
-                        envelope: e.encode(),
-                        scope: if first { scope.clone() } else { String::new() },
-                        source_head: if first { head } else { 0 },
-                        checkpoint: String::new(),
-                    };
-                    first = false;
-                    if tx.send(Ok(item)).await.is_err() {
-                        return;
-                    }
+                    // The service's signature over exactly what the archive holds.
+                    Exported::Digest(digest) => pb::ExportedEvent {
+                        checkpoint: checkpoints.sign(digest).to_line(),
+                        ..Default::default()
+                    },
+                });
+                if tx.send(item).await.is_err() {
+                    return;
                 }
-            }
-            if tenant.is_none() && digest.events > 0 {
-                let last = pb::ExportedEvent {
-                    checkpoint: checkpoints.sign(digest).to_line(),
-                    ..Default::default()
-                };
-                let _ = tx.send(Ok(last)).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
@@ -300,7 +263,7 @@ impl Audit for AuditService {
         request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogReply>, Status> {
         let tenant = self.auditor(&request).await?;
-        let v = audit::verify(self.0.app.log.as_ref(), Some(&tenant)).await;
+        let v = self.0.app.verify_chains(Some(&tenant)).await;
         Ok(Response::new(pb::VerifyLogReply {
             ok: v.first_break.is_empty(),
             events_checked: v.events,

@@ -2,15 +2,12 @@
 //! key and the tenants' API keys (stored as SHA-256 only).
 
 use super::status::{internal, key_not_yet_known, key_refused};
+use crate::app::{App, KeyRefused};
 use crate::domain::Reason;
 use crate::domain::policy::{Role, Staff};
 use crate::domain::values::TenantId;
-use crate::projections::ReadModels;
 use crate::secrets;
 use access_catalogue::Actor;
-use access_log::log::EventLog;
-use std::sync::Arc;
-use std::time::Duration;
 use tonic::{Request, Status};
 
 /// An authenticated caller.
@@ -48,21 +45,15 @@ impl Principal {
 #[derive(Clone)]
 pub struct Authenticator {
     operator_key_sha256: [u8; 32],
-    models: Arc<ReadModels>,
-    log: Arc<dyn EventLog>,
+    app: App,
 }
 
 impl Authenticator {
     /// An authenticator for this installation.
-    pub fn new(
-        operator_key_sha256: [u8; 32],
-        models: Arc<ReadModels>,
-        log: Arc<dyn EventLog>,
-    ) -> Self {
+    pub fn new(operator_key_sha256: [u8; 32], app: App) -> Self {
         Authenticator {
             operator_key_sha256,
-            models,
-            log,
+            app,
         }
     }
 
@@ -95,50 +86,20 @@ impl Authenticator {
         if secrets::digests_equal(&digest, &self.operator_key_sha256) {
             return Ok(Principal::Operator);
         }
-        let invalid = || key_refused(Reason::ApiKeyInvalid);
-        let key_id = access_keyring::api_key_id_of(key).ok_or_else(invalid)?;
-        let mut row = self.models.api_key(key_id).map_err(|e| {
-            tracing::error!(error = ?e, "reading API keys");
-            internal()
-        })?;
-        if row.is_none() {
-            // A key issued a moment ago, maybe through another replica, may
-            // not be projected here yet.
-            let latest = self.log.latest().await.ok();
-            let head = latest.unwrap_or_else(|| *self.log.head().borrow());
-            let caught_up = self.models.checkpoint() >= head
-                || self
-                    .models
-                    .wait_for(head, Duration::from_secs(2))
-                    .await
-                    .is_ok();
-            // Read again in any case: the projector may have applied it since
-            // the first read, even if it has caught up by now.
-            row = self.models.api_key(key_id).map_err(|e| {
+        match self.app.api_key_holder(key).await {
+            Ok(holder) => Ok(Principal::Staff {
+                tenant: holder.tenant,
+                key_id: holder.key_id,
+                role: holder.role,
+                rep_id: holder.rep_id,
+            }),
+            Err(KeyRefused::Refused(reason)) => Err(key_refused(reason)),
+            Err(KeyRefused::NotYetKnown) => Err(key_not_yet_known()),
+            Err(KeyRefused::Fault(e)) => {
                 tracing::error!(error = ?e, "reading API keys");
-                internal()
-            })?;
-            if row.is_none() && (latest.is_none() || !caught_up) {
-                // Behind the log, or unable to ask it: the key may exist
-                // without this replica knowing yet, so "invalid" would be a
-                // guess a caller could not retry.
-                return Err(key_not_yet_known());
+                Err(internal())
             }
         }
-        let row = row.ok_or_else(invalid)?;
-        if !secrets::digests_equal(&digest, &row.key_sha256) {
-            return Err(invalid());
-        }
-        if row.revoked {
-            return Err(key_refused(Reason::ApiKeyRevoked));
-        }
-        let role = Role::parse(&row.role).map_err(|_| invalid())?;
-        Ok(Principal::Staff {
-            tenant: TenantId::trusted(&row.tenant),
-            key_id: key_id.to_owned(),
-            role,
-            rep_id: row.rep_id,
-        })
     }
 
     /// The caller, who must be the operator.

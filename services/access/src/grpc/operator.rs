@@ -3,7 +3,7 @@
 use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{AppError, ForgetIdentity};
+use crate::app::ForgetIdentity;
 use crate::domain::values::{Email, GeneratedId, RequestId};
 use access_proto::v1 as pb;
 use access_proto::v1::operator_server::Operator;
@@ -24,13 +24,7 @@ impl Operator for OperatorService {
         request: Request<pb::ExportKeysRequest>,
     ) -> Result<Response<Self::ExportKeysStream>, Status> {
         self.0.auth.operator(&request).await?;
-        let keys = self
-            .0
-            .app
-            .vault
-            .all()
-            .await
-            .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
+        let keys = self.0.app.person_keys().await.map_err(to_status)?;
         let items = keys.into_iter().map(|(key_ref, key)| {
             Ok(pb::PersonKey {
                 key_ref,
@@ -47,10 +41,7 @@ impl Operator for OperatorService {
     ) -> Result<Response<pb::CreateTenantReply>, Status> {
         let principal = self.0.auth.operator(&request).await?;
         let r = request.get_ref();
-        let (request_id, mut cmd) = convert::create_tenant(r)?;
-        // The admin key is derived from its id, so a retry can hand it back.
-        let key_text = self.0.app.keyring.api_key_text(cmd.admin_key_id.as_str());
-        cmd.admin_key_sha256 = crate::secrets::sha256(&key_text);
+        let (request_id, cmd) = convert::create_tenant(r)?;
         let fp = fingerprint("CreateTenant", r, |m| m.request_id.clear());
         let ctx = context(
             &request,
@@ -59,12 +50,18 @@ impl Operator for OperatorService {
             Some(cmd.tenant_id.clone()),
             principal.actor(),
         );
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let outcome = self
+            .0
+            .app
+            .create_tenant(&ctx, cmd)
+            .await
+            .map_err(to_status)?;
+        let (tenant, admin_api_key) = outcome.reply;
         Ok(Response::new(pb::CreateTenantReply {
             position: outcome.position,
-            tenant_id: outcome.reply.tenant_id,
-            admin_api_key: self.0.app.keyring.api_key_text(&outcome.reply.admin_key_id),
-            admin_key_id: outcome.reply.admin_key_id,
+            tenant_id: tenant.tenant_id,
+            admin_api_key,
+            admin_key_id: tenant.admin_key_id,
         }))
     }
 
@@ -98,22 +95,12 @@ impl Operator for OperatorService {
         };
         let fp = fingerprint("ForgetIdentity", r, |m| m.request_id.clear());
         let ctx = context(&request, request_id, fp, None, principal.actor());
-        let app = &self.0.app;
-        let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        // The record is written; now the key goes. If this fails the caller
-        // gets UNAVAILABLE and retries with the same request id: the retry is
-        // answered from the record and destroys the keys again.
-        app.vault
-            .destroy(identity_id.as_str())
+        let outcome = self
+            .0
+            .app
+            .forget_identity(&ctx, &cmd)
             .await
-            .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
-        for (_, contact_id) in &outcome.reply.contacts {
-            app.vault
-                .destroy(&access_catalogue::personal::contact_ref(contact_id))
-                .await
-                .map_err(|e| to_status(AppError::Unavailable(e.to_string())))?;
-        }
-        app.wait_for(outcome.position).await.map_err(to_status)?;
+            .map_err(to_status)?;
         Ok(Response::new(pb::ForgetIdentityReply {
             position: outcome.position,
             identity_id: identity_id.to_string(),
@@ -182,12 +169,12 @@ impl Operator for OperatorService {
         self.0.auth.operator(&request).await?;
         let mail = self.0.mail.as_ref().map(|m| *m.borrow());
         Ok(Response::new(pb::GetLogStatusReply {
-            head_position: *self.0.app.log.head().borrow(),
-            read_model_position: self.0.app.models.checkpoint(),
+            head_position: self.0.app.head(),
+            read_model_position: self.0.app.read_model_position(),
             sends_mail: mail.is_some(),
             mailer_position: mail.map_or(0, |m| m.checkpoint),
             mail_outcomes_pending: mail.map_or(0, |m| m.outcomes_pending as u64),
-            background_pending: self.0.app.background.pending() as u64,
+            background_pending: self.0.app.background_pending() as u64,
         }))
     }
 
@@ -197,7 +184,7 @@ impl Operator for OperatorService {
         request: Request<pb::VerifyLogRequest>,
     ) -> Result<Response<pb::VerifyLogReply>, Status> {
         self.0.auth.operator(&request).await?;
-        let v = crate::audit::verify(self.0.app.log.as_ref(), None).await;
+        let v = self.0.app.verify_chains(None).await;
         Ok(Response::new(pb::VerifyLogReply {
             ok: v.first_break.is_empty(),
             events_checked: v.events,

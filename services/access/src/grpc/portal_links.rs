@@ -3,9 +3,7 @@
 use super::convert::{self, Fields, document_kind_to_pb, fingerprint, rfc3339};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{AppError, CreatePortalLinkCommand, DeletePortalLinkCommand};
-use crate::domain::DomainError;
-use crate::domain::Reason;
+use crate::app::{CreatePortalLinkCommand, DeletePortalLinkCommand};
 use crate::domain::access::DocumentRequest;
 use crate::domain::portal_links::CreatePortalLink;
 use crate::domain::values::{CustomerId, GeneratedId, RequestId};
@@ -44,44 +42,30 @@ pub async fn create(
     };
     let (request_id, customer_id, expires_at_ms) =
         f.finish_with((request_id, customer_id, expires_at_ms))?;
-    let app = &shared.app;
-    let link_id = GeneratedId::generate();
-    let token = app
-        .keyring
-        .portal_link_token(tenant.as_str(), link_id.as_str());
     let cmd = CreatePortalLinkCommand {
         customer_id,
         link: CreatePortalLink {
             tenant: tenant.clone(),
             by: staff,
-            link_id,
+            link_id: GeneratedId::generate(),
             kinds,
             expires_at_ms,
             now_ms: 0,
-            token_sha256: crate::secrets::sha256(&token),
+            token_sha256: [0; 32],
         },
     };
     let fp = fingerprint("CreatePortalLink", r, |m| m.request_id.clear());
-    let ctx = context(
-        &request,
-        request_id,
-        fp,
-        Some(tenant.clone()),
-        principal.actor(),
-    );
-    let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-    // A retry gets the first link back: its token is derived from its id.
-    let token = app
-        .keyring
-        .portal_link_token(tenant.as_str(), &outcome.reply);
+    let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+    let outcome = shared
+        .app
+        .create_portal_link(&ctx, cmd)
+        .await
+        .map_err(to_status)?;
     Ok(Response::new(pb::CreatePortalLinkReply {
         position: outcome.position,
-        url: format!(
-            "{}/p/{token}",
-            app.settings.public_base_url.trim_end_matches('/')
-        ),
-        link_id: outcome.reply,
-        token,
+        url: outcome.reply.url,
+        link_id: outcome.reply.link_id,
+        token: outcome.reply.token,
     }))
 }
 
@@ -92,43 +76,11 @@ pub async fn resolve(
 ) -> Result<Response<pb::ResolvePortalLinkReply>, Status> {
     let (_, tenant, staff) = shared.auth.staff(&request).await?;
     staff.may_check_access().map_err(|e| to_status(e.into()))?;
-    let token = request.get_ref().token.trim();
-    let unknown = || to_status(DomainError::NotFound("portal link").into());
-    if !token.starts_with("pl_") || token.len() > 100 {
-        return Err(unknown());
-    }
-    let app = &shared.app;
-    let hash = crate::secrets::sha256(token);
-    let lookup = || {
-        app.models
-            .portal_link(&hash)
-            .map_err(|e| to_status(AppError::Internal(e)))
-            .map(|row| row.filter(|row| row.tenant == tenant.as_str()))
-    };
-    let mut row = lookup()?;
-    if row.is_none() {
-        // A link created a moment ago may not be projected yet.
-        let head = *app.log.head().borrow();
-        if app.models.checkpoint() < head {
-            app.wait_for(head).await.map_err(to_status)?;
-            row = lookup()?;
-        }
-    }
-    let row = row.ok_or_else(unknown)?;
-    if row.deleted {
-        return Err(to_status(
-            DomainError::precondition(Reason::LinkDeleted, "this link was deleted").into(),
-        ));
-    }
-    if row.expires_at_ms.is_some_and(|t| t <= crate::app::now_ms()) {
-        return Err(to_status(
-            DomainError::precondition(Reason::LinkExpired, "this link has expired").into(),
-        ));
-    }
-    let resolve_count = app
-        .models
-        .count_resolve(&row.link_id)
-        .map_err(|e| to_status(AppError::Internal(e)))?;
+    let (row, resolve_count) = shared
+        .app
+        .resolve_portal_link(&tenant, request.get_ref().token.trim())
+        .await
+        .map_err(to_status)?;
     Ok(Response::new(pb::ResolvePortalLinkReply {
         link_id: row.link_id,
         customer_id: row.customer_id,
@@ -160,9 +112,11 @@ pub async fn delete(
     };
     let fp = fingerprint("DeletePortalLink", r, |m| m.request_id.clear());
     let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-    let app = &shared.app;
-    let outcome = app.execute(&ctx, &cmd).await.map_err(to_status)?;
-    app.wait_for(outcome.position).await.map_err(to_status)?;
+    let outcome = shared
+        .app
+        .delete_portal_link(&ctx, &cmd)
+        .await
+        .map_err(to_status)?;
     Ok(Response::new(pb::DeletePortalLinkReply {
         position: outcome.position,
     }))

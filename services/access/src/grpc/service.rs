@@ -4,10 +4,9 @@ use super::convert::{self, fingerprint, rfc3339, site_rule_to_pb};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    AccessAction, AppError, Command, CreateCustomerCommand, RequestResetCommand,
-    UpdateContactCommand, UpdateCustomerCommand,
+    AccessAction, Command, CreateCustomerCommand, RequestResetCommand, UpdateContactCommand,
+    UpdateCustomerCommand,
 };
-use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
 use crate::projections::{ContactRow, CustomerRow, SiteVisibility};
@@ -19,10 +18,9 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct AccessService(pub Shared);
 
-fn contact_to_pb(row: ContactRow) -> pb::Contact {
+fn contact_to_pb(row: ContactRow, now: i64) -> pb::Contact {
     let (last_email, last_email_state, last_email_error) = row.last_email_words();
     let kind = row.kind_word();
-    let now = crate::app::now_ms();
     let failed_logins = row.failed_logins.len() as u32;
     let locked_until = if row.locked_until_ms > now {
         rfc3339(row.locked_until_ms)
@@ -63,14 +61,6 @@ pub(crate) fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
     }
 }
 
-fn internal(e: anyhow::Error) -> Status {
-    to_status(AppError::Internal(e))
-}
-
-fn not_found(what: &'static str) -> Status {
-    to_status(DomainError::NotFound(what).into())
-}
-
 impl AccessService {
     /// Runs a command of the caller's tenant; returns the outcome and tenant.
     async fn run<M: prost::Message + Clone, C: Command>(
@@ -96,41 +86,31 @@ impl AccessService {
     /// A customer of the tenant the caller may read, after `position`.
     async fn customer(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         staff: &Staff,
         customer_id: &str,
         position: u64,
     ) -> Result<CustomerRow, Status> {
-        let app = &self.0.app;
-        app.wait_for(position).await.map_err(to_status)?;
-        let row = app
-            .models
-            .customer(tenant, customer_id)
-            .map_err(internal)?
-            .ok_or_else(|| not_found("customer"))?;
-        staff
-            .may_read_customer(row.record.sales_rep.as_deref())
-            .map_err(|e| to_status(e.into()))?;
-        Ok(row)
+        self.0
+            .app
+            .customer(tenant, staff, customer_id, position)
+            .await
+            .map_err(to_status)
     }
 
     /// A contact of the tenant the caller may read, with its customer, after `position`.
     async fn contact(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         staff: &Staff,
         contact_id: &str,
         position: u64,
     ) -> Result<(ContactRow, CustomerRow), Status> {
-        let app = &self.0.app;
-        app.wait_for(position).await.map_err(to_status)?;
-        let row = app
-            .models
-            .contact(tenant, contact_id)
-            .map_err(internal)?
-            .ok_or_else(|| not_found("contact"))?;
-        let customer = self.customer(tenant, staff, &row.customer_id, 0).await?;
-        Ok((row, customer))
+        self.0
+            .app
+            .contact(tenant, staff, contact_id, position)
+            .await
+            .map_err(to_status)
     }
 
     async fn change_access(
@@ -146,11 +126,11 @@ impl AccessService {
             .run(&request, method, request_id, principal, &tenant, &cmd)
             .await?;
         let (contact, _) = self
-            .contact(tenant.as_str(), &staff, &outcome.reply, outcome.position)
+            .contact(&tenant, &staff, &outcome.reply, outcome.position)
             .await?;
         Ok(Response::new(pb::ContactReply {
             position: outcome.position,
-            contact: Some(contact_to_pb(contact)),
+            contact: Some(contact_to_pb(contact, self.0.app.now_ms())),
         }))
     }
 
@@ -161,9 +141,7 @@ impl AccessService {
         customer_id: &str,
         position: u64,
     ) -> Result<Response<pb::CustomerReply>, Status> {
-        let row = self
-            .customer(tenant.as_str(), staff, customer_id, position)
-            .await?;
+        let row = self.customer(tenant, staff, customer_id, position).await?;
         Ok(Response::new(pb::CustomerReply {
             position,
             customer: Some(customer_to_pb(&row)),
@@ -274,12 +252,7 @@ impl Access for AccessService {
         let (_, tenant, staff) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
         let row = self
-            .customer(
-                tenant.as_str(),
-                &staff,
-                r.customer_id.trim(),
-                r.min_position,
-            )
+            .customer(&tenant, &staff, r.customer_id.trim(), r.min_position)
             .await?;
         Ok(Response::new(customer_to_pb(&row)))
     }
@@ -421,16 +394,11 @@ impl Access for AccessService {
             )
             .await?;
         let (contact, _) = self
-            .contact(
-                tenant.as_str(),
-                &staff,
-                &outcome.reply.contact_id,
-                outcome.position,
-            )
+            .contact(&tenant, &staff, &outcome.reply.contact_id, outcome.position)
             .await?;
         Ok(Response::new(pb::UpdateContactReply {
             position: outcome.position,
-            contact: Some(contact_to_pb(contact)),
+            contact: Some(contact_to_pb(contact, self.0.app.now_ms())),
             email_sent: outcome
                 .reply
                 .sent
@@ -465,9 +433,9 @@ impl Access for AccessService {
         let r = request.get_ref();
         let id = convert::contact_id(&r.contact_id)?;
         let (contact, _) = self
-            .contact(tenant.as_str(), &staff, id.as_str(), r.min_position)
+            .contact(&tenant, &staff, id.as_str(), r.min_position)
             .await?;
-        Ok(Response::new(contact_to_pb(contact)))
+        Ok(Response::new(contact_to_pb(contact, self.0.app.now_ms())))
     }
 
     async fn get_site_visibility(
@@ -478,15 +446,9 @@ impl Access for AccessService {
         let r = request.get_ref();
         let id = convert::contact_id(&r.contact_id)?;
         let (contact, _) = self
-            .contact(tenant.as_str(), &staff, id.as_str(), r.min_position)
+            .contact(&tenant, &staff, id.as_str(), r.min_position)
             .await?;
-        let tenant_row = self
-            .0
-            .app
-            .models
-            .tenant(tenant.as_str())
-            .map_err(internal)?
-            .ok_or_else(|| not_found("tenant"))?;
+        let tenant_row = self.0.app.tenant(&tenant, 0).await.map_err(to_status)?;
         let v = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
         Ok(Response::new(pb::SiteVisibility {
             contact_id: id.to_string(),
@@ -675,9 +637,7 @@ impl Access for AccessService {
         let contact_id = match (r.contact_id.trim(), r.session_token.trim()) {
             (id, "") if !id.is_empty() => convert::contact_id(id)?.to_string(),
             ("", token) if !token.is_empty() => app
-                .keyring
-                .verify_session(token, crate::app::now_ms())
-                .filter(|claims| claims.tenant == tenant.as_str())
+                .session(&tenant, token)
                 .map(|claims| claims.contact_id)
                 .ok_or_else(super::status::session_invalid)?,
             _ => {
@@ -690,16 +650,12 @@ impl Access for AccessService {
             }
         };
         let (contact, _) = self
-            .contact(tenant.as_str(), &staff, &contact_id, r.min_position)
+            .contact(&tenant, &staff, &contact_id, r.min_position)
             .await?;
         let decision = app
             .check(tenant.as_str(), &contact, &action)
             .map_err(to_status)?;
-        let tenant_row = app
-            .models
-            .tenant(tenant.as_str())
-            .map_err(internal)?
-            .ok_or_else(|| not_found("tenant"))?;
+        let tenant_row = app.tenant(&tenant, 0).await.map_err(to_status)?;
         let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
         Ok(Response::new(pb::CheckAccessReply {
             allowed: decision.allowed,

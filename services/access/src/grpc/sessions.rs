@@ -3,7 +3,7 @@
 use super::convert::{Fields, fingerprint, rfc3339};
 use super::status::to_status;
 use super::{Shared, context};
-use crate::app::{AppError, ChangePasswordCommand};
+use crate::app::ChangePasswordCommand;
 use crate::domain::DomainError;
 use crate::domain::values::{GeneratedId, Password, RequestId};
 use access_proto::v1 as pb;
@@ -22,9 +22,8 @@ async fn session_of(
         .map_err(to_status)?;
     let pending_approval = session.is_none();
     let email = app
-        .models
-        .contact(&s.tenant, &s.contact_id)
-        .map_err(|e| to_status(AppError::Internal(e)))?
+        .contact_row(&s.tenant, &s.contact_id)
+        .map_err(to_status)?
         .map(|c| c.email)
         .unwrap_or_default();
     let (session_token, expires_at, must_change_password) = match session {
@@ -64,12 +63,11 @@ impl Sessions for SessionsService {
             .await
             .map_err(to_status)?;
         let contact = app
-            .models
-            .contact(tenant.as_str(), &contact_id)
-            .map_err(|e| to_status(AppError::Internal(e)))?
+            .contact_row(tenant.as_str(), &contact_id)
+            .map_err(to_status)?
             .ok_or_else(|| to_status(DomainError::NotFound("contact").into()))?;
         Ok(Response::new(pb::Session {
-            position: *app.log.head().borrow(),
+            position: app.head(),
             session_token,
             expires_at: rfc3339(expires_at_ms),
             tenant_id: tenant.to_string(),
@@ -93,8 +91,7 @@ impl Sessions for SessionsService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let claims = f.parse(
             "token",
-            app.keyring
-                .verify_invitation(&r.token)
+            app.invitation_link(&r.token)
                 .map_err(|_| "not a valid invitation link".to_owned()),
         );
         let password = f.parse(
@@ -165,7 +162,7 @@ impl Sessions for SessionsService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::Session {
-            position: *app.log.head().borrow(),
+            position: app.head(),
             session_token: outcome.token,
             expires_at: rfc3339(outcome.expires_at_ms),
             tenant_id: tenant.to_string(),
@@ -224,8 +221,7 @@ impl Sessions for SessionsService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let claims = f.parse(
             "token",
-            app.keyring
-                .verify_reset(&r.token)
+            app.reset_link(&r.token)
                 .map_err(|_| "not a valid password-reset link".to_owned()),
         );
         let new = f.parse("new_password", Password::parse(&r.new_password));
@@ -256,9 +252,7 @@ impl Sessions for SessionsService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let claims = f.parse(
             "session_token",
-            app.keyring
-                .verify_session(&r.session_token, crate::app::now_ms())
-                .filter(|c| c.tenant == tenant.as_str())
+            app.session(&tenant, &r.session_token)
                 .ok_or_else(|| "not a valid session, or it has expired".to_owned()),
         );
         let new = f.parse("new_password", Password::parse(&r.new_password));
@@ -299,9 +293,8 @@ impl Sessions for SessionsService {
         };
         let mut session = session_of(app, outcome.position, subject).await?;
         if let Some(contact) = app
-            .models
-            .contact(tenant.as_str(), contact_id.as_str())
-            .map_err(|e| to_status(AppError::Internal(e)))?
+            .contact_row(tenant.as_str(), contact_id.as_str())
+            .map_err(to_status)?
         {
             session.customer_id = contact.customer_id;
             session.email = contact.email;

@@ -4,7 +4,7 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    AppError, Command, RotateKey, SetApprovalPolicy, SetBranding, SetEmailTemplateCommand,
+    Command, RotateKey, SetApprovalPolicy, SetBranding, SetEmailTemplateCommand,
     SetNotificationPolicy, SetPasswordPolicy, SetUsernameAdministrators,
 };
 use crate::domain::password_policy::PasswordPolicy;
@@ -16,7 +16,6 @@ fn kind_help() -> String {
     "choose invitation, invitation_resent, password_reset, welcome, approval_request or approved"
         .into()
 }
-use crate::domain::DomainError;
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
 use crate::domain::values::{Email, GeneratedId, RequestId};
@@ -96,13 +95,12 @@ async fn render_bounded(
 
 impl TenantAdminService {
     async fn tenant(&self, tenant: &TenantId, position: u64) -> Result<pb::Tenant, Status> {
-        let app = &self.0.app;
-        app.wait_for(position).await.map_err(to_status)?;
-        let row = app
-            .models
-            .tenant(tenant.as_str())
-            .map_err(|e| to_status(AppError::Internal(e)))?
-            .ok_or_else(|| to_status(DomainError::NotFound("tenant").into()))?;
+        let row = self
+            .0
+            .app
+            .tenant(tenant, position)
+            .await
+            .map_err(to_status)?;
         Ok(pb::Tenant {
             tenant_id: tenant.to_string(),
             name: row.name,
@@ -168,17 +166,19 @@ impl TenantAdmin for TenantAdminService {
     ) -> Result<Response<pb::CreateApiKeyReply>, Status> {
         let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
         let r = request.get_ref();
-        let (request_id, mut cmd) = convert::create_api_key(tenant.clone(), staff, r)?;
-        // Derived from its id, so a retry can hand the same key back.
-        cmd.key_sha256 =
-            crate::secrets::sha256(&self.0.app.keyring.api_key_text(cmd.key_id.as_str()));
+        let (request_id, cmd) = convert::create_api_key(tenant.clone(), staff, r)?;
         let fp = fingerprint("CreateApiKey", r, |m| m.request_id.clear());
         let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let outcome = self
+            .0
+            .app
+            .create_api_key(&ctx, cmd)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::CreateApiKeyReply {
             position: outcome.position,
-            api_key: self.0.app.keyring.api_key_text(&outcome.reply),
-            key_id: outcome.reply,
+            api_key: outcome.reply.text,
+            key_id: outcome.reply.key_id,
         }))
     }
 
@@ -192,11 +192,10 @@ impl TenantAdmin for TenantAdminService {
         let (request_id, cmd) = convert::revoke_api_key(tenant.clone(), staff, r)?;
         let fp = fingerprint("RevokeApiKey", r, |m| m.request_id.clear());
         let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        // The key must fail at once: wait until the read model knows.
-        self.0
+        let outcome = self
+            .0
             .app
-            .wait_for(outcome.position)
+            .revoke_api_key(&ctx, &cmd)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::RevokeApiKeyReply {
@@ -215,30 +214,25 @@ impl TenantAdmin for TenantAdminService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let old_key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
         let (request_id, old_key_id) = f.finish_with((request_id, old_key_id))?;
-        // A retry is answered with the first new key's id (the stored reply).
-        let new_key_id = GeneratedId::generate();
         let cmd = RotateKey {
             tenant: tenant.clone(),
             by: staff,
             old_key_id,
-            new_key_sha256: crate::secrets::sha256(
-                &self.0.app.keyring.api_key_text(new_key_id.as_str()),
-            ),
-            new_key_id,
+            new_key_id: GeneratedId::generate(),
+            new_key_sha256: [0; 32],
         };
         let fp = fingerprint("RotateApiKey", r, |m| m.request_id.clear());
         let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        // The old key must fail at once: wait until the read model knows.
-        self.0
+        let outcome = self
+            .0
             .app
-            .wait_for(outcome.position)
+            .rotate_api_key(&ctx, cmd)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::CreateApiKeyReply {
             position: outcome.position,
-            api_key: self.0.app.keyring.api_key_text(&outcome.reply),
-            key_id: outcome.reply,
+            api_key: outcome.reply.text,
+            key_id: outcome.reply.key_id,
         }))
     }
 
@@ -249,14 +243,12 @@ impl TenantAdmin for TenantAdminService {
     ) -> Result<Response<pb::ListApiKeysReply>, Status> {
         let (_, tenant, staff) = self.0.auth.staff(&request).await?;
         staff.may_manage_tenant().map_err(|e| to_status(e.into()))?;
-        let app = &self.0.app;
-        app.wait_for(request.get_ref().min_position)
+        let keys = self
+            .0
+            .app
+            .api_keys(&tenant, request.get_ref().min_position)
             .await
             .map_err(to_status)?;
-        let keys = app
-            .models
-            .api_keys_of(tenant.as_str())
-            .map_err(|e| to_status(AppError::Internal(e)))?;
         Ok(Response::new(pb::ListApiKeysReply {
             keys: keys
                 .into_iter()

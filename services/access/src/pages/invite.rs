@@ -6,7 +6,7 @@ use super::*;
 /// The claims of the invitation link in the cookie, if genuine.
 pub(super) fn invite_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
     let token = cookies(headers).remove(INVITE_COOKIE)?;
-    pages.app.keyring.verify_invitation(&token).ok()
+    pages.app.invitation_link(&token).ok()
 }
 
 pub(super) async fn link_problem(

@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) fn reset_claims(pages: &Pages, headers: &HeaderMap) -> Option<LinkClaims> {
     let token = cookies(headers).remove(RESET_COOKIE)?;
-    pages.app.keyring.verify_reset(&token).ok()
+    pages.app.reset_link(&token).ok()
 }
 
 pub(super) async fn reset_problem(pages: &Pages, claims: Option<&LinkClaims>) -> Response {
@@ -42,8 +42,7 @@ pub(super) async fn reset_form(
         pages.tenant(tenant_id.as_str()),
         pages
             .app
-            .models
-            .contact(tenant_id.as_str(), contact_id.as_str()),
+            .contact_row(tenant_id.as_str(), contact_id.as_str()),
     ) else {
         return reset_problem(pages, Some(claims)).await;
     };

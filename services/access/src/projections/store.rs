@@ -483,7 +483,7 @@ pub async fn run_projector(
             }
         }
         if let Some(at) = newest {
-            let lag_ms = (crate::app::now_ms() - at).max(0);
+            let lag_ms = (crate::clock::system_now_ms() - at).max(0);
             metrics::gauge!("access_projection_lag_seconds").set(lag_ms as f64 / 1000.0);
         }
         metrics::gauge!("access_projection_checkpoint").set(models.checkpoint() as f64);
