@@ -21,6 +21,7 @@ mod reads;
 mod reports;
 mod resets;
 mod selfservice;
+mod temporary;
 mod tenants;
 mod throttle;
 
@@ -41,6 +42,7 @@ pub use queries::{LoginOutcome, check_in};
 pub use reports::{AccessLine, BillableUsers, CustomerFilter, PageRequest};
 pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};
+pub use temporary::PortalUsersShown;
 pub use tenants::*;
 pub use throttle::LoginThrottle;
 

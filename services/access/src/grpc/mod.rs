@@ -14,6 +14,7 @@ mod service;
 mod sessions;
 pub mod status;
 mod tenant_admin;
+pub mod views;
 
 pub use audit::AuditService;
 pub use operator::OperatorService;

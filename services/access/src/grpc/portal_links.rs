@@ -1,7 +1,8 @@
 //! The portal-link RPCs of `access.v1.Access`.
 
-use super::convert::{self, Fields, document_kind_to_pb, fingerprint, rfc3339};
+use super::convert::{self, Fields, fingerprint, rfc3339};
 use super::status::to_status;
+use super::views::document_kind_to_pb;
 use super::{Shared, context};
 use crate::app::{CreatePortalLinkCommand, DeletePortalLinkCommand};
 use crate::domain::access::DocumentRequest;

@@ -99,10 +99,7 @@ pub async fn customers_without_login(
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::ListCustomersReply {
-        customers: customers
-            .iter()
-            .map(super::service::customer_to_pb)
-            .collect(),
+        customers: customers.iter().map(super::views::customer_to_pb).collect(),
         next_page_token,
     }))
 }

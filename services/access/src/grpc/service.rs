@@ -1,14 +1,15 @@
 //! `access.v1.Access`: customers, invitations, access and access checks.
+//!
+//! Each command RPC is one call of [`AccessService::command`] with its
+//! parser from `convert`, then the reply built from the outcome.
 
-use super::convert::{self, fingerprint, rfc3339, site_rule_to_pb};
+use super::convert::{self, fingerprint, rfc3339};
 use super::status::to_status;
+use super::views::{contact_to_pb, customer_to_pb};
 use super::{Shared, context};
-use crate::app::{
-    AccessAction, Command, CreateCustomerCommand, RequestResetCommand, UpdateContactCommand,
-    UpdateCustomerCommand,
-};
+use crate::app::{AccessAction, Command, CreateCustomerCommand, Outcome, UpdateCustomerCommand};
 use crate::domain::policy::Staff;
-use crate::domain::values::TenantId;
+use crate::domain::values::{RequestId, TenantId};
 use crate::projections::{ContactRow, CustomerRow, SiteVisibility};
 use access_proto::v1 as pb;
 use access_proto::v1::access_server::Access;
@@ -18,60 +19,28 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct AccessService(pub Shared);
 
-fn contact_to_pb(row: ContactRow, now: i64) -> pb::Contact {
-    let (last_email, last_email_state, last_email_error) = row.last_email_words();
-    let kind = row.kind_word();
-    let failed_logins = row.failed_logins.len() as u32;
-    let locked_until = if row.locked_until_ms > now {
-        rfc3339(row.locked_until_ms)
-    } else {
-        String::new()
-    };
-    pb::Contact {
-        failed_logins,
-        locked_until,
-        status: row.status().into(),
-        site_rule: Some(site_rule_to_pb(&row.site_rule)),
-        contact_id: row.contact_id,
-        customer_id: row.customer_id,
-        email: row.email,
-        invitation_id: row.invitation_id,
-        username: row.username.unwrap_or_default(),
-        kind: kind.into(),
-        must_change_password: row.temporary,
-        has_logged_in: row.logged_in,
-        last_email,
-        last_email_state: last_email_state.into(),
-        last_email_error,
-    }
-}
-
-pub(crate) fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
-    let kinds = row
-        .documents
-        .clone()
-        .unwrap_or_else(|| access_catalogue::catalogue::DocumentKind::ALL.to_vec());
-    pb::Customer {
-        record: Some(convert::customer_record_to_pb(&row.record)),
-        status: convert::status_to_pb(row.status) as i32,
-        visible_documents: kinds
-            .into_iter()
-            .map(|k| convert::document_kind_to_pb(k) as i32)
-            .collect(),
-    }
+/// A staff command that ran: its outcome, and who asked.
+struct Ran<R> {
+    outcome: Outcome<R>,
+    tenant: TenantId,
+    staff: Staff,
 }
 
 impl AccessService {
-    /// Runs a command of the caller's tenant; returns the outcome and tenant.
-    async fn run<M: prost::Message + Clone, C: Command>(
+    /// What every staff command does: the caller's key, the message parsed
+    /// into a command, the message's fingerprint under `method`, the run.
+    async fn command<M, C>(
         &self,
         request: &Request<M>,
-        method: &str,
-        request_id: crate::domain::values::RequestId,
-        principal: super::auth::Principal,
-        tenant: &TenantId,
-        cmd: &C,
-    ) -> Result<crate::app::Outcome<C::Reply>, Status> {
+        method: &'static str,
+        parse: impl FnOnce(TenantId, Staff, &M) -> Result<(RequestId, C), Status>,
+    ) -> Result<Ran<C::Reply>, Status>
+    where
+        M: prost::Message + Clone,
+        C: Command,
+    {
+        let (principal, tenant, staff) = self.0.auth.staff(request).await?;
+        let (request_id, cmd) = parse(tenant.clone(), staff.clone(), request.get_ref())?;
         let fp = fingerprint(method, request.get_ref(), |_| {});
         let ctx = context(
             request,
@@ -80,7 +49,12 @@ impl AccessService {
             Some(tenant.clone()),
             principal.actor(),
         );
-        self.0.app.execute(&ctx, cmd).await.map_err(to_status)
+        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        Ok(Ran {
+            outcome,
+            tenant,
+            staff,
+        })
     }
 
     /// A customer of the tenant the caller may read, after `position`.
@@ -91,11 +65,9 @@ impl AccessService {
         customer_id: &str,
         position: u64,
     ) -> Result<CustomerRow, Status> {
-        self.0
-            .app
-            .customer(tenant, staff, customer_id, position)
-            .await
-            .map_err(to_status)
+        let app = &self.0.app;
+        let found = app.customer(tenant, staff, customer_id, position).await;
+        found.map_err(to_status)
     }
 
     /// A contact of the tenant the caller may read, with its customer, after `position`.
@@ -106,46 +78,48 @@ impl AccessService {
         contact_id: &str,
         position: u64,
     ) -> Result<(ContactRow, CustomerRow), Status> {
-        self.0
-            .app
-            .contact(tenant, staff, contact_id, position)
-            .await
-            .map_err(to_status)
+        let app = &self.0.app;
+        let found = app.contact(tenant, staff, contact_id, position).await;
+        found.map_err(to_status)
+    }
+
+    /// The reply of a command that changed a customer: the customer as written.
+    async fn customer_reply(
+        &self,
+        ran: Ran<String>,
+    ) -> Result<Response<pb::CustomerReply>, Status> {
+        let position = ran.outcome.position;
+        let row = self
+            .customer(&ran.tenant, &ran.staff, &ran.outcome.reply, position)
+            .await?;
+        Ok(Response::new(pb::CustomerReply {
+            position,
+            customer: Some(customer_to_pb(&row)),
+        }))
+    }
+
+    /// The reply of a command that changed a contact: the contact as written.
+    async fn contact_reply(&self, ran: Ran<String>) -> Result<Response<pb::ContactReply>, Status> {
+        let position = ran.outcome.position;
+        let (contact, _) = self
+            .contact(&ran.tenant, &ran.staff, &ran.outcome.reply, position)
+            .await?;
+        Ok(Response::new(pb::ContactReply {
+            position,
+            contact: Some(contact_to_pb(contact, self.0.app.now_ms())),
+        }))
     }
 
     async fn change_access(
         &self,
         request: Request<pb::ContactCommand>,
         action: AccessAction,
-        method: &str,
+        method: &'static str,
     ) -> Result<Response<pb::ContactReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let (request_id, cmd) =
-            convert::access(tenant.clone(), staff.clone(), action, request.get_ref())?;
-        let outcome = self
-            .run(&request, method, request_id, principal, &tenant, &cmd)
+        let ran = self
+            .command(&request, method, |t, s, r| convert::access(t, s, action, r))
             .await?;
-        let (contact, _) = self
-            .contact(&tenant, &staff, &outcome.reply, outcome.position)
-            .await?;
-        Ok(Response::new(pb::ContactReply {
-            position: outcome.position,
-            contact: Some(contact_to_pb(contact, self.0.app.now_ms())),
-        }))
-    }
-
-    async fn customer_reply(
-        &self,
-        tenant: &TenantId,
-        staff: &Staff,
-        customer_id: &str,
-        position: u64,
-    ) -> Result<Response<pb::CustomerReply>, Status> {
-        let row = self.customer(tenant, staff, customer_id, position).await?;
-        Ok(Response::new(pb::CustomerReply {
-            position,
-            customer: Some(customer_to_pb(&row)),
-        }))
+        self.contact_reply(ran).await
     }
 }
 
@@ -156,24 +130,15 @@ impl Access for AccessService {
         &self,
         request: Request<pb::CreateCustomerRequest>,
     ) -> Result<Response<pb::CreateCustomerReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) =
-            convert::write_customer(tenant.clone(), staff, &r.request_id, &r.customer)?;
-        let cmd = CreateCustomerCommand(cmd);
-        let outcome = self
-            .run(
-                &request,
-                "CreateCustomer",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "CreateCustomer", |t, s, r| {
+                convert::write_customer(t, s, &r.request_id, &r.customer)
+                    .map(|(id, cmd)| (id, CreateCustomerCommand(cmd)))
+            })
             .await?;
         Ok(Response::new(pb::CreateCustomerReply {
-            position: outcome.position,
-            customer_id: outcome.reply,
+            position: ran.outcome.position,
+            customer_id: ran.outcome.reply,
         }))
     }
 
@@ -182,23 +147,13 @@ impl Access for AccessService {
         &self,
         request: Request<pb::UpdateCustomerRequest>,
     ) -> Result<Response<pb::CustomerReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) =
-            convert::write_customer(tenant.clone(), staff.clone(), &r.request_id, &r.customer)?;
-        let cmd = UpdateCustomerCommand(cmd);
-        let outcome = self
-            .run(
-                &request,
-                "UpdateCustomer",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "UpdateCustomer", |t, s, r| {
+                convert::write_customer(t, s, &r.request_id, &r.customer)
+                    .map(|(id, cmd)| (id, UpdateCustomerCommand(cmd)))
+            })
             .await?;
-        self.customer_reply(&tenant, &staff, &outcome.reply, outcome.position)
-            .await
+        self.customer_reply(ran).await
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
@@ -206,21 +161,10 @@ impl Access for AccessService {
         &self,
         request: Request<pb::SetCustomerStatusRequest>,
     ) -> Result<Response<pb::CustomerReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let (request_id, cmd) =
-            convert::set_status(tenant.clone(), staff.clone(), request.get_ref())?;
-        let outcome = self
-            .run(
-                &request,
-                "SetCustomerStatus",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "SetCustomerStatus", convert::set_status)
             .await?;
-        self.customer_reply(&tenant, &staff, &outcome.reply, outcome.position)
-            .await
+        self.customer_reply(ran).await
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
@@ -228,21 +172,10 @@ impl Access for AccessService {
         &self,
         request: Request<pb::SetDocumentVisibilityRequest>,
     ) -> Result<Response<pb::CustomerReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let (request_id, cmd) =
-            convert::set_documents(tenant.clone(), staff.clone(), request.get_ref())?;
-        let outcome = self
-            .run(
-                &request,
-                "SetDocumentVisibility",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "SetDocumentVisibility", convert::set_documents)
             .await?;
-        self.customer_reply(&tenant, &staff, &outcome.reply, outcome.position)
-            .await
+        self.customer_reply(ran).await
     }
 
     async fn get_customer(
@@ -262,23 +195,15 @@ impl Access for AccessService {
         &self,
         request: Request<pb::InviteCustomerRequest>,
     ) -> Result<Response<pb::InviteCustomerReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let (request_id, cmd) = convert::invite(tenant.clone(), staff, request.get_ref())?;
-        let outcome = self
-            .run(
-                &request,
-                "InviteCustomer",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "InviteCustomer", convert::invite)
             .await?;
+        let (position, reply) = (ran.outcome.position, ran.outcome.reply);
         Ok(Response::new(pb::InviteCustomerReply {
-            position: outcome.position,
-            contact_id: outcome.reply.contact_id,
-            invitation_id: outcome.reply.invitation_id,
-            expires_at: rfc3339(outcome.reply.expires_at_ms),
+            position,
+            contact_id: reply.contact_id,
+            invitation_id: reply.invitation_id,
+            expires_at: rfc3339(reply.expires_at_ms),
         }))
     }
 
@@ -287,22 +212,14 @@ impl Access for AccessService {
         &self,
         request: Request<pb::ResendInvitationRequest>,
     ) -> Result<Response<pb::ResendInvitationReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let (request_id, cmd) = convert::resend(tenant.clone(), staff, request.get_ref())?;
-        let outcome = self
-            .run(
-                &request,
-                "ResendInvitation",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "ResendInvitation", convert::resend)
             .await?;
+        let (position, reply) = (ran.outcome.position, ran.outcome.reply);
         Ok(Response::new(pb::ResendInvitationReply {
-            position: outcome.position,
-            invitation_id: outcome.reply.invitation_id,
-            expires_at: rfc3339(outcome.reply.expires_at_ms),
+            position,
+            invitation_id: reply.invitation_id,
+            expires_at: rfc3339(reply.expires_at_ms),
         }))
     }
 
@@ -347,60 +264,17 @@ impl Access for AccessService {
         &self,
         request: Request<pb::UpdateContactRequest>,
     ) -> Result<Response<pb::UpdateContactReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let mut f = convert::Fields::default();
-        let request_id = f.parse(
-            "request_id",
-            crate::domain::values::RequestId::parse(&r.request_id),
-        );
-        let contact_id = f.parse(
-            "contact_id",
-            crate::domain::values::GeneratedId::parse(&r.contact_id),
-        );
-        let email = if r.email.trim().is_empty() {
-            Some(None)
-        } else {
-            f.parse("email", crate::domain::values::Email::parse(&r.email))
-                .map(Some)
-        };
-        let username = if r.username.trim().is_empty() {
-            Some(None)
-        } else {
-            f.parse(
-                "username",
-                crate::domain::values::Username::parse(&r.username),
-            )
-            .map(Some)
-        };
-        let (request_id, contact_id, email, username) =
-            f.finish_with((request_id, contact_id, email, username))?;
-        let cmd = UpdateContactCommand {
-            tenant: tenant.clone(),
-            by: staff.clone(),
-            contact_id,
-            email,
-            username,
-            send_access_email: r.send_access_email,
-        };
-        let outcome = self
-            .run(
-                &request,
-                "UpdateContact",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "UpdateContact", convert::update_contact)
             .await?;
+        let (position, reply) = (ran.outcome.position, ran.outcome.reply);
         let (contact, _) = self
-            .contact(&tenant, &staff, &outcome.reply.contact_id, outcome.position)
+            .contact(&ran.tenant, &ran.staff, &reply.contact_id, position)
             .await?;
         Ok(Response::new(pb::UpdateContactReply {
-            position: outcome.position,
+            position,
             contact: Some(contact_to_pb(contact, self.0.app.now_ms())),
-            email_sent: outcome
-                .reply
+            email_sent: reply
                 .sent
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
@@ -482,23 +356,21 @@ impl Access for AccessService {
             Some(tenant.clone()),
             principal.actor(),
         );
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
-        let shown = |p: &crate::app::TemporaryPassword, label: &str| {
-            if p.generated() {
-                p.text(&self.0.app, &tenant, &cmd.request_id, label)
-            } else {
-                String::new()
-            }
-        };
-        let reply = outcome.reply;
+        let outcome = self
+            .0
+            .app
+            .add_portal_user(&ctx, &cmd)
+            .await
+            .map_err(to_status)?;
+        let (added, shown) = (&outcome.reply.added, &outcome.reply);
         Ok(Response::new(pb::AddPortalUserReply {
             position: outcome.position,
-            management_contact_id: reply.management_contact_id,
-            management_username: reply.management_username,
-            management_temporary_password: shown(&cmd.management_password, "management"),
-            staff_contact_id: reply.staff_contact_id,
-            staff_username: reply.staff_username,
-            staff_temporary_password: shown(&cmd.staff_password, "staff"),
+            management_contact_id: added.management_contact_id.clone(),
+            management_username: added.management_username.clone(),
+            management_temporary_password: shown.management_password.clone(),
+            staff_contact_id: added.staff_contact_id.clone(),
+            staff_username: added.staff_username.clone(),
+            staff_temporary_password: shown.staff_password.clone(),
         }))
     }
 
@@ -523,15 +395,15 @@ impl Access for AccessService {
             Some(tenant.clone()),
             principal.actor(),
         );
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let outcome = self
+            .0
+            .app
+            .set_temporary_password(&ctx, &cmd)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::SetTemporaryPasswordReply {
             position: outcome.position,
-            temporary_password: if cmd.password.generated() {
-                cmd.password
-                    .text(&self.0.app, &tenant, &cmd.request_id, "temporary")
-            } else {
-                String::new()
-            },
+            temporary_password: outcome.reply,
         }))
     }
 
@@ -540,36 +412,12 @@ impl Access for AccessService {
         &self,
         request: Request<pb::SendPasswordResetRequest>,
     ) -> Result<Response<pb::SendPasswordResetReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let mut f = convert::Fields::default();
-        let request_id = f.parse(
-            "request_id",
-            crate::domain::values::RequestId::parse(&r.request_id),
-        );
-        let contact_id = f.parse(
-            "contact_id",
-            crate::domain::values::GeneratedId::parse(&r.contact_id),
-        );
-        let (request_id, contact_id) = f.finish_with((request_id, contact_id))?;
-        let cmd = RequestResetCommand {
-            tenant: tenant.clone(),
-            contact_id,
-            by: Some(staff),
-        };
-        let outcome = self
-            .run(
-                &request,
-                "SendPasswordReset",
-                request_id,
-                principal,
-                &tenant,
-                &cmd,
-            )
+        let ran = self
+            .command(&request, "SendPasswordReset", convert::send_password_reset)
             .await?;
         Ok(Response::new(pb::SendPasswordResetReply {
-            position: outcome.position,
-            email: outcome.reply.as_str().into(),
+            position: ran.outcome.position,
+            email: ran.outcome.reply.as_str().into(),
         }))
     }
 

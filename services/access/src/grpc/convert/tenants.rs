@@ -1,0 +1,127 @@
+//! Tenant and API key messages parsed into commands.
+
+use super::{Fields, status, text};
+use crate::app::RevokeKey;
+use crate::domain::policy::{Role, Staff};
+use crate::domain::tenant::{ChangeSettings, CreateTenant, IssueApiKey};
+use crate::domain::values::{GeneratedId, Name, RequestId, SiteName, TenantId};
+use access_catalogue::catalogue::DefaultVisibility;
+use access_proto::v1 as pb;
+use tonic::Status;
+
+/// Parses `CreateTenantRequest`; the admin key id is fresh.
+pub fn create_tenant(r: &pb::CreateTenantRequest) -> Result<(RequestId, CreateTenant), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let tenant_id = f.parse("tenant_id", TenantId::parse(&r.tenant_id));
+    let name = f.parse("name", Name::parse(&r.name));
+    let sites: Vec<_> = r
+        .sites
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| f.parse(&format!("sites[{i}]"), SiteName::parse(s)))
+        .collect();
+    let default_order_site = f.parse("default_order_site", SiteName::parse(&r.default_order_site));
+    f.finish()?;
+    let (request_id, tenant_id, name, default_order_site) =
+        parsed!(request_id, tenant_id, name, default_order_site);
+    Ok((
+        request_id,
+        CreateTenant {
+            tenant_id,
+            name,
+            sites,
+            default_order_site,
+            admin_key_id: GeneratedId::generate(),
+            admin_key_sha256: [0; 32],
+        },
+    ))
+}
+
+/// Parses `CreateApiKeyRequest`; the key id is fresh.
+pub fn create_api_key(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::CreateApiKeyRequest,
+) -> Result<(RequestId, IssueApiKey), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let role = f.parse(
+        "role",
+        match pb::Role::try_from(r.role) {
+            Ok(pb::Role::Admin) => Ok(Role::Admin),
+            Ok(pb::Role::InHouse) => Ok(Role::InHouse),
+            Ok(pb::Role::Rep) => Ok(Role::Rep),
+            Ok(pb::Role::Service) => Ok(Role::Service),
+            Ok(pb::Role::Auditor) => Ok(Role::Auditor),
+            _ => Err("choose ADMIN, IN_HOUSE, REP, SERVICE or AUDITOR".to_owned()),
+        },
+    );
+    let name = f.parse("name", Name::parse(&r.name));
+    let rep_id = f.parse("rep_id", text(&r.rep_id, 200));
+    f.finish()?;
+    let (request_id, role, name, rep_id) = parsed!(request_id, role, name, rep_id);
+    Ok((
+        request_id,
+        IssueApiKey {
+            tenant,
+            by,
+            key_id: GeneratedId::generate(),
+            key_sha256: [0; 32],
+            role,
+            name,
+            rep_id: (!rep_id.is_empty()).then_some(rep_id),
+        },
+    ))
+}
+
+/// Parses `RevokeApiKeyRequest`.
+pub fn revoke_api_key(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::RevokeApiKeyRequest,
+) -> Result<(RequestId, RevokeKey), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
+    f.finish()?;
+    let (request_id, key_id) = parsed!(request_id, key_id);
+    Ok((request_id, RevokeKey { tenant, by, key_id }))
+}
+
+/// Parses `UpdateTenantSettingsRequest`.
+pub fn change_settings(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::UpdateTenantSettingsRequest,
+) -> Result<(RequestId, ChangeSettings), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let sites: Vec<_> = r
+        .sites
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| f.parse(&format!("sites[{i}]"), SiteName::parse(s)))
+        .collect();
+    let default_order_site = f.parse("default_order_site", SiteName::parse(&r.default_order_site));
+    let default_visibility = if r.default_site.trim().is_empty() {
+        Some(DefaultVisibility::AllSites)
+    } else {
+        f.parse("default_site", SiteName::parse(&r.default_site))
+            .map(|s| DefaultVisibility::OneSite(s.to_string()))
+    };
+    f.finish()?;
+    let (request_id, default_order_site, default_visibility) =
+        parsed!(request_id, default_order_site, default_visibility);
+    Ok((
+        request_id,
+        ChangeSettings {
+            tenant,
+            by,
+            sites,
+            default_order_site,
+            default_visibility,
+            inactive_customers_may_log_in: r.inactive_customers_may_log_in,
+        },
+    ))
+}
