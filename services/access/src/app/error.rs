@@ -24,6 +24,9 @@ pub enum AppError {
     /// What the command would record is larger than the log takes.
     #[error("{0}")]
     TooLarge(String),
+    /// Too much work of this kind is in flight: retry shortly.
+    #[error("{0}")]
+    Busy(String),
     /// The read model did not reach the asked position in time.
     #[error(transparent)]
     Behind(Behind),

@@ -170,7 +170,9 @@ impl App {
             Err(AppError::Domain(_) | AppError::TooLarge(_)) => "refused",
             Err(AppError::Conflict(_)) => "conflict",
             Err(AppError::RequestIdReused) => "request_id_reused",
-            Err(AppError::Unavailable(_) | AppError::Behind(_)) => "unavailable",
+            Err(AppError::Unavailable(_) | AppError::Behind(_) | AppError::Busy(_)) => {
+                "unavailable"
+            }
             Err(AppError::Damaged(_)) => "damaged",
             Err(AppError::Internal(_)) => "internal",
         };

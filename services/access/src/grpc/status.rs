@@ -151,6 +151,7 @@ pub fn to_status(error: AppError) -> Status {
             )
         }
         AppError::TooLarge(m) => with_reason(Code::InvalidArgument, m, Reason::TooLarge),
+        AppError::Busy(m) => busy(&m),
         AppError::Behind(b) => {
             with_reason(Code::Unavailable, b.to_string(), Reason::ReadModelBehind)
         }

@@ -65,34 +65,6 @@ fn page_url(text: &str, https_only: bool) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// Renders a tenant's template with the sample values on the blocking pool,
-/// a few at a time and under a deadline, so no template ties up the threads
-/// that answer calls (the engine's own limits bound each render already).
-async fn render_bounded(
-    template: templates::Template,
-) -> Result<Result<templates::Rendered, templates::TemplateError>, Status> {
-    static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let busy = || super::status::busy("too many templates are being rendered; retry shortly");
-    let _permit = tokio::time::timeout(std::time::Duration::from_secs(2), RENDERING.acquire())
-        .await
-        .map_err(|_| busy())?
-        .map_err(|_| busy())?;
-    let render = tokio::task::spawn_blocking(move || {
-        templates::render(&template, &templates::Vars::sample())
-    });
-    match tokio::time::timeout(std::time::Duration::from_secs(2), render).await {
-        Ok(Ok(rendered)) => Ok(rendered),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "rendering a preview");
-            Err(super::status::internal())
-        }
-        Err(_) => Ok(Err(templates::TemplateError {
-            part: "template",
-            message: "takes too long to render".into(),
-        })),
-    }
-}
-
 impl TenantAdminService {
     async fn tenant(&self, tenant: &TenantId, position: u64) -> Result<pb::Tenant, Status> {
         let row = self
@@ -422,7 +394,12 @@ impl TenantAdmin for TenantAdminService {
                 html: r.html.clone(),
             };
             if parts.iter().all(|p| !p.trim().is_empty())
-                && let Err(e) = render_bounded(t.clone()).await?
+                && let Err(e) = self
+                    .0
+                    .app
+                    .render_sample(t.clone())
+                    .await
+                    .map_err(to_status)?
             {
                 f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
             }
@@ -492,37 +469,17 @@ impl TenantAdmin for TenantAdminService {
             text: r.text.clone(),
             html: r.html.clone(),
         });
-        let custom = match draft {
-            Some(d) => Some(d),
-            None => {
-                let mut unit = crate::app::Unit::new(&self.0.app);
-                let state: crate::domain::tenant::TenantState = unit
-                    .load(&crate::domain::streams::tenant(&tenant))
-                    .await
-                    .map_err(to_status)?;
-                state
-                    .templates
-                    .get(kind.as_str())
-                    .map(|t| templates::Template {
-                        subject: t.subject.clone(),
-                        text: t.text.clone(),
-                        html: t.html.clone(),
-                    })
-            }
-        };
-        let template = custom
-            .clone()
-            .unwrap_or_else(|| templates::default_template(kind));
-        let rendered = render_bounded(template).await?.map_err(|e| {
-            let mut f = convert::Fields::default();
-            f.parse::<()>(e.part, Err(format!("does not render: {}", e.message)));
-            f.finish().err().unwrap_or_else(super::status::internal)
-        })?;
+        let preview = self
+            .0
+            .app
+            .preview_email(&tenant, kind, draft)
+            .await
+            .map_err(to_status)?;
         Ok(Response::new(pb::PreviewEmailReply {
-            subject: rendered.subject,
-            text: rendered.text,
-            html: rendered.html,
-            custom: custom.is_some(),
+            subject: preview.rendered.subject,
+            text: preview.rendered.text,
+            html: preview.rendered.html,
+            custom: preview.custom,
         }))
     }
 
