@@ -40,24 +40,33 @@
 use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
 use access_catalogue::damage::Damage;
 use access_catalogue::envelope::{Envelope, StreamId};
-use frames::{COMMIT, EVENT, FrameError, Frames};
+use frames::{EVENT, FrameError, Frames};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot, watch};
+
+use dir::{check_index_config, lock_dir, open_index, open_rw, record_index_config, sync_dir};
+use keys::{
+    block_key, decode, encode, head_key, index_event, is_block_start, offset_of, request_key,
+    stream_key, stream_prefix,
+};
+use salvage::write_frames;
 
 pub use crate::log::MAX_ENVELOPE_BYTES;
 pub use check::CheckReport;
 pub use writer::DISK_FULL_TRIGGER_VAR;
 
 mod check;
+mod dir;
 pub mod frames;
+mod keys;
 mod mark;
 mod recovery;
+mod salvage;
 mod sled_upgrade;
 mod writer;
 
@@ -203,274 +212,7 @@ fn unavailable(e: impl std::fmt::Display) -> AppendError {
     AppendError::Unavailable(e.to_string())
 }
 
-fn stream_prefix(stream: &StreamId) -> Vec<u8> {
-    let mut k = Vec::with_capacity(stream.as_str().len() + 10);
-    k.push(b's');
-    k.extend_from_slice(stream.as_str().as_bytes());
-    k.push(0);
-    k
-}
-
-fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
-    let mut k = stream_prefix(stream);
-    k.extend_from_slice(&version.to_be_bytes());
-    k
-}
-
-fn head_key(stream: &StreamId) -> Vec<u8> {
-    let mut k = vec![b'h'];
-    k.extend_from_slice(stream.as_str().as_bytes());
-    k
-}
-
-fn request_key(request_id: &str) -> Vec<u8> {
-    let mut k = vec![b'r'];
-    k.extend_from_slice(request_id.as_bytes());
-    k
-}
-
-fn block_key(position: u64) -> [u8; 9] {
-    let mut k = [0u8; 9];
-    k[0] = b'o';
-    k[1..].copy_from_slice(&((position - 1) / BLOCK).to_be_bytes());
-    k
-}
-
-fn is_block_start(position: u64) -> bool {
-    (position - 1).is_multiple_of(BLOCK)
-}
-
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serializing plain owned data into a Vec cannot fail.
-    postcard::to_stdvec(value).unwrap_or_default()
-}
-
-fn decode<T: for<'a> Deserialize<'a>>(bytes: &[u8], position: u64) -> Result<T, LogError> {
-    postcard::from_bytes(bytes).map_err(|e| LogError::Corrupt {
-        position,
-        reason: e.to_string(),
-    })
-}
-
-fn offset_of(bytes: &[u8], position: u64) -> Result<u64, LogError> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| LogError::Corrupt {
-            position,
-            reason: "index entry is not an offset".into(),
-        })
-}
-
-/// The index partition's settings file, which fjall reads at open.
-const INDEX_CONFIG: &str = "index/partitions/index/config";
-
-/// Where the SHA-256 of [`INDEX_CONFIG`] is kept, beside the index.
-const INDEX_CONFIG_SUM: &str = "index.config.sha256";
-
-/// Checks the index's settings against the sum taken when it was made:
-/// fjall panics on some damaged settings (and aborts while unwinding), so
-/// damage there must be named before fjall reads them.
-fn check_index_config(dir: &Path) -> Result<(), LogError> {
-    let sum_path = dir.join(INDEX_CONFIG_SUM);
-    if !dir.join(INDEX_DIR).exists() {
-        // A removed index is made again; its old sum goes with it.
-        let _ = std::fs::remove_file(&sum_path);
-        return Ok(());
-    }
-    let (Ok(sum), Ok(config)) = (
-        std::fs::read_to_string(&sum_path),
-        std::fs::read(dir.join(INDEX_CONFIG)),
-    ) else {
-        return Ok(());
-    };
-    use sha2::Digest;
-    if hex::encode(sha2::Sha256::digest(&config)) != sum.trim() {
-        return Err(LogError::Damaged(Damage::new(
-            dir.join(INDEX_CONFIG).display().to_string(),
-            "the log's index settings are damaged; the index is derived from the log file: remove log/index and start again to rebuild it",
-        )));
-    }
-    Ok(())
-}
-
-/// Records the sum of the index's settings once they exist.
-fn record_index_config(dir: &Path) {
-    use sha2::Digest;
-    let sum_path = dir.join(INDEX_CONFIG_SUM);
-    if sum_path.exists() {
-        return;
-    }
-    if let Ok(config) = std::fs::read(dir.join(INDEX_CONFIG)) {
-        let _ = std::fs::write(&sum_path, hex::encode(sha2::Sha256::digest(&config)));
-    }
-}
-
-fn open_index(dir: &Path) -> Result<(fjall::Keyspace, fjall::PartitionHandle), LogError> {
-    let keyspace = fjall::Config::new(dir.join(INDEX_DIR))
-        .open()
-        .map_err(storage)?;
-    let index = keyspace
-        .open_partition("index", fjall::PartitionCreateOptions::default())
-        .map_err(storage)?;
-    Ok((keyspace, index))
-}
-
-/// Opens `path` for reading and writing, creating it empty if missing.
-fn open_rw(path: &Path) -> Result<File, LogError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(storage)
-}
-
-/// Takes the directory's lock (`flock` on `lock`), so a second process is
-/// refused; held as long as the returned file is open.
-fn lock_dir(dir: &Path) -> Result<File, LogError> {
-    let file = open_rw(&dir.join(LOCK_FILE))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(LogError::Storage(format!(
-            "{} is in use by another process: only one accessd may open a data directory",
-            dir.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(storage(e)),
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), LogError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(storage)
-}
-
-/// Every intact frame of a file: its events in file order, and its request
-/// records by last position.
-type Salvaged = (Vec<Envelope>, HashMap<u64, (String, RequestRecord)>);
-
-/// Reads every intact frame of the file at `path`, past damaged bytes.
-fn salvage_file(path: &Path) -> Result<Salvaged, LogError> {
-    let bytes = std::fs::read(path).map_err(storage)?;
-    let (mut events, mut records) = (Vec::new(), HashMap::new());
-    let mut at = 0;
-    while at < bytes.len() {
-        let Some(len) = frames::intact_at(&bytes[at..]) else {
-            at += 1;
-            continue;
-        };
-        let body = frames::claimed_body(&bytes[at..]).unwrap_or_default();
-        if bytes[at] == EVENT {
-            if let Ok(e) = Envelope::decode(body) {
-                events.push(e);
-            }
-        } else if let Ok(Commit {
-            last_position,
-            request: Some(request),
-        }) = postcard::from_bytes::<Commit>(body)
-        {
-            records.insert(last_position, request);
-        }
-        at += len;
-    }
-    Ok((events, records))
-}
-
-/// Writes `envelopes` (a whole log, in order) as frames into `path`, with a
-/// commit frame after each run of one request id, or after the positions
-/// `records` names (keyed by last position). Renumbers positions from 1 when
-/// `renumber` is set. Returns how many were written.
-pub(crate) fn write_frames(
-    path: &Path,
-    envelopes: impl IntoIterator<Item = Result<Envelope, LogError>>,
-    mut records: HashMap<u64, (String, RequestRecord)>,
-    renumber: bool,
-) -> Result<u64, LogError> {
-    let mut file = std::io::BufWriter::new(File::create(path).map_err(storage)?);
-    let mut out = Vec::new();
-    let mut position = 0u64;
-    let mut open_request: Option<String> = None;
-    let mut flush = |out: &mut Vec<u8>| {
-        std::io::Write::write_all(&mut file, out).map_err(storage)?;
-        out.clear();
-        Ok::<_, LogError>(())
-    };
-    for envelope in envelopes {
-        let mut envelope = envelope?;
-        if renumber {
-            envelope.position = position + 1;
-        }
-        if envelope.position != position + 1 {
-            return Err(LogError::Corrupt {
-                position: envelope.position,
-                reason: format!("expected position {}", position + 1),
-            });
-        }
-        if let Some(id) = open_request.take()
-            && id != envelope.request_id
-        {
-            let commit = Commit {
-                last_position: position,
-                request: None,
-            };
-            frames::push(&mut out, COMMIT, &encode(&commit));
-        }
-        position = envelope.position;
-        frames::push(&mut out, EVENT, &envelope.encode());
-        match records.remove(&position) {
-            Some(request) => {
-                let commit = Commit {
-                    last_position: position,
-                    request: Some(request),
-                };
-                frames::push(&mut out, COMMIT, &encode(&commit));
-            }
-            None => open_request = Some(envelope.request_id),
-        }
-        if out.len() > SCAN_CHUNK {
-            flush(&mut out)?;
-        }
-    }
-    if open_request.is_some() {
-        let commit = Commit {
-            last_position: position,
-            request: None,
-        };
-        frames::push(&mut out, COMMIT, &encode(&commit));
-    }
-    flush(&mut out)?;
-    let file = file.into_inner().map_err(storage)?;
-    file.sync_all().map_err(storage)?;
-    Ok(position)
-}
-
 impl FileLog {
-    /// Writes `envelopes` (a whole log, in order) into a new log in the empty
-    /// directory `dir`, as they are: hashes and chains untouched, positions
-    /// numbered 1, 2, 3… (a JetStream log's have gaps; no hash covers them).
-    /// Returns how many were written. Request records are not carried over.
-    pub fn import(
-        dir: &Path,
-        envelopes: impl IntoIterator<Item = Envelope>,
-    ) -> Result<u64, LogError> {
-        if dir.exists() && std::fs::read_dir(dir).map_err(storage)?.next().is_some() {
-            return Err(LogError::Storage(format!(
-                "{} is not empty: a restore only goes into an empty directory",
-                dir.display()
-            )));
-        }
-        std::fs::create_dir_all(dir).map_err(storage)?;
-        let partial = dir.join("events.partial");
-        let written = write_frames(
-            &partial,
-            envelopes.into_iter().map(Ok),
-            HashMap::new(),
-            true,
-        )?;
-        std::fs::rename(&partial, dir.join(EVENTS_FILE)).map_err(storage)?;
-        sync_dir(dir)?;
-        Ok(written)
-    }
-
     /// Opens (or creates) the log in `dir`, indexes what the index lacks, and
     /// starts its writer thread. A directory in the earlier all-sled layout is
     /// converted first.
@@ -520,35 +262,6 @@ impl FileLog {
             head: head_rx,
             stats,
         })
-    }
-
-    /// Every intact event frame left in the stopped log in `dir`, in file
-    /// order, reading past damaged bytes: what a repair can still use.
-    pub fn salvage(dir: &Path) -> Result<Vec<Envelope>, LogError> {
-        let _lock = lock_dir(dir)?;
-        Ok(salvage_file(&dir.join(EVENTS_FILE))?.0)
-    }
-
-    /// Replaces the stopped log in `dir` with `envelopes` (a whole, verified
-    /// history, positions 1, 2, 3…), keeping the old file beside it as
-    /// `events.damaged-<n>`; the index and the synced mark are made again at
-    /// the next open. Returns where the old file went.
-    pub fn replace(dir: &Path, envelopes: Vec<Envelope>) -> Result<std::path::PathBuf, LogError> {
-        let _lock = lock_dir(dir)?;
-        // The request records that survive keep answering retries.
-        let (_, records) = salvage_file(&dir.join(EVENTS_FILE))?;
-        let partial = dir.join("events.repaired");
-        write_frames(&partial, envelopes.into_iter().map(Ok), records, false)?;
-        let aside = (1..)
-            .map(|n| dir.join(format!("{EVENTS_FILE}.damaged-{n}")))
-            .find(|p| !p.exists())
-            .unwrap_or_else(|| dir.join(format!("{EVENTS_FILE}.damaged")));
-        std::fs::rename(dir.join(EVENTS_FILE), &aside).map_err(storage)?;
-        std::fs::rename(&partial, dir.join(EVENTS_FILE)).map_err(storage)?;
-        let _ = std::fs::remove_dir_all(dir.join(INDEX_DIR));
-        let _ = std::fs::remove_file(dir.join(mark::MARK_FILE));
-        sync_dir(dir)?;
-        Ok(aside)
     }
 
     /// Checks the log in `dir` without changing it (the directory must not be
@@ -783,21 +496,5 @@ impl EventLog for FileLog {
 
     fn check_storage(&self) -> BoxFuture<'_, Result<Vec<Damage>, LogError>> {
         Box::pin(async move { Ok(self.check_live().await?.damage) })
-    }
-}
-
-/// One event's index entries (stream entry, block offset), given to `put`;
-/// stream heads are written once per batch by the caller (a batch may not
-/// hold one key twice).
-fn index_event(e: &Envelope, offset: u64, mut put: impl FnMut(Vec<u8>, Vec<u8>)) {
-    put(
-        stream_key(&e.stream, e.stream_version),
-        offset.to_be_bytes().to_vec(),
-    );
-    if is_block_start(e.position) {
-        put(
-            block_key(e.position).to_vec(),
-            offset.to_be_bytes().to_vec(),
-        );
     }
 }

@@ -8,7 +8,7 @@
 //! database and renamed into place in one step; the old database is removed
 //! only after that, and again by the next open if a crash came between.
 
-use crate::file_log::write_frames;
+use super::write_frames;
 use crate::log::{LogError, RequestRecord};
 use access_catalogue::envelope::Envelope;
 use std::collections::HashMap;
