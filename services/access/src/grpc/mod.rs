@@ -7,6 +7,7 @@ mod audit;
 pub mod auth;
 pub mod convert;
 pub mod gate;
+mod logins;
 mod operator;
 mod portal_links;
 mod reports;

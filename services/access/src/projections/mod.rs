@@ -5,6 +5,8 @@
 //! resumes exactly after the last event it applied. Deleting the directory and
 //! restarting rebuilds identical answers.
 
+mod apply;
+mod keys;
 mod rows;
 mod store;
 

@@ -1,8 +1,8 @@
 //! The read-model store, its queries, and the projector task that feeds it.
 
-use super::rows::{
-    self, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, Rows, TenantRow, keys,
-};
+use super::apply::{self, Rows};
+use super::keys;
+use super::rows::{ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, TenantRow};
 use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
@@ -199,7 +199,7 @@ impl ReadModels {
         let mut last = checkpoint;
         let mut last_hash = None;
         for (e, event) in fresh.iter().zip(events) {
-            rows::apply(&mut overlay, e, event)
+            apply::apply(&mut overlay, e, event)
                 .with_context(|| format!("projecting event at position {}", e.position))?;
             last = e.position;
             last_hash = Some(e.hash);

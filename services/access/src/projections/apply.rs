@@ -1,0 +1,345 @@
+//! How each event changes the rows: the projection itself, the same code
+//! for live read models and for replays into temporary ones.
+
+use super::keys;
+use super::rows::*;
+use crate::domain::contact::Lifecycle;
+use crate::domain::lockout::remember_failure;
+use crate::domain::password_policy::PasswordPolicy;
+use access_catalogue::Envelope;
+use access_catalogue::catalogue::{
+    ContactEvent, CustomerEvent, DefaultVisibility, Event, IdentityEvent, InvitationEvent,
+    LoginKind, PortalLinkEvent, TenantEvent,
+};
+use serde::{Deserialize, Serialize};
+
+/// Reads and writes rows during one batch.
+pub(super) trait Rows {
+    fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>>;
+    fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T);
+    fn del(&mut self, key: Vec<u8>);
+}
+
+fn set_invitation_expiry(
+    rows: &mut impl Rows,
+    tenant: &str,
+    contact_id: &str,
+    expires_at_ms: i64,
+) -> anyhow::Result<()> {
+    let key = keys::contact(tenant, contact_id);
+    if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+        row.invitation_expires_at_ms = expires_at_ms;
+        rows.put(key, &row);
+    }
+    Ok(())
+}
+
+/// Applies one event to the rows.
+pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> anyhow::Result<()> {
+    let tenant = envelope.stream.tenant();
+    let id = envelope.stream.id();
+    match event {
+        Event::Tenant(TenantEvent::TenantCreated(e)) => rows.put(
+            keys::tenant(tenant),
+            &TenantRow {
+                name: e.name,
+                sites: e.sites,
+                default_order_site: e.default_order_site,
+                default_visibility: DefaultVisibility::AllSites,
+                inactive_customers_may_log_in: true,
+                approval_required: false,
+                username_administrators: Vec::new(),
+                password_policy: PasswordPolicy::default(),
+                branding: Branding::default(),
+            },
+        ),
+        Event::Tenant(TenantEvent::BrandingSet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.branding = Branding {
+                    logo_url: e.logo_url,
+                    accent_colour: e.accent_colour,
+                    portal_url: e.portal_url,
+                };
+                rows.put(key, &row);
+            }
+        }
+        Event::Tenant(TenantEvent::PasswordPolicySet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.password_policy = PasswordPolicy {
+                    min_length: e.min_length,
+                    require_mixed_case: e.require_mixed_case,
+                    require_symbol: e.require_symbol,
+                };
+                rows.put(key, &row);
+            }
+        }
+        Event::Tenant(TenantEvent::ApprovalPolicySet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.approval_required = e.approval_required;
+                rows.put(key, &row);
+            }
+        }
+        Event::Tenant(TenantEvent::UsernameAdministratorsSet(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.username_administrators = e.emails;
+                rows.put(key, &row);
+            }
+        }
+        Event::Tenant(TenantEvent::TenantSettingsChanged(e)) => {
+            let key = keys::tenant(tenant);
+            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+                row.sites = e.sites;
+                row.default_order_site = e.default_order_site;
+                row.default_visibility = e.default_visibility;
+                row.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
+                rows.put(key, &row);
+            }
+        }
+        Event::Tenant(TenantEvent::ApiKeyIssued(e)) => rows.put(
+            keys::key(&e.key_id),
+            &KeyRow {
+                tenant: tenant.to_owned(),
+                role: e.role,
+                key_sha256: e.key_sha256,
+                name: e.name,
+                rep_id: e.rep_id,
+                revoked: false,
+            },
+        ),
+        Event::Tenant(TenantEvent::ApiKeyRevoked(e)) => {
+            let key = keys::key(&e.key_id);
+            if let Some(mut row) = rows.get::<KeyRow>(&key)? {
+                row.revoked = true;
+                rows.put(key, &row);
+            }
+        }
+        Event::Customer(CustomerEvent::CustomerCreated(e)) => rows.put(
+            keys::customer(tenant, &e.record.customer_id),
+            &CustomerRow {
+                record: e.record,
+                status: e.status,
+                documents: None,
+            },
+        ),
+        Event::Customer(change) => {
+            let key = keys::customer(tenant, id);
+            if let Some(mut row) = rows.get::<CustomerRow>(&key)? {
+                match change {
+                    CustomerEvent::CustomerUpdated(e) => row.record = e.record,
+                    CustomerEvent::CustomerStatusChanged(e) => row.status = e.status,
+                    CustomerEvent::DocumentVisibilitySet(e) => row.documents = Some(e.kinds),
+                    CustomerEvent::CustomerCreated(_) => {}
+                }
+                rows.put(key, &row);
+            }
+        }
+        Event::Contact(ContactEvent::ContactInvited(e)) => {
+            rows.put(keys::membership(tenant, &e.identity_id), &e.contact_id);
+            rows.put(
+                keys::customer_contact(tenant, &e.customer_id, &e.contact_id),
+                &(),
+            );
+            rows.put(
+                keys::contact(tenant, &e.contact_id),
+                &ContactRow {
+                    contact_id: e.contact_id.clone(),
+                    customer_id: e.customer_id,
+                    email: e.email.text().to_owned(),
+                    identity_id: e.identity_id,
+                    site_rule: e.site_rule,
+                    lifecycle: Lifecycle::Invited,
+                    disabled: false,
+                    invitation_id: e.invitation_id,
+                    username: None,
+                    kind: LoginKind::Management,
+                    local_password_hash: None,
+                    temporary: false,
+                    logged_in: false,
+                    invitation_expires_at_ms: 0,
+                    last_email: None,
+                    failed_logins: Vec::new(),
+                    locked_until_ms: 0,
+                },
+            );
+        }
+        Event::Contact(ContactEvent::LoginCreated(e)) => {
+            rows.put(
+                keys::customer_contact(tenant, &e.customer_id, &e.contact_id),
+                &(),
+            );
+            if let Some(identity) = &e.identity_id {
+                rows.put(keys::membership(tenant, identity), &e.contact_id);
+            }
+            rows.put(keys::username(tenant, &e.username), &e.contact_id);
+            rows.put(
+                keys::contact(tenant, &e.contact_id),
+                &ContactRow {
+                    contact_id: e.contact_id.clone(),
+                    customer_id: e.customer_id,
+                    email: e.email.map(|e| e.text().to_owned()).unwrap_or_default(),
+                    identity_id: e.identity_id.unwrap_or_default(),
+                    site_rule: e.site_rule,
+                    lifecycle: Lifecycle::Active,
+                    disabled: false,
+                    invitation_id: String::new(),
+                    username: Some(e.username),
+                    kind: e.kind,
+                    local_password_hash: None,
+                    temporary: false,
+                    logged_in: false,
+                    invitation_expires_at_ms: 0,
+                    last_email: None,
+                    failed_logins: Vec::new(),
+                    locked_until_ms: 0,
+                },
+            );
+        }
+        Event::Contact(change) => {
+            let key = keys::contact(tenant, id);
+            if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+                match change {
+                    ContactEvent::ContactActivated(_) => row.lifecycle = Lifecycle::Active,
+                    ContactEvent::AccessDisabled(_) => row.disabled = true,
+                    ContactEvent::AccessRestored(_) => row.disabled = false,
+                    ContactEvent::AccessRevoked(_) => row.lifecycle = Lifecycle::Revoked,
+                    ContactEvent::LocalPasswordSet(e) => {
+                        row.local_password_hash = Some(e.password_hash);
+                        row.temporary = e.temporary;
+                    }
+                    ContactEvent::FirstLogin(_) => row.logged_in = true,
+                    ContactEvent::EmailSent(e) => {
+                        row.last_email = Some(LastEmail {
+                            kind: e.kind,
+                            sent: true,
+                            reason: String::new(),
+                        });
+                    }
+                    ContactEvent::EmailDeliveryFailed(e) => {
+                        row.last_email = Some(LastEmail {
+                            kind: e.kind,
+                            sent: false,
+                            reason: e.reason,
+                        });
+                    }
+                    ContactEvent::ContactDetailsChanged(e) => {
+                        if !row.identity_id.is_empty() {
+                            rows.del(keys::membership(tenant, &row.identity_id));
+                        }
+                        if let Some(old) = &row.username {
+                            rows.del(keys::username(tenant, old));
+                        }
+                        if let Some(identity) = &e.identity_id {
+                            rows.put(keys::membership(tenant, identity), &row.contact_id);
+                        }
+                        if let Some(username) = &e.username {
+                            rows.put(keys::username(tenant, username), &row.contact_id);
+                        }
+                        row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
+                        row.identity_id = e.identity_id.unwrap_or_default();
+                        row.username = e.username;
+                    }
+                    ContactEvent::ContactAwaitingApproval(_) => {
+                        row.lifecycle = Lifecycle::PendingApproval
+                    }
+                    ContactEvent::ContactApproved(_) => row.lifecycle = Lifecycle::Active,
+                    ContactEvent::ContactRejected(_) => row.lifecycle = Lifecycle::Revoked,
+                    ContactEvent::LocalPasswordCleared(_) => {
+                        row.local_password_hash = None;
+                        row.temporary = false;
+                    }
+                    ContactEvent::LoginFailed(e) => {
+                        remember_failure(&mut row.failed_logins, e.at_ms)
+                    }
+                    ContactEvent::LoginLocked(e) => row.locked_until_ms = e.until_ms,
+                    ContactEvent::LoginFailuresCleared(_) => {
+                        row.failed_logins.clear();
+                        row.locked_until_ms = 0;
+                    }
+                    ContactEvent::LoginCodeExchanged(_) => row.logged_in = true,
+                    ContactEvent::PasswordResetRequested(_)
+                    | ContactEvent::PasswordResetCompleted(_) => {}
+                    ContactEvent::ContactInvited(_) | ContactEvent::LoginCreated(_) => {}
+                }
+                rows.put(key, &row);
+            }
+        }
+        Event::Identity(IdentityEvent::IdentityRegistered(e)) => rows.put(
+            keys::identity(id),
+            &IdentityRow {
+                email: e.email.text().to_owned(),
+                password_hash: None,
+            },
+        ),
+        Event::Identity(IdentityEvent::IdentityForgotten(f)) => {
+            // What the rows hold of the person goes with the key.
+            rows.del(keys::identity(id));
+            for (tenant, contact_id) in &f.contacts {
+                let key = keys::contact(tenant, contact_id);
+                if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+                    row.email = access_catalogue::personal::ERASED.to_owned();
+                    rows.put(key, &row);
+                }
+            }
+        }
+        Event::Identity(IdentityEvent::PasswordSet(e)) => {
+            let key = keys::identity(id);
+            if let Some(mut row) = rows.get::<IdentityRow>(&key)? {
+                row.password_hash = Some(e.password_hash);
+                rows.put(key, &row);
+            }
+        }
+        Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
+            rows.put(keys::portal_link_id(tenant, &e.link_id), &e.token_sha256);
+            rows.put(
+                keys::portal_link(&e.token_sha256),
+                &PortalLinkRow {
+                    tenant: tenant.to_owned(),
+                    link_id: e.link_id,
+                    customer_id: e.customer_id,
+                    kinds: e.kinds,
+                    expires_at_ms: e.expires_at_ms,
+                    deleted: false,
+                },
+            );
+        }
+        Event::PortalLink(PortalLinkEvent::PortalLinkDeleted(_)) => {
+            if let Some(hash) = rows.get::<[u8; 32]>(&keys::portal_link_id(tenant, id))? {
+                let key = keys::portal_link(&hash);
+                if let Some(mut row) = rows.get::<PortalLinkRow>(&key)? {
+                    row.deleted = true;
+                    rows.put(key, &row);
+                }
+            }
+        }
+        // The log's own record: nothing any read model answers from.
+        Event::System(_) => {}
+        Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
+            rows.put(keys::invitation(tenant, &e.invitation_id), &e.contact_id);
+            set_invitation_expiry(rows, tenant, &e.contact_id, e.expires_at_ms)?;
+        }
+        Event::Invitation(InvitationEvent::InvitationResent(e)) => {
+            if let Some(contact_id) = rows.get::<String>(&keys::invitation(tenant, id))? {
+                set_invitation_expiry(rows, tenant, &contact_id, e.expires_at_ms)?;
+            }
+        }
+        Event::Invitation(
+            InvitationEvent::InvitationAccepted(_) | InvitationEvent::InvitationCancelled(_),
+        ) => {
+            if let Some(contact_id) = rows.get::<String>(&keys::invitation(tenant, id))? {
+                set_invitation_expiry(rows, tenant, &contact_id, 0)?;
+            }
+        }
+        Event::EmailSlot(_)
+        | Event::UsernameSlot(_)
+        | Event::Tenant(
+            TenantEvent::EmailTemplateSet(_)
+            | TenantEvent::EmailTemplateReset(_)
+            | TenantEvent::NotificationPolicySet(_),
+        ) => {}
+    }
+    Ok(())
+}

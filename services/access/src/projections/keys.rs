@@ -1,0 +1,59 @@
+//! Row keys. `\0` separates parts; no id may contain it.
+
+pub fn tenant(t: &str) -> Vec<u8> {
+    [b"t\0", t.as_bytes()].concat()
+}
+pub fn key(id: &str) -> Vec<u8> {
+    [b"k\0", id.as_bytes()].concat()
+}
+pub fn customer(t: &str, c: &str) -> Vec<u8> {
+    [b"c\0", t.as_bytes(), b"\0", c.as_bytes()].concat()
+}
+pub fn contact(t: &str, c: &str) -> Vec<u8> {
+    [b"n\0", t.as_bytes(), b"\0", c.as_bytes()].concat()
+}
+pub fn username(t: &str, username: &str) -> Vec<u8> {
+    [
+        b"u\0",
+        t.as_bytes(),
+        b"\0",
+        username.to_lowercase().as_bytes(),
+    ]
+    .concat()
+}
+pub fn customer_prefix(t: &str) -> Vec<u8> {
+    [b"c\0", t.as_bytes(), b"\0"].concat()
+}
+pub fn customer_contact(t: &str, customer: &str, contact: &str) -> Vec<u8> {
+    [
+        b"x\0",
+        t.as_bytes(),
+        b"\0",
+        customer.as_bytes(),
+        b"\0",
+        contact.as_bytes(),
+    ]
+    .concat()
+}
+pub fn customer_contacts_prefix(t: &str, customer: &str) -> Vec<u8> {
+    [b"x\0", t.as_bytes(), b"\0", customer.as_bytes(), b"\0"].concat()
+}
+pub fn membership(t: &str, identity: &str) -> Vec<u8> {
+    [b"m\0", t.as_bytes(), b"\0", identity.as_bytes()].concat()
+}
+pub fn portal_link(token_sha256: &[u8; 32]) -> Vec<u8> {
+    [b"p\0".as_slice(), token_sha256].concat()
+}
+pub fn portal_link_id(t: &str, link_id: &str) -> Vec<u8> {
+    [b"l\0", t.as_bytes(), b"\0", link_id.as_bytes()].concat()
+}
+pub fn invitation(t: &str, invitation: &str) -> Vec<u8> {
+    [b"v\0", t.as_bytes(), b"\0", invitation.as_bytes()].concat()
+}
+pub fn identity(i: &str) -> Vec<u8> {
+    [b"i\0", i.as_bytes()].concat()
+}
+pub const CHECKPOINT: &[u8] = b"_checkpoint";
+/// The hash of the event at the checkpoint.
+pub const CHECKPOINT_HASH: &[u8] = b"_checkpoint_hash";
+pub const SCHEMA: &[u8] = b"_schema";
