@@ -3,6 +3,7 @@
 //! again and decide again. A request id seen before is answered from its first
 //! result without deciding anything.
 
+mod accept;
 mod audit;
 mod background;
 mod bulk;
@@ -27,6 +28,7 @@ mod tenants;
 mod throttle;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use accept::*;
 pub use background::{Background, Busy};
 pub use bulk::{BulkInvite, BulkInvited, BulkOutcome, BulkSelection, BulkSkipped};
 pub use commands::*;

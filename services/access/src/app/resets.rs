@@ -1,7 +1,8 @@
 //! Commands for password resets: asking for a link (staff or "forgot
 //! password") and using one.
 
-use super::commands::{SessionSubject, load_customer_of};
+use super::SessionSubject;
+use super::commands::load_customer_of;
 use super::{App, AppError, Command, Unit};
 use crate::domain::contact::{ContactState, Lifecycle};
 use crate::domain::identity::IdentityState;

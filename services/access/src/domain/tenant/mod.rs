@@ -2,15 +2,19 @@
 
 use super::password_policy::PasswordPolicy;
 use super::policy::{Role, Staff};
-use super::values::{Email, FieldViolation, GeneratedId, Name, SiteName, TenantId};
+use super::values::{FieldViolation, GeneratedId, Name, SiteName, TenantId};
 use super::{Aggregate, Change, DomainError, streams};
-use crate::domain::Reason;
 use access_catalogue::catalogue::{
-    ApiKeyIssued, ApiKeyRevoked, ApprovalPolicySet, BrandingSet, DefaultVisibility,
-    EmailTemplateReset, EmailTemplateSet, Event, PasswordPolicySet, TenantCreated, TenantEvent,
-    TenantSettingsChanged, UsernameAdministratorsSet,
+    ApiKeyIssued, DefaultVisibility, EmailTemplateSet, Event, TenantCreated, TenantEvent,
+    TenantSettingsChanged,
 };
 use std::collections::BTreeMap;
+
+mod keys;
+mod policies;
+
+pub use keys::*;
+pub use policies::*;
 
 /// What the log says about one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,260 +219,6 @@ pub fn create(state: &TenantState, cmd: CreateTenant) -> Result<Vec<Change>, Dom
     ])
 }
 
-/// Issue an API key (admins).
-#[derive(Clone, Debug)]
-pub struct IssueApiKey {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// Who asks.
-    pub by: Staff,
-    /// The new key's public id.
-    pub key_id: GeneratedId,
-    /// SHA-256 of the new key's text.
-    pub key_sha256: [u8; 32],
-    /// Its role.
-    pub role: Role,
-    /// Who holds it.
-    pub name: Name,
-    /// For rep keys: the sales rep.
-    pub rep_id: Option<String>,
-}
-
-/// Decides `CreateApiKey`: a rep key names its rep; other keys name none.
-pub fn issue_key(state: &TenantState, cmd: IssueApiKey) -> Result<Vec<Change>, DomainError> {
-    cmd.by.may_manage_tenant()?;
-    match (&cmd.role, &cmd.rep_id) {
-        (Role::Rep, None) => {
-            return Err(DomainError::invalid(
-                "rep_id",
-                "a rep key needs the sales rep it acts for",
-            ));
-        }
-        (Role::Rep, Some(_)) | (_, None) => {}
-        (_, Some(_)) => {
-            return Err(DomainError::invalid(
-                "rep_id",
-                "only rep keys name a sales rep",
-            ));
-        }
-    }
-    if state.keys.contains_key(cmd.key_id.as_str()) {
-        return Err(DomainError::AlreadyExists("that key id exists".into()));
-    }
-    Ok(vec![Change::new(
-        streams::tenant(&cmd.tenant),
-        Event::Tenant(TenantEvent::ApiKeyIssued(ApiKeyIssued {
-            key_id: cmd.key_id.to_string(),
-            role: cmd.role.as_str().into(),
-            key_sha256: cmd.key_sha256,
-            name: cmd.name.to_string(),
-            rep_id: cmd.rep_id,
-        })),
-    )])
-}
-
-/// Decides `RevokeApiKey`: the key stops working at once.
-pub fn revoke_key(
-    state: &TenantState,
-    tenant: &TenantId,
-    by: &Staff,
-    key_id: &str,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    match state.keys.get(key_id) {
-        None => Err(DomainError::NotFound("API key")),
-        Some(k) if k.revoked => Err(DomainError::precondition(
-            Reason::AlreadyRevoked,
-            "the key is already revoked",
-        )),
-        Some(_) => Ok(vec![Change::new(
-            streams::tenant(tenant),
-            Event::Tenant(TenantEvent::ApiKeyRevoked(ApiKeyRevoked {
-                key_id: key_id.to_owned(),
-            })),
-        )]),
-    }
-}
-
-/// Decides `RotateApiKey`: a new key with the old one's role, holder and
-/// rep, and the old key revoked, in one step (no moment with neither).
-pub fn rotate_key(
-    state: &TenantState,
-    tenant: &TenantId,
-    by: &Staff,
-    old_key_id: &str,
-    new_key_id: &GeneratedId,
-    new_key_sha256: [u8; 32],
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    let old = match state.keys.get(old_key_id) {
-        None => return Err(DomainError::NotFound("API key")),
-        Some(k) if k.revoked => {
-            return Err(DomainError::precondition(
-                Reason::AlreadyRevoked,
-                "a revoked key cannot be rotated; create a new one",
-            ));
-        }
-        Some(k) => k,
-    };
-    if state.keys.contains_key(new_key_id.as_str()) {
-        return Err(DomainError::AlreadyExists("that key id exists".into()));
-    }
-    Ok(vec![
-        Change::new(
-            streams::tenant(tenant),
-            Event::Tenant(TenantEvent::ApiKeyIssued(ApiKeyIssued {
-                key_id: new_key_id.to_string(),
-                role: old.role.clone(),
-                key_sha256: new_key_sha256,
-                name: old.name.clone(),
-                rep_id: old.rep_id.clone(),
-            })),
-        ),
-        Change::new(
-            streams::tenant(tenant),
-            Event::Tenant(TenantEvent::ApiKeyRevoked(ApiKeyRevoked {
-                key_id: old_key_id.to_owned(),
-            })),
-        ),
-    ])
-}
-
-/// Decides `SetBranding` (values checked by the caller).
-pub fn set_branding(
-    state: &TenantState,
-    tenant: &TenantId,
-    by: &Staff,
-    branding: BrandingSet,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    if !state.exists {
-        return Err(DomainError::NotFound("tenant"));
-    }
-    Ok(vec![Change::new(
-        streams::tenant(tenant),
-        Event::Tenant(TenantEvent::BrandingSet(branding)),
-    )])
-}
-
-/// Decides `SetPasswordPolicy`.
-pub fn set_password_policy(
-    state: &TenantState,
-    tenant: &TenantId,
-    by: &Staff,
-    policy: PasswordPolicy,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    if !state.exists {
-        return Err(DomainError::NotFound("tenant"));
-    }
-    Ok(vec![Change::new(
-        streams::tenant(tenant),
-        Event::Tenant(TenantEvent::PasswordPolicySet(PasswordPolicySet {
-            min_length: policy.min_length,
-            require_mixed_case: policy.require_mixed_case,
-            require_symbol: policy.require_symbol,
-        })),
-    )])
-}
-
-/// Decides `SetApprovalPolicy`.
-pub fn set_approval_policy(
-    state: &TenantState,
-    tenant: &TenantId,
-    by: &Staff,
-    approval_required: bool,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    if approval_required && state.username_administrators.is_empty() {
-        return Err(DomainError::precondition(
-            Reason::NoUsernameAdministrators,
-            "set at least one username administrator first: they approve registrations",
-        ));
-    }
-    Ok(vec![Change::new(
-        streams::tenant(tenant),
-        Event::Tenant(TenantEvent::ApprovalPolicySet(ApprovalPolicySet {
-            approval_required,
-        })),
-    )])
-}
-
-/// Decides `SetUsernameAdministrators`: one to three distinct emails.
-pub fn set_username_administrators(
-    tenant: &TenantId,
-    by: &Staff,
-    emails: Vec<Email>,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    let mut unique: Vec<String> = Vec::new();
-    for e in emails {
-        let e = e.to_string();
-        if unique.iter().any(|u| u.eq_ignore_ascii_case(&e)) {
-            return Err(DomainError::invalid(
-                "emails",
-                format!("{e} is listed twice"),
-            ));
-        }
-        unique.push(e);
-    }
-    if unique.is_empty() || unique.len() > 3 {
-        return Err(DomainError::invalid(
-            "emails",
-            "give one to three username administrators",
-        ));
-    }
-    Ok(vec![Change::new(
-        streams::tenant(tenant),
-        Event::Tenant(TenantEvent::UsernameAdministratorsSet(
-            UsernameAdministratorsSet { emails: unique },
-        )),
-    )])
-}
-
-/// Decides `SetEmailTemplate`: the template was checked to render already
-/// (by the caller, with the mail engine); `None` goes back to the built-in one.
-pub fn set_email_template(
-    state: &TenantState,
-    tenant: &TenantId,
-    by: &Staff,
-    kind: &str,
-    template: Option<EmailTemplateSet>,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    let event = match template {
-        Some(t) => TenantEvent::EmailTemplateSet(t),
-        None if state.templates.contains_key(kind) => {
-            TenantEvent::EmailTemplateReset(EmailTemplateReset {
-                kind: kind.to_owned(),
-            })
-        }
-        None => {
-            return Err(DomainError::precondition(
-                Reason::Unchanged,
-                "this email already uses the built-in template",
-            ));
-        }
-    };
-    Ok(vec![Change::new(
-        streams::tenant(tenant),
-        Event::Tenant(event),
-    )])
-}
-
-/// Decides `SetNotificationPolicy` (admins).
-pub fn set_notification_policy(
-    tenant: &TenantId,
-    by: &Staff,
-    policy: access_catalogue::catalogue::NotificationPolicySet,
-) -> Result<Vec<Change>, DomainError> {
-    by.may_manage_tenant()?;
-    Ok(vec![Change::new(
-        streams::tenant(tenant),
-        Event::Tenant(TenantEvent::NotificationPolicySet(policy)),
-    )])
-}
-
 /// Replace the tenant's settings (admins).
 #[derive(Clone, Debug)]
 pub struct ChangeSettings {
@@ -515,7 +265,9 @@ pub fn change_settings(cmd: ChangeSettings) -> Result<Vec<Change>, DomainError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Reason;
     use crate::domain::test_support::*;
+    use crate::domain::values::Email;
 
     fn cmd(sites: &[&str], default: &str) -> CreateTenant {
         CreateTenant {
