@@ -3,12 +3,15 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+mod changes;
 mod contacts;
 mod customers;
 mod keys;
+mod links;
 mod operations;
 mod outbox;
 mod reports;
+mod settings;
 mod tenant;
 
 use customers::CustomerCommand;
@@ -123,9 +126,18 @@ enum Command {
     /// The tenant's history, its access at a past moment, verification and archives.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Reports, bulk invitations, approvals, resets and portal links.
+    /// Reports and bulk invitations.
     #[command(flatten)]
-    More(reports::ReportCommand),
+    Reports(reports::ReportCommand),
+    /// Changes to a contact by staff, approvals.
+    #[command(flatten)]
+    Changes(changes::ChangeCommand),
+    /// The tenant's settings.
+    #[command(flatten)]
+    Settings(settings::SettingsCommand),
+    /// Password resets and portal links.
+    #[command(flatten)]
+    Links(links::LinkCommand),
 }
 
 /// The wire value of a document kind's name.
@@ -228,7 +240,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Key(c) => keys::run(c, &client).await,
         Command::Contacts(c) => contacts::run(c, &client).await,
         Command::Operations(c) => operations::run(c, &client).await,
-        Command::More(more) => reports::run(more, &client).await,
+        Command::Reports(c) => reports::run(c, &client).await,
+        Command::Changes(c) => changes::run(c, &client).await,
+        Command::Settings(c) => settings::run(c, &client).await,
+        Command::Links(c) => links::run(c, &client).await,
         Command::Audit(a) => audit::run(a, &client).await,
         // Answered above, without a connection.
         Command::OutboxLink { .. } => Ok(()),
