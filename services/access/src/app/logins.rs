@@ -380,7 +380,7 @@ impl Command for RecordFirstLogin {
         let changes = logins::first_login(&contact, &self.tenant, &self.contact_id);
         if changes.is_empty() {
             return Err(DomainError::precondition(
-                Reason::AlreadyRecorded,
+                Reason::Unchanged,
                 "the first login was recorded before",
             )
             .into());
@@ -447,7 +447,7 @@ impl Command for ClearLoginFailures {
         let changes = lockout::clear_after_login(&contact, &self.tenant, &self.contact_id);
         if changes.is_empty() {
             return Err(DomainError::precondition(
-                Reason::NothingToClear,
+                Reason::Unchanged,
                 "no failed logins are counted",
             )
             .into());

@@ -25,6 +25,8 @@ mod resets;
 mod selfservice;
 mod temporary;
 mod tenants;
+#[cfg(test)]
+mod tests;
 mod throttle;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -124,6 +126,8 @@ pub struct App {
     background: Background,
     /// What the service reads the time from.
     clock: Arc<dyn Clock>,
+    /// Permits for rendering email previews.
+    renders: Arc<tokio::sync::Semaphore>,
 }
 
 /// What an [`App`] is made of; the rest it makes itself.
@@ -161,6 +165,7 @@ impl App {
             reset_throttle: Default::default(),
             forgot: Default::default(),
             background: Default::default(),
+            renders: Arc::new(tokio::sync::Semaphore::new(preview::RENDERS_AT_ONCE)),
         }
     }
 

@@ -9,7 +9,7 @@ use access_mailer::templates::{self, Kind, Rendered, Template, TemplateError};
 use std::time::Duration;
 
 /// How many previews render at once, and how long one may wait and take.
-const RENDERS_AT_ONCE: usize = 2;
+pub(super) const RENDERS_AT_ONCE: usize = 2;
 const RENDER_DEADLINE: Duration = Duration::from_secs(2);
 
 /// A rendered preview.
@@ -30,10 +30,8 @@ impl App {
         &self,
         template: Template,
     ) -> Result<Result<Rendered, TemplateError>, AppError> {
-        static RENDERING: tokio::sync::Semaphore =
-            tokio::sync::Semaphore::const_new(RENDERS_AT_ONCE);
         let busy = || AppError::Busy("too many templates are being rendered; retry shortly".into());
-        let _permit = tokio::time::timeout(RENDER_DEADLINE, RENDERING.acquire())
+        let _permit = tokio::time::timeout(RENDER_DEADLINE, self.renders.acquire())
             .await
             .map_err(|_| busy())?
             .map_err(|_| busy())?;

@@ -73,12 +73,8 @@ pub enum Reason {
     AlreadyRevoked,
     /// Deleted already.
     AlreadyDeleted,
-    /// Recorded already.
-    AlreadyRecorded,
     /// The login is not locked.
     NotLocked,
-    /// There is nothing to clear.
-    NothingToClear,
     /// The command would change nothing.
     Unchanged,
     /// The tenant has no username administrators to approve registrations.
@@ -113,8 +109,6 @@ pub enum Reason {
     ReadModelBehind,
     /// The event log is out of reach for now; retry.
     LogUnavailable,
-    /// The service cannot answer this now; retry.
-    Unavailable,
     /// The service is busy with work of this kind (rendering previews, say); retry shortly.
     Busy,
     /// The stored history this needs is damaged; an operator must repair it.
@@ -158,9 +152,7 @@ impl Reason {
         Reason::NotPendingApproval,
         Reason::AlreadyRevoked,
         Reason::AlreadyDeleted,
-        Reason::AlreadyRecorded,
         Reason::NotLocked,
-        Reason::NothingToClear,
         Reason::Unchanged,
         Reason::NoUsernameAdministrators,
         Reason::ApiKeyRequired,
@@ -178,7 +170,6 @@ impl Reason {
         Reason::PositionBeyondLog,
         Reason::ReadModelBehind,
         Reason::LogUnavailable,
-        Reason::Unavailable,
         Reason::Busy,
         Reason::HistoryDamaged,
     ];
@@ -220,9 +211,7 @@ impl Reason {
             Reason::NotPendingApproval => "not_pending_approval",
             Reason::AlreadyRevoked => "already_revoked",
             Reason::AlreadyDeleted => "already_deleted",
-            Reason::AlreadyRecorded => "already_recorded",
             Reason::NotLocked => "not_locked",
-            Reason::NothingToClear => "nothing_to_clear",
             Reason::Unchanged => "unchanged",
             Reason::NoUsernameAdministrators => "no_username_administrators",
             Reason::ApiKeyRequired => "api_key_required",
@@ -240,7 +229,6 @@ impl Reason {
             Reason::PositionBeyondLog => "position_beyond_log",
             Reason::ReadModelBehind => "read_model_behind",
             Reason::LogUnavailable => "log_unavailable",
-            Reason::Unavailable => "unavailable",
             Reason::Busy => "busy",
             Reason::HistoryDamaged => "history_damaged",
         }
