@@ -27,6 +27,7 @@ mod operations;
 mod pages;
 mod passwords;
 mod portal_links;
+mod reasons;
 mod rebuild;
 mod resets;
 mod smtp;

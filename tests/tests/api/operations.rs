@@ -391,6 +391,10 @@ async fn a_full_disk_refuses_commands_as_unavailable_and_the_service_recovers_by
         .await
         .expect_err("no space");
     assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        tonic_types::StatusExt::get_details_error_info(&refused).map(|i| i.reason),
+        Some("log_unavailable".to_owned())
+    );
     assert_eq!(app.head().await, head, "nothing new is visible");
     let still = app
         .access()

@@ -221,7 +221,7 @@ pub fn resend(state: ResendState<'_>, cmd: ResendInvitation) -> Result<Vec<Chang
     }
     if state.invitation.status != Some(InvitationStatus::Pending) {
         return Err(DomainError::precondition(
-            Reason::NotPending,
+            Reason::NoInvitation,
             "the invitation is no longer pending",
         ));
     }
@@ -353,8 +353,8 @@ pub fn accept(state: AcceptState<'_>, cmd: AcceptInvitation) -> Result<Vec<Chang
             ));
         }
         (None, Credential::ExistingPassword { .. }) => {
-            return Err(DomainError::precondition(
-                Reason::PasswordRequired,
+            return Err(DomainError::invalid(
+                "password",
                 "a new password is required",
             ));
         }

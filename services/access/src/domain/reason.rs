@@ -51,12 +51,8 @@ pub enum Reason {
     NoInvitation,
     /// The invitation was accepted already.
     AlreadyAccepted,
-    /// Nothing is pending for this contact.
-    NotPending,
     /// The person has a login elsewhere: the existing password is needed.
     ExistingPasswordRequired,
-    /// A password is needed.
-    PasswordRequired,
     /// The login has no email address to write to.
     NoEmail,
     /// Bulk invitations: the customer has a login already.
@@ -141,9 +137,7 @@ impl Reason {
         Reason::LinkDeleted,
         Reason::NoInvitation,
         Reason::AlreadyAccepted,
-        Reason::NotPending,
         Reason::ExistingPasswordRequired,
-        Reason::PasswordRequired,
         Reason::NoEmail,
         Reason::AlreadyHasLogin,
         Reason::InvalidEmail,
@@ -200,9 +194,7 @@ impl Reason {
             Reason::LinkDeleted => "link_deleted",
             Reason::NoInvitation => "no_invitation",
             Reason::AlreadyAccepted => "already_accepted",
-            Reason::NotPending => "not_pending",
             Reason::ExistingPasswordRequired => "existing_password_required",
-            Reason::PasswordRequired => "password_required",
             Reason::NoEmail => "no_email",
             Reason::AlreadyHasLogin => "already_has_login",
             Reason::InvalidEmail => "invalid_email",

@@ -94,7 +94,7 @@ pub fn request_reset(
     if lifecycle == Lifecycle::Invited {
         if invitation.status != Some(InvitationStatus::Pending) {
             return Err(DomainError::precondition(
-                Reason::NotPending,
+                Reason::NoInvitation,
                 "the invitation is no longer pending",
             ));
         }
