@@ -66,7 +66,7 @@ pub struct Pages {
     strings: HashMap<String, String>,
     key: Keyring,
     secure: bool,
-    posts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    posts: governor::DefaultKeyedRateLimiter<IpAddr>,
     swept: Mutex<Instant>,
     trusted_proxies: crate::proxies::TrustedProxies,
 }
@@ -91,7 +91,9 @@ pub fn router(
         strings,
         key,
         secure,
-        posts: Mutex::new(HashMap::new()),
+        posts: governor::RateLimiter::keyed(governor::Quota::per_minute(
+            std::num::NonZeroU32::new(POSTS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
+        )),
         swept: Mutex::new(Instant::now()),
         trusted_proxies,
     });

@@ -47,14 +47,16 @@ pub(super) async fn headers(
     response
 }
 
+/// The cookies the browser sent, by name (the `cookie` crate reads them:
+/// pairs that are not cookies are skipped).
 pub(super) fn cookies(headers: &HeaderMap) -> HashMap<String, String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .flat_map(cookie::Cookie::split_parse)
+        .flatten()
+        .map(|c| (c.name().to_owned(), c.value().to_owned()))
         .collect()
 }
 
@@ -83,11 +85,17 @@ impl FromRequestParts<Shared> for Peer {
 }
 
 impl Pages {
+    /// A `Set-Cookie` value: only for the pages (HttpOnly, SameSite=Lax), and
+    /// only over TLS when the pages are served over TLS.
     pub(super) fn cookie(&self, name: &str, value: &str, path: &str, max_age: i64) -> String {
-        format!(
-            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-            if self.secure { "; Secure" } else { "" }
-        )
+        cookie::Cookie::build((name, value))
+            .path(path)
+            .max_age(time::Duration::seconds(max_age))
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure)
+            .build()
+            .to_string()
     }
 
     pub(super) fn csrf_name(&self) -> &'static str {
@@ -140,25 +148,21 @@ impl Pages {
         None
     }
 
-    /// Whether a client address may POST now.
+    /// Whether a client address may POST now: a burst of
+    /// [`POSTS_PER_MINUTE`], then one more every `60 / POSTS_PER_MINUTE` s.
     pub(super) fn admit(&self, peer: Option<SocketAddr>) -> bool {
         let ip = peer.map_or(IpAddr::from([0, 0, 0, 0]), |p| {
             crate::proxies::counted(p.ip())
         });
-        let mut posts = self.posts.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        // Swept at most once a second: a flood of fresh addresses must not
-        // make every POST pay a full scan.
-        let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
-        if posts.len() > 100_000 && now.duration_since(*swept).as_secs() >= 1 {
-            *swept = now;
-            posts.retain(|_, (start, _)| now.duration_since(*start).as_secs() < 60);
+        // A flood of fresh addresses is forgotten once they are quiet again;
+        // past the bound, at most once a second, so no POST pays a full scan.
+        if self.posts.len() > 100_000 {
+            let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+            if swept.elapsed().as_secs() >= 1 {
+                *swept = Instant::now();
+                self.posts.retain_recent();
+            }
         }
-        let entry = posts.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0).as_secs() >= 60 {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        entry.1 <= POSTS_PER_MINUTE
+        self.posts.check_key(&ip).is_ok()
     }
 }
