@@ -6,6 +6,7 @@
 
 mod audit_rows;
 mod empty;
+mod footprint_rows;
 mod grpc_rows;
 mod log_rows;
 mod mail_rows;
@@ -133,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
         rows.push(grpc_rows::invite(&seeded, &empty, 64, runs, plan.length).await?);
         step("footprint and restart");
         let (lines, dir, contacts, _keep) =
-            grpc_rows::footprint(seeded, cli.keep_data.as_deref()).await?;
+            footprint_rows::footprint(seeded, cli.keep_data.as_deref()).await?;
         notes.extend(lines);
         step("in-process lookups");
         rows.push(grpc_rows::lookups(&dir, &contacts, runs)?);
