@@ -23,7 +23,7 @@ mod signed;
 pub use derived::api_key_id_of;
 pub use key::ServerKey;
 pub use links::{BadToken, LinkClaims};
-pub use signed::{LoginCodeClaims, SessionClaims};
+pub use signed::{LOGIN_CODE_TTL_MS, LoginCodeClaims, SessionClaims};
 
 /// The server key and the keys it replaced: what every derived secret is
 /// made with (the current key) and checked against (all of them).

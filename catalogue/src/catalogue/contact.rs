@@ -72,7 +72,7 @@ pub struct LocalPasswordSet {
 }
 
 /// The inputs a generated temporary password is derived from with the server
-/// key (see `links::temporary_password`).
+/// key (see `access_keyring::Keyring::temporary_password`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneratedPassword {
     /// The request that set it (as the caller sent it).

@@ -3,7 +3,7 @@
 //! A newer binary upgrades an older directory (read models whose layout
 //! changed are rebuilt from the log on their own; a log in an earlier layout
 //! is converted with its stored bytes unchanged, see
-//! `access_log::sled_upgrade`).
+//! `access_log::file_log`, which converts it on open).
 //!
 //! An older binary refuses a directory written by a newer one, with a message
 //! that says so, instead of misreading it.

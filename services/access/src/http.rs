@@ -1,17 +1,15 @@
 //! The HTTP side: liveness, and the pages a customer contact sees.
 
 use crate::app::App;
-use access_keyring::Keyring;
 use axum::Router;
 use axum::routing::get;
 
 /// The HTTP routes: `/healthz` and the contact-facing pages.
 pub fn router(
     app: App,
-    key: Keyring,
     secure: bool,
     trusted_proxies: crate::proxies::TrustedProxies,
 ) -> anyhow::Result<Router> {
-    Ok(crate::pages::router(app, key, secure, trusted_proxies)?
+    Ok(crate::pages::router(app, secure, trusted_proxies)?
         .route("/healthz", get(|| async { "ok\n" })))
 }

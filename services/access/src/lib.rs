@@ -14,7 +14,9 @@
 //! - [`checkpoints`]: the log's running digest and its signed checkpoints.
 //! - [`repair`]: `accessd repair --quarantine`, the operator's recorded repair.
 //! - [`integrity`]: the checks before serving: stores backed by the log.
-//! - [`secrets`]: server keys, API keys, session tokens and password hashing.
+//! - [`secrets`]: the key files of the data directory and digests of
+//!   presented keys (what is derived from the server key is in
+//!   `access_keyring`; password hashing in [`passwords`]).
 //! - [`config`], [`startup`], [`telemetry`]: wiring.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

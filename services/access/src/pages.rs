@@ -23,7 +23,7 @@ use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
 use crate::domain::{DomainError, Reason};
 use crate::projections::TenantRow;
 use access_catalogue::Actor;
-use access_keyring::{Keyring, LinkClaims};
+use access_keyring::LinkClaims;
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -44,8 +44,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// POSTs one client address may send a minute.
-const POSTS_PER_MINUTE: u32 = 30;
+/// The POSTs one client address may send at once, and how many more a
+/// minute after that (one every two seconds).
+const POSTS_PER_MINUTE: std::num::NonZeroU32 = std::num::NonZeroU32::new(30).expect("not zero");
 
 /// The cookie holding an invitation link's token.
 const INVITE_COOKIE: &str = "invite";
@@ -64,7 +65,6 @@ pub struct Pages {
     app: App,
     env: Environment<'static>,
     strings: HashMap<String, String>,
-    key: Keyring,
     secure: bool,
     posts: governor::DefaultKeyedRateLimiter<IpAddr>,
     swept: Mutex<Instant>,
@@ -76,7 +76,6 @@ type Shared = Arc<Pages>;
 /// The pages' routes; `secure` when served over TLS (cookies and HSTS).
 pub fn router(
     app: App,
-    key: Keyring,
     secure: bool,
     trusted_proxies: crate::proxies::TrustedProxies,
 ) -> anyhow::Result<Router> {
@@ -89,11 +88,8 @@ pub fn router(
         app,
         env,
         strings,
-        key,
         secure,
-        posts: governor::RateLimiter::keyed(governor::Quota::per_minute(
-            std::num::NonZeroU32::new(POSTS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
-        )),
+        posts: governor::RateLimiter::keyed(governor::Quota::per_minute(POSTS_PER_MINUTE)),
         swept: Mutex::new(Instant::now()),
         trusted_proxies,
     });

@@ -44,7 +44,6 @@ pub struct Application {
     /// The Prometheus endpoint, when asked for.
     metrics: Option<(metrics_exporter_prometheus::PrometheusHandle, TcpListener)>,
     /// Signs the pages' CSRF tokens.
-    page_key: access_keyring::Keyring,
     /// How long in-flight requests may finish after a stop.
     drain_timeout: std::time::Duration,
     /// Whose forwarding headers the pages believe.
@@ -230,7 +229,6 @@ impl Application {
             workers,
             operator_key_path: secrets.operator_key_path,
             tls,
-            page_key: secrets.keyring.clone(),
             trusted_proxies: config.trusted_proxies.clone(),
             drain_timeout: config.drain_timeout,
             metrics,
@@ -336,7 +334,6 @@ impl Application {
             });
         let router = crate::http::router(
             self.shared.app.clone(),
-            self.page_key.clone(),
             self.tls.is_some(),
             self.trusted_proxies.clone(),
         )?;

@@ -96,7 +96,7 @@ fn the_transports_go_through_the_app() {
         &["grpc", "pages", "pages.rs"],
         &[
             "access_log",
-            "access_keyring::Keyring::",
+            "Keyring",
             "ReadModels",
             "Vault",
             "decode_open",

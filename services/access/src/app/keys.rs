@@ -16,7 +16,7 @@ use std::time::Duration;
 const KEY_CATCH_UP: Duration = Duration::from_secs(2);
 
 /// A key that was issued: its id and its text, shown once.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct IssuedKey {
     /// The key's public id.
     pub key_id: String,
@@ -46,6 +46,12 @@ pub enum KeyRefused {
     NotYetKnown,
     /// The read models could not be read.
     Fault(anyhow::Error),
+}
+
+impl std::fmt::Debug for IssuedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IssuedKey({}, <redacted>)", self.key_id)
+    }
 }
 
 impl App {

@@ -11,7 +11,7 @@ use crate::domain::{Change, DomainError, Reason, streams};
 use crate::projections::PortalLinkRow;
 
 /// A portal link as created.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct CreatedPortalLink {
     /// Its id.
     pub link_id: String,
@@ -19,6 +19,12 @@ pub struct CreatedPortalLink {
     pub token: String,
     /// `<public base URL>/p/<token>`.
     pub url: String,
+}
+
+impl std::fmt::Debug for CreatedPortalLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CreatedPortalLink({}, <redacted>)", self.link_id)
+    }
 }
 
 impl App {

@@ -86,6 +86,16 @@ impl App {
         self.keyring.verify_invitation(token)
     }
 
+    /// A form's CSRF token, bound to the browser's CSRF cookie and the form.
+    pub fn csrf_token(&self, cookie: &str, action: &str) -> String {
+        self.keyring.csrf_token(cookie, action)
+    }
+
+    /// Whether `given` is the CSRF token of `cookie` and `action`.
+    pub fn verify_csrf(&self, cookie: &str, action: &str, given: &str) -> bool {
+        self.keyring.verify_csrf(cookie, action, given)
+    }
+
     /// What a genuine password-reset link token points at.
     pub fn reset_link(&self, token: &str) -> Result<LinkClaims, BadToken> {
         self.keyring.verify_reset(token)

@@ -8,7 +8,7 @@ use super::{
 };
 
 /// A portal user pair as created, with the passwords to show.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PortalUsersShown {
     /// The logins.
     pub added: PortalUserAdded,
@@ -16,6 +16,12 @@ pub struct PortalUsersShown {
     pub management_password: String,
     /// The staff login's generated password; empty if it was typed.
     pub staff_password: String,
+}
+
+impl std::fmt::Debug for PortalUsersShown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PortalUsersShown({:?}, <redacted>)", self.added)
+    }
 }
 
 impl App {

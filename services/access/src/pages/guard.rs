@@ -106,9 +106,9 @@ impl Pages {
         }
     }
 
-    /// The CSRF token of a form (see `Keyring::csrf_token`).
+    /// The CSRF token of a form (see `App::csrf_token`).
     pub(super) fn csrf(&self, cookie: &str, action: &str) -> String {
-        self.key.csrf_token(cookie, action)
+        self.app.csrf_token(cookie, action)
     }
 
     /// The browser's CSRF cookie, and a Set-Cookie if it needs a fresh one.
@@ -127,7 +127,7 @@ impl Pages {
         let Some(cookie) = cookies(headers).remove(self.csrf_name()) else {
             return false;
         };
-        self.key.verify_csrf(&cookie, action, given)
+        self.app.verify_csrf(&cookie, action, given)
     }
 
     /// The answer to a POST that may not go on: too many from this address,
