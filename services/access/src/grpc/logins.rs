@@ -2,9 +2,9 @@
 //! and staff pair, and temporary passwords. Typed passwords stay out of the
 //! stored fingerprint (only whether one was typed).
 
-use super::convert::{self, fingerprint};
+use super::Shared;
+use super::convert;
 use super::status::to_status;
-use super::{Shared, context};
 use access_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 
@@ -13,28 +13,20 @@ pub async fn add_portal_user(
     shared: &Shared,
     request: Request<pb::AddPortalUserRequest>,
 ) -> Result<Response<pb::AddPortalUserReply>, Status> {
-    let (principal, tenant, staff) = shared.auth.staff(&request).await?;
-    let r = request.get_ref();
-    let (request_id, cmd) = convert::add_portal_user(tenant.clone(), staff, r)?;
-    let fp = fingerprint("AddPortalUser", r, |m| {
+    let clear = |m: &mut pb::AddPortalUserRequest| {
         m.request_id.clear();
-        // Typed passwords stay out of the stored digest (only whether one was typed).
         for p in [&mut m.management_password, &mut m.staff_password] {
             if !p.is_empty() {
                 *p = "typed".into();
             }
         }
-    });
-    let ctx = context(
-        &request,
-        request_id,
-        fp,
-        Some(tenant.clone()),
-        principal.actor(),
-    );
+    };
+    let c = shared
+        .staff_command(&request, "AddPortalUser", clear, convert::add_portal_user)
+        .await?;
     let outcome = shared
         .app
-        .add_portal_user(&ctx, &cmd)
+        .add_portal_user(&c.ctx, &c.cmd)
         .await
         .map_err(to_status)?;
     let (added, shown) = (&outcome.reply.added, &outcome.reply);
@@ -54,25 +46,19 @@ pub async fn set_temporary_password(
     shared: &Shared,
     request: Request<pb::SetTemporaryPasswordRequest>,
 ) -> Result<Response<pb::SetTemporaryPasswordReply>, Status> {
-    let (principal, tenant, staff) = shared.auth.staff(&request).await?;
-    let r = request.get_ref();
-    let (request_id, cmd) = convert::set_temporary_password(tenant.clone(), staff, r)?;
-    let fp = fingerprint("SetTemporaryPassword", r, |m| {
+    let clear = |m: &mut pb::SetTemporaryPasswordRequest| {
         m.request_id.clear();
         if !m.password.is_empty() {
             m.password = "typed".into();
         }
-    });
-    let ctx = context(
-        &request,
-        request_id,
-        fp,
-        Some(tenant.clone()),
-        principal.actor(),
-    );
+    };
+    let parse = convert::set_temporary_password;
+    let c = shared
+        .staff_command(&request, "SetTemporaryPassword", clear, parse)
+        .await?;
     let outcome = shared
         .app
-        .set_temporary_password(&ctx, &cmd)
+        .set_temporary_password(&c.ctx, &c.cmd)
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::SetTemporaryPasswordReply {

@@ -24,6 +24,7 @@ pub use sessions::SessionsService;
 pub use tenant_admin::TenantAdminService;
 
 use crate::app::{App, CommandContext};
+use crate::domain::policy::Staff;
 use crate::domain::values::{RequestId, TenantId};
 use access_catalogue::Actor;
 use auth::Authenticator;
@@ -51,6 +52,52 @@ pub(crate) fn correlation_id<T>(request: &Request<T>) -> Uuid {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::parse_str(v).ok())
         .unwrap_or_else(Uuid::new_v4)
+}
+
+/// A staff caller's command, parsed, with the context it runs in.
+pub(crate) struct StaffCommand<C> {
+    /// Who asks, in which tenant, under which request id and fingerprint.
+    pub ctx: CommandContext,
+    /// The command.
+    pub cmd: C,
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// What the caller may do there.
+    pub staff: Staff,
+}
+
+impl Shared {
+    /// What every staff command does before it runs: the caller's key, the
+    /// message parsed into a command, and the message's fingerprint under
+    /// `method` once `clear` has taken out what a retry may change (the
+    /// request id, typed passwords).
+    pub(crate) async fn staff_command<M, C>(
+        &self,
+        request: &Request<M>,
+        method: &'static str,
+        clear: impl FnOnce(&mut M),
+        parse: impl FnOnce(TenantId, Staff, &M) -> Result<(RequestId, C), tonic::Status>,
+    ) -> Result<StaffCommand<C>, tonic::Status>
+    where
+        M: prost::Message + Clone,
+    {
+        let (principal, tenant, staff) = self.auth.staff(request).await?;
+        let (request_id, cmd) = parse(tenant.clone(), staff.clone(), request.get_ref())?;
+        let fp = convert::fingerprint(method, request.get_ref(), clear);
+        let ctx = context(
+            request,
+            request_id,
+            fp,
+            Some(tenant.clone()),
+            principal.actor(),
+        );
+        Ok(StaffCommand {
+            ctx,
+            cmd,
+            tenant,
+            staff,
+        })
+    }
 }
 
 /// The context of a command sent in `request`.

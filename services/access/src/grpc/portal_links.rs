@@ -100,22 +100,25 @@ pub async fn delete(
     shared: &Shared,
     request: Request<pb::DeletePortalLinkRequest>,
 ) -> Result<Response<pb::DeletePortalLinkReply>, Status> {
-    let (principal, tenant, staff) = shared.auth.staff(&request).await?;
-    let r = request.get_ref();
-    let mut f = Fields::default();
-    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
-    let link_id = f.parse("link_id", GeneratedId::parse(&r.link_id));
-    let (request_id, link_id) = f.finish_with((request_id, link_id))?;
-    let cmd = DeletePortalLinkCommand {
-        tenant: tenant.clone(),
-        by: staff,
-        link_id,
+    let parse = |tenant, by, r: &pb::DeletePortalLinkRequest| {
+        let mut f = Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        let link_id = f.parse("link_id", GeneratedId::parse(&r.link_id));
+        let (request_id, link_id) = f.finish_with((request_id, link_id))?;
+        let cmd = DeletePortalLinkCommand {
+            tenant,
+            by,
+            link_id,
+        };
+        Ok((request_id, cmd))
     };
-    let fp = fingerprint("DeletePortalLink", r, |m| m.request_id.clear());
-    let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+    let clear = |m: &mut pb::DeletePortalLinkRequest| m.request_id.clear();
+    let c = shared
+        .staff_command(&request, "DeletePortalLink", clear, parse)
+        .await?;
     let outcome = shared
         .app
-        .delete_portal_link(&ctx, &cmd)
+        .delete_portal_link(&c.ctx, &c.cmd)
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::DeletePortalLinkReply {

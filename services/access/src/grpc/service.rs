@@ -3,10 +3,10 @@
 //! Each command RPC is one call of [`AccessService::command`] with its
 //! parser from `convert`, then the reply built from the outcome.
 
-use super::convert::{self, fingerprint, rfc3339};
+use super::Shared;
+use super::convert::{self, rfc3339};
 use super::status::to_status;
 use super::views::{contact_to_pb, customer_to_pb};
-use super::{Shared, context};
 use crate::app::{AccessAction, Command, CreateCustomerCommand, Outcome, UpdateCustomerCommand};
 use crate::domain::policy::Staff;
 use crate::domain::values::{RequestId, TenantId};
@@ -39,21 +39,17 @@ impl AccessService {
         M: prost::Message + Clone,
         C: Command,
     {
-        let (principal, tenant, staff) = self.0.auth.staff(request).await?;
-        let (request_id, cmd) = parse(tenant.clone(), staff.clone(), request.get_ref())?;
-        let fp = fingerprint(method, request.get_ref(), |_| {});
-        let ctx = context(
-            request,
-            request_id,
-            fp,
-            Some(tenant.clone()),
-            principal.actor(),
-        );
-        let outcome = self.0.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+        let c = self.0.staff_command(request, method, |_| {}, parse).await?;
+        let outcome = self
+            .0
+            .app
+            .execute(&c.ctx, &c.cmd)
+            .await
+            .map_err(to_status)?;
         Ok(Ran {
             outcome,
-            tenant,
-            staff,
+            tenant: c.tenant,
+            staff: c.staff,
         })
     }
 

@@ -4,8 +4,8 @@ use super::convert::{self, fingerprint};
 use super::status::to_status;
 use super::{Shared, context};
 use crate::app::{
-    Command, RotateKey, SetApprovalPolicy, SetBranding, SetEmailTemplateCommand,
-    SetNotificationPolicy, SetPasswordPolicy, SetUsernameAdministrators,
+    Command, SetApprovalPolicy, SetBranding, SetEmailTemplateCommand, SetNotificationPolicy,
+    SetPasswordPolicy, SetUsernameAdministrators,
 };
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::values::FieldViolation;
@@ -18,7 +18,7 @@ fn kind_help() -> String {
 }
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
-use crate::domain::values::{Email, GeneratedId, RequestId};
+use crate::domain::values::{Email, RequestId};
 use access_catalogue::catalogue::DefaultVisibility;
 use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_server::TenantAdmin;
@@ -136,15 +136,15 @@ impl TenantAdmin for TenantAdminService {
         &self,
         request: Request<pb::CreateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) = convert::create_api_key(tenant.clone(), staff, r)?;
-        let fp = fingerprint("CreateApiKey", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+        let clear = |m: &mut pb::CreateApiKeyRequest| m.request_id.clear();
+        let c = self
+            .0
+            .staff_command(&request, "CreateApiKey", clear, convert::create_api_key)
+            .await?;
         let outcome = self
             .0
             .app
-            .create_api_key(&ctx, cmd)
+            .create_api_key(&c.ctx, c.cmd)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::CreateApiKeyReply {
@@ -159,15 +159,15 @@ impl TenantAdmin for TenantAdminService {
         &self,
         request: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let (request_id, cmd) = convert::revoke_api_key(tenant.clone(), staff, r)?;
-        let fp = fingerprint("RevokeApiKey", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+        let clear = |m: &mut pb::RevokeApiKeyRequest| m.request_id.clear();
+        let c = self
+            .0
+            .staff_command(&request, "RevokeApiKey", clear, convert::revoke_api_key)
+            .await?;
         let outcome = self
             .0
             .app
-            .revoke_api_key(&ctx, &cmd)
+            .revoke_api_key(&c.ctx, &c.cmd)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::RevokeApiKeyReply {
@@ -180,25 +180,15 @@ impl TenantAdmin for TenantAdminService {
         &self,
         request: Request<pb::RotateApiKeyRequest>,
     ) -> Result<Response<pb::CreateApiKeyReply>, Status> {
-        let (principal, tenant, staff) = self.0.auth.staff(&request).await?;
-        let r = request.get_ref();
-        let mut f = convert::Fields::default();
-        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
-        let old_key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
-        let (request_id, old_key_id) = f.finish_with((request_id, old_key_id))?;
-        let cmd = RotateKey {
-            tenant: tenant.clone(),
-            by: staff,
-            old_key_id,
-            new_key_id: GeneratedId::generate(),
-            new_key_sha256: [0; 32],
-        };
-        let fp = fingerprint("RotateApiKey", r, |m| m.request_id.clear());
-        let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
+        let clear = |m: &mut pb::RotateApiKeyRequest| m.request_id.clear();
+        let c = self
+            .0
+            .staff_command(&request, "RotateApiKey", clear, convert::rotate_api_key)
+            .await?;
         let outcome = self
             .0
             .app
-            .rotate_api_key(&ctx, cmd)
+            .rotate_api_key(&c.ctx, c.cmd)
             .await
             .map_err(to_status)?;
         Ok(Response::new(pb::CreateApiKeyReply {

@@ -1,7 +1,7 @@
 //! Tenant and API key messages parsed into commands.
 
 use super::{Fields, status, text};
-use crate::app::RevokeKey;
+use crate::app::{RevokeKey, RotateKey};
 use crate::domain::policy::{Role, Staff};
 use crate::domain::tenant::{ChangeSettings, CreateTenant, IssueApiKey};
 use crate::domain::values::{GeneratedId, Name, RequestId, SiteName, TenantId};
@@ -122,6 +122,29 @@ pub fn change_settings(
             default_order_site,
             default_visibility,
             inactive_customers_may_log_in: r.inactive_customers_may_log_in,
+        },
+    ))
+}
+
+/// Parses `RotateApiKeyRequest`; the new key's id is fresh (a retry is
+/// answered with the first new key, the stored reply).
+pub fn rotate_api_key(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::RotateApiKeyRequest,
+) -> Result<(RequestId, RotateKey), Status> {
+    let mut f = Fields::default();
+    let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+    let old_key_id = f.parse("key_id", GeneratedId::parse(&r.key_id));
+    let (request_id, old_key_id) = f.finish_with((request_id, old_key_id))?;
+    Ok((
+        request_id,
+        RotateKey {
+            tenant,
+            by,
+            old_key_id,
+            new_key_id: GeneratedId::generate(),
+            new_key_sha256: [0; 32],
         },
     ))
 }
