@@ -185,6 +185,33 @@ impl Nats {
         }
     }
 
+    /// Waits until the mail workers' durable consumer (`mailer` on the
+    /// `ACCESS` stream) holds nothing pending and nothing unacknowledged: every
+    /// mail the log asked for was sent and recorded, and none will be sent
+    /// again. A mail a killed worker held counts as unacknowledged until it
+    /// is redelivered and acknowledged.
+    pub async fn mail_settled(&self, limit: Duration) -> anyhow::Result<()> {
+        let client = async_nats::connect(self.urls()).await?;
+        let js = async_nats::jetstream::new(client);
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let stream = js.get_stream("ACCESS").await?;
+            let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+                .get_consumer("mailer")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let info = consumer.info().await?;
+            let (pending, unacked) = (info.num_pending, info.num_ack_pending);
+            if pending == 0 && unacked == 0 {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("mail not settled: {pending} pending, {unacked} unacknowledged");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Every node's URL, comma-separated, as clients take them.
     pub fn urls(&self) -> String {
         self.nodes

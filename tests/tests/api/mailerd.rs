@@ -72,7 +72,9 @@ async fn a_worker_killed_mid_burst_loses_no_mail_and_its_share_is_taken_over() {
     while smtp.count() < MAILS && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    nats.mail_settled(std::time::Duration::from_secs(60))
+        .await
+        .expect("every mail acknowledged");
 
     // Assert: everyone got their invitation; a repeat is possible only for
     // the one mail the killed worker may have had accepted but not recorded.
@@ -127,6 +129,8 @@ async fn a_relay_down_longer_than_the_retries_loses_nothing_in_the_distributed_m
 
     // Assert: it arrives, once.
     smtp.wait_for(1).await;
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    nats.mail_settled(std::time::Duration::from_secs(30))
+        .await
+        .expect("the mail acknowledged");
     assert_eq!(smtp.count(), 1);
 }
