@@ -30,6 +30,8 @@ pub enum Aggregate {
     UsernameSlot,
     /// A per-customer capability link to view documents.
     PortalLink,
+    /// A portal a tenant lets sign its contacts in with OpenID Connect.
+    OidcClient,
     /// The log's own record of what operators did to it (repairs).
     System,
 }
@@ -46,6 +48,7 @@ impl Aggregate {
             Aggregate::EmailSlot => "emailslot",
             Aggregate::UsernameSlot => "usernameslot",
             Aggregate::PortalLink => "portallink",
+            Aggregate::OidcClient => "oidcclient",
             Aggregate::System => "system",
         }
     }
@@ -61,6 +64,7 @@ impl Aggregate {
             "emailslot" => Aggregate::EmailSlot,
             "usernameslot" => Aggregate::UsernameSlot,
             "portallink" => Aggregate::PortalLink,
+            "oidcclient" => Aggregate::OidcClient,
             "system" => Aggregate::System,
             _ => return None,
         })

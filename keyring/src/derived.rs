@@ -15,6 +15,21 @@ impl Keyring {
         format!("cpa_{key_id}_{}", URL_SAFE_NO_PAD.encode(secret))
     }
 
+    /// An OpenID Connect client's secret of one generation: `ocs_` and 256
+    /// bits of the tenant, client id and generation, so a retried register or
+    /// rotate shows the same secret while only its SHA-256 is stored.
+    pub fn oidc_client_secret(&self, tenant: &str, client_id: &str, generation: u32) -> String {
+        let mac = self.current.mac(
+            "oidc-client-secret",
+            &[
+                tenant.as_bytes(),
+                client_id.as_bytes(),
+                &generation.to_be_bytes(),
+            ],
+        );
+        format!("ocs_{}", URL_SAFE_NO_PAD.encode(mac))
+    }
+
     /// A portal link's token: `pl_` and 256 bits of the tenant and link id.
     pub fn portal_link_token(&self, tenant: &str, link_id: &str) -> String {
         let mac = self
@@ -84,6 +99,17 @@ mod tests {
         assert_eq!(api_key_id_of("Bearer x"), None);
         let other = Keyring::new(ServerKey::generate(1), Vec::new());
         assert_ne!(other.api_key_text(id), text);
+    }
+
+    #[test]
+    fn client_secrets_differ_by_client_and_generation() {
+        let ring = Keyring::new(ServerKey::generate(1), Vec::new());
+        let first = ring.oidc_client_secret("acme", "c1", 1);
+        assert_eq!(first, ring.oidc_client_secret("acme", "c1", 1));
+        assert_ne!(first, ring.oidc_client_secret("acme", "c1", 2));
+        assert_ne!(first, ring.oidc_client_secret("acme", "c2", 1));
+        assert_ne!(first, ring.oidc_client_secret("other", "c1", 1));
+        assert!(first.starts_with("ocs_") && first.len() > 40);
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod identity;
 mod invitation;
 /// Layouts that were once written and are only read now, with their upcasts.
 pub mod legacy;
+mod oidc_client;
 mod portal_link;
 mod reservation;
 mod system;
@@ -25,6 +26,7 @@ pub use contact::*;
 pub use customer::*;
 pub use identity::*;
 pub use invitation::*;
+pub use oidc_client::*;
 pub use portal_link::*;
 pub use reservation::*;
 pub use system::*;
@@ -49,6 +51,8 @@ pub enum Event {
     UsernameSlot(UsernameSlotEvent),
     /// From a portal link stream.
     PortalLink(PortalLinkEvent),
+    /// From an OpenID Connect client stream.
+    OidcClient(OidcClientEvent),
     /// From the log's own stream.
     System(SystemEvent),
 }
@@ -70,6 +74,7 @@ impl Event {
             Aggregate::EmailSlot => Event::EmailSlot(EmailSlotEvent::decode(t, v, b)?),
             Aggregate::UsernameSlot => Event::UsernameSlot(UsernameSlotEvent::decode(t, v, b)?),
             Aggregate::PortalLink => Event::PortalLink(PortalLinkEvent::decode(t, v, b)?),
+            Aggregate::OidcClient => Event::OidcClient(OidcClientEvent::decode(t, v, b)?),
             Aggregate::System => Event::System(SystemEvent::decode(t, v, b)?),
         })
     }
@@ -85,6 +90,7 @@ impl Event {
             Event::EmailSlot(_) => Aggregate::EmailSlot,
             Event::UsernameSlot(_) => Aggregate::UsernameSlot,
             Event::PortalLink(_) => Aggregate::PortalLink,
+            Event::OidcClient(_) => Aggregate::OidcClient,
             Event::System(_) => Aggregate::System,
         }
     }
@@ -103,6 +109,7 @@ impl Event {
             Event::EmailSlot(e) => parts(e),
             Event::UsernameSlot(e) => parts(e),
             Event::PortalLink(e) => parts(e),
+            Event::OidcClient(e) => parts(e),
             Event::System(e) => parts(e),
         }
     }

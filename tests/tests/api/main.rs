@@ -23,6 +23,7 @@ mod logins;
 mod mailerd;
 mod metrics;
 mod nats_log;
+mod oidc_clients;
 mod operations;
 mod pages;
 mod passwords;

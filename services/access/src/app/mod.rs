@@ -16,6 +16,7 @@ mod execute;
 mod handoff;
 mod keys;
 mod logins;
+mod oidc_clients;
 mod portal_links;
 mod preview;
 mod queries;
@@ -42,6 +43,9 @@ pub use execute::{Command, CommandContext, Outcome, Unit};
 pub use handoff::RedeemLoginCode;
 pub use keys::{IssuedKey, KeyHolder, KeyRefused};
 pub use logins::*;
+pub use oidc_clients::{
+    OidcClientChange, OidcClientCommand, RegisterOidcClientCommand, RegisteredClient,
+};
 pub use portal_links::*;
 pub use preview::Preview;
 pub use queries::{LoginOutcome, check_in};

@@ -22,6 +22,7 @@ pub mod identity;
 pub mod invitation;
 pub mod lockout;
 pub mod logins;
+pub mod oidc_clients;
 pub mod password_policy;
 pub mod policy;
 pub mod portal_links;

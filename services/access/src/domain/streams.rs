@@ -50,3 +50,8 @@ pub fn username_slot(t: &TenantId, slot: &GeneratedId) -> StreamId {
 pub fn portal_link(t: &TenantId, id: &GeneratedId) -> StreamId {
     make(Aggregate::PortalLink, t.as_str(), id.as_str())
 }
+
+/// `oidcclient.<t>.<client id>`: one OpenID Connect client of a tenant.
+pub fn oidc_client(t: &TenantId, id: &GeneratedId) -> StreamId {
+    make(Aggregate::OidcClient, t.as_str(), id.as_str())
+}

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod convert;
 pub mod gate;
 mod logins;
+mod oidc_clients;
 mod operator;
 mod portal_links;
 mod reports;

@@ -473,6 +473,45 @@ impl TenantAdmin for TenantAdminService {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn register_oidc_client(
+        &self,
+        request: Request<pb::RegisterOidcClientRequest>,
+    ) -> Result<Response<pb::RegisterOidcClientReply>, Status> {
+        super::oidc_clients::register(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn update_oidc_client(
+        &self,
+        request: Request<pb::UpdateOidcClientRequest>,
+    ) -> Result<Response<pb::OidcClientReply>, Status> {
+        super::oidc_clients::update(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn rotate_oidc_client_secret(
+        &self,
+        request: Request<pb::RotateOidcClientSecretRequest>,
+    ) -> Result<Response<pb::RotateOidcClientSecretReply>, Status> {
+        super::oidc_clients::rotate_secret(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn remove_oidc_client(
+        &self,
+        request: Request<pb::RemoveOidcClientRequest>,
+    ) -> Result<Response<pb::RemoveOidcClientReply>, Status> {
+        super::oidc_clients::remove(&self.0, request).await
+    }
+
+    async fn list_oidc_clients(
+        &self,
+        request: Request<pb::ListOidcClientsRequest>,
+    ) -> Result<Response<pb::ListOidcClientsReply>, Status> {
+        super::oidc_clients::list(&self.0, request).await
+    }
+
     async fn get_tenant(
         &self,
         request: Request<pb::GetTenantRequest>,

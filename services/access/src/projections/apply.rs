@@ -9,7 +9,7 @@ use crate::domain::password_policy::PasswordPolicy;
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, DefaultVisibility, Event, IdentityEvent, InvitationEvent,
-    LoginKind, PortalLinkEvent, TenantEvent,
+    LoginKind, OidcClientEvent, PortalLinkEvent, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -292,6 +292,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
                 rows.put(key, &row);
             }
         }
+        Event::OidcClient(e) => apply_client(rows, tenant, id, e)?,
         Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
             rows.put(keys::portal_link_id(tenant, &e.link_id), &e.token_sha256);
             rows.put(
@@ -340,6 +341,43 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             | TenantEvent::EmailTemplateReset(_)
             | TenantEvent::NotificationPolicySet(_),
         ) => {}
+    }
+    Ok(())
+}
+
+/// A client's row follows its events; a removed client has none.
+fn apply_client(
+    rows: &mut impl Rows,
+    tenant: &str,
+    id: &str,
+    event: OidcClientEvent,
+) -> anyhow::Result<()> {
+    let key = keys::oidc_client(tenant, id);
+    match event {
+        OidcClientEvent::OidcClientRegistered(e) => rows.put(
+            key,
+            &OidcClientRow {
+                client_id: e.client_id,
+                kind: e.kind,
+                settings: e.settings,
+                secret_generation: u32::from(e.secret_sha256.is_some()),
+                secret_sha256: e.secret_sha256,
+            },
+        ),
+        OidcClientEvent::OidcClientUpdated(e) => {
+            if let Some(mut row) = rows.get::<OidcClientRow>(&key)? {
+                row.settings = e.settings;
+                rows.put(key, &row);
+            }
+        }
+        OidcClientEvent::OidcClientSecretRotated(e) => {
+            if let Some(mut row) = rows.get::<OidcClientRow>(&key)? {
+                row.secret_sha256 = Some(e.secret_sha256);
+                row.secret_generation = e.generation;
+                rows.put(key, &row);
+            }
+        }
+        OidcClientEvent::OidcClientRemoved(_) => rows.del(key),
     }
     Ok(())
 }

@@ -74,6 +74,16 @@ pub fn invitation(t: &str, invitation: &str) -> Vec<u8> {
     [b"v\0", t.as_bytes(), b"\0", invitation.as_bytes()].concat()
 }
 
+/// A tenant's OpenID Connect client.
+pub fn oidc_client(t: &str, client_id: &str) -> Vec<u8> {
+    [b"o\0", t.as_bytes(), b"\0", client_id.as_bytes()].concat()
+}
+
+/// Where a tenant's OpenID Connect clients start.
+pub fn oidc_client_prefix(t: &str) -> Vec<u8> {
+    [b"o\0", t.as_bytes(), b"\0"].concat()
+}
+
 /// An identity's row.
 pub fn identity(i: &str) -> Vec<u8> {
     [b"i\0", i.as_bytes()].concat()

@@ -11,7 +11,7 @@ mod rows;
 mod store;
 
 pub use rows::{
-    Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, SiteVisibility,
-    TenantRow,
+    Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow,
+    SiteVisibility, TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};

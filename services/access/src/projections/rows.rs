@@ -5,6 +5,7 @@ use crate::domain::password_policy::PasswordPolicy;
 use access_catalogue::catalogue::{
     CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind, LoginKind, SiteRule,
 };
+use access_catalogue::catalogue::{OidcClientKind, OidcClientSettings};
 use serde::{Deserialize, Serialize};
 
 /// A tenant, for authentication and site rules.
@@ -175,6 +176,22 @@ pub struct PortalLinkRow {
     pub expires_at_ms: Option<i64>,
     /// Deleted links never work again.
     pub deleted: bool,
+}
+
+/// An OpenID Connect client of a tenant (never its secret, only the
+/// secret's hash, which the token endpoint checks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientRow {
+    /// The client's id.
+    pub client_id: String,
+    /// Confidential or public.
+    pub kind: OidcClientKind,
+    /// What it may do.
+    pub settings: OidcClientSettings,
+    /// SHA-256 of its current secret (confidential clients).
+    pub secret_sha256: Option<[u8; 32]>,
+    /// The current secret's generation.
+    pub secret_generation: u32,
 }
 
 /// A global identity's login data.

@@ -2,7 +2,9 @@
 
 use super::apply::{self, Rows};
 use super::keys;
-use super::rows::{ContactRow, CustomerRow, IdentityRow, KeyRow, PortalLinkRow, TenantRow};
+use super::rows::{
+    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow, TenantRow,
+};
 use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
@@ -262,6 +264,27 @@ impl ReadModels {
             }
         }
         Ok(out)
+    }
+
+    /// A tenant's OpenID Connect client, if it exists and was not removed.
+    pub fn oidc_client(
+        &self,
+        tenant: &str,
+        client_id: &str,
+    ) -> anyhow::Result<Option<OidcClientRow>> {
+        self.get(&keys::oidc_client(tenant, client_id))
+    }
+
+    /// A tenant's OpenID Connect clients, in id order (at most 1,000).
+    pub fn oidc_clients_of(&self, tenant: &str) -> anyhow::Result<Vec<OidcClientRow>> {
+        self.tree
+            .scan_prefix(keys::oidc_client_prefix(tenant))
+            .take(1000)
+            .map(|item| {
+                let (_, v) = item?;
+                postcard::from_bytes(&v).context("read-model row")
+            })
+            .collect()
     }
 
     /// Writes everything to disk (on shutdown).

@@ -3,8 +3,8 @@
 //! credential material redacted.
 
 use access_catalogue::catalogue::{
-    ContactEvent, CustomerEvent, EmailSlotEvent, Event, InvitationEvent, PortalLinkEvent,
-    TenantEvent, UsernameSlotEvent,
+    ContactEvent, CustomerEvent, EmailSlotEvent, Event, InvitationEvent, OidcClientEvent,
+    PortalLinkEvent, TenantEvent, UsernameSlotEvent,
 };
 use access_catalogue::{Actor, Envelope};
 use std::collections::HashMap;
@@ -48,6 +48,7 @@ pub struct Names {
     invitations: HashMap<String, String>,
     portal_links: HashMap<String, String>,
     identities: HashMap<String, String>,
+    clients: HashMap<String, String>,
 }
 
 impl Names {
@@ -116,7 +117,21 @@ impl Names {
                 self.portal_links
                     .insert(l.link_id.clone(), l.customer_id.clone());
             }
+            Event::OidcClient(OidcClientEvent::OidcClientRegistered(c)) => {
+                self.clients
+                    .insert(c.client_id.clone(), c.settings.name.clone());
+            }
+            Event::OidcClient(OidcClientEvent::OidcClientUpdated(u)) => {
+                self.clients.insert(id.to_owned(), u.settings.name.clone());
+            }
             _ => {}
+        }
+    }
+
+    fn client(&self, id: &str) -> String {
+        match self.clients.get(id) {
+            Some(name) if !name.is_empty() => format!("'{name}' ({id})"),
+            _ => id.to_owned(),
         }
     }
 

@@ -4,8 +4,8 @@
 use super::Names;
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, CustomerStatus, DefaultVisibility, DocumentKind, EmailSlotEvent,
-    Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, SystemEvent,
-    TenantEvent, UsernameSlotEvent,
+    Event, IdentityEvent, InvitationEvent, LoginKind, OidcClientEvent, OidcClientKind,
+    PortalLinkEvent, SiteRule, SystemEvent, TenantEvent, UsernameSlotEvent,
 };
 use access_catalogue::{Actor, Envelope};
 
@@ -302,6 +302,33 @@ impl Names {
                     "deleted a portal link of {}{}",
                     self.customer(self.portal_links.get(id).map_or("", String::as_str)),
                     because(&d.reason)
+                ),
+            },
+            Event::OidcClient(e) => match e {
+                OidcClientEvent::OidcClientRegistered(c) => format!(
+                    "registered the {} sign-in client {} for {}",
+                    match c.kind {
+                        OidcClientKind::Confidential => "confidential",
+                        OidcClientKind::Public => "public",
+                    },
+                    self.client(id),
+                    c.settings.redirect_uris.join(", ")
+                ),
+                OidcClientEvent::OidcClientUpdated(u) => format!(
+                    "changed the sign-in client {}: redirects {}, scopes {}",
+                    self.client(id),
+                    u.settings.redirect_uris.join(", "),
+                    u.settings.scopes.join(" ")
+                ),
+                OidcClientEvent::OidcClientSecretRotated(r) => format!(
+                    "gave the sign-in client {} a new secret (generation {})",
+                    self.client(id),
+                    r.generation
+                ),
+                OidcClientEvent::OidcClientRemoved(r) => format!(
+                    "removed the sign-in client {}{}",
+                    self.client(id),
+                    because(&r.reason)
                 ),
             },
             Event::System(SystemEvent::LogRepaired(r)) if r.first_lost_position > 0 => format!(

@@ -85,10 +85,12 @@ macro_rules! parsed {
 
 mod contacts;
 mod customers;
+mod oidc;
 mod tenants;
 
 pub use contacts::*;
 pub use customers::*;
+pub use oidc::*;
 pub use tenants::*;
 
 /// Digest of a request's payload without its request id, for idempotency.

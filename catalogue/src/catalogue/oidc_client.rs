@@ -1,0 +1,82 @@
+//! OpenID Connect clients: the portals a tenant lets sign its contacts in.
+
+use crate::codec::payload_enum;
+use serde::{Deserialize, Serialize};
+
+/// Whether a client can keep a secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OidcClientKind {
+    /// A server-side portal: it authenticates with its secret.
+    Confidential,
+    /// A portal running in the browser or on a device: no secret, and PKCE
+    /// with S256 on every authorization.
+    Public,
+}
+
+/// What a tenant configures about a client, replaced as a whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientSettings {
+    /// Shown to the contact on the pages.
+    pub name: String,
+    /// Where authorization answers may go, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Scopes the client may ask for (`openid` always among them).
+    pub scopes: Vec<String>,
+    /// How long its access tokens live, in seconds.
+    pub access_token_ttl_s: u32,
+    /// How long its refresh tokens live unused, in seconds.
+    pub refresh_token_ttl_s: u32,
+}
+
+/// A tenant registered a client. A confidential client's secret is derived
+/// from the server key and the client's secret generation; only its SHA-256
+/// is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientRegistered {
+    /// The client's id.
+    pub client_id: String,
+    /// Confidential or public.
+    pub kind: OidcClientKind,
+    /// What it may do.
+    pub settings: OidcClientSettings,
+    /// SHA-256 of its secret; `None` for a public client.
+    pub secret_sha256: Option<[u8; 32]>,
+}
+
+/// A client's settings were replaced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientUpdated {
+    /// The new settings.
+    pub settings: OidcClientSettings,
+}
+
+/// A confidential client got a new secret; the old one stopped working.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientSecretRotated {
+    /// The secret's generation (the first is 1).
+    pub generation: u32,
+    /// SHA-256 of the new secret.
+    pub secret_sha256: [u8; 32],
+}
+
+/// A client was removed: it can sign nobody in from now on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientRemoved {
+    /// Why, for the record.
+    pub reason: String,
+}
+
+payload_enum! {
+    /// Events of an OpenID Connect client stream.
+    pub enum OidcClientEvent {
+        /// See [`OidcClientRegistered`].
+        OidcClientRegistered(OidcClientRegistered) = 1,
+        /// See [`OidcClientUpdated`].
+        OidcClientUpdated(OidcClientUpdated) = 1,
+        /// See [`OidcClientSecretRotated`].
+        OidcClientSecretRotated(OidcClientSecretRotated) = 1,
+        /// See [`OidcClientRemoved`].
+        OidcClientRemoved(OidcClientRemoved) = 1,
+    }
+    legacy {}
+}

@@ -1,0 +1,180 @@
+//! OpenID Connect clients as tenant configuration: registered, changed,
+//! given new secrets and removed through the log. A confidential client's
+//! secret is derived from the server key, the client and the secret's
+//! generation, so a retry shows the same secret and only its SHA-256 is
+//! stored.
+
+use super::{App, AppError, Command, CommandContext, Outcome, Unit};
+use crate::domain::oidc_clients::{self, OidcClientState, RegisterOidcClient};
+use crate::domain::policy::Staff;
+use crate::domain::values::{GeneratedId, TenantId};
+use crate::domain::{Change, DomainError, streams};
+use crate::projections::OidcClientRow;
+use crate::secrets::sha256;
+use access_catalogue::catalogue::{OidcClientKind, OidcClientSettings};
+
+/// A client as registered: its id, and its secret when it has one (shown once).
+#[derive(Clone)]
+pub struct RegisteredClient {
+    /// The client's id.
+    pub client_id: String,
+    /// The secret of a confidential client.
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for RegisteredClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RegisteredClient({}, <redacted>)", self.client_id)
+    }
+}
+
+/// `RegisterOidcClient` as received (the secret's hash is filled in from
+/// the client's id).
+#[derive(Clone, Debug)]
+pub struct RegisterOidcClientCommand(pub RegisterOidcClient);
+
+impl Command for RegisterOidcClientCommand {
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let cmd = &self.0;
+        let state: OidcClientState = unit
+            .load(&streams::oidc_client(&cmd.tenant, &cmd.client_id))
+            .await?;
+        let changes = oidc_clients::register(&state, cmd.clone())?;
+        Ok((changes, cmd.client_id.to_string()))
+    }
+}
+
+/// A change to one client of the caller's tenant.
+#[derive(Clone, Debug)]
+pub struct OidcClientCommand {
+    /// The caller's tenant.
+    pub tenant: TenantId,
+    /// Who asks.
+    pub by: Staff,
+    /// The client.
+    pub client_id: GeneratedId,
+    /// What to do.
+    pub change: OidcClientChange,
+}
+
+/// What can be done to a client once it is registered.
+#[derive(Clone, Debug)]
+pub enum OidcClientChange {
+    /// Replace its settings.
+    Update(OidcClientSettings),
+    /// Give it a new secret.
+    RotateSecret,
+    /// Remove it, for this reason.
+    Remove(String),
+}
+
+impl Command for OidcClientCommand {
+    /// The secret generation after the change.
+    type Reply = u32;
+
+    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, u32), AppError> {
+        let (tenant, id, by) = (&self.tenant, &self.client_id, &self.by);
+        let state: OidcClientState = unit.load(&streams::oidc_client(tenant, id)).await?;
+        let changes = match &self.change {
+            OidcClientChange::Update(settings) => {
+                oidc_clients::update(&state, tenant, by, id, settings.clone())?
+            }
+            OidcClientChange::RotateSecret => {
+                let next = state.secret_generation + 1;
+                let secret = app
+                    .keyring
+                    .oidc_client_secret(tenant.as_str(), id.as_str(), next);
+                oidc_clients::rotate_secret(&state, tenant, by, id, sha256(&secret))?
+            }
+            OidcClientChange::Remove(reason) => {
+                oidc_clients::remove(&state, tenant, by, id, reason)?
+            }
+        };
+        let generation = match self.change {
+            OidcClientChange::RotateSecret => state.secret_generation + 1,
+            _ => state.secret_generation,
+        };
+        Ok((changes, generation))
+    }
+}
+
+impl App {
+    /// Registers a client; a confidential client's first secret is in the
+    /// reply.
+    pub async fn register_oidc_client(
+        &self,
+        ctx: &CommandContext,
+        mut cmd: RegisterOidcClient,
+    ) -> Result<Outcome<RegisteredClient>, AppError> {
+        let tenant = cmd.tenant.clone();
+        let confidential = cmd.kind == OidcClientKind::Confidential;
+        cmd.secret_sha256 = confidential.then(|| {
+            sha256(
+                &self
+                    .keyring
+                    .oidc_client_secret(tenant.as_str(), cmd.client_id.as_str(), 1),
+            )
+        });
+        let outcome = self.execute(ctx, &RegisterOidcClientCommand(cmd)).await?;
+        Ok(outcome.map(|client_id| RegisteredClient {
+            secret: confidential.then(|| {
+                self.keyring
+                    .oidc_client_secret(tenant.as_str(), &client_id, 1)
+            }),
+            client_id,
+        }))
+    }
+
+    /// Changes a client; answers once the change can be read. A rotation's
+    /// reply holds the new secret.
+    pub async fn change_oidc_client(
+        &self,
+        ctx: &CommandContext,
+        cmd: &OidcClientCommand,
+    ) -> Result<Outcome<Option<String>>, AppError> {
+        let outcome = self.execute(ctx, cmd).await?;
+        self.wait_for(outcome.position).await?;
+        let rotated = matches!(cmd.change, OidcClientChange::RotateSecret);
+        Ok(outcome.map(|generation| {
+            rotated.then(|| {
+                self.keyring.oidc_client_secret(
+                    cmd.tenant.as_str(),
+                    cmd.client_id.as_str(),
+                    generation,
+                )
+            })
+        }))
+    }
+
+    /// One client of the tenant, after `position`.
+    pub async fn oidc_client(
+        &self,
+        tenant: &TenantId,
+        client_id: &str,
+        position: u64,
+    ) -> Result<OidcClientRow, AppError> {
+        self.wait_for(position).await?;
+        self.models
+            .oidc_client(tenant.as_str(), client_id)
+            .map_err(AppError::Internal)?
+            .ok_or_else(|| DomainError::NotFound("client").into())
+    }
+
+    /// The tenant's clients, after `position`.
+    pub async fn oidc_clients(
+        &self,
+        tenant: &TenantId,
+        position: u64,
+    ) -> Result<Vec<OidcClientRow>, AppError> {
+        self.wait_for(position).await?;
+        self.models
+            .oidc_clients_of(tenant.as_str())
+            .map_err(AppError::Internal)
+    }
+}

@@ -1,0 +1,135 @@
+//! The OpenID Connect client RPCs of `access.v1.TenantAdmin` (admin keys).
+
+use super::Shared;
+use super::convert;
+use super::status::to_status;
+use crate::projections::OidcClientRow;
+use access_catalogue::catalogue::OidcClientKind;
+use access_proto::v1 as pb;
+use tonic::{Request, Response, Status};
+
+/// A client as the API shows it (never its secret).
+fn client_to_pb(row: OidcClientRow) -> pb::OidcClient {
+    pb::OidcClient {
+        client_id: row.client_id,
+        kind: match row.kind {
+            OidcClientKind::Confidential => pb::OidcClientKind::Confidential,
+            OidcClientKind::Public => pb::OidcClientKind::Public,
+        }
+        .into(),
+        settings: Some(pb::OidcClientSettings {
+            name: row.settings.name,
+            redirect_uris: row.settings.redirect_uris,
+            scopes: row.settings.scopes,
+            access_token_ttl_seconds: row.settings.access_token_ttl_s,
+            refresh_token_ttl_seconds: row.settings.refresh_token_ttl_s,
+        }),
+        secret_generation: row.secret_generation,
+    }
+}
+
+/// `RegisterOidcClient`.
+pub async fn register(
+    shared: &Shared,
+    request: Request<pb::RegisterOidcClientRequest>,
+) -> Result<Response<pb::RegisterOidcClientReply>, Status> {
+    let clear = |m: &mut pb::RegisterOidcClientRequest| m.request_id.clear();
+    let parse = convert::register_oidc_client;
+    let c = shared
+        .staff_command(&request, "RegisterOidcClient", clear, parse)
+        .await?;
+    let outcome = shared
+        .app
+        .register_oidc_client(&c.ctx, c.cmd)
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::RegisterOidcClientReply {
+        position: outcome.position,
+        client_secret: outcome.reply.secret.unwrap_or_default(),
+        client_id: outcome.reply.client_id,
+    }))
+}
+
+/// `UpdateOidcClient`: answers with the client as it is after the change.
+pub async fn update(
+    shared: &Shared,
+    request: Request<pb::UpdateOidcClientRequest>,
+) -> Result<Response<pb::OidcClientReply>, Status> {
+    let clear = |m: &mut pb::UpdateOidcClientRequest| m.request_id.clear();
+    let parse = convert::update_oidc_client;
+    let c = shared
+        .staff_command(&request, "UpdateOidcClient", clear, parse)
+        .await?;
+    let app = &shared.app;
+    let outcome = app
+        .change_oidc_client(&c.ctx, &c.cmd)
+        .await
+        .map_err(to_status)?;
+    let id = c.cmd.client_id.as_str();
+    let row = app
+        .oidc_client(&c.tenant, id, outcome.position)
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::OidcClientReply {
+        position: outcome.position,
+        client: Some(client_to_pb(row)),
+    }))
+}
+
+/// `RotateOidcClientSecret`.
+pub async fn rotate_secret(
+    shared: &Shared,
+    request: Request<pb::RotateOidcClientSecretRequest>,
+) -> Result<Response<pb::RotateOidcClientSecretReply>, Status> {
+    let clear = |m: &mut pb::RotateOidcClientSecretRequest| m.request_id.clear();
+    let parse = convert::rotate_oidc_client_secret;
+    let c = shared
+        .staff_command(&request, "RotateOidcClientSecret", clear, parse)
+        .await?;
+    let outcome = shared
+        .app
+        .change_oidc_client(&c.ctx, &c.cmd)
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::RotateOidcClientSecretReply {
+        position: outcome.position,
+        client_secret: outcome.reply.unwrap_or_default(),
+    }))
+}
+
+/// `RemoveOidcClient`.
+pub async fn remove(
+    shared: &Shared,
+    request: Request<pb::RemoveOidcClientRequest>,
+) -> Result<Response<pb::RemoveOidcClientReply>, Status> {
+    let clear = |m: &mut pb::RemoveOidcClientRequest| m.request_id.clear();
+    let parse = convert::remove_oidc_client;
+    let c = shared
+        .staff_command(&request, "RemoveOidcClient", clear, parse)
+        .await?;
+    let outcome = shared
+        .app
+        .change_oidc_client(&c.ctx, &c.cmd)
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::RemoveOidcClientReply {
+        position: outcome.position,
+    }))
+}
+
+/// `ListOidcClients`.
+pub async fn list(
+    shared: &Shared,
+    request: Request<pb::ListOidcClientsRequest>,
+) -> Result<Response<pb::ListOidcClientsReply>, Status> {
+    let (_, tenant, staff) = shared.auth.staff(&request).await?;
+    staff.may_manage_tenant().map_err(|e| to_status(e.into()))?;
+    let rows = shared
+        .app
+        .oidc_clients(&tenant, request.get_ref().min_position)
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::ListOidcClientsReply {
+        clients: rows.into_iter().map(client_to_pb).collect(),
+    }))
+}
