@@ -8,6 +8,7 @@ mod contacts;
 mod customers;
 mod keys;
 mod links;
+mod oidc;
 mod operations;
 mod outbox;
 mod reports;
@@ -108,6 +109,9 @@ enum Command {
     /// API keys of the tenant (admin key).
     #[command(subcommand)]
     Key(KeyCommand),
+    /// OpenID Connect clients of the tenant (admin key).
+    #[command(subcommand)]
+    Oidc(oidc::OidcCommand),
     /// Commands on one contact.
     #[command(flatten)]
     Contacts(contacts::ContactCommand),
@@ -238,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(c) => tenant::run(c, &client).await,
         Command::Customer(c) => customers::run(c, &client).await,
         Command::Key(c) => keys::run(c, &client).await,
+        Command::Oidc(c) => oidc::run(c, &client).await,
         Command::Contacts(c) => contacts::run(c, &client).await,
         Command::Operations(c) => operations::run(c, &client).await,
         Command::Reports(c) => reports::run(c, &client).await,

@@ -257,3 +257,49 @@ async fn a_public_client_has_no_secret_and_only_admins_manage_clients() {
         .expect_err("admins only");
     assert_eq!(denied.code(), Code::PermissionDenied);
 }
+
+#[tokio::test]
+async fn accessctl_registers_and_lists_clients() {
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    let run = |args: &[&str]| {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let out = app.accessctl(&key, &args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let added = run(&[
+        "oidc",
+        "client",
+        "add",
+        "--name",
+        "Web shop",
+        "--redirect",
+        "https://shop.acme.example/callback",
+        "--scope",
+        "openid",
+        "--scope",
+        "email",
+    ]);
+    assert!(
+        added.contains("client secret (shown once): ocs_"),
+        "{added}"
+    );
+    let id = added
+        .lines()
+        .find_map(|l| l.strip_prefix("client id: "))
+        .expect("the id")
+        .to_owned();
+    let listed = run(&["oidc", "client", "list"]);
+    assert!(
+        listed.contains(&id) && listed.contains("Web shop"),
+        "{listed}"
+    );
+    assert!(listed.contains("redirect: https://shop.acme.example/callback"));
+    assert!(!listed.contains("ocs_"), "no secret is listed: {listed}");
+}
