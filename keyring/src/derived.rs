@@ -30,6 +30,21 @@ impl Keyring {
         format!("ocs_{}", URL_SAFE_NO_PAD.encode(mac))
     }
 
+    /// The seed of a tenant's token signing key (an Ed25519 private key),
+    /// derived from the server key `server_key_id` of the ring, which the
+    /// log records beside the key's public half; `None` when that server key
+    /// is no longer in the ring (the tenant must rotate its signing key).
+    pub fn oidc_signing_seed(
+        &self,
+        server_key_id: u8,
+        tenant: &str,
+        key_id: &str,
+    ) -> Option<[u8; 32]> {
+        self.all()
+            .find(|k| k.id() == server_key_id)
+            .map(|k| k.mac("oidc-signing-key", &[tenant.as_bytes(), key_id.as_bytes()]))
+    }
+
     /// A portal link's token: `pl_` and 256 bits of the tenant and link id.
     pub fn portal_link_token(&self, tenant: &str, link_id: &str) -> String {
         let mac = self
@@ -99,6 +114,20 @@ mod tests {
         assert_eq!(api_key_id_of("Bearer x"), None);
         let other = Keyring::new(ServerKey::generate(1), Vec::new());
         assert_ne!(other.api_key_text(id), text);
+    }
+
+    #[test]
+    fn signing_seeds_come_from_the_recorded_server_key_while_it_is_in_the_ring() {
+        let old = ServerKey::generate(1);
+        let before = Keyring::new(old.clone(), Vec::new());
+        let seed = before
+            .oidc_signing_seed(1, "acme", "k1")
+            .expect("key 1 is there");
+        let after = Keyring::new(ServerKey::generate(2), vec![old]);
+        assert_eq!(after.oidc_signing_seed(1, "acme", "k1"), Some(seed));
+        assert_ne!(after.oidc_signing_seed(2, "acme", "k1"), Some(seed));
+        assert_ne!(before.oidc_signing_seed(1, "acme", "k2"), Some(seed));
+        assert_eq!(after.oidc_signing_seed(7, "acme", "k1"), None);
     }
 
     #[test]

@@ -130,6 +130,32 @@ pub struct EmailTemplateReset {
     pub kind: String,
 }
 
+/// A signing key for the tenant's OpenID Connect tokens was added and is
+/// now the one tokens are signed with. Its private half is derived from the
+/// server key (`server_key_id`), the tenant and the key's id; only the
+/// public half is recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyAdded {
+    /// The key's id (`kid` in tokens and the JWKS).
+    pub key_id: String,
+    /// The JOSE algorithm: `EdDSA`.
+    pub algorithm: String,
+    /// The public key's bytes.
+    pub public_key: Vec<u8>,
+    /// The server key its private half is derived from.
+    pub server_key_id: u8,
+}
+
+/// A signing key stopped signing; it stays published until the tokens it
+/// signed have expired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRetired {
+    /// The key's id.
+    pub key_id: String,
+    /// Until when it stays in the JWKS, Unix milliseconds.
+    pub published_until_ms: i64,
+}
+
 payload_enum! {
     /// Events of a tenant stream.
     pub enum TenantEvent {
@@ -155,6 +181,10 @@ payload_enum! {
         PasswordPolicySet(PasswordPolicySet) = 1,
         /// See [`BrandingSet`].
         BrandingSet(BrandingSet) = 1,
+        /// See [`SigningKeyAdded`].
+        SigningKeyAdded(SigningKeyAdded) = 1,
+        /// See [`SigningKeyRetired`].
+        SigningKeyRetired(SigningKeyRetired) = 1,
     }
     legacy {
         ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1,

@@ -8,7 +8,8 @@
 //! - [`app`]: runs commands: load streams, decide, append atomically, retry on conflict.
 //! - [`projections`]: the read models and the projector that feeds them from the log.
 //! - [`grpc`]: the `access.v1` servers, authentication and error mapping.
-//! - [`http`]: the HTTP side: liveness and the contact pages.
+//! - [`http`]: the HTTP side: liveness, the contact pages ([`pages`]) and
+//!   the OpenID Connect provider ([`oidc`]: the tenants' JWKS so far).
 //! - [`health`]: each background part's state and the health statuses.
 //! - [`check`]: `accessd check`, a stopped data directory against its log.
 //! - [`checkpoints`]: the log's running digest and its signed checkpoints.
@@ -17,7 +18,8 @@
 //! - [`secrets`]: the key files of the data directory and digests of
 //!   presented keys (what is derived from the server key is in
 //!   `access_keyring`; password hashing in [`passwords`]).
-//! - [`config`], [`startup`], [`telemetry`]: wiring.
+//! - [`config`], [`startup`]: wiring (log output and signals are
+//!   `access_runtime`'s).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -35,6 +37,7 @@ pub mod health;
 pub mod http;
 pub mod integrity;
 pub mod metrics;
+pub mod oidc;
 pub mod pages;
 pub mod passwords;
 pub mod projections;

@@ -12,6 +12,9 @@ pub(crate) enum OidcCommand {
     /// The portals that sign contacts in.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Rotates the key sign-in tokens are signed with; the old one stays
+    /// published until its tokens have expired.
+    RotateKey,
 }
 
 /// What a client may do.
@@ -106,9 +109,24 @@ fn print_client(c: &pb::OidcClient) {
 
 /// Runs one of these commands.
 pub(crate) async fn run(command: OidcCommand, client: &Client) -> anyhow::Result<()> {
-    let OidcCommand::Client(command) = command;
     let rid = client.request_id.clone();
     let mut admin = TenantAdminClient::new(client.channel.clone());
+    let command = match command {
+        OidcCommand::Client(command) => command,
+        OidcCommand::RotateKey => {
+            let r = admin
+                .rotate_signing_key(
+                    client.request(pb::RotateSigningKeyRequest { request_id: rid })?,
+                )
+                .await?
+                .into_inner();
+            println!(
+                "signing key {} signs from position {}",
+                r.key_id, r.position
+            );
+            return Ok(());
+        }
+    };
     match command {
         ClientCommand::Add { public, settings } => {
             let kind = if public {

@@ -303,3 +303,91 @@ async fn accessctl_registers_and_lists_clients() {
     assert!(listed.contains("redirect: https://shop.acme.example/callback"));
     assert!(!listed.contains("ocs_"), "no secret is listed: {listed}");
 }
+
+/// The tenant's published keys, from its JWKS.
+async fn jwks(app: &TestApp, tenant: &str) -> (u16, serde_json::Value) {
+    let answer = reqwest::get(format!("http://{}/t/{tenant}/jwks.json", app.http_addr))
+        .await
+        .expect("an answer");
+    let status = answer.status().as_u16();
+    let text = answer.text().await.expect("a body");
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
+fn kids(set: &serde_json::Value) -> Vec<String> {
+    set["keys"]
+        .as_array()
+        .map(|keys| {
+            keys.iter()
+                .filter_map(|k| k["kid"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one_published() {
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    let mut admin = TenantAdminClient::new(app.channel.clone());
+    let (status, empty) = jwks(&app, "acme").await;
+    assert_eq!((status, kids(&empty).len()), (200, 0), "{empty}");
+    assert_eq!(jwks(&app, "nobody").await.0, 404);
+    assert_eq!(jwks(&app, "..%2F..").await.0, 404);
+
+    // The first client registered makes the tenant's first key; the second
+    // client does not make another.
+    for uri in ["https://a.example/cb", "https://b.example/cb"] {
+        admin
+            .register_oidc_client(app.req(&key, register(pb::OidcClientKind::Public, &[uri])))
+            .await
+            .expect("registered");
+    }
+    app.settled_head().await;
+    let (_, first) = jwks(&app, "acme").await;
+    let first_kids = kids(&first);
+    assert_eq!(first_kids.len(), 1, "{first}");
+    let jwk = &first["keys"][0];
+    assert_eq!(
+        (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()),
+        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+    );
+    let x = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        jwk["x"].as_str().expect("x"),
+    )
+    .expect("base64url");
+    assert_eq!(x.len(), 32, "an Ed25519 public key");
+
+    // A rotation: the new key signs, the old one stays published.
+    let rotated = admin
+        .rotate_signing_key(app.req(
+            &key,
+            pb::RotateSigningKeyRequest {
+                request_id: new_id(),
+            },
+        ))
+        .await
+        .expect("rotated")
+        .into_inner();
+    let (_, after) = jwks(&app, "acme").await;
+    let after_kids = kids(&after);
+    assert_eq!(after_kids.len(), 2, "{after}");
+    assert!(after_kids.contains(&first_kids[0]));
+    assert!(after_kids.contains(&rotated.key_id));
+    assert!(!after.to_string().contains("\"d\""), "no private part: {after}");
+
+    // Another tenant's keys are its own.
+    let other = app.create_tenant("other").await;
+    admin
+        .register_oidc_client(app.req(
+            &other,
+            register(pb::OidcClientKind::Public, &["https://c.example/cb"]),
+        ))
+        .await
+        .expect("registered");
+    app.settled_head().await;
+    let (_, theirs) = jwks(&app, "other").await;
+    assert_eq!(kids(&theirs).len(), 1);
+    assert!(!after_kids.contains(&kids(&theirs)[0]));
+}

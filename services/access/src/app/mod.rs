@@ -24,6 +24,7 @@ mod reads;
 mod reports;
 mod resets;
 mod selfservice;
+mod signing;
 mod temporary;
 mod tenants;
 #[cfg(test)]
@@ -52,6 +53,7 @@ pub use queries::{LoginOutcome, check_in};
 pub use reports::{AccessLine, BillableUsers, CustomerFilter, PageRequest};
 pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};
+pub use signing::RotateSigningKeyCommand;
 pub use temporary::PortalUsersShown;
 pub use tenants::*;
 pub use throttle::LoginThrottle;

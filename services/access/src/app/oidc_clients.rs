@@ -7,6 +7,7 @@
 use super::{App, AppError, Command, CommandContext, Outcome, Unit};
 use crate::domain::oidc_clients::{self, OidcClientState, RegisterOidcClient};
 use crate::domain::policy::Staff;
+use crate::domain::tenant::{self, NewSigningKey, TenantState};
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, streams};
 use crate::projections::OidcClientRow;
@@ -29,9 +30,10 @@ impl std::fmt::Debug for RegisteredClient {
 }
 
 /// `RegisterOidcClient` as received (the secret's hash is filled in from
-/// the client's id).
+/// the client's id), with the tenant's first signing key in case it has
+/// none yet.
 #[derive(Clone, Debug)]
-pub struct RegisterOidcClientCommand(pub RegisterOidcClient);
+pub struct RegisterOidcClientCommand(pub RegisterOidcClient, pub NewSigningKey);
 
 impl Command for RegisterOidcClientCommand {
     type Reply = String;
@@ -45,7 +47,13 @@ impl Command for RegisterOidcClientCommand {
         let state: OidcClientState = unit
             .load(&streams::oidc_client(&cmd.tenant, &cmd.client_id))
             .await?;
-        let changes = oidc_clients::register(&state, cmd.clone())?;
+        let tenant_state: TenantState = unit.load(&streams::tenant(&cmd.tenant)).await?;
+        let mut changes = oidc_clients::register(&state, cmd.clone())?;
+        changes.extend(tenant::first_signing_key(
+            &tenant_state,
+            &cmd.tenant,
+            self.1.clone(),
+        ));
         Ok((changes, cmd.client_id.to_string()))
     }
 }
@@ -121,7 +129,10 @@ impl App {
                     .oidc_client_secret(tenant.as_str(), cmd.client_id.as_str(), 1),
             )
         });
-        let outcome = self.execute(ctx, &RegisterOidcClientCommand(cmd)).await?;
+        let first_key = self.new_signing_key(&tenant);
+        let outcome = self
+            .execute(ctx, &RegisterOidcClientCommand(cmd, first_key))
+            .await?;
         Ok(outcome.map(|client_id| RegisteredClient {
             secret: confidential.then(|| {
                 self.keyring

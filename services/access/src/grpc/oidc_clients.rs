@@ -1,8 +1,10 @@
-//! The OpenID Connect client RPCs of `access.v1.TenantAdmin` (admin keys).
+//! The OpenID Connect RPCs of `access.v1.TenantAdmin` (admin keys): the
+//! clients, and the tenant's signing key.
 
 use super::Shared;
 use super::convert;
 use super::status::to_status;
+use crate::domain::values::RequestId;
 use crate::projections::OidcClientRow;
 use access_catalogue::catalogue::OidcClientKind;
 use access_proto::v1 as pb;
@@ -131,5 +133,30 @@ pub async fn list(
         .map_err(to_status)?;
     Ok(Response::new(pb::ListOidcClientsReply {
         clients: rows.into_iter().map(client_to_pb).collect(),
+    }))
+}
+
+/// `RotateSigningKey`.
+pub async fn rotate_signing_key(
+    shared: &Shared,
+    request: Request<pb::RotateSigningKeyRequest>,
+) -> Result<Response<pb::RotateSigningKeyReply>, Status> {
+    let clear = |m: &mut pb::RotateSigningKeyRequest| m.request_id.clear();
+    let parse = |_, _, r: &pb::RotateSigningKeyRequest| {
+        let mut f = convert::Fields::default();
+        let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
+        Ok((f.finish_with((request_id,))?.0, ()))
+    };
+    let c = shared
+        .staff_command(&request, "RotateSigningKey", clear, parse)
+        .await?;
+    let outcome = shared
+        .app
+        .rotate_signing_key(&c.ctx, &c.tenant, c.staff)
+        .await
+        .map_err(to_status)?;
+    Ok(Response::new(pb::RotateSigningKeyReply {
+        position: outcome.position,
+        key_id: outcome.reply,
     }))
 }

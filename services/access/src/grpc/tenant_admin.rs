@@ -505,6 +505,14 @@ impl TenantAdmin for TenantAdminService {
         super::oidc_clients::remove(&self.0, request).await
     }
 
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn rotate_signing_key(
+        &self,
+        request: Request<pb::RotateSigningKeyRequest>,
+    ) -> Result<Response<pb::RotateSigningKeyReply>, Status> {
+        super::oidc_clients::rotate_signing_key(&self.0, request).await
+    }
+
     async fn list_oidc_clients(
         &self,
         request: Request<pb::ListOidcClientsRequest>,

@@ -53,6 +53,23 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
                 branding: Branding::default(),
             },
         ),
+        Event::Tenant(TenantEvent::SigningKeyAdded(e)) => rows.put(
+            keys::signing_key(tenant, &e.key_id),
+            &SigningKeyRow {
+                key_id: e.key_id,
+                algorithm: e.algorithm,
+                public_key: e.public_key,
+                server_key_id: e.server_key_id,
+                retired_until_ms: None,
+            },
+        ),
+        Event::Tenant(TenantEvent::SigningKeyRetired(e)) => {
+            let key = keys::signing_key(tenant, &e.key_id);
+            if let Some(mut row) = rows.get::<SigningKeyRow>(&key)? {
+                row.retired_until_ms = Some(e.published_until_ms);
+                rows.put(key, &row);
+            }
+        }
         Event::Tenant(TenantEvent::BrandingSet(e)) => {
             let key = keys::tenant(tenant);
             if let Some(mut row) = rows.get::<TenantRow>(&key)? {

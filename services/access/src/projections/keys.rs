@@ -84,6 +84,16 @@ pub fn oidc_client_prefix(t: &str) -> Vec<u8> {
     [b"o\0", t.as_bytes(), b"\0"].concat()
 }
 
+/// A tenant's signing key.
+pub fn signing_key(t: &str, key_id: &str) -> Vec<u8> {
+    [b"g\0", t.as_bytes(), b"\0", key_id.as_bytes()].concat()
+}
+
+/// Where a tenant's signing keys start.
+pub fn signing_key_prefix(t: &str) -> Vec<u8> {
+    [b"g\0", t.as_bytes(), b"\0"].concat()
+}
+
 /// An identity's row.
 pub fn identity(i: &str) -> Vec<u8> {
     [b"i\0", i.as_bytes()].concat()

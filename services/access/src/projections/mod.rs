@@ -12,6 +12,6 @@ mod store;
 
 pub use rows::{
     Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow,
-    SiteVisibility, TenantRow,
+    SigningKeyRow, SiteVisibility, TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};

@@ -194,6 +194,21 @@ pub struct OidcClientRow {
     pub secret_generation: u32,
 }
 
+/// A published signing key of a tenant's OpenID Connect tokens.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyRow {
+    /// Its id.
+    pub key_id: String,
+    /// Its JOSE algorithm.
+    pub algorithm: String,
+    /// Its public half.
+    pub public_key: Vec<u8>,
+    /// The server key its private half is derived from.
+    pub server_key_id: u8,
+    /// Until when a retired key stays published; `None` while it signs.
+    pub retired_until_ms: Option<i64>,
+}
+
 /// A global identity's login data.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdentityRow {

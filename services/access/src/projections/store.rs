@@ -3,7 +3,8 @@
 use super::apply::{self, Rows};
 use super::keys;
 use super::rows::{
-    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow, TenantRow,
+    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow, SigningKeyRow,
+    TenantRow,
 };
 use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
@@ -280,6 +281,18 @@ impl ReadModels {
         self.tree
             .scan_prefix(keys::oidc_client_prefix(tenant))
             .take(1000)
+            .map(|item| {
+                let (_, v) = item?;
+                postcard::from_bytes(&v).context("read-model row")
+            })
+            .collect()
+    }
+
+    /// A tenant's signing keys, oldest first by id (at most 100).
+    pub fn signing_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<SigningKeyRow>> {
+        self.tree
+            .scan_prefix(keys::signing_key_prefix(tenant))
+            .take(100)
             .map(|item| {
                 let (_, v) = item?;
                 postcard::from_bytes(&v).context("read-model row")

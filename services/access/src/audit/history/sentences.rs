@@ -60,6 +60,15 @@ impl Names {
                         "let registrations in without approval".into()
                     }
                 }
+                TenantEvent::SigningKeyAdded(k) => format!(
+                    "added the sign-in signing key {} ({}); tokens are signed with it from now on",
+                    k.key_id, k.algorithm
+                ),
+                TenantEvent::SigningKeyRetired(k) => format!(
+                    "retired the sign-in signing key {}; it stays published until {}",
+                    k.key_id,
+                    minute(k.published_until_ms)
+                ),
                 TenantEvent::BrandingSet(b) => format!(
                     "set the pages' look and hand-off: logo {}, accent {}, portal {}",
                     if b.logo_url.is_empty() {

@@ -12,9 +12,11 @@ use std::collections::BTreeMap;
 
 mod keys;
 mod policies;
+mod signing;
 
 pub use keys::*;
 pub use policies::*;
+pub use signing::*;
 
 /// What the log says about one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +43,8 @@ pub struct TenantState {
     pub templates: BTreeMap<String, EmailTemplateSet>,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+    /// The keys its OpenID Connect tokens are signed with, oldest first.
+    pub signing_keys: Vec<SigningKeyState>,
 }
 
 /// What the log says about one API key.
@@ -70,6 +74,7 @@ impl Default for TenantState {
             username_administrators: Vec::new(),
             templates: BTreeMap::new(),
             password_policy: PasswordPolicy::default(),
+            signing_keys: Vec::new(),
         }
     }
 }
@@ -127,6 +132,9 @@ impl Aggregate for TenantState {
                 self.username_administrators = e.emails.clone();
             }
             TenantEvent::BrandingSet(_) => {}
+            TenantEvent::SigningKeyAdded(_) | TenantEvent::SigningKeyRetired(_) => {
+                self.evolve_signing(event)
+            }
         }
         self
     }
