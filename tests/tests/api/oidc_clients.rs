@@ -349,7 +349,11 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
     assert_eq!(first_kids.len(), 1, "{first}");
     let jwk = &first["keys"][0];
     assert_eq!(
-        (jwk["kty"].as_str(), jwk["crv"].as_str(), jwk["alg"].as_str()),
+        (
+            jwk["kty"].as_str(),
+            jwk["crv"].as_str(),
+            jwk["alg"].as_str()
+        ),
         (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
     );
     let x = base64::Engine::decode(
@@ -375,7 +379,10 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
     assert_eq!(after_kids.len(), 2, "{after}");
     assert!(after_kids.contains(&first_kids[0]));
     assert!(after_kids.contains(&rotated.key_id));
-    assert!(!after.to_string().contains("\"d\""), "no private part: {after}");
+    assert!(
+        !after.to_string().contains("\"d\""),
+        "no private part: {after}"
+    );
 
     // Another tenant's keys are its own.
     let other = app.create_tenant("other").await;

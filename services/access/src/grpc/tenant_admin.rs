@@ -12,10 +12,6 @@ use crate::domain::values::FieldViolation;
 use access_catalogue::catalogue::EmailTemplateSet;
 use access_mailer::templates;
 
-fn kind_help() -> String {
-    "choose invitation, invitation_resent, password_reset, welcome, approval_request or approved"
-        .into()
-}
 use crate::domain::policy::Staff;
 use crate::domain::values::TenantId;
 use crate::domain::values::{Email, RequestId};
@@ -27,43 +23,6 @@ use tonic::{Request, Response, Status};
 /// The tenant administration service.
 #[derive(Clone)]
 pub struct TenantAdminService(pub Shared);
-
-/// The portal's URL: https, since the login code travels in it (plain http
-/// only to this machine, for development), or empty.
-fn portal_url(text: &str) -> Result<String, String> {
-    let url = page_url(text, false)?;
-    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| url.starts_with(p));
-    if url.starts_with("http://") && !local {
-        return Err("use an https:// URL: the one-time login code travels in it".into());
-    }
-    Ok(url)
-}
-
-/// An absolute URL for the pages (https only for a logo), or empty.
-fn page_url(text: &str, https_only: bool) -> Result<String, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(String::new());
-    }
-    let ok_scheme = text.starts_with("https://") || (!https_only && text.starts_with("http://"));
-    let host = text.split_once("://").map_or("", |(_, rest)| rest);
-    if !ok_scheme
-        || host.is_empty()
-        || text.len() > 2000
-        || text
-            .chars()
-            .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>')
-    {
-        return Err(if https_only {
-            "use an https:// URL".to_owned()
-        } else {
-            "use an http:// or https:// URL".to_owned()
-        });
-    }
-    Ok(text.to_owned())
-}
 
 impl TenantAdminService {
     async fn tenant(&self, tenant: &TenantId, position: u64) -> Result<pb::Tenant, Status> {
@@ -302,8 +261,8 @@ impl TenantAdmin for TenantAdminService {
         let r = request.get_ref().clone();
         self.run_tenant(&request, "SetBranding", &r.request_id, |tenant, by| {
             let mut f = convert::Fields::default();
-            let logo_url = f.parse("logo_url", page_url(&r.logo_url, true));
-            let portal_url = f.parse("portal_url", portal_url(&r.portal_url));
+            let logo_url = f.parse("logo_url", convert::page_url(&r.logo_url, true));
+            let portal_url = f.parse("portal_url", convert::portal_url(&r.portal_url));
             let accent = r.accent_colour.trim();
             let accent_ok = accent.is_empty()
                 || (accent.len() == 7
@@ -364,7 +323,7 @@ impl TenantAdmin for TenantAdminService {
         let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
         let kind = f.parse(
             "kind",
-            templates::Kind::parse(r.kind.trim()).ok_or_else(kind_help),
+            templates::Kind::parse(r.kind.trim()).ok_or_else(convert::kind_help),
         );
         let parts = [r.subject.as_str(), r.text.as_str(), r.html.as_str()];
         let template = if parts.iter().all(|p| p.trim().is_empty()) {
@@ -447,7 +406,7 @@ impl TenantAdmin for TenantAdminService {
         let mut f = convert::Fields::default();
         let kind = f.parse(
             "kind",
-            templates::Kind::parse(r.kind.trim()).ok_or_else(kind_help),
+            templates::Kind::parse(r.kind.trim()).ok_or_else(convert::kind_help),
         );
         f.finish()?;
         let kind = kind.ok_or_else(super::status::internal)?;

@@ -7,6 +7,7 @@
 
 mod apply;
 mod keys;
+mod queries;
 mod rows;
 mod store;
 

@@ -148,3 +148,46 @@ pub fn rotate_api_key(
         },
     ))
 }
+
+/// How to name an email's kind.
+pub fn kind_help() -> String {
+    "choose invitation, invitation_resent, password_reset, welcome, approval_request or approved"
+        .into()
+}
+
+/// The portal's URL: https, since the login code travels in it (plain http
+/// only to this machine, for development), or empty.
+pub fn portal_url(text: &str) -> Result<String, String> {
+    let url = page_url(text, false)?;
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| url.starts_with(p));
+    if url.starts_with("http://") && !local {
+        return Err("use an https:// URL: the one-time login code travels in it".into());
+    }
+    Ok(url)
+}
+
+/// An absolute URL for the pages (https only for a logo), or empty.
+pub fn page_url(text: &str, https_only: bool) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    let ok_scheme = text.starts_with("https://") || (!https_only && text.starts_with("http://"));
+    let host = text.split_once("://").map_or("", |(_, rest)| rest);
+    if !ok_scheme
+        || host.is_empty()
+        || text.len() > 2000
+        || text
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+    {
+        return Err(if https_only {
+            "use an https:// URL".to_owned()
+        } else {
+            "use an http:// or https:// URL".to_owned()
+        });
+    }
+    Ok(text.to_owned())
+}
