@@ -4,7 +4,9 @@
 use super::Shared;
 use super::convert;
 use super::status::to_status;
-use crate::domain::values::RequestId;
+use crate::app::{OidcClientCommand, Outcome};
+use crate::domain::policy::Staff;
+use crate::domain::values::{RequestId, TenantId};
 use crate::projections::OidcClientRow;
 use access_catalogue::catalogue::OidcClientKind;
 use access_proto::v1 as pb;
@@ -52,24 +54,38 @@ pub async fn register(
     }))
 }
 
+/// How a change's message is parsed into its command.
+type ParseChange<M> = fn(TenantId, Staff, &M) -> Result<(RequestId, OidcClientCommand), Status>;
+
+/// A change to a registered client, run: the command as parsed, and its
+/// outcome (a rotation's holds the new secret).
+async fn change<M: prost::Message + Clone>(
+    shared: &Shared,
+    request: &Request<M>,
+    method: &'static str,
+    parse: ParseChange<M>,
+    clear: fn(&mut M),
+) -> Result<(OidcClientCommand, Outcome<Option<String>>), Status> {
+    let c = shared.staff_command(request, method, clear, parse).await?;
+    let outcome = shared
+        .app
+        .change_oidc_client(&c.ctx, &c.cmd)
+        .await
+        .map_err(to_status)?;
+    Ok((c.cmd, outcome))
+}
+
 /// `UpdateOidcClient`: answers with the client as it is after the change.
 pub async fn update(
     shared: &Shared,
     request: Request<pb::UpdateOidcClientRequest>,
 ) -> Result<Response<pb::OidcClientReply>, Status> {
-    let clear = |m: &mut pb::UpdateOidcClientRequest| m.request_id.clear();
     let parse = convert::update_oidc_client;
-    let c = shared
-        .staff_command(&request, "UpdateOidcClient", clear, parse)
-        .await?;
-    let app = &shared.app;
-    let outcome = app
-        .change_oidc_client(&c.ctx, &c.cmd)
-        .await
-        .map_err(to_status)?;
-    let id = c.cmd.client_id.as_str();
-    let row = app
-        .oidc_client(&c.tenant, id, outcome.position)
+    let clear = |m: &mut pb::UpdateOidcClientRequest| m.request_id.clear();
+    let (cmd, outcome) = change(shared, &request, "UpdateOidcClient", parse, clear).await?;
+    let row = shared
+        .app
+        .oidc_client(&cmd.tenant, cmd.client_id.as_str(), outcome.position)
         .await
         .map_err(to_status)?;
     Ok(Response::new(pb::OidcClientReply {
@@ -83,16 +99,9 @@ pub async fn rotate_secret(
     shared: &Shared,
     request: Request<pb::RotateOidcClientSecretRequest>,
 ) -> Result<Response<pb::RotateOidcClientSecretReply>, Status> {
-    let clear = |m: &mut pb::RotateOidcClientSecretRequest| m.request_id.clear();
     let parse = convert::rotate_oidc_client_secret;
-    let c = shared
-        .staff_command(&request, "RotateOidcClientSecret", clear, parse)
-        .await?;
-    let outcome = shared
-        .app
-        .change_oidc_client(&c.ctx, &c.cmd)
-        .await
-        .map_err(to_status)?;
+    let clear = |m: &mut pb::RotateOidcClientSecretRequest| m.request_id.clear();
+    let (_, outcome) = change(shared, &request, "RotateOidcClientSecret", parse, clear).await?;
     Ok(Response::new(pb::RotateOidcClientSecretReply {
         position: outcome.position,
         client_secret: outcome.reply.unwrap_or_default(),
@@ -104,16 +113,9 @@ pub async fn remove(
     shared: &Shared,
     request: Request<pb::RemoveOidcClientRequest>,
 ) -> Result<Response<pb::RemoveOidcClientReply>, Status> {
-    let clear = |m: &mut pb::RemoveOidcClientRequest| m.request_id.clear();
     let parse = convert::remove_oidc_client;
-    let c = shared
-        .staff_command(&request, "RemoveOidcClient", clear, parse)
-        .await?;
-    let outcome = shared
-        .app
-        .change_oidc_client(&c.ctx, &c.cmd)
-        .await
-        .map_err(to_status)?;
+    let clear = |m: &mut pb::RemoveOidcClientRequest| m.request_id.clear();
+    let (_, outcome) = change(shared, &request, "RemoveOidcClient", parse, clear).await?;
     Ok(Response::new(pb::RemoveOidcClientReply {
         position: outcome.position,
     }))
