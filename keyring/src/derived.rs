@@ -15,11 +15,20 @@ impl Keyring {
         format!("cpa_{key_id}_{}", URL_SAFE_NO_PAD.encode(secret))
     }
 
-    /// An OpenID Connect client's secret of one generation: `ocs_` and 256
-    /// bits of the tenant, client id and generation, so a retried register or
-    /// rotate shows the same secret while only its SHA-256 is stored.
-    pub fn oidc_client_secret(&self, tenant: &str, client_id: &str, generation: u32) -> String {
-        let mac = self.current.mac(
+    /// An OpenID Connect client's secret of one generation, derived from the
+    /// server key `server_key_id` (recorded with the secret's hash): `ocs_`
+    /// and 256 bits of the tenant, client id and generation, so a retried
+    /// register or rotate shows the same secret while only its SHA-256 is
+    /// stored. `None` once that server key has left the ring.
+    pub fn oidc_client_secret(
+        &self,
+        server_key_id: u8,
+        tenant: &str,
+        client_id: &str,
+        generation: u32,
+    ) -> Option<String> {
+        let key = self.all().find(|k| k.id() == server_key_id)?;
+        let mac = key.mac(
             "oidc-client-secret",
             &[
                 tenant.as_bytes(),
@@ -27,7 +36,7 @@ impl Keyring {
                 &generation.to_be_bytes(),
             ],
         );
-        format!("ocs_{}", URL_SAFE_NO_PAD.encode(mac))
+        Some(format!("ocs_{}", URL_SAFE_NO_PAD.encode(mac)))
     }
 
     /// The seed of a tenant's token signing key (an Ed25519 private key),
@@ -132,13 +141,20 @@ mod tests {
 
     #[test]
     fn client_secrets_differ_by_client_and_generation() {
-        let ring = Keyring::new(ServerKey::generate(1), Vec::new());
-        let first = ring.oidc_client_secret("acme", "c1", 1);
-        assert_eq!(first, ring.oidc_client_secret("acme", "c1", 1));
-        assert_ne!(first, ring.oidc_client_secret("acme", "c1", 2));
-        assert_ne!(first, ring.oidc_client_secret("acme", "c2", 1));
-        assert_ne!(first, ring.oidc_client_secret("other", "c1", 1));
+        let old = ServerKey::generate(1);
+        let ring = Keyring::new(old.clone(), Vec::new());
+        let secret = |ring: &Keyring, key, tenant, client, generation| {
+            ring.oidc_client_secret(key, tenant, client, generation)
+        };
+        let first = secret(&ring, 1, "acme", "c1", 1).expect("key 1 is there");
+        assert_ne!(Some(&first), secret(&ring, 1, "acme", "c1", 2).as_ref());
+        assert_ne!(Some(&first), secret(&ring, 1, "acme", "c2", 1).as_ref());
+        assert_ne!(Some(&first), secret(&ring, 1, "other", "c1", 1).as_ref());
         assert!(first.starts_with("ocs_") && first.len() > 40);
+        // A rotated ring still shows the same secret to a retry.
+        let rotated = Keyring::new(ServerKey::generate(2), vec![old]);
+        assert_eq!(secret(&rotated, 1, "acme", "c1", 1), Some(first));
+        assert_eq!(secret(&rotated, 7, "acme", "c1", 1), None);
     }
 
     #[test]

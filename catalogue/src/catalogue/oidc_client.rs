@@ -29,8 +29,8 @@ pub struct OidcClientSettings {
 }
 
 /// A tenant registered a client. A confidential client's secret is derived
-/// from the server key and the client's secret generation; only its SHA-256
-/// is recorded.
+/// from the server key `server_key_id`, the client and the secret's
+/// generation; only its SHA-256 is recorded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OidcClientRegistered {
     /// The client's id.
@@ -41,6 +41,8 @@ pub struct OidcClientRegistered {
     pub settings: OidcClientSettings,
     /// SHA-256 of its secret; `None` for a public client.
     pub secret_sha256: Option<[u8; 32]>,
+    /// The server key the secret is derived from.
+    pub server_key_id: u8,
 }
 
 /// A client's settings were replaced.
@@ -57,6 +59,8 @@ pub struct OidcClientSecretRotated {
     pub generation: u32,
     /// SHA-256 of the new secret.
     pub secret_sha256: [u8; 32],
+    /// The server key it is derived from.
+    pub server_key_id: u8,
 }
 
 /// A client was removed: it can sign nobody in from now on.

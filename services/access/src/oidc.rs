@@ -75,5 +75,10 @@ async fn jwks(State(app): State<App>, Path(tenant): Path<String>) -> Response {
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
     );
+    // Public keys, for clients in the browser too.
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     response
 }

@@ -310,6 +310,11 @@ async fn jwks(app: &TestApp, tenant: &str) -> (u16, serde_json::Value) {
         .await
         .expect("an answer");
     let status = answer.status().as_u16();
+    if status == 200 {
+        let header = |name: &str| answer.headers().get(name).and_then(|v| v.to_str().ok());
+        assert_eq!(header("content-type"), Some("application/jwk-set+json"));
+        assert_eq!(header("access-control-allow-origin"), Some("*"));
+    }
     let text = answer.text().await.expect("a body");
     (status, serde_json::from_str(&text).unwrap_or_default())
 }

@@ -36,13 +36,14 @@ impl std::fmt::Debug for RegisteredClient {
 pub struct RegisterOidcClientCommand(pub RegisterOidcClient, pub NewSigningKey);
 
 impl Command for RegisterOidcClientCommand {
-    type Reply = String;
+    /// The client's id, and the server key its secret is derived from.
+    type Reply = (String, u8);
 
     async fn decide(
         &self,
         _app: &App,
         unit: &mut Unit<'_>,
-    ) -> Result<(Vec<Change>, String), AppError> {
+    ) -> Result<(Vec<Change>, (String, u8)), AppError> {
         let cmd = &self.0;
         let state: OidcClientState = unit
             .load(&streams::oidc_client(&cmd.tenant, &cmd.client_id))
@@ -54,7 +55,7 @@ impl Command for RegisterOidcClientCommand {
             &cmd.tenant,
             self.1.clone(),
         ));
-        Ok((changes, cmd.client_id.to_string()))
+        Ok((changes, (cmd.client_id.to_string(), cmd.server_key_id)))
     }
 }
 
@@ -83,11 +84,17 @@ pub enum OidcClientChange {
 }
 
 impl Command for OidcClientCommand {
-    /// The secret generation after the change.
-    type Reply = u32;
+    /// The secret generation after the change, and the server key a new
+    /// secret is derived from.
+    type Reply = (u32, u8);
 
-    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, u32), AppError> {
+    async fn decide(
+        &self,
+        app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, (u32, u8)), AppError> {
         let (tenant, id, by) = (&self.tenant, &self.client_id, &self.by);
+        let server_key_id = app.keyring.current().id();
         let state: OidcClientState = unit.load(&streams::oidc_client(tenant, id)).await?;
         let changes = match &self.change {
             OidcClientChange::Update(settings) => {
@@ -95,10 +102,14 @@ impl Command for OidcClientCommand {
             }
             OidcClientChange::RotateSecret => {
                 let next = state.secret_generation + 1;
-                let secret = app
-                    .keyring
-                    .oidc_client_secret(tenant.as_str(), id.as_str(), next);
-                oidc_clients::rotate_secret(&state, tenant, by, id, sha256(&secret))?
+                let secret = app.client_secret(server_key_id, tenant, id.as_str(), next)?;
+                oidc_clients::rotate_secret(
+                    &state,
+                    tenant,
+                    by,
+                    id,
+                    (sha256(&secret), server_key_id),
+                )?
             }
             OidcClientChange::Remove(reason) => {
                 oidc_clients::remove(&state, tenant, by, id, reason)?
@@ -108,7 +119,7 @@ impl Command for OidcClientCommand {
             OidcClientChange::RotateSecret => state.secret_generation + 1,
             _ => state.secret_generation,
         };
-        Ok((changes, generation))
+        Ok((changes, (generation, server_key_id)))
     }
 }
 
@@ -122,24 +133,25 @@ impl App {
     ) -> Result<Outcome<RegisteredClient>, AppError> {
         let tenant = cmd.tenant.clone();
         let confidential = cmd.kind == OidcClientKind::Confidential;
-        cmd.secret_sha256 = confidential.then(|| {
-            sha256(
-                &self
-                    .keyring
-                    .oidc_client_secret(tenant.as_str(), cmd.client_id.as_str(), 1),
-            )
-        });
-        let first_key = self.new_signing_key(&tenant);
+        cmd.server_key_id = self.keyring.current().id();
+        if confidential {
+            let secret =
+                self.client_secret(cmd.server_key_id, &tenant, cmd.client_id.as_str(), 1)?;
+            cmd.secret_sha256 = Some(sha256(&secret));
+        }
+        let first_key = self.new_signing_key(&tenant)?;
         let outcome = self
             .execute(ctx, &RegisterOidcClientCommand(cmd, first_key))
             .await?;
-        Ok(outcome.map(|client_id| RegisteredClient {
-            secret: confidential.then(|| {
-                self.keyring
-                    .oidc_client_secret(tenant.as_str(), &client_id, 1)
-            }),
-            client_id,
-        }))
+        // The first key is published by the time the client is answered.
+        self.wait_for(outcome.position).await?;
+        let (client_id, server_key_id) = outcome.reply.clone();
+        let secret = if confidential {
+            Some(self.client_secret(server_key_id, &tenant, &client_id, 1)?)
+        } else {
+            None
+        };
+        Ok(outcome.map(|_| RegisteredClient { client_id, secret }))
     }
 
     /// Changes a client; answers once the change can be read. A rotation's
@@ -151,16 +163,35 @@ impl App {
     ) -> Result<Outcome<Option<String>>, AppError> {
         let outcome = self.execute(ctx, cmd).await?;
         self.wait_for(outcome.position).await?;
-        let rotated = matches!(cmd.change, OidcClientChange::RotateSecret);
-        Ok(outcome.map(|generation| {
-            rotated.then(|| {
-                self.keyring.oidc_client_secret(
-                    cmd.tenant.as_str(),
-                    cmd.client_id.as_str(),
-                    generation,
-                )
+        let (generation, server_key_id) = outcome.reply;
+        let secret = match cmd.change {
+            OidcClientChange::RotateSecret => Some(self.client_secret(
+                server_key_id,
+                &cmd.tenant,
+                cmd.client_id.as_str(),
+                generation,
+            )?),
+            _ => None,
+        };
+        Ok(outcome.map(|_| secret))
+    }
+
+    /// A client's secret of one generation, derived from the server key it
+    /// was recorded with; refused once that key has left the ring.
+    fn client_secret(
+        &self,
+        server_key_id: u8,
+        tenant: &TenantId,
+        client_id: &str,
+        generation: u32,
+    ) -> Result<String, AppError> {
+        self.keyring
+            .oidc_client_secret(server_key_id, tenant.as_str(), client_id, generation)
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!(
+                    "server key {server_key_id} is no longer in the ring; rotate the client's secret"
+                ))
             })
-        }))
     }
 
     /// One client of the tenant, after `position`.

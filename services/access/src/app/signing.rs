@@ -46,23 +46,25 @@ impl Command for RotateSigningKeyCommand {
 impl App {
     /// A fresh signing key for `tenant`: its private half derived from the
     /// current server key, its public half to be recorded.
-    pub fn new_signing_key(&self, tenant: &TenantId) -> NewSigningKey {
+    pub fn new_signing_key(&self, tenant: &TenantId) -> Result<NewSigningKey, AppError> {
         let key_id = GeneratedId::generate();
         let server_key_id = self.keyring.current().id();
         let seed = self
             .keyring
             .oidc_signing_seed(server_key_id, tenant.as_str(), key_id.as_str())
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                AppError::Internal(anyhow::anyhow!("the current server key is missing"))
+            })?;
         let public_key = ed25519_dalek::SigningKey::from_bytes(&seed)
             .verifying_key()
             .to_bytes()
             .to_vec();
-        NewSigningKey {
+        Ok(NewSigningKey {
             key_id,
             algorithm: ALGORITHM.to_owned(),
             public_key,
             server_key_id,
-        }
+        })
     }
 
     /// Rotates the tenant's signing key; answers once the new key is
@@ -76,7 +78,7 @@ impl App {
         let cmd = RotateSigningKeyCommand {
             tenant: tenant.clone(),
             by,
-            key: self.new_signing_key(tenant),
+            key: self.new_signing_key(tenant)?,
         };
         let outcome = self.execute(ctx, &cmd).await?;
         self.wait_for(outcome.position).await?;

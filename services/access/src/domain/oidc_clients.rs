@@ -56,7 +56,9 @@ impl Aggregate for OidcClientState {
 }
 
 /// Whether `uri` may be a redirect URI: an absolute https URL, or plain http
-/// to a loopback address (RFC 8252), without a fragment.
+/// to a loopback address (RFC 8252), without a fragment or a user. It is
+/// parsed as browsers parse it (the `url` crate, WHATWG), and stored as
+/// given, since redirects are matched by exact string.
 fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
     if uri.len() > 2000 {
         return Some("a redirect URI has at most 2,000 characters");
@@ -70,20 +72,27 @@ fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
     if uri.contains('#') {
         return Some("a redirect URI has no fragment");
     }
-    let Some((scheme, rest)) = uri.split_once("://") else {
+    let Ok(parsed) = url::Url::parse(uri) else {
         return Some("a redirect URI is an absolute https:// URL");
     };
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    if authority.is_empty() || authority.contains('@') {
+    // As written, not as a parser would mend it (`https:///cb` reads as the
+    // host `cb`): the scheme in lower case, then a host.
+    let written = uri
+        .strip_prefix(&format!("{}://", parsed.scheme()))
+        .and_then(|rest| rest.split(['/', '?']).next());
+    if written.is_none_or(str::is_empty) {
+        return Some("a redirect URI is an absolute https:// URL naming a host");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
         return Some("a redirect URI names a host and no user");
     }
-    let host = authority;
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => host.split(':').next().unwrap_or_default(),
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name == "localhost",
+        None => return Some("a redirect URI names a host"),
     };
-    let loopback = matches!(name, "127.0.0.1" | "localhost" | "::1");
-    match scheme {
+    match parsed.scheme() {
         "https" => None,
         "http" if loopback => None,
         "http" => Some("use https: plain http only to this machine (127.0.0.1, ::1, localhost)"),
@@ -168,6 +177,8 @@ pub struct RegisterOidcClient {
     pub settings: OidcClientSettings,
     /// SHA-256 of its first secret (confidential clients).
     pub secret_sha256: Option<[u8; 32]>,
+    /// The server key the secret is derived from.
+    pub server_key_id: u8,
 }
 
 /// Decides `RegisterOidcClient`.
@@ -197,6 +208,7 @@ pub fn register(
                 kind: cmd.kind,
                 settings: cmd.settings,
                 secret_sha256,
+                server_key_id: cmd.server_key_id,
             },
         )),
     )])
@@ -242,13 +254,14 @@ pub fn update(
 }
 
 /// Decides `RotateOidcClientSecret`; `secret_sha256` is the hash of the
-/// secret of generation `state.secret_generation + 1`.
+/// secret of generation `state.secret_generation + 1`, derived from the
+/// server key `server_key_id`.
 pub fn rotate_secret(
     state: &OidcClientState,
     tenant: &TenantId,
     by: &Staff,
     client_id: &GeneratedId,
-    secret_sha256: [u8; 32],
+    (secret_sha256, server_key_id): ([u8; 32], u8),
 ) -> Result<Vec<Change>, DomainError> {
     by.may_manage_tenant()?;
     live(state)?;
@@ -264,6 +277,7 @@ pub fn rotate_secret(
             OidcClientSecretRotated {
                 generation: state.secret_generation + 1,
                 secret_sha256,
+                server_key_id,
             },
         )),
     )])
@@ -317,6 +331,7 @@ mod tests {
             kind,
             settings: settings(&["https://shop.acme.example/callback"]),
             secret_sha256: secret,
+            server_key_id: 1,
         }
     }
 
@@ -346,6 +361,13 @@ mod tests {
             "https://user@evil.example/cb",
             "https://shop.acme.example/a b",
             "http://127.0.0.1.evil.example/cb",
+            "http://[::1]evil.example/cb",
+            "http://[::1/cb",
+            "http://127.0.0.1:80.evil.example/cb",
+            "http://127.0.0.1:99999/cb",
+            "https://:443/cb",
+            "https://[]/cb",
+            "HTTPS://shop.acme.example/cb",
         ] {
             assert!(redirect_uri_problem(bad).is_some(), "{bad}");
         }
@@ -419,7 +441,8 @@ mod tests {
         )
         .expect("registered");
         let state = given(&changes);
-        changes.extend(rotate_secret(&state, &tenant, &admin(), &id, [8; 32]).expect("rotated"));
+        changes
+            .extend(rotate_secret(&state, &tenant, &admin(), &id, ([8; 32], 1)).expect("rotated"));
         let state = given(&changes);
         assert_eq!(state.secret_generation, 2);
         let same = state.settings.clone().expect("settings");
@@ -447,7 +470,7 @@ mod tests {
             .expect("registered"),
         );
         assert!(matches!(
-            rotate_secret(&public, &tenant, &admin(), &id, [9; 32]),
+            rotate_secret(&public, &tenant, &admin(), &id, ([9; 32], 1)),
             Err(DomainError::Invalid(_))
         ));
     }

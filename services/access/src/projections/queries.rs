@@ -73,10 +73,12 @@ impl ReadModels {
             .collect()
     }
 
-    /// A tenant's signing keys, oldest first by id (at most 100).
+    /// A tenant's newest signing keys (at most 100), newest first: the one
+    /// that signs is always among them, however many were retired.
     pub fn signing_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<SigningKeyRow>> {
         self.tree
             .scan_prefix(keys::signing_key_prefix(tenant))
+            .rev()
             .take(100)
             .map(|item| {
                 let (_, v) = item?;

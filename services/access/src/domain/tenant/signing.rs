@@ -9,9 +9,10 @@ use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, streams};
 use access_catalogue::catalogue::{Event, SigningKeyAdded, SigningKeyRetired, TenantEvent};
 
-/// How long a retired key stays published: the longest token lifetime (an
-/// hour) and five minutes for clocks that disagree.
-pub const PUBLISHED_AFTER_RETIREMENT_MS: i64 = (3600 + 300) * 1000;
+/// How long a retired key stays published: the longest token lifetime a
+/// client may have, and five minutes for clocks that disagree.
+pub const PUBLISHED_AFTER_RETIREMENT_MS: i64 =
+    (crate::domain::oidc_clients::ACCESS_TOKEN_TTL_S.1 as i64 + 300) * 1000;
 
 /// What the log says about one signing key.
 #[derive(Clone, Debug, PartialEq, Eq)]

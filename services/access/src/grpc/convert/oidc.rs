@@ -47,6 +47,7 @@ pub fn register_oidc_client(
             kind,
             settings: settings(&r.settings),
             secret_sha256: None,
+            server_key_id: 0,
         },
     ))
 }
