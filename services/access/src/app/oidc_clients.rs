@@ -96,13 +96,14 @@ impl Command for OidcClientCommand {
         let (tenant, id, by) = (&self.tenant, &self.client_id, &self.by);
         let server_key_id = app.keyring.current().id();
         let state: OidcClientState = unit.load(&streams::oidc_client(tenant, id)).await?;
+        let mut generation = state.secret_generation;
         let changes = match &self.change {
             OidcClientChange::Update(settings) => {
                 oidc_clients::update(&state, tenant, by, id, settings.clone())?
             }
             OidcClientChange::RotateSecret => {
-                let next = state.secret_generation + 1;
-                let secret = app.client_secret(server_key_id, tenant, id.as_str(), next)?;
+                generation += 1;
+                let secret = app.client_secret(server_key_id, tenant, id.as_str(), generation)?;
                 oidc_clients::rotate_secret(
                     &state,
                     tenant,
@@ -114,10 +115,6 @@ impl Command for OidcClientCommand {
             OidcClientChange::Remove(reason) => {
                 oidc_clients::remove(&state, tenant, by, id, reason)?
             }
-        };
-        let generation = match self.change {
-            OidcClientChange::RotateSecret => state.secret_generation + 1,
-            _ => state.secret_generation,
         };
         Ok((changes, (generation, server_key_id)))
     }

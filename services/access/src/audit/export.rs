@@ -1,9 +1,10 @@
 //! Exporting the log (or one tenant's part of it) for an archive: every
-//! event up to the head when the export began, and the whole log's digest
-//! at the end so the archive can carry a signed checkpoint over exactly
-//! what it holds.
+//! event up to the head when the export began, each checked against its
+//! chain, and the whole log's digest at the end so the archive can carry a
+//! signed checkpoint over exactly what it holds (never over damage).
 
 use crate::app::AppError;
+use access_catalogue::damage::Damage;
 use access_log::checkpoint::LogDigest;
 use access_log::log::EventLog;
 use tokio::sync::mpsc;
@@ -40,6 +41,7 @@ pub async fn export(
     let mut first = Some((scope, head));
     let mut next = 1;
     let mut digest = LogDigest::default();
+    let mut chain = log.chain_verifier();
     'export: while next <= head {
         let batch = match log.read_from(next, BATCH).await {
             Ok(batch) if !batch.is_empty() => batch,
@@ -53,6 +55,13 @@ pub async fn export(
             next = e.position + 1;
             if e.position > head {
                 break 'export;
+            }
+            if let Err(broken) = chain.check(&e) {
+                let damage = Damage::new("the log", broken.what)
+                    .at_position(broken.position)
+                    .in_stream(Some(broken.stream));
+                let _ = out.send(Err(AppError::Damaged(damage))).await;
+                return;
             }
             digest.add(&e);
             if tenant.is_some_and(|t| e.stream.tenant() != t) {
@@ -70,5 +79,48 @@ pub async fn export(
     }
     if tenant.is_none() && digest.events > 0 {
         let _ = out.send(Ok(Exported::Digest(digest))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use access_log::conformance::{request, stream};
+    use access_log::file_log::FileLog;
+
+    async fn exported(log: &dyn EventLog) -> Vec<Result<Exported, AppError>> {
+        let (tx, mut rx) = mpsc::channel(64);
+        export(log, None, tx).await;
+        let mut out = Vec::new();
+        while let Some(part) = rx.recv().await {
+            out.push(part);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn an_export_stops_at_a_broken_chain_and_signs_nothing() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let intact = FileLog::open(&dir.path().join("a")).expect("a log");
+        intact
+            .append(request("r1", &stream("s"), 0, 3))
+            .await
+            .expect("appended");
+        let parts = exported(&intact).await;
+        assert_eq!(parts.len(), 4, "three events and the digest");
+        assert!(matches!(parts.last(), Some(Ok(Exported::Digest(_)))));
+
+        // The same events with a payload changed under an intact frame.
+        let mut events = intact.read_from(1, 10).await.expect("events");
+        drop(intact);
+        events[1].payload = b"rewritten".to_vec();
+        FileLog::import(&dir.path().join("b"), events).expect("imported");
+        let tampered = FileLog::open(&dir.path().join("b")).expect("opens");
+        let parts = exported(&tampered).await;
+        assert!(
+            matches!(parts.last(), Some(Err(AppError::Damaged(d))) if d.position == Some(2)),
+            "{parts:?}"
+        );
+        assert!(!parts.iter().any(|p| matches!(p, Ok(Exported::Digest(_)))));
     }
 }

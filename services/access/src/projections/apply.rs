@@ -18,6 +18,19 @@ pub(super) trait Rows {
     fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>>;
     fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T);
     fn del(&mut self, key: Vec<u8>);
+
+    /// Changes the row at `key` with `change`, if there is one.
+    fn update<T: Serialize + for<'a> Deserialize<'a>>(
+        &mut self,
+        key: Vec<u8>,
+        change: impl FnOnce(&mut T),
+    ) -> anyhow::Result<()> {
+        if let Some(mut row) = self.get::<T>(&key)? {
+            change(&mut row);
+            self.put(key, &row);
+        }
+        Ok(())
+    }
 }
 
 fn set_invitation_expiry(
@@ -26,12 +39,9 @@ fn set_invitation_expiry(
     contact_id: &str,
     expires_at_ms: i64,
 ) -> anyhow::Result<()> {
-    let key = keys::contact(tenant, contact_id);
-    if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+    rows.update(keys::contact(tenant, contact_id), |row: &mut ContactRow| {
         row.invitation_expires_at_ms = expires_at_ms;
-        rows.put(key, &row);
-    }
-    Ok(())
+    })
 }
 
 /// Applies one event to the rows.
@@ -64,57 +74,48 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             },
         ),
         Event::Tenant(TenantEvent::SigningKeyRetired(e)) => {
-            let key = keys::signing_key(tenant, &e.key_id);
-            if let Some(mut row) = rows.get::<SigningKeyRow>(&key)? {
-                row.retired_until_ms = Some(e.published_until_ms);
-                rows.put(key, &row);
-            }
+            rows.update(
+                keys::signing_key(tenant, &e.key_id),
+                |row: &mut SigningKeyRow| {
+                    row.retired_until_ms = Some(e.published_until_ms);
+                },
+            )?;
         }
         Event::Tenant(TenantEvent::BrandingSet(e)) => {
-            let key = keys::tenant(tenant);
-            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
                 row.branding = Branding {
                     logo_url: e.logo_url,
                     accent_colour: e.accent_colour,
                     portal_url: e.portal_url,
                 };
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::Tenant(TenantEvent::PasswordPolicySet(e)) => {
-            let key = keys::tenant(tenant);
-            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
                 row.password_policy = PasswordPolicy {
                     min_length: e.min_length,
                     require_mixed_case: e.require_mixed_case,
                     require_symbol: e.require_symbol,
                 };
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::Tenant(TenantEvent::ApprovalPolicySet(e)) => {
-            let key = keys::tenant(tenant);
-            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
                 row.approval_required = e.approval_required;
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::Tenant(TenantEvent::UsernameAdministratorsSet(e)) => {
-            let key = keys::tenant(tenant);
-            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
                 row.username_administrators = e.emails;
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::Tenant(TenantEvent::TenantSettingsChanged(e)) => {
-            let key = keys::tenant(tenant);
-            if let Some(mut row) = rows.get::<TenantRow>(&key)? {
+            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
                 row.sites = e.sites;
                 row.default_order_site = e.default_order_site;
                 row.default_visibility = e.default_visibility;
                 row.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::Tenant(TenantEvent::ApiKeyIssued(e)) => rows.put(
             keys::key(&e.key_id),
@@ -128,11 +129,9 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             },
         ),
         Event::Tenant(TenantEvent::ApiKeyRevoked(e)) => {
-            let key = keys::key(&e.key_id);
-            if let Some(mut row) = rows.get::<KeyRow>(&key)? {
+            rows.update(keys::key(&e.key_id), |row: &mut KeyRow| {
                 row.revoked = true;
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::Customer(CustomerEvent::CustomerCreated(e)) => rows.put(
             keys::customer(tenant, &e.record.customer_id),
@@ -143,16 +142,15 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             },
         ),
         Event::Customer(change) => {
-            let key = keys::customer(tenant, id);
-            if let Some(mut row) = rows.get::<CustomerRow>(&key)? {
-                match change {
+            rows.update(
+                keys::customer(tenant, id),
+                |row: &mut CustomerRow| match change {
                     CustomerEvent::CustomerUpdated(e) => row.record = e.record,
                     CustomerEvent::CustomerStatusChanged(e) => row.status = e.status,
                     CustomerEvent::DocumentVisibilitySet(e) => row.documents = Some(e.kinds),
                     CustomerEvent::CustomerCreated(_) => {}
-                }
-                rows.put(key, &row);
-            }
+                },
+            )?;
         }
         Event::Contact(ContactEvent::ContactInvited(e)) => {
             rows.put(keys::membership(tenant, &e.identity_id), &e.contact_id);
@@ -295,19 +293,15 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             // What the rows hold of the person goes with the key.
             rows.del(keys::identity(id));
             for (tenant, contact_id) in &f.contacts {
-                let key = keys::contact(tenant, contact_id);
-                if let Some(mut row) = rows.get::<ContactRow>(&key)? {
+                rows.update(keys::contact(tenant, contact_id), |row: &mut ContactRow| {
                     row.email = access_catalogue::personal::ERASED.to_owned();
-                    rows.put(key, &row);
-                }
+                })?;
             }
         }
         Event::Identity(IdentityEvent::PasswordSet(e)) => {
-            let key = keys::identity(id);
-            if let Some(mut row) = rows.get::<IdentityRow>(&key)? {
+            rows.update(keys::identity(id), |row: &mut IdentityRow| {
                 row.password_hash = Some(e.password_hash);
-                rows.put(key, &row);
-            }
+            })?;
         }
         Event::OidcClient(e) => apply_client(rows, tenant, id, e)?,
         Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
@@ -326,11 +320,9 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
         }
         Event::PortalLink(PortalLinkEvent::PortalLinkDeleted(_)) => {
             if let Some(hash) = rows.get::<[u8; 32]>(&keys::portal_link_id(tenant, id))? {
-                let key = keys::portal_link(&hash);
-                if let Some(mut row) = rows.get::<PortalLinkRow>(&key)? {
+                rows.update(keys::portal_link(&hash), |row: &mut PortalLinkRow| {
                     row.deleted = true;
-                    rows.put(key, &row);
-                }
+                })?;
             }
         }
         // The log's own record: nothing any read model answers from.
