@@ -34,6 +34,9 @@ pub enum Aggregate {
     OidcClient,
     /// The log's own record of what operators did to it (repairs).
     System,
+    /// One contact signed in to one OpenID Connect client: its code and
+    /// refresh tokens.
+    OidcGrant,
 }
 
 impl Aggregate {
@@ -50,6 +53,7 @@ impl Aggregate {
             Aggregate::PortalLink => "portallink",
             Aggregate::OidcClient => "oidcclient",
             Aggregate::System => "system",
+            Aggregate::OidcGrant => "oidcgrant",
         }
     }
 
@@ -66,6 +70,7 @@ impl Aggregate {
             "portallink" => Aggregate::PortalLink,
             "oidcclient" => Aggregate::OidcClient,
             "system" => Aggregate::System,
+            "oidcgrant" => Aggregate::OidcGrant,
             _ => return None,
         })
     }

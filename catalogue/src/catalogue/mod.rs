@@ -15,6 +15,7 @@ mod invitation;
 /// Layouts that were once written and are only read now, with their upcasts.
 pub mod legacy;
 mod oidc_client;
+mod oidc_grant;
 mod portal_link;
 mod reservation;
 mod system;
@@ -27,6 +28,7 @@ pub use customer::*;
 pub use identity::*;
 pub use invitation::*;
 pub use oidc_client::*;
+pub use oidc_grant::*;
 pub use portal_link::*;
 pub use reservation::*;
 pub use system::*;
@@ -53,6 +55,8 @@ pub enum Event {
     PortalLink(PortalLinkEvent),
     /// From an OpenID Connect client stream.
     OidcClient(OidcClientEvent),
+    /// From an OpenID Connect grant stream.
+    OidcGrant(OidcGrantEvent),
     /// From the log's own stream.
     System(SystemEvent),
 }
@@ -75,6 +79,7 @@ impl Event {
             Aggregate::UsernameSlot => Event::UsernameSlot(UsernameSlotEvent::decode(t, v, b)?),
             Aggregate::PortalLink => Event::PortalLink(PortalLinkEvent::decode(t, v, b)?),
             Aggregate::OidcClient => Event::OidcClient(OidcClientEvent::decode(t, v, b)?),
+            Aggregate::OidcGrant => Event::OidcGrant(OidcGrantEvent::decode(t, v, b)?),
             Aggregate::System => Event::System(SystemEvent::decode(t, v, b)?),
         })
     }
@@ -91,6 +96,7 @@ impl Event {
             Event::UsernameSlot(_) => Aggregate::UsernameSlot,
             Event::PortalLink(_) => Aggregate::PortalLink,
             Event::OidcClient(_) => Aggregate::OidcClient,
+            Event::OidcGrant(_) => Aggregate::OidcGrant,
             Event::System(_) => Aggregate::System,
         }
     }
@@ -110,6 +116,7 @@ impl Event {
             Event::UsernameSlot(e) => parts(e),
             Event::PortalLink(e) => parts(e),
             Event::OidcClient(e) => parts(e),
+            Event::OidcGrant(e) => parts(e),
             Event::System(e) => parts(e),
         }
     }
@@ -151,6 +158,9 @@ impl Event {
                 vec![(&mut e.email, key.clone()), (&mut e.message, key)]
             }
             Event::Identity(IdentityEvent::IdentityRegistered(e)) => vec![(&mut e.email, id)],
+            Event::OidcGrant(OidcGrantEvent::AuthorizationCodeIssued(e)) => {
+                vec![(&mut e.client_address, contact_ref(&e.contact_id))]
+            }
             _ => Vec::new(),
         }
     }

@@ -9,7 +9,7 @@ use crate::domain::password_policy::PasswordPolicy;
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, DefaultVisibility, Event, IdentityEvent, InvitationEvent,
-    LoginKind, OidcClientEvent, PortalLinkEvent, TenantEvent,
+    LoginKind, OidcClientEvent, OidcGrantEvent, PortalLinkEvent, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -304,6 +304,7 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             })?;
         }
         Event::OidcClient(e) => apply_client(rows, tenant, id, e)?,
+        Event::OidcGrant(e) => apply_grant(rows, tenant, id, e)?,
         Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
             rows.put(keys::portal_link_id(tenant, &e.link_id), &e.token_sha256);
             rows.put(
@@ -387,6 +388,53 @@ fn apply_client(
             }
         }
         OidcClientEvent::OidcClientRemoved(_) => rows.del(key),
+    }
+    Ok(())
+}
+
+/// A grant's row follows its events; the contact's index lists it.
+fn apply_grant(
+    rows: &mut impl Rows,
+    tenant: &str,
+    id: &str,
+    event: OidcGrantEvent,
+) -> anyhow::Result<()> {
+    let key = keys::oidc_grant(tenant, id);
+    match event {
+        OidcGrantEvent::AuthorizationCodeIssued(e) => {
+            rows.put(keys::contact_grant(tenant, &e.contact_id, id), &());
+            rows.put(
+                key,
+                &OidcGrantRow {
+                    grant_id: id.to_owned(),
+                    client_id: e.client_id,
+                    contact_id: e.contact_id,
+                    session_id: e.session_id,
+                    generation: 0,
+                    refresh_expires_at_ms: 0,
+                    ended: None,
+                },
+            );
+        }
+        OidcGrantEvent::AuthorizationCodeRedeemed(e) => {
+            rows.update(key, |row: &mut OidcGrantRow| {
+                row.generation = 1;
+                row.refresh_expires_at_ms = e.refresh_expires_at_ms;
+            })?;
+        }
+        OidcGrantEvent::RefreshTokenRotated(e) => {
+            rows.update(key, |row: &mut OidcGrantRow| {
+                row.generation = e.generation;
+                row.refresh_expires_at_ms = e.refresh_expires_at_ms;
+            })?;
+        }
+        OidcGrantEvent::GrantRevoked(e) => {
+            if let Some(mut row) = rows.get::<OidcGrantRow>(&key)? {
+                rows.del(keys::contact_grant(tenant, &row.contact_id, id));
+                row.ended = Some(e.reason);
+                rows.put(key, &row);
+            }
+        }
     }
     Ok(())
 }

@@ -94,6 +94,21 @@ pub fn signing_key_prefix(t: &str) -> Vec<u8> {
     [b"g\0", t.as_bytes(), b"\0"].concat()
 }
 
+/// A tenant's OpenID Connect grant.
+pub fn oidc_grant(t: &str, grant_id: &str) -> Vec<u8> {
+    [b"r\0", t.as_bytes(), b"\0", grant_id.as_bytes()].concat()
+}
+
+/// A contact's grant, in the index of grants by contact.
+pub fn contact_grant(t: &str, contact: &str, grant_id: &str) -> Vec<u8> {
+    [b"R\0", t.as_bytes(), b"\0", contact.as_bytes(), b"\0", grant_id.as_bytes()].concat()
+}
+
+/// Where a contact's grants start in the index of grants by contact.
+pub fn contact_grants_prefix(t: &str, contact: &str) -> Vec<u8> {
+    [b"R\0", t.as_bytes(), b"\0", contact.as_bytes(), b"\0"].concat()
+}
+
 /// An identity's row.
 pub fn identity(i: &str) -> Vec<u8> {
     [b"i\0", i.as_bytes()].concat()

@@ -4,6 +4,7 @@
 
 use super::keys;
 use super::rows::{
+    OidcGrantRow,
     ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow, SigningKeyRow,
     TenantRow,
 };
@@ -70,6 +71,22 @@ impl ReadModels {
                 let (_, v) = item?;
                 postcard::from_bytes(&v).context("read-model row")
             })
+            .collect()
+    }
+
+    /// A tenant's OpenID Connect grant.
+    pub fn oidc_grant(&self, tenant: &str, grant_id: &str) -> anyhow::Result<Option<OidcGrantRow>> {
+        self.get(&keys::oidc_grant(tenant, grant_id))
+    }
+
+    /// The ids of a contact's grants that have not ended (at most 1,000).
+    pub fn live_grants_of(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Vec<String>> {
+        let prefix = keys::contact_grants_prefix(tenant, contact_id);
+        self.tree
+            .scan_prefix(&prefix)
+            .keys()
+            .take(1000)
+            .map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned()))
             .collect()
     }
 

@@ -194,6 +194,25 @@ pub struct OidcClientRow {
     pub secret_generation: u32,
 }
 
+/// A contact's sign-in to an OpenID Connect client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcGrantRow {
+    /// The grant's id.
+    pub grant_id: String,
+    /// The client signed in to.
+    pub client_id: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The provider's browser session it belongs to.
+    pub session_id: String,
+    /// The current refresh token's generation (0 before the code is redeemed).
+    pub generation: u32,
+    /// When the current refresh token stops working unused.
+    pub refresh_expires_at_ms: i64,
+    /// Why it ended, once it has.
+    pub ended: Option<access_catalogue::catalogue::GrantEnd>,
+}
+
 /// A published signing key of a tenant's OpenID Connect tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRow {

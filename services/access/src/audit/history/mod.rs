@@ -4,7 +4,7 @@
 
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, EmailSlotEvent, Event, InvitationEvent, OidcClientEvent,
-    PortalLinkEvent, TenantEvent, UsernameSlotEvent,
+    OidcGrantEvent, PortalLinkEvent, TenantEvent, UsernameSlotEvent,
 };
 use access_catalogue::{Actor, Envelope};
 use std::collections::HashMap;
@@ -49,6 +49,8 @@ pub struct Names {
     portal_links: HashMap<String, String>,
     identities: HashMap<String, String>,
     clients: HashMap<String, String>,
+    /// Grant → (contact, client).
+    grants: HashMap<String, (String, String)>,
 }
 
 impl Names {
@@ -124,6 +126,10 @@ impl Names {
             Event::OidcClient(OidcClientEvent::OidcClientUpdated(u)) => {
                 self.clients.insert(id.to_owned(), u.settings.name.clone());
             }
+            Event::OidcGrant(OidcGrantEvent::AuthorizationCodeIssued(c)) => {
+                self.grants
+                    .insert(id.to_owned(), (c.contact_id.clone(), c.client_id.clone()));
+            }
             _ => {}
         }
     }
@@ -171,6 +177,7 @@ impl Names {
                 Some(r.contact_id.clone())
             }
             Event::Identity(_) => self.identities.get(id).cloned(),
+            Event::OidcGrant(_) => self.grants.get(id).map(|(contact, _)| contact.clone()),
             _ => None,
         }
     }

@@ -17,6 +17,7 @@ pub fn redacted_json(event: &Event) -> String {
         Event::UsernameSlot(e) => serde_json::to_value(e),
         Event::PortalLink(e) => serde_json::to_value(e),
         Event::OidcClient(e) => serde_json::to_value(e),
+        Event::OidcGrant(e) => serde_json::to_value(e),
         Event::System(e) => serde_json::to_value(e),
     };
     let mut value = match value {

@@ -4,8 +4,8 @@
 use super::Names;
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, CustomerStatus, DefaultVisibility, DocumentKind, EmailSlotEvent,
-    Event, IdentityEvent, InvitationEvent, LoginKind, OidcClientEvent, OidcClientKind,
-    PortalLinkEvent, SiteRule, SystemEvent, TenantEvent, UsernameSlotEvent,
+    Event, GrantEnd, IdentityEvent, InvitationEvent, LoginKind, OidcClientEvent, OidcClientKind,
+    OidcGrantEvent, PortalLinkEvent, SiteRule, SystemEvent, TenantEvent, UsernameSlotEvent,
 };
 use access_catalogue::{Actor, Envelope};
 
@@ -340,6 +340,7 @@ impl Names {
                     because(&r.reason)
                 ),
             },
+            Event::OidcGrant(e) => self.grant_sentence(id, e),
             Event::System(SystemEvent::LogRepaired(r)) if r.first_lost_position > 0 => format!(
                 "quarantined damaged history from position {} on (kept in {}): {}{}",
                 r.first_lost_position,
@@ -415,4 +416,43 @@ pub(super) fn minute(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&format).ok())
         .unwrap_or_default()
+}
+
+impl Names {
+    fn grant_sentence(&self, grant: &str, event: &OidcGrantEvent) -> String {
+        let (contact, client) = self.grants.get(grant).cloned().unwrap_or_default();
+        let client = self.client(&client);
+        match event {
+            OidcGrantEvent::AuthorizationCodeIssued(c) => {
+                let from = c.client_address.text();
+                format!(
+                    "{} signed in to {client}{} (scopes {})",
+                    self.contact(&contact),
+                    if from.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" from {from}")
+                    },
+                    c.scopes.join(" ")
+                )
+            }
+            OidcGrantEvent::AuthorizationCodeRedeemed(_) => {
+                format!("{client} exchanged the sign-in code for tokens")
+            }
+            OidcGrantEvent::RefreshTokenRotated(r) => format!(
+                "{client} refreshed its tokens (refresh token {})",
+                r.generation
+            ),
+            OidcGrantEvent::GrantRevoked(r) => format!(
+                "ended the sign-in to {client}: {}",
+                match r.reason {
+                    GrantEnd::CodeReplayed => "its code was presented again",
+                    GrantEnd::RefreshReused => "a replaced refresh token was presented again",
+                    GrantEnd::RevokedByClient => "the client revoked it",
+                    GrantEnd::LoggedOut => "the contact signed out",
+                    GrantEnd::AccessLost => "the contact may no longer sign in",
+                }
+            ),
+        }
+    }
 }
