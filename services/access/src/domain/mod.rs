@@ -23,6 +23,7 @@ pub mod invitation;
 pub mod lockout;
 pub mod logins;
 pub mod oidc_clients;
+pub mod oidc_grants;
 pub mod password_policy;
 pub mod policy;
 pub mod portal_links;

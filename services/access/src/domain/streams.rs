@@ -55,3 +55,8 @@ pub fn portal_link(t: &TenantId, id: &GeneratedId) -> StreamId {
 pub fn oidc_client(t: &TenantId, id: &GeneratedId) -> StreamId {
     make(Aggregate::OidcClient, t.as_str(), id.as_str())
 }
+
+/// `oidcgrant.<t>.<grant id>`: one contact's sign-in to one client.
+pub fn oidc_grant(t: &TenantId, id: &GeneratedId) -> StreamId {
+    make(Aggregate::OidcGrant, t.as_str(), id.as_str())
+}
