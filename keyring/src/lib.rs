@@ -24,7 +24,7 @@ mod signed;
 pub use derived::api_key_id_of;
 pub use key::ServerKey;
 pub use links::{BadToken, LinkClaims};
-pub use oidc::{code_grant, refresh_grant, same_token};
+pub use oidc::GrantToken;
 pub use signed::{LOGIN_CODE_TTL_MS, LoginCodeClaims, SessionClaims};
 
 /// The server key and the keys it replaced: what every derived secret is

@@ -5,8 +5,10 @@
 
 mod accept;
 mod audit;
+mod authorize;
 mod background;
 mod bulk;
+mod claims;
 mod commands;
 mod customers;
 mod delivery;
@@ -14,6 +16,8 @@ mod erasure;
 mod error;
 mod execute;
 mod handoff;
+mod introspect;
+mod jwt;
 mod keys;
 mod logins;
 mod oidc_clients;
@@ -30,11 +34,14 @@ mod tenants;
 #[cfg(test)]
 mod tests;
 mod throttle;
+mod tokens;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use accept::*;
+pub use authorize::{AuthorizationRequest, AuthorizeError, Prompt, SignedIn};
 pub use background::{Background, Busy};
 pub use bulk::{BulkInvite, BulkInvited, BulkOutcome, BulkSelection, BulkSkipped};
+pub use claims::SignInClaims;
 pub use commands::*;
 pub use customers::*;
 pub use delivery::{MailReporter, RecordDelivery};
@@ -42,6 +49,8 @@ pub use erasure::{ForgetIdentity, Forgotten};
 pub use error::AppError;
 pub use execute::{Command, CommandContext, Outcome, Unit};
 pub use handoff::RedeemLoginCode;
+pub use introspect::ActiveToken;
+pub use jwt::TokenSigner;
 pub use keys::{IssuedKey, KeyHolder, KeyRefused};
 pub use logins::*;
 pub use oidc_clients::{
@@ -57,6 +66,7 @@ pub use signing::RotateSigningKeyCommand;
 pub use temporary::PortalUsersShown;
 pub use tenants::*;
 pub use throttle::LoginThrottle;
+pub use tokens::{ClientCredentials, OauthError, TokenResponse};
 
 use crate::domain::Reason;
 use crate::domain::contact::ContactState;

@@ -75,9 +75,13 @@ impl GrantRefusal {
     pub fn describe(self) -> &'static str {
         match self {
             GrantRefusal::Unknown => "the code or refresh token is unknown or not this client's",
-            GrantRefusal::CodeUsed => "the code was already used; the tokens issued for it are revoked",
+            GrantRefusal::CodeUsed => {
+                "the code was already used; the tokens issued for it are revoked"
+            }
             GrantRefusal::Expired => "the code or refresh token has expired",
-            GrantRefusal::RedirectMismatch => "redirect_uri differs from the authorization request's",
+            GrantRefusal::RedirectMismatch => {
+                "redirect_uri differs from the authorization request's"
+            }
             GrantRefusal::VerifierMismatch => "code_verifier does not match the code_challenge",
             GrantRefusal::Ended => "the sign-in has ended; sign in again",
             GrantRefusal::Reused => "the refresh token was already used; the sign-in is revoked",
@@ -146,7 +150,11 @@ pub fn verifier_matches(challenge: &str, verifier: &str) -> bool {
 }
 
 /// Records a new grant with its code.
-pub fn issue_code(stream: &GrantStream, state: &GrantState, code: AuthorizationCodeIssued) -> Vec<Change> {
+pub fn issue_code(
+    stream: &GrantStream,
+    state: &GrantState,
+    code: AuthorizationCodeIssued,
+) -> Vec<Change> {
     if state.issued.is_some() {
         return Vec::new();
     }

@@ -17,19 +17,21 @@ fn ids() -> (TenantId, GeneratedId) {
 }
 
 fn issued(challenge: Option<&str>) -> Event {
-    Event::OidcGrant(OidcGrantEvent::AuthorizationCodeIssued(AuthorizationCodeIssued {
-        client_id: "portal".into(),
-        contact_id: "c1".into(),
-        redirect_uri: "https://shop.example/cb".into(),
-        scopes: vec!["openid".into()],
-        code_challenge: challenge.map(str::to_owned),
-        nonce: Some("n".into()),
-        auth_time_ms: NOW,
-        expires_at_ms: NOW + CODE_TTL_MS,
-        session_id: "s1".into(),
-        server_key_id: 1,
-        client_address: Personal::clear("192.0.2.1"),
-    }))
+    Event::OidcGrant(OidcGrantEvent::AuthorizationCodeIssued(
+        AuthorizationCodeIssued {
+            client_id: "portal".into(),
+            contact_id: "c1".into(),
+            redirect_uri: "https://shop.example/cb".into(),
+            scopes: vec!["openid".into()],
+            code_challenge: challenge.map(str::to_owned),
+            nonce: Some("n".into()),
+            auth_time_ms: NOW,
+            expires_at_ms: NOW + CODE_TTL_MS,
+            session_id: "s1".into(),
+            server_key_id: 1,
+            client_address: Personal::clear("192.0.2.1"),
+        },
+    ))
 }
 
 fn redeem_now<'a>(verifier: Option<&'a str>) -> Redeem<'a> {
@@ -62,7 +64,10 @@ fn a_verifier_matches_its_s256_challenge_and_nothing_else() {
 #[test]
 fn a_code_works_once_and_a_replay_ends_the_grant() {
     let (tenant, grant_id) = ids();
-    let stream = GrantStream { tenant: &tenant, grant_id: &grant_id };
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
     let state: GrantState = given(&[issued(Some(CHALLENGE))]);
     let first = redeem(&stream, &state, &redeem_now(Some(VERIFIER)));
     assert_eq!(first.outcome, Ok(()));
@@ -74,26 +79,51 @@ fn a_code_works_once_and_a_replay_ends_the_grant() {
     let state = then(state, &replay.changes);
     assert_eq!(state.ended, Some(GrantEnd::CodeReplayed));
     // The refresh token the first exchange gave stops working.
-    assert_eq!(refresh(&stream, &state, &refresh_of(1)).outcome, Err(GrantRefusal::Ended));
+    assert_eq!(
+        refresh(&stream, &state, &refresh_of(1)).outcome,
+        Err(GrantRefusal::Ended)
+    );
     // A third try records nothing more.
-    assert!(redeem(&stream, &state, &redeem_now(Some(VERIFIER))).changes.is_empty());
+    assert!(
+        redeem(&stream, &state, &redeem_now(Some(VERIFIER)))
+            .changes
+            .is_empty()
+    );
 }
 
 #[test]
 fn a_code_is_refused_for_another_client_redirect_verifier_or_after_its_time() {
     let (tenant, grant_id) = ids();
-    let stream = GrantStream { tenant: &tenant, grant_id: &grant_id };
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
     let state: GrantState = given(&[issued(Some(CHALLENGE))]);
     let cases = [
-        (Redeem { client_id: "other", ..redeem_now(Some(VERIFIER)) }, GrantRefusal::Unknown),
         (
-            Redeem { redirect_uri: "https://shop.example/cb/", ..redeem_now(Some(VERIFIER)) },
+            Redeem {
+                client_id: "other",
+                ..redeem_now(Some(VERIFIER))
+            },
+            GrantRefusal::Unknown,
+        ),
+        (
+            Redeem {
+                redirect_uri: "https://shop.example/cb/",
+                ..redeem_now(Some(VERIFIER))
+            },
             GrantRefusal::RedirectMismatch,
         ),
         (redeem_now(None), GrantRefusal::VerifierMismatch),
-        (redeem_now(Some(&VERIFIER[1..])), GrantRefusal::VerifierMismatch),
         (
-            Redeem { now_ms: NOW + CODE_TTL_MS, ..redeem_now(Some(VERIFIER)) },
+            redeem_now(Some(&VERIFIER[1..])),
+            GrantRefusal::VerifierMismatch,
+        ),
+        (
+            Redeem {
+                now_ms: NOW + CODE_TTL_MS,
+                ..redeem_now(Some(VERIFIER))
+            },
             GrantRefusal::Expired,
         ),
     ];
@@ -103,13 +133,19 @@ fn a_code_is_refused_for_another_client_redirect_verifier_or_after_its_time() {
         assert!(decision.changes.is_empty(), "{refusal:?} records nothing");
     }
     // Nothing about the code changed: the right request still works.
-    assert_eq!(redeem(&stream, &state, &redeem_now(Some(VERIFIER))).outcome, Ok(()));
+    assert_eq!(
+        redeem(&stream, &state, &redeem_now(Some(VERIFIER))).outcome,
+        Ok(())
+    );
 }
 
 #[test]
 fn a_verifier_for_a_code_without_a_challenge_is_refused() {
     let (tenant, grant_id) = ids();
-    let stream = GrantStream { tenant: &tenant, grant_id: &grant_id };
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
     let state: GrantState = given(&[issued(None)]);
     assert_eq!(
         redeem(&stream, &state, &redeem_now(Some(VERIFIER))).outcome,
@@ -121,9 +157,15 @@ fn a_verifier_for_a_code_without_a_challenge_is_refused() {
 #[test]
 fn refresh_tokens_rotate_and_a_replaced_one_ends_the_grant() {
     let (tenant, grant_id) = ids();
-    let stream = GrantStream { tenant: &tenant, grant_id: &grant_id };
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
     let state: GrantState = given(&[issued(None)]);
-    let state = then(state.clone(), &redeem(&stream, &state, &redeem_now(None)).changes);
+    let state = then(
+        state.clone(),
+        &redeem(&stream, &state, &redeem_now(None)).changes,
+    );
     let second = refresh(&stream, &state, &refresh_of(1));
     assert_eq!(second.outcome, Ok(()));
     let state = then(state, &second.changes);
@@ -134,32 +176,62 @@ fn refresh_tokens_rotate_and_a_replaced_one_ends_the_grant() {
     let state = then(state, &reused.changes);
     assert_eq!(state.ended, Some(GrantEnd::RefreshReused));
     // The thief's and the client's current token are both dead now.
-    assert_eq!(refresh(&stream, &state, &refresh_of(2)).outcome, Err(GrantRefusal::Ended));
+    assert_eq!(
+        refresh(&stream, &state, &refresh_of(2)).outcome,
+        Err(GrantRefusal::Ended)
+    );
 }
 
 #[test]
 fn a_refresh_token_is_refused_unused_past_its_time_or_for_another_client() {
     let (tenant, grant_id) = ids();
-    let stream = GrantStream { tenant: &tenant, grant_id: &grant_id };
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
     let state: GrantState = given(&[issued(None)]);
-    let state = then(state.clone(), &redeem(&stream, &state, &redeem_now(None)).changes);
-    let late = Refresh { now_ms: NOW + 1000 + 3_600_000, ..refresh_of(1) };
-    assert_eq!(refresh(&stream, &state, &late).outcome, Err(GrantRefusal::Expired));
-    let other = Refresh { client_id: "other", ..refresh_of(1) };
-    assert_eq!(refresh(&stream, &state, &other).outcome, Err(GrantRefusal::Unknown));
+    let state = then(
+        state.clone(),
+        &redeem(&stream, &state, &redeem_now(None)).changes,
+    );
+    let late = Refresh {
+        now_ms: NOW + 1000 + 3_600_000,
+        ..refresh_of(1)
+    };
+    assert_eq!(
+        refresh(&stream, &state, &late).outcome,
+        Err(GrantRefusal::Expired)
+    );
+    let other = Refresh {
+        client_id: "other",
+        ..refresh_of(1)
+    };
+    assert_eq!(
+        refresh(&stream, &state, &other).outcome,
+        Err(GrantRefusal::Unknown)
+    );
     let future = refresh_of(7);
-    assert_eq!(refresh(&stream, &state, &future).outcome, Err(GrantRefusal::Unknown));
+    assert_eq!(
+        refresh(&stream, &state, &future).outcome,
+        Err(GrantRefusal::Unknown)
+    );
 }
 
 #[test]
 fn revoking_ends_a_grant_once() {
     let (tenant, grant_id) = ids();
-    let stream = GrantStream { tenant: &tenant, grant_id: &grant_id };
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
     assert!(revoke(&stream, &GrantState::default(), GrantEnd::LoggedOut).is_empty());
     let state: GrantState = given(&[issued(None)]);
     let changes = revoke(&stream, &state, GrantEnd::AccessLost);
     let state = then(state, &changes);
     assert_eq!(state.ended, Some(GrantEnd::AccessLost));
     assert!(revoke(&stream, &state, GrantEnd::LoggedOut).is_empty());
-    assert_eq!(redeem(&stream, &state, &redeem_now(None)).outcome, Err(GrantRefusal::Ended));
+    assert_eq!(
+        redeem(&stream, &state, &redeem_now(None)).outcome,
+        Err(GrantRefusal::Ended)
+    );
 }

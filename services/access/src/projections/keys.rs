@@ -101,7 +101,15 @@ pub fn oidc_grant(t: &str, grant_id: &str) -> Vec<u8> {
 
 /// A contact's grant, in the index of grants by contact.
 pub fn contact_grant(t: &str, contact: &str, grant_id: &str) -> Vec<u8> {
-    [b"R\0", t.as_bytes(), b"\0", contact.as_bytes(), b"\0", grant_id.as_bytes()].concat()
+    [
+        b"R\0",
+        t.as_bytes(),
+        b"\0",
+        contact.as_bytes(),
+        b"\0",
+        grant_id.as_bytes(),
+    ]
+    .concat()
 }
 
 /// Where a contact's grants start in the index of grants by contact.

@@ -4,9 +4,8 @@
 
 use super::keys;
 use super::rows::{
-    OidcGrantRow,
-    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, PortalLinkRow, SigningKeyRow,
-    TenantRow,
+    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, OidcGrantRow, PortalLinkRow,
+    SigningKeyRow, TenantRow,
 };
 use super::store::ReadModels;
 use anyhow::Context;
