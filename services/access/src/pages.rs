@@ -9,6 +9,7 @@
 //! POSTs are rate limited per client address; every answer carries a strict
 //! Content-Security-Policy and `Referrer-Policy: no-referrer`.
 
+mod authorize;
 mod change;
 mod fields;
 mod forgot;
@@ -24,6 +25,7 @@ use crate::domain::{DomainError, Reason};
 use crate::projections::TenantRow;
 use access_catalogue::Actor;
 use access_keyring::LinkClaims;
+use authorize::{authorize_page, authorize_submit};
 use axum::Router;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -101,6 +103,10 @@ pub fn router(
         .route("/reset", get(reset_page).post(reset_submit))
         .route("/forgot", get(forgot_page).post(forgot_submit))
         .route("/change-password", get(change_page).post(change_submit))
+        .route(
+            "/t/{tenant}/authorize",
+            get(authorize_page).post(authorize_submit),
+        )
         .route("/brand/{file}", get(brand_css))
         .route(
             "/static/app.css",

@@ -157,6 +157,7 @@ pub(super) async fn change_submit(
         Ok(done) => {
             pages
                 .finished(
+                    &headers,
                     done.position,
                     tenant_id.as_str(),
                     contact_id.as_str(),

@@ -161,6 +161,7 @@ pub(super) async fn invite_submit(
             let reply = outcome.reply;
             pages
                 .finished(
+                    &headers,
                     outcome.position,
                     &tenant,
                     &reply.contact_id,

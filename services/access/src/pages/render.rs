@@ -270,10 +270,12 @@ impl Pages {
         )
     }
 
-    /// After a password was set (written at `position`): the portal with a
-    /// login code, the approval page, or a page that says it is done.
+    /// After a password was set (written at `position`): back to a waiting
+    /// sign-in, the portal with a login code, the approval page, or a page
+    /// that says it is done.
     pub(super) async fn finished(
         &self,
+        headers: &HeaderMap,
         position: u64,
         tenant_id: &str,
         contact_id: &str,
@@ -282,6 +284,19 @@ impl Pages {
     ) -> Response {
         if let Err(e) = self.app.wait_for(position).await {
             tracing::warn!(error = %e, "the read model is behind a page's write");
+        }
+        // A sign-in was waiting for this password: back to it, signed in.
+        if let Some(to) = self
+            .pending_authorization(headers, tenant_id)
+            .filter(|_| !pending)
+        {
+            match self.app.session_for(tenant_id, contact_id, position).await {
+                Ok(Some((token, _, _))) => {
+                    return self.resume_authorization(tenant_id, &token, &to, cookies);
+                }
+                Ok(None) => {}
+                Err(e) => return failure(self, e),
+            }
         }
         let Some(tenant) = self.tenant(tenant_id) else {
             return not_found_page(self).into_response();

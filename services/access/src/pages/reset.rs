@@ -127,6 +127,7 @@ pub(super) async fn reset_submit(
             let reply = outcome.reply;
             pages
                 .finished(
+                    &headers,
                     outcome.position,
                     &tenant,
                     &reply.contact_id,
