@@ -24,6 +24,7 @@ mod mailerd;
 mod metrics;
 mod nats_log;
 mod oidc_clients;
+mod oidc_flow;
 mod operations;
 mod pages;
 mod passwords;
