@@ -25,6 +25,7 @@ mod metrics;
 mod nats_log;
 mod oidc_clients;
 mod oidc_flow;
+mod oidc_refusals;
 mod operations;
 mod pages;
 mod passwords;
