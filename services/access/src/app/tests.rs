@@ -32,6 +32,7 @@ fn reason(error: AppError) -> String {
 
 struct Fixture {
     app: App,
+    clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -47,6 +48,7 @@ fn fixture(
         iterations: 1,
         parallelism: 1,
     };
+    let clock = Arc::new(ManualClock::at(1_800_000_000_000));
     let app = App::new(AppParts {
         log: wrap(log),
         models,
@@ -58,9 +60,13 @@ fn fixture(
             ..Settings::default()
         },
         throttle: LoginThrottle::new(Default::default(), Default::default()),
-        clock: Arc::new(ManualClock::at(1_800_000_000_000)),
+        clock: clock.clone(),
     });
-    Fixture { app, _dir: dir }
+    Fixture {
+        app,
+        clock,
+        _dir: dir,
+    }
 }
 
 fn context(request_id: &str, tenant: Option<&str>) -> CommandContext {
@@ -111,6 +117,9 @@ impl EventLog for AlwaysConflicting {
         self.0.head()
     }
 }
+
+#[path = "tests_oidc.rs"]
+mod oidc;
 
 #[tokio::test]
 async fn a_command_that_keeps_conflicting_gives_up_with_conflict() {

@@ -3,7 +3,7 @@
 //! whichever replica is asked), and sign the tokens.
 
 use super::{App, AppError, Command, CommandContext, Unit};
-use crate::domain::oidc_grants::{self, GrantDecision, GrantRefusal, GrantState, GrantStream};
+use crate::domain::oidc_grants::{self, GrantRefusal, GrantState, GrantStream};
 use crate::domain::values::{GeneratedId, RequestId, TenantId};
 use crate::domain::{Change, DomainError, Reason, streams};
 use crate::projections::OidcClientRow;
@@ -159,44 +159,39 @@ impl Command for GrantCommand {
                 return Ok((oidc_grants::revoke(&stream, &state, *reason), Ok(granted)));
             }
             _ if state.ended.is_some() => return Err(refused(GrantRefusal::Ended)),
-            _ => {
-                let may = app.sign_in_claims(self.tenant.as_str(), &issued.contact_id, &[])?;
-                if let Err(why) = may {
-                    let changes = oidc_grants::revoke(&stream, &state, GrantEnd::AccessLost);
-                    return Ok((changes, Err(format!("{why}; sign in again"))));
-                }
-                match &self.action {
-                    GrantAction::Redeem {
-                        redirect_uri,
-                        verifier,
-                    } => oidc_grants::redeem(
-                        &stream,
-                        &state,
-                        &oidc_grants::Redeem {
-                            client_id: &self.client_id,
-                            redirect_uri,
-                            verifier: verifier.as_deref(),
-                            now_ms,
-                            refresh_ttl_ms: self.refresh_ttl_ms,
-                        },
-                    ),
-                    GrantAction::Refresh { generation } => oidc_grants::refresh(
-                        &stream,
-                        &state,
-                        &oidc_grants::Refresh {
-                            client_id: &self.client_id,
-                            generation: *generation,
-                            now_ms,
-                            refresh_ttl_ms: self.refresh_ttl_ms,
-                        },
-                    ),
-                    GrantAction::Revoke(_) => GrantDecision {
-                        changes: Vec::new(),
-                        outcome: Err(GrantRefusal::Unknown),
-                    },
-                }
-            }
+            GrantAction::Redeem {
+                redirect_uri,
+                verifier,
+            } => oidc_grants::redeem(
+                &stream,
+                &state,
+                &oidc_grants::Redeem {
+                    client_id: &self.client_id,
+                    redirect_uri,
+                    verifier: verifier.as_deref(),
+                    now_ms,
+                    refresh_ttl_ms: self.refresh_ttl_ms,
+                },
+            ),
+            GrantAction::Refresh { generation } => oidc_grants::refresh(
+                &stream,
+                &state,
+                &oidc_grants::Refresh {
+                    client_id: &self.client_id,
+                    generation: *generation,
+                    now_ms,
+                    refresh_ttl_ms: self.refresh_ttl_ms,
+                },
+            ),
         };
+        // Tokens only for a contact who may still sign in; one who may not
+        // ends the grant, so every replica refuses it from now on.
+        if decision.outcome.is_ok()
+            && let Err(why) = app.sign_in_claims(self.tenant.as_str(), &issued.contact_id, &[])?
+        {
+            let changes = oidc_grants::revoke(&stream, &state, GrantEnd::AccessLost);
+            return Ok((changes, Err(format!("{why}; sign in again"))));
+        }
         match decision.outcome {
             Ok(()) => Ok((decision.changes, Ok(granted))),
             // A refusal that ends the grant is recorded; others write nothing.
