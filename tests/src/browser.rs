@@ -1,6 +1,6 @@
 //! Headless Chromium driven through chromedriver (WebDriver), for the pages.
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -93,5 +93,51 @@ impl Browser {
             .set_window_size(width, height)
             .await
             .expect("window size");
+    }
+}
+
+impl Browser {
+    /// Types `text` into the field with id `field`, replacing what it held.
+    pub async fn type_into(&self, field: &str, text: &str) {
+        let input = self.client.find(Locator::Id(field)).await.expect("field");
+        input.clear().await.expect("clear");
+        input.send_keys(text).await.expect("type");
+    }
+
+    /// Presses the form's submit button.
+    pub async fn submit(&self) {
+        self.client
+            .find(Locator::Css("form button[type=submit]"))
+            .await
+            .expect("button")
+            .click()
+            .await
+            .expect("click");
+    }
+
+    /// The page's text; a page being replaced by a navigation is read again.
+    pub async fn text(&self) -> String {
+        for _ in 0..50 {
+            if let Ok(body) = self.client.find(Locator::Css("body")).await
+                && let Ok(text) = body.text().await
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never settled");
+    }
+
+    /// The page's text once it says `needle` (after a form was sent).
+    pub async fn text_with(&self, needle: &str) -> String {
+        let mut last = String::new();
+        for _ in 0..50 {
+            last = self.text().await;
+            if last.contains(needle) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never said {needle:?}: {last}");
     }
 }

@@ -8,6 +8,7 @@ pub mod deployment;
 mod mailerd;
 pub mod nats;
 pub mod proxy;
+pub mod relying_party;
 pub mod signin;
 pub mod smtp;
 

@@ -23,6 +23,7 @@ mod logins;
 mod mailerd;
 mod metrics;
 mod nats_log;
+mod oidc_browser;
 mod oidc_clients;
 mod oidc_flow;
 mod oidc_refusals;

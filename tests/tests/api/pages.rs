@@ -40,48 +40,6 @@ fn code_in(url: &str) -> String {
     url.split("code=").nth(1).unwrap_or_default().to_owned()
 }
 
-async fn type_into(b: &Browser, field: &str, text: &str) {
-    let input = b.client.find(Locator::Id(field)).await.expect("field");
-    input.clear().await.expect("clear");
-    input.send_keys(text).await.expect("type");
-}
-
-async fn submit(b: &Browser) {
-    b.client
-        .find(Locator::Css("form button[type=submit]"))
-        .await
-        .expect("button")
-        .click()
-        .await
-        .expect("click");
-}
-
-/// The page's text; a page being replaced by a navigation is read again.
-async fn text(b: &Browser) -> String {
-    for _ in 0..50 {
-        if let Ok(body) = b.client.find(Locator::Css("body")).await
-            && let Ok(text) = body.text().await
-        {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the page never settled");
-}
-
-/// The page's text once it says `needle` (after a form was sent).
-async fn text_with(b: &Browser, needle: &str) -> String {
-    let mut last = String::new();
-    for _ in 0..50 {
-        last = text(b).await;
-        if last.contains(needle) {
-            return last;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the page never said {needle:?}: {last}");
-}
-
 /// Waits until the browser leaves the service for the portal.
 async fn portal_url(b: &Browser) -> String {
     for _ in 0..100 {
@@ -111,7 +69,7 @@ async fn invitation_flow(javascript: bool, shots: &str) {
         url.ends_with("/invite"),
         "the token left the address bar: {url}"
     );
-    let page = text(&b).await;
+    let page = b.text().await;
     assert!(
         page.contains("acme supplies") && page.contains("bob@hardware.example"),
         "{page}"
@@ -126,9 +84,9 @@ async fn invitation_flow(javascript: bool, shots: &str) {
     b.size(1280, 900).await;
 
     // A weak password is refused, with the reason tied to the field.
-    type_into(&b, "password", "abc").await;
-    submit(&b).await;
-    let page = text(&b).await;
+    b.type_into("password", "abc").await;
+    b.submit().await;
+    let page = b.text().await;
     assert!(
         page.contains("There is a problem") && page.contains("at least 6"),
         "{page}"
@@ -141,8 +99,8 @@ async fn invitation_flow(javascript: bool, shots: &str) {
     b.screenshot(&format!("{shots}-invite-weak")).await;
 
     // A good one hands the browser to the portal with a one-time code.
-    type_into(&b, "password", "sunlit7meadow").await;
-    submit(&b).await;
+    b.type_into("password", "sunlit7meadow").await;
+    b.submit().await;
     let code = code_in(&portal_url(&b).await);
     assert!(code.starts_with("lgc_"), "{code}");
     let session = exchange(&app, &key, &code)
@@ -193,16 +151,16 @@ async fn forgot_and_reset_hand_off_like_an_invitation() {
         .await
         .expect("forgot page");
     b.screenshot("forgot-desktop").await;
-    type_into(&b, "login", "bob@hardware.example").await;
-    submit(&b).await;
-    let known = text_with(&b, "Check your email").await;
+    b.type_into("login", "bob@hardware.example").await;
+    b.submit().await;
+    let known = b.text_with("Check your email").await;
     b.client
         .goto(&format!("{base}/forgot?tenant=acme"))
         .await
         .expect("forgot page");
-    type_into(&b, "login", "nobody@hardware.example").await;
-    submit(&b).await;
-    let unknown = text_with(&b, "Check your email").await;
+    b.type_into("login", "nobody@hardware.example").await;
+    b.submit().await;
+    let unknown = b.text_with("Check your email").await;
     assert_eq!(
         known, unknown,
         "the same answer whether or not the login exists"
@@ -221,8 +179,8 @@ async fn forgot_and_reset_hand_off_like_an_invitation() {
             .ends_with("/reset")
     );
     b.screenshot("reset-desktop").await;
-    type_into(&b, "password", "harbour9lights").await;
-    submit(&b).await;
+    b.type_into("password", "harbour9lights").await;
+    b.submit().await;
     let code = code_in(&portal_url(&b).await);
     exchange(&app, &key, &code).await.expect("exchanged");
     let _ = b.client.close().await;
@@ -241,11 +199,11 @@ async fn an_expired_link_says_so_and_a_new_one_can_be_asked_for() {
 
     let b = Browser::start(true).await;
     b.client.goto(&link).await.expect("open");
-    let page = text(&b).await;
+    let page = b.text().await;
     assert!(page.contains("This link has expired"), "{page}");
     b.screenshot("expired-desktop").await;
-    submit(&b).await;
-    text_with(&b, "a new link is on its way").await;
+    b.submit().await;
+    b.text_with("a new link is on its way").await;
     let fresh = app
         .wait_for_link("bob@hardware.example", "/invite/", 2)
         .await;
@@ -276,18 +234,18 @@ async fn an_email_with_a_password_elsewhere_continues_with_it() {
 
     let b = Browser::start(true).await;
     b.client.goto(&second_link).await.expect("open");
-    let page = text(&b).await;
+    let page = b.text().await;
     assert!(page.contains("Continue with your password"), "{page}");
     assert!(
         !page.contains("at least 6 characters"),
         "no new-password rules: {page}"
     );
     b.screenshot("continue-desktop").await;
-    type_into(&b, "password", "wrong-pass-1").await;
-    submit(&b).await;
-    text_with(&b, "not the password of this email").await;
-    type_into(&b, "password", "sunlit7meadow").await;
-    submit(&b).await;
+    b.type_into("password", "wrong-pass-1").await;
+    b.submit().await;
+    b.text_with("not the password of this email").await;
+    b.type_into("password", "sunlit7meadow").await;
+    b.submit().await;
     let code = code_in(&portal_url(&b).await);
     let session = exchange(&app, &second, &code).await.expect("exchanged");
     assert_eq!(session.tenant_id, "second");
@@ -479,14 +437,14 @@ async fn a_login_with_a_temporary_password_changes_it_on_the_page_then_enters_th
         .await
         .expect("page");
     b.screenshot("change-desktop").await;
-    type_into(&b, "login", "ACME001").await;
-    type_into(&b, "current", "not-it-42").await;
-    type_into(&b, "password", "harbour9lights").await;
-    submit(&b).await;
-    text_with(&b, "temporary password is wrong").await;
-    type_into(&b, "current", "Quill42river").await;
-    type_into(&b, "password", "harbour9lights").await;
-    submit(&b).await;
+    b.type_into("login", "ACME001").await;
+    b.type_into("current", "not-it-42").await;
+    b.type_into("password", "harbour9lights").await;
+    b.submit().await;
+    b.text_with("temporary password is wrong").await;
+    b.type_into("current", "Quill42river").await;
+    b.type_into("password", "harbour9lights").await;
+    b.submit().await;
     let code = code_in(&portal_url(&b).await);
     let session = exchange(&app, &key, &code).await.expect("exchanged");
     assert!(
