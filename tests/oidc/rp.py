@@ -1,7 +1,7 @@
 """A relying party built on Authlib, for the provider's tests.
 
 A small web app on 127.0.0.1: /login sends the browser to the provider
-with state, nonce and PKCE (S256); /callback checks the RFC 9207 `iss`,
+with state, nonce and PKCE (S256) (`?keep=1`: the sign-in is kept live); /callback checks the RFC 9207 `iss`,
 redeems the code with Authlib's OAuth2Session, verifies the ID token with
 joserfc against the provider's JWKS, asks userinfo, refreshes, presents the
 replaced refresh token again, and shows what happened as JSON in
@@ -115,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
         uri, state = client.create_authorization_url(
             METADATA["authorization_endpoint"], nonce=nonce, code_verifier=verifier, **extra)
         with LOCK:
-            PENDING[state] = (verifier, nonce)
+            PENDING[state] = (verifier, nonce, query.get("keep") == "1")
         self.send_response(302)
         self.send_header("location", uri)
         self.end_headers()
@@ -124,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
         if "error" in query:
             return self.page(200, f'<pre id="result">{html.escape(json.dumps(query))}</pre>')
         with LOCK:
-            verifier, nonce = PENDING.pop(query["state"])
+            verifier, nonce, keep = PENDING.pop(query["state"])
         # RFC 9207: the answer names the issuer it came from.
         assert query.get("iss") == ARGS.issuer, query
         client = session(self.redirect_uri())
@@ -135,7 +135,9 @@ class Handler(BaseHTTPRequestHandler):
         first_refresh = token["refresh_token"]
         refreshed = client.refresh_token(METADATA["token_endpoint"], refresh_token=first_refresh)
         verify(refreshed["id_token"], None)
-        reused = requests.post(
+        # Unless the sign-in is to be kept, the replaced refresh token is
+        # presented again: the provider must refuse it and end the sign-in.
+        reused = None if keep else requests.post(
             METADATA["token_endpoint"],
             data={"grant_type": "refresh_token", "refresh_token": first_refresh},
             auth=(ARGS.client_id, ARGS.client_secret) if ARGS.client_secret else None,
@@ -149,8 +151,8 @@ class Handler(BaseHTTPRequestHandler):
             "userinfo_sub": userinfo.get("sub"),
             "userinfo_email": userinfo.get("email"),
             "refreshed": refreshed["refresh_token"] != first_refresh,
-            "reuse_status": reused.status_code,
-            "reuse_error": reused.json().get("error"),
+            "reuse_status": reused.status_code if reused is not None else None,
+            "reuse_error": reused.json().get("error") if reused is not None else None,
         }
         self.page(200, f'<pre id="result">{html.escape(json.dumps(result))}</pre>')
 

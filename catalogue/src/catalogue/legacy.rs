@@ -1,6 +1,7 @@
 use super::{
     ApiKeyIssued, ContactEvent, CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus,
-    LocalPasswordSet, NotificationPolicySet, TenantEvent,
+    LocalPasswordSet, NotificationPolicySet, OidcClientEvent, OidcClientKind, OidcClientRegistered,
+    OidcClientSettings, OidcClientUpdated, TenantEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,78 @@ impl From<ApiKeyIssuedV1> for TenantEvent {
             role: v1.role,
             key_sha256: v1.key_sha256,
             rep_id: None,
+        })
+    }
+}
+
+/// `OidcClientSettings` v1: before logout URIs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientSettingsV1 {
+    /// Shown to the contact on the pages.
+    pub name: String,
+    /// Where authorization answers may go, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Scopes the client may ask for.
+    pub scopes: Vec<String>,
+    /// How long its access tokens live, in seconds.
+    pub access_token_ttl_s: u32,
+    /// How long its refresh tokens live unused, in seconds.
+    pub refresh_token_ttl_s: u32,
+}
+
+impl From<OidcClientSettingsV1> for OidcClientSettings {
+    fn from(v1: OidcClientSettingsV1) -> Self {
+        // A client registered before logout URIs was told of no logout.
+        OidcClientSettings {
+            name: v1.name,
+            redirect_uris: v1.redirect_uris,
+            scopes: v1.scopes,
+            access_token_ttl_s: v1.access_token_ttl_s,
+            refresh_token_ttl_s: v1.refresh_token_ttl_s,
+            backchannel_logout_uri: None,
+            post_logout_redirect_uris: Vec::new(),
+        }
+    }
+}
+
+/// `OidcClientRegistered` v1: with the settings of v1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientRegisteredV1 {
+    /// The client's id.
+    pub client_id: String,
+    /// Confidential or public.
+    pub kind: OidcClientKind,
+    /// What it may do.
+    pub settings: OidcClientSettingsV1,
+    /// SHA-256 of its secret; `None` for a public client.
+    pub secret_sha256: Option<[u8; 32]>,
+    /// The server key the secret is derived from.
+    pub server_key_id: u8,
+}
+
+impl From<OidcClientRegisteredV1> for OidcClientEvent {
+    fn from(v1: OidcClientRegisteredV1) -> Self {
+        OidcClientEvent::OidcClientRegistered(OidcClientRegistered {
+            client_id: v1.client_id,
+            kind: v1.kind,
+            settings: v1.settings.into(),
+            secret_sha256: v1.secret_sha256,
+            server_key_id: v1.server_key_id,
+        })
+    }
+}
+
+/// `OidcClientUpdated` v1: with the settings of v1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcClientUpdatedV1 {
+    /// The new settings.
+    pub settings: OidcClientSettingsV1,
+}
+
+impl From<OidcClientUpdatedV1> for OidcClientEvent {
+    fn from(v1: OidcClientUpdatedV1) -> Self {
+        OidcClientEvent::OidcClientUpdated(OidcClientUpdated {
+            settings: v1.settings.into(),
         })
     }
 }

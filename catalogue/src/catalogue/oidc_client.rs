@@ -1,5 +1,6 @@
 //! OpenID Connect clients: the portals a tenant lets sign its contacts in.
 
+use super::legacy;
 use crate::codec::payload_enum;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,11 @@ pub struct OidcClientSettings {
     pub access_token_ttl_s: u32,
     /// How long its refresh tokens live unused, in seconds.
     pub refresh_token_ttl_s: u32,
+    /// Where logout tokens are posted when a contact's sign-in to it ends
+    /// (OpenID Connect Back-Channel Logout); `None`: not told.
+    pub backchannel_logout_uri: Option<String>,
+    /// Where the browser may be sent after signing out, matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// A tenant registered a client. A confidential client's secret is derived
@@ -74,13 +80,16 @@ payload_enum! {
     /// Events of an OpenID Connect client stream.
     pub enum OidcClientEvent {
         /// See [`OidcClientRegistered`].
-        OidcClientRegistered(OidcClientRegistered) = 1,
+        OidcClientRegistered(OidcClientRegistered) = 2,
         /// See [`OidcClientUpdated`].
-        OidcClientUpdated(OidcClientUpdated) = 1,
+        OidcClientUpdated(OidcClientUpdated) = 2,
         /// See [`OidcClientSecretRotated`].
         OidcClientSecretRotated(OidcClientSecretRotated) = 1,
         /// See [`OidcClientRemoved`].
         OidcClientRemoved(OidcClientRemoved) = 1,
     }
-    legacy {}
+    legacy {
+        OidcClientRegistered v 1 => legacy::OidcClientRegisteredV1,
+        OidcClientUpdated v 1 => legacy::OidcClientUpdatedV1,
+    }
 }

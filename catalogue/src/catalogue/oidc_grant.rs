@@ -74,8 +74,24 @@ pub struct GrantRevoked {
     pub reason: GrantEnd,
 }
 
+/// The client was told by a logout token that the grant ended (OpenID
+/// Connect Back-Channel Logout): it answered 2xx.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackchannelLogoutDelivered {}
+
+/// Telling the client that the grant ended was given up: it refused the
+/// logout token, or could not be reached for a day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackchannelLogoutAbandoned {
+    /// Why, in words.
+    pub reason: String,
+}
+
 payload_enum! {
     /// Events of an OpenID Connect grant stream.
+    // A grant's first event is its largest; events are decoded one at a
+    // time, so boxing it would buy nothing.
+    #[allow(clippy::large_enum_variant)]
     pub enum OidcGrantEvent {
         /// See [`AuthorizationCodeIssued`].
         AuthorizationCodeIssued(AuthorizationCodeIssued) = 1,
@@ -85,6 +101,10 @@ payload_enum! {
         RefreshTokenRotated(RefreshTokenRotated) = 1,
         /// See [`GrantRevoked`].
         GrantRevoked(GrantRevoked) = 1,
+        /// See [`BackchannelLogoutDelivered`].
+        BackchannelLogoutDelivered(BackchannelLogoutDelivered) = 1,
+        /// See [`BackchannelLogoutAbandoned`].
+        BackchannelLogoutAbandoned(BackchannelLogoutAbandoned) = 1,
     }
     legacy {}
 }

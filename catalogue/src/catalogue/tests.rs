@@ -80,4 +80,37 @@ fn version_one_password_and_notification_events_read_as_today_s_with_defaults() 
             email_temporary_password: false,
         })
     );
+    // A client registered before logout URIs: the same settings, told of
+    // no logout.
+    let v1_settings = legacy::OidcClientSettingsV1 {
+        name: "Web shop".into(),
+        redirect_uris: vec!["https://shop.example/cb".into()],
+        scopes: vec!["openid".into()],
+        access_token_ttl_s: 300,
+        refresh_token_ttl_s: 3600,
+    };
+    let v1 = postcard::to_stdvec(&legacy::OidcClientRegisteredV1 {
+        client_id: "c1".into(),
+        kind: OidcClientKind::Public,
+        settings: v1_settings.clone(),
+        secret_sha256: None,
+        server_key_id: 1,
+    })
+    .unwrap();
+    let OidcClientEvent::OidcClientRegistered(registered) =
+        OidcClientEvent::decode("OidcClientRegistered", 1, &v1).unwrap()
+    else {
+        panic!("a registration");
+    };
+    assert_eq!(registered.settings.redirect_uris, v1_settings.redirect_uris);
+    assert_eq!(registered.settings.backchannel_logout_uri, None);
+    assert!(registered.settings.post_logout_redirect_uris.is_empty());
+    let v1 = postcard::to_stdvec(&legacy::OidcClientUpdatedV1 {
+        settings: v1_settings,
+    })
+    .unwrap();
+    assert!(matches!(
+        OidcClientEvent::decode("OidcClientUpdated", 1, &v1).unwrap(),
+        OidcClientEvent::OidcClientUpdated(u) if u.settings.name == "Web shop"
+    ));
 }

@@ -9,7 +9,10 @@
 //! - [`projections`]: the read models and the projector that feeds them from the log.
 //! - [`grpc`]: the `access.v1` servers, authentication and error mapping.
 //! - [`http`]: the HTTP side: liveness, the contact pages ([`pages`]) and
-//!   the OpenID Connect provider ([`oidc`]: the tenants' JWKS so far).
+//!   the OpenID Connect provider ([`oidc`]: discovery, JWKS, token,
+//!   userinfo, introspection, revocation; the sign-in page is a page).
+//! - [`signout`]: ends the sign-ins of contacts who may no longer sign in
+//!   and tells their clients (back-channel logout).
 //! - [`health`]: each background part's state and the health statuses.
 //! - [`check`]: `accessd check`, a stopped data directory against its log.
 //! - [`checkpoints`]: the log's running digest and its signed checkpoints.
@@ -44,6 +47,7 @@ pub mod projections;
 pub mod proxies;
 pub mod repair;
 pub mod secrets;
+pub mod signout;
 pub mod startup;
 pub mod tls;
 pub use access_runtime as telemetry;

@@ -153,6 +153,11 @@ impl Application {
                 ..Settings::default()
             },
         });
+        workers.push(tokio::spawn(crate::signout::run(
+            app.clone(),
+            log.clone(),
+            stopped.clone(),
+        )));
         let send_mail = match config.mailer.as_str() {
             "in-process" => true,
             "off" => false,

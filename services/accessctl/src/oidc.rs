@@ -35,6 +35,12 @@ pub(crate) struct ClientSettings {
     /// How long its refresh tokens live unused (1h to 90d).
     #[arg(long, default_value = "30d", value_parser = parse_duration)]
     refresh_ttl: Duration,
+    /// Where logout tokens are posted when a contact's sign-in ends.
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// Where the browser may go after signing out, exactly (repeat for more).
+    #[arg(long = "post-logout-redirect")]
+    post_logout_redirect_uris: Vec<String>,
 }
 
 impl ClientSettings {
@@ -46,6 +52,8 @@ impl ClientSettings {
             scopes: self.scopes.clone(),
             access_token_ttl_seconds: seconds(self.access_ttl),
             refresh_token_ttl_seconds: seconds(self.refresh_ttl),
+            backchannel_logout_uri: self.backchannel_logout_uri.clone().unwrap_or_default(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
         }
     }
 }

@@ -3,9 +3,10 @@
 //! back to the portal, which redeemed the code and verified the ID token,
 //! userinfo, refresh and reuse detection with its own libraries.
 
-use crate::oidc_flow::{PASSWORD, Provider, register};
+use crate::oidc_flow::{PASSWORD, Provider, register, tell_of_sign_outs};
 use access_proto::v1 as pb;
 use access_tests::browser::Browser;
+use access_tests::new_id;
 use access_tests::relying_party::RelyingParty;
 use fantoccini::Locator;
 
@@ -77,4 +78,95 @@ async fn contacts_sign_in_to_authlib_portals_in_a_browser() {
         .expect("the portal");
     let none = result(&fresh).await;
     assert_eq!(none["error"], "login_required", "{none}");
+}
+
+/// The logout tokens the portal received and verified.
+async fn logouts(b: &Browser, rp: &RelyingParty, count: usize) -> Vec<serde_json::Value> {
+    for _ in 0..100 {
+        b.client
+            .goto(&format!("{}/logouts", rp.url))
+            .await
+            .expect("the portal");
+        let shown = result(b).await;
+        let list = shown.as_array().cloned().unwrap_or_default();
+        if list.len() >= count {
+            return list;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the portal was not told of {count} sign-outs");
+}
+
+#[tokio::test]
+async fn a_portal_is_told_when_a_contact_loses_access() {
+    let p = Provider::start().await;
+    let rp = RelyingParty::start(&p.issuer, &p.client_id, &p.secret).await;
+    tell_of_sign_outs(
+        &p.app,
+        &p.key,
+        &p.client_id,
+        &format!("{}/backchannel", rp.url),
+    )
+    .await;
+    p.app.settled_head().await;
+
+    let b = Browser::start(true).await;
+    b.client
+        .goto(&format!("{}/login", rp.url))
+        .await
+        .expect("the portal");
+    b.type_into("login", &p.email).await;
+    b.type_into("current", PASSWORD).await;
+    b.submit().await;
+    let signed_in = result(&b).await;
+    assert_eq!(signed_in["sub"], p.contact_id.as_str(), "{signed_in}");
+    // The portal's own reuse test ended that sign-in: it was told of it.
+    let told = logouts(&b, &rp, 1).await;
+    assert_eq!(told[0]["sub"], p.contact_id.as_str(), "{told:?}");
+
+    // A second sign-in, kept live, then staff disable the contact.
+    b.client
+        .goto(&format!("{}/login?prompt=none&keep=1", rp.url))
+        .await
+        .expect("the portal");
+    let again = result(&b).await;
+    assert_eq!(again["sub"], p.contact_id.as_str(), "{again}");
+    let before = logouts(&b, &rp, 1).await.len();
+    p.app
+        .access()
+        .disable_access(p.app.req(
+            &p.key,
+            pb::ContactCommand {
+                request_id: new_id(),
+                contact_id: p.contact_id.clone(),
+                reason: "left the company".into(),
+            },
+        ))
+        .await
+        .expect("disabled");
+    let told = logouts(&b, &rp, before + 1).await;
+    let last = told.last().cloned().unwrap_or_default();
+    assert_eq!(last["sub"], p.contact_id.as_str(), "{last}");
+    assert_eq!(last["sid"], signed_in["sid"], "{last}");
+    assert_eq!(last["iss"], p.issuer.as_str(), "{last}");
+
+    // The history says so.
+    let history = p.app.accessctl(
+        &p.key,
+        &[
+            "audit".as_ref(),
+            "replay".as_ref(),
+            "--contact".as_ref(),
+            p.contact_id.as_ref(),
+        ],
+    );
+    let words = String::from_utf8_lossy(&history.stdout);
+    assert!(
+        words.contains("the contact may no longer sign in"),
+        "{words}"
+    );
+    assert!(
+        words.contains("told 'Web shop' (") && words.contains("that the sign-in ended"),
+        "{words}"
+    );
 }

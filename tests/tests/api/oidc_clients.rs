@@ -17,6 +17,7 @@ fn settings(uris: &[&str]) -> pb::OidcClientSettings {
         scopes: vec!["openid".into(), "email".into(), "offline_access".into()],
         access_token_ttl_seconds: 300,
         refresh_token_ttl_seconds: 30 * 86_400,
+        ..Default::default()
     }
 }
 

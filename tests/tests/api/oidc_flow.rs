@@ -41,6 +41,19 @@ pub struct Provider {
     pub secret: String,
 }
 
+/// The settings of the test portal, told of sign-outs at `backchannel`.
+pub fn portal_settings(backchannel: &str) -> pb::OidcClientSettings {
+    pb::OidcClientSettings {
+        name: "Web shop".into(),
+        redirect_uris: vec![REDIRECT.into()],
+        scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        access_token_ttl_seconds: 300,
+        refresh_token_ttl_seconds: 86_400,
+        backchannel_logout_uri: backchannel.into(),
+        post_logout_redirect_uris: vec![format!("{REDIRECT}/signed-out")],
+    }
+}
+
 /// Registers a client of `kind` for the tenant of `key`.
 pub async fn register(app: &TestApp, key: &str, kind: pb::OidcClientKind) -> (String, String) {
     let reply = TenantAdminClient::new(app.channel.clone())
@@ -49,19 +62,28 @@ pub async fn register(app: &TestApp, key: &str, kind: pb::OidcClientKind) -> (St
             pb::RegisterOidcClientRequest {
                 request_id: new_id(),
                 kind: kind.into(),
-                settings: Some(pb::OidcClientSettings {
-                    name: "Web shop".into(),
-                    redirect_uris: vec![REDIRECT.into()],
-                    scopes: vec!["openid".into(), "email".into(), "profile".into()],
-                    access_token_ttl_seconds: 300,
-                    refresh_token_ttl_seconds: 86_400,
-                }),
+                settings: Some(portal_settings("")),
             },
         ))
         .await
         .expect("registered")
         .into_inner();
     (reply.client_id, reply.client_secret)
+}
+
+/// Tells the client `client_id` of sign-outs at `backchannel`.
+pub async fn tell_of_sign_outs(app: &TestApp, key: &str, client_id: &str, backchannel: &str) {
+    TenantAdminClient::new(app.channel.clone())
+        .update_oidc_client(app.req(
+            key,
+            pb::UpdateOidcClientRequest {
+                request_id: new_id(),
+                client_id: client_id.into(),
+                settings: Some(portal_settings(backchannel)),
+            },
+        ))
+        .await
+        .expect("updated");
 }
 
 impl Provider {

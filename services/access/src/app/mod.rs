@@ -29,6 +29,7 @@ mod reports;
 mod resets;
 mod selfservice;
 mod signing;
+mod signout;
 mod temporary;
 mod tenants;
 #[cfg(test)]

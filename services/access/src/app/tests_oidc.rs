@@ -17,6 +17,8 @@ fn client() -> OidcClientRow {
             scopes: vec!["openid".into()],
             access_token_ttl_s: 300,
             refresh_token_ttl_s: 3600,
+            backchannel_logout_uri: None,
+            post_logout_redirect_uris: Vec::new(),
         },
         secret_sha256: None,
         secret_generation: 1,

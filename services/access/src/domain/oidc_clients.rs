@@ -123,6 +123,30 @@ pub fn check_settings(settings: &OidcClientSettings) -> Vec<FieldViolation> {
             ));
         }
     }
+    if let Some(problem) = settings
+        .backchannel_logout_uri
+        .as_deref()
+        .and_then(redirect_uri_problem)
+    {
+        problems.push(FieldViolation::new(
+            "backchannel_logout_uri",
+            problem.replace("a redirect URI", "a logout URI"),
+        ));
+    }
+    if settings.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
+        problems.push(FieldViolation::new(
+            "post_logout_redirect_uris",
+            format!("give at most {MAX_REDIRECT_URIS}"),
+        ));
+    }
+    for (i, uri) in settings.post_logout_redirect_uris.iter().enumerate() {
+        if let Some(problem) = redirect_uri_problem(uri) {
+            problems.push(FieldViolation::new(
+                &format!("post_logout_redirect_uris[{i}]"),
+                problem,
+            ));
+        }
+    }
     for (i, scope) in settings.scopes.iter().enumerate() {
         if !SCOPES.contains(&scope.as_str()) {
             problems.push(FieldViolation::new(
@@ -320,6 +344,8 @@ mod tests {
             scopes: vec!["openid".into(), "email".into()],
             access_token_ttl_s: 300,
             refresh_token_ttl_s: 30 * 86_400,
+            backchannel_logout_uri: None,
+            post_logout_redirect_uris: Vec::new(),
         }
     }
 

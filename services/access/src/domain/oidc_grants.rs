@@ -27,6 +27,8 @@ pub struct GrantState {
     pub refresh_expires_at_ms: i64,
     /// Why it ended, once it has.
     pub ended: Option<GrantEnd>,
+    /// Whether the client was told of the end (or telling it was given up).
+    pub logout_settled: bool,
 }
 
 impl Aggregate for GrantState {
@@ -45,6 +47,8 @@ impl Aggregate for GrantState {
                 self.refresh_expires_at_ms = r.refresh_expires_at_ms;
             }
             OidcGrantEvent::GrantRevoked(r) => self.ended = Some(r.reason),
+            OidcGrantEvent::BackchannelLogoutDelivered(_)
+            | OidcGrantEvent::BackchannelLogoutAbandoned(_) => self.logout_settled = true,
         }
         self
     }
@@ -248,6 +252,33 @@ pub fn refresh(stream: &GrantStream, state: &GrantState, r: &Refresh) -> GrantDe
             refresh_expires_at_ms: r.now_ms + r.refresh_ttl_ms,
         },
     ))])
+}
+
+/// Whether the end of a grant for `reason` is told to its client: not when
+/// the client itself revoked it.
+pub fn tells_client(reason: GrantEnd) -> bool {
+    reason != GrantEnd::RevokedByClient
+}
+
+/// Records what came of telling the client that the grant ended; nothing
+/// when that is recorded already.
+pub fn settle_logout(
+    stream: &GrantStream,
+    state: &GrantState,
+    abandoned: Option<String>,
+) -> Vec<Change> {
+    if state.ended.is_none() || state.logout_settled {
+        return Vec::new();
+    }
+    let event = match abandoned {
+        None => OidcGrantEvent::BackchannelLogoutDelivered(
+            access_catalogue::catalogue::BackchannelLogoutDelivered {},
+        ),
+        Some(reason) => OidcGrantEvent::BackchannelLogoutAbandoned(
+            access_catalogue::catalogue::BackchannelLogoutAbandoned { reason },
+        ),
+    };
+    vec![stream.change(event)]
 }
 
 /// Ends a grant for `reason`; nothing when it has already ended.

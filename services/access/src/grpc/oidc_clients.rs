@@ -27,6 +27,8 @@ fn client_to_pb(row: OidcClientRow) -> pb::OidcClient {
             scopes: row.settings.scopes,
             access_token_ttl_seconds: row.settings.access_token_ttl_s,
             refresh_token_ttl_seconds: row.settings.refresh_token_ttl_s,
+            backchannel_logout_uri: row.settings.backchannel_logout_uri.unwrap_or_default(),
+            post_logout_redirect_uris: row.settings.post_logout_redirect_uris,
         }),
         secret_generation: row.secret_generation,
     }

@@ -123,13 +123,14 @@ fn client_request(
     tenant: &str,
     headers: &HeaderMap,
     body: &Bytes,
-) -> Result<ClientRequest, Response> {
+) -> Result<ClientRequest, Box<Response>> {
     let tenant = known_tenant(app, tenant)?;
-    let params = form(headers, body).map_err(|e| oauth_error(&e, false))?;
-    let (creds, basic) = credentials(headers, &params).map_err(|e| oauth_error(&e, false))?;
+    let params = form(headers, body).map_err(|e| Box::new(oauth_error(&e, false)))?;
+    let (creds, basic) =
+        credentials(headers, &params).map_err(|e| Box::new(oauth_error(&e, false)))?;
     let client = app
         .authenticate_client(tenant.as_str(), &creds)
-        .map_err(|e| oauth_error(&e, basic))?;
+        .map_err(|e| Box::new(oauth_error(&e, basic)))?;
     Ok(ClientRequest {
         tenant,
         params,
@@ -146,7 +147,7 @@ pub(super) async fn token(
 ) -> Response {
     let req = match client_request(&app, &tenant, &headers, &body) {
         Ok(req) => req,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let get = |k: &str| req.params.get(k).map(String::as_str).unwrap_or_default();
     let result = match get("grant_type") {
@@ -194,7 +195,7 @@ pub(super) async fn userinfo(
 ) -> Response {
     let tenant = match known_tenant(&app, &tenant) {
         Ok(t) => t,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let token = headers
         .get(header::AUTHORIZATION)
@@ -231,7 +232,7 @@ pub(super) async fn introspect(
 ) -> Response {
     let req = match client_request(&app, &tenant, &headers, &body) {
         Ok(req) => req,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let token = req
         .params
@@ -253,7 +254,7 @@ pub(super) async fn revoke(
 ) -> Response {
     let req = match client_request(&app, &tenant, &headers, &body) {
         Ok(req) => req,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let token = req
         .params

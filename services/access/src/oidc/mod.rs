@@ -101,16 +101,19 @@ fn plain(status: StatusCode, body: &'static str) -> Response {
     (status, body).into_response()
 }
 
-/// The tenant named by the path, if it exists.
-fn known_tenant(app: &App, tenant: &str) -> Result<TenantId, Response> {
-    let not_found = || plain(StatusCode::NOT_FOUND, "no such tenant\n");
+/// The tenant named by the path, if it exists; else the answer.
+fn known_tenant(app: &App, tenant: &str) -> Result<TenantId, Box<Response>> {
+    let not_found = || Box::new(plain(StatusCode::NOT_FOUND, "no such tenant\n"));
     let tenant = TenantId::parse(tenant).map_err(|_| not_found())?;
     match app.tenant_row(tenant.as_str()) {
         Ok(Some(_)) => Ok(tenant),
         Ok(None) => Err(not_found()),
         Err(e) => {
             tracing::error!(error = %e, "reading a tenant");
-            Err(plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"))
+            Err(Box::new(plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error\n",
+            )))
         }
     }
 }
@@ -131,7 +134,7 @@ fn json(status: StatusCode, body: &serde_json::Value, cache: &'static str) -> Re
 async fn discovery(State(app): State<App>, Path(tenant): Path<String>) -> Response {
     let tenant = match known_tenant(&app, &tenant) {
         Ok(t) => t,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let issuer = app.issuer(tenant.as_str());
     let client_auth = ["client_secret_basic", "client_secret_post", "none"];
@@ -167,7 +170,7 @@ async fn discovery(State(app): State<App>, Path(tenant): Path<String>) -> Respon
 async fn jwks(State(app): State<App>, Path(tenant): Path<String>) -> Response {
     let tenant = match known_tenant(&app, &tenant) {
         Ok(t) => t,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let keys = match app.published_signing_keys(tenant.as_str()) {
         Ok(keys) => keys,

@@ -189,17 +189,23 @@ impl Pages {
 }
 
 /// The request, or the answer that ends it here.
-fn checked(pages: &Pages, tenant: &str, query: &str) -> Result<AuthorizationRequest, Response> {
+fn checked(
+    pages: &Pages,
+    tenant: &str,
+    query: &str,
+) -> Result<AuthorizationRequest, Box<Response>> {
     if query.len() > MAX_QUERY {
-        return Err(bad_request(pages, "the sign-in request is too long"));
+        return Err(Box::new(bad_request(
+            pages,
+            "the sign-in request is too long",
+        )));
     }
-    pages
-        .app
-        .authorization_request(tenant, query)
-        .map_err(|e| match e {
+    pages.app.authorization_request(tenant, query).map_err(|e| {
+        Box::new(match e {
             AuthorizeError::Show(words) => bad_request(pages, &words),
             AuthorizeError::Redirect { url } => see_other(&url, Vec::new()),
         })
+    })
 }
 
 fn bad_request(pages: &Pages, words: &str) -> Response {
@@ -226,7 +232,7 @@ pub(super) async fn authorize_page(
     let query = query.unwrap_or_default();
     let req = match checked(&pages, &tenant, &query) {
         Ok(req) => req,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let session = cookies(&headers)
         .remove(SESSION_COOKIE)
@@ -278,7 +284,7 @@ pub(super) async fn authorize_submit(
     }
     let req = match checked(&pages, &tenant, &query) {
         Ok(req) => req,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     let again = |words: &str| {
         pages.signin_form(

@@ -431,9 +431,31 @@ fn apply_grant(
         OidcGrantEvent::GrantRevoked(e) => {
             if let Some(mut row) = rows.get::<OidcGrantRow>(&key)? {
                 rows.del(keys::contact_grant(tenant, &row.contact_id, id));
+                let client =
+                    rows.get::<OidcClientRow>(&keys::oidc_client(tenant, &row.client_id))?;
+                let uri = client.and_then(|c| c.settings.backchannel_logout_uri);
+                if let Some(uri) =
+                    uri.filter(|_| crate::domain::oidc_grants::tells_client(e.reason))
+                {
+                    rows.put(
+                        keys::pending_logout(tenant, id),
+                        &PendingLogout {
+                            tenant: tenant.to_owned(),
+                            grant_id: id.to_owned(),
+                            client_id: row.client_id.clone(),
+                            contact_id: row.contact_id.clone(),
+                            session_id: row.session_id.clone(),
+                            uri,
+                        },
+                    );
+                }
                 row.ended = Some(e.reason);
                 rows.put(key, &row);
             }
+        }
+        OidcGrantEvent::BackchannelLogoutDelivered(_)
+        | OidcGrantEvent::BackchannelLogoutAbandoned(_) => {
+            rows.del(keys::pending_logout(tenant, id));
         }
     }
     Ok(())

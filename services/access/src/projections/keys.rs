@@ -117,6 +117,22 @@ pub fn contact_grants_prefix(t: &str, contact: &str) -> Vec<u8> {
     [b"R\0", t.as_bytes(), b"\0", contact.as_bytes(), b"\0"].concat()
 }
 
+/// A grant whose end its client is still to be told of.
+pub fn pending_logout(t: &str, grant_id: &str) -> Vec<u8> {
+    [b"L\0", t.as_bytes(), b"\0", grant_id.as_bytes()].concat()
+}
+
+/// Where the pending logouts of every tenant start.
+pub const PENDING_LOGOUTS: &[u8] = b"L\0";
+
+/// Where a tenant's live grants start in the index by contact.
+pub fn tenant_grants_prefix(t: &str) -> Vec<u8> {
+    [b"R\0", t.as_bytes(), b"\0"].concat()
+}
+
+/// Where the live grants of every tenant start (the index by contact).
+pub const LIVE_GRANTS: &[u8] = b"R\0";
+
 /// An identity's row.
 pub fn identity(i: &str) -> Vec<u8> {
     [b"i\0", i.as_bytes()].concat()

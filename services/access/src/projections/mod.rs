@@ -12,7 +12,7 @@ mod rows;
 mod store;
 
 pub use rows::{
-    Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, OidcGrantRow,
-    PortalLinkRow, SigningKeyRow, SiteVisibility, TenantRow,
+    Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow, OidcGrantRow,
+    PendingLogout, PortalLinkRow, SigningKeyRow, SiteVisibility, TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};

@@ -4,8 +4,8 @@
 
 use super::keys;
 use super::rows::{
-    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, OidcGrantRow, PortalLinkRow,
-    SigningKeyRow, TenantRow,
+    ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow, OidcGrantRow,
+    PendingLogout, PortalLinkRow, SigningKeyRow, TenantRow,
 };
 use super::store::ReadModels;
 use anyhow::Context;
@@ -86,6 +86,61 @@ impl ReadModels {
             .keys()
             .take(1000)
             .map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned()))
+            .collect()
+    }
+
+    /// The contacts of a tenant with live grants (at most 100,000).
+    pub fn contacts_with_live_grants(&self, tenant: &str) -> anyhow::Result<Vec<String>> {
+        let prefix = keys::tenant_grants_prefix(tenant);
+        let mut contacts: Vec<String> = Vec::new();
+        for key in self.tree.scan_prefix(&prefix).keys().take(100_000) {
+            let key = key?;
+            let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let contact = rest.split('\0').next().unwrap_or_default().to_owned();
+            if contacts.last() != Some(&contact) {
+                contacts.push(contact);
+            }
+        }
+        Ok(contacts)
+    }
+
+    /// Clients still to be told that a sign-in ended, oldest grants first
+    /// within each tenant (at most `limit`).
+    pub fn pending_logouts(&self, limit: usize) -> anyhow::Result<Vec<PendingLogout>> {
+        self.tree
+            .scan_prefix(keys::PENDING_LOGOUTS)
+            .take(limit)
+            .map(|item| {
+                let (_, v) = item?;
+                postcard::from_bytes(&v).context("read-model row")
+            })
+            .collect()
+    }
+
+    /// Live grants of every tenant, after the index key `after` (empty: from
+    /// the start), at most `limit`.
+    pub fn live_grants_after(&self, after: &[u8], limit: usize) -> anyhow::Result<Vec<LiveGrant>> {
+        let start = if after.is_empty() {
+            keys::LIVE_GRANTS.to_vec()
+        } else {
+            [after, b"\0"].concat()
+        };
+        self.tree
+            .range(start..)
+            .keys()
+            .take_while(|k| k.as_ref().is_ok_and(|k| k.starts_with(keys::LIVE_GRANTS)))
+            .take(limit)
+            .map(|key| {
+                let key = key?.to_vec();
+                let text = String::from_utf8_lossy(&key[keys::LIVE_GRANTS.len()..]).into_owned();
+                let mut parts = text.split('\0').map(str::to_owned);
+                Ok(LiveGrant {
+                    tenant: parts.next().unwrap_or_default(),
+                    contact_id: parts.next().unwrap_or_default(),
+                    grant_id: parts.next().unwrap_or_default(),
+                    key,
+                })
+            })
             .collect()
     }
 

@@ -213,6 +213,36 @@ pub struct OidcGrantRow {
     pub ended: Option<access_catalogue::catalogue::GrantEnd>,
 }
 
+/// A live grant as the index by contact lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveGrant {
+    /// Its index key, to page on from.
+    pub key: Vec<u8>,
+    /// The tenant.
+    pub tenant: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The grant.
+    pub grant_id: String,
+}
+
+/// A client to be told that a contact's sign-in to it ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLogout {
+    /// The tenant.
+    pub tenant: String,
+    /// The grant that ended.
+    pub grant_id: String,
+    /// The client.
+    pub client_id: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The provider session it belonged to.
+    pub session_id: String,
+    /// Where the logout token goes.
+    pub uri: String,
+}
+
 /// A published signing key of a tenant's OpenID Connect tokens.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SigningKeyRow {

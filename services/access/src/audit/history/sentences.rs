@@ -453,6 +453,13 @@ impl Names {
                     GrantEnd::AccessLost => "the contact may no longer sign in",
                 }
             ),
+            OidcGrantEvent::BackchannelLogoutDelivered(_) => {
+                format!("told {client} that the sign-in ended")
+            }
+            OidcGrantEvent::BackchannelLogoutAbandoned(a) => format!(
+                "gave up telling {client} that the sign-in ended: {}",
+                a.reason
+            ),
         }
     }
 }

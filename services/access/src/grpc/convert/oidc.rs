@@ -18,6 +18,9 @@ fn settings(s: &Option<pb::OidcClientSettings>) -> OidcClientSettings {
         scopes: s.scopes.iter().map(|x| x.trim().to_owned()).collect(),
         access_token_ttl_s: s.access_token_ttl_seconds,
         refresh_token_ttl_s: s.refresh_token_ttl_seconds,
+        backchannel_logout_uri: Some(s.backchannel_logout_uri.trim().to_owned())
+            .filter(|u| !u.is_empty()),
+        post_logout_redirect_uris: s.post_logout_redirect_uris,
     }
 }
 
