@@ -11,6 +11,9 @@ pub struct Browser {
     /// The WebDriver client.
     pub client: Client,
     _driver: Child,
+    /// Chromium's profile and scratch files, removed with the browser
+    /// (a killed Chromium leaves its temporary directories behind).
+    _scratch: tempfile::TempDir,
 }
 
 /// Where the screenshots of a test run go: `target/screenshots/`.
@@ -34,9 +37,11 @@ impl Browser {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
+        let scratch = tempfile::tempdir().expect("a scratch directory");
         let driver =
             Command::new(std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into()))
                 .arg(format!("--port={port}"))
+                .env("TMPDIR", scratch.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .kill_on_drop(true)
@@ -70,6 +75,7 @@ impl Browser {
                     return Browser {
                         client,
                         _driver: driver,
+                        _scratch: scratch,
                     };
                 }
                 Err(e) => last = Some(e),

@@ -16,6 +16,7 @@ mod forgot;
 mod form;
 mod guard;
 mod invite;
+mod logout;
 mod render;
 mod reset;
 
@@ -37,6 +38,7 @@ use forgot::{forgot_page, forgot_submit};
 use form::StrictForm;
 use guard::{Peer, cookies, headers};
 use invite::{invite_page, invite_renew, invite_submit};
+use logout::{logout_page, logout_submit};
 use minijinja::{Environment, context};
 use render::*;
 use reset::{reset_page, reset_submit};
@@ -107,6 +109,7 @@ pub fn router(
             "/t/{tenant}/authorize",
             get(authorize_page).post(authorize_submit),
         )
+        .route("/t/{tenant}/logout", get(logout_page).post(logout_submit))
         .route("/brand/{file}", get(brand_css))
         .route(
             "/static/app.css",

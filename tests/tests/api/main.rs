@@ -26,6 +26,7 @@ mod nats_log;
 mod oidc_browser;
 mod oidc_clients;
 mod oidc_flow;
+mod oidc_logout;
 mod oidc_refusals;
 mod operations;
 mod pages;

@@ -29,7 +29,7 @@ mod sha2_free {
     }
 }
 
-fn authorize_url(p: &Provider, client_id: &str, extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_url(p: &Provider, client_id: &str, extra: &[(&str, &str)]) -> String {
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", client_id),
@@ -63,7 +63,7 @@ fn urlencode(v: &str) -> String {
 }
 
 /// POSTs a token request; returns the status and the JSON answer.
-async fn token(
+pub(crate) async fn token(
     p: &Provider,
     client: (&str, &str),
     form: &[(&str, &str)],
@@ -76,7 +76,7 @@ async fn token(
     post(&format!("{}/token", p.issuer), &form).await
 }
 
-async fn post(url: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
+pub(crate) async fn post(url: &str, form: &[(&str, &str)]) -> (u16, serde_json::Value) {
     let answer = reqwest::Client::new()
         .post(url)
         .form(form)
@@ -96,7 +96,7 @@ async fn code_for(p: &Provider, client_id: &str, extra: &[(&str, &str)]) -> Stri
     query_param(&back, "code").unwrap_or_else(|| panic!("a code in {back}"))
 }
 
-fn exchange<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn exchange<'a>(code: &'a str, verifier: &'a str) -> Vec<(&'a str, &'a str)> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),

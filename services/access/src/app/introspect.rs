@@ -19,6 +19,18 @@ pub struct ActiveToken {
 }
 
 impl App {
+    /// A tenant's OpenID Connect client as it is now, if registered and
+    /// not removed.
+    pub fn oidc_client_now(
+        &self,
+        tenant: &str,
+        client_id: &str,
+    ) -> Result<Option<OidcClientRow>, AppError> {
+        self.models
+            .oidc_client(tenant, client_id)
+            .map_err(AppError::Internal)
+    }
+
     /// The grant row, if the grant has not ended.
     fn live_grant(&self, tenant: &str, grant_id: &str) -> Result<Option<OidcGrantRow>, AppError> {
         Ok(self

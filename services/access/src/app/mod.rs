@@ -39,7 +39,7 @@ mod tokens;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use accept::*;
-pub use authorize::{AuthorizationRequest, AuthorizeError, Prompt, SignedIn};
+pub use authorize::{AuthorizationRequest, AuthorizeError, Prompt, SignedIn, with_query};
 pub use background::{Background, Busy};
 pub use bulk::{BulkInvite, BulkInvited, BulkOutcome, BulkSelection, BulkSkipped};
 pub use claims::SignInClaims;
@@ -64,6 +64,7 @@ pub use reports::{AccessLine, BillableUsers, CustomerFilter, PageRequest};
 pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};
 pub use signing::RotateSigningKeyCommand;
+pub use signout::IdTokenHint;
 pub use temporary::PortalUsersShown;
 pub use tenants::*;
 pub use throttle::LoginThrottle;

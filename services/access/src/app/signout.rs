@@ -228,3 +228,70 @@ impl App {
         Ok(out)
     }
 }
+
+/// What a genuine ID token given back at sign-out names.
+#[derive(Clone, Debug)]
+pub struct IdTokenHint {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The contact.
+    pub contact_id: String,
+    /// The provider session.
+    pub session_id: String,
+}
+
+impl App {
+    /// The client, contact and session of an ID token this tenant issued
+    /// (expired ones too: a sign-out often comes after the token's life).
+    pub fn id_token_hint(
+        &self,
+        tenant: &str,
+        token: &str,
+    ) -> Result<Option<IdTokenHint>, AppError> {
+        let keys = self.published_signing_keys(tenant)?;
+        let Some(claims) = super::jwt::verify(token, "JWT", &keys) else {
+            return Ok(None);
+        };
+        let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        if text("iss").as_deref() != Some(self.issuer(tenant).as_str()) {
+            return Ok(None);
+        }
+        Ok(match (text("aud"), text("sub"), text("sid")) {
+            (Some(client_id), Some(contact_id), Some(session_id)) => Some(IdTokenHint {
+                client_id,
+                contact_id,
+                session_id,
+            }),
+            _ => None,
+        })
+    }
+
+    /// Ends the live grants of one provider session (the contact signed
+    /// out); their clients are told. The number ended.
+    pub async fn end_session(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        session_id: &str,
+    ) -> Result<usize, AppError> {
+        let mut ended = 0;
+        let mut last = 0;
+        for grant in self
+            .models
+            .live_grants_of(tenant, contact_id)
+            .map_err(AppError::Internal)?
+        {
+            let in_session = self
+                .models
+                .oidc_grant(tenant, &grant)
+                .map_err(AppError::Internal)?
+                .is_some_and(|g| g.session_id == session_id);
+            if in_session {
+                last = self.end_grant(tenant, &grant, GrantEnd::LoggedOut).await?;
+                ended += 1;
+            }
+        }
+        self.wait_for(last).await?;
+        Ok(ended)
+    }
+}

@@ -35,6 +35,23 @@ fn session_id(token: &str) -> String {
 }
 
 impl Pages {
+    /// The contact and session id of the browser's provider session at
+    /// `tenant`, if it has a genuine one.
+    pub(super) fn provider_session(
+        &self,
+        tenant: &TenantId,
+        headers: &HeaderMap,
+    ) -> Option<(String, String)> {
+        let token = cookies(headers).remove(SESSION_COOKIE)?;
+        let claims = self.app.session(tenant, &token)?;
+        Some((claims.contact_id, session_id(&token)))
+    }
+
+    /// The `Set-Cookie` that ends the provider session in this browser.
+    pub(super) fn clear_session_cookie(&self, tenant: &str) -> String {
+        self.cookie(SESSION_COOKIE, "", &format!("/t/{tenant}/"), 0)
+    }
+
     fn session_cookie(&self, tenant: &str, token: &str) -> String {
         let ttl = self.app.settings().session_ttl.as_secs() as i64;
         self.cookie(SESSION_COOKIE, token, &format!("/t/{tenant}/"), ttl)

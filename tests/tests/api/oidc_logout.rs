@@ -1,0 +1,113 @@
+//! Signing out of the provider (RP-initiated logout): with an ID token of
+//! the browser's own session it happens at once and goes back to the
+//! client's registered URI; otherwise the contact is asked. Either way the
+//! session's sign-ins end, everywhere.
+
+use crate::oidc_flow::{PASSWORD, Provider, REDIRECT};
+use crate::oidc_refusals::{authorize_url, exchange, post, token};
+use access_tests::signin::{Agent, origin_of, query_param};
+
+/// Signs in with `agent` and returns the token answer.
+async fn signed_in(p: &Provider, agent: &mut Agent) -> serde_json::Value {
+    let back = agent
+        .sign_in(&authorize_url(p, &p.client_id, &[]), &p.email, PASSWORD)
+        .await;
+    let code = query_param(&back, "code").expect("a code");
+    let (status, tokens) = token(p, (&p.client_id, &p.secret), &exchange(&code, "")).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+async fn refreshes(p: &Provider, tokens: &serde_json::Value) -> bool {
+    let refresh = tokens["refresh_token"].as_str().unwrap_or_default();
+    let (status, _) = token(
+        p,
+        (&p.client_id, &p.secret),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    status == 200
+}
+
+fn logout_url(p: &Provider, id_token: &str) -> String {
+    let after = format!("{REDIRECT}/signed-out");
+    let query: Vec<(&str, &str)> = vec![
+        ("id_token_hint", id_token),
+        ("post_logout_redirect_uri", &after),
+        ("state", "bye-1"),
+    ];
+    let encoded = query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.replace(':', "%3A").replace('/', "%2F")))
+        .collect::<Vec<_>>()
+        .join("&");
+    format!("{}/logout?{encoded}", p.issuer)
+}
+
+#[tokio::test]
+async fn an_id_token_of_the_browsers_session_signs_out_at_once() {
+    let p = Provider::start().await;
+    let mut agent = Agent::default();
+    let tokens = signed_in(&p, &mut agent).await;
+    let id_token = tokens["id_token"].as_str().expect("an ID token").to_owned();
+
+    let answer = agent.get(&logout_url(&p, &id_token)).await;
+    assert_eq!(answer.status, 303, "{}", answer.body);
+    let to = answer.location.unwrap_or_default();
+    assert!(to.starts_with(&format!("{REDIRECT}/signed-out")), "{to}");
+    assert_eq!(query_param(&to, "state").as_deref(), Some("bye-1"));
+
+    // The session's sign-in ended; the browser has no session any more.
+    p.app.settled_head().await;
+    assert!(!refreshes(&p, &tokens).await, "the refresh token is dead");
+    let (_, introspected) = post(
+        &format!("{}/introspect", p.issuer),
+        &[
+            ("token", tokens["access_token"].as_str().unwrap_or_default()),
+            ("client_id", &p.client_id),
+            ("client_secret", &p.secret),
+        ],
+    )
+    .await;
+    assert_eq!(introspected["active"], false);
+    let again = agent.get(&authorize_url(&p, &p.client_id, &[])).await;
+    assert_eq!(again.status, 200, "the sign-in page again");
+}
+
+#[tokio::test]
+async fn without_the_sessions_own_id_token_the_contact_is_asked() {
+    let p = Provider::start().await;
+    let mut agent = Agent::default();
+    let tokens = signed_in(&p, &mut agent).await;
+    // Another browser's token, or none: a page asks, and nothing ends yet.
+    let mut other = Agent::default();
+    let other_tokens = signed_in(&p, &mut other).await;
+    let foreign = other_tokens["id_token"].as_str().unwrap_or_default();
+    for url in [logout_url(&p, foreign), format!("{}/logout", p.issuer)] {
+        let page = agent.get(&url).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("Sign out?"), "{}", page.body);
+    }
+    assert!(
+        refreshes(&p, &tokens).await,
+        "nothing ended without consent"
+    );
+
+    // The contact confirms: signed out, and only their session's sign-ins end.
+    let page = agent.get(&format!("{}/logout", p.issuer)).await;
+    let done = agent.submit(&origin_of(&p.issuer), &page, &[]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("You are signed out"), "{}", done.body);
+    p.app.settled_head().await;
+    let after = agent.get(&authorize_url(&p, &p.client_id, &[])).await;
+    assert_eq!(after.status, 200, "asked for the password again");
+    assert!(
+        refreshes(&p, &other_tokens).await,
+        "the other browser's sign-in stands"
+    );
+    // A forged confirmation does nothing.
+    let forged = agent
+        .post(&format!("{}/logout", p.issuer), &[("csrf", "forged")])
+        .await;
+    assert_eq!(forged.status, 403);
+}
