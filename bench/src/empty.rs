@@ -46,10 +46,39 @@ impl Empty for Handlers {
     }
 }
 
-/// Serves the empty handlers on `addr` until killed; prints the bound address.
+/// A token answer of the size the provider gives (two JWTs and a refresh token).
+const TOKEN_ANSWER: &str = include_str!("empty_token.json");
+/// An introspection answer of the size the provider gives.
+const INTROSPECTION_ANSWER: &str = include_str!("empty_introspection.json");
+
+/// The HTTP baseline: the same axum and hyper as `accessd`'s HTTP side,
+/// reading the form and answering with a body of the provider's size.
+fn http_router() -> axum::Router {
+    use axum::routing::post;
+    let answer = |body: &'static str| {
+        move |_form: axum::body::Bytes| async move {
+            (
+                [
+                    (axum::http::header::CONTENT_TYPE, "application/json"),
+                    (axum::http::header::CACHE_CONTROL, "no-store"),
+                ],
+                body,
+            )
+        }
+    };
+    axum::Router::new()
+        .route("/token", post(answer(TOKEN_ANSWER)))
+        .route("/introspect", post(answer(INTROSPECTION_ANSWER)))
+}
+
+/// Serves the empty handlers on `addr` (gRPC) and on a port beside it
+/// (HTTP) until killed; prints the bound addresses.
 pub async fn serve(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
+    let http = tokio::net::TcpListener::bind((addr.ip(), 0)).await?;
+    println!("empty: http {}", http.local_addr()?);
     println!("empty: listening {}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(http, http_router()).await });
     tonic::transport::Server::builder()
         .add_service(EmptyServer::new(Handlers))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))

@@ -22,6 +22,8 @@ use tokio::io::AsyncBufReadExt;
 pub struct EmptyServer {
     /// A client on one channel.
     pub client: empty::Client,
+    /// Its HTTP side, `http://<addr>`.
+    pub http: String,
     _child: tokio::process::Child,
 }
 
@@ -38,8 +40,11 @@ impl EmptyServer {
             .take()
             .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let mut addr = String::new();
+        let (mut addr, mut http) = (String::new(), String::new());
         while let Some(line) = lines.next_line().await? {
+            if let Some(a) = line.strip_prefix("empty: http ") {
+                http = format!("http://{a}");
+            }
             if let Some(a) = line.strip_prefix("empty: listening ") {
                 addr = a.to_owned();
                 break;
@@ -48,6 +53,7 @@ impl EmptyServer {
         let client = empty::Client::connect(format!("http://{addr}")).await?;
         Ok(EmptyServer {
             client,
+            http,
             _child: child,
         })
     }

@@ -13,6 +13,7 @@ mod mail_rows;
 mod measure;
 mod memory_rows;
 mod nats_rows;
+mod oidc_rows;
 mod seed;
 
 use clap::{Parser, Subcommand};
@@ -32,7 +33,7 @@ struct Cli {
     /// Runs of each row (min / median / max are reported).
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// Only these groups (comma-separated): log, grpc, login, nats,
+    /// Only these groups (comma-separated): log, grpc, login, oidc, nats,
     /// catch-up, audit, mail, workers, memory.
     #[arg(long)]
     only: Option<String>,
@@ -68,6 +69,7 @@ enum Command {
 /// Sizes of one harness run.
 struct Plan {
     length: Duration,
+    codes: usize,
     tenants: usize,
     contacts: usize,
     mails: usize,
@@ -84,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
     let plan = if cli.quick {
         Plan {
             length: Duration::from_millis(1500),
+            codes: 1_000,
             tenants: 10,
             contacts: 3_000,
             mails: 500,
@@ -93,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Plan {
             length: Duration::from_secs(5),
+            codes: 10_000,
             tenants: 1_000,
             contacts: 100_000,
             mails: 10_000,
@@ -148,6 +152,11 @@ async fn main() -> anyhow::Result<()> {
     if wanted("memory") {
         step("memory around a burst of logins");
         notes.push(memory_rows::login_burst().await?);
+    }
+    if wanted("oidc") {
+        step("OpenID Connect token endpoint and introspection");
+        let empty = grpc_rows::EmptyServer::start().await?;
+        rows.extend(oidc_rows::rows(&empty, runs, plan.length, plan.codes).await?);
     }
     if wanted("nats") {
         step("JetStream appends");

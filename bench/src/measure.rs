@@ -63,6 +63,47 @@ where
     }
 }
 
+/// Runs `op` once on each of `items` with `callers` concurrent callers, as
+/// fast as it goes (for work that uses up what it is given, such as
+/// one-time codes).
+pub async fn drive_each<T, F, Fut>(callers: usize, items: Vec<T>, op: F) -> Run
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send,
+{
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(items));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let (op, queue) = (op.clone(), queue.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop();
+                    let Some(item) = next else { break };
+                    let t = Instant::now();
+                    if let Err(e) = op(item).await {
+                        eprintln!("bench: an operation failed: {e:#}");
+                        break;
+                    }
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    Run {
+        rate: all.len() as f64 / elapsed,
+        p99: quantile(&mut all, 0.99),
+    }
+}
+
 /// Runs a blocking `op` on `threads` OS threads for `length`; `op` returns
 /// how many operations it did in one call.
 pub fn drive_blocking<F>(threads: usize, length: Duration, op: F) -> Run

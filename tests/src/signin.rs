@@ -33,6 +33,11 @@ impl Default for Agent {
 }
 
 impl Agent {
+    /// The value of a cookie the agent holds.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).cloned()
+    }
+
     fn cookie_header(&self) -> String {
         self.cookies
             .iter()

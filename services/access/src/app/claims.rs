@@ -32,15 +32,13 @@ fn kind_name(kind: DocumentKind) -> &'static str {
 }
 
 impl App {
-    /// The claims of a contact who may still sign in (not disabled, revoked,
-    /// forgotten, pending, on a temporary password, or kept out by the
-    /// customer's status), or why not.
-    pub fn sign_in_claims(
+    /// Whether a contact may still sign in (the check alone, for every
+    /// token presented): their row, or why not.
+    pub fn may_sign_in(
         &self,
         tenant: &str,
         contact_id: &str,
-        scopes: &[String],
-    ) -> Result<Result<SignInClaims, String>, AppError> {
+    ) -> Result<Result<ContactRow, String>, AppError> {
         let Some(contact) = self
             .models
             .contact(tenant, contact_id)
@@ -55,6 +53,22 @@ impl App {
         if contact.temporary {
             return Ok(Err("the contact was given a temporary password".into()));
         }
+        Ok(Ok(contact))
+    }
+
+    /// The claims of a contact who may still sign in (not disabled, revoked,
+    /// forgotten, pending, on a temporary password, or kept out by the
+    /// customer's status), or why not.
+    pub fn sign_in_claims(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        scopes: &[String],
+    ) -> Result<Result<SignInClaims, String>, AppError> {
+        let contact = match self.may_sign_in(tenant, contact_id)? {
+            Ok(contact) => contact,
+            Err(why) => return Ok(Err(why)),
+        };
         let (Some(tenant_row), Some(customer)) = (
             self.models.tenant(tenant).map_err(AppError::Internal)?,
             self.models

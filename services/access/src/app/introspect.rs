@@ -67,10 +67,7 @@ impl App {
         let Some(grant) = self.live_grant(tenant, grant_id)? else {
             return Ok(None);
         };
-        if self
-            .sign_in_claims(tenant, &grant.contact_id, &[])?
-            .is_err()
-        {
+        if self.may_sign_in(tenant, &grant.contact_id)?.is_err() {
             return Ok(None);
         }
         Ok(Some(ActiveToken { claims, grant }))
@@ -134,7 +131,7 @@ impl App {
         let current = grant.client_id == client.client_id
             && grant.generation == refresh.generation
             && grant.refresh_expires_at_ms > self.now_ms()
-            && self.sign_in_claims(tenant, &grant.contact_id, &[])?.is_ok();
+            && self.may_sign_in(tenant, &grant.contact_id)?.is_ok();
         if !current {
             return Ok(inactive);
         }

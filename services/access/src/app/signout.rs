@@ -106,7 +106,7 @@ impl App {
             .models
             .live_grants_of(tenant, contact_id)
             .map_err(AppError::Internal)?;
-        if grants.is_empty() || self.sign_in_claims(tenant, contact_id, &[])?.is_ok() {
+        if grants.is_empty() || self.may_sign_in(tenant, contact_id)?.is_ok() {
             return Ok(0);
         }
         let mut last = 0;

@@ -187,7 +187,7 @@ impl Command for GrantCommand {
         // Tokens only for a contact who may still sign in; one who may not
         // ends the grant, so every replica refuses it from now on.
         if decision.outcome.is_ok()
-            && let Err(why) = app.sign_in_claims(self.tenant.as_str(), &issued.contact_id, &[])?
+            && let Err(why) = app.may_sign_in(self.tenant.as_str(), &issued.contact_id)?
         {
             let changes = oidc_grants::revoke(&stream, &state, GrantEnd::AccessLost);
             return Ok((changes, Err(format!("{why}; sign in again"))));

@@ -149,7 +149,7 @@ impl Pages {
     ) -> Response {
         let tenant_id = req.tenant.as_str();
         let tenant = self.tenant(tenant_id);
-        match self.app.sign_in_claims(tenant_id, &who.contact_id, &[]) {
+        match self.app.may_sign_in(tenant_id, &who.contact_id) {
             Ok(Ok(_)) => {}
             Ok(Err(why)) => {
                 let contact = self
