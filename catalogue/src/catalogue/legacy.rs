@@ -126,7 +126,8 @@ pub struct OidcClientSettingsV1 {
 
 impl From<OidcClientSettingsV1> for OidcClientSettings {
     fn from(v1: OidcClientSettingsV1) -> Self {
-        // A client registered before logout URIs was told of no logout.
+        // A client registered before logout URIs was told of no logout, and
+        // its tokens were signed with EdDSA.
         OidcClientSettings {
             name: v1.name,
             redirect_uris: v1.redirect_uris,
@@ -135,6 +136,7 @@ impl From<OidcClientSettingsV1> for OidcClientSettings {
             refresh_token_ttl_s: v1.refresh_token_ttl_s,
             backchannel_logout_uri: None,
             post_logout_redirect_uris: Vec::new(),
+            token_signing_alg: "EdDSA".into(),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct OidcClientSettings {
     pub backchannel_logout_uri: Option<String>,
     /// Where the browser may be sent after signing out, matched exactly.
     pub post_logout_redirect_uris: Vec<String>,
+    /// The JOSE algorithm its tokens are signed with: `EdDSA` or `ES256`.
+    pub token_signing_alg: String,
 }
 
 /// A tenant registered a client. A confidential client's secret is derived

@@ -41,6 +41,9 @@ pub(crate) struct ClientSettings {
     /// Where the browser may go after signing out, exactly (repeat for more).
     #[arg(long = "post-logout-redirect")]
     post_logout_redirect_uris: Vec<String>,
+    /// How its tokens are signed: EdDSA, or ES256 for libraries without EdDSA.
+    #[arg(long, default_value = "EdDSA")]
+    signing_alg: String,
 }
 
 impl ClientSettings {
@@ -54,6 +57,7 @@ impl ClientSettings {
             refresh_token_ttl_seconds: seconds(self.refresh_ttl),
             backchannel_logout_uri: self.backchannel_logout_uri.clone().unwrap_or_default(),
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            token_signing_alg: self.signing_alg.clone(),
         }
     }
 }
@@ -129,8 +133,9 @@ pub(crate) async fn run(command: OidcCommand, client: &Client) -> anyhow::Result
                 .await?
                 .into_inner();
             println!(
-                "signing key {} signs from position {}",
-                r.key_id, r.position
+                "signing keys {} sign from position {}",
+                r.key_ids.join(", "),
+                r.position
             );
             return Ok(());
         }

@@ -341,8 +341,8 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
     assert_eq!(jwks(&app, "nobody").await.0, 404);
     assert_eq!(jwks(&app, "..%2F..").await.0, 404);
 
-    // The first client registered makes the tenant's first key; the second
-    // client does not make another.
+    // The first client registered makes the tenant's first keys, one per
+    // algorithm; the second client does not make more.
     for uri in ["https://a.example/cb", "https://b.example/cb"] {
         admin
             .register_oidc_client(app.req(&key, register(pb::OidcClientKind::Public, &[uri])))
@@ -352,22 +352,36 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
     app.settled_head().await;
     let (_, first) = jwks(&app, "acme").await;
     let first_kids = kids(&first);
-    assert_eq!(first_kids.len(), 1, "{first}");
-    let jwk = &first["keys"][0];
+    assert_eq!(first_kids.len(), 2, "{first}");
+    let of = |alg: &str| {
+        first["keys"]
+            .as_array()
+            .and_then(|keys| keys.iter().find(|k| k["alg"] == alg).cloned())
+            .unwrap_or_default()
+    };
+    let decoded = |v: &serde_json::Value| {
+        base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            v.as_str().unwrap_or_default(),
+        )
+        .expect("base64url")
+    };
+    let ed = of("EdDSA");
     assert_eq!(
-        (
-            jwk["kty"].as_str(),
-            jwk["crv"].as_str(),
-            jwk["alg"].as_str()
-        ),
-        (Some("OKP"), Some("Ed25519"), Some("EdDSA"))
+        (ed["kty"].as_str(), ed["crv"].as_str()),
+        (Some("OKP"), Some("Ed25519"))
     );
-    let x = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        jwk["x"].as_str().expect("x"),
-    )
-    .expect("base64url");
-    assert_eq!(x.len(), 32, "an Ed25519 public key");
+    assert_eq!(decoded(&ed["x"]).len(), 32, "an Ed25519 public key");
+    let ec = of("ES256");
+    assert_eq!(
+        (ec["kty"].as_str(), ec["crv"].as_str()),
+        (Some("EC"), Some("P-256"))
+    );
+    assert_eq!(
+        (decoded(&ec["x"]).len(), decoded(&ec["y"]).len()),
+        (32, 32),
+        "a P-256 point"
+    );
 
     // A rotation: the new key signs, the old one stays published.
     let rotated = admin
@@ -382,9 +396,11 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
         .into_inner();
     let (_, after) = jwks(&app, "acme").await;
     let after_kids = kids(&after);
-    assert_eq!(after_kids.len(), 2, "{after}");
-    assert!(after_kids.contains(&first_kids[0]));
-    assert!(after_kids.contains(&rotated.key_id));
+    assert_eq!(after_kids.len(), 4, "{after}");
+    assert!(first_kids.iter().all(|k| after_kids.contains(k)));
+    assert_eq!(rotated.key_ids.len(), 2);
+    assert!(rotated.key_ids.iter().all(|k| after_kids.contains(k)));
+    assert_eq!(rotated.key_id, rotated.key_ids[0]);
     assert!(
         !after.to_string().contains("\"d\""),
         "no private part: {after}"
@@ -401,6 +417,6 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
         .expect("registered");
     app.settled_head().await;
     let (_, theirs) = jwks(&app, "other").await;
-    assert_eq!(kids(&theirs).len(), 1);
-    assert!(!after_kids.contains(&kids(&theirs)[0]));
+    assert_eq!(kids(&theirs).len(), 2);
+    assert!(kids(&theirs).iter().all(|k| !after_kids.contains(k)));
 }

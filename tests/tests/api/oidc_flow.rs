@@ -51,6 +51,7 @@ pub fn portal_settings(backchannel: &str) -> pb::OidcClientSettings {
         refresh_token_ttl_seconds: 86_400,
         backchannel_logout_uri: backchannel.into(),
         post_logout_redirect_uris: vec![format!("{REDIRECT}/signed-out")],
+        token_signing_alg: String::new(),
     }
 }
 
@@ -299,4 +300,72 @@ async fn a_portal_signs_a_contact_in_with_a_standard_client_library() {
         "tampering shows"
     );
     let _ = AccessToken::new(String::new());
+}
+
+#[tokio::test]
+async fn a_client_that_needs_es256_gets_es256_tokens() {
+    let p = Provider::start().await;
+    let mut settings = portal_settings("");
+    settings.token_signing_alg = "ES256".into();
+    let registered = TenantAdminClient::new(p.app.channel.clone())
+        .register_oidc_client(p.app.req(
+            &p.key,
+            pb::RegisterOidcClientRequest {
+                request_id: new_id(),
+                kind: pb::OidcClientKind::Confidential.into(),
+                settings: Some(settings),
+            },
+        ))
+        .await
+        .expect("registered")
+        .into_inner();
+    p.app.settled_head().await;
+    let http = Provider::http();
+    let metadata = CoreProviderMetadata::discover_async(
+        IssuerUrl::new(p.issuer.clone()).expect("issuer"),
+        &http,
+    )
+    .await
+    .expect("discovery");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(registered.client_id.clone()),
+        Some(ClientSecret::new(registered.client_secret.clone())),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).expect("redirect"));
+    let (url, _state, nonce) = client
+        .authorize_url(
+            AuthenticationFlow::<CoreResponseType>::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .url();
+    let back = Agent::default()
+        .sign_in(url.as_str(), &p.email, PASSWORD)
+        .await;
+    let code = query_param(&back, "code").expect("a code");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("a token endpoint")
+        .request_async(&http)
+        .await
+        .expect("tokens");
+    let id_token = tokens.id_token().expect("an ID token");
+    let es256_only = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
+    let claims = id_token
+        .claims(&es256_only, &nonce)
+        .expect("an ES256 ID token");
+    assert_eq!(claims.subject().as_str(), p.contact_id);
+    let header = id_token.to_string();
+    let header = header.split('.').next().unwrap_or_default();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("JSON");
+    assert_eq!(header["alg"], "ES256");
+    // The EdDSA client's verifier would not take it.
+    let eddsa_only = client
+        .id_token_verifier()
+        .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EdDsa]);
+    assert!(id_token.claims(&eddsa_only, &nonce).is_err());
 }

@@ -33,7 +33,7 @@ impl std::fmt::Debug for RegisteredClient {
 /// the client's id), with the tenant's first signing key in case it has
 /// none yet.
 #[derive(Clone, Debug)]
-pub struct RegisterOidcClientCommand(pub RegisterOidcClient, pub NewSigningKey);
+pub struct RegisterOidcClientCommand(pub RegisterOidcClient, pub Vec<NewSigningKey>);
 
 impl Command for RegisterOidcClientCommand {
     /// The client's id, and the server key its secret is derived from.
@@ -50,7 +50,7 @@ impl Command for RegisterOidcClientCommand {
             .await?;
         let tenant_state: TenantState = unit.load(&streams::tenant(&cmd.tenant)).await?;
         let mut changes = oidc_clients::register(&state, cmd.clone())?;
-        changes.extend(tenant::first_signing_key(
+        changes.extend(tenant::first_signing_keys(
             &tenant_state,
             &cmd.tenant,
             self.1.clone(),
@@ -99,7 +99,16 @@ impl Command for OidcClientCommand {
         let mut generation = state.secret_generation;
         let changes = match &self.change {
             OidcClientChange::Update(settings) => {
-                oidc_clients::update(&state, tenant, by, id, settings.clone())?
+                // A tenant from before a client's algorithm was offered gets
+                // its first key of it.
+                let tenant_state: TenantState = unit.load(&streams::tenant(tenant)).await?;
+                let mut changes = oidc_clients::update(&state, tenant, by, id, settings.clone())?;
+                changes.extend(tenant::first_signing_keys(
+                    &tenant_state,
+                    tenant,
+                    app.new_signing_keys(tenant)?,
+                ));
+                changes
             }
             OidcClientChange::RotateSecret => {
                 generation += 1;
@@ -136,9 +145,9 @@ impl App {
                 self.client_secret(cmd.server_key_id, &tenant, cmd.client_id.as_str(), 1)?;
             cmd.secret_sha256 = Some(sha256(&secret));
         }
-        let first_key = self.new_signing_key(&tenant)?;
+        let first_keys = self.new_signing_keys(&tenant)?;
         let outcome = self
-            .execute(ctx, &RegisterOidcClientCommand(cmd, first_key))
+            .execute(ctx, &RegisterOidcClientCommand(cmd, first_keys))
             .await?;
         // The first key is published by the time the client is answered.
         self.wait_for(outcome.position).await?;

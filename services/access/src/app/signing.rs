@@ -2,15 +2,14 @@
 //! server key (only the public half enters the log), rotated by an admin,
 //! and published while any token they signed may still be presented.
 
+use super::jwt::SigningSecret;
 use super::{App, AppError, Command, CommandContext, Outcome, Unit};
+use crate::domain::oidc_clients::SIGNING_ALGS;
 use crate::domain::policy::Staff;
 use crate::domain::tenant::{self, NewSigningKey, TenantState};
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, streams};
 use crate::projections::SigningKeyRow;
-
-/// The algorithm every signing key uses for now.
-const ALGORITHM: &str = "EdDSA";
 
 /// `RotateSigningKey` as received, with the new key made.
 #[derive(Clone, Debug)]
@@ -19,11 +18,12 @@ pub struct RotateSigningKeyCommand {
     pub tenant: TenantId,
     /// Who asks.
     pub by: Staff,
-    /// The key that signs from now on.
-    pub key: NewSigningKey,
+    /// The keys that sign from now on, one of each algorithm.
+    pub keys: Vec<NewSigningKey>,
 }
 
 impl Command for RotateSigningKeyCommand {
+    /// The new keys' ids, comma-separated (a layout older replies share).
     type Reply = String;
 
     async fn decide(
@@ -36,35 +36,53 @@ impl Command for RotateSigningKeyCommand {
             &state,
             &self.tenant,
             &self.by,
-            self.key.clone(),
+            self.keys.clone(),
             app.now_ms(),
         )?;
-        Ok((changes, self.key.key_id.to_string()))
+        let ids: Vec<String> = self.keys.iter().map(|k| k.key_id.to_string()).collect();
+        Ok((changes, ids.join(",")))
     }
 }
 
 impl App {
-    /// A fresh signing key for `tenant`: its private half derived from the
-    /// current server key, its public half to be recorded.
-    pub fn new_signing_key(&self, tenant: &TenantId) -> Result<NewSigningKey, AppError> {
-        let key_id = GeneratedId::generate();
+    /// Fresh signing keys for `tenant`, one of each algorithm: their
+    /// private halves derived from the current server key, their public
+    /// halves to be recorded.
+    pub fn new_signing_keys(&self, tenant: &TenantId) -> Result<Vec<NewSigningKey>, AppError> {
+        SIGNING_ALGS
+            .iter()
+            .map(|alg| self.new_signing_key(tenant, alg))
+            .collect()
+    }
+
+    fn new_signing_key(
+        &self,
+        tenant: &TenantId,
+        algorithm: &str,
+    ) -> Result<NewSigningKey, AppError> {
         let server_key_id = self.keyring.current().id();
-        let seed = self
-            .keyring
-            .oidc_signing_seed(server_key_id, tenant.as_str(), key_id.as_str())
-            .ok_or_else(|| {
-                AppError::Internal(anyhow::anyhow!("the current server key is missing"))
-            })?;
-        let public_key = ed25519_dalek::SigningKey::from_bytes(&seed)
-            .verifying_key()
-            .to_bytes()
-            .to_vec();
-        Ok(NewSigningKey {
-            key_id,
-            algorithm: ALGORITHM.to_owned(),
-            public_key,
-            server_key_id,
-        })
+        // A P-256 seed outside the curve's order (about one in 2^32) is
+        // skipped for another key id.
+        for _ in 0..8 {
+            let key_id = GeneratedId::generate();
+            let seed = self
+                .keyring
+                .oidc_signing_seed(server_key_id, tenant.as_str(), key_id.as_str())
+                .ok_or_else(|| {
+                    AppError::Internal(anyhow::anyhow!("the current server key is missing"))
+                })?;
+            if let Some(key) = SigningSecret::from_seed(algorithm, &seed) {
+                return Ok(NewSigningKey {
+                    key_id,
+                    algorithm: algorithm.to_owned(),
+                    public_key: key.public_key(),
+                    server_key_id,
+                });
+            }
+        }
+        Err(AppError::Internal(anyhow::anyhow!(
+            "no {algorithm} key could be made from the server key"
+        )))
     }
 
     /// Rotates the tenant's signing key; answers once the new key is
@@ -78,7 +96,7 @@ impl App {
         let cmd = RotateSigningKeyCommand {
             tenant: tenant.clone(),
             by,
-            key: self.new_signing_key(tenant)?,
+            keys: self.new_signing_keys(tenant)?,
         };
         let outcome = self.execute(ctx, &cmd).await?;
         self.wait_for(outcome.position).await?;

@@ -139,7 +139,13 @@ impl App {
     /// The logout token for a pending logout (OpenID Connect Back-Channel
     /// Logout 1.0 §2.4), explicitly typed `logout+jwt`.
     pub fn logout_token(&self, p: &PendingLogout) -> Result<String, AppError> {
-        let signer = self.token_signer(&p.tenant)?;
+        // Signed as the client's tokens are, so its library checks it.
+        let algorithm = self
+            .models
+            .oidc_client(&p.tenant, &p.client_id)
+            .map_err(AppError::Internal)?
+            .map_or_else(|| "EdDSA".to_owned(), |c| c.settings.token_signing_alg);
+        let signer = self.token_signer(&p.tenant, &algorithm)?;
         let now_s = self.now_ms() / 1000;
         let claims = json!({
             "iss": self.issuer(&p.tenant),

@@ -19,6 +19,7 @@ fn client() -> OidcClientRow {
             refresh_token_ttl_s: 3600,
             backchannel_logout_uri: None,
             post_logout_redirect_uris: Vec::new(),
+            token_signing_alg: "EdDSA".into(),
         },
         secret_sha256: None,
         secret_generation: 1,

@@ -358,7 +358,7 @@ impl App {
         let signed = self
             .sign_in_claims(tenant.as_str(), &granted.contact_id, &granted.scopes)?
             .map_err(|why| OauthError::new("invalid_grant", why))?;
-        let signer = self.token_signer(tenant.as_str())?;
+        let signer = self.token_signer(tenant.as_str(), &client.settings.token_signing_alg)?;
         let now_s = self.now_ms() / 1000;
         let ttl = client.settings.access_token_ttl_s;
         let issuer = self.issuer(tenant.as_str());

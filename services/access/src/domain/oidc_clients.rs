@@ -13,6 +13,9 @@ use access_catalogue::catalogue::{
 
 /// The scopes a client may be allowed.
 pub const SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// The algorithms a client's tokens may be signed with; the tenant keeps a
+/// signing key of each.
+pub const SIGNING_ALGS: [&str; 2] = ["EdDSA", "ES256"];
 /// Most redirect URIs one client may have.
 pub const MAX_REDIRECT_URIS: usize = 10;
 /// The bounds of an access token's life, in seconds.
@@ -146,6 +149,12 @@ pub fn check_settings(settings: &OidcClientSettings) -> Vec<FieldViolation> {
                 problem,
             ));
         }
+    }
+    if !SIGNING_ALGS.contains(&settings.token_signing_alg.as_str()) {
+        problems.push(FieldViolation::new(
+            "token_signing_alg",
+            format!("one of {}", SIGNING_ALGS.join(", ")),
+        ));
     }
     for (i, scope) in settings.scopes.iter().enumerate() {
         if !SCOPES.contains(&scope.as_str()) {
@@ -346,6 +355,7 @@ mod tests {
             refresh_token_ttl_s: 30 * 86_400,
             backchannel_logout_uri: None,
             post_logout_redirect_uris: Vec::new(),
+            token_signing_alg: "EdDSA".into(),
         }
     }
 

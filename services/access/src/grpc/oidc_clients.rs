@@ -29,6 +29,7 @@ fn client_to_pb(row: OidcClientRow) -> pb::OidcClient {
             refresh_token_ttl_seconds: row.settings.refresh_token_ttl_s,
             backchannel_logout_uri: row.settings.backchannel_logout_uri.unwrap_or_default(),
             post_logout_redirect_uris: row.settings.post_logout_redirect_uris,
+            token_signing_alg: row.settings.token_signing_alg,
         }),
         secret_generation: row.secret_generation,
     }
@@ -159,8 +160,11 @@ pub async fn rotate_signing_key(
         .rotate_signing_key(&c.ctx, &c.tenant, c.staff)
         .await
         .map_err(to_status)?;
+    // The reply as stored: the new keys' ids, comma-separated.
+    let key_ids: Vec<String> = outcome.reply.split(',').map(str::to_owned).collect();
     Ok(Response::new(pb::RotateSigningKeyReply {
         position: outcome.position,
-        key_id: outcome.reply,
+        key_id: key_ids.first().cloned().unwrap_or_default(),
+        key_ids,
     }))
 }

@@ -19,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// The scopes and claims the discovery document lists.
-const CLAIMS: [&str; 20] = [
+const CLAIMS: [&str; 21] = [
     "iss",
     "sub",
     "aud",
@@ -38,6 +38,7 @@ const CLAIMS: [&str; 20] = [
     "site_rule",
     "sites",
     "order_site",
+    "stock_totals",
     "may_order",
     "document_kinds",
 ];
@@ -153,7 +154,7 @@ async fn discovery(State(app): State<App>, Path(tenant): Path<String>) -> Respon
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["EdDSA"],
+        "id_token_signing_alg_values_supported": crate::domain::oidc_clients::SIGNING_ALGS,
         "token_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint_auth_methods_supported": client_auth,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -169,6 +170,31 @@ async fn discovery(State(app): State<App>, Path(tenant): Path<String>) -> Respon
     json(StatusCode::OK, &body, "public, max-age=300")
 }
 
+/// A published key as an RFC 7517 JWK: OKP Ed25519 (RFC 8037) or EC P-256
+/// (its 65-byte uncompressed point split into `x` and `y`).
+fn jwk(k: &crate::projections::SigningKeyRow) -> Option<serde_json::Value> {
+    match (k.algorithm.as_str(), k.public_key.as_slice()) {
+        ("EdDSA", x) if x.len() == 32 => Some(serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "use": "sig",
+            "kid": k.key_id,
+            "x": URL_SAFE_NO_PAD.encode(x),
+        })),
+        ("ES256", [4, point @ ..]) if point.len() == 64 => Some(serde_json::json!({
+            "kty": "EC",
+            "crv": "P-256",
+            "alg": "ES256",
+            "use": "sig",
+            "kid": k.key_id,
+            "x": URL_SAFE_NO_PAD.encode(&point[..32]),
+            "y": URL_SAFE_NO_PAD.encode(&point[32..]),
+        })),
+        _ => None,
+    }
+}
+
 /// `GET /t/<tenant>/jwks.json`: the published keys as RFC 7517 JWKs.
 async fn jwks(State(app): State<App>, Path(tenant): Path<String>) -> Response {
     let tenant = match known_tenant(&app, &tenant) {
@@ -182,20 +208,7 @@ async fn jwks(State(app): State<App>, Path(tenant): Path<String>) -> Response {
             return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
         }
     };
-    let keys: Vec<serde_json::Value> = keys
-        .iter()
-        .filter(|k| k.algorithm == "EdDSA")
-        .map(|k| {
-            serde_json::json!({
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "alg": "EdDSA",
-                "use": "sig",
-                "kid": k.key_id,
-                "x": URL_SAFE_NO_PAD.encode(&k.public_key),
-            })
-        })
-        .collect();
+    let keys: Vec<serde_json::Value> = keys.iter().filter_map(jwk).collect();
     // Clients cache it a while; a rotation publishes the new key at once,
     // and the old one stays published far longer than this.
     let mut response = json(

@@ -1,7 +1,7 @@
-//! The keys a tenant's OpenID Connect tokens are signed with. One key signs
-//! at a time; a rotation retires it, and a retired key stays published until
-//! every token it signed has expired. The private halves are derived from
-//! the server key, never recorded.
+//! The keys a tenant's OpenID Connect tokens are signed with. One key of
+//! each algorithm signs at a time; a rotation retires them, and a retired key
+//! stays published until every token it signed has expired. The private
+//! halves are derived from the server key, never recorded.
 
 use super::TenantState;
 use crate::domain::policy::Staff;
@@ -43,12 +43,12 @@ pub struct NewSigningKey {
 }
 
 impl TenantState {
-    /// The key tokens are signed with now, if there is one.
-    pub fn signing_key(&self) -> Option<&SigningKeyState> {
+    /// The key tokens of `algorithm` are signed with now, if there is one.
+    pub fn signing_key(&self, algorithm: &str) -> Option<&SigningKeyState> {
         self.signing_keys
             .iter()
             .rev()
-            .find(|k| k.retired_until_ms.is_none())
+            .find(|k| k.retired_until_ms.is_none() && k.algorithm == algorithm)
     }
 
     pub(super) fn evolve_signing(&mut self, event: &TenantEvent) {
@@ -82,13 +82,13 @@ fn added(tenant: &TenantId, key: NewSigningKey) -> Change {
     )
 }
 
-/// Decides `RotateSigningKey` (admins): the new key signs from now on; the
-/// one it replaces stays published for [`PUBLISHED_AFTER_RETIREMENT_MS`].
+/// Decides `RotateSigningKey` (admins): the new keys sign from now on; the
+/// ones they replace stay published for [`PUBLISHED_AFTER_RETIREMENT_MS`].
 pub fn rotate_signing_key(
     state: &TenantState,
     tenant: &TenantId,
     by: &Staff,
-    key: NewSigningKey,
+    keys: Vec<NewSigningKey>,
     now_ms: i64,
 ) -> Result<Vec<Change>, DomainError> {
     by.may_manage_tenant()?;
@@ -109,22 +109,21 @@ pub fn rotate_signing_key(
             )
         })
         .collect();
-    changes.push(added(tenant, key));
+    changes.extend(keys.into_iter().map(|key| added(tenant, key)));
     Ok(changes)
 }
 
-/// The tenant's first signing key, when it has none that signs (as the
-/// first client is registered); nothing otherwise.
-pub fn first_signing_key(
+/// A first signing key of each algorithm the tenant has none of that signs
+/// (as a client is registered or changed); nothing otherwise.
+pub fn first_signing_keys(
     state: &TenantState,
     tenant: &TenantId,
-    key: NewSigningKey,
+    keys: Vec<NewSigningKey>,
 ) -> Vec<Change> {
-    if state.signing_key().is_some() {
-        Vec::new()
-    } else {
-        vec![added(tenant, key)]
-    }
+    keys.into_iter()
+        .filter(|key| state.signing_key(&key.algorithm).is_none())
+        .map(|key| added(tenant, key))
+        .collect()
 }
 
 #[cfg(test)]
@@ -140,13 +139,17 @@ mod tests {
         }
     }
 
-    fn key(id: &str) -> NewSigningKey {
+    fn key_of(id: &str, algorithm: &str) -> NewSigningKey {
         NewSigningKey {
             key_id: GeneratedId::trusted(id),
-            algorithm: "EdDSA".into(),
+            algorithm: algorithm.into(),
             public_key: vec![1; 32],
             server_key_id: 1,
         }
+    }
+
+    fn key(id: &str) -> Vec<NewSigningKey> {
+        vec![key_of(id, "EdDSA")]
     }
 
     fn tenant() -> TenantState {
@@ -163,16 +166,57 @@ mod tests {
     #[test]
     fn a_rotation_retires_the_signing_key_and_keeps_it_published_for_a_while() {
         let t = TenantId::trusted("acme");
-        let first = first_signing_key(&tenant(), &t, key("k1"));
+        let first = first_signing_keys(&tenant(), &t, key("k1"));
         let state = after(tenant(), &first);
-        assert_eq!(state.signing_key().map(|k| k.key_id.as_str()), Some("k1"));
-        assert!(first_signing_key(&state, &t, key("k9")).is_empty());
+        let signing = |s: &TenantState| s.signing_key("EdDSA").map(|k| k.key_id.clone());
+        assert_eq!(signing(&state).as_deref(), Some("k1"));
+        assert!(first_signing_keys(&state, &t, key("k9")).is_empty());
         let rotated = rotate_signing_key(&state, &t, &admin(), key("k2"), 1_000).expect("rotated");
         let state = after(state, &rotated);
-        assert_eq!(state.signing_key().map(|k| k.key_id.as_str()), Some("k2"));
+        assert_eq!(signing(&state).as_deref(), Some("k2"));
         assert_eq!(
             state.signing_keys[0].retired_until_ms,
             Some(1_000 + PUBLISHED_AFTER_RETIREMENT_MS)
+        );
+    }
+
+    #[test]
+    fn each_algorithm_has_its_own_signing_key_and_a_rotation_replaces_all() {
+        let t = TenantId::trusted("acme");
+        // A tenant from before ES256 gets its first ES256 key, and only that.
+        let state = after(tenant(), &first_signing_keys(&tenant(), &t, key("e1")));
+        let both = vec![key_of("e9", "EdDSA"), key_of("p1", "ES256")];
+        let added = first_signing_keys(&state, &t, both);
+        assert_eq!(added.len(), 1);
+        let state = after(state, &added);
+        assert_eq!(
+            state.signing_key("ES256").map(|k| k.key_id.as_str()),
+            Some("p1")
+        );
+        assert_eq!(
+            state.signing_key("EdDSA").map(|k| k.key_id.as_str()),
+            Some("e1")
+        );
+        let next = vec![key_of("e2", "EdDSA"), key_of("p2", "ES256")];
+        let state = after(
+            state.clone(),
+            &rotate_signing_key(&state, &t, &admin(), next, 5).expect("rotated"),
+        );
+        assert_eq!(
+            state.signing_key("ES256").map(|k| k.key_id.as_str()),
+            Some("p2")
+        );
+        assert_eq!(
+            state.signing_key("EdDSA").map(|k| k.key_id.as_str()),
+            Some("e2")
+        );
+        assert_eq!(
+            state
+                .signing_keys
+                .iter()
+                .filter(|k| k.retired_until_ms.is_some())
+                .count(),
+            2
         );
     }
 
