@@ -1,7 +1,8 @@
 """A relying party built on Authlib, for the provider's tests.
 
-A small web app on 127.0.0.1: /login sends the browser to the provider
-with state, nonce and PKCE (S256) (`?keep=1`: the sign-in is kept live); /callback checks the RFC 9207 `iss`,
+A small web app on 127.0.0.1: /login (also the initiate-login URI: it
+checks `iss`) sends the browser to the provider with state, nonce and PKCE
+(S256) (`?keep=1`: the sign-in is kept live); /callback checks the RFC 9207 `iss`,
 redeems the code with Authlib's OAuth2Session, verifies the ID token with
 joserfc against the provider's JWKS, asks userinfo, refreshes, presents the
 replaced refresh token again, and shows what happened as JSON in
@@ -16,6 +17,7 @@ import secrets
 import sys
 import threading
 import urllib.parse
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
@@ -29,6 +31,10 @@ args.add_argument("--client-id", required=True)
 args.add_argument("--client-secret", default="")
 args.add_argument("--port", type=int, default=0)
 ARGS = args.parse_args()
+
+# joserfc warns that RFC 9864 deprecates the name "EdDSA" for the fully
+# specified "Ed25519"; providers and libraries still use "EdDSA".
+warnings.filterwarnings("ignore", message="EdDSA is deprecated")
 
 METADATA = requests.get(ARGS.issuer + "/.well-known/openid-configuration", timeout=10).json()
 assert METADATA["issuer"] == ARGS.issuer, METADATA
@@ -108,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
             self.page(400, repr(e))
 
     def login(self, query):
+        # A sign-in the provider starts names its issuer, which must be ours
+        # (OpenID Connect Core §4).
+        if "iss" in query and query["iss"] != ARGS.issuer:
+            return self.page(400, f'<pre id="error">unknown issuer {html.escape(query["iss"])}</pre>')
         nonce = secrets.token_urlsafe(16)
         verifier = secrets.token_urlsafe(48)
         client = session(self.redirect_uri())

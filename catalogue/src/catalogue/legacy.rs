@@ -137,6 +137,7 @@ impl From<OidcClientSettingsV1> for OidcClientSettings {
             backchannel_logout_uri: None,
             post_logout_redirect_uris: Vec::new(),
             token_signing_alg: "EdDSA".into(),
+            initiate_login_uri: None,
         }
     }
 }

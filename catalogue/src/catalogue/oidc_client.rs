@@ -34,6 +34,10 @@ pub struct OidcClientSettings {
     pub post_logout_redirect_uris: Vec<String>,
     /// The JOSE algorithm its tokens are signed with: `EdDSA` or `ES256`.
     pub token_signing_alg: String,
+    /// Where a sign-in the provider starts goes (OpenID Connect Core §4):
+    /// after a contact sets a password from an invitation or a reset link,
+    /// the browser goes here with `iss`, and the client asks for a code.
+    pub initiate_login_uri: Option<String>,
 }
 
 /// A tenant registered a client. A confidential client's secret is derived

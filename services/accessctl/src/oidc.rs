@@ -44,6 +44,10 @@ pub(crate) struct ClientSettings {
     /// How its tokens are signed: EdDSA, or ES256 for libraries without EdDSA.
     #[arg(long, default_value = "EdDSA")]
     signing_alg: String,
+    /// Where a contact who just set a password is sent to be signed in (the
+    /// portal's login start).
+    #[arg(long)]
+    initiate_login_uri: Option<String>,
 }
 
 impl ClientSettings {
@@ -58,6 +62,7 @@ impl ClientSettings {
             backchannel_logout_uri: self.backchannel_logout_uri.clone().unwrap_or_default(),
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
             token_signing_alg: self.signing_alg.clone(),
+            initiate_login_uri: self.initiate_login_uri.clone().unwrap_or_default(),
         }
     }
 }

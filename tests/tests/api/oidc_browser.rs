@@ -3,7 +3,9 @@
 //! back to the portal, which redeemed the code and verified the ID token,
 //! userinfo, refresh and reuse detection with its own libraries.
 
-use crate::oidc_flow::{PASSWORD, Provider, register, tell_of_sign_outs};
+use crate::oidc_flow::{
+    PASSWORD, Provider, portal_settings, register, tell_of_sign_outs, update_client,
+};
 use access_proto::v1 as pb;
 use access_tests::browser::Browser;
 use access_tests::new_id;
@@ -169,4 +171,26 @@ async fn a_portal_is_told_when_a_contact_loses_access() {
         words.contains("told 'Web shop' (") && words.contains("that the sign-in ended"),
         "{words}"
     );
+}
+
+#[tokio::test]
+async fn an_invitation_ends_signed_in_at_the_portal_with_a_standard_code() {
+    let p = Provider::start().await;
+    let rp = RelyingParty::start(&p.issuer, &p.client_id, &p.secret).await;
+    let mut settings = portal_settings("");
+    settings.initiate_login_uri = format!("{}/login", rp.url);
+    update_client(&p.app, &p.key, &p.client_id, settings).await;
+    p.app.invite(&p.key, "C1", "ben@c1.example").await;
+    let link = p.app.wait_for_mail("ben@c1.example", 1).await;
+
+    // The invitation's page, a password, and the portal's own sign-in,
+    // which the provider session completes without asking again.
+    let b = Browser::start(true).await;
+    b.client.goto(&link).await.expect("the invitation");
+    b.type_into("password", "harbour9lantern").await;
+    b.submit().await;
+    let shown = result(&b).await;
+    assert_eq!(shown["email"], "ben@c1.example", "{shown}");
+    assert_eq!(shown["tenant"], "acme", "{shown}");
+    assert_eq!(shown["refreshed"], true, "{shown}");
 }

@@ -52,6 +52,7 @@ pub fn portal_settings(backchannel: &str) -> pb::OidcClientSettings {
         backchannel_logout_uri: backchannel.into(),
         post_logout_redirect_uris: vec![format!("{REDIRECT}/signed-out")],
         token_signing_alg: String::new(),
+        initiate_login_uri: String::new(),
     }
 }
 
@@ -74,13 +75,23 @@ pub async fn register(app: &TestApp, key: &str, kind: pb::OidcClientKind) -> (St
 
 /// Tells the client `client_id` of sign-outs at `backchannel`.
 pub async fn tell_of_sign_outs(app: &TestApp, key: &str, client_id: &str, backchannel: &str) {
+    update_client(app, key, client_id, portal_settings(backchannel)).await;
+}
+
+/// Replaces the settings of the client `client_id`.
+pub async fn update_client(
+    app: &TestApp,
+    key: &str,
+    client_id: &str,
+    settings: pb::OidcClientSettings,
+) {
     TenantAdminClient::new(app.channel.clone())
         .update_oidc_client(app.req(
             key,
             pb::UpdateOidcClientRequest {
                 request_id: new_id(),
                 client_id: client_id.into(),
-                settings: Some(portal_settings(backchannel)),
+                settings: Some(settings),
             },
         ))
         .await

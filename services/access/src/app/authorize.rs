@@ -126,6 +126,21 @@ impl App {
         )
     }
 
+    /// Where a contact who just set a password is sent to be signed in: the
+    /// first client (by id) with an initiate-login URI, with `iss` (OpenID
+    /// Connect Core §4); `None` when no client has one.
+    pub fn initiate_login_url(&self, tenant: &str) -> Result<Option<String>, AppError> {
+        let clients = self
+            .models
+            .oidc_clients_of(tenant)
+            .map_err(AppError::Internal)?;
+        let issuer = self.issuer(tenant);
+        Ok(clients
+            .iter()
+            .find_map(|c| c.settings.initiate_login_uri.as_deref())
+            .map(|uri| with_query(uri, &[("iss", &issuer)])))
+    }
+
     /// Checks an authorization request's query against its client.
     pub fn authorization_request(
         &self,

@@ -20,6 +20,7 @@ fn client() -> OidcClientRow {
             backchannel_logout_uri: None,
             post_logout_redirect_uris: Vec::new(),
             token_signing_alg: "EdDSA".into(),
+            initiate_login_uri: None,
         },
         secret_sha256: None,
         secret_generation: 1,

@@ -136,6 +136,16 @@ pub fn check_settings(settings: &OidcClientSettings) -> Vec<FieldViolation> {
             problem.replace("a redirect URI", "a logout URI"),
         ));
     }
+    if let Some(problem) = settings
+        .initiate_login_uri
+        .as_deref()
+        .and_then(redirect_uri_problem)
+    {
+        problems.push(FieldViolation::new(
+            "initiate_login_uri",
+            problem.replace("a redirect URI", "a login URI"),
+        ));
+    }
     if settings.post_logout_redirect_uris.len() > MAX_REDIRECT_URIS {
         problems.push(FieldViolation::new(
             "post_logout_redirect_uris",
@@ -356,6 +366,7 @@ mod tests {
             backchannel_logout_uri: None,
             post_logout_redirect_uris: Vec::new(),
             token_signing_alg: "EdDSA".into(),
+            initiate_login_uri: None,
         }
     }
 

@@ -30,6 +30,7 @@ fn client_to_pb(row: OidcClientRow) -> pb::OidcClient {
             backchannel_logout_uri: row.settings.backchannel_logout_uri.unwrap_or_default(),
             post_logout_redirect_uris: row.settings.post_logout_redirect_uris,
             token_signing_alg: row.settings.token_signing_alg,
+            initiate_login_uri: row.settings.initiate_login_uri.unwrap_or_default(),
         }),
         secret_generation: row.secret_generation,
     }

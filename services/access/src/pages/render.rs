@@ -238,7 +238,18 @@ impl Pages {
             },
             cookies,
         );
-        page.form_origin = origin_of(&tenant.branding.portal_url);
+        // A completed form leads to the tenant's portal, or to the client
+        // that starts sign-ins.
+        let initiate = self.app.initiate_login_url(tenant_id).ok().flatten();
+        let origins: Vec<String> = [
+            Some(tenant.branding.portal_url.as_str()),
+            initiate.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter_map(origin_of)
+        .collect();
+        page.form_origin = (!origins.is_empty()).then(|| origins.join(" "));
         page
     }
 
@@ -271,8 +282,8 @@ impl Pages {
     }
 
     /// After a password was set (written at `position`): back to a waiting
-    /// sign-in, the portal with a login code, the approval page, or a page
-    /// that says it is done.
+    /// sign-in, to the client that starts sign-ins, the portal with a login
+    /// code, the approval page, or a page that says it is done.
     pub(super) async fn finished(
         &self,
         headers: &HeaderMap,
@@ -285,11 +296,12 @@ impl Pages {
         if let Err(e) = self.app.wait_for(position).await {
             tracing::warn!(error = %e, "the read model is behind a page's write");
         }
-        // A sign-in was waiting for this password: back to it, signed in.
-        if let Some(to) = self
+        // A sign-in was waiting for this password: back to it, signed in;
+        // else a client that starts sign-ins (third-party-initiated login).
+        let to = self
             .pending_authorization(headers, tenant_id)
-            .filter(|_| !pending)
-        {
+            .or_else(|| self.app.initiate_login_url(tenant_id).ok().flatten());
+        if let Some(to) = to.filter(|_| !pending) {
             match self.app.session_for(tenant_id, contact_id, position).await {
                 Ok(Some((token, _, _))) => {
                     return self.resume_authorization(tenant_id, &token, &to, cookies);

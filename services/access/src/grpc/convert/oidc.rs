@@ -21,6 +21,7 @@ fn settings(s: &Option<pb::OidcClientSettings>) -> OidcClientSettings {
         backchannel_logout_uri: Some(s.backchannel_logout_uri.trim().to_owned())
             .filter(|u| !u.is_empty()),
         post_logout_redirect_uris: s.post_logout_redirect_uris,
+        initiate_login_uri: Some(s.initiate_login_uri.trim().to_owned()).filter(|u| !u.is_empty()),
         token_signing_alg: match s.token_signing_alg.trim() {
             "" => "EdDSA".to_owned(),
             alg => alg.to_owned(),
