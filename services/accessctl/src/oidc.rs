@@ -11,7 +11,7 @@ use std::time::Duration;
 pub(crate) enum OidcCommand {
     /// The portals that sign contacts in.
     #[command(subcommand)]
-    Client(ClientCommand),
+    Client(Box<ClientCommand>),
     /// Rotates the key sign-in tokens are signed with; the old one stays
     /// published until its tokens have expired.
     RotateKey,
@@ -129,7 +129,7 @@ pub(crate) async fn run(command: OidcCommand, client: &Client) -> anyhow::Result
     let rid = client.request_id.clone();
     let mut admin = TenantAdminClient::new(client.channel.clone());
     let command = match command {
-        OidcCommand::Client(command) => command,
+        OidcCommand::Client(command) => *command,
         OidcCommand::RotateKey => {
             let r = admin
                 .rotate_signing_key(
