@@ -25,6 +25,7 @@ mod metrics;
 mod nats_log;
 mod oidc_browser;
 mod oidc_clients;
+mod oidc_distributed;
 mod oidc_flow;
 mod oidc_logout;
 mod oidc_refusals;
