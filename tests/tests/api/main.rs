@@ -27,6 +27,7 @@ mod oidc_browser;
 mod oidc_clients;
 mod oidc_distributed;
 mod oidc_flow;
+mod oidc_hostile;
 mod oidc_logout;
 mod oidc_refusals;
 mod operations;

@@ -111,3 +111,80 @@ async fn without_the_sessions_own_id_token_the_contact_is_asked() {
         .await;
     assert_eq!(forged.status, 403);
 }
+
+/// Asks `client` to revoke `token` (RFC 7009); the status.
+async fn revoke(p: &Provider, client: (&str, &str), token: &str) -> u16 {
+    let (status, _) = post(
+        &format!("{}/revoke", p.issuer),
+        &[
+            ("token", token),
+            ("client_id", client.0),
+            ("client_secret", client.1),
+        ],
+    )
+    .await;
+    status
+}
+
+#[tokio::test]
+async fn a_client_revokes_its_sign_in_with_either_token_and_no_one_elses() {
+    let p = Provider::start().await;
+    let ours = (p.client_id.as_str(), p.secret.as_str());
+    let (other_id, other_secret) = crate::oidc_flow::register(
+        &p.app,
+        &p.key,
+        access_proto::v1::OidcClientKind::Confidential,
+    )
+    .await;
+    p.app.settled_head().await;
+
+    // By refresh token.
+    let first = signed_in(&p, &mut Agent::default()).await;
+    assert_eq!(
+        revoke(
+            &p,
+            ours,
+            first["refresh_token"].as_str().unwrap_or_default()
+        )
+        .await,
+        200
+    );
+    assert!(!refreshes(&p, &first).await, "revoked");
+
+    // By access token, and not by another client.
+    let second = signed_in(&p, &mut Agent::default()).await;
+    let access = second["access_token"].as_str().unwrap_or_default();
+    assert_eq!(revoke(&p, (&other_id, &other_secret), access).await, 200);
+    let refresh = second["refresh_token"].as_str().unwrap_or_default();
+    let (status, rotated) = token(
+        &p,
+        ours,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+    )
+    .await;
+    assert_eq!(status, 200, "another client cannot revoke it: {rotated}");
+    assert_eq!(revoke(&p, ours, access).await, 200);
+    assert!(
+        !refreshes(&p, &rotated).await,
+        "revoked by its access token"
+    );
+
+    // Whatever the token, the same answer; a wrong secret is refused.
+    for junk in ["", "nothing", "ort_0123456789abcdef0123456789abcdef_1_x"] {
+        assert_eq!(revoke(&p, ours, junk).await, 200, "{junk}");
+    }
+    assert_eq!(revoke(&p, (ours.0, "ocs_wrong"), "x").await, 401);
+
+    let history = p.app.accessctl(
+        &p.key,
+        &[
+            "audit".as_ref(),
+            "replay".as_ref(),
+            "--contact".as_ref(),
+            p.contact_id.as_ref(),
+        ],
+    );
+    let words = String::from_utf8_lossy(&history.stdout);
+    assert!(words.contains("the client revoked it"), "{words}");
+    assert!(words.contains("from 127.0.0.1"), "{words}");
+}
