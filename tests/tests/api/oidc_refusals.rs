@@ -450,3 +450,121 @@ fn payload(jwt: &str) -> serde_json::Value {
     let middle = jwt.split('.').nth(1).unwrap_or_default();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(middle).unwrap_or_default()).unwrap_or_default()
 }
+
+#[tokio::test]
+async fn the_customers_status_the_tenants_rules_and_approval_are_honoured() {
+    use access_proto::v1::tenant_admin_client::TenantAdminClient;
+    let p = Provider::start().await;
+    let ours = (p.client_id.as_str(), p.secret.as_str());
+    let code = code_for(&p, &p.client_id, &[]).await;
+    let (_, tokens) = token(&p, ours, &exchange(&code, "")).await;
+
+    // Blacklisted, while such contacts may still look: in, but not to order.
+    p.app
+        .access()
+        .set_customer_status(p.app.req(
+            &p.key,
+            pb::SetCustomerStatusRequest {
+                request_id: new_id(),
+                customer_id: "C1".into(),
+                status: pb::CustomerStatus::Blacklisted.into(),
+                reason: "unpaid invoices".into(),
+            },
+        ))
+        .await
+        .expect("blacklisted");
+    p.app.settled_head().await;
+    let code = code_for(&p, &p.client_id, &[]).await;
+    let (status, looking) = token(&p, ours, &exchange(&code, "")).await;
+    assert_eq!(status, 200, "{looking}");
+    let claims = payload(looking["id_token"].as_str().unwrap_or_default());
+    assert_eq!(
+        (
+            claims["customer_status"].as_str(),
+            claims["may_order"].as_bool()
+        ),
+        (Some("blacklisted"), Some(false)),
+        "{claims}"
+    );
+
+    // The tenant shuts such contacts out: their sign-ins end at once.
+    let mut admin = TenantAdminClient::new(p.app.channel.clone());
+    admin
+        .update_tenant_settings(p.app.req(
+            &p.key,
+            pb::UpdateTenantSettingsRequest {
+                request_id: new_id(),
+                sites: vec!["Leeds".into(), "York".into()],
+                default_order_site: "Leeds".into(),
+                default_site: String::new(),
+                inactive_customers_may_log_in: false,
+            },
+        ))
+        .await
+        .expect("settings");
+    p.app.settled_head().await;
+    for answer in [&tokens, &looking] {
+        let refresh = answer["refresh_token"].as_str().unwrap_or_default();
+        let (status, _) = token(
+            &p,
+            ours,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
+        )
+        .await;
+        assert_eq!(status, 400, "refresh refused");
+    }
+    let mut agent = Agent::default();
+    let page = agent.get(&authorize_url(&p, &p.client_id, &[])).await;
+    let origin = access_tests::signin::origin_of(&p.issuer);
+    let refused = agent
+        .submit(
+            &origin,
+            &page,
+            &[("login", &p.email), ("current", PASSWORD)],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.location.is_none());
+
+    // Registrations that wait for approval wait at the sign-in page too.
+    admin
+        .set_username_administrators(p.app.req(
+            &p.key,
+            pb::SetUsernameAdministratorsRequest {
+                request_id: new_id(),
+                emails: vec!["admin@acme.example".into()],
+            },
+        ))
+        .await
+        .expect("administrators");
+    admin
+        .set_approval_policy(p.app.req(
+            &p.key,
+            pb::SetApprovalPolicyRequest {
+                request_id: new_id(),
+                approval_required: true,
+            },
+        ))
+        .await
+        .expect("approval");
+    p.app.create_customer(&p.key, "C2").await;
+    p.app.invite(&p.key, "C2", "cat@c2.example").await;
+    let link = p.app.wait_for_mail("cat@c2.example", 1).await;
+    p.app.accept(&link, PASSWORD).await;
+    p.app.settled_head().await;
+    let mut agent = Agent::default();
+    let page = agent.get(&authorize_url(&p, &p.client_id, &[])).await;
+    let waiting = agent
+        .submit(
+            &origin,
+            &page,
+            &[("login", "cat@c2.example"), ("current", PASSWORD)],
+        )
+        .await;
+    assert_eq!(waiting.status, 403, "{}", waiting.body);
+    assert!(
+        waiting.body.contains("Waiting for approval"),
+        "{}",
+        waiting.body
+    );
+}
