@@ -64,10 +64,17 @@ async fn end_lost_access(app: App, log: Arc<dyn EventLog>, mut shutdown: watch::
         };
         let Some(last) = page.last() else { break };
         after = last.key.clone();
+        // The index is by contact: each contact once.
+        let mut seen: Option<(String, String)> = None;
         for grant in page {
-            if !settle_contact(&app, &grant.tenant, &grant.contact_id, &mut shutdown).await {
+            let contact = (grant.tenant, grant.contact_id);
+            if seen.as_ref() == Some(&contact) {
+                continue;
+            }
+            if !settle_contact(&app, &contact.0, &contact.1, &mut shutdown).await {
                 return;
             }
+            seen = Some(contact);
         }
     }
     let mut events = subscribe(log.clone(), from);
@@ -183,21 +190,18 @@ async fn deliver(app: App, mut shutdown: watch::Receiver<bool>) {
     };
     let backoff: Mutex<HashMap<String, Backoff>> = Mutex::new(HashMap::new());
     loop {
-        let pending = match app.pending_logouts(256) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the pending logouts");
-                Vec::new()
-            }
-        };
         let now = Instant::now();
-        let due: Vec<PendingLogout> = {
+        let due = {
             let waits = backoff.lock().unwrap_or_else(|e| e.into_inner());
-            pending
-                .into_iter()
-                .filter(|p| waits.get(&p.grant_id).is_none_or(|b| b.next <= now))
-                .collect()
+            app.pending_logouts(
+                |p| waits.get(&p.grant_id).is_none_or(|b| b.next <= now),
+                256,
+            )
         };
+        let due = due.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the pending logouts");
+            Vec::new()
+        });
         futures::stream::iter(due)
             .for_each_concurrent(IN_FLIGHT, |p| {
                 let (app, http, backoff) = (&app, &http, &backoff);
@@ -216,21 +220,24 @@ async fn deliver_one(
     backoff: &Mutex<HashMap<String, Backoff>>,
     p: &PendingLogout,
 ) {
+    // A token that cannot be signed now (no key of the client's algorithm)
+    // waits like a client that cannot be reached.
     let outcome = match app.logout_token(p) {
         Ok(token) => http
             .post(&p.uri)
             .form(&[("logout_token", token)])
             .send()
             .await
+            .ok()
             .map(|r| r.status()),
         Err(e) => {
             tracing::warn!(error = %e, tenant = %p.tenant, "signing a logout token");
-            return;
+            None
         }
     };
     let settled = match outcome {
-        Ok(status) if status.is_success() => Some(None),
-        Ok(status)
+        Some(status) if status.is_success() => Some(None),
+        Some(status)
             if status.is_client_error()
                 && status != reqwest::StatusCode::TOO_MANY_REQUESTS
                 && status != reqwest::StatusCode::REQUEST_TIMEOUT =>
@@ -239,7 +246,7 @@ async fn deliver_one(
                 "the client refused the logout token ({status})"
             )))
         }
-        Ok(_) | Err(_) => {
+        _ => {
             let mut waits = backoff.lock().unwrap_or_else(|e| e.into_inner());
             let now = Instant::now();
             let entry = waits.entry(p.grant_id.clone()).or_insert(Backoff {

@@ -67,7 +67,10 @@ impl App {
         let Some(grant) = self.live_grant(tenant, grant_id)? else {
             return Ok(None);
         };
-        if self.may_sign_in(tenant, &grant.contact_id)?.is_err() {
+        // A removed client's tokens die with it.
+        if self.oidc_client_now(tenant, &grant.client_id)?.is_none()
+            || self.may_sign_in(tenant, &grant.contact_id)?.is_err()
+        {
             return Ok(None);
         }
         Ok(Some(ActiveToken { claims, grant }))

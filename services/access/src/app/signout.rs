@@ -129,10 +129,15 @@ impl App {
             .map_err(AppError::Internal)
     }
 
-    /// Clients still to be told that a sign-in ended (at most `limit`).
-    pub fn pending_logouts(&self, limit: usize) -> Result<Vec<PendingLogout>, AppError> {
+    /// Clients still to be told that a sign-in ended, of those `due` picks
+    /// (at most `limit`).
+    pub fn pending_logouts(
+        &self,
+        due: impl Fn(&PendingLogout) -> bool,
+        limit: usize,
+    ) -> Result<Vec<PendingLogout>, AppError> {
         self.models
-            .pending_logouts(limit)
+            .pending_logouts(due, limit)
             .map_err(AppError::Internal)
     }
 

@@ -323,7 +323,10 @@ impl App {
         };
         let outcome = self.execute(&ctx, &cmd).await?;
         // Userinfo and introspection read the grant's row: let them see it.
-        self.wait_for(outcome.position).await?;
+        // The tokens are the client's either way: what is written is done.
+        if let Err(e) = self.wait_for(outcome.position).await {
+            tracing::warn!(error = %e, "a grant's change is not yet readable");
+        }
         Ok(outcome.reply)
     }
 
@@ -334,6 +337,9 @@ impl App {
         token: &access_keyring::GrantToken,
         action: GrantAction,
     ) -> Result<TokenResponse, OauthError> {
+        // What can fail for want of a key fails before the code or refresh
+        // token is used up, so the client's retry can still succeed.
+        let signer = self.token_signer(tenant.as_str(), &client.settings.token_signing_alg)?;
         let granted = self
             .grant_command(
                 tenant,
@@ -344,13 +350,21 @@ impl App {
             )
             .await?
             .map_err(|why| OauthError::new("invalid_grant", why))?;
-        self.mint(tenant, client, &token.grant, token.server_key_id, &granted)
+        self.mint(
+            tenant,
+            client,
+            &signer,
+            &token.grant,
+            token.server_key_id,
+            &granted,
+        )
     }
 
     fn mint(
         &self,
         tenant: &TenantId,
         client: &OidcClientRow,
+        signer: &super::TokenSigner,
         grant_id: &str,
         server_key_id: u8,
         granted: &Granted,
@@ -358,7 +372,6 @@ impl App {
         let signed = self
             .sign_in_claims(tenant.as_str(), &granted.contact_id, &granted.scopes)?
             .map_err(|why| OauthError::new("invalid_grant", why))?;
-        let signer = self.token_signer(tenant.as_str(), &client.settings.token_signing_alg)?;
         let now_s = self.now_ms() / 1000;
         let ttl = client.settings.access_token_ttl_s;
         let issuer = self.issuer(tenant.as_str());

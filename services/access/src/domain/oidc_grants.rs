@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 
 /// How long an authorization code works (RFC 9700 asks for short-lived codes).
 pub const CODE_TTL_MS: i64 = 60_000;
+/// The longest a grant lives from the sign-in, however often it is
+/// refreshed: then the contact proves the password again.
+pub const MAX_GRANT_MS: i64 = crate::domain::oidc_clients::REFRESH_TOKEN_TTL_S.1 as i64 * 1000;
 
 /// What the log says about one grant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -211,7 +214,8 @@ pub fn redeem(stream: &GrantStream, state: &GrantState, r: &Redeem) -> GrantDeci
     }
     GrantDecision::ok(vec![stream.change(
         OidcGrantEvent::AuthorizationCodeRedeemed(AuthorizationCodeRedeemed {
-            refresh_expires_at_ms: r.now_ms + r.refresh_ttl_ms,
+            refresh_expires_at_ms:
+                (r.now_ms + r.refresh_ttl_ms).min(issued.auth_time_ms.saturating_add(MAX_GRANT_MS)),
         }),
     )])
 }
@@ -230,11 +234,10 @@ pub struct Refresh<'a> {
 
 /// Rotates the refresh token: the presented one must be the current one.
 pub fn refresh(stream: &GrantStream, state: &GrantState, r: &Refresh) -> GrantDecision {
-    let known = state
-        .issued
-        .as_ref()
-        .is_some_and(|i| i.client_id == r.client_id);
-    if !known || state.generation == 0 || r.generation > state.generation {
+    let Some(issued) = state.issued.as_ref().filter(|i| i.client_id == r.client_id) else {
+        return GrantDecision::refuse(GrantRefusal::Unknown);
+    };
+    if state.generation == 0 || r.generation > state.generation {
         return GrantDecision::refuse(GrantRefusal::Unknown);
     }
     if state.ended.is_some() {
@@ -249,7 +252,8 @@ pub fn refresh(stream: &GrantStream, state: &GrantState, r: &Refresh) -> GrantDe
     GrantDecision::ok(vec![stream.change(OidcGrantEvent::RefreshTokenRotated(
         RefreshTokenRotated {
             generation: state.generation + 1,
-            refresh_expires_at_ms: r.now_ms + r.refresh_ttl_ms,
+            refresh_expires_at_ms:
+                (r.now_ms + r.refresh_ttl_ms).min(issued.auth_time_ms.saturating_add(MAX_GRANT_MS)),
         },
     ))])
 }

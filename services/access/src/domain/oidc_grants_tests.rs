@@ -235,3 +235,36 @@ fn revoking_ends_a_grant_once() {
         Err(GrantRefusal::Ended)
     );
 }
+
+#[test]
+fn refreshing_never_takes_a_grant_past_its_longest_life() {
+    let (tenant, grant_id) = ids();
+    let stream = GrantStream {
+        tenant: &tenant,
+        grant_id: &grant_id,
+    };
+    let state: GrantState = given(&[issued(None)]);
+    let state = then(
+        state.clone(),
+        &redeem(&stream, &state, &redeem_now(None)).changes,
+    );
+    // Refreshed just before the end: the new token ends with the grant.
+    let late = Refresh {
+        now_ms: NOW + MAX_GRANT_MS - 1000,
+        ..refresh_of(1)
+    };
+    let mut state = state;
+    state.refresh_expires_at_ms = i64::MAX;
+    let decision = refresh(&stream, &state, &late);
+    assert_eq!(decision.outcome, Ok(()));
+    let state = then(state, &decision.changes);
+    assert_eq!(state.refresh_expires_at_ms, NOW + MAX_GRANT_MS);
+    let after = Refresh {
+        now_ms: NOW + MAX_GRANT_MS,
+        ..refresh_of(2)
+    };
+    assert_eq!(
+        refresh(&stream, &state, &after).outcome,
+        Err(GrantRefusal::Expired)
+    );
+}

@@ -62,6 +62,21 @@ fn form(headers: &HeaderMap, body: &Bytes) -> Result<HashMap<String, String>, Oa
     Ok(params)
 }
 
+/// The credentials after an authorization scheme, matched without regard
+/// to case (RFC 9110 §11.1).
+fn scheme_value<'a>(header: &'a str, scheme: &str) -> Option<&'a str> {
+    let (name, value) = header.split_once(' ')?;
+    name.eq_ignore_ascii_case(scheme).then(|| value.trim())
+}
+
+/// Whether a request tried HTTP Basic, so a refusal names the scheme.
+fn tried_basic(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| scheme_value(v, "basic").is_some())
+}
+
 /// Who the client says it is: HTTP Basic (each half form-encoded, RFC 6749
 /// §2.3.1) or `client_id` and `client_secret` in the form, never both.
 fn credentials(
@@ -72,7 +87,7 @@ fn credentials(
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "));
+        .and_then(|v| scheme_value(v, "basic"));
     let form_id = params.get("client_id").cloned().unwrap_or_default();
     let form_secret = params.get("client_secret").cloned();
     match basic {
@@ -126,8 +141,8 @@ fn client_request(
 ) -> Result<ClientRequest, Box<Response>> {
     let tenant = known_tenant(app, tenant)?;
     let params = form(headers, body).map_err(|e| Box::new(oauth_error(&e, false)))?;
-    let (creds, basic) =
-        credentials(headers, &params).map_err(|e| Box::new(oauth_error(&e, false)))?;
+    let (creds, basic) = credentials(headers, &params)
+        .map_err(|e| Box::new(oauth_error(&e, tried_basic(headers))))?;
     let client = app
         .authenticate_client(tenant.as_str(), &creds)
         .map_err(|e| Box::new(oauth_error(&e, basic)))?;
@@ -200,8 +215,7 @@ pub(super) async fn userinfo(
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| scheme_value(v, "bearer"))
         .unwrap_or_default();
     match app.userinfo(tenant.as_str(), token) {
         Ok(Some(claims)) => json(
@@ -211,12 +225,18 @@ pub(super) async fn userinfo(
         ),
         Ok(None) => {
             let mut response = StatusCode::UNAUTHORIZED.into_response();
-            response.headers_mut().insert(
+            // No token: the scheme only (RFC 6750 §3.1); else why not.
+            let challenge = if token.is_empty() {
+                "Bearer"
+            } else {
+                "Bearer error=\"invalid_token\", error_description=\"the access token is not active\""
+            };
+            let h = response.headers_mut();
+            h.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(
-                    "Bearer error=\"invalid_token\", error_description=\"the access token is not active\"",
-                ),
+                HeaderValue::from_static(challenge),
             );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(e) => oauth_error(&e.into(), false),

@@ -64,6 +64,20 @@ impl Pages {
         self.cookie(PENDING_COOKIE, &value, "/", 3600)
     }
 
+    /// The origin of the client a kept authorization request of `tenant`
+    /// answers to: a form on the way may lead there.
+    pub(super) fn pending_client_origin(
+        &self,
+        headers: &HeaderMap,
+        tenant: &str,
+    ) -> Option<String> {
+        let resume = self.pending_authorization(headers, tenant)?;
+        let query = resume.split_once('?')?.1;
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).ok()?;
+        let (_, uri) = pairs.into_iter().find(|(k, _)| k == "redirect_uri")?;
+        origin_of(&uri)
+    }
+
     /// The authorization request kept for `tenant`, as the URL to resume it.
     pub(super) fn pending_authorization(
         &self,
@@ -157,11 +171,15 @@ impl Pages {
                     .contact_row(tenant_id, &who.contact_id)
                     .ok()
                     .flatten();
+                // The client hears only that a sign-in is needed; why is
+                // the contact's to read, on the page.
                 if req.prompt == Prompt::None {
-                    return see_other(
-                        &self.app.authorization_error(req, "login_required", &why),
-                        cookies,
+                    let url = self.app.authorization_error(
+                        req,
+                        "login_required",
+                        "the contact must sign in",
                     );
+                    return see_other(&url, cookies);
                 }
                 if contact.as_ref().is_some_and(|c| c.temporary) {
                     cookies.push(self.pending_cookie(tenant_id, query));
@@ -261,10 +279,15 @@ pub(super) async fn authorize_page(
         req.prompt != Prompt::Login
             && req
                 .max_age_s
-                .is_none_or(|max| now_ms - auth_time_ms <= max * 1000)
+                .is_none_or(|max| now_ms - auth_time_ms <= max.saturating_mul(1000))
     });
     match usable {
         Some((claims, token)) => {
+            // Each silent sign-in records a grant: as limited per address
+            // as any form.
+            if !pages.admit(peer) {
+                return pages.too_many().into_response();
+            }
             let who = SignedIn {
                 contact_id: claims.contact_id.clone(),
                 auth_time_ms: claims.expires_at_ms - ttl_ms,

@@ -109,21 +109,22 @@ pub(super) async fn logout_page(
     }
     let action = format!("/t/{tenant}/logout?{query}");
     let (csrf_cookie, set) = pages.csrf_cookie(&headers);
-    pages
-        .message(
-            StatusCode::OK,
-            Some((tenant.as_str(), &row)),
-            "sign_out_title",
-            pages.tf("sign_out_body", &[("tenant", &row.name)]),
-            Some((
-                &action,
-                pages.t("sign_out_button"),
-                pages.csrf(&csrf_cookie, &action),
-            )),
-            None,
-            set.into_iter().collect(),
-        )
-        .into_response()
+    let mut page = pages.message(
+        StatusCode::OK,
+        Some((tenant.as_str(), &row)),
+        "sign_out_title",
+        pages.tf("sign_out_body", &[("tenant", &row.name)]),
+        Some((
+            &action,
+            pages.t("sign_out_button"),
+            pages.csrf(&csrf_cookie, &action),
+        )),
+        None,
+        set.into_iter().collect(),
+    );
+    // The confirmed sign-out goes on to the client's registered address.
+    page.form_origin = asked.redirect.as_deref().and_then(origin_of);
+    page.into_response()
 }
 
 pub(super) async fn logout_submit(

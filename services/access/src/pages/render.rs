@@ -241,7 +241,7 @@ impl Pages {
         // A completed form leads to the tenant's portal, or to the client
         // that starts sign-ins.
         let initiate = self.app.initiate_login_url(tenant_id).ok().flatten();
-        let origins: Vec<String> = [
+        let mut origins: Vec<String> = [
             Some(tenant.branding.portal_url.as_str()),
             initiate.as_deref(),
         ]
@@ -249,6 +249,8 @@ impl Pages {
         .flatten()
         .filter_map(origin_of)
         .collect();
+        // A sign-in waiting for this form ends at its client.
+        origins.extend(self.pending_client_origin(headers, tenant_id));
         page.form_origin = (!origins.is_empty()).then(|| origins.join(" "));
         page
     }

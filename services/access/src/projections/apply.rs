@@ -401,8 +401,9 @@ fn apply_grant(
 ) -> anyhow::Result<()> {
     let key = keys::oidc_grant(tenant, id);
     match event {
+        // A grant is live (listed by contact) once its code is redeemed: a
+        // code never redeemed gives nothing to end.
         OidcGrantEvent::AuthorizationCodeIssued(e) => {
-            rows.put(keys::contact_grant(tenant, &e.contact_id, id), &());
             rows.put(
                 key,
                 &OidcGrantRow {
@@ -417,10 +418,14 @@ fn apply_grant(
             );
         }
         OidcGrantEvent::AuthorizationCodeRedeemed(e) => {
-            rows.update(key, |row: &mut OidcGrantRow| {
+            if let Some(mut row) = rows.get::<OidcGrantRow>(&key)? {
+                if row.ended.is_none() {
+                    rows.put(keys::contact_grant(tenant, &row.contact_id, id), &());
+                }
                 row.generation = 1;
                 row.refresh_expires_at_ms = e.refresh_expires_at_ms;
-            })?;
+                rows.put(key, &row);
+            }
         }
         OidcGrantEvent::RefreshTokenRotated(e) => {
             rows.update(key, |row: &mut OidcGrantRow| {

@@ -78,13 +78,14 @@ impl ReadModels {
         self.get(&keys::oidc_grant(tenant, grant_id))
     }
 
-    /// The ids of a contact's grants that have not ended (at most 1,000).
+    /// The ids of a contact's redeemed grants that have not ended.
     pub fn live_grants_of(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Vec<String>> {
+        // All of them: a sign-out or a lost access must reach every one
+        // (sign-ins are limited per address, so the list stays short).
         let prefix = keys::contact_grants_prefix(tenant, contact_id);
         self.tree
             .scan_prefix(&prefix)
             .keys()
-            .take(1000)
             .map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned()))
             .collect()
     }
@@ -104,17 +105,26 @@ impl ReadModels {
         Ok(contacts)
     }
 
-    /// Clients still to be told that a sign-in ended, oldest grants first
-    /// within each tenant (at most `limit`).
-    pub fn pending_logouts(&self, limit: usize) -> anyhow::Result<Vec<PendingLogout>> {
-        self.tree
-            .scan_prefix(keys::PENDING_LOGOUTS)
-            .take(limit)
-            .map(|item| {
-                let (_, v) = item?;
-                postcard::from_bytes(&v).context("read-model row")
-            })
-            .collect()
+    /// Clients still to be told that a sign-in ended, of those `due` picks
+    /// (at most `limit`): every pending one is looked at, so those waiting
+    /// out a backoff hold up no others.
+    pub fn pending_logouts(
+        &self,
+        due: impl Fn(&PendingLogout) -> bool,
+        limit: usize,
+    ) -> anyhow::Result<Vec<PendingLogout>> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(keys::PENDING_LOGOUTS) {
+            let (_, v) = item?;
+            let pending: PendingLogout = postcard::from_bytes(&v).context("read-model row")?;
+            if due(&pending) {
+                out.push(pending);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Live grants of every tenant, after the index key `after` (empty: from

@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Layout version of the rows; a change rebuilds the read models on start.
-const SCHEMA_VERSION: u32 = 9;
+const SCHEMA_VERSION: u32 = 10;
 
 /// The read models of one replica.
 #[derive(Debug)]
