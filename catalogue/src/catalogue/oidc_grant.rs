@@ -65,6 +65,8 @@ pub enum GrantEnd {
     /// The contact may no longer sign in (disabled, revoked, forgotten, or
     /// the customer's status).
     AccessLost,
+    /// The contact's password was changed or reset after the sign-in.
+    PasswordChanged,
 }
 
 /// The grant ended: its refresh tokens and access tokens stop working.

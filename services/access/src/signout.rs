@@ -114,6 +114,11 @@ async fn end_lost_access(app: App, log: Arc<dyn EventLog>, mut shutdown: watch::
                 }
             }
         }
+        if let Some((tenant, contact, at_ms)) = app.password_changed(&envelope)
+            && !end_before(&app, &tenant, &contact, at_ms, &mut shutdown).await
+        {
+            return;
+        }
         let touched = match app.contacts_touched(&envelope) {
             Ok(t) => t,
             Err(e) => {
@@ -129,27 +134,51 @@ async fn end_lost_access(app: App, log: Arc<dyn EventLog>, mut shutdown: watch::
     }
 }
 
-/// Ends a contact's grants if access is lost, retrying what is transient;
-/// false when shutting down.
+/// Ends a contact's grants if access is lost; false when shutting down.
 async fn settle_contact(
     app: &App,
     tenant: &str,
     contact: &str,
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
+    let ending = || app.end_grants_if_access_lost(tenant, contact);
+    ending_sign_ins(ending, "access_lost", tenant, contact, shutdown).await
+}
+
+/// Ends a contact's sign-ins made before their password changed at
+/// `at_ms`; false when shutting down.
+async fn end_before(
+    app: &App,
+    tenant: &str,
+    contact: &str,
+    at_ms: i64,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    let ending = || app.end_grants_signed_in_before(tenant, contact, at_ms);
+    ending_sign_ins(ending, "password_changed", tenant, contact, shutdown).await
+}
+
+/// Runs `ending` until it is done, retrying what is transient with backoff,
+/// and counts what it ended under `reason`; false when shutting down.
+async fn ending_sign_ins<F, Fut>(
+    ending: F,
+    reason: &'static str,
+    tenant: &str,
+    contact: &str,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, AppError>>,
+{
     let mut tries = 0u32;
     loop {
-        match app.end_grants_if_access_lost(tenant, contact).await {
+        match ending().await {
             Ok(0) => return true,
             Ok(ended) => {
-                metrics::counter!("access_signins_ended_total", "reason" => "access_lost")
+                metrics::counter!("access_signins_ended_total", "reason" => reason)
                     .increment(ended as u64);
-                tracing::info!(
-                    tenant,
-                    contact,
-                    ended,
-                    "ended the sign-ins of a contact who may no longer sign in"
-                );
+                tracing::info!(tenant, contact, ended, reason, "ended a contact's sign-ins");
                 return true;
             }
             Err(e) if transient(&e) => {
@@ -160,7 +189,7 @@ async fn settle_contact(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, tenant, contact, "could not end the sign-ins of a contact");
+                tracing::error!(error = %e, tenant, contact, reason, "could not end a contact's sign-ins");
                 return true;
             }
         }

@@ -188,3 +188,69 @@ async fn a_client_revokes_its_sign_in_with_either_token_and_no_one_elses() {
     assert!(words.contains("the client revoked it"), "{words}");
     assert!(words.contains("from 127.0.0.1"), "{words}");
 }
+
+#[tokio::test]
+async fn a_password_reset_ends_the_sign_ins_made_before_it() {
+    use access_proto::v1 as pb;
+    let p = Provider::start().await;
+    let before = signed_in(&p, &mut Agent::default()).await;
+    p.app
+        .sessions()
+        .request_password_reset(p.app.req(
+            &p.key,
+            pb::RequestPasswordResetRequest {
+                request_id: access_tests::new_id(),
+                login: p.email.clone(),
+            },
+        ))
+        .await
+        .expect("asked");
+    let link = p.app.wait_for_link(&p.email, "/reset/", 1).await;
+    p.app
+        .sessions()
+        .reset_password(pb::ResetPasswordRequest {
+            request_id: access_tests::new_id(),
+            token: access_tests::token_of(&link),
+            new_password: "harbour9lantern".into(),
+        })
+        .await
+        .expect("reset");
+    p.app.settled_head().await;
+    // The sign-out worker ends the earlier sign-in shortly after, and says why.
+    let mut words = String::new();
+    for _ in 0..50 {
+        let history = p.app.accessctl(
+            &p.key,
+            &[
+                "audit".as_ref(),
+                "replay".as_ref(),
+                "--contact".as_ref(),
+                p.contact_id.as_ref(),
+            ],
+        );
+        words = String::from_utf8_lossy(&history.stdout).into_owned();
+        if words.contains("the contact's password changed") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(words.contains("the contact's password changed"), "{words}");
+    p.app.settled_head().await;
+    assert!(
+        !refreshes(&p, &before).await,
+        "the sign-in from before the reset ended"
+    );
+    // A sign-in with the new password stands.
+    let back = Agent::default()
+        .sign_in(
+            &authorize_url(&p, &p.client_id, &[]),
+            &p.email,
+            "harbour9lantern",
+        )
+        .await;
+    let code = query_param(&back, "code").expect("a code");
+    let (status, after) = token(&p, (&p.client_id, &p.secret), &exchange(&code, "")).await;
+    assert_eq!(status, 200, "{after}");
+    p.app.settled_head().await;
+    assert!(refreshes(&p, &after).await, "the new sign-in stands");
+}

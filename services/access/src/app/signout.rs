@@ -117,6 +117,37 @@ impl App {
         Ok(grants.len())
     }
 
+    /// Ends the live grants of a contact signed in before `at_ms`, when their
+    /// password changed then; the number ended.
+    pub async fn end_grants_signed_in_before(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        at_ms: i64,
+    ) -> Result<usize, AppError> {
+        let mut ended = 0;
+        let mut last = 0;
+        for grant in self
+            .models
+            .live_grants_of(tenant, contact_id)
+            .map_err(AppError::Internal)?
+        {
+            let before = self
+                .models
+                .oidc_grant(tenant, &grant)
+                .map_err(AppError::Internal)?
+                .is_some_and(|g| g.auth_time_ms < at_ms);
+            if before {
+                last = self
+                    .end_grant(tenant, &grant, GrantEnd::PasswordChanged)
+                    .await?;
+                ended += 1;
+            }
+        }
+        self.wait_for(last).await?;
+        Ok(ended)
+    }
+
     /// Live grants of every tenant, after the index key `after`, at most
     /// `limit`.
     pub fn live_grants_after(
@@ -174,6 +205,30 @@ impl App {
     ) -> Result<u64, AppError> {
         self.grant_step(&p.tenant, &p.grant_id, Step::Settle(abandoned))
             .await
+    }
+
+    /// The contact (tenant, contact) whose password an event changed, and
+    /// when: their earlier sign-ins end. (A reset changes the identity's
+    /// password too; that identity's logins at other tenants keep theirs.)
+    pub fn password_changed(&self, envelope: &Envelope) -> Option<(String, String, i64)> {
+        if envelope.stream.aggregate() != Aggregate::Contact {
+            return None;
+        }
+        let changed = matches!(
+            Event::decode(envelope).ok()?,
+            Event::Contact(
+                ContactEvent::LocalPasswordSet(_)
+                    | ContactEvent::PasswordResetCompleted(_)
+                    | ContactEvent::LocalPasswordCleared(_)
+            )
+        );
+        changed.then(|| {
+            (
+                envelope.stream.tenant().to_owned(),
+                envelope.stream.id().to_owned(),
+                envelope.occurred_at_ms,
+            )
+        })
     }
 
     /// The contacts (tenant, contact) whose access an event may have ended,

@@ -411,6 +411,7 @@ fn apply_grant(
                     client_id: e.client_id,
                     contact_id: e.contact_id,
                     session_id: e.session_id,
+                    auth_time_ms: e.auth_time_ms,
                     generation: 0,
                     refresh_expires_at_ms: 0,
                     ended: None,

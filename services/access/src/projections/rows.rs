@@ -205,6 +205,8 @@ pub struct OidcGrantRow {
     pub contact_id: String,
     /// The provider's browser session it belongs to.
     pub session_id: String,
+    /// When the contact proved the password for it, Unix milliseconds.
+    pub auth_time_ms: i64,
     /// The current refresh token's generation (0 before the code is redeemed).
     pub generation: u32,
     /// When the current refresh token stops working unused.

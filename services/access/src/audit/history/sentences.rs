@@ -451,6 +451,7 @@ impl Names {
                     GrantEnd::RevokedByClient => "the client revoked it",
                     GrantEnd::LoggedOut => "the contact signed out",
                     GrantEnd::AccessLost => "the contact may no longer sign in",
+                    GrantEnd::PasswordChanged => "the contact's password changed",
                 }
             ),
             OidcGrantEvent::BackchannelLogoutDelivered(_) => {
