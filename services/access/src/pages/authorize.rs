@@ -15,6 +15,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 const SESSION_COOKIE: &str = "op_session";
 /// The cookie that keeps an authorization request while another page runs.
 const PENDING_COOKIE: &str = "authz";
+/// How long a kept authorization request waits, in seconds.
+const PENDING_TTL_S: i64 = 15 * 60;
 /// The longest authorization request taken.
 const MAX_QUERY: usize = 4096;
 
@@ -61,7 +63,9 @@ impl Pages {
     /// contact changes or resets a password.
     fn pending_cookie(&self, tenant: &str, query: &str) -> String {
         let value = URL_SAFE_NO_PAD.encode(format!("{tenant}?{query}"));
-        self.cookie(PENDING_COOKIE, &value, "/", 3600)
+        // Long enough for a reset mail to arrive; not so long that a request
+        // planted in the browser waits for the contact's next password.
+        self.cookie(PENDING_COOKIE, &value, "/", PENDING_TTL_S)
     }
 
     /// The origin of the client a kept authorization request of `tenant`
