@@ -27,10 +27,48 @@ fn client() -> OidcClientRow {
     }
 }
 
+/// An app whose tenant `acme` has its signing keys, in its read models.
+async fn with_signing_keys() -> Fixture {
+    let models = Arc::new(ReadModels::temporary().expect("read models"));
+    let kept = Arc::new(std::sync::Mutex::new(None));
+    let keep = kept.clone();
+    let f = fixture(
+        move |log| {
+            *keep.lock().expect("unpoisoned") = Some(log.clone());
+            log
+        },
+        models.clone(),
+    );
+    f.app
+        .create_tenant(&context("r-1", Some("acme")), create_tenant("acme"))
+        .await
+        .expect("the tenant");
+    let tenant = TenantId::trusted("acme");
+    let admin = Staff {
+        role: Role::Admin,
+        rep_id: None,
+    };
+    let cmd = RotateSigningKeyCommand {
+        tenant: tenant.clone(),
+        by: admin,
+        keys: f.app.new_signing_keys(&tenant).expect("keys"),
+    };
+    f.app
+        .execute(&context("r-2", Some("acme")), &cmd)
+        .await
+        .expect("keys added");
+    // The read models, fed as the projector would.
+    let log = kept.lock().expect("unpoisoned").clone().expect("the log");
+    let events = log.read_from(1, 100).await.expect("the events");
+    let dir = tempfile::tempdir().expect("a directory");
+    let vault = SledVault::open(&dir.path().join("vault")).expect("a vault");
+    models.apply(&events, &vault).await.expect("applied");
+    f
+}
+
 #[tokio::test]
 async fn a_code_past_its_minute_is_refused_as_expired() {
-    let models = Arc::new(ReadModels::temporary().expect("read models"));
-    let f = fixture(|log| log, models);
+    let f = with_signing_keys().await;
     let request = AuthorizationRequest {
         tenant: TenantId::trusted("acme"),
         client: client(),
