@@ -26,7 +26,9 @@ struct Provider {
 }
 
 async fn provider() -> anyhow::Result<Provider> {
-    let app = TestApp::spawn().await;
+    // Behind a proxy, as in production: each browser has its own address,
+    // and silent sign-ins are limited per address.
+    let app = TestApp::spawn_with(&["--trusted-proxies", "127.0.0.1/32"]).await;
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C1").await;
     app.invite(&key, "C1", "ann@c1.example").await;
@@ -81,13 +83,16 @@ async fn codes(p: &Provider, http: &reqwest::Client, count: usize) -> anyhow::Re
     let cookie = Arc::new(format!("op_session={}", p.session));
     let got = Arc::new(std::sync::Mutex::new(Vec::with_capacity(count)));
     let (url_c, cookie_c, got_c, http) = (url.clone(), cookie.clone(), got.clone(), http.clone());
-    drive_each(16, vec![(); count], move |()| {
+    drive_each(16, (0..count).collect(), move |n: usize| {
         let (url, cookie, got, http) =
             (url_c.clone(), cookie_c.clone(), got_c.clone(), http.clone());
+        // A browser of its own for each code (10.x.y.z).
+        let address = format!("10.{}.{}.{}", (n >> 16) & 255, (n >> 8) & 255, n & 255);
         async move {
             let answer = http
                 .get(url.as_str())
                 .header("cookie", cookie.as_str())
+                .header("x-forwarded-for", address)
                 .send()
                 .await?;
             let to = answer
