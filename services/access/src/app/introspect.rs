@@ -47,8 +47,8 @@ impl App {
         tenant: &str,
         token: &str,
     ) -> Result<Option<ActiveToken>, AppError> {
-        let keys = self.published_signing_keys(tenant)?;
-        let Some(claims) = jwt::verify(token, "at+jwt", &keys) else {
+        let key = |kid: &str| self.published_signing_key(tenant, kid);
+        let Some(claims) = jwt::verify(token, "at+jwt", key) else {
             return Ok(None);
         };
         let now_s = self.now_ms() / 1000;
@@ -161,8 +161,8 @@ impl App {
                 .revoke_grant(tenant, client, &refresh.grant, Some(refresh.server_key_id))
                 .await;
         }
-        let keys = self.published_signing_keys(tenant.as_str())?;
-        let Some(claims) = jwt::verify(token, "at+jwt", &keys) else {
+        let key = |kid: &str| self.published_signing_key(tenant.as_str(), kid);
+        let Some(claims) = jwt::verify(token, "at+jwt", key) else {
             return Ok(());
         };
         if claims.get("client_id").and_then(Value::as_str) != Some(client.client_id.as_str()) {

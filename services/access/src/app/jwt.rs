@@ -111,9 +111,14 @@ fn genuine(row: &SigningKeyRow, signed: &[u8], signature: &[u8]) -> bool {
     }
 }
 
-/// The claims of a token signed by one of `keys` with header type `typ`;
-/// `None` for anything else. Expiry and issuer are the caller's to check.
-pub fn verify(token: &str, typ: &str, keys: &[SigningKeyRow]) -> Option<Map<String, Value>> {
+/// The claims of a token with header type `typ` signed by the key `key`
+/// finds by its id; `None` for anything else. Expiry and issuer are the
+/// caller's to check.
+pub fn verify(
+    token: &str,
+    typ: &str,
+    key: impl Fn(&str) -> Option<SigningKeyRow>,
+) -> Option<Map<String, Value>> {
     if token.len() > MAX_TOKEN_BYTES {
         return None;
     }
@@ -129,12 +134,10 @@ pub fn verify(token: &str, typ: &str, keys: &[SigningKeyRow]) -> Option<Map<Stri
     }
     let (kid, alg) = (header.get("kid")?.as_str()?, header.get("alg")?.as_str()?);
     // The key decides the algorithm; a header naming another is refused.
-    let row = keys
-        .iter()
-        .find(|k| k.key_id == kid && k.algorithm == alg)?;
+    let row = key(kid).filter(|k| k.algorithm == alg)?;
     let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
     let signed = &token[..token.rfind('.')?];
-    if !genuine(row, signed.as_bytes(), &signature) {
+    if !genuine(&row, signed.as_bytes(), &signature) {
         return None;
     }
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
@@ -177,6 +180,11 @@ impl App {
 mod tests {
     use super::*;
 
+    /// A lookup over `keys`, as the read models do it.
+    fn by_id(keys: &[SigningKeyRow]) -> impl Fn(&str) -> Option<SigningKeyRow> + '_ {
+        move |kid| keys.iter().find(|k| k.key_id == kid).cloned()
+    }
+
     fn key(seed: u8) -> (TokenSigner, SigningKeyRow) {
         key_of("EdDSA", seed)
     }
@@ -204,26 +212,26 @@ mod tests {
         let (signer, row) = key(1);
         let (_, other) = key(2);
         let token = signer.sign("at+jwt", &serde_json::json!({ "sub": "c1" }));
-        let claims = verify(&token, "at+jwt", std::slice::from_ref(&row)).expect("genuine");
+        let claims = verify(&token, "at+jwt", by_id(std::slice::from_ref(&row))).expect("genuine");
         assert_eq!(claims.get("sub"), Some(&Value::from("c1")));
-        assert!(verify(&token, "JWT", std::slice::from_ref(&row)).is_none());
-        assert!(verify(&token, "at+jwt", &[other]).is_none());
-        assert!(verify(&token, "at+jwt", &[]).is_none());
+        assert!(verify(&token, "JWT", by_id(std::slice::from_ref(&row))).is_none());
+        assert!(verify(&token, "at+jwt", by_id(&[other])).is_none());
+        assert!(verify(&token, "at+jwt", by_id(&[])).is_none());
     }
 
     #[test]
     fn es256_tokens_verify_with_their_key_and_not_as_another_algorithm() {
         let (signer, row) = key_of("ES256", 3);
         let token = signer.sign("JWT", &serde_json::json!({ "sub": "c1" }));
-        assert!(verify(&token, "JWT", std::slice::from_ref(&row)).is_some());
+        assert!(verify(&token, "JWT", by_id(std::slice::from_ref(&row))).is_some());
         // The same key id published as EdDSA does not take it.
         let mut as_eddsa = row.clone();
         as_eddsa.algorithm = "EdDSA".into();
-        assert!(verify(&token, "JWT", &[as_eddsa]).is_none());
+        assert!(verify(&token, "JWT", by_id(&[as_eddsa])).is_none());
         let (_, other) = key_of("ES256", 4);
         let mut other = other;
         other.key_id = row.key_id.clone();
-        assert!(verify(&token, "JWT", &[other]).is_none());
+        assert!(verify(&token, "JWT", by_id(&[other])).is_none());
     }
 
     #[test]
@@ -234,13 +242,13 @@ mod tests {
         let middle = token.find('.').expect("dot") + 3;
         bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(bytes).expect("ascii");
-        assert!(verify(&tampered, "JWT", std::slice::from_ref(&row)).is_none());
+        assert!(verify(&tampered, "JWT", by_id(std::slice::from_ref(&row))).is_none());
         let none_alg = format!(
             "{}.{}.",
             URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#),
             URL_SAFE_NO_PAD.encode(r#"{"sub":"c1"}"#)
         );
-        assert!(verify(&none_alg, "JWT", std::slice::from_ref(&row)).is_none());
-        assert!(verify(&format!("{token}.x"), "JWT", &[row]).is_none());
+        assert!(verify(&none_alg, "JWT", by_id(std::slice::from_ref(&row))).is_none());
+        assert!(verify(&format!("{token}.x"), "JWT", by_id(&[row])).is_none());
     }
 }

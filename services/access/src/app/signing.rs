@@ -103,6 +103,17 @@ impl App {
         Ok(outcome)
     }
 
+    /// A published key of `tenant` by its id: the one that signs, or a
+    /// retired one until its tokens have expired.
+    pub fn published_signing_key(&self, tenant: &str, key_id: &str) -> Option<SigningKeyRow> {
+        let now = self.now_ms();
+        self.models
+            .signing_key(tenant, key_id)
+            .ok()
+            .flatten()
+            .filter(|k| k.retired_until_ms.is_none_or(|until| until > now))
+    }
+
     /// The tenant's keys a token may still be checked with: the one that
     /// signs, and retired ones until their tokens have expired.
     pub fn published_signing_keys(&self, tenant: &str) -> Result<Vec<SigningKeyRow>, AppError> {

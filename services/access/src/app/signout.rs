@@ -314,8 +314,8 @@ impl App {
         tenant: &str,
         token: &str,
     ) -> Result<Option<IdTokenHint>, AppError> {
-        let keys = self.published_signing_keys(tenant)?;
-        let Some(claims) = super::jwt::verify(token, "JWT", &keys) else {
+        let key = |kid: &str| self.published_signing_key(tenant, kid);
+        let Some(claims) = super::jwt::verify(token, "JWT", key) else {
             return Ok(None);
         };
         let text = |k: &str| claims.get(k).and_then(|v| v.as_str()).map(str::to_owned);

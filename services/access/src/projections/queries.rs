@@ -154,6 +154,11 @@ impl ReadModels {
             .collect()
     }
 
+    /// One signing key of a tenant by its id.
+    pub fn signing_key(&self, tenant: &str, key_id: &str) -> anyhow::Result<Option<SigningKeyRow>> {
+        self.get(&keys::signing_key(tenant, key_id))
+    }
+
     /// A tenant's newest signing keys (at most 100), newest first: the one
     /// that signs is always among them, however many were retired.
     pub fn signing_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<SigningKeyRow>> {
