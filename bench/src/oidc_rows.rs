@@ -122,6 +122,30 @@ async fn post(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> anyho
     Ok(answer.text().await?)
 }
 
+/// Redeems every code of `batch` at `url`, 64 at a time.
+async fn exchanges(
+    http: &reqwest::Client,
+    url: &Arc<String>,
+    creds: &Arc<(String, String)>,
+    batch: Vec<String>,
+) -> Run {
+    let (url, creds, http) = (url.clone(), creds.clone(), http.clone());
+    drive_each(64, batch, move |code: String| {
+        let (url, creds, http) = (url.clone(), creds.clone(), http.clone());
+        async move {
+            let form = [
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("client_id", creds.0.as_str()),
+                ("client_secret", creds.1.as_str()),
+            ];
+            post(&http, &url, &form).await.map(|_| ())
+        }
+    })
+    .await
+}
+
 /// The token endpoint's code exchange and introspection, with `codes`
 /// codes a run.
 pub async fn rows(
@@ -143,40 +167,8 @@ pub async fn rows(
     for _ in 0..runs {
         // Codes live a minute: each run makes its own, right before.
         let batch = codes(&p, &http, codes_per_run).await?;
-        let (url, creds_c, http_c) = (token_url.clone(), creds.clone(), http.clone());
-        ours.push(
-            drive_each(64, batch.clone(), move |code: String| {
-                let (url, creds, http) = (url.clone(), creds_c.clone(), http_c.clone());
-                async move {
-                    let form = [
-                        ("grant_type", "authorization_code"),
-                        ("code", code.as_str()),
-                        ("redirect_uri", REDIRECT),
-                        ("client_id", creds.0.as_str()),
-                        ("client_secret", creds.1.as_str()),
-                    ];
-                    post(&http, &url, &form).await.map(|_| ())
-                }
-            })
-            .await,
-        );
-        let (url, creds_c, http_c) = (empty_token.clone(), creds.clone(), http.clone());
-        base.push(
-            drive_each(64, batch, move |code: String| {
-                let (url, creds, http) = (url.clone(), creds_c.clone(), http_c.clone());
-                async move {
-                    let form = [
-                        ("grant_type", "authorization_code"),
-                        ("code", code.as_str()),
-                        ("redirect_uri", REDIRECT),
-                        ("client_id", creds.0.as_str()),
-                        ("client_secret", creds.1.as_str()),
-                    ];
-                    post(&http, &url, &form).await.map(|_| ())
-                }
-            })
-            .await,
-        );
+        ours.push(exchanges(&http, &token_url, &creds, batch.clone()).await);
+        base.push(exchanges(&http, &empty_token, &creds, batch).await);
         if access_token.is_empty() {
             let code = codes(&p, &http, 1).await?.pop().unwrap_or_default();
             let form = [

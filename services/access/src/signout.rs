@@ -7,6 +7,7 @@
 
 use crate::app::{App, AppError};
 use crate::projections::PendingLogout;
+use access_catalogue::chain::ChainFollower;
 use access_log::log::{EventLog, subscribe};
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -18,6 +19,8 @@ use tokio::sync::watch;
 const GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// The longest wait between two tries at one client.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Stream heads the worker's chain check remembers.
+const FOLLOWED_STREAMS: usize = 10_000;
 /// Logout tokens posted at once.
 const IN_FLIGHT: usize = 8;
 
@@ -78,6 +81,8 @@ async fn end_lost_access(app: App, log: Arc<dyn EventLog>, mut shutdown: watch::
         }
     }
     let mut events = subscribe(log.clone(), from);
+    // What this worker reads it checks, as every reader of the log does.
+    let mut chain = ChainFollower::new(FOLLOWED_STREAMS);
     loop {
         let next = tokio::select! {
             item = events.next() => item,
@@ -98,6 +103,10 @@ async fn end_lost_access(app: App, log: Arc<dyn EventLog>, mut shutdown: watch::
             None => return,
         };
         failures = 0;
+        if let Err(damage) = chain.check(&envelope) {
+            tracing::error!(%damage, "the sign-out worker stopped at damaged history");
+            return;
+        }
         from = envelope.position + 1;
         // Decide on the read models as they are after this event.
         loop {

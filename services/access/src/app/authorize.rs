@@ -2,11 +2,11 @@
 //! §4.1.1 with PKCE, RFC 9700's exact redirects, OpenID Connect's `nonce`,
 //! `prompt` and `max_age`), and the code issued once the contact is in.
 
-use super::{App, AppError, Command, CommandContext, Unit};
+use super::{App, AppError, Command, Unit};
 use crate::domain::Change;
 use crate::domain::oidc_grants::{self, CODE_TTL_MS, GrantState, GrantStream};
 use crate::domain::streams;
-use crate::domain::values::{GeneratedId, RequestId, TenantId};
+use crate::domain::values::{GeneratedId, TenantId};
 use crate::projections::OidcClientRow;
 use access_catalogue::Actor;
 use access_catalogue::catalogue::{AuthorizationCodeIssued, OidcClientKind};
@@ -344,18 +344,11 @@ impl App {
                 client_address: who.client_address.as_str().into(),
             },
         };
-        let request_id = format!("authorize:{grant_id}");
-        let ctx = CommandContext {
-            fingerprint: crate::secrets::sha256(&request_id),
-            request_id: RequestId::parse(&request_id)
-                .map_err(|m| AppError::Internal(anyhow::anyhow!("derived request id: {m}")))?,
-            tenant: Some(req.tenant.clone()),
-            actor: Actor::Contact {
-                contact_id: who.contact_id.clone(),
-            },
-            correlation_id: uuid::Uuid::new_v4(),
+        let actor = Actor::Contact {
+            contact_id: who.contact_id.clone(),
         };
-        self.execute(&ctx, &cmd).await?;
+        self.execute_derived(&format!("authorize:{grant_id}"), &req.tenant, actor, &cmd)
+            .await?;
         let issuer = self.issuer(req.tenant.as_str());
         let mut params = vec![("code", code.as_str())];
         if let Some(state) = &req.state {

@@ -341,3 +341,26 @@ impl App {
             .unwrap_or(stored)
     }
 }
+
+impl App {
+    /// Runs a command the service issues itself, in `tenant`, under a
+    /// request id it derived (so every replica doing the same records it once).
+    pub(super) async fn execute_derived<C: Command>(
+        &self,
+        request_id: &str,
+        tenant: &TenantId,
+        actor: Actor,
+        cmd: &C,
+    ) -> Result<Outcome<C::Reply>, AppError> {
+        let request = RequestId::parse(request_id)
+            .map_err(|m| AppError::Internal(anyhow::anyhow!("derived request id: {m}")))?;
+        let ctx = CommandContext {
+            fingerprint: crate::secrets::sha256(request_id),
+            request_id: request,
+            tenant: Some(tenant.clone()),
+            actor,
+            correlation_id: Uuid::new_v4(),
+        };
+        self.execute(&ctx, cmd).await
+    }
+}

@@ -2,13 +2,11 @@
 
 use super::throttle::{Account, Ticket};
 use super::{App, AppError};
-use crate::app::{
-    ClearLoginFailures, Command, CommandContext, RecordFirstLogin, RecordLoginFailure,
-};
+use crate::app::{ClearLoginFailures, Command, RecordFirstLogin, RecordLoginFailure};
 use crate::domain::DomainError;
 use crate::domain::Reason;
 use crate::domain::access::{self, Action, Decision, Facts};
-use crate::domain::values::{Email, GeneratedId, RequestId, TenantId, Username};
+use crate::domain::values::{Email, GeneratedId, TenantId, Username};
 use crate::projections::{ContactRow, ReadModels, SiteVisibility};
 use access_catalogue::Actor;
 use access_keyring::SessionClaims;
@@ -386,16 +384,10 @@ impl App {
         actor: Actor,
         cmd: &C,
     ) -> Result<u64, AppError> {
-        let request = RequestId::parse(request_id)
-            .map_err(|m| AppError::Internal(anyhow::anyhow!("derived request id: {m}")))?;
-        let ctx = CommandContext {
-            fingerprint: crate::secrets::sha256(request_id),
-            request_id: request,
-            tenant: Some(cmd.tenant().clone()),
-            actor,
-            correlation_id: uuid::Uuid::new_v4(),
-        };
-        Ok(self.execute(&ctx, cmd).await?.position)
+        Ok(self
+            .execute_derived(request_id, cmd.tenant(), actor, cmd)
+            .await?
+            .position)
     }
 
     /// Whether a contact of `tenant` may do `action`, from the read models.

@@ -3,11 +3,11 @@
 //! (OpenID Connect Back-Channel Logout 1.0), recorded once delivered. The
 //! worker that drives this is `crate::signout`; these are its steps.
 
-use super::{App, AppError, Command, CommandContext, Unit};
+use super::{App, AppError, Command, Unit};
 use crate::domain::oidc_grants::{self, GrantState, GrantStream};
-use crate::domain::values::{GeneratedId, RequestId, TenantId};
+use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, streams};
-use crate::projections::{LiveGrant, PendingLogout};
+use crate::projections::{LiveGrant, OidcGrantRow, PendingLogout};
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, Event, GrantEnd, IdentityEvent, TenantEvent,
 };
@@ -67,22 +67,18 @@ impl App {
             Step::Settle(_) => "logout",
         };
         let request_id = format!("grant-{label}:{tenant}:{grant_id}");
-        let ctx = CommandContext {
-            fingerprint: crate::secrets::sha256(&request_id),
-            request_id: RequestId::parse(&request_id)
-                .map_err(|m| AppError::Internal(anyhow::anyhow!("derived request id: {m}")))?,
-            tenant: Some(tenant.clone()),
-            actor: Actor::System {
-                component: "sign-out".into(),
-            },
-            correlation_id: uuid::Uuid::new_v4(),
+        let actor = Actor::System {
+            component: "sign-out".into(),
         };
         let cmd = GrantStep {
-            tenant,
+            tenant: tenant.clone(),
             grant_id,
             step,
         };
-        Ok(self.execute(&ctx, &cmd).await?.position)
+        Ok(self
+            .execute_derived(&request_id, &tenant, actor, &cmd)
+            .await?
+            .position)
     }
 
     /// Ends one grant for `reason` (once, whoever asks).
@@ -109,12 +105,38 @@ impl App {
         if grants.is_empty() || self.may_sign_in(tenant, contact_id)?.is_ok() {
             return Ok(0);
         }
+        self.end_live_grants(tenant, contact_id, GrantEnd::AccessLost, |_| true)
+            .await
+    }
+
+    /// Ends the live grants of a contact for which `which` holds, for
+    /// `reason`, and waits until that can be read; the number ended.
+    async fn end_live_grants(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        reason: GrantEnd,
+        which: impl Fn(&OidcGrantRow) -> bool,
+    ) -> Result<usize, AppError> {
+        let mut ended = 0;
         let mut last = 0;
-        for grant in &grants {
-            last = self.end_grant(tenant, grant, GrantEnd::AccessLost).await?;
+        for grant in self
+            .models
+            .live_grants_of(tenant, contact_id)
+            .map_err(AppError::Internal)?
+        {
+            let chosen = self
+                .models
+                .oidc_grant(tenant, &grant)
+                .map_err(AppError::Internal)?
+                .is_some_and(|g| which(&g));
+            if chosen {
+                last = self.end_grant(tenant, &grant, reason).await?;
+                ended += 1;
+            }
         }
         self.wait_for(last).await?;
-        Ok(grants.len())
+        Ok(ended)
     }
 
     /// Ends the live grants of a contact signed in before `at_ms`, when their
@@ -125,27 +147,9 @@ impl App {
         contact_id: &str,
         at_ms: i64,
     ) -> Result<usize, AppError> {
-        let mut ended = 0;
-        let mut last = 0;
-        for grant in self
-            .models
-            .live_grants_of(tenant, contact_id)
-            .map_err(AppError::Internal)?
-        {
-            let before = self
-                .models
-                .oidc_grant(tenant, &grant)
-                .map_err(AppError::Internal)?
-                .is_some_and(|g| g.auth_time_ms < at_ms);
-            if before {
-                last = self
-                    .end_grant(tenant, &grant, GrantEnd::PasswordChanged)
-                    .await?;
-                ended += 1;
-            }
-        }
-        self.wait_for(last).await?;
-        Ok(ended)
+        let before = |g: &OidcGrantRow| g.auth_time_ms < at_ms;
+        self.end_live_grants(tenant, contact_id, GrantEnd::PasswordChanged, before)
+            .await
     }
 
     /// Live grants of every tenant, after the index key `after`, at most
@@ -340,24 +344,8 @@ impl App {
         contact_id: &str,
         session_id: &str,
     ) -> Result<usize, AppError> {
-        let mut ended = 0;
-        let mut last = 0;
-        for grant in self
-            .models
-            .live_grants_of(tenant, contact_id)
-            .map_err(AppError::Internal)?
-        {
-            let in_session = self
-                .models
-                .oidc_grant(tenant, &grant)
-                .map_err(AppError::Internal)?
-                .is_some_and(|g| g.session_id == session_id);
-            if in_session {
-                last = self.end_grant(tenant, &grant, GrantEnd::LoggedOut).await?;
-                ended += 1;
-            }
-        }
-        self.wait_for(last).await?;
-        Ok(ended)
+        let in_session = |g: &OidcGrantRow| g.session_id == session_id;
+        self.end_live_grants(tenant, contact_id, GrantEnd::LoggedOut, in_session)
+            .await
     }
 }

@@ -2,9 +2,9 @@
 //! rotate a refresh token through the grant's stream (so each works once,
 //! whichever replica is asked), and sign the tokens.
 
-use super::{App, AppError, Command, CommandContext, Unit};
+use super::{App, AppError, Command, Unit};
 use crate::domain::oidc_grants::{self, GrantRefusal, GrantState, GrantStream};
-use crate::domain::values::{GeneratedId, RequestId, TenantId};
+use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, Reason, streams};
 use crate::projections::OidcClientRow;
 use access_catalogue::Actor;
@@ -311,17 +311,12 @@ impl App {
         // Every token request is its own: a replayed code must meet the
         // grant's state, never a stored answer.
         let request_id = format!("oidc-token:{}", uuid::Uuid::new_v4());
-        let ctx = CommandContext {
-            fingerprint: crate::secrets::sha256(&request_id),
-            request_id: RequestId::parse(&request_id)
-                .map_err(|m| AppError::Internal(anyhow::anyhow!("derived request id: {m}")))?,
-            tenant: Some(tenant.clone()),
-            actor: Actor::System {
-                component: format!("oidc-client:{}", client.client_id),
-            },
-            correlation_id: uuid::Uuid::new_v4(),
+        let actor = Actor::System {
+            component: format!("oidc-client:{}", client.client_id),
         };
-        let outcome = self.execute(&ctx, &cmd).await?;
+        let outcome = self
+            .execute_derived(&request_id, tenant, actor, &cmd)
+            .await?;
         // Userinfo and introspection read the grant's row: let them see it.
         // The tokens are the client's either way: what is written is done.
         if let Err(e) = self.wait_for(outcome.position).await {

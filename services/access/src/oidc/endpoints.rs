@@ -153,6 +153,16 @@ fn client_request(
     })
 }
 
+impl ClientRequest {
+    /// A form parameter, empty when absent.
+    fn param(&self, name: &str) -> &str {
+        self.params
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+}
+
 /// `POST /t/<tenant>/token`.
 pub(super) async fn token(
     State(app): State<App>,
@@ -164,21 +174,20 @@ pub(super) async fn token(
         Ok(req) => req,
         Err(answer) => return *answer,
     };
-    let get = |k: &str| req.params.get(k).map(String::as_str).unwrap_or_default();
-    let result = match get("grant_type") {
+    let result = match req.param("grant_type") {
         "authorization_code" => {
             let verifier = req.params.get("code_verifier").map(String::as_str);
             app.exchange_code(
                 &req.tenant,
                 &req.client,
-                get("code"),
-                get("redirect_uri"),
+                req.param("code"),
+                req.param("redirect_uri"),
                 verifier,
             )
             .await
         }
         "refresh_token" => {
-            app.refresh_tokens(&req.tenant, &req.client, get("refresh_token"))
+            app.refresh_tokens(&req.tenant, &req.client, req.param("refresh_token"))
                 .await
         }
         "" => Err(OauthError::new("invalid_request", "grant_type is missing")),
@@ -254,11 +263,7 @@ pub(super) async fn introspect(
         Ok(req) => req,
         Err(answer) => return *answer,
     };
-    let token = req
-        .params
-        .get("token")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let token = req.param("token");
     match app.introspect(req.tenant.as_str(), &req.client, token) {
         Ok(answer) => json(StatusCode::OK, &answer, "no-store"),
         Err(e) => oauth_error(&e, false),
@@ -276,11 +281,7 @@ pub(super) async fn revoke(
         Ok(req) => req,
         Err(answer) => return *answer,
     };
-    let token = req
-        .params
-        .get("token")
-        .map(String::as_str)
-        .unwrap_or_default();
+    let token = req.param("token");
     match app.revoke_token(&req.tenant, &req.client, token).await {
         Ok(()) => json(StatusCode::OK, &serde_json::json!({}), "no-store"),
         Err(e) => oauth_error(&e, false),
