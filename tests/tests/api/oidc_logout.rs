@@ -254,3 +254,47 @@ async fn a_password_reset_ends_the_sign_ins_made_before_it() {
     p.app.settled_head().await;
     assert!(refreshes(&p, &after).await, "the new sign-in stands");
 }
+
+#[tokio::test]
+async fn a_client_that_refuses_its_logout_token_is_recorded_as_given_up() {
+    use access_proto::v1 as pb;
+    let p = Provider::start().await;
+    // A portal that answers 404 where the logout token goes.
+    let rp =
+        access_tests::relying_party::RelyingParty::start(&p.issuer, &p.client_id, &p.secret).await;
+    let refusing = format!("{}/nowhere", rp.url);
+    crate::oidc_flow::tell_of_sign_outs(&p.app, &p.key, &p.client_id, &refusing).await;
+    p.app.settled_head().await;
+    signed_in(&p, &mut Agent::default()).await;
+    p.app
+        .access()
+        .disable_access(p.app.req(
+            &p.key,
+            pb::ContactCommand {
+                request_id: access_tests::new_id(),
+                contact_id: p.contact_id.clone(),
+                reason: "left".into(),
+            },
+        ))
+        .await
+        .expect("disabled");
+    let mut words = String::new();
+    for _ in 0..100 {
+        let history = p.app.accessctl(
+            &p.key,
+            &[
+                "audit".as_ref(),
+                "replay".as_ref(),
+                "--contact".as_ref(),
+                p.contact_id.as_ref(),
+            ],
+        );
+        words = String::from_utf8_lossy(&history.stdout).into_owned();
+        if words.contains("gave up telling") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(words.contains("gave up telling 'Web shop'"), "{words}");
+    assert!(words.contains("refused the logout token (404"), "{words}");
+}
