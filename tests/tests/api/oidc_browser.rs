@@ -89,8 +89,16 @@ async fn logouts(b: &Browser, rp: &RelyingParty, count: usize) -> Vec<serde_json
             .goto(&format!("{}/logouts", rp.url))
             .await
             .expect("the portal");
-        let shown = result(b).await;
-        let list = shown.as_array().cloned().unwrap_or_default();
+        // The list may be empty yet ("[]"): read it as it is, then again.
+        let shown = b
+            .client
+            .find(Locator::Id("result"))
+            .await
+            .expect("the list")
+            .text()
+            .await
+            .expect("its text");
+        let list: Vec<serde_json::Value> = serde_json::from_str(&shown).unwrap_or_default();
         if list.len() >= count {
             return list;
         }
