@@ -1,8 +1,8 @@
 //! How each event changes the rows: the projection itself, the same code
 //! for live read models and for replays into temporary ones.
 
-use super::keys;
 use super::rows::*;
+use super::tables::{Tables, TenantTables};
 use crate::domain::contact::Lifecycle;
 use crate::domain::lockout::remember_failure;
 use crate::domain::password_policy::PasswordPolicy;
@@ -11,305 +11,71 @@ use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, DefaultVisibility, Event, IdentityEvent, InvitationEvent,
     LoginKind, OidcClientEvent, OidcGrantEvent, PortalLinkEvent, TenantEvent,
 };
-use serde::{Deserialize, Serialize};
 
-/// Reads and writes rows during one batch.
-pub(super) trait Rows {
-    fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>>;
-    fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T);
-    fn del(&mut self, key: Vec<u8>);
-
-    /// Changes the row at `key` with `change`, if there is one.
-    fn update<T: Serialize + for<'a> Deserialize<'a>>(
-        &mut self,
-        key: Vec<u8>,
-        change: impl FnOnce(&mut T),
-    ) -> anyhow::Result<()> {
-        if let Some(mut row) = self.get::<T>(&key)? {
-            change(&mut row);
-            self.put(key, &row);
-        }
-        Ok(())
-    }
-}
-
-fn set_invitation_expiry(
-    rows: &mut impl Rows,
-    tenant: &str,
-    contact_id: &str,
-    expires_at_ms: i64,
-) -> anyhow::Result<()> {
-    rows.update(keys::contact(tenant, contact_id), |row: &mut ContactRow| {
-        row.invitation_expires_at_ms = expires_at_ms;
-    })
-}
-
-/// Applies one event to the rows.
-pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> anyhow::Result<()> {
+/// Applies one event to the rows and moves the checkpoint to it.
+pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
     let tenant = envelope.stream.tenant();
     let id = envelope.stream.id();
     match event {
-        Event::Tenant(TenantEvent::TenantCreated(e)) => rows.put(
-            keys::tenant(tenant),
-            &TenantRow {
-                name: e.name,
-                sites: e.sites,
-                default_order_site: e.default_order_site,
-                default_visibility: DefaultVisibility::AllSites,
-                inactive_customers_may_log_in: true,
-                approval_required: false,
-                username_administrators: Vec::new(),
-                password_policy: PasswordPolicy::default(),
-                branding: Branding::default(),
-            },
-        ),
-        Event::Tenant(TenantEvent::SigningKeyAdded(e)) => rows.put(
-            keys::signing_key(tenant, &e.key_id),
-            &SigningKeyRow {
-                key_id: e.key_id,
-                algorithm: e.algorithm,
-                public_key: e.public_key,
-                server_key_id: e.server_key_id,
-                retired_until_ms: None,
-            },
-        ),
-        Event::Tenant(TenantEvent::SigningKeyRetired(e)) => {
-            rows.update(
-                keys::signing_key(tenant, &e.key_id),
-                |row: &mut SigningKeyRow| {
-                    row.retired_until_ms = Some(e.published_until_ms);
+        Event::Tenant(e) => apply_tenant(tables, tenant, e),
+        Event::Customer(CustomerEvent::CustomerCreated(e)) => {
+            tables.tenant_mut(tenant).customers.insert(
+                e.record.customer_id.as_str().into(),
+                CustomerRow {
+                    record: e.record,
+                    status: e.status,
+                    documents: None,
                 },
-            )?;
+            );
         }
-        Event::Tenant(TenantEvent::BrandingSet(e)) => {
-            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
-                row.branding = Branding {
-                    logo_url: e.logo_url,
-                    accent_colour: e.accent_colour,
-                    portal_url: e.portal_url,
-                };
-            })?;
-        }
-        Event::Tenant(TenantEvent::PasswordPolicySet(e)) => {
-            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
-                row.password_policy = PasswordPolicy {
-                    min_length: e.min_length,
-                    require_mixed_case: e.require_mixed_case,
-                    require_symbol: e.require_symbol,
-                };
-            })?;
-        }
-        Event::Tenant(TenantEvent::ApprovalPolicySet(e)) => {
-            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
-                row.approval_required = e.approval_required;
-            })?;
-        }
-        Event::Tenant(TenantEvent::UsernameAdministratorsSet(e)) => {
-            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
-                row.username_administrators = e.emails;
-            })?;
-        }
-        Event::Tenant(TenantEvent::TenantSettingsChanged(e)) => {
-            rows.update(keys::tenant(tenant), |row: &mut TenantRow| {
-                row.sites = e.sites;
-                row.default_order_site = e.default_order_site;
-                row.default_visibility = e.default_visibility;
-                row.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
-            })?;
-        }
-        Event::Tenant(TenantEvent::ApiKeyIssued(e)) => rows.put(
-            keys::key(&e.key_id),
-            &KeyRow {
-                tenant: tenant.to_owned(),
-                role: e.role,
-                key_sha256: e.key_sha256,
-                name: e.name,
-                rep_id: e.rep_id,
-                revoked: false,
-            },
-        ),
-        Event::Tenant(TenantEvent::ApiKeyRevoked(e)) => {
-            rows.update(keys::key(&e.key_id), |row: &mut KeyRow| {
-                row.revoked = true;
-            })?;
-        }
-        Event::Customer(CustomerEvent::CustomerCreated(e)) => rows.put(
-            keys::customer(tenant, &e.record.customer_id),
-            &CustomerRow {
-                record: e.record,
-                status: e.status,
-                documents: None,
-            },
-        ),
         Event::Customer(change) => {
-            rows.update(
-                keys::customer(tenant, id),
-                |row: &mut CustomerRow| match change {
+            if let Some(row) = tables.tenant_mut(tenant).customers.get_mut(id) {
+                match change {
                     CustomerEvent::CustomerUpdated(e) => row.record = e.record,
                     CustomerEvent::CustomerStatusChanged(e) => row.status = e.status,
                     CustomerEvent::DocumentVisibilitySet(e) => row.documents = Some(e.kinds),
                     CustomerEvent::CustomerCreated(_) => {}
-                },
-            )?;
-        }
-        Event::Contact(ContactEvent::ContactInvited(e)) => {
-            rows.put(keys::membership(tenant, &e.identity_id), &e.contact_id);
-            rows.put(
-                keys::customer_contact(tenant, &e.customer_id, &e.contact_id),
-                &(),
-            );
-            rows.put(
-                keys::contact(tenant, &e.contact_id),
-                &ContactRow {
-                    contact_id: e.contact_id.clone(),
-                    customer_id: e.customer_id,
-                    email: e.email.text().to_owned(),
-                    identity_id: e.identity_id,
-                    site_rule: e.site_rule,
-                    lifecycle: Lifecycle::Invited,
-                    disabled: false,
-                    invitation_id: e.invitation_id,
-                    username: None,
-                    kind: LoginKind::Management,
-                    local_password_hash: None,
-                    temporary: false,
-                    logged_in: false,
-                    invitation_expires_at_ms: 0,
-                    last_email: None,
-                    failed_logins: Vec::new(),
-                    locked_until_ms: 0,
-                },
-            );
-        }
-        Event::Contact(ContactEvent::LoginCreated(e)) => {
-            rows.put(
-                keys::customer_contact(tenant, &e.customer_id, &e.contact_id),
-                &(),
-            );
-            if let Some(identity) = &e.identity_id {
-                rows.put(keys::membership(tenant, identity), &e.contact_id);
-            }
-            rows.put(keys::username(tenant, &e.username), &e.contact_id);
-            rows.put(
-                keys::contact(tenant, &e.contact_id),
-                &ContactRow {
-                    contact_id: e.contact_id.clone(),
-                    customer_id: e.customer_id,
-                    email: e.email.map(|e| e.text().to_owned()).unwrap_or_default(),
-                    identity_id: e.identity_id.unwrap_or_default(),
-                    site_rule: e.site_rule,
-                    lifecycle: Lifecycle::Active,
-                    disabled: false,
-                    invitation_id: String::new(),
-                    username: Some(e.username),
-                    kind: e.kind,
-                    local_password_hash: None,
-                    temporary: false,
-                    logged_in: false,
-                    invitation_expires_at_ms: 0,
-                    last_email: None,
-                    failed_logins: Vec::new(),
-                    locked_until_ms: 0,
-                },
-            );
-        }
-        Event::Contact(change) => {
-            let key = keys::contact(tenant, id);
-            if let Some(mut row) = rows.get::<ContactRow>(&key)? {
-                match change {
-                    ContactEvent::ContactActivated(_) => row.lifecycle = Lifecycle::Active,
-                    ContactEvent::AccessDisabled(_) => row.disabled = true,
-                    ContactEvent::AccessRestored(_) => row.disabled = false,
-                    ContactEvent::AccessRevoked(_) => row.lifecycle = Lifecycle::Revoked,
-                    ContactEvent::LocalPasswordSet(e) => {
-                        row.local_password_hash = Some(e.password_hash);
-                        row.temporary = e.temporary;
-                    }
-                    ContactEvent::FirstLogin(_) => row.logged_in = true,
-                    ContactEvent::EmailSent(e) => {
-                        row.last_email = Some(LastEmail {
-                            kind: e.kind,
-                            sent: true,
-                            reason: String::new(),
-                        });
-                    }
-                    ContactEvent::EmailDeliveryFailed(e) => {
-                        row.last_email = Some(LastEmail {
-                            kind: e.kind,
-                            sent: false,
-                            reason: e.reason,
-                        });
-                    }
-                    ContactEvent::ContactDetailsChanged(e) => {
-                        if !row.identity_id.is_empty() {
-                            rows.del(keys::membership(tenant, &row.identity_id));
-                        }
-                        if let Some(old) = &row.username {
-                            rows.del(keys::username(tenant, old));
-                        }
-                        if let Some(identity) = &e.identity_id {
-                            rows.put(keys::membership(tenant, identity), &row.contact_id);
-                        }
-                        if let Some(username) = &e.username {
-                            rows.put(keys::username(tenant, username), &row.contact_id);
-                        }
-                        row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
-                        row.identity_id = e.identity_id.unwrap_or_default();
-                        row.username = e.username;
-                    }
-                    ContactEvent::ContactAwaitingApproval(_) => {
-                        row.lifecycle = Lifecycle::PendingApproval
-                    }
-                    ContactEvent::ContactApproved(_) => row.lifecycle = Lifecycle::Active,
-                    ContactEvent::ContactRejected(_) => row.lifecycle = Lifecycle::Revoked,
-                    ContactEvent::LocalPasswordCleared(_) => {
-                        row.local_password_hash = None;
-                        row.temporary = false;
-                    }
-                    ContactEvent::LoginFailed(e) => {
-                        remember_failure(&mut row.failed_logins, e.at_ms)
-                    }
-                    ContactEvent::LoginLocked(e) => row.locked_until_ms = e.until_ms,
-                    ContactEvent::LoginFailuresCleared(_) => {
-                        row.failed_logins.clear();
-                        row.locked_until_ms = 0;
-                    }
-                    ContactEvent::LoginCodeExchanged(_) => row.logged_in = true,
-                    ContactEvent::PasswordResetRequested(_)
-                    | ContactEvent::PasswordResetCompleted(_) => {}
-                    ContactEvent::ContactInvited(_) | ContactEvent::LoginCreated(_) => {}
                 }
-                rows.put(key, &row);
             }
         }
-        Event::Identity(IdentityEvent::IdentityRegistered(e)) => rows.put(
-            keys::identity(id),
-            &IdentityRow {
-                email: e.email.text().to_owned(),
-                password_hash: None,
-            },
-        ),
+        Event::Contact(e) => apply_contact(tables.tenant_mut(tenant), id, e),
+        Event::Identity(IdentityEvent::IdentityRegistered(e)) => {
+            tables.globals_mut(id.as_bytes()).identities.insert(
+                id.into(),
+                IdentityRow {
+                    email: e.email.text().to_owned(),
+                    password_hash: None,
+                },
+            );
+        }
         Event::Identity(IdentityEvent::IdentityForgotten(f)) => {
             // What the rows hold of the person goes with the key.
-            rows.del(keys::identity(id));
+            tables.globals_mut(id.as_bytes()).identities.remove(id);
             for (tenant, contact_id) in &f.contacts {
-                rows.update(keys::contact(tenant, contact_id), |row: &mut ContactRow| {
+                if let Some(row) = tables
+                    .tenants
+                    .get_mut(tenant.as_str())
+                    .and_then(|t| t.contacts.get_mut(contact_id.as_str()))
+                {
                     row.email = access_catalogue::personal::ERASED.to_owned();
-                })?;
+                }
             }
         }
         Event::Identity(IdentityEvent::PasswordSet(e)) => {
-            rows.update(keys::identity(id), |row: &mut IdentityRow| {
+            if let Some(row) = tables.globals_mut(id.as_bytes()).identities.get_mut(id) {
                 row.password_hash = Some(e.password_hash);
-            })?;
+            }
         }
-        Event::OidcClient(e) => apply_client(rows, tenant, id, e)?,
-        Event::OidcGrant(e) => apply_grant(rows, tenant, id, e)?,
+        Event::OidcClient(e) => apply_client(tables.tenant_mut(tenant), id, e),
+        Event::OidcGrant(e) => apply_grant(tables.tenant_mut(tenant), tenant, id, e),
         Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
-            rows.put(keys::portal_link_id(tenant, &e.link_id), &e.token_sha256);
-            rows.put(
-                keys::portal_link(&e.token_sha256),
-                &PortalLinkRow {
+            tables
+                .tenant_mut(tenant)
+                .portal_link_ids
+                .insert(e.link_id.as_str().into(), e.token_sha256);
+            tables.globals_mut(&e.token_sha256).portal_links.insert(
+                e.token_sha256,
+                PortalLinkRow {
                     tenant: tenant.to_owned(),
                     link_id: e.link_id,
                     customer_id: e.customer_id,
@@ -320,93 +86,327 @@ pub(super) fn apply(rows: &mut impl Rows, envelope: &Envelope, event: Event) -> 
             );
         }
         Event::PortalLink(PortalLinkEvent::PortalLinkDeleted(_)) => {
-            if let Some(hash) = rows.get::<[u8; 32]>(&keys::portal_link_id(tenant, id))? {
-                rows.update(keys::portal_link(&hash), |row: &mut PortalLinkRow| {
-                    row.deleted = true;
-                })?;
+            let hash = tables
+                .tenant(tenant)
+                .and_then(|t| t.portal_link_ids.get(id).copied());
+            if let Some(hash) = hash
+                && let Some(row) = tables.globals_mut(&hash).portal_links.get_mut(&hash)
+            {
+                row.deleted = true;
             }
         }
         // The log's own record: nothing any read model answers from.
         Event::System(_) => {}
-        Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
-            rows.put(keys::invitation(tenant, &e.invitation_id), &e.contact_id);
-            set_invitation_expiry(rows, tenant, &e.contact_id, e.expires_at_ms)?;
-        }
-        Event::Invitation(InvitationEvent::InvitationResent(e)) => {
-            if let Some(contact_id) = rows.get::<String>(&keys::invitation(tenant, id))? {
-                set_invitation_expiry(rows, tenant, &contact_id, e.expires_at_ms)?;
-            }
-        }
-        Event::Invitation(
-            InvitationEvent::InvitationAccepted(_) | InvitationEvent::InvitationCancelled(_),
-        ) => {
-            if let Some(contact_id) = rows.get::<String>(&keys::invitation(tenant, id))? {
-                set_invitation_expiry(rows, tenant, &contact_id, 0)?;
-            }
-        }
-        Event::EmailSlot(_)
-        | Event::UsernameSlot(_)
-        | Event::Tenant(
-            TenantEvent::EmailTemplateSet(_)
-            | TenantEvent::EmailTemplateReset(_)
-            | TenantEvent::NotificationPolicySet(_),
-        ) => {}
+        Event::Invitation(e) => apply_invitation(tables.tenant_mut(tenant), id, e),
+        Event::EmailSlot(_) | Event::UsernameSlot(_) => {}
     }
-    Ok(())
+    tables.checkpoint = envelope.position;
+    tables.checkpoint_hash = Some(envelope.hash);
+}
+
+fn apply_tenant(tables: &mut Tables, tenant: &str, event: TenantEvent) {
+    if let TenantEvent::ApiKeyIssued(e) = event {
+        tables.globals_mut(e.key_id.as_bytes()).api_keys.insert(
+            e.key_id.as_str().into(),
+            KeyRow {
+                tenant: tenant.to_owned(),
+                role: e.role,
+                key_sha256: e.key_sha256,
+                name: e.name,
+                rep_id: e.rep_id,
+                revoked: false,
+            },
+        );
+        return;
+    }
+    if let TenantEvent::ApiKeyRevoked(e) = event {
+        if let Some(row) = tables
+            .globals_mut(e.key_id.as_bytes())
+            .api_keys
+            .get_mut(e.key_id.as_str())
+        {
+            row.revoked = true;
+        }
+        return;
+    }
+    let t = tables.tenant_mut(tenant);
+    match event {
+        TenantEvent::TenantCreated(e) => {
+            t.row = Some(TenantRow {
+                name: e.name,
+                sites: e.sites,
+                default_order_site: e.default_order_site,
+                default_visibility: DefaultVisibility::AllSites,
+                inactive_customers_may_log_in: true,
+                approval_required: false,
+                username_administrators: Vec::new(),
+                password_policy: PasswordPolicy::default(),
+                branding: Branding::default(),
+            });
+        }
+        TenantEvent::SigningKeyAdded(e) => {
+            t.signing_keys.insert(
+                e.key_id.as_str().into(),
+                SigningKeyRow {
+                    key_id: e.key_id,
+                    algorithm: e.algorithm,
+                    public_key: e.public_key,
+                    server_key_id: e.server_key_id,
+                    retired_until_ms: None,
+                },
+            );
+        }
+        TenantEvent::SigningKeyRetired(e) => {
+            if let Some(row) = t.signing_keys.get_mut(e.key_id.as_str()) {
+                row.retired_until_ms = Some(e.published_until_ms);
+            }
+        }
+        change => {
+            let Some(row) = t.row.as_mut() else { return };
+            match change {
+                TenantEvent::BrandingSet(e) => {
+                    row.branding = Branding {
+                        logo_url: e.logo_url,
+                        accent_colour: e.accent_colour,
+                        portal_url: e.portal_url,
+                    };
+                }
+                TenantEvent::PasswordPolicySet(e) => {
+                    row.password_policy = PasswordPolicy {
+                        min_length: e.min_length,
+                        require_mixed_case: e.require_mixed_case,
+                        require_symbol: e.require_symbol,
+                    };
+                }
+                TenantEvent::ApprovalPolicySet(e) => row.approval_required = e.approval_required,
+                TenantEvent::UsernameAdministratorsSet(e) => {
+                    row.username_administrators = e.emails;
+                }
+                TenantEvent::TenantSettingsChanged(e) => {
+                    row.sites = e.sites;
+                    row.default_order_site = e.default_order_site;
+                    row.default_visibility = e.default_visibility;
+                    row.inactive_customers_may_log_in = e.inactive_customers_may_log_in;
+                }
+                TenantEvent::TenantCreated(_)
+                | TenantEvent::SigningKeyAdded(_)
+                | TenantEvent::SigningKeyRetired(_)
+                | TenantEvent::ApiKeyIssued(_)
+                | TenantEvent::ApiKeyRevoked(_)
+                | TenantEvent::EmailTemplateSet(_)
+                | TenantEvent::EmailTemplateReset(_)
+                | TenantEvent::NotificationPolicySet(_) => {}
+            }
+        }
+    }
+}
+
+/// Lists a contact under its customer, keeping the id order.
+fn list_under_customer(t: &mut TenantTables, customer_id: &str, contact_id: &str) {
+    let listed = t.customer_contacts.entry(customer_id.into()).or_default();
+    if let Err(at) = listed.binary_search_by(|c| c.as_ref().cmp(contact_id)) {
+        listed.insert(at, contact_id.into());
+    }
+}
+
+/// A contact's row as its first event makes it.
+fn new_contact(
+    contact_id: String,
+    customer_id: String,
+    site_rule: access_catalogue::catalogue::SiteRule,
+) -> ContactRow {
+    ContactRow {
+        contact_id,
+        customer_id,
+        email: String::new(),
+        identity_id: String::new(),
+        site_rule,
+        lifecycle: Lifecycle::Invited,
+        disabled: false,
+        invitation_id: String::new(),
+        username: None,
+        kind: LoginKind::Management,
+        local_password_hash: None,
+        temporary: false,
+        logged_in: false,
+        invitation_expires_at_ms: 0,
+        last_email: None,
+        failed_logins: Vec::new(),
+        locked_until_ms: 0,
+    }
+}
+
+fn apply_contact(t: &mut TenantTables, id: &str, event: ContactEvent) {
+    match event {
+        ContactEvent::ContactInvited(e) => {
+            t.memberships
+                .insert(e.identity_id.as_str().into(), e.contact_id.as_str().into());
+            list_under_customer(t, &e.customer_id, &e.contact_id);
+            let mut row = new_contact(e.contact_id.clone(), e.customer_id, e.site_rule);
+            row.email = e.email.text().to_owned();
+            row.identity_id = e.identity_id;
+            row.invitation_id = e.invitation_id;
+            t.contacts.insert(e.contact_id.into(), row);
+        }
+        ContactEvent::LoginCreated(e) => {
+            list_under_customer(t, &e.customer_id, &e.contact_id);
+            if let Some(identity) = &e.identity_id {
+                t.memberships
+                    .insert(identity.as_str().into(), e.contact_id.as_str().into());
+            }
+            t.usernames.insert(
+                e.username.to_lowercase().into(),
+                e.contact_id.as_str().into(),
+            );
+            let mut row = new_contact(e.contact_id.clone(), e.customer_id, e.site_rule);
+            row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
+            row.identity_id = e.identity_id.unwrap_or_default();
+            row.lifecycle = Lifecycle::Active;
+            row.username = Some(e.username);
+            row.kind = e.kind;
+            t.contacts.insert(e.contact_id.into(), row);
+        }
+        ContactEvent::ContactDetailsChanged(e) => {
+            let Some(row) = t.contacts.get_mut(id) else {
+                return;
+            };
+            if !row.identity_id.is_empty() {
+                t.memberships.remove(row.identity_id.as_str());
+            }
+            if let Some(old) = &row.username {
+                t.usernames.remove(old.to_lowercase().as_str());
+            }
+            if let Some(identity) = &e.identity_id {
+                t.memberships.insert(identity.as_str().into(), id.into());
+            }
+            if let Some(username) = &e.username {
+                t.usernames
+                    .insert(username.to_lowercase().into(), id.into());
+            }
+            row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
+            row.identity_id = e.identity_id.unwrap_or_default();
+            row.username = e.username;
+        }
+        change => {
+            let Some(row) = t.contacts.get_mut(id) else {
+                return;
+            };
+            match change {
+                ContactEvent::ContactActivated(_) => row.lifecycle = Lifecycle::Active,
+                ContactEvent::AccessDisabled(_) => row.disabled = true,
+                ContactEvent::AccessRestored(_) => row.disabled = false,
+                ContactEvent::AccessRevoked(_) => row.lifecycle = Lifecycle::Revoked,
+                ContactEvent::LocalPasswordSet(e) => {
+                    row.local_password_hash = Some(e.password_hash);
+                    row.temporary = e.temporary;
+                }
+                ContactEvent::FirstLogin(_) | ContactEvent::LoginCodeExchanged(_) => {
+                    row.logged_in = true;
+                }
+                ContactEvent::EmailSent(e) => {
+                    row.last_email = Some(LastEmail {
+                        kind: e.kind,
+                        sent: true,
+                        reason: String::new(),
+                    });
+                }
+                ContactEvent::EmailDeliveryFailed(e) => {
+                    row.last_email = Some(LastEmail {
+                        kind: e.kind,
+                        sent: false,
+                        reason: e.reason,
+                    });
+                }
+                ContactEvent::ContactAwaitingApproval(_) => {
+                    row.lifecycle = Lifecycle::PendingApproval;
+                }
+                ContactEvent::ContactApproved(_) => row.lifecycle = Lifecycle::Active,
+                ContactEvent::ContactRejected(_) => row.lifecycle = Lifecycle::Revoked,
+                ContactEvent::LocalPasswordCleared(_) => {
+                    row.local_password_hash = None;
+                    row.temporary = false;
+                }
+                ContactEvent::LoginFailed(e) => remember_failure(&mut row.failed_logins, e.at_ms),
+                ContactEvent::LoginLocked(e) => row.locked_until_ms = e.until_ms,
+                ContactEvent::LoginFailuresCleared(_) => {
+                    row.failed_logins.clear();
+                    row.locked_until_ms = 0;
+                }
+                ContactEvent::PasswordResetRequested(_)
+                | ContactEvent::PasswordResetCompleted(_)
+                | ContactEvent::ContactDetailsChanged(_)
+                | ContactEvent::ContactInvited(_)
+                | ContactEvent::LoginCreated(_) => {}
+            }
+        }
+    }
+}
+
+fn apply_invitation(t: &mut TenantTables, id: &str, event: InvitationEvent) {
+    let (contact_id, expires_at_ms) = match event {
+        InvitationEvent::InvitationIssued(e) => {
+            t.invitations
+                .insert(e.invitation_id.into(), e.contact_id.as_str().into());
+            (Some(e.contact_id), e.expires_at_ms)
+        }
+        InvitationEvent::InvitationResent(e) => (None, e.expires_at_ms),
+        InvitationEvent::InvitationAccepted(_) | InvitationEvent::InvitationCancelled(_) => {
+            (None, 0)
+        }
+    };
+    let contact_id = match contact_id {
+        Some(c) => c,
+        None => match t.invitations.get(id) {
+            Some(c) => c.to_string(),
+            None => return,
+        },
+    };
+    if let Some(row) = t.contacts.get_mut(contact_id.as_str()) {
+        row.invitation_expires_at_ms = expires_at_ms;
+    }
 }
 
 /// A client's row follows its events; a removed client has none.
-fn apply_client(
-    rows: &mut impl Rows,
-    tenant: &str,
-    id: &str,
-    event: OidcClientEvent,
-) -> anyhow::Result<()> {
-    let key = keys::oidc_client(tenant, id);
+fn apply_client(t: &mut TenantTables, id: &str, event: OidcClientEvent) {
     match event {
-        OidcClientEvent::OidcClientRegistered(e) => rows.put(
-            key,
-            &OidcClientRow {
-                client_id: e.client_id,
-                kind: e.kind,
-                settings: e.settings,
-                secret_generation: u32::from(e.secret_sha256.is_some()),
-                secret_sha256: e.secret_sha256,
-            },
-        ),
+        OidcClientEvent::OidcClientRegistered(e) => {
+            t.oidc_clients.insert(
+                id.into(),
+                OidcClientRow {
+                    client_id: e.client_id,
+                    kind: e.kind,
+                    settings: e.settings,
+                    secret_generation: u32::from(e.secret_sha256.is_some()),
+                    secret_sha256: e.secret_sha256,
+                },
+            );
+        }
         OidcClientEvent::OidcClientUpdated(e) => {
-            if let Some(mut row) = rows.get::<OidcClientRow>(&key)? {
+            if let Some(row) = t.oidc_clients.get_mut(id) {
                 row.settings = e.settings;
-                rows.put(key, &row);
             }
         }
         OidcClientEvent::OidcClientSecretRotated(e) => {
-            if let Some(mut row) = rows.get::<OidcClientRow>(&key)? {
+            if let Some(row) = t.oidc_clients.get_mut(id) {
                 row.secret_sha256 = Some(e.secret_sha256);
                 row.secret_generation = e.generation;
-                rows.put(key, &row);
             }
         }
-        OidcClientEvent::OidcClientRemoved(_) => rows.del(key),
+        OidcClientEvent::OidcClientRemoved(_) => {
+            t.oidc_clients.remove(id);
+        }
     }
-    Ok(())
 }
 
 /// A grant's row follows its events; the contact's index lists it.
-fn apply_grant(
-    rows: &mut impl Rows,
-    tenant: &str,
-    id: &str,
-    event: OidcGrantEvent,
-) -> anyhow::Result<()> {
-    let key = keys::oidc_grant(tenant, id);
+fn apply_grant(t: &mut TenantTables, tenant: &str, id: &str, event: OidcGrantEvent) {
     match event {
         // A grant is live (listed by contact) once its code is redeemed: a
         // code never redeemed gives nothing to end.
         OidcGrantEvent::AuthorizationCodeIssued(e) => {
-            rows.put(
-                key,
-                &OidcGrantRow {
+            t.grants.insert(
+                id.into(),
+                OidcGrantRow {
                     grant_id: id.to_owned(),
                     client_id: e.client_id,
                     contact_id: e.contact_id,
@@ -419,50 +419,49 @@ fn apply_grant(
             );
         }
         OidcGrantEvent::AuthorizationCodeRedeemed(e) => {
-            if let Some(mut row) = rows.get::<OidcGrantRow>(&key)? {
+            if let Some(row) = t.grants.get_mut(id) {
                 if row.ended.is_none() {
-                    rows.put(keys::contact_grant(tenant, &row.contact_id, id), &());
+                    t.live_grants
+                        .insert((row.contact_id.as_str().into(), id.into()));
                 }
                 row.generation = 1;
                 row.refresh_expires_at_ms = e.refresh_expires_at_ms;
-                rows.put(key, &row);
             }
         }
         OidcGrantEvent::RefreshTokenRotated(e) => {
-            rows.update(key, |row: &mut OidcGrantRow| {
+            if let Some(row) = t.grants.get_mut(id) {
                 row.generation = e.generation;
                 row.refresh_expires_at_ms = e.refresh_expires_at_ms;
-            })?;
+            }
         }
         OidcGrantEvent::GrantRevoked(e) => {
-            if let Some(mut row) = rows.get::<OidcGrantRow>(&key)? {
-                rows.del(keys::contact_grant(tenant, &row.contact_id, id));
-                let client =
-                    rows.get::<OidcClientRow>(&keys::oidc_client(tenant, &row.client_id))?;
-                let uri = client.and_then(|c| c.settings.backchannel_logout_uri);
-                if let Some(uri) =
-                    uri.filter(|_| crate::domain::oidc_grants::tells_client(e.reason))
-                {
-                    rows.put(
-                        keys::pending_logout(tenant, id),
-                        &PendingLogout {
-                            tenant: tenant.to_owned(),
-                            grant_id: id.to_owned(),
-                            client_id: row.client_id.clone(),
-                            contact_id: row.contact_id.clone(),
-                            session_id: row.session_id.clone(),
-                            uri,
-                        },
-                    );
-                }
-                row.ended = Some(e.reason);
-                rows.put(key, &row);
+            let Some(row) = t.grants.get_mut(id) else {
+                return;
+            };
+            t.live_grants
+                .remove(&(row.contact_id.as_str().into(), id.into()));
+            let uri = t
+                .oidc_clients
+                .get(row.client_id.as_str())
+                .and_then(|c| c.settings.backchannel_logout_uri.clone());
+            if let Some(uri) = uri.filter(|_| crate::domain::oidc_grants::tells_client(e.reason)) {
+                t.pending_logouts.insert(
+                    id.into(),
+                    PendingLogout {
+                        tenant: tenant.to_owned(),
+                        grant_id: id.to_owned(),
+                        client_id: row.client_id.clone(),
+                        contact_id: row.contact_id.clone(),
+                        session_id: row.session_id.clone(),
+                        uri,
+                    },
+                );
             }
+            row.ended = Some(e.reason);
         }
         OidcGrantEvent::BackchannelLogoutDelivered(_)
         | OidcGrantEvent::BackchannelLogoutAbandoned(_) => {
-            rows.del(keys::pending_logout(tenant, id));
+            t.pending_logouts.remove(id);
         }
     }
-    Ok(())
 }

@@ -1,15 +1,16 @@
 //! Read models: disposable views of the log, rebuilt by replaying it.
 //!
-//! One projector applies events in log order to a sled database of its own and
-//! writes the rows and its checkpoint in one atomic batch, so after a crash it
-//! resumes exactly after the last event it applied. Deleting the directory and
-//! restarting rebuilds identical answers.
+//! One projector applies events in log order to tables in memory (exactly
+//! what queries and checks need) and snapshots them to disk now and then;
+//! a start loads the snapshot and replays the log after it. Deleting the
+//! directory and restarting rebuilds identical answers.
 
 mod apply;
-mod keys;
 mod queries;
 mod rows;
+mod snapshot;
 mod store;
+mod tables;
 
 pub use rows::{
     Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow, OidcGrantRow,

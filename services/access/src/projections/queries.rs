@@ -1,14 +1,21 @@
 //! The read models' queries: single rows by key, and the scans the use
 //! cases need (a tenant's customers in id order, a customer's contacts, a
 //! tenant's keys and clients), each bounded.
+//!
+//! They answer `anyhow::Result` so that callers need not change if a table
+//! moves back to storage; in memory they do not fail.
 
-use super::keys;
 use super::rows::{
     ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow, OidcGrantRow,
     PendingLogout, PortalLinkRow, SigningKeyRow, TenantRow,
 };
 use super::store::ReadModels;
-use anyhow::Context;
+use std::ops::Bound;
+
+/// Joins the parts of a live grant's paging key.
+fn live_grant_key(tenant: &str, contact: &str, grant: &str) -> Vec<u8> {
+    [tenant, contact, grant].join("\0").into_bytes()
+}
 
 impl ReadModels {
     /// Every contact (tenant, contact id) of an identity, in every tenant.
@@ -16,39 +23,33 @@ impl ReadModels {
         &self,
         identity_id: &str,
     ) -> anyhow::Result<Vec<(String, String)>> {
-        // Contact rows are `n\0<tenant>\0<contact>`: a scan, as erasure is rare.
-        let prefix = keys::contact("", "");
+        let tables = self.read();
+        // Through memberships, and every contact as well: a contact whose
+        // details moved to another identity keeps no membership (erasure is
+        // rare, so a scan is affordable).
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix[..2]) {
-            let (k, v) = item?;
-            let row: ContactRow = postcard::from_bytes(&v).context("read-model row")?;
-            if row.identity_id != identity_id {
-                continue;
+        for (tenant, t) in &tables.tenants {
+            for row in t.contacts.values() {
+                if row.identity_id == identity_id {
+                    out.push((tenant.to_string(), row.contact_id.clone()));
+                }
             }
-            let tenant = k[2..]
-                .split(|b| *b == 0)
-                .next()
-                .map(|t| String::from_utf8_lossy(t).into_owned())
-                .unwrap_or_default();
-            out.push((tenant, row.contact_id));
         }
+        out.sort();
         Ok(out)
     }
 
     /// A tenant's API keys, by key id.
     pub fn api_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<(String, KeyRow)>> {
-        let prefix = keys::key("");
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix) {
-            let (k, v) = item?;
-            let row: KeyRow = postcard::from_bytes(&v).context("read-model row")?;
-            if row.tenant == tenant {
-                out.push((
-                    String::from_utf8_lossy(&k[prefix.len()..]).into_owned(),
-                    row,
-                ));
-            }
-        }
+        let tables = self.read();
+        let mut out: Vec<(String, KeyRow)> = tables
+            .globals
+            .iter()
+            .flat_map(|g| g.api_keys.iter())
+            .filter(|(_, row)| row.tenant == tenant)
+            .map(|(id, row)| (id.to_string(), row.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -58,48 +59,53 @@ impl ReadModels {
         tenant: &str,
         client_id: &str,
     ) -> anyhow::Result<Option<OidcClientRow>> {
-        self.get(&keys::oidc_client(tenant, client_id))
+        let tables = self.read();
+        Ok(tables
+            .tenant(tenant)
+            .and_then(|t| t.oidc_clients.get(client_id).cloned()))
     }
 
     /// A tenant's OpenID Connect clients, in id order (at most 1,000).
     pub fn oidc_clients_of(&self, tenant: &str) -> anyhow::Result<Vec<OidcClientRow>> {
-        self.tree
-            .scan_prefix(keys::oidc_client_prefix(tenant))
-            .take(1000)
-            .map(|item| {
-                let (_, v) = item?;
-                postcard::from_bytes(&v).context("read-model row")
-            })
-            .collect()
+        let tables = self.read();
+        Ok(tables.tenant(tenant).map_or_else(Vec::new, |t| {
+            t.oidc_clients.values().take(1000).cloned().collect()
+        }))
     }
 
     /// A tenant's OpenID Connect grant.
     pub fn oidc_grant(&self, tenant: &str, grant_id: &str) -> anyhow::Result<Option<OidcGrantRow>> {
-        self.get(&keys::oidc_grant(tenant, grant_id))
+        let tables = self.read();
+        Ok(tables
+            .tenant(tenant)
+            .and_then(|t| t.grants.get(grant_id).cloned()))
     }
 
     /// The ids of a contact's redeemed grants that have not ended.
     pub fn live_grants_of(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Vec<String>> {
         // All of them: a sign-out or a lost access must reach every one
         // (sign-ins are limited per address, so the list stays short).
-        let prefix = keys::contact_grants_prefix(tenant, contact_id);
-        self.tree
-            .scan_prefix(&prefix)
-            .keys()
-            .map(|key| Ok(String::from_utf8_lossy(&key?[prefix.len()..]).into_owned()))
-            .collect()
+        let tables = self.read();
+        let Some(t) = tables.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        let from: (Box<str>, Box<str>) = (contact_id.into(), "".into());
+        Ok(t.live_grants
+            .range(from..)
+            .take_while(|(c, _)| c.as_ref() == contact_id)
+            .map(|(_, g)| g.to_string())
+            .collect())
     }
 
     /// The contacts of a tenant with live grants (at most 100,000).
     pub fn contacts_with_live_grants(&self, tenant: &str) -> anyhow::Result<Vec<String>> {
-        let prefix = keys::tenant_grants_prefix(tenant);
+        let tables = self.read();
         let mut contacts: Vec<String> = Vec::new();
-        for key in self.tree.scan_prefix(&prefix).keys().take(100_000) {
-            let key = key?;
-            let rest = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let contact = rest.split('\0').next().unwrap_or_default().to_owned();
-            if contacts.last() != Some(&contact) {
-                contacts.push(contact);
+        if let Some(t) = tables.tenant(tenant) {
+            for (contact, _) in t.live_grants.iter().take(100_000) {
+                if contacts.last().map(String::as_str) != Some(contact.as_ref()) {
+                    contacts.push(contact.to_string());
+                }
             }
         }
         Ok(contacts)
@@ -113,84 +119,102 @@ impl ReadModels {
         due: impl Fn(&PendingLogout) -> bool,
         limit: usize,
     ) -> anyhow::Result<Vec<PendingLogout>> {
+        let tables = self.read();
+        Ok(tables
+            .tenants
+            .values()
+            .flat_map(|t| t.pending_logouts.values())
+            .filter(|p| due(p))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    /// Live grants of every tenant, after the paging key `after` (empty: from
+    /// the start), at most `limit`.
+    pub fn live_grants_after(&self, after: &[u8], limit: usize) -> anyhow::Result<Vec<LiveGrant>> {
+        let tables = self.read();
+        let after = String::from_utf8_lossy(after);
+        let mut parts = after.splitn(3, '\0');
+        let (tenant, contact, grant) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
         let mut out = Vec::new();
-        for item in self.tree.scan_prefix(keys::PENDING_LOGOUTS) {
-            let (_, v) = item?;
-            let pending: PendingLogout = postcard::from_bytes(&v).context("read-model row")?;
-            if due(&pending) {
-                out.push(pending);
+        for (name, t) in tables
+            .tenants
+            .range::<str, _>((Bound::Included(tenant), Bound::Unbounded))
+        {
+            let grants: Box<dyn Iterator<Item = &(Box<str>, Box<str>)>> = if name.as_ref() == tenant
+            {
+                let from = (Box::<str>::from(contact), Box::<str>::from(grant));
+                Box::new(
+                    t.live_grants
+                        .range((Bound::Excluded(from), Bound::Unbounded)),
+                )
+            } else {
+                Box::new(t.live_grants.iter())
+            };
+            for (contact, grant) in grants {
                 if out.len() == limit {
-                    break;
+                    return Ok(out);
                 }
+                out.push(LiveGrant {
+                    key: live_grant_key(name, contact, grant),
+                    tenant: name.to_string(),
+                    contact_id: contact.to_string(),
+                    grant_id: grant.to_string(),
+                });
             }
         }
         Ok(out)
     }
 
-    /// Live grants of every tenant, after the index key `after` (empty: from
-    /// the start), at most `limit`.
-    pub fn live_grants_after(&self, after: &[u8], limit: usize) -> anyhow::Result<Vec<LiveGrant>> {
-        let start = if after.is_empty() {
-            keys::LIVE_GRANTS.to_vec()
-        } else {
-            [after, b"\0"].concat()
-        };
-        self.tree
-            .range(start..)
-            .keys()
-            .take_while(|k| k.as_ref().is_ok_and(|k| k.starts_with(keys::LIVE_GRANTS)))
-            .take(limit)
-            .map(|key| {
-                let key = key?.to_vec();
-                let text = String::from_utf8_lossy(&key[keys::LIVE_GRANTS.len()..]).into_owned();
-                let mut parts = text.split('\0').map(str::to_owned);
-                Ok(LiveGrant {
-                    tenant: parts.next().unwrap_or_default(),
-                    contact_id: parts.next().unwrap_or_default(),
-                    grant_id: parts.next().unwrap_or_default(),
-                    key,
-                })
-            })
-            .collect()
-    }
-
     /// One signing key of a tenant by its id.
     pub fn signing_key(&self, tenant: &str, key_id: &str) -> anyhow::Result<Option<SigningKeyRow>> {
-        self.get(&keys::signing_key(tenant, key_id))
+        let tables = self.read();
+        Ok(tables
+            .tenant(tenant)
+            .and_then(|t| t.signing_keys.get(key_id).cloned()))
     }
 
     /// A tenant's newest signing keys (at most 100), newest first: the one
     /// that signs is always among them, however many were retired.
     pub fn signing_keys_of(&self, tenant: &str) -> anyhow::Result<Vec<SigningKeyRow>> {
-        self.tree
-            .scan_prefix(keys::signing_key_prefix(tenant))
-            .rev()
-            .take(100)
-            .map(|item| {
-                let (_, v) = item?;
-                postcard::from_bytes(&v).context("read-model row")
-            })
-            .collect()
+        let tables = self.read();
+        Ok(tables.tenant(tenant).map_or_else(Vec::new, |t| {
+            t.signing_keys.values().rev().take(100).cloned().collect()
+        }))
     }
 
     /// A tenant.
     pub fn tenant(&self, tenant: &str) -> anyhow::Result<Option<TenantRow>> {
-        self.get(&keys::tenant(tenant))
+        let tables = self.read();
+        Ok(tables.tenant(tenant).and_then(|t| t.row.clone()))
     }
 
     /// An API key by its id.
     pub fn api_key(&self, key_id: &str) -> anyhow::Result<Option<KeyRow>> {
-        self.get(&keys::key(key_id))
+        let tables = self.read();
+        Ok(tables
+            .globals(key_id.as_bytes())
+            .api_keys
+            .get(key_id)
+            .cloned())
     }
 
     /// A customer of a tenant.
     pub fn customer(&self, tenant: &str, customer_id: &str) -> anyhow::Result<Option<CustomerRow>> {
-        self.get(&keys::customer(tenant, customer_id))
+        let tables = self.read();
+        Ok(tables
+            .tenant(tenant)
+            .and_then(|t| t.customers.get(customer_id).cloned()))
     }
 
     /// A contact of a tenant.
     pub fn contact(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Option<ContactRow>> {
-        self.get(&keys::contact(tenant, contact_id))
+        Ok(self.read().contact(tenant, contact_id).cloned())
     }
 
     /// The tenant's current contact for an identity, with the identity.
@@ -199,13 +223,11 @@ impl ReadModels {
         tenant: &str,
         identity_id: &str,
     ) -> anyhow::Result<Option<(ContactRow, Option<IdentityRow>)>> {
-        let Some(contact_id) = self.get::<String>(&keys::membership(tenant, identity_id))? else {
-            return Ok(None);
-        };
-        let Some(contact) = self.contact(tenant, &contact_id)? else {
-            return Ok(None);
-        };
-        Ok(Some((contact, self.identity(identity_id)?)))
+        let tables = self.read();
+        let contact = tables
+            .tenant(tenant)
+            .and_then(|t| t.contacts.get(t.memberships.get(identity_id)?.as_ref()));
+        Ok(contact.map(|c| (c.clone(), tables.identity(identity_id).cloned())))
     }
 
     /// A contact of a tenant by username (any case).
@@ -214,10 +236,12 @@ impl ReadModels {
         tenant: &str,
         username: &str,
     ) -> anyhow::Result<Option<ContactRow>> {
-        match self.get::<String>(&keys::username(tenant, username))? {
-            Some(contact_id) => self.contact(tenant, &contact_id),
-            None => Ok(None),
-        }
+        let tables = self.read();
+        let username = username.to_lowercase();
+        Ok(tables
+            .tenant(tenant)
+            .and_then(|t| t.contacts.get(t.usernames.get(username.as_str())?.as_ref()))
+            .cloned())
     }
 
     /// Customers of a tenant in id order, after `after` (exclusive), at most `limit`.
@@ -227,58 +251,47 @@ impl ReadModels {
         after: &str,
         limit: usize,
     ) -> anyhow::Result<Vec<CustomerRow>> {
-        let prefix = keys::customer_prefix(tenant);
-        let start = [prefix.as_slice(), after.as_bytes(), b"\0"].concat();
-        let start = if after.is_empty() {
-            prefix.clone()
-        } else {
-            start
+        let tables = self.read();
+        let Some(t) = tables.tenant(tenant) else {
+            return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        for item in self.tree.range(start..) {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) || out.len() >= limit {
-                break;
-            }
-            out.push(postcard::from_bytes(&v).context("read-model row")?);
-        }
-        Ok(out)
+        let from = match after {
+            "" => Bound::Unbounded,
+            after => Bound::Excluded(after),
+        };
+        Ok(t.customers
+            .range::<str, _>((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, row)| row.clone())
+            .collect())
     }
 
     /// Every contact of one customer, in contact-id (creation) order.
     pub fn contacts_of(&self, tenant: &str, customer_id: &str) -> anyhow::Result<Vec<ContactRow>> {
-        let prefix = keys::customer_contacts_prefix(tenant, customer_id);
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(&prefix) {
-            let (k, _) = item?;
-            let contact_id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            if let Some(row) = self.contact(tenant, &contact_id)? {
-                out.push(row);
-            }
-        }
-        Ok(out)
+        let tables = self.read();
+        let Some(t) = tables.tenant(tenant) else {
+            return Ok(Vec::new());
+        };
+        Ok(t.customer_contacts
+            .get(customer_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| t.contacts.get(id).cloned())
+            .collect())
     }
 
     /// A portal link by the SHA-256 of its token.
     pub fn portal_link(&self, token_sha256: &[u8; 32]) -> anyhow::Result<Option<PortalLinkRow>> {
-        self.get(&keys::portal_link(token_sha256))
-    }
-
-    /// Counts one resolve of a link; returns the count so far.
-    pub fn count_resolve(&self, link_id: &str) -> anyhow::Result<u64> {
-        let next = self.counters.update_and_fetch(link_id.as_bytes(), |old| {
-            let n = old
-                .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                .map_or(0, u64::from_be_bytes);
-            Some((n + 1).to_be_bytes().to_vec())
-        })?;
-        Ok(next
-            .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes))
+        let tables = self.read();
+        Ok(tables
+            .globals(token_sha256)
+            .portal_links
+            .get(token_sha256)
+            .cloned())
     }
 
     /// A global identity.
     pub fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRow>> {
-        self.get(&keys::identity(identity_id))
+        Ok(self.read().identity(identity_id).cloned())
     }
 }

@@ -1,7 +1,9 @@
-//! The read-model store, its queries, and the projector task that feeds it.
+//! The read models in memory, their snapshots, and the projector task that
+//! feeds them.
 
-use super::apply::{self, Rows};
-use super::keys;
+use super::apply;
+use super::snapshot;
+use super::tables::Tables;
 use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
@@ -10,26 +12,48 @@ use access_log::log::{EventLog, subscribe};
 use access_log::vault::{DecodeOpenError, Vault, decode_open};
 use anyhow::Context;
 use futures::{FutureExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Layout version of the rows; a change rebuilds the read models on start.
-const SCHEMA_VERSION: u32 = 10;
+/// Layout version of the rows and their snapshot; a snapshot of another
+/// layout is dropped and the read models are rebuilt from the log.
+const SCHEMA_VERSION: u32 = 11;
+
+/// A snapshot is written once the log has been quiet this long...
+const QUIET: Duration = Duration::from_secs(1);
+/// ...or, under steady load, once this many events were applied since the
+/// last one (a start replays at most this many).
+const FORCED_AFTER_EVENTS: u64 = 200_000;
+/// A stop writes a snapshot only if the last one took less than this.
+const QUICK_SNAPSHOT: Duration = Duration::from_millis(500);
 
 /// The read models of one replica.
 #[derive(Debug)]
 pub struct ReadModels {
-    pub(super) tree: sled::Db,
+    /// Written only by the projector, which is also the only one to write
+    /// a snapshot: a snapshot's long read never has a writer waiting on it,
+    /// so readers are never held up behind one.
+    tables: RwLock<Tables>,
     /// Resolve counts of portal links: operational figures kept apart from
     /// the rebuildable rows, so a rebuild does not reset them.
-    pub(super) counters: sled::Tree,
+    counters: Mutex<HashMap<String, u64>>,
+    /// Where snapshots go (`None`: temporary read models).
+    dir: Option<PathBuf>,
     applied_tx: watch::Sender<u64>,
     /// Checks each event against its stream's chain before it is applied.
-    follower: std::sync::Mutex<ChainFollower>,
+    follower: Mutex<ChainFollower>,
+    /// The last snapshot written or loaded.
+    last_snapshot: Mutex<SnapshotMark>,
+}
+
+/// Where the last snapshot stands and what it cost.
+#[derive(Debug, Clone, Copy)]
+struct SnapshotMark {
+    at: u64,
+    took: Duration,
 }
 
 /// Stream heads the projector's chain check remembers (about 100 bytes each).
@@ -45,97 +69,127 @@ pub struct Behind {
     pub wanted: u64,
 }
 
-/// One batch's writes, with reads seeing them before they are committed.
-struct Overlay<'a> {
-    tree: &'a sled::Db,
-    staged: HashMap<Vec<u8>, Option<Vec<u8>>>,
-}
+/// Files of the earlier layout (a sled database) in the read models' directory.
+const SLED_FILES: &[&str] = &["db", "conf", "blobs"];
 
-impl Rows for Overlay<'_> {
-    fn get<T: for<'a> Deserialize<'a>>(&mut self, key: &[u8]) -> anyhow::Result<Option<T>> {
-        let row = match self.staged.get(key) {
-            Some(Some(staged)) => Some(postcard::from_bytes(staged)),
-            Some(None) => None,
-            None => self
-                .tree
-                .get(key)?
-                .map(|stored| postcard::from_bytes(&stored)),
-        };
-        row.transpose().context("read-model row")
+/// Takes the resolve counts out of read models of the earlier layout and
+/// removes it: its rows are rebuilt from the log.
+fn upgrade_from_sled(dir: &Path) -> anyhow::Result<()> {
+    if !dir.join("conf").exists() {
+        return Ok(());
     }
-
-    fn put<T: Serialize>(&mut self, key: Vec<u8>, row: &T) {
-        self.staged
-            .insert(key, Some(postcard::to_stdvec(row).unwrap_or_default()));
+    tracing::info!(dir = %dir.display(), "read models of the earlier layout; keeping their resolve counts and rebuilding the rest from the log");
+    let counts = {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .with_context(|| format!("opening earlier read models in {}", dir.display()))?;
+        let tree = db.open_tree("counters")?;
+        let mut counts = Vec::new();
+        for item in tree.iter() {
+            let (k, v) = item?;
+            if let Ok(n) = <[u8; 8]>::try_from(v.as_ref()) {
+                counts.push((
+                    String::from_utf8_lossy(&k).into_owned(),
+                    u64::from_be_bytes(n),
+                ));
+            }
+        }
+        counts
+    };
+    snapshot::write_counts(dir, &counts)?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if SLED_FILES.contains(&name.as_ref()) || name.starts_with("snap.") {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                std::fs::remove_dir_all(&path)?;
+            } else {
+                std::fs::remove_file(&path)?;
+            }
+        }
     }
-
-    fn del(&mut self, key: Vec<u8>) {
-        self.staged.insert(key, None);
-    }
+    Ok(())
 }
 
 impl ReadModels {
-    /// Opens (or creates) the read models in `dir`.
+    /// Opens the read models kept in `dir`: loads their snapshot, if it is
+    /// whole and of this layout, or starts empty (the projector then
+    /// replays the log).
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let tree = sled::Config::new()
-            .path(dir)
-            .open()
-            .with_context(|| format!("opening read models in {}", dir.display()))?;
-        let schema: Option<u32> = match tree.get(keys::SCHEMA)? {
-            Some(v) => postcard::from_bytes(&v).ok(),
-            None => None,
-        };
-        if schema != Some(SCHEMA_VERSION) {
-            // Rows of another layout: read models are disposable, so start
-            // over and replay the log into the current layout.
-            if !tree.is_empty() {
-                tracing::info!(dir = %dir.display(), "read-model layout changed; rebuilding from the log");
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating read models in {}", dir.display()))?;
+        upgrade_from_sled(dir)?;
+        let started = Instant::now();
+        let tables = match snapshot::read(dir, SCHEMA_VERSION) {
+            Ok(Some(tables)) => tables,
+            Ok(None) => Tables::default(),
+            Err(e) => {
+                // Read models are disposable: the log rebuilds them.
+                tracing::warn!(dir = %dir.display(), error = format!("{e:#}"), "the read models' snapshot cannot be used; rebuilding them from the log");
+                Tables::default()
             }
-            tree.clear()?;
-            tree.insert(keys::SCHEMA, postcard::to_stdvec(&SCHEMA_VERSION)?)?;
-            tree.flush()?;
-        }
-        let checkpoint = match tree.get(keys::CHECKPOINT)? {
-            Some(v) => postcard::from_bytes(&v).context("read-model checkpoint")?,
-            None => 0,
         };
-        let (applied_tx, _) = watch::channel(checkpoint);
-        let counters = tree.open_tree("counters")?;
-        Ok(ReadModels {
-            tree,
+        let took = started.elapsed();
+        let at = tables.checkpoint;
+        tracing::info!(
+            position = at,
+            ms = took.as_millis() as u64,
+            "read models loaded"
+        );
+        let counters = snapshot::read_counts(dir).into_iter().collect();
+        Ok(Self::with(
+            tables,
             counters,
-            applied_tx,
-            follower: std::sync::Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
-        })
+            Some(dir.to_owned()),
+            SnapshotMark { at, took },
+        ))
     }
 
     /// Read models that live in memory and vanish when dropped: for answers
     /// about the past, replayed from the log on demand.
     pub fn temporary() -> anyhow::Result<Self> {
-        let tree = sled::Config::new()
-            .temporary(true)
-            .open()
-            .context("opening temporary read models")?;
-        let counters = tree.open_tree("counters")?;
-        let (applied_tx, _) = watch::channel(0);
-        Ok(ReadModels {
-            tree,
-            counters,
+        let mark = SnapshotMark {
+            at: 0,
+            took: Duration::ZERO,
+        };
+        Ok(Self::with(Tables::default(), HashMap::new(), None, mark))
+    }
+
+    fn with(
+        tables: Tables,
+        counters: HashMap<String, u64>,
+        dir: Option<PathBuf>,
+        last_snapshot: SnapshotMark,
+    ) -> Self {
+        let (applied_tx, _) = watch::channel(tables.checkpoint);
+        ReadModels {
+            tables: RwLock::new(tables),
+            counters: Mutex::new(counters),
+            dir,
             applied_tx,
-            follower: std::sync::Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
-        })
+            follower: Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
+            last_snapshot: Mutex::new(last_snapshot),
+        }
+    }
+
+    /// The tables, to read.
+    pub(super) fn read(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Refuses read models the log does not back: built up to a position
     /// past the log's head, or at an event the log now holds differently
     /// (the log lost or changed history they were built from).
     pub async fn check_against(&self, log: &dyn EventLog, place: &Path) -> anyhow::Result<()> {
-        let hash = self
-            .tree
-            .get(keys::CHECKPOINT_HASH)?
-            .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok());
+        let (checkpoint, hash) = {
+            let tables = self.read();
+            (tables.checkpoint, tables.checkpoint_hash)
+        };
         let place = format!("the read models ({})", place.display());
-        access_log::consumer::check_consumer(log, &place, self.checkpoint(), hash).await?;
+        access_log::consumer::check_consumer(log, &place, checkpoint, hash).await?;
         Ok(())
     }
 
@@ -157,8 +211,7 @@ impl ReadModels {
         }
     }
 
-    /// Applies envelopes in log order, with the checkpoint, atomically; skips
-    /// what was applied before.
+    /// Applies envelopes in log order; skips what was applied before.
     /// Personal values are opened with the keys `vault` still holds; a
     /// forgotten person's keys are dropped from this process's memory (the
     /// command destroyed them; destroying again here would destroy the new
@@ -171,6 +224,9 @@ impl ReadModels {
         let checkpoint = self.checkpoint();
         // Envelopes come in log order, so what is new is a suffix.
         let fresh = &envelopes[envelopes.partition_point(|e| e.position <= checkpoint)..];
+        if fresh.is_empty() {
+            return Ok(());
+        }
         for e in fresh {
             if e.event_type == "IdentityForgotten"
                 && let Ok(Event::Identity(IdentityEvent::IdentityForgotten(f))) = Event::decode(e)
@@ -191,49 +247,86 @@ impl ReadModels {
             DecodeOpenError::Missing(d) => anyhow::Error::from(d),
             other => anyhow::Error::from(other),
         })?;
-        let mut overlay = Overlay {
-            tree: &self.tree,
-            staged: HashMap::new(),
-        };
-        let mut last = checkpoint;
-        let mut last_hash = None;
-        for (e, event) in fresh.iter().zip(events) {
-            apply::apply(&mut overlay, e, event)
-                .with_context(|| format!("projecting event at position {}", e.position))?;
-            last = e.position;
-            last_hash = Some(e.hash);
-        }
-        if last == checkpoint {
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for (k, v) in overlay.staged {
-            match v {
-                Some(v) => batch.insert(k, v),
-                None => batch.remove(k),
+        // Nothing below fails: a batch is applied whole, and readers see
+        // the checkpoint move only after it.
+        let last = {
+            let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
+            for (e, event) in fresh.iter().zip(events) {
+                apply::apply(&mut tables, e, event);
             }
-        }
-        batch.insert(keys::CHECKPOINT, postcard::to_stdvec(&last)?);
-        if let Some(hash) = last_hash {
-            batch.insert(keys::CHECKPOINT_HASH, &hash[..]);
-        }
-        self.tree.apply_batch(batch)?;
+            tables.checkpoint
+        };
         self.applied_tx.send_replace(last);
         Ok(())
     }
 
-    /// Writes everything to disk (on shutdown).
-    pub fn flush(&self) -> anyhow::Result<()> {
-        self.tree.flush()?;
+    /// Applied events not in the last snapshot (0 for temporary read models).
+    fn unsnapshotted(&self) -> u64 {
+        if self.dir.is_none() {
+            return 0;
+        }
+        let mark = self.last_snapshot.lock().unwrap_or_else(|p| p.into_inner());
+        self.checkpoint().saturating_sub(mark.at)
+    }
+
+    /// Writes a snapshot of the read models as they are now (and the
+    /// resolve counts beside it). Blocking; the projector calls it between
+    /// batches.
+    fn write_snapshot(&self) -> anyhow::Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let started = Instant::now();
+        let at = {
+            let tables = self.read();
+            snapshot::write(dir, SCHEMA_VERSION, &tables)?;
+            tables.checkpoint
+        };
+        let counts: Vec<(String, u64)> = {
+            let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+            counters.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        };
+        snapshot::write_counts(dir, &counts)?;
+        let took = started.elapsed();
+        *self.last_snapshot.lock().unwrap_or_else(|p| p.into_inner()) = SnapshotMark { at, took };
+        metrics::gauge!("access_read_model_snapshot_seconds").set(took.as_secs_f64());
+        tracing::debug!(
+            position = at,
+            ms = took.as_millis() as u64,
+            "read-model snapshot written"
+        );
         Ok(())
     }
 
-    pub(super) fn get<T: for<'a> Deserialize<'a>>(&self, key: &[u8]) -> anyhow::Result<Option<T>> {
-        Ok(match self.tree.get(key)? {
-            Some(b) => Some(postcard::from_bytes(&b).context("read-model row")?),
-            None => None,
-        })
+    /// Writes a snapshot if events were applied since the last one.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        match self.unsnapshotted() {
+            0 => Ok(()),
+            _ => self.write_snapshot(),
+        }
     }
+
+    /// Counts one resolve of a link; returns the count so far.
+    pub fn count_resolve(&self, link_id: &str) -> anyhow::Result<u64> {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counters.entry(link_id.to_owned()).or_default();
+        *n += 1;
+        Ok(*n)
+    }
+}
+
+/// Writes a snapshot off the async threads; a failure (a full disk) is
+/// reported and tried again at the next occasion: serving goes on.
+async fn snapshot_now(models: &Arc<ReadModels>) {
+    let m = models.clone();
+    let written = tokio::task::spawn_blocking(move || m.flush()).await;
+    let error = match written {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(e) => anyhow::Error::from(e),
+    };
+    tracing::warn!(
+        error = format!("{error:#}"),
+        "could not write the read models' snapshot; a restart replays more of the log until one is written"
+    );
 }
 
 /// Why the projector cannot go on, if retrying cannot help: damaged history
@@ -272,9 +365,16 @@ pub async fn run_projector(
     loop {
         let mut failed = None;
         if batch.is_empty() {
+            let due = models.unsnapshotted() > 0;
             let first = tokio::select! {
-                item = events.next() => item,
+                item = events.next() => Some(item),
                 _ = shutdown.wait_for(|stop| *stop) => break,
+                _ = tokio::time::sleep(QUIET), if due => None,
+            };
+            let Some(first) = first else {
+                // The log is quiet: a good moment for a snapshot.
+                snapshot_now(&models).await;
+                continue;
             };
             let Some(first) = first else { break };
             match first {
@@ -331,13 +431,19 @@ pub async fn run_projector(
                 batch.clear();
             }
         }
+        if models.unsnapshotted() >= FORCED_AFTER_EVENTS {
+            snapshot_now(&models).await;
+        }
         if let Some(at) = newest {
             let lag_ms = (crate::clock::system_now_ms() - at).max(0);
             metrics::gauge!("access_projection_lag_seconds").set(lag_ms as f64 / 1000.0);
         }
         metrics::gauge!("access_projection_checkpoint").set(models.checkpoint() as f64);
     }
-    if let Err(e) = models.flush() {
-        tracing::error!(error = ?e, "flushing read models");
+    // A stop stays quick: a snapshot that takes long is left to the quiet
+    // moments, and the next start replays what it lacks.
+    let quick = models.last_snapshot.lock().map(|m| m.took < QUICK_SNAPSHOT);
+    if quick.unwrap_or(false) {
+        snapshot_now(&models).await;
     }
 }
