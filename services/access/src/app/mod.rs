@@ -59,7 +59,7 @@ pub use oidc_clients::{
 };
 pub use portal_links::*;
 pub use preview::Preview;
-pub use queries::{LoginOutcome, check_in};
+pub use queries::{AccessAnswer, LoginOutcome, check_in};
 pub use reports::{AccessLine, BillableUsers, CustomerFilter, PageRequest};
 pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};

@@ -6,8 +6,9 @@ use crate::app::{ClearLoginFailures, Command, RecordFirstLogin, RecordLoginFailu
 use crate::domain::DomainError;
 use crate::domain::Reason;
 use crate::domain::access::{self, Action, Decision, Facts};
+use crate::domain::policy::Staff;
 use crate::domain::values::{Email, GeneratedId, TenantId, Username};
-use crate::projections::{ContactRow, ReadModels, SiteVisibility};
+use crate::projections::{CheckRows, ContactRow, ReadModels, SitesSeen};
 use access_catalogue::Actor;
 use access_keyring::SessionClaims;
 use std::time::Duration;
@@ -71,6 +72,17 @@ fn login_refusal(decision: Decision) -> DomainError {
             message: decision.message,
         },
     }
+}
+
+/// The answer to an access check.
+#[derive(Clone, Debug)]
+pub struct AccessAnswer {
+    /// Allowed or not, and why.
+    pub decision: Decision,
+    /// The contact's customer.
+    pub customer_id: String,
+    /// Where the contact's orders go.
+    pub order_site: String,
 }
 
 impl App {
@@ -390,6 +402,33 @@ impl App {
             .position)
     }
 
+    /// `CheckAccess`: whether a contact staff may read may do `action`,
+    /// after `position`, and where its orders go. The rows are read in
+    /// place, none copied: the check is the service's hottest path.
+    pub async fn check_access(
+        &self,
+        tenant: &TenantId,
+        staff: &Staff,
+        contact_id: &str,
+        action: &Action,
+        position: u64,
+    ) -> Result<AccessAnswer, AppError> {
+        self.wait_for(position).await?;
+        self.models
+            .with_check_rows(tenant.as_str(), contact_id, |rows| {
+                let rows = rows.map_err(DomainError::NotFound)?;
+                staff.may_read_customer(rows.customer.record.sales_rep.as_deref())?;
+                Ok(AccessAnswer {
+                    decision: decide(rows, action),
+                    customer_id: rows.contact.customer_id.clone(),
+                    order_site: SitesSeen::resolve(&rows.contact.site_rule, rows.tenant)
+                        .order_site
+                        .to_owned(),
+                })
+            })
+            .map_err(|e: DomainError| e.into())
+    }
+
     /// Whether a contact of `tenant` may do `action`, from the read models.
     pub fn check(
         &self,
@@ -428,26 +467,27 @@ pub fn check_in(
     contact: &ContactRow,
     action: &Action,
 ) -> Result<Decision, AppError> {
-    let tenant_row = models
-        .tenant(tenant)
-        .map_err(AppError::Internal)?
-        .ok_or(DomainError::NotFound("tenant"))?;
-    let customer = models
-        .customer(tenant, &contact.customer_id)
-        .map_err(AppError::Internal)?
-        .ok_or(DomainError::NotFound("customer"))?;
-    let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
-    Ok(access::check(
+    models.with_check_rows(tenant, &contact.contact_id, |rows| {
+        let rows = rows.map_err(DomainError::NotFound)?;
+        Ok(decide(CheckRows { contact, ..rows }, action))
+    })
+}
+
+/// The decision on a contact's rows.
+fn decide(rows: CheckRows<'_>, action: &Action) -> Decision {
+    let (contact, customer, tenant) = (rows.contact, rows.customer, rows.tenant);
+    let seen = SitesSeen::resolve(&contact.site_rule, tenant);
+    access::check(
         &Facts {
             lifecycle: contact.lifecycle,
             disabled: contact.disabled,
             customer_status: customer.status,
-            inactive_customers_may_log_in: tenant_row.inactive_customers_may_log_in,
-            visible_sites: &visibility.visible_sites,
+            inactive_customers_may_log_in: tenant.inactive_customers_may_log_in,
+            visible_sites: seen.visible_sites,
             documents: customer.documents.as_deref(),
             kind: contact.kind,
             must_change_password: contact.temporary,
         },
         action,
-    ))
+    )
 }

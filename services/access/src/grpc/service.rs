@@ -434,21 +434,17 @@ impl Access for AccessService {
                 return Err(f.finish().err().unwrap_or_else(super::status::internal));
             }
         };
-        let (contact, _) = self
-            .contact(&tenant, &staff, &contact_id, r.min_position)
-            .await?;
-        let decision = app
-            .check(tenant.as_str(), &contact, &action)
+        let answer = app
+            .check_access(&tenant, &staff, &contact_id, &action, r.min_position)
+            .await
             .map_err(to_status)?;
-        let tenant_row = app.tenant(&tenant, 0).await.map_err(to_status)?;
-        let visibility = SiteVisibility::resolve(&contact.site_rule, &tenant_row);
         Ok(Response::new(pb::CheckAccessReply {
-            allowed: decision.allowed,
-            reason: decision.reason.as_str().into(),
-            message: decision.message,
-            contact_id: contact.contact_id,
-            customer_id: contact.customer_id,
-            order_site: visibility.order_site,
+            allowed: answer.decision.allowed,
+            reason: answer.decision.reason.as_str().into(),
+            message: answer.decision.message,
+            contact_id,
+            customer_id: answer.customer_id,
+            order_site: answer.order_site,
         }))
     }
 }

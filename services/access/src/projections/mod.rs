@@ -12,8 +12,9 @@ mod snapshot;
 mod store;
 mod tables;
 
+pub use queries::CheckRows;
 pub use rows::{
     Branding, ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow, OidcGrantRow,
-    PendingLogout, PortalLinkRow, SigningKeyRow, SiteVisibility, TenantRow,
+    PendingLogout, PortalLinkRow, SigningKeyRow, SiteVisibility, SitesSeen, TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};

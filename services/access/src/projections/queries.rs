@@ -17,7 +17,47 @@ fn live_grant_key(tenant: &str, contact: &str, grant: &str) -> Vec<u8> {
     [tenant, contact, grant].join("\0").into_bytes()
 }
 
+/// The rows a check reads, borrowed together under one read of the tables.
+#[derive(Clone, Copy, Debug)]
+pub struct CheckRows<'a> {
+    /// The contact's tenant.
+    pub tenant: &'a TenantRow,
+    /// The contact.
+    pub contact: &'a ContactRow,
+    /// Its customer.
+    pub customer: &'a CustomerRow,
+}
+
 impl ReadModels {
+    /// Calls `f` with a contact's rows for a check, or with what is unknown
+    /// (`"contact"`, `"customer"`, `"tenant"`), without copying a row: `f`
+    /// runs under a read of the tables, so it must be short and not block.
+    pub fn with_check_rows<R>(
+        &self,
+        tenant: &str,
+        contact_id: &str,
+        f: impl FnOnce(Result<CheckRows<'_>, &'static str>) -> R,
+    ) -> R {
+        let tables = self.read();
+        let t = tables.tenant(tenant);
+        let contact = t.and_then(|t| t.contacts.get(contact_id));
+        let rows = match (t, contact) {
+            (Some(t), Some(contact)) => t
+                .customers
+                .get(contact.customer_id.as_str())
+                .ok_or("customer")
+                .and_then(|customer| {
+                    Ok(CheckRows {
+                        tenant: t.row.as_ref().ok_or("tenant")?,
+                        contact,
+                        customer,
+                    })
+                }),
+            _ => Err("contact"),
+        };
+        f(rows)
+    }
+
     /// Every contact (tenant, contact id) of an identity, in every tenant.
     pub fn contacts_with_identity(
         &self,

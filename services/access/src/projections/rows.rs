@@ -280,27 +280,50 @@ pub struct SiteVisibility {
     pub stock_totals: bool,
 }
 
+/// [`SiteVisibility`] borrowed from the rows it is resolved from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SitesSeen<'a> {
+    /// Sites whose stock the contact sees.
+    pub visible_sites: &'a [String],
+    /// Where orders are routed.
+    pub order_site: &'a str,
+    /// True when the contact sees totals over all its visible sites.
+    pub stock_totals: bool,
+}
+
+impl<'a> SitesSeen<'a> {
+    /// Resolves a contact's rule against its tenant's current settings, so that
+    /// "tenant default" follows later changes of the default.
+    pub fn resolve(rule: &'a SiteRule, tenant: &'a TenantRow) -> Self {
+        let site = match (rule, &tenant.default_visibility) {
+            (SiteRule::TenantDefault, DefaultVisibility::OneSite(site)) => Some(site),
+            (SiteRule::OneSite(site), _) => Some(site),
+            (SiteRule::TenantDefault | SiteRule::AllSites, _) => None,
+        };
+        match site {
+            Some(site) => SitesSeen {
+                visible_sites: std::slice::from_ref(site),
+                order_site: site,
+                stock_totals: false,
+            },
+            None => SitesSeen {
+                visible_sites: &tenant.sites,
+                order_site: &tenant.default_order_site,
+                stock_totals: true,
+            },
+        }
+    }
+}
+
 impl SiteVisibility {
     /// Resolves a contact's rule against its tenant's current settings, so that
     /// "tenant default" follows later changes of the default.
     pub fn resolve(rule: &SiteRule, tenant: &TenantRow) -> Self {
-        let rule = match (rule, &tenant.default_visibility) {
-            (SiteRule::TenantDefault, DefaultVisibility::OneSite(site)) => {
-                &SiteRule::OneSite(site.clone())
-            }
-            (rule, _) => rule,
-        };
-        match rule {
-            SiteRule::TenantDefault | SiteRule::AllSites => SiteVisibility {
-                visible_sites: tenant.sites.clone(),
-                order_site: tenant.default_order_site.clone(),
-                stock_totals: true,
-            },
-            SiteRule::OneSite(site) => SiteVisibility {
-                visible_sites: vec![site.clone()],
-                order_site: site.clone(),
-                stock_totals: false,
-            },
+        let seen = SitesSeen::resolve(rule, tenant);
+        SiteVisibility {
+            visible_sites: seen.visible_sites.to_vec(),
+            order_site: seen.order_site.to_owned(),
+            stock_totals: seen.stock_totals,
         }
     }
 }
