@@ -60,6 +60,10 @@ pub async fn footprint(
             head as f64 / s.took.as_secs_f64()
         ),
         format!(
+            "- How seeding scales: invitations per second over each tenth of the contacts, first to last: {}.",
+            s.scaling
+        ),
+        format!(
             "- `accessd` peak resident memory after seeding: {rss} KiB, {:.2} KiB per contact (target ≤ 1 KiB per contact for the read models; the figure includes the whole process).",
             rss as f64 / contacts.max(1) as f64
         ),

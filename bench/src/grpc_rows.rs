@@ -69,6 +69,8 @@ pub struct Seeded {
     pub contacts: Vec<(usize, String)>,
     /// How long seeding took.
     pub took: Duration,
+    /// Invitations per second over each tenth of the contacts, in order.
+    pub scaling: String,
 }
 
 /// Starts `accessd` and invites `contacts` contacts, ten per customer, over
@@ -88,12 +90,18 @@ pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
     })
     .await?;
     let done = &std::sync::atomic::AtomicUsize::new(0);
+    // When each tenth of the contacts was in: how seeding scales.
+    let tenth = contacts.div_ceil(10).max(1);
+    let marks = &std::sync::Mutex::new(vec![(0, started.elapsed())]);
     let found = spread(contacts, 64, |i| async move {
         let t = i / 10 % tenants;
         let email = format!("p{i}@shop{}.example", i % 97);
         let id = seed::invite(app_ref, &keys_ref[t], i, &email).await?;
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if n.is_multiple_of(100_000) {
+        if n.is_multiple_of(tenth) || n == contacts {
+            if let Ok(mut marks) = marks.lock() {
+                marks.push((n, started.elapsed()));
+            }
             eprintln!(
                 "bench: {n} contacts invited, {:.0} s",
                 started.elapsed().as_secs_f64()
@@ -103,6 +111,15 @@ pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
     })
     .await?;
     let took = started.elapsed();
+    let marks = marks.lock().map(|m| m.clone()).unwrap_or_default();
+    let scaling = marks
+        .windows(2)
+        .map(|w| {
+            let rate = (w[1].0 - w[0].0) as f64 / (w[1].1 - w[0].1).as_secs_f64().max(1e-9);
+            format!("{:.0}", rate)
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     // The embedded mailer writes one invitation per contact to the outbox
     // and lags behind a burst of invitations; rows measured while it catches
     // up would measure its file writes too.
@@ -122,6 +139,7 @@ pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
         keys,
         contacts: found,
         took,
+        scaling,
     })
 }
 

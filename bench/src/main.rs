@@ -8,6 +8,7 @@ mod audit_rows;
 mod empty;
 mod footprint_rows;
 mod grpc_rows;
+mod inprocess_rows;
 mod log_rows;
 mod mail_rows;
 mod measure;
@@ -144,6 +145,9 @@ async fn main() -> anyhow::Result<()> {
         rows.push(grpc_rows::lookups(&dir, &contacts, runs)?);
         step("rebuild");
         rows.push(grpc_rows::rebuild(&dir, runs).await?);
+        step("CheckAccess in-process");
+        let (row, _service) = inprocess_rows::check_access(&dir, &contacts, runs).await?;
+        rows.push(row);
     }
     if wanted("login") {
         step("Login");

@@ -51,6 +51,11 @@ pub struct Application {
 }
 
 impl Application {
+    /// The use cases, for a caller in the same process (the benchmarks).
+    pub fn app(&self) -> &App {
+        &self.shared.app
+    }
+
     /// Opens everything and binds the listeners.
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
         let dir = &config.data_dir;
