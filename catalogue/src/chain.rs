@@ -55,8 +55,33 @@ pub fn hash_of(e: &Envelope) -> [u8; 32] {
     };
     let mut h = Sha256::new();
     h.update(DOMAIN);
-    h.update(postcard::to_stdvec(&hashed).unwrap_or_default());
-    h.finalize().into()
+    // Serialized straight into the hash: the same bytes, no buffer.
+    match postcard::serialize_with_flavor(&hashed, Hashing(h)) {
+        Ok(h) => h.finalize().into(),
+        // Serializing borrowed fields into a hasher cannot fail.
+        Err(_) => [0; 32],
+    }
+}
+
+/// A postcard output that feeds a SHA-256 instead of a buffer.
+struct Hashing(Sha256);
+
+impl postcard::ser_flavors::Flavor for Hashing {
+    type Output = Sha256;
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.update([data]);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.update(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Sha256> {
+        Ok(self.0)
+    }
 }
 
 /// How `e` fails to follow a stream whose last event had `version` and
