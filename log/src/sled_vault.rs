@@ -16,6 +16,9 @@ use futures::future::BoxFuture;
 const FORMAT_KEY: &[u8] = b"\0vault-format";
 const FORMAT: &[u8] = b"2";
 
+/// The vault's page cache.
+const SLED_CACHE_BYTES: u64 = 16 << 20;
+
 fn failed(e: impl std::fmt::Display) -> VaultError {
     VaultError::Unavailable(e.to_string())
 }
@@ -32,7 +35,13 @@ impl SledVault {
     /// Opens (or creates) the vault in `dir`. A vault new to this build is
     /// lenient until [`SledVault::adopt`] is called.
     pub fn open(dir: &std::path::Path) -> Result<Self, VaultError> {
-        let tree = sled::Config::new().path(dir).open().map_err(failed)?;
+        // sled caches up to 1 GiB by default; keys are cached in front of
+        // the vault anyway (`CachedVault`), so a small cache is enough.
+        let tree = sled::Config::new()
+            .path(dir)
+            .cache_capacity(SLED_CACHE_BYTES)
+            .open()
+            .map_err(failed)?;
         let strict = tree.get(FORMAT_KEY).map_err(failed)?.is_some();
         Ok(SledVault { tree, strict })
     }

@@ -38,6 +38,9 @@ pub trait Vault: Send + Sync {
     fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>>;
 }
 
+/// How many keys [`CachedVault`] keeps before it starts over.
+const CACHED_KEYS: usize = 100_000;
+
 /// Keeps keys in memory in front of a vault; only keys that exist are kept,
 /// so a key made by another process is found when first needed.
 pub struct CachedVault {
@@ -64,7 +67,9 @@ impl CachedVault {
 
     fn remember(&self, key_ref: &str, key: Key) {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if keys.len() > 1_000_000 {
+        // Bounded: at a million persons every key in memory would cost more
+        // than the read models. Keys of recent persons are the ones asked for.
+        if keys.len() >= CACHED_KEYS {
             keys.clear();
         }
         keys.insert(key_ref.to_owned(), key);

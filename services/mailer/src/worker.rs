@@ -167,8 +167,11 @@ impl Mailer {
         log: Arc<dyn EventLog>,
         vault: Arc<dyn Vault>,
     ) -> anyhow::Result<Self> {
+        // sled caches up to 1 GiB by default: far more than the mailer's
+        // working set (the mails in hand and recent ledger entries).
         let db = sled::Config::new()
             .path(&config.state_dir)
+            .cache_capacity(32 << 20)
             .open()
             .with_context(|| format!("opening mailer state in {}", config.state_dir.display()))?;
         let checkpoint: u64 = get(&db, CHECKPOINT)?.unwrap_or(0);
