@@ -420,7 +420,7 @@ impl App {
                 staff.may_read_customer(rows.customer.record.sales_rep.as_deref())?;
                 Ok(AccessAnswer {
                     decision: decide(rows, action),
-                    customer_id: rows.contact.customer_id.clone(),
+                    customer_id: rows.customer_id.to_owned(),
                     order_site: SitesSeen::resolve(&rows.contact.site_rule, rows.tenant)
                         .order_site
                         .to_owned(),
@@ -469,6 +469,7 @@ pub fn check_in(
 ) -> Result<Decision, AppError> {
     models.with_check_rows(tenant, &contact.contact_id, |rows| {
         let rows = rows.map_err(DomainError::NotFound)?;
+        let contact = contact.facts();
         Ok(decide(CheckRows { contact, ..rows }, action))
     })
 }

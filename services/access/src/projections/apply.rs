@@ -2,14 +2,14 @@
 //! for live read models and for replays into temporary ones.
 
 use super::rows::*;
-use super::tables::{Tables, TenantTables};
+use super::tables::{Id, Ids, StoredContact, Tables, TenantTables, tenant_mut};
 use crate::domain::contact::Lifecycle;
 use crate::domain::lockout::remember_failure;
 use crate::domain::password_policy::PasswordPolicy;
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, DefaultVisibility, Event, IdentityEvent, InvitationEvent,
-    LoginKind, OidcClientEvent, OidcGrantEvent, PortalLinkEvent, TenantEvent,
+    OidcClientEvent, OidcGrantEvent, PortalLinkEvent, TenantEvent,
 };
 
 /// Applies one event to the rows and moves the checkpoint to it.
@@ -38,7 +38,10 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
                 }
             }
         }
-        Event::Contact(e) => apply_contact(tables.tenant_mut(tenant), id, e),
+        Event::Contact(e) => {
+            let t = tenant_mut(&mut tables.tenants, tenant);
+            apply_contact(t, &mut tables.ids, id, e);
+        }
         Event::Identity(IdentityEvent::IdentityRegistered(e)) => {
             tables.globals_mut(id.as_bytes()).identities.insert(
                 id.into(),
@@ -52,12 +55,14 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
             // What the rows hold of the person goes with the key.
             tables.globals_mut(id.as_bytes()).identities.remove(id);
             for (tenant, contact_id) in &f.contacts {
+                let contact = tables.ids.find(contact_id);
                 if let Some(row) = tables
                     .tenants
                     .get_mut(tenant.as_str())
-                    .and_then(|t| t.contacts.get_mut(contact_id.as_str()))
+                    .zip(contact)
+                    .and_then(|(t, c)| t.contacts.get_mut(&c))
                 {
-                    row.email = access_catalogue::personal::ERASED.to_owned();
+                    row.email = access_catalogue::personal::ERASED.into();
                 }
             }
         }
@@ -97,7 +102,10 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
         }
         // The log's own record: nothing any read model answers from.
         Event::System(_) => {}
-        Event::Invitation(e) => apply_invitation(tables.tenant_mut(tenant), id, e),
+        Event::Invitation(e) => {
+            let t = tenant_mut(&mut tables.tenants, tenant);
+            apply_invitation(t, &mut tables.ids, id, e);
+        }
         Event::EmailSlot(_) | Event::UsernameSlot(_) => {}
     }
     tables.checkpoint = envelope.position;
@@ -202,93 +210,70 @@ fn apply_tenant(tables: &mut Tables, tenant: &str, event: TenantEvent) {
 }
 
 /// Lists a contact under its customer, keeping the id order.
-fn list_under_customer(t: &mut TenantTables, customer_id: &str, contact_id: &str) {
-    let listed = t.customer_contacts.entry(customer_id.into()).or_default();
-    if let Err(at) = listed.binary_search_by(|c| c.as_ref().cmp(contact_id)) {
-        listed.insert(at, contact_id.into());
+fn list_under_customer(t: &mut TenantTables, ids: &Ids, customer: Id, contact: Id) {
+    let listed = t.customer_contacts.entry(customer).or_default();
+    let name = ids.name(contact);
+    if let Err(at) = listed.binary_search_by(|c| ids.name(*c).cmp(name)) {
+        listed.insert(at, contact);
     }
 }
 
-/// A contact's row as its first event makes it.
-fn new_contact(
-    contact_id: String,
-    customer_id: String,
-    site_rule: access_catalogue::catalogue::SiteRule,
-) -> ContactRow {
-    ContactRow {
-        contact_id,
-        customer_id,
-        email: String::new(),
-        identity_id: String::new(),
-        site_rule,
-        lifecycle: Lifecycle::Invited,
-        disabled: false,
-        invitation_id: String::new(),
-        username: None,
-        kind: LoginKind::Management,
-        local_password_hash: None,
-        temporary: false,
-        logged_in: false,
-        invitation_expires_at_ms: 0,
-        last_email: None,
-        failed_logins: Vec::new(),
-        locked_until_ms: 0,
-    }
-}
-
-fn apply_contact(t: &mut TenantTables, id: &str, event: ContactEvent) {
+fn apply_contact(t: &mut TenantTables, ids: &mut Ids, id: &str, event: ContactEvent) {
     match event {
         ContactEvent::ContactInvited(e) => {
-            t.memberships
-                .insert(e.identity_id.as_str().into(), e.contact_id.as_str().into());
-            list_under_customer(t, &e.customer_id, &e.contact_id);
-            let mut row = new_contact(e.contact_id.clone(), e.customer_id, e.site_rule);
-            row.email = e.email.text().to_owned();
-            row.identity_id = e.identity_id;
-            row.invitation_id = e.invitation_id;
-            t.contacts.insert(e.contact_id.into(), row);
+            let contact = ids.intern(&e.contact_id);
+            let identity = ids.intern(&e.identity_id);
+            let customer = ids.intern(&e.customer_id);
+            t.memberships.insert(identity, contact);
+            list_under_customer(t, ids, customer, contact);
+            let mut row = StoredContact::new(customer, e.site_rule);
+            row.email = e.email.text().into();
+            row.identity = Some(identity);
+            row.invitation = Some(ids.intern(&e.invitation_id));
+            t.contacts.insert(contact, row);
         }
         ContactEvent::LoginCreated(e) => {
-            list_under_customer(t, &e.customer_id, &e.contact_id);
-            if let Some(identity) = &e.identity_id {
-                t.memberships
-                    .insert(identity.as_str().into(), e.contact_id.as_str().into());
+            let contact = ids.intern(&e.contact_id);
+            let customer = ids.intern(&e.customer_id);
+            list_under_customer(t, ids, customer, contact);
+            let identity = e.identity_id.as_deref().map(|i| ids.intern(i));
+            if let Some(identity) = identity {
+                t.memberships.insert(identity, contact);
             }
-            t.usernames.insert(
-                e.username.to_lowercase().into(),
-                e.contact_id.as_str().into(),
-            );
-            let mut row = new_contact(e.contact_id.clone(), e.customer_id, e.site_rule);
-            row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
-            row.identity_id = e.identity_id.unwrap_or_default();
+            t.usernames
+                .insert(e.username.to_lowercase().into(), contact);
+            let mut row = StoredContact::new(customer, e.site_rule);
+            row.email = e.email.map(|e| e.text().into()).unwrap_or_default();
+            row.identity = identity;
             row.lifecycle = Lifecycle::Active;
-            row.username = Some(e.username);
+            row.username = Some(e.username.into());
             row.kind = e.kind;
-            t.contacts.insert(e.contact_id.into(), row);
+            t.contacts.insert(contact, row);
         }
         ContactEvent::ContactDetailsChanged(e) => {
-            let Some(row) = t.contacts.get_mut(id) else {
+            let Some(contact) = ids.find(id) else { return };
+            let identity = e.identity_id.as_deref().map(|i| ids.intern(i));
+            let Some(row) = t.contacts.get_mut(&contact) else {
                 return;
             };
-            if !row.identity_id.is_empty() {
-                t.memberships.remove(row.identity_id.as_str());
+            if let Some(old) = row.identity {
+                t.memberships.remove(&old);
             }
             if let Some(old) = &row.username {
                 t.usernames.remove(old.to_lowercase().as_str());
             }
-            if let Some(identity) = &e.identity_id {
-                t.memberships.insert(identity.as_str().into(), id.into());
+            if let Some(identity) = identity {
+                t.memberships.insert(identity, contact);
             }
             if let Some(username) = &e.username {
-                t.usernames
-                    .insert(username.to_lowercase().into(), id.into());
+                t.usernames.insert(username.to_lowercase().into(), contact);
             }
-            row.email = e.email.map(|e| e.text().to_owned()).unwrap_or_default();
-            row.identity_id = e.identity_id.unwrap_or_default();
-            row.username = e.username;
+            row.email = e.email.map(|e| e.text().into()).unwrap_or_default();
+            row.identity = identity;
+            row.username = e.username.map(Into::into);
         }
         change => {
-            let Some(row) = t.contacts.get_mut(id) else {
+            let Some(row) = ids.find(id).and_then(|c| t.contacts.get_mut(&c)) else {
                 return;
             };
             match change {
@@ -297,25 +282,25 @@ fn apply_contact(t: &mut TenantTables, id: &str, event: ContactEvent) {
                 ContactEvent::AccessRestored(_) => row.disabled = false,
                 ContactEvent::AccessRevoked(_) => row.lifecycle = Lifecycle::Revoked,
                 ContactEvent::LocalPasswordSet(e) => {
-                    row.local_password_hash = Some(e.password_hash);
+                    row.local_password_hash = Some(e.password_hash.into());
                     row.temporary = e.temporary;
                 }
                 ContactEvent::FirstLogin(_) | ContactEvent::LoginCodeExchanged(_) => {
                     row.logged_in = true;
                 }
                 ContactEvent::EmailSent(e) => {
-                    row.last_email = Some(LastEmail {
+                    row.last_email = Some(Box::new(LastEmail {
                         kind: e.kind,
                         sent: true,
                         reason: String::new(),
-                    });
+                    }));
                 }
                 ContactEvent::EmailDeliveryFailed(e) => {
-                    row.last_email = Some(LastEmail {
+                    row.last_email = Some(Box::new(LastEmail {
                         kind: e.kind,
                         sent: false,
                         reason: e.reason,
-                    });
+                    }));
                 }
                 ContactEvent::ContactAwaitingApproval(_) => {
                     row.lifecycle = Lifecycle::PendingApproval;
@@ -342,26 +327,20 @@ fn apply_contact(t: &mut TenantTables, id: &str, event: ContactEvent) {
     }
 }
 
-fn apply_invitation(t: &mut TenantTables, id: &str, event: InvitationEvent) {
-    let (contact_id, expires_at_ms) = match event {
+fn apply_invitation(t: &mut TenantTables, ids: &mut Ids, id: &str, event: InvitationEvent) {
+    let (contact, expires_at_ms) = match event {
         InvitationEvent::InvitationIssued(e) => {
-            t.invitations
-                .insert(e.invitation_id.into(), e.contact_id.as_str().into());
-            (Some(e.contact_id), e.expires_at_ms)
+            let contact = ids.intern(&e.contact_id);
+            t.invitations.insert(ids.intern(&e.invitation_id), contact);
+            (Some(contact), e.expires_at_ms)
         }
         InvitationEvent::InvitationResent(e) => (None, e.expires_at_ms),
         InvitationEvent::InvitationAccepted(_) | InvitationEvent::InvitationCancelled(_) => {
             (None, 0)
         }
     };
-    let contact_id = match contact_id {
-        Some(c) => c,
-        None => match t.invitations.get(id) {
-            Some(c) => c.to_string(),
-            None => return,
-        },
-    };
-    if let Some(row) = t.contacts.get_mut(contact_id.as_str()) {
+    let contact = contact.or_else(|| t.invitations.get(&ids.find(id)?).copied());
+    if let Some(row) = contact.and_then(|c| t.contacts.get_mut(&c)) {
         row.invitation_expires_at_ms = expires_at_ms;
     }
 }

@@ -6,8 +6,8 @@
 //! moves back to storage; in memory they do not fail.
 
 use super::rows::{
-    ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow, OidcGrantRow,
-    PendingLogout, PortalLinkRow, SigningKeyRow, TenantRow,
+    ContactFacts, ContactRow, CustomerRow, IdentityRow, KeyRow, LiveGrant, OidcClientRow,
+    OidcGrantRow, PendingLogout, PortalLinkRow, SigningKeyRow, TenantRow,
 };
 use super::store::ReadModels;
 use std::ops::Bound;
@@ -22,8 +22,10 @@ fn live_grant_key(tenant: &str, contact: &str, grant: &str) -> Vec<u8> {
 pub struct CheckRows<'a> {
     /// The contact's tenant.
     pub tenant: &'a TenantRow,
-    /// The contact.
-    pub contact: &'a ContactRow,
+    /// What the check needs of the contact.
+    pub contact: ContactFacts<'a>,
+    /// The contact's customer's id.
+    pub customer_id: &'a str,
     /// Its customer.
     pub customer: &'a CustomerRow,
 }
@@ -40,19 +42,22 @@ impl ReadModels {
     ) -> R {
         let tables = self.read();
         let t = tables.tenant(tenant);
-        let contact = t.and_then(|t| t.contacts.get(contact_id));
+        let contact = tables.contact(tenant, contact_id);
         let rows = match (t, contact) {
-            (Some(t), Some(contact)) => t
-                .customers
-                .get(contact.customer_id.as_str())
-                .ok_or("customer")
-                .and_then(|customer| {
-                    Ok(CheckRows {
-                        tenant: t.row.as_ref().ok_or("tenant")?,
-                        contact,
-                        customer,
+            (Some(t), Some((_, contact))) => {
+                let customer_id = tables.ids.name(contact.customer);
+                t.customers
+                    .get(customer_id)
+                    .ok_or("customer")
+                    .and_then(|customer| {
+                        Ok(CheckRows {
+                            tenant: t.row.as_ref().ok_or("tenant")?,
+                            contact: contact.facts(),
+                            customer_id,
+                            customer,
+                        })
                     })
-                }),
+            }
             _ => Err("contact"),
         };
         f(rows)
@@ -64,14 +69,16 @@ impl ReadModels {
         identity_id: &str,
     ) -> anyhow::Result<Vec<(String, String)>> {
         let tables = self.read();
-        // Through memberships, and every contact as well: a contact whose
-        // details moved to another identity keeps no membership (erasure is
-        // rare, so a scan is affordable).
+        let Some(identity) = tables.ids.find(identity_id) else {
+            return Ok(Vec::new());
+        };
+        // Every contact of every tenant: erasure is rare, so a scan is
+        // affordable.
         let mut out = Vec::new();
         for (tenant, t) in &tables.tenants {
-            for row in t.contacts.values() {
-                if row.identity_id == identity_id {
-                    out.push((tenant.to_string(), row.contact_id.clone()));
+            for (id, row) in &t.contacts {
+                if row.identity == Some(identity) {
+                    out.push((tenant.to_string(), tables.ids.name(*id).to_owned()));
                 }
             }
         }
@@ -254,7 +261,10 @@ impl ReadModels {
 
     /// A contact of a tenant.
     pub fn contact(&self, tenant: &str, contact_id: &str) -> anyhow::Result<Option<ContactRow>> {
-        Ok(self.read().contact(tenant, contact_id).cloned())
+        let tables = self.read();
+        Ok(tables
+            .contact(tenant, contact_id)
+            .map(|(id, row)| row.row(id, &tables.ids)))
     }
 
     /// The tenant's current contact for an identity, with the identity.
@@ -264,10 +274,12 @@ impl ReadModels {
         identity_id: &str,
     ) -> anyhow::Result<Option<(ContactRow, Option<IdentityRow>)>> {
         let tables = self.read();
-        let contact = tables
-            .tenant(tenant)
-            .and_then(|t| t.contacts.get(t.memberships.get(identity_id)?.as_ref()));
-        Ok(contact.map(|c| (c.clone(), tables.identity(identity_id).cloned())))
+        let contact = tables.ids.find(identity_id).and_then(|identity| {
+            let t = tables.tenant(tenant)?;
+            let id = *t.memberships.get(&identity)?;
+            Some(t.contacts.get(&id)?.row(id, &tables.ids))
+        });
+        Ok(contact.map(|c| (c, tables.identity(identity_id).cloned())))
     }
 
     /// A contact of a tenant by username (any case).
@@ -278,10 +290,10 @@ impl ReadModels {
     ) -> anyhow::Result<Option<ContactRow>> {
         let tables = self.read();
         let username = username.to_lowercase();
-        Ok(tables
-            .tenant(tenant)
-            .and_then(|t| t.contacts.get(t.usernames.get(username.as_str())?.as_ref()))
-            .cloned())
+        Ok(tables.tenant(tenant).and_then(|t| {
+            let id = *t.usernames.get(username.as_str())?;
+            Some(t.contacts.get(&id)?.row(id, &tables.ids))
+        }))
     }
 
     /// Customers of a tenant in id order, after `after` (exclusive), at most `limit`.
@@ -312,11 +324,14 @@ impl ReadModels {
         let Some(t) = tables.tenant(tenant) else {
             return Ok(Vec::new());
         };
+        let Some(customer) = tables.ids.find(customer_id) else {
+            return Ok(Vec::new());
+        };
         Ok(t.customer_contacts
-            .get(customer_id)
+            .get(&customer)
             .into_iter()
             .flatten()
-            .filter_map(|id| t.contacts.get(id).cloned())
+            .filter_map(|id| Some(t.contacts.get(id)?.row(*id, &tables.ids)))
             .collect())
     }
 

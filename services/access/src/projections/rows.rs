@@ -109,6 +109,34 @@ pub struct ContactRow {
     pub locked_until_ms: i64,
 }
 
+/// What a check needs of a contact, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct ContactFacts<'a> {
+    /// Invited, active or revoked.
+    pub lifecycle: Lifecycle,
+    /// Blocked by staff.
+    pub disabled: bool,
+    /// Management or staff login.
+    pub kind: LoginKind,
+    /// Its password is temporary and must be changed.
+    pub temporary: bool,
+    /// Which sites it sees.
+    pub site_rule: &'a SiteRule,
+}
+
+impl ContactRow {
+    /// What a check needs of it.
+    pub fn facts(&self) -> ContactFacts<'_> {
+        ContactFacts {
+            lifecycle: self.lifecycle,
+            disabled: self.disabled,
+            kind: self.kind,
+            temporary: self.temporary,
+            site_rule: &self.site_rule,
+        }
+    }
+}
+
 /// What became of the last email the service sent about a contact.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastEmail {

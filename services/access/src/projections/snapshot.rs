@@ -10,7 +10,7 @@
 //! chunk counts them: a cut, a flipped byte or a lost chunk is found on
 //! load, and the read models are then rebuilt from the log.
 
-use super::tables::{GLOBAL_SHARDS, Globals, Tables, TenantTables};
+use super::tables::{GLOBAL_SHARDS, Globals, Ids, Tables, TenantTables};
 use anyhow::{Context, bail, ensure};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -28,6 +28,7 @@ const HEADER_LEN: usize = 8 + 4 + 8 + 1 + 32 + 4;
 
 const TENANT: u8 = 1;
 const GLOBALS: u8 = 2;
+const IDS: u8 = 3;
 const END: u8 = 0xff;
 
 /// The CRC-32 of a chunk's tag, length and bytes.
@@ -64,7 +65,8 @@ pub(super) fn write(dir: &Path, layout: u32, tables: &Tables) -> anyhow::Result<
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
     out.write_all(&header)?;
-    let mut buf = Vec::new();
+    let mut buf = postcard::to_stdvec(tables.ids.names()).context("encoding the ids")?;
+    write_chunk(&mut out, IDS, &buf)?;
     for (name, tenant) in &tables.tenants {
         buf.clear();
         buf = postcard::to_extend(&(name, tenant), buf).context("encoding a tenant's rows")?;
@@ -144,6 +146,12 @@ pub(super) fn read(dir: &Path, layout: u32) -> anyhow::Result<Option<Tables>> {
         ..Tables::default()
     };
     let mut buf = Vec::new();
+    ensure!(
+        read_chunk(&mut input, &mut buf, &mut left)? == IDS,
+        "the ids do not come first"
+    );
+    let names: Vec<Box<str>> = postcard::from_bytes(&buf).context("the ids")?;
+    tables.ids = Ids::from_names(names).context("an id comes twice")?;
     loop {
         match read_chunk(&mut input, &mut buf, &mut left)? {
             TENANT => {
@@ -219,10 +227,11 @@ mod tests {
             checkpoint_hash: Some([7; 32]),
             ..Tables::default()
         };
+        let (contact, identity) = (tables.ids.intern("c-1"), tables.ids.intern("i-1"));
         for t in ["acme", "globex"] {
             let tenant = tables.tenant_mut(t);
-            tenant.usernames.insert("ann".into(), "c-1".into());
-            tenant.memberships.insert("i-1".into(), "c-1".into());
+            tenant.usernames.insert("ann".into(), contact);
+            tenant.memberships.insert(identity, contact);
             tenant.portal_link_ids.insert("l-1".into(), [3; 32]);
         }
         tables.globals_mut(b"i-1").identities.insert(

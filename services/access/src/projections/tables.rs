@@ -6,12 +6,177 @@
 //! chunks of a bounded size.
 
 use super::rows::{
-    ContactRow, CustomerRow, IdentityRow, KeyRow, OidcClientRow, OidcGrantRow, PendingLogout,
-    PortalLinkRow, SigningKeyRow, TenantRow,
+    ContactFacts, ContactRow, CustomerRow, IdentityRow, KeyRow, LastEmail, OidcClientRow,
+    OidcGrantRow, PendingLogout, PortalLinkRow, SigningKeyRow, TenantRow,
 };
+use crate::domain::contact::Lifecycle;
+use access_catalogue::catalogue::{LoginKind, SiteRule};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+
+/// An id kept once in [`Ids`], by its number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub(super) struct Id(u32);
+
+/// Ids kept once and referred to by number: a contact's id, its customer's,
+/// its identity's and its invitation's each appear in several tables, and a
+/// million contacts would otherwise hold each several times over.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Ids {
+    names: Vec<Box<str>>,
+    index: hashbrown::HashTable<u32>,
+    /// Keyed per process: the ids hashed include caller-chosen ones.
+    hasher: RandomState,
+}
+
+impl Ids {
+    /// The number of `name`, if it was ever kept.
+    pub fn find(&self, name: &str) -> Option<Id> {
+        let hash = self.hasher.hash_one(name);
+        self.index
+            .find(hash, |&i| {
+                self.names.get(i as usize).is_some_and(|n| &**n == name)
+            })
+            .map(|&i| Id(i))
+    }
+
+    /// The number of `name`, kept now if it was not.
+    pub fn intern(&mut self, name: &str) -> Id {
+        if let Some(id) = self.find(name) {
+            return id;
+        }
+        let Ids {
+            names,
+            index,
+            hasher,
+        } = self;
+        let id = names.len() as u32;
+        names.push(name.into());
+        index.insert_unique(hasher.hash_one(name), id, |&i| {
+            hasher.hash_one(names.get(i as usize).map_or("", |n| &**n))
+        });
+        Id(id)
+    }
+
+    /// The id a number stands for.
+    pub fn name(&self, id: Id) -> &str {
+        self.names.get(id.0 as usize).map_or("", |n| n)
+    }
+
+    /// The names in number order, for a snapshot.
+    pub fn names(&self) -> &[Box<str>] {
+        &self.names
+    }
+
+    /// Ids from a snapshot's names, numbered as they come; `None` if a
+    /// name comes twice (numbers would then mean two things).
+    pub fn from_names(names: Vec<Box<str>>) -> Option<Self> {
+        let hasher = RandomState::new();
+        let mut index = hashbrown::HashTable::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let hash = hasher.hash_one(&**name);
+            if index
+                .find(hash, |&j: &u32| names[j as usize] == *name)
+                .is_some()
+            {
+                return None;
+            }
+            index.insert_unique(hash, i as u32, |&j| hasher.hash_one(&*names[j as usize]));
+        }
+        Some(Ids {
+            names,
+            index,
+            hasher,
+        })
+    }
+}
+
+impl PartialEq for Ids {
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names
+    }
+}
+
+/// A contact as the tables keep it: ids by number, text boxed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct StoredContact {
+    pub customer: Id,
+    pub email: Box<str>,
+    pub identity: Option<Id>,
+    pub site_rule: SiteRule,
+    pub lifecycle: Lifecycle,
+    pub disabled: bool,
+    pub invitation: Option<Id>,
+    pub username: Option<Box<str>>,
+    pub kind: LoginKind,
+    pub local_password_hash: Option<Box<str>>,
+    pub temporary: bool,
+    pub logged_in: bool,
+    pub invitation_expires_at_ms: i64,
+    pub last_email: Option<Box<LastEmail>>,
+    pub failed_logins: Vec<i64>,
+    pub locked_until_ms: i64,
+}
+
+impl StoredContact {
+    /// A contact's first row.
+    pub fn new(customer: Id, site_rule: SiteRule) -> Self {
+        StoredContact {
+            customer,
+            email: "".into(),
+            identity: None,
+            site_rule,
+            lifecycle: Lifecycle::Invited,
+            disabled: false,
+            invitation: None,
+            username: None,
+            kind: LoginKind::Management,
+            local_password_hash: None,
+            temporary: false,
+            logged_in: false,
+            invitation_expires_at_ms: 0,
+            last_email: None,
+            failed_logins: Vec::new(),
+            locked_until_ms: 0,
+        }
+    }
+
+    /// The row the queries answer with.
+    pub fn row(&self, id: Id, ids: &Ids) -> ContactRow {
+        let name = |id: Option<Id>| id.map_or_else(String::new, |id| ids.name(id).to_owned());
+        ContactRow {
+            contact_id: ids.name(id).to_owned(),
+            customer_id: ids.name(self.customer).to_owned(),
+            email: self.email.to_string(),
+            identity_id: name(self.identity),
+            site_rule: self.site_rule.clone(),
+            lifecycle: self.lifecycle,
+            disabled: self.disabled,
+            invitation_id: name(self.invitation),
+            username: self.username.as_deref().map(str::to_owned),
+            kind: self.kind,
+            local_password_hash: self.local_password_hash.as_deref().map(str::to_owned),
+            temporary: self.temporary,
+            logged_in: self.logged_in,
+            invitation_expires_at_ms: self.invitation_expires_at_ms,
+            last_email: self.last_email.as_deref().cloned(),
+            failed_logins: self.failed_logins.clone(),
+            locked_until_ms: self.locked_until_ms,
+        }
+    }
+
+    /// What a check needs of it.
+    pub fn facts(&self) -> ContactFacts<'_> {
+        ContactFacts {
+            lifecycle: self.lifecycle,
+            disabled: self.disabled,
+            kind: self.kind,
+            temporary: self.temporary,
+            site_rule: &self.site_rule,
+        }
+    }
+}
 
 /// How many shards hold the rows found by a key of their own. Part of the
 /// snapshot's layout: a change is a new layout version.
@@ -25,15 +190,15 @@ pub(super) struct TenantTables {
     /// Customers in id order (listed in pages).
     pub customers: BTreeMap<Box<str>, CustomerRow>,
     /// Contacts by id.
-    pub contacts: HashMap<Box<str>, ContactRow>,
+    pub contacts: HashMap<Id, StoredContact>,
     /// A customer's contacts, in id (creation) order.
-    pub customer_contacts: HashMap<Box<str>, Vec<Box<str>>>,
+    pub customer_contacts: HashMap<Id, Vec<Id>>,
     /// Contacts by lower-case username.
-    pub usernames: HashMap<Box<str>, Box<str>>,
+    pub usernames: HashMap<Box<str>, Id>,
     /// The tenant's contact of an identity.
-    pub memberships: HashMap<Box<str>, Box<str>>,
+    pub memberships: HashMap<Id, Id>,
     /// An invitation's contact.
-    pub invitations: HashMap<Box<str>, Box<str>>,
+    pub invitations: HashMap<Id, Id>,
     /// A portal link's token hash, by link id.
     pub portal_link_ids: HashMap<Box<str>, [u8; 32]>,
     /// OpenID Connect clients in id order.
@@ -66,6 +231,8 @@ pub(super) struct Tables {
     pub tenants: BTreeMap<Box<str>, TenantTables>,
     /// The shards of rows found by a key of their own.
     pub globals: Vec<Globals>,
+    /// The ids the tables refer to by number.
+    pub ids: Ids,
     /// The last log position applied.
     pub checkpoint: u64,
     /// The hash of the event at `checkpoint`.
@@ -77,6 +244,7 @@ impl Default for Tables {
         Tables {
             tenants: BTreeMap::new(),
             globals: vec![Globals::default(); GLOBAL_SHARDS],
+            ids: Ids::default(),
             checkpoint: 0,
             checkpoint_hash: None,
         }
@@ -100,12 +268,7 @@ impl Tables {
 
     /// A tenant's tables to change, made on first use.
     pub fn tenant_mut(&mut self, tenant: &str) -> &mut TenantTables {
-        if !self.tenants.contains_key(tenant) {
-            self.tenants.insert(tenant.into(), TenantTables::default());
-        }
-        self.tenants
-            .get_mut(tenant)
-            .unwrap_or_else(|| unreachable!("inserted above"))
+        tenant_mut(&mut self.tenants, tenant)
     }
 
     /// The shard holding a key's row.
@@ -123,8 +286,42 @@ impl Tables {
         self.globals(id.as_bytes()).identities.get(id)
     }
 
-    /// A contact's row.
-    pub fn contact(&self, tenant: &str, id: &str) -> Option<&ContactRow> {
-        self.tenant(tenant)?.contacts.get(id)
+    /// A contact's row, with its number.
+    pub fn contact(&self, tenant: &str, id: &str) -> Option<(Id, &StoredContact)> {
+        let id = self.ids.find(id)?;
+        Some((id, self.tenant(tenant)?.contacts.get(&id)?))
+    }
+}
+
+/// A tenant's tables to change, made on first use.
+pub(super) fn tenant_mut<'a>(
+    tenants: &'a mut BTreeMap<Box<str>, TenantTables>,
+    tenant: &str,
+) -> &'a mut TenantTables {
+    if !tenants.contains_key(tenant) {
+        tenants.insert(tenant.into(), TenantTables::default());
+    }
+    tenants
+        .get_mut(tenant)
+        .unwrap_or_else(|| unreachable!("inserted above"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_is_kept_once_and_numbers_survive_a_snapshot() {
+        let mut ids = Ids::default();
+        let a = ids.intern("019a-contact");
+        let b = ids.intern("C000001");
+        assert_eq!(ids.intern("019a-contact"), a);
+        assert_eq!(ids.find("C000001"), Some(b));
+        assert_eq!(ids.find("unknown"), None);
+        assert_eq!(ids.name(b), "C000001");
+        let again = Ids::from_names(ids.names().to_vec()).expect("distinct names");
+        assert_eq!(again.find("019a-contact"), Some(a));
+        assert_eq!(again.find("C000001"), Some(b));
+        assert!(Ids::from_names(vec!["x".into(), "x".into()]).is_none());
     }
 }
