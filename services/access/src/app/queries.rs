@@ -421,7 +421,7 @@ impl App {
                 Ok(AccessAnswer {
                     decision: decide(rows, action),
                     customer_id: rows.customer_id.to_owned(),
-                    order_site: SitesSeen::resolve(&rows.contact.site_rule, rows.tenant)
+                    order_site: SitesSeen::resolve(rows.contact.site_rule, rows.tenant)
                         .order_site
                         .to_owned(),
                 })
@@ -477,7 +477,7 @@ pub fn check_in(
 /// The decision on a contact's rows.
 fn decide(rows: CheckRows<'_>, action: &Action) -> Decision {
     let (contact, customer, tenant) = (rows.contact, rows.customer, rows.tenant);
-    let seen = SitesSeen::resolve(&contact.site_rule, tenant);
+    let seen = SitesSeen::resolve(contact.site_rule, tenant);
     access::check(
         &Facts {
             lifecycle: contact.lifecycle,
