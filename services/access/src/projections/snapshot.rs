@@ -51,7 +51,15 @@ fn write_chunk(out: &mut impl Write, tag: u8, bytes: &[u8]) -> std::io::Result<(
 
 /// Writes `tables` as the snapshot in `dir`, replacing the last one once
 /// the new one is durable.
+#[cfg(test)]
 pub(super) fn write(dir: &Path, layout: u32, tables: &Tables) -> anyhow::Result<()> {
+    publish(dir, write_unsynced(dir, layout, tables)?)
+}
+
+/// Writes `tables` beside the snapshot in `dir`, not yet synced: the tables
+/// are free again as soon as this returns, and [`publish`] makes it the
+/// snapshot.
+pub(super) fn write_unsynced(dir: &Path, layout: u32, tables: &Tables) -> anyhow::Result<File> {
     let temporary = dir.join(TEMPORARY);
     let file =
         File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
@@ -79,10 +87,14 @@ pub(super) fn write(dir: &Path, layout: u32, tables: &Tables) -> anyhow::Result<
     }
     let count = (tables.tenants.len() as u64, tables.globals.len() as u64);
     write_chunk(&mut out, END, &postcard::to_stdvec(&count)?)?;
-    let file = out.into_inner().map_err(|e| e.into_error())?;
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// Syncs a snapshot [`write_unsynced`] wrote and renames it over the last one.
+pub(super) fn publish(dir: &Path, file: File) -> anyhow::Result<()> {
     file.sync_all()?;
     drop(file);
-    std::fs::rename(&temporary, dir.join(FILE))?;
+    std::fs::rename(dir.join(TEMPORARY), dir.join(FILE))?;
     File::open(dir)?.sync_all()?;
     Ok(())
 }

@@ -14,6 +14,7 @@ use anyhow::Context;
 use futures::{FutureExt, StreamExt};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -47,6 +48,16 @@ pub struct ReadModels {
     follower: Mutex<ChainFollower>,
     /// The last snapshot written or loaded.
     last_snapshot: Mutex<SnapshotMark>,
+    /// A snapshot is being made durable.
+    publishing: AtomicBool,
+}
+
+/// A snapshot written and not yet durable.
+struct Pending {
+    file: std::fs::File,
+    at: u64,
+    counts: Vec<(String, u64)>,
+    started: Instant,
 }
 
 /// Where the last snapshot stands and what it cost.
@@ -172,6 +183,7 @@ impl ReadModels {
             applied_tx,
             follower: Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
             last_snapshot: Mutex::new(last_snapshot),
+            publishing: AtomicBool::new(false),
         }
     }
 
@@ -269,23 +281,51 @@ impl ReadModels {
         self.checkpoint().saturating_sub(mark.at)
     }
 
-    /// Writes a snapshot of the read models as they are now (and the
-    /// resolve counts beside it). Blocking; the projector calls it between
-    /// batches.
-    fn write_snapshot(&self) -> anyhow::Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
+    /// Writes a snapshot of the read models as they are now, not yet
+    /// durable; `None` if one is being made durable still (one at a time).
+    /// Blocking; the projector calls it between batches.
+    fn begin_snapshot(&self) -> anyhow::Result<Option<Pending>> {
+        let Some(dir) = &self.dir else {
+            return Ok(None);
+        };
+        if self.publishing.swap(true, Ordering::AcqRel) {
+            return Ok(None);
+        }
         let started = Instant::now();
-        let at = {
+        let written = {
             let tables = self.read();
-            snapshot::write(dir, SCHEMA_VERSION, &tables)?;
-            tables.checkpoint
+            snapshot::write_unsynced(dir, SCHEMA_VERSION, &tables).map(|f| (f, tables.checkpoint))
+        };
+        let (file, at) = match written {
+            Ok(done) => done,
+            Err(e) => {
+                self.publishing.store(false, Ordering::Release);
+                return Err(e);
+            }
         };
         let counts: Vec<(String, u64)> = {
             let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
             counters.iter().map(|(k, v)| (k.clone(), *v)).collect()
         };
-        snapshot::write_counts(dir, &counts)?;
-        let took = started.elapsed();
+        Ok(Some(Pending {
+            file,
+            at,
+            counts,
+            started,
+        }))
+    }
+
+    /// Makes a written snapshot durable and the one a start loads.
+    fn finish_snapshot(&self, pending: Pending) -> anyhow::Result<()> {
+        let published = match &self.dir {
+            Some(dir) => snapshot::publish(dir, pending.file)
+                .and_then(|()| snapshot::write_counts(dir, &pending.counts)),
+            None => Ok(()),
+        };
+        self.publishing.store(false, Ordering::Release);
+        published?;
+        let took = pending.started.elapsed();
+        let at = pending.at;
         *self.last_snapshot.lock().unwrap_or_else(|p| p.into_inner()) = SnapshotMark { at, took };
         metrics::gauge!("access_read_model_snapshot_seconds").set(took.as_secs_f64());
         tracing::debug!(
@@ -296,11 +336,14 @@ impl ReadModels {
         Ok(())
     }
 
-    /// Writes a snapshot if events were applied since the last one.
+    /// Writes a snapshot, durably, if events were applied since the last one.
     pub fn flush(&self) -> anyhow::Result<()> {
-        match self.unsnapshotted() {
-            0 => Ok(()),
-            _ => self.write_snapshot(),
+        if self.unsnapshotted() == 0 {
+            return Ok(());
+        }
+        match self.begin_snapshot()? {
+            Some(pending) => self.finish_snapshot(pending),
+            None => Ok(()),
         }
     }
 
@@ -315,11 +358,33 @@ impl ReadModels {
 
 /// Writes a snapshot off the async threads; a failure (a full disk) is
 /// reported and tried again at the next occasion: serving goes on.
-async fn snapshot_now(models: &Arc<ReadModels>) {
+async fn snapshot_now(models: &Arc<ReadModels>, durable_before_return: bool) {
     let m = models.clone();
-    let written = tokio::task::spawn_blocking(move || m.flush()).await;
+    // The projector waits only while the tables are written out; the sync,
+    // slow under a busy disk, runs beside it.
+    let written = tokio::task::spawn_blocking(move || m.begin_snapshot()).await;
     let error = match written {
-        Ok(Ok(())) => return,
+        Ok(Ok(Some(pending))) => {
+            let m = models.clone();
+            let finished = tokio::task::spawn_blocking(move || m.finish_snapshot(pending));
+            if !durable_before_return {
+                tokio::spawn(async move {
+                    if let Ok(Err(e)) = finished.await {
+                        tracing::warn!(
+                            error = format!("{e:#}"),
+                            "could not write the read models' snapshot; a restart replays more of the log until one is written"
+                        );
+                    }
+                });
+                return;
+            }
+            match finished.await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(e) => anyhow::Error::from(e),
+            }
+        }
+        Ok(Ok(None)) => return,
         Ok(Err(e)) => e,
         Err(e) => anyhow::Error::from(e),
     };
@@ -373,7 +438,7 @@ pub async fn run_projector(
             };
             let Some(first) = first else {
                 // The log is quiet: a good moment for a snapshot.
-                snapshot_now(&models).await;
+                snapshot_now(&models, false).await;
                 continue;
             };
             let Some(first) = first else { break };
@@ -432,7 +497,7 @@ pub async fn run_projector(
             }
         }
         if models.unsnapshotted() >= FORCED_AFTER_EVENTS {
-            snapshot_now(&models).await;
+            snapshot_now(&models, false).await;
         }
         if let Some(at) = newest {
             let lag_ms = (crate::clock::system_now_ms() - at).max(0);
@@ -444,6 +509,6 @@ pub async fn run_projector(
     // moments, and the next start replays what it lacks.
     let quick = models.last_snapshot.lock().map(|m| m.took < QUICK_SNAPSHOT);
     if quick.unwrap_or(false) {
-        snapshot_now(&models).await;
+        snapshot_now(&models, true).await;
     }
 }
