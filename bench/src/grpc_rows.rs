@@ -370,6 +370,27 @@ fn argon2_instance() -> argon2::Argon2<'static> {
     argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
+/// The baseline of the in-process rows: `samples` lookups in a `HashMap`
+/// of every contact, in the order the rows ask ours.
+pub fn map_lookups(
+    map: &HashMap<String, String>,
+    contacts: &[(usize, String)],
+    samples: usize,
+) -> Run {
+    let mut lat = Vec::with_capacity(samples);
+    let started = Instant::now();
+    for i in 0..samples {
+        let (t, id) = &contacts[(i * 7919) % contacts.len()];
+        let s = Instant::now();
+        std::hint::black_box(map.get(&format!("t{t:04}/{id}")));
+        lat.push(s.elapsed());
+    }
+    Run {
+        rate: samples as f64 / started.elapsed().as_secs_f64(),
+        p99: quantile(&mut lat, 0.99),
+    }
+}
+
 /// The read-model lookups of a check, in-process, on the data directory of a
 /// stopped service, against a `HashMap` of the same key count.
 pub fn lookups(
@@ -409,18 +430,7 @@ pub fn lookups(
             rate: samples as f64 / started.elapsed().as_secs_f64(),
             p99: quantile(&mut lat, 0.99),
         });
-        let mut lat = Vec::with_capacity(samples);
-        let started = Instant::now();
-        for i in 0..samples {
-            let (t, id) = &contacts[(i * 7919) % contacts.len()];
-            let s = Instant::now();
-            std::hint::black_box(map.get(&format!("t{t:04}/{id}")));
-            lat.push(s.elapsed());
-        }
-        base.push(Run {
-            rate: samples as f64 / started.elapsed().as_secs_f64(),
-            p99: quantile(&mut lat, 0.99),
-        });
+        base.push(crate::grpc_rows::map_lookups(&map, contacts, samples));
     }
     Ok(Row {
         ours: "the check's read-model lookups in-process (contact, then customer)".into(),

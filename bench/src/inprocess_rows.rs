@@ -80,18 +80,7 @@ pub async fn check_access(
             rate,
             p99: quantile(&mut lat, 0.99),
         });
-        let mut lat = Vec::with_capacity(samples);
-        let started = Instant::now();
-        for i in 0..samples {
-            let (t, id) = &contacts[(i * 7919) % contacts.len()];
-            let s = Instant::now();
-            std::hint::black_box(map.get(&format!("t{t:04}/{id}")));
-            lat.push(s.elapsed());
-        }
-        base.push(Run {
-            rate: samples as f64 / started.elapsed().as_secs_f64(),
-            p99: quantile(&mut lat, 0.99),
-        });
+        base.push(crate::grpc_rows::map_lookups(&map, contacts, samples));
     }
     let p50 = quantile(&mut p50s, 0.5);
     let row = Row {
