@@ -11,8 +11,9 @@ use access_catalogue::catalogue::{
 use access_catalogue::envelope::{Aggregate, StreamId};
 use access_catalogue::personal::{self, Personal};
 use access_log::file_log::FileLog;
+use access_log::file_vault::FileVault;
 use access_log::log::{AppendRequest, EventLog, NewEvent, StreamAppend};
-use access_log::vault::{CachedVault, SledVault, Vault};
+use access_log::vault::{CachedVault, Vault};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -131,8 +132,9 @@ async fn seed(
 pub async fn access_at(events: usize, runs: usize) -> anyhow::Result<(Row, String)> {
     let dir = tempfile::tempdir_in(".")?;
     let log = FileLog::open(&dir.path().join("log"))?;
-    let vault: Arc<dyn Vault> =
-        CachedVault::new(Arc::new(SledVault::open(&dir.path().join("vault"))?));
+    let file_vault = Arc::new(FileVault::open(&dir.path().join("vault"))?);
+    file_vault.attach(&log)?;
+    let vault: Arc<dyn Vault> = CachedVault::new(file_vault);
     let started = Instant::now();
     let written = seed(&log, vault.as_ref(), 1_000, events).await?;
     let seeding = started.elapsed();

@@ -452,7 +452,7 @@ pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> 
     let log = FileLog::open(&dir.join("log"))?;
     // The service's own vault: a rebuild opens every personal value.
     let vault = access_log::vault::CachedVault::new(std::sync::Arc::new(
-        access_log::vault::SledVault::open(&dir.join("vault"))?,
+        access_log::file_vault::FileVault::open(&dir.join("vault"))?,
     ));
     let scratch = tempfile::tempdir_in(".")?;
     let (mut ours, mut base) = (Vec::new(), Vec::new());

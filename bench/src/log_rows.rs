@@ -139,7 +139,7 @@ pub async fn projection_lag(runs: usize, length: Duration) -> anyhow::Result<Row
         let models = Arc::new(ReadModels::open(&dir.path().join(format!("models{run}")))?);
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let vault = access_log::vault::CachedVault::new(Arc::new(
-            access_log::vault::SledVault::open(&dir.path().join(format!("vault{run}")))?,
+            access_log::file_vault::FileVault::open(&dir.path().join(format!("vault{run}")))?,
         ));
         let projector = tokio::spawn(run_projector(
             models.clone(),

@@ -11,8 +11,9 @@
 //!   beside it; two writer threads, group commit, `fdatasync`.
 //! - [`nats`]: the distributed backend: one JetStream stream, atomic batches.
 //! - [`vault`]: where persons' keys live, and reading events with their
-//!   personal values opened; [`sled_vault`] keeps the keys in embedded mode,
-//!   [`nats::KvVault`] on NATS.
+//!   personal values opened; [`file_vault`] keeps the keys in embedded mode
+//!   (new keys ride in the log's group commit), [`nats::KvVault`] on NATS;
+//!   [`sled_vault`] reads the earlier embedded vault once, to move it.
 //! - [`checkpoint`]: signed checkpoints of the whole log, the keyed tamper
 //!   evidence an auditor keeps off the host.
 //! - [`archive`]: the portable archive of a whole log.
@@ -28,6 +29,7 @@ pub mod checkpoint;
 pub mod conformance;
 pub mod consumer;
 pub mod file_log;
+pub mod file_vault;
 pub mod log;
 pub mod nats;
 pub mod sled_vault;

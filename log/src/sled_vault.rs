@@ -87,6 +87,23 @@ impl SledVault {
         Ok(())
     }
 
+    /// Every key and tombstone (`None`), to move them into another vault.
+    pub fn entries(&self) -> Result<Vec<(String, Option<Key>)>, VaultError> {
+        self.tree
+            .iter()
+            .filter(|item| item.as_ref().map_or(true, |(k, _)| !k.starts_with(b"\0")))
+            .map(|item| {
+                let (k, v) = item.map_err(failed)?;
+                let key = if v.is_empty() {
+                    None
+                } else {
+                    Some(Self::key_of(&v)?)
+                };
+                Ok((String::from_utf8_lossy(&k).into_owned(), key))
+            })
+            .collect()
+    }
+
     /// Stores keys read from a backup (a restore into an empty vault).
     pub fn restore(&self, keys: &[(String, Key)]) -> Result<(), VaultError> {
         for (key_ref, key) in keys {

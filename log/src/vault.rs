@@ -20,6 +20,9 @@ pub enum VaultError {
     /// vault is damaged or incomplete. Never read as an erasure.
     #[error("key vault: the key {0:?} is missing, and no erasure destroyed it")]
     Missing(String),
+    /// The vault's own files are damaged (named, with what was found).
+    #[error("key vault: {0}")]
+    Damaged(String),
 }
 
 /// Where persons' keys live, outside the log.

@@ -7,7 +7,7 @@ use super::{
     BLOCK, Commit, SCAN_CHUNK, StreamHead, block_key, head_key, is_block_start, request_key,
     stream_key,
 };
-use crate::file_log::frames::{EVENT, FrameError, Frames};
+use crate::file_log::frames::{COMMIT, EVENT, FrameError, Frames, KEYS};
 use crate::log::RequestRecord;
 use access_catalogue::chain::ChainVerifier;
 use access_catalogue::damage::Damage;
@@ -121,7 +121,12 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
             }
             continue;
         }
-        let commit = postcard::from_bytes::<Commit>(frame.body).ok();
+        if frame.kind == KEYS && open.is_empty() {
+            continue;
+        }
+        let commit = (frame.kind == COMMIT)
+            .then(|| postcard::from_bytes::<Commit>(frame.body).ok())
+            .flatten();
         let first = open.first().map(|(_, e)| e.position);
         let fits = commit.as_ref().is_some_and(|c| {
             first.is_some()

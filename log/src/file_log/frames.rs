@@ -14,6 +14,22 @@ pub const EVENT: u8 = b'E';
 /// A frame closing one append: its request id and record (see `file_log`).
 pub const COMMIT: u8 = b'C';
 
+/// A frame of the log carrying keys made for the group after it, sealed
+/// under a journal epoch (see `file_vault::journal`).
+pub const KEYS: u8 = b'K';
+
+/// A record of the key vault's file: a key ref and its key.
+pub const VAULT_KEY: u8 = b'V';
+
+/// A record of the key vault's file whose key was destroyed (erased in place).
+pub const VAULT_ERASED: u8 = b'X';
+
+/// Whether `kind` names a frame some file of ours holds; each reader refuses
+/// kinds that do not belong in its file.
+fn known(kind: u8) -> bool {
+    matches!(kind, EVENT | COMMIT | KEYS | VAULT_KEY | VAULT_ERASED)
+}
+
 /// Largest body a reader accepts: a bound on what a damaged length can make
 /// it allocate, far above any envelope or reply.
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -52,7 +68,7 @@ pub enum FrameError {
 pub struct Frame<'a> {
     /// Where it starts in the file.
     pub offset: u64,
-    /// [`EVENT`] or [`COMMIT`].
+    /// [`EVENT`], [`COMMIT`], [`KEYS`], or a vault record.
     pub kind: u8,
     /// Its body.
     pub body: &'a [u8],
@@ -122,7 +138,7 @@ impl<'f> Frames<'f> {
         let len_bytes = [header[1], header[2], header[3], header[4]];
         let crc = u32::from_le_bytes([header[5], header[6], header[7], header[8]]);
         let len = u32::from_le_bytes(len_bytes) as usize;
-        if kind != EVENT && kind != COMMIT {
+        if !known(kind) {
             return Err(bad("unknown frame kind"));
         }
         if len > MAX_BODY {
@@ -151,7 +167,7 @@ impl<'f> Frames<'f> {
 pub fn intact_at(bytes: &[u8]) -> Option<usize> {
     let header = bytes.get(..HEADER)?;
     let kind = header[0];
-    if kind != EVENT && kind != COMMIT {
+    if !known(kind) {
         return None;
     }
     let len_bytes = [header[1], header[2], header[3], header[4]];

@@ -37,6 +37,7 @@
 //! where the group began, so nothing of it can surface later; its appends
 //! are refused as unavailable.
 
+use crate::file_vault::journal::KeyJournal;
 use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
 use access_catalogue::damage::Damage;
 use access_catalogue::envelope::{Envelope, StreamId};
@@ -142,6 +143,8 @@ struct Shared {
     /// Set when the index could not be written: reads could miss appends
     /// that are in the file, so they are refused until a restart re-indexes.
     failed: AtomicBool,
+    /// The key vault's journal, once attached: new keys ride in the groups.
+    journal: std::sync::OnceLock<Arc<KeyJournal>>,
 }
 
 impl Shared {
@@ -243,6 +246,7 @@ impl FileLog {
             index,
             end: AtomicU64::new(checkpoint.offset),
             failed: AtomicBool::new(false),
+            journal: std::sync::OnceLock::new(),
         });
         let (head_tx, head_rx) = watch::channel(checkpoint.position);
         let (jobs_tx, jobs_rx) = mpsc::channel(4096);
@@ -320,6 +324,53 @@ impl FileLog {
         })
         .await
         .map_err(storage)
+    }
+
+    /// Lets the key vault's `journal` put new keys into the groups, and
+    /// returns the keys held by the frames of its live epochs (the ones the
+    /// vault's file may have lost in a crash).
+    pub fn attach_keys(
+        &self,
+        journal: Arc<KeyJournal>,
+    ) -> Result<Vec<(String, access_catalogue::personal::Key)>, LogError> {
+        let from = journal.replay_from();
+        if self.shared.journal.set(journal.clone()).is_err() {
+            return Err(LogError::Storage(
+                "a key vault is attached to this log already".into(),
+            ));
+        }
+        let Some(from) = from else {
+            return Ok(Vec::new());
+        };
+        // The frame of the event at `from` precedes every group staged after
+        // the epoch began; its block's start precedes that frame.
+        let start = match from {
+            0 => 0,
+            p => match self.shared.index.get(block_key(p)).map_err(storage)? {
+                Some(v) => offset_of(&v, p)?,
+                None => 0,
+            },
+        };
+        let end = self.shared.end.load(Ordering::Acquire);
+        let mut keys = Vec::new();
+        let mut frames = Frames::new(&self.shared.file, start, end, SCAN_CHUNK);
+        loop {
+            match frames.next_frame() {
+                Ok(Some(f)) if f.kind == frames::KEYS => {
+                    keys.extend(journal.open_frame(f.body).unwrap_or_default());
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(FrameError::Bad { offset, reason }) => {
+                    return Err(LogError::Corrupt {
+                        position: from,
+                        reason: format!("a damaged frame at byte {offset} ({reason})"),
+                    });
+                }
+                Err(FrameError::Io(e)) => return Err(storage(e)),
+            }
+        }
+        Ok(keys)
     }
 
     /// Counters of the writer thread.

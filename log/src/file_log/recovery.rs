@@ -103,6 +103,16 @@ impl Scan<'_> {
             });
             return Ok(());
         }
+        if kind == frames::KEYS {
+            // Keys for the group after it: only between appends.
+            if !self.open.is_empty() {
+                return Err(stop("a key frame inside an append".into()));
+            }
+            return Ok(());
+        }
+        if kind != frames::COMMIT {
+            return Err(stop("a frame that does not belong in the log".into()));
+        }
         let commit: Commit = postcard::from_bytes(body)
             .map_err(|e| stop(format!("a commit frame that does not decode: {e}")))?;
         let first = self.open.first().map(|o| o.position);

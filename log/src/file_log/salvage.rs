@@ -2,7 +2,7 @@
 //! intact frames of a damaged one to replace it.
 
 use super::dir::{lock_dir, sync_dir};
-use super::frames::{self, COMMIT, EVENT};
+use super::frames::{self, COMMIT, EVENT, KEYS};
 use super::keys::encode;
 use super::{Commit, EVENTS_FILE, FileLog, INDEX_DIR, SCAN_CHUNK, mark, storage};
 use crate::log::{LogError, RequestRecord};
@@ -12,13 +12,23 @@ use std::fs::File;
 use std::path::Path;
 
 /// Every intact frame of a file: its events in file order, and its request
-/// records by last position.
-pub(super) type Salvaged = (Vec<Envelope>, HashMap<u64, (String, RequestRecord)>);
+/// records by last position, and the vault's key frames by the position of
+/// the event they came before.
+pub(super) type Salvaged = (
+    Vec<Envelope>,
+    HashMap<u64, (String, RequestRecord)>,
+    KeysBefore,
+);
+
+/// Key frames' bodies by the position of the event they came before.
+pub(crate) type KeysBefore = HashMap<u64, Vec<Vec<u8>>>;
 
 /// Reads every intact frame of the file at `path`, past damaged bytes.
 pub(super) fn salvage_file(path: &Path) -> Result<Salvaged, LogError> {
     let bytes = std::fs::read(path).map_err(storage)?;
     let (mut events, mut records) = (Vec::new(), HashMap::new());
+    let mut keys = KeysBefore::new();
+    let mut last = 0u64;
     let mut at = 0;
     while at < bytes.len() {
         let Some(len) = frames::intact_at(&bytes[at..]) else {
@@ -28,18 +38,22 @@ pub(super) fn salvage_file(path: &Path) -> Result<Salvaged, LogError> {
         let body = frames::claimed_body(&bytes[at..]).unwrap_or_default();
         if bytes[at] == EVENT {
             if let Ok(e) = Envelope::decode(body) {
+                last = e.position;
                 events.push(e);
             }
-        } else if let Ok(Commit {
-            last_position,
-            request: Some(request),
-        }) = postcard::from_bytes::<Commit>(body)
+        } else if bytes[at] == KEYS {
+            keys.entry(last + 1).or_default().push(body.to_vec());
+        } else if bytes[at] == COMMIT
+            && let Ok(Commit {
+                last_position,
+                request: Some(request),
+            }) = postcard::from_bytes::<Commit>(body)
         {
             records.insert(last_position, request);
         }
         at += len;
     }
-    Ok((events, records))
+    Ok((events, records, keys))
 }
 
 /// Writes `envelopes` (a whole log, in order) as frames into `path`, with a
@@ -50,12 +64,15 @@ pub(crate) fn write_frames(
     path: &Path,
     envelopes: impl IntoIterator<Item = Result<Envelope, LogError>>,
     mut records: HashMap<u64, (String, RequestRecord)>,
+    mut keys: KeysBefore,
     renumber: bool,
 ) -> Result<u64, LogError> {
     let mut file = std::io::BufWriter::new(File::create(path).map_err(storage)?);
     let mut out = Vec::new();
     let mut position = 0u64;
     let mut open_request: Option<String> = None;
+    // Whether the frames so far end between appends.
+    let mut between = true;
     let mut flush = |out: &mut Vec<u8>| {
         std::io::Write::write_all(&mut file, out).map_err(storage)?;
         out.clear();
@@ -80,9 +97,21 @@ pub(crate) fn write_frames(
                 request: None,
             };
             frames::push(&mut out, COMMIT, &encode(&commit));
+            between = true;
         }
         position = envelope.position;
+        if between {
+            // Between appends: the vault's key frames that came before it.
+            let mut before: Vec<u64> = keys.keys().copied().filter(|p| *p <= position).collect();
+            before.sort_unstable();
+            for p in before {
+                for body in keys.remove(&p).unwrap_or_default() {
+                    frames::push(&mut out, KEYS, &body);
+                }
+            }
+        }
         frames::push(&mut out, EVENT, &envelope.encode());
+        between = false;
         match records.remove(&position) {
             Some(request) => {
                 let commit = Commit {
@@ -90,6 +119,7 @@ pub(crate) fn write_frames(
                     request: Some(request),
                 };
                 frames::push(&mut out, COMMIT, &encode(&commit));
+                between = true;
             }
             None => open_request = Some(envelope.request_id),
         }
@@ -131,6 +161,7 @@ impl FileLog {
             &partial,
             envelopes.into_iter().map(Ok),
             HashMap::new(),
+            KeysBefore::new(),
             true,
         )?;
         std::fs::rename(&partial, dir.join(EVENTS_FILE)).map_err(storage)?;
@@ -152,9 +183,16 @@ impl FileLog {
     pub fn replace(dir: &Path, envelopes: Vec<Envelope>) -> Result<std::path::PathBuf, LogError> {
         let _lock = lock_dir(dir)?;
         // The request records that survive keep answering retries.
-        let (_, records) = salvage_file(&dir.join(EVENTS_FILE))?;
+        // So do the vault's keys the log still carries.
+        let (_, records, keys) = salvage_file(&dir.join(EVENTS_FILE))?;
         let partial = dir.join("events.repaired");
-        write_frames(&partial, envelopes.into_iter().map(Ok), records, false)?;
+        write_frames(
+            &partial,
+            envelopes.into_iter().map(Ok),
+            records,
+            keys,
+            false,
+        )?;
         let aside = (1..)
             .map(|n| dir.join(format!("{EVENTS_FILE}.damaged-{n}")))
             .find(|p| !p.exists())

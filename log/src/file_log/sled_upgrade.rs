@@ -60,7 +60,7 @@ fn convert(dir: &Path, events: &Path) -> Result<(), LogError> {
         })
     });
     let partial = dir.join("events.upgrade");
-    let written = write_frames(&partial, envelopes, records, false)?;
+    let written = write_frames(&partial, envelopes, records, Default::default(), false)?;
     drop(db);
     std::fs::rename(&partial, events).map_err(storage)?;
     std::fs::File::open(dir)

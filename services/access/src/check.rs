@@ -6,7 +6,7 @@
 use crate::integrity::KeyUse;
 use access_catalogue::damage::Damage;
 use access_log::file_log::{CheckReport, FileLog};
-use access_log::vault::{SledVault, Vault};
+
 use std::path::Path;
 
 /// What the check found, and what it covered.
@@ -107,18 +107,27 @@ pub async fn check_data_dir(dir: &Path) -> anyhow::Result<DirReport> {
 async fn check_vault(dir: &Path, report: &mut DirReport) -> anyhow::Result<()> {
     let vault_dir = dir.join("vault");
     let place = vault_dir.display().to_string();
-    if !vault_dir.exists() {
-        if report.log.head > 0 {
+    let vault = match crate::embedded_vault::open_to_read(&vault_dir) {
+        Ok(Some(vault)) => vault,
+        Ok(None) => {
+            if report.log.head > 0 {
+                report.damage.push(Damage::new(
+                    place,
+                    "the key vault is missing, but the log has history",
+                ));
+            }
+            return Ok(());
+        }
+        Err(e) => {
             report.damage.push(Damage::new(
                 place,
-                "the key vault is missing, but the log has history",
+                format!("the key vault cannot be read: {e}"),
             ));
+            return Ok(());
         }
-        return Ok(());
-    }
+    };
     let log = FileLog::open(&dir.join("log"))?;
     let keys = KeyUse::of(&log).await?;
-    let vault = SledVault::open(&vault_dir)?;
     for (key_ref, position, stream) in &keys.needed {
         if keys.destroyed.contains(key_ref) {
             continue;

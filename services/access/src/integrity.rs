@@ -5,7 +5,7 @@
 //!   is damage, not the erasure of every person. Erasure is only what an
 //!   `IdentityForgotten` event says; the vault keeps a tombstone for each
 //!   key destroyed, and a vault from before tombstones is adopted once with
-//!   the keys the log's erasures name.
+//!   the keys the log's erasures name (see `embedded_vault`).
 //! - Read models and the mailer's state must not be ahead of the log, nor
 //!   built from an event the log now holds differently (see
 //!   `ReadModels::check_against` and `Mailer::reconcile`).
@@ -17,7 +17,6 @@ use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::damage::{DAMAGE_EXIT_CODE, Damage};
 use access_catalogue::personal::contact_ref;
 use access_log::log::EventLog;
-use access_log::vault::{SledVault, Vault};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -43,48 +42,6 @@ pub const WHAT_TO_DO: &str = "accessd refused to start because stored history is
 `accessd check --data-dir <dir>` lists every damage it finds. If a derived store is named (log/index, readmodels/, mailer/), \
 stop accessd, move it aside and start again: it is rebuilt from the log. If the log or the vault is named, restore the latest \
 backup into a new directory (`accessd restore`) and compare with `accessctl audit verify`";
-
-/// Opens the embedded vault in `dir`, refusing a missing one when the log has
-/// history, and adopting one from before tombstones existed.
-pub async fn open_vault(dir: &Path, log: &dyn EventLog) -> anyhow::Result<SledVault> {
-    let head = *log.head().borrow();
-    if head > 0 && !dir.exists() {
-        return Err(Damage::new(
-            dir.display().to_string(),
-            format!(
-                "the key vault is missing, but the log holds {head} events: without it every personal value would read as erased"
-            ),
-        )
-        .into());
-    }
-    let mut vault = SledVault::open(dir).map_err(|e| unopenable(dir, e.into()))?;
-    if !vault.keeps_tombstones() {
-        // Once, for a vault new to this build: every sealed value's key must
-        // be there or destroyed by an erasure the log records.
-        let keys = KeyUse::of(log).await?;
-        for (key_ref, position, stream) in &keys.needed {
-            if keys.destroyed.contains(key_ref) {
-                continue;
-            }
-            if vault.get(key_ref).await?.is_none() {
-                return Err(Damage::new(
-                    dir.display().to_string(),
-                    format!("the key vault lacks the key {key_ref:?}, and no erasure destroyed it"),
-                )
-                .at_position(*position)
-                .in_stream(Some(stream.clone()))
-                .into());
-            }
-        }
-        let destroyed: Vec<String> = keys.destroyed.into_iter().collect();
-        vault.adopt(&destroyed)?;
-        tracing::info!(
-            erased = destroyed.len(),
-            "the key vault records erasures from now on"
-        );
-    }
-    Ok(vault)
-}
 
 /// Which keys the log's sealed values need, and which its erasures destroyed.
 #[derive(Debug, Default)]

@@ -35,6 +35,7 @@ pub mod config;
 pub mod config_file;
 pub mod datadir;
 pub mod domain;
+pub mod embedded_vault;
 pub mod grpc;
 pub mod health;
 pub mod http;

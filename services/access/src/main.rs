@@ -361,9 +361,13 @@ async fn restore(
             check_keys()?;
             std::fs::create_dir_all(dir)?;
             access_service::datadir::check_format(dir)?;
-            let mut vault = access_log::vault::SledVault::open(&dir.join("vault"))?;
-            vault.restore(&pairs)?;
-            vault.adopt(&destroyed)?;
+            let vault = access_log::file_vault::FileVault::open(&dir.join("vault"))?;
+            let entries: Vec<_> = pairs
+                .iter()
+                .map(|(r, k)| (r.clone(), Some(*k)))
+                .chain(destroyed.iter().map(|r| (r.clone(), None)))
+                .collect();
+            vault.restore(&entries)?;
             let written = access_log::file_log::FileLog::import(&dir.join("log"), envelopes)?;
             (written, dir.display().to_string())
         }

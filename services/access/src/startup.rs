@@ -48,6 +48,9 @@ pub struct Application {
     drain_timeout: std::time::Duration,
     /// Whose forwarding headers the pages believe.
     trusted_proxies: crate::proxies::TrustedProxies,
+    /// The embedded key vault, synced at the stop so the next start reads
+    /// no keys back from the log.
+    file_vault: Option<Arc<access_log::file_vault::FileVault>>,
 }
 
 impl Application {
@@ -71,6 +74,7 @@ impl Application {
             .settings("accessd")
             .map_err(|e| anyhow::anyhow!(e))?;
         let distributed = nats.is_some();
+        let mut file_vault = None;
         let (log, vault): (Arc<dyn EventLog>, Arc<dyn Vault>) = match nats {
             Some(settings) => {
                 tracing::info!(url = %settings.url, stream = %settings.stream, "event log on NATS JetStream");
@@ -92,10 +96,11 @@ impl Application {
             }
             None => {
                 let log = FileLog::open(&dir.join("log")).context("opening the event log")?;
-                let vault = crate::integrity::open_vault(&dir.join("vault"), &log)
+                let vault = crate::embedded_vault::open(&dir.join("vault"), &log)
                     .await
                     .context("opening the key vault")?;
-                (Arc::new(log), Arc::new(vault))
+                file_vault = Some(vault.clone());
+                (Arc::new(log), vault)
             }
         };
         let vault: Arc<dyn Vault> = CachedVault::new(vault);
@@ -242,6 +247,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone(),
             drain_timeout: config.drain_timeout,
             metrics,
+            file_vault,
         })
     }
 
@@ -391,6 +397,12 @@ impl Application {
         let _ = self.stop.send(true);
         for worker in self.workers {
             let _ = worker.await;
+        }
+        if let Some(vault) = &self.file_vault
+            && let Err(e) = vault.close()
+        {
+            // The keys are safe in the log; the next start puts them back.
+            tracing::warn!(error = %e, "syncing the key vault at the stop failed");
         }
         tracing::info!("stopped");
         Ok(())

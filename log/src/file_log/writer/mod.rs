@@ -68,6 +68,8 @@ struct Group {
     heads: HashMap<StreamId, StreamHead>,
     new_head: u64,
     answers: Vec<Pending>,
+    /// The number of the last vault key its `K` frame carries.
+    keys_through: Option<u64>,
 }
 
 /// What the stager remembers of a group until the index has it.
@@ -114,6 +116,7 @@ pub(super) fn start(
         next: checkpoint.position + 1,
         end: checkpoint.offset,
         seen_failures: 0,
+        keys_sent: 0,
         in_flight: VecDeque::new(),
     };
     std::thread::Builder::new()

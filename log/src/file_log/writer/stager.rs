@@ -3,7 +3,7 @@
 //! entries.
 
 use super::*;
-use crate::file_log::frames::{self, COMMIT, EVENT};
+use crate::file_log::frames::{self, COMMIT, EVENT, KEYS};
 use crate::file_log::{
     Commit, Job, Shared, StreamHead, encode, head_key, index_event, request_key, unavailable,
 };
@@ -74,6 +74,8 @@ pub(super) struct Stager {
     /// Where the next staged frames go.
     pub(super) end: u64,
     pub(super) seen_failures: u64,
+    /// The number of the last vault key put into a staged group.
+    pub(super) keys_sent: u64,
     pub(super) in_flight: VecDeque<InFlight>,
 }
 
@@ -103,6 +105,9 @@ impl Stager {
             let Some((group, in_flight)) = self.stage(batch) else {
                 continue;
             };
+            if let Some(through) = group.keys_through {
+                self.keys_sent = through;
+            }
             self.next = group.new_head + 1;
             self.end = group.base_end + group.frames.len() as u64;
             self.in_flight.push_back(in_flight);
@@ -119,6 +124,10 @@ impl Stager {
         if durable.failures != self.seen_failures {
             self.seen_failures = durable.failures;
             self.in_flight.clear();
+            // Keys sent in groups that were not written go again.
+            if let Some(journal) = self.shared.journal.get() {
+                self.keys_sent = journal.durable_through();
+            }
             self.next = durable.head + 1;
             self.end = durable.end;
             return;
@@ -144,10 +153,23 @@ impl Stager {
                 heads: HashMap::new(),
                 new_head: self.next - 1,
                 answers: Vec::new(),
+                keys_through: None,
             },
             requests: HashMap::new(),
             in_flight: &self.in_flight,
         };
+        // Keys made for these appends go first: a torn write that keeps an
+        // event keeps the keys it is sealed under.
+        let keys = self
+            .shared
+            .journal
+            .get()
+            .and_then(|j| j.take(self.keys_sent));
+        if let Some((through, body)) = &keys {
+            frames::push(&mut staging.group.frames, KEYS, body);
+            staging.group.keys_through = Some(*through);
+        }
+        let keys_end = staging.group.frames.len();
         for job in batch {
             match self.stage_one(&job.request, &mut staging) {
                 Outcome::Now(result) => {
@@ -159,6 +181,11 @@ impl Stager {
                     new,
                 }),
             }
+        }
+        if staging.group.frames.len() == keys_end {
+            // No append of this batch is written: its keys wait for the next.
+            staging.group.frames.clear();
+            staging.group.keys_through = None;
         }
         if staging.group.answers.is_empty() {
             return None;

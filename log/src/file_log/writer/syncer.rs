@@ -166,6 +166,12 @@ impl Syncer {
             offset: end,
             position: new_head,
         });
+        if let (Some(journal), Some(through)) = (
+            self.shared.journal.get(),
+            groups.iter().filter_map(|g| g.keys_through).max(),
+        ) {
+            journal.durable(through);
+        }
         self.end = end;
         self.head = new_head;
         {

@@ -14,8 +14,8 @@ use access_catalogue::catalogue::EmailTemplateSet;
 use access_catalogue::{Actor, StreamId};
 use access_keyring::ServerKey;
 use access_log::file_log::FileLog;
+use access_log::file_vault::FileVault;
 use access_log::log::{Committed, LogError, RequestRecord};
-use access_log::vault::SledVault;
 use access_log::{AppendError, AppendRequest};
 use futures::future::BoxFuture;
 use tokio::sync::watch;
@@ -41,8 +41,10 @@ fn fixture(
     models: Arc<ReadModels>,
 ) -> Fixture {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let log: Arc<dyn EventLog> = Arc::new(FileLog::open(&dir.path().join("log")).expect("a log"));
-    let vault = Arc::new(SledVault::open(&dir.path().join("vault")).expect("a vault"));
+    let file_log = FileLog::open(&dir.path().join("log")).expect("a log");
+    let vault = Arc::new(FileVault::open(&dir.path().join("vault")).expect("a vault"));
+    vault.attach(&file_log).expect("the vault attached");
+    let log: Arc<dyn EventLog> = Arc::new(file_log);
     let cheap = HashCost {
         memory_kib: 64,
         iterations: 1,

@@ -61,7 +61,7 @@ async fn with_signing_keys() -> Fixture {
     let log = kept.lock().expect("unpoisoned").clone().expect("the log");
     let events = log.read_from(1, 100).await.expect("the events");
     let dir = tempfile::tempdir().expect("a directory");
-    let vault = SledVault::open(&dir.path().join("vault")).expect("a vault");
+    let vault = FileVault::open(&dir.path().join("vault")).expect("a vault");
     models.apply(&events, &vault).await.expect("applied");
     f
 }
