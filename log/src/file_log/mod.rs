@@ -6,6 +6,9 @@
 //! - `events`: the truth. Frames (see [`crate::file_log::frames`]): one `E` frame per
 //!   envelope, then one `C` frame closing the append ([`Commit`]: its request
 //!   id and record). One `fdatasync` covers every group ready at the time.
+//!   A group may start with a `K` frame: the key vault's new keys, sealed
+//!   under a journal epoch (see [`crate::file_vault::journal`]); readers of
+//!   events pass over it.
 //! - `index/`: a fjall (LSM) keyspace, derived from `events` and never
 //!   synced on the write path:
 //!   - `s` + stream + `0x00` + stream version (u64 BE) → offset of the event's frame
