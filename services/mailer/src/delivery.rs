@@ -1,7 +1,7 @@
 //! What became of each mail: outcomes, the ledger's records, and the
 //! delivery itself with its retries and per-tenant pacing.
 
-use crate::state::{Core, Step, key, put};
+use crate::state::{Core, Step, key, put_ledger};
 use crate::transport::DeliveryError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -128,11 +128,17 @@ impl Core {
         let policy = self.config.retry;
         let mut attempt = 1;
         loop {
-            let error = match self.config.transport.deliver(id, message).await {
-                Ok(()) => {
+            let delivered = self
+                .config
+                .transport
+                .deliver(id, message, !step.defer_sync)
+                .await;
+            let error = match delivered {
+                Ok(unsynced) => {
+                    step.unsynced.extend(unsynced);
                     metrics::counter!("access_emails_total", "kind" => kind.to_owned(), "outcome" => "sent")
                         .increment(1);
-                    put(&mut step.batch, key(&["report", id]), &report);
+                    put_ledger(step, key(&["report", id]), &report);
                     step.outcome = Some(LedgerEntry {
                         failure: None,
                         report: report.clone(),
@@ -152,8 +158,8 @@ impl Core {
                 metrics::counter!("access_emails_total", "kind" => kind.to_owned(), "outcome" => "failed")
                     .increment(1);
                 tracing::warn!(mail = id, attempts = attempt, error = %error, "mail given up on");
-                put(
-                    &mut step.batch,
+                put_ledger(
+                    step,
                     key(&["failed", id]),
                     &FailedRecord {
                         reason: error.to_string(),
@@ -161,7 +167,7 @@ impl Core {
                     },
                 );
                 report.failure = Some(error.to_string());
-                put(&mut step.batch, key(&["report", id]), &report);
+                put_ledger(step, key(&["report", id]), &report);
                 step.outcome = Some(LedgerEntry {
                     failure: Some(error.to_string()),
                     report: report.clone(),

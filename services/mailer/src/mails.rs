@@ -2,7 +2,7 @@
 
 use crate::compose;
 use crate::delivery::SentRecord;
-use crate::state::{ContactInfo, Core, InvitationInfo, Step, get, key, put};
+use crate::state::{ContactInfo, Core, InvitationInfo, Step, get, key, put_ledger};
 use crate::templates::{Kind, Rendered, Template, Vars};
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::PasswordResetRequested;
@@ -78,8 +78,8 @@ impl Core {
         {
             return Ok(false);
         }
-        put(
-            &mut step.batch,
+        put_ledger(
+            step,
             key(&["sent", &event_id]),
             &SentRecord {
                 at_ms: e.occurred_at_ms,
@@ -145,8 +145,8 @@ impl Core {
         {
             return Ok(false);
         }
-        put(
-            &mut step.batch,
+        put_ledger(
+            step,
             key(&["sent", &event_id]),
             &SentRecord {
                 at_ms: e.occurred_at_ms,
@@ -225,8 +225,8 @@ impl Core {
         {
             return Ok(false);
         }
-        put(
-            &mut step.batch,
+        put_ledger(
+            step,
             ledger_key,
             &SentRecord {
                 at_ms: e.occurred_at_ms,
@@ -302,8 +302,8 @@ impl Core {
         {
             return Ok(false);
         }
-        put(
-            &mut step.batch,
+        put_ledger(
+            step,
             ledger_key,
             &SentRecord {
                 at_ms: e.occurred_at_ms,

@@ -47,11 +47,31 @@ pub(crate) fn readable(p: &Personal) -> String {
 /// The writes of one step, and its mail's outcome.
 #[derive(Default)]
 pub(crate) struct Step {
+    /// What the mails need to know: written at once.
     pub(crate) batch: sled::Batch,
+    /// What became of the mail (ledger, outcome report): written only once
+    /// the mail itself is durable.
+    pub(crate) ledger: Vec<(Vec<u8>, Vec<u8>)>,
     pub(crate) outcome: Option<LedgerEntry>,
     /// A distributed worker never gives up on a temporary failure: the
     /// event goes back to the shared consumer and comes round again.
     pub(crate) keep_trying: bool,
+    /// Outbox files written without a sync, synced with the batch's others.
+    pub(crate) unsynced: Vec<String>,
+    /// Whether the mail's sync may wait for the batch (one worker in log
+    /// order, which records the batch itself).
+    pub(crate) defer_sync: bool,
+}
+
+/// Mails sent, and events handled, whose records wait for the batch's one
+/// sync (see `Core::record`).
+#[derive(Default)]
+pub(crate) struct Unrecorded {
+    ledger: Vec<(Vec<u8>, Vec<u8>)>,
+    unsynced: Vec<String>,
+    /// The last event handled: the checkpoint and its hash.
+    last: Option<(u64, [u8; 32])>,
+    pub(crate) mails: usize,
 }
 
 /// What a step needs besides the event stream (shared across awaits, so Sync).
@@ -63,6 +83,14 @@ pub(crate) struct Core {
     pub(crate) db: sled::Db,
     /// When each tenant may send its next mail.
     pub(crate) pace: std::sync::Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// What the current batch has sent and not yet recorded.
+    pub(crate) unrecorded: std::sync::Mutex<Unrecorded>,
+}
+
+/// Puts a ledger record into `step`, to be written with the mail's batch.
+pub(crate) fn put_ledger<T: Serialize>(step: &mut Step, key: Vec<u8>, value: &T) {
+    step.ledger
+        .push((key, postcard::to_stdvec(value).unwrap_or_default()));
 }
 
 pub(crate) fn get<T: for<'a> Deserialize<'a>>(
@@ -101,6 +129,51 @@ impl Core {
     pub(crate) async fn flush(&self) -> anyhow::Result<()> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Mails sent in this batch and not yet recorded.
+    pub(crate) fn unrecorded_mails(&self) -> usize {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .mails
+    }
+
+    /// Makes the batch's mails durable (one sync of the outbox), then
+    /// writes their ledger records and the checkpoint with one flush. On a
+    /// failure everything stays to be recorded by the next try.
+    pub(crate) async fn record(&self) -> anyhow::Result<()> {
+        let taken = std::mem::take(&mut *self.unrecorded.lock().unwrap_or_else(|p| p.into_inner()));
+        if taken.last.is_none() && taken.ledger.is_empty() {
+            return Ok(());
+        }
+        let written = async {
+            self.config.transport.sync_outbox(&taken.unsynced).await?;
+            let mut batch = sled::Batch::default();
+            for (k, v) in &taken.ledger {
+                batch.insert(k.as_slice(), v.as_slice());
+            }
+            if let Some((position, hash)) = &taken.last {
+                put(&mut batch, CHECKPOINT.to_vec(), position);
+                put(&mut batch, CHECKPOINT_HASH.to_vec(), hash);
+            }
+            self.db.apply_batch(batch)?;
+            if taken.mails > 0 {
+                // The ledger must be on disk before the next batch's mails.
+                self.db.flush_async().await?;
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        if written.is_err() {
+            let mut now = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+            let later = std::mem::replace(&mut *now, taken);
+            now.ledger.extend(later.ledger);
+            now.unsynced.extend(later.unsynced);
+            now.last = later.last.or(now.last);
+            now.mails += later.mails;
+        }
+        written
     }
 
     /// Handles one event as `mode` says; returns what a mail came to, if one
@@ -151,6 +224,7 @@ impl Core {
     ) -> anyhow::Result<(ExecutionOutcome, Option<LedgerEntry>)> {
         let mut step = Step {
             keep_trying: mode == Mode::Send,
+            defer_sync: mode == Mode::FoldAndSend,
             ..Step::default()
         };
         let send = mode != Mode::Fold;
@@ -339,13 +413,22 @@ impl Core {
             // A distributed worker's ledger is shared: the caller writes it.
             return Ok((handled, step.outcome));
         }
+        if mode == Mode::FoldAndSend {
+            // What the mails need now; what became of them with the batch.
+            self.db.apply_batch(step.batch)?;
+            let mut u = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+            u.ledger.append(&mut step.ledger);
+            u.unsynced.append(&mut step.unsynced);
+            u.last = Some((e.position, e.hash));
+            u.mails += usize::from(sent);
+            return Ok((handled, step.outcome));
+        }
         put(&mut step.batch, CHECKPOINT.to_vec(), &e.position);
         put(&mut step.batch, CHECKPOINT_HASH.to_vec(), &e.hash);
-        self.db.apply_batch(step.batch)?;
-        if sent {
-            // The ledger entry must be on disk before the next mail goes out.
-            self.db.flush_async().await?;
+        for (k, v) in step.ledger {
+            step.batch.insert(k, v);
         }
+        self.db.apply_batch(step.batch)?;
         Ok((handled, step.outcome))
     }
 

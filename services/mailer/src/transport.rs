@@ -349,32 +349,86 @@ impl Transport {
 
     /// Delivers one mail under a stable id. Writing the same id to the outbox
     /// twice leaves one file, so a replay after a crash cannot duplicate it.
-    pub async fn deliver(&self, id: &str, message: &Message) -> Result<(), DeliveryError> {
+    /// With `sync` false an outbox file is not synced here: its id comes back
+    /// for [`Transport::sync_outbox`], which syncs a batch of them at once.
+    pub async fn deliver(
+        &self,
+        id: &str,
+        message: &Message,
+        sync: bool,
+    ) -> Result<Option<String>, DeliveryError> {
         match self {
             Transport::Outbox(dir) => {
                 let dir = dir.clone();
                 let bytes = message.formatted();
-                let id = id.to_owned();
-                tokio::task::spawn_blocking(move || write_eml(&dir, &id, &bytes))
+                let owned = id.to_owned();
+                tokio::task::spawn_blocking(move || write_eml(&dir, &owned, &bytes, sync))
                     .await
                     .map_err(|e| DeliveryError::Transient(e.to_string()))?
-                    .map_err(|e| DeliveryError::Transient(format!("{e:#}")))
+                    .map_err(|e| DeliveryError::Transient(format!("{e:#}")))?;
+                Ok((!sync).then(|| id.to_owned()))
             }
-            Transport::Smtp(smtp) => smtp.send(message).await,
+            Transport::Smtp(smtp) => smtp.send(message).await.map(|()| None),
         }
+    }
+
+    /// Syncs the outbox files written unsynced under `ids`, and the outbox
+    /// directory, once for all of them.
+    pub async fn sync_outbox(&self, ids: &[String]) -> anyhow::Result<()> {
+        let Transport::Outbox(dir) = self else {
+            return Ok(());
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let dir = dir.clone();
+        let paths: Vec<_> = ids.iter().map(|id| dir.join(format!("{id}.eml"))).collect();
+        tokio::task::spawn_blocking(move || sync_files(&dir, &paths)).await?
     }
 }
 
-/// Writes the mail to a temporary file, syncs it, and renames it into place.
-fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> anyhow::Result<()> {
+/// Syncs `paths` side by side (the file system folds syncs that wait
+/// together into one journal commit), then `dir`.
+fn sync_files(dir: &std::path::Path, paths: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    const AT_ONCE: usize = 8;
+    let per_thread = paths.len().div_ceil(AT_ONCE).max(1);
+    std::thread::scope(|scope| {
+        let syncs: Vec<_> = paths
+            .chunks(per_thread)
+            .map(|chunk| {
+                scope.spawn(move || {
+                    chunk.iter().try_for_each(|p| {
+                        std::fs::File::open(p)
+                            .and_then(|f| f.sync_data())
+                            .with_context(|| format!("syncing {}", p.display()))
+                    })
+                })
+            })
+            .collect();
+        syncs.into_iter().try_for_each(|s| {
+            s.join()
+                .map_err(|_| anyhow::anyhow!("a sync of the outbox panicked"))?
+        })
+    })?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+/// Writes the mail to a temporary file and renames it into place; with
+/// `sync`, syncs the file before and the directory after.
+fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8], sync: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let tmp = dir.join(format!(".{id}.tmp"));
     let path = dir.join(format!("{id}.eml"));
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if sync {
+        file.sync_all()?;
+    }
     std::fs::rename(&tmp, &path)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    if sync {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
 

@@ -2,11 +2,13 @@
 //!
 //! The mailer reads the log from its checkpoint. For an event that calls for an
 //! email it first looks in the ledger (keyed by event id); if the email is not
-//! there it sends it, then records it in the ledger and moves the checkpoint in
-//! one flushed batch. A crash between the transport's acceptance and that write
-//! makes the event come round again and the email go out a second time, at most
-//! once more; the outbox transport writes by event id, so there even that
-//! repeat lands on the same file.
+//! there it sends it. Mails are recorded a batch at a time (up to
+//! [`MAX_UNRECORDED`]): the outbox files are synced together, then the ledger
+//! records and the checkpoint are written in one flushed batch. A crash before
+//! that write makes the batch's events come round again and their emails go
+//! out a second time, at most once more each and at most [`MAX_UNRECORDED`] in
+//! all; every repeat carries the same `Message-ID`, and the outbox transport
+//! writes by event id, so there a repeat lands on the same file.
 
 use crate::delivery::{DeliveryReport, DeliveryReporter, RetryPolicy};
 use crate::state::{Core, get, key};
@@ -25,6 +27,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Most mails sent before their ledger records are written (one sync of the
+/// outbox and one of the ledger for all of them): after a crash at most this
+/// many go out again, each under the same `Message-ID` (and outbox file).
+pub const MAX_UNRECORDED: usize = 8;
+
+/// How long a batch that sent mail waits for another event before it is
+/// recorded: a steady trickle of invitations shares its syncs.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// Stream heads the chain check remembers (about 100 bytes each).
 const FOLLOWED_STREAMS: usize = 100_000;
@@ -186,6 +197,7 @@ impl Mailer {
                 vault,
                 db,
                 pace: Default::default(),
+                unrecorded: Default::default(),
             },
             events: subscribe(log, checkpoint + 1),
             retry: None,
@@ -277,24 +289,59 @@ impl Mailer {
                 drain_reports(&self.core.db, reporter).await;
             }
         }
+        // A batch cut short by the stop is recorded before the state closes.
+        if let Err(e) = self.core.record().await {
+            tracing::error!(error = %e, "recording the mails of the last batch failed; they go out again at the next start");
+        }
         if let Err(e) = self.core.db.flush() {
             tracing::error!(error = %e, "flushing mailer state");
         }
         stopped_by
     }
 
-    /// Handles the next event; a failed step leaves the event to be retried.
+    /// Handles the next batch of events and records it; a failed step
+    /// leaves its event to be retried, and what came before it recorded.
     pub async fn try_execute_task(&mut self) -> anyhow::Result<ExecutionOutcome> {
-        let Some(next) = self.pending_or_next().await else {
-            return Ok(ExecutionOutcome::Finished);
-        };
-        let envelope = next?;
-        self.follower.check(&envelope)?;
-        let result = self.core.handle(&envelope, Mode::FoldAndSend).await;
-        if result.is_err() {
-            self.retry = Some(envelope);
+        // Leftovers of a try whose recording failed go first.
+        self.core.record().await?;
+        let handled = self.execute_batch().await;
+        let recorded = self.core.record().await;
+        let outcome = handled?;
+        recorded?;
+        Ok(outcome)
+    }
+
+    /// Handles events as they come until [`MAX_UNRECORDED`] mails were sent,
+    /// or none comes within [`LINGER`] of a mail (at once, without mails).
+    async fn execute_batch(&mut self) -> anyhow::Result<ExecutionOutcome> {
+        let mut last = None;
+        loop {
+            let next = if last.is_none() {
+                self.pending_or_next().await
+            } else {
+                let mails = self.core.unrecorded_mails();
+                if mails >= MAX_UNRECORDED {
+                    break;
+                }
+                let wait = if mails > 0 { LINGER } else { Duration::ZERO };
+                // Cancelling `next` loses nothing: the stream is cancel-safe.
+                match tokio::time::timeout(wait, self.pending_or_next()).await {
+                    Ok(next) => next,
+                    Err(_) => break,
+                }
+            };
+            let Some(next) = next else { break };
+            let envelope = next?;
+            self.follower.check(&envelope)?;
+            match self.core.handle(&envelope, Mode::FoldAndSend).await {
+                Ok((outcome, _)) => last = Some(outcome),
+                Err(e) => {
+                    self.retry = Some(envelope);
+                    return Err(e);
+                }
+            }
         }
-        result.map(|(outcome, _)| outcome)
+        Ok(last.unwrap_or(ExecutionOutcome::Finished))
     }
 }
 
