@@ -34,4 +34,4 @@ pub mod worker;
 pub use args::MailArgs;
 pub use delivery::{DeliveryReport, DeliveryReporter, LedgerEntry, RetryPolicy};
 pub use transport::Transport;
-pub use worker::{ExecutionOutcome, Mailer, MailerConfig, Progress, damage_of};
+pub use worker::{ExecutionOutcome, MAX_UNRECORDED, Mailer, MailerConfig, Progress, damage_of};

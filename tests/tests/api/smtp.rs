@@ -253,3 +253,56 @@ async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back()
     assert!(mails.iter().any(|m| m.contains("To: first@bob.example")));
     assert!(mails.iter().any(|m| m.contains("To: second@bob.example")));
 }
+
+/// Mails the embedded mailer may send before recording them (the mailer's
+/// `MAX_UNRECORDED`): what a crash may repeat.
+const MAX_UNRECORDED: usize = 8;
+
+/// The `Message-ID` header of a mail as the server received it.
+fn message_id(mail: &str) -> String {
+    mail.lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("message-id")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_crash_mid_burst_repeats_at_most_the_unrecorded_mails_each_with_its_message_id() {
+    // Arrange: a burst of invitations, mail going out over real SMTP.
+    let smtp = SmtpServer::start(0, "").await;
+    let mut app = app_mailing_to(&smtp).await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let invited = 40;
+    let calls = (0..invited).map(|i| {
+        let (app, key) = (&app, &key);
+        async move { app.invite(key, "C1", &format!("p{i}@crash.example")).await }
+    });
+    futures::future::join_all(calls).await;
+
+    // Act: killed while the mail is on its way, then started again.
+    smtp.wait_for(5).await;
+    app.kill9().await;
+    let before = smtp.messages().len();
+    let app = app.start_again().await;
+    let mails = smtp.wait_for(invited).await;
+    app.settled_head().await;
+
+    // Assert: every invitation went out; repeats are few and recognisable.
+    let mails = smtp.messages();
+    let mut ids: Vec<String> = mails.iter().map(|m| message_id(m)).collect();
+    assert!(ids.iter().all(|id| !id.is_empty()), "every mail has a Message-ID");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), invited, "each invitation once at least");
+    let repeated = mails.len() - ids.len();
+    eprintln!("{before} mails before the kill, {repeated} repeated after it");
+    assert!(before < invited, "the kill came mid-burst");
+    assert!(
+        repeated <= MAX_UNRECORDED,
+        "{repeated} mails repeated after the crash"
+    );
+}
