@@ -294,7 +294,10 @@ async fn a_crash_mid_burst_repeats_at_most_the_unrecorded_mails_each_with_its_me
     // Assert: every invitation went out; repeats are few and recognisable.
     let mails = smtp.messages();
     let mut ids: Vec<String> = mails.iter().map(|m| message_id(m)).collect();
-    assert!(ids.iter().all(|id| !id.is_empty()), "every mail has a Message-ID");
+    assert!(
+        ids.iter().all(|id| !id.is_empty()),
+        "every mail has a Message-ID"
+    );
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), invited, "each invitation once at least");

@@ -118,6 +118,7 @@ pub(super) fn start(
         seen_failures: 0,
         keys_sent: 0,
         in_flight: VecDeque::new(),
+        durable_heads: HashMap::new(),
     };
     std::thread::Builder::new()
         .name("event-log-sync".into())

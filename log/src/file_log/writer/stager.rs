@@ -20,7 +20,12 @@ struct Staging<'a> {
     group: Group,
     requests: HashMap<String, RequestRecord>,
     in_flight: &'a VecDeque<InFlight>,
+    durable_heads: &'a HashMap<StreamId, StreamHead>,
 }
+
+/// Stream heads the stager keeps from groups it saw become durable; past
+/// this many it starts over (recent streams are the ones appended to).
+const KEPT_HEADS: usize = 100_000;
 
 impl Staging<'_> {
     fn head(&self, shared: &Shared, stream: &StreamId) -> Result<StreamHead, AppendError> {
@@ -33,6 +38,10 @@ impl Staging<'_> {
             .rev()
             .find_map(|g| g.heads.get(stream))
         {
+            return Ok(*h);
+        }
+        // Written by this writer and made durable: no need to ask the index.
+        if let Some(h) = self.durable_heads.get(stream) {
             return Ok(*h);
         }
         let head: StreamHead = match shared.index.get(head_key(stream)) {
@@ -77,6 +86,8 @@ pub(super) struct Stager {
     /// The number of the last vault key put into a staged group.
     pub(super) keys_sent: u64,
     pub(super) in_flight: VecDeque<InFlight>,
+    /// Heads of streams whose groups became durable (see [`KEPT_HEADS`]).
+    pub(super) durable_heads: HashMap<StreamId, StreamHead>,
 }
 
 impl Stager {
@@ -124,6 +135,8 @@ impl Stager {
         if durable.failures != self.seen_failures {
             self.seen_failures = durable.failures;
             self.in_flight.clear();
+            // Only what the index holds is certain after a failed write.
+            self.durable_heads.clear();
             // Keys sent in groups that were not written go again.
             if let Some(journal) = self.shared.journal.get() {
                 self.keys_sent = journal.durable_through();
@@ -137,7 +150,12 @@ impl Stager {
             .front()
             .is_some_and(|g| g.new_head <= durable.head)
         {
-            self.in_flight.pop_front();
+            if let Some(g) = self.in_flight.pop_front() {
+                if self.durable_heads.len() + g.heads.len() > KEPT_HEADS {
+                    self.durable_heads.clear();
+                }
+                self.durable_heads.extend(g.heads);
+            }
         }
     }
 
@@ -157,6 +175,7 @@ impl Stager {
             },
             requests: HashMap::new(),
             in_flight: &self.in_flight,
+            durable_heads: &self.durable_heads,
         };
         // Keys made for these appends go first: a torn write that keeps an
         // event keeps the keys it is sealed under.

@@ -109,8 +109,13 @@ impl App {
         }
     }
 
-    /// The holder of a presented tenant key.
-    pub async fn api_key_holder(&self, key: &str) -> Result<KeyHolder, KeyRefused> {
+    /// The holder of a presented tenant key, whose SHA-256 the caller took
+    /// already (`key_sha256`).
+    pub async fn api_key_holder(
+        &self,
+        key: &str,
+        key_sha256: &[u8; 32],
+    ) -> Result<KeyHolder, KeyRefused> {
         let invalid = || KeyRefused::Refused(Reason::ApiKeyInvalid);
         let key_id = access_keyring::api_key_id_of(key).ok_or_else(invalid)?;
         let read = || self.models.api_key(key_id).map_err(KeyRefused::Fault);
@@ -133,7 +138,7 @@ impl App {
             }
         }
         let row = row.ok_or_else(invalid)?;
-        if !digests_equal(&sha256(key), &row.key_sha256) {
+        if !digests_equal(key_sha256, &row.key_sha256) {
             return Err(invalid());
         }
         if row.revoked {

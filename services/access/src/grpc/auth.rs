@@ -86,7 +86,7 @@ impl Authenticator {
         if secrets::digests_equal(&digest, &self.operator_key_sha256) {
             return Ok(Principal::Operator);
         }
-        match self.app.api_key_holder(key).await {
+        match self.app.api_key_holder(key, &digest).await {
             Ok(holder) => Ok(Principal::Staff {
                 tenant: holder.tenant,
                 key_id: holder.key_id,
