@@ -288,7 +288,7 @@ async fn a_crash_mid_burst_repeats_at_most_the_unrecorded_mails_each_with_its_me
     app.kill9().await;
     let before = smtp.messages().len();
     let app = app.start_again().await;
-    let mails = smtp.wait_for(invited).await;
+    smtp.wait_for(invited).await;
     app.settled_head().await;
 
     // Assert: every invitation went out; repeats are few and recognisable.
