@@ -33,6 +33,27 @@ impl KvVault {
         name: &str,
         replicas: usize,
     ) -> Result<Self, VaultError> {
+        // A cluster that is starting (or electing) has no JetStream leader
+        // for a few seconds: keep asking for a while before giving up, as
+        // the log's own open does.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match Self::try_open(js, name, replicas).await {
+                Ok(vault) => return Ok(vault),
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "the key vault's bucket is not ready; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn try_open(
+        js: &jetstream::Context,
+        name: &str,
+        replicas: usize,
+    ) -> Result<Self, VaultError> {
         let store = match js.get_key_value(bucket(name)).await {
             Ok(store) => store,
             Err(_) => js
