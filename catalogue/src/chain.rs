@@ -87,6 +87,17 @@ impl postcard::ser_flavors::Flavor for Hashing {
 /// How `e` fails to follow a stream whose last event had `version` and
 /// `prev` as its hash, if it does.
 fn link_fault(e: &Envelope, version: u64, prev: &[u8; 32]) -> Option<String> {
+    link_fault_with(e, version, prev, || hash_of(e) == e.hash)
+}
+
+/// As [`link_fault`], with whether the content matches its hash told by
+/// `content_ok` (computed only if the links hold).
+fn link_fault_with(
+    e: &Envelope,
+    version: u64,
+    prev: &[u8; 32],
+    content_ok: impl FnOnce() -> bool,
+) -> Option<String> {
     if e.stream_version != version + 1 {
         return Some(format!(
             "stream version {} follows {version}",
@@ -96,10 +107,17 @@ fn link_fault(e: &Envelope, version: u64, prev: &[u8; 32]) -> Option<String> {
     if e.prev_hash != *prev {
         return Some("previous-hash link does not match the stream's last event".into());
     }
-    if hash_of(e) != e.hash {
+    if !content_ok() {
         return Some("content does not match its hash (altered event)".into());
     }
     None
+}
+
+/// Whether an event's content matches the hash it carries: the part of a
+/// check that needs no other event, so a reader may take it for many events
+/// side by side and then call [`ChainFollower::check_hashed`] in order.
+pub fn content_matches(e: &Envelope) -> bool {
+    hash_of(e) == e.hash
 }
 
 fn damage_of(e: &Envelope, what: String) -> Damage {
@@ -143,16 +161,20 @@ impl ChainFollower {
     /// Checks the next event read; an event seen before (a consumer retrying
     /// a batch) passes again.
     pub fn check(&mut self, e: &Envelope) -> Result<(), Damage> {
+        self.check_hashed(e, content_matches(e))
+    }
+
+    /// [`ChainFollower::check`] with [`content_matches`] taken already.
+    pub fn check_hashed(&mut self, e: &Envelope, content_ok: bool) -> Result<(), Damage> {
         let fault = match self.heads.get(&e.stream) {
             Some((version, hash)) if e.stream_version <= *version => {
                 let seen_again = e.stream_version < *version || e.hash == *hash;
-                (!seen_again || hash_of(e) != e.hash)
+                (!seen_again || !content_ok)
                     .then(|| "an event that differs from the one read before at its place".into())
             }
-            Some((version, hash)) => link_fault(e, *version, hash),
-            None if e.stream_version == 1 => link_fault(e, 0, &GENESIS),
-            None => (hash_of(e) != e.hash)
-                .then(|| "content does not match its hash (altered event)".into()),
+            Some((version, hash)) => link_fault_with(e, *version, hash, || content_ok),
+            None if e.stream_version == 1 => link_fault_with(e, 0, &GENESIS, || content_ok),
+            None => (!content_ok).then(|| "content does not match its hash (altered event)".into()),
         };
         if let Some(what) = fault {
             return Err(damage_of(e, what));

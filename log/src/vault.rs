@@ -163,18 +163,34 @@ pub async fn decode_open(
         .iter()
         .map(access_catalogue::catalogue::Event::decode)
         .collect::<Result<Vec<_>, _>>()?;
+    open_where(vault, envelopes, &mut events, |_| true).await?;
+    Ok(events)
+}
+
+/// Opens the personal values of the `events` decoded from `envelopes` (in
+/// the same order) that `wanted` picks; the others stay sealed (a reader
+/// that never looks at them needs neither their keys nor their decryption).
+pub async fn open_where(
+    vault: &dyn Vault,
+    envelopes: &[access_catalogue::Envelope],
+    events: &mut [access_catalogue::catalogue::Event],
+    wanted: impl Fn(&access_catalogue::catalogue::Event) -> bool,
+) -> Result<(), DecodeOpenError> {
     // Each key once, and the vault asked for several side by side: a batch
     // read from a remote vault costs a few round trips, not one a person.
-    let mut wanted: Vec<(String, usize)> = Vec::new();
+    let mut wanted_refs: Vec<(String, usize)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, event) in events.iter_mut().enumerate() {
+        if !wanted(event) {
+            continue;
+        }
         for key_ref in event.sealed_refs() {
             if seen.insert(key_ref.clone()) {
-                wanted.push((key_ref, i));
+                wanted_refs.push((key_ref, i));
             }
         }
     }
-    let found: Vec<_> = futures::stream::iter(wanted)
+    let found: Vec<_> = futures::stream::iter(wanted_refs)
         .map(|(key_ref, i)| async move { (vault.get(&key_ref).await, key_ref, i) })
         .buffered(VAULT_READS_AT_ONCE)
         .collect()
@@ -202,10 +218,10 @@ pub async fn decode_open(
             Err(e) => return Err(e.into()),
         }
     }
-    for event in &mut events {
+    for event in events.iter_mut().filter(|e| wanted(e)) {
         event.open(&keys);
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Why events could not be read.

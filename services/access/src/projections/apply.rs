@@ -12,6 +12,20 @@ use access_catalogue::catalogue::{
     OidcClientEvent, OidcGrantEvent, PortalLinkEvent, TenantEvent,
 };
 
+/// Whether applying `event` reads a personal value (an email): only those
+/// events are opened, the others' sealed values are never read here.
+pub(crate) fn reads_personal(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Identity(IdentityEvent::IdentityRegistered(_))
+            | Event::Contact(
+                ContactEvent::ContactInvited(_)
+                    | ContactEvent::LoginCreated(_)
+                    | ContactEvent::ContactDetailsChanged(_)
+            )
+    )
+}
+
 /// Applies one event to the rows and moves the checkpoint to it.
 pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
     let tenant = envelope.stream.tenant();
