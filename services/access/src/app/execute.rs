@@ -178,6 +178,9 @@ impl App {
         };
         metrics::counter!("access_commands_total", "command" => command, "outcome" => outcome)
             .increment(1);
+        // One line per command at debug level, inside the command's span:
+        // its tenant, request id and correlation id come with it.
+        tracing::debug!(command, outcome, "command finished");
         result
     }
 
