@@ -64,7 +64,7 @@ pub(super) fn open_index(
 }
 
 /// Opens `path` for reading and writing, creating it empty if missing.
-pub(super) fn open_rw(path: &Path) -> Result<File, LogError> {
+pub(crate) fn open_rw(path: &Path) -> Result<File, LogError> {
     OpenOptions::new()
         .read(true)
         .write(true)
@@ -76,7 +76,7 @@ pub(super) fn open_rw(path: &Path) -> Result<File, LogError> {
 
 /// Takes the directory's lock (`flock` on `lock`), so a second process is
 /// refused; held as long as the returned file is open.
-pub(super) fn lock_dir(dir: &Path) -> Result<File, LogError> {
+pub(crate) fn lock_dir(dir: &Path) -> Result<File, LogError> {
     let file = open_rw(&dir.join(LOCK_FILE))?;
     match file.try_lock() {
         Ok(()) => Ok(file),

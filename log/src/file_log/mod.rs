@@ -65,7 +65,7 @@ pub use check::CheckReport;
 pub use writer::DISK_FULL_TRIGGER_VAR;
 
 mod check;
-mod dir;
+pub(crate) mod dir;
 pub mod frames;
 mod keys;
 mod mark;

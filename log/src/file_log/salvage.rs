@@ -21,7 +21,7 @@ pub(super) type Salvaged = (
 );
 
 /// Key frames' bodies by the position of the event they came before.
-pub(crate) type KeysBefore = HashMap<u64, Vec<Vec<u8>>>;
+pub(crate) type KeysBefore = std::collections::BTreeMap<u64, Vec<Vec<u8>>>;
 
 /// Reads every intact frame of the file at `path`, past damaged bytes.
 pub(super) fn salvage_file(path: &Path) -> Result<Salvaged, LogError> {
@@ -102,10 +102,8 @@ pub(crate) fn write_frames(
         position = envelope.position;
         if between {
             // Between appends: the vault's key frames that came before it.
-            let mut before: Vec<u64> = keys.keys().copied().filter(|p| *p <= position).collect();
-            before.sort_unstable();
-            for p in before {
-                for body in keys.remove(&p).unwrap_or_default() {
+            while let Some(entry) = keys.first_entry().filter(|e| *e.key() <= position) {
+                for body in entry.remove() {
                     frames::push(&mut out, KEYS, &body);
                 }
             }

@@ -20,6 +20,7 @@
 pub mod journal;
 
 use crate::file_log::FileLog;
+use crate::file_log::dir::{lock_dir, open_rw};
 use crate::file_log::frames::{self, FrameError, Frames, VAULT_ERASED, VAULT_KEY};
 use crate::log::EventLog;
 use crate::vault::{Vault, VaultError};
@@ -37,9 +38,6 @@ use std::time::Duration;
 
 /// The vault's file of records.
 const KEYS_FILE: &str = "keys";
-
-/// Held (`flock`) while the vault is open: one process per vault.
-const LOCK_FILE: &str = "lock";
 
 /// How often the journal's epoch is retired while keys are being made.
 const ROTATE_EVERY: Duration = Duration::from_secs(2);
@@ -77,13 +75,7 @@ impl Records {
 
     fn find(&self, key_ref: &str) -> Result<Option<Found>, VaultError> {
         let hash = self.hash(key_ref);
-        let candidates: Vec<u64> = self
-            .index
-            .iter_hash(hash)
-            .filter(|(h, _)| *h == hash)
-            .map(|(_, o)| *o)
-            .collect();
-        for offset in candidates {
+        for &(_, offset) in self.index.iter_hash(hash).filter(|(h, _)| *h == hash) {
             let (kind, body) = Records::read_at(&self.file, offset, self.len)?;
             let (r, key) = split(&body).ok_or_else(|| {
                 VaultError::Damaged(format!("the record at byte {offset} is not a key record"))
@@ -136,11 +128,7 @@ impl Records {
 
     /// Appends one record (not synced).
     fn append(&mut self, kind: u8, key_ref: &str, key: &Key) -> Result<u64, VaultError> {
-        let mut body = Vec::with_capacity(key_ref.len() + 32);
-        body.extend_from_slice(key_ref.as_bytes());
-        body.extend_from_slice(key);
-        let mut out = Vec::with_capacity(body.len() + frames::HEADER);
-        frames::push(&mut out, kind, &body);
+        let out = record(kind, key_ref, key);
         let offset = self.len;
         if let Err(e) = self.file.write_all_at(&out, offset) {
             // Nothing half-written may stay where the next record goes.
@@ -151,6 +139,16 @@ impl Records {
         self.remember(key_ref.as_bytes(), offset)?;
         Ok(offset)
     }
+}
+
+/// One record, framed: the ref, then 32 bytes of key (zeros once erased).
+fn record(kind: u8, key_ref: &str, key: &Key) -> Vec<u8> {
+    let mut body = Vec::with_capacity(key_ref.len() + 32);
+    body.extend_from_slice(key_ref.as_bytes());
+    body.extend_from_slice(key);
+    let mut out = Vec::with_capacity(body.len() + frames::HEADER);
+    frames::push(&mut out, kind, &body);
+    out
 }
 
 /// A record's body: the ref, then 32 bytes of key (zeros once erased).
@@ -180,24 +178,9 @@ impl FileVault {
     /// other damage is named.
     pub fn open(dir: &Path) -> Result<Self, VaultError> {
         std::fs::create_dir_all(dir).map_err(failed)?;
-        let lock = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(LOCK_FILE))
-            .map_err(failed)?;
-        lock.try_lock().map_err(|_| {
-            VaultError::Unavailable(format!("{} is in use by another process", dir.display()))
-        })?;
+        let lock = lock_dir(dir).map_err(failed)?;
         let journal = Arc::new(KeyJournal::open(dir)?);
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(dir.join(KEYS_FILE))
-            .map_err(failed)?;
+        let file = open_rw(&dir.join(KEYS_FILE)).map_err(failed)?;
         let len = file.metadata().map_err(failed)?.len();
         let mut records = Records {
             file,
@@ -245,25 +228,11 @@ impl FileVault {
         dir.join(KEYS_FILE).exists()
     }
 
-    /// The files of a vault of this kind: anything else in its directory
-    /// belongs to an earlier kind.
-    pub const FILES: [&str; 4] = [KEYS_FILE, journal::JOURNAL_FILE, LOCK_FILE, "journal.tmp"];
-
     /// Moves the records of the vault in `from` (made by [`FileVault::restore`]
     /// into a directory of its own) into `into`, in one rename.
     pub fn move_records(from: &Path, into: &Path) -> Result<(), VaultError> {
         std::fs::rename(from.join(KEYS_FILE), into.join(KEYS_FILE)).map_err(failed)?;
         File::open(into).and_then(|d| d.sync_all()).map_err(failed)
-    }
-
-    /// Whether it holds no record at all.
-    pub fn is_empty(&self) -> bool {
-        self.records().len == 0
-    }
-
-    /// Where it lives.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Stores keys and tombstones read from a backup or an earlier vault
@@ -390,21 +359,20 @@ fn scan(records: &mut Records, synced: u64, dir: &Path) -> Result<u64, VaultErro
         ))
     };
     let len = records.len;
-    let mut found = Vec::new();
-    let mut reader = Frames::new(&records.file, 0, len, 256 * 1024);
+    // A reader of its own, so each record goes into the index as it is read.
+    let file = records.file.try_clone().map_err(failed)?;
+    let mut reader = Frames::new(&file, 0, len, 256 * 1024);
     let end = loop {
         match reader.next_frame() {
-            Ok(Some(f)) => {
-                if !matches!(f.kind, VAULT_KEY | VAULT_ERASED)
-                    || split(f.body).is_none_or(|(r, _)| r.is_empty())
-                {
-                    return Err(damaged(f.offset, "a record that is not a key record"));
+            Ok(Some(f)) => match split(f.body) {
+                Some((r, _)) if !r.is_empty() && matches!(f.kind, VAULT_KEY | VAULT_ERASED) => {
+                    records.remember(r, f.offset)?;
                 }
-                found.push((f.offset, split(f.body).map(|(r, _)| r.to_vec())));
-            }
+                _ => return Err(damaged(f.offset, "a record that is not a key record")),
+            },
             Ok(None) => break len,
             Err(FrameError::Bad { offset, reason }) => {
-                if offset < synced || intact_after(&records.file, offset, len)? {
+                if offset < synced || intact_after(&file, offset, len)? {
                     return Err(damaged(offset, reason));
                 }
                 break offset;
@@ -413,11 +381,6 @@ fn scan(records: &mut Records, synced: u64, dir: &Path) -> Result<u64, VaultErro
         }
     };
     records.len = end;
-    for (offset, key_ref) in found {
-        if let Some(r) = key_ref {
-            records.remember(&r, offset)?;
-        }
-    }
     Ok(end)
 }
 
@@ -468,11 +431,8 @@ impl Vault for FileVault {
                 let mut records = self.records();
                 match records.find(key_ref)? {
                     Some(Found::Key(offset, _)) => {
-                        let mut body = key_ref.as_bytes().to_vec();
-                        body.extend_from_slice(&[0; 32]);
-                        let mut out = Vec::new();
-                        frames::push(&mut out, VAULT_ERASED, &body);
-                        records.file.write_all_at(&out, offset).map_err(failed)?;
+                        let erased = record(VAULT_ERASED, key_ref, &[0; 32]);
+                        records.file.write_all_at(&erased, offset).map_err(failed)?;
                     }
                     Some(Found::Erased) => return Ok(()),
                     None => {

@@ -77,25 +77,7 @@ fn keys_whose_records_a_crash_lost_come_back_from_the_log() {
     let (log_dir, vault_dir) = (dir.path().join("log"), dir.path().join("keys"));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let _enter = rt.enter();
-    let made = {
-        let log = FileLog::open(&log_dir).expect("log");
-        let vault = Arc::new(FileVault::open(&vault_dir).expect("vault"));
-        vault.attach(&log).expect("attach");
-        for n in 0..20 {
-            invite(&log, &vault, n);
-        }
-        let made = block(vault.all()).expect("all");
-        // A crash: nothing of the vault's unsynced records reached the disk.
-        let synced = vault.journal.synced_len();
-        drop(vault);
-        drop(log);
-        let file = File::options()
-            .write(true)
-            .open(vault_dir.join(KEYS_FILE))
-            .expect("keys");
-        file.set_len(synced).expect("lose the unsynced records");
-        made
-    };
+    let made = invite_then_crash(&log_dir, &vault_dir, 20);
     assert_eq!(made.len(), 20);
     let log = reopen(&log_dir);
     let vault = Arc::new(FileVault::open(&vault_dir).expect("vault"));
@@ -122,6 +104,40 @@ fn keys_whose_records_a_crash_lost_come_back_from_the_log() {
     }
     assert!(sealed > 0, "the keys rode in the log's groups");
     assert_eq!(opened, 0);
+    // Synced records cut off are missing keys, never a torn tail.
+    drop(vault);
+    let keys = vault_dir.join(KEYS_FILE);
+    let len = std::fs::metadata(&keys).expect("keys").len();
+    File::options()
+        .write(true)
+        .open(&keys)
+        .and_then(|f| f.set_len(len - 1))
+        .expect("cut");
+    assert!(matches!(
+        FileVault::open(&vault_dir),
+        Err(VaultError::Damaged(_))
+    ));
+}
+
+/// Makes `n` keys, each with an append, then crashes as if none of the
+/// vault's unsynced records had reached the disk; returns the keys made.
+fn invite_then_crash(log_dir: &Path, vault_dir: &Path, n: usize) -> Vec<(String, Key)> {
+    let log = FileLog::open(log_dir).expect("log");
+    let vault = Arc::new(FileVault::open(vault_dir).expect("vault"));
+    vault.attach(&log).expect("attach");
+    for i in 0..n {
+        invite(&log, &vault, i);
+    }
+    let made = block(vault.all()).expect("all");
+    let synced = vault.journal.synced_len();
+    drop(vault);
+    drop(log);
+    File::options()
+        .write(true)
+        .open(vault_dir.join(KEYS_FILE))
+        .and_then(|f| f.set_len(synced))
+        .expect("lose the unsynced records");
+    made
 }
 
 /// Opens the log once its writer threads have let go of the last one.
@@ -141,24 +157,7 @@ fn a_repaired_log_keeps_the_keys_it_carries_between_appends() {
     let (log_dir, vault_dir) = (dir.path().join("log"), dir.path().join("keys"));
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let _enter = rt.enter();
-    let made = {
-        let log = FileLog::open(&log_dir).expect("log");
-        let vault = Arc::new(FileVault::open(&vault_dir).expect("vault"));
-        vault.attach(&log).expect("attach");
-        for n in 0..30 {
-            invite(&log, &vault, n);
-        }
-        let made = block(vault.all()).expect("all");
-        let synced = vault.journal.synced_len();
-        drop(vault);
-        drop(log);
-        File::options()
-            .write(true)
-            .open(vault_dir.join(KEYS_FILE))
-            .and_then(|f| f.set_len(synced))
-            .expect("lose the unsynced records");
-        made
-    };
+    let made = invite_then_crash(&log_dir, &vault_dir, 30);
     // Wait for the writer to let go, then rewrite the log as a repair does.
     drop(reopen(&log_dir));
     let mut envelopes = Vec::new();

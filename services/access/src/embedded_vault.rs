@@ -109,7 +109,7 @@ fn remove_sled_leftovers(dir: &Path) -> anyhow::Result<()> {
         let name = name.to_string_lossy();
         let sled_file =
             name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.");
-        if !sled_file || FileVault::FILES.contains(&name.as_ref()) {
+        if !sled_file {
             continue;
         }
         let path = entry.path();
