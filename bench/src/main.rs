@@ -21,6 +21,11 @@ use clap::{Parser, Subcommand};
 use measure::Row;
 use std::time::Duration;
 
+// The allocator `accessd` uses, so that the in-process rows and the empty
+// server (this binary too) are measured as the service runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The benchmark harness of the customer portal access service.
 #[derive(Parser)]
 #[command(name = "access-bench", version, about)]
