@@ -24,10 +24,17 @@ pub const VAULT_KEY: u8 = b'V';
 /// A record of the key vault's file whose key was destroyed (erased in place).
 pub const VAULT_ERASED: u8 = b'X';
 
+/// A record of the embedded mailer's ledger (its checkpoint, mails handled,
+/// outcomes to report).
+pub const MAILER: u8 = b'M';
+
 /// Whether `kind` names a frame some file of ours holds; each reader refuses
 /// kinds that do not belong in its file.
 fn known(kind: u8) -> bool {
-    matches!(kind, EVENT | COMMIT | KEYS | VAULT_KEY | VAULT_ERASED)
+    matches!(
+        kind,
+        EVENT | COMMIT | KEYS | VAULT_KEY | VAULT_ERASED | MAILER
+    )
 }
 
 /// Largest body a reader accepts: a bound on what a damaged length can make

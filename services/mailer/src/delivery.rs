@@ -1,7 +1,7 @@
 //! What became of each mail: outcomes, the ledger's records, and the
 //! delivery itself with its retries and per-tenant pacing.
 
-use crate::state::{Core, Step, key, put_ledger};
+use crate::state::{Core, Step};
 use crate::transport::DeliveryError;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -62,18 +62,6 @@ impl RetryPolicy {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct SentRecord {
-    pub(crate) at_ms: i64,
-}
-
-/// A mail given up on, kept so that a replay does not try it again.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct FailedRecord {
-    pub(crate) reason: String,
-    pub(crate) attempts: u32,
-}
-
 /// What became of one event's mail, as a shared ledger keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
@@ -102,9 +90,8 @@ impl Core {
     }
 
     /// Whether a mail for this event was sent or given up on before.
-    pub(crate) fn handled(&self, event_id: &str) -> anyhow::Result<bool> {
-        Ok(self.db.contains_key(key(&["sent", event_id]))?
-            || self.db.contains_key(key(&["failed", event_id]))?)
+    pub(crate) fn handled(&self, event_id: &str) -> bool {
+        self.ledger.as_ref().is_some_and(|l| l.handled(event_id))
     }
 
     /// Delivers with retries. `Ok(true)`: accepted. `Ok(false)`: given up on
@@ -138,7 +125,6 @@ impl Core {
                     step.unsynced.extend(unsynced);
                     metrics::counter!("access_emails_total", "kind" => kind.to_owned(), "outcome" => "sent")
                         .increment(1);
-                    put_ledger(step, key(&["report", id]), &report);
                     step.outcome = Some(LedgerEntry {
                         failure: None,
                         report: report.clone(),
@@ -158,16 +144,7 @@ impl Core {
                 metrics::counter!("access_emails_total", "kind" => kind.to_owned(), "outcome" => "failed")
                     .increment(1);
                 tracing::warn!(mail = id, attempts = attempt, error = %error, "mail given up on");
-                put_ledger(
-                    step,
-                    key(&["failed", id]),
-                    &FailedRecord {
-                        reason: error.to_string(),
-                        attempts: attempt,
-                    },
-                );
                 report.failure = Some(error.to_string());
-                put_ledger(step, key(&["report", id]), &report);
                 step.outcome = Some(LedgerEntry {
                     failure: Some(error.to_string()),
                     report: report.clone(),

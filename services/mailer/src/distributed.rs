@@ -1,16 +1,18 @@
 //! `mailerd`'s loop on the distributed log.
 //!
-//! Each worker keeps its own copy of the state mails need (tenant and customer
-//! names, templates, contacts), folded from the whole log through an ordered
-//! consumer into its local state directory. The sending is shared: every
-//! worker pulls from one durable consumer (explicit acks) on the subjects of
-//! the events that can call for mail (contacts and invitations), so each such
+//! A worker keeps no state of its own: what a mail needs besides its event
+//! (tenant and customer names, templates, the contact's address) is read from
+//! the log's streams as they stood at the event (see `facts`). It follows the
+//! log from its start only to check each stream's chain as it grows and to
+//! drop the keys of persons forgotten. The sending is shared: every worker
+//! pulls from one durable consumer (explicit acks) on the subjects of the
+//! events that can call for mail (contacts and invitations), so each such
 //! event goes to one worker at a time.
 //!
 //! A worker has up to `in_flight` mails in hand at once, each on its own SMTP
 //! connection; mails of one log stream (an invitation and its resend) wait
-//! for each other, in event order. For each event the worker waits until its
-//! own fold has passed it, looks the event id up in the shared ledger (a
+//! for each other, in event order. For each event the worker checks that the
+//! log's copy of its stream holds it, looks the event id up in the shared ledger (a
 //! JetStream key-value bucket every worker sees), sends if it is not there,
 //! writes the ledger, reports the outcome to the service, and only then acks.
 //! While a mail is in hand the worker tells the server it is still working on
@@ -24,13 +26,18 @@
 //! window only by opening a worse one (a crash after the write loses the mail).
 
 use crate::delivery::LedgerEntry;
+use crate::facts::Facts;
 use crate::state::Core;
-use crate::worker::{Mailer, Mode, damage_of};
+use crate::worker::{MailerConfig, Mode};
 use access_catalogue::Envelope;
+use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
+use access_keyring::Keyring;
 use access_log::LogError;
+use access_log::log::{EventLog, subscribe};
 use access_log::nats::NatsSettings;
+use access_log::vault::Vault;
 use anyhow::Context;
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
 use bytes::Bytes;
@@ -72,12 +79,24 @@ pub fn ledger_bucket(stream: &str) -> String {
     format!("{stream}_MAIL_LEDGER")
 }
 
-/// Stream heads the fold's chain check remembers (about 100 bytes each).
+/// Stream heads the chain check remembers (about 100 bytes each).
 const FOLLOWED_STREAMS: usize = 100_000;
+
+/// What a worker reads and sends with.
+pub struct Parts {
+    /// The mail settings.
+    pub config: MailerConfig,
+    /// The keys links and temporary passwords are derived from.
+    pub keyring: Keyring,
+    /// The log, for the facts mails need.
+    pub log: Arc<dyn EventLog>,
+    /// Persons' keys (with a cache that forgotten persons leave).
+    pub vault: Arc<dyn Vault>,
+}
 
 /// Runs one worker until `shutdown` turns true.
 pub async fn run(
-    mailer: Mailer,
+    parts: Parts,
     client: async_nats::Client,
     settings: &NatsSettings,
     work: &SharedWork,
@@ -123,15 +142,29 @@ pub async fn run(
         )
         .await
         .context("opening the mailer's shared consumer")?;
-    let start = mailer.checkpoint()?;
-    let (core, events) = mailer.into_parts();
-    let core = Arc::new(core);
-    let (folded_tx, folded) = watch::channel(start);
-    let mut fold = tokio::spawn(fold(core.clone(), events, folded_tx));
+    let Parts {
+        config,
+        keyring,
+        log,
+        vault,
+    } = parts;
+    // Keys cached before the worker started are none: the watch starts at
+    // the head.
+    let head = log.latest().await.context("reading the log's head")?;
+    let events = subscribe(log.clone(), head + 1);
+    let core = Arc::new(Core {
+        config,
+        keyring,
+        facts: Facts::new(log, vault.clone(), false),
+        vault,
+        ledger: None,
+        pace: Default::default(),
+        unrecorded: Default::default(),
+    });
+    let mut fold = tokio::spawn(watch_log(core.clone(), events));
     let bench = Arc::new(Bench {
         core: core.clone(),
         ledger,
-        folded,
         ack_wait: work.ack_wait,
     });
     let stopped = dispatch(
@@ -143,60 +176,46 @@ pub async fn run(
     )
     .await;
     fold.abort();
-    core.flush().await?;
     stopped
 }
 
-/// Keeps the worker's copy of the state mails need, in log order; returns
-/// the damage that stops it, if any.
-async fn fold(
+/// Follows the log in order: checks each stream's chain as it grows, and
+/// drops the cached keys of persons forgotten; returns the damage that stops
+/// it, if any.
+async fn watch_log(
     core: Arc<Core>,
-    events: BoxStream<'static, Result<Envelope, LogError>>,
-    folded: watch::Sender<u64>,
+    mut events: BoxStream<'static, Result<Envelope, LogError>>,
 ) -> Option<Damage> {
     let mut follower = ChainFollower::new(FOLLOWED_STREAMS);
-    // What has arrived is folded together: a worker starting behind a
-    // backlog reads its keys side by side, and catches up in seconds.
-    let mut events = events.ready_chunks(FOLD_BATCH);
-    while let Some(chunk) = events.next().await {
-        let mut run = Vec::with_capacity(chunk.len());
-        for next in chunk {
-            match next {
-                Ok(e) => {
-                    // Nothing is mailed from history that does not hold together.
-                    if let Err(d) = follower.check(&e) {
-                        return Some(d);
-                    }
-                    run.push(e);
+    while let Some(next) = events.next().await {
+        match next {
+            Ok(e) => {
+                // Nothing is mailed from history that does not hold together.
+                if let Err(d) = follower.check(&e) {
+                    return Some(d);
                 }
-                Err(LogError::Damaged(d)) => return Some(d),
-                Err(err) => tracing::warn!(error = %err, "reading the log; the feed retries"),
+                if e.event_type == "IdentityForgotten"
+                    && let Ok(Event::Identity(IdentityEvent::IdentityForgotten(f))) =
+                        Event::decode(&e)
+                {
+                    core.vault.evict(e.stream.id());
+                    for (_, contact_id) in &f.contacts {
+                        core.vault
+                            .evict(&access_catalogue::personal::contact_ref(contact_id));
+                    }
+                }
             }
+            Err(LogError::Damaged(d)) => return Some(d),
+            Err(err) => tracing::warn!(error = %err, "reading the log; the feed retries"),
         }
-        let Some(last) = run.last().map(|e| e.position) else {
-            continue;
-        };
-        while let Err(err) = core.fold_all(&run).await {
-            if let Some(d) = damage_of(&err) {
-                return Some(d.clone());
-            }
-            tracing::error!(error = ?err, position = run[0].position, "keeping mail state; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        folded.send_replace(last);
     }
     None
 }
-
-/// Events folded together at most.
-const FOLD_BATCH: usize = 256;
 
 /// What every mail in progress shares.
 struct Bench {
     core: Arc<Core>,
     ledger: kv::Store,
-    /// How far the fold has come.
-    folded: watch::Receiver<u64>,
     ack_wait: Duration,
 }
 
@@ -224,11 +243,11 @@ async fn dispatch(
     let outcome = loop {
         while tasks.try_join_next().is_some() {}
         if fold.is_finished() {
-            // Without its view of the log the worker cannot write mail.
+            // Without its check of the log the worker must not write mail.
             break Err(match fold.await {
                 Ok(Some(damage)) => anyhow::Error::from(damage)
                     .context("the worker stopped: the history it reads is damaged"),
-                _ => anyhow::anyhow!("the worker's fold of the log stopped"),
+                _ => anyhow::anyhow!("the worker's watch of the log stopped"),
             });
         }
         let first = tokio::select! {
@@ -370,13 +389,7 @@ async fn handle_one(
 }
 
 async fn work_one(bench: &Bench, message: &jetstream::Message) -> anyhow::Result<()> {
-    let Bench {
-        core,
-        ledger,
-        folded,
-        ..
-    } = bench;
-    let mut folded = folded.clone();
+    let Bench { core, ledger, .. } = bench;
     let info = message
         .info()
         .map_err(|e| anyhow::anyhow!("a message without its place: {e}"))?;
@@ -389,11 +402,8 @@ async fn work_one(bench: &Bench, message: &jetstream::Message) -> anyhow::Result
         }
     };
     envelope.position = position;
-    // The state this mail needs (names, templates, the contact) must be in.
-    folded
-        .wait_for(|f| *f >= position)
-        .await
-        .context("the fold stopped")?;
+    // Mailed only if the log's verified copy of its stream holds it.
+    core.facts.holds(&envelope).await?;
     let id = envelope.event_id.simple().to_string();
     if delivered > 1 {
         // Taken over: the worker that had it may be alive, its ledger write
@@ -405,7 +415,7 @@ async fn work_one(bench: &Bench, message: &jetstream::Message) -> anyhow::Result
     let entry = match known {
         Some(bytes) => Some(serde_json::from_slice::<LedgerEntry>(&bytes)?),
         None => {
-            let (_, outcome) = core.handle(&envelope, Mode::Send).await?;
+            let (_, outcome) = core.handle(&envelope, Mode::Shared).await?;
             if let Some(entry) = &outcome {
                 // The mail is out: keep trying to record it rather than let
                 // the event come round and send it again.

@@ -8,7 +8,11 @@
 //! ## Layout
 //! - [`args`]: the mail settings of `accessd` and `mailerd`.
 //! - [`worker`]: the consumer loop, one event per step, and its checkpoint.
-//! - `state`: what mails need to know, folded from the log.
+//! - `state`: the core every step shares, and how one event is acted on.
+//! - `facts`: what mails need besides their event, read from the log.
+//! - `ledger`: the embedded worker's checkpoint, mails handled and outcomes
+//!   to report, in one file.
+//! - `sled_upgrade`: the earlier embedded state, moved once.
 //! - `mails`: each kind of mail, its recipients, words and link.
 //! - [`delivery`]: sending with retries and pacing, and the records of it.
 //! - [`compose`]: what each email says, as text and HTML.
@@ -23,9 +27,12 @@ pub mod args;
 pub mod compose;
 pub mod delivery;
 pub mod distributed;
+mod facts;
+mod ledger;
 mod mails;
 mod reconcile;
 pub mod report;
+mod sled_upgrade;
 mod state;
 pub mod templates;
 pub mod transport;

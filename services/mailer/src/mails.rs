@@ -1,9 +1,9 @@
 //! Each kind of mail: who it goes to, what it says, and its link.
 
 use crate::compose;
-use crate::delivery::SentRecord;
-use crate::state::{ContactInfo, Core, InvitationInfo, Step, get, key, put_ledger};
-use crate::templates::{Kind, Rendered, Template, Vars};
+use crate::facts::{InvitationFacts, TenantFacts};
+use crate::state::{Core, Step};
+use crate::templates::{Kind, Rendered, Vars};
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::PasswordResetRequested;
 use access_keyring::LinkClaims;
@@ -18,23 +18,24 @@ impl Core {
         step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
-        if self.handled(&event_id)? {
+        if self.handled(&event_id) {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
-        let Some(contact) =
-            get::<ContactInfo>(&self.db, &key(&["contact", tenant, e.stream.id()]))?
+        let Some(contact) = self
+            .facts
+            .contact(tenant, e.stream.id(), e.position)
+            .await?
         else {
             return Ok(false);
         };
-        let tenant_name: String =
-            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
-        let customer_name: String =
-            get(&self.db, &key(&["customer", tenant, &contact.customer_id]))?
-                .unwrap_or_else(|| contact.customer_id.clone());
+        let facts = self.facts.tenant(tenant, e.position).await?;
+        let customer_name = self
+            .facts
+            .customer_name(tenant, &contact.customer_id, e.position)
+            .await?;
         let (recipients, kind) = if to_admins {
-            let admins: Vec<String> = get(&self.db, &key(&["admins", tenant]))?.unwrap_or_default();
-            (admins, Kind::ApprovalRequest)
+            (facts.admins.clone(), Kind::ApprovalRequest)
         } else {
             (vec![contact.email.clone()], Kind::Approved)
         };
@@ -43,7 +44,7 @@ impl Core {
             return Ok(false);
         }
         let vars = Vars {
-            tenant_name,
+            tenant_name: facts.name.clone(),
             customer_name,
             contact_email: contact.email.clone(),
             ..Vars::default()
@@ -57,7 +58,7 @@ impl Core {
             tracing::warn!(tenant, "an approval notice with no recipient; nothing sent");
             return Ok(false);
         }
-        let rendered = self.render(tenant, kind, &vars)?;
+        let rendered = self.render(&facts, kind, &vars)?;
         let message = compose::message(&self.config.from, &recipients, &rendered, &event_id)?;
         if !self
             .deliver(
@@ -78,25 +79,22 @@ impl Core {
         {
             return Ok(false);
         }
-        put_ledger(
-            step,
-            key(&["sent", &event_id]),
-            &SentRecord {
-                at_ms: e.occurred_at_ms,
-            },
-        );
         tracing::info!(tenant, to_admins, "approval notice sent");
         Ok(true)
     }
 
     /// Renders `kind` with the tenant's template, or the built-in one if the
     /// tenant has none (or, which setting it prevents, one that fails).
-    pub(crate) fn render(&self, tenant: &str, kind: Kind, vars: &Vars) -> anyhow::Result<Rendered> {
-        let custom: Option<Template> = get(&self.db, &key(&["template", tenant, kind.as_str()]))?;
-        match compose::render(kind, custom.as_ref(), vars) {
+    pub(crate) fn render(
+        &self,
+        tenant: &TenantFacts,
+        kind: Kind,
+        vars: &Vars,
+    ) -> anyhow::Result<Rendered> {
+        match compose::render(kind, tenant.templates.get(kind.as_str()), vars) {
             Ok(rendered) => Ok(rendered),
             Err(e) => {
-                tracing::warn!(tenant, kind = kind.as_str(), error = %e, "tenant template failed; using the built-in one");
+                tracing::warn!(tenant = tenant.name, kind = kind.as_str(), error = %e, "tenant template failed; using the built-in one");
                 Ok(compose::render(kind, None, vars)?)
             }
         }
@@ -112,27 +110,29 @@ impl Core {
         step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
-        if self.handled(&event_id)? {
+        if self.handled(&event_id) {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
         let contact_id = e.stream.id();
-        let email = get::<ContactInfo>(&self.db, &key(&["contact", tenant, contact_id]))?
+        let email = self
+            .facts
+            .contact(tenant, contact_id, e.position)
+            .await?
             .map(|c| c.email)
             .filter(|e| !e.is_empty());
         let Some(email) = email else {
             // A login without an email (a staff login, say): nobody to tell.
             return Ok(false);
         };
-        let tenant_name: String =
-            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let facts = self.facts.tenant(tenant, e.position).await?;
         let vars = Vars {
-            tenant_name,
+            tenant_name: facts.name.clone(),
             contact_email: email.clone(),
             temporary_password: temporary_password.unwrap_or_default(),
             ..Vars::default()
         };
-        let rendered = self.render(tenant, kind, &vars)?;
+        let rendered = self.render(&facts, kind, &vars)?;
         let message = compose::message(&self.config.from, &[&email], &rendered, &event_id)?;
         if !self
             .deliver(
@@ -145,13 +145,6 @@ impl Core {
         {
             return Ok(false);
         }
-        put_ledger(
-            step,
-            key(&["sent", &event_id]),
-            &SentRecord {
-                at_ms: e.occurred_at_ms,
-            },
-        );
         tracing::info!(tenant, contact_id, kind = kind.as_str(), "notice sent");
         Ok(true)
     }
@@ -163,13 +156,15 @@ impl Core {
         step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
-        let ledger_key = key(&["sent", &event_id]);
-        if self.handled(&event_id)? {
+        if self.handled(&event_id) {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
         let contact_id = e.stream.id();
-        let email = get::<ContactInfo>(&self.db, &key(&["contact", tenant, contact_id]))?
+        let email = self
+            .facts
+            .contact(tenant, contact_id, e.position)
+            .await?
             .map(|c| c.email)
             .filter(|e| !e.is_empty());
         let Some(email) = email else {
@@ -181,8 +176,7 @@ impl Core {
             );
             return Ok(false);
         };
-        let tenant_name: String =
-            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
+        let facts = self.facts.tenant(tenant, e.position).await?;
         let token = self.keyring.reset_token(&LinkClaims {
             tenant: tenant.to_owned(),
             subject_id: contact_id.to_owned(),
@@ -193,7 +187,7 @@ impl Core {
             self.config.public_base_url.trim_end_matches('/')
         );
         let vars = Vars {
-            tenant_name,
+            tenant_name: facts.name.clone(),
             contact_email: email.clone(),
             link,
             expiry: compose::expiry_words(r.expires_at_ms),
@@ -204,7 +198,7 @@ impl Core {
         } else {
             Kind::PasswordReset
         };
-        let rendered = self.render(tenant, kind, &vars)?;
+        let rendered = self.render(&facts, kind, &vars)?;
         let message = compose::message(&self.config.from, &[&email], &rendered, &event_id)?;
         if !self
             .deliver(
@@ -225,13 +219,6 @@ impl Core {
         {
             return Ok(false);
         }
-        put_ledger(
-            step,
-            ledger_key,
-            &SentRecord {
-                at_ms: e.occurred_at_ms,
-            },
-        );
         tracing::info!(
             tenant,
             contact_id,
@@ -245,7 +232,7 @@ impl Core {
     pub(crate) async fn send_invitation(
         &self,
         e: &Envelope,
-        info: &InvitationInfo,
+        info: &InvitationFacts,
         invitation_id: &str,
         generation: u32,
         expires_at_ms: i64,
@@ -253,8 +240,7 @@ impl Core {
         step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
-        let ledger_key = key(&["sent", &event_id]);
-        if self.handled(&event_id)? {
+        if self.handled(&event_id) {
             return Ok(false);
         }
         if info.email.is_empty() {
@@ -262,10 +248,11 @@ impl Core {
             return Ok(false);
         }
         let tenant = e.stream.tenant();
-        let tenant_name: String =
-            get(&self.db, &key(&["tenant", tenant]))?.unwrap_or_else(|| tenant.to_owned());
-        let customer_name: String = get(&self.db, &key(&["customer", tenant, &info.customer_id]))?
-            .unwrap_or_else(|| info.customer_id.clone());
+        let facts = self.facts.tenant(tenant, e.position).await?;
+        let customer_name = self
+            .facts
+            .customer_name(tenant, &info.customer_id, e.position)
+            .await?;
         let token = self.keyring.invitation_token(&LinkClaims {
             tenant: tenant.to_owned(),
             subject_id: invitation_id.to_owned(),
@@ -276,7 +263,7 @@ impl Core {
             self.config.public_base_url.trim_end_matches('/')
         );
         let vars = Vars {
-            tenant_name,
+            tenant_name: facts.name.clone(),
             customer_name,
             contact_email: info.email.clone(),
             message: info.message.clone(),
@@ -289,7 +276,7 @@ impl Core {
         } else {
             Kind::Invitation
         };
-        let rendered = self.render(tenant, kind, &vars)?;
+        let rendered = self.render(&facts, kind, &vars)?;
         let message = compose::message(&self.config.from, &[&info.email], &rendered, &event_id)?;
         if !self
             .deliver(
@@ -302,13 +289,6 @@ impl Core {
         {
             return Ok(false);
         }
-        put_ledger(
-            step,
-            ledger_key,
-            &SentRecord {
-                at_ms: e.occurred_at_ms,
-            },
-        );
         tracing::info!(tenant, invitation_id, generation, "invitation email sent");
         Ok(true)
     }

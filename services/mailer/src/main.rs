@@ -5,9 +5,9 @@
 use access_keyring::Keyring;
 use access_log::log::EventLog;
 use access_log::nats::{JetStreamLog, connect_client};
+use access_mailer::MailArgs;
 use access_mailer::distributed::{self, SharedWork};
 use access_mailer::report::GrpcReporter;
-use access_mailer::{MailArgs, Mailer};
 use access_runtime as telemetry;
 use access_runtime::cli::NatsArgs;
 use anyhow::Context;
@@ -121,7 +121,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     .await
     .context("opening the key vault on NATS")?;
     let vault = access_log::vault::CachedVault::new(Arc::new(vault));
-    let mailer = Mailer::open(config, keyring, log, vault)?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(async move {
         telemetry::shutdown_signal().await;
@@ -134,7 +133,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ack_wait: cli.ack_wait,
         in_flight: usize::from(cli.in_flight),
     };
-    distributed::run(mailer, client, &settings, &work, stopped).await?;
+    let parts = distributed::Parts {
+        config,
+        keyring,
+        log,
+        vault,
+    };
+    distributed::run(parts, client, &settings, &work, stopped).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,12 +7,9 @@
 //!   the log records as sent: every `EmailSent` and `EmailDeliveryFailed`
 //!   after the checkpoint goes into the ledger first.
 
-use crate::delivery::{FailedRecord, SentRecord};
-use crate::state::key;
-use crate::worker::{CHECKPOINT, CHECKPOINT_HASH, Mailer};
+use crate::worker::Mailer;
 use access_catalogue::catalogue::{ContactEvent, Event};
 use access_log::log::EventLog;
-use anyhow::Context;
 
 /// Events read from the log at a time while learning what was sent.
 const BATCH: usize = 2048;
@@ -21,20 +18,12 @@ impl Mailer {
     /// Refuses state the log does not back, and records in the ledger every
     /// mail the log says went out after the checkpoint. Returns how many.
     pub async fn reconcile(&self, log: &dyn EventLog) -> anyhow::Result<u64> {
-        let db = self.db();
+        let ledger = self.ledger()?;
         let place = || format!("the mailer's state ({})", self.state_dir().display());
-        let checkpoint: u64 = match db.get(CHECKPOINT)? {
-            Some(v) => postcard::from_bytes(&v).context("mailer checkpoint")?,
-            None => 0,
-        };
-        let hash = db
-            .get(CHECKPOINT_HASH)?
-            .map(|v| postcard::from_bytes::<[u8; 32]>(&v))
-            .transpose()
-            .context("mailer checkpoint")?;
+        let (checkpoint, hash) = ledger.checkpoint();
         access_log::consumer::check_consumer(log, &place(), checkpoint, hash).await?;
         let head = log.latest().await?;
-        let mut learned = 0;
+        let mut learned = Vec::new();
         let mut from = checkpoint + 1;
         while from <= head {
             let batch = log.read_from(from, BATCH).await?;
@@ -44,34 +33,24 @@ impl Mailer {
                 .iter()
                 .filter(|e| e.event_type == "EmailSent" || e.event_type == "EmailDeliveryFailed")
             {
-                let (ledger_key, record) = match Event::decode(e) {
-                    Ok(Event::Contact(ContactEvent::EmailSent(d))) => (
-                        key(&["sent", &d.source_event_id]),
-                        postcard::to_stdvec(&SentRecord {
-                            at_ms: e.occurred_at_ms,
-                        })?,
-                    ),
-                    Ok(Event::Contact(ContactEvent::EmailDeliveryFailed(d))) => (
-                        key(&["failed", &d.source_event_id]),
-                        postcard::to_stdvec(&FailedRecord {
-                            reason: d.reason,
-                            attempts: 0,
-                        })?,
-                    ),
+                let id = match Event::decode(e) {
+                    Ok(Event::Contact(ContactEvent::EmailSent(d))) => d.source_event_id,
+                    Ok(Event::Contact(ContactEvent::EmailDeliveryFailed(d))) => d.source_event_id,
                     _ => continue,
                 };
-                if db.insert(ledger_key, record)?.is_none() {
-                    learned += 1;
+                if !ledger.handled(&id) {
+                    learned.push((id, e.position));
                 }
             }
         }
-        if learned > 0 {
-            db.flush_async().await?;
+        let count = learned.len() as u64;
+        if count > 0 {
+            ledger.learn(learned)?;
             tracing::info!(
-                mails = learned,
+                mails = count,
                 "the mailer's ledger lacked mails the log records as sent or given up on; they will not be sent again"
             );
         }
-        Ok(learned)
+        Ok(count)
     }
 }

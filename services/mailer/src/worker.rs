@@ -4,14 +4,16 @@
 //! email it first looks in the ledger (keyed by event id); if the email is not
 //! there it sends it. Mails are recorded a batch at a time (up to
 //! [`MAX_UNRECORDED`]): the outbox files are synced together, then the ledger
-//! records and the checkpoint are written in one flushed batch. A crash before
+//! records and the checkpoint are appended with one sync. A crash before
 //! that write makes the batch's events come round again and their emails go
 //! out a second time, at most once more each and at most [`MAX_UNRECORDED`] in
 //! all; every repeat carries the same `Message-ID`, and the outbox transport
 //! writes by event id, so there a repeat lands on the same file.
 
-use crate::delivery::{DeliveryReport, DeliveryReporter, RetryPolicy};
-use crate::state::{Core, get, key};
+use crate::delivery::{DeliveryReporter, RetryPolicy};
+use crate::facts::Facts;
+use crate::ledger::Ledger;
+use crate::state::Core;
 use crate::transport::Transport;
 use access_catalogue::Envelope;
 use access_catalogue::chain::ChainFollower;
@@ -75,12 +77,6 @@ pub enum ExecutionOutcome {
     Finished,
 }
 
-pub(crate) const CHECKPOINT: &[u8] = b"checkpoint";
-
-/// The hash of the event at the checkpoint: what tells, on start, that the
-/// log still holds the history this state was built from.
-pub(crate) const CHECKPOINT_HASH: &[u8] = b"checkpoint-hash";
-
 /// The damage an error carries, if it is one: a damaged log or vault stops
 /// the mailer rather than be retried or read around.
 pub fn damage_of(e: &anyhow::Error) -> Option<&Damage> {
@@ -95,50 +91,38 @@ pub fn damage_of(e: &anyhow::Error) -> Option<&Damage> {
 
 /// Takes queued delivery outcomes to the reporter, many at once so their
 /// appends share group commits; what fails stays queued for the next step.
-async fn drain_reports(db: &sled::Db, reporter: &Arc<dyn DeliveryReporter>) {
-    let prefix = key(&["report", ""]);
-    let mut pending = Vec::new();
-    for item in db.scan_prefix(&prefix).take(256) {
-        let Ok((k, v)) = item else { break };
-        match postcard::from_bytes::<DeliveryReport>(&v) {
-            Ok(report) => pending.push((k, report)),
-            Err(_) => {
-                let _ = db.remove(&k);
-            }
-        }
-    }
-    let results = futures::future::join_all(
-        pending
-            .into_iter()
-            .map(|(k, report)| async move { (k, reporter.report(report).await) }),
-    )
-    .await;
-    for (k, result) in results {
+async fn drain_reports(ledger: &Ledger, reporter: &Arc<dyn DeliveryReporter>) {
+    let results =
+        futures::future::join_all(ledger.pending(256).into_iter().map(|report| async move {
+            let id = report.source_event_id.clone();
+            (id, reporter.report(report).await)
+        }))
+        .await;
+    let mut done = Vec::new();
+    for (id, result) in results {
         match result {
-            Ok(()) => {
-                let _ = db.remove(&k);
-            }
+            Ok(()) => done.push(id),
             Err(e) => tracing::warn!(error = %e, "a delivery outcome could not be recorded yet"),
         }
+    }
+    if let Err(e) = ledger.reported(done) {
+        tracing::warn!(error = %e, "noting recorded delivery outcomes; they are reported again");
     }
 }
 
 /// What the mailer does with an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Keep the state mails need and send them: one worker, in log order
-    /// (embedded mode).
-    FoldAndSend,
-    /// Keep the state only: a distributed worker's view of the whole log.
-    Fold,
-    /// Send only, on state already folded past the event: a distributed
-    /// worker's share of the mail.
-    Send,
+    /// One worker, in log order, recording its own batches (embedded mode).
+    InOrder,
+    /// A distributed worker's share of the mail: it never gives up on a
+    /// temporary failure, and the shared ledger is written by its caller.
+    Shared,
 }
 
 /// The mailer worker.
 pub struct Mailer {
-    core: Core,
+    core: Arc<Core>,
     /// How far it has come, for whoever waits on it.
     progress: Arc<watch::Sender<Progress>>,
     events: BoxStream<'static, Result<Envelope, access_log::LogError>>,
@@ -157,11 +141,6 @@ pub struct Progress {
     pub outcomes_pending: usize,
 }
 
-/// Outcomes queued and not yet recorded.
-fn outcomes_pending(db: &sled::Db) -> usize {
-    db.scan_prefix(key(&["report", ""])).count()
-}
-
 impl std::fmt::Debug for Mailer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mailer")
@@ -171,34 +150,30 @@ impl std::fmt::Debug for Mailer {
 }
 
 impl Mailer {
-    /// Opens the mailer's state and subscribes to the log after its checkpoint.
+    /// Opens the mailer's ledger (moving an earlier one out of sled once)
+    /// and subscribes to the log after its checkpoint.
     pub fn open(
         config: MailerConfig,
         keyring: Keyring,
         log: Arc<dyn EventLog>,
         vault: Arc<dyn Vault>,
     ) -> anyhow::Result<Self> {
-        // sled caches up to 1 GiB by default: far more than the mailer's
-        // working set (the mails in hand and recent ledger entries).
-        let db = sled::Config::new()
-            .path(&config.state_dir)
-            .cache_capacity(32 << 20)
-            .open()
-            .with_context(|| format!("opening mailer state in {}", config.state_dir.display()))?;
-        let checkpoint: u64 = get(&db, CHECKPOINT)?.unwrap_or(0);
+        let ledger = crate::sled_upgrade::open(&config.state_dir)?;
+        let (checkpoint, _) = ledger.checkpoint();
         let progress = Progress {
             checkpoint,
-            outcomes_pending: outcomes_pending(&db),
+            outcomes_pending: ledger.pending_count(),
         };
         Ok(Mailer {
-            core: Core {
+            core: Arc::new(Core {
                 config,
                 keyring,
+                facts: Facts::new(log.clone(), vault.clone(), true),
                 vault,
-                db,
+                ledger: Some(ledger),
                 pace: Default::default(),
                 unrecorded: Default::default(),
-            },
+            }),
             events: subscribe(log, checkpoint + 1),
             retry: None,
             follower: ChainFollower::new(FOLLOWED_STREAMS),
@@ -206,9 +181,12 @@ impl Mailer {
         })
     }
 
-    /// Its state database.
-    pub(crate) fn db(&self) -> &sled::Db {
-        &self.core.db
+    /// Its ledger.
+    pub(crate) fn ledger(&self) -> anyhow::Result<&Ledger> {
+        self.core
+            .ledger
+            .as_ref()
+            .context("the in-order mailer has a ledger")
     }
 
     /// Where its state lives.
@@ -224,7 +202,7 @@ impl Mailer {
 
     /// The last position handled.
     pub fn checkpoint(&self) -> anyhow::Result<u64> {
-        Ok(get(&self.core.db, CHECKPOINT)?.unwrap_or(0))
+        Ok(self.ledger()?.checkpoint().0)
     }
 
     /// Handles events until `shutdown` turns true; returns the damage that
@@ -232,17 +210,19 @@ impl Mailer {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) -> Option<Damage> {
         // Outcomes go back to the service from a task of their own, a batch at
         // a time, so that mail never waits for their appends.
-        let reports = self.core.config.reporter.clone().map(|reporter| {
-            let db = self.core.db.clone();
+        let core = self.core.clone();
+        let reports = core.config.reporter.clone().map(|reporter| {
+            let core = core.clone();
             let mut stop = shutdown.clone();
             let progress = self.progress.clone();
             tokio::spawn(async move {
+                let Some(ledger) = &core.ledger else { return };
                 loop {
-                    drain_reports(&db, &reporter).await;
+                    drain_reports(ledger, &reporter).await;
                     // Counted under the watch's lock, so the last writer
                     // always tells the latest count.
                     progress.send_if_modified(|p| {
-                        let pending = outcomes_pending(&db);
+                        let pending = ledger.pending_count();
                         let changed = p.outcomes_pending != pending;
                         p.outcomes_pending = pending;
                         changed
@@ -252,7 +232,7 @@ impl Mailer {
                         _ = stop.wait_for(|s| *s) => break,
                     }
                 }
-                drain_reports(&db, &reporter).await;
+                drain_reports(ledger, &reporter).await;
             })
         });
         let mut stopped_by = None;
@@ -264,10 +244,10 @@ impl Mailer {
             match step {
                 Ok(ExecutionOutcome::Finished) => break,
                 Ok(ExecutionOutcome::Handled { position, .. }) => {
-                    let db = &self.core.db;
+                    let pending = core.ledger.as_ref().map_or(0, Ledger::pending_count);
                     self.progress.send_modify(|p| {
                         p.checkpoint = position;
-                        p.outcomes_pending = outcomes_pending(db);
+                        p.outcomes_pending = pending;
                     });
                 }
                 Err(e) if damage_of(&e).is_some() => {
@@ -285,16 +265,16 @@ impl Mailer {
         }
         if let Some(reports) = reports {
             reports.abort();
-            if let Some(reporter) = &self.core.config.reporter {
-                drain_reports(&self.core.db, reporter).await;
+            if let (Some(reporter), Some(ledger)) = (&core.config.reporter, &core.ledger) {
+                drain_reports(ledger, reporter).await;
             }
         }
         // A batch cut short by the stop is recorded before the state closes.
         if let Err(e) = self.core.record().await {
             tracing::error!(error = %e, "recording the mails of the last batch failed; they go out again at the next start");
         }
-        if let Err(e) = self.core.db.flush() {
-            tracing::error!(error = %e, "flushing mailer state");
+        if let Some(Err(e)) = core.ledger.as_ref().map(Ledger::sync) {
+            tracing::error!(error = %e, "syncing the mailer's ledger");
         }
         stopped_by
     }
@@ -333,7 +313,8 @@ impl Mailer {
             let Some(next) = next else { break };
             let envelope = next?;
             self.follower.check(&envelope)?;
-            match self.core.handle(&envelope, Mode::FoldAndSend).await {
+            self.core.facts.saw(&envelope);
+            match self.core.handle(&envelope, Mode::InOrder).await {
                 Ok((outcome, _)) => last = Some(outcome),
                 Err(e) => {
                     self.retry = Some(envelope);
@@ -346,16 +327,6 @@ impl Mailer {
 }
 
 impl Mailer {
-    /// Its state and its feed of the log, for the distributed loop.
-    pub(crate) fn into_parts(
-        self,
-    ) -> (
-        Core,
-        BoxStream<'static, Result<Envelope, access_log::LogError>>,
-    ) {
-        (self.core, self.events)
-    }
-
     async fn pending_or_next(&mut self) -> Option<Result<Envelope, access_log::LogError>> {
         match self.retry.take() {
             Some(e) => Some(Ok(e)),
