@@ -22,7 +22,8 @@ use tokio::sync::watch;
 #[derive(Parser, Debug)]
 #[command(name = "mailerd", version, about)]
 struct Cli {
-    /// Where this worker keeps its own state (what mails need to know).
+    /// Where this worker writes its outbox when no SMTP server is set (it
+    /// keeps no other state: what mails need is read from the log).
     #[arg(
         long,
         env = "ACCESS_MAILER_STATE_DIR",
