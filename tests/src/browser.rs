@@ -44,6 +44,9 @@ impl Browser {
                 .env("TMPDIR", scratch.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                // Its own process group, so that the Chromium it starts goes
+                // with it (see Drop).
+                .process_group(0)
                 .kill_on_drop(true)
                 .spawn()
                 .expect("chromedriver runs (the test command installs chromium-driver)");
