@@ -52,10 +52,21 @@ pub async fn footprint(
     let contacts = s.contacts.len();
     let mut app = s.app;
     let stopping = Instant::now();
-    app.terminate().await;
+    app.terminate_within(std::time::Duration::from_secs(600))
+        .await?;
     let stop = stopping.elapsed();
+    if stop > std::time::Duration::from_secs(1) {
+        // What the stop waited for, in the service's own words.
+        eprintln!(
+            "bench: the stop took {:.1} s; the service's last lines:\n{}",
+            stop.as_secs_f64(),
+            app.log_tail(25)
+        );
+    }
     let started = Instant::now();
-    let app = app.start_again().await;
+    let app = app
+        .start_again_within(std::time::Duration::from_secs(600))
+        .await?;
     let (t, id) = &s.contacts[0];
     app.access()
         .get_contact(app.req(
@@ -67,6 +78,13 @@ pub async fn footprint(
         ))
         .await?;
     let restart = started.elapsed();
+    if restart > std::time::Duration::from_secs(2) {
+        eprintln!(
+            "bench: the start took {:.1} s; the service's last lines:\n{}",
+            restart.as_secs_f64(),
+            app.log_tail(25)
+        );
+    }
     let mut lines = vec![
         format!(
             "- Seeded {contacts} contacts over {} tenants ({head} events) through gRPC in {:.1} s ({:.0} events/s).",

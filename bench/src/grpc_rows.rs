@@ -134,6 +134,20 @@ pub async fn seed(tenants: usize, contacts: usize) -> anyhow::Result<Seeded> {
         "bench: the mailer caught up {:.0} s after the last invitation",
         (started.elapsed() - took).as_secs_f64()
     );
+    // Its delivery outcomes become events a moment later, and the read
+    // models apply them: the rows start once nothing is left to do.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let s = app.log_status().await;
+        if s.mail_outcomes_pending == 0 && s.read_model_position >= s.head_position {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the service did not settle within 10 minutes of seeding"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     Ok(Seeded {
         app,
         keys,

@@ -113,14 +113,14 @@ impl TestApp {
 
     /// Starts `accessd` on an existing data directory (a restored one, say).
     pub async fn open_dir(dir: PathBuf) -> TestApp {
-        Self::start(dir, Vec::new(), Vec::new())
+        Self::start(dir, Vec::new(), Vec::new(), Duration::from_secs(30))
             .await
             .expect("accessd starts")
     }
 
     /// Starts `accessd` on an existing data directory, or says how it refused.
     pub async fn try_open_dir(dir: PathBuf) -> Result<TestApp, Refused> {
-        Self::start(dir, Vec::new(), Vec::new())
+        Self::start(dir, Vec::new(), Vec::new(), Duration::from_secs(30))
             .await
             .map_err(|e| match e.downcast::<Refused>() {
                 Ok(refused) => refused,
@@ -152,6 +152,7 @@ impl TestApp {
             dir,
             args.iter().map(|s| s.to_string()).collect(),
             Vec::new(),
+            Duration::from_secs(30),
         )
         .await?;
         app._root = Some(root);
@@ -166,9 +167,14 @@ impl TestApp {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut app = Self::start(dir, args.iter().map(|s| s.to_string()).collect(), env)
-            .await
-            .expect("accessd starts");
+        let mut app = Self::start(
+            dir,
+            args.iter().map(|s| s.to_string()).collect(),
+            env,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("accessd starts");
         app._root = Some(root);
         app
     }
@@ -177,6 +183,7 @@ impl TestApp {
         dir: PathBuf,
         args: Vec<String>,
         env: Vec<(String, String)>,
+        limit: Duration,
     ) -> anyhow::Result<TestApp> {
         std::fs::create_dir_all(&dir)?;
         let stderr = std::fs::OpenOptions::new()
@@ -206,7 +213,7 @@ impl TestApp {
             .context("starting accessd")?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let listening = tokio::time::timeout(Duration::from_secs(30), async {
+        let listening = tokio::time::timeout(limit, async {
             while let Some(line) = lines.next_line().await? {
                 if let Some(rest) = line.strip_prefix("accessd: listening ") {
                     let mut grpc = String::new();
@@ -282,19 +289,26 @@ impl TestApp {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub async fn terminate(&mut self) {
+        if let Err(e) = self.terminate_within(Duration::from_secs(20)).await {
+            panic!("{e:#}");
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for a clean exit.
+    pub async fn terminate_within(&mut self, limit: Duration) -> anyhow::Result<()> {
         if let Some(pid) = self.child.id() {
             let _ = std::process::Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
                 .status();
         }
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+        let status = tokio::time::timeout(limit, self.child.wait())
             .await
-            .expect("accessd stops within 20 s of SIGTERM")
-            .expect("wait");
-        assert!(
+            .map_err(|_| anyhow::anyhow!("accessd did not stop within {limit:?} of SIGTERM"))??;
+        anyhow::ensure!(
             status.success(),
             "accessd exited with {status} after SIGTERM"
         );
+        Ok(())
     }
 
     /// Kills the process with SIGKILL: no chance to flush or say goodbye.
@@ -304,13 +318,21 @@ impl TestApp {
     }
 
     /// Starts a new process on the same directory and flags (after a stop or kill).
-    pub async fn start_again(mut self) -> TestApp {
-        let root = self._root.take();
-        let mut app = Self::start(self.dir.clone(), self.args.clone(), self.env.clone())
+    pub async fn start_again(self) -> TestApp {
+        self.start_again_within(Duration::from_secs(30))
             .await
-            .expect("accessd restarts");
+            .expect("accessd restarts")
+    }
+
+    /// As [`TestApp::start_again`], waiting up to `limit` for it to listen.
+    pub async fn start_again_within(mut self, limit: Duration) -> anyhow::Result<TestApp> {
+        let root = self._root.take();
+        let started =
+            Self::start(self.dir.clone(), self.args.clone(), self.env.clone(), limit).await;
+        let mut app =
+            started.map_err(|e| e.context(format!("its last lines:\n{}", self.log_tail(25))))?;
         app._root = root;
-        app
+        Ok(app)
     }
 
     /// Runs `accessctl` against this instance with `key` and `args`.

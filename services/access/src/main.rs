@@ -466,5 +466,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         app.grpc_addr()?,
         app.http_addr()?
     );
-    app.run_until_stopped(shutdown_signal()).await
+    let models = app.read_models();
+    let stopped = app.run_until_stopped(shutdown_signal()).await;
+    // Everything is closed and synced; the read models' memory goes with
+    // the process rather than be freed row by row.
+    std::mem::forget(models);
+    stopped
 }

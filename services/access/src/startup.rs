@@ -51,12 +51,20 @@ pub struct Application {
     /// The embedded key vault, synced at the stop so the next start reads
     /// no keys back from the log.
     file_vault: Option<Arc<access_log::file_vault::FileVault>>,
+    /// The read models.
+    models: Arc<ReadModels>,
 }
 
 impl Application {
     /// The use cases, for a caller in the same process (the benchmarks).
     pub fn app(&self) -> &App {
         &self.shared.app
+    }
+
+    /// The read models, for a process that leaves their memory to its exit
+    /// (at a million contacts, freeing them one by one takes a second).
+    pub fn read_models(&self) -> Arc<ReadModels> {
+        self.models.clone()
     }
 
     /// Opens everything and binds the listeners.
@@ -95,15 +103,26 @@ impl Application {
                 (Arc::new(log), Arc::new(vault))
             }
             None => {
+                let opening = std::time::Instant::now();
                 let log = FileLog::open(&dir.join("log")).context("opening the event log")?;
+                tracing::info!(
+                    elapsed_ms = opening.elapsed().as_millis() as u64,
+                    "event log opened and checked"
+                );
+                let opening = std::time::Instant::now();
                 let vault = crate::embedded_vault::open(&dir.join("vault"), &log)
                     .await
                     .context("opening the key vault")?;
+                tracing::info!(
+                    elapsed_ms = opening.elapsed().as_millis() as u64,
+                    "key vault opened"
+                );
                 file_vault = Some(vault.clone());
                 (Arc::new(log), vault)
             }
         };
         let vault: Arc<dyn Vault> = CachedVault::new(vault);
+        let opening = std::time::Instant::now();
         let models = Arc::new(
             ReadModels::open(&dir.join("readmodels"))
                 .map_err(|e| crate::integrity::unopenable(&dir.join("readmodels"), e))?,
@@ -112,6 +131,11 @@ impl Application {
             .check_against(log.as_ref(), &dir.join("readmodels"))
             .await
             .context("checking the read models against the log")?;
+        tracing::info!(
+            elapsed_ms = opening.elapsed().as_millis() as u64,
+            position = models.checkpoint(),
+            "read models loaded and checked against the log"
+        );
         let parts = crate::health::Parts::default();
         let (stop, stopped) = watch::channel(false);
         let health = HealthReporter::new();
@@ -190,10 +214,15 @@ impl Application {
                 vault.clone(),
             )
             .map_err(|e| crate::integrity::unopenable(&dir.join("mailer"), e))?;
+            let opening = std::time::Instant::now();
             mailer
                 .reconcile(log.as_ref())
                 .await
                 .context("checking the mailer's state against the log")?;
+            tracing::info!(
+                elapsed_ms = opening.elapsed().as_millis() as u64,
+                "mailer opened and checked against the log"
+            );
             mail_progress = Some(mailer.progress());
             let stopped = stopped.clone();
             let parts = parts.clone();
@@ -248,6 +277,7 @@ impl Application {
             drain_timeout: config.drain_timeout,
             metrics,
             file_vault,
+            models,
         })
     }
 
