@@ -117,7 +117,13 @@ pub async fn footprint(
         "- Peak resident memory after the restart, before any load: {rss_after} KiB."
     ));
     let mut app = app;
-    app.terminate().await;
+    let stopping = Instant::now();
+    app.terminate_within(std::time::Duration::from_secs(600))
+        .await?;
+    lines.push(format!(
+        "- Stop right after that start (its background check of the whole log under way): {:.2} s.",
+        stopping.elapsed().as_secs_f64()
+    ));
     // Keep the data directory for the in-process rows.
     let (dest, keep) = match keep_at {
         Some(at) => (at.to_owned(), None),

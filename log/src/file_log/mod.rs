@@ -540,6 +540,10 @@ impl EventLog for FileLog {
                 }
                 position += 1;
             }
+            // The reads above never wait: a reader going through the whole
+            // log (a check, an export) would hold its thread, and never see
+            // a stop, until the end. One yield per batch lets both happen.
+            tokio::task::yield_now().await;
             Ok(out)
         })
     }
