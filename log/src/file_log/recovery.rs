@@ -113,17 +113,28 @@ impl Scan<'_> {
         if kind != frames::COMMIT {
             return Err(stop("a frame that does not belong in the log".into()));
         }
-        let commit: Commit = postcard::from_bytes(body)
-            .map_err(|e| stop(format!("a commit frame that does not decode: {e}")))?;
+        // A commit the index holds already is only checked for its place:
+        // its request record is not decoded (a million of them at a start).
+        let indexed = end <= self.stored.offset;
+        let (last_position, span, request) = if indexed {
+            let (last, span) = peek_commit(body)
+                .ok_or_else(|| stop("a commit frame that does not decode".into()))?;
+            (last, span, None)
+        } else {
+            let commit: Commit = postcard::from_bytes(body)
+                .map_err(|e| stop(format!("a commit frame that does not decode: {e}")))?;
+            let span = commit
+                .request
+                .as_ref()
+                .map(|(_, r)| (r.first_position, r.last_position));
+            (commit.last_position, span, commit.request)
+        };
         let first = self.open.first().map(|o| o.position);
-        let in_place = first.is_some() && commit.last_position + 1 == expected;
-        let record_fits = commit.request.as_ref().is_none_or(|(_, r)| {
-            Some(r.first_position) == first && r.last_position == commit.last_position
-        });
+        let in_place = first.is_some() && last_position + 1 == expected;
+        let record_fits = span.is_none_or(|(from, to)| Some(from) == first && to == last_position);
         if !in_place || !record_fits {
             return Err(stop(format!(
-                "a commit of position {} out of place",
-                commit.last_position
+                "a commit of position {last_position} out of place"
             )));
         }
         for open in self.open.drain(..) {
@@ -140,14 +151,14 @@ impl Scan<'_> {
             }
         }
         self.whole = Checkpoint {
-            position: commit.last_position,
+            position: last_position,
             offset: end,
         };
         if end == self.stored.offset {
             self.stored_seen = self.whole.position == self.stored.position;
         }
         if end > self.stored.offset {
-            if let Some((id, record)) = &commit.request {
+            if let Some((id, record)) = &request {
                 self.batch
                     .insert(self.index, request_key(id), encode(record));
             }
@@ -181,6 +192,34 @@ impl Scan<'_> {
 fn peek_position(body: &[u8]) -> Option<u64> {
     let (_version, rest) = varint(body)?;
     varint(rest).map(|(position, _)| position)
+}
+
+/// A commit frame's last position and its request record's span, read
+/// without decoding the rest; `None` unless the body is exactly one
+/// [`Commit`] as postcard lays it out: the last position (varint), then
+/// `0` or `1` and the request id (length, bytes), the record's fingerprint
+/// (32 bytes), first and last positions (varints) and reply (length, bytes).
+fn peek_commit(body: &[u8]) -> Option<(u64, Option<(u64, u64)>)> {
+    let (last, rest) = varint(body)?;
+    match rest.split_first()? {
+        (0, []) => Some((last, None)),
+        (1, rest) => {
+            let rest = skip_bytes(rest)?;
+            let rest = rest.get(32..)?;
+            let (from, rest) = varint(rest)?;
+            let (to, rest) = varint(rest)?;
+            skip_bytes(rest)?
+                .is_empty()
+                .then_some((last, Some((from, to))))
+        }
+        _ => None,
+    }
+}
+
+/// What follows a length-prefixed byte string.
+fn skip_bytes(bytes: &[u8]) -> Option<&[u8]> {
+    let (len, rest) = varint(bytes)?;
+    rest.get(usize::try_from(len).ok()?..)
 }
 
 fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
@@ -393,6 +432,7 @@ fn cut_torn_tail(file: &File, dir: &Path, at: u64, len: u64, why: &str) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::RequestRecord;
 
     #[test]
     fn the_position_is_read_from_an_envelopes_first_bytes() {
@@ -408,5 +448,40 @@ mod tests {
             .expect("seal");
         assert_eq!(peek_position(&e.encode()), Some(300));
         assert_eq!(peek_position(&[0x80]), None);
+    }
+
+    #[test]
+    fn a_commit_peeked_reads_as_decoded() {
+        let record = RequestRecord {
+            fingerprint: [0xff; 32],
+            first_position: 129,
+            last_position: 70_000,
+            reply: vec![0x80; 300],
+        };
+        let commits = [
+            Commit {
+                last_position: 5,
+                request: None,
+            },
+            Commit {
+                last_position: 70_000,
+                request: Some(("req-ü".repeat(40), record)),
+            },
+        ];
+        for commit in commits {
+            let body = encode(&commit);
+            let span = commit
+                .request
+                .as_ref()
+                .map(|(_, r)| (r.first_position, r.last_position));
+            assert_eq!(peek_commit(&body), Some((commit.last_position, span)));
+            // Cut anywhere, or followed by a byte more, it is not a commit.
+            for cut in 0..body.len() {
+                assert_eq!(peek_commit(&body[..cut]), None, "cut at {cut}");
+            }
+            let mut longer = body.clone();
+            longer.push(0);
+            assert_eq!(peek_commit(&longer), None);
+        }
     }
 }

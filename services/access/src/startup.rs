@@ -82,6 +82,17 @@ impl Application {
             .settings("accessd")
             .map_err(|e| anyhow::anyhow!(e))?;
         let distributed = nats.is_some();
+        // The read models' snapshot is loaded on a core of its own while the
+        // log opens and checks every frame: the two are the start's longest
+        // steps and need nothing of each other until the check below.
+        let models_dir = dir.join("readmodels");
+        let loading = tokio::task::spawn_blocking({
+            let models_dir = models_dir.clone();
+            move || {
+                let opening = std::time::Instant::now();
+                ReadModels::open(&models_dir).map(|m| (m, opening.elapsed()))
+            }
+        });
         let mut file_vault = None;
         let (log, vault): (Arc<dyn EventLog>, Arc<dyn Vault>) = match nats {
             Some(settings) => {
@@ -104,13 +115,19 @@ impl Application {
             }
             None => {
                 let opening = std::time::Instant::now();
-                let log = FileLog::open(&dir.join("log")).context("opening the event log")?;
+                let vault_dir = dir.join("vault");
+                let early = crate::embedded_vault::read_early(&vault_dir);
+                let log_dir = dir.join("log");
+                let log = tokio::task::spawn_blocking(move || FileLog::open(&log_dir))
+                    .await
+                    .context("opening the event log")?
+                    .context("opening the event log")?;
                 tracing::info!(
                     elapsed_ms = opening.elapsed().as_millis() as u64,
                     "event log opened and checked"
                 );
                 let opening = std::time::Instant::now();
-                let vault = crate::embedded_vault::open(&dir.join("vault"), &log)
+                let vault = crate::embedded_vault::open(&vault_dir, &log, early)
                     .await
                     .context("opening the key vault")?;
                 tracing::info!(
@@ -122,17 +139,17 @@ impl Application {
             }
         };
         let vault: Arc<dyn Vault> = CachedVault::new(vault);
-        let opening = std::time::Instant::now();
-        let models = Arc::new(
-            ReadModels::open(&dir.join("readmodels"))
-                .map_err(|e| crate::integrity::unopenable(&dir.join("readmodels"), e))?,
-        );
+        let (models, loaded) = loading
+            .await
+            .context("loading the read models")?
+            .map_err(|e| crate::integrity::unopenable(&models_dir, e))?;
+        let models = Arc::new(models);
         models
-            .check_against(log.as_ref(), &dir.join("readmodels"))
+            .check_against(log.as_ref(), &models_dir)
             .await
             .context("checking the read models against the log")?;
         tracing::info!(
-            elapsed_ms = opening.elapsed().as_millis() as u64,
+            load_ms = loaded.as_millis() as u64,
             position = models.checkpoint(),
             "read models loaded and checked against the log"
         );

@@ -6,6 +6,7 @@
 //! directory and restarting rebuilds identical answers.
 
 mod apply;
+mod dense;
 mod queries;
 mod rows;
 mod snapshot;

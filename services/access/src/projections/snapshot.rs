@@ -157,15 +157,61 @@ pub(super) fn read(dir: &Path, layout: u32) -> anyhow::Result<Option<Tables>> {
         globals: Vec::with_capacity(GLOBAL_SHARDS),
         ..Tables::default()
     };
-    let mut buf = Vec::new();
+    let mut ids_bytes = Vec::new();
     ensure!(
-        read_chunk(&mut input, &mut buf, &mut left)? == IDS,
+        read_chunk(&mut input, &mut ids_bytes, &mut left)? == IDS,
         "the ids do not come first"
     );
-    let names: Vec<Box<str>> = postcard::from_bytes(&buf).context("the ids")?;
-    tables.ids = Ids::from_names(names).context("an id comes twice")?;
+    // The ids' index is built on a thread of its own while the rows are
+    // read: at a million contacts each takes about a second.
+    std::thread::scope(|scope| {
+        let ids = scope.spawn(move || -> anyhow::Result<Ids> {
+            let names = read_names(&ids_bytes).context("the ids")?;
+            drop(ids_bytes);
+            Ids::from_names(names).context("an id comes twice")
+        });
+        let rows = read_rows(&mut input, &mut left, &mut tables);
+        let ids = ids
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the ids failed"))??;
+        rows?;
+        tables.ids = ids;
+        Ok(Some(tables))
+    })
+}
+
+/// The names of the ids chunk (postcard's `Vec<Box<str>>`: a count, then
+/// each name's length and bytes), in a vector of exactly their number: read
+/// through serde it grows by doubling, which at four million names touches
+/// twice the memory.
+fn read_names(mut bytes: &[u8]) -> anyhow::Result<Vec<Box<str>>> {
+    let (count, rest) = varint(bytes).context("the count of ids")?;
+    bytes = rest;
+    // Each name takes at least its length's byte: a damaged count cannot
+    // make this reserve more than the chunk could hold.
+    let mut names = Vec::with_capacity(usize::try_from(count)?.min(bytes.len()));
+    for _ in 0..count {
+        let (len, rest) = varint(bytes).context("an id's length")?;
+        let len = usize::try_from(len)?;
+        ensure!(len <= rest.len(), "an id runs past the chunk");
+        let (name, rest) = rest.split_at(len);
+        names.push(std::str::from_utf8(name)?.into());
+        bytes = rest;
+    }
+    ensure!(bytes.is_empty(), "bytes follow the ids");
+    Ok(names)
+}
+
+/// A postcard varint at the start of `bytes`, and what follows it.
+fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
+    postcard::take_from_bytes::<u64>(bytes).ok()
+}
+
+/// Reads the tenants' and global rows into `tables`, up to the end chunk.
+fn read_rows(input: &mut impl Read, left: &mut u64, tables: &mut Tables) -> anyhow::Result<()> {
+    let mut buf = Vec::new();
     loop {
-        match read_chunk(&mut input, &mut buf, &mut left)? {
+        match read_chunk(input, &mut buf, left)? {
             TENANT => {
                 let (name, rows): (Box<str>, TenantTables) =
                     postcard::from_bytes(&buf).context("a tenant's rows")?;
@@ -183,8 +229,8 @@ pub(super) fn read(dir: &Path, layout: u32) -> anyhow::Result<Option<Tables>> {
                         && shards == GLOBAL_SHARDS as u64,
                     "chunks are missing"
                 );
-                ensure!(left == 0, "bytes follow the end");
-                return Ok(Some(tables));
+                ensure!(*left == 0, "bytes follow the end");
+                return Ok(());
             }
             tag => bail!("an unknown chunk ({tag})"),
         }
@@ -265,6 +311,19 @@ mod tests {
             },
         );
         tables
+    }
+
+    #[test]
+    fn ids_read_as_postcard_writes_them() {
+        let names: Vec<Box<str>> = ["", "a", &"ü".repeat(100), "019a-contact"]
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let bytes = postcard::to_stdvec(&names).expect("encoded");
+        assert_eq!(read_names(&bytes).expect("read"), names);
+        for cut in 0..bytes.len() {
+            assert!(read_names(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! projector (and the readers behind it) for long, and give the snapshot
 //! chunks of a bounded size.
 
+use super::dense::Dense;
 use super::rows::{
     ContactFacts, ContactRow, CustomerRow, IdentityRow, KeyRow, LastEmail, OidcClientRow,
     OidcGrantRow, PendingLogout, PortalLinkRow, SigningKeyRow, TenantRow,
@@ -76,13 +77,17 @@ impl Ids {
         let mut index = hashbrown::HashTable::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
             let hash = hasher.hash_one(&**name);
-            if index
-                .find(hash, |&j: &u32| names[j as usize] == *name)
-                .is_some()
-            {
-                return None;
+            // One probe finds a name that comes twice and the slot for it.
+            match index.entry(
+                hash,
+                |&j: &u32| names.get(j as usize) == Some(name),
+                |&j| hasher.hash_one(names.get(j as usize).map_or("", |n| &**n)),
+            ) {
+                hashbrown::hash_table::Entry::Occupied(_) => return None,
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(i as u32);
+                }
             }
-            index.insert_unique(hash, i as u32, |&j| hasher.hash_one(&*names[j as usize]));
         }
         Some(Ids {
             names,
@@ -190,7 +195,7 @@ pub(super) struct TenantTables {
     /// Customers in id order (listed in pages).
     pub customers: BTreeMap<Box<str>, CustomerRow>,
     /// Contacts by id.
-    pub contacts: HashMap<Id, StoredContact>,
+    pub contacts: Dense<Id, StoredContact>,
     /// A customer's contacts, in id (creation) order.
     pub customer_contacts: HashMap<Id, Vec<Id>>,
     /// Contacts by lower-case username.
@@ -217,7 +222,7 @@ pub(super) struct TenantTables {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Globals {
     /// Global identities by id.
-    pub identities: HashMap<Box<str>, IdentityRow>,
+    pub identities: Dense<Box<str>, IdentityRow>,
     /// API keys by key id.
     pub api_keys: HashMap<Box<str>, KeyRow>,
     /// Portal links by the SHA-256 of their token.
