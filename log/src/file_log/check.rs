@@ -130,7 +130,7 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
         let first = open.first().map(|(_, e)| e.position);
         let fits = commit.as_ref().is_some_and(|c| {
             first.is_some()
-                && c.last_position + 1 == expected
+                && c.last_position.checked_add(1) == Some(expected)
                 && c.request.as_ref().is_none_or(|(_, r)| {
                     Some(r.first_position) == first && r.last_position == c.last_position
                 })

@@ -16,30 +16,10 @@ fn holds_sled(dir: &Path) -> bool {
     dir.join("conf").exists() && dir.join("db").exists()
 }
 
-/// The vault's file being read on a thread of its own while the log opens
-/// (at a million persons, reading it takes about a second).
-pub struct Early(tokio::task::JoinHandle<Result<FileVault, access_log::vault::VaultError>>);
-
-/// Starts reading the vault in `dir` if it is there in this layout (every
-/// start but the first and an upgrade); [`open`] takes it up.
-pub fn read_early(dir: &Path) -> Option<Early> {
-    if !FileVault::exists_in(dir) {
-        return None;
-    }
-    let dir = dir.to_owned();
-    Some(Early(tokio::task::spawn_blocking(move || {
-        FileVault::open(&dir)
-    })))
-}
-
-/// Opens the vault in `dir` for the log `log` (or takes up the one `early`
-/// read), refusing a missing one when the log has history, moving an
-/// earlier one into this layout, and attaching it to the log.
-pub async fn open(
-    dir: &Path,
-    log: &FileLog,
-    early: Option<Early>,
-) -> anyhow::Result<Arc<FileVault>> {
+/// Opens the vault in `dir` for the log `log`, refusing a missing one when
+/// the log has history, moving an earlier one into this layout, and
+/// attaching it to the log.
+pub async fn open(dir: &Path, log: &FileLog) -> anyhow::Result<Arc<FileVault>> {
     let head = *log.head().borrow();
     if head > 0 && !FileVault::exists_in(dir) && !holds_sled(dir) {
         return Err(Damage::new(
@@ -54,11 +34,7 @@ pub async fn open(
         move_from_sled(dir, log).await?;
     }
     remove_sled_leftovers(dir)?;
-    let opened = match early {
-        Some(Early(reading)) => reading.await?,
-        None => FileVault::open(dir),
-    };
-    let vault = Arc::new(opened.map_err(|e| unopenable(dir, e.into()))?);
+    let vault = Arc::new(FileVault::open(dir).map_err(|e| unopenable(dir, e.into()))?);
     vault.attach(log).map_err(|e| unopenable(dir, e.into()))?;
     Ok(vault)
 }
@@ -163,7 +139,7 @@ mod tests {
             (alice, bob)
         };
         let log = FileLog::open(&log_dir).expect("log");
-        let vault = open(&vault_dir, &log, None).await.expect("moved");
+        let vault = open(&vault_dir, &log).await.expect("moved");
         assert_eq!(vault.get("alice").await.expect("alice"), Some(alice));
         assert_eq!(vault.get("bob").await.expect("bob"), Some(bob));
         assert_eq!(vault.get("carol").await.expect("erased"), None);
@@ -208,7 +184,7 @@ mod tests {
             reply: Vec::new(),
         };
         log.append(request).await.expect("appended");
-        let refused = open(&dir.path().join("vault"), &log, None).await;
+        let refused = open(&dir.path().join("vault"), &log).await;
         let err = refused.err().expect("refused");
         assert!(crate::integrity::damage_of(&err).is_some(), "{err:#}");
     }

@@ -82,17 +82,22 @@ impl Application {
             .settings("accessd")
             .map_err(|e| anyhow::anyhow!(e))?;
         let distributed = nats.is_some();
-        // The read models' snapshot is loaded on a core of its own while the
-        // log opens and checks every frame: the two are the start's longest
-        // steps and need nothing of each other until the check below.
+        // The read models' snapshot is loaded beside the log's open, which
+        // checks every frame: the two are the start's longest steps and need
+        // nothing of each other until the check below. Loading only reads,
+        // so a start the log refuses still changes nothing; read models
+        // still to be created or moved out of the earlier layout wait for
+        // the log. (A refused start exits once the load ends.)
         let models_dir = dir.join("readmodels");
-        let loading = tokio::task::spawn_blocking({
+        let load_models = {
             let models_dir = models_dir.clone();
             move || {
                 let opening = std::time::Instant::now();
                 ReadModels::open(&models_dir).map(|m| (m, opening.elapsed()))
             }
-        });
+        };
+        let early = ReadModels::only_read_by_open(&models_dir)
+            .then(|| tokio::task::spawn_blocking(load_models.clone()));
         let mut file_vault = None;
         let (log, vault): (Arc<dyn EventLog>, Arc<dyn Vault>) = match nats {
             Some(settings) => {
@@ -115,8 +120,6 @@ impl Application {
             }
             None => {
                 let opening = std::time::Instant::now();
-                let vault_dir = dir.join("vault");
-                let early = crate::embedded_vault::read_early(&vault_dir);
                 let log_dir = dir.join("log");
                 let log = tokio::task::spawn_blocking(move || FileLog::open(&log_dir))
                     .await
@@ -127,7 +130,7 @@ impl Application {
                     "event log opened and checked"
                 );
                 let opening = std::time::Instant::now();
-                let vault = crate::embedded_vault::open(&vault_dir, &log, early)
+                let vault = crate::embedded_vault::open(&dir.join("vault"), &log)
                     .await
                     .context("opening the key vault")?;
                 tracing::info!(
@@ -139,6 +142,10 @@ impl Application {
             }
         };
         let vault: Arc<dyn Vault> = CachedVault::new(vault);
+        let loading = match early {
+            Some(loading) => loading,
+            None => tokio::task::spawn_blocking(load_models),
+        };
         let (models, loaded) = loading
             .await
             .context("loading the read models")?

@@ -14,8 +14,9 @@ use std::hash::{BuildHasher, Hash, RandomState};
 
 /// Rows by key, in insertion order (a removal moves the last row into the
 /// gap).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(super) struct Dense<K, V> {
+    /// The rows with their keys, side by side.
     rows: Vec<(K, V)>,
     /// Positions in `rows`, hashed by their row's key.
     at: hashbrown::HashTable<u32>,
@@ -30,6 +31,14 @@ impl<K, V> Default for Dense<K, V> {
             at: hashbrown::HashTable::new(),
             hasher: RandomState::new(),
         }
+    }
+}
+
+impl<K: std::fmt::Debug, V: std::fmt::Debug> std::fmt::Debug for Dense<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.rows.iter().map(|(k, v)| (k, v)))
+            .finish()
     }
 }
 
@@ -79,6 +88,7 @@ impl<K: Hash + Eq, V> Dense<K, V> {
             return Some(std::mem::replace(old, value));
         }
         let hash = self.hash(&key);
+        // Positions are 4 bytes: a tenant's rows number far fewer than 2^32.
         let i = self.rows.len() as u32;
         self.rows.push((key, value));
         let (rows, hasher) = (&self.rows, &self.hasher);
@@ -107,7 +117,9 @@ impl<K: Hash + Eq, V> Dense<K, V> {
         if i != last {
             // The last row moves into the gap: its position changes.
             let moved = self.hash(&self.rows[last].0);
-            if let Some(p) = self.at.find_mut(moved, |&j| j as usize == last) {
+            let position = self.at.find_mut(moved, |&j| j as usize == last);
+            debug_assert!(position.is_some(), "every row has its position");
+            if let Some(p) = position {
                 *p = i as u32;
             }
         }
@@ -131,7 +143,7 @@ impl<K: Hash + Eq, V: PartialEq> PartialEq for Dense<K, V> {
     }
 }
 
-impl<'a, K: Hash + Eq, V> IntoIterator for &'a Dense<K, V> {
+impl<'a, K, V> IntoIterator for &'a Dense<K, V> {
     type Item = (&'a K, &'a V);
     type IntoIter = std::iter::Map<std::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
 
@@ -171,8 +183,8 @@ where
                 mut map: A,
             ) -> Result<Self::Value, A::Error> {
                 let mut dense = Dense::default();
-                // A damaged count cannot make this reserve more than the
-                // bytes could hold.
+                // A damaged count reserves at most 65,536 rows ahead of
+                // the bytes that hold them.
                 let hint = map.size_hint().unwrap_or(0).min(1 << 16);
                 dense.rows.reserve(hint);
                 dense.at.reserve(hint, |_| 0);

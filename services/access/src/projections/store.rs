@@ -126,6 +126,12 @@ fn upgrade_from_sled(dir: &Path) -> anyhow::Result<()> {
 }
 
 impl ReadModels {
+    /// Whether [`ReadModels::open`] on `dir` only reads: the directory is
+    /// there and holds no read models of the earlier layout to move.
+    pub fn only_read_by_open(dir: &Path) -> bool {
+        dir.is_dir() && !dir.join("conf").exists()
+    }
+
     /// Opens the read models kept in `dir`: loads their snapshot, if it is
     /// whole and of this layout, or starts empty (the projector then
     /// replays the log).
