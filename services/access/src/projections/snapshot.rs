@@ -185,26 +185,18 @@ pub(super) fn read(dir: &Path, layout: u32) -> anyhow::Result<Option<Tables>> {
 /// through serde it grows by doubling, which at four million names touches
 /// twice the memory.
 fn read_names(mut bytes: &[u8]) -> anyhow::Result<Vec<Box<str>>> {
-    let (count, rest) = varint(bytes).context("the count of ids")?;
+    let (count, rest) = postcard::take_from_bytes::<u64>(bytes).context("the count of ids")?;
     bytes = rest;
     // Each name takes at least its length's byte: a damaged count cannot
     // make this reserve more than the chunk could hold.
     let mut names = Vec::with_capacity(usize::try_from(count)?.min(bytes.len()));
     for _ in 0..count {
-        let (len, rest) = varint(bytes).context("an id's length")?;
-        let len = usize::try_from(len)?;
-        ensure!(len <= rest.len(), "an id runs past the chunk");
-        let (name, rest) = rest.split_at(len);
-        names.push(std::str::from_utf8(name)?.into());
+        let (name, rest) = postcard::take_from_bytes::<&str>(bytes).context("an id")?;
+        names.push(name.into());
         bytes = rest;
     }
     ensure!(bytes.is_empty(), "bytes follow the ids");
     Ok(names)
-}
-
-/// A postcard varint at the start of `bytes`, and what follows it.
-fn varint(bytes: &[u8]) -> Option<(u64, &[u8])> {
-    postcard::take_from_bytes::<u64>(bytes).ok()
 }
 
 /// Reads the tenants' and global rows into `tables`, up to the end chunk.

@@ -83,10 +83,15 @@ pub struct Behind {
 /// Files of the earlier layout (a sled database) in the read models' directory.
 const SLED_FILES: &[&str] = &["db", "conf", "blobs"];
 
+/// Whether `dir` holds read models of the earlier layout (sled writes `conf`).
+fn holds_sled(dir: &Path) -> bool {
+    dir.join("conf").exists()
+}
+
 /// Takes the resolve counts out of read models of the earlier layout and
 /// removes it: its rows are rebuilt from the log.
 fn upgrade_from_sled(dir: &Path) -> anyhow::Result<()> {
-    if !dir.join("conf").exists() {
+    if !holds_sled(dir) {
         return Ok(());
     }
     tracing::info!(dir = %dir.display(), "read models of the earlier layout; keeping their resolve counts and rebuilding the rest from the log");
@@ -129,7 +134,7 @@ impl ReadModels {
     /// Whether [`ReadModels::open`] on `dir` only reads: the directory is
     /// there and holds no read models of the earlier layout to move.
     pub fn only_read_by_open(dir: &Path) -> bool {
-        dir.is_dir() && !dir.join("conf").exists()
+        dir.is_dir() && !holds_sled(dir)
     }
 
     /// Opens the read models kept in `dir`: loads their snapshot, if it is
