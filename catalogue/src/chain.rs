@@ -191,12 +191,27 @@ pub struct ChainBreak {
     pub what: String,
 }
 
+/// A stream's name folded to 16 bytes (truncated SHA-256): what
+/// [`ChainVerifier`] keys its heads by, so that a log of millions of streams
+/// is walked without a copy of every name (finding two names that fold alike
+/// would take about 2^64 tries).
+pub type StreamKey = [u8; 16];
+
+/// The key [`ChainVerifier`] remembers `stream` under.
+pub fn stream_key(stream: &StreamId) -> StreamKey {
+    let digest = Sha256::digest(stream.as_str().as_bytes());
+    let mut key = [0; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 /// Walks envelopes in global order and finds the first break.
 #[derive(Debug, Default)]
 pub struct ChainVerifier {
     next_position: u64,
     dense: bool,
-    heads: HashMap<StreamId, (u64, [u8; 32])>,
+    /// Each stream's verified head: version and hash.
+    heads: HashMap<StreamKey, (u64, [u8; 32])>,
     events: u64,
 }
 
@@ -250,12 +265,12 @@ impl ChainVerifier {
                 ),
             });
         }
-        let (version, prev) = self.heads.get(&e.stream).copied().unwrap_or((0, GENESIS));
+        let key = stream_key(&e.stream);
+        let (version, prev) = self.heads.get(&key).copied().unwrap_or((0, GENESIS));
         if let Some(what) = link_fault(e, version, &prev) {
             return Err(fail(what));
         }
-        self.heads
-            .insert(e.stream.clone(), (e.stream_version, e.hash));
+        self.heads.insert(key, (e.stream_version, e.hash));
         self.next_position = e.position + 1;
         self.events += 1;
         Ok(())
@@ -266,7 +281,7 @@ impl ChainVerifier {
     /// is still checked.
     pub fn skip(&mut self, e: &Envelope) {
         self.heads
-            .insert(e.stream.clone(), (e.stream_version, e.hash));
+            .insert(stream_key(&e.stream), (e.stream_version, e.hash));
         self.next_position = e.position + 1;
     }
 
@@ -275,8 +290,8 @@ impl ChainVerifier {
         (self.events, self.heads.len() as u64)
     }
 
-    /// The verified head of every stream: version and hash.
-    pub fn heads(&self) -> &HashMap<StreamId, (u64, [u8; 32])> {
-        &self.heads
+    /// The verified head of `stream`: version and hash.
+    pub fn head(&self, stream: &StreamId) -> Option<(u64, [u8; 32])> {
+        self.heads.get(&stream_key(stream)).copied()
     }
 }

@@ -27,7 +27,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, Write};
 
 /// The first line of every archive.
@@ -106,6 +106,7 @@ pub struct Writer<W: Write> {
     out: W,
     digest: Sha256,
     verifier: ChainVerifier,
+    heads: Heads,
     line: u64,
     /// The log digest of the events pushed, for the checkpoint's check.
     log_digest: LogDigest,
@@ -118,6 +119,7 @@ impl<W: Write> Writer<W> {
             out,
             digest: Sha256::new(),
             verifier: ChainVerifier::allowing_gaps(),
+            heads: Heads::default(),
             log_digest: LogDigest::default(),
             line: 0,
         };
@@ -150,6 +152,7 @@ impl<W: Write> Writer<W> {
         self.verifier
             .check(&envelope)
             .map_err(|source| ArchiveError::Break { line, source })?;
+        self.heads.note(&envelope);
         self.log_digest.add(&envelope);
         self.line(&STANDARD.encode(stored))
     }
@@ -168,7 +171,7 @@ impl<W: Write> Writer<W> {
         }
         let trailer = Trailer {
             events,
-            heads: heads(&self.verifier),
+            heads: self.heads.by_name(),
             sha256: hex::encode(self.digest.clone().finalize()),
             checkpoint: checkpoint.unwrap_or_default().to_owned(),
         };
@@ -199,20 +202,36 @@ fn check_signature(line: &str, digest: &LogDigest, at: u64) -> Result<(), Archiv
     Ok(())
 }
 
-fn heads(verifier: &ChainVerifier) -> BTreeMap<String, Head> {
-    verifier
-        .heads()
-        .iter()
-        .map(|(stream, (version, hash))| {
-            (
-                stream.to_string(),
-                Head {
-                    version: *version,
-                    hash: hex::encode(hash),
-                },
-            )
-        })
-        .collect()
+/// The last event of every stream, by name: what the trailer lists (the
+/// verifier keeps heads by a folded key, without names).
+#[derive(Default)]
+struct Heads(HashMap<String, (u64, [u8; 32])>);
+
+impl Heads {
+    fn note(&mut self, e: &Envelope) {
+        match self.0.get_mut(e.stream.as_str()) {
+            Some(head) => *head = (e.stream_version, e.hash),
+            None => {
+                self.0
+                    .insert(e.stream.to_string(), (e.stream_version, e.hash));
+            }
+        }
+    }
+
+    fn by_name(&self) -> BTreeMap<String, Head> {
+        self.0
+            .iter()
+            .map(|(stream, (version, hash))| {
+                (
+                    stream.clone(),
+                    Head {
+                        version: *version,
+                        hash: hex::encode(hash),
+                    },
+                )
+            })
+            .collect()
+    }
 }
 
 /// Verifies an archive offline; the first problem is named with its line.
@@ -220,6 +239,7 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
     let mut lines = input.lines();
     let mut digest = Sha256::new();
     let mut verifier = ChainVerifier::allowing_gaps();
+    let mut heads = Heads::default();
     let mut log_digest = LogDigest::default();
     let malformed = |line: u64, what: &str| ArchiveError::Malformed {
         line,
@@ -254,6 +274,7 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
             verifier
                 .check(&envelope)
                 .map_err(|source| ArchiveError::Break { line: at, source })?;
+            heads.note(&envelope);
             log_digest.add(&envelope);
             digest.update(event_line.as_bytes());
             digest.update(b"\n");
@@ -272,7 +293,7 @@ pub fn verify(input: impl BufRead) -> Result<Report, ArchiveError> {
             ),
         ));
     }
-    if trailer.heads != heads(&verifier) {
+    if trailer.heads != heads.by_name() {
         return Err(malformed(
             number,
             "the chain heads in the trailer are not the ones the events end on",

@@ -300,3 +300,50 @@ async fn a_damaged_index_config_is_named_not_a_crash() {
     let d = damage(dir.path()).await;
     assert!(d.place.contains("index"), "{d}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_full_check_names_each_stream_whose_head_the_index_lost_or_got_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    written(dir.path(), 6).await;
+    // Once the writer has let go of the directory.
+    drop(open(dir.path()).await.unwrap());
+    {
+        let keyspace = fjall::Config::new(dir.path().join("index")).open().unwrap();
+        let index = keyspace
+            .open_partition("index", fjall::PartitionCreateOptions::default())
+            .unwrap();
+        let head = |name: &str| [b"h".as_slice(), name.as_bytes()].concat();
+        let a3 = index.get(head("customer.conformance.a3")).unwrap().unwrap();
+        index.remove(head("customer.conformance.a1")).unwrap();
+        index
+            .insert(head("customer.conformance.a2"), a3.clone())
+            .unwrap();
+        index.insert(head("customer.conformance.zz"), a3).unwrap();
+        keyspace.persist(fjall::PersistMode::SyncAll).unwrap();
+    }
+    let report = FileLog::check_dir(dir.path(), &[]).unwrap();
+    let mut named: Vec<_> = report
+        .damage
+        .iter()
+        .map(|d| (d.stream.clone().unwrap_or_default(), d.what.clone()))
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        [
+            (
+                "customer.conformance.a1".to_owned(),
+                "the index holds no head of this stream".to_owned()
+            ),
+            (
+                "customer.conformance.a2".to_owned(),
+                "the index's head of this stream differs from the file's".to_owned()
+            ),
+            (
+                "customer.conformance.zz".to_owned(),
+                "the index's head of this stream differs from the file's".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(report.streams, 6);
+}

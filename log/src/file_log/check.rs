@@ -4,8 +4,8 @@
 
 use super::mark::Mark;
 use super::{
-    BLOCK, Commit, SCAN_CHUNK, StreamHead, block_key, head_key, is_block_start, request_key,
-    stream_key,
+    BLOCK, Commit, HEAD_PREFIX, SCAN_CHUNK, StreamHead, block_key, head_key, is_block_start,
+    request_key, stream_key,
 };
 use crate::file_log::frames::{COMMIT, EVENT, FrameError, Frames, KEYS};
 use crate::log::RequestRecord;
@@ -204,9 +204,9 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
             .at_position(report.head + 1),
         );
     }
-    report.streams = verifier.heads().len() as u64;
+    report.streams = verifier.counts().1;
     if let Some(index) = index {
-        check_heads(index, &verifier, live, place, &mut report);
+        check_heads(index, &verifier, live, (file, len), place, &mut report);
     }
     report
 }
@@ -246,24 +246,52 @@ fn check_entries(
     }
 }
 
-/// Every stream head the index holds against the chains read.
+/// Every stream head the index holds against the chains read: each head
+/// must agree with its stream's in the file, and every stream of the file
+/// must have one (counted; the streams lacking one are then named by a
+/// second walk of the file, which only damage pays for).
 fn check_heads(
     index: &fjall::PartitionHandle,
     verifier: &ChainVerifier,
     live: bool,
+    scope: (&File, u64),
     place: &str,
     report: &mut CheckReport,
 ) {
-    for (stream, (version, hash)) in verifier.heads() {
-        let stored = index
-            .get(head_key(stream))
+    let mut agreeing = 0u64;
+    for item in index.prefix(HEAD_PREFIX) {
+        let (key, value) = match item {
+            Ok(kv) => kv,
+            Err(e) => {
+                report.found(Damage::new(
+                    place,
+                    format!("the index's stream heads could not be read: {e}"),
+                ));
+                return;
+            }
+        };
+        let stream = std::str::from_utf8(&key[HEAD_PREFIX.len()..])
             .ok()
-            .flatten()
-            .and_then(|v| postcard::from_bytes::<StreamHead>(&v).ok());
-        let agrees = stored.is_some_and(|h| {
-            (h.version == *version && h.hash == *hash) || (live && h.version > *version)
-        });
-        if !agrees {
+            .and_then(|name| StreamId::parse(name).ok());
+        let Some(stream) = stream else {
+            report.found(Damage::new(
+                place,
+                "the index holds a stream head under a name that is not a stream's",
+            ));
+            continue;
+        };
+        let stored = postcard::from_bytes::<StreamHead>(&value).ok();
+        let agrees = match (verifier.head(&stream), stored) {
+            (Some((version, hash)), Some(h)) => {
+                (h.version == version && h.hash == hash) || (live && h.version > version)
+            }
+            // A stream begun after the end this check read to.
+            (None, Some(_)) if live => continue,
+            _ => false,
+        };
+        if agrees {
+            agreeing += 1;
+        } else {
             report.found(
                 Damage::new(
                     place,
@@ -271,6 +299,41 @@ fn check_heads(
                 )
                 .in_stream(Some(stream.to_string())),
             );
+        }
+    }
+    let (_, streams) = verifier.counts();
+    if agreeing < streams {
+        name_headless(index, scope, place, report);
+    }
+}
+
+/// Names the streams of the file that have no head in the index.
+fn name_headless(
+    index: &fjall::PartitionHandle,
+    (file, len): (&File, u64),
+    place: &str,
+    report: &mut CheckReport,
+) {
+    let mut named = HashSet::new();
+    let mut frames = Frames::new(file, 0, len, SCAN_CHUNK);
+    while let Ok(Some(frame)) = frames.next_frame() {
+        let Some(e) = (frame.kind == EVENT)
+            .then(|| Envelope::decode(frame.body).ok())
+            .flatten()
+        else {
+            continue;
+        };
+        if named.contains(&e.stream) || matches!(index.get(head_key(&e.stream)), Ok(Some(_))) {
+            continue;
+        }
+        report.found(
+            Damage::new(place, "the index holds no head of this stream")
+                .at_position(e.position)
+                .in_stream(Some(e.stream.to_string())),
+        );
+        named.insert(e.stream);
+        if named.len() >= MAX_LISTED {
+            return;
         }
     }
 }

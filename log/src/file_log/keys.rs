@@ -20,8 +20,11 @@ pub(super) fn stream_key(stream: &StreamId, version: u64) -> Vec<u8> {
     k
 }
 
+/// The first byte of every stream head's key.
+pub(super) const HEAD_PREFIX: &[u8] = b"h";
+
 pub(super) fn head_key(stream: &StreamId) -> Vec<u8> {
-    let mut k = vec![b'h'];
+    let mut k = HEAD_PREFIX.to_vec();
     k.extend_from_slice(stream.as_str().as_bytes());
     k
 }

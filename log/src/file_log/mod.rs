@@ -55,8 +55,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use dir::{check_index_config, lock_dir, open_index, open_rw, record_index_config, sync_dir};
 use keys::{
-    block_key, decode, encode, head_key, index_event, is_block_start, offset_of, request_key,
-    stream_key, stream_prefix,
+    HEAD_PREFIX, block_key, decode, encode, head_key, index_event, is_block_start, offset_of,
+    request_key, stream_key, stream_prefix,
 };
 use salvage::write_frames;
 
