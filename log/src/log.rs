@@ -186,11 +186,31 @@ pub trait EventLog: Send + Sync + 'static {
         Box::pin(async { Ok(Vec::new()) })
     }
 
+    /// The backend's own complete check of the history, where it has one
+    /// that covers everything a walk of the chains through
+    /// [`EventLog::read_from`] and [`EventLog::check_storage`] would find
+    /// (the file log's reads every frame, chain and index entry once);
+    /// `None` where reading is the check.
+    fn check_whole(&self) -> BoxFuture<'_, Result<Option<WholeCheck>, LogError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Whether the log can take appends now (false while a remote log is
     /// unreachable): what the health check reports.
     fn is_available(&self) -> bool {
         true
     }
+}
+
+/// What a backend's complete check of its history found.
+#[derive(Clone, Debug, Default)]
+pub struct WholeCheck {
+    /// Events checked.
+    pub events: u64,
+    /// Streams checked.
+    pub streams: u64,
+    /// Everything found wrong, in log order (empty: intact).
+    pub damage: Vec<access_catalogue::damage::Damage>,
 }
 
 /// Every event from position `from` on: first the stored ones, then live ones

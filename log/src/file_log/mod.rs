@@ -41,7 +41,9 @@
 //! are refused as unavailable.
 
 use crate::file_vault::journal::KeyJournal;
-use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
+use crate::log::{
+    AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord, WholeCheck,
+};
 use access_catalogue::damage::Damage;
 use access_catalogue::envelope::{Envelope, StreamId};
 use frames::{EVENT, FrameError, Frames};
@@ -554,5 +556,16 @@ impl EventLog for FileLog {
 
     fn check_storage(&self) -> BoxFuture<'_, Result<Vec<Damage>, LogError>> {
         Box::pin(async move { Ok(self.check_live().await?.damage) })
+    }
+
+    fn check_whole(&self) -> BoxFuture<'_, Result<Option<WholeCheck>, LogError>> {
+        Box::pin(async move {
+            let report = self.check_live().await?;
+            Ok(Some(WholeCheck {
+                events: report.events,
+                streams: report.streams,
+                damage: report.damage,
+            }))
+        })
     }
 }
