@@ -14,6 +14,7 @@ use access_catalogue::damage::Damage;
 use access_catalogue::envelope::{Envelope, StreamId};
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Most pieces of damage one check lists (the first of each stream).
 const MAX_LISTED: usize = 100;
@@ -54,6 +55,8 @@ pub(super) struct Inputs<'a> {
     pub live: bool,
     /// Positions whose hashes the caller wants.
     pub hashes_of: &'a [u64],
+    /// Set once nobody waits for the report: the check ends early.
+    pub dropped: Option<&'a AtomicBool>,
 }
 
 /// Checks the file and, if given, its index.
@@ -66,7 +69,9 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
         index,
         live,
         hashes_of,
+        dropped,
     } = inputs;
+    let abandoned = || dropped.is_some_and(|d| d.load(Ordering::Relaxed));
     let mut report = CheckReport::default();
     let damage = |what: String| Damage::new(place, what);
     let mut verifier = ChainVerifier::new();
@@ -75,6 +80,10 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
     let mut whole_end = 0u64;
     let mut frames = Frames::new(file, 0, len, SCAN_CHUNK);
     loop {
+        if abandoned() {
+            report.found(damage("the check was abandoned before its end".into()));
+            return report;
+        }
         let expected = report.head + open.len() as u64 + 1;
         let frame = match frames.next_frame() {
             Ok(Some(f)) => f,
@@ -206,7 +215,18 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
     }
     report.streams = verifier.counts().1;
     if let Some(index) = index {
-        check_heads(index, &verifier, live, (file, len), place, &mut report);
+        check_heads(
+            index,
+            abandoned,
+            &verifier,
+            live,
+            (file, len),
+            place,
+            &mut report,
+        );
+    }
+    if abandoned() {
+        report.found(damage("the check was abandoned before its end".into()));
     }
     report
 }
@@ -252,6 +272,7 @@ fn check_entries(
 /// second walk of the file, which only damage pays for).
 fn check_heads(
     index: &fjall::PartitionHandle,
+    abandoned: impl Fn() -> bool,
     verifier: &ChainVerifier,
     live: bool,
     scope: (&File, u64),
@@ -259,7 +280,10 @@ fn check_heads(
     report: &mut CheckReport,
 ) {
     let mut agreeing = 0u64;
-    for item in index.prefix(HEAD_PREFIX) {
+    for (n, item) in index.prefix(HEAD_PREFIX).enumerate() {
+        if n % 4096 == 0 && abandoned() {
+            return;
+        }
         let (key, value) = match item {
             Ok(kv) => kv,
             Err(e) => {

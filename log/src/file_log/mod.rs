@@ -299,6 +299,7 @@ impl FileLog {
             index: index.as_ref().map(|(_, i)| i),
             live: false,
             hashes_of,
+            dropped: None,
         });
         if let Err(LogError::Damaged(d)) = mark {
             report.damage.insert(0, d);
@@ -307,9 +308,13 @@ impl FileLog {
     }
 
     /// The same check on this open log, up to what is synced now.
+    /// A caller that stops waiting (a stop, a client gone) ends the check
+    /// within a few frames instead of leaving it to run to the end.
     pub async fn check_live(&self) -> Result<CheckReport, LogError> {
         self.refuse_if_failed()?;
         let shared = self.shared.clone();
+        let dropped = DropFlag::default();
+        let seen = dropped.0.clone();
         tokio::task::spawn_blocking(move || {
             // The index's checkpoint is written with its entries: up to it,
             // every entry is there.
@@ -325,6 +330,7 @@ impl FileLog {
                 index: Some(&shared.index),
                 live: true,
                 hashes_of: &[],
+                dropped: Some(&seen),
             })
         })
         .await
@@ -567,5 +573,16 @@ impl EventLog for FileLog {
                 damage: report.damage,
             }))
         })
+    }
+}
+
+/// Set when the future holding it is dropped: how a blocking task learns
+/// that nobody waits for it any more.
+#[derive(Default)]
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
