@@ -49,6 +49,57 @@ fn write_chunk(out: &mut impl Write, tag: u8, bytes: &[u8]) -> std::io::Result<(
     out.write_all(bytes)
 }
 
+/// Writes the ids chunk as postcard encodes a `Vec<Box<str>>` (a count,
+/// then each name's length and bytes) without encoding it into memory
+/// first: at a million contacts that buffer would be over 100 MB. The
+/// checksum comes before the bytes, so the names are gone over twice.
+fn write_names(out: &mut impl Write, names: &[Box<str>]) -> std::io::Result<()> {
+    fn pieces(
+        names: &[Box<str>],
+        mut emit: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut varint = [0u8; 10];
+        emit(leb128(names.len() as u64, &mut varint))?;
+        for name in names {
+            emit(leb128(name.len() as u64, &mut varint))?;
+            emit(name.as_bytes())?;
+        }
+        Ok(())
+    }
+    let mut len = 0u64;
+    pieces(names, |bytes| {
+        len += bytes.len() as u64;
+        Ok(())
+    })?;
+    let mut head = [0u8; 9];
+    head[0] = IDS;
+    head[1..].copy_from_slice(&len.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head);
+    pieces(names, |bytes| {
+        crc.update(bytes);
+        Ok(())
+    })?;
+    out.write_all(&head)?;
+    out.write_all(&crc.finalize().to_le_bytes())?;
+    pieces(names, |bytes| out.write_all(bytes))
+}
+
+/// `value` as an unsigned LEB128 varint (postcard's encoding of lengths).
+fn leb128(mut value: u64, out: &mut [u8; 10]) -> &[u8] {
+    let mut n = 0;
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out[n] = byte;
+            return &out[..=n];
+        }
+        out[n] = byte | 0x80;
+        n += 1;
+    }
+}
+
 /// Writes `tables` as the snapshot in `dir`, replacing the last one once
 /// the new one is durable.
 #[cfg(test)]
@@ -73,8 +124,8 @@ pub(super) fn write_unsynced(dir: &Path, layout: u32, tables: &Tables) -> anyhow
     let crc = crc32fast::hash(&header);
     header.extend_from_slice(&crc.to_le_bytes());
     out.write_all(&header)?;
-    let mut buf = postcard::to_stdvec(tables.ids.names()).context("encoding the ids")?;
-    write_chunk(&mut out, IDS, &buf)?;
+    write_names(&mut out, tables.ids.names())?;
+    let mut buf = Vec::new();
     for (name, tenant) in &tables.tenants {
         buf.clear();
         buf = postcard::to_extend(&(name, tenant), buf).context("encoding a tenant's rows")?;
@@ -270,6 +321,20 @@ pub(super) fn read_counts(dir: &Path) -> Vec<(String, u64)> {
 mod tests {
     use super::*;
     use crate::projections::rows::{IdentityRow, KeyRow};
+
+    #[test]
+    fn the_ids_chunk_is_written_without_a_buffer_byte_for_byte_as_postcard_encodes_it() {
+        for count in [0usize, 1, 200, 20_000] {
+            let names: Vec<Box<str>> = (0..count)
+                .map(|i| "é".repeat(i % 300).into_boxed_str())
+                .collect();
+            let (mut streamed, mut buffered) = (Vec::new(), Vec::new());
+            write_names(&mut streamed, &names).expect("written");
+            let encoded = postcard::to_stdvec(&names).expect("encoded");
+            write_chunk(&mut buffered, IDS, &encoded).expect("written");
+            assert_eq!(streamed, buffered, "{count} names");
+        }
+    }
 
     fn sample() -> Tables {
         let mut tables = Tables {
