@@ -177,20 +177,11 @@ pub trait EventLog: Send + Sync + 'static {
         access_catalogue::chain::ChainVerifier::for_positions(self.dense_positions())
     }
 
-    /// What the backend's own check of its storage finds beyond what reading
-    /// events shows (for the file log: commit frames, the index's offsets,
-    /// heads and request records); empty where there is no such check.
-    fn check_storage(
-        &self,
-    ) -> BoxFuture<'_, Result<Vec<access_catalogue::damage::Damage>, LogError>> {
-        Box::pin(async { Ok(Vec::new()) })
-    }
-
-    /// The backend's own complete check of the history, where it has one
-    /// that covers everything a walk of the chains through
-    /// [`EventLog::read_from`] and [`EventLog::check_storage`] would find
-    /// (the file log's reads every frame, chain and index entry once);
-    /// `None` where reading is the check.
+    /// The backend's own complete check of the history, where it has one:
+    /// the file log's reads every frame, chain and index entry (commit
+    /// frames, offsets, heads, request records) once, which covers all a
+    /// walk of the chains through [`EventLog::read_from`] finds and what
+    /// reading cannot show. `None` where reading is the check.
     fn check_whole(&self) -> BoxFuture<'_, Result<Option<WholeCheck>, LogError>> {
         Box::pin(async { Ok(None) })
     }

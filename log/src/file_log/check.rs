@@ -16,6 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// What a check nobody waited for any more reports (it is not read).
+const ABANDONED: &str = "the check was abandoned before its end";
+
 /// Most pieces of damage one check lists (the first of each stream).
 const MAX_LISTED: usize = 100;
 
@@ -81,7 +84,7 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
     let mut frames = Frames::new(file, 0, len, SCAN_CHUNK);
     loop {
         if abandoned() {
-            report.found(damage("the check was abandoned before its end".into()));
+            report.found(damage(ABANDONED.into()));
             return report;
         }
         let expected = report.head + open.len() as u64 + 1;
@@ -226,7 +229,7 @@ pub(super) fn check(inputs: Inputs<'_>) -> CheckReport {
         );
     }
     if abandoned() {
-        report.found(damage("the check was abandoned before its end".into()));
+        report.found(damage(ABANDONED.into()));
     }
     report
 }
@@ -359,5 +362,33 @@ fn name_headless(
         if named.len() >= MAX_LISTED {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs<'a>(file: &'a File, dropped: Option<&'a AtomicBool>) -> Inputs<'a> {
+        Inputs {
+            place: "events",
+            file,
+            len: 0,
+            mark: None,
+            index: None,
+            live: true,
+            hashes_of: &[],
+            dropped,
+        }
+    }
+
+    #[test]
+    fn a_check_nobody_waits_for_ends_at_once_and_says_so() {
+        let file = tempfile::tempfile().expect("file");
+        let waited = check(inputs(&file, Some(&AtomicBool::new(false))));
+        assert!(waited.damage.is_empty(), "{:?}", waited.damage);
+        let dropped = check(inputs(&file, Some(&AtomicBool::new(true))));
+        let whats: Vec<_> = dropped.damage.iter().map(|d| d.what.as_str()).collect();
+        assert_eq!(whats, [ABANDONED]);
     }
 }

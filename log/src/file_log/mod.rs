@@ -560,10 +560,6 @@ impl EventLog for FileLog {
         self.head.clone()
     }
 
-    fn check_storage(&self) -> BoxFuture<'_, Result<Vec<Damage>, LogError>> {
-        Box::pin(async move { Ok(self.check_live().await?.damage) })
-    }
-
     fn check_whole(&self) -> BoxFuture<'_, Result<Option<WholeCheck>, LogError>> {
         Box::pin(async move {
             let report = self.check_live().await?;
@@ -584,5 +580,19 @@ struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
 impl Drop for DropFlag {
     fn drop(&mut self) {
         self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod drop_flag_tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_is_set_when_its_holder_goes_away() {
+        let flag = DropFlag::default();
+        let seen = flag.0.clone();
+        assert!(!seen.load(Ordering::Relaxed));
+        drop(flag);
+        assert!(seen.load(Ordering::Relaxed));
     }
 }

@@ -255,36 +255,11 @@ pub struct Verified {
 /// where it should have none) and checks the hash chain of each of
 /// `tenant`'s streams (all streams when `tenant` is `None`).
 pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
-    // A backend's own complete check reads the history once instead of twice.
-    if tenant.is_none() {
-        match log.check_whole().await {
-            Ok(Some(whole)) => {
-                return Verified {
-                    events: whole.events,
-                    streams: whole.streams,
-                    first_break: whole
-                        .damage
-                        .first()
-                        .map(|d| told(d, None))
-                        .unwrap_or_default(),
-                    unreadable: false,
-                };
-            }
-            Ok(None) => {}
-            Err(LogError::Damaged(d)) => {
-                return Verified {
-                    first_break: told(&d, None),
-                    ..Verified::default()
-                };
-            }
-            Err(e) => {
-                return Verified {
-                    first_break: e.to_string(),
-                    unreadable: true,
-                    ..Verified::default()
-                };
-            }
-        }
+    // A backend's own complete check reads the history once, not twice.
+    if tenant.is_none()
+        && let Some(whole) = storage_verdict(log, None).await
+    {
+        return whole;
     }
     let head = *log.head().borrow();
     let mut verifier = log.chain_verifier();
@@ -346,20 +321,40 @@ pub async fn verify(log: &dyn EventLog, tenant: Option<&str>) -> Verified {
     drop(verifier);
     // What reading cannot show: the storage's own structure (commit frames,
     // the index's offsets and heads).
-    let (first_break, unreadable) = match log.check_storage().await {
-        Ok(damage) => (
-            damage.first().map(|d| told(d, tenant)).unwrap_or_default(),
-            false,
-        ),
-        Err(LogError::Damaged(d)) => (told(&d, tenant), false),
-        Err(e) => (e.to_string(), true),
-    };
+    let storage = storage_verdict(log, tenant).await.unwrap_or_default();
     Verified {
         events,
         streams,
-        first_break,
-        unreadable,
+        first_break: storage.first_break,
+        unreadable: storage.unreadable,
     }
+}
+
+/// The backend's own complete check as `tenant` may see it; `None` where
+/// the backend has none.
+async fn storage_verdict(log: &dyn EventLog, tenant: Option<&str>) -> Option<Verified> {
+    Some(match log.check_whole().await {
+        Ok(None) => return None,
+        Ok(Some(whole)) => Verified {
+            events: whole.events,
+            streams: whole.streams,
+            first_break: whole
+                .damage
+                .first()
+                .map(|d| told(d, tenant))
+                .unwrap_or_default(),
+            unreadable: false,
+        },
+        Err(LogError::Damaged(d)) => Verified {
+            first_break: told(&d, tenant),
+            ..Verified::default()
+        },
+        Err(e) => Verified {
+            first_break: e.to_string(),
+            unreadable: true,
+            ..Verified::default()
+        },
+    })
 }
 
 /// Damage as a tenant's auditor may see it: position and what, with the

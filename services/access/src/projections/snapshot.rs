@@ -58,10 +58,10 @@ fn write_names(out: &mut impl Write, names: &[Box<str>]) -> std::io::Result<()> 
         names: &[Box<str>],
         mut emit: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        let mut varint = [0u8; 10];
-        emit(leb128(names.len() as u64, &mut varint))?;
+        let mut buffer = [0u8; 10];
+        emit(varint(names.len(), &mut buffer)?)?;
         for name in names {
-            emit(leb128(name.len() as u64, &mut varint))?;
+            emit(varint(name.len(), &mut buffer)?)?;
             emit(name.as_bytes())?;
         }
         Ok(())
@@ -85,19 +85,11 @@ fn write_names(out: &mut impl Write, names: &[Box<str>]) -> std::io::Result<()> 
     pieces(names, |bytes| out.write_all(bytes))
 }
 
-/// `value` as an unsigned LEB128 varint (postcard's encoding of lengths).
-fn leb128(mut value: u64, out: &mut [u8; 10]) -> &[u8] {
-    let mut n = 0;
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out[n] = byte;
-            return &out[..=n];
-        }
-        out[n] = byte | 0x80;
-        n += 1;
-    }
+/// `value` as postcard encodes a length (a varint), in `out`.
+fn varint(value: usize, out: &mut [u8; 10]) -> std::io::Result<&[u8]> {
+    postcard::to_slice(&value, out)
+        .map(|written| &*written)
+        .map_err(std::io::Error::other)
 }
 
 /// Writes `tables` as the snapshot in `dir`, replacing the last one once
