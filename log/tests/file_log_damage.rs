@@ -4,6 +4,7 @@
 
 use access_catalogue::damage::Damage;
 use access_log::conformance::{request, stream};
+use access_log::file_log::CheckReport;
 use access_log::file_log::FileLog;
 use access_log::file_log::frames::{COMMIT, EVENT, Frames};
 use access_log::log::{EventLog, LogError};
@@ -53,6 +54,19 @@ async fn open(dir: &Path) -> Result<FileLog, LogError> {
         }
     }
     FileLog::open(dir)
+}
+
+/// The full check of `dir`, once the writer threads of earlier handles have
+/// let go of it (the check leaves it free again when it returns).
+async fn check_when_free(dir: &Path, hashes_of: &[u64]) -> CheckReport {
+    loop {
+        match FileLog::check_dir(dir, hashes_of) {
+            Err(LogError::Storage(e)) if e.contains("in use") => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 async fn damage(dir: &Path) -> Damage {
@@ -261,14 +275,7 @@ async fn an_event_altered_with_its_checksum_recomputed_breaks_its_stream() {
 async fn the_full_check_names_every_kind_of_damage_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     written(dir.path(), 6).await;
-    let clean = loop {
-        match FileLog::check_dir(dir.path(), &[3]) {
-            Err(LogError::Storage(e)) if e.contains("in use") => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await
-            }
-            other => break other.unwrap(),
-        }
-    };
+    let clean = check_when_free(dir.path(), &[3]).await;
     assert!(clean.damage.is_empty(), "{:?}", clean.damage);
     assert_eq!((clean.events, clean.streams, clean.head), (12, 6, 12));
     assert!(clean.hashes.contains_key(&3));
@@ -305,8 +312,8 @@ async fn a_damaged_index_config_is_named_not_a_crash() {
 async fn the_full_check_names_each_stream_whose_head_the_index_lost_or_got_wrong() {
     let dir = tempfile::tempdir().unwrap();
     written(dir.path(), 6).await;
-    // Once the writer has let go of the directory.
-    drop(open(dir.path()).await.unwrap());
+    // Once the writer threads have let go of the directory and its index.
+    check_when_free(dir.path(), &[]).await;
     {
         let keyspace = fjall::Config::new(dir.path().join("index")).open().unwrap();
         let index = keyspace
@@ -321,7 +328,7 @@ async fn the_full_check_names_each_stream_whose_head_the_index_lost_or_got_wrong
         index.insert(head("customer.conformance.zz"), a3).unwrap();
         keyspace.persist(fjall::PersistMode::SyncAll).unwrap();
     }
-    let report = FileLog::check_dir(dir.path(), &[]).unwrap();
+    let report = check_when_free(dir.path(), &[]).await;
     let mut named: Vec<_> = report
         .damage
         .iter()
