@@ -79,7 +79,7 @@ pub async fn serve(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     println!("empty: http {}", http.local_addr()?);
     println!("empty: listening {}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(http, http_router()).await });
-    tonic::transport::Server::builder()
+    access_service::startup::grpc_server_limits(tonic::transport::Server::builder())
         .add_service(EmptyServer::new(Handlers))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
         .await?;

@@ -172,12 +172,47 @@ pub struct FileVault {
     stop: Arc<AtomicBool>,
 }
 
+/// A vault read and checked by [`FileVault::read`], its file not yet changed.
+pub struct ReadVault {
+    vault: FileVault,
+    /// A tail of unsynced records a crash cut short: (where the whole
+    /// records end, the file's length).
+    torn: Option<(u64, u64)>,
+}
+
+impl ReadVault {
+    /// The vault, ready for use: a torn tail is cut now.
+    pub fn open(self) -> Result<FileVault, VaultError> {
+        let ReadVault { vault, torn } = self;
+        if let Some((end, len)) = torn {
+            tracing::warn!(
+                vault = %vault.dir.display(),
+                offset = end,
+                bytes = len - end,
+                "the key vault ends in records a crash cut short; they were never synced and are removed (the log holds their keys)"
+            );
+            let records = vault.records();
+            records.file.set_len(end).map_err(failed)?;
+            records.file.sync_all().map_err(failed)?;
+            drop(records);
+        }
+        Ok(vault)
+    }
+}
+
 impl FileVault {
     /// Opens (or creates) the vault in `dir`, checking every record; a tail a
     /// crash tore off unsynced records is cut (the log holds those keys), any
     /// other damage is named.
     pub fn open(dir: &Path) -> Result<Self, VaultError> {
         std::fs::create_dir_all(dir).map_err(failed)?;
+        Self::read(dir)?.open()
+    }
+
+    /// Reads and checks the existing vault in `dir` under its lock, changing
+    /// nothing: a start reads it beside the log's own check, and only
+    /// [`ReadVault::open`], once the log is accepted, cuts a torn tail.
+    pub fn read(dir: &Path) -> Result<ReadVault, VaultError> {
         let lock = lock_dir(dir).map_err(failed)?;
         let journal = Arc::new(KeyJournal::open(dir)?);
         let file = open_rw(&dir.join(KEYS_FILE)).map_err(failed)?;
@@ -196,26 +231,18 @@ impl FileVault {
             )));
         }
         let end = scan(&mut records, journal.synced_len(), dir)?;
-        if end < len {
-            tracing::warn!(
-                vault = %dir.display(),
-                offset = end,
-                bytes = len - end,
-                "the key vault ends in records a crash cut short; they were never synced and are removed (the log holds their keys)"
-            );
-            records.file.set_len(end).map_err(failed)?;
-            records.file.sync_all().map_err(failed)?;
-            records.len = end;
-        }
-        Ok(FileVault {
-            dir: dir.to_owned(),
-            _lock: lock,
-            records: Mutex::new(records),
-            journal,
-            journaled: AtomicBool::new(false),
-            rotation: Mutex::new(()),
-            head: OnceLock::new(),
-            stop: Arc::new(AtomicBool::new(false)),
+        Ok(ReadVault {
+            vault: FileVault {
+                dir: dir.to_owned(),
+                _lock: lock,
+                records: Mutex::new(records),
+                journal,
+                journaled: AtomicBool::new(false),
+                rotation: Mutex::new(()),
+                head: OnceLock::new(),
+                stop: Arc::new(AtomicBool::new(false)),
+            },
+            torn: (end < len).then_some((end, len)),
         })
     }
 

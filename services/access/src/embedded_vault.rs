@@ -5,9 +5,9 @@
 use crate::integrity::{KeyUse, unopenable};
 use access_catalogue::damage::Damage;
 use access_log::file_log::FileLog;
-use access_log::file_vault::FileVault;
+use access_log::file_vault::{FileVault, ReadVault};
 use access_log::log::EventLog;
-use access_log::vault::{SledVault, Vault};
+use access_log::vault::{SledVault, Vault, VaultError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,10 +16,28 @@ fn holds_sled(dir: &Path) -> bool {
     dir.join("conf").exists() && dir.join("db").exists()
 }
 
+/// Reads the vault in `dir` if it is there in this layout, changing
+/// nothing, so that a start can read it beside the log's check; `None`
+/// otherwise ([`open`] then does it all).
+pub fn read_early(dir: &Path) -> Option<Result<ReadVault, VaultError>> {
+    FileVault::exists_in(dir).then(|| FileVault::read(dir))
+}
+
 /// Opens the vault in `dir` for the log `log`, refusing a missing one when
 /// the log has history, moving an earlier one into this layout, and
-/// attaching it to the log.
-pub async fn open(dir: &Path, log: &FileLog) -> anyhow::Result<Arc<FileVault>> {
+/// attaching it to the log. `early` is what [`read_early`] read, if it ran.
+pub async fn open(
+    dir: &Path,
+    log: &FileLog,
+    early: Option<Result<ReadVault, VaultError>>,
+) -> anyhow::Result<Arc<FileVault>> {
+    if let Some(read) = early {
+        remove_sled_leftovers(dir)?;
+        let vault = read
+            .and_then(ReadVault::open)
+            .map_err(|e| unopenable(dir, e.into()))?;
+        return attached(dir, vault, log);
+    }
     let head = *log.head().borrow();
     if head > 0 && !FileVault::exists_in(dir) && !holds_sled(dir) {
         return Err(Damage::new(
@@ -34,7 +52,13 @@ pub async fn open(dir: &Path, log: &FileLog) -> anyhow::Result<Arc<FileVault>> {
         move_from_sled(dir, log).await?;
     }
     remove_sled_leftovers(dir)?;
-    let vault = Arc::new(FileVault::open(dir).map_err(|e| unopenable(dir, e.into()))?);
+    let vault = FileVault::open(dir).map_err(|e| unopenable(dir, e.into()))?;
+    attached(dir, vault, log)
+}
+
+/// The vault, attached to the log so that new keys ride in its commits.
+fn attached(dir: &Path, vault: FileVault, log: &FileLog) -> anyhow::Result<Arc<FileVault>> {
+    let vault = Arc::new(vault);
     vault.attach(log).map_err(|e| unopenable(dir, e.into()))?;
     Ok(vault)
 }

@@ -111,10 +111,12 @@ pub fn unopenable(dir: &Path, e: anyhow::Error) -> anyhow::Error {
 /// Checks every chain and the log's storage once, in the background after
 /// start (reading the whole log would hold the start up on a large one).
 /// Damage found stops the log's part: health `NOT_SERVING`, naming it.
+/// `checked` turns true once there is a verdict, either way.
 pub async fn scrub(
     log: std::sync::Arc<dyn EventLog>,
     parts: crate::health::Parts,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    checked: tokio::sync::watch::Sender<bool>,
 ) {
     let started = std::time::Instant::now();
     let mut wait = std::time::Duration::from_millis(500);
@@ -147,6 +149,7 @@ pub async fn scrub(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "the whole log verified intact"
         );
+        checked.send_replace(true);
         return;
     }
     tracing::error!(damage = %verified.first_break, "the log is damaged: health is NOT_SERVING until it is repaired");
@@ -154,4 +157,5 @@ pub async fn scrub(
         crate::health::Part::Log,
         crate::health::PartState::Stopped(verified.first_break),
     );
+    checked.send_replace(true);
 }

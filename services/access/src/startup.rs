@@ -53,12 +53,21 @@ pub struct Application {
     file_vault: Option<Arc<access_log::file_vault::FileVault>>,
     /// The read models.
     models: Arc<ReadModels>,
+    /// Turns true once the background check of the whole log has a verdict.
+    log_checked: watch::Receiver<bool>,
 }
 
 impl Application {
     /// The use cases, for a caller in the same process (the benchmarks).
     pub fn app(&self) -> &App {
         &self.shared.app
+    }
+
+    /// Waits until the background check of the whole log that follows a
+    /// start has a verdict (intact or damaged; health says which), or the
+    /// service stops. The benchmarks measure a settled service after it.
+    pub async fn whole_log_checked(&self) {
+        let _ = self.log_checked.clone().wait_for(|done| *done).await;
     }
 
     /// The read models, for a process that leaves their memory to its exit
@@ -120,6 +129,12 @@ impl Application {
             }
             None => {
                 let opening = std::time::Instant::now();
+                // The vault's file is read beside the log's check too; it
+                // is changed (a torn tail cut) only once the log is accepted.
+                let vault_dir = dir.join("vault");
+                let early_vault = tokio::task::spawn_blocking(move || {
+                    crate::embedded_vault::read_early(&vault_dir)
+                });
                 let log_dir = dir.join("log");
                 let log = tokio::task::spawn_blocking(move || FileLog::open(&log_dir))
                     .await
@@ -130,7 +145,8 @@ impl Application {
                     "event log opened and checked"
                 );
                 let opening = std::time::Instant::now();
-                let vault = crate::embedded_vault::open(&dir.join("vault"), &log)
+                let early_vault = early_vault.await.context("reading the key vault")?;
+                let vault = crate::embedded_vault::open(&dir.join("vault"), &log, early_vault)
                     .await
                     .context("opening the key vault")?;
                 tracing::info!(
@@ -259,10 +275,12 @@ impl Application {
                 }
             }));
         }
+        let (checked, log_checked) = watch::channel(false);
         workers.push(tokio::spawn(crate::integrity::scrub(
             log.clone(),
             parts.clone(),
             stopped.clone(),
+            checked,
         )));
         workers.push(tokio::spawn(crate::health::report(
             crate::health::Watched {
@@ -302,6 +320,7 @@ impl Application {
             metrics,
             file_vault,
             models,
+            log_checked,
         })
     }
 
@@ -479,8 +498,9 @@ pub use access_runtime::shutdown_signal;
 const MAX_REQUEST_BYTES: usize = access_proto::limits::MAX_REQUEST_BYTES;
 
 /// The gRPC server's own limits: what one connection may hold open, how long
-/// a call may take, and how a silent peer is found out.
-fn grpc_server_limits(builder: tonic::transport::Server) -> tonic::transport::Server {
+/// a call may take, and how a silent peer is found out. Public so that the
+/// benchmarks' baseline server runs under the same ones.
+pub fn grpc_server_limits(builder: tonic::transport::Server) -> tonic::transport::Server {
     builder
         // Calls in flight per connection; more wait for a slot.
         .concurrency_limit_per_connection(64)

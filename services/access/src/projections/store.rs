@@ -308,6 +308,12 @@ impl ReadModels {
         if self.publishing.swap(true, Ordering::AcqRel) {
             return Ok(None);
         }
+        // The projector decides a snapshot is due before the last one is
+        // durable; without this it wrote the same tables twice.
+        if self.unsnapshotted() == 0 {
+            self.publishing.store(false, Ordering::Release);
+            return Ok(None);
+        }
         let started = Instant::now();
         let written = {
             let tables = self.read();
@@ -441,10 +447,25 @@ pub async fn run_projector(
     mut shutdown: watch::Receiver<bool>,
 ) {
     use crate::health::{Part, PartState};
-    let mut events = subscribe(log, models.checkpoint() + 1);
+    // How far behind the log a start left the read models: told once they
+    // caught up, since a start serves at the head only then.
+    let replaying = std::time::Instant::now();
+    let from = models.checkpoint();
+    let mut behind_until = log.latest().await.ok().filter(|&head| head > from);
+    let mut events = subscribe(log, from + 1);
     let mut batch: Vec<access_catalogue::Envelope> = Vec::with_capacity(64);
     let mut failures = 0u32;
     loop {
+        if let Some(head) = behind_until
+            && models.checkpoint() >= head
+        {
+            tracing::info!(
+                events = head - from,
+                ms = replaying.elapsed().as_millis() as u64,
+                "read models caught up with the log after the start"
+            );
+            behind_until = None;
+        }
         let mut failed = None;
         if batch.is_empty() {
             let due = models.unsnapshotted() > 0;
