@@ -63,6 +63,39 @@ fn a_torn_tail_is_cut_and_damage_below_it_is_named() {
     }
 }
 
+#[test]
+fn reading_a_vault_changes_nothing_until_it_is_opened() {
+    let dir = tempfile::tempdir().expect("dir");
+    let vault = FileVault::open(dir.path()).expect("open");
+    for i in 0..3 {
+        block(vault.get_or_create(&format!("person-{i}"))).expect("made");
+    }
+    drop(vault);
+    let path = dir.path().join(KEYS_FILE);
+    let bytes = std::fs::read(&path).expect("read");
+    let torn = &bytes[..bytes.len() - 3];
+    std::fs::write(&path, torn).expect("tear");
+    // Read while a start checks the log: the torn tail stays where it is,
+    // and a second reader is refused while the first holds the lock.
+    let read = FileVault::read(dir.path()).expect("read");
+    assert!(matches!(
+        FileVault::read(dir.path()),
+        Err(VaultError::Unavailable(_))
+    ));
+    assert_eq!(std::fs::read(&path).expect("read"), torn);
+    // A start the log refuses drops it: still nothing changed.
+    drop(read);
+    assert_eq!(std::fs::read(&path).expect("read"), torn);
+    // Opened once the log is accepted: cut, and the whole records serve.
+    let vault = FileVault::read(dir.path())
+        .and_then(ReadVault::open)
+        .expect("opened");
+    assert!(std::fs::read(&path).expect("read").len() < torn.len());
+    assert!(block(vault.get("person-1")).expect("kept").is_some());
+    assert!(block(vault.get("person-2")).is_err());
+    block(vault.get_or_create("person-3")).expect("writes go on");
+}
+
 fn invite(log: &FileLog, vault: &FileVault, n: usize) {
     let key_ref = format!("person-{n}");
     block(vault.get_or_create(&key_ref)).expect("key");

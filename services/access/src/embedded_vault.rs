@@ -163,7 +163,7 @@ mod tests {
             (alice, bob)
         };
         let log = FileLog::open(&log_dir).expect("log");
-        let vault = open(&vault_dir, &log).await.expect("moved");
+        let vault = open(&vault_dir, &log, None).await.expect("moved");
         assert_eq!(vault.get("alice").await.expect("alice"), Some(alice));
         assert_eq!(vault.get("bob").await.expect("bob"), Some(bob));
         assert_eq!(vault.get("carol").await.expect("erased"), None);
@@ -208,7 +208,7 @@ mod tests {
             reply: Vec::new(),
         };
         log.append(request).await.expect("appended");
-        let refused = open(&dir.path().join("vault"), &log).await;
+        let refused = open(&dir.path().join("vault"), &log, None).await;
         let err = refused.err().expect("refused");
         assert!(crate::integrity::damage_of(&err).is_some(), "{err:#}");
     }
