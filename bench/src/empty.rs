@@ -81,7 +81,7 @@ pub async fn serve(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     tokio::spawn(async move { axum::serve(http, http_router()).await });
     access_service::startup::grpc_server_limits(tonic::transport::Server::builder())
         .add_service(EmptyServer::new(Handlers))
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+        .serve_with_incoming(access_service::startup::grpc_incoming(listener))
         .await?;
     Ok(())
 }

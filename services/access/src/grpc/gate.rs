@@ -106,13 +106,15 @@ fn denied(message: String) -> Status {
 /// The layer that puts [`Gate`] in front of the gRPC services.
 #[derive(Clone)]
 pub struct GateLayer {
-    auth: Authenticator,
+    auth: std::sync::Arc<Authenticator>,
 }
 
 impl GateLayer {
     /// A gate checking keys with `auth`.
     pub fn new(auth: Authenticator) -> Self {
-        GateLayer { auth }
+        GateLayer {
+            auth: std::sync::Arc::new(auth),
+        }
     }
 }
 
@@ -132,7 +134,9 @@ impl<S> tower::Layer<S> for GateLayer {
 #[derive(Clone)]
 pub struct Gate<S> {
     inner: S,
-    auth: Authenticator,
+    /// Shared: each call takes a handle to it, and the app behind it is
+    /// too large to copy per call.
+    auth: std::sync::Arc<Authenticator>,
 }
 
 impl<S, B, R> tower::Service<axum::http::Request<B>> for Gate<S>
