@@ -78,7 +78,9 @@ pub async fn serve(addr: std::net::SocketAddr) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind((addr.ip(), 0)).await?;
     println!("empty: http {}", http.local_addr()?);
     println!("empty: listening {}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(http, http_router()).await });
+    tokio::spawn(async move {
+        axum::serve(access_service::startup::http_incoming(http), http_router()).await
+    });
     access_service::startup::grpc_server_limits(tonic::transport::Server::builder())
         .add_service(EmptyServer::new(Handlers))
         .serve_with_incoming(access_service::startup::grpc_incoming(listener))

@@ -433,7 +433,7 @@ impl Application {
                 }
                 None => {
                     axum::serve(
-                        self.http,
+                        http_incoming(self.http),
                         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
                     )
                     .with_graceful_shutdown(async move {
@@ -506,6 +506,20 @@ pub fn grpc_incoming(listener: TcpListener) -> tonic::transport::server::TcpInco
         .with_nodelay(Some(true))
         // A peer gone without a word is found out by the kernel too.
         .with_keepalive(Some(std::time::Duration::from_secs(60)))
+}
+
+/// The HTTP listener's connections with `TCP_NODELAY`, as
+/// [`grpc_incoming`]'s; public for the benchmarks' baseline too.
+pub fn http_incoming(
+    listener: TcpListener,
+) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
+    use axum::serve::ListenerExt;
+    fn nodelay(tcp: &mut tokio::net::TcpStream) {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "setting TCP_NODELAY on an HTTP connection");
+        }
+    }
+    listener.tap_io(nodelay as fn(&mut tokio::net::TcpStream))
 }
 
 /// The gRPC server's own limits: what one connection may hold open, how long

@@ -2,7 +2,7 @@
 //! for live read models and for replays into temporary ones.
 
 use super::rows::*;
-use super::tables::{Id, Ids, StoredContact, Tables, TenantTables, tenant_mut};
+use super::tables::{Id, Ids, StoredContact, StoredEmail, Tables, TenantTables, tenant_mut};
 use crate::domain::contact::Lifecycle;
 use crate::domain::lockout::remember_failure;
 use crate::domain::password_policy::PasswordPolicy;
@@ -303,14 +303,14 @@ fn apply_contact(t: &mut TenantTables, ids: &mut Ids, id: &str, event: ContactEv
                     row.logged_in = true;
                 }
                 ContactEvent::EmailSent(e) => {
-                    row.last_email = Some(Box::new(LastEmail {
+                    row.last_email = Some(StoredEmail::new(LastEmail {
                         kind: e.kind,
                         sent: true,
                         reason: String::new(),
                     }));
                 }
                 ContactEvent::EmailDeliveryFailed(e) => {
-                    row.last_email = Some(Box::new(LastEmail {
+                    row.last_email = Some(StoredEmail::new(LastEmail {
                         kind: e.kind,
                         sent: false,
                         reason: e.reason,

@@ -12,6 +12,7 @@ use super::rows::{
 };
 use crate::domain::contact::Lifecycle;
 use access_catalogue::catalogue::{LoginKind, SiteRule};
+use access_mailer::templates::Kind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hash, Hasher, RandomState};
@@ -103,6 +104,70 @@ impl PartialEq for Ids {
     }
 }
 
+/// The last email about a contact as the tables keep it. One the mail
+/// server accepted, of a kind the service sends, is a byte in the row: a
+/// million invited contacts each have one, and its words as text cost a
+/// box and two strings each. Anything else keeps its words.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) enum StoredEmail {
+    /// Accepted by the mail server.
+    Sent(#[serde(with = "kind_word")] Kind),
+    /// Failed (with its reason), or of a kind this build does not name.
+    Other(Box<LastEmail>),
+}
+
+impl StoredEmail {
+    /// The compact form of `email`.
+    pub fn new(email: LastEmail) -> Self {
+        match Kind::parse(&email.kind) {
+            Some(kind) if email.sent && email.reason.is_empty() => StoredEmail::Sent(kind),
+            _ => StoredEmail::Other(Box::new(email)),
+        }
+    }
+
+    /// The email in words, as the queries answer.
+    pub fn words(&self) -> LastEmail {
+        match self {
+            StoredEmail::Sent(kind) => LastEmail {
+                kind: kind.as_str().to_owned(),
+                sent: true,
+                reason: String::new(),
+            },
+            StoredEmail::Other(email) => (**email).clone(),
+        }
+    }
+}
+
+/// A mail kind in the snapshot by its name, not by its place in the
+/// mailer's list, so that the list may change without changing the layout.
+mod kind_word {
+    use access_mailer::templates::Kind;
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(kind: &Kind, out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_str(kind.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Kind, D::Error> {
+        input.deserialize_str(Word)
+    }
+
+    /// Reads the name in place, borrowed or not: no copy per contact.
+    struct Word;
+
+    impl serde::de::Visitor<'_> for Word {
+        type Value = Kind;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a mail kind's name")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, word: &str) -> Result<Kind, E> {
+            Kind::parse(word).ok_or_else(|| E::custom(format!("unknown mail kind {word:?}")))
+        }
+    }
+}
+
 /// A contact as the tables keep it: ids by number, text boxed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(super) struct StoredContact {
@@ -119,7 +184,7 @@ pub(super) struct StoredContact {
     pub temporary: bool,
     pub logged_in: bool,
     pub invitation_expires_at_ms: i64,
-    pub last_email: Option<Box<LastEmail>>,
+    pub last_email: Option<StoredEmail>,
     pub failed_logins: Vec<i64>,
     pub locked_until_ms: i64,
 }
@@ -165,7 +230,7 @@ impl StoredContact {
             temporary: self.temporary,
             logged_in: self.logged_in,
             invitation_expires_at_ms: self.invitation_expires_at_ms,
-            last_email: self.last_email.as_deref().cloned(),
+            last_email: self.last_email.as_ref().map(StoredEmail::words),
             failed_logins: self.failed_logins.clone(),
             locked_until_ms: self.locked_until_ms,
         }
@@ -314,6 +379,36 @@ pub(super) fn tenant_mut<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sent_email_is_kept_as_its_kind_and_any_other_in_words() {
+        let email = |kind: &str, sent: bool, reason: &str| LastEmail {
+            kind: kind.into(),
+            sent,
+            reason: reason.into(),
+        };
+        let cases = [
+            email("invitation", true, ""),
+            email("password_reset", false, "mailbox full"),
+            email("a_kind_from_a_later_build", true, ""),
+        ];
+        for case in cases {
+            let stored = StoredEmail::new(case.clone());
+            assert_eq!(
+                matches!(stored, StoredEmail::Sent(_)),
+                case.kind == "invitation"
+            );
+            assert_eq!(stored.words(), case);
+            let bytes = postcard::to_stdvec(&stored).expect("encoded");
+            // The kind is stored by its name, not its place in a list.
+            if case.kind == "invitation" {
+                assert!(bytes.windows(10).any(|w| w == b"invitation"));
+            }
+            let back: StoredEmail = postcard::from_bytes(&bytes).expect("decoded");
+            assert_eq!(back, stored);
+        }
+        assert!(postcard::from_bytes::<StoredEmail>(&[0, 3, b'x', b'y', b'z']).is_err());
+    }
 
     #[test]
     fn an_id_is_kept_once_and_numbers_survive_a_snapshot() {
