@@ -96,13 +96,20 @@ fn varint(value: usize, out: &mut [u8; 10]) -> std::io::Result<&[u8]> {
 /// the new one is durable.
 #[cfg(test)]
 pub(super) fn write(dir: &Path, layout: u32, tables: &Tables) -> anyhow::Result<()> {
-    publish(dir, write_unsynced(dir, layout, tables)?)
+    let stay = std::sync::atomic::AtomicBool::new(false);
+    publish(dir, write_unsynced(dir, layout, tables, &stay)?)
 }
 
 /// Writes `tables` beside the snapshot in `dir`, not yet synced: the tables
 /// are free again as soon as this returns, and [`publish`] makes it the
 /// snapshot.
-pub(super) fn write_unsynced(dir: &Path, layout: u32, tables: &Tables) -> anyhow::Result<File> {
+pub(super) fn write_unsynced(
+    dir: &Path,
+    layout: u32,
+    tables: &Tables,
+    abandon: &std::sync::atomic::AtomicBool,
+) -> anyhow::Result<File> {
+    let abandoned = || abandon.load(std::sync::atomic::Ordering::Acquire);
     let temporary = dir.join(TEMPORARY);
     let file =
         File::create(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
@@ -119,11 +126,14 @@ pub(super) fn write_unsynced(dir: &Path, layout: u32, tables: &Tables) -> anyhow
     write_names(&mut out, tables.ids.names())?;
     let mut buf = Vec::new();
     for (name, tenant) in &tables.tenants {
+        // A stop does not wait for the rest: the next start replays it.
+        anyhow::ensure!(!abandoned(), ABANDONED);
         buf.clear();
         buf = postcard::to_extend(&(name, tenant), buf).context("encoding a tenant's rows")?;
         write_chunk(&mut out, TENANT, &buf)?;
     }
     for shard in &tables.globals {
+        anyhow::ensure!(!abandoned(), ABANDONED);
         buf.clear();
         buf = postcard::to_extend(shard, buf).context("encoding global rows")?;
         write_chunk(&mut out, GLOBALS, &buf)?;
@@ -132,6 +142,9 @@ pub(super) fn write_unsynced(dir: &Path, layout: u32, tables: &Tables) -> anyhow
     write_chunk(&mut out, END, &postcard::to_stdvec(&count)?)?;
     out.into_inner().map_err(|e| e.into_error().into())
 }
+
+/// Why [`write_unsynced`] stopped early.
+pub(super) const ABANDONED: &str = "the snapshot was abandoned: the service is stopping";
 
 /// Syncs a snapshot [`write_unsynced`] wrote and renames it over the last one.
 pub(super) fn publish(dir: &Path, file: File) -> anyhow::Result<()> {
@@ -373,6 +386,17 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(read_names(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn an_abandoned_snapshot_stops_and_leaves_the_last_one_in_place() {
+        let dir = tempfile::tempdir().expect("dir");
+        let tables = sample();
+        write(dir.path(), 1, &tables).expect("written");
+        let abandon = std::sync::atomic::AtomicBool::new(true);
+        let refused = write_unsynced(dir.path(), 1, &tables, &abandon).map(drop);
+        assert!(refused.is_err_and(|e| e.to_string() == ABANDONED));
+        assert_eq!(read(dir.path(), 1).expect("read"), Some(tables));
     }
 
     #[test]

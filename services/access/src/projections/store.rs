@@ -50,6 +50,8 @@ pub struct ReadModels {
     last_snapshot: Mutex<SnapshotMark>,
     /// A snapshot is being made durable.
     publishing: AtomicBool,
+    /// Set by a stop: a snapshot being written ends at its next chunk.
+    abandon: AtomicBool,
 }
 
 /// A snapshot written and not yet durable.
@@ -195,6 +197,7 @@ impl ReadModels {
             follower: Mutex::new(ChainFollower::new(FOLLOWED_STREAMS)),
             last_snapshot: Mutex::new(last_snapshot),
             publishing: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
         }
     }
 
@@ -317,7 +320,8 @@ impl ReadModels {
         let started = Instant::now();
         let written = {
             let tables = self.read();
-            snapshot::write_unsynced(dir, SCHEMA_VERSION, &tables).map(|f| (f, tables.checkpoint))
+            snapshot::write_unsynced(dir, SCHEMA_VERSION, &tables, &self.abandon)
+                .map(|f| (f, tables.checkpoint))
         };
         let (file, at) = match written {
             Ok(done) => done,
@@ -381,11 +385,27 @@ impl ReadModels {
 
 /// Writes a snapshot off the async threads; a failure (a full disk) is
 /// reported and tried again at the next occasion: serving goes on.
-async fn snapshot_now(models: &Arc<ReadModels>, durable_before_return: bool) {
+async fn snapshot_now(
+    models: &Arc<ReadModels>,
+    durable_before_return: bool,
+    stop: &watch::Receiver<bool>,
+) {
     let m = models.clone();
     // The projector waits only while the tables are written out; the sync,
     // slow under a busy disk, runs beside it.
-    let written = tokio::task::spawn_blocking(move || m.begin_snapshot()).await;
+    let mut begun = tokio::task::spawn_blocking(move || m.begin_snapshot());
+    let mut stop = stop.clone();
+    let written = tokio::select! {
+        written = &mut begun => written,
+        // A stop does not wait for a snapshot of a quiet moment (most of a
+        // second at a million contacts): it ends at its next chunk, and
+        // the next start replays what it lacked.
+        () = async { drop(stop.wait_for(|s| *s).await) }, if !durable_before_return => {
+            models.abandon.store(true, Ordering::Release);
+            let _ = begun.await;
+            return;
+        }
+    };
     let error = match written {
         Ok(Ok(Some(pending))) => {
             let m = models.clone();
@@ -476,7 +496,7 @@ pub async fn run_projector(
             };
             let Some(first) = first else {
                 // The log is quiet: a good moment for a snapshot.
-                snapshot_now(&models, false).await;
+                snapshot_now(&models, false, &shutdown).await;
                 continue;
             };
             let Some(first) = first else { break };
@@ -535,7 +555,7 @@ pub async fn run_projector(
             }
         }
         if models.unsnapshotted() >= FORCED_AFTER_EVENTS {
-            snapshot_now(&models, false).await;
+            snapshot_now(&models, false, &shutdown).await;
         }
         if let Some(at) = newest {
             let lag_ms = (crate::clock::system_now_ms() - at).max(0);
@@ -546,8 +566,8 @@ pub async fn run_projector(
     // A stop stays quick: a snapshot that takes long is left to the quiet
     // moments, and the next start replays what it lacks.
     let quick = models.last_snapshot.lock().map(|m| m.took < QUICK_SNAPSHOT);
-    if quick.unwrap_or(false) {
-        snapshot_now(&models, true).await;
+    if quick.unwrap_or(false) && !models.abandon.load(Ordering::Acquire) {
+        snapshot_now(&models, true, &shutdown).await;
     }
 }
 
