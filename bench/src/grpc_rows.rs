@@ -214,6 +214,25 @@ fn with_key<T>(message: T, key: &str) -> anyhow::Result<tonic::Request<T>> {
     Ok(req)
 }
 
+/// The `n`th invitation of a row with `callers` callers: a new address at
+/// one of the seeded customers, with its tenant's key.
+fn nth_invitation(
+    n: usize,
+    callers: usize,
+    customers: usize,
+    keys: &[String],
+) -> anyhow::Result<tonic::Request<pb::InviteCustomerRequest>> {
+    let c = n % customers;
+    with_key(
+        invite_request(
+            &format!("C{c:07}"),
+            &format!("bench{callers}-{n}@new{}.example", n % 89),
+            None,
+        ),
+        &keys[c % keys.len()],
+    )
+}
+
 fn check_request(contact_id: &str) -> pb::CheckAccessRequest {
     pb::CheckAccessRequest {
         contact_id: contact_id.to_owned(),
@@ -233,7 +252,6 @@ pub async fn invite(
     let keys = Arc::new(s.keys.clone());
     let counter = Arc::new(AtomicU64::new(0));
     let customers = s.contacts.len().div_ceil(10);
-    let tenants = s.keys.len();
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     // The bytes one invitation appends, for the disk baseline.
     let bytes = bytes_per_command(&s.app).await;
@@ -243,15 +261,7 @@ pub async fn invite(
         ours.push(
             drive(callers, length, move |_, _| {
                 let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
-                let c = n % customers;
-                let req = with_key(
-                    invite_request(
-                        &format!("C{c:07}"),
-                        &format!("bench{callers}-{n}@new{}.example", n % 89),
-                        None,
-                    ),
-                    &ours_keys[c % tenants],
-                );
+                let req = nth_invitation(n, callers, customers, &ours_keys);
                 let mut client = pb::access_client::AccessClient::new(channel.clone());
                 async move {
                     client.invite_customer(req?).await?;
@@ -271,15 +281,7 @@ pub async fn invite(
             base.push(
                 drive(callers, length, move |_, n| {
                     let mut client = client.clone();
-                    let c = n as usize % customers;
-                    let req = with_key(
-                        invite_request(
-                            &format!("C{c:07}"),
-                            &format!("bench{callers}-{n}@new{}.example", n % 89),
-                            None,
-                        ),
-                        &keys[c % tenants],
-                    );
+                    let req = nth_invitation(n as usize, callers, customers, &keys);
                     async move {
                         client.invite_customer(req?).await?;
                         Ok(())

@@ -34,16 +34,23 @@ fn an_erased_key_reads_as_erased_and_a_missing_one_as_damage() {
     );
 }
 
-#[test]
-fn a_torn_tail_is_cut_and_damage_below_it_is_named() {
+/// A closed vault holding the keys of `person-0` to `person-{n-1}`: its
+/// directory, its file and the file's bytes.
+fn vault_with_keys(n: usize) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
     let dir = tempfile::tempdir().expect("dir");
     let vault = FileVault::open(dir.path()).expect("open");
-    for i in 0..5 {
+    for i in 0..n {
         block(vault.get_or_create(&format!("person-{i}"))).expect("made");
     }
     drop(vault);
     let path = dir.path().join(KEYS_FILE);
     let bytes = std::fs::read(&path).expect("read");
+    (dir, path, bytes)
+}
+
+#[test]
+fn a_torn_tail_is_cut_and_damage_below_it_is_named() {
+    let (dir, path, bytes) = vault_with_keys(5);
     // A torn last record (never synced as far as the journal knows) is cut.
     std::fs::write(&path, &bytes[..bytes.len() - 3]).expect("cut");
     let vault = FileVault::open(dir.path()).expect("open after a tear");
@@ -65,14 +72,7 @@ fn a_torn_tail_is_cut_and_damage_below_it_is_named() {
 
 #[test]
 fn reading_a_vault_changes_nothing_until_it_is_opened() {
-    let dir = tempfile::tempdir().expect("dir");
-    let vault = FileVault::open(dir.path()).expect("open");
-    for i in 0..3 {
-        block(vault.get_or_create(&format!("person-{i}"))).expect("made");
-    }
-    drop(vault);
-    let path = dir.path().join(KEYS_FILE);
-    let bytes = std::fs::read(&path).expect("read");
+    let (dir, path, bytes) = vault_with_keys(3);
     let torn = &bytes[..bytes.len() - 3];
     std::fs::write(&path, torn).expect("tear");
     // Read while a start checks the log: the torn tail stays where it is,

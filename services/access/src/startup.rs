@@ -515,11 +515,16 @@ pub fn http_incoming(
 ) -> axum::serve::TapIo<TcpListener, fn(&mut tokio::net::TcpStream)> {
     use axum::serve::ListenerExt;
     fn nodelay(tcp: &mut tokio::net::TcpStream) {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "setting TCP_NODELAY on an HTTP connection");
-        }
+        set_nodelay(tcp);
     }
     listener.tap_io(nodelay as fn(&mut tokio::net::TcpStream))
+}
+
+/// Sends small answers at once on an accepted HTTP connection.
+pub(crate) fn set_nodelay(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "setting TCP_NODELAY on an HTTP connection");
+    }
 }
 
 /// The gRPC server's own limits: what one connection may hold open, how long

@@ -121,10 +121,7 @@ pub async fn serve_https(
             },
             _ = stop.wait_for(|s| *s) => return Ok(()),
         };
-        // Small answers leave at once, as on the gRPC side.
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "setting TCP_NODELAY on an HTTPS connection");
-        }
+        crate::startup::set_nodelay(&tcp);
         let acceptor = acceptor.clone();
         // The pages rate-limit by client address, as over plain HTTP.
         let service = TowerToHyperService::new(
