@@ -2,7 +2,9 @@
 //! for live read models and for replays into temporary ones.
 
 use super::rows::*;
-use super::tables::{Id, Ids, StoredContact, StoredEmail, Tables, TenantTables, tenant_mut};
+use super::tables::{
+    Id, Ids, StoredContact, StoredEmail, StoredIdentity, Tables, TenantTables, tenant_mut,
+};
 use crate::domain::contact::Lifecycle;
 use crate::domain::lockout::remember_failure;
 use crate::domain::password_policy::PasswordPolicy;
@@ -57,17 +59,20 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
             apply_contact(t, &mut tables.ids, id, e);
         }
         Event::Identity(IdentityEvent::IdentityRegistered(e)) => {
+            let key = tables.ids.intern(id);
             tables.globals_mut(id.as_bytes()).identities.insert(
-                id.into(),
-                IdentityRow {
-                    email: e.email.text().to_owned(),
+                key,
+                StoredIdentity {
+                    email: e.email.text().into(),
                     password_hash: None,
                 },
             );
         }
         Event::Identity(IdentityEvent::IdentityForgotten(f)) => {
             // What the rows hold of the person goes with the key.
-            tables.globals_mut(id.as_bytes()).identities.remove(id);
+            if let Some(key) = tables.ids.find(id) {
+                tables.globals_mut(id.as_bytes()).identities.remove(&key);
+            }
             for (tenant, contact_id) in &f.contacts {
                 let contact = tables.ids.find(contact_id);
                 if let Some(row) = tables
@@ -81,8 +86,11 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
             }
         }
         Event::Identity(IdentityEvent::PasswordSet(e)) => {
-            if let Some(row) = tables.globals_mut(id.as_bytes()).identities.get_mut(id) {
-                row.password_hash = Some(e.password_hash);
+            let key = tables.ids.find(id);
+            if let Some(row) =
+                key.and_then(|key| tables.globals_mut(id.as_bytes()).identities.get_mut(&key))
+            {
+                row.password_hash = Some(e.password_hash.into());
             }
         }
         Event::OidcClient(e) => apply_client(tables.tenant_mut(tenant), id, e),

@@ -279,7 +279,7 @@ impl ReadModels {
             let id = *t.memberships.get(&identity)?;
             Some(t.contacts.get(&id)?.row(id, &tables.ids))
         });
-        Ok(contact.map(|c| (c, tables.identity(identity_id).cloned())))
+        Ok(contact.map(|c| (c, tables.identity(identity_id))))
     }
 
     /// A contact of a tenant by username (any case).
@@ -347,6 +347,6 @@ impl ReadModels {
 
     /// A global identity.
     pub fn identity(&self, identity_id: &str) -> anyhow::Result<Option<IdentityRow>> {
-        Ok(self.read().identity(identity_id).cloned())
+        Ok(self.read().identity(identity_id))
     }
 }

@@ -53,9 +53,12 @@ fn write_chunk(out: &mut impl Write, tag: u8, bytes: &[u8]) -> std::io::Result<(
 /// then each name's length and bytes) without encoding it into memory
 /// first: at a million contacts that buffer would be over 100 MB. The
 /// checksum comes before the bytes, so the names are gone over twice.
-fn write_names(out: &mut impl Write, names: &[Box<str>]) -> std::io::Result<()> {
-    fn pieces(
-        names: &[Box<str>],
+fn write_names<'a>(
+    out: &mut impl Write,
+    names: impl ExactSizeIterator<Item = &'a str> + Clone,
+) -> std::io::Result<()> {
+    fn pieces<'a>(
+        names: impl ExactSizeIterator<Item = &'a str>,
         mut emit: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
         let mut buffer = [0u8; 10];
@@ -67,7 +70,7 @@ fn write_names(out: &mut impl Write, names: &[Box<str>]) -> std::io::Result<()> 
         Ok(())
     }
     let mut len = 0u64;
-    pieces(names, |bytes| {
+    pieces(names.clone(), |bytes| {
         len += bytes.len() as u64;
         Ok(())
     })?;
@@ -76,7 +79,7 @@ fn write_names(out: &mut impl Write, names: &[Box<str>]) -> std::io::Result<()> 
     head[1..].copy_from_slice(&len.to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
     crc.update(&head);
-    pieces(names, |bytes| {
+    pieces(names.clone(), |bytes| {
         crc.update(bytes);
         Ok(())
     })?;
@@ -222,9 +225,9 @@ pub(super) fn read(dir: &Path, layout: u32) -> anyhow::Result<Option<Tables>> {
     // read: at a million contacts each takes about a second.
     std::thread::scope(|scope| {
         let ids = scope.spawn(move || -> anyhow::Result<Ids> {
-            let names = read_names(&ids_bytes).context("the ids")?;
+            let (text, ends) = read_names(&ids_bytes).context("the ids")?;
             drop(ids_bytes);
-            Ids::from_names(names).context("an id comes twice")
+            Ids::from_parts(text, ends).context("an id comes twice")
         });
         let rows = read_rows(&mut input, &mut left, &mut tables);
         let ids = ids
@@ -237,22 +240,25 @@ pub(super) fn read(dir: &Path, layout: u32) -> anyhow::Result<Option<Tables>> {
 }
 
 /// The names of the ids chunk (postcard's `Vec<Box<str>>`: a count, then
-/// each name's length and bytes), in a vector of exactly their number: read
-/// through serde it grows by doubling, which at four million names touches
-/// twice the memory.
-fn read_names(mut bytes: &[u8]) -> anyhow::Result<Vec<Box<str>>> {
+/// each name's length and bytes), one after another in one string, with
+/// where each ends: no allocation per name, and vectors reserved at once
+/// (read through serde they grow by doubling, which at four million names
+/// touches twice the memory).
+fn read_names(mut bytes: &[u8]) -> anyhow::Result<(String, Vec<usize>)> {
     let (count, rest) = postcard::take_from_bytes::<u64>(bytes).context("the count of ids")?;
     bytes = rest;
     // Each name takes at least its length's byte: a damaged count cannot
     // make this reserve more than the chunk could hold.
-    let mut names = Vec::with_capacity(usize::try_from(count)?.min(bytes.len()));
+    let mut ends = Vec::with_capacity(usize::try_from(count)?.min(bytes.len()));
+    let mut text = String::with_capacity(bytes.len());
     for _ in 0..count {
         let (name, rest) = postcard::take_from_bytes::<&str>(bytes).context("an id")?;
-        names.push(name.into());
+        text.push_str(name);
+        ends.push(text.len());
         bytes = rest;
     }
     ensure!(bytes.is_empty(), "bytes follow the ids");
-    Ok(names)
+    Ok((text, ends))
 }
 
 /// Reads the tenants' and global rows into `tables`, up to the end chunk.
@@ -325,7 +331,8 @@ pub(super) fn read_counts(dir: &Path) -> Vec<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::projections::rows::{IdentityRow, KeyRow};
+    use crate::projections::rows::KeyRow;
+    use crate::projections::tables::StoredIdentity;
 
     #[test]
     fn the_ids_chunk_is_written_without_a_buffer_byte_for_byte_as_postcard_encodes_it() {
@@ -334,7 +341,7 @@ mod tests {
                 .map(|i| "é".repeat(i % 300).into_boxed_str())
                 .collect();
             let (mut streamed, mut buffered) = (Vec::new(), Vec::new());
-            write_names(&mut streamed, &names).expect("written");
+            write_names(&mut streamed, names.iter().map(|n| &**n)).expect("written");
             let encoded = postcard::to_stdvec(&names).expect("encoded");
             write_chunk(&mut buffered, IDS, &encoded).expect("written");
             assert_eq!(streamed, buffered, "{count} names");
@@ -355,8 +362,8 @@ mod tests {
             tenant.portal_link_ids.insert("l-1".into(), [3; 32]);
         }
         tables.globals_mut(b"i-1").identities.insert(
-            "i-1".into(),
-            IdentityRow {
+            identity,
+            StoredIdentity {
                 email: "ann@example.com".into(),
                 password_hash: Some("$argon2id$...".into()),
             },
@@ -382,7 +389,9 @@ mod tests {
             .map(Into::into)
             .collect();
         let bytes = postcard::to_stdvec(&names).expect("encoded");
-        assert_eq!(read_names(&bytes).expect("read"), names);
+        let (text, ends) = read_names(&bytes).expect("read");
+        assert_eq!(text, names.concat());
+        assert_eq!(ends, [0, 1, 201, 213]);
         for cut in 0..bytes.len() {
             assert!(read_names(&bytes[..cut]).is_err(), "cut at {cut}");
         }

@@ -15,94 +15,9 @@ use access_catalogue::catalogue::{LoginKind, SiteRule};
 use access_mailer::templates::Kind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::hash::{Hash, Hasher};
 
-/// An id kept once in [`Ids`], by its number.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub(super) struct Id(u32);
-
-/// Ids kept once and referred to by number: a contact's id, its customer's,
-/// its identity's and its invitation's each appear in several tables, and a
-/// million contacts would otherwise hold each several times over.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Ids {
-    names: Vec<Box<str>>,
-    index: hashbrown::HashTable<u32>,
-    /// Keyed per process: the ids hashed include caller-chosen ones.
-    hasher: RandomState,
-}
-
-impl Ids {
-    /// The number of `name`, if it was ever kept.
-    pub fn find(&self, name: &str) -> Option<Id> {
-        let hash = self.hasher.hash_one(name);
-        self.index
-            .find(hash, |&i| {
-                self.names.get(i as usize).is_some_and(|n| &**n == name)
-            })
-            .map(|&i| Id(i))
-    }
-
-    /// The number of `name`, kept now if it was not.
-    pub fn intern(&mut self, name: &str) -> Id {
-        if let Some(id) = self.find(name) {
-            return id;
-        }
-        let Ids {
-            names,
-            index,
-            hasher,
-        } = self;
-        let id = names.len() as u32;
-        names.push(name.into());
-        index.insert_unique(hasher.hash_one(name), id, |&i| {
-            hasher.hash_one(names.get(i as usize).map_or("", |n| &**n))
-        });
-        Id(id)
-    }
-
-    /// The id a number stands for.
-    pub fn name(&self, id: Id) -> &str {
-        self.names.get(id.0 as usize).map_or("", |n| n)
-    }
-
-    /// The names in number order, for a snapshot.
-    pub fn names(&self) -> &[Box<str>] {
-        &self.names
-    }
-
-    /// Ids from a snapshot's names, numbered as they come; `None` if a
-    /// name comes twice (numbers would then mean two things).
-    pub fn from_names(names: Vec<Box<str>>) -> Option<Self> {
-        let hasher = RandomState::new();
-        let mut index = hashbrown::HashTable::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let hash = hasher.hash_one(&**name);
-            // One probe finds a name that comes twice and the slot for it.
-            match index.entry(
-                hash,
-                |&j: &u32| names.get(j as usize) == Some(name),
-                |&j| hasher.hash_one(names.get(j as usize).map_or("", |n| &**n)),
-            ) {
-                hashbrown::hash_table::Entry::Occupied(_) => return None,
-                hashbrown::hash_table::Entry::Vacant(slot) => {
-                    slot.insert(i as u32);
-                }
-            }
-        }
-        Some(Ids {
-            names,
-            index,
-            hasher,
-        })
-    }
-}
-
-impl PartialEq for Ids {
-    fn eq(&self, other: &Self) -> bool {
-        self.names == other.names
-    }
-}
+pub(super) use super::ids::{Id, Ids};
 
 /// The last email about a contact as the tables keep it. One the mail
 /// server accepted, of a kind the service sends, is a byte in the row: a
@@ -166,6 +81,16 @@ mod kind_word {
             Kind::parse(word).ok_or_else(|| E::custom(format!("unknown mail kind {word:?}")))
         }
     }
+}
+
+/// A global identity as the tables keep it: text boxed (a string's
+/// capacity is a word more, twice, for each of a million identities).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct StoredIdentity {
+    /// The email.
+    pub email: Box<str>,
+    /// The argon2id PHC string, once a password was set.
+    pub password_hash: Option<Box<str>>,
 }
 
 /// A contact as the tables keep it: ids by number, text boxed.
@@ -286,8 +211,8 @@ pub(super) struct TenantTables {
 /// One shard of the rows found by a key of their own.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub(super) struct Globals {
-    /// Global identities by id.
-    pub identities: Dense<Box<str>, IdentityRow>,
+    /// Global identities by id (kept in [`Tables::ids`]).
+    pub identities: Dense<Id, StoredIdentity>,
     /// API keys by key id.
     pub api_keys: HashMap<Box<str>, KeyRow>,
     /// Portal links by the SHA-256 of their token.
@@ -352,8 +277,13 @@ impl Tables {
     }
 
     /// An identity's row.
-    pub fn identity(&self, id: &str) -> Option<&IdentityRow> {
-        self.globals(id.as_bytes()).identities.get(id)
+    pub fn identity(&self, id: &str) -> Option<IdentityRow> {
+        let key = self.ids.find(id)?;
+        let stored = self.globals(id.as_bytes()).identities.get(&key)?;
+        Some(IdentityRow {
+            email: stored.email.to_string(),
+            password_hash: stored.password_hash.as_deref().map(str::to_owned),
+        })
     }
 
     /// A contact's row, with its number.
@@ -408,20 +338,5 @@ mod tests {
             assert_eq!(back, stored);
         }
         assert!(postcard::from_bytes::<StoredEmail>(&[0, 3, b'x', b'y', b'z']).is_err());
-    }
-
-    #[test]
-    fn an_id_is_kept_once_and_numbers_survive_a_snapshot() {
-        let mut ids = Ids::default();
-        let a = ids.intern("019a-contact");
-        let b = ids.intern("C000001");
-        assert_eq!(ids.intern("019a-contact"), a);
-        assert_eq!(ids.find("C000001"), Some(b));
-        assert_eq!(ids.find("unknown"), None);
-        assert_eq!(ids.name(b), "C000001");
-        let again = Ids::from_names(ids.names().to_vec()).expect("distinct names");
-        assert_eq!(again.find("019a-contact"), Some(a));
-        assert_eq!(again.find("C000001"), Some(b));
-        assert!(Ids::from_names(vec!["x".into(), "x".into()]).is_none());
     }
 }
