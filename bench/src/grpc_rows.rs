@@ -484,7 +484,8 @@ pub fn lookups(
 /// Rebuilding every read model from the log of a stopped service, against a
 /// bare read-and-decode of the same log.
 pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> {
-    let log = FileLog::open(&dir.join("log"))?;
+    let log: Arc<dyn EventLog> = Arc::new(FileLog::open(&dir.join("log"))?);
+    let head = log.latest().await?;
     // The service's own vault: a rebuild opens every personal value.
     let vault = access_log::vault::CachedVault::new(std::sync::Arc::new(
         access_log::file_vault::FileVault::open(&dir.join("vault"))?,
@@ -508,16 +509,24 @@ pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> 
             rate: n as f64 / started.elapsed().as_secs_f64(),
             p99: Duration::ZERO,
         });
-        let models = ReadModels::open(&scratch.path().join(format!("m{run}")))?;
+        // As a start without read models does it: the projector follows
+        // the log from its beginning to the head (and snapshots as it goes).
+        let models = Arc::new(ReadModels::open(&scratch.path().join(format!("m{run}")))?);
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let started = Instant::now();
-        let mut from = 1;
-        loop {
-            let batch = log.read_from(from, 1024).await?;
-            let Some(last) = batch.last() else { break };
-            from = last.position + 1;
-            models.apply(&batch, vault.as_ref()).await?;
-        }
-        models.flush()?;
+        let projector = tokio::spawn(access_service::projections::run_projector(
+            models.clone(),
+            log.clone(),
+            vault.clone(),
+            Default::default(),
+            stopped,
+        ));
+        models
+            .wait_for(head, Duration::from_secs(3600))
+            .await
+            .map_err(|b| anyhow::anyhow!("the rebuild did not reach the head: {b}"))?;
+        let _ = stop.send(true);
+        projector.await?;
         ours.push(Run {
             rate: n as f64 / started.elapsed().as_secs_f64(),
             p99: Duration::ZERO,

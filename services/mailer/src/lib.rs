@@ -7,7 +7,8 @@
 //!
 //! ## Layout
 //! - [`args`]: the mail settings of `accessd` and `mailerd`.
-//! - [`worker`]: the consumer loop, one event per step, and its checkpoint.
+//! - [`worker`]: the consumer loop, a batch per step, and its checkpoint.
+//! - `batch`: a batch's events handled side by side, in order where it shows.
 //! - `state`: the core every step shares, and how one event is acted on.
 //! - `facts`: what mails need besides their event, read from the log.
 //! - `ledger`: the embedded worker's checkpoint, mails handled and outcomes
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod args;
+mod batch;
 pub mod compose;
 pub mod delivery;
 pub mod distributed;

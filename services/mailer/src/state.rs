@@ -72,6 +72,15 @@ impl Core {
             .mails
     }
 
+    /// Notes that every event up to `last` (position and hash) is done: the
+    /// checkpoint the next recording writes.
+    pub(crate) fn handled_through(&self, last: (u64, [u8; 32])) {
+        self.unrecorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last = Some(last);
+    }
+
     /// Makes the batch's mails durable (one sync of the outbox), then
     /// writes their outcomes and the checkpoint to the ledger with one sync.
     /// On a failure everything stays to be recorded by the next try.
@@ -224,7 +233,6 @@ impl Core {
                 u.outcomes.push((e.position, outcome.report.clone()));
             }
             u.unsynced.append(&mut step.unsynced);
-            u.last = Some((e.position, e.hash));
             u.mails += usize::from(sent);
         }
         // A distributed worker's ledger is shared: the caller writes it.

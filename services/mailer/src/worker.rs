@@ -2,14 +2,17 @@
 //!
 //! The mailer reads the log from its checkpoint. For an event that calls for an
 //! email it first looks in the ledger (keyed by event id); if the email is not
-//! there it sends it. Mails are recorded a batch at a time (up to
-//! [`MAX_UNRECORDED`]): the outbox files are synced together, then the ledger
+//! there it sends it. A batch's mails go out side by side, each on a
+//! connection of its own (`batch.rs` keeps the order a reader sees), and
+//! are recorded together (up to [`MAX_UNRECORDED`]): the outbox files are
+//! synced together, then the ledger
 //! records and the checkpoint are appended with one sync. A crash before
 //! that write makes the batch's events come round again and their emails go
 //! out a second time, at most once more each and at most [`MAX_UNRECORDED`] in
 //! all; every repeat carries the same `Message-ID`, and the outbox transport
 //! writes by event id, so there a repeat lands on the same file.
 
+use crate::batch::Batch;
 use crate::delivery::{DeliveryReporter, RetryPolicy};
 use crate::facts::Facts;
 use crate::ledger::Ledger;
@@ -30,14 +33,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Most mails sent before their ledger records are written (one sync of the
-/// outbox and one of the ledger for all of them): after a crash at most this
-/// many go out again, each under the same `Message-ID` (and outbox file).
+/// Most mails under way or sent before their ledger records are written
+/// (one sync of the outbox and one of the ledger for all of them): after a
+/// crash at most this many go out again, each under the same `Message-ID`
+/// (and outbox file).
 pub const MAX_UNRECORDED: usize = 8;
 
 /// How long a batch that sent mail waits for another event before it is
 /// recorded: a steady trickle of invitations shares its syncs.
 const LINGER: Duration = Duration::from_millis(20);
+
+/// Most events in one batch: its events are kept until it is recorded, in
+/// case one fails and they are handled again.
+const MAX_EVENTS_PER_BATCH: usize = 1024;
 
 /// Stream heads the chain check remembers (about 100 bytes each).
 const FOLLOWED_STREAMS: usize = 100_000;
@@ -126,8 +134,9 @@ pub struct Mailer {
     /// How far it has come, for whoever waits on it.
     progress: Arc<watch::Sender<Progress>>,
     events: BoxStream<'static, Result<Envelope, access_log::LogError>>,
-    /// An event whose step failed, handled again before anything newer.
-    retry: Option<Envelope>,
+    /// Events whose batch failed, from the failed one on, handled again
+    /// before anything newer (checked against the chain already).
+    retry: std::collections::VecDeque<Envelope>,
     /// Checks each event against its stream's chain before it is acted on.
     follower: ChainFollower,
 }
@@ -175,7 +184,7 @@ impl Mailer {
                 unrecorded: Default::default(),
             }),
             events: subscribe(log, checkpoint + 1),
-            retry: None,
+            retry: Default::default(),
             follower: ChainFollower::new(FOLLOWED_STREAMS),
             progress: Arc::new(watch::channel(progress).0),
         })
@@ -291,46 +300,86 @@ impl Mailer {
         Ok(outcome)
     }
 
-    /// Handles events as they come until [`MAX_UNRECORDED`] mails were sent,
-    /// or none comes within [`LINGER`] of a mail (at once, without mails).
+    /// Handles events as they come, side by side, until [`MAX_UNRECORDED`]
+    /// mails were sent or are under way, or none comes within [`LINGER`] of
+    /// a mail (at once, without mails). Every event started is done before
+    /// this returns; a failure leaves the failed event and those after it to
+    /// be handled again.
     async fn execute_batch(&mut self) -> anyhow::Result<ExecutionOutcome> {
-        let mut last = None;
-        loop {
-            let next = if last.is_none() {
-                self.pending_or_next().await
+        let mut batch = Batch::new(self.core.clone());
+        let mut read_error = None;
+        while !batch.failed() && batch.started() < MAX_EVENTS_PER_BATCH {
+            let next = if batch.started() == 0 {
+                self.next_event().await
             } else {
                 let mails = self.core.unrecorded_mails();
-                if mails >= MAX_UNRECORDED {
-                    break;
+                if mails + batch.running() >= MAX_UNRECORDED {
+                    if batch.running() == 0 {
+                        break;
+                    }
+                    batch.one_done().await;
+                    continue;
                 }
-                let wait = if mails > 0 { LINGER } else { Duration::ZERO };
-                // Cancelling `next` loses nothing: the stream is cancel-safe.
-                match tokio::time::timeout(wait, self.pending_or_next()).await {
-                    Ok(next) => next,
-                    Err(_) => break,
+                let wait = if mails + batch.running() > 0 {
+                    LINGER
+                } else {
+                    Duration::ZERO
+                };
+                // Cancelling `next_event` loses nothing: the stream is
+                // cancel-safe and an event is checked once it is taken.
+                tokio::select! {
+                    next = tokio::time::timeout(wait, self.next_event()) => match next {
+                        Ok(next) => next,
+                        Err(_) => break,
+                    },
+                    () = batch.one_done(), if batch.running() > 0 => continue,
                 }
             };
-            let Some(next) = next else { break };
-            let envelope = next?;
-            self.follower.check(&envelope)?;
-            self.core.facts.saw(&envelope);
-            match self.core.handle(&envelope, Mode::InOrder).await {
-                Ok((outcome, _)) => last = Some(outcome),
-                Err(e) => {
-                    self.retry = Some(envelope);
-                    return Err(e);
+            match next {
+                None => break,
+                Some(Ok(envelope)) => batch.start(envelope).await,
+                Some(Err(e)) => {
+                    read_error = Some(e);
+                    break;
                 }
             }
         }
-        Ok(last.unwrap_or(ExecutionOutcome::Finished))
-    }
-}
-
-impl Mailer {
-    async fn pending_or_next(&mut self) -> Option<Result<Envelope, access_log::LogError>> {
-        match self.retry.take() {
-            Some(e) => Some(Ok(e)),
-            None => self.events.next().await,
+        let started = batch.started();
+        let finished = batch.finish().await;
+        if let Some(last) = finished.last {
+            self.core.handled_through(last);
         }
+        if let Some((e, again)) = finished.failed {
+            self.retry.extend(again);
+            // Damage met while reading stops the mailer: it goes first.
+            return Err(read_error.unwrap_or(e));
+        }
+        if let Some(e) = read_error {
+            return Err(e);
+        }
+        Ok(match finished.last {
+            Some((position, _)) if started > 0 => ExecutionOutcome::Handled {
+                position,
+                sent: finished.sent,
+            },
+            _ => ExecutionOutcome::Finished,
+        })
+    }
+
+    /// The next event to handle: one to be handled again, or the log's
+    /// next, checked against its stream's chain.
+    async fn next_event(&mut self) -> Option<anyhow::Result<Envelope>> {
+        if let Some(e) = self.retry.pop_front() {
+            return Some(Ok(e));
+        }
+        let envelope = match self.events.next().await? {
+            Ok(e) => e,
+            Err(e) => return Some(Err(e.into())),
+        };
+        if let Err(damage) = self.follower.check(&envelope) {
+            return Some(Err(damage.into()));
+        }
+        self.core.facts.saw(&envelope);
+        Some(Ok(envelope))
     }
 }

@@ -309,3 +309,72 @@ async fn a_crash_mid_burst_repeats_at_most_the_unrecorded_mails_each_with_its_me
         "{repeated} mails repeated after the crash"
     );
 }
+
+/// The subject of a mail as the server received it.
+fn subject(mail: &str) -> String {
+    mail.lines()
+        .find_map(|l| l.strip_prefix("Subject: "))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn mails_go_out_side_by_side_yet_an_invitation_never_overtakes_its_resend() {
+    // Arrange: the mail server is down while contacts are invited, each
+    // invitation resent at once, so a batch of mails waits with a
+    // contact's two mails side by side in it, each retried on its own
+    // timer.
+    let port = SmtpServer::reserve_port();
+    let url = format!("smtp://127.0.0.1:{port}");
+    let app = TestApp::spawn_with_env(
+        &[
+            "--mail-retry-base",
+            "50ms",
+            "--mail-retry-cap",
+            "300ms",
+            "--mail-max-attempts",
+            "100",
+        ],
+        &[("ACCESS_SMTP_URL", &url)],
+    )
+    .await;
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    let contacts = 16;
+    for i in 0..contacts {
+        let invited = app.invite(&key, "C1", &format!("p{i}@order.example")).await;
+        app.access()
+            .resend_invitation(app.req(
+                &key,
+                pb::ResendInvitationRequest {
+                    request_id: new_id(),
+                    contact_id: invited.contact_id,
+                },
+            ))
+            .await
+            .expect("resent");
+    }
+
+    // Act: the server comes up.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let smtp = SmtpServer::start_on(port).await;
+    let mails = smtp.wait_for(2 * contacts).await;
+    app.settled_head().await;
+
+    // Assert: each address got the invitation first, then the new link.
+    assert_eq!(smtp.messages().len(), 2 * contacts, "each mail once");
+    for i in 0..contacts {
+        let to = format!("To: p{i}@order.example");
+        let subjects: Vec<String> = mails
+            .iter()
+            .filter(|m| m.lines().any(|l| l == to))
+            .map(|m| subject(m))
+            .collect();
+        assert_eq!(subjects.len(), 2, "{to}: {subjects:?}");
+        assert!(subjects[0].contains("invites you"), "{to}: {subjects:?}");
+        assert!(
+            subjects[1].starts_with("Your new link"),
+            "{to}: {subjects:?}"
+        );
+    }
+}
