@@ -532,6 +532,19 @@ pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> 
             p99: Duration::ZERO,
         });
     }
+    // The log's writer threads let the directory go a moment after the
+    // last handle is dropped; the next row opens it.
+    drop(log);
+    seed::wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        "the rebuild's log was not let go",
+        || {
+            // Free when its lock can be taken (and at once given back).
+            std::fs::File::open(dir.join("log").join("lock")).is_ok_and(|f| f.try_lock().is_ok())
+        },
+    )
+    .await?;
     Ok(Row {
         ours: "rebuild every read model from the log".into(),
         baseline: "bare read-and-decode of the same log".into(),
