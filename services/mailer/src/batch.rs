@@ -30,9 +30,12 @@ struct Slot {
     done: Option<anyhow::Result<bool>>,
 }
 
+/// How one event is acted on: whether a mail went out, or the failure.
+type Handle = Arc<dyn Fn(Envelope) -> BoxFuture<'static, anyhow::Result<bool>> + Send + Sync>;
+
 /// Events started, in log order, and the ones still running.
 pub(crate) struct Batch {
-    core: Arc<Core>,
+    handle: Handle,
     slots: Vec<Slot>,
     running: FuturesUnordered<BoxFuture<'static, (usize, anyhow::Result<bool>)>>,
 }
@@ -72,10 +75,24 @@ fn keys_of(e: &Envelope) -> Vec<String> {
 }
 
 impl Batch {
-    /// An empty batch acting through `core`.
+    /// An empty batch acting through `core`, in log order's mode.
     pub fn new(core: Arc<Core>) -> Self {
+        Self::acting_by(Arc::new(move |e: Envelope| {
+            let core = core.clone();
+            Box::pin(async move {
+                let (outcome, _) = core.handle(&e, Mode::InOrder).await?;
+                Ok(matches!(
+                    outcome,
+                    ExecutionOutcome::Handled { sent: true, .. }
+                ))
+            })
+        }))
+    }
+
+    /// An empty batch acting on each event with `handle`.
+    fn acting_by(handle: Handle) -> Self {
         Batch {
-            core,
+            handle,
             slots: Vec::new(),
             running: FuturesUnordered::new(),
         }
@@ -112,13 +129,9 @@ impl Batch {
             self.one_done().await;
         }
         let i = self.slots.len();
-        let (core, envelope) = (self.core.clone(), e.clone());
-        self.running.push(Box::pin(async move {
-            let handled = core.handle(&envelope, Mode::InOrder).await;
-            let sent =
-                |(outcome, _)| matches!(outcome, ExecutionOutcome::Handled { sent: true, .. });
-            (i, handled.map(sent))
-        }));
+        let handled = (self.handle)(e.clone());
+        self.running
+            .push(Box::pin(async move { (i, handled.await) }));
         self.slots.push(Slot {
             envelope: e,
             keys,
@@ -166,5 +179,108 @@ impl Batch {
             again.extend(slots.map(|s| s.envelope));
         }
         finished
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use access_catalogue::Actor;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// What the handles saw: each event's start and end, in order.
+    type Seen = Arc<Mutex<Vec<(&'static str, u64)>>>;
+
+    /// Event `position` of `stream` (`<aggregate>.<tenant>.<id>`).
+    fn event(position: u64, stream: &str, event_type: &str) -> Envelope {
+        Envelope {
+            envelope_version: 1,
+            position,
+            stream: StreamId::parse(stream).expect("a stream id"),
+            stream_version: position,
+            event_id: Default::default(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            occurred_at_ms: 0,
+            tenant: None,
+            actor: Actor::Operator,
+            correlation_id: Default::default(),
+            causation_id: None,
+            request_id: String::new(),
+            prev_hash: [0; 32],
+            hash: [position as u8; 32],
+            payload: Vec::new(),
+        }
+    }
+
+    /// A batch whose events take `delay(position)` milliseconds and fail at
+    /// `fail`, noting when each starts and ends.
+    fn batch(fail: Option<u64>, delay: fn(u64) -> u64) -> (Batch, Seen) {
+        let seen = Seen::default();
+        let log = seen.clone();
+        let handle: Handle = Arc::new(move |e: Envelope| {
+            let log = log.clone();
+            Box::pin(async move {
+                let at = e.position;
+                log.lock().expect("log").push(("start", at));
+                tokio::time::sleep(Duration::from_millis(delay(at))).await;
+                log.lock().expect("log").push(("end", at));
+                match fail == Some(at) {
+                    true => Err(anyhow::anyhow!("event {at} failed")),
+                    false => Ok(true),
+                }
+            })
+        });
+        (Batch::acting_by(handle), seen)
+    }
+
+    /// Where `what` happened among what `seen` noted.
+    fn when(seen: &Seen, what: (&'static str, u64)) -> usize {
+        let seen = seen.lock().expect("log");
+        seen.iter()
+            .position(|s| *s == what)
+            .unwrap_or_else(|| panic!("{what:?} not in {seen:?}"))
+    }
+
+    #[tokio::test]
+    async fn events_of_other_streams_run_side_by_side_and_one_streams_in_order() {
+        // The first event is slow: another stream's passes it, its own
+        // stream's next one waits for it.
+        let (mut b, seen) = batch(None, |at| if at == 1 { 50 } else { 1 });
+        b.start(event(1, "contact.acme.c1", "ContactInvited")).await;
+        b.start(event(2, "contact.acme.c2", "ContactInvited")).await;
+        b.start(event(3, "contact.acme.c1", "AccessDisabled")).await;
+        let done = b.finish().await;
+        assert_eq!(done.last.map(|l| l.0), Some(3));
+        assert!(done.sent && done.failed.is_none());
+        assert!(when(&seen, ("end", 2)) < when(&seen, ("end", 1)));
+        assert!(when(&seen, ("end", 1)) < when(&seen, ("start", 3)));
+    }
+
+    #[tokio::test]
+    async fn a_tenants_event_waits_for_everything_before_it_and_holds_up_what_follows() {
+        let (mut b, seen) = batch(None, |at| if at == 1 { 30 } else { 1 });
+        b.start(event(1, "contact.acme.c1", "ContactInvited")).await;
+        b.start(event(2, "tenant.acme.acme", "TenantCreated")).await;
+        b.start(event(3, "contact.acme.c2", "ContactInvited")).await;
+        b.finish().await;
+        assert!(when(&seen, ("end", 1)) < when(&seen, ("start", 2)));
+        assert!(when(&seen, ("end", 2)) < when(&seen, ("start", 3)));
+    }
+
+    #[tokio::test]
+    async fn a_failure_keeps_the_checkpoint_before_it_and_hands_back_it_and_all_after() {
+        let (mut b, _) = batch(Some(2), |_| 1);
+        for (at, id) in [(1, "c1"), (2, "c2"), (3, "c3"), (4, "c4")] {
+            b.start(event(at, &format!("contact.acme.{id}"), "ContactInvited"))
+                .await;
+        }
+        let done = b.finish().await;
+        assert_eq!(done.last.map(|l| l.0), Some(1));
+        let (error, again) = done.failed.expect("a failure");
+        assert!(error.to_string().contains("event 2 failed"));
+        let again: Vec<u64> = again.iter().map(|e| e.position).collect();
+        assert_eq!(again, [2, 3, 4]);
     }
 }

@@ -344,7 +344,6 @@ impl Mailer {
                 }
             }
         }
-        let started = batch.started();
         let finished = batch.finish().await;
         if let Some(last) = finished.last {
             self.core.handled_through(last);
@@ -358,11 +357,11 @@ impl Mailer {
             return Err(e);
         }
         Ok(match finished.last {
-            Some((position, _)) if started > 0 => ExecutionOutcome::Handled {
+            Some((position, _)) => ExecutionOutcome::Handled {
                 position,
                 sent: finished.sent,
             },
-            _ => ExecutionOutcome::Finished,
+            None => ExecutionOutcome::Finished,
         })
     }
 

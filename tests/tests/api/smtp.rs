@@ -16,6 +16,24 @@ async fn app_mailing_to(smtp: &SmtpServer) -> TestApp {
     .await
 }
 
+/// `accessd` mailing to `port` on this machine (where nothing may listen
+/// yet), retrying from `base` up to `cap` between tries, `attempts` times.
+async fn app_mailing_to_port(port: u16, base: &str, cap: &str, attempts: &str) -> TestApp {
+    let url = format!("smtp://127.0.0.1:{port}");
+    TestApp::spawn_with_env(
+        &[
+            "--mail-retry-base",
+            base,
+            "--mail-retry-cap",
+            cap,
+            "--mail-max-attempts",
+            attempts,
+        ],
+        &[("ACCESS_SMTP_URL", &url)],
+    )
+    .await
+}
+
 #[tokio::test]
 async fn an_invitation_arrives_over_smtp_as_multipart_mail_with_a_working_link() {
     // Arrange
@@ -224,19 +242,7 @@ async fn mail_is_paced_per_tenant_when_a_rate_is_set() {
 async fn mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_back() {
     // Arrange: accessd mails to a port where nothing listens yet.
     let port = SmtpServer::reserve_port();
-    let url = format!("smtp://127.0.0.1:{port}");
-    let app = TestApp::spawn_with_env(
-        &[
-            "--mail-retry-base",
-            "100ms",
-            "--mail-retry-cap",
-            "1s",
-            "--mail-max-attempts",
-            "30",
-        ],
-        &[("ACCESS_SMTP_URL", &url)],
-    )
-    .await;
+    let app = app_mailing_to_port(port, "100ms", "1s", "30").await;
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C1").await;
     app.invite(&key, "C1", "first@bob.example").await;
@@ -325,19 +331,7 @@ async fn mails_go_out_side_by_side_yet_an_invitation_never_overtakes_its_resend(
     // contact's two mails side by side in it, each retried on its own
     // timer.
     let port = SmtpServer::reserve_port();
-    let url = format!("smtp://127.0.0.1:{port}");
-    let app = TestApp::spawn_with_env(
-        &[
-            "--mail-retry-base",
-            "50ms",
-            "--mail-retry-cap",
-            "300ms",
-            "--mail-max-attempts",
-            "100",
-        ],
-        &[("ACCESS_SMTP_URL", &url)],
-    )
-    .await;
+    let app = app_mailing_to_port(port, "50ms", "300ms", "100").await;
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C1").await;
     let contacts = 16;
