@@ -1,100 +1,75 @@
 //! The distributed backend: the log as one NATS JetStream stream, shared by any
 //! number of `accessd` replicas and `mailerd` workers.
 //!
-//! ## Subjects
-//! - `<prefix>.ev.<tenant>.<aggregate>.<id>`: one subject per aggregate stream
-//!   (`contact.acme.01J…` is `access.ev.acme.contact.01J…`). The payload is the
-//!   postcard envelope; its global position is the JetStream sequence, so it is
-//!   stored as 0 and filled in on read. Headers: `Nats-Msg-Id` (the event id)
-//!   and `Access-Event-Type`. Other teams subscribe to `<prefix>.ev.>`, or
-//!   `<prefix>.ev.<tenant>.>` for one tenant.
-//! - `<prefix>.req.<sha256 of the request id, hex>`: what the log remembers of
-//!   one command (fingerprint, event count, reply), stored after its events.
+//! ## Subjects and frames
+//! Every message is a **frame** (`frame.rs`): whole envelopes of one scope,
+//! and the records of the commands that end in it. A scope is a tenant
+//! (`<prefix>.t.<tenant>`: all of its customers, contacts, invitations,
+//! slots and links) or one global stream (`<prefix>.g.<aggregate>.<id>`:
+//! an identity). An event's position is its message's sequence times 1000
+//! plus its place in the frame, so positions increase with gaps.
 //!
 //! ## Appends
-//! A command is one **atomic batch** (nats-server 2.12+, `allow_atomic`): its
-//! events, then its request record, all stored or none. Atomic batches were
-//! chosen over one message per command because each aggregate stream keeps
-//! its own subject, so optimistic concurrency is the server's own check:
-//! the first event of each stream carries `Nats-Expected-Last-Subject-Sequence`
-//! (the sequence of that stream's last event as read from the stream leader,
-//! or 0 for a new stream), and the request record expects its subject to be
-//! empty. So a request id is unique through the log itself, for ever, not only
-//! inside the server's duplicate window; `Nats-Msg-Id` on every message adds
-//! the window's de-duplication of re-sent batches on top.
+//! A command is, in the common case, **one plain publish**: a frame on its
+//! tenant's subject with `Nats-Expected-Last-Subject-Sequence`, the sequence
+//! that subject ended at when the command was checked. The server stores it
+//! only if nothing else reached the tenant since, so the checks made
+//! against this replica's knowledge (`write.rs`) hold: stream versions,
+//! and the request id's absence, for ever and not only within a window.
+//! Concurrent commands of one tenant share the next frame (group commit);
+//! different tenants' frames are in flight side by side. A command that
+//! spans scopes (an identity's stream, or an operator's request recorded
+//! under `<prefix>.t._`) is an **atomic batch** of one frame per scope, each
+//! subject's first message carrying its expected sequence.
 //!
-//! Positions increase but have gaps where request records sit.
+//! ## Reads
+//! The server can no longer hand out one stream by subject: each replica
+//! keeps a local index (`index.rs`) of every stream's events and every
+//! request record, filled in order from the log and checked link by link.
+//! A read waits until the index holds the replica's head; an append checks
+//! against the index and the replica's own writes it has not reached yet.
 //!
 //! ## Durability
-//! An append is acknowledged after the batch's publish ack: stored on a
-//! majority of the stream's replicas, and synced to disk when the servers run
-//! with `jetstream { sync_interval: always }` (see `deploy/nats/`).
+//! An append is acknowledged after the publish ack: stored on a majority of
+//! the stream's replicas, and synced to disk when the servers run with
+//! `jetstream { sync_interval: always }` (see `deploy/nats/`).
 
-mod append;
+mod frame;
+mod index;
 mod open;
 mod probe;
 mod read;
 mod settings;
 mod tail;
 mod vault;
+mod write;
 
 pub use settings::{NatsAuth, NatsSettings, connect_client};
 pub use vault::KvVault;
 
 use crate::log::{AppendError, AppendRequest, Committed, EventLog, LogError, RequestRecord};
 use access_catalogue::envelope::{Envelope, StreamId};
-use append::last_event;
+use async_nats::connection::State;
 use async_nats::jetstream::stream;
-use async_nats::{HeaderMap, connection::State};
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use serde::Deserialize;
 use std::sync::Arc;
+use std::time::Duration;
 use tail::feed;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-/// The server allows 1,000 messages per atomic batch; one is the request record.
-const MAX_EVENTS_PER_APPEND: usize = 999;
-/// Appends of one group commit, at most.
-const GROUP_APPENDS: usize = 256;
-/// Appends of a refused group retried at once (the server takes 50 batches
-/// in flight per stream).
-const ALONE_IN_FLIGHT: usize = 32;
+/// Events one append may carry (a frame's worth).
+const MAX_EVENTS_PER_APPEND: usize = frame::MAX_FRAME_EVENTS;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
 /// JetStream's error codes for a failed expected-sequence check (with and
-/// without the sequence in the message; a cluster answers with the second).
+/// without the sequence in the message; a cluster answers with the second,
+/// also while another write to the subject is still being agreed).
 const ERR_WRONG_LAST_SEQUENCE: [u64; 2] = [10071, 10164];
-/// JetStream's error code for a batch holding an already-stored message id.
-const ERR_DUPLICATE_IN_BATCH: u64 = 10201;
 
-/// What the log stores under a request id's subject.
-#[derive(Serialize, Deserialize)]
-struct StoredRequest {
-    fingerprint: [u8; 32],
-    events: u64,
-    reply: Vec<u8>,
-}
-
-/// One append's messages, and each stream's new last event: (stream,
-/// version, hash, index of its message).
-struct Sealed {
-    messages: Vec<(String, HeaderMap, Bytes)>,
-    lasts: Vec<(StreamId, u64, [u8; 32], usize)>,
-}
-
-/// A stream's last event as the stream leader has it.
-#[derive(Clone, Copy)]
-struct Head {
-    version: u64,
-    hash: [u8; 32],
-    sequence: u64,
-}
-
-/// The publish ack of a batch's commit, or its refusal.
+/// The publish ack of a message or a batch's commit, or its refusal.
 #[derive(Deserialize)]
 struct PubAck {
     #[serde(default)]
@@ -118,6 +93,7 @@ pub struct JetStreamLog {
     follower: JoinHandle<()>,
     prober: JoinHandle<()>,
     writer: JoinHandle<()>,
+    indexer: JoinHandle<()>,
 }
 
 /// What the log's handle and its writer task share.
@@ -127,10 +103,12 @@ struct Core {
     name: String,
     prefix: String,
     head: Arc<watch::Sender<u64>>,
-    /// The last event of streams recently read or written, so an append need
-    /// not ask the leader again. A stale entry costs a refused batch, never a
-    /// wrong write: the server checks every expected sequence.
-    heads: std::sync::Mutex<HashMap<StreamId, Head>>,
+    /// This replica's index of streams and request records.
+    index: index::Index,
+    /// Why the index stopped following the log, if it did (damage).
+    index_fault: std::sync::Mutex<Option<LogError>>,
+    /// How long one exchange with NATS, or a wait for the index, may take.
+    timeout: Duration,
     /// Whether JetStream answered the last probe with a leader and a quorum
     /// of current replicas: an append could be stored now.
     writable: std::sync::atomic::AtomicBool,
@@ -161,6 +139,7 @@ impl Drop for JetStreamLog {
         self.follower.abort();
         self.prober.abort();
         self.writer.abort();
+        self.indexer.abort();
     }
 }
 
@@ -198,6 +177,37 @@ fn connects(client: &async_nats::Client) -> u64 {
 }
 
 impl Core {
+    /// Waits until the index holds every message up to `seq` (at most the
+    /// timeout), or says why it cannot.
+    async fn indexed(&self, seq: u64) -> Result<(), LogError> {
+        let fault = || {
+            self.index_fault
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        };
+        if let Some(e) = fault() {
+            return Err(e);
+        }
+        let mut applied = self.index.watch();
+        match tokio::time::timeout(self.timeout, applied.wait_for(|a| *a >= seq)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(fault().unwrap_or_else(|| {
+                LogError::Unavailable(format!(
+                    "this replica's index of the log is behind (at message {}, not {seq}); retry shortly",
+                    self.index.applied()
+                ))
+            })),
+        }
+    }
+
+    /// Waits until the index holds everything up to this replica's head:
+    /// what it wrote and what it has seen of the others.
+    async fn caught_up(&self) -> Result<(), LogError> {
+        let head = *self.head.borrow();
+        self.indexed(frame::sequence_of(head)).await
+    }
+
     /// Whether the last probe, made on the current connection, found that
     /// JetStream could store an append.
     fn takes_appends(&self) -> bool {
@@ -238,56 +248,24 @@ impl EventLog for JetStreamLog {
     fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
         let request_id = request_id.to_owned();
         Box::pin(async move {
-            if let Some(why) = offline(&self.core.client) {
-                return Err(LogError::Unavailable(why));
-            }
-            self.core.record(&request_id).await
+            self.core.caught_up().await?;
+            self.core.index.request(&request_id)
         })
     }
 
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
-        let subject = self.core.subject_of(stream);
         let stream = stream.clone();
         Box::pin(async move {
-            if let Some(why) = offline(&self.core.client) {
-                return Err(LogError::Unavailable(why));
-            }
-            let mut out: Vec<Envelope> = Vec::new();
-            loop {
-                let from = out.last().map_or(1, |e| e.position + 1);
-                let (batch, _, more) = self
-                    .core
-                    .direct_batch(from, Some(&subject), READ_BATCH)
-                    .await?;
-                out.extend(batch);
-                if !more {
-                    break;
-                }
-            }
-            // A stream whose chain is broken is refused, never decided on.
+            self.core.caught_up().await?;
+            let out = self.core.index.stream(&stream)?;
+            // The index checked each link as it went in; what is read back
+            // from its disk is checked again, never decided on if broken.
             access_catalogue::chain::verify_stream(&out).map_err(|d| {
                 LogError::Damaged(access_catalogue::damage::Damage {
-                    place: format!("the JetStream stream of subject {subject}"),
+                    place: "this replica's index of the JetStream log".into(),
                     ..d
                 })
             })?;
-            if let Some(last) = out.last() {
-                let mut heads = self.core.lock_heads();
-                // A read that began before a commit must not undo its head.
-                if heads
-                    .get(&stream)
-                    .is_none_or(|h| h.version < last.stream_version)
-                {
-                    heads.insert(
-                        stream,
-                        Head {
-                            version: last.stream_version,
-                            hash: last.hash,
-                            sequence: last.position,
-                        },
-                    );
-                }
-            }
             Ok(out)
         })
     }
@@ -297,17 +275,22 @@ impl EventLog for JetStreamLog {
             if let Some(why) = offline(&self.core.client) {
                 return Err(LogError::Unavailable(why));
             }
-            let mut from = from.max(1);
+            let from = from.max(1);
+            let max = max.max(1);
+            let mut seq = frame::sequence_of(from).max(1);
             loop {
-                let (batch, last, more) = self
-                    .core
-                    .direct_batch(from, None, max.clamp(1, READ_BATCH))
-                    .await?;
-                // A batch of request records only: look further.
-                if !batch.is_empty() || !more {
-                    return Ok(batch);
+                let (frames, last, more) = self.core.direct_batch(seq, READ_BATCH.min(max)).await?;
+                let out: Vec<Envelope> = frames
+                    .into_iter()
+                    .flat_map(|(_, _, f)| f.envelopes)
+                    .filter(|e| e.position >= from)
+                    .take(max)
+                    .collect();
+                // Only messages without events (or before `from`): look further.
+                if !out.is_empty() || !more {
+                    return Ok(out);
                 }
-                from = last + 1;
+                seq = last + 1;
             }
         })
     }
@@ -321,7 +304,6 @@ impl EventLog for JetStreamLog {
         tokio::spawn(feed(
             self.core.client.clone(),
             self.core.stream.clone(),
-            format!("{}.ev.>", self.core.prefix),
             from.max(1),
             self.core.head.subscribe(),
             tx,
@@ -340,7 +322,8 @@ impl EventLog for JetStreamLog {
                 .info()
                 .await
                 .map_err(|e| storage("reading the log's head", e))?;
-            advance(&self.core.head, last_event(info.state.last_sequence));
+            let last = self.core.last_event(info.state.last_sequence).await?;
+            advance(&self.core.head, last);
             Ok(*self.core.head.borrow())
         })
     }
@@ -349,6 +332,7 @@ impl EventLog for JetStreamLog {
         // A writer task that ended takes no more appends either.
         self.core.client.connection_state() == State::Connected
             && !self.writer.is_finished()
+            && !self.indexer.is_finished()
             && self.core.takes_appends()
     }
 }

@@ -1,10 +1,12 @@
 //! Opening (or creating and checking) the log's stream, and seeding it.
 
-use super::append::{last_event, write_groups};
-use super::tail::{follow_head, probe_appends};
-use super::{Core, JetStreamLog, NatsSettings, connect_client, connects, probe, storage};
+use super::frame::{self, EVENTS_HEADER, Frame};
+use super::index::Index;
+use super::tail::{follow_head, follow_index, probe_appends};
+use super::write::write_frames;
+use super::{Core, JetStreamLog, NatsSettings, advance, connect_client, connects, probe, storage};
 use crate::log::LogError;
-use access_catalogue::envelope::{Envelope, StreamId};
+use access_catalogue::envelope::Envelope;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
@@ -28,7 +30,11 @@ impl JetStreamLog {
         let mut js = jetstream::new(client.clone());
         js.set_timeout(settings.timeout);
         let prefix = settings.prefix.clone();
-        let subjects = vec![format!("{prefix}.ev.>"), format!("{prefix}.req.>")];
+        let subjects = vec![
+            format!("{prefix}.t.>"),
+            format!("{prefix}.g.>"),
+            format!("{prefix}.probe"),
+        ];
         let config = stream::Config {
             name: settings.stream.clone(),
             description: Some("customer portal access: event log".into()),
@@ -63,6 +69,13 @@ impl JetStreamLog {
             .await
             .map_err(|e| storage("reading the stream's settings", e))?
             .clone();
+        if info.config.subjects.contains(&format!("{prefix}.ev.>")) {
+            return Err(LogError::Storage(format!(
+                "stream {} holds the log in the earlier layout (a message per event); \
+                 export an archive with the build that wrote it and restore it into a new stream",
+                settings.stream
+            )));
+        }
         if !info.config.allow_atomic_publish
             || !subjects.iter().all(|s| info.config.subjects.contains(s))
         {
@@ -72,35 +85,39 @@ impl JetStreamLog {
                 settings.stream, subjects
             )));
         }
-        let start = last_event(info.state.last_sequence);
-        let head = std::sync::Arc::new(watch::Sender::new(start));
-        let follower = tokio::spawn(follow_head(
-            client.clone(),
-            stream.clone(),
-            format!("{prefix}.ev.>"),
-            head.clone(),
-        ));
+        // The index names the stream it was built from, by name and birth:
+        // a stream made again under the same name starts it again.
+        let built_from = format!("{}@{}", settings.stream, info.created);
+        let index = Index::open(settings.index_dir.as_deref(), &built_from)?;
+        let head = std::sync::Arc::new(watch::Sender::new(0));
         let connected_times = connects(&client);
         let core = Arc::new(Core {
-            client,
-            stream,
+            client: client.clone(),
+            stream: stream.clone(),
             name: settings.stream.clone(),
             prefix,
-            head,
-            heads: Default::default(),
+            head: head.clone(),
+            index,
+            index_fault: Default::default(),
+            timeout: settings.timeout,
             writable: std::sync::atomic::AtomicBool::new(probe::writable(&info)),
             probed_on: std::sync::atomic::AtomicU64::new(connected_times),
             also: Default::default(),
         });
+        let start = core.last_event(info.state.last_sequence).await?;
+        advance(&head, start);
+        let follower = tokio::spawn(follow_head(client, stream, head));
+        let indexer = tokio::spawn(follow_index(core.clone()));
         let prober = tokio::spawn(probe_appends(core.clone(), settings.timeout));
         let (jobs, queue) = mpsc::channel(4096);
-        let writer = tokio::spawn(write_groups(core.clone(), queue));
+        let writer = tokio::spawn(write_frames(core.clone(), queue));
         Ok(JetStreamLog {
             core,
             jobs,
             follower,
             prober,
             writer,
+            indexer,
         })
     }
 
@@ -116,11 +133,6 @@ impl JetStreamLog {
                 stream: other,
                 subject,
             });
-    }
-
-    /// The subject of one aggregate stream.
-    pub fn subject_of(&self, stream: &StreamId) -> String {
-        self.core.subject_of(stream)
     }
 
     /// Seeds an empty stream with a whole log (a restored backup, an
@@ -145,29 +157,42 @@ impl JetStreamLog {
         let js = jetstream::new(self.core.client.clone());
         let mut pending = Vec::new();
         let mut written = 0u64;
-        for mut envelope in envelopes {
-            envelope.position = 0;
-            let mut headers = HeaderMap::new();
-            headers.insert("Nats-Msg-Id", envelope.event_id.to_string().as_str());
-            headers.insert("Access-Event-Type", envelope.event_type.as_str());
-            let subject = self.core.subject_of(&envelope.stream);
-            let ack = js
-                .publish_with_headers(subject, headers, Bytes::from(envelope.encode()))
-                .await
-                .map_err(|e| LogError::Unavailable(e.to_string()))?;
-            pending.push(ack);
-            written += 1;
+        // Consecutive events of one scope share a frame; the order is kept.
+        let mut open: Option<(String, Frame)> = None;
+        let mut envelopes = envelopes.into_iter();
+        loop {
+            let next = envelopes.next();
+            let subject = next
+                .as_ref()
+                .map(|e| frame::scope_of(&self.core.prefix, &e.stream));
+            let full = open.as_ref().is_some_and(|(s, f)| {
+                Some(s) != subject.as_ref() || f.envelopes.len() >= 64 || f.size() > 256 * 1024
+            });
+            if full && let Some((s, f)) = open.take() {
+                let mut headers = HeaderMap::new();
+                headers.insert(EVENTS_HEADER, f.envelopes.len().to_string().as_str());
+                let ack = js
+                    .publish_with_headers(s, headers, Bytes::from(f.encode()))
+                    .await
+                    .map_err(|e| LogError::Unavailable(e.to_string()))?;
+                pending.push(ack);
+            }
             // Acks in order, a window at a time: the log's order is kept.
-            if pending.len() >= 256 {
+            if pending.len() >= 256 || next.is_none() {
                 for ack in pending.drain(..) {
                     ack.await
                         .map_err(|e| LogError::Unavailable(e.to_string()))?;
                 }
             }
-        }
-        for ack in pending {
-            ack.await
-                .map_err(|e| LogError::Unavailable(e.to_string()))?;
+            let (Some(mut envelope), Some(subject)) = (next, subject) else {
+                break;
+            };
+            envelope.position = 0;
+            open.get_or_insert_with(|| (subject, Frame::default()))
+                .1
+                .envelopes
+                .push(envelope.encode());
+            written += 1;
         }
         Ok(written)
     }

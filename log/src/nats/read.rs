@@ -1,100 +1,29 @@
-//! Reads: request records, stream heads and direct-get batches.
+//! Reads from the server: direct-get batches of frames, and where the last
+//! event is.
 
-use super::{Core, Head, StoredRequest, storage, unavailable};
-use crate::log::{AppendError, LogError, RequestRecord};
-use access_catalogue::chain::GENESIS;
-use access_catalogue::envelope::{Envelope, StreamId};
-use async_nats::jetstream::stream;
+use super::frame::{self, EVENTS_HEADER, ReadFrame};
+use super::{Core, storage};
+use crate::log::LogError;
 use bytes::Bytes;
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
+/// Messages looked at, at most, going back from the last for one with events.
+const LOOK_BACK: u64 = 1_000;
+
+/// The frames of one direct-get batch: sequence, subject, frame.
+pub(super) type Frames = Vec<(u64, String, ReadFrame)>;
+
 impl Core {
-    pub(super) fn subject_of(&self, stream: &StreamId) -> String {
-        format!(
-            "{}.ev.{}.{}.{}",
-            self.prefix,
-            stream.tenant(),
-            stream.aggregate().as_str(),
-            stream.id()
-        )
-    }
-
-    pub(super) fn request_subject(&self, request_id: &str) -> String {
-        format!(
-            "{}.req.{}",
-            self.prefix,
-            hex::encode(Sha256::digest(request_id.as_bytes()))
-        )
-    }
-
-    pub(super) async fn stream_head(&self, stream: &StreamId) -> Result<Head, AppendError> {
-        match self
-            .stream
-            .get_last_raw_message_by_subject(&self.subject_of(stream))
-            .await
-        {
-            Ok(m) => {
-                let e = Envelope::decode(&m.payload)
-                    .map_err(|e| unavailable("reading a stream's head", e))?;
-                Ok(Head {
-                    version: e.stream_version,
-                    hash: e.hash,
-                    sequence: m.sequence,
-                })
-            }
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(Head {
-                version: 0,
-                hash: GENESIS,
-                sequence: 0,
-            }),
-            Err(e) => Err(unavailable("reading a stream's head", e)),
-        }
-    }
-
-    pub(super) async fn record(&self, request_id: &str) -> Result<Option<RequestRecord>, LogError> {
-        match self
-            .stream
-            .get_last_raw_message_by_subject(&self.request_subject(request_id))
-            .await
-        {
-            Ok(m) => {
-                let stored: StoredRequest =
-                    postcard::from_bytes(&m.payload).map_err(|e| LogError::Corrupt {
-                        position: m.sequence,
-                        reason: e.to_string(),
-                    })?;
-                Ok(Some(RequestRecord {
-                    fingerprint: stored.fingerprint,
-                    first_position: m.sequence.saturating_sub(stored.events),
-                    last_position: m.sequence.saturating_sub(1),
-                    reply: stored.reply,
-                }))
-            }
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(e) => Err(storage("reading a request record", e)),
-        }
-    }
-
     /// Up to `max` messages from sequence `from` on, read in one direct-get
-    /// batch: those of `subject` if given, else every event (request records
-    /// skipped here: a wildcard filter costs the server a scan of every
-    /// subject it knows, some 0.5 s a batch at a million streams). Returns
-    /// the events, the last sequence looked at, and whether more follow.
+    /// batch and decoded. Returns the frames, the last sequence looked at,
+    /// and whether more follow.
     pub(super) async fn direct_batch(
         &self,
         from: u64,
-        subject: Option<&str>,
         max: usize,
-    ) -> Result<(Vec<Envelope>, u64, bool), LogError> {
-        let request = match subject {
-            Some(subject) => {
-                serde_json::json!({ "seq": from, "next_by_subj": subject, "batch": max })
-            }
-            None => serde_json::json!({ "seq": from, "batch": max }),
-        };
-        let records = format!("{}.req.", self.prefix);
+    ) -> Result<(Frames, u64, bool), LogError> {
+        let request = serde_json::json!({ "seq": from, "batch": max });
         let mut last = from.saturating_sub(1);
         let inbox = self.client.new_inbox();
         let mut replies = self
@@ -125,20 +54,18 @@ impl Core {
             };
             match message.status.map(u16::from) {
                 None => {
-                    let position = header("Nats-Sequence")
+                    let seq = header("Nats-Sequence")
                         .and_then(|s| s.parse::<u64>().ok())
                         .ok_or_else(|| LogError::Storage("a read without a sequence".into()))?;
-                    last = last.max(position);
-                    if header("Nats-Subject").is_some_and(|s| s.starts_with(&records)) {
-                        continue;
-                    }
-                    let mut envelope =
-                        Envelope::decode(&message.payload).map_err(|e| LogError::Corrupt {
-                            position,
-                            reason: e.to_string(),
-                        })?;
-                    envelope.position = position;
-                    out.push(envelope);
+                    let subject = header("Nats-Subject").unwrap_or_default();
+                    last = last.max(seq);
+                    let frame = frame::decode(&message.payload, seq).map_err(|reason| {
+                        LogError::Corrupt {
+                            position: frame::position(seq, 0),
+                            reason,
+                        }
+                    })?;
+                    out.push((seq, subject, frame));
                 }
                 Some(204) => {
                     let pending = header("Nats-Num-Pending")
@@ -160,5 +87,29 @@ impl Core {
                 }
             }
         }
+    }
+
+    /// The position of the last event at or before the message `seq` (0 if
+    /// none): the log's head when `seq` is its last message. A message with
+    /// no events (an operator's request record) sends the look further back.
+    pub(super) async fn last_event(&self, mut seq: u64) -> Result<u64, LogError> {
+        let floor = seq.saturating_sub(LOOK_BACK);
+        while seq > floor {
+            let message = self
+                .stream
+                .direct_get(seq)
+                .await
+                .map_err(|e| storage("reading the log's last message", e))?;
+            let events = message
+                .headers
+                .get(EVENTS_HEADER)
+                .and_then(|v| v.as_str().parse::<usize>().ok())
+                .unwrap_or(0);
+            if events > 0 {
+                return Ok(frame::position(seq, events - 1));
+            }
+            seq -= 1;
+        }
+        Ok(0)
     }
 }

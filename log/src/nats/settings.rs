@@ -63,6 +63,9 @@ pub struct NatsSettings {
     pub duplicate_window: Duration,
     /// The name this client shows in the server's connection list.
     pub client_name: String,
+    /// Where this process keeps its index of the log (a cache it rebuilds
+    /// from the log when missing); a temporary directory when unset.
+    pub index_dir: Option<PathBuf>,
 }
 
 impl NatsSettings {
@@ -80,6 +83,7 @@ impl NatsSettings {
             timeout: Duration::from_secs(5),
             duplicate_window: Duration::from_secs(120),
             client_name: "access".into(),
+            index_dir: None,
         }
     }
 }

@@ -1,11 +1,13 @@
 //! Following the log: the probe of whether it takes appends, the head,
 //! and the feed every consumer reads.
 
-use super::append::last_event;
+use super::frame::{self, EVENTS_HEADER};
+use super::index::Applied;
 use super::{Core, advance, connects, offline, probe, storage};
 use crate::log::LogError;
 use access_catalogue::envelope::Envelope;
 use async_nats::jetstream::{self, stream};
+use futures::FutureExt;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +28,7 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
     let timeout = timeout.min(Duration::from_secs(2));
     let main = probe::Probed {
         stream: core.stream.clone(),
-        subject: format!("{}.req.probe", core.prefix),
+        subject: format!("{}.probe", core.prefix),
     };
     loop {
         let pause = if core.writable.load(Ordering::Relaxed) {
@@ -40,7 +42,9 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
         if offline(&core.client).is_none()
             && let Some(last) = probe::takes_appends(&core.client, &main, timeout).await
         {
-            advance(&core.head, last_event(last));
+            if let Ok(position) = core.last_event(last).await {
+                advance(&core.head, position);
+            }
             ok = true;
         }
         let others = core.also.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -65,18 +69,16 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
     }
 }
 
-/// Keeps `head` at the last event's sequence, through reconnects.
+/// Keeps `head` at the last event's position, through reconnects.
 pub(super) async fn follow_head(
     client: async_nats::Client,
     stream: stream::Stream,
-    filter: String,
     head: std::sync::Arc<watch::Sender<u64>>,
 ) {
     loop {
-        let from = *head.borrow() + 1;
+        let from = frame::sequence_of(*head.borrow()) + 1;
         let config = jetstream::consumer::push::OrderedConfig {
             deliver_subject: client.new_inbox(),
-            filter_subject: filter.clone(),
             headers_only: true,
             deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: from,
@@ -87,8 +89,14 @@ pub(super) async fn follow_head(
             Ok(consumer) => match consumer.messages().await {
                 Ok(mut messages) => {
                     while let Some(Ok(m)) = messages.next().await {
-                        if let Ok(info) = m.info() {
-                            advance(&head, info.stream_sequence);
+                        let events = m
+                            .headers
+                            .as_ref()
+                            .and_then(|h| h.get(EVENTS_HEADER))
+                            .and_then(|v| v.as_str().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if let (Ok(info), true) = (m.info(), events > 0) {
+                            advance(&head, frame::position(info.stream_sequence, events - 1));
                         }
                     }
                 }
@@ -103,76 +111,191 @@ pub(super) async fn follow_head(
 /// How long the feed may be silent while the log's head is past it.
 const FEED_SILENCE: Duration = Duration::from_secs(2);
 
-/// Sends every event from `from` on into `tx`, in order, through reconnects,
-/// until the receiver goes away.
+/// Sends every event from position `from` on into `tx`, in order, through
+/// reconnects, until the receiver goes away.
 pub(super) async fn feed(
     client: async_nats::Client,
     stream: stream::Stream,
-    filter: String,
-    mut from: u64,
+    from: u64,
     head: watch::Receiver<u64>,
     tx: mpsc::Sender<Result<Envelope, LogError>>,
 ) {
+    let mut from = from;
     loop {
-        let config = jetstream::consumer::push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            filter_subject: filter.clone(),
-            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: from,
+        let failure = match frames(
+            &client,
+            &stream,
+            frame::sequence_of(from).max(1),
+            &head,
+            |seq, _, m| {
+                let read = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
+                    position: frame::position(seq, 0),
+                    reason,
+                })?;
+                Ok(read.envelopes)
             },
-            ..Default::default()
-        };
-        let failure = match stream.create_consumer(config).await {
-            Ok(consumer) => match consumer.messages().await {
-                Ok(mut messages) => loop {
-                    let next = tokio::select! {
-                        next = messages.next() => next,
-                        // Silent while the log has moved past it: the
-                        // consumer was lost across a reconnect (the client
-                        // can take many seconds to notice); make a new one.
-                        _ = tokio::time::sleep(FEED_SILENCE) => {
-                            if *head.borrow() >= from {
-                                break LogError::Unavailable(format!(
-                                    "the log's feed is silent at {from} while the head is past it; resubscribing"
-                                ));
+        )
+        .await
+        {
+            Ok(mut messages) => loop {
+                match messages.recv().await {
+                    Some(Ok(envelopes)) => {
+                        for e in envelopes {
+                            if e.position < from {
+                                continue;
                             }
-                            continue;
-                        }
-                    };
-                    let Some(next) = next else {
-                        break LogError::Storage("the log's feed ended".into());
-                    };
-                    let m = match next {
-                        Ok(m) => m,
-                        Err(e) => break storage("the log's feed", e),
-                    };
-                    let Ok(position) = m.info().map(|i| i.stream_sequence) else {
-                        break LogError::Storage("a fed message without its place".into());
-                    };
-                    match Envelope::decode(&m.payload) {
-                        Ok(mut e) => {
-                            e.position = position;
-                            from = position + 1;
+                            from = e.position + 1;
                             if tx.send(Ok(e)).await.is_err() {
                                 return;
                             }
                         }
-                        // Never step over an event: report it and start
-                        // again at the same place (a newer build may read it).
-                        Err(e) => {
-                            break LogError::Corrupt {
-                                position,
-                                reason: e.to_string(),
-                            };
-                        }
                     }
-                },
-                Err(e) => storage("following the log", e),
+                    // Never step over an event: report it and start again at
+                    // the same place (a newer build may read it).
+                    Some(Err(e)) => break e,
+                    None => break LogError::Storage("the log's feed ended".into()),
+                }
             },
-            Err(e) => storage("following the log", e),
+            Err(e) => e,
         };
         if tx.send(Err(failure)).await.is_err() {
             return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Follows the stream's messages from sequence `from` on with an ordered
+/// consumer, each decoded by `decode` (its sequence, subject and payload),
+/// into the channel returned; an error ends it (the caller starts again).
+/// A consumer silent while the head is past it is taken for lost.
+async fn frames<T: Send + 'static>(
+    client: &async_nats::Client,
+    stream: &stream::Stream,
+    from: u64,
+    head: &watch::Receiver<u64>,
+    decode: impl Fn(u64, &str, &[u8]) -> Result<T, LogError> + Send + 'static,
+) -> Result<mpsc::Receiver<Result<T, LogError>>, LogError> {
+    let config = jetstream::consumer::push::OrderedConfig {
+        deliver_subject: client.new_inbox(),
+        deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: from,
+        },
+        ..Default::default()
+    };
+    let consumer = stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| storage("following the log", e))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| storage("following the log", e))?;
+    let (tx, rx) = mpsc::channel(64);
+    let head = head.clone();
+    tokio::spawn(async move {
+        let mut next_seq = from;
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next,
+                // Silent while the log has moved past it: the consumer was
+                // lost across a reconnect (the client can take many seconds
+                // to notice); the caller makes a new one.
+                _ = tokio::time::sleep(FEED_SILENCE) => {
+                    if frame::sequence_of(*head.borrow()) >= next_seq {
+                        let _ = tx.send(Err(LogError::Unavailable(format!(
+                            "the log's feed is silent at message {next_seq} while the head is past it; resubscribing"
+                        )))).await;
+                        return;
+                    }
+                    if tx.is_closed() {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let item = match next {
+                None => Err(LogError::Storage("the log's feed ended".into())),
+                Some(Err(e)) => Err(storage("the log's feed", e)),
+                Some(Ok(m)) => match m.info().map(|i| i.stream_sequence) {
+                    Err(_) => Err(LogError::Storage("a fed message without its place".into())),
+                    Ok(seq) => {
+                        next_seq = seq + 1;
+                        decode(seq, m.subject.as_str(), &m.payload)
+                    }
+                },
+            };
+            let stop = item.is_err();
+            if tx.send(item).await.is_err() || stop {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Fills the index from the log, in order, through reconnects; stops for
+/// good on damage, which every read and append then reports.
+pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
+    loop {
+        let from = core.index.applied() + 1;
+        let head = core.head.subscribe();
+        let failure = match frames(
+            &core.client,
+            &core.stream,
+            from,
+            &head,
+            |seq, subject, m| {
+                let frame = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
+                    position: frame::position(seq, 0),
+                    reason,
+                })?;
+                Ok(Applied {
+                    seq,
+                    subject: subject.to_owned(),
+                    frame,
+                })
+            },
+        )
+        .await
+        {
+            Ok(mut messages) => loop {
+                let Some(first) = messages.recv().await else {
+                    break LogError::Storage("the log's feed ended".into());
+                };
+                let mut batch = Vec::new();
+                let mut failed = None;
+                let mut next = Some(first);
+                // What has arrived goes in together: one commit for many
+                // messages while catching up.
+                while let Some(item) = next {
+                    match item {
+                        Ok(a) => batch.push(a),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                    if batch.len() >= 256 {
+                        break;
+                    }
+                    next = messages.recv().now_or_never().flatten();
+                }
+                let applied = core.index.apply(&batch);
+                match (applied, failed) {
+                    (Err(e), _) | (Ok(()), Some(e)) => break e,
+                    (Ok(()), None) => {}
+                }
+            },
+            Err(e) => e,
+        };
+        match failure {
+            LogError::Damaged(_) | LogError::Corrupt { .. } => {
+                tracing::error!(error = %failure, "the log's index stops: the log is damaged");
+                *core.index_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(failure);
+                return;
+            }
+            other => tracing::warn!(error = %other, "following the log for the index; retrying"),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
