@@ -67,12 +67,10 @@ fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
 }
 
-/// One message to apply: its sequence, subject and frame.
+/// One message to apply: its sequence and frame.
 pub(crate) struct Applied {
     /// The message's sequence.
     pub seq: u64,
-    /// Its subject (the scope).
-    pub subject: String,
     /// What it holds.
     pub frame: ReadFrame,
 }
@@ -292,7 +290,6 @@ mod tests {
         let n = envelopes.len() as u32;
         Applied {
             seq,
-            subject: "access.t.acme".into(),
             frame: ReadFrame {
                 envelopes,
                 requests: request

@@ -86,6 +86,22 @@ struct ApiError {
     description: String,
 }
 
+/// The events one message of the log holds, placed at its sequence `seq`:
+/// for consumers of the stream of their own (the mailers' shared one).
+pub fn events_of(payload: &[u8], seq: u64) -> Result<Vec<Envelope>, LogError> {
+    frame::decode(payload, seq)
+        .map(|f| f.envelopes)
+        .map_err(|reason| LogError::Corrupt {
+            position: frame::position(seq, 0),
+            reason,
+        })
+}
+
+/// The subjects of every tenant's messages (everything but global streams).
+pub fn tenant_subjects(prefix: &str) -> String {
+    format!("{prefix}.t.>")
+}
+
 /// The event log on a JetStream stream.
 pub struct JetStreamLog {
     core: Arc<Core>,

@@ -127,7 +127,7 @@ pub(super) async fn feed(
             &stream,
             frame::sequence_of(from).max(1),
             &head,
-            |seq, _, m| {
+            |seq, m| {
                 let read = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
                     position: frame::position(seq, 0),
                     reason,
@@ -166,7 +166,7 @@ pub(super) async fn feed(
 }
 
 /// Follows the stream's messages from sequence `from` on with an ordered
-/// consumer, each decoded by `decode` (its sequence, subject and payload),
+/// consumer, each decoded by `decode` (its sequence and payload),
 /// into the channel returned; an error ends it (the caller starts again).
 /// A consumer silent while the head is past it is taken for lost.
 async fn frames<T: Send + 'static>(
@@ -174,7 +174,7 @@ async fn frames<T: Send + 'static>(
     stream: &stream::Stream,
     from: u64,
     head: &watch::Receiver<u64>,
-    decode: impl Fn(u64, &str, &[u8]) -> Result<T, LogError> + Send + 'static,
+    decode: impl Fn(u64, &[u8]) -> Result<T, LogError> + Send + 'static,
 ) -> Result<mpsc::Receiver<Result<T, LogError>>, LogError> {
     let config = jetstream::consumer::push::OrderedConfig {
         deliver_subject: client.new_inbox(),
@@ -221,7 +221,7 @@ async fn frames<T: Send + 'static>(
                     Err(_) => Err(LogError::Storage("a fed message without its place".into())),
                     Ok(seq) => {
                         next_seq = seq + 1;
-                        decode(seq, m.subject.as_str(), &m.payload)
+                        decode(seq, &m.payload)
                     }
                 },
             };
@@ -245,16 +245,12 @@ pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
             &core.stream,
             from,
             &head,
-            |seq, subject, m| {
+            |seq, m| {
                 let frame = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
                     position: frame::position(seq, 0),
                     reason,
                 })?;
-                Ok(Applied {
-                    seq,
-                    subject: subject.to_owned(),
-                    frame,
-                })
+                Ok(Applied { seq, frame })
             },
         )
         .await

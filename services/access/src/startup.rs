@@ -108,8 +108,12 @@ impl Application {
             .then(|| tokio::task::spawn_blocking(load_models.clone()));
         let mut file_vault = None;
         let (log, vault): (Arc<dyn EventLog>, Arc<dyn Vault>) = match nats {
-            Some(settings) => {
+            Some(mut settings) => {
                 tracing::info!(url = %settings.url, stream = %settings.stream, "event log on NATS JetStream");
+                // The replica's index of the log lives with its read models:
+                // a restart goes on from where it was instead of reading the
+                // whole log again.
+                settings.index_dir.get_or_insert_with(|| dir.join("log-index"));
                 let client = connect_client(&settings)
                     .await
                     .context("connecting to NATS")?;

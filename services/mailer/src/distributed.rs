@@ -30,6 +30,7 @@ use crate::facts::Facts;
 use crate::state::Core;
 use crate::worker::{MailerConfig, Mode};
 use access_catalogue::Envelope;
+use access_catalogue::envelope::Aggregate;
 use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
@@ -129,10 +130,9 @@ pub async fn run(
             pull::Config {
                 durable_name: Some(work.consumer.clone()),
                 description: Some("customer portal access: mail to send".into()),
-                filter_subjects: vec![
-                    format!("{prefix}.ev.*.contact.>"),
-                    format!("{prefix}.ev.*.invitation.>"),
-                ],
+                // Contacts and invitations are a tenant's: every message of
+                // a tenant, of which their events are taken.
+                filter_subjects: vec![access_log::nats::tenant_subjects(prefix)],
                 ack_policy: jetstream::consumer::AckPolicy::Explicit,
                 ack_wait: work.ack_wait,
                 max_deliver: -1,
@@ -237,7 +237,10 @@ async fn dispatch(
     fold: &mut JoinHandle<Option<Damage>>,
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // Messages in hand, and mails being sent: a message can hold many
+    // mails, and a crash repeats at most the mails being sent.
     let slots = Arc::new(Semaphore::new(in_flight));
+    let sending = Arc::new(Semaphore::new(in_flight));
     let mut order = StreamOrder::default();
     let mut tasks = JoinSet::new();
     let outcome = loop {
@@ -290,17 +293,33 @@ async fn dispatch(
             };
             // The pull asked for no more than there are permits.
             let Some(slot) = permits.pop() else { break };
-            let (after, done) = order.enter(message.subject.as_str());
-            let bench = bench.clone();
+            let mails = match mails_of(&message) {
+                Ok(mails) => mails,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a message this build cannot read; no mail");
+                    let _ = ack(&message).await;
+                    continue;
+                }
+            };
+            // Entered in the log's order, so one stream's mails keep it.
+            let mails: Vec<_> = mails
+                .into_iter()
+                .map(|e| {
+                    let (after, done) = order.enter(e.stream.as_str());
+                    (e, after, done)
+                })
+                .collect();
+            let (bench, sending) = (bench.clone(), sending.clone());
             tasks.spawn(async move {
-                if let Err(e) = handle_one(&bench, &message, after).await {
-                    // Left unacked with a pause: it comes round again, here or elsewhere.
+                if let Err(e) = handle_message(&bench, &message, mails, &sending).await {
+                    // Left unacked with a pause: it comes round again, here or
+                    // elsewhere; the ledger keeps what was sent.
                     tracing::error!(error = ?e, "mail step failed; the event will be retried");
                     let _ = message
                         .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
                         .await;
                 }
-                drop((slot, done));
+                drop(slot);
             });
         }
         if *shutdown.borrow() {
@@ -359,21 +378,50 @@ impl StreamOrder {
     }
 }
 
-/// Sends (or finds already sent) the mail one event calls for, records it in
-/// the shared ledger, reports it, and acks; telling the server it is still
-/// at work every third of the ack wait throughout, so that only a dead
-/// worker's mail moves on.
-async fn handle_one(
+/// The events of a pulled message that can call for mail: its contacts'
+/// and invitations'.
+fn mails_of(message: &jetstream::Message) -> anyhow::Result<Vec<Envelope>> {
+    let seq = message
+        .info()
+        .map_err(|e| anyhow::anyhow!("a message without its place: {e}"))?
+        .stream_sequence;
+    let events = access_log::nats::events_of(&message.payload, seq)?;
+    Ok(events
+        .into_iter()
+        .filter(|e| matches!(e.stream.aggregate(), Aggregate::Contact | Aggregate::Invitation))
+        .collect())
+}
+
+/// Sends (or finds already sent) the mail each of a message's events calls
+/// for, each in its stream's turn and with a sending slot, records them in
+/// the shared ledger, reports them, and acks the message once all are done;
+/// telling the server it is still at work every third of the ack wait
+/// throughout, so that only a dead worker's message moves on.
+async fn handle_message(
     bench: &Bench,
     message: &jetstream::Message,
-    after: Option<Turn>,
+    mails: Vec<(Envelope, Option<Turn>, InHand)>,
+    sending: &Semaphore,
 ) -> anyhow::Result<()> {
+    let delivered = message
+        .info()
+        .map_err(|e| anyhow::anyhow!("a message without its place: {e}"))?
+        .delivered;
     let work = async {
-        if let Some(before) = after {
-            // Done or dropped: either way its turn is over.
-            let _ = before.await;
+        let each = mails.into_iter().map(|(envelope, after, hand)| async move {
+            if let Some(before) = after {
+                // Done or dropped: either way its turn is over.
+                let _ = before.await;
+            }
+            let _slot = sending.acquire().await?;
+            let done = work_one(bench, envelope, delivered).await;
+            drop(hand);
+            done
+        });
+        for done in futures::future::join_all(each).await {
+            done?;
         }
-        work_one(bench, message).await
+        ack(message).await
     };
     tokio::pin!(work);
     let mut alive = tokio::time::interval(bench.ack_wait / 3);
@@ -388,20 +436,8 @@ async fn handle_one(
     }
 }
 
-async fn work_one(bench: &Bench, message: &jetstream::Message) -> anyhow::Result<()> {
+async fn work_one(bench: &Bench, envelope: Envelope, delivered: i64) -> anyhow::Result<()> {
     let Bench { core, ledger, .. } = bench;
-    let info = message
-        .info()
-        .map_err(|e| anyhow::anyhow!("a message without its place: {e}"))?;
-    let (position, delivered) = (info.stream_sequence, info.delivered);
-    let mut envelope = match Envelope::decode(&message.payload) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(position, error = %e, "an event this build cannot read; no mail");
-            return ack(message).await;
-        }
-    };
-    envelope.position = position;
     // Mailed only if the log's verified copy of its stream holds it.
     core.facts.holds(&envelope).await?;
     let id = envelope.event_id.simple().to_string();
@@ -447,7 +483,7 @@ async fn work_one(bench: &Bench, message: &jetstream::Message) -> anyhow::Result
             wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
-    ack(message).await
+    Ok(())
 }
 
 async fn ack(message: &jetstream::Message) -> anyhow::Result<()> {
