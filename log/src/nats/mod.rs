@@ -205,6 +205,18 @@ impl Core {
         if let Some(e) = fault() {
             return Err(e);
         }
+        if self.index.applied() >= seq {
+            return Ok(());
+        }
+        // Cut off, the index cannot move: say so at once, not after a wait.
+        if let Some(why) = offline(&self.client) {
+            return Err(LogError::Unavailable(why));
+        }
+        if !self.takes_appends() {
+            return Err(LogError::Unavailable(
+                "JetStream cannot be reached now (no leader or no quorum); retry shortly".into(),
+            ));
+        }
         let mut applied = self.index.watch();
         match tokio::time::timeout(self.timeout, applied.wait_for(|a| *a >= seq)).await {
             Ok(Ok(_)) => Ok(()),

@@ -240,19 +240,13 @@ pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
     loop {
         let from = core.index.applied() + 1;
         let head = core.head.subscribe();
-        let failure = match frames(
-            &core.client,
-            &core.stream,
-            from,
-            &head,
-            |seq, m| {
-                let frame = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
-                    position: frame::position(seq, 0),
-                    reason,
-                })?;
-                Ok(Applied { seq, frame })
-            },
-        )
+        let failure = match frames(&core.client, &core.stream, from, &head, |seq, m| {
+            let frame = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
+                position: frame::position(seq, 0),
+                reason,
+            })?;
+            Ok(Applied { seq, frame })
+        })
         .await
         {
             Ok(mut messages) => loop {

@@ -113,7 +113,9 @@ impl Application {
                 // The replica's index of the log lives with its read models:
                 // a restart goes on from where it was instead of reading the
                 // whole log again.
-                settings.index_dir.get_or_insert_with(|| dir.join("log-index"));
+                settings
+                    .index_dir
+                    .get_or_insert_with(|| dir.join("log-index"));
                 let client = connect_client(&settings)
                     .await
                     .context("connecting to NATS")?;

@@ -30,10 +30,10 @@ use crate::facts::Facts;
 use crate::state::Core;
 use crate::worker::{MailerConfig, Mode};
 use access_catalogue::Envelope;
-use access_catalogue::envelope::Aggregate;
 use access_catalogue::catalogue::{Event, IdentityEvent};
 use access_catalogue::chain::ChainFollower;
 use access_catalogue::damage::Damage;
+use access_catalogue::envelope::Aggregate;
 use access_keyring::Keyring;
 use access_log::LogError;
 use access_log::log::{EventLog, subscribe};
@@ -388,7 +388,12 @@ fn mails_of(message: &jetstream::Message) -> anyhow::Result<Vec<Envelope>> {
     let events = access_log::nats::events_of(&message.payload, seq)?;
     Ok(events
         .into_iter()
-        .filter(|e| matches!(e.stream.aggregate(), Aggregate::Contact | Aggregate::Invitation))
+        .filter(|e| {
+            matches!(
+                e.stream.aggregate(),
+                Aggregate::Contact | Aggregate::Invitation
+            )
+        })
         .collect())
 }
 
