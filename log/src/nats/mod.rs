@@ -64,6 +64,9 @@ use tokio::task::JoinHandle;
 const MAX_EVENTS_PER_APPEND: usize = frame::MAX_FRAME_EVENTS;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
+/// Bytes asked of a direct-get batch per event wanted: about an event's
+/// stored size, so a batch of large frames is not read only to be dropped.
+const BYTES_PER_EVENT: usize = 400;
 /// JetStream's error codes for a failed expected-sequence check (with and
 /// without the sequence in the message; a cluster answers with the second,
 /// also while another write to the subject is still being agreed).
@@ -307,7 +310,14 @@ impl EventLog for JetStreamLog {
             let max = max.max(1);
             let mut seq = frame::sequence_of(from).max(1);
             loop {
-                let (frames, last, more) = self.core.direct_batch(seq, READ_BATCH.min(max)).await?;
+                let (frames, last, more) = self
+                    .core
+                    .direct_batch(
+                        seq,
+                        READ_BATCH.min(max),
+                        max.saturating_mul(BYTES_PER_EVENT),
+                    )
+                    .await?;
                 let out: Vec<Envelope> = frames
                     .into_iter()
                     .flat_map(|(_, _, f)| f.envelopes)

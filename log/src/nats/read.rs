@@ -15,15 +15,18 @@ const LOOK_BACK: u64 = 1_000;
 pub(super) type Frames = Vec<(u64, String, ReadFrame)>;
 
 impl Core {
-    /// Up to `max` messages from sequence `from` on, read in one direct-get
-    /// batch and decoded. Returns the frames, the last sequence looked at,
+    /// Up to `max` messages (and about `max_bytes`) from sequence `from` on,
+    /// read in one direct-get batch and decoded. Returns the frames, the last sequence looked at,
     /// and whether more follow.
     pub(super) async fn direct_batch(
         &self,
         from: u64,
         max: usize,
+        max_bytes: usize,
     ) -> Result<(Frames, u64, bool), LogError> {
-        let request = serde_json::json!({ "seq": from, "batch": max });
+        // A message holds one event or hundreds: the bytes bound what is
+        // sent (the server always sends at least one message).
+        let request = serde_json::json!({ "seq": from, "batch": max, "max_bytes": max_bytes });
         let mut last = from.saturating_sub(1);
         let inbox = self.client.new_inbox();
         let mut replies = self
