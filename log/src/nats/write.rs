@@ -279,8 +279,17 @@ struct Placed {
     first: (usize, usize),
     last: (usize, usize),
     record: usize,
-    /// Each stream's new last event: scope, stream, version, hash, spot.
-    heads: Vec<(String, StreamId, u64, [u8; 32], (usize, usize))>,
+    /// Each stream's new last event.
+    heads: Vec<NewHead>,
+}
+
+/// A stream's new last event in a write: where it landed.
+struct NewHead {
+    scope: String,
+    stream: StreamId,
+    version: u64,
+    hash: [u8; 32],
+    spot: (usize, usize),
 }
 
 /// The messages of one write and where each command landed.
@@ -341,12 +350,13 @@ async fn fly(core: Arc<Core>, mut held: Vec<(String, ScopeState)>, jobs: Vec<Pen
                     place(first_seq, placed.last),
                 );
                 positions.push(Some((first, last)));
-                for (scope, stream, v, h, spot) in &placed.heads {
-                    let at = place(first_seq, *spot);
-                    if let Some((_, state)) = held.iter_mut().find(|(s, _)| s == scope) {
-                        state
-                            .heads
-                            .insert(stream.clone(), ((*v, *h, at), frame::sequence_of(at)));
+                for head in &placed.heads {
+                    let at = place(first_seq, head.spot);
+                    if let Some((_, state)) = held.iter_mut().find(|(s, _)| *s == head.scope) {
+                        state.heads.insert(
+                            head.stream.clone(),
+                            ((head.version, head.hash, at), frame::sequence_of(at)),
+                        );
                     }
                 }
                 let r = &p.job.request;
@@ -587,8 +597,14 @@ fn plan(core: &Core, held: &[(String, ScopeState)], jobs: &[Pending], checked: &
                 first.get_or_insert(spot);
                 last = Some(spot);
             }
-            for (stream, v, h, i) in &part.lasts {
-                heads.push((part.subject.clone(), stream.clone(), *v, *h, spots[*i]));
+            for (stream, version, hash, i) in &part.lasts {
+                heads.push(NewHead {
+                    scope: part.subject.clone(),
+                    stream: stream.clone(),
+                    version: *version,
+                    hash: *hash,
+                    spot: spots[*i],
+                });
             }
         }
         let (Some(first), Some(last), Some(request)) = (first, last, parts.last()) else {

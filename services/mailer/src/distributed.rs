@@ -1,26 +1,30 @@
 //! `mailerd`'s loop on the distributed log.
 //!
-//! A worker keeps no state of its own: what a mail needs besides its event
+//! A worker keeps no state of its own (its index of the log is a cache the
+//! log rebuilds): what a mail needs besides its event
 //! (tenant and customer names, templates, the contact's address) is read from
 //! the log's streams as they stood at the event (see `facts`). It follows the
 //! log from its start only to check each stream's chain as it grows and to
 //! drop the keys of persons forgotten. The sending is shared: every worker
-//! pulls from one durable consumer (explicit acks) on the subjects of the
-//! events that can call for mail (contacts and invitations), so each such
-//! event goes to one worker at a time.
+//! pulls from one durable consumer (explicit acks) on the tenants' subjects,
+//! and takes from each message the events that can call for mail (contacts'
+//! and invitations'), so each such message goes to one worker at a time.
 //!
-//! A worker has up to `in_flight` mails in hand at once, each on its own SMTP
-//! connection; mails of one log stream (an invitation and its resend) wait
-//! for each other, in event order. For each event the worker checks that the
-//! log's copy of its stream holds it, looks the event id up in the shared ledger (a
-//! JetStream key-value bucket every worker sees), sends if it is not there,
-//! writes the ledger, reports the outcome to the service, and only then acks.
-//! While a mail is in hand the worker tells the server it is still working on
-//! it, so it is not handed to another.
+//! A worker has up to `in_flight` messages in hand and sends up to
+//! `in_flight` mails at once, each on its own SMTP connection; mails of one
+//! log stream (an invitation and its resend) wait for each other, in event
+//! order. For each event the worker checks that the log's copy of its stream
+//! holds it, looks the event id up in the shared ledger (a JetStream
+//! key-value bucket every worker sees), sends if it is not there, writes the
+//! ledger, and reports the outcome to the service; the message is acked once
+//! all of its events are done. While a message is in hand the worker tells
+//! the server it is still working on it, so it is not handed to another.
 //!
 //! The window: a worker that dies after the mail server accepted a mail and
-//! before the ledger write leaves the event unacked; after the ack wait another
-//! worker sends it again: at most `in_flight` repeats per crash, never a loss.
+//! before the ledger write leaves its message unacked; after the ack wait
+//! another worker takes the message, finds the mails already in the ledger
+//! and sends that one again: at most `in_flight` repeats per crash (the mails
+//! being sent), never a loss.
 //! Both copies carry the event id as their Message-ID, so a receiving system
 //! can tell them apart. Writing the ledger before sending would close that
 //! window only by opening a worse one (a crash after the write loses the mail).

@@ -88,7 +88,7 @@ fn read_key_file(dir: &std::path::Path, name: &str) -> anyhow::Result<String> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = cli
+    let mut settings = cli
         .nats
         .settings("mailerd")
         .map_err(|e| anyhow::anyhow!(e))?
@@ -100,6 +100,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("server.key: {e}"))?;
     let operator_key = read_key_file(&cli.key_dir, "operator.key")?;
     let reporter = Arc::new(GrpcReporter::new(&cli.service_url, &operator_key)?);
+    // The worker's index of the log (what a mail's facts are read from)
+    // lives in its state directory, so a restart goes on from where it was.
+    settings.index_dir = Some(cli.state_dir.join("log-index"));
     let client = connect_client(&settings).await?;
     let log: Arc<dyn EventLog> = Arc::new(
         JetStreamLog::with_client(client.clone(), &settings)
