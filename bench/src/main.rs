@@ -171,6 +171,10 @@ async fn main() -> anyhow::Result<()> {
         step("JetStream appends");
         rows.extend(nats_rows::appends(runs, plan.length).await?);
     }
+    if wanted("cluster") {
+        step("invitations on a three-node cluster");
+        rows.push(nats_rows::cluster_invites(runs, plan.length).await?);
+    }
     if wanted("catch-up") {
         step("replica catch-up");
         let (row, line) = nats_rows::catch_up(plan.catch_up_invites).await?;
@@ -190,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
 
     if wanted("workers") {
         step("mailerd workers");
-        rows.push(mail_rows::workers(plan.mails.min(2_000)).await?);
+        rows.extend(mail_rows::workers(plan.mails.min(2_000)).await?);
     }
 
     let report = render(&rows, &notes)?;

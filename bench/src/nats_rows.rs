@@ -226,3 +226,121 @@ async fn bare_atomic_batches(nats: &Nats, callers: usize, length: Duration) -> a
     .await;
     Ok(run.rate)
 }
+
+/// Invitations per second through two replicas on a three-node cluster
+/// (stream R3), 32 clients spread over both, against async-nats
+/// publish-with-ack of messages of the same size to an R3 stream of the
+/// same settings, at the same concurrency.
+pub async fn cluster_invites(runs: usize, length: Duration) -> anyhow::Result<Row> {
+    const CLIENTS: usize = 32;
+    const CUSTOMERS: usize = 100;
+    let nats = Nats::cluster().await;
+    let keys = tempfile::tempdir_in(".")?;
+    let args = [
+        "--nats-url".to_string(),
+        nats.urls(),
+        "--nats-replicas".into(),
+        "3".into(),
+        "--key-dir".into(),
+        keys.path().display().to_string(),
+    ];
+    let args_ref: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = access_tests::TestApp::spawn_with(&args_ref).await;
+    let b = access_tests::TestApp::spawn_with(&args_ref).await;
+    let key = a.create_tenant("acme").await;
+    let (a_ref, key_ref) = (&a, key.as_str());
+    spread(CUSTOMERS, 16, |c| seed::create_customer(a_ref, key_ref, c)).await?;
+    // The second replica knows the key and the customers before it is asked.
+    let head = a.settled_head().await;
+    let caught_up = Instant::now();
+    while b
+        .access()
+        .get_customer(b.req(
+            &key,
+            access_proto::v1::GetCustomerRequest {
+                customer_id: seed::customer_id(CUSTOMERS - 1),
+                min_position: head,
+            },
+        ))
+        .await
+        .is_err()
+    {
+        anyhow::ensure!(
+            caught_up.elapsed() < Duration::from_secs(60),
+            "the second replica did not catch up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let apps = Arc::new([a, b]);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut ours = Vec::new();
+    for _ in 0..runs {
+        let (apps, key, next) = (apps.clone(), key.clone(), next.clone());
+        ours.push(
+            drive(CLIENTS, length, move |caller, _| {
+                let (apps, key) = (apps.clone(), key.clone());
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                async move {
+                    let app = &apps[caller % 2];
+                    let email = format!("r3-{i}@shop.example");
+                    seed::invite(app, &key, i % (CUSTOMERS * 10), &email).await?;
+                    Ok(())
+                }
+            })
+            .await,
+        );
+    }
+    // The size of what one invitation stores: its message.
+    let client = access_log::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
+    let js = async_nats::jetstream::new(client);
+    let mut stream = js.get_stream("ACCESS").await?;
+    let last = stream.info().await?.state.last_sequence;
+    // The last message holds one invitation or several stored together.
+    let message = stream.direct_get(last).await?;
+    let events: usize = message
+        .headers
+        .get("Access-Events")
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let size = message.payload.len() * 3 / events;
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "BARER3".into(),
+        subjects: vec!["barer3.>".into()],
+        storage: async_nats::jetstream::stream::StorageType::File,
+        num_replicas: 3,
+        allow_atomic_publish: true,
+        allow_direct: true,
+        ..Default::default()
+    })
+    .await?;
+    let payload = Bytes::from(vec![0x5a_u8; size]);
+    let mut base = Vec::new();
+    for _ in 0..runs {
+        let (js, payload) = (js.clone(), payload.clone());
+        base.push(
+            drive(CLIENTS, length, move |caller, n| {
+                let (js, payload) = (js.clone(), payload.clone());
+                async move {
+                    js.publish(format!("barer3.t{}.{n}", caller % 8), payload)
+                        .await?
+                        .await?;
+                    Ok(())
+                }
+            })
+            .await,
+        );
+    }
+    Ok(Row {
+        ours: "InviteCustomer through two replicas on a three-node cluster (R3), 32 clients".into(),
+        baseline: "async-nats publish-with-ack of messages of the same size to an R3 stream, 32 publishers".into(),
+        unit: "invitations/s",
+        ours_runs: ours,
+        base_runs: base,
+        target: Target::RateAtLeast(0.5),
+        note: format!(
+            "one tenant; an invitation stores ~{size} bytes (3 events); \
+             each replica's commands of one tenant share messages"
+        ),
+    })
+}

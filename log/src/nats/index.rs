@@ -67,6 +67,31 @@ fn be_u64(bytes: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?))
 }
 
+/// Checks that `e`, read from the message `seq`, follows its stream's last
+/// event (`prev`: version and hash) and matches its own hash.
+pub(crate) fn check_link(e: &Envelope, prev: (u64, [u8; 32]), seq: u64) -> Result<(), LogError> {
+    let fault = if e.stream_version != prev.0 + 1 {
+        Some(format!(
+            "stream version {} follows {}",
+            e.stream_version, prev.0
+        ))
+    } else if e.prev_hash != prev.1 {
+        Some("previous-hash link does not match the stream's last event".into())
+    } else if !content_matches(e) {
+        Some("content does not match its hash (altered event)".into())
+    } else {
+        None
+    };
+    match fault {
+        None => Ok(()),
+        Some(what) => Err(LogError::Damaged(
+            Damage::new(format!("the JetStream message {seq}"), what)
+                .at_position(e.position)
+                .in_stream(Some(e.stream.to_string())),
+        )),
+    }
+}
+
 /// One message to apply: its sequence and frame.
 pub(crate) struct Applied {
     /// The message's sequence.
@@ -197,25 +222,7 @@ impl Index {
                         .head(&e.stream)?
                         .map_or((0, GENESIS), |(v, h, _)| (v, h)),
                 };
-                let fault = if e.stream_version != prev.0 + 1 {
-                    Some(format!(
-                        "stream version {} follows {}",
-                        e.stream_version, prev.0
-                    ))
-                } else if e.prev_hash != prev.1 {
-                    Some("previous-hash link does not match the stream's last event".into())
-                } else if !content_matches(e) {
-                    Some("content does not match its hash (altered event)".into())
-                } else {
-                    None
-                };
-                if let Some(what) = fault {
-                    return Err(LogError::Damaged(
-                        Damage::new(format!("the JetStream message {}", m.seq), what)
-                            .at_position(e.position)
-                            .in_stream(Some(e.stream.to_string())),
-                    ));
-                }
+                check_link(e, prev, m.seq)?;
                 heads.insert(&e.stream, (e.stream_version, e.hash));
                 let mut value = e.position.to_be_bytes().to_vec();
                 let mut stored = e.clone();

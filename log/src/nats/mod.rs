@@ -196,15 +196,18 @@ fn connects(client: &async_nats::Client) -> u64 {
 }
 
 impl Core {
+    /// Why the index stopped following the log, if it did.
+    fn index_fault(&self) -> Option<LogError> {
+        self.index_fault
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     /// Waits until the index holds every message up to `seq` (at most the
     /// timeout), or says why it cannot.
     async fn indexed(&self, seq: u64) -> Result<(), LogError> {
-        let fault = || {
-            self.index_fault
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone()
-        };
+        let fault = || self.index_fault();
         if let Some(e) = fault() {
             return Err(e);
         }
@@ -314,6 +317,7 @@ impl EventLog for JetStreamLog {
                     .core
                     .direct_batch(
                         seq,
+                        None,
                         READ_BATCH.min(max),
                         max.saturating_mul(BYTES_PER_EVENT),
                     )

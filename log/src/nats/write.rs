@@ -42,13 +42,66 @@ struct ScopeState {
     /// the index or below; `None` when it must be asked (at first, and after
     /// a refused or unanswered write).
     last: Option<u64>,
+    /// Every message of the subject up to this sequence is in the index or
+    /// below, even while `last` must be asked again.
+    known: u64,
     /// This replica's own writes the index may not hold yet, by the
     /// sequence they were stored at.
     heads: HashMap<StreamId, (Written, u64)>,
     requests: HashMap<String, (RequestRecord, u64)>,
 }
 
+/// Bytes read at most per round trip while learning a scope.
+const LEARN_BYTES: usize = 4 * 1024 * 1024;
+
 impl ScopeState {
+    /// Takes in a message of the scope the index may not hold yet (another
+    /// replica's): its streams' new heads and its records.
+    fn absorb(
+        &mut self,
+        index: &super::index::Index,
+        seq: u64,
+        frame: frame::ReadFrame,
+    ) -> Result<(), AppendError> {
+        for e in &frame.envelopes {
+            let prev = match self.heads.get(&e.stream) {
+                Some(((v, h, _), _)) => (*v, *h),
+                None => index
+                    .head(&e.stream)
+                    .map_err(AppendError::from_log)?
+                    .map_or((0, GENESIS), |(v, h, _)| (v, h)),
+            };
+            // A stream's events already taken in (a message read twice) pass.
+            if e.stream_version <= prev.0 {
+                continue;
+            }
+            super::index::check_link(e, prev, seq).map_err(AppendError::from_log)?;
+            self.heads.insert(
+                e.stream.clone(),
+                ((e.stream_version, e.hash, e.position), seq),
+            );
+        }
+        for r in frame.requests {
+            if self.requests.contains_key(&r.request_id)
+                || index
+                    .request(&r.request_id)
+                    .map_err(AppendError::from_log)?
+                    .is_some()
+            {
+                continue;
+            }
+            let (first_position, last_position) = r.positions(seq);
+            let record = RequestRecord {
+                fingerprint: r.fingerprint,
+                first_position,
+                last_position,
+                reply: r.reply,
+            };
+            self.requests.insert(r.request_id, (record, seq));
+        }
+        Ok(())
+    }
+
     /// Forgets what the index holds by now.
     fn prune(&mut self, applied: u64) {
         self.heads.retain(|_, (_, seq)| *seq > applied);
@@ -309,16 +362,13 @@ async fn fly(core: Arc<Core>, mut held: Vec<(String, ScopeState)>, jobs: Vec<Pen
         return (held, Vec::new());
     }
     for (subject, state) in &mut held {
-        if state.last.is_none() {
-            match core.learn(subject).await {
-                Ok(last) => state.last = Some(last),
-                Err(e) => {
-                    fail(jobs, &e);
-                    return (held, Vec::new());
-                }
-            }
-        }
         state.prune(core.index.applied());
+        if state.last.is_none()
+            && let Err(e) = core.learn(subject, state).await
+        {
+            fail(jobs, &e);
+            return (held, Vec::new());
+        }
     }
     let mut checked: Vec<Checked> = Vec::with_capacity(jobs.len());
     let mut touched: HashMap<StreamId, (u64, [u8; 32])> = HashMap::new();
@@ -337,6 +387,7 @@ async fn fly(core: Arc<Core>, mut held: Vec<(String, ScopeState)>, jobs: Vec<Pen
             for (scope, state) in &mut held {
                 if let Some(i) = plan.messages.iter().rposition(|m| m.subject == *scope) {
                     state.last = Some(first_seq + i as u64);
+                    state.known = first_seq + i as u64;
                 }
             }
             let mut positions = Vec::with_capacity(jobs.len());
@@ -687,10 +738,15 @@ impl Core {
             .clamp(300 * 1024, 8 * 1024 * 1024)
     }
 
-    /// The subject's last sequence on the server, once the index holds
-    /// every message up to it.
-    async fn learn(&self, subject: &str) -> Result<u64, AppendError> {
-        let last = match self.stream.get_last_raw_message_by_subject(subject).await {
+    /// Brings what `state` knows up to the subject's last message on the
+    /// server: the subject's messages past what the index and `state` hold
+    /// are read (one round trip, usually) and kept as recent knowledge, each
+    /// event checked against its stream's last link first.
+    async fn learn(&self, subject: &str, state: &mut ScopeState) -> Result<(), AppendError> {
+        if let Some(e) = self.index_fault() {
+            return Err(AppendError::from_log(e));
+        }
+        let mut last = match self.stream.get_last_raw_message_by_subject(subject).await {
             Ok(m) => m.sequence,
             Err(e)
                 if e.kind()
@@ -700,8 +756,24 @@ impl Core {
             }
             Err(e) => return Err(unavailable("reading a scope's last message", e)),
         };
-        self.indexed(last).await.map_err(AppendError::from_log)?;
-        Ok(last)
+        let mut from = state.known.max(self.index.applied()) + 1;
+        while from <= last {
+            let (frames, seen, more) = self
+                .direct_batch(from, Some(subject), super::READ_BATCH, LEARN_BYTES)
+                .await
+                .map_err(AppendError::from_log)?;
+            for (seq, _, frame) in frames {
+                state.absorb(&self.index, seq, frame)?;
+                last = last.max(seq);
+            }
+            if !more || seen < from {
+                break;
+            }
+            from = seen + 1;
+        }
+        state.last = Some(last);
+        state.known = last;
+        Ok(())
     }
 
     /// Publishes one write: a single message as a plain publish, several as
