@@ -188,6 +188,31 @@ impl Index {
         LogError::Damaged(Damage::new(self.place.clone(), what.to_owned()))
     }
 
+    /// The stream's event before `e` as the index has it (version and
+    /// hash), found by point reads (cheap in an LSM tree, where a missing
+    /// key is mostly answered by its filter): the event at `e`'s version
+    /// must be absent, the one before present. Otherwise the stream's real
+    /// last event, for the check to name what is wrong.
+    fn before(&self, e: &Envelope) -> Result<(u64, [u8; 32]), LogError> {
+        let taken = self
+            .part
+            .contains_key(event_key(&e.stream, e.stream_version))
+            .map_err(storage)?;
+        if !taken {
+            if e.stream_version == 1 {
+                return Ok((0, GENESIS));
+            }
+            let key = event_key(&e.stream, e.stream_version - 1);
+            if let Some(value) = self.part.get(key).map_err(storage)? {
+                let prev = self.decode_entry(&value)?;
+                return Ok((prev.stream_version, prev.hash));
+            }
+        }
+        Ok(self
+            .head(&e.stream)?
+            .map_or((0, GENESIS), |(v, h, _)| (v, h)))
+    }
+
     /// The record of `request_id`, if the index has it.
     pub fn request(&self, request_id: &str) -> Result<Option<RequestRecord>, LogError> {
         match self.part.get(request_key(request_id)).map_err(storage)? {
@@ -205,7 +230,8 @@ impl Index {
     pub fn apply(&self, messages: &[Applied]) -> Result<(), LogError> {
         let mut last = self.applied();
         let mut batch = self.keyspace.batch();
-        let mut heads: HashMap<&StreamId, (u64, [u8; 32])> = HashMap::new();
+        let events = messages.iter().map(|m| m.frame.envelopes.len()).sum();
+        let mut heads: HashMap<&StreamId, (u64, [u8; 32])> = HashMap::with_capacity(events);
         let mut requests: HashMap<&str, ()> = HashMap::new();
         for m in messages.iter().filter(|m| m.seq > self.applied()) {
             if m.seq <= last {
@@ -218,9 +244,7 @@ impl Index {
             for e in &m.frame.envelopes {
                 let prev = match heads.get(&e.stream) {
                     Some(h) => *h,
-                    None => self
-                        .head(&e.stream)?
-                        .map_or((0, GENESIS), |(v, h, _)| (v, h)),
+                    None => self.before(e)?,
                 };
                 check_link(e, prev, m.seq)?;
                 heads.insert(&e.stream, (e.stream_version, e.hash));
@@ -347,6 +371,15 @@ mod tests {
         assert!(matches!(bad, Err(LogError::Damaged(_))), "{bad:?}");
         assert_eq!(index.applied(), 0);
         assert!(index.stream(&c).unwrap().is_empty());
+        // A second event at a version the stream already has: a fork.
+        index.apply(&[message(1, vec![e1.clone()], None)]).unwrap();
+        let fork = sealed(&c, 1, GENESIS, 2, 0);
+        assert!(matches!(
+            index.apply(&[message(2, vec![fork], None)]),
+            Err(LogError::Damaged(_))
+        ));
+        assert_eq!(index.stream(&c).unwrap(), vec![e1]);
+        let index = Index::open(None, "S@1").unwrap();
         let mut altered = sealed(&c, 1, GENESIS, 1, 0);
         altered.payload = vec![9];
         assert!(matches!(
