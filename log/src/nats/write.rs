@@ -757,6 +757,7 @@ impl Core {
             Err(e) => return Err(unavailable("reading a scope's last message", e)),
         };
         let mut from = state.known.max(self.index.applied()) + 1;
+        let mut read = from.saturating_sub(1);
         while from <= last {
             let (frames, seen, more) = self
                 .direct_batch(from, Some(subject), super::READ_BATCH, LEARN_BYTES)
@@ -764,12 +765,19 @@ impl Core {
                 .map_err(AppendError::from_log)?;
             for (seq, _, frame) in frames {
                 state.absorb(&self.index, seq, frame)?;
+                read = read.max(seq);
                 last = last.max(seq);
             }
             if !more || seen < from {
                 break;
             }
             from = seen + 1;
+        }
+        // A direct read may be answered by a replica of the stream that is
+        // behind: whatever it lacks, it lacks the last message too. Then the
+        // index, fed by the leader, must reach it instead.
+        if read < last {
+            self.indexed(last).await.map_err(AppendError::from_log)?;
         }
         state.last = Some(last);
         state.known = last;
