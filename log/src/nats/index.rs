@@ -33,6 +33,8 @@ pub(crate) struct Index {
     applied: watch::Sender<u64>,
     /// Where it is kept, for messages.
     place: String,
+    /// Held while a batch is applied.
+    applying: std::sync::Mutex<()>,
     /// A directory of its own, removed with it, when none was given.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -142,6 +144,7 @@ impl Index {
             part,
             applied: watch::Sender::new(applied),
             place: format!("the log's local index in {}", dir.display()),
+            applying: std::sync::Mutex::new(()),
             _temporary: temporary,
         })
     }
@@ -228,6 +231,8 @@ impl Index {
     /// skipped (a feed that started again). Damage applies nothing of the
     /// batch.
     pub fn apply(&self, messages: &[Applied]) -> Result<(), LogError> {
+        // The follower and a read filling a gap may both apply: one at a time.
+        let _one = self.applying.lock().unwrap_or_else(|p| p.into_inner());
         let mut last = self.applied();
         let mut batch = self.keyspace.batch();
         let events = messages.iter().map(|m| m.frame.envelopes.len()).sum();

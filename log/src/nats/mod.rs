@@ -64,6 +64,9 @@ use tokio::task::JoinHandle;
 const MAX_EVENTS_PER_APPEND: usize = frame::MAX_FRAME_EVENTS;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
+/// How long a read waits for the index's follower before reading what the
+/// index lacks itself.
+const PULL_AFTER: Duration = Duration::from_millis(100);
 /// Bytes asked of a direct-get batch per event wanted: about an event's
 /// stored size, so a batch of large frames is not read only to be dropped.
 const BYTES_PER_EVENT: usize = 400;
@@ -128,6 +131,8 @@ struct Core {
     index_fault: std::sync::Mutex<Option<LogError>>,
     /// How long one exchange with NATS, or a wait for the index, may take.
     timeout: Duration,
+    /// Held while a read fills the index past a late follower.
+    pulling: tokio::sync::Mutex<()>,
     /// Whether JetStream answered the last probe with a leader and a quorum
     /// of current replicas: an append could be stored now.
     writable: std::sync::atomic::AtomicBool,
@@ -223,16 +228,57 @@ impl Core {
                 "JetStream cannot be reached now (no leader or no quorum); retry shortly".into(),
             ));
         }
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let mut applied = self.index.watch();
-        match tokio::time::timeout(self.timeout, applied.wait_for(|a| *a >= seq)).await {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(fault().unwrap_or_else(|| {
-                LogError::Unavailable(format!(
+        loop {
+            // The follower brings it within milliseconds, as a rule.
+            let reached = matches!(
+                tokio::time::timeout(PULL_AFTER, applied.wait_for(|a| *a >= seq)).await,
+                Ok(Ok(_))
+            );
+            if reached {
+                return Ok(());
+            }
+            if let Some(e) = fault() {
+                return Err(e);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(LogError::Unavailable(format!(
                     "this replica's index of the log is behind (at message {}, not {seq}); retry shortly",
                     self.index.applied()
-                ))
-            })),
+                )));
+            }
+            // The follower is late (its consumer went with a node, say, and
+            // is not yet made again): read what is missing directly.
+            if let Err(e) = self.pull_into_index(seq).await {
+                tracing::debug!(error = %e, "reading the log for the index");
+            }
         }
+    }
+
+    /// Reads the messages up to `seq` the index lacks and applies them.
+    async fn pull_into_index(&self, seq: u64) -> Result<(), LogError> {
+        let _one = self.pulling.lock().await;
+        while self.index.applied() < seq {
+            let from = self.index.applied() + 1;
+            let (frames, _, _) = self
+                .direct_batch(from, None, READ_BATCH, 4 * 1024 * 1024)
+                .await?;
+            if frames.is_empty() {
+                return Ok(());
+            }
+            let batch: Vec<index::Applied> = frames
+                .into_iter()
+                .map(|(seq, _, frame)| index::Applied { seq, frame })
+                .collect();
+            if let Err(e) = self.index.apply(&batch) {
+                if matches!(e, LogError::Damaged(_) | LogError::Corrupt { .. }) {
+                    *self.index_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Waits until the index holds everything up to this replica's head:

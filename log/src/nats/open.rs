@@ -100,6 +100,7 @@ impl JetStreamLog {
             index,
             index_fault: Default::default(),
             timeout: settings.timeout,
+            pulling: Default::default(),
             writable: std::sync::atomic::AtomicBool::new(probe::writable(&info)),
             probed_on: std::sync::atomic::AtomicU64::new(connected_times),
             also: Default::default(),
