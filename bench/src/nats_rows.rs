@@ -68,7 +68,6 @@ pub async fn appends(runs: usize, length: Duration) -> anyhow::Result<Vec<Row>> 
                 .await,
             );
         }
-        let floor = bare_atomic_batches(&nats, callers, length).await?;
         rows.push(Row {
             ours: format!(
                 "durable append, distributed (JetStream, `sync_interval: always`), {}",
@@ -84,8 +83,8 @@ pub async fn appends(runs: usize, length: Duration) -> anyhow::Result<Vec<Row>> 
             base_runs: base,
             target: Target::RateAtLeast(0.8),
             note: format!(
-                "{bytes}-byte events; each command is an atomic batch (events + request record), \
-                 concurrent commands share one; bare 2-message atomic batches: {floor:.0}/s"
+                "{bytes}-byte events; each command one message on its tenant's subject, \
+                 expecting the subject's last sequence; a tenant's concurrent commands share one"
             ),
         });
     }
@@ -180,51 +179,6 @@ pub async fn catch_up(invites: usize) -> anyhow::Result<(Row, String)> {
         },
         seeded_line,
     ))
-}
-
-/// The engine's own rate for 2-message atomic batches (what one command
-/// needs), with `callers` publishers: the floor under our appends.
-async fn bare_atomic_batches(nats: &Nats, callers: usize, length: Duration) -> anyhow::Result<f64> {
-    let client = access_log::nats::connect_client(&NatsSettings::new(nats.urls())).await?;
-    let js = async_nats::jetstream::new(client.clone());
-    let name = format!("FLOOR{callers}");
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: name.clone(),
-        subjects: vec![format!("floor{callers}.>")],
-        storage: async_nats::jetstream::stream::StorageType::File,
-        allow_atomic_publish: true,
-        ..Default::default()
-    })
-    .await?;
-    let counter = Arc::new(AtomicU64::new(0));
-    let payload = Bytes::from(vec![0x5a_u8; 166]);
-    let run = drive(callers, length, move |_, _| {
-        let client = client.clone();
-        let payload = payload.clone();
-        let n = counter.fetch_add(1, Ordering::Relaxed);
-        async move {
-            let id = format!("b{n}");
-            for k in 1..=2u8 {
-                let mut h = async_nats::HeaderMap::new();
-                h.insert("Nats-Batch-Id", id.as_str());
-                h.insert("Nats-Batch-Sequence", k.to_string().as_str());
-                let subject = format!("floor{callers}.{n}.{k}");
-                if k == 2 {
-                    h.insert("Nats-Batch-Commit", "1");
-                    client
-                        .request_with_headers(subject, h, payload.clone())
-                        .await?;
-                } else {
-                    client
-                        .publish_with_headers(subject, h, payload.clone())
-                        .await?;
-                }
-            }
-            Ok(())
-        }
-    })
-    .await;
-    Ok(run.rate)
 }
 
 /// Invitations per second through two replicas on a three-node cluster
