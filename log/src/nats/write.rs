@@ -51,6 +51,8 @@ struct ScopeState {
     requests: HashMap<String, (RequestRecord, u64)>,
 }
 
+/// Times learning a scope is tried while the log says it takes appends.
+const LEARN_TRIES: u32 = 10;
 /// Bytes read at most per round trip while learning a scope.
 const LEARN_BYTES: usize = 4 * 1024 * 1024;
 
@@ -363,11 +365,26 @@ async fn fly(core: Arc<Core>, mut held: Vec<(String, ScopeState)>, jobs: Vec<Pen
     }
     for (subject, state) in &mut held {
         state.prune(core.index.applied());
-        if state.last.is_none()
-            && let Err(e) = core.learn(subject, state).await
-        {
-            fail(jobs, &e);
-            return (held, Vec::new());
+        let mut tries = 0;
+        while state.last.is_none() {
+            match core.learn(subject, state).await {
+                Ok(()) => {}
+                // A stream that has just chosen a leader may refuse direct
+                // reads for a moment while it takes appends: try again, a
+                // little, while the probe says the log is there.
+                Err(AppendError::Unavailable(_))
+                    if tries < LEARN_TRIES
+                        && super::offline(&core.client).is_none()
+                        && core.takes_appends() =>
+                {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => {
+                    fail(jobs, &e);
+                    return (held, Vec::new());
+                }
+            }
         }
     }
     let mut checked: Vec<Checked> = Vec::with_capacity(jobs.len());

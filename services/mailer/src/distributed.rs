@@ -354,15 +354,15 @@ struct InHand {
 /// the order of their events, while other streams' mail goes on beside them.
 #[derive(Default)]
 struct StreamOrder {
-    /// Per stream subject, the last mail taken on, and whether it is still
+    /// Per log stream, the last mail taken on, and whether it is still
     /// in hand.
     last: HashMap<String, (Turn, Weak<()>)>,
 }
 
 impl StreamOrder {
-    /// Enters a mail on `subject`: the mail it must wait for, if one is
+    /// Enters a mail of `stream`: the mail it must wait for, if one is
     /// still in hand, and what it holds until it is done.
-    fn enter(&mut self, subject: &str) -> (Option<Turn>, InHand) {
+    fn enter(&mut self, stream: &str) -> (Option<Turn>, InHand) {
         if self.last.len() > 1_024 {
             self.last.retain(|_, (_, alive)| alive.strong_count() > 0);
         }
@@ -370,7 +370,7 @@ impl StreamOrder {
         let alive = Arc::new(());
         let before = self
             .last
-            .insert(subject.to_owned(), (turn.shared(), Arc::downgrade(&alive)));
+            .insert(stream.to_owned(), (turn.shared(), Arc::downgrade(&alive)));
         let before = before
             .filter(|(_, alive)| alive.strong_count() > 0)
             .map(|(turn, _)| turn);
@@ -509,10 +509,10 @@ mod tests {
     #[tokio::test]
     async fn a_stream_s_mails_wait_for_each_other_and_other_streams_do_not() {
         let mut order = StreamOrder::default();
-        let (first, first_done) = order.enter("access.ev.acme.invitation.i1");
+        let (first, first_done) = order.enter("invitation.acme.i1");
         assert!(first.is_none());
-        let (second, second_done) = order.enter("access.ev.acme.invitation.i1");
-        let (other, _other_done) = order.enter("access.ev.acme.invitation.i2");
+        let (second, second_done) = order.enter("invitation.acme.i1");
+        let (other, _other_done) = order.enter("invitation.acme.i2");
         assert!(other.is_none(), "another stream's mail goes at once");
         let second = second.expect("the resend waits for the invitation");
         assert!(
@@ -526,10 +526,10 @@ mod tests {
             .await
             .expect("the resend's turn comes once the invitation is done");
         drop(second_done);
-        let (third, _) = order.enter("access.ev.acme.invitation.i1");
+        let (third, _) = order.enter("invitation.acme.i1");
         assert!(third.is_none(), "nothing left in hand on the stream");
         for i in 0..2_000 {
-            let _ = order.enter(&format!("access.ev.acme.invitation.x{i}"));
+            let _ = order.enter(&format!("invitation.acme.x{i}"));
         }
         assert!(order.last.len() <= 1_025, "streams done with are forgotten");
     }
