@@ -256,14 +256,38 @@ impl Core {
         }
     }
 
+    /// The messages from `from` to `to` (at most 64), asked of the stream's
+    /// leader one at a time.
+    async fn read_at_leader(&self, from: u64, to: u64) -> Result<read::Frames, LogError> {
+        let mut out = Vec::new();
+        for seq in from..=to.min(from + 63) {
+            let m = self
+                .stream
+                .raw_message_builder()
+                .sequence(seq)
+                .send()
+                .await
+                .map_err(|e| storage("reading the log from its leader", e))?;
+            let frame = frame::decode(&m.payload, seq).map_err(|reason| LogError::Corrupt {
+                position: frame::position(seq, 0),
+                reason,
+            })?;
+            out.push((seq, m.subject.to_string(), frame));
+        }
+        Ok(out)
+    }
+
     /// Reads the messages up to `seq` the index lacks and applies them.
     async fn pull_into_index(&self, seq: u64) -> Result<(), LogError> {
         let _one = self.pulling.lock().await;
         while self.index.applied() < seq {
             let from = self.index.applied() + 1;
-            let (frames, _, _) = self
-                .direct_batch(from, None, READ_BATCH, 4 * 1024 * 1024)
-                .await?;
+            let frames = match self.direct_batch(from, READ_BATCH, 4 * 1024 * 1024).await {
+                Ok((frames, _, _)) => frames,
+                // Direct reads are refused for a moment after an election:
+                // the leader answers one message at a time.
+                Err(_) => self.read_at_leader(from, seq).await?,
+            };
             if frames.is_empty() {
                 return Ok(());
             }
@@ -363,7 +387,6 @@ impl EventLog for JetStreamLog {
                     .core
                     .direct_batch(
                         seq,
-                        None,
                         READ_BATCH.min(max),
                         max.saturating_mul(BYTES_PER_EVENT),
                     )

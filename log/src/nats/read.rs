@@ -16,21 +16,17 @@ pub(super) type Frames = Vec<(u64, String, ReadFrame)>;
 
 impl Core {
     /// Up to `max` messages (and about `max_bytes`) from sequence `from` on,
-    /// of `subject` only if given, read in one direct-get batch and decoded. Returns the frames, the last sequence looked at,
+    /// read in one direct-get batch and decoded. Returns the frames, the last sequence looked at,
     /// and whether more follow.
     pub(super) async fn direct_batch(
         &self,
         from: u64,
-        subject: Option<&str>,
         max: usize,
         max_bytes: usize,
     ) -> Result<(Frames, u64, bool), LogError> {
         // A message holds one event or hundreds: the bytes bound what is
         // sent (the server always sends at least one message).
-        let mut request = serde_json::json!({ "seq": from, "batch": max, "max_bytes": max_bytes });
-        if let Some(subject) = subject {
-            request["next_by_subj"] = subject.into();
-        }
+        let request = serde_json::json!({ "seq": from, "batch": max, "max_bytes": max_bytes });
         let mut last = from.saturating_sub(1);
         let inbox = self.client.new_inbox();
         let mut replies = self

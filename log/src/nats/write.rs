@@ -53,8 +53,6 @@ struct ScopeState {
 
 /// Times learning a scope is tried while the log says it takes appends.
 const LEARN_TRIES: u32 = 10;
-/// Bytes read at most per round trip while learning a scope.
-const LEARN_BYTES: usize = 4 * 1024 * 1024;
 
 impl ScopeState {
     /// Takes in a message of the scope the index may not hold yet (another
@@ -757,7 +755,7 @@ impl Core {
 
     /// Brings what `state` knows up to the subject's last message on the
     /// server: the subject's messages past what the index and `state` hold
-    /// are read (one round trip, usually) and kept as recent knowledge, each
+    /// are read from the stream's leader and kept as recent knowledge, each
     /// event checked against its stream's last link first.
     async fn learn(&self, subject: &str, state: &mut ScopeState) -> Result<(), AppendError> {
         if let Some(e) = self.index_fault() {
@@ -773,28 +771,29 @@ impl Core {
             }
             Err(e) => return Err(unavailable("reading a scope's last message", e)),
         };
+        // Asked of the stream's leader, one message at a time (the gap is
+        // another replica's frames since this one's last write, a few as a
+        // rule): direct reads may be answered by a replica that is behind,
+        // or refused for a moment after an election.
         let mut from = state.known.max(self.index.applied()) + 1;
-        let mut read = from.saturating_sub(1);
         while from <= last {
-            let (frames, seen, more) = self
-                .direct_batch(from, Some(subject), super::READ_BATCH, LEARN_BYTES)
+            let m = self
+                .stream
+                .raw_message_builder()
+                .sequence(from)
+                .next_by_subject(subject)
+                .send()
                 .await
-                .map_err(AppendError::from_log)?;
-            for (seq, _, frame) in frames {
-                state.absorb(&self.index, seq, frame)?;
-                read = read.max(seq);
-                last = last.max(seq);
-            }
-            if !more || seen < from {
-                break;
-            }
-            from = seen + 1;
-        }
-        // A direct read may be answered by a replica of the stream that is
-        // behind: whatever it lacks, it lacks the last message too. Then the
-        // index, fed by the leader, must reach it instead.
-        if read < last {
-            self.indexed(last).await.map_err(AppendError::from_log)?;
+                .map_err(|e| unavailable("reading a scope's message", e))?;
+            let read = frame::decode(&m.payload, m.sequence).map_err(|reason| {
+                AppendError::from_log(crate::log::LogError::Corrupt {
+                    position: frame::position(m.sequence, 0),
+                    reason,
+                })
+            })?;
+            state.absorb(&self.index, m.sequence, read)?;
+            last = last.max(m.sequence);
+            from = m.sequence + 1;
         }
         state.last = Some(last);
         state.known = last;
