@@ -242,6 +242,15 @@ impl Core {
             if let Some(e) = fault() {
                 return Err(e);
             }
+            if let Some(why) = offline(&self.client) {
+                return Err(LogError::Unavailable(why));
+            }
+            if !self.takes_appends() {
+                return Err(LogError::Unavailable(
+                    "JetStream cannot be reached now (no leader or no quorum); retry shortly"
+                        .into(),
+                ));
+            }
             if tokio::time::Instant::now() >= deadline {
                 return Err(LogError::Unavailable(format!(
                     "this replica's index of the log is behind (at message {}, not {seq}); retry shortly",
@@ -305,11 +314,20 @@ impl Core {
         Ok(())
     }
 
-    /// Waits until the index holds everything up to this replica's head:
-    /// what it wrote and what it has seen of the others.
-    async fn caught_up(&self) -> Result<(), LogError> {
-        let head = *self.head.borrow();
-        self.indexed(frame::sequence_of(head)).await
+    /// Waits until the index holds every message of `scope` the stream's
+    /// leader has now: a decision reads what any replica wrote before it,
+    /// as it did when each stream was read from the server.
+    async fn fresh(&self, scope: &str) -> Result<(), LogError> {
+        if let Some(why) = offline(&self.client) {
+            return Err(LogError::Unavailable(why));
+        }
+        let last = match self.stream.get_last_raw_message_by_subject(scope).await {
+            Ok(m) => m.sequence,
+            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => 0,
+            Err(e) => return Err(storage("reading a scope's last message", e)),
+        };
+        let head = frame::sequence_of(*self.head.borrow());
+        self.indexed(last.max(head)).await
     }
 
     /// Whether the last probe, made on the current connection, found that
@@ -352,7 +370,10 @@ impl EventLog for JetStreamLog {
     fn request(&self, request_id: &str) -> BoxFuture<'_, Result<Option<RequestRecord>, LogError>> {
         let request_id = request_id.to_owned();
         Box::pin(async move {
-            self.core.caught_up().await?;
+            // Request ids are kept per tenant: `<tenant>/<id>`.
+            let tenant = request_id.split_once('/').map(|(t, _)| t);
+            let scope = frame::request_scope(&self.core.prefix, tenant);
+            self.core.fresh(&scope).await?;
             self.core.index.request(&request_id)
         })
     }
@@ -360,7 +381,9 @@ impl EventLog for JetStreamLog {
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
         let stream = stream.clone();
         Box::pin(async move {
-            self.core.caught_up().await?;
+            self.core
+                .fresh(&frame::scope_of(&self.core.prefix, &stream))
+                .await?;
             let out = self.core.index.stream(&stream)?;
             // The index checked each link as it went in; what is read back
             // from its disk is checked again, never decided on if broken.
