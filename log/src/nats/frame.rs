@@ -140,6 +140,15 @@ pub(crate) fn decode(bytes: &[u8], seq: u64) -> Result<ReadFrame, String> {
     })
 }
 
+/// [`decode`], its failure named as the log's: the message's first
+/// position and why.
+pub(crate) fn read(bytes: &[u8], seq: u64) -> Result<ReadFrame, crate::log::LogError> {
+    decode(bytes, seq).map_err(|reason| crate::log::LogError::Corrupt {
+        position: position(seq, 0),
+        reason,
+    })
+}
+
 /// The subject of the scope `stream` belongs to: its tenant's, or its own
 /// for a global stream (identities belong to no tenant).
 pub(crate) fn scope_of(prefix: &str, stream: &StreamId) -> String {

@@ -95,12 +95,7 @@ struct ApiError {
 /// The events one message of the log holds, placed at its sequence `seq`:
 /// for consumers of the stream of their own (the mailers' shared one).
 pub fn events_of(payload: &[u8], seq: u64) -> Result<Vec<Envelope>, LogError> {
-    frame::decode(payload, seq)
-        .map(|f| f.envelopes)
-        .map_err(|reason| LogError::Corrupt {
-            position: frame::position(seq, 0),
-            reason,
-        })
+    frame::read(payload, seq).map(|f| f.envelopes)
 }
 
 /// The subjects of every tenant's messages (everything but global streams).
@@ -277,10 +272,7 @@ impl Core {
                 .send()
                 .await
                 .map_err(|e| storage("reading the log from its leader", e))?;
-            let frame = frame::decode(&m.payload, seq).map_err(|reason| LogError::Corrupt {
-                position: frame::position(seq, 0),
-                reason,
-            })?;
+            let frame = frame::read(&m.payload, seq)?;
             out.push((seq, m.subject.to_string(), frame));
         }
         Ok(out)

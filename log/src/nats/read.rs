@@ -62,12 +62,7 @@ impl Core {
                         .ok_or_else(|| LogError::Storage("a read without a sequence".into()))?;
                     let subject = header("Nats-Subject").unwrap_or_default();
                     last = last.max(seq);
-                    let frame = frame::decode(&message.payload, seq).map_err(|reason| {
-                        LogError::Corrupt {
-                            position: frame::position(seq, 0),
-                            reason,
-                        }
-                    })?;
+                    let frame = frame::read(&message.payload, seq)?;
                     out.push((seq, subject, frame));
                 }
                 Some(204) => {

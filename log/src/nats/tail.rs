@@ -128,10 +128,7 @@ pub(super) async fn feed(
             frame::sequence_of(from).max(1),
             &head,
             |seq, m| {
-                let read = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
-                    position: frame::position(seq, 0),
-                    reason,
-                })?;
+                let read = frame::read(m, seq)?;
                 Ok(read.envelopes)
             },
         )
@@ -241,10 +238,7 @@ pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
         let from = core.index.applied() + 1;
         let head = core.head.subscribe();
         let failure = match frames(&core.client, &core.stream, from, &head, |seq, m| {
-            let frame = frame::decode(m, seq).map_err(|reason| LogError::Corrupt {
-                position: frame::position(seq, 0),
-                reason,
-            })?;
+            let frame = frame::read(m, seq)?;
             Ok(Applied { seq, frame })
         })
         .await

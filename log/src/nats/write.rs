@@ -785,12 +785,7 @@ impl Core {
                 .send()
                 .await
                 .map_err(|e| unavailable("reading a scope's message", e))?;
-            let read = frame::decode(&m.payload, m.sequence).map_err(|reason| {
-                AppendError::from_log(crate::log::LogError::Corrupt {
-                    position: frame::position(m.sequence, 0),
-                    reason,
-                })
-            })?;
+            let read = frame::read(&m.payload, m.sequence).map_err(AppendError::from_log)?;
             state.absorb(&self.index, m.sequence, read)?;
             last = last.max(m.sequence);
             from = m.sequence + 1;
