@@ -88,7 +88,16 @@ echo "==> build (the black-box tests start these binaries)"
 cargo build --workspace --bins --locked
 
 echo "==> tests"
-cargo test --workspace --locked
+# A failing test's message is repeated at the end, where a CI log's tail shows
+# it, ahead of the backtraces that would otherwise fill that tail.
+test_log="$(mktemp)"
+if ! cargo test --workspace --locked 2>&1 | tee "$test_log"; then
+    echo "==> what failed"
+    grep -E -A12 "^---- |panicked at" "$test_log" | grep -v -E "^ +([0-9]+: |at )" | cut -c1-1500
+    rm -f "$test_log"
+    exit 1
+fi
+rm -f "$test_log"
 
 # The Kubernetes manifests, against the API's schemas (kubernetes-validate
 # from PyPI ships them, so no network is needed at check time).

@@ -431,7 +431,7 @@ impl EventLog for JetStreamLog {
             self.core.client.clone(),
             self.core.stream.clone(),
             from.max(1),
-            self.core.head.subscribe(),
+            self.core.head.clone(),
             tx,
         ));
         Some(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))

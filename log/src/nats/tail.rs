@@ -117,16 +117,17 @@ pub(super) async fn feed(
     client: async_nats::Client,
     stream: stream::Stream,
     from: u64,
-    head: watch::Receiver<u64>,
+    head: Arc<watch::Sender<u64>>,
     tx: mpsc::Sender<Result<Envelope, LogError>>,
 ) {
     let mut from = from;
+    let watching = head.subscribe();
     loop {
         let failure = match frames(
             &client,
             &stream,
             frame::sequence_of(from).max(1),
-            &head,
+            &watching,
             |seq, m| {
                 let read = frame::read(m, seq)?;
                 Ok(read.envelopes)
@@ -142,6 +143,9 @@ pub(super) async fn feed(
                                 continue;
                             }
                             from = e.position + 1;
+                            // The head is never behind what this replica
+                            // has read (the head's own follower may lag).
+                            advance(&head, e.position);
                             if tx.send(Ok(e)).await.is_err() {
                                 return;
                             }
@@ -266,6 +270,13 @@ pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
                     next = messages.recv().now_or_never().flatten();
                 }
                 let applied = core.index.apply(&batch);
+                let last = batch
+                    .iter()
+                    .rev()
+                    .find_map(|a| a.frame.envelopes.last().map(|e| e.position));
+                if let (Ok(()), Some(last)) = (&applied, last) {
+                    advance(&core.head, last);
+                }
                 match (applied, failed) {
                     (Err(e), _) | (Ok(()), Some(e)) => break e,
                     (Ok(()), None) => {}
