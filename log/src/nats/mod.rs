@@ -67,6 +67,10 @@ const READ_BATCH: usize = 256;
 /// How long a read waits for the index's follower before reading what the
 /// index lacks itself.
 const PULL_AFTER: Duration = Duration::from_millis(100);
+
+/// How long after a read had to fill the index itself the follower is taken
+/// for late, and reads fill it at once.
+const FOLLOWER_LATE_FOR: Duration = Duration::from_secs(1);
 /// Bytes asked of a direct-get batch per event wanted: about an event's
 /// stored size, so a batch of large frames is not read only to be dropped.
 const BYTES_PER_EVENT: usize = 400;
@@ -128,6 +132,14 @@ struct Core {
     timeout: Duration,
     /// Held while a read fills the index past a late follower.
     pulling: tokio::sync::Mutex<()>,
+    /// When the follower was last found late (a read waited for it in
+    /// vain, or the log came back after a gap): it is likely still late then
+    /// (its consumer lost), so reads fill the index at once.
+    pulled_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The message the index must hold before this replica says it takes
+    /// commands: the stream's last when it was opened, or found again after
+    /// a gap (decisions would otherwise wait on the index's catching up).
+    ready_from: std::sync::atomic::AtomicU64,
     /// Whether JetStream answered the last probe with a leader and a quorum
     /// of current replicas: an append could be stored now.
     writable: std::sync::atomic::AtomicBool,
@@ -179,6 +191,13 @@ pub fn offline(client: &async_nats::Client) -> Option<String> {
         .then(|| "NATS is not connected (reconnecting); retry shortly".to_owned())
 }
 
+/// The refusal while the last probe found no leader or no quorum.
+fn no_leader() -> LogError {
+    LogError::Unavailable(
+        "JetStream cannot be reached now (no leader or no quorum); retry shortly".into(),
+    )
+}
+
 fn advance(head: &watch::Sender<u64>, position: u64) {
     head.send_if_modified(|h| {
         let moved = position > *h;
@@ -219,20 +238,29 @@ impl Core {
             return Err(LogError::Unavailable(why));
         }
         if !self.takes_appends() {
-            return Err(LogError::Unavailable(
-                "JetStream cannot be reached now (no leader or no quorum); retry shortly".into(),
-            ));
+            return Err(no_leader());
         }
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut applied = self.index.watch();
+        let mut first = true;
         loop {
-            // The follower brings it within milliseconds, as a rule.
+            // The follower brings it within milliseconds, as a rule; not
+            // while it is known to be late.
+            let patience = if first && self.follower_late() {
+                Duration::ZERO
+            } else {
+                PULL_AFTER
+            };
+            first = false;
             let reached = matches!(
-                tokio::time::timeout(PULL_AFTER, applied.wait_for(|a| *a >= seq)).await,
+                tokio::time::timeout(patience, applied.wait_for(|a| *a >= seq)).await,
                 Ok(Ok(_))
             );
             if reached {
                 return Ok(());
+            }
+            if !patience.is_zero() {
+                self.note_follower_late();
             }
             if let Some(e) = fault() {
                 return Err(e);
@@ -241,10 +269,7 @@ impl Core {
                 return Err(LogError::Unavailable(why));
             }
             if !self.takes_appends() {
-                return Err(LogError::Unavailable(
-                    "JetStream cannot be reached now (no leader or no quorum); retry shortly"
-                        .into(),
-                ));
+                return Err(no_leader());
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(LogError::Unavailable(format!(
@@ -279,8 +304,12 @@ impl Core {
     }
 
     /// Reads the messages up to `seq` the index lacks and applies them.
-    async fn pull_into_index(&self, seq: u64) -> Result<(), LogError> {
-        let _one = self.pulling.lock().await;
+    pub(super) async fn pull_into_index(&self, seq: u64) -> Result<(), LogError> {
+        // Another read filling it may be waiting on a NATS that went away:
+        // this one goes back to see why rather than queue behind it.
+        let Ok(_one) = tokio::time::timeout(PULL_AFTER, self.pulling.lock()).await else {
+            return Ok(());
+        };
         while self.index.applied() < seq {
             let from = self.index.applied() + 1;
             let frames = match self.direct_batch(from, READ_BATCH, 4 * 1024 * 1024).await {
@@ -306,12 +335,30 @@ impl Core {
         Ok(())
     }
 
+    /// Notes that the follower was found late: reads fill the index
+    /// themselves for a while.
+    pub(super) fn note_follower_late(&self) {
+        *self.pulled_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+    }
+
+    /// Whether the follower was found late in the last second.
+    fn follower_late(&self) -> bool {
+        self.pulled_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some_and(|at| at.elapsed() < FOLLOWER_LATE_FOR)
+    }
+
     /// Waits until the index holds every message of `scope` the stream's
     /// leader has now: a decision reads what any replica wrote before it,
     /// as it did when each stream was read from the server.
     async fn fresh(&self, scope: &str) -> Result<(), LogError> {
         if let Some(why) = offline(&self.client) {
             return Err(LogError::Unavailable(why));
+        }
+        // Without a leader the question below waits out the timeout.
+        if !self.takes_appends() {
+            return Err(no_leader());
         }
         let last = match self.stream.get_last_raw_message_by_subject(scope).await {
             Ok(m) => m.sequence,
@@ -460,5 +507,10 @@ impl EventLog for JetStreamLog {
             && !self.writer.is_finished()
             && !self.indexer.is_finished()
             && self.core.takes_appends()
+            && self.core.index.applied()
+                >= self
+                    .core
+                    .ready_from
+                    .load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -101,6 +101,8 @@ impl JetStreamLog {
             index_fault: Default::default(),
             timeout: settings.timeout,
             pulling: Default::default(),
+            pulled_at: Default::default(),
+            ready_from: std::sync::atomic::AtomicU64::new(info.state.last_sequence),
             writable: std::sync::atomic::AtomicBool::new(probe::writable(&info)),
             probed_on: std::sync::atomic::AtomicU64::new(connected_times),
             also: Default::default(),

@@ -39,12 +39,14 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
         tokio::time::sleep(pause).await;
         let connection = connects(&core.client);
         let mut ok = false;
+        let mut last_seq = 0;
         if offline(&core.client).is_none()
             && let Some(last) = probe::takes_appends(&core.client, &main, timeout).await
         {
             if let Ok(position) = core.last_event(last).await {
                 advance(&core.head, position);
             }
+            last_seq = last;
             ok = true;
         }
         let others = core.also.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -59,12 +61,25 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
         core.probed_on.store(connection, Ordering::Relaxed);
         if core.writable.swap(ok, Ordering::Relaxed) != ok {
             if ok {
+                // The index's follower has likely lost its consumer in the
+                // gap: reads fill the index themselves until it is back, and
+                // the replica says it takes commands once the index holds
+                // what the log held now.
+                core.note_follower_late();
+                core.ready_from.fetch_max(last_seq, Ordering::Relaxed);
                 tracing::info!("JetStream takes appends again");
             } else {
                 tracing::warn!(
                     "JetStream cannot take appends now (no connection, no leader or no quorum)"
                 );
             }
+        }
+        let ready_from = core.ready_from.load(Ordering::Relaxed);
+        if ok
+            && core.index.applied() < ready_from
+            && let Err(e) = core.pull_into_index(ready_from).await
+        {
+            tracing::debug!(error = %e, "filling the index after a gap");
         }
     }
 }

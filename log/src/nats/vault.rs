@@ -172,6 +172,8 @@ impl Vault for KvVault {
                 // give it a moment.
                 Err(e) => {
                     for _ in 0..40 {
+                        // Cut off meanwhile: say so now, not after the tries.
+                        self.reachable()?;
                         match self.read_at_leader(&key_ref).await {
                             Ok(Some(key)) => return Ok(key),
                             Ok(None) | Err(VaultError::Missing(_)) => {}

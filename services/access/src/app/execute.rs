@@ -153,6 +153,7 @@ impl App {
         // Cut off, the command may still be written; the caller's retry with
         // the same request id gets its first result.
         let deadline = self.settings.command_deadline;
+        let started = std::time::Instant::now();
         let result = tokio::time::timeout(deadline, self.execute_once(ctx, cmd))
             .await
             .unwrap_or_else(|_| {
@@ -180,7 +181,11 @@ impl App {
             .increment(1);
         // One line per command at debug level, inside the command's span:
         // its tenant, request id and correlation id come with it.
-        tracing::debug!(command, outcome, "command finished");
+        let ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Err(e) => tracing::debug!(command, outcome, ms, error = %e, "command finished"),
+            Ok(_) => tracing::debug!(command, outcome, ms, "command finished"),
+        }
         result
     }
 
