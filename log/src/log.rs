@@ -147,6 +147,19 @@ pub trait EventLog: Send + Sync + 'static {
     /// Every event of one stream, in order.
     fn read_stream(&self, stream: &StreamId) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>>;
 
+    /// The events of one stream, in order, as this copy of the log holds
+    /// them once it holds everything up to `position` (and perhaps more):
+    /// for a reader of what stood at a position it already has, which need
+    /// not ask whether other writers went further (see [`Self::read_stream`]).
+    fn read_stream_upto(
+        &self,
+        stream: &StreamId,
+        position: u64,
+    ) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        let _ = position;
+        self.read_stream(stream)
+    }
+
     /// Up to `max` events from position `from` (inclusive) on, in global order.
     fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>>;
 

@@ -36,6 +36,7 @@
 
 mod frame;
 mod index;
+mod lasts;
 mod open;
 mod probe;
 mod read;
@@ -136,6 +137,8 @@ struct Core {
     /// vain, or the log came back after a gap): it is likely still late then
     /// (its consumer lost), so reads fill the index at once.
     pulled_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Scopes' last messages as their leader answered, shared by readers.
+    lasts: lasts::Lasts,
     /// The message the index must hold before this replica says it takes
     /// commands: the stream's last when it was opened, or found again after
     /// a gap (decisions would otherwise wait on the index's catching up).
@@ -335,6 +338,20 @@ impl Core {
         Ok(())
     }
 
+    /// One stream as the index holds it, checked again as it is read back.
+    fn indexed_stream(&self, stream: &StreamId) -> Result<Vec<Envelope>, LogError> {
+        let out = self.index.stream(stream)?;
+        // The index checked each link as it went in; what is read back
+        // from its disk is checked again, never decided on if broken.
+        access_catalogue::chain::verify_stream(&out).map_err(|d| {
+            LogError::Damaged(access_catalogue::damage::Damage {
+                place: "this replica's index of the JetStream log".into(),
+                ..d
+            })
+        })?;
+        Ok(out)
+    }
+
     /// Notes that the follower was found late: reads fill the index
     /// themselves for a while.
     pub(super) fn note_follower_late(&self) {
@@ -360,11 +377,14 @@ impl Core {
         if !self.takes_appends() {
             return Err(no_leader());
         }
-        let last = match self.stream.get_last_raw_message_by_subject(scope).await {
-            Ok(m) => m.sequence,
-            Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => 0,
-            Err(e) => return Err(storage("reading a scope's last message", e)),
+        let ask = async {
+            match self.stream.get_last_raw_message_by_subject(scope).await {
+                Ok(m) => Ok(m.sequence),
+                Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
+                Err(e) => Err(storage("reading a scope's last message", e)),
+            }
         };
+        let last = self.lasts.last(scope, ask).await?;
         let head = frame::sequence_of(*self.head.borrow());
         self.indexed(last.max(head)).await
     }
@@ -423,16 +443,21 @@ impl EventLog for JetStreamLog {
             self.core
                 .fresh(&frame::scope_of(&self.core.prefix, &stream))
                 .await?;
-            let out = self.core.index.stream(&stream)?;
-            // The index checked each link as it went in; what is read back
-            // from its disk is checked again, never decided on if broken.
-            access_catalogue::chain::verify_stream(&out).map_err(|d| {
-                LogError::Damaged(access_catalogue::damage::Damage {
-                    place: "this replica's index of the JetStream log".into(),
-                    ..d
-                })
-            })?;
-            Ok(out)
+            self.core.indexed_stream(&stream)
+        })
+    }
+
+    fn read_stream_upto(
+        &self,
+        stream: &StreamId,
+        position: u64,
+    ) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
+        let stream = stream.clone();
+        Box::pin(async move {
+            // No question to the stream's leader: the index holding the
+            // position's message is all such a reader needs.
+            self.core.indexed(frame::sequence_of(position)).await?;
+            self.core.indexed_stream(&stream)
         })
     }
 

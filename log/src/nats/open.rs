@@ -102,6 +102,7 @@ impl JetStreamLog {
             timeout: settings.timeout,
             pulling: Default::default(),
             pulled_at: Default::default(),
+            lasts: Default::default(),
             ready_from: std::sync::atomic::AtomicU64::new(info.state.last_sequence),
             writable: std::sync::atomic::AtomicBool::new(probe::writable(&info)),
             probed_on: std::sync::atomic::AtomicU64::new(connected_times),

@@ -10,14 +10,15 @@
 //! and takes from each message the events that can call for mail (contacts'
 //! and invitations'), so each such message goes to one worker at a time.
 //!
-//! A worker has up to `in_flight` messages in hand and sends up to
-//! `in_flight` mails at once, each on its own SMTP connection; mails of one
-//! log stream (an invitation and its resend) wait for each other, in event
-//! order. For each event the worker checks that the log's copy of its stream
-//! holds it, looks the event id up in the shared ledger (a JetStream
-//! key-value bucket every worker sees), sends if it is not there, writes the
-//! ledger, and reports the outcome to the service; the message is acked once
-//! all of its events are done. While a message is in hand the worker tells
+//! A worker sends up to `in_flight` mails at once, each on its own SMTP
+//! connection, and holds four messages per such slot (waiting for a slot,
+//! or for their reports); mails of one log stream (an invitation and its
+//! resend) wait for each other, in event order. For each event the worker
+//! checks that the log's copy of its stream holds it, looks the event id up
+//! in the shared ledger (a JetStream key-value bucket every worker sees),
+//! sends if it is not there and writes the ledger, all within its sending
+//! slot; then it reports the outcome to the service; the message is acked
+//! once all of its events are done. While a message is in hand the worker tells
 //! the server it is still working on it, so it is not handed to another.
 //!
 //! The window: a worker that dies after the mail server accepted a mail and
@@ -64,8 +65,9 @@ pub struct SharedWork {
     /// How long a worker may hold an event without a sign of life before the
     /// server hands it to another.
     pub ack_wait: Duration,
-    /// Mails one worker has in hand at once. A worker killed mid-way leaves
-    /// at most this many to be sent again by another.
+    /// Mails one worker sends at once (from the ledger's answer to its
+    /// record there). A worker killed mid-way leaves at most this many to
+    /// be sent again by another.
     pub in_flight: usize,
 }
 
@@ -226,14 +228,17 @@ struct Bench {
 /// How long a worker taking over a mail waits for the ledger before sending.
 const REDELIVERY_GRACE: Duration = Duration::from_secs(2);
 
+/// Messages a worker holds per mail it may send at once.
+const MESSAGES_PER_SLOT: usize = 4;
+
 /// How long one pull for work waits for mail before it is asked again.
 const PULL_WAIT: Duration = Duration::from_secs(1);
 
-/// Takes mail from the shared consumer, `in_flight` at a time, until asked
-/// to stop or the fold stops. A worker pulls only as many messages as it has
-/// free slots, so every message it holds is being worked on and sends
-/// progress acks: none waits in a buffer to time out and be taken by
-/// another worker as well.
+/// Takes mail from the shared consumer, `in_flight` mails at a time, until
+/// asked to stop or the fold stops. A worker pulls only as many messages as
+/// it has free slots for, so every message it holds is in its own task,
+/// which sends progress acks: none waits in a buffer to time out and be
+/// taken by another worker as well.
 async fn dispatch(
     consumer: &jetstream::consumer::PullConsumer,
     bench: &Arc<Bench>,
@@ -242,8 +247,11 @@ async fn dispatch(
     shutdown: &mut watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     // Messages in hand, and mails being sent: a message can hold many
-    // mails, and a crash repeats at most the mails being sent.
-    let slots = Arc::new(Semaphore::new(in_flight));
+    // mails, and a crash repeats at most the mails being sent. Messages in
+    // hand wait for sending slots, and for their reports once sent, so
+    // several per slot keep the slots busy (each tells the server it is
+    // being worked on meanwhile).
+    let slots = Arc::new(Semaphore::new(in_flight * MESSAGES_PER_SLOT));
     let sending = Arc::new(Semaphore::new(in_flight));
     let mut order = StreamOrder::default();
     let mut tasks = JoinSet::new();
@@ -422,10 +430,22 @@ async fn handle_message(
                 // Done or dropped: either way its turn is over.
                 let _ = before.await;
             }
-            let _slot = sending.acquire().await?;
-            let done = work_one(bench, envelope, delivered).await;
+            if delivered > 1 {
+                // Taken over: the worker that had it may be alive, its
+                // ledger write held up by the same fault that held up its
+                // acks. Give that write the time to land before deciding to
+                // send again.
+                tokio::time::sleep(REDELIVERY_GRACE).await;
+            }
+            // The sending slot covers the mail from the ledger's answer to
+            // the ledger's record of it: the mails a crash can repeat. The
+            // report to the service goes on outside it.
+            let slot = sending.acquire().await?;
+            let entry = deliver(bench, &envelope).await;
+            drop(slot);
             drop(hand);
-            done
+            report(bench, entry?).await;
+            Ok::<(), anyhow::Error>(())
         });
         for done in futures::future::join_all(each).await {
             done?;
@@ -445,22 +465,18 @@ async fn handle_message(
     }
 }
 
-async fn work_one(bench: &Bench, envelope: Envelope, delivered: i64) -> anyhow::Result<()> {
+/// Sends the mail `envelope` calls for unless the ledger has it, and records
+/// it there: what was sent (or found sent), if anything.
+async fn deliver(bench: &Bench, envelope: &Envelope) -> anyhow::Result<Option<LedgerEntry>> {
     let Bench { core, ledger, .. } = bench;
     // Mailed only if the log's verified copy of its stream holds it.
-    core.facts.holds(&envelope).await?;
+    core.facts.holds(envelope).await?;
     let id = envelope.event_id.simple().to_string();
-    if delivered > 1 {
-        // Taken over: the worker that had it may be alive, its ledger write
-        // held up by the same fault that held up its acks. Give that write
-        // the time to land before deciding to send again.
-        tokio::time::sleep(REDELIVERY_GRACE).await;
-    }
     let known = ledger.get(&id).await.context("reading the mail ledger")?;
-    let entry = match known {
+    Ok(match known {
         Some(bytes) => Some(serde_json::from_slice::<LedgerEntry>(&bytes)?),
         None => {
-            let (_, outcome) = core.handle(&envelope, Mode::Shared).await?;
+            let (_, outcome) = core.handle(envelope, Mode::Shared).await?;
             if let Some(entry) = &outcome {
                 // The mail is out: keep trying to record it rather than let
                 // the event come round and send it again.
@@ -474,8 +490,13 @@ async fn work_one(bench: &Bench, envelope: Envelope, delivered: i64) -> anyhow::
             }
             outcome
         }
-    };
-    if let (Some(entry), Some(reporter)) = (entry, core.reporter()) {
+    })
+}
+
+/// Tells the service what became of a mail (again, after a crash between
+/// ledger and ack: the service records each outcome once).
+async fn report(bench: &Bench, entry: Option<LedgerEntry>) {
+    if let (Some(entry), Some(reporter)) = (entry, bench.core.reporter()) {
         // Reported again after a crash between ledger and ack: the service
         // records each mail's outcome once whatever the repeats.
         // A service that is restarting gets a minute; a report that still
@@ -485,14 +506,13 @@ async fn work_one(bench: &Bench, envelope: Envelope, delivered: i64) -> anyhow::
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while let Err(e) = reporter.report(entry.report.clone()).await {
             if tokio::time::Instant::now() >= deadline {
-                tracing::error!(error = %e, mail = %id, "the delivery outcome could not be recorded on the contact; the mail ledger has it");
+                tracing::error!(error = %e, mail = %entry.report.source_event_id, "the delivery outcome could not be recorded on the contact; the mail ledger has it");
                 break;
             }
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
-    Ok(())
 }
 
 async fn ack(message: &jetstream::Message) -> anyhow::Result<()> {

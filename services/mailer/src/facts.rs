@@ -96,7 +96,7 @@ impl Facts {
     /// The events of `stream` up to position `at`, decoded and opened; an
     /// event this build cannot read is left out.
     async fn read(&self, stream: &StreamId, at: u64) -> anyhow::Result<(Vec<Event>, Option<u64>)> {
-        let all = self.log.read_stream(stream).await?;
+        let all = self.log.read_stream_upto(stream, at).await?;
         let next = all.iter().find(|e| e.position > at).map(|e| e.position);
         let upto: Vec<Envelope> = all.into_iter().filter(|e| e.position <= at).collect();
         let events = match decode_open(self.vault.as_ref(), &upto).await {
@@ -123,7 +123,7 @@ impl Facts {
     /// goes out only for an event its stream's verified chain holds (a
     /// replica behind is retried later).
     pub(crate) async fn holds(&self, e: &Envelope) -> anyhow::Result<()> {
-        let all = self.log.read_stream(&e.stream).await?;
+        let all = self.log.read_stream_upto(&e.stream, e.position).await?;
         if all
             .iter()
             .any(|s| s.position == e.position && s.hash == e.hash)
