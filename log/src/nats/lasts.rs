@@ -15,19 +15,29 @@ use tokio::time::Instant;
 /// Scopes remembered at most; beyond, those not being asked are forgotten.
 const SCOPES_KEPT: usize = 4_096;
 
-/// The last question asked of a scope: when it set out, and its answer.
-type Asked = Option<(Instant, u64)>;
+/// The last question asked of a scope: when it set out, when it came back,
+/// and its answer.
+type Asked<E> = Option<(Instant, Instant, Result<u64, E>)>;
 
 /// Per scope, the last answer and the lock held while asking.
-#[derive(Default)]
-pub(super) struct Lasts {
-    scopes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Asked>>>>,
+pub(super) struct Lasts<E> {
+    scopes: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Asked<E>>>>>,
 }
 
-impl Lasts {
+impl<E> Default for Lasts<E> {
+    fn default() -> Self {
+        Lasts {
+            scopes: Mutex::default(),
+        }
+    }
+}
+
+impl<E: Clone> Lasts<E> {
     /// The scope's last sequence, from an answer to a question that set out
     /// after this call began (`ask` is that question, asked when needed).
-    pub(super) async fn last<E, F>(&self, scope: &str, ask: F) -> Result<u64, E>
+    /// A question that failed while this call waited for it fails this call
+    /// too: asking again at once would only stack its timeout on the first.
+    pub(super) async fn last<F>(&self, scope: &str, ask: F) -> Result<u64, E>
     where
         F: Future<Output = Result<u64, E>>,
     {
@@ -40,15 +50,15 @@ impl Lasts {
             scopes.entry(scope.to_owned()).or_default().clone()
         };
         let mut asked = cell.lock().await;
-        if let Some((set_out, last)) = *asked
-            && set_out >= called
-        {
-            return Ok(last);
+        match &*asked {
+            Some((set_out, _, Ok(last))) if *set_out >= called => return Ok(*last),
+            Some((_, back, Err(e))) if *back >= called => return Err(e.clone()),
+            _ => {}
         }
         let set_out = Instant::now();
-        let last = ask.await?;
-        *asked = Some((set_out, last));
-        Ok(last)
+        let answer = ask.await;
+        *asked = Some((set_out, Instant::now(), answer.clone()));
+        answer
     }
 }
 
@@ -60,7 +70,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn readers_arriving_while_a_question_is_out_share_the_next_one() {
-        let lasts = Arc::new(Lasts::default());
+        let lasts = Arc::new(Lasts::<()>::default());
         let asked = Arc::new(AtomicU64::new(0));
         let ask = |asked: Arc<AtomicU64>| async move {
             let n = asked.fetch_add(1, Ordering::SeqCst) + 1;
@@ -91,12 +101,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_question_is_not_remembered() {
-        let lasts = Lasts::default();
-        assert_eq!(
-            lasts.last("t.a", async { Err::<u64, _>("down") }).await,
-            Err("down")
-        );
-        assert_eq!(lasts.last("t.a", async { Ok::<u64, &str>(7) }).await, Ok(7));
+    async fn a_failed_question_fails_those_who_waited_for_it_only() {
+        let lasts = Arc::new(Lasts::<&str>::default());
+        let failing = {
+            let lasts = lasts.clone();
+            tokio::spawn(async move {
+                let ask = async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err("timed out")
+                };
+                lasts.last("t.a", ask).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let waited = lasts.last("t.a", async { Ok(7) }).await;
+        assert_eq!(waited, Err("timed out"), "waited for it: its answer");
+        assert_eq!(failing.await.unwrap(), Err("timed out"));
+        // Coming after it failed: asked again.
+        assert_eq!(lasts.last("t.a", async { Ok(8) }).await, Ok(8));
     }
 }

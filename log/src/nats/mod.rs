@@ -138,7 +138,7 @@ struct Core {
     /// (its consumer lost), so reads fill the index at once.
     pulled_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Scopes' last messages as their leader answered, shared by readers.
-    lasts: lasts::Lasts,
+    lasts: lasts::Lasts<LogError>,
     /// The message the index must hold before this replica says it takes
     /// commands: the stream's last when it was opened, or found again after
     /// a gap (decisions would otherwise wait on the index's catching up).
@@ -378,6 +378,10 @@ impl Core {
             return Err(no_leader());
         }
         let ask = async {
+            // Asked perhaps after waiting for another reader's question.
+            if !self.takes_appends() {
+                return Err(no_leader());
+            }
             match self.stream.get_last_raw_message_by_subject(scope).await {
                 Ok(m) => Ok(m.sequence),
                 Err(e) if e.kind() == stream::LastRawMessageErrorKind::NoMessageFound => Ok(0),
