@@ -15,8 +15,8 @@ pub(crate) const SLOTS: u64 = 1000;
 pub(crate) const MAX_FRAME_EVENTS: usize = (SLOTS - 1) as usize;
 /// The first byte of every frame: its layout.
 const LAYOUT: u8 = 1;
-/// The header naming how many events a message holds, so the head can be
-/// followed from headers alone.
+/// The header naming how many events a message holds, so the head's
+/// position is known from a message's headers alone (`last_event`).
 pub(crate) const EVENTS_HEADER: &str = "Access-Events";
 
 /// The position of the event at `index` in the message of sequence `seq`.

@@ -112,7 +112,6 @@ pub fn tenant_subjects(prefix: &str) -> String {
 pub struct JetStreamLog {
     core: Arc<Core>,
     jobs: mpsc::Sender<Job>,
-    follower: JoinHandle<()>,
     prober: JoinHandle<()>,
     writer: JoinHandle<()>,
     indexer: JoinHandle<()>,
@@ -170,7 +169,6 @@ impl std::fmt::Debug for JetStreamLog {
 
 impl Drop for JetStreamLog {
     fn drop(&mut self) {
-        self.follower.abort();
         self.prober.abort();
         self.writer.abort();
         self.indexer.abort();

@@ -2,7 +2,7 @@
 
 use super::frame::{self, EVENTS_HEADER, Frame};
 use super::index::Index;
-use super::tail::{follow_head, follow_index, probe_appends};
+use super::tail::{follow_index, probe_appends};
 use super::write::write_frames;
 use super::{Core, JetStreamLog, NatsSettings, advance, connect_client, connects, probe, storage};
 use crate::log::LogError;
@@ -110,7 +110,6 @@ impl JetStreamLog {
         });
         let start = core.last_event(info.state.last_sequence).await?;
         advance(&head, start);
-        let follower = tokio::spawn(follow_head(client, stream, head));
         let indexer = tokio::spawn(follow_index(core.clone()));
         let prober = tokio::spawn(probe_appends(core.clone(), settings.timeout));
         let (jobs, queue) = mpsc::channel(4096);
@@ -118,7 +117,6 @@ impl JetStreamLog {
         Ok(JetStreamLog {
             core,
             jobs,
-            follower,
             prober,
             writer,
             indexer,

@@ -1,7 +1,7 @@
 //! Following the log: the probe of whether it takes appends, the head,
 //! and the feed every consumer reads.
 
-use super::frame::{self, EVENTS_HEADER};
+use super::frame;
 use super::index::Applied;
 use super::{Core, advance, connects, offline, probe, storage};
 use crate::log::LogError;
@@ -81,45 +81,6 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
         {
             tracing::debug!(error = %e, "filling the index after a gap");
         }
-    }
-}
-
-/// Keeps `head` at the last event's position, through reconnects.
-pub(super) async fn follow_head(
-    client: async_nats::Client,
-    stream: stream::Stream,
-    head: std::sync::Arc<watch::Sender<u64>>,
-) {
-    loop {
-        let from = frame::sequence_of(*head.borrow()) + 1;
-        let config = jetstream::consumer::push::OrderedConfig {
-            deliver_subject: client.new_inbox(),
-            headers_only: true,
-            deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
-                start_sequence: from,
-            },
-            ..Default::default()
-        };
-        match stream.create_consumer(config).await {
-            Ok(consumer) => match consumer.messages().await {
-                Ok(mut messages) => {
-                    while let Some(Ok(m)) = messages.next().await {
-                        let events = m
-                            .headers
-                            .as_ref()
-                            .and_then(|h| h.get(EVENTS_HEADER))
-                            .and_then(|v| v.as_str().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if let (Ok(info), true) = (m.info(), events > 0) {
-                            advance(&head, frame::position(info.stream_sequence, events - 1));
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "following the log's head"),
-            },
-            Err(e) => tracing::warn!(error = %e, "following the log's head"),
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
