@@ -219,17 +219,28 @@ async fn an_email_with_a_password_at_another_supplier_goes_straight_in_with_it()
 async fn health_and_reflection_answer() {
     let app = TestApp::spawn().await;
     let mut health = tonic_health::pb::health_client::HealthClient::new(app.channel.clone());
-    let serving = health
-        .check(tonic_health::pb::HealthCheckRequest {
-            service: "access.v1.Access".into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(
-        serving.status,
-        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
-    );
+    let serving = tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    // Known from the start (NOT_SERVING until the first report), and
+    // SERVING within moments.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: "access.v1.Access".into(),
+            })
+            .await
+            .expect("the service's name is known to health from the start")
+            .into_inner()
+            .status;
+        if status == serving {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never SERVING: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let body = reqwest_lite(&app.http_addr, "/healthz").await;
     assert!(body.contains("200 OK") && body.ends_with("ok\n"), "{body}");
 }
