@@ -18,6 +18,9 @@ use tonic::transport::Channel;
 /// Mails each worker has in hand at once: what one crash may repeat.
 pub const MAILS_IN_FLIGHT: usize = 8;
 
+/// The replicas' `--nats-timeout`: how long one exchange with NATS may take.
+pub const NATS_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Everything of one deployment.
 pub struct Deployment {
     /// The NATS cluster.
@@ -215,7 +218,7 @@ fn replica_args(urls: &str, keys: &std::path::Path) -> Vec<String> {
         "--key-dir",
         &keys.display().to_string(),
         "--nats-timeout",
-        "2s",
+        &format!("{}s", NATS_TIMEOUT.as_secs()),
         "--max-read-lag",
         "3s",
     ]

@@ -135,7 +135,7 @@ struct Core {
     /// When the follower was last found late (a read waited for it in
     /// vain, or the log came back after a gap): it is likely still late then
     /// (its consumer lost), so reads fill the index at once.
-    pulled_at: std::sync::Mutex<Option<std::time::Instant>>,
+    follower_late_at: std::sync::Mutex<Option<std::time::Instant>>,
     /// Scopes' last messages as their leader answered, shared by readers.
     lasts: lasts::Lasts<LogError>,
     /// The message the index must hold before this replica says it takes
@@ -326,12 +326,27 @@ impl Core {
                 .into_iter()
                 .map(|(seq, _, frame)| index::Applied { seq, frame })
                 .collect();
-            if let Err(e) = self.index.apply(&batch) {
-                if matches!(e, LogError::Damaged(_) | LogError::Corrupt { .. }) {
-                    *self.index_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
-                }
-                return Err(e);
+            self.apply(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Applies messages to the index and moves the head past their events
+    /// (the head is never behind what this replica has read); damage stops
+    /// the index for good.
+    pub(super) fn apply(&self, batch: &[index::Applied]) -> Result<(), LogError> {
+        if let Err(e) = self.index.apply(batch) {
+            if matches!(e, LogError::Damaged(_) | LogError::Corrupt { .. }) {
+                *self.index_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
             }
+            return Err(e);
+        }
+        let last = batch
+            .iter()
+            .rev()
+            .find_map(|a| a.frame.envelopes.last().map(|e| e.position));
+        if let Some(last) = last {
+            advance(&self.head, last);
         }
         Ok(())
     }
@@ -353,12 +368,15 @@ impl Core {
     /// Notes that the follower was found late: reads fill the index
     /// themselves for a while.
     pub(super) fn note_follower_late(&self) {
-        *self.pulled_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
+        *self
+            .follower_late_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(std::time::Instant::now());
     }
 
     /// Whether the follower was found late in the last second.
     fn follower_late(&self) -> bool {
-        self.pulled_at
+        self.follower_late_at
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .is_some_and(|at| at.elapsed() < FOLLOWER_LATE_FOR)

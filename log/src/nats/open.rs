@@ -101,7 +101,7 @@ impl JetStreamLog {
             index_fault: Default::default(),
             timeout: settings.timeout,
             pulling: Default::default(),
-            pulled_at: Default::default(),
+            follower_late_at: Default::default(),
             lasts: Default::default(),
             ready_from: std::sync::atomic::AtomicU64::new(info.state.last_sequence),
             writable: std::sync::atomic::AtomicBool::new(probe::writable(&info)),

@@ -120,7 +120,8 @@ pub(super) async fn feed(
                             }
                             from = e.position + 1;
                             // The head is never behind what this replica
-                            // has read (the head's own follower may lag).
+                            // has read (the index's follower may be behind
+                            // the feed).
                             advance(&head, e.position);
                             if tx.send(Ok(e)).await.is_err() {
                                 return;
@@ -245,15 +246,7 @@ pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
                     }
                     next = messages.recv().now_or_never().flatten();
                 }
-                let applied = core.index.apply(&batch);
-                let last = batch
-                    .iter()
-                    .rev()
-                    .find_map(|a| a.frame.envelopes.last().map(|e| e.position));
-                if let (Ok(()), Some(last)) = (&applied, last) {
-                    advance(&core.head, last);
-                }
-                match (applied, failed) {
+                match (core.apply(&batch), failed) {
                     (Err(e), _) | (Ok(()), Some(e)) => break e,
                     (Ok(()), None) => {}
                 }

@@ -230,6 +230,13 @@ pub async fn report(
             _ = stop.wait_for(|s| *s) => break,
         }
     }
+    not_serving(&health, server).await;
+}
+
+/// Reports `NOT_SERVING` for every name health answers: at start, before
+/// the first report (an unknown name would read as "not registered"), and
+/// when stopping.
+pub async fn not_serving(health: &HealthReporter, server: ServerNames) {
     for name in server.iter().copied().chain([
         Part::Log.health_name(),
         Part::ReadModels.health_name(),

@@ -184,17 +184,7 @@ impl Application {
         let parts = crate::health::Parts::default();
         let (stop, stopped) = watch::channel(false);
         let health = HealthReporter::new();
-        // Every name answers from the first moment, NOT_SERVING until the
-        // first report: an unknown one would read as "not registered".
-        for name in SERVICES.iter().copied().chain([
-            crate::health::Part::Log.health_name(),
-            crate::health::Part::ReadModels.health_name(),
-            crate::health::Part::Mailer.health_name(),
-        ]) {
-            health
-                .set_service_status(name, tonic_health::ServingStatus::NotServing)
-                .await;
-        }
+        crate::health::not_serving(&health, &SERVICES).await;
         let grpc = TcpListener::bind(config.grpc_addr)
             .await
             .with_context(|| format!("binding gRPC to {}", config.grpc_addr))?;

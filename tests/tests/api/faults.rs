@@ -15,7 +15,7 @@
 
 use access_proto::v1 as pb;
 use access_tests::deployment::{
-    Acked, Deployment, Load, MAILS_IN_FLIGHT, Refusal, mails_per_recipient,
+    Acked, Deployment, Load, MAILS_IN_FLIGHT, NATS_TIMEOUT, Refusal, mails_per_recipient,
 };
 use access_tests::proxy::Link;
 use std::time::{Duration, Instant};
@@ -30,9 +30,6 @@ enum Fault {
     ReplicaKill,
     WorkerKill,
 }
-
-/// The replicas' `--nats-timeout`: how long one exchange with NATS may take.
-const NATS_TIMEOUT: Duration = Duration::from_secs(2);
 
 const SERVING: i32 = 1;
 const NOT_SERVING: i32 = 2;
