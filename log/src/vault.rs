@@ -39,6 +39,18 @@ pub trait Vault: Send + Sync {
     fn evict(&self, _key_ref: &str) {}
     /// Every key there is, for a backup.
     fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>>;
+    /// Up to `max` keys read in bulk, oldest first, for a reader about to
+    /// read much of the log; none from a vault whose single reads cost no
+    /// round trip.
+    fn bulk(&self, _max: usize) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Fills a cache in front of the vault with [`Vault::bulk`]'s keys, as
+    /// many as it keeps, and says how many it holds then; a vault without a
+    /// cache does nothing.
+    fn warm(&self) -> BoxFuture<'_, Result<usize, VaultError>> {
+        Box::pin(async { Ok(0) })
+    }
 }
 
 /// How many keys [`CachedVault`] keeps before it starts over.
@@ -49,6 +61,9 @@ const CACHED_KEYS: usize = 100_000;
 pub struct CachedVault {
     inner: Arc<dyn Vault>,
     keys: Mutex<HashMap<String, Key>>,
+    /// Counts evictions: keys read in bulk before one are not taken, as one
+    /// of them may be a key destroyed since.
+    evictions: std::sync::atomic::AtomicU64,
 }
 
 impl CachedVault {
@@ -57,6 +72,7 @@ impl CachedVault {
         Arc::new(CachedVault {
             inner,
             keys: Mutex::new(HashMap::new()),
+            evictions: Default::default(),
         })
     }
 
@@ -115,14 +131,32 @@ impl Vault for CachedVault {
     }
 
     fn evict(&self, key_ref: &str) {
-        self.keys
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key_ref);
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        self.evictions
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        keys.remove(key_ref);
     }
 
     fn all(&self) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
         self.inner.all()
+    }
+
+    fn warm(&self) -> BoxFuture<'_, Result<usize, VaultError>> {
+        use std::sync::atomic::Ordering;
+        Box::pin(async move {
+            let before = self.evictions.load(Ordering::SeqCst);
+            let read = self.inner.bulk(CACHED_KEYS).await?;
+            let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            if self.evictions.load(Ordering::SeqCst) == before {
+                for (key_ref, key) in read {
+                    if keys.len() >= CACHED_KEYS {
+                        break;
+                    }
+                    keys.insert(key_ref, key);
+                }
+            }
+            Ok(keys.len())
+        })
     }
 }
 

@@ -83,6 +83,9 @@ struct In<'a> {
 pub(crate) struct ReadFrame {
     /// The envelopes, positions filled in.
     pub envelopes: Vec<Envelope>,
+    /// Each envelope's bytes as sealed (at position 0), shared with the
+    /// message read: the index stores them as they are.
+    pub raw: Vec<bytes::Bytes>,
     /// The request records.
     pub requests: Vec<FrameRequest>,
 }
@@ -113,7 +116,8 @@ impl Frame {
 
 /// Reads a stored frame at sequence `seq`: every envelope must decode, and
 /// no more of them than a frame can hold.
-pub(crate) fn decode(bytes: &[u8], seq: u64) -> Result<ReadFrame, String> {
+pub(crate) fn decode(message: &bytes::Bytes, seq: u64) -> Result<ReadFrame, String> {
+    let bytes: &[u8] = message;
     let Some((&layout, rest)) = bytes.split_first() else {
         return Err("an empty message".into());
     };
@@ -134,15 +138,21 @@ pub(crate) fn decode(bytes: &[u8], seq: u64) -> Result<ReadFrame, String> {
             Ok(e)
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let raw = read
+        .envelopes
+        .iter()
+        .map(|bytes| message.slice_ref(bytes))
+        .collect();
     Ok(ReadFrame {
         envelopes,
+        raw,
         requests: read.requests,
     })
 }
 
 /// [`decode`], its failure named as the log's: the message's first
 /// position and why.
-pub(crate) fn read(bytes: &[u8], seq: u64) -> Result<ReadFrame, crate::log::LogError> {
+pub(crate) fn read(bytes: &bytes::Bytes, seq: u64) -> Result<ReadFrame, crate::log::LogError> {
     decode(bytes, seq).map_err(|reason| crate::log::LogError::Corrupt {
         position: position(seq, 0),
         reason,
@@ -224,15 +234,16 @@ mod tests {
                 last: (0, 1),
             }],
         };
-        let bytes = frame.encode();
+        let bytes = bytes::Bytes::from(frame.encode());
         assert!(frame.size() >= bytes.len());
         let read = decode(&bytes, 5).unwrap();
         assert_eq!(read.envelopes.len(), 2);
         assert_eq!(read.envelopes[1].position, 5001);
         assert_eq!(read.requests, frame.requests);
-        assert!(decode(&[], 1).is_err());
-        assert!(decode(&[9, 0, 0], 1).is_err());
-        assert!(decode(&bytes[..bytes.len() - 3], 1).is_err());
+        assert_eq!(read.raw[1], e.encode());
+        assert!(decode(&bytes::Bytes::new(), 1).is_err());
+        assert!(decode(&bytes::Bytes::from_static(&[9, 0, 0]), 1).is_err());
+        assert!(decode(&bytes.slice(..bytes.len() - 3), 1).is_err());
     }
 
     #[test]

@@ -20,10 +20,19 @@ use access_catalogue::damage::Damage;
 use access_catalogue::envelope::{Envelope, StreamId};
 use std::collections::HashMap;
 use std::path::Path;
-use tokio::sync::watch;
+use std::sync::Arc;
+use tokio::sync::{broadcast, watch};
 
 /// Most bytes of entries one memtable keeps.
 const MEMTABLE_BYTES: u32 = 4 * 1024 * 1024;
+
+/// Streams whose heads the index keeps in memory.
+const KNOWN_HEADS: usize = 100_000;
+
+/// Batches of applied events kept for the feed's readers: one that falls
+/// further behind reads the log itself, so a slow reader holds at most
+/// this many batches in memory.
+const PUBLISHED_BATCHES: usize = 16;
 
 /// The local index of one JetStream log.
 pub(crate) struct Index {
@@ -35,6 +44,11 @@ pub(crate) struct Index {
     place: String,
     /// Held while a batch is applied.
     applying: std::sync::Mutex<()>,
+    /// The events of each batch applied, in order, for the log's feed.
+    published: broadcast::Sender<Arc<Vec<Envelope>>>,
+    /// The heads (version and hash) of streams lately applied, as
+    /// committed; forgotten all at once when there are too many.
+    heads: std::sync::Mutex<HashMap<StreamId, (u64, [u8; 32])>>,
     /// A directory of its own, removed with it, when none was given.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -145,6 +159,8 @@ impl Index {
             applied: watch::Sender::new(applied),
             place: format!("the log's local index in {}", dir.display()),
             applying: std::sync::Mutex::new(()),
+            published: broadcast::Sender::new(PUBLISHED_BATCHES),
+            heads: Default::default(),
             _temporary: temporary,
         })
     }
@@ -157,6 +173,12 @@ impl Index {
     /// Follows the last sequence applied.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.applied.subscribe()
+    }
+
+    /// The events of every batch applied from now on, in the log's order,
+    /// each batch once its entries are in.
+    pub fn published(&self) -> broadcast::Receiver<Arc<Vec<Envelope>>> {
+        self.published.subscribe()
     }
 
     /// The last event of `stream` in the index: version, hash and position.
@@ -192,11 +214,22 @@ impl Index {
     }
 
     /// The stream's event before `e` as the index has it (version and
-    /// hash), found by point reads (cheap in an LSM tree, where a missing
+    /// hash): the head of a stream applied lately, or found by point reads (cheap in an LSM tree, where a missing
     /// key is mostly answered by its filter): the event at `e`'s version
     /// must be absent, the one before present. Otherwise the stream's real
     /// last event, for the check to name what is wrong.
-    fn before(&self, e: &Envelope) -> Result<(u64, [u8; 32]), LogError> {
+    fn before(
+        &self,
+        e: &Envelope,
+        known: &HashMap<StreamId, (u64, [u8; 32])>,
+    ) -> Result<(u64, [u8; 32]), LogError> {
+        // The head of a stream applied lately, as committed: nothing is at
+        // the next version yet.
+        if let Some(&(version, hash)) = known.get(&e.stream)
+            && version + 1 == e.stream_version
+        {
+            return Ok((version, hash));
+        }
         let taken = self
             .part
             .contains_key(event_key(&e.stream, e.stream_version))
@@ -229,15 +262,17 @@ impl Index {
     /// Applies messages that follow the last one applied, in order, checking
     /// each event against its stream's chain. Messages at or below it are
     /// skipped (a feed that started again). Damage applies nothing of the
-    /// batch.
-    pub fn apply(&self, messages: &[Applied]) -> Result<(), LogError> {
+    /// batch. The events applied are then published to the feed, under the
+    /// same lock, so its readers see batches in the log's order.
+    pub fn apply(&self, messages: Vec<Applied>) -> Result<(), LogError> {
         // The follower and a read filling a gap may both apply: one at a time.
         let _one = self.applying.lock().unwrap_or_else(|p| p.into_inner());
         let mut last = self.applied();
         let mut batch = self.keyspace.batch();
-        let events = messages.iter().map(|m| m.frame.envelopes.len()).sum();
-        let mut heads: HashMap<&StreamId, (u64, [u8; 32])> = HashMap::with_capacity(events);
+        let count = messages.iter().map(|m| m.frame.envelopes.len()).sum();
+        let mut heads: HashMap<&StreamId, (u64, [u8; 32])> = HashMap::with_capacity(count);
         let mut requests: HashMap<&str, ()> = HashMap::new();
+        let mut known = self.heads.lock().unwrap_or_else(|p| p.into_inner());
         for m in messages.iter().filter(|m| m.seq > self.applied()) {
             if m.seq <= last {
                 return Err(LogError::Storage(format!(
@@ -246,17 +281,16 @@ impl Index {
                 )));
             }
             last = m.seq;
-            for e in &m.frame.envelopes {
+            for (e, raw) in m.frame.envelopes.iter().zip(&m.frame.raw) {
                 let prev = match heads.get(&e.stream) {
                     Some(h) => *h,
-                    None => self.before(e)?,
+                    None => self.before(e, &known)?,
                 };
                 check_link(e, prev, m.seq)?;
                 heads.insert(&e.stream, (e.stream_version, e.hash));
-                let mut value = e.position.to_be_bytes().to_vec();
-                let mut stored = e.clone();
-                stored.position = 0;
-                value.extend_from_slice(&stored.encode());
+                let mut value = Vec::with_capacity(8 + raw.len());
+                value.extend_from_slice(&e.position.to_be_bytes());
+                value.extend_from_slice(raw);
                 batch.insert(&self.part, event_key(&e.stream, e.stream_version), value);
             }
             for r in &m.frame.requests {
@@ -283,7 +317,22 @@ impl Index {
         }
         batch.insert(&self.part, APPLIED_KEY, last.to_be_bytes());
         batch.commit().map_err(storage)?;
-        self.applied.send_replace(last);
+        // What is committed is what the index holds: streams' heads known.
+        if known.len() + heads.len() > KNOWN_HEADS {
+            known.clear();
+        }
+        for (stream, head) in heads {
+            known.insert(stream.clone(), head);
+        }
+        drop(known);
+        drop(requests);
+        let before = self.applied.send_replace(last);
+        let mut events = Vec::with_capacity(count);
+        for m in messages.into_iter().filter(|m| m.seq > before) {
+            events.extend(m.frame.envelopes);
+        }
+        // No reader is no error: the feed starts from the log when one comes.
+        let _ = self.published.send(Arc::new(events));
         Ok(())
     }
 }
@@ -324,10 +373,19 @@ mod tests {
 
     fn message(seq: u64, envelopes: Vec<Envelope>, request: Option<&str>) -> Applied {
         let n = envelopes.len() as u32;
+        let raw = envelopes
+            .iter()
+            .map(|e| {
+                let mut sealed = e.clone();
+                sealed.position = 0;
+                bytes::Bytes::from(sealed.encode())
+            })
+            .collect();
         Applied {
             seq,
             frame: ReadFrame {
                 envelopes,
+                raw,
                 requests: request
                     .map(|id| super::super::frame::FrameRequest {
                         request_id: id.into(),
@@ -350,10 +408,14 @@ mod tests {
         let e2 = sealed(&c, 2, e1.hash, 3, 1);
         let e3 = sealed(&c, 3, e2.hash, 5, 0);
         index
-            .apply(&[message(3, vec![e1.clone(), e2.clone()], Some("acme/a"))])
+            .apply(vec![message(
+                3,
+                vec![e1.clone(), e2.clone()],
+                Some("acme/a"),
+            )])
             .unwrap();
         index
-            .apply(&[message(5, vec![e3.clone()], Some("acme/a"))])
+            .apply(vec![message(5, vec![e3.clone()], Some("acme/a"))])
             .unwrap();
         assert_eq!(index.stream(&c).unwrap(), vec![e1, e2, e3.clone()]);
         assert_eq!(index.head(&c).unwrap(), Some((3, e3.hash, 5000)));
@@ -369,7 +431,7 @@ mod tests {
         let c = StreamId::new(Aggregate::Contact, "acme", "c1").unwrap();
         let e1 = sealed(&c, 1, GENESIS, 1, 0);
         let skipped = sealed(&c, 3, e1.hash, 2, 0);
-        let bad = index.apply(&[
+        let bad = index.apply(vec![
             message(1, vec![e1.clone()], None),
             message(2, vec![skipped], None),
         ]);
@@ -377,10 +439,12 @@ mod tests {
         assert_eq!(index.applied(), 0);
         assert!(index.stream(&c).unwrap().is_empty());
         // A second event at a version the stream already has: a fork.
-        index.apply(&[message(1, vec![e1.clone()], None)]).unwrap();
+        index
+            .apply(vec![message(1, vec![e1.clone()], None)])
+            .unwrap();
         let fork = sealed(&c, 1, GENESIS, 2, 0);
         assert!(matches!(
-            index.apply(&[message(2, vec![fork], None)]),
+            index.apply(vec![message(2, vec![fork], None)]),
             Err(LogError::Damaged(_))
         ));
         assert_eq!(index.stream(&c).unwrap(), vec![e1]);
@@ -388,7 +452,7 @@ mod tests {
         let mut altered = sealed(&c, 1, GENESIS, 1, 0);
         altered.payload = vec![9];
         assert!(matches!(
-            index.apply(&[message(1, vec![altered], None)]),
+            index.apply(vec![message(1, vec![altered], None)]),
             Err(LogError::Damaged(_))
         ));
     }
@@ -400,7 +464,7 @@ mod tests {
         {
             let index = Index::open(Some(dir.path()), "S@1").unwrap();
             index
-                .apply(&[message(1, vec![sealed(&c, 1, GENESIS, 1, 0)], None)])
+                .apply(vec![message(1, vec![sealed(&c, 1, GENESIS, 1, 0)], None)])
                 .unwrap();
         }
         assert_eq!(Index::open(Some(dir.path()), "S@1").unwrap().applied(), 1);

@@ -34,6 +34,7 @@
 //! the stream's replicas, and synced to disk when the servers run with
 //! `jetstream { sync_interval: always }` (see `deploy/nats/`).
 
+mod direct;
 mod frame;
 mod index;
 mod lasts;
@@ -100,7 +101,7 @@ struct ApiError {
 /// The events one message of the log holds, placed at its sequence `seq`:
 /// for consumers of the stream of their own (the mailers' shared one).
 pub fn events_of(payload: &[u8], seq: u64) -> Result<Vec<Envelope>, LogError> {
-    frame::read(payload, seq).map(|f| f.envelopes)
+    frame::read(&bytes::Bytes::copy_from_slice(payload), seq).map(|f| f.envelopes)
 }
 
 /// The subjects of every tenant's messages (everything but global streams).
@@ -304,6 +305,36 @@ impl Core {
         Ok(out)
     }
 
+    /// Up to `max` events from position `from` on, read from the stream.
+    async fn read_from(&self, from: u64, max: usize) -> Result<Vec<Envelope>, LogError> {
+        if let Some(why) = offline(&self.client) {
+            return Err(LogError::Unavailable(why));
+        }
+        let from = from.max(1);
+        let max = max.max(1);
+        let mut seq = frame::sequence_of(from).max(1);
+        loop {
+            let (frames, last, more) = self
+                .direct_batch(
+                    seq,
+                    READ_BATCH.min(max),
+                    max.saturating_mul(BYTES_PER_EVENT),
+                )
+                .await?;
+            let out: Vec<Envelope> = frames
+                .into_iter()
+                .flat_map(|(_, _, f)| f.envelopes)
+                .filter(|e| e.position >= from)
+                .take(max)
+                .collect();
+            // Only messages without events (or before `from`): look further.
+            if !out.is_empty() || !more {
+                return Ok(out);
+            }
+            seq = last + 1;
+        }
+    }
+
     /// Reads the messages up to `seq` the index lacks and applies them.
     pub(super) async fn pull_into_index(&self, seq: u64) -> Result<(), LogError> {
         // Another read filling it may be waiting on a NATS that went away:
@@ -326,7 +357,7 @@ impl Core {
                 .into_iter()
                 .map(|(seq, _, frame)| index::Applied { seq, frame })
                 .collect();
-            self.apply(&batch)?;
+            self.apply(batch)?;
         }
         Ok(())
     }
@@ -334,17 +365,17 @@ impl Core {
     /// Applies messages to the index and moves the head past their events
     /// (the head is never behind what this replica has read); damage stops
     /// the index for good.
-    pub(super) fn apply(&self, batch: &[index::Applied]) -> Result<(), LogError> {
+    pub(super) fn apply(&self, batch: Vec<index::Applied>) -> Result<(), LogError> {
+        let last = batch
+            .iter()
+            .rev()
+            .find_map(|a| a.frame.envelopes.last().map(|e| e.position));
         if let Err(e) = self.index.apply(batch) {
             if matches!(e, LogError::Damaged(_) | LogError::Corrupt { .. }) {
                 *self.index_fault.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.clone());
             }
             return Err(e);
         }
-        let last = batch
-            .iter()
-            .rev()
-            .find_map(|a| a.frame.envelopes.last().map(|e| e.position));
         if let Some(last) = last {
             advance(&self.head, last);
         }
@@ -482,35 +513,7 @@ impl EventLog for JetStreamLog {
     }
 
     fn read_from(&self, from: u64, max: usize) -> BoxFuture<'_, Result<Vec<Envelope>, LogError>> {
-        Box::pin(async move {
-            if let Some(why) = offline(&self.core.client) {
-                return Err(LogError::Unavailable(why));
-            }
-            let from = from.max(1);
-            let max = max.max(1);
-            let mut seq = frame::sequence_of(from).max(1);
-            loop {
-                let (frames, last, more) = self
-                    .core
-                    .direct_batch(
-                        seq,
-                        READ_BATCH.min(max),
-                        max.saturating_mul(BYTES_PER_EVENT),
-                    )
-                    .await?;
-                let out: Vec<Envelope> = frames
-                    .into_iter()
-                    .flat_map(|(_, _, f)| f.envelopes)
-                    .filter(|e| e.position >= from)
-                    .take(max)
-                    .collect();
-                // Only messages without events (or before `from`): look further.
-                if !out.is_empty() || !more {
-                    return Ok(out);
-                }
-                seq = last + 1;
-            }
-        })
+        Box::pin(self.core.read_from(from, max))
     }
 
     fn head(&self) -> watch::Receiver<u64> {
@@ -519,13 +522,7 @@ impl EventLog for JetStreamLog {
 
     fn tail(&self, from: u64) -> Option<BoxStream<'static, Result<Envelope, LogError>>> {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(feed(
-            self.core.client.clone(),
-            self.core.stream.clone(),
-            from.max(1),
-            self.core.head.clone(),
-            tx,
-        ));
+        tokio::spawn(feed(self.core.clone(), from.max(1), tx));
         Some(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 
 /// How often JetStream is asked whether it could store an append; more
 /// often while it cannot, so that commands refused at once are taken again
@@ -84,63 +84,91 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
     }
 }
 
-/// How long the feed may be silent while the log's head is past it.
+/// How long the index's follower may be silent while the log's head is past it.
 const FEED_SILENCE: Duration = Duration::from_secs(2);
 
+/// Events read from the log at a time by a feed behind the index.
+const FEED_READ: usize = 512;
+
 /// Sends every event from position `from` on into `tx`, in order, through
-/// reconnects, until the receiver goes away.
-pub(super) async fn feed(
-    client: async_nats::Client,
-    stream: stream::Stream,
-    from: u64,
-    head: Arc<watch::Sender<u64>>,
-    tx: mpsc::Sender<Result<Envelope, LogError>>,
-) {
+/// reconnects, until the receiver goes away. The events come from what the
+/// index applies, as it applies them: each message is fetched from NATS and
+/// decoded once per replica, whoever reads it. What the index applied before
+/// the reader came, or what a reader missed by falling behind, is read from
+/// the log itself.
+pub(super) async fn feed(core: Arc<Core>, from: u64, tx: mpsc::Sender<Result<Envelope, LogError>>) {
     let mut from = from;
-    let watching = head.subscribe();
     loop {
-        let failure = match frames(
-            &client,
-            &stream,
-            frame::sequence_of(from).max(1),
-            &watching,
-            |seq, m| {
-                let read = frame::read(m, seq)?;
-                Ok(read.envelopes)
-            },
-        )
-        .await
-        {
-            Ok(mut messages) => loop {
-                match messages.recv().await {
-                    Some(Ok(envelopes)) => {
-                        for e in envelopes {
-                            if e.position < from {
-                                continue;
-                            }
-                            from = e.position + 1;
-                            // The head is never behind what this replica
-                            // has read (the index's follower may be behind
-                            // the feed).
-                            advance(&head, e.position);
-                            if tx.send(Ok(e)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    // Never step over an event: report it and start again at
-                    // the same place (a newer build may read it).
-                    Some(Err(e)) => break e,
-                    None => break LogError::Storage("the log's feed ended".into()),
-                }
-            },
-            Err(e) => e,
+        let failure = tokio::select! {
+            failure = feed_from(&core, &mut from, &tx) => failure,
+            _ = tx.closed() => return,
         };
+        // Never step over an event: report it and start again at the same
+        // place (a newer build may read it).
         if tx.send(Err(failure)).await.is_err() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Sends events from `from` on, moving `from` past each one sent, until
+/// something goes wrong (the receiver going away ends it too, with an error
+/// no one reads).
+async fn feed_from(
+    core: &Core,
+    from: &mut u64,
+    tx: &mpsc::Sender<Result<Envelope, LogError>>,
+) -> LogError {
+    let send = |e: Envelope, from: &mut u64| {
+        *from = e.position + 1;
+        tx.send(Ok(e))
+    };
+    loop {
+        // Listening first, so that no batch falls between what is read
+        // below and what is heard.
+        let mut live = core.index.published();
+        while frame::sequence_of(*from).max(1) <= core.index.applied() {
+            let events = match core.read_from(*from, FEED_READ).await {
+                Ok(events) => events,
+                Err(e) => return e,
+            };
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                if send(e, from).await.is_err() {
+                    return closed();
+                }
+            }
+        }
+        loop {
+            let heard = tokio::select! {
+                heard = live.recv() => heard,
+                _ = tokio::time::sleep(FEED_SILENCE) => match core.index_fault() {
+                    Some(fault) => return fault,
+                    None => continue,
+                },
+            };
+            match heard {
+                Ok(batch) => {
+                    let skip = *from;
+                    for e in batch.iter().filter(|e| e.position >= skip) {
+                        if send(e.clone(), from).await.is_err() {
+                            return closed();
+                        }
+                    }
+                }
+                // Fallen behind what the index keeps: read the log again.
+                Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => return closed(),
+            }
+        }
+    }
+}
+
+fn closed() -> LogError {
+    LogError::Storage("the log's feed ended".into())
 }
 
 /// Follows the stream's messages from sequence `from` on with an ordered
@@ -152,7 +180,7 @@ async fn frames<T: Send + 'static>(
     stream: &stream::Stream,
     from: u64,
     head: &watch::Receiver<u64>,
-    decode: impl Fn(u64, &[u8]) -> Result<T, LogError> + Send + 'static,
+    decode: impl Fn(u64, &bytes::Bytes) -> Result<T, LogError> + Send + 'static,
 ) -> Result<mpsc::Receiver<Result<T, LogError>>, LogError> {
     let config = jetstream::consumer::push::OrderedConfig {
         deliver_subject: client.new_inbox(),
@@ -212,6 +240,11 @@ async fn frames<T: Send + 'static>(
     Ok(rx)
 }
 
+/// Most messages, and about the most bytes of events, the follower applies
+/// at once.
+const FOLLOW_BATCH: usize = 256;
+const FOLLOW_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
 /// Fills the index from the log, in order, through reconnects; stops for
 /// good on damage, which every read and append then reports.
 pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
@@ -229,24 +262,34 @@ pub(super) async fn follow_index(core: std::sync::Arc<Core>) {
                     break LogError::Storage("the log's feed ended".into());
                 };
                 let mut batch = Vec::new();
+                let mut bytes = 0;
                 let mut failed = None;
                 let mut next = Some(first);
                 // What has arrived goes in together: one commit for many
-                // messages while catching up.
+                // messages while catching up, of a size the feed's readers
+                // may hold.
                 while let Some(item) = next {
                     match item {
-                        Ok(a) => batch.push(a),
+                        Ok(a) => {
+                            bytes += a
+                                .frame
+                                .envelopes
+                                .iter()
+                                .map(|e| e.payload.len() + 256)
+                                .sum::<usize>();
+                            batch.push(a);
+                        }
                         Err(e) => {
                             failed = Some(e);
                             break;
                         }
                     }
-                    if batch.len() >= 256 {
+                    if batch.len() >= FOLLOW_BATCH || bytes >= FOLLOW_BATCH_BYTES {
                         break;
                     }
                     next = messages.recv().now_or_never().flatten();
                 }
-                match (core.apply(&batch), failed) {
+                match (core.apply(batch), failed) {
                     (Err(e), _) | (Ok(()), Some(e)) => break e,
                     (Ok(()), None) => {}
                 }

@@ -2,10 +2,15 @@
 //! log's stream, as replicated as the log, one revision per key. Destroying a
 //! key purges every revision of it.
 
+use super::direct::{self, Refusal};
 use crate::vault::{Vault, VaultError};
 use access_catalogue::personal::Key;
 use async_nats::jetstream::{self, kv};
 use futures::future::BoxFuture;
+
+/// Keys read at once, and about the most bytes, by one bulk read.
+const BULK_BATCH: usize = 1024;
+const BULK_BYTES: usize = 1024 * 1024;
 
 /// The bucket's name for a log stream.
 fn bucket(stream: &str) -> String {
@@ -192,6 +197,50 @@ impl Vault for KvVault {
         Box::pin(async move {
             self.reachable()?;
             self.store.purge(&key_ref).await.map_err(failed)
+        })
+    }
+
+    fn bulk(&self, max: usize) -> BoxFuture<'_, Result<Vec<(String, Key)>, VaultError>> {
+        Box::pin(async move {
+            self.reachable()?;
+            let prefix = format!("$KV.{}.", self.bucket);
+            let stream = format!("KV_{}", self.bucket);
+            let mut out = Vec::new();
+            let mut seq = 1;
+            loop {
+                let request =
+                    serde_json::json!({ "seq": seq, "batch": BULK_BATCH, "max_bytes": BULK_BYTES });
+                let batch = direct::batch(&self.client, &stream, &request)
+                    .await
+                    .map_err(|r| match r {
+                        Refusal::Unavailable(why) | Refusal::Refused(why) => {
+                            VaultError::Unavailable(why)
+                        }
+                    })?;
+                let Some(last) = batch.messages.last() else {
+                    return Ok(out);
+                };
+                seq = direct::header(last, "Nats-Sequence")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| VaultError::Unavailable("a read without a sequence".into()))?
+                    + 1;
+                for message in &batch.messages {
+                    // Destroyed keys leave a marker with no key.
+                    let removed = direct::header(message, "KV-Operation")
+                        .is_some_and(|op| op == "DEL" || op == "PURGE");
+                    let key_ref = direct::header(message, "Nats-Subject")
+                        .and_then(|s| s.strip_prefix(&prefix).map(str::to_owned));
+                    if let (false, Some(key_ref), Ok(key)) =
+                        (removed, key_ref, Self::key_of(&message.payload))
+                    {
+                        out.push((key_ref, key));
+                    }
+                }
+                if out.len() >= max || !batch.more {
+                    out.truncate(max);
+                    return Ok(out);
+                }
+            }
         })
     }
 

@@ -64,6 +64,46 @@ async fn concurrent_replicas_making_one_persons_key_all_get_the_same_key() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_read_in_bulk_are_every_key_not_destroyed() {
+    use access_log::nats::KvVault;
+    use access_log::vault::{CachedVault, Vault};
+    let nats = Nats::single().await;
+    let client = async_nats::connect(nats.urls()).await.expect("connects");
+    let js = async_nats::jetstream::new(client);
+    let vault = Arc::new(KvVault::open(&js, "BULKKEYS", 1).await.expect("opens"));
+    // More than one read's worth, some destroyed.
+    let mut made = std::collections::BTreeMap::new();
+    for i in 0..2500 {
+        let key_ref = format!("p{i}");
+        made.insert(
+            key_ref.clone(),
+            vault.get_or_create(&key_ref).await.expect("made"),
+        );
+        if i % 100 == 7 {
+            vault.destroy(&key_ref).await.expect("destroyed");
+            made.remove(&key_ref);
+        }
+    }
+    let read: std::collections::BTreeMap<_, _> = vault
+        .bulk(usize::MAX)
+        .await
+        .expect("read")
+        .into_iter()
+        .collect();
+    assert_eq!(read, made);
+    assert_eq!(vault.bulk(10).await.expect("read").len(), 10);
+    let cached = CachedVault::new(vault.clone());
+    assert_eq!(cached.warm().await.expect("warmed"), made.len());
+    // A key destroyed since is no longer answered from the cache.
+    cached.destroy("p0").await.expect("destroyed");
+    assert_eq!(cached.get("p0").await.expect("read"), None);
+    assert_eq!(
+        cached.get("p1").await.expect("read"),
+        made.get("p1").copied()
+    );
+}
+
 /// A log on `nats`'s stream `name`, its index in `index` if given.
 async fn open(nats: &Nats, name: &str, index: Option<&std::path::Path>) -> Arc<JetStreamLog> {
     let mut settings = NatsSettings::new(nats.urls());

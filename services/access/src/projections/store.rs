@@ -437,6 +437,14 @@ async fn snapshot_now(
     );
 }
 
+/// How far behind the log (in positions: a JetStream message's events
+/// take a thousand) the read models start before the vault's keys are read
+/// ahead in bulk.
+const WARM_BEHIND: u64 = 1_000_000;
+
+/// Most events gathered for the next batch while one is applied.
+const GATHER_AHEAD: usize = 4096;
+
 /// Why the projector cannot go on, if retrying cannot help: damaged history
 /// (a broken chain, a missing key, an unreadable stored event) or an event
 /// this build cannot decode.
@@ -472,8 +480,22 @@ pub async fn run_projector(
     let replaying = std::time::Instant::now();
     let from = models.checkpoint();
     let mut behind_until = log.latest().await.ok().filter(|&head| head > from);
+    if behind_until.is_some_and(|head| head - from >= WARM_BEHIND) {
+        // Far behind, the keys of most persons will be needed: a remote
+        // vault reads them in bulk far faster than one by one.
+        match vault.warm().await {
+            Ok(keys) => tracing::debug!(keys, "persons' keys read ahead"),
+            Err(e) => {
+                tracing::warn!(error = %e, "persons' keys could not be read ahead; reading them as needed")
+            }
+        }
+    }
     let mut events = subscribe(log, from + 1);
     let mut batch: Vec<access_catalogue::Envelope> = Vec::with_capacity(64);
+    // Events taken while the last batch was applied, and what ended them.
+    let mut ahead: Vec<access_catalogue::Envelope> = Vec::new();
+    let mut ahead_failed = None;
+    let mut ended = false;
     let mut failures = 0u32;
     loop {
         if let Some(head) = behind_until
@@ -488,6 +510,13 @@ pub async fn run_projector(
         }
         let mut failed = None;
         if batch.is_empty() {
+            std::mem::swap(&mut batch, &mut ahead);
+            failed = ahead_failed.take();
+        }
+        if batch.is_empty() && failed.is_none() {
+            if ended {
+                break;
+            }
             let due = models.unsnapshotted() > 0;
             let first = tokio::select! {
                 item = events.next() => Some(item),
@@ -514,9 +543,25 @@ pub async fn run_projector(
             }
         }
         let newest = batch.last().map(|e| e.occurred_at_ms);
-        let applied = match batch.is_empty() {
-            true => Ok(()),
-            false => models.apply(&batch, vault.as_ref()).await,
+        let applied = if batch.is_empty() {
+            Ok(())
+        } else {
+            // While a batch is applied (waiting on the vault's keys, mostly)
+            // the next one gathers: catching up, batches grow large, and each
+            // costs the vault one round trip, not one per hundred events.
+            let applying = models.apply(&batch, vault.as_ref());
+            tokio::pin!(applying);
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut applying => break done,
+                    item = events.next(), if !ended && ahead_failed.is_none() && ahead.len() < GATHER_AHEAD => match item {
+                        Some(Ok(e)) => ahead.push(e),
+                        Some(Err(e)) => ahead_failed = Some(e),
+                        None => ended = true,
+                    },
+                }
+            }
         };
         let error = match (applied, failed) {
             (Err(e), _) => Some(e),
