@@ -22,7 +22,7 @@ ctl *ARGS:
     cargo run --release --bin accessctl -- {{ARGS}}
 
 # The benchmark harness: one table, also written to BENCHMARKS.md
-# (`just bench --quick` takes under two minutes).
+# (`just bench --quick` takes about six minutes on two cores).
 bench *ARGS:
     cargo build --release --workspace --bins
     ./target/release/access-bench {{ARGS}}

@@ -1,7 +1,7 @@
 //! `access-bench`: every hot path of the service measured against a baseline
 //! taken in the same run on the same machine; prints one table and writes it
-//! to `BENCHMARKS.md`. `just bench` runs it; `just bench --quick` in under
-//! two minutes.
+//! to `BENCHMARKS.md`. `just bench` runs it; `just bench --quick` in about
+//! six minutes on two cores.
 #![forbid(unsafe_code)]
 
 mod audit_rows;
@@ -30,7 +30,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "access-bench", version, about)]
 struct Cli {
-    /// Small sizes and short runs (under two minutes), for everyday use.
+    /// Small sizes and short runs (about six minutes on two cores), for everyday use.
     #[arg(long)]
     quick: bool,
     /// Where to write the table.
