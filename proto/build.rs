@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["access/v1/access.proto"];
+    let protos = ["access/v1/access.proto", "access/v1/events.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -6,6 +6,12 @@
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
 pub mod v1 {
     tonic::include_proto!("access.v1");
+
+    /// The public events other services subscribe to (`access.v1.events`).
+    #[allow(missing_docs, clippy::all, clippy::pedantic)]
+    pub mod events {
+        tonic::include_proto!("access.v1.events");
+    }
 }
 
 pub mod codec;

@@ -11,6 +11,8 @@
 //! - [`http`]: the HTTP side: liveness, the contact pages ([`pages`]) and
 //!   the OpenID Connect provider ([`oidc`]: discovery, JWKS, token,
 //!   userinfo, introspection, revocation; the sign-in page is a page).
+//! - [`feed`]: the public events other services subscribe to, mapped
+//!   from the log.
 //! - [`signout`]: ends the sign-ins of contacts who may no longer sign in
 //!   and tells their clients (back-channel logout).
 //! - [`health`]: each background part's state and the health statuses.
@@ -36,6 +38,7 @@ pub mod config_file;
 pub mod datadir;
 pub mod domain;
 pub mod embedded_vault;
+pub mod feed;
 pub mod grpc;
 pub mod health;
 pub mod http;
