@@ -5,7 +5,8 @@ use crate::app::{App, AppParts, LoginThrottle, Settings, SystemClock};
 use crate::config::ServeConfig;
 use crate::grpc::auth::Authenticator;
 use crate::grpc::{
-    AccessService, AuditService, OperatorService, SessionsService, Shared, TenantAdminService,
+    AccessService, AuditService, EventsService, OperatorService, SessionsService, Shared,
+    TenantAdminService,
 };
 use crate::projections::{ReadModels, run_projector};
 use crate::secrets::{DataDirSecrets, Passwords};
@@ -18,6 +19,7 @@ use access_log::vault::{CachedVault, Vault};
 use access_mailer::Mailer;
 use access_proto::v1::access_server::AccessServer;
 use access_proto::v1::audit_server::AuditServer;
+use access_proto::v1::events_server::EventsServer;
 use access_proto::v1::operator_server::OperatorServer;
 use access_proto::v1::sessions_server::SessionsServer;
 use access_proto::v1::tenant_admin_server::TenantAdminServer;
@@ -423,6 +425,10 @@ impl Application {
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
+                EventsServer::new(EventsService(self.shared.clone()))
+                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+            )
+            .add_service(
                 AccessServer::new(AccessService(self.shared.clone()))
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
@@ -524,10 +530,11 @@ async fn after_catching_up(
 }
 
 /// Every name health is reported under: the server as a whole and each service.
-const SERVICES: [&str; 6] = [
+const SERVICES: [&str; 7] = [
     "",
     <AccessServer<AccessService> as tonic::server::NamedService>::NAME,
     <AuditServer<AuditService> as tonic::server::NamedService>::NAME,
+    <EventsServer<EventsService> as tonic::server::NamedService>::NAME,
     <OperatorServer<OperatorService> as tonic::server::NamedService>::NAME,
     <SessionsServer<SessionsService> as tonic::server::NamedService>::NAME,
     <TenantAdminServer<TenantAdminService> as tonic::server::NamedService>::NAME,

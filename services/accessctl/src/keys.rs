@@ -9,7 +9,7 @@ use clap::Subcommand;
 pub(crate) enum KeyCommand {
     /// Issues an API key and prints it (once).
     Create {
-        /// admin, in_house, rep, service or auditor.
+        /// admin, in_house, rep, service, auditor or subscriber.
         #[arg(long)]
         role: String,
         /// Who or what holds the key.
@@ -48,8 +48,9 @@ pub(crate) async fn run(command: KeyCommand, client: &Client) -> anyhow::Result<
                 "rep" => pb::Role::Rep,
                 "service" => pb::Role::Service,
                 "auditor" => pb::Role::Auditor,
+                "subscriber" => pb::Role::Subscriber,
                 other => anyhow::bail!(
-                    "unknown role {other:?}: use admin, in_house, rep, service or auditor"
+                    "unknown role {other:?}: use admin, in_house, rep, service, auditor or subscriber"
                 ),
             };
             let r = admin

@@ -114,6 +114,7 @@ fn allowed(path: &str, caller: &str) -> bool {
     let portal = ["admin", "in_house", "service"];
     let callers: &[&str] = match (service, method) {
         ("Operator", _) => &["operator"],
+        ("Events", _) => &["operator", "subscriber"],
         ("Audit", "GetCheckpoint" | "ExportLog") => &["operator", "admin", "auditor"],
         ("Audit", _) => &["admin", "auditor"],
         ("TenantAdmin", "GetTenant") => &staff,
@@ -144,6 +145,7 @@ async fn keys(app: &TestApp) -> Vec<(&'static str, Option<String>)> {
         ("rep", pb::Role::Rep, "anna"),
         ("service", pb::Role::Service, ""),
         ("auditor", pb::Role::Auditor, ""),
+        ("subscriber", pb::Role::Subscriber, ""),
     ] {
         let reply = app.create_key(&admin, role, name, rep).await;
         out.push((name, Some(reply.api_key)));

@@ -11,6 +11,7 @@ mod crash;
 mod customers;
 mod distributed;
 mod erasure;
+mod events;
 mod faults;
 mod hostile;
 mod hostile_pages;

@@ -25,6 +25,8 @@ pub enum Role {
     Service,
     /// Read-only: audit and reports.
     Auditor,
+    /// Another service following the tenant's public events, and nothing else.
+    Subscriber,
 }
 
 impl Role {
@@ -36,6 +38,7 @@ impl Role {
             Role::Rep => "rep",
             Role::Service => "service",
             Role::Auditor => "auditor",
+            Role::Subscriber => "subscriber",
         }
     }
 
@@ -47,7 +50,12 @@ impl Role {
             "rep" => Role::Rep,
             "service" => Role::Service,
             "auditor" => Role::Auditor,
-            _ => return Err("the role must be admin, in_house, rep, service or auditor".into()),
+            "subscriber" => Role::Subscriber,
+            _ => {
+                return Err(
+                    "the role must be admin, in_house, rep, service, auditor or subscriber".into(),
+                );
+            }
         })
     }
 }
@@ -114,7 +122,7 @@ impl Staff {
                 Reason::NotAssignedRep,
                 "this customer is not assigned to this sales rep",
             )),
-            Role::Auditor => Err(self.role_denied("change logins")),
+            Role::Auditor | Role::Subscriber => Err(self.role_denied("change logins")),
         }
     }
 

@@ -77,6 +77,94 @@ pub fn kind(change: &Change) -> &'static str {
     }
 }
 
+/// The customer and the contact a change concerns, where it names them.
+pub fn subjects(change: &Change) -> (Option<&str>, Option<&str>) {
+    fn some(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
+    }
+    let (customer, contact) = match change {
+        Change::TenantCreated(_)
+        | Change::TenantSettingsChanged(_)
+        | Change::TenantPolicyChanged(_)
+        | Change::ApiKeyIssued(_)
+        | Change::ApiKeyRevoked(_) => return (None, None),
+        Change::CustomerCreated(c) | Change::CustomerUpdated(c) => (c.customer_id.as_str(), ""),
+        Change::CustomerStatusChanged(c) => (c.customer_id.as_str(), ""),
+        Change::CustomerDocumentsChanged(c) => (c.customer_id.as_str(), ""),
+        Change::ContactInvited(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::ContactLoginCreated(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::ContactRegistered(c)
+        | Change::ContactAwaitingApproval(c)
+        | Change::ContactApproved(c)
+        | Change::ContactRejected(c)
+        | Change::ContactActivated(c)
+        | Change::ContactDisabled(c)
+        | Change::ContactRestored(c)
+        | Change::ContactRevoked(c)
+        | Change::ContactForgotten(c)
+        | Change::LoginUnlocked(c)
+        | Change::PasswordReset(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::ContactDetailsChanged(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::LoginSucceeded(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::LoginFailed(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::LoginLocked(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::PasswordChanged(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::PasswordResetRequested(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::InvitationResent(c) | Change::InvitationCancelled(c) => {
+            (c.customer_id.as_str(), c.contact_id.as_str())
+        }
+        Change::PortalLinkCreated(c) => (c.customer_id.as_str(), ""),
+        Change::PortalLinkDeleted(c) => (c.customer_id.as_str(), ""),
+        Change::MailDelivered(c) | Change::MailFailed(c) => {
+            (c.customer_id.as_str(), c.contact_id.as_str())
+        }
+    };
+    (some(customer), some(contact))
+}
+
+/// Whether `name` is a public type's name.
+pub fn is_type(name: &str) -> bool {
+    TYPES.contains(&name)
+}
+
+/// Every public type's name.
+pub const TYPES: &[&str] = &[
+    "tenant.created",
+    "tenant.settings_changed",
+    "tenant.policy_changed",
+    "api_key.issued",
+    "api_key.revoked",
+    "customer.created",
+    "customer.updated",
+    "customer.status_changed",
+    "customer.documents_changed",
+    "contact.invited",
+    "contact.login_created",
+    "contact.registered",
+    "contact.awaiting_approval",
+    "contact.approved",
+    "contact.rejected",
+    "contact.activated",
+    "contact.disabled",
+    "contact.restored",
+    "contact.revoked",
+    "contact.forgotten",
+    "contact.details_changed",
+    "login.succeeded",
+    "login.failed",
+    "login.locked",
+    "login.unlocked",
+    "password.changed",
+    "password.reset_requested",
+    "password.reset",
+    "invitation.resent",
+    "invitation.cancelled",
+    "portal_link.created",
+    "portal_link.deleted",
+    "mail.delivered",
+    "mail.failed",
+];
+
 /// The public events `event` (stored in `envelope`, its personal values
 /// opened where the vault still has their keys) stands for: none for the
 /// service's own bookkeeping, one per login for a change of a person
@@ -317,7 +405,8 @@ pub fn public_events(
     };
     changes
         .into_iter()
-        .map(|(tenant, change)| pe::Event {
+        .enumerate()
+        .map(|(part, (tenant, change))| pe::Event {
             position: envelope.position,
             id: event_id(envelope, &tenant, &change),
             r#type: kind(&change).into(),
@@ -327,6 +416,7 @@ pub fn public_events(
             actor: Some(actor(&envelope.actor)),
             correlation_id: envelope.correlation_id.to_string(),
             personal_withheld: withheld,
+            part: part as u32,
             change: Some(change),
         })
         .collect()

@@ -538,6 +538,11 @@ fn the_tests_above_cover_every_public_type() {
         .filter(|name| name.contains('.'))
         .collect();
     assert_eq!(public.len(), fields, "one name per change in the proto");
+    assert_eq!(
+        public,
+        TYPES.iter().copied().collect::<BTreeSet<_>>(),
+        "the list subscribers filter by"
+    );
     let untested: Vec<_> = public.difference(&names).collect();
     assert!(untested.is_empty(), "no test names {untested:?}");
 }

@@ -38,6 +38,7 @@ const AUDIT: &[Role] = &[Role::Admin, Role::Auditor];
 const CUSTOMERS: &[Role] = &[Role::Admin, Role::InHouse, Role::Service];
 const LOGINS: &[Role] = &[Role::Admin, Role::InHouse, Role::Service, Role::Rep];
 const PORTAL: &[Role] = &[Role::Admin, Role::InHouse, Role::Service];
+const SUBSCRIBERS: &[Role] = &[Role::Subscriber];
 
 /// Who may call the `access.v1` method at `path` (`/access.v1.Service/Method`);
 /// `None` for a path that is not one of ours.
@@ -46,6 +47,7 @@ pub fn callers(path: &str) -> Option<Callers> {
     let (service, method) = path.strip_prefix("/access.v1.")?.split_once('/')?;
     Some(match (service, method) {
         ("Operator", _) => Operator,
+        ("Events", "Subscribe") => OperatorOrStaff(SUBSCRIBERS),
         ("Audit", "GetCheckpoint" | "ExportLog") => OperatorOrStaff(AUDIT),
         ("Audit", _) => Staff(AUDIT),
         ("TenantAdmin", "GetTenant") => Staff(ALL),

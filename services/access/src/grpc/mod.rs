@@ -6,6 +6,7 @@
 mod audit;
 pub mod auth;
 pub mod convert;
+mod events;
 pub mod gate;
 mod logins;
 mod oidc_clients;
@@ -19,6 +20,7 @@ mod tenant_admin;
 pub mod views;
 
 pub use audit::AuditService;
+pub use events::EventsService;
 pub use operator::OperatorService;
 pub use service::AccessService;
 pub use sessions::SessionsService;

@@ -7,6 +7,7 @@
 
 mod apply;
 mod dense;
+mod facts;
 mod ids;
 mod queries;
 mod rows;

@@ -54,7 +54,8 @@ pub fn create_api_key(
             Ok(pb::Role::Rep) => Ok(Role::Rep),
             Ok(pb::Role::Service) => Ok(Role::Service),
             Ok(pb::Role::Auditor) => Ok(Role::Auditor),
-            _ => Err("choose ADMIN, IN_HOUSE, REP, SERVICE or AUDITOR".to_owned()),
+            Ok(pb::Role::Subscriber) => Ok(Role::Subscriber),
+            _ => Err("choose ADMIN, IN_HOUSE, REP, SERVICE, AUDITOR or SUBSCRIBER".to_owned()),
         },
     );
     let name = f.parse("name", Name::parse(&r.name));

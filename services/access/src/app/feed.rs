@@ -1,0 +1,150 @@
+//! A tenant's public events as a subscriber asks for them: the log followed
+//! from a point, each event mapped to the public schema (`crate::feed`) once
+//! the read models know what it refers to, filtered, and handed on no faster
+//! than the subscriber takes them.
+
+use super::{App, AppError};
+use crate::feed::{Disclosure, public_events};
+use access_catalogue::catalogue::Event;
+use access_catalogue::envelope::GLOBAL_TENANT;
+use access_log::LogError;
+use access_log::log::subscribe;
+use access_proto::v1::events as pe;
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+/// What a subscriber asked for.
+#[derive(Clone, Debug)]
+pub struct FeedQuery {
+    /// The tenant followed.
+    pub tenant: String,
+    /// Resume after this event (position and part); `(0, 0)`: from the start.
+    pub after: (u64, u32),
+    /// Only what happens from now on.
+    pub from_now: bool,
+    /// Only these types; empty: all.
+    pub types: Vec<String>,
+    /// Only the changes of this customer.
+    pub customer_id: Option<String>,
+    /// Only the changes of this contact.
+    pub contact_id: Option<String>,
+    /// What the subscriber may read.
+    pub disclosure: Disclosure,
+}
+
+/// Events ready ahead of a subscriber that reads slowly: past them, the
+/// feed waits for it, reading no further.
+const AHEAD: usize = 64;
+
+impl App {
+    /// The public events `query` asks for, as they are read; an error ends
+    /// them (damaged history, or the read models stuck behind the log).
+    pub fn public_feed(&self, query: FeedQuery) -> mpsc::Receiver<Result<pe::Event, AppError>> {
+        let (tx, rx) = mpsc::channel(AHEAD);
+        let app = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = app.feed_into(&query, &tx) => {}
+                // The subscriber went away while nothing happened.
+                () = tx.closed() => {}
+            }
+        });
+        rx
+    }
+
+    async fn feed_into(&self, q: &FeedQuery, tx: &mpsc::Sender<Result<pe::Event, AppError>>) {
+        let from = if q.from_now {
+            *self.log.head().borrow() + 1
+        } else {
+            q.after.0.max(1)
+        };
+        let mut events = subscribe(self.log.clone(), from);
+        while let Some(read) = events.next().await {
+            let envelope = match read {
+                Ok(e) => e,
+                Err(e @ (LogError::Damaged(_) | LogError::Corrupt { .. })) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+                // The subscription tries again by itself, from where it was.
+                Err(e) => {
+                    tracing::debug!(error = %e, "the public feed waits for the log");
+                    continue;
+                }
+            };
+            let tenant = envelope.stream.tenant();
+            if tenant != q.tenant && tenant != GLOBAL_TENANT {
+                continue;
+            }
+            // What a contact or link is, as of this event.
+            if let Err(e) = self.models.wait_for(envelope.position, FACTS_WAIT).await {
+                let _ = tx.send(Err(AppError::Behind(e))).await;
+                return;
+            }
+            let event = match self.open(&envelope, q.disclosure).await {
+                Ok(event) => event,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let public = public_events(&envelope, &event, self.models.as_ref(), q.disclosure);
+            for e in public {
+                if e.tenant != q.tenant || !wanted(q, &e) {
+                    continue;
+                }
+                if tx.send(Ok(e)).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The stored event, its personal values opened only for a subscriber
+    /// who may read them.
+    async fn open(
+        &self,
+        envelope: &access_catalogue::Envelope,
+        disclosure: Disclosure,
+    ) -> Result<Event, AppError> {
+        if !disclosure.personal {
+            return Event::decode(envelope)
+                .map_err(|e| AppError::from(access_log::vault::DecodeOpenError::from(e)));
+        }
+        let mut opened =
+            access_log::vault::decode_open(self.vault.as_ref(), std::slice::from_ref(envelope))
+                .await
+                .map_err(AppError::from)?;
+        opened
+            .pop()
+            .ok_or_else(|| AppError::Unavailable("an event did not decode".into()))
+    }
+}
+
+/// How long the feed waits for the read models to reach an event.
+const FACTS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether `e` passes the query's filters (its position aside).
+fn wanted(q: &FeedQuery, e: &pe::Event) -> bool {
+    // From now on, nothing before the start can come.
+    if !q.from_now && (e.position, e.part) <= q.after {
+        return false;
+    }
+    if !q.types.is_empty() && !q.types.contains(&e.r#type) {
+        return false;
+    }
+    let (customer, contact) = e
+        .change
+        .as_ref()
+        .map_or((None, None), crate::feed::map::subjects);
+    if q.customer_id
+        .as_deref()
+        .is_some_and(|c| customer != Some(c))
+    {
+        return false;
+    }
+    if q.contact_id.as_deref().is_some_and(|c| contact != Some(c)) {
+        return false;
+    }
+    true
+}

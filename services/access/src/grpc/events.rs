@@ -1,0 +1,87 @@
+//! `Events`: a tenant's public events as a stream, for `subscriber` keys
+//! (personal data withheld) and the operator (who names the tenant).
+
+use super::Shared;
+use super::auth::Principal;
+use super::convert::Fields;
+use super::status::to_status;
+use crate::app::FeedQuery;
+use crate::domain::values::{CustomerId, GeneratedId, TenantId};
+use crate::feed::{Disclosure, map::is_type};
+use access_proto::v1 as pb;
+use access_proto::v1::events as pe;
+use access_proto::v1::events_server::Events;
+use std::pin::Pin;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+/// The `Events` service.
+pub struct EventsService(pub Shared);
+
+fn optional<T>(
+    f: &mut Fields,
+    field: &str,
+    text: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<Option<String>>
+where
+    T: std::fmt::Display,
+{
+    if text.trim().is_empty() {
+        Some(None)
+    } else {
+        f.parse(field, parse(text.trim()))
+            .map(|v| Some(v.to_string()))
+    }
+}
+
+#[tonic::async_trait]
+impl Events for EventsService {
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pe::Event, Status>> + Send>>;
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let principal = self.0.auth.authenticate(&request).await?;
+        let r = request.into_inner();
+        let mut f = Fields::default();
+        let (tenant, disclosure) = match principal {
+            Principal::Operator => (
+                f.parse("tenant", TenantId::parse(r.tenant.trim()))
+                    .map(|t| t.to_string()),
+                Disclosure { personal: true },
+            ),
+            Principal::Staff { tenant, .. } => {
+                if !r.tenant.trim().is_empty() && r.tenant.trim() != tenant.as_str() {
+                    f.parse::<()>("tenant", Err("a key follows its own tenant only".into()));
+                }
+                (Some(tenant.to_string()), Disclosure { personal: false })
+            }
+        };
+        let unknown: Vec<&String> = r.types.iter().filter(|t| !is_type(t)).collect();
+        if !unknown.is_empty() {
+            f.parse::<()>("types", Err(format!("unknown event types: {unknown:?}")));
+        }
+        let customer_id = optional(&mut f, "customer_id", &r.customer_id, CustomerId::parse);
+        let contact_id = optional(&mut f, "contact_id", &r.contact_id, GeneratedId::parse);
+        let (tenant, customer_id, contact_id) = f.finish_with((tenant, customer_id, contact_id))?;
+        let query = FeedQuery {
+            tenant,
+            after: (r.after_position, r.after_part),
+            from_now: r.from_now,
+            types: r.types,
+            customer_id,
+            contact_id,
+            disclosure,
+        };
+        let rx = self.0.app.public_feed(query);
+        let stream = ReceiverStream::new(rx);
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            stream,
+            |item| item.map_err(to_status),
+        ))))
+    }
+}

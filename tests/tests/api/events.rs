@@ -1,0 +1,353 @@
+//! The public event feed over gRPC: what a subscriber key and the operator
+//! see, resuming without gaps or repeats, filters, and who may subscribe.
+
+use access_proto::v1 as pb;
+use access_proto::v1::events as pe;
+use access_proto::v1::events_client::EventsClient;
+use access_tests::{TestApp, new_id};
+use std::time::Duration;
+use tonic::Code;
+
+async fn open(
+    app: &TestApp,
+    key: &str,
+    request: pb::SubscribeRequest,
+) -> Result<tonic::Streaming<pe::Event>, tonic::Status> {
+    EventsClient::new(app.channel.clone())
+        .subscribe(app.req(key, request))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The next `n` events of `stream`, within a deadline.
+async fn take(stream: &mut tonic::Streaming<pe::Event>, n: usize) -> Vec<pe::Event> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} events came: {out:?}", out.len()))
+            .expect("the stream goes on")
+            .expect("an event");
+        out.push(next);
+    }
+    out
+}
+
+fn types(events: &[pe::Event]) -> Vec<&str> {
+    events.iter().map(|e| e.r#type.as_str()).collect()
+}
+
+fn disable(contact_id: &str) -> pb::ContactCommand {
+    pb::ContactCommand {
+        request_id: new_id(),
+        contact_id: contact_id.into(),
+        reason: "unpaid invoices".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_subscriber_follows_a_tenants_changes_by_id_and_resumes_without_gaps_or_repeats() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let other = app.create_tenant("other").await;
+    let subscriber = app
+        .create_key(&admin, pb::Role::Subscriber, "erp", "")
+        .await
+        .api_key;
+    app.create_customer(&admin, "C001").await;
+    app.create_customer(&other, "X001").await;
+    let bob = app.invite(&admin, "C001", "bob@acme.example").await;
+    app.invite(&other, "X001", "eve@other.example").await;
+
+    let mut all = open(&app, &subscriber, pb::SubscribeRequest::default())
+        .await
+        .expect("subscribed");
+    let first = take(&mut all, 5).await;
+    assert_eq!(
+        types(&first),
+        [
+            "tenant.created",
+            "api_key.issued",
+            "api_key.issued",
+            "customer.created",
+            "contact.invited"
+        ],
+        "acme's changes in the log's order, none of other's"
+    );
+    assert!(first.iter().all(|e| e.tenant == "acme" && e.version == 1));
+    assert!(first.windows(2).all(|w| w[0].position < w[1].position));
+    let Some(pe::event::Change::ContactInvited(invited)) = first[4].change.clone() else {
+        panic!("{:?}", first[4]);
+    };
+    assert_eq!(invited.contact_id, bob.contact_id);
+    assert_eq!(invited.customer_id, "C001");
+    assert_eq!(
+        invited.email,
+        Some(pe::Personal::default()),
+        "a subscriber key reads no personal data"
+    );
+    assert!(first[4].personal_withheld);
+
+    // Live: a change made now arrives on the open stream.
+    app.access()
+        .disable_access(app.req(&admin, disable(&bob.contact_id)))
+        .await
+        .expect("disabled");
+    let live = take(&mut all, 1).await;
+    assert_eq!(types(&live), ["contact.disabled"]);
+    let Some(pe::event::Change::ContactDisabled(disabled)) = live[0].change.clone() else {
+        panic!()
+    };
+    assert_eq!(
+        (disabled.customer_id.as_str(), disabled.reason.as_str()),
+        ("C001", "unpaid invoices")
+    );
+
+    // Resuming after the invitation gives exactly what came after it.
+    let mut resumed = open(
+        &app,
+        &subscriber,
+        pb::SubscribeRequest {
+            after_position: first[4].position,
+            after_part: first[4].part,
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("resumed");
+    let again = take(&mut resumed, 1).await;
+    assert_eq!(again[0].id, live[0].id, "the same change, with the same id");
+    assert_eq!(again[0].position, live[0].position);
+}
+
+#[tokio::test]
+async fn filters_by_type_customer_and_contact_and_the_operator_sees_personal_data() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    app.create_customer(&admin, "C001").await;
+    app.create_customer(&admin, "C002").await;
+    let bob = app.invite(&admin, "C001", "bob@acme.example").await;
+    let carol = app.invite(&admin, "C002", "carol@acme.example").await;
+    for contact in [&bob.contact_id, &carol.contact_id] {
+        app.access()
+            .disable_access(app.req(&admin, disable(contact)))
+            .await
+            .expect("disabled");
+    }
+    let operator = app.operator_key.clone();
+    let request = |f: fn(&mut pb::SubscribeRequest)| {
+        let mut r = pb::SubscribeRequest {
+            tenant: "acme".into(),
+            ..Default::default()
+        };
+        f(&mut r);
+        r
+    };
+    let mut invited = open(
+        &app,
+        &operator,
+        request(|r| r.types = vec!["contact.invited".into()]),
+    )
+    .await
+    .expect("subscribed");
+    let events = take(&mut invited, 2).await;
+    assert_eq!(types(&events), ["contact.invited"; 2]);
+    let emails: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.change {
+            Some(pe::event::Change::ContactInvited(c)) => c.email.clone().map(|p| p.value),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(emails, ["bob@acme.example", "carol@acme.example"]);
+    assert!(!events[0].personal_withheld);
+
+    let mut of_c002 = open(&app, &operator, request(|r| r.customer_id = "C002".into()))
+        .await
+        .expect("subscribed");
+    assert_eq!(
+        types(&take(&mut of_c002, 3).await),
+        ["customer.created", "contact.invited", "contact.disabled"]
+    );
+    let mut filter = request(|_| {});
+    filter.contact_id = bob.contact_id.clone();
+    let mut of_bob = open(&app, &operator, filter).await.expect("subscribed");
+    let bobs = take(&mut of_bob, 2).await;
+    assert_eq!(types(&bobs), ["contact.invited", "contact.disabled"]);
+
+    // From now on: nothing of the past, the next change only.
+    let mut now = open(&app, &operator, request(|r| r.from_now = true))
+        .await
+        .expect("subscribed");
+    app.access()
+        .restore_access(app.req(&admin, disable(&carol.contact_id)))
+        .await
+        .expect("restored");
+    assert_eq!(types(&take(&mut now, 1).await), ["contact.restored"]);
+}
+
+#[tokio::test]
+async fn only_subscriber_keys_and_the_operator_subscribe_and_bad_requests_are_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let subscriber = app
+        .create_key(&admin, pb::Role::Subscriber, "crm", "")
+        .await
+        .api_key;
+    let refused = open(&app, &admin, pb::SubscribeRequest::default())
+        .await
+        .expect_err("an admin key does not subscribe");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    // A subscriber key does nothing else.
+    let err = app
+        .access()
+        .get_customer(app.req(
+            &subscriber,
+            pb::GetCustomerRequest {
+                customer_id: "C001".into(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .expect_err("a subscriber key reads no customer");
+    assert_eq!(err.code(), Code::PermissionDenied);
+
+    let bad = [
+        pb::SubscribeRequest {
+            types: vec!["contact.invented".into()],
+            ..Default::default()
+        },
+        pb::SubscribeRequest {
+            tenant: "other".into(),
+            ..Default::default()
+        },
+        pb::SubscribeRequest {
+            customer_id: "not a customer id".into(),
+            ..Default::default()
+        },
+    ];
+    for request in bad {
+        let err = open(&app, &subscriber, request.clone())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.code(), Code::InvalidArgument, "{request:?}: {err:?}");
+    }
+    let operator = app.operator_key.clone();
+    let err = open(&app, &operator, pb::SubscribeRequest::default())
+        .await
+        .expect_err("the operator names a tenant");
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn links_resent_invitations_and_an_erasure_name_their_customer_and_contact() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    app.create_customer(&admin, "C001").await;
+    let bob = app.invite(&admin, "C001", "bob@acme.example").await;
+    let link = app
+        .access()
+        .create_portal_link(app.req(
+            &admin,
+            pb::CreatePortalLinkRequest {
+                request_id: new_id(),
+                customer_id: "C001".into(),
+                kinds: vec![pb::DocumentKind::SalesInvoice as i32],
+                expires_at: String::new(),
+            },
+        ))
+        .await
+        .expect("a link")
+        .into_inner();
+    app.access()
+        .delete_portal_link(app.req(
+            &admin,
+            pb::DeletePortalLinkRequest {
+                request_id: new_id(),
+                link_id: link.link_id.clone(),
+            },
+        ))
+        .await
+        .expect("deleted");
+    app.access()
+        .resend_invitation(app.req(
+            &admin,
+            pb::ResendInvitationRequest {
+                request_id: new_id(),
+                contact_id: bob.contact_id.clone(),
+            },
+        ))
+        .await
+        .expect("resent");
+    app.operator()
+        .forget_identity(app.req(
+            &app.operator_key,
+            pb::ForgetIdentityRequest {
+                request_id: new_id(),
+                email: "bob@acme.example".into(),
+                identity_id: String::new(),
+                reason: "asked to be forgotten".into(),
+            },
+        ))
+        .await
+        .expect("forgotten");
+
+    let operator = app.operator_key.clone();
+    let mut stream = open(
+        &app,
+        &operator,
+        pb::SubscribeRequest {
+            tenant: "acme".into(),
+            types: vec![
+                "contact.invited".into(),
+                "portal_link.deleted".into(),
+                "invitation.resent".into(),
+                "contact.forgotten".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("subscribed");
+    let events = take(&mut stream, 4).await;
+    assert_eq!(
+        types(&events),
+        [
+            "contact.invited",
+            "portal_link.deleted",
+            "invitation.resent",
+            "contact.forgotten"
+        ]
+    );
+    use pe::event::Change;
+    let Some(Change::PortalLinkDeleted(deleted)) = events[1].change.clone() else {
+        panic!()
+    };
+    assert_eq!(
+        (deleted.link_id, deleted.customer_id.as_str()),
+        (link.link_id, "C001")
+    );
+    let Some(Change::InvitationResent(resent)) = events[2].change.clone() else {
+        panic!()
+    };
+    assert_eq!(
+        (resent.contact_id.as_str(), resent.customer_id.as_str()),
+        (bob.contact_id.as_str(), "C001")
+    );
+    let Some(Change::ContactForgotten(forgotten)) = events[3].change.clone() else {
+        panic!()
+    };
+    assert_eq!(forgotten.contact_id, bob.contact_id);
+    // The erasure reaches back: the invitation's address reads erased now,
+    // even for the operator.
+    let Some(Change::ContactInvited(invited)) = events[0].change.clone() else {
+        panic!()
+    };
+    assert_eq!(
+        invited.email,
+        Some(pe::Personal {
+            value: String::new(),
+            erased: true
+        })
+    );
+}
