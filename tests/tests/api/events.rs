@@ -5,6 +5,7 @@ use access_proto::v1 as pb;
 use access_proto::v1::events as pe;
 use access_proto::v1::events_client::EventsClient;
 use access_tests::{TestApp, new_id};
+use futures::StreamExt;
 use std::time::Duration;
 use tonic::Code;
 
@@ -350,4 +351,52 @@ async fn links_resent_invitations_and_an_erasure_name_their_customer_and_contact
             erased: true
         })
     );
+}
+
+#[tokio::test]
+async fn a_subscriber_that_stops_reading_holds_up_no_one_and_later_gets_everything_in_order() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let subscriber = app
+        .create_key(&admin, pb::Role::Subscriber, "slow", "")
+        .await
+        .api_key;
+    let mut slow = open(&app, &subscriber, pb::SubscribeRequest::default())
+        .await
+        .expect("subscribed");
+    take(&mut slow, 1).await;
+    // Far more than the server keeps ahead of a reader, and than the
+    // connection's own window holds.
+    const CUSTOMERS: usize = 1_500;
+    let calls = (0..CUSTOMERS).map(|i| {
+        let (app, admin) = (&app, &admin);
+        async move { app.create_customer(admin, &format!("C{i:05}")).await }
+    });
+    futures::stream::iter(calls)
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    // Meanwhile another subscriber reads it all, and commands go on.
+    let mut fast = open(
+        &app,
+        &subscriber,
+        pb::SubscribeRequest {
+            types: vec!["customer.created".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("subscribed");
+    assert_eq!(take(&mut fast, CUSTOMERS).await.len(), CUSTOMERS);
+    // The slow one, reading at last, misses nothing and repeats nothing.
+    let rest = take(&mut slow, 2 + CUSTOMERS).await;
+    assert!(
+        rest.windows(2)
+            .all(|w| (w[0].position, w[0].part) < (w[1].position, w[1].part))
+    );
+    let created = rest
+        .iter()
+        .filter(|e| e.r#type == "customer.created")
+        .count();
+    assert_eq!(created, CUSTOMERS);
 }
