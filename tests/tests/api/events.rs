@@ -400,3 +400,59 @@ async fn a_subscriber_that_stops_reading_holds_up_no_one_and_later_gets_everythi
         .count();
     assert_eq!(created, CUSTOMERS);
 }
+
+#[tokio::test]
+async fn a_python_subscriber_with_stubs_generated_from_the_proto_reads_the_same_stream() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let subscriber = app
+        .create_key(&admin, pb::Role::Subscriber, "python", "")
+        .await
+        .api_key;
+    app.create_customer(&admin, "C001").await;
+    let bob = app.invite(&admin, "C001", "bob@acme.example").await;
+    let mut ours = open(&app, &subscriber, pb::SubscribeRequest::default())
+        .await
+        .expect("subscribed");
+    let expected = take(&mut ours, 5).await;
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/subscriber.py");
+    let addr = app.grpc_addr.trim_start_matches("http://").to_owned();
+    // Resumed after the first event, as a reconnecting client would.
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--proto-dir", &proto.display().to_string()])
+        .args(["--addr", &addr, "--key", &subscriber, "--count", "4"])
+        .args(["--after-position", &expected[0].position.to_string()])
+        .args(["--after-part", &expected[0].part.to_string()])
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the Python subscriber failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let seen: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["type"].as_str().unwrap_or(""),
+                l["id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let want: Vec<(&str, &str)> = expected[1..]
+        .iter()
+        .map(|e| (e.r#type.as_str(), e.id.as_str()))
+        .collect();
+    assert_eq!(seen, want);
+    assert_eq!(
+        lines[3]["contactInvited"]["contactId"].as_str(),
+        Some(bob.contact_id.as_str())
+    );
+}
