@@ -109,6 +109,8 @@ impl Application {
         let early = ReadModels::only_read_by_open(&models_dir)
             .then(|| tokio::task::spawn_blocking(load_models.clone()));
         let mut file_vault = None;
+        // Where the public events go in the distributed mode.
+        let mut public_nats = None;
         let (log, vault): (Arc<dyn EventLog>, Arc<dyn Vault>) = match nats {
             Some(mut settings) => {
                 tracing::info!(url = %settings.url, stream = %settings.stream, "event log on NATS JetStream");
@@ -125,13 +127,14 @@ impl Application {
                     .await
                     .context("opening the event log on NATS")?;
                 let vault = KvVault::open(
-                    &async_nats::jetstream::new(client),
+                    &async_nats::jetstream::new(client.clone()),
                     &settings.stream,
                     settings.replicas,
                 )
                 .await
                 .context("opening the key vault on NATS")?;
                 log.probe_also(vault.stream(), vault.probe_subject());
+                public_nats = Some((client, settings));
                 (Arc::new(log), Arc::new(vault))
             }
             None => {
@@ -289,6 +292,14 @@ impl Application {
                     );
                 }
             }));
+        }
+        if let Some((client, settings)) = public_nats {
+            workers.push(tokio::spawn(after_catching_up(
+                models.clone(),
+                start_head,
+                stopped.clone(),
+                crate::feed::nats::publish(app.clone(), client, settings, stopped.clone()),
+            )));
         }
         let (checked, log_checked) = watch::channel(false);
         workers.push(tokio::spawn(after_catching_up(

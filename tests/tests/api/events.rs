@@ -456,3 +456,75 @@ async fn a_python_subscriber_with_stubs_generated_from_the_proto_reads_the_same_
         Some(bob.contact_id.as_str())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_each_public_event_is_published_once_as_protobuf_whichever_replica_wrote_it() {
+    use access_tests::nats::Nats;
+    use prost::Message as _;
+    let nats = Nats::single().await;
+    let keys = tempfile::tempdir().expect("a directory");
+    let urls = nats.urls();
+    let args = [
+        "--nats-url",
+        &urls,
+        "--key-dir",
+        keys.path().to_str().expect("a UTF-8 path"),
+    ];
+    let a = TestApp::spawn_with(&args).await;
+    let b = TestApp::spawn_with(&args).await;
+    // A plain NATS subscriber, as `nats sub 'access.public.acme.>'` is.
+    let client = async_nats::connect(&urls).await.expect("connects");
+    let mut heard = client
+        .subscribe("access.public.acme.>")
+        .await
+        .expect("subscribed");
+    let admin = a.create_tenant("acme").await;
+    a.create_customer(&admin, "C001").await;
+    b.create_customer(&admin, "C002").await;
+    let bob = a.invite(&admin, "C001", "bob@acme.example").await;
+    let carol = b.invite(&admin, "C002", "carol@acme.example").await;
+    for (app, contact) in [(&b, &bob.contact_id), (&a, &carol.contact_id)] {
+        app.access()
+            .disable_access(app.req(&admin, disable(contact)))
+            .await
+            .expect("disabled");
+    }
+    let expected = [
+        "tenant.created",
+        "api_key.issued",
+        "customer.created",
+        "customer.created",
+        "contact.invited",
+        "contact.invited",
+        "contact.disabled",
+        "contact.disabled",
+    ];
+    let mut events = Vec::new();
+    while events.len() < expected.len() {
+        let message = tokio::time::timeout(Duration::from_secs(20), heard.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} public events came: {events:?}", events.len()))
+            .expect("the subscription goes on");
+        let event = pe::Event::decode(message.payload.clone()).expect("protobuf");
+        assert_eq!(
+            message.subject.as_str(),
+            format!("access.public.acme.{}", event.r#type),
+            "each event under its tenant and type"
+        );
+        events.push(event);
+    }
+    assert_eq!(types(&events), expected, "in the log's order");
+    assert!(events.windows(2).all(|w| w[0].position < w[1].position));
+    let Some(pe::event::Change::ContactInvited(invited)) = events[4].change.clone() else {
+        panic!()
+    };
+    assert_eq!(invited.contact_id, bob.contact_id);
+    assert_eq!(
+        invited.email,
+        Some(pe::Personal::default()),
+        "no personal data on the broker"
+    );
+    // Nothing more: no replica published an event twice.
+    let more = tokio::time::timeout(Duration::from_secs(2), heard.next()).await;
+    assert!(more.is_err(), "a repeat: {more:?}");
+}

@@ -76,19 +76,13 @@ impl App {
             if tenant != q.tenant && tenant != GLOBAL_TENANT {
                 continue;
             }
-            // What a contact or link is, as of this event.
-            if let Err(e) = self.models.wait_for(envelope.position, FACTS_WAIT).await {
-                let _ = tx.send(Err(AppError::Behind(e))).await;
-                return;
-            }
-            let event = match self.open(&envelope, q.disclosure).await {
-                Ok(event) => event,
+            let public = match self.public_events_of(&envelope, q.disclosure).await {
+                Ok(public) => public,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             };
-            let public = public_events(&envelope, &event, self.models.as_ref(), q.disclosure);
             for e in public {
                 if e.tenant != q.tenant || !wanted(q, &e) {
                     continue;
@@ -98,6 +92,26 @@ impl App {
                 }
             }
         }
+    }
+
+    /// The public events a stored event stands for, mapped once the read
+    /// models reach it (what a contact or a link is, as of the event).
+    pub async fn public_events_of(
+        &self,
+        envelope: &access_catalogue::Envelope,
+        disclosure: Disclosure,
+    ) -> Result<Vec<pe::Event>, AppError> {
+        self.models
+            .wait_for(envelope.position, FACTS_WAIT)
+            .await
+            .map_err(AppError::Behind)?;
+        let event = self.open(envelope, disclosure).await?;
+        Ok(public_events(
+            envelope,
+            &event,
+            self.models.as_ref(),
+            disclosure,
+        ))
     }
 
     /// The stored event, its personal values opened only for a subscriber

@@ -6,5 +6,6 @@
 //! the subscriber may read it.
 
 pub mod map;
+pub mod nats;
 
 pub use map::{Disclosure, Facts, public_events};
