@@ -436,8 +436,11 @@ impl Application {
                     .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
-                EventsServer::new(EventsService(self.shared.clone()))
-                    .max_decoding_message_size(MAX_REQUEST_BYTES),
+                EventsServer::new(EventsService {
+                    shared: self.shared.clone(),
+                    stop: self.stop.subscribe(),
+                })
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
             )
             .add_service(
                 AccessServer::new(AccessService(self.shared.clone()))

@@ -528,3 +528,29 @@ async fn on_nats_each_public_event_is_published_once_as_protobuf_whichever_repli
     let more = tokio::time::timeout(Duration::from_secs(2), heard.next()).await;
     assert!(more.is_err(), "a repeat: {more:?}");
 }
+
+#[tokio::test]
+async fn a_stop_ends_open_subscriptions_promptly_saying_to_resume_elsewhere() {
+    let mut app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let subscriber = app
+        .create_key(&admin, pb::Role::Subscriber, "erp", "")
+        .await
+        .api_key;
+    let mut stream = open(&app, &subscriber, pb::SubscribeRequest::default())
+        .await
+        .expect("subscribed");
+    take(&mut stream, 3).await;
+    // Far inside the 30 s the server gives requests in flight.
+    app.terminate_within(Duration::from_secs(10))
+        .await
+        .expect("a prompt stop despite the open stream");
+    let end = stream.message().await;
+    match end {
+        Err(status) => {
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            assert!(status.message().contains("stopping"), "{status:?}");
+        }
+        Ok(end) => panic!("the stream ended without saying why: {end:?}"),
+    }
+}

@@ -11,13 +11,20 @@ use crate::feed::{Disclosure, map::is_type};
 use access_proto::v1 as pb;
 use access_proto::v1::events as pe;
 use access_proto::v1::events_server::Events;
+use futures::StreamExt;
 use std::pin::Pin;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 /// The `Events` service.
-pub struct EventsService(pub Shared);
+pub struct EventsService {
+    /// What every service shares.
+    pub shared: Shared,
+    /// Turns true when the server stops: open streams end then, so a stop
+    /// does not wait out the drain deadline for subscribers who never leave.
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
 
 fn optional<T>(
     f: &mut Fields,
@@ -45,7 +52,7 @@ impl Events for EventsService {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let principal = self.0.auth.authenticate(&request).await?;
+        let principal = self.shared.auth.authenticate(&request).await?;
         let r = request.into_inner();
         let mut f = Fields::default();
         let (tenant, disclosure) = match principal {
@@ -77,11 +84,25 @@ impl Events for EventsService {
             contact_id,
             disclosure,
         };
-        let rx = self.0.app.public_feed(query);
-        let stream = ReceiverStream::new(rx);
-        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
-            stream,
-            |item| item.map_err(to_status),
-        ))))
+        let rx = self.shared.app.public_feed(query);
+        let mut stop = self.stop.clone();
+        let stopped = self.stop.clone();
+        let stream = ReceiverStream::new(rx)
+            .map(|item| item.map_err(to_status))
+            .take_until(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            // Told why, so the client subscribes again elsewhere and resumes.
+            .chain(
+                futures::stream::once(async move {
+                    (*stopped.borrow()).then(|| {
+                        Err(Status::unavailable(
+                            "the server is stopping: subscribe again after the last event's position and part",
+                        ))
+                    })
+                })
+                .filter_map(|item| async move { item }),
+            );
+        Ok(Response::new(Box::pin(stream)))
     }
 }
