@@ -6,6 +6,7 @@
 
 mod audit_rows;
 mod empty;
+mod events_rows;
 mod footprint_rows;
 mod grpc_rows;
 mod inprocess_rows;
@@ -40,7 +41,7 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these groups (comma-separated): log, grpc, login, oidc, nats,
-    /// catch-up, audit, mail, workers, memory.
+    /// cluster, catch-up, audit, events, mail, workers, memory.
     #[arg(long)]
     only: Option<String>,
     /// Invitations seeded for the replica catch-up (about three events each).
@@ -81,6 +82,7 @@ struct Plan {
     mails: usize,
     catch_up_invites: usize,
     audit_events: usize,
+    feed_invites: usize,
 }
 
 #[tokio::main]
@@ -98,6 +100,7 @@ async fn main() -> anyhow::Result<()> {
             mails: 500,
             catch_up_invites: 2_000,
             audit_events: 100_000,
+            feed_invites: 1_000,
         }
     } else {
         Plan {
@@ -108,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
             mails: 10_000,
             catch_up_invites: 100_000,
             audit_events: 1_000_000,
+            feed_invites: 10_000,
         }
     };
     let plan = Plan {
@@ -186,6 +190,10 @@ async fn main() -> anyhow::Result<()> {
         let (row, line) = audit_rows::access_at(plan.audit_events, runs).await?;
         rows.push(row);
         notes.push(line);
+    }
+    if wanted("events") {
+        step("public event feed");
+        rows.extend(events_rows::subscribers(plan.feed_invites, runs).await?);
     }
     if wanted("mail") {
         step("mailer");

@@ -1,0 +1,127 @@
+//! The public event feed: events per second delivered to one and to a
+//! hundred subscribers of `Events.Subscribe`, against a bare read-and-decode
+//! of the same log.
+
+use crate::measure::{Row, Run, Target};
+use crate::seed::{self, spread};
+use access_catalogue::catalogue::Event;
+use access_log::file_log::FileLog;
+use access_log::log::EventLog;
+use access_proto::v1 as pb;
+use access_proto::v1::events_client::EventsClient;
+use access_tests::TestApp;
+use std::time::{Duration, Instant};
+
+/// Subscribers of the second row.
+const MANY: usize = 100;
+
+/// Reads `count` events of the tenant from the start, on a stream of its own.
+async fn read_all(app: &TestApp, key: &str, count: usize) -> anyhow::Result<()> {
+    let mut stream = EventsClient::new(app.channel.clone())
+        .subscribe(app.req(key, pb::SubscribeRequest::default()))
+        .await?
+        .into_inner();
+    for _ in 0..count {
+        anyhow::ensure!(stream.message().await?.is_some(), "the feed ended early");
+    }
+    Ok(())
+}
+
+/// How many public events the tenant has: all that come before a second
+/// of silence.
+async fn count(app: &TestApp, key: &str) -> anyhow::Result<usize> {
+    let mut stream = EventsClient::new(app.channel.clone())
+        .subscribe(app.req(key, pb::SubscribeRequest::default()))
+        .await?
+        .into_inner();
+    let mut n = 0;
+    while let Ok(next) = tokio::time::timeout(Duration::from_secs(1), stream.message()).await {
+        anyhow::ensure!(next?.is_some(), "the feed ended");
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Seeds `invites` invitations (and their customers, ten invitations each)
+/// in the embedded mode, then times the feed and the bare read.
+pub async fn subscribers(invites: usize, runs: usize) -> anyhow::Result<Vec<Row>> {
+    let mut app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let key = app
+        .create_key(&admin, pb::Role::Subscriber, "bench", "")
+        .await
+        .api_key;
+    let (app_ref, admin_ref) = (&app, admin.as_str());
+    spread(invites.div_ceil(10), 64, |c| {
+        seed::create_customer(app_ref, admin_ref, c)
+    })
+    .await?;
+    spread(invites, 64, |i| async move {
+        seed::invite(app_ref, admin_ref, i, &format!("p{i}@shop.example")).await
+    })
+    .await?;
+    app.settled_head().await;
+    let n = count(&app, &key).await?;
+    let (mut one, mut many) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let started = Instant::now();
+        read_all(&app, &key, n).await?;
+        one.push(Run {
+            rate: n as f64 / started.elapsed().as_secs_f64(),
+            p99: Duration::ZERO,
+        });
+        let started = Instant::now();
+        futures::future::try_join_all((0..MANY).map(|_| read_all(&app, &key, n))).await?;
+        many.push(Run {
+            rate: (MANY * n) as f64 / started.elapsed().as_secs_f64(),
+            p99: Duration::ZERO,
+        });
+    }
+    app.terminate_within(Duration::from_secs(60)).await?;
+    let log = FileLog::open(&app.dir.join("log"))?;
+    let mut bare = Vec::new();
+    let mut stored = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let (mut from, mut read) = (1, 0u64);
+        loop {
+            let batch = log.read_from(from, 1024).await?;
+            let Some(last) = batch.last() else { break };
+            from = last.position + 1;
+            for e in &batch {
+                std::hint::black_box(Event::decode(e).ok());
+                read += 1;
+            }
+        }
+        stored = read;
+        bare.push(Run {
+            rate: read as f64 / started.elapsed().as_secs_f64(),
+            p99: Duration::ZERO,
+        });
+    }
+    let note = format!(
+        "{n} public events of one tenant from {stored} stored events ({invites} invitations); \
+         embedded mode; each subscriber reads from the start; no target: reported"
+    );
+    let baseline = "bare read-and-decode of the same log (stored events)".to_owned();
+    Ok(vec![
+        Row {
+            ours: "`Events.Subscribe`, one subscriber, public events from the start".into(),
+            baseline: baseline.clone(),
+            unit: "events/s",
+            ours_runs: one,
+            base_runs: bare.clone(),
+            target: Target::Reported,
+            note: note.clone(),
+        },
+        Row {
+            ours: format!("`Events.Subscribe`, {MANY} subscribers at once (all events delivered)"),
+            baseline,
+            unit: "events/s",
+            ours_runs: many,
+            base_runs: bare,
+            target: Target::Reported,
+            note,
+        },
+    ])
+}
