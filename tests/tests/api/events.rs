@@ -554,3 +554,34 @@ async fn a_stop_ends_open_subscriptions_promptly_saying_to_resume_elsewhere() {
         Ok(end) => panic!("the stream ended without saying why: {end:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_subscriber_key_revoked_mid_stream_reads_no_further() {
+    let app = TestApp::spawn().await;
+    let admin = app.create_tenant("acme").await;
+    let key = app
+        .create_key(&admin, pb::Role::Subscriber, "erp", "")
+        .await;
+    let mut stream = open(&app, &key.api_key, pb::SubscribeRequest::default())
+        .await
+        .expect("subscribed");
+    take(&mut stream, 3).await;
+    access_proto::v1::tenant_admin_client::TenantAdminClient::new(app.channel.clone())
+        .revoke_api_key(app.req(
+            &admin,
+            pb::RevokeApiKeyRequest {
+                request_id: new_id(),
+                key_id: key.key_id.clone(),
+            },
+        ))
+        .await
+        .expect("revoked");
+    app.create_customer(&admin, "C001").await;
+    let end = tokio::time::timeout(Duration::from_secs(10), stream.message())
+        .await
+        .expect("the stream ends at once");
+    match end {
+        Err(status) => assert_eq!(status.code(), Code::PermissionDenied, "{status:?}"),
+        Ok(next) => panic!("read on after its key was revoked: {next:?}"),
+    }
+}

@@ -30,6 +30,9 @@ pub struct FeedQuery {
     pub contact_id: Option<String>,
     /// What the subscriber may read.
     pub disclosure: Disclosure,
+    /// The API key subscribed with (none for the operator): its stream ends
+    /// when it is revoked.
+    pub key_id: Option<String>,
 }
 
 /// Events ready ahead of a subscriber that reads slowly: past them, the
@@ -87,6 +90,13 @@ impl App {
                 if e.tenant != q.tenant || !wanted(q, &e) {
                     continue;
                 }
+                // A key revoked since the stream opened reads no further
+                // (its revocation is an event of this tenant, so it is seen
+                // here before anything later).
+                if let Some(refused) = self.revoked(q.key_id.as_deref()) {
+                    let _ = tx.send(Err(refused)).await;
+                    return;
+                }
                 if tx.send(Ok(e)).await.is_err() {
                     return;
                 }
@@ -112,6 +122,21 @@ impl App {
             self.models.as_ref(),
             disclosure,
         ))
+    }
+
+    /// Why the key `key_id` may read no more, if it was revoked.
+    fn revoked(&self, key_id: Option<&str>) -> Option<AppError> {
+        let key_id = key_id?;
+        let revoked = match self.models.api_key(key_id) {
+            Ok(row) => row.is_none_or(|r| r.revoked),
+            Err(e) => return Some(AppError::Internal(e)),
+        };
+        revoked.then(|| {
+            AppError::Domain(crate::domain::DomainError::PermissionDenied {
+                reason: crate::domain::Reason::ApiKeyRevoked,
+                message: "the API key was revoked".into(),
+            })
+        })
     }
 
     /// The stored event, its personal values opened only for a subscriber

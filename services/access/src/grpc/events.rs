@@ -55,6 +55,10 @@ impl Events for EventsService {
         let principal = self.shared.auth.authenticate(&request).await?;
         let r = request.into_inner();
         let mut f = Fields::default();
+        let key_id = match &principal {
+            Principal::Operator => None,
+            Principal::Staff { key_id, .. } => Some(key_id.clone()),
+        };
         let (tenant, disclosure) = match principal {
             Principal::Operator => (
                 f.parse("tenant", TenantId::parse(r.tenant.trim()))
@@ -83,6 +87,7 @@ impl Events for EventsService {
             customer_id,
             contact_id,
             disclosure,
+            key_id,
         };
         let rx = self.shared.app.public_feed(query);
         let mut stop = self.stop.clone();
