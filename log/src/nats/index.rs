@@ -45,7 +45,7 @@ pub(crate) struct Index {
     /// Held while a batch is applied.
     applying: std::sync::Mutex<()>,
     /// The events of each batch applied, in order, for the log's feed.
-    published: broadcast::Sender<Arc<Vec<Envelope>>>,
+    published: broadcast::Sender<Arc<Published>>,
     /// The heads (version and hash) of streams lately applied, as
     /// committed; forgotten all at once when there are too many.
     heads: std::sync::Mutex<HashMap<StreamId, (u64, [u8; 32])>>,
@@ -106,6 +106,17 @@ pub(crate) fn check_link(e: &Envelope, prev: (u64, [u8; 32]), seq: u64) -> Resul
                 .in_stream(Some(e.stream.to_string())),
         )),
     }
+}
+
+/// One batch the index applied, as the log's feed hears it.
+pub(crate) struct Published {
+    /// The first and last message sequences it covers (every message in
+    /// between, events or none).
+    pub first: u64,
+    /// See `first`.
+    pub last: u64,
+    /// Their events, in order.
+    pub events: Vec<Envelope>,
 }
 
 /// One message to apply: its sequence and frame.
@@ -177,7 +188,7 @@ impl Index {
 
     /// The events of every batch applied from now on, in the log's order,
     /// each batch once its entries are in.
-    pub fn published(&self) -> broadcast::Receiver<Arc<Vec<Envelope>>> {
+    pub fn published(&self) -> broadcast::Receiver<Arc<Published>> {
         self.published.subscribe()
     }
 
@@ -332,7 +343,11 @@ impl Index {
             events.extend(m.frame.envelopes);
         }
         // No reader is no error: the feed starts from the log when one comes.
-        let _ = self.published.send(Arc::new(events));
+        let _ = self.published.send(Arc::new(Published {
+            first: before + 1,
+            last,
+            events,
+        }));
         Ok(())
     }
 }

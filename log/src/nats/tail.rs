@@ -3,7 +3,7 @@
 
 use super::frame;
 use super::index::Applied;
-use super::{Core, advance, connects, offline, probe, storage};
+use super::{Core, READ_BATCH, advance, connects, offline, probe, storage};
 use crate::log::LogError;
 use access_catalogue::envelope::Envelope;
 use async_nats::jetstream::{self, stream};
@@ -87,8 +87,8 @@ pub(super) async fn probe_appends(core: Arc<Core>, timeout: Duration) {
 /// How long the index's follower may be silent while the log's head is past it.
 const FEED_SILENCE: Duration = Duration::from_secs(2);
 
-/// Events read from the log at a time by a feed behind the index.
-const FEED_READ: usize = 512;
+/// About the most bytes one read of a feed behind the index asks for.
+const FEED_BYTES: usize = 4 * 1024 * 1024;
 
 /// Sends every event from position `from` on into `tx`, in order, through
 /// reconnects, until the receiver goes away. The events come from what the
@@ -128,19 +128,44 @@ async fn feed_from(
         // Listening first, so that no batch falls between what is read
         // below and what is heard.
         let mut live = core.index.published();
-        while frame::sequence_of(*from).max(1) <= core.index.applied() {
-            let events = match core.read_from(*from, FEED_READ).await {
-                Ok(events) => events,
-                Err(e) => return e,
-            };
-            if events.is_empty() {
+        // Every message up to `done` is handled. The one `from` falls in may
+        // be handled in part: it is read again, its earlier events skipped.
+        let mut done = frame::sequence_of(*from).max(1) - 1;
+        // What the index applied before: read from the stream, up to what
+        // the index holds and no further (what it has not checked, or
+        // stopped at as damaged, is not handed on).
+        loop {
+            if let Some(fault) = core.index_fault() {
+                return fault;
+            }
+            let applied = core.index.applied();
+            if done >= applied {
                 break;
             }
-            for e in events {
-                if send(e, from).await.is_err() {
-                    return closed();
+            let (frames, last, _) = match core.direct_batch(done + 1, READ_BATCH, FEED_BYTES).await
+            {
+                Ok(read) => read,
+                Err(e) => return e,
+            };
+            if last <= done {
+                // The member that answered has less than this replica's
+                // index: a gap now would be a gap for good.
+                return LogError::Unavailable(
+                    "the stream's member that answered is behind this replica; reading again"
+                        .into(),
+                );
+            }
+            for (seq, _, frame) in frames {
+                if seq > applied {
+                    break;
+                }
+                for e in frame.envelopes {
+                    if e.position >= *from && send(e, from).await.is_err() {
+                        return closed();
+                    }
                 }
             }
+            done = last.min(applied);
         }
         loop {
             let heard = tokio::select! {
@@ -151,13 +176,18 @@ async fn feed_from(
                 },
             };
             match heard {
+                Ok(batch) if batch.last <= done => {}
+                // Messages between were applied before this reader listened,
+                // or went by unheard: read them from the stream.
+                Ok(batch) if batch.first > done + 1 => break,
                 Ok(batch) => {
                     let skip = *from;
-                    for e in batch.iter().filter(|e| e.position >= skip) {
+                    for e in batch.events.iter().filter(|e| e.position >= skip) {
                         if send(e.clone(), from).await.is_err() {
                             return closed();
                         }
                     }
+                    done = batch.last;
                 }
                 // Fallen behind what the index keeps: read the log again.
                 Err(broadcast::error::RecvError::Lagged(_)) => break,

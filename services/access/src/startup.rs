@@ -439,6 +439,7 @@ impl Application {
                 EventsServer::new(EventsService {
                     shared: self.shared.clone(),
                     stop: self.stop.subscribe(),
+                    open: Default::default(),
                 })
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             )

@@ -45,9 +45,15 @@ impl App {
     pub fn public_feed(&self, query: FeedQuery) -> mpsc::Receiver<Result<pe::Event, AppError>> {
         let (tx, rx) = mpsc::channel(AHEAD);
         let app = self.clone();
+        // "From now" is the head when asked, not when the task first runs.
+        let from = if query.from_now {
+            *self.log.head().borrow() + 1
+        } else {
+            query.after.0.max(1)
+        };
         tokio::spawn(async move {
             tokio::select! {
-                () = app.feed_into(&query, &tx) => {}
+                () = app.feed_into(&query, from, &tx) => {}
                 // The subscriber went away while nothing happened.
                 () = tx.closed() => {}
             }
@@ -55,12 +61,12 @@ impl App {
         rx
     }
 
-    async fn feed_into(&self, q: &FeedQuery, tx: &mpsc::Sender<Result<pe::Event, AppError>>) {
-        let from = if q.from_now {
-            *self.log.head().borrow() + 1
-        } else {
-            q.after.0.max(1)
-        };
+    async fn feed_into(
+        &self,
+        q: &FeedQuery,
+        from: u64,
+        tx: &mpsc::Sender<Result<pe::Event, AppError>>,
+    ) {
         let mut events = subscribe(self.log.clone(), from);
         while let Some(read) = events.next().await {
             let envelope = match read {
@@ -115,7 +121,7 @@ impl App {
             .wait_for(envelope.position, FACTS_WAIT)
             .await
             .map_err(AppError::Behind)?;
-        let event = self.open(envelope, disclosure).await?;
+        let event = self.open(envelope).await?;
         Ok(public_events(
             envelope,
             &event,
@@ -139,17 +145,10 @@ impl App {
         })
     }
 
-    /// The stored event, its personal values opened only for a subscriber
-    /// who may read them.
-    async fn open(
-        &self,
-        envelope: &access_catalogue::Envelope,
-        disclosure: Disclosure,
-    ) -> Result<Event, AppError> {
-        if !disclosure.personal {
-            return Event::decode(envelope)
-                .map_err(|e| AppError::from(access_log::vault::DecodeOpenError::from(e)));
-        }
+    /// The stored event, its personal values opened (the mapping withholds
+    /// them from a subscriber who may not read them, but says which are
+    /// erased either way).
+    async fn open(&self, envelope: &access_catalogue::Envelope) -> Result<Event, AppError> {
         let mut opened =
             access_log::vault::decode_open(self.vault.as_ref(), std::slice::from_ref(envelope))
                 .await

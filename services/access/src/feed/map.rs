@@ -14,8 +14,7 @@ use access_proto::v1::events as pe;
 use pe::event::Change;
 
 /// What a stored event does not say but its public form needs: facts that
-/// never change once recorded (whose a contact, a link or an invitation is),
-/// and who holds an identity.
+/// never change once recorded (whose a contact, a link or an invitation is).
 pub trait Facts {
     /// The customer a contact belongs to.
     fn customer_of_contact(&self, tenant: &str, contact_id: &str) -> Option<String>;
@@ -23,8 +22,6 @@ pub trait Facts {
     fn customer_of_link(&self, tenant: &str, link_id: &str) -> Option<String>;
     /// The contact an invitation invites.
     fn contact_of_invitation(&self, tenant: &str, invitation_id: &str) -> Option<String>;
-    /// The logins (tenant, contact) an identity holds.
-    fn contacts_of_identity(&self, identity_id: &str) -> Vec<(String, String)>;
 }
 
 /// What a subscriber may read.
@@ -167,8 +164,8 @@ pub const TYPES: &[&str] = &[
 
 /// The public events `event` (stored in `envelope`, its personal values
 /// opened where the vault still has their keys) stands for: none for the
-/// service's own bookkeeping, one per login for a change of a person
-/// across tenants.
+/// service's own bookkeeping, one per login (as the event recorded them)
+/// for a person forgotten.
 pub fn public_events(
     envelope: &Envelope,
     event: &Event,
@@ -365,35 +362,24 @@ pub fn public_events(
             };
             vec![(tenant.to_owned(), change)]
         }
-        // A person across tenants: each of their logins hears of it.
-        Event::Identity(e) if tenant == GLOBAL_TENANT => {
-            let logins = match e {
-                IdentityEvent::IdentityForgotten(f) => f.contacts.clone(),
-                IdentityEvent::PasswordSet(_) => facts.contacts_of_identity(id),
-                IdentityEvent::IdentityRegistered(_) => Vec::new(),
-            };
-            logins
-                .into_iter()
-                .map(|(tenant, contact)| {
-                    let changed = pe::ContactChanged {
-                        customer_id: facts
-                            .customer_of_contact(&tenant, &contact)
-                            .unwrap_or_default(),
-                        contact_id: contact,
-                        reason: String::new(),
-                    };
-                    let change = match e {
-                        IdentityEvent::IdentityForgotten(_) => Change::ContactForgotten(changed),
-                        _ => Change::PasswordChanged(pe::PasswordChanged {
-                            contact_id: changed.contact_id,
-                            customer_id: changed.customer_id,
-                            temporary: false,
-                        }),
-                    };
-                    (tenant, change)
-                })
-                .collect()
-        }
+        // A person forgotten: each of their logins, as the erasure recorded
+        // them, hears of it in its own tenant. (An identity's password is
+        // set only beside a contact's own event, which says so: a
+        // registration, a reset.)
+        Event::Identity(IdentityEvent::IdentityForgotten(f)) if tenant == GLOBAL_TENANT => f
+            .contacts
+            .iter()
+            .map(|(tenant, contact)| {
+                let change = Change::ContactForgotten(pe::ContactChanged {
+                    customer_id: facts
+                        .customer_of_contact(tenant, contact)
+                        .unwrap_or_default(),
+                    contact_id: contact.clone(),
+                    reason: String::new(),
+                });
+                (tenant.clone(), change)
+            })
+            .collect(),
         // Uniqueness slots, sign-in grants, clients and repairs are the
         // service's own bookkeeping.
         Event::Identity(_)
@@ -403,10 +389,17 @@ pub fn public_events(
         | Event::OidcGrant(_)
         | Event::System(_) => Vec::new(),
     };
+    // Parts are counted within each tenant: a subscriber learns nothing of
+    // the person's logins elsewhere, and they are fixed by the stored event.
+    let mut parts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
     changes
         .into_iter()
-        .enumerate()
-        .map(|(part, (tenant, change))| pe::Event {
+        .map(|(tenant, change)| {
+            let part = parts.entry(tenant.clone()).or_default();
+            *part += 1;
+            (*part - 1, tenant, change)
+        })
+        .map(|(part, tenant, change)| pe::Event {
             position: envelope.position,
             id: event_id(envelope, &tenant, &change),
             r#type: kind(&change).into(),
@@ -416,7 +409,7 @@ pub fn public_events(
             actor: Some(actor(&envelope.actor)),
             correlation_id: envelope.correlation_id.to_string(),
             personal_withheld: withheld,
-            part: part as u32,
+            part,
             change: Some(change),
         })
         .collect()
@@ -430,7 +423,6 @@ fn event_id(envelope: &Envelope, tenant: &str, change: &Change) -> String {
     }
     let contact = match change {
         Change::ContactForgotten(c) => c.contact_id.as_str(),
-        Change::PasswordChanged(p) => p.contact_id.as_str(),
         _ => "",
     };
     format!("{}/{tenant}/{contact}", envelope.event_id)

@@ -9,7 +9,7 @@
 //! publishes carry the same message ids: the public stream keeps one of each
 //! within its duplicate window, far longer than the consumer's ack wait.
 
-use crate::app::App;
+use crate::app::{App, AppError};
 use crate::feed::Disclosure;
 use access_log::LogError;
 use access_log::nats::{NatsSettings, events_of};
@@ -21,8 +21,9 @@ use tokio::sync::watch;
 
 /// The durable consumer the replicas share.
 const CONSUMER: &str = "public-events";
-/// How long a replica may hold a message before another gets it.
-const ACK_WAIT: Duration = Duration::from_secs(30);
+/// How long a replica may hold a message, silent, before another gets it:
+/// longer than it waits for its read models (it says it is at work first).
+const ACK_WAIT: Duration = Duration::from_secs(60);
 /// How long the public stream recognises a publish it has already.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(300);
 /// How long public events are kept for subscribers catching up.
@@ -62,7 +63,7 @@ pub async fn publish(
         match outcome {
             Ok(never) => match never {},
             Err(Stop::Damaged(e)) => {
-                tracing::error!(error = %e, "the public events stop: the log is damaged");
+                tracing::error!(error = %e, "the public events on NATS stop: an event of the log cannot be read or mapped; the other replicas stop at it too");
                 return;
             }
             Err(Stop::Transient(e)) => {
@@ -83,7 +84,7 @@ pub async fn publish(
 enum Stop {
     /// Worth trying again: NATS out of reach, the read models behind.
     Transient(String),
-    /// The log cannot be read as it is.
+    /// The log cannot be read or mapped as it is.
     Damaged(String),
 }
 
@@ -163,12 +164,23 @@ async fn handle(
         LogError::Damaged(_) | LogError::Corrupt { .. } => Stop::Damaged(e.to_string()),
         other => transient(other),
     })?;
+    // At work: the ack wait starts again, however long the read models take.
+    message
+        .ack_with(AckKind::Progress)
+        .await
+        .map_err(transient)?;
     let mut acks = Vec::new();
     for envelope in &envelopes {
         let public = app
             .public_events_of(envelope, Disclosure { personal: false })
             .await
-            .map_err(transient)?;
+            .map_err(|e| match e {
+                // Waiting helps: NATS, the vault or the read models are back soon.
+                AppError::Unavailable(_) | AppError::Behind(_) | AppError::Busy(_) => transient(e),
+                // A message that will never map would hold every replica's
+                // single slot for ever: stop, loudly.
+                other => Stop::Damaged(other.to_string()),
+            })?;
         for event in public {
             let publish = PublishMessage::build()
                 .message_id(format!("{}#{}", event.id, event.part))

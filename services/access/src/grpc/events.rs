@@ -12,7 +12,9 @@ use access_proto::v1 as pb;
 use access_proto::v1::events as pe;
 use access_proto::v1::events_server::Events;
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -24,6 +26,46 @@ pub struct EventsService {
     /// Turns true when the server stops: open streams end then, so a stop
     /// does not wait out the drain deadline for subscribers who never leave.
     pub stop: tokio::sync::watch::Receiver<bool>,
+    /// Streams open now, by key (the operator's under `""`).
+    pub open: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// Streams one key may hold open at once: each follows the whole log.
+pub const STREAMS_PER_KEY: usize = 16;
+
+/// One open stream, counted against its key until dropped.
+struct Counted {
+    open: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl Counted {
+    fn take(open: &Arc<Mutex<HashMap<String, usize>>>, key: &str) -> Result<Self, Status> {
+        let mut counts = open.lock().unwrap_or_else(|p| p.into_inner());
+        let n = counts.entry(key.to_owned()).or_default();
+        if *n >= STREAMS_PER_KEY {
+            return Err(Status::resource_exhausted(format!(
+                "this key has {STREAMS_PER_KEY} event streams open already; close one first"
+            )));
+        }
+        *n += 1;
+        Ok(Counted {
+            open: open.clone(),
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut counts = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
 }
 
 fn optional<T>(
@@ -89,11 +131,16 @@ impl Events for EventsService {
             disclosure,
             key_id,
         };
+        let counted = Counted::take(&self.open, query.key_id.as_deref().unwrap_or(""))?;
         let rx = self.shared.app.public_feed(query);
         let mut stop = self.stop.clone();
         let stopped = self.stop.clone();
         let stream = ReceiverStream::new(rx)
-            .map(|item| item.map_err(to_status))
+            .map(move |item| {
+                // Counted for as long as the stream lives.
+                let _ = &counted;
+                item.map_err(to_status)
+            })
             .take_until(async move {
                 let _ = stop.wait_for(|s| *s).await;
             })

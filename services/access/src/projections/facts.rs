@@ -24,8 +24,4 @@ impl Facts for ReadModels {
         let contact = tables.tenant(tenant)?.invitations.get(&invitation)?;
         Some(tables.ids.name(*contact).to_owned())
     }
-
-    fn contacts_of_identity(&self, identity_id: &str) -> Vec<(String, String)> {
-        self.contacts_with_identity(identity_id).unwrap_or_default()
-    }
 }
