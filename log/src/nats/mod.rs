@@ -66,6 +66,9 @@ use tokio::task::JoinHandle;
 const MAX_EVENTS_PER_APPEND: usize = frame::MAX_FRAME_EVENTS;
 /// Messages asked of one direct-get batch.
 const READ_BATCH: usize = 256;
+
+/// Events a reader of the log's feed may have waiting.
+const FEED_AHEAD: usize = 256;
 /// How long a read waits for the index's follower before reading what the
 /// index lacks itself.
 const PULL_AFTER: Duration = Duration::from_millis(100);
@@ -521,7 +524,9 @@ impl EventLog for JetStreamLog {
     }
 
     fn tail(&self, from: u64) -> Option<BoxStream<'static, Result<Envelope, LogError>>> {
-        let (tx, rx) = mpsc::channel(1024);
+        // Events ahead of a reader: enough for a projector's batch, and at
+        // most a few MiB even of the largest events.
+        let (tx, rx) = mpsc::channel(FEED_AHEAD);
         tokio::spawn(feed(self.core.clone(), from.max(1), tx));
         Some(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }

@@ -92,16 +92,16 @@ impl App {
                     return;
                 }
             };
+            // A key revoked since the stream opened reads no further (its
+            // revocation is an event of this tenant, so it is seen here
+            // before anything later, whatever the filters).
+            if let Some(refused) = self.revoked(q.key_id.as_deref()) {
+                let _ = tx.send(Err(refused)).await;
+                return;
+            }
             for e in public {
                 if e.tenant != q.tenant || !wanted(q, &e) {
                     continue;
-                }
-                // A key revoked since the stream opened reads no further
-                // (its revocation is an event of this tenant, so it is seen
-                // here before anything later).
-                if let Some(refused) = self.revoked(q.key_id.as_deref()) {
-                    let _ = tx.send(Err(refused)).await;
-                    return;
                 }
                 if tx.send(Ok(e)).await.is_err() {
                     return;
