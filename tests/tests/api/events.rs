@@ -689,3 +689,61 @@ async fn a_key_holds_a_bounded_number_of_streams_open() {
         "a closed stream's place was not given back"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_subscriber_from_the_start_goes_from_history_to_live_without_a_gap() {
+    use access_tests::nats::Nats;
+    let nats = Nats::single().await;
+    let keys = tempfile::tempdir().expect("a directory");
+    let urls = nats.urls();
+    let args = [
+        "--nats-url",
+        &urls,
+        "--key-dir",
+        keys.path().to_str().expect("a UTF-8 path"),
+    ];
+    let app = TestApp::spawn_with(&args).await;
+    let admin = app.create_tenant("acme").await;
+    let key = app
+        .create_key(&admin, pb::Role::Subscriber, "erp", "")
+        .await
+        .api_key;
+    const BEFORE: usize = 400;
+    const DURING: usize = 400;
+    let create = |range: std::ops::Range<usize>| {
+        let (app, admin) = (&app, &admin);
+        futures::stream::iter(
+            range
+                .map(move |i| async move { app.create_customer(admin, &format!("C{i:05}")).await }),
+        )
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+    };
+    create(0..BEFORE).await;
+    app.settled_head().await;
+    // History (read from the stream), then what is written while it reads.
+    let mut stream = open(
+        &app,
+        &key,
+        pb::SubscribeRequest {
+            types: vec!["customer.created".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("subscribed");
+    let (read, ()) = tokio::join!(take(&mut stream, BEFORE + DURING), async {
+        create(BEFORE..BEFORE + DURING).await;
+    });
+    assert!(read.windows(2).all(|w| w[0].position < w[1].position));
+    let mut ids: Vec<String> = read
+        .iter()
+        .filter_map(|e| match &e.change {
+            Some(pe::event::Change::CustomerCreated(c)) => Some(c.customer_id.clone()),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), BEFORE + DURING, "each customer once");
+}
