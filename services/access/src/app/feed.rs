@@ -92,10 +92,12 @@ impl App {
                     return;
                 }
             };
-            // A key revoked since the stream opened reads no further (its
+            // A key revoked since the stream opened reads no further: its
             // revocation is an event of this tenant, so it is seen here
-            // before anything later, whatever the filters).
-            if let Some(refused) = self.revoked(q.key_id.as_deref()) {
+            // before anything later, whatever the filters.
+            if envelope.event_type == "ApiKeyRevoked"
+                && let Some(refused) = self.revoked(q.key_id.as_deref())
+            {
                 let _ = tx.send(Err(refused)).await;
                 return;
             }
@@ -121,7 +123,7 @@ impl App {
             .wait_for(envelope.position, FACTS_WAIT)
             .await
             .map_err(AppError::Behind)?;
-        let event = self.open(envelope).await?;
+        let event = self.open(envelope, disclosure).await?;
         Ok(public_events(
             envelope,
             &event,
@@ -145,17 +147,59 @@ impl App {
         })
     }
 
-    /// The stored event, its personal values opened (the mapping withholds
-    /// them from a subscriber who may not read them, but says which are
-    /// erased either way).
-    async fn open(&self, envelope: &access_catalogue::Envelope) -> Result<Event, AppError> {
-        let mut opened =
-            access_log::vault::decode_open(self.vault.as_ref(), std::slice::from_ref(envelope))
-                .await
-                .map_err(AppError::from)?;
-        opened
-            .pop()
-            .ok_or_else(|| AppError::Unavailable("an event did not decode".into()))
+    /// The stored event, its personal values opened for a subscriber who
+    /// may read them; for one who may not, only those whose key is gone are
+    /// marked erased (the mapping withholds the rest), with no decryption.
+    async fn open(
+        &self,
+        envelope: &access_catalogue::Envelope,
+        disclosure: Disclosure,
+    ) -> Result<Event, AppError> {
+        let mut event = Event::decode(envelope)
+            .map_err(|e| AppError::from(access_log::vault::DecodeOpenError::from(e)))?;
+        let refs = event.sealed_refs();
+        // Most events carry nothing personal: no vault to ask.
+        if refs.is_empty() {
+            return Ok(event);
+        }
+        if disclosure.personal {
+            access_log::vault::open_where(
+                self.vault.as_ref(),
+                std::slice::from_ref(envelope),
+                std::slice::from_mut(&mut event),
+                |_| true,
+            )
+            .await
+            .map_err(AppError::from)?;
+            return Ok(event);
+        }
+        let mut gone = std::collections::HashSet::new();
+        for key_ref in refs {
+            match self.vault.get(&key_ref).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    gone.insert(key_ref);
+                }
+                // A key neither there nor destroyed: the vault is damaged.
+                Err(access_log::vault::VaultError::Missing(what)) => {
+                    return Err(AppError::Damaged(
+                        access_catalogue::damage::Damage::new(
+                            "the key vault",
+                            format!("the key {what:?} is missing, and no erasure destroyed it"),
+                        )
+                        .at_position(envelope.position)
+                        .in_stream(Some(envelope.stream.to_string())),
+                    ));
+                }
+                Err(e) => return Err(AppError::Unavailable(e.to_string())),
+            }
+        }
+        for (value, _) in event.personal_mut("") {
+            if value.key_ref().is_some_and(|r| gone.contains(r)) {
+                value.open(None);
+            }
+        }
+        Ok(event)
     }
 }
 
