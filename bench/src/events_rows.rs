@@ -2,11 +2,10 @@
 //! hundred subscribers of `Events.Subscribe`, against a bare read-and-decode
 //! of the same log.
 
+use crate::grpc_rows::bare_read;
 use crate::measure::{Row, Run, Target};
 use crate::seed::{self, spread};
-use access_catalogue::catalogue::Event;
 use access_log::file_log::FileLog;
-use access_log::log::EventLog;
 use access_proto::v1 as pb;
 use access_proto::v1::events_client::EventsClient;
 use access_tests::TestApp;
@@ -89,22 +88,9 @@ pub async fn subscribers(invites: usize, runs: usize) -> anyhow::Result<Vec<Row>
     let mut bare = Vec::new();
     let mut stored = 0;
     for _ in 0..runs {
-        let started = Instant::now();
-        let (mut from, mut read) = (1, 0u64);
-        loop {
-            let batch = log.read_from(from, 1024).await?;
-            let Some(last) = batch.last() else { break };
-            from = last.position + 1;
-            for e in &batch {
-                std::hint::black_box(Event::decode(e).ok());
-                read += 1;
-            }
-        }
+        let (read, run) = bare_read(&log).await?;
         stored = read;
-        bare.push(Run {
-            rate: read as f64 / started.elapsed().as_secs_f64(),
-            p99: Duration::ZERO,
-        });
+        bare.push(run);
     }
     let note = format!(
         "{n} public events of one tenant from {stored} stored events ({invites} invitations); \

@@ -483,6 +483,30 @@ pub fn lookups(
 
 /// Rebuilding every read model from the log of a stopped service, against a
 /// bare read-and-decode of the same log.
+/// A bare read-and-decode of a whole log, in batches of 1,024: how many
+/// events, and at what rate.
+pub async fn bare_read(log: &dyn EventLog) -> anyhow::Result<(u64, Run)> {
+    let started = Instant::now();
+    let (mut n, mut from) = (0u64, 1);
+    loop {
+        let batch = log.read_from(from, 1024).await?;
+        let Some(last) = batch.last() else { break };
+        from = last.position + 1;
+        for e in &batch {
+            std::hint::black_box(Event::decode(e).ok());
+            n += 1;
+        }
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    Ok((
+        n,
+        Run {
+            rate,
+            p99: Duration::ZERO,
+        },
+    ))
+}
+
 pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> {
     let log: Arc<dyn EventLog> = Arc::new(FileLog::open(&dir.join("log"))?);
     let head = log.latest().await?;
@@ -493,22 +517,8 @@ pub async fn rebuild(dir: &std::path::Path, runs: usize) -> anyhow::Result<Row> 
     let scratch = tempfile::tempdir_in(".")?;
     let (mut ours, mut base) = (Vec::new(), Vec::new());
     for run in 0..runs {
-        let started = Instant::now();
-        let mut n = 0u64;
-        let mut from = 1;
-        loop {
-            let batch = log.read_from(from, 1024).await?;
-            let Some(last) = batch.last() else { break };
-            from = last.position + 1;
-            for e in &batch {
-                std::hint::black_box(Event::decode(e).ok());
-                n += 1;
-            }
-        }
-        base.push(Run {
-            rate: n as f64 / started.elapsed().as_secs_f64(),
-            p99: Duration::ZERO,
-        });
+        let (n, bare) = bare_read(log.as_ref()).await?;
+        base.push(bare);
         // As a start without read models does it: the projector follows
         // the log from its beginning to the head (and snapshots as it goes).
         let models = Arc::new(ReadModels::open(&scratch.path().join(format!("m{run}")))?);

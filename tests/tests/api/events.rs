@@ -53,6 +53,16 @@ fn without_mail() -> Vec<String> {
     .to_vec()
 }
 
+/// A replica's flags on the NATS at `urls`, with keys in `keys`.
+fn on_nats(urls: &str, keys: &std::path::Path) -> Vec<String> {
+    vec![
+        "--nats-url".into(),
+        urls.into(),
+        "--key-dir".into(),
+        keys.display().to_string(),
+    ]
+}
+
 fn disable(contact_id: &str) -> pb::ContactCommand {
     pb::ContactCommand {
         request_id: new_id(),
@@ -523,12 +533,8 @@ async fn on_nats_each_public_event_is_published_once_as_protobuf_whichever_repli
     let nats = Nats::single().await;
     let keys = tempfile::tempdir().expect("a directory");
     let urls = nats.urls();
-    let args = [
-        "--nats-url",
-        &urls,
-        "--key-dir",
-        keys.path().to_str().expect("a UTF-8 path"),
-    ];
+    let args = on_nats(&urls, keys.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let a = TestApp::spawn_with(&args).await;
     let b = TestApp::spawn_with(&args).await;
     // A plain NATS subscriber, as `nats sub 'access.public.acme.>'` is.
@@ -696,12 +702,8 @@ async fn on_nats_a_subscriber_from_the_start_goes_from_history_to_live_without_a
     let nats = Nats::single().await;
     let keys = tempfile::tempdir().expect("a directory");
     let urls = nats.urls();
-    let args = [
-        "--nats-url",
-        &urls,
-        "--key-dir",
-        keys.path().to_str().expect("a UTF-8 path"),
-    ];
+    let args = on_nats(&urls, keys.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let app = TestApp::spawn_with(&args).await;
     let admin = app.create_tenant("acme").await;
     let key = app

@@ -6,6 +6,7 @@
 use super::{App, AppError};
 use crate::feed::{Disclosure, public_events};
 use access_catalogue::catalogue::Event;
+use access_catalogue::chain::ChainFollower;
 use access_catalogue::envelope::GLOBAL_TENANT;
 use access_log::LogError;
 use access_log::log::subscribe;
@@ -68,8 +69,13 @@ impl App {
         tx: &mpsc::Sender<Result<pe::Event, AppError>>,
     ) {
         let mut events = subscribe(self.log.clone(), from);
+        // What the feed reads it checks, as every reader of the log does.
+        let mut chain = ChainFollower::new(FOLLOWED_STREAMS);
         while let Some(read) = events.next().await {
-            let envelope = match read {
+            let envelope = match read.and_then(|e| {
+                chain.check(&e).map_err(LogError::Damaged)?;
+                Ok(e)
+            }) {
                 Ok(e) => e,
                 Err(e @ (LogError::Damaged(_) | LogError::Corrupt { .. })) => {
                     let _ = tx.send(Err(e.into())).await;
@@ -202,6 +208,9 @@ impl App {
         Ok(event)
     }
 }
+
+/// Stream heads a subscription's chain check remembers.
+const FOLLOWED_STREAMS: usize = 10_000;
 
 /// How long the feed waits for the read models to reach an event.
 const FACTS_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

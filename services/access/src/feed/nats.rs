@@ -11,6 +11,7 @@
 
 use crate::app::{App, AppError};
 use crate::feed::Disclosure;
+use access_catalogue::chain::ChainFollower;
 use access_log::LogError;
 use access_log::nats::{NatsSettings, events_of};
 use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
@@ -28,6 +29,8 @@ const ACK_WAIT: Duration = Duration::from_secs(60);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(300);
 /// How long public events are kept for subscribers catching up.
 const KEPT_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Stream heads the publisher's chain check remembers.
+const FOLLOWED_STREAMS: usize = 10_000;
 /// The longest pause between two tries after a failure.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -131,6 +134,8 @@ async fn run(
         )
         .await
         .map_err(transient)?;
+    // What is published is checked, as every reader of the log does.
+    let mut chain = ChainFollower::new(FOLLOWED_STREAMS);
     loop {
         let mut batch = consumer
             .batch()
@@ -141,7 +146,7 @@ async fn run(
             .map_err(transient)?;
         while let Some(message) = batch.next().await {
             let message = message.map_err(transient)?;
-            if let Err(stop) = handle(app, &js, settings, &message).await {
+            if let Err(stop) = handle(app, &js, settings, &mut chain, &message).await {
                 // Back to the consumer soon, here or at another replica.
                 let _ = message
                     .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
@@ -157,6 +162,7 @@ async fn handle(
     app: &App,
     js: &jetstream::Context,
     settings: &NatsSettings,
+    chain: &mut ChainFollower,
     message: &jetstream::Message,
 ) -> Result<(), Stop> {
     let seq = message.info().map_err(transient)?.stream_sequence;
@@ -164,6 +170,11 @@ async fn handle(
         LogError::Damaged(_) | LogError::Corrupt { .. } => Stop::Damaged(e.to_string()),
         other => transient(other),
     })?;
+    for envelope in &envelopes {
+        chain
+            .check(envelope)
+            .map_err(|d| Stop::Damaged(d.to_string()))?;
+    }
     // At work: the ack wait starts again, however long the read models take.
     message
         .ack_with(AckKind::Progress)
