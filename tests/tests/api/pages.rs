@@ -86,7 +86,8 @@ async fn invitation_flow(javascript: bool, shots: &str) {
     // A weak password is refused, with the reason tied to the field.
     b.type_into("password", "abc").await;
     b.submit().await;
-    let page = b.text().await;
+    // The answer, not the page still being left.
+    let page = b.text_with("There is a problem").await;
     assert!(
         page.contains("There is a problem") && page.contains("at least 6"),
         "{page}"
