@@ -37,6 +37,8 @@ pub enum Aggregate {
     /// One contact signed in to one OpenID Connect client: its code and
     /// refresh tokens.
     OidcGrant,
+    /// Where a tenant's public events are posted, and how far they went.
+    Webhook,
 }
 
 impl Aggregate {
@@ -54,6 +56,7 @@ impl Aggregate {
             Aggregate::OidcClient => "oidcclient",
             Aggregate::System => "system",
             Aggregate::OidcGrant => "oidcgrant",
+            Aggregate::Webhook => "webhook",
         }
     }
 
@@ -71,6 +74,7 @@ impl Aggregate {
             "oidcclient" => Aggregate::OidcClient,
             "system" => Aggregate::System,
             "oidcgrant" => Aggregate::OidcGrant,
+            "webhook" => Aggregate::Webhook,
             _ => return None,
         })
     }

@@ -39,6 +39,30 @@ impl Keyring {
         Some(format!("ocs_{}", URL_SAFE_NO_PAD.encode(mac)))
     }
 
+    /// A webhook's signing secret of one generation, derived from the server
+    /// key `server_key_id` (recorded with the webhook): 256 bits of the
+    /// tenant, webhook id and generation, so a retried create or rotation
+    /// shows the same secret and nothing of it is stored. `None` once that
+    /// server key has left the ring.
+    pub fn webhook_secret(
+        &self,
+        server_key_id: u8,
+        tenant: &str,
+        webhook_id: &str,
+        generation: u32,
+    ) -> Option<[u8; 32]> {
+        let key = self.all().find(|k| k.id() == server_key_id)?;
+        let mac = key.mac(
+            "webhook-secret",
+            &[
+                tenant.as_bytes(),
+                webhook_id.as_bytes(),
+                &generation.to_be_bytes(),
+            ],
+        );
+        Some(mac)
+    }
+
     /// The seed of a tenant's token signing key (an Ed25519 private key),
     /// derived from the server key `server_key_id` of the ring, which the
     /// log records beside the key's public half; `None` when that server key

@@ -20,6 +20,7 @@ mod portal_link;
 mod reservation;
 mod system;
 mod tenant;
+mod webhook;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ pub use portal_link::*;
 pub use reservation::*;
 pub use system::*;
 pub use tenant::*;
+pub use webhook::*;
 
 /// Any event of the catalogue, as decoded from an envelope.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub enum Event {
     OidcGrant(OidcGrantEvent),
     /// From the log's own stream.
     System(SystemEvent),
+    /// From a webhook stream.
+    Webhook(WebhookEvent),
 }
 
 impl Event {
@@ -81,6 +85,7 @@ impl Event {
             Aggregate::OidcClient => Event::OidcClient(OidcClientEvent::decode(t, v, b)?),
             Aggregate::OidcGrant => Event::OidcGrant(OidcGrantEvent::decode(t, v, b)?),
             Aggregate::System => Event::System(SystemEvent::decode(t, v, b)?),
+            Aggregate::Webhook => Event::Webhook(WebhookEvent::decode(t, v, b)?),
         })
     }
 
@@ -98,6 +103,7 @@ impl Event {
             Event::OidcClient(_) => Aggregate::OidcClient,
             Event::OidcGrant(_) => Aggregate::OidcGrant,
             Event::System(_) => Aggregate::System,
+            Event::Webhook(_) => Aggregate::Webhook,
         }
     }
 
@@ -118,6 +124,7 @@ impl Event {
             Event::OidcClient(e) => parts(e),
             Event::OidcGrant(e) => parts(e),
             Event::System(e) => parts(e),
+            Event::Webhook(e) => parts(e),
         }
     }
 

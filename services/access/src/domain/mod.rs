@@ -32,6 +32,7 @@ pub mod resets;
 pub mod streams;
 pub mod tenant;
 pub mod values;
+pub mod webhooks;
 
 use access_catalogue::StreamId;
 use access_catalogue::catalogue::Event;

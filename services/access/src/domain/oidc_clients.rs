@@ -62,7 +62,7 @@ impl Aggregate for OidcClientState {
 /// to a loopback address (RFC 8252), without a fragment or a user. It is
 /// parsed as browsers parse it (the `url` crate, WHATWG), and stored as
 /// given, since redirects are matched by exact string.
-fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
+pub(super) fn redirect_uri_problem(uri: &str) -> Option<&'static str> {
     if uri.len() > 2000 {
         return Some("a redirect URI has at most 2,000 characters");
     }

@@ -60,3 +60,8 @@ pub fn oidc_client(t: &TenantId, id: &GeneratedId) -> StreamId {
 pub fn oidc_grant(t: &TenantId, id: &GeneratedId) -> StreamId {
     make(Aggregate::OidcGrant, t.as_str(), id.as_str())
 }
+
+/// `webhook.<t>.<webhook id>`: one webhook of a tenant and its deliveries.
+pub fn webhook(t: &TenantId, id: &GeneratedId) -> StreamId {
+    make(Aggregate::Webhook, t.as_str(), id.as_str())
+}

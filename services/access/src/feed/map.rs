@@ -380,9 +380,11 @@ pub fn public_events(
                 (tenant.clone(), change)
             })
             .collect(),
-        // Uniqueness slots, sign-in grants, clients and repairs are the
-        // service's own bookkeeping.
+        // Uniqueness slots, sign-in grants, clients, repairs and webhooks
+        // are the service's own bookkeeping (a delivery's record is never
+        // itself delivered).
         Event::Identity(_)
+        | Event::Webhook(_)
         | Event::EmailSlot(_)
         | Event::UsernameSlot(_)
         | Event::OidcClient(_)

@@ -94,6 +94,12 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
             }
         }
         Event::OidcClient(e) => apply_client(tables.tenant_mut(tenant), id, e),
+        Event::Webhook(e) => super::webhooks::apply_webhook(
+            tables.tenant_mut(tenant),
+            id,
+            e,
+            (envelope.occurred_at_ms, envelope.position),
+        ),
         Event::OidcGrant(e) => apply_grant(tables.tenant_mut(tenant), tenant, id, e),
         Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {
             tables

@@ -14,6 +14,7 @@ mod rows;
 mod snapshot;
 mod store;
 mod tables;
+mod webhooks;
 
 pub use queries::CheckRows;
 pub use rows::{
@@ -21,3 +22,4 @@ pub use rows::{
     PendingLogout, PortalLinkRow, SigningKeyRow, SiteVisibility, SitesSeen, TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};
+pub use webhooks::{Failure, ReplayRow, SecretRef, WebhookRow};

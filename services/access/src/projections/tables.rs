@@ -206,6 +206,8 @@ pub(super) struct TenantTables {
     pub live_grants: BTreeSet<(Box<str>, Box<str>)>,
     /// Ended grants whose clients are still to be told, by grant.
     pub pending_logouts: BTreeMap<Box<str>, PendingLogout>,
+    /// Webhooks in id order.
+    pub webhooks: BTreeMap<Box<str>, super::webhooks::WebhookRow>,
 }
 
 /// One shard of the rows found by a key of their own.

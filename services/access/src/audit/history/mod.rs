@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 mod redact;
 mod sentences;
+mod webhooks;
 #[cfg(test)]
 mod tests;
 

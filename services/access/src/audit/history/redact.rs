@@ -19,6 +19,7 @@ pub fn redacted_json(event: &Event) -> String {
         Event::OidcClient(e) => serde_json::to_value(e),
         Event::OidcGrant(e) => serde_json::to_value(e),
         Event::System(e) => serde_json::to_value(e),
+        Event::Webhook(e) => serde_json::to_value(e),
     };
     let mut value = match value {
         // Externally tagged: {"Variant": {...}}; the type is said elsewhere.

@@ -341,6 +341,7 @@ impl Names {
                 ),
             },
             Event::OidcGrant(e) => self.grant_sentence(id, e),
+            Event::Webhook(e) => super::webhooks::sentence(id, e),
             Event::System(SystemEvent::LogRepaired(r)) if r.first_lost_position > 0 => format!(
                 "quarantined damaged history from position {} on (kept in {}): {}{}",
                 r.first_lost_position,
