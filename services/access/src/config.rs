@@ -64,6 +64,13 @@ pub struct ServeConfig {
     /// log (for log shipping to carry off the host).
     #[arg(long, env = "ACCESS_CHECKPOINT_INTERVAL", default_value = "1h", value_parser = parse_duration)]
     pub checkpoint_interval: Duration,
+    /// The longest wait between two tries at a webhook delivery.
+    #[arg(long, env = "ACCESS_WEBHOOK_MAX_BACKOFF", default_value = "5m", value_parser = parse_duration)]
+    pub webhook_max_backoff: Duration,
+    /// How long a webhook's deliveries may fail before they are given up
+    /// (the webhook then waits, undelivered events kept, to be resumed).
+    #[arg(long, env = "ACCESS_WEBHOOK_GIVE_UP_AFTER", default_value = "3d", value_parser = parse_duration)]
+    pub webhook_give_up_after: Duration,
     /// Wrong passwords for one login inside the window that lock it (1 to 200).
     #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub lockout_attempts: u32,

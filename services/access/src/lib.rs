@@ -54,4 +54,5 @@ pub mod secrets;
 pub mod signout;
 pub mod startup;
 pub mod tls;
+pub mod webhooks;
 pub use access_runtime as telemetry;

@@ -293,6 +293,13 @@ impl Application {
                 }
             }));
         }
+        let leases = match &public_nats {
+            Some((client, settings)) => {
+                crate::webhooks::Leases::nats(client.clone(), &settings.stream, settings.replicas)
+                    .await?
+            }
+            None => crate::webhooks::Leases::Local,
+        };
         if let Some((client, settings)) = public_nats {
             workers.push(tokio::spawn(after_catching_up(
                 models.clone(),
@@ -301,6 +308,20 @@ impl Application {
                 crate::feed::nats::publish(app.clone(), client, settings, stopped.clone()),
             )));
         }
+        workers.push(tokio::spawn(after_catching_up(
+            models.clone(),
+            start_head,
+            stopped.clone(),
+            crate::webhooks::run(
+                app.clone(),
+                leases,
+                crate::webhooks::Timing {
+                    max_backoff: config.webhook_max_backoff,
+                    give_up_after: config.webhook_give_up_after,
+                },
+                stopped.clone(),
+            ),
+        )));
         let (checked, log_checked) = watch::channel(false);
         workers.push(tokio::spawn(after_catching_up(
             models.clone(),

@@ -9,6 +9,7 @@ mod customers;
 mod keys;
 mod links;
 mod oidc;
+mod webhooks;
 mod operations;
 mod outbox;
 mod reports;
@@ -112,6 +113,9 @@ enum Command {
     /// OpenID Connect clients of the tenant (admin key).
     #[command(subcommand)]
     Oidc(oidc::OidcCommand),
+    /// Webhooks of the tenant: where its public events are posted (admin key).
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
     /// Commands on one contact.
     #[command(flatten)]
     Contacts(contacts::ContactCommand),
@@ -243,6 +247,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Customer(c) => customers::run(c, &client).await,
         Command::Key(c) => keys::run(c, &client).await,
         Command::Oidc(c) => oidc::run(c, &client).await,
+        Command::Webhook(c) => webhooks::run(c, &client).await,
         Command::Contacts(c) => contacts::run(c, &client).await,
         Command::Operations(c) => operations::run(c, &client).await,
         Command::Reports(c) => reports::run(c, &client).await,

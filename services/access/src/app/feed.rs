@@ -34,6 +34,8 @@ pub struct FeedQuery {
     /// The API key subscribed with (none for the operator): its stream ends
     /// when it is revoked.
     pub key_id: Option<String>,
+    /// End once the log is read through this position (a replay's end).
+    pub until: Option<u64>,
 }
 
 /// Events ready ahead of a subscriber that reads slowly: past them, the
@@ -107,13 +109,17 @@ impl App {
                 let _ = tx.send(Err(refused)).await;
                 return;
             }
+            let end = q.until.filter(|u| envelope.position >= *u);
             for e in public {
-                if e.tenant != q.tenant || !wanted(q, &e) {
+                if e.tenant != q.tenant || !wanted(q, &e) || end.is_some_and(|u| e.position > u) {
                     continue;
                 }
                 if tx.send(Ok(e)).await.is_err() {
                     return;
                 }
+            }
+            if end.is_some() {
+                return;
             }
         }
     }

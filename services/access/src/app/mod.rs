@@ -37,6 +37,7 @@ mod tenants;
 mod tests;
 mod throttle;
 mod tokens;
+mod webhooks;
 
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use accept::*;
@@ -67,6 +68,7 @@ pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};
 pub use signing::RotateSigningKeyCommand;
 pub use signout::IdTokenHint;
+pub use webhooks::{WebhookChange, WebhookChanged, WebhookCommand};
 pub use temporary::PortalUsersShown;
 pub use tenants::*;
 pub use throttle::LoginThrottle;

@@ -130,6 +130,7 @@ impl Events for EventsService {
             contact_id,
             disclosure,
             key_id,
+            until: None,
         };
         let counted = Counted::take(&self.open, query.key_id.as_deref().unwrap_or(""))?;
         let rx = self.shared.app.public_feed(query);

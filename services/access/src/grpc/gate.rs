@@ -51,6 +51,7 @@ pub fn callers(path: &str) -> Option<Callers> {
         ("Audit", "GetCheckpoint" | "ExportLog") => OperatorOrStaff(AUDIT),
         ("Audit", _) => Staff(AUDIT),
         ("TenantAdmin", "GetTenant") => Staff(ALL),
+        ("TenantAdmin", "ReplayWebhook") => OperatorOrStaff(ADMIN),
         ("TenantAdmin", _) => Staff(ADMIN),
         (
             "Access",

@@ -18,6 +18,7 @@ mod sessions;
 pub mod status;
 mod tenant_admin;
 pub mod views;
+mod webhooks;
 
 pub use audit::AuditService;
 pub use events::EventsService;

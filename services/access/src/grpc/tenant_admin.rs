@@ -472,6 +472,68 @@ impl TenantAdmin for TenantAdminService {
         super::oidc_clients::rotate_signing_key(&self.0, request).await
     }
 
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::CreateWebhookReply>, Status> {
+        super::webhooks::create(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn update_webhook(
+        &self,
+        request: Request<pb::UpdateWebhookRequest>,
+    ) -> Result<Response<pb::WebhookReply>, Status> {
+        super::webhooks::update(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<pb::RotateWebhookSecretRequest>,
+    ) -> Result<Response<pb::RotateWebhookSecretReply>, Status> {
+        super::webhooks::rotate_secret(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::WebhookReply>, Status> {
+        super::webhooks::delete(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn resume_webhook(
+        &self,
+        request: Request<pb::ResumeWebhookRequest>,
+    ) -> Result<Response<pb::WebhookReply>, Status> {
+        super::webhooks::resume(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn replay_webhook(
+        &self,
+        request: Request<pb::ReplayWebhookRequest>,
+    ) -> Result<Response<pb::WebhookReply>, Status> {
+        super::webhooks::replay(&self.0, request).await
+    }
+
+    async fn get_webhook(
+        &self,
+        request: Request<pb::GetWebhookRequest>,
+    ) -> Result<Response<pb::Webhook>, Status> {
+        super::webhooks::get(&self.0, request).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksReply>, Status> {
+        super::webhooks::list(&self.0, request).await
+    }
+
     async fn list_oidc_clients(
         &self,
         request: Request<pb::ListOidcClientsRequest>,

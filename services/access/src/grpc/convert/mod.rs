@@ -87,11 +87,13 @@ mod contacts;
 mod customers;
 mod oidc;
 mod tenants;
+mod webhooks;
 
 pub use contacts::*;
 pub use customers::*;
 pub use oidc::*;
 pub use tenants::*;
+pub use webhooks::*;
 
 /// Digest of a request's payload without its request id, for idempotency.
 pub fn fingerprint<M: prost::Message + Clone>(
