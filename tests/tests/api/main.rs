@@ -42,3 +42,4 @@ mod smtp;
 mod staff;
 mod tls;
 mod walkthrough;
+mod webhooks;
