@@ -37,15 +37,15 @@ ensure_authlib() {
 ensure_authlib
 
 # Another language's subscriber to the public events: Python stubs generated
-# from the proto files by grpcio-tools.
+# from the proto files by grpcio-tools, and the NATS client nats-py.
 ensure_grpc_tools() {
-    if python3 -c 'import grpc_tools, grpc' 2>/dev/null; then
+    if python3 -c 'import grpc_tools, grpc, nats' 2>/dev/null; then
         return
     fi
-    echo "==> installing the Python gRPC tools (grpcio-tools)"
-    python3 -m pip install --quiet grpcio-tools 2>/dev/null \
-        || python3 -m pip install --quiet --break-system-packages grpcio-tools
-    python3 -c 'import grpc_tools, grpc'
+    echo "==> installing the Python gRPC tools (grpcio-tools) and NATS client (nats-py)"
+    python3 -m pip install --quiet grpcio-tools nats-py 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages grpcio-tools nats-py
+    python3 -c 'import grpc_tools, grpc, nats'
 }
 ensure_grpc_tools
 

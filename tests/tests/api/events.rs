@@ -749,3 +749,71 @@ async fn on_nats_a_subscriber_from_the_start_goes_from_history_to_live_without_a
     ids.dedup();
     assert_eq!(ids.len(), BEFORE + DURING, "each customer once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_reads_the_public_subjects_on_nats_from_the_start_of_their_stream() {
+    use access_tests::nats::Nats;
+    let nats = Nats::single().await;
+    let keys = tempfile::tempdir().expect("a directory");
+    let urls = nats.urls();
+    let args = on_nats(&urls, keys.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let app = TestApp::spawn_with(&args).await;
+    let admin = app.create_tenant("acme").await;
+    app.create_customer(&admin, "C001").await;
+    let bob = app.invite(&admin, "C001", "bob@acme.example").await;
+    let mut ours = open(
+        &app,
+        &app.operator_key,
+        pb::SubscribeRequest {
+            tenant: "acme".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("subscribed");
+    let expected = take(&mut ours, 4).await;
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/subscriber.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--proto-dir", &proto.display().to_string()])
+        .args(["--nats", &urls, "--subject", "access.public.acme.>"])
+        .args(["--count", "4"])
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the Python NATS reader failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let seen: Vec<(&str, &str, &str)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["type"].as_str().unwrap_or(""),
+                l["id"].as_str().unwrap_or(""),
+                l["subject"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    let subjects: Vec<String> = expected
+        .iter()
+        .map(|e| format!("access.public.acme.{}", e.r#type))
+        .collect();
+    let want: Vec<(&str, &str, &str)> = expected
+        .iter()
+        .zip(&subjects)
+        .map(|(e, s)| (e.r#type.as_str(), e.id.as_str(), s.as_str()))
+        .collect();
+    assert_eq!(seen, want, "the same events, in order, under their subjects");
+    assert_eq!(
+        lines[3]["contactInvited"]["contactId"].as_str(),
+        Some(bob.contact_id.as_str())
+    );
+}
