@@ -20,9 +20,9 @@ mod portal_link;
 mod reservation;
 mod system;
 mod tenant;
-mod webhook;
 #[cfg(test)]
 mod tests;
+mod webhook;
 
 pub use contact::*;
 pub use customer::*;

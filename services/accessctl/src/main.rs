@@ -9,12 +9,12 @@ mod customers;
 mod keys;
 mod links;
 mod oidc;
-mod webhooks;
 mod operations;
 mod outbox;
 mod reports;
 mod settings;
 mod tenant;
+mod webhooks;
 
 use customers::CustomerCommand;
 use keys::KeyCommand;

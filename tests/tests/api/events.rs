@@ -811,7 +811,10 @@ async fn a_python_client_reads_the_public_subjects_on_nats_from_the_start_of_the
         .zip(&subjects)
         .map(|(e, s)| (e.r#type.as_str(), e.id.as_str(), s.as_str()))
         .collect();
-    assert_eq!(seen, want, "the same events, in order, under their subjects");
+    assert_eq!(
+        seen, want,
+        "the same events, in order, under their subjects"
+    );
     assert_eq!(
         lines[3]["contactInvited"]["contactId"].as_str(),
         Some(bob.contact_id.as_str())

@@ -146,14 +146,22 @@ async fn get(app: &TestApp, key: &str, id: &str) -> pb::Webhook {
         .into_inner()
 }
 
-async fn wait_for_state(app: &TestApp, key: &str, id: &str, state: pb::WebhookState) -> pb::Webhook {
+async fn wait_for_state(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    state: pb::WebhookState,
+) -> pb::Webhook {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let w = get(app, key, id).await;
         if w.state == state as i32 {
             return w;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never {state:?}: {w:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {state:?}: {w:?}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -204,7 +212,9 @@ async fn a_receiver_down_then_up_gets_every_event_once_in_order_and_signed() {
     let app = TestApp::spawn_with(&QUICK_RETRIES).await;
     let admin = app.create_tenant("acme").await;
     let mut receiver = Receiver::new(&[]);
-    let made = create(&app, &admin, &receiver.url(), &[]).await.expect("added");
+    let made = create(&app, &admin, &receiver.url(), &[])
+        .await
+        .expect("added");
     assert!(made.secret.starts_with("whsec_"), "{}", made.secret);
     receiver.secrets = vec![made.secret.clone()];
     // Down: everything waits.
@@ -224,7 +234,9 @@ async fn a_receiver_down_then_up_gets_every_event_once_in_order_and_signed() {
     receiver.start().await;
     let expected = public_ids(&app, "acme", made.position).await;
     assert!(expected.len() >= 10, "{expected:?}");
-    receiver.wait_for(expected.len(), Duration::from_secs(30)).await;
+    receiver
+        .wait_for(expected.len(), Duration::from_secs(30))
+        .await;
     assert_eq!(receiver.ids(), expected);
     // Down again mid-way, then up: the rest, nothing lost.
     receiver.stop().await;
@@ -233,15 +245,25 @@ async fn a_receiver_down_then_up_gets_every_event_once_in_order_and_signed() {
     }
     receiver.start().await;
     let expected = public_ids(&app, "acme", made.position).await;
-    receiver.wait_for(expected.len(), Duration::from_secs(30)).await;
+    receiver
+        .wait_for(expected.len(), Duration::from_secs(30))
+        .await;
     assert_eq!(receiver.ids(), expected, "every event once, in order");
     let received = receiver.received();
-    assert!(received.iter().all(|l| l["verified"] == true), "{received:?}");
+    assert!(
+        received.iter().all(|l| l["verified"] == true),
+        "{received:?}"
+    );
     // A repeat is possible only for a delivery cut off mid-answer.
     assert!(received.len() - expected.len() <= 2, "{received:?}");
     let positions: Vec<(u64, u64)> = received
         .iter()
-        .map(|l| (l["position"].as_u64().unwrap_or(0), l["part"].as_u64().unwrap_or(0)))
+        .map(|l| {
+            (
+                l["position"].as_u64().unwrap_or(0),
+                l["part"].as_u64().unwrap_or(0),
+            )
+        })
         .collect();
     assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -325,7 +347,11 @@ async fn deliveries_given_up_wait_for_a_resume_and_a_replay_posts_a_range_again_
         .expect("replaying");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while receiver.received().len() < 6 {
-        assert!(tokio::time::Instant::now() < deadline, "{:?}", receiver.received());
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            receiver.received()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let again: Vec<String> = receiver.received()[3..]
@@ -335,7 +361,10 @@ async fn deliveries_given_up_wait_for_a_resume_and_a_replay_posts_a_range_again_
     assert_eq!(again, first, "the same events, with the same ids");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while get(&app, &admin, &made.webhook_id).await.replay.is_some() {
-        assert!(tokio::time::Instant::now() < deadline, "the replay never finished");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay never finished"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // New events go on after the replay, to the live cursor.
@@ -376,7 +405,10 @@ async fn a_rotated_secret_signs_beside_the_old_one_and_filters_pick_types() {
     // verifies.
     receiver.wait_for(2, Duration::from_secs(30)).await;
     let received = receiver.received();
-    let types: Vec<&str> = received.iter().map(|l| l["type"].as_str().unwrap_or("")).collect();
+    let types: Vec<&str> = received
+        .iter()
+        .map(|l| l["type"].as_str().unwrap_or(""))
+        .collect();
     assert_eq!(types, ["contact.disabled", "contact.disabled"]);
     assert_eq!(received[0]["signatures"], 1);
     assert_eq!(received[1]["signatures"], 2);
@@ -402,12 +434,20 @@ async fn webhooks_are_admin_business_checked_whole_and_bounded_per_tenant() {
         .await
         .expect_err("not an admin");
     assert_eq!(refused.code(), Code::PermissionDenied);
-    let refused = create(&app, &admin, "http://erp.acme.example/h", &["contact.nonsense"])
-        .await
-        .expect_err("plain http elsewhere, an unknown type");
+    let refused = create(
+        &app,
+        &admin,
+        "http://erp.acme.example/h",
+        &["contact.nonsense"],
+    )
+    .await
+    .expect_err("plain http elsewhere, an unknown type");
     assert_eq!(refused.code(), Code::InvalidArgument);
     let message = refused.message();
-    assert!(message.contains("url") && message.contains("event_types[0]"), "{message}");
+    assert!(
+        message.contains("url") && message.contains("event_types[0]"),
+        "{message}"
+    );
     let refused = create(&app, &app.operator_key, "https://erp.acme.example/h", &[])
         .await
         .expect_err("the operator has no tenant here");
@@ -415,7 +455,12 @@ async fn webhooks_are_admin_business_checked_whole_and_bounded_per_tenant() {
     let mut ids = Vec::new();
     for i in 0..10 {
         let url = format!("https://erp{i}.acme.example/h");
-        ids.push(create(&app, &admin, &url, &[]).await.expect("added").webhook_id);
+        ids.push(
+            create(&app, &admin, &url, &[])
+                .await
+                .expect("added")
+                .webhook_id,
+        );
     }
     let refused = create(&app, &admin, "https://erp.acme.example/h", &[])
         .await
@@ -484,7 +529,11 @@ async fn on_nats_two_replicas_deliver_each_event_once_and_one_carries_on_when_th
     }
     receiver.wait_for(10, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(receiver.received().len(), 10, "no replica posted an event twice");
+    assert_eq!(
+        receiver.received().len(),
+        10,
+        "no replica posted an event twice"
+    );
     // Whichever held the lease, the other goes on once a dies.
     a.kill9().await;
     for i in 10..15 {
@@ -521,9 +570,12 @@ async fn a_crash_mid_delivery_repeats_at_most_the_unrecorded_deliveries_with_the
     // second's worth.
     assert!(repeats <= 100, "{repeats} repeats");
     let known: std::collections::HashSet<&String> = expected.iter().collect();
-    assert!(received
-        .iter()
-        .all(|l| l["verified"] == true && l["id"].as_str().is_some_and(|id| known.contains(&id.to_owned()))));
+    assert!(received.iter().all(|l| {
+        l["verified"] == true
+            && l["id"]
+                .as_str()
+                .is_some_and(|id| known.contains(&id.to_owned()))
+    }));
 }
 
 #[tokio::test]
@@ -542,7 +594,11 @@ async fn accessctl_adds_lists_and_removes_webhooks() {
         "--event",
         "contact.revoked",
     ]);
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
     let text = String::from_utf8_lossy(&added.stdout).to_string();
     let id = text
         .lines()
@@ -552,9 +608,16 @@ async fn accessctl_adds_lists_and_removes_webhooks() {
     assert!(text.contains("secret whsec_"), "{text}");
     let listed = os(&["webhook", "list"]);
     let listed = String::from_utf8_lossy(&listed.stdout).to_string();
-    assert!(listed.contains(&id) && listed.contains("contact.revoked"), "{listed}");
+    assert!(
+        listed.contains(&id) && listed.contains("contact.revoked"),
+        "{listed}"
+    );
     let removed = os(&["webhook", "remove", "--id", &id, "--reason", "moved"]);
-    assert!(removed.status.success(), "{}", String::from_utf8_lossy(&removed.stderr));
+    assert!(
+        removed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
     let listed = os(&["webhook", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).trim().is_empty());
 }

@@ -68,11 +68,11 @@ pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};
 pub use signing::RotateSigningKeyCommand;
 pub use signout::IdTokenHint;
-pub use webhooks::{WebhookChange, WebhookChanged, WebhookCommand};
 pub use temporary::PortalUsersShown;
 pub use tenants::*;
 pub use throttle::LoginThrottle;
 pub use tokens::{ClientCredentials, OauthError, TokenResponse};
+pub use webhooks::{WebhookChange, WebhookChanged, WebhookCommand};
 
 use crate::domain::Reason;
 use crate::domain::contact::ContactState;

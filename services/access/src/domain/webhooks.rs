@@ -208,10 +208,12 @@ pub fn rotate_secret(
 ) -> Result<Vec<Change>, DomainError> {
     by.may_manage_tenant()?;
     live(state)?;
-    Ok(hook.change(WebhookEvent::WebhookSecretRotated(WebhookSecretRotated {
-        generation: state.generation + 1,
-        server_key_id,
-    })))
+    Ok(
+        hook.change(WebhookEvent::WebhookSecretRotated(WebhookSecretRotated {
+            generation: state.generation + 1,
+            server_key_id,
+        })),
+    )
 }
 
 /// Decides `DeleteWebhook`.
@@ -303,12 +305,8 @@ pub fn progress(
     step: Progress,
 ) -> Result<Vec<Change>, DomainError> {
     live(state)?;
-    let moved = || {
-        DomainError::precondition(
-            Reason::Conflict,
-            "another worker delivers this webhook now",
-        )
-    };
+    let moved =
+        || DomainError::precondition(Reason::Conflict, "another worker delivers this webhook now");
     let event = match step {
         Progress::Delivered(d) => {
             let cursor = match (d.replay, &state.replay) {

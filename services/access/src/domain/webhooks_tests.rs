@@ -97,7 +97,13 @@ fn event_types_are_public_types_named_once() {
 
 #[test]
 fn only_admins_manage_webhooks() {
-    for role in [Role::InHouse, Role::Rep, Role::Service, Role::Auditor, Role::Subscriber] {
+    for role in [
+        Role::InHouse,
+        Role::Rep,
+        Role::Service,
+        Role::Auditor,
+        Role::Subscriber,
+    ] {
         let refused = with_hook(|h| {
             create(
                 &WebhookState::default(),
@@ -107,7 +113,10 @@ fn only_admins_manage_webhooks() {
                 (1, point(0, 0)),
             )
         });
-        assert!(matches!(refused, Err(DomainError::PermissionDenied { .. })), "{role:?}");
+        assert!(
+            matches!(refused, Err(DomainError::PermissionDenied { .. })),
+            "{role:?}"
+        );
         let state = given(&[created_at(7)]);
         assert!(with_hook(|h| rotate_secret(&state, h, &staff(role), 1)).is_err());
         assert!(with_hook(|h| remove(&state, h, &staff(role), "x")).is_err());
@@ -119,8 +128,8 @@ fn a_new_webhook_starts_at_the_head_and_each_record_continues_the_last() {
     let state = given(&[created_at(7)]);
     assert_eq!(state.cursor, point(7, 0));
     assert_eq!(state.generation, 1);
-    let first = with_hook(|h| progress(&state, h, delivered(false, point(7, 0), point(9, 1))))
-        .unwrap();
+    let first =
+        with_hook(|h| progress(&state, h, delivered(false, point(7, 0), point(9, 1)))).unwrap();
     let state = given(&[created_at(7), first.clone()]);
     assert_eq!(state.cursor, point(9, 1));
     // A second worker that delivered the same events cannot record them.
@@ -161,7 +170,11 @@ fn a_webhook_that_gave_up_records_nothing_until_resumed() {
 #[test]
 fn a_replay_covers_only_what_was_delivered_and_runs_beside_the_live_cursor() {
     let live = with_hook(|h| {
-        progress(&given(&[created_at(7)]), h, delivered(false, point(7, 0), point(20, 0)))
+        progress(
+            &given(&[created_at(7)]),
+            h,
+            delivered(false, point(7, 0), point(20, 0)),
+        )
     })
     .unwrap();
     let history = [created_at(7), live];
@@ -183,7 +196,10 @@ fn a_replay_covers_only_what_was_delivered_and_runs_beside_the_live_cursor() {
     history.push(replayed);
     let state = given(&history);
     assert_eq!(state.cursor, point(20, 0));
-    assert_eq!(state.replay.map(|r| (r.cursor, r.count)), Some((point(12, 0), 1)));
+    assert_eq!(
+        state.replay.map(|r| (r.cursor, r.count)),
+        Some((point(12, 0), 1))
+    );
     let finished = with_hook(|h| progress(&state, h, Progress::ReplayFinished)).unwrap();
     history.push(finished);
     assert_eq!(given(&history).replay, None);
@@ -197,7 +213,12 @@ fn a_removed_webhook_takes_nothing_more() {
     let late = with_hook(|h| progress(&state, h, delivered(false, point(7, 0), point(8, 0))));
     assert_eq!(late.err().and_then(reason), Some(Reason::AlreadyDeleted));
     let update = with_hook(|h| {
-        update(&state, h, &staff(Role::Admin), settings("https://other.example/h"))
+        update(
+            &state,
+            h,
+            &staff(Role::Admin),
+            settings("https://other.example/h"),
+        )
     });
     assert_eq!(update.err().and_then(reason), Some(Reason::AlreadyDeleted));
 }

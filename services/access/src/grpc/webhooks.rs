@@ -124,7 +124,13 @@ pub async fn update(
     let parse: Parse<pb::UpdateWebhookRequest> = |tenant, by, r| {
         let settings = convert::webhook_settings(&r.settings)?;
         let id = Some(r.webhook_id.as_str());
-        convert::webhook_change(tenant, Some(by), &r.request_id, id, WebhookChange::Update(settings))
+        convert::webhook_change(
+            tenant,
+            Some(by),
+            &r.request_id,
+            id,
+            WebhookChange::Update(settings),
+        )
     };
     let clear = |m: &mut pb::UpdateWebhookRequest| m.request_id.clear();
     let (cmd, outcome) = change(shared, &request, "UpdateWebhook", parse, clear).await?;
@@ -138,7 +144,13 @@ pub async fn rotate_secret(
 ) -> Result<Response<pb::RotateWebhookSecretReply>, Status> {
     let parse: Parse<pb::RotateWebhookSecretRequest> = |tenant, by, r| {
         let id = Some(r.webhook_id.as_str());
-        convert::webhook_change(tenant, Some(by), &r.request_id, id, WebhookChange::RotateSecret)
+        convert::webhook_change(
+            tenant,
+            Some(by),
+            &r.request_id,
+            id,
+            WebhookChange::RotateSecret,
+        )
     };
     let clear = |m: &mut pb::RotateWebhookSecretRequest| m.request_id.clear();
     let (_, outcome) = change(shared, &request, "RotateWebhookSecret", parse, clear).await?;
@@ -194,15 +206,23 @@ pub async fn replay(
             let (_, tenant, staff) = shared.auth.staff(&request).await?;
             if !r.tenant.trim().is_empty() && r.tenant.trim() != tenant.as_str() {
                 let mut f = Fields::default();
-                f.parse::<()>("tenant", Err("a key replays its own tenant's webhooks only".into()));
+                f.parse::<()>(
+                    "tenant",
+                    Err("a key replays its own tenant's webhooks only".into()),
+                );
                 f.finish()?;
             }
             (tenant, Some(staff))
         }
     };
     let range = convert::replay_range(r)?;
-    let (request_id, cmd) =
-        convert::webhook_change(tenant.clone(), by, &r.request_id, Some(&r.webhook_id), range)?;
+    let (request_id, cmd) = convert::webhook_change(
+        tenant.clone(),
+        by,
+        &r.request_id,
+        Some(&r.webhook_id),
+        range,
+    )?;
     let fp = convert::fingerprint("ReplayWebhook", r, |m| m.request_id.clear());
     let ctx = context(&request, request_id, fp, Some(tenant), principal.actor());
     let outcome = shared

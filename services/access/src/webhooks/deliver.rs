@@ -250,7 +250,7 @@ impl Worker {
                     .await?;
                 return Ok(Some(Ended::Done));
             }
-            if attempts == 1 || attempts % FAILURES_RECORDED_EVERY == 0 {
+            if attempts == 1 || attempts.is_multiple_of(FAILURES_RECORDED_EVERY) {
                 tracing::info!(tenant = %self.tenant, webhook = %self.webhook_id, event = %event.id, attempts, %error, "a webhook delivery failed; retrying");
                 let step = Progress::Failing(WebhookFailing {
                     at,

@@ -45,7 +45,7 @@ pub enum Leases {
     /// Replicas sharing a NATS key-value bucket of leases.
     Nats {
         /// The bucket.
-        store: kv::Store,
+        store: Box<kv::Store>,
         /// This replica's name, the value of the leases it holds.
         holder: String,
     },
@@ -76,7 +76,7 @@ impl Leases {
                 .map_err(|e| anyhow::anyhow!("creating the webhooks' lease bucket: {e}"))?,
         };
         Ok(Leases::Nats {
-            store,
+            store: Box::new(store),
             holder: uuid::Uuid::new_v4().to_string(),
         })
     }
@@ -85,9 +85,7 @@ impl Leases {
     async fn take(&self, key: &str) -> Option<u64> {
         match self {
             Leases::Local => Some(0),
-            Leases::Nats { store, holder } => {
-                store.create(key, holder.clone().into()).await.ok()
-            }
+            Leases::Nats { store, holder } => store.create(key, holder.clone().into()).await.ok(),
         }
     }
 
@@ -96,9 +94,10 @@ impl Leases {
     async fn renew(&self, key: &str, revision: u64) -> Option<u64> {
         match self {
             Leases::Local => Some(0),
-            Leases::Nats { store, holder } => {
-                store.update(key, holder.clone().into(), revision).await.ok()
-            }
+            Leases::Nats { store, holder } => store
+                .update(key, holder.clone().into(), revision)
+                .await
+                .ok(),
         }
     }
 

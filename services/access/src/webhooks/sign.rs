@@ -42,11 +42,15 @@ pub fn body(event: &pe::Event) -> Result<String, String> {
     let message = DynamicMessage::decode(descriptor.clone(), event.encode_to_vec().as_slice())
         .map_err(|e| format!("re-reading the public event: {e}"))?;
     let data = serde_json::to_value(&message).map_err(|e| e.to_string())?;
-    let timestamp =
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(event.occurred_at_ms) * 1_000_000)
+    let timestamp = time::OffsetDateTime::from_unix_timestamp_nanos(
+        i128::from(event.occurred_at_ms) * 1_000_000,
+    )
+    .ok()
+    .and_then(|t| {
+        t.format(&time::format_description::well_known::Rfc3339)
             .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_default();
+    })
+    .unwrap_or_default();
     Ok(serde_json::json!({
         "type": event.r#type,
         "timestamp": timestamp,

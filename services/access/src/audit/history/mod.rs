@@ -11,9 +11,9 @@ use std::collections::HashMap;
 
 mod redact;
 mod sentences;
-mod webhooks;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub use redact::redacted_json;
 use sentences::minute;
