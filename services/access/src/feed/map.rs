@@ -5,7 +5,8 @@
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::{
     ContactEvent, CustomerEvent, CustomerRecord, CustomerStatus, DefaultVisibility, DocumentKind,
-    Event, IdentityEvent, InvitationEvent, LoginKind, PortalLinkEvent, SiteRule, TenantEvent,
+    Event, IdentityEvent, InvitationEvent, LoginKind, OidcGrantEvent, PortalLinkEvent, SiteRule,
+    TenantEvent,
 };
 
 use access_catalogue::envelope::{Actor, GLOBAL_TENANT};
@@ -258,6 +259,7 @@ pub fn public_events(
                     contact_id: id.to_owned(),
                     customer_id: customer(id),
                     method: "login_code".into(),
+                    ..Default::default()
                 }),
                 ContactEvent::LoginFailed(c) => Change::LoginFailed(pe::LoginFailed {
                     contact_id: id.to_owned(),
@@ -380,9 +382,20 @@ pub fn public_events(
                 (tenant.clone(), change)
             })
             .collect(),
-        // Uniqueness slots, sign-in grants, clients, repairs and webhooks
-        // are the service's own bookkeeping (a delivery's record is never
-        // itself delivered).
+        // A sign-in to a client is a login; the rest of a grant's life
+        // (tokens redeemed and refreshed, its end) is bookkeeping.
+        Event::OidcGrant(OidcGrantEvent::AuthorizationCodeIssued(c)) => vec![(
+            tenant.to_owned(),
+            Change::LoginSucceeded(pe::LoginSucceeded {
+                contact_id: c.contact_id.clone(),
+                customer_id: customer(&c.contact_id),
+                method: "oidc".into(),
+                client_id: c.client_id.clone(),
+                auth_time_ms: c.auth_time_ms,
+            }),
+        )],
+        // Uniqueness slots, clients, repairs and webhooks are the service's
+        // own bookkeeping (a delivery's record is never itself delivered).
         Event::Identity(_)
         | Event::Webhook(_)
         | Event::EmailSlot(_)

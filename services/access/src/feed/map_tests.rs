@@ -543,3 +543,42 @@ fn the_tests_above_cover_every_public_type() {
     let untested: Vec<_> = public.difference(&names).collect();
     assert!(untested.is_empty(), "no test names {untested:?}");
 }
+
+#[test]
+fn a_sign_in_to_a_client_is_a_login_and_the_rest_of_its_grant_is_bookkeeping() {
+    let issued = Event::OidcGrant(OidcGrantEvent::AuthorizationCodeIssued(
+        AuthorizationCodeIssued {
+            client_id: "shop".into(),
+            contact_id: "c1".into(),
+            redirect_uri: "https://shop.acme.example/cb".into(),
+            scopes: vec!["openid".into()],
+            code_challenge: None,
+            nonce: None,
+            auth_time_ms: 1234,
+            expires_at_ms: 5678,
+            session_id: "s".into(),
+            server_key_id: 1,
+            client_address: Personal::clear("203.0.113.9"),
+        },
+    ));
+    let signed_in = one(Aggregate::OidcGrant, "g1", issued);
+    assert_eq!(signed_in.r#type, "login.succeeded");
+    let Change::LoginSucceeded(s) = change(signed_in) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            s.method.as_str(),
+            s.client_id.as_str(),
+            s.contact_id.as_str(),
+            s.customer_id.as_str(),
+            s.auth_time_ms
+        ),
+        ("oidc", "shop", "c1", "cust1", 1234)
+    );
+    let e = envelope(Aggregate::OidcGrant, "acme", "g1", Actor::Operator);
+    let revoked = Event::OidcGrant(OidcGrantEvent::GrantRevoked(GrantRevoked {
+        reason: GrantEnd::AccessLost,
+    }));
+    assert!(public_events(&e, &revoked, &known(), ALL).is_empty());
+}
