@@ -100,6 +100,8 @@ pub struct WebhookFailing {
 /// at `at`, which was not delivered, until staff resume it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookGaveUp {
+    /// True when it was a replay's delivery: the replay waits, not the live feed.
+    pub replay: bool,
     /// The event it stopped at.
     pub at: FeedPoint,
     /// Its id.
@@ -129,6 +131,10 @@ pub struct WebhookReplayRequested {
 /// A replay reached its end.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookReplayFinished {
+    /// Which replay: where it began...
+    pub after: FeedPoint,
+    /// ...and its last log position.
+    pub through: u64,
     /// How many events it posted.
     pub count: u64,
 }

@@ -71,6 +71,12 @@ pub struct ServeConfig {
     /// (the webhook then waits, undelivered events kept, to be resumed).
     #[arg(long, env = "ACCESS_WEBHOOK_GIVE_UP_AFTER", default_value = "3d", value_parser = parse_duration)]
     pub webhook_give_up_after: Duration,
+    /// Let webhooks post to loopback and private network addresses (a
+    /// receiver on this machine or inside the operator's network). Off,
+    /// such addresses are refused when a webhook is added and whenever its
+    /// name resolves to one.
+    #[arg(long, env = "ACCESS_WEBHOOK_PRIVATE_ADDRESSES")]
+    pub webhook_private_addresses: bool,
     /// Wrong passwords for one login inside the window that lock it (1 to 200).
     #[arg(long, env = "ACCESS_LOCKOUT_ATTEMPTS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=200))]
     pub lockout_attempts: u32,

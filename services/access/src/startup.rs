@@ -238,6 +238,7 @@ impl Application {
                 session_ttl: config.session_ttl,
                 command_deadline: config.command_deadline,
                 public_base_url: base_url.clone(),
+                webhook_private_addresses: config.webhook_private_addresses,
                 ..Settings::default()
             },
         });
@@ -315,9 +316,10 @@ impl Application {
             crate::webhooks::run(
                 app.clone(),
                 leases,
-                crate::webhooks::Timing {
+                crate::webhooks::Options {
                     max_backoff: config.webhook_max_backoff,
                     give_up_after: config.webhook_give_up_after,
+                    private_addresses: config.webhook_private_addresses,
                 },
                 stopped.clone(),
             ),

@@ -118,6 +118,7 @@ fn allowed(path: &str, caller: &str) -> bool {
         ("Audit", "GetCheckpoint" | "ExportLog") => &["operator", "admin", "auditor"],
         ("Audit", _) => &["admin", "auditor"],
         ("TenantAdmin", "GetTenant") => &staff,
+        ("TenantAdmin", "ReplayWebhook") => &["operator", "admin"],
         ("TenantAdmin", _) => &["admin"],
         ("Access", "CreateCustomer" | "UpdateCustomer" | "SetCustomerStatus")
         | ("Access", "SetDocumentVisibility") => &portal,

@@ -205,7 +205,8 @@ async fn disable(app: &TestApp, key: &str, contact: &str) {
         .expect("disabled");
 }
 
-const QUICK_RETRIES: [&str; 2] = ["--webhook-max-backoff", "1s"];
+/// Retries a second apart, and the receiver on this machine allowed.
+const QUICK_RETRIES: [&str; 2] = ["--webhook-max-backoff=1s", "--webhook-private-addresses"];
 
 #[tokio::test]
 async fn a_receiver_down_then_up_gets_every_event_once_in_order_and_signed() {
@@ -371,6 +372,36 @@ async fn deliveries_given_up_wait_for_a_resume_and_a_replay_posts_a_range_again_
     app.create_customer(&admin, "C004").await;
     receiver.wait_for(4, Duration::from_secs(30)).await;
     assert_eq!(receiver.received().len(), 7);
+    // The same range again is a replay of its own.
+    admin_client(&app)
+        .replay_webhook(app.req(&app.operator_key, replay(w.delivered_through_position)))
+        .await
+        .expect("replaying again");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while receiver.received().len() < 10
+        || get(&app, &admin, &made.webhook_id).await.replay.is_some()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            receiver.received()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again: Vec<String> = receiver.received()[7..]
+        .iter()
+        .map(|l| l["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(again, first);
+    // A second run of failures is recorded and given up like the first.
+    receiver.stop().await;
+    app.create_customer(&admin, "C005").await;
+    let again = wait_for_state(&app, &admin, &made.webhook_id, pb::WebhookState::GaveUp).await;
+    assert_ne!(
+        again.failure.map(|f| f.event_id),
+        gave_up.failure.map(|f| f.event_id)
+    );
+    assert_eq!(get(&app, &admin, &made.webhook_id).await.delivered, 10);
 }
 
 #[tokio::test]
@@ -448,6 +479,22 @@ async fn webhooks_are_admin_business_checked_whole_and_bounded_per_tenant() {
         message.contains("url") && message.contains("event_types[0]"),
         "{message}"
     );
+    // Nothing inside the operator's network unless the operator allows it.
+    for inside in [
+        "http://127.0.0.1:9/h",
+        "https://169.254.169.254/latest",
+        "https://[::1]/h",
+    ] {
+        let refused = create(&app, &admin, inside, &[])
+            .await
+            .expect_err("a private address");
+        assert_eq!(refused.code(), Code::InvalidArgument, "{inside}");
+        assert!(
+            refused.message().contains("--webhook-private-addresses"),
+            "{inside}: {}",
+            refused.message()
+        );
+    }
     let refused = create(&app, &app.operator_key, "https://erp.acme.example/h", &[])
         .await
         .expect_err("the operator has no tenant here");

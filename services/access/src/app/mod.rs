@@ -106,6 +106,8 @@ pub struct Settings {
     pub command_deadline: Duration,
     /// The public base URL of links (portal links are `<base>/p/<token>`).
     pub public_base_url: String,
+    /// Whether webhooks may post to loopback and private addresses.
+    pub webhook_private_addresses: bool,
 }
 
 impl Default for Settings {
@@ -116,6 +118,7 @@ impl Default for Settings {
             query_wait: Duration::from_secs(5),
             command_deadline: Duration::from_secs(10),
             public_base_url: "http://127.0.0.1:8080".into(),
+            webhook_private_addresses: false,
         }
     }
 }

@@ -6,7 +6,7 @@
 use super::{App, AppError, Command, CommandContext, Outcome, Unit};
 use crate::domain::policy::Staff;
 use crate::domain::values::{GeneratedId, TenantId};
-use crate::domain::webhooks::{self, Hook, MAX_PER_TENANT, Progress, WebhookState};
+use crate::domain::webhooks::{self, Hook, MAX_PER_TENANT, Progress, Replay, WebhookState};
 use crate::domain::{Change, DomainError, Reason, streams};
 use crate::projections::{SecretRef, WebhookRow};
 use access_catalogue::Actor;
@@ -72,9 +72,17 @@ impl Command for WebhookCommand {
             tenant: &self.tenant,
             id: &self.webhook_id,
         };
-        let state: WebhookState = unit
-            .load(&streams::webhook(&self.tenant, &self.webhook_id))
-            .await?;
+        let state = match self.change {
+            // A new stream: nothing to fold, and it must not exist.
+            WebhookChange::Create(_) => {
+                unit.load(&streams::webhook(&self.tenant, &self.webhook_id))
+                    .await?
+            }
+            _ => {
+                app.webhook_state(unit, &self.tenant, &self.webhook_id)
+                    .await?
+            }
+        };
         let server_key_id = app.keyring.current().id();
         let mut secret = SecretRef {
             generation: state.generation,
@@ -135,9 +143,9 @@ struct WebhookStep {
 impl Command for WebhookStep {
     type Reply = ();
 
-    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
-        let state: WebhookState = unit
-            .load(&streams::webhook(&self.tenant, &self.webhook_id))
+    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state = app
+            .webhook_state(unit, &self.tenant, &self.webhook_id)
             .await?;
         let hook = Hook {
             tenant: &self.tenant,
@@ -147,7 +155,44 @@ impl Command for WebhookStep {
     }
 }
 
+/// A webhook's state as its read-model row has it.
+fn state_of(row: &WebhookRow) -> WebhookState {
+    WebhookState {
+        exists: true,
+        removed: false,
+        settings: Some(row.settings.clone()),
+        generation: row.secret.generation,
+        cursor: row.cursor,
+        replay: row.replay.map(|r| Replay {
+            after: r.after,
+            cursor: r.cursor,
+            through: r.through,
+            count: r.count,
+        }),
+        gave_up: row.gave_up.is_some(),
+    }
+}
+
 impl App {
+    /// A webhook's state for a decision: its row once the read models have
+    /// reached the log's head (after a conflict, the winner), at the
+    /// stream's version the row was built from. A removed or unknown
+    /// webhook has no row: the decision finds nothing.
+    async fn webhook_state(
+        &self,
+        unit: &mut Unit<'_>,
+        tenant: &TenantId,
+        webhook_id: &GeneratedId,
+    ) -> Result<WebhookState, AppError> {
+        let head = *self.log.head().borrow();
+        self.wait_for(head).await?;
+        let Some(row) = self.models.webhook(tenant.as_str(), webhook_id.as_str()) else {
+            return Ok(WebhookState::default());
+        };
+        unit.assume(&streams::webhook(tenant, webhook_id), row.stream_version);
+        Ok(state_of(&row))
+    }
+
     /// Changes a webhook (or adds one); answers once the change can be
     /// read. A create's or rotation's reply holds the new secret.
     pub async fn change_webhook(
@@ -155,7 +200,16 @@ impl App {
         ctx: &CommandContext,
         cmd: &WebhookCommand,
     ) -> Result<Outcome<WebhookChanged>, AppError> {
-        if let WebhookChange::Create(_) = cmd.change {
+        let retried = self
+            .log
+            .request(&Self::scoped_request_id(
+                ctx.tenant.as_ref(),
+                ctx.request_id.as_str(),
+            ))
+            .await
+            .map_err(AppError::from)?
+            .is_some();
+        if matches!(cmd.change, WebhookChange::Create(_)) && !retried {
             // Bounded per tenant; concurrent creates may pass it by their number.
             let head = *self.log.head().borrow();
             self.wait_for(head).await?;
@@ -166,6 +220,12 @@ impl App {
                 )
                 .into());
             }
+        }
+        if let WebhookChange::Create(settings) | WebhookChange::Update(settings) = &cmd.change
+            && !self.settings.webhook_private_addresses
+            && let Some(problem) = crate::webhooks::address::literal_problem(&settings.url)
+        {
+            return Err(DomainError::invalid("url", problem).into());
         }
         let outcome = self.execute(ctx, cmd).await?;
         self.wait_for(outcome.position).await?;
@@ -260,26 +320,10 @@ impl App {
         let (Ok(tenant), Ok(id)) = (TenantId::parse(tenant), GeneratedId::parse(webhook_id)) else {
             return Err(DomainError::NotFound("webhook").into());
         };
-        let request_id = match &step {
-            Progress::Delivered(d) => format!(
-                "webhook-{}:{id}:{}.{}",
-                if d.replay { "replayed" } else { "delivered" },
-                d.after.position,
-                d.after.part
-            ),
-            Progress::Failing(f) => format!(
-                "webhook-failing:{id}:{}.{}:{}",
-                f.at.position, f.at.part, f.attempts
-            ),
-            Progress::GaveUp(g) => format!("webhook-gave-up:{id}:{}.{}", g.at.position, g.at.part),
-            Progress::ReplayFinished => {
-                let version = self
-                    .models
-                    .webhook(tenant.as_str(), webhook_id)
-                    .map_or(0, |r| r.version_position);
-                format!("webhook-replayed-all:{id}:{version}")
-            }
-        };
+        // Each record is fenced by the stream's version and decided from
+        // where the webhook stands, never answered from an earlier record:
+        // a worker that lost its reply starts again from the log.
+        let request_id = format!("webhook-step:{}", uuid::Uuid::now_v7());
         let actor = Actor::System {
             component: "webhooks".into(),
         };
@@ -291,6 +335,8 @@ impl App {
         let outcome = self
             .execute_derived(&request_id, &tenant, actor, &cmd)
             .await?;
+        // The worker reads the webhook's row next: it must show this.
+        self.wait_for(outcome.position).await?;
         Ok(outcome.position)
     }
 }

@@ -19,9 +19,11 @@ pub const MAX_PER_TENANT: usize = 10;
 /// Most event types one webhook may name.
 pub const MAX_TYPES: usize = 64;
 
-/// A replay under way: where it is, and its last log position.
+/// A replay under way: where it began and is, and its last log position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Replay {
+    /// Where it began (what names it).
+    pub after: FeedPoint,
     /// Delivered through here.
     pub cursor: FeedPoint,
     /// It ends after this log position.
@@ -77,6 +79,7 @@ impl Aggregate for WebhookState {
             WebhookEvent::WebhookResumed(_) => self.gave_up = false,
             WebhookEvent::WebhookReplayRequested(r) => {
                 self.replay = Some(Replay {
+                    after: r.after,
                     cursor: r.after,
                     through: r.through,
                     count: 0,
@@ -292,8 +295,9 @@ pub enum Progress {
     Failing(WebhookFailing),
     /// Deliveries given up.
     GaveUp(WebhookGaveUp),
-    /// The replay under way reached its end.
-    ReplayFinished,
+    /// The replay that began after this place and ends at this position
+    /// reached its end.
+    ReplayFinished(FeedPoint, u64),
 }
 
 /// Decides a record of the delivery worker. Deliveries must continue
@@ -326,16 +330,28 @@ pub fn progress(
             WebhookEvent::WebhookFailing(f)
         }
         Progress::GaveUp(g) => {
-            if state.gave_up || g.at <= state.cursor {
+            let cursor = match (g.replay, &state.replay) {
+                (false, _) => state.cursor,
+                (true, Some(r)) => r.cursor,
+                (true, None) => return Err(moved()),
+            };
+            if state.gave_up || g.at <= cursor {
                 return Err(moved());
             }
             WebhookEvent::WebhookGaveUp(g)
         }
-        Progress::ReplayFinished => {
-            let Some(r) = state.replay else {
+        Progress::ReplayFinished(after, through) => {
+            let Some(r) = state
+                .replay
+                .filter(|r| (r.after, r.through) == (after, through))
+            else {
                 return Err(moved());
             };
-            WebhookEvent::WebhookReplayFinished(WebhookReplayFinished { count: r.count })
+            WebhookEvent::WebhookReplayFinished(WebhookReplayFinished {
+                after,
+                through,
+                count: r.count,
+            })
         }
     };
     Ok(hook.change(event))

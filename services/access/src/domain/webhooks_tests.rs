@@ -147,6 +147,7 @@ fn a_webhook_that_gave_up_records_nothing_until_resumed() {
             &given(&[created_at(7)]),
             h,
             Progress::GaveUp(WebhookGaveUp {
+                replay: false,
                 at: point(8, 0),
                 event_id: "e8".into(),
                 attempts: 40,
@@ -200,7 +201,11 @@ fn a_replay_covers_only_what_was_delivered_and_runs_beside_the_live_cursor() {
         state.replay.map(|r| (r.cursor, r.count)),
         Some((point(12, 0), 1))
     );
-    let finished = with_hook(|h| progress(&state, h, Progress::ReplayFinished)).unwrap();
+    // Only the replay under way can be finished.
+    let other = with_hook(|h| progress(&state, h, Progress::ReplayFinished(point(3, 0), 12)));
+    assert_eq!(other.err().and_then(reason), Some(Reason::Conflict));
+    let finished =
+        with_hook(|h| progress(&state, h, Progress::ReplayFinished(point(2, 0), 12))).unwrap();
     history.push(finished);
     assert_eq!(given(&history).replay, None);
 }
@@ -228,4 +233,35 @@ fn a_rotation_moves_to_the_next_generation() {
     let rotated =
         with_hook(|h| rotate_secret(&given(&[created_at(7)]), h, &staff(Role::Admin), 2)).unwrap();
     assert_eq!(given(&[created_at(7), rotated]).generation, 2);
+}
+
+#[test]
+fn a_replay_that_fails_too_long_gives_up_at_its_own_place() {
+    let live = with_hook(|h| {
+        progress(
+            &given(&[created_at(7)]),
+            h,
+            delivered(false, point(7, 0), point(20, 0)),
+        )
+    })
+    .unwrap();
+    let asked =
+        with_hook(|h| replay(&given(&[created_at(7), live.clone()]), h, point(2, 0), 12)).unwrap();
+    let state = given(&[created_at(7), live.clone(), asked.clone()]);
+    let give_up = |replay: bool, at: FeedPoint| {
+        Progress::GaveUp(WebhookGaveUp {
+            replay,
+            at,
+            event_id: "e".into(),
+            attempts: 9,
+            error: "HTTP 500".into(),
+        })
+    };
+    // Behind the live cursor, but past the replay's.
+    let gave_up = with_hook(|h| progress(&state, h, give_up(true, point(4, 0)))).unwrap();
+    let live_refused = with_hook(|h| progress(&state, h, give_up(false, point(4, 0))));
+    assert_eq!(live_refused.err().and_then(reason), Some(Reason::Conflict));
+    let state = given(&[created_at(7), live, asked, gave_up]);
+    assert!(state.gave_up);
+    assert!(state.replay.is_some(), "the replay waits to be resumed");
 }

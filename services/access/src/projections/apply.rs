@@ -98,7 +98,7 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
             tables.tenant_mut(tenant),
             id,
             e,
-            (envelope.occurred_at_ms, envelope.position),
+            envelope.occurred_at_ms,
         ),
         Event::OidcGrant(e) => apply_grant(tables.tenant_mut(tenant), tenant, id, e),
         Event::PortalLink(PortalLinkEvent::PortalLinkCreated(e)) => {

@@ -33,6 +33,8 @@ pub struct Failure {
 /// A replay under way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplayRow {
+    /// Where it began.
+    pub after: FeedPoint,
     /// Delivered through here.
     pub cursor: FeedPoint,
     /// It ends after this log position.
@@ -65,17 +67,14 @@ pub struct WebhookRow {
     pub gave_up: Option<Failure>,
     /// A replay under way.
     pub replay: Option<ReplayRow>,
-    /// Log position of its last event (what a caller waits for).
-    pub version_position: u64,
+    /// Events on its stream: the version its next change expects. Its
+    /// decisions are made from this row at this version, not by folding a
+    /// stream that grows with every delivery record.
+    pub stream_version: u64,
 }
 
 /// A webhook's row follows its events; a removed webhook has none.
-pub(super) fn apply_webhook(
-    t: &mut TenantTables,
-    id: &str,
-    event: WebhookEvent,
-    (at_ms, position): (i64, u64),
-) {
+pub(super) fn apply_webhook(t: &mut TenantTables, id: &str, event: WebhookEvent, at_ms: i64) {
     if let WebhookEvent::WebhookCreated(e) = event {
         t.webhooks.insert(
             id.into(),
@@ -93,7 +92,7 @@ pub(super) fn apply_webhook(
                 failing: None,
                 gave_up: None,
                 replay: None,
-                version_position: position,
+                stream_version: 1,
             },
         );
         return;
@@ -101,7 +100,7 @@ pub(super) fn apply_webhook(
     let Some(row) = t.webhooks.get_mut(id) else {
         return;
     };
-    row.version_position = position;
+    row.stream_version += 1;
     match event {
         WebhookEvent::WebhookCreated(_) => {}
         WebhookEvent::WebhookUpdated(e) => row.settings = e.settings,
@@ -154,6 +153,7 @@ pub(super) fn apply_webhook(
         WebhookEvent::WebhookResumed(_) => row.gave_up = None,
         WebhookEvent::WebhookReplayRequested(e) => {
             row.replay = Some(ReplayRow {
+                after: e.after,
                 cursor: e.after,
                 through: e.through,
                 count: 0,

@@ -4,8 +4,9 @@
 //! as ranges. A crash repeats at most the deliveries since the last record,
 //! each with its own id again; nothing is skipped.
 
-use super::Timing;
+use super::address::{NO_PUBLIC_ADDRESS, literal_problem};
 use super::sign::{Delivery, delivery};
+use super::{Fence, Options};
 use crate::app::{App, AppError, FeedQuery};
 use crate::domain::Reason;
 use crate::domain::webhooks::Progress;
@@ -34,6 +35,8 @@ pub enum Ended {
     Shutdown,
     /// Something failed that a new start may get past.
     Failed(AppError),
+    /// What the webhook takes changed while a delivery failed.
+    Changed,
 }
 
 /// Accepted deliveries not recorded yet.
@@ -65,7 +68,8 @@ pub struct Worker {
     pub(super) http: reqwest::Client,
     pub(super) tenant: String,
     pub(super) webhook_id: String,
-    pub(super) timing: Timing,
+    pub(super) options: Options,
+    pub(super) fence: Fence,
     pub(super) shutdown: watch::Receiver<bool>,
 }
 
@@ -85,6 +89,7 @@ impl Worker {
                 return Ended::Done;
             }
             match self.follow(&row).await {
+                Ok(Some(Ended::Changed)) => {}
                 Ok(Some(ended)) => return ended,
                 // The settings changed, or a replay began or ended.
                 Ok(None) => {}
@@ -101,8 +106,8 @@ impl Worker {
     /// webhook changed and must be read again.
     async fn follow(&mut self, row: &WebhookRow) -> Result<Option<Ended>, AppError> {
         let (replay, after, until) = match row.replay {
-            Some(r) => (true, r.cursor, Some(r.through)),
-            None => (false, row.cursor, None),
+            Some(r) => (Some(r), r.cursor, Some(r.through)),
+            None => (None, row.cursor, None),
         };
         let mut feed = self.app.public_feed(FeedQuery {
             tenant: self.tenant.clone(),
@@ -115,7 +120,7 @@ impl Worker {
             key_id: None,
             until,
         });
-        let mut pending = Pending::new(replay, after);
+        let mut pending = Pending::new(replay.is_some(), after);
         loop {
             let mut shutdown = self.shutdown.clone();
             let next = tokio::select! {
@@ -142,13 +147,10 @@ impl Worker {
                 // A replay's feed ends at its last position.
                 Ok(None) => {
                     self.record(&mut pending).await?;
-                    if replay {
+                    if let Some(r) = replay {
+                        let finished = Progress::ReplayFinished(r.after, r.through);
                         self.app
-                            .record_webhook_step(
-                                &self.tenant,
-                                &self.webhook_id,
-                                Progress::ReplayFinished,
-                            )
+                            .record_webhook_step(&self.tenant, &self.webhook_id, finished)
                             .await?;
                     }
                     return Ok(None);
@@ -215,10 +217,25 @@ impl Worker {
         let mut attempts = 0u32;
         // A run of failures recorded before a restart goes on counting.
         let mut since_ms = None;
+        let row_before =
+            self.row()
+                .ok_or(AppError::Domain(crate::domain::DomainError::NotFound(
+                    "webhook",
+                )))?;
         loop {
             let Some(row) = self.row() else {
                 return Ok(Some(Ended::Done));
             };
+            // Staff may unstick a delivery by changing what the webhook takes.
+            if attempts > 0 && self.changed(&row_before) {
+                self.record(pending).await?;
+                return Ok(Some(Ended::Changed));
+            }
+            // A lease that may have passed to another replica: post no more.
+            if !self.fence.holds() {
+                self.record(pending).await?;
+                return Ok(Some(Ended::Done));
+            }
             attempts += 1;
             let error = match self.post(&row, event).await {
                 Ok(()) => return Ok(None),
@@ -236,10 +253,11 @@ impl Worker {
                 self.record(pending).await?;
             }
             let failing_for = Duration::from_millis(u64::try_from(now_ms - since).unwrap_or(0));
-            if failing_for >= self.timing.give_up_after {
+            if failing_for >= self.options.give_up_after {
                 tracing::warn!(tenant = %self.tenant, webhook = %self.webhook_id, event = %event.id, attempts, %error, "giving up a webhook's deliveries; it waits to be resumed");
                 self.record(pending).await?;
                 let step = Progress::GaveUp(WebhookGaveUp {
+                    replay: pending.replay,
                     at,
                     event_id: event.id.clone(),
                     attempts,
@@ -262,7 +280,7 @@ impl Worker {
                     .record_webhook_step(&self.tenant, &self.webhook_id, step)
                     .await?;
             }
-            let wait = backoff(attempts, self.timing.max_backoff);
+            let wait = backoff(attempts, self.options.max_backoff);
             let mut shutdown = self.shutdown.clone();
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -276,11 +294,19 @@ impl Worker {
 
     /// One try: `Err` says what the receiver answered, or why it did not.
     async fn post(&self, row: &WebhookRow, event: &pe::Event) -> Result<(), String> {
+        if !self.options.private_addresses
+            && let Some(problem) = literal_problem(&row.settings.url)
+        {
+            return Err(problem.to_owned());
+        }
         let mut keys = vec![self.key(row.secret)?];
+        // The old secret signs too for a while, unless its server key has
+        // left the ring: then the current one alone.
         if let Some((old, rotated_ms)) = row.previous_secret
             && self.app.now_ms() - rotated_ms < OLD_SECRET_SIGNS_FOR_MS
+            && let Ok(key) = self.key(old)
         {
-            keys.push(self.key(old)?);
+            keys.push(key);
         }
         let Delivery {
             id,
@@ -315,7 +341,11 @@ impl Worker {
     fn key(&self, secret: crate::projections::SecretRef) -> Result<[u8; 32], String> {
         self.app
             .webhook_key(&self.tenant, &self.webhook_id, secret)
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                // The details are for the operator's log, not the record.
+                tracing::error!(tenant = %self.tenant, webhook = %self.webhook_id, error = %e, "a webhook's secret cannot be made");
+                "the signing secret is unavailable; rotate it".to_owned()
+            })
     }
 }
 
@@ -327,6 +357,13 @@ async fn stopping(shutdown: &mut watch::Receiver<bool>) {
 
 /// Why a post failed, without the URL (the record names the webhook).
 fn describe(e: &reqwest::Error) -> String {
+    let mut cause: Option<&dyn std::error::Error> = Some(e);
+    while let Some(c) = cause {
+        if c.to_string() == NO_PUBLIC_ADDRESS {
+            return NO_PUBLIC_ADDRESS.into();
+        }
+        cause = c.source();
+    }
     if e.is_timeout() {
         "no answer in time".into()
     } else if e.is_connect() {

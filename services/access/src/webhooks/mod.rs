@@ -9,6 +9,7 @@
 //! lease's life. Should two ever post at once, only one can record, since
 //! a record must continue from the last; the other stops at its next.
 
+pub mod address;
 mod deliver;
 pub mod sign;
 
@@ -16,17 +17,21 @@ use crate::app::App;
 use async_nats::jetstream::kv;
 use deliver::{Ended, Worker};
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// How the worker paces retries.
+/// How the worker delivers.
 #[derive(Clone, Copy, Debug)]
-pub struct Timing {
+pub struct Options {
     /// The longest wait between two tries at one delivery.
     pub max_backoff: Duration,
     /// How long deliveries may fail before they are given up.
     pub give_up_after: Duration,
+    /// Whether loopback and private network addresses may be posted to.
+    pub private_addresses: bool,
 }
 
 /// How often the worker looks for webhooks added, removed or resumed, and
@@ -36,6 +41,8 @@ const LOOK_EVERY: Duration = Duration::from_secs(2);
 const LEASE_LIFE: Duration = Duration::from_secs(15);
 /// How long one post may take.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A task stops posting this long before its lease could expire.
+const LEASE_MARGIN: Duration = Duration::from_secs(3);
 
 /// Who delivers which webhook.
 #[derive(Clone)]
@@ -113,15 +120,54 @@ impl Leases {
 struct Running {
     task: JoinHandle<Ended>,
     revision: u64,
+    fence: Fence,
+}
+
+/// Until when a task may post: its lease's life from the last renewal
+/// asked for, less a margin. A task whose lease was not renewed in time
+/// (the broker slow, this replica paused) stops posting by itself, before
+/// another replica can have taken the lease.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    started: Instant,
+    /// Milliseconds after `started`; `u64::MAX` for a lease that never ends.
+    until_ms: Arc<AtomicU64>,
+}
+
+impl Fence {
+    fn new(forever: bool) -> Self {
+        let until = if forever { u64::MAX } else { 0 };
+        Fence {
+            started: Instant::now(),
+            until_ms: Arc::new(AtomicU64::new(until)),
+        }
+    }
+
+    /// A renewal asked for at `asked` succeeded.
+    fn renewed(&self, asked: Instant) {
+        if self.until_ms.load(Ordering::Relaxed) == u64::MAX {
+            return;
+        }
+        let until = asked.saturating_duration_since(self.started) + LEASE_LIFE - LEASE_MARGIN;
+        self.until_ms
+            .store(until.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Whether the lease still holds.
+    pub fn holds(&self) -> bool {
+        (self.started.elapsed().as_millis() as u64) < self.until_ms.load(Ordering::Relaxed)
+    }
 }
 
 /// Delivers every webhook this replica holds until `shutdown`.
-pub async fn run(app: App, leases: Leases, timing: Timing, mut shutdown: watch::Receiver<bool>) {
-    let http = match reqwest::Client::builder()
+pub async fn run(app: App, leases: Leases, options: Options, mut shutdown: watch::Receiver<bool>) {
+    let mut http = reqwest::Client::builder()
         .timeout(POST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-    {
+        .redirect(reqwest::redirect::Policy::none());
+    if !options.private_addresses {
+        http = http.dns_resolver(Arc::new(address::PublicOnly));
+    }
+    let http = match http.build() {
         Ok(http) => http,
         Err(e) => {
             tracing::error!(error = %e, "the webhook worker has no HTTP client; no webhook is delivered");
@@ -142,9 +188,25 @@ pub async fn run(app: App, leases: Leases, timing: Timing, mut shutdown: watch::
             running.remove(&key);
             leases.release(&lease_key(&key), revision).await;
         }
-        for (key, r) in &mut running {
-            match leases.renew(&lease_key(key), r.revision).await {
-                Some(revision) => r.revision = revision,
+        // Renewed side by side, each within a third of the lease's life: a
+        // broker that is slow to answer one does not cost the others theirs.
+        let asked = Instant::now();
+        let renewals = running.iter().map(|(key, r)| {
+            let (leases, key, revision) = (&leases, lease_key(key), r.revision);
+            async move {
+                tokio::time::timeout(LEASE_LIFE / 3, leases.renew(&key, revision))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        });
+        let renewed = futures::future::join_all(renewals).await;
+        for ((key, r), renewed) in running.iter_mut().zip(renewed) {
+            match renewed {
+                Some(revision) => {
+                    r.revision = revision;
+                    r.fence.renewed(asked);
+                }
                 None => {
                     tracing::info!(tenant = %key.0, webhook = %key.1, "lost a webhook's lease; another replica delivers it");
                     r.task.abort();
@@ -155,15 +217,19 @@ pub async fn run(app: App, leases: Leases, timing: Timing, mut shutdown: watch::
             if running.contains_key(&key) || !deliverable(&app, &key) {
                 continue;
             }
+            let asked = Instant::now();
             let Some(revision) = leases.take(&lease_key(&key)).await else {
                 continue;
             };
+            let fence = Fence::new(matches!(leases, Leases::Local));
+            fence.renewed(asked);
             let worker = Worker {
+                fence: fence.clone(),
                 app: app.clone(),
                 http: http.clone(),
                 tenant: key.0.clone(),
                 webhook_id: key.1.clone(),
-                timing,
+                options,
                 shutdown: shutdown.clone(),
             };
             let task = tokio::spawn(async move {
@@ -173,16 +239,30 @@ pub async fn run(app: App, leases: Leases, timing: Timing, mut shutdown: watch::
                 }
                 ended
             });
-            running.insert(key, Running { task, revision });
+            running.insert(
+                key,
+                Running {
+                    task,
+                    revision,
+                    fence,
+                },
+            );
         }
         tokio::select! {
             () = tokio::time::sleep(LOOK_EVERY) => {}
             _ = shutdown.wait_for(|s| *s) => break,
         }
     }
-    for (key, r) in running {
-        // Each task records what it delivered before it ends.
-        let _ = tokio::time::timeout(Duration::from_secs(5), r.task).await;
+    for (key, mut r) in running {
+        // Each task records what it delivered before it ends; one that
+        // cannot is stopped before its lease is given back.
+        if tokio::time::timeout(Duration::from_secs(5), &mut r.task)
+            .await
+            .is_err()
+        {
+            r.task.abort();
+            let _ = r.task.await;
+        }
         leases.release(&lease_key(&key), r.revision).await;
     }
 }
