@@ -4,6 +4,7 @@
 //! who may manage them; two replicas on NATS delivering each event once.
 
 use access_proto::v1 as pb;
+use access_proto::v1::audit_client::AuditClient;
 use access_proto::v1::events_client::EventsClient;
 use access_proto::v1::tenant_admin_client::TenantAdminClient;
 use access_tests::{TestApp, new_id};
@@ -277,6 +278,31 @@ async fn a_receiver_down_then_up_gets_every_event_once_in_order_and_signed() {
         assert!(tokio::time::Instant::now() < deadline, "{w:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The history says it in words.
+    let mut history = AuditClient::new(app.channel.clone())
+        .replay_history(app.req(&admin, pb::ReplayHistoryRequest::default()))
+        .await
+        .expect("the history")
+        .into_inner();
+    let mut said = Vec::new();
+    while let Some(e) = history.message().await.expect("an event") {
+        if e.stream.starts_with("webhook.") {
+            said.push(e.summary);
+        }
+    }
+    let id = &made.webhook_id;
+    assert!(
+        said[0].contains(&format!("added webhook {id} posting every event to")),
+        "{said:?}"
+    );
+    let stuck = format!("could not deliver event {}", failure.event_id);
+    assert!(said.iter().any(|s| s.contains(&stuck)), "{said:?}");
+    let delivered: u64 = said
+        .iter()
+        .filter_map(|s| s.split_once(") delivered ").map(|(_, rest)| rest))
+        .filter_map(|s| s.split(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(delivered, expected.len() as u64, "{said:?}");
 }
 
 #[tokio::test]

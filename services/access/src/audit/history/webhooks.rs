@@ -3,6 +3,15 @@
 
 use access_catalogue::catalogue::{FeedPoint, WebhookEvent};
 
+/// Where a range that begins after `p` starts.
+fn from(p: &FeedPoint) -> String {
+    if p.part == u32::MAX {
+        format!("from position {} on", p.position + 1)
+    } else {
+        format!("after {}", at(p))
+    }
+}
+
 fn at(p: &FeedPoint) -> String {
     if p.part == 0 {
         format!("position {}", p.position)
@@ -22,10 +31,10 @@ pub(super) fn sentence(id: &str, event: &WebhookEvent) -> String {
     };
     match event {
         WebhookEvent::WebhookCreated(c) => format!(
-            "added webhook {id} posting {} to {}, from {} on",
+            "added webhook {id} posting {} to {}, {}",
             types(&c.settings.event_types),
             c.settings.url,
-            at(&c.starts_after)
+            from(&c.starts_after)
         ),
         WebhookEvent::WebhookUpdated(u) => format!(
             "changed webhook {id}: {} to {}",
@@ -62,8 +71,8 @@ pub(super) fn sentence(id: &str, event: &WebhookEvent) -> String {
         ),
         WebhookEvent::WebhookResumed(_) => format!("resumed deliveries to webhook {id}"),
         WebhookEvent::WebhookReplayRequested(r) => format!(
-            "asked webhook {id} to be sent again the events after {} through position {}",
-            at(&r.after),
+            "asked webhook {id} to be sent again the events {} through position {}",
+            from(&r.after),
             r.through
         ),
         WebhookEvent::WebhookReplayFinished(r) => {
