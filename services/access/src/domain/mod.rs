@@ -31,6 +31,7 @@ pub mod reason;
 pub mod resets;
 pub mod streams;
 pub mod tenant;
+pub mod totp;
 pub mod values;
 pub mod webhooks;
 
