@@ -173,6 +173,45 @@ pub struct AccessChanged {
     pub reason: String,
 }
 
+/// A contact enrolled an authenticator app (TOTP, RFC 6238) as a second
+/// factor, confirmed with a first code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpAdded {
+    /// The factor's id.
+    pub factor_id: String,
+    /// The shared secret (base32), sealed under the person's key: an
+    /// erasure takes it with everything else of theirs.
+    pub secret: Personal,
+    /// The identity whose key seals it (empty: the login's own key).
+    pub identity_id: String,
+    /// The step of the code that confirmed it, which cannot be used again.
+    pub confirmed_step: u64,
+    /// SHA-256 of each single-use recovery code, in the order shown.
+    pub recovery_codes_sha256: Vec<[u8; 32]>,
+}
+
+/// A second factor let the contact in: the TOTP step taken (no code of it
+/// or before works again), or the recovery code spent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorUsed {
+    /// The factor.
+    pub factor_id: String,
+    /// The TOTP step, for a code.
+    pub step: Option<u64>,
+    /// The recovery code's place in the list, for a recovery code.
+    pub recovery_code: Option<u32>,
+}
+
+/// A second factor was removed (by the contact, or by staff after checking
+/// who asks: the envelope's actor says which).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorRemoved {
+    /// The factor.
+    pub factor_id: String,
+    /// Why, for the record.
+    pub reason: String,
+}
+
 payload_enum! {
     /// Events of a contact stream.
     pub enum ContactEvent {
@@ -218,6 +257,12 @@ payload_enum! {
         LoginFailuresCleared(LoginFailuresCleared) = 1,
         /// See [`LoginCodeExchanged`].
         LoginCodeExchanged(LoginCodeExchanged) = 1,
+        /// See [`TotpAdded`].
+        TotpAdded(TotpAdded) = 1,
+        /// See [`SecondFactorUsed`].
+        SecondFactorUsed(SecondFactorUsed) = 1,
+        /// See [`SecondFactorRemoved`].
+        SecondFactorRemoved(SecondFactorRemoved) = 1,
     }
     legacy { LocalPasswordSet v 1 => legacy::LocalPasswordSetV1 }
 }

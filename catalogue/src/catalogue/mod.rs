@@ -160,6 +160,14 @@ impl Event {
             Event::Contact(ContactEvent::LoginFailed(e)) => {
                 vec![(&mut e.client_address, contact_ref(&id))]
             }
+            Event::Contact(ContactEvent::TotpAdded(e)) => {
+                let key = if e.identity_id.is_empty() {
+                    contact_ref(&id)
+                } else {
+                    e.identity_id.clone()
+                };
+                vec![(&mut e.secret, key)]
+            }
             Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
                 let key = identity_of(e.email.text());
                 vec![(&mut e.email, key.clone()), (&mut e.message, key)]

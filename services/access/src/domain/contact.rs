@@ -64,6 +64,8 @@ pub struct ContactState {
     pub failed_logins: Vec<i64>,
     /// Locked against logins until then, Unix milliseconds (0: never locked).
     pub locked_until_ms: i64,
+    /// The authenticator app enrolled as a second factor.
+    pub totp: Option<super::factors::Totp>,
 }
 
 impl Aggregate for ContactState {
@@ -136,6 +138,11 @@ impl Aggregate for ContactState {
                 self.locked_until_ms = 0;
             }
             ContactEvent::LoginCodeExchanged(_) => self.logged_in = true,
+            ContactEvent::TotpAdded(_)
+            | ContactEvent::SecondFactorUsed(_)
+            | ContactEvent::SecondFactorRemoved(_) => {
+                super::factors::Totp::evolve(&mut self.totp, event);
+            }
         }
         self
     }

@@ -18,6 +18,7 @@ pub mod customer;
 pub mod details;
 pub mod email_slot;
 pub mod erasure;
+pub mod factors;
 pub mod identity;
 pub mod invitation;
 pub mod lockout;

@@ -95,11 +95,20 @@ mod tests {
         let step = step_at(now);
         let code = |s: u64| format!("{:06}", code_at(secret, s));
         assert_eq!(matching_step(secret, &code(step), now, None), Some(step));
-        assert_eq!(matching_step(secret, &code(step - 1), now, None), Some(step - 1));
-        assert_eq!(matching_step(secret, &code(step + 1), now, None), Some(step + 1));
+        assert_eq!(
+            matching_step(secret, &code(step - 1), now, None),
+            Some(step - 1)
+        );
+        assert_eq!(
+            matching_step(secret, &code(step + 1), now, None),
+            Some(step + 1)
+        );
         assert_eq!(matching_step(secret, &code(step - 2), now, None), None);
         assert_eq!(matching_step(secret, &code(step), now, Some(step)), None);
-        assert_eq!(matching_step(secret, &code(step + 1), now, Some(step)), Some(step + 1));
+        assert_eq!(
+            matching_step(secret, &code(step + 1), now, Some(step)),
+            Some(step + 1)
+        );
         for bad in ["", "12345", "1234567", "12345a", " 1 2 3 "] {
             assert_eq!(matching_step(secret, bad, now, None), None, "{bad}");
         }

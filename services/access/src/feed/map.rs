@@ -63,6 +63,8 @@ pub fn kind(change: &Change) -> &'static str {
         Change::LoginFailed(_) => "login.failed",
         Change::LoginLocked(_) => "login.locked",
         Change::LoginUnlocked(_) => "login.unlocked",
+        Change::SecondFactorAdded(_) => "second_factor.added",
+        Change::SecondFactorRemoved(_) => "second_factor.removed",
         Change::PasswordChanged(_) => "password.changed",
         Change::PasswordResetRequested(_) => "password.reset_requested",
         Change::PasswordReset(_) => "password.reset",
@@ -104,6 +106,9 @@ pub fn subjects(change: &Change) -> (Option<&str>, Option<&str>) {
         | Change::PasswordReset(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
         Change::ContactDetailsChanged(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
         Change::LoginSucceeded(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::SecondFactorAdded(c) | Change::SecondFactorRemoved(c) => {
+            (c.customer_id.as_str(), c.contact_id.as_str())
+        }
         Change::LoginFailed(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
         Change::LoginLocked(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
         Change::PasswordChanged(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
@@ -152,6 +157,8 @@ pub const TYPES: &[&str] = &[
     "login.failed",
     "login.locked",
     "login.unlocked",
+    "second_factor.added",
+    "second_factor.removed",
     "password.changed",
     "password.reset_requested",
     "password.reset",
@@ -255,6 +262,33 @@ pub fn public_events(
                         username: c.username.clone().unwrap_or_default(),
                     })
                 }
+                ContactEvent::TotpAdded(e) => Change::SecondFactorAdded(pe::SecondFactorChanged {
+                    contact_id: id.to_owned(),
+                    customer_id: customer(id),
+                    factor_id: e.factor_id.clone(),
+                    kind: "totp".into(),
+                    reason: String::new(),
+                }),
+                ContactEvent::SecondFactorRemoved(e) => {
+                    Change::SecondFactorRemoved(pe::SecondFactorChanged {
+                        contact_id: id.to_owned(),
+                        customer_id: customer(id),
+                        factor_id: e.factor_id.clone(),
+                        kind: "totp".into(),
+                        reason: e.reason.clone(),
+                    })
+                }
+                ContactEvent::SecondFactorUsed(e) => Change::LoginSucceeded(pe::LoginSucceeded {
+                    contact_id: id.to_owned(),
+                    customer_id: customer(id),
+                    method: if e.step.is_some() {
+                        "totp"
+                    } else {
+                        "recovery_code"
+                    }
+                    .into(),
+                    ..Default::default()
+                }),
                 ContactEvent::LoginCodeExchanged(_) => Change::LoginSucceeded(pe::LoginSucceeded {
                     contact_id: id.to_owned(),
                     customer_id: customer(id),

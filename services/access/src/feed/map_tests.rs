@@ -582,3 +582,60 @@ fn a_sign_in_to_a_client_is_a_login_and_the_rest_of_its_grant_is_bookkeeping() {
     }));
     assert!(public_events(&e, &revoked, &known(), ALL).is_empty());
 }
+
+#[test]
+fn second_factors_enrolled_used_and_removed_are_told_without_their_secrets() {
+    let added = one(
+        Aggregate::Contact,
+        "c1",
+        Event::Contact(ContactEvent::TotpAdded(TotpAdded {
+            factor_id: "f1".into(),
+            secret: Personal::clear("GEZDGNBVGY3TQOJQ"),
+            identity_id: "id1".into(),
+            confirmed_step: 7,
+            recovery_codes_sha256: vec![[1; 32]],
+        })),
+    );
+    assert_eq!(added.r#type, "second_factor.added");
+    let Change::SecondFactorAdded(a) = change(added.clone()) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            a.factor_id.as_str(),
+            a.kind.as_str(),
+            a.customer_id.as_str()
+        ),
+        ("f1", "totp", "cust1")
+    );
+    assert!(!format!("{added:?}").contains("GEZDGNBV"), "no secret");
+    let removed = one(
+        Aggregate::Contact,
+        "c1",
+        Event::Contact(ContactEvent::SecondFactorRemoved(SecondFactorRemoved {
+            factor_id: "f1".into(),
+            reason: "lost phone".into(),
+        })),
+    );
+    assert_eq!(removed.r#type, "second_factor.removed");
+    let Change::SecondFactorRemoved(r) = change(removed) else {
+        panic!()
+    };
+    assert_eq!(r.reason, "lost phone");
+    for (step, recovery, method) in [(Some(9), None, "totp"), (None, Some(0), "recovery_code")] {
+        let used = one(
+            Aggregate::Contact,
+            "c1",
+            Event::Contact(ContactEvent::SecondFactorUsed(SecondFactorUsed {
+                factor_id: "f1".into(),
+                step,
+                recovery_code: recovery,
+            })),
+        );
+        assert_eq!(used.r#type, "login.succeeded");
+        let Change::LoginSucceeded(s) = change(used) else {
+            panic!()
+        };
+        assert_eq!(s.method, method);
+    }
+}

@@ -316,6 +316,21 @@ fn apply_contact(t: &mut TenantTables, ids: &mut Ids, id: &str, event: ContactEv
                 ContactEvent::FirstLogin(_) | ContactEvent::LoginCodeExchanged(_) => {
                     row.logged_in = true;
                 }
+                ContactEvent::SecondFactorUsed(_) => {}
+                ContactEvent::TotpAdded(e) => {
+                    if let Some(key) = ids.find(id) {
+                        t.second_factors.insert(key, e.factor_id.into());
+                    }
+                }
+                ContactEvent::SecondFactorRemoved(e) => {
+                    if let Some(key) = ids.find(id)
+                        && t.second_factors
+                            .get(&key)
+                            .is_some_and(|f| **f == *e.factor_id)
+                    {
+                        t.second_factors.remove(&key);
+                    }
+                }
                 ContactEvent::EmailSent(e) => {
                     row.last_email = Some(StoredEmail::new(LastEmail {
                         kind: e.kind,

@@ -208,6 +208,9 @@ pub(super) struct TenantTables {
     pub pending_logouts: BTreeMap<Box<str>, PendingLogout>,
     /// Webhooks in id order.
     pub webhooks: BTreeMap<Box<str>, super::webhooks::WebhookRow>,
+    /// The second factor of each contact that has one (kept apart from the
+    /// contacts' rows, which most contacts would fill with nothing).
+    pub second_factors: HashMap<Id, Box<str>>,
 }
 
 /// One shard of the rows found by a key of their own.

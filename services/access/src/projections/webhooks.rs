@@ -180,6 +180,16 @@ impl ReadModels {
             .map_or_else(Vec::new, |t| t.webhooks.values().cloned().collect())
     }
 
+    /// The second factor a contact has enrolled, if any: its id.
+    pub fn second_factor(&self, tenant: &str, contact_id: &str) -> Option<String> {
+        let tables = self.read();
+        let key = tables.ids.find(contact_id)?;
+        tables
+            .tenant(tenant)
+            .and_then(|t| t.second_factors.get(&key))
+            .map(|f| f.to_string())
+    }
+
     /// Every tenant's webhooks, as (tenant, webhook id): what the delivery
     /// worker keeps running.
     pub fn all_webhooks(&self) -> Vec<(String, String)> {

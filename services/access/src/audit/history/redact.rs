@@ -3,7 +3,7 @@
 use access_catalogue::catalogue::Event;
 
 /// Fields whose values are credential material, never shown.
-const REDACTED_SUFFIXES: [&str; 2] = ["_hash", "_sha256"];
+const REDACTED_SUFFIXES: [&str; 3] = ["_hash", "_sha256", "secret"];
 
 /// The payload as JSON, with every credential field replaced by "[redacted]".
 pub fn redacted_json(event: &Event) -> String {

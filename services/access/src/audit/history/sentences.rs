@@ -247,6 +247,23 @@ impl Names {
                     minute(l.until_ms),
                     l.failures
                 ),
+                ContactEvent::TotpAdded(_) => format!(
+                    "enrolled an authenticator app as a second factor for {}",
+                    contact()
+                ),
+                ContactEvent::SecondFactorUsed(u) => match u.recovery_code {
+                    Some(i) => format!(
+                        "let {} in with recovery code {} of the second factor",
+                        contact(),
+                        i + 1
+                    ),
+                    None => format!("let {} in with the authenticator app's code", contact()),
+                },
+                ContactEvent::SecondFactorRemoved(r) => format!(
+                    "removed the second factor of {}{}",
+                    contact(),
+                    because(&r.reason)
+                ),
                 ContactEvent::LoginCodeExchanged(_) => {
                     format!(
                         "let {} into the portal with a one-time login code",

@@ -1,0 +1,211 @@
+//! Second factors of a contact: an authenticator app (TOTP) confirmed by a
+//! first code, its single-use recovery codes, and their use at sign-in. A
+//! code or recovery code lets a contact in once: its use is an event on the
+//! contact's stream, decided with the stream's version, so two replicas
+//! cannot both take it.
+
+use super::contact::ContactState;
+use super::totp;
+use super::values::{GeneratedId, TenantId};
+use super::{Change, DomainError, Reason, streams};
+use access_catalogue::catalogue::{
+    ContactEvent, Event, SecondFactorRemoved, SecondFactorUsed, TotpAdded,
+};
+use access_catalogue::personal::Personal;
+use sha2::{Digest, Sha256};
+
+/// Recovery codes made at enrolment.
+pub const RECOVERY_CODES: usize = 10;
+
+/// A contact's authenticator app, as its stream says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totp {
+    /// The factor's id.
+    pub factor_id: String,
+    /// The shared secret, base32 (empty once erased).
+    pub secret: String,
+    /// The last step a code was taken for.
+    pub last_step: u64,
+    /// SHA-256 of each recovery code; `None` once spent.
+    pub recovery: Vec<Option<[u8; 32]>>,
+}
+
+impl Totp {
+    /// Applies one of the factor events of a contact stream.
+    pub fn evolve(totp: &mut Option<Totp>, event: &ContactEvent) {
+        match event {
+            ContactEvent::TotpAdded(e) => {
+                *totp = Some(Totp {
+                    factor_id: e.factor_id.clone(),
+                    secret: e.secret.text().to_owned(),
+                    last_step: e.confirmed_step,
+                    recovery: e.recovery_codes_sha256.iter().copied().map(Some).collect(),
+                });
+            }
+            ContactEvent::SecondFactorUsed(e) => {
+                if let Some(t) = totp.as_mut().filter(|t| t.factor_id == e.factor_id) {
+                    if let Some(step) = e.step {
+                        t.last_step = t.last_step.max(step);
+                    }
+                    if let Some(slot) = e.recovery_code.and_then(|i| t.recovery.get_mut(i as usize))
+                    {
+                        *slot = None;
+                    }
+                }
+            }
+            ContactEvent::SecondFactorRemoved(e) => {
+                if totp.as_ref().is_some_and(|t| t.factor_id == e.factor_id) {
+                    *totp = None;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The SHA-256 of a recovery code as typed: case, spaces and dashes aside.
+pub fn recovery_digest(code: &str) -> [u8; 32] {
+    let normal: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    Sha256::digest(normal.as_bytes()).into()
+}
+
+/// One contact of a tenant: the stream its decisions write to.
+#[derive(Clone, Copy, Debug)]
+pub struct Of<'a> {
+    /// The tenant.
+    pub tenant: &'a TenantId,
+    /// The contact.
+    pub contact_id: &'a GeneratedId,
+}
+
+impl Of<'_> {
+    fn change(&self, event: ContactEvent) -> Vec<Change> {
+        vec![Change::new(
+            streams::contact(self.tenant, self.contact_id),
+            Event::Contact(event),
+        )]
+    }
+}
+
+/// An enrolment confirmed: the secret shown, the step of the first code
+/// typed, and the recovery codes' digests.
+#[derive(Clone, Debug)]
+pub struct Enrolment {
+    /// The new factor's id.
+    pub factor_id: GeneratedId,
+    /// The shared secret, base32.
+    pub secret: String,
+    /// The first code, as typed.
+    pub code: String,
+    /// When it was typed, Unix milliseconds.
+    pub now_ms: i64,
+    /// SHA-256 of each recovery code.
+    pub recovery_codes_sha256: Vec<[u8; 32]>,
+}
+
+/// Decides an authenticator app's enrolment: a contact that exists and has
+/// none yet, confirmed by a code of the secret.
+pub fn add_totp(
+    state: &ContactState,
+    of: Of<'_>,
+    enrolment: Enrolment,
+) -> Result<Vec<Change>, DomainError> {
+    if state.lifecycle.is_none() {
+        return Err(DomainError::NotFound("contact"));
+    }
+    if state.totp.is_some() {
+        return Err(DomainError::AlreadyExists(
+            "an authenticator app is enrolled already; remove it first".into(),
+        ));
+    }
+    let secret = decode_secret(&enrolment.secret)?;
+    let step = totp::matching_step(&secret, &enrolment.code, enrolment.now_ms, None)
+        .ok_or_else(|| DomainError::invalid("code", "not the app's current code; try the next"))?;
+    Ok(of.change(ContactEvent::TotpAdded(TotpAdded {
+        factor_id: enrolment.factor_id.to_string(),
+        secret: Personal::clear(&enrolment.secret),
+        identity_id: state.identity_id.clone(),
+        confirmed_step: step,
+        recovery_codes_sha256: enrolment.recovery_codes_sha256,
+    })))
+}
+
+fn decode_secret(secret: &str) -> Result<Vec<u8>, DomainError> {
+    data_encoding::BASE32_NOPAD
+        .decode(secret.as_bytes())
+        .map_err(|_| DomainError::invalid("secret", "not a base32 secret"))
+}
+
+fn wrong_code() -> DomainError {
+    DomainError::Unauthenticated {
+        reason: Reason::BadCredentials,
+        message: "the code is wrong or was used already".into(),
+    }
+}
+
+/// Decides a sign-in's second step: a current code of the contact's app
+/// not used before, or one of its unspent recovery codes.
+pub fn use_second_factor(
+    state: &ContactState,
+    of: Of<'_>,
+    code: &str,
+    now_ms: i64,
+) -> Result<Vec<Change>, DomainError> {
+    let Some(t) = &state.totp else {
+        return Err(DomainError::precondition(
+            Reason::NotFound,
+            "the contact has no second factor",
+        ));
+    };
+    let secret = decode_secret(&t.secret).map_err(|_| wrong_code())?;
+    let used = if let Some(step) = totp::matching_step(&secret, code, now_ms, Some(t.last_step)) {
+        SecondFactorUsed {
+            factor_id: t.factor_id.clone(),
+            step: Some(step),
+            recovery_code: None,
+        }
+    } else {
+        let digest = recovery_digest(code);
+        let index = t
+            .recovery
+            .iter()
+            .position(|slot| slot.is_some_and(|d| d == digest))
+            .ok_or_else(wrong_code)?;
+        SecondFactorUsed {
+            factor_id: t.factor_id.clone(),
+            step: None,
+            recovery_code: Some(index as u32),
+        }
+    };
+    Ok(of.change(ContactEvent::SecondFactorUsed(used)))
+}
+
+/// Decides removing a factor, for `reason`.
+pub fn remove(
+    state: &ContactState,
+    of: Of<'_>,
+    factor_id: &str,
+    reason: &str,
+) -> Result<Vec<Change>, DomainError> {
+    if !state
+        .totp
+        .as_ref()
+        .is_some_and(|t| t.factor_id == factor_id)
+    {
+        return Err(DomainError::NotFound("second factor"));
+    }
+    Ok(
+        of.change(ContactEvent::SecondFactorRemoved(SecondFactorRemoved {
+            factor_id: factor_id.to_owned(),
+            reason: reason.to_owned(),
+        })),
+    )
+}
+
+#[cfg(test)]
+#[path = "factors_tests.rs"]
+mod tests;
