@@ -53,10 +53,10 @@ impl Totp {
                     }
                 }
             }
-            ContactEvent::SecondFactorRemoved(e) => {
-                if totp.as_ref().is_some_and(|t| t.factor_id == e.factor_id) {
-                    *totp = None;
-                }
+            ContactEvent::SecondFactorRemoved(e)
+                if totp.as_ref().is_some_and(|t| t.factor_id == e.factor_id) =>
+            {
+                *totp = None;
             }
             _ => {}
         }
@@ -191,11 +191,7 @@ pub fn remove(
     factor_id: &str,
     reason: &str,
 ) -> Result<Vec<Change>, DomainError> {
-    if !state
-        .totp
-        .as_ref()
-        .is_some_and(|t| t.factor_id == factor_id)
-    {
+    if state.totp.as_ref().is_none_or(|t| t.factor_id != factor_id) {
         return Err(DomainError::NotFound("second factor"));
     }
     Ok(
