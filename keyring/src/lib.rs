@@ -16,12 +16,14 @@
 #![warn(missing_docs)]
 
 mod derived;
+mod factors;
 mod key;
 mod links;
 mod oidc;
 mod signed;
 
 pub use derived::api_key_id_of;
+pub use factors::{CHALLENGE_TTL_MS, ChallengeClaims, ENROLMENT_TTL_MS, EnrolmentClaims};
 pub use key::ServerKey;
 pub use links::{BadToken, LinkClaims};
 pub use oidc::GrantToken;

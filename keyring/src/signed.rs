@@ -74,7 +74,7 @@ impl Keyring {
         (claims.expires_at_ms > now_ms).then_some(claims)
     }
 
-    fn sign(&self, prefix: &str, purpose: &str, claims: &impl Serialize) -> String {
+    pub(crate) fn sign(&self, prefix: &str, purpose: &str, claims: &impl Serialize) -> String {
         // Claims are plain strings and numbers, which postcard always encodes.
         let body = postcard::to_stdvec(claims).unwrap_or_default();
         let mac = self.current.mac(purpose, &[&body]);
@@ -85,7 +85,12 @@ impl Keyring {
         )
     }
 
-    fn open<T: DeserializeOwned>(&self, prefix: &str, purpose: &str, token: &str) -> Option<T> {
+    pub(crate) fn open<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        purpose: &str,
+        token: &str,
+    ) -> Option<T> {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }

@@ -63,6 +63,10 @@ impl App {
         if portal.is_empty() {
             return Ok(None);
         }
+        // A contact with a second factor signs in at the portal with it.
+        if self.models.second_factor(tenant, contact_id).is_some() {
+            return Ok(Some(portal));
+        }
         let code = self.keyring.login_code(tenant, contact_id, self.now_ms());
         // The code goes into the query, before any fragment, so the portal's
         // server receives it.
@@ -108,15 +112,32 @@ impl App {
         if outcome.duplicate {
             return Err(bad_code());
         }
-        let session = self
-            .session_for(tenant.as_str(), contact_id.as_str(), outcome.position)
-            .await?
-            .ok_or_else(|| {
-                AppError::Domain(DomainError::precondition(
-                    Reason::PendingApproval,
-                    "this contact waits for approval",
-                ))
-            })?;
-        Ok((session.0, session.1, session.2, contact_id.to_string()))
+        let opened = self
+            .session_for(
+                tenant.as_str(),
+                contact_id.as_str(),
+                outcome.position,
+                false,
+            )
+            .await?;
+        match opened {
+            super::Opened::Session {
+                token,
+                expires_at_ms,
+                must_change_password,
+            } => Ok((
+                token,
+                expires_at_ms,
+                must_change_password,
+                contact_id.to_string(),
+            )),
+            super::Opened::PendingApproval => Err(AppError::Domain(DomainError::precondition(
+                Reason::PendingApproval,
+                "this contact waits for approval",
+            ))),
+            // The code stood for a password just set; the second factor is
+            // still to come, at the portal's login.
+            super::Opened::SecondFactor(_) => Err(bad_code()),
+        }
     }
 }

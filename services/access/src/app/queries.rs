@@ -27,6 +27,29 @@ pub struct LoginOutcome {
     pub contact: ContactRow,
     /// The login has a temporary password: the session only allows changing it.
     pub must_change_password: bool,
+    /// The password was right and the contact has a second factor: no
+    /// session yet (`token` is empty), this challenge and a code of the
+    /// factor make one.
+    pub second_factor_challenge: Option<String>,
+}
+
+/// What a link or a password change opened.
+#[derive(Clone, Debug)]
+pub enum Opened {
+    /// A session.
+    Session {
+        /// The session token.
+        token: String,
+        /// When it stops working, Unix milliseconds.
+        expires_at_ms: i64,
+        /// Only changing the password is allowed with it.
+        must_change_password: bool,
+    },
+    /// Nothing yet: the contact waits for approval.
+    PendingApproval,
+    /// Nothing yet: the contact signs in with a second factor; this is the
+    /// challenge for it.
+    SecondFactor(String),
 }
 
 /// The form of a login name that tries are counted under.
@@ -61,7 +84,7 @@ impl HasTenant for ClearLoginFailures {
 }
 
 /// The error a refused login gets, with its stable reason.
-fn login_refusal(decision: Decision) -> DomainError {
+pub(super) fn login_refusal(decision: Decision) -> DomainError {
     match decision.reason {
         Reason::InvitationPending => DomainError::precondition(
             Reason::InvitationPending,
@@ -214,6 +237,31 @@ impl App {
             metrics::counter!("access_logins_total", "outcome" => "refused").increment(1);
             return Err(login_refusal(decision).into());
         }
+        if self
+            .models
+            .second_factor(tenant, &contact.contact_id)
+            .is_some()
+        {
+            metrics::counter!("access_logins_total", "outcome" => "second_factor").increment(1);
+            let challenge = self.second_factor_challenge(tenant, &contact);
+            return Ok(LoginOutcome {
+                token: String::new(),
+                expires_at_ms: 0,
+                must_change_password: contact.temporary,
+                contact,
+                second_factor_challenge: Some(challenge),
+            });
+        }
+        self.signed_in(tenant, contact).await
+    }
+
+    /// The session of a contact who proved who they are (a password, and a
+    /// second factor where they have one): what the first success records.
+    pub(super) async fn signed_in(
+        &self,
+        tenant: &str,
+        contact: ContactRow,
+    ) -> Result<LoginOutcome, AppError> {
         metrics::counter!("access_logins_total", "outcome" => "ok").increment(1);
         if !contact.failed_logins.is_empty() {
             let app = self.clone();
@@ -235,19 +283,24 @@ impl App {
             expires_at_ms,
             contact,
             must_change_password,
+            second_factor_challenge: None,
         })
     }
 
-    /// The session for a contact a link or password change just let in, after
-    /// the read model reached `position`: `None` while the contact waits for
-    /// approval; refused like a login when it may not log in (disabled,
-    /// revoked, customer blocked…).
+    /// What a link or password change just opened for a contact, after the
+    /// read model reached `position`: a session; nothing while the contact
+    /// waits for approval; or, for a contact with a second factor who has
+    /// not given it here (`second_factor_given`), the challenge of a
+    /// sign-in's second step: a link proves the mailbox, not the factor.
+    /// Refused like a login when it may not log in (disabled, revoked,
+    /// customer blocked…).
     pub async fn session_for(
         &self,
         tenant: &str,
         contact_id: &str,
         position: u64,
-    ) -> Result<Option<(String, i64, bool)>, AppError> {
+        second_factor_given: bool,
+    ) -> Result<Opened, AppError> {
         self.wait_for(position).await?;
         let contact = self
             .models
@@ -256,10 +309,15 @@ impl App {
             .ok_or(DomainError::NotFound("contact"))?;
         let decision = self.check(tenant, &contact, &Action::Login)?;
         if decision.reason == Reason::PendingApproval {
-            return Ok(None);
+            return Ok(Opened::PendingApproval);
         }
         if !decision.allowed {
             return Err(login_refusal(decision).into());
+        }
+        if !second_factor_given && self.models.second_factor(tenant, contact_id).is_some() {
+            return Ok(Opened::SecondFactor(
+                self.second_factor_challenge(tenant, &contact),
+            ));
         }
         // A session opened by a link (an accepted invitation, a reset) is a
         // login like any other: later access emails must not ask to set a
@@ -273,13 +331,17 @@ impl App {
             &contact.identity_id,
             contact.temporary,
         );
-        Ok(Some((token, expires_at_ms, contact.temporary)))
+        Ok(Opened::Session {
+            token,
+            expires_at_ms,
+            must_change_password: contact.temporary,
+        })
     }
 
     /// Counts a wrong password. The answer goes back at once, whether or not
     /// the name has an account (an append would make known names slower); the
     /// try's slot stays taken until its failure is in the read model.
-    fn login_failed(
+    pub(super) fn login_failed(
         &self,
         tenant: &str,
         contact_id: Option<String>,

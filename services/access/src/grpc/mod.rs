@@ -7,6 +7,7 @@ mod audit;
 pub mod auth;
 pub mod convert;
 mod events;
+mod factors;
 pub mod gate;
 mod logins;
 mod oidc_clients;

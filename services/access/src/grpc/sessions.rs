@@ -15,20 +15,32 @@ async fn session_of(
     app: &crate::app::App,
     position: u64,
     s: crate::app::SessionSubject,
+    second_factor_given: bool,
 ) -> Result<pb::Session, Status> {
-    let session = app
-        .session_for(&s.tenant, &s.contact_id, position)
+    let opened = app
+        .session_for(&s.tenant, &s.contact_id, position, second_factor_given)
         .await
         .map_err(to_status)?;
-    let pending_approval = session.is_none();
     let email = app
         .contact_row(&s.tenant, &s.contact_id)
         .map_err(to_status)?
         .map(|c| c.email)
         .unwrap_or_default();
-    let (session_token, expires_at, must_change_password) = match session {
-        Some((token, expires_at_ms, must_change)) => (token, rfc3339(expires_at_ms), must_change),
-        None => (String::new(), String::new(), false),
+    let (mut pending_approval, mut second_factor_challenge) = (false, String::new());
+    let (session_token, expires_at, must_change_password) = match opened {
+        crate::app::Opened::Session {
+            token,
+            expires_at_ms,
+            must_change_password,
+        } => (token, rfc3339(expires_at_ms), must_change_password),
+        crate::app::Opened::PendingApproval => {
+            pending_approval = true;
+            (String::new(), String::new(), false)
+        }
+        crate::app::Opened::SecondFactor(challenge) => {
+            second_factor_challenge = challenge;
+            (String::new(), String::new(), false)
+        }
     };
     Ok(pb::Session {
         position,
@@ -40,7 +52,34 @@ async fn session_of(
         email,
         must_change_password,
         pending_approval,
+        second_factor_challenge,
     })
+}
+
+/// The answer to a login: a session, or (with a second factor to come) the
+/// challenge for its second step and no token.
+pub(super) fn login_session(
+    app: &crate::app::App,
+    tenant: &str,
+    outcome: crate::app::LoginOutcome,
+) -> pb::Session {
+    let expires_at = if outcome.token.is_empty() {
+        String::new()
+    } else {
+        rfc3339(outcome.expires_at_ms)
+    };
+    pb::Session {
+        position: app.head(),
+        session_token: outcome.token,
+        expires_at,
+        tenant_id: tenant.to_owned(),
+        contact_id: outcome.contact.contact_id,
+        customer_id: outcome.contact.customer_id,
+        email: outcome.contact.email,
+        must_change_password: outcome.must_change_password,
+        pending_approval: false,
+        second_factor_challenge: outcome.second_factor_challenge.unwrap_or_default(),
+    }
 }
 
 /// The sessions service.
@@ -76,6 +115,7 @@ impl Sessions for SessionsService {
             email: contact.email,
             must_change_password,
             pending_approval: false,
+            second_factor_challenge: String::new(),
         }))
     }
 
@@ -121,7 +161,7 @@ impl Sessions for SessionsService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(
-            session_of(app, outcome.position, outcome.reply).await?,
+            session_of(app, outcome.position, outcome.reply, false).await?,
         ))
     }
 
@@ -161,17 +201,31 @@ impl Sessions for SessionsService {
             )
             .await
             .map_err(to_status)?;
-        Ok(Response::new(pb::Session {
-            position: app.head(),
-            session_token: outcome.token,
-            expires_at: rfc3339(outcome.expires_at_ms),
-            tenant_id: tenant.to_string(),
-            contact_id: outcome.contact.contact_id,
-            customer_id: outcome.contact.customer_id,
-            email: outcome.contact.email,
-            must_change_password: outcome.must_change_password,
-            pending_approval: false,
-        }))
+        Ok(Response::new(login_session(app, tenant.as_str(), outcome)))
+    }
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn complete_second_factor(
+        &self,
+        request: Request<pb::CompleteSecondFactorRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        super::factors::complete(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn begin_totp_enrolment(
+        &self,
+        request: Request<pb::BeginTotpEnrolmentRequest>,
+    ) -> Result<Response<pb::TotpEnrolment>, Status> {
+        super::factors::begin(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn confirm_totp_enrolment(
+        &self,
+        request: Request<pb::ConfirmTotpEnrolmentRequest>,
+    ) -> Result<Response<pb::ConfirmTotpEnrolmentReply>, Status> {
+        super::factors::confirm(&self.0, request).await
     }
 
     /// Answers at once and the same way for every login name; the reset (if
@@ -235,7 +289,7 @@ impl Sessions for SessionsService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(
-            session_of(app, outcome.position, outcome.reply).await?,
+            session_of(app, outcome.position, outcome.reply, false).await?,
         ))
     }
 
@@ -291,7 +345,8 @@ impl Sessions for SessionsService {
             identity_id: String::new(),
             pending_approval: false,
         };
-        let mut session = session_of(app, outcome.position, subject).await?;
+        // The session changing its password gave the second factor already.
+        let mut session = session_of(app, outcome.position, subject, true).await?;
         if let Some(contact) = app
             .contact_row(tenant.as_str(), contact_id.as_str())
             .map_err(to_status)?

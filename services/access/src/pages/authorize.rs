@@ -156,6 +156,51 @@ impl Pages {
         page.into_response()
     }
 
+    /// The second step of a sign-in: a code of the contact's app (or a
+    /// recovery code), with the challenge the password earned.
+    fn second_factor_form(
+        &self,
+        headers: &HeaderMap,
+        req: &AuthorizationRequest,
+        query: &str,
+        (status, challenge, error): (StatusCode, &str, String),
+    ) -> Response {
+        let tenant_id = req.tenant.as_str();
+        let Some(tenant) = self.tenant(tenant_id) else {
+            return not_found_page(self).into_response();
+        };
+        let hidden = Field {
+            name: "challenge",
+            kind: "hidden",
+            value: challenge.to_owned(),
+            ..Field::default()
+        };
+        let code = Field {
+            name: "code",
+            label: self.t("code_label"),
+            kind: "text",
+            autocomplete: "one-time-code",
+            error,
+            ..Field::default()
+        };
+        let action = format!("/t/{tenant_id}/authorize?{query}");
+        let mut page = self.form(
+            status,
+            (tenant_id, &tenant),
+            "second_factor_title",
+            self.tf("second_factor_intro", &[("tenant", &tenant.name)]),
+            &action,
+            vec![hidden, code],
+            false,
+            "submit_code",
+            None,
+            headers,
+            vec![self.pending_cookie(tenant_id, query)],
+        );
+        page.form_origin = origin_of(&req.redirect_uri);
+        page.into_response()
+    }
+
     /// The contact is in: a code for the client, or the page that must come
     /// first (a temporary password to change), or the refusal.
     async fn let_in(
@@ -340,10 +385,48 @@ pub(super) async fn authorize_submit(
             pages.t(words),
         )
     };
+    let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    if !form.challenge.is_empty() {
+        let second = |words: &str| {
+            let error = pages.t(words);
+            let answer = (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form.challenge.as_str(),
+                error,
+            );
+            pages.second_factor_form(&headers, &req, &query, answer)
+        };
+        if form.code.trim().is_empty() {
+            return second("required");
+        }
+        let outcome = pages
+            .app
+            .complete_second_factor(req.tenant.as_str(), &form.challenge, &form.code, &address)
+            .await;
+        return match outcome {
+            Ok(outcome) => signed_in(&pages, &req, &query, outcome, address).await,
+            Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => second("throttled"),
+            Err(AppError::Domain(DomainError::Unauthenticated {
+                reason: Reason::BadCredentials,
+                ..
+            })) => second("wrong_code"),
+            Err(AppError::Domain(DomainError::Unauthenticated { .. })) => pages.signin_form(
+                &headers,
+                &req,
+                &query,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "",
+                pages.t("second_factor_expired"),
+            ),
+            Err(AppError::Domain(
+                DomainError::PermissionDenied { .. } | DomainError::FailedPrecondition { .. },
+            )) => again("wrong_signin"),
+            Err(e) => failure(&pages, e),
+        };
+    }
     if form.login.trim().is_empty() || form.current.is_empty() {
         return again("required");
     }
-    let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
     let outcome = pages
         .app
         .login(
@@ -353,8 +436,13 @@ pub(super) async fn authorize_submit(
             &address,
         )
         .await;
-    let (contact_id, token) = match outcome {
-        Ok(outcome) => (outcome.contact.contact_id, outcome.token),
+    let outcome = match outcome {
+        Ok(outcome) if outcome.second_factor_challenge.is_some() => {
+            let challenge = outcome.second_factor_challenge.unwrap_or_default();
+            let answer = (StatusCode::OK, challenge.as_str(), String::new());
+            return pages.second_factor_form(&headers, &req, &query, answer);
+        }
+        Ok(outcome) => outcome,
         Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => return again("throttled"),
         Err(AppError::Domain(DomainError::Unauthenticated { .. })) => return again("wrong_signin"),
         // The password was right: the contact learns why they may not in.
@@ -374,12 +462,25 @@ pub(super) async fn authorize_submit(
         },
         Err(e) => return failure(&pages, e),
     };
+    signed_in(&pages, &req, &query, outcome, address).await
+}
+
+/// Lets a contact who proved who they are in: a provider session cookie,
+/// and on to the client.
+async fn signed_in(
+    pages: &Shared,
+    req: &AuthorizationRequest,
+    query: &str,
+    outcome: crate::app::LoginOutcome,
+    address: String,
+) -> Response {
+    let token = outcome.token;
     let who = SignedIn {
-        contact_id,
+        contact_id: outcome.contact.contact_id,
         auth_time_ms: pages.app.now_ms(),
         session_id: session_id(&token),
         client_address: address,
     };
     let cookies = vec![pages.session_cookie(req.tenant.as_str(), &token)];
-    pages.let_in(&req, &query, who, cookies).await
+    pages.let_in(req, query, who, cookies).await
 }

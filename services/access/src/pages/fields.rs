@@ -147,4 +147,10 @@ pub(super) struct LoginForm {
     pub(super) current: String,
     #[serde(default)]
     pub(super) password: String,
+    /// The second step of a sign-in: the challenge the password earned...
+    #[serde(default)]
+    pub(super) challenge: String,
+    /// ...and a code of the contact's authenticator app, or a recovery code.
+    #[serde(default)]
+    pub(super) code: String,
 }

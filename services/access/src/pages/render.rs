@@ -304,11 +304,16 @@ impl Pages {
             .pending_authorization(headers, tenant_id)
             .or_else(|| self.app.initiate_login_url(tenant_id).ok().flatten());
         if let Some(to) = to.filter(|_| !pending) {
-            match self.app.session_for(tenant_id, contact_id, position).await {
-                Ok(Some((token, _, _))) => {
+            match self
+                .app
+                .session_for(tenant_id, contact_id, position, false)
+                .await
+            {
+                Ok(crate::app::Opened::Session { token, .. }) => {
                     return self.resume_authorization(tenant_id, &token, &to, cookies);
                 }
-                Ok(None) => {}
+                // The sign-in asks for the second factor when it comes back.
+                Ok(crate::app::Opened::PendingApproval | crate::app::Opened::SecondFactor(_)) => {}
                 Err(e) => return failure(self, e),
             }
         }

@@ -1,0 +1,276 @@
+//! A contact's second factor: enrolling an authenticator app from a
+//! session, and the second step of a sign-in. A wrong code passes the same
+//! gate as a wrong password (per login and per address), and a code or
+//! recovery code is taken once, through the contact's stream.
+
+use super::queries::LoginOutcome;
+use super::throttle::Account;
+use super::{App, AppError, Command, CommandContext, Outcome, Unit};
+use crate::domain::contact::ContactState;
+use crate::domain::factors::{self, Enrolment, Of, recovery_digest};
+use crate::domain::totp;
+use crate::domain::values::{GeneratedId, TenantId};
+use crate::domain::{Change, DomainError, Reason, streams};
+use crate::projections::ContactRow;
+use access_catalogue::Actor;
+use access_keyring::ChallengeClaims;
+
+/// An enrolment begun: what the contact's app needs, and the token that
+/// confirms it.
+#[derive(Clone)]
+pub struct TotpEnrolmentStart {
+    /// The shared secret, base32 (what an app takes typed in).
+    pub secret: String,
+    /// The `otpauth://` URI (what an app takes from a QR code).
+    pub uri: String,
+    /// Sent back with the first code.
+    pub enrolment_token: String,
+}
+
+impl std::fmt::Debug for TotpEnrolmentStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolmentStart(<redacted>)")
+    }
+}
+
+/// Add the app whose secret an enrolment token carries.
+#[derive(Clone, Debug)]
+struct AddTotp {
+    tenant: TenantId,
+    contact_id: GeneratedId,
+    enrolment: Enrolment,
+}
+
+impl Command for AddTotp {
+    /// The factor's id.
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _app: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let of = Of {
+            tenant: &self.tenant,
+            contact_id: &self.contact_id,
+        };
+        let changes = factors::add_totp(&state, of, self.enrolment.clone())?;
+        Ok((changes, self.enrolment.factor_id.to_string()))
+    }
+}
+
+/// Take a code or recovery code for a sign-in's second step.
+#[derive(Clone, Debug)]
+struct UseSecondFactor {
+    tenant: TenantId,
+    contact_id: GeneratedId,
+    code: String,
+    now_ms: i64,
+}
+
+impl Command for UseSecondFactor {
+    type Reply = ();
+
+    async fn decide(&self, _app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let of = Of {
+            tenant: &self.tenant,
+            contact_id: &self.contact_id,
+        };
+        Ok((
+            factors::use_second_factor(&state, of, &self.code, self.now_ms)?,
+            (),
+        ))
+    }
+}
+
+fn session_refused() -> AppError {
+    DomainError::Unauthenticated {
+        reason: Reason::SessionInvalid,
+        message: "the session is not valid; log in again".into(),
+    }
+    .into()
+}
+
+impl App {
+    /// The challenge a right password earns a contact with a second factor.
+    pub(super) fn second_factor_challenge(&self, tenant: &str, contact: &ContactRow) -> String {
+        self.keyring.second_factor_challenge(&ChallengeClaims {
+            tenant: tenant.to_owned(),
+            contact_id: contact.contact_id.clone(),
+            identity_id: contact.identity_id.clone(),
+            expires_at_ms: self.now_ms() + access_keyring::CHALLENGE_TTL_MS,
+            must_change_password: contact.temporary,
+        })
+    }
+
+    /// Begins enrolling an authenticator app for the contact of `session`.
+    pub fn begin_totp_enrolment(
+        &self,
+        tenant: &TenantId,
+        session: &str,
+    ) -> Result<TotpEnrolmentStart, AppError> {
+        let claims = self.session(tenant, session).ok_or_else(session_refused)?;
+        if claims.must_change_password {
+            return Err(DomainError::precondition(
+                Reason::PasswordChangeRequired,
+                "change the temporary password first",
+            )
+            .into());
+        }
+        let contact = self
+            .models
+            .contact(tenant.as_str(), &claims.contact_id)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("contact"))?;
+        let issuer = self
+            .models
+            .tenant(tenant.as_str())
+            .map_err(AppError::Internal)?
+            .map_or_else(|| tenant.to_string(), |t| t.name);
+        let account = match (&contact.username, contact.email.is_empty()) {
+            (Some(name), _) => name.clone(),
+            (None, false) => contact.email.clone(),
+            (None, true) => contact.contact_id.clone(),
+        };
+        let (token, secret) =
+            self.keyring
+                .totp_enrolment(tenant.as_str(), &claims.contact_id, self.now_ms());
+        let secret = data_encoding::BASE32_NOPAD.encode(&secret);
+        Ok(TotpEnrolmentStart {
+            uri: totp::otpauth_uri(&issuer, &account, &secret),
+            secret,
+            enrolment_token: token,
+        })
+    }
+
+    /// Confirms an enrolment with the app's first code; the reply holds the
+    /// ten recovery codes (shown once, and again to a retry).
+    pub async fn confirm_totp_enrolment(
+        &self,
+        ctx: &CommandContext,
+        tenant: &TenantId,
+        session: &str,
+        enrolment_token: &str,
+        code: &str,
+    ) -> Result<Outcome<Vec<String>>, AppError> {
+        let claims = self.session(tenant, session).ok_or_else(session_refused)?;
+        let (enrolment, secret) = self
+            .keyring
+            .open_totp_enrolment(enrolment_token, self.now_ms())
+            .filter(|(e, _)| e.tenant == claims.tenant && e.contact_id == claims.contact_id)
+            .ok_or_else(|| {
+                DomainError::invalid(
+                    "enrolment_token",
+                    "not an enrolment of this contact, or older than ten minutes; begin again",
+                )
+            })?;
+        let codes = self.keyring.recovery_codes(&enrolment);
+        let contact_id = GeneratedId::parse(&claims.contact_id).map_err(|_| session_refused())?;
+        let cmd = AddTotp {
+            tenant: tenant.clone(),
+            contact_id,
+            enrolment: Enrolment {
+                // The nonce names the factor: a retry adds the same one.
+                factor_id: GeneratedId::parse(&enrolment.nonce).map_err(|_| session_refused())?,
+                secret: data_encoding::BASE32_NOPAD.encode(&secret),
+                code: code.to_owned(),
+                now_ms: self.now_ms(),
+                recovery_codes_sha256: codes.iter().map(|c| recovery_digest(c)).collect(),
+            },
+        };
+        let outcome = self.execute(ctx, &cmd).await?;
+        self.wait_for(outcome.position).await?;
+        Ok(outcome.map(|_| codes))
+    }
+
+    /// The second step of a sign-in: the challenge a right password gave
+    /// and a code of the contact's app, or one of its recovery codes.
+    pub async fn complete_second_factor(
+        &self,
+        tenant: &str,
+        challenge: &str,
+        code: &str,
+        client_address: &str,
+    ) -> Result<LoginOutcome, AppError> {
+        let claims = self
+            .keyring
+            .verify_second_factor_challenge(challenge, self.now_ms())
+            .filter(|c| c.tenant == tenant)
+            .ok_or_else(|| DomainError::Unauthenticated {
+                reason: Reason::SessionInvalid,
+                message: "the sign-in took too long or the challenge is not valid; sign in again"
+                    .into(),
+            })?;
+        let (Ok(tenant_id), Ok(contact_id)) = (
+            TenantId::parse(tenant),
+            GeneratedId::parse(&claims.contact_id),
+        ) else {
+            return Err(session_refused());
+        };
+        let durable = || {
+            self.models
+                .contact(tenant, &claims.contact_id)
+                .ok()
+                .flatten()
+                .map_or((Vec::new(), 0), |row| {
+                    (row.failed_logins, row.locked_until_ms)
+                })
+        };
+        let gate = Account::Known {
+            tenant,
+            contact_id: &claims.contact_id,
+            durable: &durable,
+        };
+        let ticket = self
+            .throttle
+            .admit(gate, client_address, self.now_ms())
+            .map_err(DomainError::from)?;
+        let cmd = UseSecondFactor {
+            tenant: tenant_id.clone(),
+            contact_id,
+            code: code.to_owned(),
+            now_ms: self.now_ms(),
+        };
+        let request_id = format!("second-factor:{}", uuid::Uuid::now_v7());
+        let actor = Actor::Contact {
+            contact_id: claims.contact_id.clone(),
+        };
+        match self
+            .execute_derived(&request_id, &tenant_id, actor, &cmd)
+            .await
+        {
+            Ok(outcome) => {
+                drop(ticket);
+                self.wait_for(outcome.position).await?;
+            }
+            Err(AppError::Domain(DomainError::Unauthenticated { .. })) => {
+                metrics::counter!("access_logins_total", "outcome" => "bad_second_factor")
+                    .increment(1);
+                self.login_failed(tenant, Some(claims.contact_id), client_address, ticket);
+                return Err(DomainError::Unauthenticated {
+                    reason: Reason::BadCredentials,
+                    message: "the code is wrong or was used already".into(),
+                }
+                .into());
+            }
+            Err(e) => return Err(e),
+        }
+        let contact = self
+            .models
+            .contact(tenant, &claims.contact_id)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("contact"))?;
+        // What may have changed since the password: a block, a revocation.
+        let decision = self.check(tenant, &contact, &crate::domain::access::Action::Login)?;
+        if !decision.allowed {
+            return Err(super::queries::login_refusal(decision).into());
+        }
+        self.signed_in(tenant, contact).await
+    }
+}
