@@ -51,14 +51,16 @@ ensure_grpc_tools
 
 # The webhook receiver in the tests verifies signatures with the Standard
 # Webhooks reference library, an implementation independent of ours.
+# Second-factor codes in the tests come from pyotp, an implementation
+# independent of ours.
 ensure_standard_webhooks() {
-    if python3 -c 'import standardwebhooks' 2>/dev/null; then
+    if python3 -c 'import standardwebhooks, pyotp' 2>/dev/null; then
         return
     fi
-    echo "==> installing the Standard Webhooks library (standardwebhooks)"
-    python3 -m pip install --quiet standardwebhooks 2>/dev/null \
-        || python3 -m pip install --quiet --break-system-packages standardwebhooks
-    python3 -c 'import standardwebhooks'
+    echo "==> installing the Standard Webhooks library and pyotp"
+    python3 -m pip install --quiet standardwebhooks pyotp 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages standardwebhooks pyotp
+    python3 -c 'import standardwebhooks, pyotp'
 }
 ensure_standard_webhooks
 

@@ -12,6 +12,7 @@ mod customers;
 mod distributed;
 mod erasure;
 mod events;
+mod factors;
 mod faults;
 mod hostile;
 mod hostile_pages;

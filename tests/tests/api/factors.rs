@@ -1,0 +1,309 @@
+//! Second factors: an authenticator app enrolled from a session and asked
+//! for at every login, its codes computed by an independent implementation
+//! (Python's pyotp); recovery codes; the same gate as passwords for wrong
+//! codes; a reset link that does not get past it; the pages' sign-in.
+
+use crate::oidc_flow::{PASSWORD, Provider, REDIRECT};
+use access_proto::v1 as pb;
+use access_proto::v1::sessions_client::SessionsClient;
+use access_tests::signin::{Agent, origin_of, query_param};
+use access_tests::{TestApp, new_id};
+use tonic::Code;
+
+/// The code pyotp computes for `secret`, `offset_s` seconds from now.
+fn pyotp(secret: &str, offset_s: i64) -> String {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import pyotp, sys, time; print(pyotp.TOTP(sys.argv[1]).at(int(time.time()) + int(sys.argv[2])))",
+            secret,
+            &offset_s.to_string(),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn sessions(app: &TestApp) -> SessionsClient<tonic::transport::Channel> {
+    SessionsClient::new(app.channel.clone())
+}
+
+async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> pb::Session {
+    sessions(app)
+        .login(app.req(
+            key,
+            pb::LoginRequest {
+                request_id: new_id(),
+                login: email.into(),
+                password: password.into(),
+                client_address: "203.0.113.7".into(),
+            },
+        ))
+        .await
+        .expect("the password is right")
+        .into_inner()
+}
+
+async fn second(
+    app: &TestApp,
+    key: &str,
+    challenge: &str,
+    code: &str,
+) -> Result<pb::Session, tonic::Status> {
+    sessions(app)
+        .complete_second_factor(app.req(
+            key,
+            pb::CompleteSecondFactorRequest {
+                challenge: challenge.into(),
+                code: code.into(),
+                client_address: "203.0.113.7".into(),
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// Enrols an app for the contact of `session`: its secret and recovery codes.
+async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>) {
+    let started = sessions(app)
+        .begin_totp_enrolment(app.req(
+            key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: session.into(),
+            },
+        ))
+        .await
+        .expect("begun")
+        .into_inner();
+    assert!(
+        started.otpauth_uri.starts_with("otpauth://totp/")
+            && started
+                .otpauth_uri
+                .contains(&format!("secret={}", started.secret)),
+        "{}",
+        started.otpauth_uri
+    );
+    let confirm = |code: String| pb::ConfirmTotpEnrolmentRequest {
+        request_id: new_id(),
+        session_token: session.into(),
+        enrolment_token: started.enrolment_token.clone(),
+        code,
+    };
+    let wrong = sessions(app)
+        .confirm_totp_enrolment(app.req(key, confirm(pyotp(&started.secret, 300))))
+        .await
+        .expect_err("not the current code");
+    assert_eq!(wrong.code(), Code::InvalidArgument);
+    let confirmed = sessions(app)
+        .confirm_totp_enrolment(app.req(key, confirm(pyotp(&started.secret, 0))))
+        .await
+        .expect("confirmed")
+        .into_inner();
+    assert_eq!(confirmed.recovery_codes.len(), 10);
+    (started.secret, confirmed.recovery_codes)
+}
+
+async fn bob(app: &TestApp) -> (String, String) {
+    let key = app.create_tenant("acme").await;
+    app.create_customer(&key, "C1").await;
+    app.invite(&key, "C1", "bob@acme.example").await;
+    let link = app.wait_for_mail("bob@acme.example", 1).await;
+    let session = app.accept(&link, PASSWORD).await;
+    (key, session.session_token)
+}
+
+#[tokio::test]
+async fn an_enrolled_app_is_asked_for_at_every_login_and_each_code_works_once() {
+    let app = TestApp::spawn().await;
+    let (key, session) = bob(&app).await;
+    let (secret, recovery) = enrol(&app, &key, &session).await;
+
+    let first = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert!(first.session_token.is_empty(), "no session before the code");
+    assert!(first.second_factor_challenge.starts_with("sfc_"));
+    // The code that confirmed the enrolment is spent.
+    let spent = second(
+        &app,
+        &key,
+        &first.second_factor_challenge,
+        &pyotp(&secret, 0),
+    )
+    .await
+    .expect_err("used at enrolment");
+    assert_eq!(spent.code(), Code::Unauthenticated);
+    let next = pyotp(&secret, 30);
+    let signed_in = second(&app, &key, &first.second_factor_challenge, &next)
+        .await
+        .expect("the next code");
+    assert!(signed_in.session_token.starts_with("ses_"));
+    let again = second(&app, &key, &first.second_factor_challenge, &next)
+        .await
+        .expect_err("a code works once");
+    assert_eq!(again.code(), Code::Unauthenticated);
+
+    // A recovery code, typed loosely, works once.
+    let loose = recovery[3].to_lowercase().replace('-', " ");
+    let by_recovery = second(&app, &key, &first.second_factor_challenge, &loose)
+        .await
+        .expect("a recovery code");
+    assert!(!by_recovery.session_token.is_empty());
+    let twice = second(&app, &key, &first.second_factor_challenge, &recovery[3])
+        .await
+        .expect_err("spent");
+    assert_eq!(twice.code(), Code::Unauthenticated);
+    let forged = second(&app, &key, "sfc_forged.nothing", &recovery[4])
+        .await
+        .expect_err("not a challenge");
+    assert_eq!(forged.code(), Code::Unauthenticated);
+}
+
+#[tokio::test]
+async fn wrong_codes_pass_the_password_gate_sequential_and_concurrent() {
+    let app = TestApp::spawn_with(&["--lockout-delay-after", "100"]).await;
+    let (key, session) = bob(&app).await;
+    let (secret, _) = enrol(&app, &key, &session).await;
+    let challenge = login(&app, &key, "bob@acme.example", PASSWORD)
+        .await
+        .second_factor_challenge;
+    let tries = (0..40).map(|i| {
+        let (app, key, challenge) = (&app, &key, &challenge);
+        async move { second(app, key, challenge, &format!("{:06}", 100_000 + i)).await }
+    });
+    let outcomes = futures::future::join_all(tries).await;
+    let wrong = outcomes
+        .iter()
+        .filter(|o| o.as_ref().is_err_and(|s| s.code() == Code::Unauthenticated))
+        .count();
+    let throttled = outcomes
+        .iter()
+        .filter(|o| {
+            o.as_ref()
+                .is_err_and(|s| s.code() == Code::ResourceExhausted)
+        })
+        .count();
+    assert_eq!((wrong, throttled), (5, 35), "five tries, as for passwords");
+    app.settled_head().await;
+    // Locked: the right code is refused too, and so is the password.
+    let right = second(&app, &key, &challenge, &pyotp(&secret, 30))
+        .await
+        .expect_err("locked");
+    assert_eq!(right.code(), Code::ResourceExhausted);
+    let password = sessions(&app)
+        .login(app.req(
+            &key,
+            pb::LoginRequest {
+                request_id: new_id(),
+                login: "bob@acme.example".into(),
+                password: PASSWORD.into(),
+                client_address: String::new(),
+            },
+        ))
+        .await
+        .expect_err("locked");
+    assert_eq!(password.code(), Code::ResourceExhausted);
+}
+
+#[tokio::test]
+async fn a_reset_link_sets_the_password_but_the_session_still_needs_the_code() {
+    let app = TestApp::spawn().await;
+    let (key, session) = bob(&app).await;
+    let (secret, _) = enrol(&app, &key, &session).await;
+    sessions(&app)
+        .request_password_reset(app.req(
+            &key,
+            pb::RequestPasswordResetRequest {
+                request_id: new_id(),
+                login: "bob@acme.example".into(),
+            },
+        ))
+        .await
+        .expect("asked");
+    let link = app.wait_for_link("bob@acme.example", "/reset/", 1).await;
+    let token = access_tests::token_of(&link);
+    let reset = sessions(&app)
+        .reset_password(tonic::Request::new(pb::ResetPasswordRequest {
+            request_id: new_id(),
+            token,
+            new_password: "quiet5harbour".into(),
+        }))
+        .await
+        .expect("the password is set")
+        .into_inner();
+    assert!(
+        reset.session_token.is_empty(),
+        "the link proves the mailbox only"
+    );
+    let session = second(
+        &app,
+        &key,
+        &reset.second_factor_challenge,
+        &pyotp(&secret, 30),
+    )
+    .await
+    .expect("with the code");
+    assert!(!session.session_token.is_empty());
+}
+
+#[tokio::test]
+async fn the_sign_in_page_asks_for_the_code_after_the_password() {
+    let p = Provider::start().await;
+    let session = login(&p.app, &p.key, &p.email, PASSWORD)
+        .await
+        .session_token;
+    let (secret, _) = enrol(&p.app, &p.key, &session).await;
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1&nonce=n1",
+        p.issuer, p.client_id, REDIRECT
+    );
+    let mut browser = Agent::default();
+    let page = browser.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let origin = origin_of(&url);
+    let asked = browser
+        .submit(
+            &origin,
+            &page,
+            &[("login", &p.email), ("current", PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        asked.status, 200,
+        "a second step, not a redirect: {}",
+        asked.body
+    );
+    assert!(asked.body.contains("name=\"code\""), "{}", asked.body);
+    let challenge = access_tests::signin::attribute(
+        &asked.body[asked
+            .body
+            .find("name=\"challenge\"")
+            .expect("the challenge")..],
+        "value",
+    )
+    .expect("its value");
+    let wrong = browser
+        .submit(
+            &origin,
+            &asked,
+            &[("challenge", &challenge), ("code", "000000")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    let done = browser
+        .submit(
+            &origin,
+            &wrong,
+            &[("challenge", &challenge), ("code", &pyotp(&secret, 30))],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let back = done.location.expect("to the client");
+    assert!(
+        back.starts_with(REDIRECT) && query_param(&back, "code").is_some(),
+        "{back}"
+    );
+}
