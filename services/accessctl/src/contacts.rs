@@ -56,6 +56,9 @@ pub(crate) enum ContactCommand {
     Revoke(ContactArgs),
     /// Lifts a lock after too many failed logins.
     Unlock(ContactArgs),
+    /// Removes every second factor of a contact who lost theirs (say in
+    /// --reason how you checked who asks); the contact is told by email.
+    ResetSecondFactors(ContactArgs),
     /// Shows a contact.
     Contact {
         /// The contact's id.
@@ -133,6 +136,9 @@ pub(crate) fn print_contact(c: &pb::Contact) {
     }
     if !c.locked_until.is_empty() {
         println!("locked until: {}", c.locked_until);
+    }
+    for f in &c.second_factors {
+        println!("second factor: {} ({})", f.factor_id, f.kind);
     }
 }
 
@@ -264,6 +270,18 @@ pub(crate) async fn run(command: ContactCommand, client: &Client) -> anyhow::Res
                 reason: a.reason,
             };
             let r = access.unlock_login(client.request(m)?).await?.into_inner();
+            print_contact(&r.contact.unwrap_or_default());
+        }
+        ContactCommand::ResetSecondFactors(a) => {
+            let m = pb::ContactCommand {
+                request_id: rid,
+                contact_id: a.contact,
+                reason: a.reason,
+            };
+            let r = access
+                .reset_second_factors(client.request(m)?)
+                .await?
+                .into_inner();
             print_contact(&r.contact.unwrap_or_default());
         }
         ContactCommand::Contact { contact } => {

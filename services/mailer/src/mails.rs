@@ -101,12 +101,14 @@ impl Core {
     }
 
     /// Tells a contact something without a link (a temporary password was set,
-    /// never the password itself; access was disabled).
+    /// never the password itself; access was disabled; a second factor was
+    /// added or removed). `extra` is the generated temporary password for
+    /// that notice, and staff's reason for the others.
     pub(crate) async fn send_notice(
         &self,
         e: &Envelope,
         kind: Kind,
-        temporary_password: Option<String>,
+        extra: Option<String>,
         step: &mut Step,
     ) -> anyhow::Result<bool> {
         let event_id = e.event_id.simple().to_string();
@@ -129,7 +131,13 @@ impl Core {
         let vars = Vars {
             tenant_name: facts.name.clone(),
             contact_email: email.clone(),
-            temporary_password: temporary_password.unwrap_or_default(),
+            temporary_password: extra
+                .clone()
+                .filter(|_| kind == Kind::TemporaryPassword)
+                .unwrap_or_default(),
+            message: extra
+                .filter(|_| kind != Kind::TemporaryPassword)
+                .unwrap_or_default(),
             ..Vars::default()
         };
         let rendered = self.render(&facts, kind, &vars)?;

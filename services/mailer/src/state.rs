@@ -184,6 +184,21 @@ impl Core {
                     false
                 }
             }
+            // A change to how the contact signs in is always told: if they
+            // did not make it, someone else did.
+            Ok(Event::Contact(ContactEvent::TotpAdded(_))) => {
+                self.send_notice(e, Kind::SecondFactorAdded, None, &mut step)
+                    .await?
+            }
+            Ok(Event::Contact(ContactEvent::SecondFactorRemoved(r))) => {
+                self.send_notice(
+                    e,
+                    Kind::SecondFactorRemoved,
+                    Some(r.reason.clone()),
+                    &mut step,
+                )
+                .await?
+            }
             Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) => {
                 self.send_approval_notice(e, true, &mut step).await?
             }

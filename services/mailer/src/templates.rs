@@ -29,11 +29,15 @@ pub enum Kind {
     TemporaryPassword,
     /// To the contact: access was disabled (if the tenant sends it).
     AccessDisabled,
+    /// To the contact: a second factor was added to their login.
+    SecondFactorAdded,
+    /// To the contact: a second factor was removed from their login.
+    SecondFactorRemoved,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Invitation,
         Kind::InvitationResent,
         Kind::PasswordReset,
@@ -42,6 +46,8 @@ impl Kind {
         Kind::Approved,
         Kind::TemporaryPassword,
         Kind::AccessDisabled,
+        Kind::SecondFactorAdded,
+        Kind::SecondFactorRemoved,
     ];
 
     /// The kind's name in the API and the log.
@@ -55,6 +61,8 @@ impl Kind {
             Kind::Approved => "approved",
             Kind::TemporaryPassword => "temporary_password",
             Kind::AccessDisabled => "access_disabled",
+            Kind::SecondFactorAdded => "second_factor_added",
+            Kind::SecondFactorRemoved => "second_factor_removed",
         }
     }
 
@@ -320,6 +328,16 @@ pub fn default_template(kind: Kind) -> Template {
             "Your access to {{ tenant_name }}'s ordering portal is disabled",
             "{{ tenant_name }} has disabled your login to its ordering portal. Nothing about your account is lost; if this is a mistake, contact {{ tenant_name }}.\n",
             "<p>{{ tenant_name }} has disabled your login to its ordering portal. Nothing about your account is lost; if this is a mistake, contact {{ tenant_name }}.</p>",
+        ),
+        Kind::SecondFactorAdded => (
+            "An authenticator app was added to your login to {{ tenant_name }}'s ordering portal",
+            "An authenticator app was added to your login to {{ tenant_name }}'s ordering portal: from now on, signing in asks for its code after your password.\n\nIf you did not do this, contact {{ tenant_name }} at once.\n",
+            "<p>An authenticator app was added to your login to {{ tenant_name }}'s ordering portal: from now on, signing in asks for its code after your password.</p><p>If you did not do this, contact {{ tenant_name }} at once.</p>",
+        ),
+        Kind::SecondFactorRemoved => (
+            "The authenticator app of your login to {{ tenant_name }}'s ordering portal was removed",
+            "The authenticator app of your login to {{ tenant_name }}'s ordering portal was removed{% if message %} ({{ message }}){% endif %}. Signing in now asks for your password only, until you add an app again.\n\nIf you did not ask for this, contact {{ tenant_name }} at once.\n",
+            "<p>The authenticator app of your login to {{ tenant_name }}'s ordering portal was removed{% if message %} ({{ message }}){% endif %}. Signing in now asks for your password only, until you add an app again.</p><p>If you did not ask for this, contact {{ tenant_name }} at once.</p>",
         ),
     };
     Template {

@@ -307,3 +307,112 @@ async fn the_sign_in_page_asks_for_the_code_after_the_password() {
         "{back}"
     );
 }
+
+#[tokio::test]
+async fn staff_see_and_reset_a_lost_factor_and_the_contact_is_told_each_time() {
+    let app = TestApp::spawn().await;
+    let (key, session) = bob(&app).await;
+    let contact_id = login(&app, &key, "bob@acme.example", PASSWORD)
+        .await
+        .contact_id;
+    enrol(&app, &key, &session).await;
+    let added = app
+        .wait_for_outbox("bob@acme.example", "authenticator app was added")
+        .await;
+    assert!(added.contains("contact"), "{added}");
+    let shown = app
+        .access()
+        .get_contact(app.req(
+            &key,
+            pb::GetContactRequest {
+                contact_id: contact_id.clone(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .expect("the contact")
+        .into_inner();
+    assert_eq!(shown.second_factors.len(), 1);
+    assert_eq!(shown.second_factors[0].kind, "totp");
+    let reset = |reason: &str| pb::ContactCommand {
+        request_id: new_id(),
+        contact_id: contact_id.clone(),
+        reason: reason.into(),
+    };
+    let unexplained = app
+        .access()
+        .reset_second_factors(app.req(&key, reset("")))
+        .await
+        .expect_err("a reason is required");
+    assert_eq!(unexplained.code(), Code::InvalidArgument);
+    let auditor = app
+        .create_key(&key, pb::Role::Auditor, "audit", "")
+        .await
+        .api_key;
+    let refused = app
+        .access()
+        .reset_second_factors(app.req(&auditor, reset("called back")))
+        .await
+        .expect_err("an auditor only reads");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    app.access()
+        .reset_second_factors(app.req(&key, reset("lost phone; called back on the number on file")))
+        .await
+        .expect("reset");
+    let removed = app.wait_for_outbox("bob@acme.example", "was removed").await;
+    assert!(removed.contains("lost phone"), "{removed}");
+    let plain = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert!(!plain.session_token.is_empty(), "the password alone again");
+    assert!(plain.second_factor_challenge.is_empty());
+}
+
+#[tokio::test]
+async fn an_erasure_takes_the_factor_with_the_person_and_the_history_never_shows_a_secret() {
+    let app = TestApp::spawn().await;
+    let (key, session) = bob(&app).await;
+    let (secret, _) = enrol(&app, &key, &session).await;
+    let mut history = access_proto::v1::audit_client::AuditClient::new(app.channel.clone())
+        .replay_history(app.req(&key, pb::ReplayHistoryRequest::default()))
+        .await
+        .expect("the history")
+        .into_inner();
+    let mut enrolled = None;
+    while let Some(e) = history.message().await.expect("an event") {
+        assert!(!e.payload_json.contains(&secret), "{}", e.payload_json);
+        if e.event_type == "TotpAdded" {
+            enrolled = Some(e);
+        }
+    }
+    let enrolled = enrolled.expect("the enrolment is in the history");
+    assert!(
+        enrolled.summary.contains("authenticator app"),
+        "{}",
+        enrolled.summary
+    );
+    let identity = app
+        .operator()
+        .forget_identity(app.req(
+            &app.operator_key,
+            pb::ForgetIdentityRequest {
+                request_id: new_id(),
+                email: "bob@acme.example".into(),
+                identity_id: String::new(),
+                reason: "art. 17".into(),
+            },
+        ))
+        .await;
+    identity.expect("forgotten");
+    let gone = sessions(&app)
+        .login(app.req(
+            &key,
+            pb::LoginRequest {
+                request_id: new_id(),
+                login: "bob@acme.example".into(),
+                password: PASSWORD.into(),
+                client_address: String::new(),
+            },
+        ))
+        .await
+        .expect_err("no such login any more");
+    assert_eq!(gone.code(), Code::Unauthenticated);
+}

@@ -160,6 +160,8 @@ pub enum AccessAction {
     Reject,
     /// `UnlockLogin`.
     Unlock,
+    /// `ResetSecondFactors`.
+    ResetSecondFactors,
 }
 
 /// `DisableAccess`, `RestoreAccess` or `RevokeAccess` as received.
@@ -195,6 +197,15 @@ impl Command for AccessCommand {
                 &c.tenant,
                 &c.contact_id,
                 app.now_ms(),
+                &c.reason,
+            )?,
+            AccessAction::ResetSecondFactors => crate::domain::factors::reset(
+                &contact,
+                crate::domain::factors::Of {
+                    tenant: &c.tenant,
+                    contact_id: &c.contact_id,
+                },
+                (&c.by, customer.sales_rep()),
                 &c.reason,
             )?,
             AccessAction::Reject => {

@@ -98,6 +98,14 @@ fn session_refused() -> AppError {
 }
 
 impl App {
+    /// The second factors of a contact, by id (never their secrets).
+    pub fn second_factors(&self, tenant: &str, contact_id: &str) -> Vec<String> {
+        self.models
+            .second_factor(tenant, contact_id)
+            .into_iter()
+            .collect()
+    }
+
     /// The challenge a right password earns a contact with a second factor.
     pub(super) fn second_factor_challenge(&self, tenant: &str, contact: &ContactRow) -> String {
         self.keyring.second_factor_challenge(&ChallengeClaims {

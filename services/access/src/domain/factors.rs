@@ -202,6 +202,34 @@ pub fn remove(
     )
 }
 
+/// Decides staff removing every second factor of a contact who lost
+/// theirs: who manages the customer's logins, after an identity check the
+/// reason must describe.
+pub fn reset(
+    state: &ContactState,
+    of: Of<'_>,
+    (by, customer_rep): (&super::policy::Staff, Option<&str>),
+    reason: &str,
+) -> Result<Vec<Change>, DomainError> {
+    if state.lifecycle.is_none() {
+        return Err(DomainError::NotFound("contact"));
+    }
+    by.may_manage_logins_of(customer_rep)?;
+    if reason.trim().is_empty() {
+        return Err(DomainError::invalid(
+            "reason",
+            "say how you checked who asks (a call back, a ticket)",
+        ));
+    }
+    let Some(t) = &state.totp else {
+        return Err(DomainError::precondition(
+            Reason::Unchanged,
+            "the contact has no second factor",
+        ));
+    };
+    remove(state, of, &t.factor_id.clone(), reason)
+}
+
 #[cfg(test)]
 #[path = "factors_tests.rs"]
 mod tests;

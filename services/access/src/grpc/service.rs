@@ -256,6 +256,19 @@ impl Access for AccessService {
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn reset_second_factors(
+        &self,
+        request: Request<pb::ContactCommand>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        self.change_access(
+            request,
+            AccessAction::ResetSecondFactors,
+            "ResetSecondFactors",
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn update_contact(
         &self,
         request: Request<pb::UpdateContactRequest>,
@@ -305,7 +318,19 @@ impl Access for AccessService {
         let (contact, _) = self
             .contact(&tenant, &staff, id.as_str(), r.min_position)
             .await?;
-        Ok(Response::new(contact_to_pb(contact, self.0.app.now_ms())))
+        let factors = self
+            .0
+            .app
+            .second_factors(tenant.as_str(), &contact.contact_id);
+        let mut contact = contact_to_pb(contact, self.0.app.now_ms());
+        contact.second_factors = factors
+            .into_iter()
+            .map(|factor_id| pb::SecondFactor {
+                factor_id,
+                kind: "totp".into(),
+            })
+            .collect();
+        Ok(Response::new(contact))
     }
 
     async fn get_site_visibility(

@@ -86,6 +86,8 @@ pub fn contact_to_pb(row: ContactRow, now: i64) -> pb::Contact {
         last_email,
         last_email_state: last_email_state.into(),
         last_email_error,
+        // Read beside the row, where a caller shows them.
+        second_factors: Vec::new(),
     }
 }
 
