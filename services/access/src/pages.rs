@@ -19,6 +19,7 @@ mod invite;
 mod logout;
 mod render;
 mod reset;
+mod security;
 
 use crate::app::{App, AppError, ChangePasswordCommand, CommandContext, LinkState};
 use crate::domain::values::{GeneratedId, Password, RequestId, TenantId};
@@ -87,6 +88,7 @@ pub fn router(
     env.add_template("base.html", include_str!("../pages/base.html"))?;
     env.add_template("form.html", include_str!("../pages/form.html"))?;
     env.add_template("message.html", include_str!("../pages/message.html"))?;
+    env.add_template("security.html", include_str!("../pages/security.html"))?;
     let strings: HashMap<String, String> = serde_json::from_str(include_str!("../pages/en.json"))?;
     let pages = Arc::new(Pages {
         app,
@@ -110,6 +112,10 @@ pub fn router(
             get(authorize_page).post(authorize_submit),
         )
         .route("/t/{tenant}/logout", get(logout_page).post(logout_submit))
+        .route(
+            "/t/{tenant}/security",
+            get(security::security_page).post(security::security_submit),
+        )
         .route("/brand/{file}", get(brand_css))
         .route(
             "/static/app.css",

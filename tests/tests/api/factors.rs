@@ -416,3 +416,80 @@ async fn an_erasure_takes_the_factor_with_the_person_and_the_history_never_shows
         .expect_err("no such login any more");
     assert_eq!(gone.code(), Code::Unauthenticated);
 }
+
+#[tokio::test]
+async fn a_signed_in_contact_adds_an_app_on_the_security_page_from_its_qr_code_and_key() {
+    let p = Provider::start().await;
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1&nonce=n1",
+        p.issuer, p.client_id, REDIRECT
+    );
+    let mut browser = Agent::default();
+    browser.sign_in(&url, &p.email, PASSWORD).await;
+    let origin = origin_of(&url);
+    let security = format!("{origin}/t/acme/security");
+    let page = browser.get(&security).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<svg"), "a QR code: {}", page.body);
+    let start = page.body.find("id=\"secret\">").expect("the key") + "id=\"secret\">".len();
+    let secret = page.body[start..]
+        .split('<')
+        .next()
+        .expect("its text")
+        .to_owned();
+    let wrong = browser
+        .submit(
+            &origin,
+            &page,
+            &[
+                ("code", "000000"),
+                ("enrolment_token", &hidden(&page.body, "enrolment_token")),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{}", wrong.body);
+    // A wrong code shows a new key: the first is of no use now.
+    let start = wrong.body.find("id=\"secret\">").expect("a key") + "id=\"secret\">".len();
+    let secret_again = wrong.body[start..]
+        .split('<')
+        .next()
+        .expect("its text")
+        .to_owned();
+    assert_ne!(secret_again, secret);
+    let token = hidden(&wrong.body, "enrolment_token");
+    let done = browser
+        .submit(
+            &origin,
+            &wrong,
+            &[
+                ("code", &pyotp(&secret_again, 0)),
+                ("enrolment_token", &token),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body.matches("<li><code>").count(), 10, "{}", done.body);
+    // From now on the sign-in asks for the app's code.
+    let mut other = Agent::default();
+    let page = other.get(&url).await;
+    let asked = other
+        .submit(
+            &origin,
+            &page,
+            &[("login", &p.email), ("current", PASSWORD)],
+        )
+        .await;
+    assert!(asked.body.contains("name=\"code\""), "{}", asked.body);
+    let again = browser.get(&security).await;
+    assert!(
+        !again.body.contains("<svg"),
+        "one app per login: {}",
+        again.body
+    );
+}
+
+/// The value of the hidden input `name` of a page.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html.find(&format!("name=\"{name}\"")).expect("the field");
+    access_tests::signin::attribute(&html[at..], "value").expect("its value")
+}

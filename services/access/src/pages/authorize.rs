@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The provider session's cookie (its path is the tenant's issuer).
-const SESSION_COOKIE: &str = "op_session";
+pub(super) const SESSION_COOKIE: &str = "op_session";
 /// The cookie that keeps an authorization request while another page runs.
 const PENDING_COOKIE: &str = "authz";
 /// How long a kept authorization request waits, in seconds.

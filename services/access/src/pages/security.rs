@@ -1,0 +1,192 @@
+//! The contact's security page (`/t/<tenant>/security`): adding an
+//! authenticator app while signed in to the provider. It shows the app's
+//! key as a QR code and as text, takes the first code, and then the
+//! recovery codes, once.
+
+use super::failure;
+use super::fields::fresh_request;
+use super::guard::cookies;
+use super::{Peer, Shared, StrictForm, not_found_page};
+use crate::app::{AppError, CommandContext};
+use crate::domain::DomainError;
+use crate::domain::values::{GeneratedId, TenantId};
+use access_catalogue::Actor;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use minijinja::context;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+pub(super) struct EnrolForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    enrolment_token: String,
+    #[serde(default)]
+    code: String,
+}
+
+/// An `otpauth://` URI as an inline SVG QR code (no image request, nothing
+/// for a content policy to refuse).
+fn qr_svg(uri: &str) -> String {
+    let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(200, 200)
+        .build();
+    // The XML declaration has no place inside HTML.
+    match svg.find("<svg") {
+        Some(start) => svg[start..].to_owned(),
+        None => String::new(),
+    }
+}
+
+impl super::Pages {
+    /// The session token of the provider session in this browser, if valid.
+    fn session_token(&self, tenant: &TenantId, headers: &HeaderMap) -> Option<(String, String)> {
+        let token = cookies(headers).remove(super::authorize::SESSION_COOKIE)?;
+        let claims = self.app.session(tenant, &token)?;
+        Some((token, claims.contact_id))
+    }
+
+    /// The page: a new enrolment, or why there is none.
+    fn security_page(
+        &self,
+        tenant: &TenantId,
+        headers: &HeaderMap,
+        status: StatusCode,
+        error: String,
+    ) -> Response {
+        let Some(row) = self.tenant(tenant.as_str()) else {
+            return not_found_page(self).into_response();
+        };
+        let tell = |words: &str| {
+            self.message(
+                StatusCode::OK,
+                Some((tenant.as_str(), &row)),
+                "security_title",
+                self.t(words),
+                None,
+                None,
+                Vec::new(),
+            )
+            .into_response()
+        };
+        let Some((token, contact_id)) = self.session_token(tenant, headers) else {
+            return tell("signin_first");
+        };
+        if !self
+            .app
+            .second_factors(tenant.as_str(), &contact_id)
+            .is_empty()
+        {
+            return tell("totp_enrolled");
+        }
+        let start = match self.app.begin_totp_enrolment(tenant, &token) {
+            Ok(start) => start,
+            Err(e) => return failure(self, e),
+        };
+        let action = format!("/t/{tenant}/security");
+        let (csrf_cookie, set) = self.csrf_cookie(headers);
+        self.render(
+            "security.html",
+            status,
+            context! {
+                t => &self.strings,
+                title => self.t("security_title"),
+                tenant_id => tenant.as_str(),
+                tenant_name => &row.name,
+                logo_url => &row.branding.logo_url,
+                qr => qr_svg(&start.uri),
+                secret => &start.secret,
+                token => &start.enrolment_token,
+                action => &action,
+                csrf => self.csrf(&csrf_cookie, &action),
+                error => error,
+            },
+            set.into_iter().collect(),
+        )
+        .into_response()
+    }
+}
+
+pub(super) async fn security_page(
+    State(pages): State<Shared>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(tenant) = TenantId::parse(&tenant) else {
+        return not_found_page(&pages).into_response();
+    };
+    pages.security_page(&tenant, &headers, StatusCode::OK, String::new())
+}
+
+pub(super) async fn security_submit(
+    State(pages): State<Shared>,
+    Path(tenant): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    StrictForm(form): StrictForm<EnrolForm>,
+) -> Response {
+    let Ok(tenant) = TenantId::parse(&tenant) else {
+        return not_found_page(&pages).into_response();
+    };
+    let action = format!("/t/{tenant}/security");
+    if let Some(refused) = pages.guard(peer, &headers, &action, &form.csrf) {
+        return refused;
+    }
+    let Some((token, contact_id)) = pages.session_token(&tenant, &headers) else {
+        return pages.security_page(&tenant, &headers, StatusCode::OK, String::new());
+    };
+    let (Ok(contact), Some((request_id, fingerprint))) =
+        (GeneratedId::parse(&contact_id), fresh_request())
+    else {
+        return not_found_page(&pages).into_response();
+    };
+    let ctx = CommandContext {
+        request_id,
+        fingerprint,
+        tenant: Some(tenant.clone()),
+        actor: Actor::Contact {
+            contact_id: contact.to_string(),
+        },
+        correlation_id: uuid::Uuid::new_v4(),
+    };
+    let confirmed = pages
+        .app
+        .confirm_totp_enrolment(&ctx, &tenant, &token, &form.enrolment_token, &form.code)
+        .await;
+    match confirmed {
+        Ok(outcome) => {
+            let Some(row) = pages.tenant(tenant.as_str()) else {
+                return not_found_page(&pages).into_response();
+            };
+            pages
+                .render(
+                    "security.html",
+                    StatusCode::OK,
+                    context! {
+                        t => &pages.strings,
+                        title => pages.t("security_title"),
+                        tenant_id => tenant.as_str(),
+                        tenant_name => &row.name,
+                        logo_url => &row.branding.logo_url,
+                        codes => outcome.reply,
+                    },
+                    Vec::new(),
+                )
+                .into_response()
+        }
+        // A wrong or late code: a fresh key to scan, and why.
+        Err(AppError::Domain(DomainError::Invalid(_))) => pages.security_page(
+            &tenant,
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages.t("wrong_code"),
+        ),
+        Err(e) => failure(&pages, e),
+    }
+}
