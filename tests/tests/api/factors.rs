@@ -493,3 +493,57 @@ fn hidden(html: &str, name: &str) -> String {
     let at = html.find(&format!("name=\"{name}\"")).expect("the field");
     access_tests::signin::attribute(&html[at..], "value").expect("its value")
 }
+
+#[tokio::test]
+async fn in_a_browser_a_contact_adds_an_app_and_then_signs_in_to_a_portal_with_its_code() {
+    use access_tests::browser::Browser;
+    use access_tests::relying_party::RelyingParty;
+    use fantoccini::Locator;
+    let p = Provider::start().await;
+    let portal = RelyingParty::start(&p.issuer, &p.client_id, &p.secret).await;
+    let b = Browser::start(true).await;
+    b.client
+        .goto(&format!("{}/login", portal.url))
+        .await
+        .expect("the portal");
+    b.text_with("Sign in to Web shop").await;
+    b.type_into("login", &p.email).await;
+    b.type_into("current", PASSWORD).await;
+    b.submit().await;
+    b.text_with(&p.contact_id).await;
+    // The security page, in the same browser and provider session.
+    b.client
+        .goto(&format!("{}/security", p.issuer))
+        .await
+        .expect("the security page");
+    b.text_with("Scan this code").await;
+    let secret = b
+        .client
+        .find(Locator::Id("secret"))
+        .await
+        .expect("the key")
+        .text()
+        .await
+        .expect("its text");
+    b.screenshot("totp-enrol").await;
+    b.type_into("code", &pyotp(&secret, 0)).await;
+    b.submit().await;
+    b.text_with("recovery codes").await;
+    b.screenshot("totp-recovery-codes").await;
+    // Another browser: the password, then the app's code, then the portal.
+    let fresh = Browser::start(true).await;
+    fresh
+        .client
+        .goto(&format!("{}/login", portal.url))
+        .await
+        .expect("the portal");
+    fresh.text_with("Sign in to Web shop").await;
+    fresh.type_into("login", &p.email).await;
+    fresh.type_into("current", PASSWORD).await;
+    fresh.submit().await;
+    fresh.text_with("authenticator app").await;
+    fresh.type_into("code", &pyotp(&secret, 30)).await;
+    fresh.submit().await;
+    fresh.text_with(&p.contact_id).await;
+    fresh.screenshot("totp-signed-in").await;
+}
