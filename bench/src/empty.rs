@@ -29,6 +29,8 @@ impl Empty for Handlers {
             contact_id: r.contact_id,
             customer_id: "C000001".into(),
             order_site: "Leeds".into(),
+            amr: Vec::new(),
+            acr: String::new(),
         }))
     }
 

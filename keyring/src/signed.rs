@@ -24,6 +24,20 @@ pub struct SessionClaims {
     pub expires_at_ms: i64,
     /// The login has a temporary password: only changing it is allowed.
     pub must_change_password: bool,
+    /// How the contact authenticated (RFC 8176 values: `pwd`, and `otp`
+    /// and `mfa` after a second factor).
+    pub amr: Vec<String>,
+}
+
+/// A session token's claims as made before they said how the contact
+/// authenticated: read as a password alone.
+#[derive(Deserialize)]
+struct SessionClaimsV1 {
+    tenant: String,
+    contact_id: String,
+    identity_id: String,
+    expires_at_ms: i64,
+    must_change_password: bool,
 }
 
 /// What a one-time login code carries: who, until when, and a nonce that
@@ -51,7 +65,17 @@ impl Keyring {
 
     /// The claims of a genuine, unexpired session token.
     pub fn verify_session(&self, token: &str, now_ms: i64) -> Option<SessionClaims> {
-        let claims: SessionClaims = self.open("ses_", "session", token)?;
+        let claims: SessionClaims = self.open("ses_", "session", token).or_else(|| {
+            let v1: SessionClaimsV1 = self.open("ses_", "session", token)?;
+            Some(SessionClaims {
+                tenant: v1.tenant,
+                contact_id: v1.contact_id,
+                identity_id: v1.identity_id,
+                expires_at_ms: v1.expires_at_ms,
+                must_change_password: v1.must_change_password,
+                amr: vec!["pwd".into()],
+            })
+        })?;
         (claims.expires_at_ms > now_ms).then_some(claims)
     }
 
@@ -116,7 +140,32 @@ mod tests {
             identity_id: "i".into(),
             expires_at_ms,
             must_change_password: false,
+            amr: vec!["pwd".into(), "otp".into(), "mfa".into()],
         }
+    }
+
+    #[test]
+    fn a_session_made_before_it_said_how_reads_as_a_password_alone() {
+        #[derive(Serialize)]
+        struct Old {
+            tenant: String,
+            contact_id: String,
+            identity_id: String,
+            expires_at_ms: i64,
+            must_change_password: bool,
+        }
+        let ring = Keyring::new(ServerKey::generate(1), Vec::new());
+        let old = Old {
+            tenant: "acme".into(),
+            contact_id: "c".into(),
+            identity_id: "i".into(),
+            expires_at_ms: 2_000,
+            must_change_password: false,
+        };
+        let token = ring.sign("ses_", "session", &old);
+        let claims = ring.verify_session(&token, 1_000).expect("still good");
+        assert_eq!(claims.amr, ["pwd"]);
+        assert_eq!(claims.contact_id, "c");
     }
 
     #[test]

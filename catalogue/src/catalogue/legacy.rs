@@ -1,8 +1,10 @@
 use super::{
-    ApiKeyIssued, ContactEvent, CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus,
-    LocalPasswordSet, NotificationPolicySet, OidcClientEvent, OidcClientKind, OidcClientRegistered,
-    OidcClientSettings, OidcClientUpdated, TenantEvent,
+    ApiKeyIssued, AuthorizationCodeIssued, ContactEvent, CustomerCreated, CustomerEvent,
+    CustomerRecord, CustomerStatus, LocalPasswordSet, NotificationPolicySet, OidcClientEvent,
+    OidcClientKind, OidcClientRegistered, OidcClientSettings, OidcClientUpdated, OidcGrantEvent,
+    TenantEvent,
 };
+use crate::personal::Personal;
 use serde::{Deserialize, Serialize};
 
 /// `CustomerCreated` v1: the first customer record, before it had a status.
@@ -180,6 +182,53 @@ impl From<OidcClientUpdatedV1> for OidcClientEvent {
     fn from(v1: OidcClientUpdatedV1) -> Self {
         OidcClientEvent::OidcClientUpdated(OidcClientUpdated {
             settings: v1.settings.into(),
+        })
+    }
+}
+
+/// `AuthorizationCodeIssued` v1: before a sign-in said how the contact
+/// authenticated; every sign-in then was a password.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationCodeIssuedV1 {
+    /// The client signed in to.
+    pub client_id: String,
+    /// The contact who signed in.
+    pub contact_id: String,
+    /// Where the code was sent.
+    pub redirect_uri: String,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: Option<String>,
+    /// The client's nonce.
+    pub nonce: Option<String>,
+    /// When the contact proved the password, Unix milliseconds.
+    pub auth_time_ms: i64,
+    /// When the code stops working, Unix milliseconds.
+    pub expires_at_ms: i64,
+    /// The provider's browser session.
+    pub session_id: String,
+    /// The server key the code and refresh tokens are derived from.
+    pub server_key_id: u8,
+    /// The browser's network address.
+    pub client_address: Personal,
+}
+
+impl From<AuthorizationCodeIssuedV1> for OidcGrantEvent {
+    fn from(v1: AuthorizationCodeIssuedV1) -> Self {
+        OidcGrantEvent::AuthorizationCodeIssued(AuthorizationCodeIssued {
+            client_id: v1.client_id,
+            contact_id: v1.contact_id,
+            redirect_uri: v1.redirect_uri,
+            scopes: v1.scopes,
+            code_challenge: v1.code_challenge,
+            nonce: v1.nonce,
+            auth_time_ms: v1.auth_time_ms,
+            expires_at_ms: v1.expires_at_ms,
+            session_id: v1.session_id,
+            server_key_id: v1.server_key_id,
+            client_address: v1.client_address,
+            amr: vec!["pwd".into()],
         })
     }
 }

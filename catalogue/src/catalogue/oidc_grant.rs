@@ -3,6 +3,7 @@
 //! are derived from the server key recorded here, the grant and a
 //! generation; the log holds no token.
 
+use super::legacy;
 use crate::codec::payload_enum;
 use crate::personal::Personal;
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,9 @@ pub struct AuthorizationCodeIssued {
     pub server_key_id: u8,
     /// The browser's network address.
     pub client_address: Personal,
+    /// How the contact authenticated (RFC 8176: `pwd`, and `otp` and `mfa`
+    /// after a second factor), for the tokens' `amr` and `acr`.
+    pub amr: Vec<String>,
 }
 
 /// The client exchanged the code for tokens; refresh token generation 1.
@@ -96,7 +100,7 @@ payload_enum! {
     #[allow(clippy::large_enum_variant)]
     pub enum OidcGrantEvent {
         /// See [`AuthorizationCodeIssued`].
-        AuthorizationCodeIssued(AuthorizationCodeIssued) = 1,
+        AuthorizationCodeIssued(AuthorizationCodeIssued) = 2,
         /// See [`AuthorizationCodeRedeemed`].
         AuthorizationCodeRedeemed(AuthorizationCodeRedeemed) = 1,
         /// See [`RefreshTokenRotated`].
@@ -108,5 +112,7 @@ payload_enum! {
         /// See [`BackchannelLogoutAbandoned`].
         BackchannelLogoutAbandoned(BackchannelLogoutAbandoned) = 1,
     }
-    legacy {}
+    legacy {
+        AuthorizationCodeIssued v 1 => legacy::AuthorizationCodeIssuedV1,
+    }
 }

@@ -114,3 +114,27 @@ fn version_one_password_and_notification_events_read_as_today_s_with_defaults() 
         OidcClientEvent::OidcClientUpdated(u) if u.settings.name == "Web shop"
     ));
 }
+
+#[test]
+fn a_sign_in_stored_before_it_said_how_reads_as_a_password() {
+    let v1 = legacy::AuthorizationCodeIssuedV1 {
+        client_id: "portal".into(),
+        contact_id: "c1".into(),
+        redirect_uri: "https://shop.example/cb".into(),
+        scopes: vec!["openid".into()],
+        code_challenge: None,
+        nonce: Some("n".into()),
+        auth_time_ms: 5,
+        expires_at_ms: 9,
+        session_id: "s".into(),
+        server_key_id: 1,
+        client_address: crate::personal::Personal::clear("192.0.2.1"),
+    };
+    let bytes = postcard::to_stdvec(&v1).unwrap();
+    let OidcGrantEvent::AuthorizationCodeIssued(now) =
+        OidcGrantEvent::decode("AuthorizationCodeIssued", 1, &bytes).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!((now.amr, now.auth_time_ms), (vec!["pwd".to_owned()], 5));
+}

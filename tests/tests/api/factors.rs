@@ -302,9 +302,72 @@ async fn the_sign_in_page_asks_for_the_code_after_the_password() {
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
     let back = done.location.expect("to the client");
+    let code = query_param(&back, "code").expect("a code");
+    assert!(back.starts_with(REDIRECT), "{back}");
+    // The ID token says how the contact authenticated.
+    let tokens: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/token", p.issuer))
+        .basic_auth(&p.client_id, Some(&p.secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ])
+        .send()
+        .await
+        .expect("the token endpoint")
+        .text()
+        .await
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .expect("JSON");
+    let id = crate::oidc_flow::payload(tokens["id_token"].as_str().expect("an ID token"));
+    assert_eq!(id["amr"], serde_json::json!(["pwd", "otp", "mfa"]), "{id}");
+    assert_eq!(id["acr"], "mfa", "{id}");
+}
+
+#[tokio::test]
+async fn check_access_by_session_says_how_the_contact_authenticated() {
+    let app = TestApp::spawn().await;
+    let (key, session) = bob(&app).await;
+    let check = |session: String, contact: String| pb::CheckAccessRequest {
+        contact_id: contact,
+        session_token: session,
+        action: pb::Action::PlaceOrder as i32,
+        ..Default::default()
+    };
+    let by_password = app
+        .access()
+        .check_access(app.req(&key, check(session.clone(), String::new())))
+        .await
+        .expect("checked")
+        .into_inner();
+    assert_eq!(by_password.amr, ["pwd"]);
+    assert_eq!(by_password.acr, "password");
+    let (secret, _) = enrol(&app, &key, &session).await;
+    let challenge = login(&app, &key, "bob@acme.example", PASSWORD)
+        .await
+        .second_factor_challenge;
+    let two = second(&app, &key, &challenge, &pyotp(&secret, 30))
+        .await
+        .expect("signed in");
+    let by_two = app
+        .access()
+        .check_access(app.req(&key, check(two.session_token.clone(), String::new())))
+        .await
+        .expect("checked")
+        .into_inner();
+    assert_eq!(by_two.amr, ["pwd", "otp", "mfa"]);
+    assert_eq!(by_two.acr, "mfa");
+    let by_id = app
+        .access()
+        .check_access(app.req(&key, check(String::new(), two.contact_id.clone())))
+        .await
+        .expect("checked")
+        .into_inner();
     assert!(
-        back.starts_with(REDIRECT) && query_param(&back, "code").is_some(),
-        "{back}"
+        by_id.amr.is_empty() && by_id.acr.is_empty(),
+        "no session, no method"
     );
 }
 

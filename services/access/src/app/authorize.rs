@@ -75,6 +75,8 @@ pub struct SignedIn {
     pub session_id: String,
     /// The browser's address.
     pub client_address: String,
+    /// How the contact authenticated (RFC 8176).
+    pub amr: Vec<String>,
 }
 
 /// Whether `presented` is `registered`, exactly; for a loopback redirect any
@@ -342,6 +344,7 @@ impl App {
                 session_id: who.session_id.clone(),
                 server_key_id,
                 client_address: who.client_address.as_str().into(),
+                amr: who.amr.clone(),
             },
         };
         let actor = Actor::Contact {

@@ -279,6 +279,8 @@ impl App {
         if !decision.allowed {
             return Err(super::queries::login_refusal(decision).into());
         }
-        self.signed_in(tenant, contact).await
+        // A recovery code is a one-time password too.
+        let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+        self.signed_in(tenant, contact, amr).await
     }
 }

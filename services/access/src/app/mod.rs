@@ -64,7 +64,7 @@ pub use oidc_clients::{
 };
 pub use portal_links::*;
 pub use preview::Preview;
-pub use queries::{AccessAnswer, LoginOutcome, Opened, check_in};
+pub use queries::{AccessAnswer, LoginOutcome, Opened, acr_of, check_in};
 pub use reports::{AccessLine, BillableUsers, CustomerFilter, PageRequest};
 pub use resets::*;
 pub use selfservice::{InvitationView, LinkState};

@@ -31,6 +31,26 @@ pub struct LoginOutcome {
     /// session yet (`token` is empty), this challenge and a code of the
     /// factor make one.
     pub second_factor_challenge: Option<String>,
+    /// How the contact authenticated (RFC 8176): `pwd`, then `otp` and
+    /// `mfa` after a second factor.
+    pub amr: Vec<String>,
+}
+
+/// A password alone.
+pub(super) fn password_only() -> Vec<String> {
+    vec!["pwd".into()]
+}
+
+/// The authentication context class of methods `amr`: `mfa` for two
+/// factors, `password` for one, empty when unknown (a check by contact id).
+pub fn acr_of(amr: &[String]) -> &'static str {
+    if amr.iter().any(|m| m == "mfa") {
+        "mfa"
+    } else if amr.is_empty() {
+        ""
+    } else {
+        "password"
+    }
 }
 
 /// What a link or a password change opened.
@@ -250,9 +270,10 @@ impl App {
                 must_change_password: contact.temporary,
                 contact,
                 second_factor_challenge: Some(challenge),
+                amr: password_only(),
             });
         }
-        self.signed_in(tenant, contact).await
+        self.signed_in(tenant, contact, password_only()).await
     }
 
     /// The session of a contact who proved who they are (a password, and a
@@ -261,6 +282,7 @@ impl App {
         &self,
         tenant: &str,
         contact: ContactRow,
+        amr: Vec<String>,
     ) -> Result<LoginOutcome, AppError> {
         metrics::counter!("access_logins_total", "outcome" => "ok").increment(1);
         if !contact.failed_logins.is_empty() {
@@ -274,9 +296,9 @@ impl App {
         let must_change_password = contact.temporary;
         let (token, expires_at_ms) = self.open_session(
             tenant,
-            &contact.contact_id,
-            &contact.identity_id,
+            (&contact.contact_id, &contact.identity_id),
             must_change_password,
+            amr.clone(),
         );
         Ok(LoginOutcome {
             token,
@@ -284,6 +306,7 @@ impl App {
             contact,
             must_change_password,
             second_factor_challenge: None,
+            amr,
         })
     }
 
@@ -314,11 +337,19 @@ impl App {
         if !decision.allowed {
             return Err(login_refusal(decision).into());
         }
-        if !second_factor_given && self.models.second_factor(tenant, contact_id).is_some() {
+        let has_factor = self.models.second_factor(tenant, contact_id).is_some();
+        if !second_factor_given && has_factor {
             return Ok(Opened::SecondFactor(
                 self.second_factor_challenge(tenant, &contact),
             ));
         }
+        // A password change in a session that gave the second factor keeps
+        // saying so.
+        let amr = if has_factor {
+            vec!["pwd".into(), "otp".into(), "mfa".into()]
+        } else {
+            password_only()
+        };
         // A session opened by a link (an accepted invitation, a reset) is a
         // login like any other: later access emails must not ask to set a
         // password again.
@@ -327,9 +358,9 @@ impl App {
         }
         let (token, expires_at_ms) = self.open_session(
             tenant,
-            &contact.contact_id,
-            &contact.identity_id,
+            (&contact.contact_id, &contact.identity_id),
             contact.temporary,
+            amr,
         );
         Ok(Opened::Session {
             token,
@@ -505,9 +536,9 @@ impl App {
     pub fn open_session(
         &self,
         tenant: &str,
-        contact_id: &str,
-        identity_id: &str,
+        (contact_id, identity_id): (&str, &str),
         must_change_password: bool,
+        amr: Vec<String>,
     ) -> (String, i64) {
         let expires_at_ms = self.now_ms() + self.settings.session_ttl.as_millis() as i64;
         let token = self.keyring.session_token(&SessionClaims {
@@ -516,6 +547,7 @@ impl App {
             identity_id: identity_id.to_owned(),
             expires_at_ms,
             must_change_password,
+            amr,
         });
         (token, expires_at_ms)
     }

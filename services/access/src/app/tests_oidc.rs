@@ -86,6 +86,7 @@ async fn a_code_past_its_minute_is_refused_as_expired() {
         auth_time_ms: f.app.now_ms(),
         session_id: "s".into(),
         client_address: "192.0.2.1".into(),
+        amr: vec!["pwd".into()],
     };
     let url = f.app.issue_code(&request, &who).await.expect("a code");
     let code = url::Url::parse(&url)

@@ -88,6 +88,7 @@ pub struct Granted {
     auth_time_ms: i64,
     session_id: String,
     generation: u32,
+    amr: Vec<String>,
 }
 
 /// What a token request does to a grant.
@@ -152,6 +153,7 @@ impl Command for GrantCommand {
             auth_time_ms: issued.auth_time_ms,
             session_id: issued.session_id.clone(),
             generation: state.generation + 1,
+            amr: issued.amr.clone(),
         };
         let now_ms = app.now_ms();
         let decision = match &self.action {
@@ -393,6 +395,8 @@ impl App {
             ("iat", json!(now_s)),
             ("auth_time", json!(granted.auth_time_ms / 1000)),
             ("sid", json!(granted.session_id)),
+            ("amr", json!(granted.amr)),
+            ("acr", json!(super::acr_of(&granted.amr))),
         ] {
             id.insert(k.into(), v);
         }

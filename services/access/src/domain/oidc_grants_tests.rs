@@ -30,6 +30,7 @@ fn issued(challenge: Option<&str>) -> Event {
             session_id: "s1".into(),
             server_key_id: 1,
             client_address: Personal::clear("192.0.2.1"),
+            amr: vec!["pwd".into()],
         },
     ))
 }

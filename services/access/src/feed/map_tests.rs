@@ -559,6 +559,7 @@ fn a_sign_in_to_a_client_is_a_login_and_the_rest_of_its_grant_is_bookkeeping() {
             session_id: "s".into(),
             server_key_id: 1,
             client_address: Personal::clear("203.0.113.9"),
+            amr: vec!["pwd".into()],
         },
     ));
     let signed_in = one(Aggregate::OidcGrant, "g1", issued);

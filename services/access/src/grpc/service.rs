@@ -444,11 +444,11 @@ impl Access for AccessService {
         let r = request.get_ref();
         let action = convert::action(r)?;
         let app = &self.0.app;
-        let contact_id = match (r.contact_id.trim(), r.session_token.trim()) {
-            (id, "") if !id.is_empty() => convert::contact_id(id)?.to_string(),
+        let (contact_id, amr) = match (r.contact_id.trim(), r.session_token.trim()) {
+            (id, "") if !id.is_empty() => (convert::contact_id(id)?.to_string(), Vec::new()),
             ("", token) if !token.is_empty() => app
                 .session(&tenant, token)
-                .map(|claims| claims.contact_id)
+                .map(|claims| (claims.contact_id, claims.amr))
                 .ok_or_else(super::status::session_invalid)?,
             _ => {
                 let mut f = convert::Fields::default();
@@ -470,6 +470,8 @@ impl Access for AccessService {
             contact_id,
             customer_id: answer.customer_id,
             order_site: answer.order_site,
+            acr: crate::app::acr_of(&amr).into(),
+            amr,
         }))
     }
 }

@@ -19,13 +19,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
 /// The scopes and claims the discovery document lists.
-const CLAIMS: [&str; 21] = [
+const CLAIMS: [&str; 23] = [
     "iss",
     "sub",
     "aud",
     "exp",
     "iat",
     "auth_time",
+    "amr",
+    "acr",
     "nonce",
     "sid",
     "email",
@@ -161,6 +163,7 @@ async fn discovery(State(app): State<App>, Path(tenant): Path<String>) -> Respon
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": crate::domain::oidc_clients::SCOPES,
         "claims_supported": CLAIMS,
+        "acr_values_supported": ["password", "mfa"],
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,

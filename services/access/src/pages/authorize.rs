@@ -342,6 +342,7 @@ pub(super) async fn authorize_page(
                 auth_time_ms: claims.expires_at_ms - ttl_ms,
                 session_id: session_id(&token),
                 client_address: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+                amr: claims.amr.clone(),
             };
             pages.let_in(&req, &query, who, Vec::new()).await
         }
@@ -455,6 +456,7 @@ pub(super) async fn authorize_submit(
                     auth_time_ms: pages.app.now_ms(),
                     session_id: String::new(),
                     client_address: address,
+                    amr: vec!["pwd".into()],
                 };
                 return pages.let_in(&req, &query, who, Vec::new()).await;
             }
@@ -480,6 +482,7 @@ async fn signed_in(
         auth_time_ms: pages.app.now_ms(),
         session_id: session_id(&token),
         client_address: address,
+        amr: outcome.amr,
     };
     let cookies = vec![pages.session_cookie(req.tenant.as_str(), &token)];
     pages.let_in(req, query, who, cookies).await
