@@ -1,8 +1,11 @@
 //! Tokens of a sign-in's second step: the challenge a correct password
 //! earns (`sfc_…`, five minutes, good only with a second factor's code),
-//! and an authenticator app's enrolment (`tot_…`, ten minutes), whose
-//! secret is derived from the server key and the token's nonce, so nothing
-//! is stored until a first code confirms it.
+//! and an authenticator app's enrolment (`tot_…`, ten minutes). The
+//! enrolment carries a random seed, enciphered with a pad derived from the
+//! server key and the token's nonce; the app's secret and its recovery
+//! codes come from the seed. Nothing is stored until a first code confirms
+//! it, a retried confirmation shows the same codes, and once the token is
+//! gone the server key alone cannot make the secret again.
 
 use crate::Keyring;
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,9 @@ pub struct EnrolmentClaims {
     pub server_key_id: u8,
     /// 128 random bits, hex.
     pub nonce: String,
+    /// The random seed, XORed with a pad the server key derives from the
+    /// rest (the token's MAC keeps it whole).
+    pub sealed_seed: Vec<u8>,
 }
 
 impl Keyring {
@@ -61,15 +67,42 @@ impl Keyring {
 
     /// A new enrolment for a contact: its token and the secret (20 bytes).
     pub fn totp_enrolment(&self, tenant: &str, contact_id: &str, now_ms: i64) -> (String, Vec<u8>) {
-        let claims = EnrolmentClaims {
+        let mut claims = EnrolmentClaims {
             tenant: tenant.to_owned(),
             contact_id: contact_id.to_owned(),
             expires_at_ms: now_ms + ENROLMENT_TTL_MS,
             server_key_id: self.current.id(),
             nonce: hex::encode(rand::random::<[u8; 16]>()),
+            sealed_seed: Vec::new(),
         };
+        let seed: [u8; 32] = rand::random();
+        claims.sealed_seed = self
+            .seed_pad(&claims)
+            .map(|pad| xor(&seed, &pad).to_vec())
+            .unwrap_or_default();
         let secret = self.enrolment_secret(&claims).unwrap_or_default();
         (self.sign("tot_", "totp-enrolment", &claims), secret)
+    }
+
+    /// The pad an enrolment's seed is XORed with: unique to its nonce.
+    fn seed_pad(&self, claims: &EnrolmentClaims) -> Option<[u8; 32]> {
+        let key = self.all().find(|k| k.id() == claims.server_key_id)?;
+        Some(key.mac(
+            "totp-enrolment-seed",
+            &[
+                claims.tenant.as_bytes(),
+                claims.contact_id.as_bytes(),
+                claims.nonce.as_bytes(),
+            ],
+        ))
+    }
+
+    /// The enrolment's seed, if the ring can open it.
+    fn seed(&self, claims: &EnrolmentClaims) -> Option<[u8; 32]> {
+        if claims.sealed_seed.len() != 32 {
+            return None;
+        }
+        Some(xor(&claims.sealed_seed, &self.seed_pad(claims)?))
     }
 
     /// A genuine, unexpired enrolment's claims and secret.
@@ -90,20 +123,12 @@ impl Keyring {
     /// each), derived like its secret so a retried confirmation shows the
     /// same ones; only their digests are stored.
     pub fn recovery_codes(&self, claims: &EnrolmentClaims) -> Vec<String> {
-        let Some(key) = self.all().find(|k| k.id() == claims.server_key_id) else {
+        let Some(seed) = self.seed(claims) else {
             return Vec::new();
         };
         (0u32..10)
             .map(|i| {
-                let mac = key.mac(
-                    "totp-recovery-code",
-                    &[
-                        claims.tenant.as_bytes(),
-                        claims.contact_id.as_bytes(),
-                        claims.nonce.as_bytes(),
-                        &i.to_be_bytes(),
-                    ],
-                );
+                let mac = seed_mac(&seed, "recovery-code", &i.to_be_bytes());
                 let text = data_encoding::BASE32_NOPAD.encode(&mac[..10]);
                 text.as_bytes()
                     .chunks(4)
@@ -115,17 +140,28 @@ impl Keyring {
     }
 
     fn enrolment_secret(&self, claims: &EnrolmentClaims) -> Option<Vec<u8>> {
-        let key = self.all().find(|k| k.id() == claims.server_key_id)?;
-        let mac = key.mac(
-            "totp-secret",
-            &[
-                claims.tenant.as_bytes(),
-                claims.contact_id.as_bytes(),
-                claims.nonce.as_bytes(),
-            ],
-        );
-        Some(mac[..20].to_vec())
+        let seed = self.seed(claims)?;
+        Some(seed_mac(&seed, "totp-secret", &[])[..20].to_vec())
     }
+}
+
+fn xor(a: &[u8], b: &[u8; 32]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = a.get(i).copied().unwrap_or(0) ^ b[i];
+    }
+    out
+}
+
+/// HMAC-SHA-256 of `label` and `data` under an enrolment's seed.
+fn seed_mac(seed: &[u8; 32], label: &str, data: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(seed) else {
+        return [0; 32];
+    };
+    mac.update(label.as_bytes());
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
@@ -141,6 +177,11 @@ mod tests {
         let (claims, again) = ring.open_totp_enrolment(&token, 1).expect("genuine");
         assert_eq!((claims.contact_id.as_str(), again), ("c1", secret.clone()));
         assert_eq!(ring.open_totp_enrolment(&token, ENROLMENT_TTL_MS), None);
+        // The token alone carries the seed: without it, the ring cannot
+        // make the secret again.
+        let mut blank = claims.clone();
+        blank.sealed_seed = vec![0; 32];
+        assert_ne!(ring.enrolment_secret(&blank), Some(secret.clone()));
         let (other, other_secret) = ring.totp_enrolment("acme", "c1", 0);
         assert_ne!(other, token);
         assert_ne!(other_secret, secret, "a fresh secret each time");

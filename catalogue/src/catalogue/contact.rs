@@ -179,10 +179,10 @@ pub struct AccessChanged {
 pub struct TotpAdded {
     /// The factor's id.
     pub factor_id: String,
-    /// The shared secret (base32), sealed under the person's key: an
-    /// erasure takes it with everything else of theirs.
+    /// The shared secret (base32), sealed under the login's own key
+    /// (`c-<contact>`): an erasure takes it with everything else of theirs.
     pub secret: Personal,
-    /// The identity whose key seals it (empty: the login's own key).
+    /// The contact's identity when it enrolled, for the record.
     pub identity_id: String,
     /// The step of the code that confirmed it, which cannot be used again.
     pub confirmed_step: u64,

@@ -160,14 +160,10 @@ impl Event {
             Event::Contact(ContactEvent::LoginFailed(e)) => {
                 vec![(&mut e.client_address, contact_ref(&id))]
             }
-            Event::Contact(ContactEvent::TotpAdded(e)) => {
-                let key = if e.identity_id.is_empty() {
-                    contact_ref(&id)
-                } else {
-                    e.identity_id.clone()
-                };
-                vec![(&mut e.secret, key)]
-            }
+            // Under the login's own key: it stays with the contact when its
+            // email (and so its identity) changes, and an erasure destroys
+            // it with the person's other keys.
+            Event::Contact(ContactEvent::TotpAdded(e)) => vec![(&mut e.secret, contact_ref(&id))],
             Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
                 let key = identity_of(e.email.text());
                 vec![(&mut e.email, key.clone()), (&mut e.message, key)]

@@ -126,6 +126,24 @@ async fn an_enrolled_app_is_asked_for_at_every_login_and_each_code_works_once() 
     let first = login(&app, &key, "bob@acme.example", PASSWORD).await;
     assert!(first.session_token.is_empty(), "no session before the code");
     assert!(first.second_factor_challenge.starts_with("sfc_"));
+    assert!(
+        first.contact_id.is_empty() && first.email.is_empty(),
+        "a password alone names nobody: {first:?}"
+    );
+    // The session from before the app was added ends with it.
+    let old = app
+        .access()
+        .check_access(app.req(
+            &key,
+            pb::CheckAccessRequest {
+                session_token: session.clone(),
+                action: pb::Action::PlaceOrder as i32,
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("signed out by the enrolment");
+    assert_eq!(old.code(), Code::Unauthenticated);
     // The code that confirmed the enrolment is spent.
     let spent = second(
         &app,

@@ -134,6 +134,16 @@ impl App {
         self.keyring
             .verify_session(token, self.now_ms())
             .filter(|claims| claims.tenant == tenant.as_str())
+            // A session from before the contact added a second factor (or
+            // from a password alone) ends with the enrolment: every session
+            // of a contact with a factor has given it.
+            .filter(|claims| {
+                claims.amr.iter().any(|m| m == "mfa")
+                    || self
+                        .models
+                        .second_factor(tenant.as_str(), &claims.contact_id)
+                        .is_none()
+            })
     }
 
     /// The contact a login name (an email or a username) names in `tenant`,
@@ -345,7 +355,7 @@ impl App {
         }
         // A password change in a session that gave the second factor keeps
         // saying so.
-        let amr = if has_factor {
+        let amr = if has_factor && second_factor_given {
             vec!["pwd".into(), "otp".into(), "mfa".into()]
         } else {
             password_only()

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 pub const RECOVERY_CODES: usize = 10;
 
 /// A contact's authenticator app, as its stream says.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Totp {
     /// The factor's id.
     pub factor_id: String,
@@ -28,6 +28,16 @@ pub struct Totp {
     pub last_step: u64,
     /// SHA-256 of each recovery code; `None` once spent.
     pub recovery: Vec<Option<[u8; 32]>>,
+}
+
+impl std::fmt::Debug for Totp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Totp({}, step {}, <secret redacted>)",
+            self.factor_id, self.last_step
+        )
+    }
 }
 
 impl Totp {
@@ -93,7 +103,7 @@ impl Of<'_> {
 
 /// An enrolment confirmed: the secret shown, the step of the first code
 /// typed, and the recovery codes' digests.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Enrolment {
     /// The new factor's id.
     pub factor_id: GeneratedId,
@@ -105,6 +115,16 @@ pub struct Enrolment {
     pub now_ms: i64,
     /// SHA-256 of each recovery code.
     pub recovery_codes_sha256: Vec<[u8; 32]>,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Enrolment({}, <secret and code redacted>)",
+            self.factor_id
+        )
+    }
 }
 
 /// Decides an authenticator app's enrolment: a contact that exists and has

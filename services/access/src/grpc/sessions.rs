@@ -63,22 +63,27 @@ pub(super) fn login_session(
     tenant: &str,
     outcome: crate::app::LoginOutcome,
 ) -> pb::Session {
-    let expires_at = if outcome.token.is_empty() {
-        String::new()
-    } else {
-        rfc3339(outcome.expires_at_ms)
-    };
+    // A password alone says nothing of who signed in: a portal that reads
+    // only the contact's id must not take it for a login.
+    if let Some(challenge) = outcome.second_factor_challenge {
+        return pb::Session {
+            position: app.head(),
+            tenant_id: tenant.to_owned(),
+            second_factor_challenge: challenge,
+            ..pb::Session::default()
+        };
+    }
     pb::Session {
         position: app.head(),
         session_token: outcome.token,
-        expires_at,
+        expires_at: rfc3339(outcome.expires_at_ms),
         tenant_id: tenant.to_owned(),
         contact_id: outcome.contact.contact_id,
         customer_id: outcome.contact.customer_id,
         email: outcome.contact.email,
         must_change_password: outcome.must_change_password,
         pending_approval: false,
-        second_factor_challenge: outcome.second_factor_challenge.unwrap_or_default(),
+        second_factor_challenge: String::new(),
     }
 }
 
@@ -345,8 +350,10 @@ impl Sessions for SessionsService {
             identity_id: String::new(),
             pending_approval: false,
         };
-        // The session changing its password gave the second factor already.
-        let mut session = session_of(app, outcome.position, subject, true).await?;
+        // A session that gave the second factor opens one that did too; any
+        // other asks for it.
+        let gave_factor = claims.amr.iter().any(|m| m == "mfa");
+        let mut session = session_of(app, outcome.position, subject, gave_factor).await?;
         if let Some(contact) = app
             .contact_row(tenant.as_str(), contact_id.as_str())
             .map_err(to_status)?

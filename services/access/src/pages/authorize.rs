@@ -450,6 +450,16 @@ pub(super) async fn authorize_submit(
         Err(AppError::Domain(
             DomainError::PermissionDenied { .. } | DomainError::FailedPrecondition { .. },
         )) => match pages.app.find_contact(req.tenant.as_str(), &form.login) {
+            // A contact with a second factor learns nothing more from a
+            // password alone, and never gets past this form with one.
+            Ok(Some(contact))
+                if !pages
+                    .app
+                    .second_factors(req.tenant.as_str(), &contact.contact_id)
+                    .is_empty() =>
+            {
+                return again("signin_refused");
+            }
             Ok(Some(contact)) => {
                 let who = SignedIn {
                     contact_id: contact.contact_id,

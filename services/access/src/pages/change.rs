@@ -122,6 +122,10 @@ pub(super) async fn change_submit(
         )
         .await
     {
+        // The password alone does not change a password guarded by an app.
+        Ok(outcome) if outcome.second_factor_challenge.is_some() => {
+            return again(pages.t("change_needs_second_factor"), String::new());
+        }
         Ok(outcome) => outcome,
         Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => {
             return again(pages.t("throttled"), String::new());
