@@ -18,7 +18,7 @@ use access_catalogue::catalogue::{
 use access_catalogue::envelope::{Aggregate, StreamId};
 use access_catalogue::personal::Personal;
 use access_log::log::EventLog;
-use access_log::vault::{DecodeOpenError, Vault, decode_open};
+use access_log::vault::{DecodeOpenError, Vault, open_where};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -99,12 +99,12 @@ impl Facts {
         let all = self.log.read_stream_upto(stream, at).await?;
         let next = all.iter().find(|e| e.position > at).map(|e| e.position);
         let upto: Vec<Envelope> = all.into_iter().filter(|e| e.position <= at).collect();
-        let events = match decode_open(self.vault.as_ref(), &upto).await {
+        let events = match decode_for_mail(self.vault.as_ref(), &upto).await {
             Ok(events) => events,
             Err(DecodeOpenError::Codec(_)) => {
                 let mut events = Vec::new();
                 for e in &upto {
-                    match decode_open(self.vault.as_ref(), std::slice::from_ref(e)).await {
+                    match decode_for_mail(self.vault.as_ref(), std::slice::from_ref(e)).await {
                         Ok(mut one) => events.append(&mut one),
                         Err(DecodeOpenError::Codec(_)) => {}
                         Err(DecodeOpenError::Vault(v)) => return Err(v.into()),
@@ -279,6 +279,27 @@ impl Facts {
 }
 
 /// A personal value as mails use it: empty once its person is forgotten.
+/// `envelopes` decoded, with the personal values a mail may need opened:
+/// every one but an authenticator app's secret, which is no mail's business
+/// and is never opened in the mailer.
+pub(crate) async fn decode_for_mail(
+    vault: &dyn Vault,
+    envelopes: &[Envelope],
+) -> Result<Vec<Event>, DecodeOpenError> {
+    let mut events = envelopes
+        .iter()
+        .map(Event::decode)
+        .collect::<Result<Vec<_>, _>>()?;
+    open_where(vault, envelopes, &mut events, |e| {
+        !matches!(
+            e,
+            Event::Contact(access_catalogue::catalogue::ContactEvent::TotpAdded(_))
+        )
+    })
+    .await?;
+    Ok(events)
+}
+
 pub(crate) fn readable(p: &Personal) -> String {
     if p.is_erased() {
         String::new()

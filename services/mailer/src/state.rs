@@ -3,14 +3,14 @@
 //! embedded worker), and how one event is acted on.
 
 use crate::delivery::{DeliveryReport, DeliveryReporter, LedgerEntry};
-use crate::facts::{Facts, InvitationFacts, readable};
+use crate::facts::{Facts, InvitationFacts, decode_for_mail, readable};
 use crate::ledger::Ledger;
 use crate::templates::Kind;
 use crate::worker::{ExecutionOutcome, MailerConfig, Mode};
 use access_catalogue::Envelope;
 use access_catalogue::catalogue::{ContactEvent, Event, IdentityEvent, InvitationEvent};
 use access_keyring::Keyring;
-use access_log::vault::{DecodeOpenError, Vault, decode_open};
+use access_log::vault::{DecodeOpenError, Vault};
 use anyhow::Context;
 use std::sync::Arc;
 
@@ -115,7 +115,7 @@ impl Core {
         e: &Envelope,
         mode: Mode,
     ) -> anyhow::Result<(ExecutionOutcome, Option<LedgerEntry>)> {
-        let decoded = match decode_open(self.vault.as_ref(), std::slice::from_ref(e)).await {
+        let decoded = match decode_for_mail(self.vault.as_ref(), std::slice::from_ref(e)).await {
             Ok(mut events) => events.pop().context("one event decoded"),
             Err(DecodeOpenError::Codec(c)) => Err(anyhow::Error::from(c)),
             // The vault did not answer: try the event again later.
