@@ -63,6 +63,29 @@ fn on_nats(urls: &str, keys: &std::path::Path) -> Vec<String> {
     ]
 }
 
+/// Runs the Python subscriber (stubs generated from the proto) with
+/// `args`; the events it printed, one JSON object each.
+async fn python_subscriber(args: &[&str]) -> Vec<serde_json::Value> {
+    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/subscriber.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--proto-dir", &proto.display().to_string()])
+        .args(args)
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "the Python subscriber failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
 fn disable(contact_id: &str) -> pb::ContactCommand {
     pb::ContactCommand {
         request_id: new_id(),
@@ -484,28 +507,25 @@ async fn a_python_subscriber_with_stubs_generated_from_the_proto_reads_the_same_
         .await
         .expect("subscribed");
     let expected = take(&mut ours, 5).await;
-    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/subscriber.py");
     let addr = app.grpc_addr.trim_start_matches("http://").to_owned();
     // Resumed after the first event, as a reconnecting client would.
-    let output = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args(["--proto-dir", &proto.display().to_string()])
-        .args(["--addr", &addr, "--key", &subscriber, "--count", "4"])
-        .args(["--after-position", &expected[0].position.to_string()])
-        .args(["--after-part", &expected[0].part.to_string()])
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the Python subscriber failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let (position, part) = (
+        expected[0].position.to_string(),
+        expected[0].part.to_string(),
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = python_subscriber(&[
+        "--addr",
+        &addr,
+        "--key",
+        &subscriber,
+        "--count",
+        "4",
+        "--after-position",
+        &position,
+        "--after-part",
+        &part,
+    ])
+    .await;
     let seen: Vec<(&str, &str)> = lines
         .iter()
         .map(|l| {
@@ -773,25 +793,15 @@ async fn a_python_client_reads_the_public_subjects_on_nats_from_the_start_of_the
     .await
     .expect("subscribed");
     let expected = take(&mut ours, 4).await;
-    let proto = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/subscriber.py");
-    let output = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args(["--proto-dir", &proto.display().to_string()])
-        .args(["--nats", &urls, "--subject", "access.public.acme.>"])
-        .args(["--count", "4"])
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "the Python NATS reader failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = python_subscriber(&[
+        "--nats",
+        &urls,
+        "--subject",
+        "access.public.acme.>",
+        "--count",
+        "4",
+    ])
+    .await;
     let seen: Vec<(&str, &str, &str)> = lines
         .iter()
         .map(|l| {

@@ -33,7 +33,13 @@ fn sessions(app: &TestApp) -> SessionsClient<tonic::transport::Channel> {
     SessionsClient::new(app.channel.clone())
 }
 
-async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> pb::Session {
+/// A `Login` of `email` with `password`, from a test address.
+async fn try_login(
+    app: &TestApp,
+    key: &str,
+    email: &str,
+    password: &str,
+) -> Result<pb::Session, tonic::Status> {
     sessions(app)
         .login(app.req(
             key,
@@ -45,8 +51,13 @@ async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> pb::Ses
             },
         ))
         .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> pb::Session {
+    try_login(app, key, email, password)
+        .await
         .expect("the password is right")
-        .into_inner()
 }
 
 async fn second(
@@ -211,16 +222,7 @@ async fn wrong_codes_pass_the_password_gate_sequential_and_concurrent() {
         .await
         .expect_err("locked");
     assert_eq!(right.code(), Code::ResourceExhausted);
-    let password = sessions(&app)
-        .login(app.req(
-            &key,
-            pb::LoginRequest {
-                request_id: new_id(),
-                login: "bob@acme.example".into(),
-                password: PASSWORD.into(),
-                client_address: String::new(),
-            },
-        ))
+    let password = try_login(&app, &key, "bob@acme.example", PASSWORD)
         .await
         .expect_err("locked");
     assert_eq!(password.code(), Code::ResourceExhausted);
@@ -483,16 +485,7 @@ async fn an_erasure_takes_the_factor_with_the_person_and_the_history_never_shows
         ))
         .await;
     identity.expect("forgotten");
-    let gone = sessions(&app)
-        .login(app.req(
-            &key,
-            pb::LoginRequest {
-                request_id: new_id(),
-                login: "bob@acme.example".into(),
-                password: PASSWORD.into(),
-                client_address: String::new(),
-            },
-        ))
+    let gone = try_login(&app, &key, "bob@acme.example", PASSWORD)
         .await
         .expect_err("no such login any more");
     assert_eq!(gone.code(), Code::Unauthenticated);

@@ -94,11 +94,21 @@ impl Receiver {
 
     /// Waits until `n` distinct events arrived.
     async fn wait_for(&self, n: usize, within: Duration) {
+        self.wait_until(within, |r| r.ids().len() >= n).await;
+    }
+
+    /// Waits until `n` deliveries arrived, repeats counted.
+    async fn wait_for_deliveries(&self, n: usize) {
+        self.wait_until(Duration::from_secs(30), |r| r.received().len() >= n)
+            .await;
+    }
+
+    async fn wait_until(&self, within: Duration, done: impl Fn(&Receiver) -> bool) {
         let deadline = tokio::time::Instant::now() + within;
-        while self.ids().len() < n {
+        while !done(self) {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "only {} of {n} events arrived: {:?}",
+                "{} distinct events arrived: {:?}",
                 self.ids().len(),
                 self.received()
             );
@@ -153,16 +163,23 @@ async fn wait_for_state(
     id: &str,
     state: pb::WebhookState,
 ) -> pb::Webhook {
+    webhook_until(app, key, id, |w| w.state == state as i32).await
+}
+
+/// The webhook once `done` holds of it, within 30 s.
+async fn webhook_until(
+    app: &TestApp,
+    key: &str,
+    id: &str,
+    done: impl Fn(&pb::Webhook) -> bool,
+) -> pb::Webhook {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let w = get(app, key, id).await;
-        if w.state == state as i32 {
+        if done(&w) {
             return w;
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never {state:?}: {w:?}"
-        );
+        assert!(tokio::time::Instant::now() < deadline, "never so: {w:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -268,16 +285,11 @@ async fn a_receiver_down_then_up_gets_every_event_once_in_order_and_signed() {
         })
         .collect();
     assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{positions:?}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let w = get(&app, &admin, &made.webhook_id).await;
-        if w.delivered == expected.len() as u64 && w.state == pb::WebhookState::Delivering as i32 {
-            assert_eq!(w.last_delivered_event_id, *expected.last().expect("some"));
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{w:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let w = webhook_until(&app, &admin, &made.webhook_id, |w| {
+        w.delivered == expected.len() as u64 && w.state == pb::WebhookState::Delivering as i32
+    })
+    .await;
+    assert_eq!(w.last_delivered_event_id, *expected.last().expect("some"));
     // The history says it in words.
     let mut history = AuditClient::new(app.channel.clone())
         .replay_history(app.req(&admin, pb::ReplayHistoryRequest::default()))
@@ -346,15 +358,7 @@ async fn deliveries_given_up_wait_for_a_resume_and_a_replay_posts_a_range_again_
     receiver.wait_for(3, Duration::from_secs(30)).await;
     let first = receiver.ids();
     // Deliveries are recorded a moment after they are accepted.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let w = loop {
-        let w = get(&app, &admin, &made.webhook_id).await;
-        if w.delivered == 3 {
-            break w;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{w:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let w = webhook_until(&app, &admin, &made.webhook_id, |w| w.delivered == 3).await;
     // The operator replays the range, naming the tenant.
     let replay = |through: u64| pb::ReplayWebhookRequest {
         request_id: new_id(),
@@ -372,28 +376,13 @@ async fn deliveries_given_up_wait_for_a_resume_and_a_replay_posts_a_range_again_
         .replay_webhook(app.req(&app.operator_key, replay(w.delivered_through_position)))
         .await
         .expect("replaying");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while receiver.received().len() < 6 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            receiver.received()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    receiver.wait_for_deliveries(6).await;
     let again: Vec<String> = receiver.received()[3..]
         .iter()
         .map(|l| l["id"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(again, first, "the same events, with the same ids");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while get(&app, &admin, &made.webhook_id).await.replay.is_some() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the replay never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    webhook_until(&app, &admin, &made.webhook_id, |w| w.replay.is_none()).await;
     // New events go on after the replay, to the live cursor.
     app.create_customer(&admin, "C004").await;
     receiver.wait_for(4, Duration::from_secs(30)).await;
@@ -403,17 +392,8 @@ async fn deliveries_given_up_wait_for_a_resume_and_a_replay_posts_a_range_again_
         .replay_webhook(app.req(&app.operator_key, replay(w.delivered_through_position)))
         .await
         .expect("replaying again");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while receiver.received().len() < 10
-        || get(&app, &admin, &made.webhook_id).await.replay.is_some()
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            receiver.received()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    receiver.wait_for_deliveries(10).await;
+    webhook_until(&app, &admin, &made.webhook_id, |w| w.replay.is_none()).await;
     let again: Vec<String> = receiver.received()[7..]
         .iter()
         .map(|l| l["id"].as_str().unwrap_or_default().to_owned())

@@ -200,16 +200,7 @@ impl App {
         ctx: &CommandContext,
         cmd: &WebhookCommand,
     ) -> Result<Outcome<WebhookChanged>, AppError> {
-        let retried = self
-            .log
-            .request(&Self::scoped_request_id(
-                ctx.tenant.as_ref(),
-                ctx.request_id.as_str(),
-            ))
-            .await
-            .map_err(AppError::from)?
-            .is_some();
-        if matches!(cmd.change, WebhookChange::Create(_)) && !retried {
+        if matches!(cmd.change, WebhookChange::Create(_)) && !self.is_retry(ctx).await? {
             // Bounded per tenant; concurrent creates may pass it by their number.
             let head = *self.log.head().borrow();
             self.wait_for(head).await?;
@@ -240,6 +231,18 @@ impl App {
             None
         };
         Ok(outcome.map(|_| WebhookChanged { webhook_id, secret }))
+    }
+
+    /// Whether `ctx`'s request was answered before (a retry is answered
+    /// from its record, whatever holds now).
+    async fn is_retry(&self, ctx: &CommandContext) -> Result<bool, AppError> {
+        let scoped = Self::scoped_request_id(ctx.tenant.as_ref(), ctx.request_id.as_str());
+        Ok(self
+            .log
+            .request(&scoped)
+            .await
+            .map_err(AppError::from)?
+            .is_some())
     }
 
     /// A webhook's signing key of one secret; refused once its server key

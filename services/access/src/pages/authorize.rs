@@ -44,9 +44,8 @@ impl Pages {
         tenant: &TenantId,
         headers: &HeaderMap,
     ) -> Option<(String, String)> {
-        let token = cookies(headers).remove(SESSION_COOKIE)?;
-        let claims = self.app.session(tenant, &token)?;
-        Some((claims.contact_id, session_id(&token)))
+        let (token, contact_id) = self.session_token(tenant, headers)?;
+        Some((contact_id, session_id(&token)))
     }
 
     /// The `Set-Cookie` that ends the provider session in this browser.

@@ -45,8 +45,13 @@ fn qr_svg(uri: &str) -> String {
 }
 
 impl super::Pages {
-    /// The session token of the provider session in this browser, if valid.
-    fn session_token(&self, tenant: &TenantId, headers: &HeaderMap) -> Option<(String, String)> {
+    /// The session token of the provider session in this browser, if
+    /// valid, and its contact.
+    pub(super) fn session_token(
+        &self,
+        tenant: &TenantId,
+        headers: &HeaderMap,
+    ) -> Option<(String, String)> {
         let token = cookies(headers).remove(super::authorize::SESSION_COOKIE)?;
         let claims = self.app.session(tenant, &token)?;
         Some((token, claims.contact_id))

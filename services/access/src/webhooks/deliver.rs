@@ -164,7 +164,7 @@ impl Worker {
                 position: event.position,
                 part: event.part,
             };
-            if let Some(ended) = self.deliver(&event, at, &mut pending).await? {
+            if let Some(ended) = self.deliver(row, &event, at, &mut pending).await? {
                 return Ok(Some(ended));
             }
             pending.through = at;
@@ -208,8 +208,10 @@ impl Worker {
 
     /// Posts one event until the receiver accepts it; `Some` when the
     /// worker must stop instead (given up, removed, shutting down).
+    /// `opened` is the row the feed was opened for.
     async fn deliver(
         &mut self,
+        opened: &WebhookRow,
         event: &pe::Event,
         at: FeedPoint,
         pending: &mut Pending,
@@ -217,17 +219,12 @@ impl Worker {
         let mut attempts = 0u32;
         // A run of failures recorded before a restart goes on counting.
         let mut since_ms = None;
-        let row_before =
-            self.row()
-                .ok_or(AppError::Domain(crate::domain::DomainError::NotFound(
-                    "webhook",
-                )))?;
         loop {
             let Some(row) = self.row() else {
                 return Ok(Some(Ended::Done));
             };
             // Staff may unstick a delivery by changing what the webhook takes.
-            if attempts > 0 && self.changed(&row_before) {
+            if attempts > 0 && self.changed(opened) {
                 self.record(pending).await?;
                 return Ok(Some(Ended::Changed));
             }
