@@ -20,6 +20,7 @@ mod factors;
 mod key;
 mod links;
 mod oidc;
+mod passkeys;
 mod signed;
 
 pub use derived::api_key_id_of;
@@ -27,6 +28,7 @@ pub use factors::{CHALLENGE_TTL_MS, ChallengeClaims, ENROLMENT_TTL_MS, Enrolment
 pub use key::ServerKey;
 pub use links::{BadToken, LinkClaims};
 pub use oidc::GrantToken;
+pub use passkeys::{CEREMONY_TTL_MS, CeremonyClaims};
 pub use signed::{LOGIN_CODE_TTL_MS, LoginCodeClaims, SessionClaims};
 
 /// The server key and the keys it replaced: what every derived secret is

@@ -210,6 +210,37 @@ pub struct SecondFactorRemoved {
     pub factor_id: String,
     /// Why, for the record.
     pub reason: String,
+    /// What it was: `totp` or `passkey`.
+    pub kind: String,
+}
+
+/// A contact registered a passkey (WebAuthn, user verification required):
+/// a sign-in of its own, and a second factor after a password.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyAdded {
+    /// The factor's id.
+    pub factor_id: String,
+    /// The name the contact gave it ("work laptop"), for lists.
+    pub name: String,
+    /// The credential (its id, public key and counter, as the WebAuthn
+    /// library serialises it), sealed under the login's own key: it names
+    /// a device of the person and goes with an erasure.
+    pub credential: Personal,
+    /// The contact's identity when it registered, for the record.
+    pub identity_id: String,
+}
+
+/// A passkey let the contact in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyUsed {
+    /// The factor.
+    pub factor_id: String,
+    /// When the challenge it answered was made, Unix milliseconds: no
+    /// challenge made before it works again.
+    pub challenge_at_ms: i64,
+    /// The credential as it stands after the sign-in, when its counter or
+    /// backup state moved (sealed like [`PasskeyAdded::credential`]).
+    pub credential: Option<Personal>,
 }
 
 payload_enum! {
@@ -262,7 +293,14 @@ payload_enum! {
         /// See [`SecondFactorUsed`].
         SecondFactorUsed(SecondFactorUsed) = 1,
         /// See [`SecondFactorRemoved`].
-        SecondFactorRemoved(SecondFactorRemoved) = 1,
+        SecondFactorRemoved(SecondFactorRemoved) = 2,
+        /// See [`PasskeyAdded`].
+        PasskeyAdded(PasskeyAdded) = 1,
+        /// See [`PasskeyUsed`].
+        PasskeyUsed(PasskeyUsed) = 1,
     }
-    legacy { LocalPasswordSet v 1 => legacy::LocalPasswordSetV1 }
+    legacy {
+        LocalPasswordSet v 1 => legacy::LocalPasswordSetV1,
+        SecondFactorRemoved v 1 => legacy::SecondFactorRemovedV1,
+    }
 }

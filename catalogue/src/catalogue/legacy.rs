@@ -88,6 +88,25 @@ impl From<LocalPasswordSetV1> for ContactEvent {
     }
 }
 
+/// `SecondFactorRemoved` v1: when an authenticator app was the only kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorRemovedV1 {
+    /// The factor.
+    pub factor_id: String,
+    /// Why, for the record.
+    pub reason: String,
+}
+
+impl From<SecondFactorRemovedV1> for ContactEvent {
+    fn from(v1: SecondFactorRemovedV1) -> Self {
+        ContactEvent::SecondFactorRemoved(super::contact::SecondFactorRemoved {
+            factor_id: v1.factor_id,
+            reason: v1.reason,
+            kind: "totp".into(),
+        })
+    }
+}
+
 /// `ApiKeyIssued` v1: before keys had a holder's name and a rep.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyIssuedV1 {

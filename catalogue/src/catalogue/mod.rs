@@ -164,6 +164,13 @@ impl Event {
             // email (and so its identity) changes, and an erasure destroys
             // it with the person's other keys.
             Event::Contact(ContactEvent::TotpAdded(e)) => vec![(&mut e.secret, contact_ref(&id))],
+            Event::Contact(ContactEvent::PasskeyAdded(e)) => {
+                vec![(&mut e.credential, contact_ref(&id))]
+            }
+            Event::Contact(ContactEvent::PasskeyUsed(e)) => match &mut e.credential {
+                Some(credential) => vec![(credential, contact_ref(&id))],
+                None => Vec::new(),
+            },
             Event::Invitation(InvitationEvent::InvitationIssued(e)) => {
                 let key = identity_of(e.email.text());
                 vec![(&mut e.email, key.clone()), (&mut e.message, key)]

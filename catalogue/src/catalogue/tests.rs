@@ -69,6 +69,24 @@ fn version_one_password_and_notification_events_read_as_today_s_with_defaults() 
             generated: None,
         })
     );
+    // Bytes as a v1 removal was stored: the factor id and the reason.
+    let v1 = [2, b'f', b'1', 4, b'l', b'o', b's', b't'];
+    assert_eq!(
+        v1.to_vec(),
+        postcard::to_stdvec(&legacy::SecondFactorRemovedV1 {
+            factor_id: "f1".into(),
+            reason: "lost".into(),
+        })
+        .unwrap()
+    );
+    assert_eq!(
+        ContactEvent::decode("SecondFactorRemoved", 1, &v1).unwrap(),
+        ContactEvent::SecondFactorRemoved(super::contact::SecondFactorRemoved {
+            factor_id: "f1".into(),
+            reason: "lost".into(),
+            kind: "totp".into(),
+        })
+    );
     let v1 = postcard::to_stdvec(&legacy::NotificationPolicySetV1 {
         access_disabled: true,
     })

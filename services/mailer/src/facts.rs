@@ -280,8 +280,8 @@ impl Facts {
 
 /// A personal value as mails use it: empty once its person is forgotten.
 /// `envelopes` decoded, with the personal values a mail may need opened:
-/// every one but an authenticator app's secret, which is no mail's business
-/// and is never opened in the mailer.
+/// every one but a second factor's secret or credential, which are no
+/// mail's business and are never opened in the mailer.
 pub(crate) async fn decode_for_mail(
     vault: &dyn Vault,
     envelopes: &[Envelope],
@@ -293,7 +293,11 @@ pub(crate) async fn decode_for_mail(
     open_where(vault, envelopes, &mut events, |e| {
         !matches!(
             e,
-            Event::Contact(access_catalogue::catalogue::ContactEvent::TotpAdded(_))
+            Event::Contact(
+                access_catalogue::catalogue::ContactEvent::TotpAdded(_)
+                    | access_catalogue::catalogue::ContactEvent::PasskeyAdded(_)
+                    | access_catalogue::catalogue::ContactEvent::PasskeyUsed(_)
+            )
         )
     })
     .await?;

@@ -187,17 +187,29 @@ impl Core {
             // A change to how the contact signs in is always told: if they
             // did not make it, someone else did.
             Ok(Event::Contact(ContactEvent::TotpAdded(_))) => {
-                self.send_notice(e, Kind::SecondFactorAdded, None, &mut step)
+                let what = "An authenticator app".to_owned();
+                self.send_notice(e, Kind::SecondFactorAdded, Some(what), &mut step)
+                    .await?
+            }
+            Ok(Event::Contact(ContactEvent::PasskeyAdded(p))) => {
+                let what = format!("A passkey named \u{201c}{}\u{201d}", p.name);
+                self.send_notice(e, Kind::SecondFactorAdded, Some(what), &mut step)
                     .await?
             }
             Ok(Event::Contact(ContactEvent::SecondFactorRemoved(r))) => {
-                self.send_notice(
-                    e,
-                    Kind::SecondFactorRemoved,
-                    Some(r.reason.clone()),
-                    &mut step,
-                )
-                .await?
+                let what = if r.kind == "passkey" {
+                    "A passkey"
+                } else {
+                    "The authenticator app"
+                };
+                let why = if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", r.reason)
+                };
+                let message = format!("{what} was removed from your login{why}");
+                self.send_notice(e, Kind::SecondFactorRemoved, Some(message), &mut step)
+                    .await?
             }
             Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) => {
                 self.send_approval_notice(e, true, &mut step).await?

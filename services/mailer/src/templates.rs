@@ -330,14 +330,14 @@ pub fn default_template(kind: Kind) -> Template {
             "<p>{{ tenant_name }} has disabled your login to its ordering portal. Nothing about your account is lost; if this is a mistake, contact {{ tenant_name }}.</p>",
         ),
         Kind::SecondFactorAdded => (
-            "An authenticator app was added to your login to {{ tenant_name }}'s ordering portal",
-            "An authenticator app was added to your login to {{ tenant_name }}'s ordering portal: from now on, signing in asks for its code after your password.\n\nIf you did not do this, contact {{ tenant_name }} at once.\n",
-            "<p>An authenticator app was added to your login to {{ tenant_name }}'s ordering portal: from now on, signing in asks for its code after your password.</p><p>If you did not do this, contact {{ tenant_name }} at once.</p>",
+            "A way to sign in was added to your login to {{ tenant_name }}'s ordering portal",
+            "{{ message }} was added to your login to {{ tenant_name }}'s ordering portal: from now on, signing in asks for it.\n\nIf you did not do this, contact {{ tenant_name }} at once.\n",
+            "<p>{{ message }} was added to your login to {{ tenant_name }}'s ordering portal: from now on, signing in asks for it.</p><p>If you did not do this, contact {{ tenant_name }} at once.</p>",
         ),
         Kind::SecondFactorRemoved => (
-            "The authenticator app of your login to {{ tenant_name }}'s ordering portal was removed",
-            "The authenticator app of your login to {{ tenant_name }}'s ordering portal was removed{% if message %} ({{ message }}){% endif %}. Signing in now asks for your password only, until you add an app again.\n\nIf you did not ask for this, contact {{ tenant_name }} at once.\n",
-            "<p>The authenticator app of your login to {{ tenant_name }}'s ordering portal was removed{% if message %} ({{ message }}){% endif %}. Signing in now asks for your password only, until you add an app again.</p><p>If you did not ask for this, contact {{ tenant_name }} at once.</p>",
+            "A way to sign in was removed from your login to {{ tenant_name }}'s ordering portal",
+            "{{ message }}. It no longer signs you in to {{ tenant_name }}'s ordering portal.\n\nIf you did not ask for this, contact {{ tenant_name }} at once.\n",
+            "<p>{{ message }}. It no longer signs you in to {{ tenant_name }}'s ordering portal.</p><p>If you did not ask for this, contact {{ tenant_name }} at once.</p>",
         ),
     };
     Template {

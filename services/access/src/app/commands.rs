@@ -5,6 +5,7 @@ use crate::domain::contact::{self, ChangeAccess, ContactState, RevokeState};
 use crate::domain::customer::CustomerState;
 use crate::domain::details::{self, ChangeDetails, ChangeDetailsState};
 use crate::domain::email_slot::EmailSlotState;
+use crate::domain::factors;
 use crate::domain::invitation::{
     self, InvitationState, InviteState, ResendInvitation, ResendState,
 };
@@ -162,6 +163,8 @@ pub enum AccessAction {
     Unlock,
     /// `ResetSecondFactors`.
     ResetSecondFactors,
+    /// `RemoveSecondFactor` (the factor is [`AccessCommand::factor_id`]).
+    RemoveSecondFactor,
 }
 
 /// `DisableAccess`, `RestoreAccess` or `RevokeAccess` as received.
@@ -171,6 +174,8 @@ pub struct AccessCommand {
     pub action: AccessAction,
     /// On whom, and why.
     pub change: ChangeAccess,
+    /// The factor, for `RemoveSecondFactor`.
+    pub factor_id: Option<GeneratedId>,
 }
 
 impl Command for AccessCommand {
@@ -199,13 +204,26 @@ impl Command for AccessCommand {
                 app.now_ms(),
                 &c.reason,
             )?,
-            AccessAction::ResetSecondFactors => crate::domain::factors::reset(
+            AccessAction::ResetSecondFactors => factors::reset(
                 &contact,
-                crate::domain::factors::Of {
+                factors::Of {
                     tenant: &c.tenant,
                     contact_id: &c.contact_id,
                 },
                 (&c.by, customer.sales_rep()),
+                &c.reason,
+            )?,
+            AccessAction::RemoveSecondFactor => factors::remove_one(
+                &contact,
+                factors::Of {
+                    tenant: &c.tenant,
+                    contact_id: &c.contact_id,
+                },
+                (&c.by, customer.sales_rep()),
+                self.factor_id
+                    .as_ref()
+                    .map(GeneratedId::as_str)
+                    .unwrap_or_default(),
                 &c.reason,
             )?,
             AccessAction::Reject => {

@@ -11,7 +11,7 @@ use crate::domain::factors::{self, Enrolment, Of, recovery_digest};
 use crate::domain::totp;
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, Reason, streams};
-use crate::projections::ContactRow;
+use crate::projections::{ContactRow, FactorRow};
 use access_catalogue::Actor;
 use access_keyring::ChallengeClaims;
 
@@ -89,7 +89,7 @@ impl Command for UseSecondFactor {
     }
 }
 
-fn session_refused() -> AppError {
+pub(super) fn session_refused() -> AppError {
     DomainError::Unauthenticated {
         reason: Reason::SessionInvalid,
         message: "the session is not valid; log in again".into(),
@@ -98,12 +98,9 @@ fn session_refused() -> AppError {
 }
 
 impl App {
-    /// The second factors of a contact, by id (never their secrets).
-    pub fn second_factors(&self, tenant: &str, contact_id: &str) -> Vec<String> {
-        self.models
-            .second_factor(tenant, contact_id)
-            .into_iter()
-            .collect()
+    /// The second factors of a contact (never their secrets).
+    pub fn second_factors(&self, tenant: &str, contact_id: &str) -> Vec<FactorRow> {
+        self.models.second_factors(tenant, contact_id)
     }
 
     /// The challenge a right password earns a contact with a second factor.

@@ -64,7 +64,7 @@ impl App {
             return Ok(None);
         }
         // A contact with a second factor signs in at the portal with it.
-        if self.models.second_factor(tenant, contact_id).is_some() {
+        if !self.models.second_factors(tenant, contact_id).is_empty() {
             return Ok(Some(portal));
         }
         let code = self.keyring.login_code(tenant, contact_id, self.now_ms());

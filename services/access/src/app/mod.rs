@@ -23,6 +23,7 @@ mod jwt;
 mod keys;
 mod logins;
 mod oidc_clients;
+mod passkeys;
 mod portal_links;
 mod preview;
 mod queries;
@@ -62,6 +63,7 @@ pub use logins::*;
 pub use oidc_clients::{
     OidcClientChange, OidcClientCommand, RegisterOidcClientCommand, RegisteredClient,
 };
+pub use passkeys::PasskeyCeremony;
 pub use portal_links::*;
 pub use preview::Preview;
 pub use queries::{AccessAnswer, LoginOutcome, Opened, acr_of, check_in};

@@ -141,8 +141,8 @@ impl App {
                 claims.amr.iter().any(|m| m == "mfa")
                     || self
                         .models
-                        .second_factor(tenant.as_str(), &claims.contact_id)
-                        .is_none()
+                        .second_factors(tenant.as_str(), &claims.contact_id)
+                        .is_empty()
             })
     }
 
@@ -267,10 +267,10 @@ impl App {
             metrics::counter!("access_logins_total", "outcome" => "refused").increment(1);
             return Err(login_refusal(decision).into());
         }
-        if self
+        if !self
             .models
-            .second_factor(tenant, &contact.contact_id)
-            .is_some()
+            .second_factors(tenant, &contact.contact_id)
+            .is_empty()
         {
             metrics::counter!("access_logins_total", "outcome" => "second_factor").increment(1);
             let challenge = self.second_factor_challenge(tenant, &contact);
@@ -347,7 +347,7 @@ impl App {
         if !decision.allowed {
             return Err(login_refusal(decision).into());
         }
-        let has_factor = self.models.second_factor(tenant, contact_id).is_some();
+        let has_factor = !self.models.second_factors(tenant, contact_id).is_empty();
         if !second_factor_given && has_factor {
             return Ok(Opened::SecondFactor(
                 self.second_factor_challenge(tenant, &contact),

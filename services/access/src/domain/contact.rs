@@ -66,6 +66,8 @@ pub struct ContactState {
     pub locked_until_ms: i64,
     /// The authenticator app enrolled as a second factor.
     pub totp: Option<super::factors::Totp>,
+    /// The passkeys registered, oldest first.
+    pub passkeys: Vec<super::passkeys::Passkey>,
 }
 
 impl Aggregate for ContactState {
@@ -140,8 +142,11 @@ impl Aggregate for ContactState {
             ContactEvent::LoginCodeExchanged(_) => self.logged_in = true,
             ContactEvent::TotpAdded(_)
             | ContactEvent::SecondFactorUsed(_)
-            | ContactEvent::SecondFactorRemoved(_) => {
+            | ContactEvent::SecondFactorRemoved(_)
+            | ContactEvent::PasskeyAdded(_)
+            | ContactEvent::PasskeyUsed(_) => {
                 super::factors::Totp::evolve(&mut self.totp, event);
+                super::passkeys::Passkey::evolve(&mut self.passkeys, event);
             }
         }
         self

@@ -93,7 +93,7 @@ pub struct Of<'a> {
 }
 
 impl Of<'_> {
-    fn change(&self, event: ContactEvent) -> Vec<Change> {
+    pub(super) fn change(&self, event: ContactEvent) -> Vec<Change> {
         vec![Change::new(
             streams::contact(self.tenant, self.contact_id),
             Event::Contact(event),
@@ -204,33 +204,51 @@ pub fn use_second_factor(
     Ok(of.change(ContactEvent::SecondFactorUsed(used)))
 }
 
-/// Decides removing a factor, for `reason`.
-pub fn remove(
-    state: &ContactState,
-    of: Of<'_>,
-    factor_id: &str,
-    reason: &str,
-) -> Result<Vec<Change>, DomainError> {
-    if state.totp.as_ref().is_none_or(|t| t.factor_id != factor_id) {
-        return Err(DomainError::NotFound("second factor"));
+/// The kind of a contact's factor by id: `totp` or `passkey`.
+pub fn kind_of(state: &ContactState, factor_id: &str) -> Option<&'static str> {
+    if state
+        .totp
+        .as_ref()
+        .is_some_and(|t| t.factor_id == factor_id)
+    {
+        Some("totp")
+    } else if state.passkeys.iter().any(|p| p.factor_id == factor_id) {
+        Some("passkey")
+    } else {
+        None
     }
-    Ok(
-        of.change(ContactEvent::SecondFactorRemoved(SecondFactorRemoved {
-            factor_id: factor_id.to_owned(),
-            reason: reason.to_owned(),
-        })),
-    )
 }
 
-/// Decides staff removing every second factor of a contact who lost
-/// theirs: who manages the customer's logins, after an identity check the
-/// reason must describe.
-pub fn reset(
+/// Every factor of a contact, as (id, kind).
+pub fn all_of(state: &ContactState) -> Vec<(String, &'static str)> {
+    state
+        .totp
+        .iter()
+        .map(|t| (t.factor_id.clone(), "totp"))
+        .chain(
+            state
+                .passkeys
+                .iter()
+                .map(|p| (p.factor_id.clone(), "passkey")),
+        )
+        .collect()
+}
+
+fn removed(of: Of<'_>, (factor_id, kind): (String, &str), reason: &str) -> Vec<Change> {
+    of.change(ContactEvent::SecondFactorRemoved(SecondFactorRemoved {
+        factor_id,
+        reason: reason.to_owned(),
+        kind: kind.to_owned(),
+    }))
+}
+
+/// Checks that staff may change the factors of a contact: who manages the
+/// customer's logins, after an identity check the reason must describe.
+fn staff_may_change(
     state: &ContactState,
-    of: Of<'_>,
     (by, customer_rep): (&super::policy::Staff, Option<&str>),
     reason: &str,
-) -> Result<Vec<Change>, DomainError> {
+) -> Result<(), DomainError> {
     if state.lifecycle.is_none() {
         return Err(DomainError::NotFound("contact"));
     }
@@ -241,13 +259,43 @@ pub fn reset(
             "say how you checked who asks (a call back, a ticket)",
         ));
     }
-    let Some(t) = &state.totp else {
+    Ok(())
+}
+
+/// Decides staff removing one factor of a contact (a lost phone among
+/// several passkeys), for `reason`.
+pub fn remove_one(
+    state: &ContactState,
+    of: Of<'_>,
+    staff: (&super::policy::Staff, Option<&str>),
+    factor_id: &str,
+    reason: &str,
+) -> Result<Vec<Change>, DomainError> {
+    staff_may_change(state, staff, reason)?;
+    let kind = kind_of(state, factor_id).ok_or(DomainError::NotFound("second factor"))?;
+    Ok(removed(of, (factor_id.to_owned(), kind), reason))
+}
+
+/// Decides staff removing every second factor of a contact who lost
+/// theirs.
+pub fn reset(
+    state: &ContactState,
+    of: Of<'_>,
+    staff: (&super::policy::Staff, Option<&str>),
+    reason: &str,
+) -> Result<Vec<Change>, DomainError> {
+    staff_may_change(state, staff, reason)?;
+    let all = all_of(state);
+    if all.is_empty() {
         return Err(DomainError::precondition(
             Reason::Unchanged,
             "the contact has no second factor",
         ));
-    };
-    remove(state, of, &t.factor_id.clone(), reason)
+    }
+    Ok(all
+        .into_iter()
+        .flat_map(|factor| removed(of, factor, reason))
+        .collect())
 }
 
 #[cfg(test)]

@@ -134,15 +134,97 @@ fn a_recovery_code_works_once_whatever_its_case_and_dashes() {
 #[test]
 fn a_removed_factor_asks_for_nothing_more() {
     let state = enrolled();
+    let staff = crate::domain::policy::Staff::new(crate::domain::policy::Role::InHouse);
     assert!(matches!(
-        with_of(|of| remove(&state, of, "f9", "lost phone")),
+        with_of(|of| remove_one(&state, of, (&staff, None), "f9", "lost phone")),
         Err(DomainError::NotFound(_))
     ));
-    let removed = with_of(|of| remove(&state, of, "f1", "lost phone")).unwrap();
+    assert!(matches!(
+        with_of(|of| remove_one(&state, of, (&staff, None), "f1", " ")),
+        Err(DomainError::Invalid(_))
+    ));
+    let removed = with_of(|of| remove_one(&state, of, (&staff, None), "f1", "lost phone")).unwrap();
     let state = apply(state, &removed);
     assert_eq!(state.totp, None);
     assert!(matches!(
         with_of(|of| use_second_factor(&state, of, &code(totp::step_at(NOW) + 1), NOW)),
         Err(DomainError::FailedPrecondition { .. })
     ));
+}
+
+fn registration(id: &str, name: &str) -> crate::domain::passkeys::Registration {
+    crate::domain::passkeys::Registration {
+        factor_id: id.into(),
+        name: name.into(),
+        credential: format!("{{\"cred\":\"{id}\"}}"),
+    }
+}
+
+#[test]
+fn passkeys_are_named_counted_and_removed_one_at_a_time() {
+    use crate::domain::passkeys::{self, MAX_PASSKEYS};
+    let staff = crate::domain::policy::Staff::new(crate::domain::policy::Role::InHouse);
+    let mut state = enrolled();
+    for bad in ["", "  ", "a\u{7}b", &"x".repeat(65)] {
+        assert!(
+            matches!(
+                with_of(|of| passkeys::add(&state, of, registration("p0", bad))),
+                Err(DomainError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    for i in 0..MAX_PASSKEYS {
+        let added =
+            with_of(|of| passkeys::add(&state, of, registration(&format!("p{i}"), " laptop ")))
+                .unwrap();
+        let Event::Contact(ContactEvent::PasskeyAdded(p)) = &added[0].event else {
+            panic!()
+        };
+        assert_eq!(p.name, "laptop", "trimmed");
+        state = apply(state, &added);
+    }
+    assert!(matches!(
+        with_of(|of| passkeys::add(&state, of, registration("p99", "one more"))),
+        Err(DomainError::FailedPrecondition {
+            reason: Reason::LimitReached,
+            ..
+        })
+    ));
+    assert_eq!(
+        all_of(&state).len(),
+        MAX_PASSKEYS + 1,
+        "ten keys and the app"
+    );
+    assert_eq!(kind_of(&state, "p3"), Some("passkey"));
+    let removed = with_of(|of| remove_one(&state, of, (&staff, None), "p3", "stolen")).unwrap();
+    let state = apply(state, &removed);
+    assert_eq!(state.passkeys.len(), MAX_PASSKEYS - 1);
+    assert!(state.totp.is_some(), "the app stays");
+    let reset = with_of(|of| reset(&state, of, (&staff, None), "called back")).unwrap();
+    assert_eq!(reset.len(), MAX_PASSKEYS, "one removal per factor");
+    let state = apply(state, &reset);
+    assert!(state.passkeys.is_empty() && state.totp.is_none());
+}
+
+#[test]
+fn a_passkey_answers_each_challenge_once_and_none_older() {
+    use crate::domain::passkeys;
+    let added = with_of(|of| passkeys::add(&invited(), of, registration("p1", "phone"))).unwrap();
+    let state = apply(invited(), &added);
+    let used = with_of(|of| passkeys::used(&state, of, "p1", 2_000, None)).unwrap();
+    let state = apply(state, &used);
+    for (factor, at) in [("p1", 2_000), ("p1", 1_999), ("p2", 3_000)] {
+        assert!(
+            with_of(|of| passkeys::used(&state, of, factor, at, None)).is_err_and(wrong),
+            "{factor} at {at}"
+        );
+    }
+    let moved =
+        with_of(|of| passkeys::used(&state, of, "p1", 2_001, Some("{\"n\":2}".into()))).unwrap();
+    let state = apply(state, &moved);
+    assert_eq!(
+        state.passkeys[0].credential, "{\"n\":2}",
+        "the counter moved"
+    );
 }

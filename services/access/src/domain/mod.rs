@@ -25,6 +25,7 @@ pub mod lockout;
 pub mod logins;
 pub mod oidc_clients;
 pub mod oidc_grants;
+pub mod passkeys;
 pub mod password_policy;
 pub mod policy;
 pub mod portal_links;

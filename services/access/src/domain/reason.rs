@@ -109,6 +109,10 @@ pub enum Reason {
     Busy,
     /// The stored history this needs is damaged; an operator must repair it.
     HistoryDamaged,
+    /// A limit on how many of these one holder may have is reached; remove one first.
+    LimitReached,
+    /// The tenant or customer requires a second factor (or a passkey) the login lacks; enrol one.
+    SecondFactorRequired,
 }
 
 impl Reason {
@@ -166,6 +170,8 @@ impl Reason {
         Reason::LogUnavailable,
         Reason::Busy,
         Reason::HistoryDamaged,
+        Reason::LimitReached,
+        Reason::SecondFactorRequired,
     ];
 
     /// The stable word for it.
@@ -223,6 +229,8 @@ impl Reason {
             Reason::LogUnavailable => "log_unavailable",
             Reason::Busy => "busy",
             Reason::HistoryDamaged => "history_damaged",
+            Reason::LimitReached => "limit_reached",
+            Reason::SecondFactorRequired => "second_factor_required",
         }
     }
 }

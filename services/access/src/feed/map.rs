@@ -269,15 +269,30 @@ pub fn public_events(
                     kind: "totp".into(),
                     reason: String::new(),
                 }),
+                ContactEvent::PasskeyAdded(e) => {
+                    Change::SecondFactorAdded(pe::SecondFactorChanged {
+                        contact_id: id.to_owned(),
+                        customer_id: customer(id),
+                        factor_id: e.factor_id.clone(),
+                        kind: "passkey".into(),
+                        reason: String::new(),
+                    })
+                }
                 ContactEvent::SecondFactorRemoved(e) => {
                     Change::SecondFactorRemoved(pe::SecondFactorChanged {
                         contact_id: id.to_owned(),
                         customer_id: customer(id),
                         factor_id: e.factor_id.clone(),
-                        kind: "totp".into(),
+                        kind: e.kind.clone(),
                         reason: e.reason.clone(),
                     })
                 }
+                ContactEvent::PasskeyUsed(_) => Change::LoginSucceeded(pe::LoginSucceeded {
+                    contact_id: id.to_owned(),
+                    customer_id: customer(id),
+                    method: "passkey".into(),
+                    ..Default::default()
+                }),
                 ContactEvent::SecondFactorUsed(e) => Change::LoginSucceeded(pe::LoginSucceeded {
                     contact_id: id.to_owned(),
                     customer_id: customer(id),

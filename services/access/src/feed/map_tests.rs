@@ -616,6 +616,7 @@ fn second_factors_enrolled_used_and_removed_are_told_without_their_secrets() {
         Event::Contact(ContactEvent::SecondFactorRemoved(SecondFactorRemoved {
             factor_id: "f1".into(),
             reason: "lost phone".into(),
+            kind: "totp".into(),
         })),
     );
     assert_eq!(removed.r#type, "second_factor.removed");

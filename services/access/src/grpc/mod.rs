@@ -12,6 +12,7 @@ pub mod gate;
 mod logins;
 mod oidc_clients;
 mod operator;
+mod passkeys;
 mod portal_links;
 mod reports;
 mod service;

@@ -269,6 +269,21 @@ impl Access for AccessService {
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn remove_second_factor(
+        &self,
+        request: Request<pb::RemoveSecondFactorRequest>,
+    ) -> Result<Response<pb::ContactReply>, Status> {
+        let ran = self
+            .command(
+                &request,
+                "RemoveSecondFactor",
+                convert::remove_second_factor,
+            )
+            .await?;
+        self.contact_reply(ran).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
     async fn update_contact(
         &self,
         request: Request<pb::UpdateContactRequest>,
@@ -325,9 +340,10 @@ impl Access for AccessService {
         let mut contact = contact_to_pb(contact, self.0.app.now_ms());
         contact.second_factors = factors
             .into_iter()
-            .map(|factor_id| pb::SecondFactor {
-                factor_id,
-                kind: "totp".into(),
+            .map(|f| pb::SecondFactor {
+                factor_id: f.factor_id.into(),
+                kind: f.kind.as_str().into(),
+                name: f.name.into(),
             })
             .collect();
         Ok(Response::new(contact))

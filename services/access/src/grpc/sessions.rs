@@ -233,6 +233,38 @@ impl Sessions for SessionsService {
         super::factors::confirm(&self.0, request).await
     }
 
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn begin_passkey_registration(
+        &self,
+        request: Request<pb::BeginPasskeyRegistrationRequest>,
+    ) -> Result<Response<pb::PasskeyCeremony>, Status> {
+        super::passkeys::begin_registration(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn finish_passkey_registration(
+        &self,
+        request: Request<pb::FinishPasskeyRegistrationRequest>,
+    ) -> Result<Response<pb::FinishPasskeyRegistrationReply>, Status> {
+        super::passkeys::finish_registration(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn begin_passkey_login(
+        &self,
+        request: Request<pb::BeginPasskeyLoginRequest>,
+    ) -> Result<Response<pb::PasskeyCeremony>, Status> {
+        super::passkeys::begin_login(&self.0, request).await
+    }
+
+    #[tracing::instrument(skip_all, err(level = "info"))]
+    async fn finish_passkey_login(
+        &self,
+        request: Request<pb::FinishPasskeyLoginRequest>,
+    ) -> Result<Response<pb::Session>, Status> {
+        super::passkeys::finish_login(&self.0, request).await
+    }
+
     /// Answers at once and the same way for every login name; the reset (if
     /// the login exists) is appended in the background, so neither the words
     /// nor the time of the answer tell whether it exists.

@@ -3,7 +3,8 @@
 
 use super::rows::*;
 use super::tables::{
-    Id, Ids, StoredContact, StoredEmail, StoredIdentity, Tables, TenantTables, tenant_mut,
+    FactorKind, FactorRow, Id, Ids, StoredContact, StoredEmail, StoredIdentity, Tables,
+    TenantTables, tenant_mut,
 };
 use crate::domain::contact::Lifecycle;
 use crate::domain::lockout::remember_failure;
@@ -316,19 +317,33 @@ fn apply_contact(t: &mut TenantTables, ids: &mut Ids, id: &str, event: ContactEv
                 ContactEvent::FirstLogin(_) | ContactEvent::LoginCodeExchanged(_) => {
                     row.logged_in = true;
                 }
-                ContactEvent::SecondFactorUsed(_) => {}
+                ContactEvent::SecondFactorUsed(_) | ContactEvent::PasskeyUsed(_) => {}
                 ContactEvent::TotpAdded(e) => {
                     if let Some(key) = ids.find(id) {
-                        t.second_factors.insert(key, e.factor_id.into());
+                        t.second_factors.entry(key).or_default().push(FactorRow {
+                            factor_id: e.factor_id.into(),
+                            kind: FactorKind::Totp,
+                            name: "".into(),
+                        });
+                    }
+                }
+                ContactEvent::PasskeyAdded(e) => {
+                    if let Some(key) = ids.find(id) {
+                        t.second_factors.entry(key).or_default().push(FactorRow {
+                            factor_id: e.factor_id.into(),
+                            kind: FactorKind::Passkey,
+                            name: e.name.into(),
+                        });
                     }
                 }
                 ContactEvent::SecondFactorRemoved(e) => {
                     if let Some(key) = ids.find(id)
-                        && t.second_factors
-                            .get(&key)
-                            .is_some_and(|f| **f == *e.factor_id)
+                        && let Some(factors) = t.second_factors.get_mut(&key)
                     {
-                        t.second_factors.remove(&key);
+                        factors.retain(|f| *f.factor_id != *e.factor_id);
+                        if factors.is_empty() {
+                            t.second_factors.remove(&key);
+                        }
                     }
                 }
                 ContactEvent::EmailSent(e) => {

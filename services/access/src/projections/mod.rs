@@ -22,4 +22,5 @@ pub use rows::{
     PendingLogout, PortalLinkRow, SigningKeyRow, SiteVisibility, SitesSeen, TenantRow,
 };
 pub use store::{Behind, ReadModels, run_projector};
+pub use tables::{FactorKind, FactorRow};
 pub use webhooks::{Failure, ReplayRow, SecretRef, WebhookRow};

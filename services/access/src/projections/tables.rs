@@ -208,9 +208,39 @@ pub(super) struct TenantTables {
     pub pending_logouts: BTreeMap<Box<str>, PendingLogout>,
     /// Webhooks in id order.
     pub webhooks: BTreeMap<Box<str>, super::webhooks::WebhookRow>,
-    /// The second factor of each contact that has one (kept apart from the
+    /// The second factors of each contact that has one (kept apart from the
     /// contacts' rows, which most contacts would fill with nothing).
-    pub second_factors: HashMap<Id, Box<str>>,
+    pub second_factors: HashMap<Id, Vec<FactorRow>>,
+}
+
+/// What a second factor is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FactorKind {
+    /// An authenticator app (TOTP).
+    Totp,
+    /// A passkey (WebAuthn).
+    Passkey,
+}
+
+impl FactorKind {
+    /// The word the API and the feed use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorKind::Totp => "totp",
+            FactorKind::Passkey => "passkey",
+        }
+    }
+}
+
+/// A contact's second factor, as lists show it (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FactorRow {
+    /// Its id.
+    pub factor_id: Box<str>,
+    /// What it is.
+    pub kind: FactorKind,
+    /// What the contact called it (a passkey's; empty for an app).
+    pub name: Box<str>,
 }
 
 /// One shard of the rows found by a key of their own.

@@ -2,7 +2,7 @@
 //! stand, for `GetWebhook` and for the delivery worker.
 
 use super::store::ReadModels;
-use super::tables::TenantTables;
+use super::tables::{FactorRow, TenantTables};
 use access_catalogue::catalogue::{FeedPoint, WebhookEvent, WebhookSettings};
 use serde::{Deserialize, Serialize};
 
@@ -180,14 +180,17 @@ impl ReadModels {
             .map_or_else(Vec::new, |t| t.webhooks.values().cloned().collect())
     }
 
-    /// The second factor a contact has enrolled, if any: its id.
-    pub fn second_factor(&self, tenant: &str, contact_id: &str) -> Option<String> {
+    /// The second factors a contact has enrolled, oldest first.
+    pub fn second_factors(&self, tenant: &str, contact_id: &str) -> Vec<FactorRow> {
         let tables = self.read();
-        let key = tables.ids.find(contact_id)?;
+        let Some(key) = tables.ids.find(contact_id) else {
+            return Vec::new();
+        };
         tables
             .tenant(tenant)
             .and_then(|t| t.second_factors.get(&key))
-            .map(|f| f.to_string())
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every tenant's webhooks, as (tenant, webhook id): what the delivery

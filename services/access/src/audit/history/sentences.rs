@@ -260,10 +260,19 @@ impl Names {
                     None => format!("let {} in with the authenticator app's code", contact()),
                 },
                 ContactEvent::SecondFactorRemoved(r) => format!(
-                    "removed the second factor of {}{}",
+                    "removed {} of {}{}",
+                    if r.kind == "passkey" {
+                        "a passkey"
+                    } else {
+                        "the authenticator app"
+                    },
                     contact(),
                     because(&r.reason)
                 ),
+                ContactEvent::PasskeyAdded(p) => {
+                    format!("registered passkey \"{}\" for {}", p.name, contact())
+                }
+                ContactEvent::PasskeyUsed(_) => format!("let {} in with a passkey", contact()),
                 ContactEvent::LoginCodeExchanged(_) => {
                     format!(
                         "let {} into the portal with a one-time login code",

@@ -185,6 +185,36 @@ pub fn access(
     action: AccessAction,
     r: &pb::ContactCommand,
 ) -> Result<(RequestId, AccessCommand), Status> {
+    access_on(tenant, by, action, r, None)
+}
+
+/// Parses `RemoveSecondFactorRequest`.
+pub fn remove_second_factor(
+    tenant: TenantId,
+    by: Staff,
+    r: &pb::RemoveSecondFactorRequest,
+) -> Result<(RequestId, AccessCommand), Status> {
+    let command = pb::ContactCommand {
+        request_id: r.request_id.clone(),
+        contact_id: r.contact_id.clone(),
+        reason: r.reason.clone(),
+    };
+    access_on(
+        tenant,
+        by,
+        AccessAction::RemoveSecondFactor,
+        &command,
+        Some(&r.factor_id),
+    )
+}
+
+fn access_on(
+    tenant: TenantId,
+    by: Staff,
+    action: AccessAction,
+    r: &pb::ContactCommand,
+    factor_id: Option<&str>,
+) -> Result<(RequestId, AccessCommand), Status> {
     let mut f = Fields::default();
     let request_id = f.parse("request_id", RequestId::parse(&r.request_id));
     let contact_id = f.parse("contact_id", GeneratedId::parse(&r.contact_id));
@@ -196,8 +226,13 @@ pub fn access(
             Err("a reason has at most 1000 characters".to_owned())
         },
     );
+    let factor_id = match factor_id {
+        Some(id) => f.parse("factor_id", GeneratedId::parse(id)).map(Some),
+        None => Some(None),
+    };
     f.finish()?;
-    let (request_id, contact_id, reason) = parsed!(request_id, contact_id, reason);
+    let (request_id, contact_id, reason, factor_id) =
+        parsed!(request_id, contact_id, reason, factor_id);
     Ok((
         request_id,
         AccessCommand {
@@ -208,6 +243,7 @@ pub fn access(
                 contact_id,
                 reason,
             },
+            factor_id,
         },
     ))
 }

@@ -1,0 +1,501 @@
+//! Passkeys (WebAuthn, user verification required): registered from a
+//! session, and a sign-in of their own or the second step after a password.
+//! The relying party is the host of the service's public address, shared
+//! by every tenant; a credential is bound to its contact, so to one tenant.
+//! A ceremony's state rides in a MAC'd token (`access_keyring::passkeys`),
+//! so any replica finishes what another began. A refused answer passes the
+//! same gate as a wrong password; each challenge lets a contact in once.
+
+use super::queries::LoginOutcome;
+use super::throttle::Account;
+use super::{App, AppError, Command, CommandContext, Outcome, Unit};
+use crate::domain::contact::ContactState;
+use crate::domain::factors::Of;
+use crate::domain::passkeys::{self, Registration};
+use crate::domain::values::{GeneratedId, TenantId};
+use crate::domain::{Change, DomainError, Reason, streams};
+use access_catalogue::Actor;
+use access_keyring::CeremonyClaims;
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
+    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
+    WebauthnBuilder,
+};
+
+/// A ceremony begun: the options for the browser, and the token that
+/// finishes it.
+#[derive(Clone, Debug)]
+pub struct PasskeyCeremony {
+    /// `{"publicKey": …}` for `navigator.credentials.create()` or `.get()`.
+    pub options_json: String,
+    /// Sent back with the browser's answer.
+    pub ceremony_token: String,
+}
+
+/// Record a passkey the ceremony accepted.
+#[derive(Clone, Debug)]
+struct AddPasskey {
+    tenant: TenantId,
+    contact_id: GeneratedId,
+    registration: Registration,
+}
+
+impl Command for AddPasskey {
+    /// The factor's id.
+    type Reply = String;
+
+    async fn decide(
+        &self,
+        _: &App,
+        unit: &mut Unit<'_>,
+    ) -> Result<(Vec<Change>, String), AppError> {
+        let state: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let of = Of {
+            tenant: &self.tenant,
+            contact_id: &self.contact_id,
+        };
+        let changes = passkeys::add(&state, of, self.registration.clone())?;
+        Ok((changes, self.registration.factor_id.clone()))
+    }
+}
+
+/// Record a sign-in with a passkey whose assertion was verified.
+#[derive(Clone, Debug)]
+struct UsePasskey {
+    tenant: TenantId,
+    contact_id: GeneratedId,
+    factor_id: String,
+    challenge_at_ms: i64,
+    updated: Option<String>,
+}
+
+impl Command for UsePasskey {
+    type Reply = ();
+
+    async fn decide(&self, _: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        let state: ContactState = unit
+            .load(&streams::contact(&self.tenant, &self.contact_id))
+            .await?;
+        let of = Of {
+            tenant: &self.tenant,
+            contact_id: &self.contact_id,
+        };
+        let changes = passkeys::used(
+            &state,
+            of,
+            &self.factor_id,
+            self.challenge_at_ms,
+            self.updated.clone(),
+        )?;
+        Ok((changes, ()))
+    }
+}
+
+fn refused() -> AppError {
+    DomainError::Unauthenticated {
+        reason: Reason::BadCredentials,
+        message: "the passkey was not accepted; try again or sign in another way".into(),
+    }
+    .into()
+}
+
+fn stale() -> AppError {
+    DomainError::Unauthenticated {
+        reason: Reason::SessionInvalid,
+        message: "the passkey step took too long or its token is not valid; begin again".into(),
+    }
+    .into()
+}
+
+fn bad_json(field: &str, e: serde_json::Error) -> AppError {
+    DomainError::invalid(
+        field,
+        format!("not a WebAuthn credential in JSON form: {e}"),
+    )
+    .into()
+}
+
+/// A contact's passkeys as the WebAuthn library reads them, with their
+/// factor ids (an erased or unreadable one is left out).
+fn usable(state: &ContactState) -> Vec<(String, Passkey)> {
+    state
+        .passkeys
+        .iter()
+        .filter_map(|p| {
+            let key = serde_json::from_str::<Passkey>(&p.credential).ok()?;
+            Some((p.factor_id.clone(), key))
+        })
+        .collect()
+}
+
+/// The WebAuthn user handle of a contact: its id, which is a UUID's hex.
+fn user_handle(contact_id: &str) -> Option<Uuid> {
+    Uuid::try_parse(contact_id).ok()
+}
+
+impl App {
+    /// The relying party: the host of the public address, for `tenant`.
+    fn webauthn(&self, tenant: &str) -> Result<Webauthn, AppError> {
+        let unavailable = || {
+            DomainError::precondition(
+                Reason::NotFound,
+                "passkeys are not offered: the service's public address must name a host \
+                 (--public-base-url https://portal.example.com), not an IP address",
+            )
+        };
+        let base = Url::parse(&self.settings.public_base_url).map_err(|_| unavailable())?;
+        let host = base.domain().ok_or_else(unavailable)?.to_owned();
+        let origin = Url::parse(&base.origin().ascii_serialization()).map_err(|_| unavailable())?;
+        let name = self
+            .models
+            .tenant(tenant)
+            .map_err(AppError::Internal)?
+            .map_or_else(|| tenant.to_owned(), |t| t.name);
+        WebauthnBuilder::new(&host, &origin)
+            .and_then(|b| b.rp_name(&name).build())
+            .map_err(|_| unavailable().into())
+    }
+
+    /// Loads a contact's stream as it stands (for its passkeys).
+    async fn contact_state(
+        &self,
+        tenant: &TenantId,
+        contact_id: &GeneratedId,
+    ) -> Result<ContactState, AppError> {
+        Unit::new(self)
+            .load(&streams::contact(tenant, contact_id))
+            .await
+    }
+
+    /// Begins registering a passkey for the contact of `session`.
+    pub async fn begin_passkey_registration(
+        &self,
+        tenant: &TenantId,
+        session: &str,
+    ) -> Result<PasskeyCeremony, AppError> {
+        let claims = self
+            .session(tenant, session)
+            .ok_or_else(super::factors::session_refused)?;
+        if claims.must_change_password {
+            return Err(DomainError::precondition(
+                Reason::PasswordChangeRequired,
+                "change the temporary password first",
+            )
+            .into());
+        }
+        let webauthn = self.webauthn(tenant.as_str())?;
+        let (Ok(contact_id), Some(handle)) = (
+            GeneratedId::parse(&claims.contact_id),
+            user_handle(&claims.contact_id),
+        ) else {
+            return Err(super::factors::session_refused());
+        };
+        let state = self.contact_state(tenant, &contact_id).await?;
+        let exclude = usable(&state)
+            .into_iter()
+            .map(|(_, key)| key.cred_id().clone())
+            .collect::<Vec<_>>();
+        let account = state
+            .username
+            .clone()
+            .unwrap_or_else(|| state.email.clone());
+        let (options, registration): (CreationChallengeResponse, PasskeyRegistration) = webauthn
+            .start_passkey_registration(handle, &account, &account, Some(exclude))
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("passkey options: {e}")))?;
+        let mut options =
+            serde_json::to_value(&options).map_err(|e| AppError::Internal(e.into()))?;
+        // A passkey signs in without a login name: the authenticator must
+        // keep the credential (a discoverable one).
+        if let Some(selection) = options
+            .pointer_mut("/publicKey/authenticatorSelection")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            selection.insert("residentKey".into(), "required".into());
+            selection.insert("requireResidentKey".into(), true.into());
+        }
+        let token = self.keyring.passkey_registration(&CeremonyClaims {
+            tenant: tenant.to_string(),
+            contact_id: claims.contact_id.clone(),
+            made_at_ms: self.now_ms(),
+            after_password: false,
+            must_change_password: false,
+            state: serde_json::to_string(&registration)
+                .map_err(|e| AppError::Internal(e.into()))?,
+        });
+        Ok(PasskeyCeremony {
+            options_json: serde_json::to_string(&options)
+                .map_err(|e| AppError::Internal(e.into()))?,
+            ceremony_token: token,
+        })
+    }
+
+    /// Finishes a registration with the browser's answer; the reply is the
+    /// new factor's id.
+    pub async fn finish_passkey_registration(
+        &self,
+        ctx: &CommandContext,
+        tenant: &TenantId,
+        (session, token): (&str, &str),
+        credential_json: &str,
+        name: &str,
+    ) -> Result<Outcome<String>, AppError> {
+        let claims = self
+            .session(tenant, session)
+            .ok_or_else(super::factors::session_refused)?;
+        let ceremony = self
+            .keyring
+            .open_passkey_registration(token, self.now_ms())
+            .filter(|c| c.tenant == claims.tenant && c.contact_id == claims.contact_id)
+            .ok_or_else(stale)?;
+        let credential: RegisterPublicKeyCredential =
+            serde_json::from_str(credential_json).map_err(|e| bad_json("credential_json", e))?;
+        let state: PasskeyRegistration =
+            serde_json::from_str(&ceremony.state).map_err(|_| stale())?;
+        let passkey = self
+            .webauthn(tenant.as_str())?
+            .finish_passkey_registration(&credential, &state)
+            .map_err(|e| {
+                DomainError::invalid(
+                    "credential_json",
+                    format!("the browser's answer does not register a passkey: {e}"),
+                )
+            })?;
+        let contact_id = GeneratedId::parse(&claims.contact_id)
+            .map_err(|_| super::factors::session_refused())?;
+        let cmd = AddPasskey {
+            tenant: tenant.clone(),
+            contact_id,
+            registration: Registration {
+                factor_id: GeneratedId::generate().to_string(),
+                name: name.to_owned(),
+                credential: serde_json::to_string(&passkey)
+                    .map_err(|e| AppError::Internal(e.into()))?,
+            },
+        };
+        let outcome = self.execute(ctx, &cmd).await?;
+        self.wait_for(outcome.position).await?;
+        Ok(outcome)
+    }
+
+    /// Begins a sign-in with a passkey: any of the tenant's, or, after a
+    /// right password (`challenge`), only that contact's.
+    pub async fn begin_passkey_login(
+        &self,
+        tenant: &TenantId,
+        challenge: Option<&str>,
+    ) -> Result<PasskeyCeremony, AppError> {
+        let webauthn = self.webauthn(tenant.as_str())?;
+        let internal = |e: webauthn_rs::prelude::WebauthnError| {
+            AppError::Internal(anyhow::anyhow!("passkey options: {e}"))
+        };
+        let mut claims = CeremonyClaims {
+            tenant: tenant.to_string(),
+            contact_id: String::new(),
+            made_at_ms: self.now_ms(),
+            after_password: false,
+            must_change_password: false,
+            state: String::new(),
+        };
+        let options = match challenge {
+            Some(challenge) => {
+                let after = self
+                    .keyring
+                    .verify_second_factor_challenge(challenge, self.now_ms())
+                    .filter(|c| c.tenant == tenant.as_str())
+                    .ok_or_else(stale)?;
+                let contact_id = GeneratedId::parse(&after.contact_id).map_err(|_| stale())?;
+                let keys: Vec<Passkey> = usable(&self.contact_state(tenant, &contact_id).await?)
+                    .into_iter()
+                    .map(|(_, key)| key)
+                    .collect();
+                if keys.is_empty() {
+                    return Err(DomainError::precondition(
+                        Reason::NotFound,
+                        "the contact has no passkey; give the app's code instead",
+                    )
+                    .into());
+                }
+                let (options, state): (_, PasskeyAuthentication) = webauthn
+                    .start_passkey_authentication(&keys)
+                    .map_err(internal)?;
+                claims.contact_id = after.contact_id;
+                claims.after_password = true;
+                claims.must_change_password = after.must_change_password;
+                claims.state =
+                    serde_json::to_string(&state).map_err(|e| AppError::Internal(e.into()))?;
+                options
+            }
+            None => {
+                let (mut options, state): (_, DiscoverableAuthentication) = webauthn
+                    .start_discoverable_authentication()
+                    .map_err(internal)?;
+                // Asked for by a button, not offered in a field's autofill.
+                options.mediation = None;
+                claims.state =
+                    serde_json::to_string(&state).map_err(|e| AppError::Internal(e.into()))?;
+                options
+            }
+        };
+        Ok(PasskeyCeremony {
+            options_json: serde_json::to_string(&options)
+                .map_err(|e| AppError::Internal(e.into()))?,
+            ceremony_token: self.keyring.passkey_login(&claims),
+        })
+    }
+
+    /// Finishes a passkey sign-in with the browser's answer: a session, or
+    /// a refusal that counts as a failed login.
+    pub async fn finish_passkey_login(
+        &self,
+        tenant: &TenantId,
+        token: &str,
+        credential_json: &str,
+        client_address: &str,
+    ) -> Result<LoginOutcome, AppError> {
+        let ceremony = self
+            .keyring
+            .open_passkey_login(token, self.now_ms())
+            .filter(|c| c.tenant == tenant.as_str())
+            .ok_or_else(stale)?;
+        let credential: PublicKeyCredential =
+            serde_json::from_str(credential_json).map_err(|e| bad_json("credential_json", e))?;
+        // Whose passkey: the contact of the password step, or the one the
+        // authenticator names (its user handle is the contact's id).
+        let contact_id = if ceremony.contact_id.is_empty() {
+            credential
+                .get_user_unique_id()
+                .and_then(|b| Uuid::from_slice(b).ok())
+                .map(|u| u.simple().to_string())
+                .unwrap_or_default()
+        } else {
+            ceremony.contact_id.clone()
+        };
+        let row = self
+            .models
+            .contact(tenant.as_str(), &contact_id)
+            .map_err(AppError::Internal)?;
+        let durable = || {
+            self.models
+                .contact(tenant.as_str(), &contact_id)
+                .ok()
+                .flatten()
+                .map_or((Vec::new(), 0), |r| (r.failed_logins, r.locked_until_ms))
+        };
+        let unknown = format!("passkey:{contact_id}");
+        let gate = match &row {
+            Some(_) => Account::Known {
+                tenant: tenant.as_str(),
+                contact_id: &contact_id,
+                durable: &durable,
+            },
+            None => Account::Unknown {
+                tenant: tenant.as_str(),
+                name: &unknown,
+            },
+        };
+        let ticket = self
+            .throttle
+            .admit(gate, client_address, self.now_ms())
+            .map_err(DomainError::from)?;
+        let verified = match (&row, GeneratedId::parse(&contact_id)) {
+            (Some(_), Ok(id)) => {
+                let state = self.contact_state(tenant, &id).await?;
+                self.verify_assertion(tenant, &ceremony, &credential, &state)
+                    .map(|found| (id, found))
+            }
+            _ => None,
+        };
+        let Some((id, (factor_id, updated, amr))) = verified else {
+            metrics::counter!("access_logins_total", "outcome" => "bad_passkey").increment(1);
+            let known = row.map(|r| r.contact_id);
+            self.login_failed(tenant.as_str(), known, client_address, ticket);
+            return Err(refused());
+        };
+        let cmd = UsePasskey {
+            tenant: tenant.clone(),
+            contact_id: id,
+            factor_id,
+            challenge_at_ms: ceremony.made_at_ms,
+            updated,
+        };
+        let request_id = format!("passkey:{}", uuid::Uuid::now_v7());
+        let actor = Actor::Contact {
+            contact_id: contact_id.clone(),
+        };
+        match self.execute_derived(&request_id, tenant, actor, &cmd).await {
+            Ok(outcome) => {
+                drop(ticket);
+                self.wait_for(outcome.position).await?;
+            }
+            Err(AppError::Domain(DomainError::Unauthenticated { .. })) => {
+                metrics::counter!("access_logins_total", "outcome" => "bad_passkey").increment(1);
+                self.login_failed(tenant.as_str(), Some(contact_id), client_address, ticket);
+                return Err(refused());
+            }
+            Err(e) => return Err(e),
+        }
+        let contact = self
+            .models
+            .contact(tenant.as_str(), &contact_id)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("contact"))?;
+        let decision = self.check(
+            tenant.as_str(),
+            &contact,
+            &crate::domain::access::Action::Login,
+        )?;
+        if !decision.allowed {
+            return Err(super::queries::login_refusal(decision).into());
+        }
+        let amr = if ceremony.after_password {
+            std::iter::once("pwd".to_owned()).chain(amr).collect()
+        } else {
+            amr
+        };
+        self.signed_in(tenant.as_str(), contact, amr).await
+    }
+
+    /// Checks an assertion against the contact's passkeys: the factor it
+    /// came from, the credential to record when it moved, and the methods
+    /// it proves (RFC 8176: a key, `hwk` unless it is synced, `user`
+    /// verification, so `mfa`).
+    fn verify_assertion(
+        &self,
+        tenant: &TenantId,
+        ceremony: &CeremonyClaims,
+        credential: &PublicKeyCredential,
+        state: &ContactState,
+    ) -> Option<(String, Option<String>, Vec<String>)> {
+        let webauthn = self.webauthn(tenant.as_str()).ok()?;
+        let (factor_id, mut key) = usable(state)
+            .into_iter()
+            .find(|(_, key)| key.cred_id().as_slice() == credential.get_credential_id())?;
+        let result = if ceremony.after_password {
+            let auth: PasskeyAuthentication = serde_json::from_str(&ceremony.state).ok()?;
+            webauthn.finish_passkey_authentication(credential, &auth)
+        } else {
+            let auth: DiscoverableAuthentication = serde_json::from_str(&ceremony.state).ok()?;
+            webauthn.finish_discoverable_authentication_v2(credential, auth, &key)
+        }
+        .ok()?;
+        if !result.user_verified() {
+            return None;
+        }
+        let updated = match key.update_credential(&result) {
+            Some(true) => serde_json::to_string(&key).ok(),
+            _ => None,
+        };
+        let kind = if result.backup_eligible() {
+            "swk"
+        } else {
+            "hwk"
+        };
+        Some((
+            factor_id,
+            updated,
+            vec![kind.into(), "user".into(), "mfa".into()],
+        ))
+    }
+}
