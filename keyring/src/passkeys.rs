@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 /// How long a ceremony may take, from the options sent to the answer.
 pub const CEREMONY_TTL_MS: i64 = 5 * 60_000;
+/// The longest ceremony token opened (a registration's state lists the
+/// contact's passkeys, so that none is registered twice).
+pub const MAX_CEREMONY_TOKEN_BYTES: usize = 8192;
 
 /// What a ceremony token carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +41,12 @@ impl Keyring {
     /// The claims of a genuine registration token made less than five
     /// minutes before `now_ms`.
     pub fn open_passkey_registration(&self, token: &str, now_ms: i64) -> Option<CeremonyClaims> {
-        let claims: CeremonyClaims = self.open("pkr_", "passkey-registration", token)?;
+        let claims: CeremonyClaims = self.open_within(
+            "pkr_",
+            "passkey-registration",
+            token,
+            MAX_CEREMONY_TOKEN_BYTES,
+        )?;
         fresh(claims, now_ms)
     }
 
@@ -50,7 +58,8 @@ impl Keyring {
     /// The claims of a genuine sign-in token made less than five minutes
     /// before `now_ms`.
     pub fn open_passkey_login(&self, token: &str, now_ms: i64) -> Option<CeremonyClaims> {
-        let claims: CeremonyClaims = self.open("pkl_", "passkey-login", token)?;
+        let claims: CeremonyClaims =
+            self.open_within("pkl_", "passkey-login", token, MAX_CEREMONY_TOKEN_BYTES)?;
         fresh(claims, now_ms)
     }
 }

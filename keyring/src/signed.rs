@@ -115,7 +115,18 @@ impl Keyring {
         purpose: &str,
         token: &str,
     ) -> Option<T> {
-        if token.len() > MAX_TOKEN_BYTES {
+        self.open_within(prefix, purpose, token, MAX_TOKEN_BYTES)
+    }
+
+    /// [`Keyring::open`] for tokens that may be up to `max_bytes` long.
+    pub(crate) fn open_within<T: DeserializeOwned>(
+        &self,
+        prefix: &str,
+        purpose: &str,
+        token: &str,
+        max_bytes: usize,
+    ) -> Option<T> {
+        if token.len() > max_bytes {
             return None;
         }
         let (body, mac) = token.strip_prefix(prefix)?.split_once('.')?;

@@ -158,6 +158,7 @@ class Handler(BaseHTTPRequestHandler):
             "email": claims.get("email"),
             "tenant": claims.get("tenant"),
             "login_kind": claims.get("login_kind"),
+            "amr": claims.get("amr"),
             "userinfo_sub": userinfo.get("sub"),
             "userinfo_email": userinfo.get("email"),
             "refreshed": refreshed["refresh_token"] != first_refresh,

@@ -150,3 +150,103 @@ impl Browser {
         panic!("the page never said {needle:?}: {last}");
     }
 }
+
+/// A command of WebDriver's WebAuthn extension (virtual authenticators),
+/// which chromedriver implements.
+#[derive(Debug)]
+struct WebAuthn {
+    method: http::Method,
+    path: String,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthn {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        let session = session_id.unwrap_or_default();
+        base_url.join(&format!("session/{session}/webauthn/{}", self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(|b| b.to_string()),
+        )
+    }
+}
+
+impl Browser {
+    async fn webauthn(
+        &self,
+        method: http::Method,
+        path: String,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        let cmd = WebAuthn { method, path, body };
+        self.client
+            .issue_cmd(cmd)
+            .await
+            .expect("a WebAuthn command of chromedriver")
+    }
+
+    /// Adds a virtual authenticator to the browser: a platform one (CTAP2)
+    /// that keeps discoverable credentials and verifies its user. Its id.
+    pub async fn add_authenticator(&self) -> String {
+        let options = serde_json::json!({
+            "protocol": "ctap2",
+            "transport": "internal",
+            "hasResidentKey": true,
+            "hasUserVerification": true,
+            "isUserConsenting": true,
+            "isUserVerified": true,
+        });
+        let id = self
+            .webauthn(http::Method::POST, "authenticator".into(), Some(options))
+            .await;
+        id.as_str().expect("an authenticator id").to_owned()
+    }
+
+    /// Removes a virtual authenticator (the device is gone).
+    pub async fn remove_authenticator(&self, id: &str) {
+        self.webauthn(http::Method::DELETE, format!("authenticator/{id}"), None)
+            .await;
+    }
+
+    /// Whether the authenticator's user verification (a fingerprint, a
+    /// PIN) succeeds from now on.
+    pub async fn set_user_verified(&self, id: &str, verified: bool) {
+        let body = serde_json::json!({ "isUserVerified": verified });
+        self.webauthn(
+            http::Method::POST,
+            format!("authenticator/{id}/uv"),
+            Some(body),
+        )
+        .await;
+    }
+
+    /// The credentials the authenticator holds.
+    pub async fn credentials(&self, id: &str) -> Vec<serde_json::Value> {
+        let all = self
+            .webauthn(
+                http::Method::GET,
+                format!("authenticator/{id}/credentials"),
+                None,
+            )
+            .await;
+        all.as_array().cloned().unwrap_or_default()
+    }
+
+    /// Presses the button of the page's passkey block.
+    pub async fn press_passkey(&self) {
+        self.client
+            .find(Locator::Css("div[data-passkey] button"))
+            .await
+            .expect("the passkey button")
+            .click()
+            .await
+            .expect("click");
+    }
+}

@@ -194,7 +194,14 @@ impl TestApp {
             .arg("serve")
             .arg("--data-dir")
             .arg(&dir)
-            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+            .args(["--grpc-addr", "127.0.0.1:0"])
+            // A caller that names the HTTP address (for a public address
+            // on a known port) keeps it.
+            .args(if args.iter().any(|a| a == "--http-addr") {
+                &[][..]
+            } else {
+                &["--http-addr", "127.0.0.1:0"][..]
+            })
             // Cheap hashing keeps the suite fast (production uses OWASP's
             // 19 MiB), unless the caller sets the cost itself.
             .args(if args.iter().any(|a| a.starts_with("--argon2")) {

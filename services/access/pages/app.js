@@ -29,3 +29,33 @@
   var summary = document.getElementById('error-summary');
   if (summary) { summary.focus(); }
 })();
+
+// Passkeys: a button that asks the browser for one (WebAuthn) and sends
+// its answer with the form. Shown only where the browser can; without it,
+// the form's other ways to sign in work as before.
+(function () {
+  var PKC = window.PublicKeyCredential;
+  if (!PKC || !PKC.parseCreationOptionsFromJSON || !PKC.parseRequestOptionsFromJSON) { return; }
+  document.querySelectorAll('div[data-passkey]').forEach(function (box) {
+    var form = box.closest('form');
+    var button = box.querySelector('button');
+    var answer = box.querySelector('input[name="credential"]');
+    var status = box.querySelector('.passkey-status');
+    if (!form || !button || !answer) { return; }
+    box.hidden = false;
+    button.addEventListener('click', function () {
+      var options = JSON.parse(box.getAttribute('data-options')).publicKey;
+      var asked = box.getAttribute('data-passkey') === 'create'
+        ? navigator.credentials.create({ publicKey: PKC.parseCreationOptionsFromJSON(options) })
+        : navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(options) });
+      button.disabled = true;
+      asked.then(function (credential) {
+        answer.value = JSON.stringify(credential.toJSON());
+        form.submit();
+      }).catch(function () {
+        button.disabled = false;
+        status.textContent = box.getAttribute('data-failed');
+      });
+    });
+  });
+})();

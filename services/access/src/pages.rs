@@ -17,6 +17,7 @@ mod form;
 mod guard;
 mod invite;
 mod logout;
+mod passkeys;
 mod render;
 mod reset;
 mod security;
@@ -89,6 +90,7 @@ pub fn router(
     env.add_template("form.html", include_str!("../pages/form.html"))?;
     env.add_template("message.html", include_str!("../pages/message.html"))?;
     env.add_template("security.html", include_str!("../pages/security.html"))?;
+    env.add_template("passkey.html", include_str!("../pages/passkey.html"))?;
     let strings: HashMap<String, String> = serde_json::from_str(include_str!("../pages/en.json"))?;
     let pages = Arc::new(Pages {
         app,
@@ -115,6 +117,10 @@ pub fn router(
         .route(
             "/t/{tenant}/security",
             get(security::security_page).post(security::security_submit),
+        )
+        .route(
+            "/t/{tenant}/security/passkey",
+            axum::routing::post(security::passkey_submit),
         )
         .route("/brand/{file}", get(brand_css))
         .route(

@@ -34,6 +34,7 @@ mod oidc_logout;
 mod oidc_refusals;
 mod operations;
 mod pages;
+mod passkeys;
 mod passwords;
 mod portal_links;
 mod reasons;

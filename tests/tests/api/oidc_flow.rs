@@ -103,6 +103,26 @@ impl Provider {
     /// ann@c1.example and a confidential client.
     pub async fn start() -> Provider {
         let app = TestApp::spawn().await;
+        let issuer = format!("http://{}/t/acme", app.http_addr);
+        Self::on(app, issuer).await
+    }
+
+    /// The same, its pages public at `http://localhost:<port>` (a host
+    /// name: what a passkey's relying party must be).
+    pub async fn start_on_localhost() -> Provider {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let (http, public) = (
+            format!("127.0.0.1:{port}"),
+            format!("http://localhost:{port}"),
+        );
+        let app = TestApp::spawn_with(&["--http-addr", &http, "--public-base-url", &public]).await;
+        Self::on(app, format!("{public}/t/acme")).await
+    }
+
+    async fn on(app: TestApp, issuer: String) -> Provider {
         let key = app.create_tenant("acme").await;
         app.create_customer(&key, "C1").await;
         let invited = app.invite(&key, "C1", "ann@c1.example").await;
@@ -110,7 +130,6 @@ impl Provider {
         app.accept(&link, PASSWORD).await;
         let (client_id, secret) = register(&app, &key, pb::OidcClientKind::Confidential).await;
         app.settled_head().await;
-        let issuer = format!("http://{}/t/acme", app.http_addr);
         Provider {
             app,
             key,

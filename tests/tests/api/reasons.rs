@@ -287,6 +287,29 @@ fn documented_reasons() -> Vec<String> {
         .collect()
 }
 
+#[tokio::test]
+async fn an_eleventh_webhook_says_limit_reached() {
+    let app = TestApp::spawn().await;
+    let key = app.create_tenant("acme").await;
+    let mut admin = TenantAdminClient::new(app.channel.clone());
+    let create = || pb::CreateWebhookRequest {
+        request_id: new_id(),
+        settings: Some(pb::WebhookSettings {
+            url: "https://erp.example.com/hooks".into(),
+            event_types: vec!["contact.invited".into()],
+            description: "ERP".into(),
+        }),
+    };
+    for _ in 0..10 {
+        admin
+            .create_webhook(app.req(&key, create()))
+            .await
+            .expect("within the limit");
+    }
+    let refused = admin.create_webhook(app.req(&key, create())).await;
+    assert_eq!(reason(refused), "limit_reached");
+}
+
 #[test]
 fn every_documented_reason_is_asserted_by_a_test() {
     let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -17,9 +17,8 @@ use crate::domain::{Change, DomainError, Reason, streams};
 use access_catalogue::Actor;
 use access_keyring::CeremonyClaims;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn,
-    WebauthnBuilder,
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 /// A ceremony begun: the options for the browser, and the token that
@@ -130,6 +129,25 @@ fn usable(state: &ContactState) -> Vec<(String, Passkey)> {
         .collect()
 }
 
+/// Options as the browser's `PublicKeyCredential.parse…OptionsFromJSON`
+/// take them: absent members left out rather than `null` (which they
+/// refuse).
+fn options_json(options: &impl serde::Serialize) -> Result<String, AppError> {
+    fn strip(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.retain(|_, v| !v.is_null());
+                map.values_mut().for_each(strip);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(options).map_err(|e| AppError::Internal(e.into()))?;
+    strip(&mut value);
+    Ok(value.to_string())
+}
+
 /// The WebAuthn user handle of a contact: its id, which is a UUID's hex.
 fn user_handle(contact_id: &str) -> Option<Uuid> {
     Uuid::try_parse(contact_id).ok()
@@ -225,8 +243,7 @@ impl App {
                 .map_err(|e| AppError::Internal(e.into()))?,
         });
         Ok(PasskeyCeremony {
-            options_json: serde_json::to_string(&options)
-                .map_err(|e| AppError::Internal(e.into()))?,
+            options_json: options_json(&options)?,
             ceremony_token: token,
         })
     }
@@ -280,16 +297,15 @@ impl App {
     }
 
     /// Begins a sign-in with a passkey: any of the tenant's, or, after a
-    /// right password (`challenge`), only that contact's.
-    pub async fn begin_passkey_login(
+    /// right password (`challenge`), only that contact's. The browser
+    /// offers the passkeys it holds for the service, so no login name is
+    /// asked for or disclosed; whose it is, the answer says.
+    pub fn begin_passkey_login(
         &self,
         tenant: &TenantId,
         challenge: Option<&str>,
     ) -> Result<PasskeyCeremony, AppError> {
         let webauthn = self.webauthn(tenant.as_str())?;
-        let internal = |e: webauthn_rs::prelude::WebauthnError| {
-            AppError::Internal(anyhow::anyhow!("passkey options: {e}"))
-        };
         let mut claims = CeremonyClaims {
             tenant: tenant.to_string(),
             contact_id: String::new(),
@@ -298,51 +314,57 @@ impl App {
             must_change_password: false,
             state: String::new(),
         };
-        let options = match challenge {
-            Some(challenge) => {
-                let after = self
-                    .keyring
-                    .verify_second_factor_challenge(challenge, self.now_ms())
-                    .filter(|c| c.tenant == tenant.as_str())
-                    .ok_or_else(stale)?;
-                let contact_id = GeneratedId::parse(&after.contact_id).map_err(|_| stale())?;
-                let keys: Vec<Passkey> = usable(&self.contact_state(tenant, &contact_id).await?)
-                    .into_iter()
-                    .map(|(_, key)| key)
-                    .collect();
-                if keys.is_empty() {
-                    return Err(DomainError::precondition(
-                        Reason::NotFound,
-                        "the contact has no passkey; give the app's code instead",
-                    )
-                    .into());
-                }
-                let (options, state): (_, PasskeyAuthentication) = webauthn
-                    .start_passkey_authentication(&keys)
-                    .map_err(internal)?;
-                claims.contact_id = after.contact_id;
-                claims.after_password = true;
-                claims.must_change_password = after.must_change_password;
-                claims.state =
-                    serde_json::to_string(&state).map_err(|e| AppError::Internal(e.into()))?;
-                options
-            }
-            None => {
-                let (mut options, state): (_, DiscoverableAuthentication) = webauthn
-                    .start_discoverable_authentication()
-                    .map_err(internal)?;
-                // Asked for by a button, not offered in a field's autofill.
-                options.mediation = None;
-                claims.state =
-                    serde_json::to_string(&state).map_err(|e| AppError::Internal(e.into()))?;
-                options
-            }
-        };
+        if let Some(challenge) = challenge {
+            let after = self
+                .keyring
+                .verify_second_factor_challenge(challenge, self.now_ms())
+                .filter(|c| c.tenant == tenant.as_str())
+                .ok_or_else(stale)?;
+            claims.contact_id = after.contact_id;
+            claims.after_password = true;
+            claims.must_change_password = after.must_change_password;
+        }
+        let (mut options, state): (_, DiscoverableAuthentication) = webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("passkey options: {e}")))?;
+        // Asked for by a button, not offered in a field's autofill.
+        options.mediation = None;
+        claims.state = serde_json::to_string(&state).map_err(|e| AppError::Internal(e.into()))?;
         Ok(PasskeyCeremony {
-            options_json: serde_json::to_string(&options)
-                .map_err(|e| AppError::Internal(e.into()))?,
+            options_json: options_json(&options)?,
             ceremony_token: self.keyring.passkey_login(&claims),
         })
+    }
+
+    /// The contact a genuine, unexpired challenge of `tenant` is for.
+    pub fn verify_challenge_contact(&self, tenant: &str, challenge: &str) -> Option<String> {
+        self.keyring
+            .verify_second_factor_challenge(challenge, self.now_ms())
+            .filter(|c| c.tenant == tenant)
+            .map(|c| c.contact_id)
+    }
+
+    /// A passkey sign-in to offer on a page: `None` where passkeys are not
+    /// offered, or, after a password, when the contact has none.
+    pub fn passkey_offer(
+        &self,
+        tenant: &TenantId,
+        challenge: Option<&str>,
+    ) -> Option<PasskeyCeremony> {
+        if let Some(challenge) = challenge {
+            let after = self
+                .keyring
+                .verify_second_factor_challenge(challenge, self.now_ms())?;
+            let has_passkey = self
+                .models
+                .second_factors(tenant.as_str(), &after.contact_id)
+                .iter()
+                .any(|f| f.kind == crate::projections::FactorKind::Passkey);
+            if !has_passkey {
+                return None;
+            }
+        }
+        self.begin_passkey_login(tenant, challenge).ok()
     }
 
     /// Finishes a passkey sign-in with the browser's answer: a session, or
@@ -361,14 +383,16 @@ impl App {
             .ok_or_else(stale)?;
         let credential: PublicKeyCredential =
             serde_json::from_str(credential_json).map_err(|e| bad_json("credential_json", e))?;
-        // Whose passkey: the contact of the password step, or the one the
-        // authenticator names (its user handle is the contact's id).
+        // Whose passkey: the authenticator names the contact (its user
+        // handle is the contact's id); after a password, it must be that
+        // password's contact.
+        let named = credential
+            .get_user_unique_id()
+            .and_then(|b| Uuid::from_slice(b).ok())
+            .map(|u| u.simple().to_string())
+            .unwrap_or_default();
         let contact_id = if ceremony.contact_id.is_empty() {
-            credential
-                .get_user_unique_id()
-                .and_then(|b| Uuid::from_slice(b).ok())
-                .map(|u| u.simple().to_string())
-                .unwrap_or_default()
+            named.clone()
         } else {
             ceremony.contact_id.clone()
         };
@@ -400,7 +424,7 @@ impl App {
             .admit(gate, client_address, self.now_ms())
             .map_err(DomainError::from)?;
         let verified = match (&row, GeneratedId::parse(&contact_id)) {
-            (Some(_), Ok(id)) => {
+            (Some(_), Ok(id)) if named == contact_id => {
                 let state = self.contact_state(tenant, &id).await?;
                 self.verify_assertion(tenant, &ceremony, &credential, &state)
                     .map(|found| (id, found))
@@ -472,14 +496,10 @@ impl App {
         let (factor_id, mut key) = usable(state)
             .into_iter()
             .find(|(_, key)| key.cred_id().as_slice() == credential.get_credential_id())?;
-        let result = if ceremony.after_password {
-            let auth: PasskeyAuthentication = serde_json::from_str(&ceremony.state).ok()?;
-            webauthn.finish_passkey_authentication(credential, &auth)
-        } else {
-            let auth: DiscoverableAuthentication = serde_json::from_str(&ceremony.state).ok()?;
-            webauthn.finish_discoverable_authentication_v2(credential, auth, &key)
-        }
-        .ok()?;
+        let auth: DiscoverableAuthentication = serde_json::from_str(&ceremony.state).ok()?;
+        let result = webauthn
+            .finish_discoverable_authentication_v2(credential, auth, &key)
+            .ok()?;
         if !result.user_verified() {
             return None;
         }

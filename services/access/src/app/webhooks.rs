@@ -206,7 +206,7 @@ impl App {
             self.wait_for(head).await?;
             if self.models.webhooks_of(cmd.tenant.as_str()).len() >= MAX_PER_TENANT {
                 return Err(DomainError::precondition(
-                    Reason::TooLarge,
+                    Reason::LimitReached,
                     format!("a tenant has at most {MAX_PER_TENANT} webhooks; remove one first"),
                 )
                 .into());

@@ -99,7 +99,6 @@ pub async fn begin_login(
     let started = shared
         .app
         .begin_passkey_login(&tenant, Some(challenge).filter(|c| !c.is_empty()))
-        .await
         .map_err(to_status)?;
     Ok(ceremony(started))
 }

@@ -108,7 +108,7 @@ impl Pages {
         see_other(to, cookies)
     }
 
-    fn signin_form(
+    pub(super) fn signin_form(
         &self,
         headers: &HeaderMap,
         req: &AuthorizationRequest,
@@ -141,7 +141,10 @@ impl Pages {
                 ],
             ),
             &action,
-            vec![login_field(self, login, error), password],
+            self.passkey_field(&req.tenant, None)
+                .into_iter()
+                .chain([login_field(self, login, error), password])
+                .collect(),
             false,
             "submit_signin",
             Some((format!("/forgot?tenant={tenant_id}"), self.t("forgot_link"))),
@@ -183,13 +186,31 @@ impl Pages {
             ..Field::default()
         };
         let action = format!("/t/{tenant_id}/authorize?{query}");
+        let passkey = self.passkey_field(&req.tenant, Some(challenge));
+        let has_app = self
+            .app
+            .verify_challenge_contact(tenant_id, challenge)
+            .is_some_and(|contact| {
+                self.app
+                    .second_factors(tenant_id, &contact)
+                    .iter()
+                    .any(|f| f.kind == crate::projections::FactorKind::Totp)
+            });
+        // A contact with passkeys only is asked for one, and for no code.
+        let (intro, fields) = if has_app || passkey.is_none() {
+            let fields = std::iter::once(hidden).chain(passkey).chain([code]);
+            ("second_factor_intro", fields.collect::<Vec<_>>())
+        } else {
+            let fields = std::iter::once(hidden).chain(passkey);
+            ("second_factor_passkey_intro", fields.collect())
+        };
         let mut page = self.form(
             status,
             (tenant_id, &tenant),
             "second_factor_title",
-            self.tf("second_factor_intro", &[("tenant", &tenant.name)]),
+            self.tf(intro, &[("tenant", &tenant.name)]),
             &action,
-            vec![hidden, code],
+            fields,
             false,
             "submit_code",
             None,
@@ -386,6 +407,10 @@ pub(super) async fn authorize_submit(
         )
     };
     let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    if !form.credential.is_empty() {
+        let on = (&headers, address);
+        return super::passkeys::passkey_signin(&pages, &req, &query, &form, on).await;
+    }
     if !form.challenge.is_empty() {
         let second = |words: &str| {
             let error = pages.t(words);
@@ -478,7 +503,7 @@ pub(super) async fn authorize_submit(
 
 /// Lets a contact who proved who they are in: a provider session cookie,
 /// and on to the client.
-async fn signed_in(
+pub(super) async fn signed_in(
     pages: &Shared,
     req: &AuthorizationRequest,
     query: &str,

@@ -153,4 +153,10 @@ pub(super) struct LoginForm {
     /// ...and a code of the contact's authenticator app, or a recovery code.
     #[serde(default)]
     pub(super) code: String,
+    /// A passkey sign-in: the ceremony's token...
+    #[serde(default)]
+    pub(super) passkey_token: String,
+    /// ...and the browser's answer (WebAuthn's JSON form).
+    #[serde(default)]
+    pub(super) credential: String,
 }

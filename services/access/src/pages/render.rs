@@ -15,6 +15,8 @@ pub(super) struct Field {
     pub(super) readonly: bool,
     pub(super) checked: bool,
     pub(super) error: String,
+    /// For a `passkey` field: the ceremony's options, for the script.
+    pub(super) data: String,
 }
 
 #[derive(serde::Serialize)]

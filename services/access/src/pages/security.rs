@@ -1,7 +1,7 @@
-//! The contact's security page (`/t/<tenant>/security`): adding an
-//! authenticator app while signed in to the provider. It shows the app's
-//! key as a QR code and as text, takes the first code, and then the
-//! recovery codes, once.
+//! The contact's security page (`/t/<tenant>/security`), while signed in to
+//! the provider: adding a passkey, and adding an authenticator app (its key
+//! as a QR code and as text, the first code, and then the recovery codes,
+//! once).
 
 use super::failure;
 use super::fields::fresh_request;
@@ -10,6 +10,7 @@ use super::{Peer, Shared, StrictForm, not_found_page};
 use crate::app::{AppError, CommandContext};
 use crate::domain::DomainError;
 use crate::domain::values::{GeneratedId, TenantId};
+use crate::projections::FactorKind;
 use access_catalogue::Actor;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -25,6 +26,22 @@ pub(super) struct EnrolForm {
     enrolment_token: String,
     #[serde(default)]
     code: String,
+}
+
+/// The security page's passkey form.
+#[derive(Deserialize)]
+pub(super) struct PasskeyForm {
+    #[serde(default)]
+    pub(super) csrf: String,
+    /// What the contact calls the passkey.
+    #[serde(default)]
+    pub(super) name: String,
+    /// The ceremony's token.
+    #[serde(default)]
+    pub(super) passkey_registration: String,
+    /// The browser's answer.
+    #[serde(default)]
+    pub(super) credential: String,
 }
 
 /// An `otpauth://` URI as an inline SVG QR code (no image request, nothing
@@ -57,44 +74,50 @@ impl super::Pages {
         Some((token, claims.contact_id))
     }
 
-    /// The page: a new enrolment, or why there is none.
-    fn security_page(
+    /// The page: the contact's passkeys and a button to add one, and an
+    /// authenticator app to add where there is none. `totp_error` says why
+    /// a code was refused; `passkey_note` how the last passkey went.
+    pub(super) async fn security_page(
         &self,
         tenant: &TenantId,
         headers: &HeaderMap,
         status: StatusCode,
-        error: String,
+        (totp_error, passkey_note): (String, String),
     ) -> Response {
         let Some(row) = self.tenant(tenant.as_str()) else {
             return not_found_page(self).into_response();
         };
-        let tell = |words: &str| {
-            self.message(
-                StatusCode::OK,
-                Some((tenant.as_str(), &row)),
-                "security_title",
-                self.t(words),
-                None,
-                None,
-                Vec::new(),
-            )
-            .into_response()
-        };
         let Some((token, contact_id)) = self.session_token(tenant, headers) else {
-            return tell("signin_first");
+            return self
+                .message(
+                    StatusCode::OK,
+                    Some((tenant.as_str(), &row)),
+                    "security_title",
+                    self.t("signin_first"),
+                    None,
+                    None,
+                    Vec::new(),
+                )
+                .into_response();
         };
-        if !self
-            .app
-            .second_factors(tenant.as_str(), &contact_id)
-            .is_empty()
-        {
-            return tell("totp_enrolled");
-        }
-        let start = match self.app.begin_totp_enrolment(tenant, &token) {
-            Ok(start) => start,
-            Err(e) => return failure(self, e),
+        let factors = self.app.second_factors(tenant.as_str(), &contact_id);
+        let passkeys: Vec<String> = factors
+            .iter()
+            .filter(|f| f.kind == FactorKind::Passkey)
+            .map(|f| f.name.to_string())
+            .collect();
+        let has_totp = factors.iter().any(|f| f.kind == FactorKind::Totp);
+        let start = if has_totp {
+            None
+        } else {
+            match self.app.begin_totp_enrolment(tenant, &token) {
+                Ok(start) => Some(start),
+                Err(e) => return failure(self, e),
+            }
         };
+        let passkey = self.passkey_registration(tenant, &token).await;
         let action = format!("/t/{tenant}/security");
+        let passkey_action = format!("/t/{tenant}/security/passkey");
         let (csrf_cookie, set) = self.csrf_cookie(headers);
         self.render(
             "security.html",
@@ -105,12 +128,18 @@ impl super::Pages {
                 tenant_id => tenant.as_str(),
                 tenant_name => &row.name,
                 logo_url => &row.branding.logo_url,
-                qr => qr_svg(&start.uri),
-                secret => &start.secret,
-                token => &start.enrolment_token,
+                has_totp => has_totp,
+                qr => start.as_ref().map(|s| qr_svg(&s.uri)),
+                secret => start.as_ref().map(|s| s.secret.clone()),
+                token => start.as_ref().map(|s| s.enrolment_token.clone()),
                 action => &action,
                 csrf => self.csrf(&csrf_cookie, &action),
-                error => error,
+                error => totp_error,
+                passkeys => passkeys,
+                passkey => passkey,
+                passkey_action => &passkey_action,
+                passkey_csrf => self.csrf(&csrf_cookie, &passkey_action),
+                passkey_note => passkey_note,
             },
             set.into_iter().collect(),
         )
@@ -126,7 +155,27 @@ pub(super) async fn security_page(
     let Ok(tenant) = TenantId::parse(&tenant) else {
         return not_found_page(&pages).into_response();
     };
-    pages.security_page(&tenant, &headers, StatusCode::OK, String::new())
+    pages
+        .security_page(&tenant, &headers, StatusCode::OK, Default::default())
+        .await
+}
+
+/// The security page's passkey form.
+pub(super) async fn passkey_submit(
+    State(pages): State<Shared>,
+    Path(tenant): Path<String>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    StrictForm(form): StrictForm<PasskeyForm>,
+) -> Response {
+    let Ok(tenant) = TenantId::parse(&tenant) else {
+        return not_found_page(&pages).into_response();
+    };
+    let action = format!("/t/{tenant}/security/passkey");
+    if let Some(refused) = pages.guard(peer, &headers, &action, &form.csrf) {
+        return refused;
+    }
+    super::passkeys::register(&pages, &tenant, &headers, &form).await
 }
 
 pub(super) async fn security_submit(
@@ -144,7 +193,9 @@ pub(super) async fn security_submit(
         return refused;
     }
     let Some((token, contact_id)) = pages.session_token(&tenant, &headers) else {
-        return pages.security_page(&tenant, &headers, StatusCode::OK, String::new());
+        return pages
+            .security_page(&tenant, &headers, StatusCode::OK, Default::default())
+            .await;
     };
     let (Ok(contact), Some((request_id, fingerprint))) =
         (GeneratedId::parse(&contact_id), fresh_request())
@@ -186,12 +237,16 @@ pub(super) async fn security_submit(
                 .into_response()
         }
         // A wrong or late code: a fresh key to scan, and why.
-        Err(AppError::Domain(DomainError::Invalid(_))) => pages.security_page(
-            &tenant,
-            &headers,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            pages.t("wrong_code"),
-        ),
+        Err(AppError::Domain(DomainError::Invalid(_))) => {
+            pages
+                .security_page(
+                    &tenant,
+                    &headers,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    (pages.t("wrong_code"), String::new()),
+                )
+                .await
+        }
         Err(e) => failure(&pages, e),
     }
 }
