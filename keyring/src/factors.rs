@@ -29,6 +29,10 @@ pub struct ChallengeClaims {
     pub expires_at_ms: i64,
     /// The password was temporary: the session will only allow changing it.
     pub must_change_password: bool,
+    /// The tenant or customer requires a factor the contact has not
+    /// enrolled: `any` or `passkey` (empty: none to enrol). Only then may
+    /// the challenge enrol one.
+    pub must_enrol: String,
 }
 
 /// What an enrolment token carries.
@@ -207,6 +211,7 @@ mod tests {
             identity_id: "i1".into(),
             expires_at_ms: 10,
             must_change_password: false,
+            must_enrol: String::new(),
         };
         let token = ring.second_factor_challenge(&claims);
         assert_eq!(ring.verify_second_factor_challenge(&token, 5), Some(claims));

@@ -140,6 +140,8 @@ payload_enum! {
         CustomerStatusChanged(CustomerStatusChanged) = 1,
         /// See [`DocumentVisibilitySet`].
         DocumentVisibilitySet(DocumentVisibilitySet) = 1,
+        /// See [`SecondFactorPolicySet`](super::tenant::SecondFactorPolicySet).
+        SecondFactorPolicySet(super::tenant::SecondFactorPolicySet) = 1,
     }
     legacy {
         CustomerCreated v 1 => legacy::CustomerCreatedV1,

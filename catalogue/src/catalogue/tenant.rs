@@ -92,6 +92,27 @@ pub struct PasswordPolicySet {
     pub require_symbol: bool,
 }
 
+/// What a sign-in must include beyond the password.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum FactorRequirement {
+    /// Nothing: a contact with a second factor is still asked for it.
+    #[default]
+    None,
+    /// A second factor of any kind: an authenticator app or a passkey.
+    AnySecondFactor,
+    /// A passkey: a password with an app's code is not enough.
+    Passkey,
+}
+
+/// What sign-ins of a tenant's contacts (on a tenant stream), or of one
+/// customer's contacts (on its stream), must include; the stricter of the
+/// two applies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecondFactorPolicySet {
+    /// The requirement.
+    pub require: FactorRequirement,
+}
+
 /// The tenant's username administrators: who is told of registrations.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsernameAdministratorsSet {
@@ -185,6 +206,8 @@ payload_enum! {
         SigningKeyAdded(SigningKeyAdded) = 1,
         /// See [`SigningKeyRetired`].
         SigningKeyRetired(SigningKeyRetired) = 1,
+        /// See [`SecondFactorPolicySet`].
+        SecondFactorPolicySet(SecondFactorPolicySet) = 1,
     }
     legacy {
         ApiKeyIssued v 1 => legacy::ApiKeyIssuedV1,

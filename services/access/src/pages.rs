@@ -11,6 +11,7 @@
 
 mod authorize;
 mod change;
+mod enrol;
 mod fields;
 mod forgot;
 mod form;

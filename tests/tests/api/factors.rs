@@ -11,7 +11,7 @@ use access_tests::{TestApp, new_id};
 use tonic::Code;
 
 /// The code pyotp computes for `secret`, `offset_s` seconds from now.
-fn pyotp(secret: &str, offset_s: i64) -> String {
+pub(crate) fn pyotp(secret: &str, offset_s: i64) -> String {
     let out = std::process::Command::new("python3")
         .args([
             "-c",
@@ -29,12 +29,12 @@ fn pyotp(secret: &str, offset_s: i64) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn sessions(app: &TestApp) -> SessionsClient<tonic::transport::Channel> {
+pub(crate) fn sessions(app: &TestApp) -> SessionsClient<tonic::transport::Channel> {
     SessionsClient::new(app.channel.clone())
 }
 
 /// A `Login` of `email` with `password`, from a test address.
-async fn try_login(
+pub(crate) async fn try_login(
     app: &TestApp,
     key: &str,
     email: &str,
@@ -54,13 +54,13 @@ async fn try_login(
         .map(tonic::Response::into_inner)
 }
 
-async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> pb::Session {
+pub(crate) async fn login(app: &TestApp, key: &str, email: &str, password: &str) -> pb::Session {
     try_login(app, key, email, password)
         .await
         .expect("the password is right")
 }
 
-async fn second(
+pub(crate) async fn second(
     app: &TestApp,
     key: &str,
     challenge: &str,
@@ -80,12 +80,13 @@ async fn second(
 }
 
 /// Enrols an app for the contact of `session`: its secret and recovery codes.
-async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>) {
+pub(crate) async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>) {
     let started = sessions(app)
         .begin_totp_enrolment(app.req(
             key,
             pb::BeginTotpEnrolmentRequest {
                 session_token: session.into(),
+                second_factor_challenge: String::new(),
             },
         ))
         .await
@@ -104,6 +105,7 @@ async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>)
         session_token: session.into(),
         enrolment_token: started.enrolment_token.clone(),
         code,
+        second_factor_challenge: String::new(),
     };
     let wrong = sessions(app)
         .confirm_totp_enrolment(app.req(key, confirm(pyotp(&started.secret, 300))))
@@ -119,7 +121,7 @@ async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>)
     (started.secret, confirmed.recovery_codes)
 }
 
-async fn bob(app: &TestApp) -> (String, String) {
+pub(crate) async fn bob(app: &TestApp) -> (String, String) {
     let key = app.create_tenant("acme").await;
     app.create_customer(&key, "C1").await;
     app.invite(&key, "C1", "bob@acme.example").await;

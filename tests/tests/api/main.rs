@@ -12,6 +12,7 @@ mod customers;
 mod distributed;
 mod erasure;
 mod events;
+mod factor_policy;
 mod factors;
 mod faults;
 mod hostile;

@@ -290,6 +290,7 @@ async fn passkeys_refuse_garbage_stale_and_foreign_ceremonies_and_need_a_host_na
             &p.key,
             pb::BeginPasskeyRegistrationRequest {
                 session_token: "ses_nothing".into(),
+                second_factor_challenge: String::new(),
             },
         ))
         .await
@@ -314,6 +315,7 @@ async fn passkeys_refuse_garbage_stale_and_foreign_ceremonies_and_need_a_host_na
             &p.key,
             pb::BeginPasskeyRegistrationRequest {
                 session_token: session.clone(),
+                second_factor_challenge: String::new(),
             },
         ))
         .await
@@ -333,6 +335,7 @@ async fn passkeys_refuse_garbage_stale_and_foreign_ceremonies_and_need_a_host_na
                 ceremony_token: begun.ceremony_token,
                 credential_json: forged,
                 name: "x".into(),
+                second_factor_challenge: String::new(),
             },
         ))
         .await

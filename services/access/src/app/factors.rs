@@ -3,6 +3,7 @@
 //! gate as a wrong password (per login and per address), and a code or
 //! recovery code is taken once, through the contact's stream.
 
+use super::factor_policy::{SecondStep, enrol_word};
 use super::queries::LoginOutcome;
 use super::throttle::Account;
 use super::{App, AppError, Command, CommandContext, Outcome, Unit};
@@ -11,7 +12,7 @@ use crate::domain::factors::{self, Enrolment, Of, recovery_digest};
 use crate::domain::totp;
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, Reason, streams};
-use crate::projections::{ContactRow, FactorRow};
+use crate::projections::{ContactRow, FactorKind, FactorRow};
 use access_catalogue::Actor;
 use access_keyring::ChallengeClaims;
 
@@ -89,6 +90,27 @@ impl Command for UseSecondFactor {
     }
 }
 
+/// Who enrols a factor: the contact of a session, or of a sign-in whose
+/// challenge requires one (the tenant or customer requires a factor the
+/// contact has not enrolled).
+#[derive(Clone, Copy, Debug)]
+pub enum Enroller<'a> {
+    /// A session's token.
+    Session(&'a str),
+    /// A sign-in's second-factor challenge.
+    Challenge(&'a str),
+}
+
+fn challenge_refused() -> AppError {
+    DomainError::Unauthenticated {
+        reason: Reason::SessionInvalid,
+        message:
+            "the sign-in took too long, or its challenge does not enrol a factor; sign in again"
+                .into(),
+    }
+    .into()
+}
+
 pub(super) fn session_refused() -> AppError {
     DomainError::Unauthenticated {
         reason: Reason::SessionInvalid,
@@ -103,34 +125,112 @@ impl App {
         self.models.second_factors(tenant, contact_id)
     }
 
-    /// The challenge a right password earns a contact with a second factor.
-    pub(super) fn second_factor_challenge(&self, tenant: &str, contact: &ContactRow) -> String {
+    /// The challenge a right password earns a contact with a second step
+    /// to take.
+    pub(super) fn second_factor_challenge(
+        &self,
+        tenant: &str,
+        contact: &ContactRow,
+        step: SecondStep,
+    ) -> String {
+        let must_enrol = match step {
+            SecondStep::Enrol(require) => enrol_word(require),
+            SecondStep::Nothing | SecondStep::Give => "",
+        };
         self.keyring.second_factor_challenge(&ChallengeClaims {
             tenant: tenant.to_owned(),
             contact_id: contact.contact_id.clone(),
             identity_id: contact.identity_id.clone(),
             expires_at_ms: self.now_ms() + access_keyring::CHALLENGE_TTL_MS,
             must_change_password: contact.temporary,
+            must_enrol: must_enrol.to_owned(),
         })
     }
 
-    /// Begins enrolling an authenticator app for the contact of `session`.
+    /// What a challenge says must be enrolled: `any`, `passkey`, or empty.
+    pub fn challenge_must_enrol(&self, challenge: &str) -> String {
+        self.keyring
+            .verify_second_factor_challenge(challenge, self.now_ms())
+            .map(|c| c.must_enrol)
+            .unwrap_or_default()
+    }
+
+    /// The contact enrolling a factor of `kind`, and the challenge it
+    /// enrols with (none for a session).
+    pub(super) fn enrolling(
+        &self,
+        tenant: &TenantId,
+        who: Enroller<'_>,
+        kind: FactorKind,
+    ) -> Result<(String, Option<ChallengeClaims>), AppError> {
+        match who {
+            Enroller::Session(token) => {
+                let claims = self.session(tenant, token).ok_or_else(session_refused)?;
+                if claims.must_change_password {
+                    return Err(DomainError::precondition(
+                        Reason::PasswordChangeRequired,
+                        "change the temporary password first",
+                    )
+                    .into());
+                }
+                Ok((claims.contact_id, None))
+            }
+            Enroller::Challenge(challenge) => {
+                let claims = self
+                    .keyring
+                    .verify_second_factor_challenge(challenge, self.now_ms())
+                    .filter(|c| c.tenant == tenant.as_str())
+                    .ok_or_else(challenge_refused)?;
+                match (claims.must_enrol.as_str(), kind) {
+                    // A password alone never adds a factor beside one the
+                    // contact has.
+                    ("", _) => Err(challenge_refused()),
+                    ("passkey", FactorKind::Totp) => Err(DomainError::precondition(
+                        Reason::SecondFactorRequired,
+                        "sign-ins here require a passkey: add one instead of an app",
+                    )
+                    .into()),
+                    _ => Ok((claims.contact_id.clone(), Some(claims))),
+                }
+            }
+        }
+    }
+
+    /// Signs in a contact who just enrolled a factor with a sign-in's
+    /// challenge, with `amr`.
+    pub(super) async fn signed_in_enrolled(
+        &self,
+        tenant: &TenantId,
+        contact_id: &str,
+        amr: Vec<String>,
+    ) -> Result<LoginOutcome, AppError> {
+        let contact = self
+            .models
+            .contact(tenant.as_str(), contact_id)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("contact"))?;
+        let decision = self.check(
+            tenant.as_str(),
+            &contact,
+            &crate::domain::access::Action::Login,
+        )?;
+        if !decision.allowed {
+            return Err(super::queries::login_refusal(decision).into());
+        }
+        self.signed_in(tenant.as_str(), contact, amr).await
+    }
+
+    /// Begins enrolling an authenticator app for the contact of a session
+    /// or of a challenge that requires enrolment.
     pub fn begin_totp_enrolment(
         &self,
         tenant: &TenantId,
-        session: &str,
+        who: Enroller<'_>,
     ) -> Result<TotpEnrolmentStart, AppError> {
-        let claims = self.session(tenant, session).ok_or_else(session_refused)?;
-        if claims.must_change_password {
-            return Err(DomainError::precondition(
-                Reason::PasswordChangeRequired,
-                "change the temporary password first",
-            )
-            .into());
-        }
+        let (contact_id, _) = self.enrolling(tenant, who, FactorKind::Totp)?;
         let contact = self
             .models
-            .contact(tenant.as_str(), &claims.contact_id)
+            .contact(tenant.as_str(), &contact_id)
             .map_err(AppError::Internal)?
             .ok_or(DomainError::NotFound("contact"))?;
         let issuer = self
@@ -145,7 +245,7 @@ impl App {
         };
         let (token, secret) =
             self.keyring
-                .totp_enrolment(tenant.as_str(), &claims.contact_id, self.now_ms());
+                .totp_enrolment(tenant.as_str(), &contact_id, self.now_ms());
         let secret = data_encoding::BASE32_NOPAD.encode(&secret);
         Ok(TotpEnrolmentStart {
             uri: totp::otpauth_uri(&issuer, &account, &secret),
@@ -155,20 +255,21 @@ impl App {
     }
 
     /// Confirms an enrolment with the app's first code; the reply holds the
-    /// ten recovery codes (shown once, and again to a retry).
+    /// ten recovery codes (shown once, and again to a retry), and, for an
+    /// enrolment with a sign-in's challenge, the session it opens.
     pub async fn confirm_totp_enrolment(
         &self,
         ctx: &CommandContext,
         tenant: &TenantId,
-        session: &str,
+        who: Enroller<'_>,
         enrolment_token: &str,
         code: &str,
-    ) -> Result<Outcome<Vec<String>>, AppError> {
-        let claims = self.session(tenant, session).ok_or_else(session_refused)?;
+    ) -> Result<Outcome<(Vec<String>, Option<LoginOutcome>)>, AppError> {
+        let (contact_id, challenge) = self.enrolling(tenant, who, FactorKind::Totp)?;
         let (enrolment, secret) = self
             .keyring
             .open_totp_enrolment(enrolment_token, self.now_ms())
-            .filter(|(e, _)| e.tenant == claims.tenant && e.contact_id == claims.contact_id)
+            .filter(|(e, _)| e.tenant == tenant.as_str() && e.contact_id == contact_id)
             .ok_or_else(|| {
                 DomainError::invalid(
                     "enrolment_token",
@@ -176,10 +277,10 @@ impl App {
                 )
             })?;
         let codes = self.keyring.recovery_codes(&enrolment);
-        let contact_id = GeneratedId::parse(&claims.contact_id).map_err(|_| session_refused())?;
+        let id = GeneratedId::parse(&contact_id).map_err(|_| session_refused())?;
         let cmd = AddTotp {
             tenant: tenant.clone(),
-            contact_id,
+            contact_id: id,
             enrolment: Enrolment {
                 // The nonce names the factor: a retry adds the same one.
                 factor_id: GeneratedId::parse(&enrolment.nonce).map_err(|_| session_refused())?,
@@ -191,7 +292,14 @@ impl App {
         };
         let outcome = self.execute(ctx, &cmd).await?;
         self.wait_for(outcome.position).await?;
-        Ok(outcome.map(|_| codes))
+        let session = match challenge {
+            Some(_) => {
+                let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+                Some(self.signed_in_enrolled(tenant, &contact_id, amr).await?)
+            }
+            None => None,
+        };
+        Ok(outcome.map(|_| (codes, session)))
     }
 
     /// The second step of a sign-in: the challenge a right password gave
@@ -218,6 +326,16 @@ impl App {
         ) else {
             return Err(session_refused());
         };
+        // A recovery code is a one-time password too.
+        let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
+        // Where a passkey is required, a code is not taken (nor spent).
+        if let Some(contact) = self
+            .models
+            .contact(tenant, &claims.contact_id)
+            .map_err(AppError::Internal)?
+        {
+            self.check_second_step(tenant, &contact, &amr)?;
+        }
         let durable = || {
             self.models
                 .contact(tenant, &claims.contact_id)
@@ -276,8 +394,6 @@ impl App {
         if !decision.allowed {
             return Err(super::queries::login_refusal(decision).into());
         }
-        // A recovery code is a one-time password too.
-        let amr = vec!["pwd".into(), "otp".into(), "mfa".into()];
         self.signed_in(tenant, contact, amr).await
     }
 }

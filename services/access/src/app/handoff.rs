@@ -63,8 +63,14 @@ impl App {
         if portal.is_empty() {
             return Ok(None);
         }
-        // A contact with a second factor signs in at the portal with it.
-        if !self.models.second_factors(tenant, contact_id).is_empty() {
+        // A contact with a second step to take signs in at the portal.
+        let contact = self
+            .models
+            .contact(tenant, contact_id)
+            .map_err(AppError::Internal)?;
+        if contact.is_none_or(|c| {
+            self.second_step(tenant, &c) != super::factor_policy::SecondStep::Nothing
+        }) {
             return Ok(Some(portal));
         }
         let code = self.keyring.login_code(tenant, contact_id, self.now_ms());
@@ -113,12 +119,7 @@ impl App {
             return Err(bad_code());
         }
         let opened = self
-            .session_for(
-                tenant.as_str(),
-                contact_id.as_str(),
-                outcome.position,
-                false,
-            )
+            .session_for(tenant.as_str(), contact_id.as_str(), outcome.position, &[])
             .await?;
         match opened {
             super::Opened::Session {

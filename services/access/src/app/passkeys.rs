@@ -6,6 +6,7 @@
 //! so any replica finishes what another began. A refused answer passes the
 //! same gate as a wrong password; each challenge lets a contact in once.
 
+use super::factors::Enroller;
 use super::queries::LoginOutcome;
 use super::throttle::Account;
 use super::{App, AppError, Command, CommandContext, Outcome, Unit};
@@ -14,6 +15,7 @@ use crate::domain::factors::Of;
 use crate::domain::passkeys::{self, Registration};
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{Change, DomainError, Reason, streams};
+use crate::projections::FactorKind;
 use access_catalogue::Actor;
 use access_keyring::CeremonyClaims;
 use webauthn_rs::prelude::{
@@ -187,27 +189,18 @@ impl App {
             .await
     }
 
-    /// Begins registering a passkey for the contact of `session`.
+    /// Begins registering a passkey for the contact of a session or of a
+    /// challenge that requires enrolment.
     pub async fn begin_passkey_registration(
         &self,
         tenant: &TenantId,
-        session: &str,
+        who: Enroller<'_>,
     ) -> Result<PasskeyCeremony, AppError> {
-        let claims = self
-            .session(tenant, session)
-            .ok_or_else(super::factors::session_refused)?;
-        if claims.must_change_password {
-            return Err(DomainError::precondition(
-                Reason::PasswordChangeRequired,
-                "change the temporary password first",
-            )
-            .into());
-        }
+        let (enrolling, _) = self.enrolling(tenant, who, FactorKind::Passkey)?;
         let webauthn = self.webauthn(tenant.as_str())?;
-        let (Ok(contact_id), Some(handle)) = (
-            GeneratedId::parse(&claims.contact_id),
-            user_handle(&claims.contact_id),
-        ) else {
+        let (Ok(contact_id), Some(handle)) =
+            (GeneratedId::parse(&enrolling), user_handle(&enrolling))
+        else {
             return Err(super::factors::session_refused());
         };
         let state = self.contact_state(tenant, &contact_id).await?;
@@ -235,7 +228,7 @@ impl App {
         }
         let token = self.keyring.passkey_registration(&CeremonyClaims {
             tenant: tenant.to_string(),
-            contact_id: claims.contact_id.clone(),
+            contact_id: enrolling.clone(),
             made_at_ms: self.now_ms(),
             after_password: false,
             must_change_password: false,
@@ -249,22 +242,21 @@ impl App {
     }
 
     /// Finishes a registration with the browser's answer; the reply is the
-    /// new factor's id.
+    /// new factor's id and, for a registration with a sign-in's challenge,
+    /// the session it opens.
     pub async fn finish_passkey_registration(
         &self,
         ctx: &CommandContext,
         tenant: &TenantId,
-        (session, token): (&str, &str),
+        (who, token): (Enroller<'_>, &str),
         credential_json: &str,
         name: &str,
-    ) -> Result<Outcome<String>, AppError> {
-        let claims = self
-            .session(tenant, session)
-            .ok_or_else(super::factors::session_refused)?;
+    ) -> Result<Outcome<(String, Option<LoginOutcome>)>, AppError> {
+        let (enrolling, challenge) = self.enrolling(tenant, who, FactorKind::Passkey)?;
         let ceremony = self
             .keyring
             .open_passkey_registration(token, self.now_ms())
-            .filter(|c| c.tenant == claims.tenant && c.contact_id == claims.contact_id)
+            .filter(|c| c.tenant == tenant.as_str() && c.contact_id == enrolling)
             .ok_or_else(stale)?;
         let credential: RegisterPublicKeyCredential =
             serde_json::from_str(credential_json).map_err(|e| bad_json("credential_json", e))?;
@@ -279,8 +271,8 @@ impl App {
                     format!("the browser's answer does not register a passkey: {e}"),
                 )
             })?;
-        let contact_id = GeneratedId::parse(&claims.contact_id)
-            .map_err(|_| super::factors::session_refused())?;
+        let contact_id =
+            GeneratedId::parse(&enrolling).map_err(|_| super::factors::session_refused())?;
         let cmd = AddPasskey {
             tenant: tenant.clone(),
             contact_id,
@@ -293,7 +285,16 @@ impl App {
         };
         let outcome = self.execute(ctx, &cmd).await?;
         self.wait_for(outcome.position).await?;
-        Ok(outcome)
+        let session = match challenge {
+            // The registration was made with user verification, by whoever
+            // gave the password: as a sign-in, that is a key and the user.
+            Some(_) => {
+                let amr = ["pwd", "swk", "user", "mfa"].map(String::from).to_vec();
+                Some(self.signed_in_enrolled(tenant, &enrolling, amr).await?)
+            }
+            None => None,
+        };
+        Ok(outcome.map(|factor_id| (factor_id, session)))
     }
 
     /// Begins a sign-in with a passkey: any of the tenant's, or, after a

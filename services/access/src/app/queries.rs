@@ -1,5 +1,6 @@
 //! Queries answered from the read models.
 
+use super::factor_policy::SecondStep;
 use super::throttle::{Account, Ticket};
 use super::{App, AppError};
 use crate::app::{ClearLoginFailures, Command, RecordFirstLogin, RecordLoginFailure};
@@ -137,13 +138,7 @@ impl App {
             // A session from before the contact added a second factor (or
             // from a password alone) ends with the enrolment: every session
             // of a contact with a factor has given it.
-            .filter(|claims| {
-                claims.amr.iter().any(|m| m == "mfa")
-                    || self
-                        .models
-                        .second_factors(tenant.as_str(), &claims.contact_id)
-                        .is_empty()
-            })
+            .filter(|claims| self.session_stands(tenant.as_str(), &claims.contact_id, &claims.amr))
     }
 
     /// The contact a login name (an email or a username) names in `tenant`,
@@ -267,13 +262,10 @@ impl App {
             metrics::counter!("access_logins_total", "outcome" => "refused").increment(1);
             return Err(login_refusal(decision).into());
         }
-        if !self
-            .models
-            .second_factors(tenant, &contact.contact_id)
-            .is_empty()
-        {
+        let step = self.second_step(tenant, &contact);
+        if step != SecondStep::Nothing {
             metrics::counter!("access_logins_total", "outcome" => "second_factor").increment(1);
-            let challenge = self.second_factor_challenge(tenant, &contact);
+            let challenge = self.second_factor_challenge(tenant, &contact, step);
             return Ok(LoginOutcome {
                 token: String::new(),
                 expires_at_ms: 0,
@@ -332,7 +324,7 @@ impl App {
         tenant: &str,
         contact_id: &str,
         position: u64,
-        second_factor_given: bool,
+        given: &[String],
     ) -> Result<Opened, AppError> {
         self.wait_for(position).await?;
         let contact = self
@@ -347,19 +339,23 @@ impl App {
         if !decision.allowed {
             return Err(login_refusal(decision).into());
         }
-        let has_factor = !self.models.second_factors(tenant, contact_id).is_empty();
-        if !second_factor_given && has_factor {
+        // A password change keeps what its session proved.
+        let amr = if given.is_empty() {
+            password_only()
+        } else {
+            given.to_vec()
+        };
+        let step = self.second_step(tenant, &contact);
+        let stands = match step {
+            SecondStep::Nothing => true,
+            SecondStep::Give => self.session_stands(tenant, contact_id, &amr),
+            SecondStep::Enrol(_) => false,
+        };
+        if !stands {
             return Ok(Opened::SecondFactor(
-                self.second_factor_challenge(tenant, &contact),
+                self.second_factor_challenge(tenant, &contact, step),
             ));
         }
-        // A password change in a session that gave the second factor keeps
-        // saying so.
-        let amr = if has_factor && second_factor_given {
-            vec!["pwd".into(), "otp".into(), "mfa".into()]
-        } else {
-            password_only()
-        };
         // A session opened by a link (an accepted invitation, a reset) is a
         // login like any other: later access emails must not ask to set a
         // password again.

@@ -6,7 +6,8 @@ use super::{Aggregate, Change, DomainError, streams};
 use crate::domain::Reason;
 use access_catalogue::catalogue::{
     CustomerCreated, CustomerEvent, CustomerRecord, CustomerStatus, CustomerStatusChanged,
-    CustomerUpdated, DocumentKind, DocumentVisibilitySet, Event,
+    CustomerUpdated, DocumentKind, DocumentVisibilitySet, Event, FactorRequirement,
+    SecondFactorPolicySet,
 };
 
 /// What the log says about one customer.
@@ -20,6 +21,8 @@ pub struct CustomerState {
     pub status: Option<CustomerStatus>,
     /// Document kinds its contacts may view; `None` until set, meaning all.
     pub documents: Option<Vec<DocumentKind>>,
+    /// What its contacts' sign-ins must include.
+    pub second_factor: FactorRequirement,
 }
 
 impl Aggregate for CustomerState {
@@ -36,6 +39,7 @@ impl Aggregate for CustomerState {
             CustomerEvent::CustomerUpdated(e) => self.record = e.record.clone(),
             CustomerEvent::CustomerStatusChanged(e) => self.status = Some(e.status),
             CustomerEvent::DocumentVisibilitySet(e) => self.documents = Some(e.kinds.clone()),
+            CustomerEvent::SecondFactorPolicySet(e) => self.second_factor = e.require,
         }
         self
     }
@@ -165,6 +169,26 @@ pub fn set_documents(
         streams::customer(&cmd.tenant, &cmd.customer_id),
         Event::Customer(CustomerEvent::DocumentVisibilitySet(
             DocumentVisibilitySet { kinds: cmd.kinds },
+        )),
+    )])
+}
+
+/// Decides `SetSecondFactorPolicy` for one customer: who manages its
+/// logins.
+pub fn set_second_factor_policy(
+    state: &CustomerState,
+    (tenant, customer_id): (&TenantId, &CustomerId),
+    by: &Staff,
+    require: FactorRequirement,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_logins_of(state.sales_rep())?;
+    if !state.exists {
+        return Err(DomainError::NotFound("customer"));
+    }
+    Ok(vec![Change::new(
+        streams::customer(tenant, customer_id),
+        Event::Customer(CustomerEvent::SecondFactorPolicySet(
+            SecondFactorPolicySet { require },
         )),
     )])
 }

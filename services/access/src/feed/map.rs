@@ -496,6 +496,7 @@ fn tenant_change(e: &TenantEvent) -> Option<Change> {
     let policy = |name: &str| {
         Some(Change::TenantPolicyChanged(pe::TenantPolicyChanged {
             policy: name.into(),
+            customer_id: String::new(),
         }))
     };
     match e {
@@ -535,6 +536,7 @@ fn tenant_change(e: &TenantEvent) -> Option<Change> {
         TenantEvent::SigningKeyAdded(_) | TenantEvent::SigningKeyRetired(_) => {
             policy("signing_key")
         }
+        TenantEvent::SecondFactorPolicySet(_) => policy("second_factor"),
     }
 }
 
@@ -560,6 +562,12 @@ fn customer_change(customer_id: &str, e: &CustomerEvent) -> Change {
             Change::CustomerDocumentsChanged(pe::CustomerDocumentsChanged {
                 customer_id: customer_id.to_owned(),
                 kinds: c.kinds.iter().map(|k| document_kind(*k).into()).collect(),
+            })
+        }
+        CustomerEvent::SecondFactorPolicySet(_) => {
+            Change::TenantPolicyChanged(pe::TenantPolicyChanged {
+                policy: "second_factor".into(),
+                customer_id: customer_id.to_owned(),
             })
         }
     }

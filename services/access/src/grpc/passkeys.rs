@@ -42,7 +42,13 @@ pub async fn begin_registration(
     staff.may_check_access().map_err(|e| to_status(e.into()))?;
     let started = shared
         .app
-        .begin_passkey_registration(&tenant, request.get_ref().session_token.trim())
+        .begin_passkey_registration(
+            &tenant,
+            super::factors::enroller(
+                &request.get_ref().session_token,
+                &request.get_ref().second_factor_challenge,
+            ),
+        )
         .await
         .map_err(to_status)?;
     Ok(ceremony(started))
@@ -76,15 +82,20 @@ pub async fn finish_registration(
         .finish_passkey_registration(
             &ctx,
             &tenant,
-            (r.session_token.trim(), r.ceremony_token.trim()),
+            (
+                super::factors::enroller(&r.session_token, &r.second_factor_challenge),
+                r.ceremony_token.trim(),
+            ),
             &r.credential_json,
             &r.name,
         )
         .await
         .map_err(to_status)?;
+    let (factor_id, session) = outcome.reply;
     Ok(Response::new(pb::FinishPasskeyRegistrationReply {
         position: outcome.position,
-        factor_id: outcome.reply,
+        factor_id,
+        session: session.map(|s| login_session(&shared.app, tenant.as_str(), s)),
     }))
 }
 

@@ -15,10 +15,10 @@ async fn session_of(
     app: &crate::app::App,
     position: u64,
     s: crate::app::SessionSubject,
-    second_factor_given: bool,
+    given: &[String],
 ) -> Result<pb::Session, Status> {
     let opened = app
-        .session_for(&s.tenant, &s.contact_id, position, second_factor_given)
+        .session_for(&s.tenant, &s.contact_id, position, given)
         .await
         .map_err(to_status)?;
     let email = app
@@ -52,6 +52,7 @@ async fn session_of(
         email,
         must_change_password,
         pending_approval,
+        second_factor_enrolment: app.challenge_must_enrol(&second_factor_challenge),
         second_factor_challenge,
     })
 }
@@ -69,6 +70,7 @@ pub(super) fn login_session(
         return pb::Session {
             position: app.head(),
             tenant_id: tenant.to_owned(),
+            second_factor_enrolment: app.challenge_must_enrol(&challenge),
             second_factor_challenge: challenge,
             ..pb::Session::default()
         };
@@ -84,6 +86,7 @@ pub(super) fn login_session(
         must_change_password: outcome.must_change_password,
         pending_approval: false,
         second_factor_challenge: String::new(),
+        second_factor_enrolment: String::new(),
     }
 }
 
@@ -121,6 +124,7 @@ impl Sessions for SessionsService {
             must_change_password,
             pending_approval: false,
             second_factor_challenge: String::new(),
+            second_factor_enrolment: String::new(),
         }))
     }
 
@@ -166,7 +170,7 @@ impl Sessions for SessionsService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(
-            session_of(app, outcome.position, outcome.reply, false).await?,
+            session_of(app, outcome.position, outcome.reply, &[]).await?,
         ))
     }
 
@@ -326,7 +330,7 @@ impl Sessions for SessionsService {
             .await
             .map_err(to_status)?;
         Ok(Response::new(
-            session_of(app, outcome.position, outcome.reply, false).await?,
+            session_of(app, outcome.position, outcome.reply, &[]).await?,
         ))
     }
 
@@ -382,10 +386,8 @@ impl Sessions for SessionsService {
             identity_id: String::new(),
             pending_approval: false,
         };
-        // A session that gave the second factor opens one that did too; any
-        // other asks for it.
-        let gave_factor = claims.amr.iter().any(|m| m == "mfa");
-        let mut session = session_of(app, outcome.position, subject, gave_factor).await?;
+        // The new session proved what the changing one did.
+        let mut session = session_of(app, outcome.position, subject, &claims.amr).await?;
         if let Some(contact) = app
             .contact_row(tenant.as_str(), contact_id.as_str())
             .map_err(to_status)?

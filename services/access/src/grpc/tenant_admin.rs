@@ -55,6 +55,7 @@ impl TenantAdminService {
                 require_symbol: row.password_policy.require_symbol,
                 rules: row.password_policy.describe(),
             }),
+            second_factor: super::views::requirement_to_pb(row.second_factor) as i32,
         })
     }
 
@@ -288,6 +289,14 @@ impl TenantAdmin for TenantAdminService {
             })
         })
         .await
+    }
+
+    #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]
+    async fn set_second_factor_policy(
+        &self,
+        request: Request<pb::SetSecondFactorPolicyRequest>,
+    ) -> Result<Response<pb::SetSecondFactorPolicyReply>, Status> {
+        super::factors::set_policy(&self.0, request).await
     }
 
     #[tracing::instrument(skip_all, fields(request_id = %request.get_ref().request_id), err(level = "info"))]

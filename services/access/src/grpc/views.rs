@@ -2,7 +2,9 @@
 
 use super::convert::rfc3339;
 use crate::projections::{ContactRow, CustomerRow};
-use access_catalogue::catalogue::{CustomerRecord, CustomerStatus, DocumentKind, SiteRule};
+use access_catalogue::catalogue::{
+    CustomerRecord, CustomerStatus, DocumentKind, FactorRequirement, SiteRule,
+};
 use access_proto::v1 as pb;
 
 /// The wire form of a customer record.
@@ -104,5 +106,15 @@ pub fn customer_to_pb(row: &CustomerRow) -> pb::Customer {
             .into_iter()
             .map(|k| document_kind_to_pb(k) as i32)
             .collect(),
+        second_factor: requirement_to_pb(row.second_factor) as i32,
+    }
+}
+
+/// A sign-in requirement as the API names it.
+pub fn requirement_to_pb(r: FactorRequirement) -> pb::SecondFactorRequirement {
+    match r {
+        FactorRequirement::None => pb::SecondFactorRequirement::Password,
+        FactorRequirement::AnySecondFactor => pb::SecondFactorRequirement::AnySecondFactor,
+        FactorRequirement::Passkey => pb::SecondFactorRequirement::Passkey,
     }
 }

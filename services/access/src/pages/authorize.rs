@@ -53,14 +53,14 @@ impl Pages {
         self.cookie(SESSION_COOKIE, "", &format!("/t/{tenant}/"), 0)
     }
 
-    fn session_cookie(&self, tenant: &str, token: &str) -> String {
+    pub(super) fn session_cookie(&self, tenant: &str, token: &str) -> String {
         let ttl = self.app.settings().session_ttl.as_secs() as i64;
         self.cookie(SESSION_COOKIE, token, &format!("/t/{tenant}/"), ttl)
     }
 
     /// A cookie keeping the authorization request of `tenant` while the
     /// contact changes or resets a password.
-    fn pending_cookie(&self, tenant: &str, query: &str) -> String {
+    pub(super) fn pending_cookie(&self, tenant: &str, query: &str) -> String {
         let value = URL_SAFE_NO_PAD.encode(format!("{tenant}?{query}"));
         // Long enough for a reset mail to arrive; not so long that a request
         // planted in the browser waits for the contact's next password.
@@ -187,15 +187,12 @@ impl Pages {
         };
         let action = format!("/t/{tenant_id}/authorize?{query}");
         let passkey = self.passkey_field(&req.tenant, Some(challenge));
+        // An app's code is asked for where the contact has one and the
+        // policy takes it.
         let has_app = self
             .app
             .verify_challenge_contact(tenant_id, challenge)
-            .is_some_and(|contact| {
-                self.app
-                    .second_factors(tenant_id, &contact)
-                    .iter()
-                    .any(|f| f.kind == crate::projections::FactorKind::Totp)
-            });
+            .is_some_and(|contact| self.app.code_would_do(tenant_id, &contact));
         // A contact with passkeys only is asked for one, and for no code.
         let (intro, fields) = if has_app || passkey.is_none() {
             let fields = std::iter::once(hidden).chain(passkey).chain([code]);
@@ -407,6 +404,11 @@ pub(super) async fn authorize_submit(
         )
     };
     let address = peer.map(|p| p.ip().to_string()).unwrap_or_default();
+    let enrolling = !form.passkey_registration.is_empty() || !form.enrolment_token.is_empty();
+    if !form.challenge.is_empty() && enrolling {
+        let on = (&headers, address);
+        return super::enrol::enrol_submit(&pages, (&req, &query), &form, on).await;
+    }
     if !form.credential.is_empty() {
         let on = (&headers, address);
         return super::passkeys::passkey_signin(&pages, &req, &query, &form, on).await;
@@ -431,6 +433,10 @@ pub(super) async fn authorize_submit(
         return match outcome {
             Ok(outcome) => signed_in(&pages, &req, &query, outcome, address).await,
             Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => second("throttled"),
+            Err(AppError::Domain(DomainError::FailedPrecondition {
+                reason: Reason::SecondFactorRequired,
+                ..
+            })) => second("passkey_required"),
             Err(AppError::Domain(DomainError::Unauthenticated {
                 reason: Reason::BadCredentials,
                 ..
@@ -464,6 +470,13 @@ pub(super) async fn authorize_submit(
     let outcome = match outcome {
         Ok(outcome) if outcome.second_factor_challenge.is_some() => {
             let challenge = outcome.second_factor_challenge.unwrap_or_default();
+            if !pages.app.challenge_must_enrol(&challenge).is_empty() {
+                let (status, words) = (StatusCode::OK, Default::default());
+                let on = (&req, query.as_str());
+                return pages
+                    .enrol_form(&headers, on, &challenge, status, words)
+                    .await;
+            }
             let answer = (StatusCode::OK, challenge.as_str(), String::new());
             return pages.second_factor_form(&headers, &req, &query, answer);
         }

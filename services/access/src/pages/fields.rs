@@ -159,4 +159,13 @@ pub(super) struct LoginForm {
     /// ...and the browser's answer (WebAuthn's JSON form).
     #[serde(default)]
     pub(super) credential: String,
+    /// Enrolling in the sign-in: an app's enrolment (with `code`)...
+    #[serde(default)]
+    pub(super) enrolment_token: String,
+    /// ...or a passkey's registration (with `credential` and `name`).
+    #[serde(default)]
+    pub(super) passkey_registration: String,
+    /// What the contact calls the passkey.
+    #[serde(default)]
+    pub(super) name: String,
 }

@@ -6,7 +6,7 @@
 use super::fields::{LoginForm, fresh_request};
 use super::render::Field;
 use super::{Pages, Shared, failure, not_found_page};
-use crate::app::{AppError, AuthorizationRequest, CommandContext};
+use crate::app::{AppError, AuthorizationRequest, CommandContext, Enroller};
 use crate::domain::values::{GeneratedId, TenantId};
 use crate::domain::{DomainError, Reason};
 use access_catalogue::Actor;
@@ -44,7 +44,7 @@ impl Pages {
     ) -> Option<Field> {
         let started = self
             .app
-            .begin_passkey_registration(tenant, session)
+            .begin_passkey_registration(tenant, Enroller::Session(session))
             .await
             .ok()?;
         Some(Field {
@@ -128,7 +128,7 @@ pub(super) async fn register(
         .finish_passkey_registration(
             &ctx,
             tenant,
-            (&session, &form.passkey_registration),
+            (Enroller::Session(&session), &form.passkey_registration),
             &form.credential,
             &form.name,
         )

@@ -308,7 +308,7 @@ impl Pages {
         if let Some(to) = to.filter(|_| !pending) {
             match self
                 .app
-                .session_for(tenant_id, contact_id, position, false)
+                .session_for(tenant_id, contact_id, position, &[])
                 .await
             {
                 Ok(crate::app::Opened::Session { token, .. }) => {

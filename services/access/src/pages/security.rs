@@ -46,7 +46,7 @@ pub(super) struct PasskeyForm {
 
 /// An `otpauth://` URI as an inline SVG QR code (no image request, nothing
 /// for a content policy to refuse).
-fn qr_svg(uri: &str) -> String {
+pub(super) fn qr_svg(uri: &str) -> String {
     let Ok(code) = qrcode::QrCode::new(uri.as_bytes()) else {
         return String::new();
     };
@@ -110,7 +110,10 @@ impl super::Pages {
         let start = if has_totp {
             None
         } else {
-            match self.app.begin_totp_enrolment(tenant, &token) {
+            match self
+                .app
+                .begin_totp_enrolment(tenant, crate::app::Enroller::Session(&token))
+            {
                 Ok(start) => Some(start),
                 Err(e) => return failure(self, e),
             }
@@ -129,6 +132,7 @@ impl super::Pages {
                 tenant_name => &row.name,
                 logo_url => &row.branding.logo_url,
                 has_totp => has_totp,
+                offer_totp => start.is_some(),
                 qr => start.as_ref().map(|s| qr_svg(&s.uri)),
                 secret => start.as_ref().map(|s| s.secret.clone()),
                 token => start.as_ref().map(|s| s.enrolment_token.clone()),
@@ -213,7 +217,13 @@ pub(super) async fn security_submit(
     };
     let confirmed = pages
         .app
-        .confirm_totp_enrolment(&ctx, &tenant, &token, &form.enrolment_token, &form.code)
+        .confirm_totp_enrolment(
+            &ctx,
+            &tenant,
+            crate::app::Enroller::Session(&token),
+            &form.enrolment_token,
+            &form.code,
+        )
         .await;
     match confirmed {
         Ok(outcome) => {
@@ -230,7 +240,7 @@ pub(super) async fn security_submit(
                         tenant_id => tenant.as_str(),
                         tenant_name => &row.name,
                         logo_url => &row.branding.logo_url,
-                        codes => outcome.reply,
+                        codes => outcome.reply.0,
                     },
                     Vec::new(),
                 )

@@ -42,6 +42,7 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
                     record: e.record,
                     status: e.status,
                     documents: None,
+                    second_factor: Default::default(),
                 },
             );
         }
@@ -51,6 +52,7 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
                     CustomerEvent::CustomerUpdated(e) => row.record = e.record,
                     CustomerEvent::CustomerStatusChanged(e) => row.status = e.status,
                     CustomerEvent::DocumentVisibilitySet(e) => row.documents = Some(e.kinds),
+                    CustomerEvent::SecondFactorPolicySet(e) => row.second_factor = e.require,
                     CustomerEvent::CustomerCreated(_) => {}
                 }
             }
@@ -178,6 +180,7 @@ fn apply_tenant(tables: &mut Tables, tenant: &str, event: TenantEvent) {
                 approval_required: false,
                 username_administrators: Vec::new(),
                 password_policy: PasswordPolicy::default(),
+                second_factor: Default::default(),
                 branding: Branding::default(),
             });
         }
@@ -208,6 +211,7 @@ fn apply_tenant(tables: &mut Tables, tenant: &str, event: TenantEvent) {
                         portal_url: e.portal_url,
                     };
                 }
+                TenantEvent::SecondFactorPolicySet(e) => row.second_factor = e.require,
                 TenantEvent::PasswordPolicySet(e) => {
                     row.password_policy = PasswordPolicy {
                         min_length: e.min_length,

@@ -27,6 +27,8 @@ pub struct TenantRow {
     pub username_administrators: Vec<String>,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+    /// What its contacts' sign-ins must include.
+    pub second_factor: access_catalogue::catalogue::FactorRequirement,
     /// How its pages look and where they hand contacts over.
     pub branding: Branding,
 }
@@ -68,6 +70,8 @@ pub struct CustomerRow {
     pub status: CustomerStatus,
     /// Document kinds its contacts may view (`None`: all).
     pub documents: Option<Vec<DocumentKind>>,
+    /// What its contacts' sign-ins must include (the tenant's may be more).
+    pub second_factor: access_catalogue::catalogue::FactorRequirement,
 }
 
 /// A contact's login.

@@ -87,6 +87,10 @@ impl Names {
                         &b.portal_url
                     }
                 ),
+                TenantEvent::SecondFactorPolicySet(p) => format!(
+                    "required {} at every sign-in of the tenant's contacts",
+                    requirement(p.require)
+                ),
                 TenantEvent::PasswordPolicySet(p) => format!(
                     "set the password rules: at least {} characters{}{}",
                     p.min_length,
@@ -136,6 +140,11 @@ impl Names {
                     "let the contacts of {} view {}",
                     self.customer(id),
                     kinds(&d.kinds)
+                ),
+                CustomerEvent::SecondFactorPolicySet(p) => format!(
+                    "required {} at every sign-in of the contacts of {}",
+                    requirement(p.require),
+                    self.customer(id)
                 ),
             },
             Event::Contact(e) => match e {
@@ -489,5 +498,15 @@ impl Names {
                 a.reason
             ),
         }
+    }
+}
+
+/// A sign-in requirement in words.
+fn requirement(r: access_catalogue::catalogue::FactorRequirement) -> &'static str {
+    use access_catalogue::catalogue::FactorRequirement;
+    match r {
+        FactorRequirement::None => "nothing beyond the password",
+        FactorRequirement::AnySecondFactor => "a second factor",
+        FactorRequirement::Passkey => "a passkey",
     }
 }

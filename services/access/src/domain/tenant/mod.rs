@@ -43,6 +43,8 @@ pub struct TenantState {
     pub templates: BTreeMap<String, EmailTemplateSet>,
     /// Rules for new passwords.
     pub password_policy: PasswordPolicy,
+    /// What its contacts' sign-ins must include.
+    pub second_factor: access_catalogue::catalogue::FactorRequirement,
     /// The keys its OpenID Connect tokens are signed with, oldest first.
     pub signing_keys: Vec<SigningKeyState>,
 }
@@ -74,6 +76,7 @@ impl Default for TenantState {
             username_administrators: Vec::new(),
             templates: BTreeMap::new(),
             password_policy: PasswordPolicy::default(),
+            second_factor: Default::default(),
             signing_keys: Vec::new(),
         }
     }
@@ -85,6 +88,7 @@ impl Aggregate for TenantState {
             return self;
         };
         match event {
+            TenantEvent::SecondFactorPolicySet(e) => self.second_factor = e.require,
             TenantEvent::TenantCreated(e) => {
                 self.exists = true;
                 self.name = e.name.clone();

@@ -8,8 +8,8 @@ use crate::domain::policy::Staff;
 use crate::domain::values::{Email, TenantId};
 use crate::domain::{Change, DomainError, streams};
 use access_catalogue::catalogue::{
-    ApprovalPolicySet, BrandingSet, EmailTemplateReset, EmailTemplateSet, Event, PasswordPolicySet,
-    TenantEvent, UsernameAdministratorsSet,
+    ApprovalPolicySet, BrandingSet, EmailTemplateReset, EmailTemplateSet, Event, FactorRequirement,
+    PasswordPolicySet, SecondFactorPolicySet, TenantEvent, UsernameAdministratorsSet,
 };
 
 /// Decides `SetBranding` (values checked by the caller).
@@ -46,6 +46,25 @@ pub fn set_password_policy(
             min_length: policy.min_length,
             require_mixed_case: policy.require_mixed_case,
             require_symbol: policy.require_symbol,
+        })),
+    )])
+}
+
+/// Decides `SetSecondFactorPolicy` for the whole tenant.
+pub fn set_second_factor_policy(
+    state: &TenantState,
+    tenant: &TenantId,
+    by: &Staff,
+    require: FactorRequirement,
+) -> Result<Vec<Change>, DomainError> {
+    by.may_manage_tenant()?;
+    if !state.exists {
+        return Err(DomainError::NotFound("tenant"));
+    }
+    Ok(vec![Change::new(
+        streams::tenant(tenant),
+        Event::Tenant(TenantEvent::SecondFactorPolicySet(SecondFactorPolicySet {
+            require,
         })),
     )])
 }

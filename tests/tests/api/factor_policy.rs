@@ -1,0 +1,286 @@
+//! What a tenant, or one stricter customer, requires at every sign-in: a
+//! contact without such a factor enrols one inside the sign-in (no session
+//! before it), sessions that fall short of a policy raised since end, an
+//! app's code does not stand where a passkey is required, and a password
+//! alone never adds a factor beside one the contact has. In a browser: a
+//! tenant that requires passkeys, and a contact who adds one on the way to
+//! the portal.
+
+use crate::factors::{bob, enrol, login, pyotp, second, sessions};
+use crate::oidc_flow::{PASSWORD, Provider};
+use access_proto::v1 as pb;
+use access_proto::v1::tenant_admin_client::TenantAdminClient;
+use access_tests::browser::Browser;
+use access_tests::relying_party::RelyingParty;
+use access_tests::{TestApp, new_id};
+use tonic::Code;
+use tonic_types::StatusExt;
+
+fn reason(status: &tonic::Status) -> String {
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
+}
+
+/// Sets the policy of the tenant (`customer` empty) or of one customer.
+async fn require(
+    app: &TestApp,
+    key: &str,
+    customer: &str,
+    require: pb::SecondFactorRequirement,
+) -> Result<(), tonic::Status> {
+    TenantAdminClient::new(app.channel.clone())
+        .set_second_factor_policy(app.req(
+            key,
+            pb::SetSecondFactorPolicyRequest {
+                request_id: new_id(),
+                customer_id: customer.into(),
+                require: require.into(),
+            },
+        ))
+        .await
+        .map(|_| ())
+}
+
+async fn check_session(
+    app: &TestApp,
+    key: &str,
+    session: &str,
+) -> Result<pb::CheckAccessReply, tonic::Status> {
+    app.access()
+        .check_access(app.req(
+            key,
+            pb::CheckAccessRequest {
+                session_token: session.into(),
+                action: pb::Action::PlaceOrder.into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+#[tokio::test]
+async fn a_raised_policy_ends_short_sessions_and_the_next_sign_in_enrols_before_any_session() {
+    let app = TestApp::spawn().await;
+    let (key, old_session) = bob(&app).await;
+    check_session(&app, &key, &old_session)
+        .await
+        .expect("a password was enough");
+
+    // Who may set it, and with what.
+    let auditor = app
+        .create_key(&key, pb::Role::Auditor, "audit", "")
+        .await
+        .api_key;
+    let refused = require(
+        &app,
+        &auditor,
+        "",
+        pb::SecondFactorRequirement::AnySecondFactor,
+    )
+    .await
+    .expect_err("an auditor only reads");
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let unnamed = require(&app, &key, "", pb::SecondFactorRequirement::Unspecified)
+        .await
+        .expect_err("a requirement is named");
+    assert_eq!(unnamed.code(), Code::InvalidArgument);
+    require(&app, &key, "", pb::SecondFactorRequirement::AnySecondFactor)
+        .await
+        .expect("set");
+    let tenant = TenantAdminClient::new(app.channel.clone())
+        .get_tenant(app.req(&key, pb::GetTenantRequest::default()))
+        .await
+        .expect("the tenant")
+        .into_inner();
+    assert_eq!(
+        tenant.second_factor,
+        pb::SecondFactorRequirement::AnySecondFactor as i32
+    );
+
+    // The session of a password alone ends at once.
+    let ended = check_session(&app, &key, &old_session)
+        .await
+        .expect_err("the session falls short now");
+    assert_eq!(ended.code(), Code::Unauthenticated);
+
+    // The password leads to enrolment, not to a session.
+    let asked = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert!(asked.session_token.is_empty() && asked.contact_id.is_empty());
+    assert_eq!(asked.second_factor_enrolment, "any");
+    let challenge = asked.second_factor_challenge;
+    let started = sessions(&app)
+        .begin_totp_enrolment(app.req(
+            &key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: String::new(),
+                second_factor_challenge: challenge.clone(),
+            },
+        ))
+        .await
+        .expect("enrolment with the challenge")
+        .into_inner();
+    let confirmed = sessions(&app)
+        .confirm_totp_enrolment(app.req(
+            &key,
+            pb::ConfirmTotpEnrolmentRequest {
+                request_id: new_id(),
+                session_token: String::new(),
+                enrolment_token: started.enrolment_token,
+                code: pyotp(&started.secret, 0),
+                second_factor_challenge: challenge.clone(),
+            },
+        ))
+        .await
+        .expect("confirmed")
+        .into_inner();
+    assert_eq!(confirmed.recovery_codes.len(), 10);
+    let session = confirmed.session.expect("the sign-in's session");
+    let checked = check_session(&app, &key, &session.session_token)
+        .await
+        .expect("the new session meets the policy");
+    assert_eq!(checked.amr, ["pwd", "otp", "mfa"]);
+
+    // With a factor now, the same challenge enrols nothing more.
+    let again = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert_eq!(again.second_factor_enrolment, "");
+    let beside = sessions(&app)
+        .begin_totp_enrolment(app.req(
+            &key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: String::new(),
+                second_factor_challenge: again.second_factor_challenge.clone(),
+            },
+        ))
+        .await
+        .expect_err("a password alone adds no factor beside one");
+    assert_eq!(beside.code(), Code::Unauthenticated);
+    second(
+        &app,
+        &key,
+        &again.second_factor_challenge,
+        &pyotp(&started.secret, 30),
+    )
+    .await
+    .expect("the app's code is a second factor");
+
+    // One stricter customer: a passkey. The app's codes no longer stand,
+    // and are not spent; the contact must add a passkey.
+    require(&app, &key, "C1", pb::SecondFactorRequirement::Passkey)
+        .await
+        .expect("set for C1");
+    let customer = app
+        .access()
+        .get_customer(app.req(
+            &key,
+            pb::GetCustomerRequest {
+                customer_id: "C1".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("the customer")
+        .into_inner();
+    assert_eq!(
+        customer.second_factor,
+        pb::SecondFactorRequirement::Passkey as i32
+    );
+    let ended = check_session(&app, &key, &session.session_token)
+        .await
+        .expect_err("an app's code falls short of a passkey");
+    assert_eq!(ended.code(), Code::Unauthenticated);
+    let asked = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert_eq!(asked.second_factor_enrolment, "passkey");
+    // A recovery code, so that the check below does not wait for a step.
+    let code = confirmed.recovery_codes[0].clone();
+    let not_enough = second(&app, &key, &asked.second_factor_challenge, &code)
+        .await
+        .expect_err("a passkey is required");
+    assert_eq!(not_enough.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&not_enough), "second_factor_required");
+    let no_app = sessions(&app)
+        .begin_totp_enrolment(app.req(
+            &key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: String::new(),
+                second_factor_challenge: asked.second_factor_challenge.clone(),
+            },
+        ))
+        .await
+        .expect_err("an app is not a passkey");
+    assert_eq!(reason(&no_app), "second_factor_required");
+
+    // Lowered again for the customer and the tenant: the app's code does.
+    require(&app, &key, "C1", pb::SecondFactorRequirement::Password)
+        .await
+        .expect("lowered");
+    let asked = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert_eq!(asked.second_factor_enrolment, "");
+    second(&app, &key, &asked.second_factor_challenge, &code)
+        .await
+        .expect("the code was not spent by the refusal");
+}
+
+#[tokio::test]
+async fn a_contact_with_an_app_enrolled_before_a_policy_is_asked_for_it_as_before() {
+    let app = TestApp::spawn().await;
+    let (key, session) = bob(&app).await;
+    let (secret, _) = enrol(&app, &key, &session).await;
+    require(&app, &key, "", pb::SecondFactorRequirement::AnySecondFactor)
+        .await
+        .expect("set");
+    let asked = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert_eq!(asked.second_factor_enrolment, "", "the app meets it");
+    second(
+        &app,
+        &key,
+        &asked.second_factor_challenge,
+        &pyotp(&secret, 30),
+    )
+    .await
+    .expect("in");
+}
+
+#[tokio::test]
+async fn in_a_browser_a_tenant_requires_passkeys_and_a_contact_adds_one_on_the_way_to_the_portal() {
+    let p = Provider::start_on_localhost().await;
+    require(&p.app, &p.key, "", pb::SecondFactorRequirement::Passkey)
+        .await
+        .expect("set");
+    let portal = RelyingParty::start(&p.issuer, &p.client_id, &p.secret).await;
+    let b = Browser::start(true).await;
+    b.add_authenticator().await;
+    b.client
+        .goto(&format!("{}/login", portal.url))
+        .await
+        .expect("the portal");
+    b.text_with("Sign in to Web shop").await;
+    b.type_into("login", &p.email).await;
+    b.type_into("current", PASSWORD).await;
+    b.submit().await;
+    let asked = b.text_with("asks for a passkey").await;
+    assert!(!asked.contains("Authenticator app"), "{asked}");
+    b.screenshot("policy-enrol-passkey").await;
+    b.type_into("name", "office PC").await;
+    b.press_passkey().await;
+    let result = b.text_with(&p.contact_id).await;
+    assert!(
+        result.contains("\"swk\"") && result.contains("\"pwd\""),
+        "{result}"
+    );
+    // The next sign-in: the passkey alone.
+    b.client
+        .goto(&format!("{}/.well-known/openid-configuration", p.issuer))
+        .await
+        .expect("the provider");
+    b.client.delete_all_cookies().await.expect("cleared");
+    b.client
+        .goto(&format!("{}/login", portal.url))
+        .await
+        .expect("the portal");
+    b.text_with("Sign in with a passkey").await;
+    b.press_passkey().await;
+    b.text_with(&p.contact_id).await;
+}
