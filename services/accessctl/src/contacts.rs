@@ -59,6 +59,17 @@ pub(crate) enum ContactCommand {
     /// Removes every second factor of a contact who lost theirs (say in
     /// --reason how you checked who asks); the contact is told by email.
     ResetSecondFactors(ContactArgs),
+    /// Removes one second factor of a contact (a lost phone among several
+    /// passkeys; say in --reason how you checked who asks); the contact is
+    /// told by email.
+    RemoveSecondFactor {
+        /// The contact and why.
+        #[command(flatten)]
+        on: ContactArgs,
+        /// The factor's id (`contact` lists them).
+        #[arg(long)]
+        factor: String,
+    },
     /// Shows a contact.
     Contact {
         /// The contact's id.
@@ -138,7 +149,10 @@ pub(crate) fn print_contact(c: &pb::Contact) {
         println!("locked until: {}", c.locked_until);
     }
     for f in &c.second_factors {
-        println!("second factor: {} ({})", f.factor_id, f.kind);
+        match f.name.as_str() {
+            "" => println!("second factor: {} ({})", f.factor_id, f.kind),
+            name => println!("second factor: {} ({} \"{name}\")", f.factor_id, f.kind),
+        }
     }
 }
 
@@ -280,6 +294,19 @@ pub(crate) async fn run(command: ContactCommand, client: &Client) -> anyhow::Res
             };
             let r = access
                 .reset_second_factors(client.request(m)?)
+                .await?
+                .into_inner();
+            print_contact(&r.contact.unwrap_or_default());
+        }
+        ContactCommand::RemoveSecondFactor { on, factor } => {
+            let m = pb::RemoveSecondFactorRequest {
+                request_id: rid,
+                contact_id: on.contact,
+                factor_id: factor,
+                reason: on.reason,
+            };
+            let r = access
+                .remove_second_factor(client.request(m)?)
                 .await?
                 .into_inner();
             print_contact(&r.contact.unwrap_or_default());

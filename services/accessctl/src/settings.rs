@@ -31,6 +31,18 @@ pub enum SettingsCommand {
         #[arg(long = "email", required = true)]
         emails: Vec<String>,
     },
+    /// What every sign-in must include beyond the password: `password`
+    /// (nothing more), `any` (an authenticator app or a passkey) or
+    /// `passkey`; for the tenant (admin key) or, with --customer, for one
+    /// customer (who manages its logins). The stricter of the two applies.
+    SecondFactorPolicy {
+        /// password, any or passkey.
+        #[arg(long, value_parser = ["password", "any", "passkey"])]
+        require: String,
+        /// One customer's policy instead of the tenant's.
+        #[arg(long, default_value = "")]
+        customer: String,
+    },
     /// Makes registrations wait for approval, or not (admin key).
     Approval {
         /// true or false.
@@ -56,10 +68,20 @@ fn print_tenant(t: &pb::Tenant) {
         t.inactive_customers_may_log_in
     );
     println!("approval required: {}", t.approval_required);
+    println!("sign-ins require: {}", requirement_name(t.second_factor));
     println!(
         "username administrators: {}",
         t.username_administrators.join(", ")
     );
+}
+
+/// The command line's word for a sign-in requirement.
+pub(crate) fn requirement_name(r: i32) -> &'static str {
+    match pb::SecondFactorRequirement::try_from(r) {
+        Ok(pb::SecondFactorRequirement::AnySecondFactor) => "any second factor",
+        Ok(pb::SecondFactorRequirement::Passkey) => "a passkey",
+        _ => "the password",
+    }
 }
 
 /// Runs one command of this module.
@@ -108,6 +130,29 @@ pub async fn run(command: SettingsCommand, client: &Client) -> anyhow::Result<()
                     .unwrap_or_default()
                     .username_administrators
                     .join(", ")
+            );
+        }
+        SettingsCommand::SecondFactorPolicy { require, customer } => {
+            let require = match require.as_str() {
+                "any" => pb::SecondFactorRequirement::AnySecondFactor,
+                "passkey" => pb::SecondFactorRequirement::Passkey,
+                _ => pb::SecondFactorRequirement::Password,
+            };
+            admin
+                .set_second_factor_policy(client.request(pb::SetSecondFactorPolicyRequest {
+                    request_id: rid,
+                    customer_id: customer.clone(),
+                    require: require.into(),
+                })?)
+                .await?;
+            let of = if customer.is_empty() {
+                "the tenant".to_owned()
+            } else {
+                format!("customer {customer}")
+            };
+            println!(
+                "sign-ins of {of} require: {}",
+                requirement_name(require as i32)
             );
         }
         SettingsCommand::Approval { required } => {

@@ -284,3 +284,115 @@ async fn in_a_browser_a_tenant_requires_passkeys_and_a_contact_adds_one_on_the_w
     b.press_passkey().await;
     b.text_with(&p.contact_id).await;
 }
+
+#[tokio::test]
+async fn accessctl_sets_the_policy_and_removes_one_factor() {
+    let app = TestApp::spawn().await;
+    let (key, _) = bob(&app).await;
+    let contact_id = login(&app, &key, "bob@acme.example", PASSWORD)
+        .await
+        .contact_id;
+    let run = |args: &[&str]| {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let out = app.accessctl(&key, &args);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, said, err) = run(&["second-factor-policy", "--require", "any"]);
+    assert!(ok && said.contains("any second factor"), "{said}{err}");
+    let (ok, said, _) = run(&["tenant-show"]);
+    assert!(
+        ok && said.contains("sign-ins require: any second factor"),
+        "{said}"
+    );
+    let (ok, _, err) = run(&["second-factor-policy", "--require", "sms"]);
+    assert!(!ok && err.contains("sms"), "{err}");
+    let (ok, said, err) = run(&[
+        "second-factor-policy",
+        "--require",
+        "passkey",
+        "--customer",
+        "C1",
+    ]);
+    assert!(ok && said.contains("customer C1"), "{said}{err}");
+    run(&[
+        "second-factor-policy",
+        "--require",
+        "password",
+        "--customer",
+        "C1",
+    ]);
+
+    let contact = login(&app, &key, "bob@acme.example", PASSWORD).await;
+    assert_eq!(contact.second_factor_enrolment, "any");
+    enrol_in_sign_in(&app, &key).await;
+    let shown = app
+        .access()
+        .get_contact(app.req(
+            &key,
+            pb::GetContactRequest {
+                contact_id: contact_id.clone(),
+                min_position: 0,
+            },
+        ))
+        .await
+        .expect("the contact")
+        .into_inner();
+    let factor = shown.second_factors[0].factor_id.clone();
+    let (ok, said, err) = run(&[
+        "remove-second-factor",
+        "--contact",
+        &shown.contact_id,
+        "--factor",
+        &factor,
+        "--reason",
+        "new phone; called back",
+    ]);
+    assert!(ok, "{said}{err}");
+    assert!(!said.contains("second factor:"), "{said}");
+    let (ok, _, err) = run(&[
+        "remove-second-factor",
+        "--contact",
+        &shown.contact_id,
+        "--factor",
+        &factor,
+        "--reason",
+        "again",
+    ]);
+    assert!(!ok && err.contains("NotFound"), "{err}");
+}
+
+/// Enrols an app for bob with the tenant's policy on: through the sign-in.
+async fn enrol_in_sign_in(app: &TestApp, key: &str) -> String {
+    let challenge = login(app, key, "bob@acme.example", PASSWORD)
+        .await
+        .second_factor_challenge;
+    let started = sessions(app)
+        .begin_totp_enrolment(app.req(
+            key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: String::new(),
+                second_factor_challenge: challenge.clone(),
+            },
+        ))
+        .await
+        .expect("begun")
+        .into_inner();
+    sessions(app)
+        .confirm_totp_enrolment(app.req(
+            key,
+            pb::ConfirmTotpEnrolmentRequest {
+                request_id: new_id(),
+                session_token: String::new(),
+                enrolment_token: started.enrolment_token,
+                code: pyotp(&started.secret, 0),
+                second_factor_challenge: challenge,
+            },
+        ))
+        .await
+        .expect("confirmed");
+    started.secret
+}

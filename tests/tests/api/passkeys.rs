@@ -210,6 +210,49 @@ async fn in_a_browser_passkeys_are_added_sign_in_alone_need_user_verification_an
             "{needle}: {said:#?}"
         );
     }
+
+    // An erasure takes the passkeys with the person: the credentials are
+    // unreadable in the history.
+    let laptop_key = held[0]["credentialId"]
+        .as_str()
+        .expect("its id")
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_");
+    assert!(
+        payloads(&p).await.iter().any(|j| j.contains(&laptop_key)),
+        "the credential is in the history before"
+    );
+    p.app
+        .operator()
+        .forget_identity(p.app.req(
+            &p.app.operator_key,
+            pb::ForgetIdentityRequest {
+                request_id: new_id(),
+                email: p.email.clone(),
+                identity_id: String::new(),
+                reason: "art. 17".into(),
+            },
+        ))
+        .await
+        .expect("forgotten");
+    let after = payloads(&p).await;
+    assert!(after.iter().all(|j| !j.contains(&laptop_key)), "{after:#?}");
+    assert!(after.iter().any(|j| j.contains("[erased]")));
+}
+
+/// The payloads of the tenant's history, as JSON.
+async fn payloads(p: &Provider) -> Vec<String> {
+    let mut history = access_proto::v1::audit_client::AuditClient::new(p.app.channel.clone())
+        .replay_history(p.app.req(&p.key, pb::ReplayHistoryRequest::default()))
+        .await
+        .expect("the history")
+        .into_inner();
+    let mut all = Vec::new();
+    while let Some(e) = history.message().await.expect("an event") {
+        all.push(e.payload_json);
+    }
+    all
 }
 
 #[tokio::test]
