@@ -396,3 +396,61 @@ async fn enrol_in_sign_in(app: &TestApp, key: &str) -> String {
         .expect("confirmed");
     started.secret
 }
+
+#[tokio::test]
+async fn a_client_that_asks_for_mfa_gets_a_sign_in_that_gave_a_second_factor() {
+    use access_tests::signin::{Agent, attribute, origin_of};
+    let p = Provider::start().await;
+    let url = format!(
+        "{}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid&state=s1&nonce=n1&acr_values=mfa",
+        p.issuer,
+        p.client_id,
+        crate::oidc_flow::REDIRECT
+    );
+    let origin = origin_of(&url);
+    let mut browser = Agent::default();
+    let page = browser.get(&url).await;
+    let asked = browser
+        .submit(
+            &origin,
+            &page,
+            &[("login", &p.email), ("current", PASSWORD)],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.body);
+    assert!(
+        asked.body.contains("more than a password"),
+        "{}",
+        asked.body
+    );
+    let start = asked.body.find("id=\"secret\">").expect("a key") + "id=\"secret\">".len();
+    let secret = asked.body[start..].split('<').next().expect("its text");
+    let challenge = crate::factors::hidden(&asked.body, "challenge");
+    let token = crate::factors::hidden(&asked.body, "enrolment_token");
+    let done = browser
+        .submit(
+            &origin,
+            &asked,
+            &[
+                ("challenge", &challenge),
+                ("enrolment_token", &token),
+                ("code", &pyotp(secret, 0)),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body.matches("<li><code>").count(), 10, "{}", done.body);
+    let at = done.body.find("id=\"continue\"").expect("the way on");
+    let next = attribute(&done.body[at..], "href").expect("a link");
+    let on = browser.get(&format!("{origin}{next}")).await;
+    assert_eq!(on.status, 303, "{}", on.body);
+    let to = on.location.expect("to the client");
+    assert!(
+        to.starts_with(crate::oidc_flow::REDIRECT) && to.contains("code="),
+        "{to}"
+    );
+    // The provider session gave a second factor: the next request that asks
+    // for one goes straight through.
+    let again = browser.get(&url).await;
+    assert_eq!(again.status, 303, "{}", again.body);
+}

@@ -565,7 +565,7 @@ async fn a_signed_in_contact_adds_an_app_on_the_security_page_from_its_qr_code_a
 }
 
 /// The value of the hidden input `name` of a page.
-fn hidden(html: &str, name: &str) -> String {
+pub(crate) fn hidden(html: &str, name: &str) -> String {
     let at = html.find(&format!("name=\"{name}\"")).expect("the field");
     access_tests::signin::attribute(&html[at..], "value").expect("its value")
 }

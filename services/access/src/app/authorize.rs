@@ -49,6 +49,9 @@ pub struct AuthorizationRequest {
     pub max_age_s: Option<i64>,
     /// A name to fill the login field with.
     pub login_hint: String,
+    /// The client asked for a second factor (`acr_values` naming `mfa`): a
+    /// sign-in with the password alone steps up first.
+    pub wants_mfa: bool,
 }
 
 /// Why an authorization request is not served.
@@ -284,6 +287,10 @@ impl App {
             .chars()
             .take(254)
             .collect();
+        let wants_mfa = get("acr_values")
+            .unwrap_or_default()
+            .split(' ')
+            .any(|v| v == "mfa");
         Ok(AuthorizationRequest {
             tenant,
             client,
@@ -295,6 +302,7 @@ impl App {
             prompt,
             max_age_s,
             login_hint,
+            wants_mfa,
         })
     }
 

@@ -90,6 +90,9 @@ impl Command for UseSecondFactor {
     }
 }
 
+/// How recent a session's sign-in must be to add a factor with it.
+const FRESH_SIGN_IN_MS: i64 = 15 * 60_000;
+
 /// Who enrols a factor: the contact of a session, or of a sign-in whose
 /// challenge requires one (the tenant or customer requires a factor the
 /// contact has not enrolled).
@@ -147,6 +150,27 @@ impl App {
         })
     }
 
+    /// Whether a session was signed in recently enough to add a factor.
+    pub fn fresh_enough(&self, claims: &access_keyring::SessionClaims) -> bool {
+        let signed_in_at = claims.expires_at_ms - self.settings.session_ttl.as_millis() as i64;
+        self.now_ms() - signed_in_at <= FRESH_SIGN_IN_MS
+    }
+
+    /// A challenge to enrol a first factor, for a contact signed in with
+    /// the password alone whose client asked for more (`acr_values=mfa`);
+    /// `None` when the contact has a factor (then it signs in with it).
+    pub fn step_up_challenge(&self, tenant: &str, contact: &ContactRow) -> Option<String> {
+        if !self
+            .models
+            .second_factors(tenant, &contact.contact_id)
+            .is_empty()
+        {
+            return None;
+        }
+        let any = access_catalogue::catalogue::FactorRequirement::AnySecondFactor;
+        Some(self.second_factor_challenge(tenant, contact, SecondStep::Enrol(any)))
+    }
+
     /// What a challenge says must be enrolled: `any`, `passkey`, or empty.
     pub fn challenge_must_enrol(&self, challenge: &str) -> String {
         self.keyring
@@ -166,6 +190,16 @@ impl App {
         match who {
             Enroller::Session(token) => {
                 let claims = self.session(tenant, token).ok_or_else(session_refused)?;
+                // A session found on a desk adds no factor of its own.
+                if !self.fresh_enough(&claims) {
+                    return Err(DomainError::Unauthenticated {
+                        reason: Reason::SessionInvalid,
+                        message: "sign in again to add a way to sign in: the sign-in must be \
+                                  less than 15 minutes old"
+                            .into(),
+                    }
+                    .into());
+                }
                 if claims.must_change_password {
                     return Err(DomainError::precondition(
                         Reason::PasswordChangeRequired,

@@ -205,3 +205,38 @@ async fn a_read_that_the_read_models_do_not_reach_in_time_says_read_model_behind
         .expect_err("nothing applies the log");
     assert_eq!(reason(error), "read_model_behind");
 }
+
+#[tokio::test]
+async fn a_factor_is_added_with_a_session_only_within_fifteen_minutes_of_its_sign_in() {
+    let models = Arc::new(ReadModels::temporary().expect("read models"));
+    let f = fixture(|log| log, models);
+    let contact = GeneratedId::generate().to_string();
+    let (token, _) = f
+        .app
+        .open_session("acme", (&contact, "i1"), false, vec!["pwd".into()]);
+    let acme = TenantId::trusted("acme");
+    f.clock.advance(14 * 60_000);
+    let (enrolling, _) = f
+        .app
+        .enrolling(
+            &acme,
+            Enroller::Session(&token),
+            crate::projections::FactorKind::Passkey,
+        )
+        .expect("a recent sign-in may add a factor");
+    assert_eq!(enrolling, contact);
+    f.clock.advance(2 * 60_000);
+    let stale = f
+        .app
+        .enrolling(
+            &acme,
+            Enroller::Session(&token),
+            crate::projections::FactorKind::Passkey,
+        )
+        .expect_err("a sign-in 16 minutes old adds none");
+    assert_eq!(reason(stale), "session_invalid");
+    assert!(
+        f.app.session(&acme, &token).is_some(),
+        "the session itself stands"
+    );
+}

@@ -80,6 +80,7 @@ async fn a_code_past_its_minute_is_refused_as_expired() {
         prompt: Prompt::Default,
         max_age_s: None,
         login_hint: String::new(),
+        wants_mfa: false,
     };
     let who = SignedIn {
         contact_id: GeneratedId::generate().to_string(),

@@ -62,6 +62,12 @@ pub async fn set_policy(
         require,
     };
     let outcome = shared.app.execute(&ctx, &cmd).await.map_err(to_status)?;
+    // What sessions and sign-ins on this replica see next is the new policy.
+    shared
+        .app
+        .wait_for(outcome.position)
+        .await
+        .map_err(to_status)?;
     Ok(Response::new(pb::SetSecondFactorPolicyReply {
         position: outcome.position,
     }))

@@ -346,6 +346,9 @@ pub(super) async fn authorize_page(
             && req
                 .max_age_s
                 .is_none_or(|max| now_ms - auth_time_ms <= max.saturating_mul(1000))
+            // A client that asks for a second factor gets a sign-in that
+            // gave one.
+            && (!req.wants_mfa || claims.amr.iter().any(|m| m == "mfa"))
     });
     match usable {
         Some((claims, token)) => {
@@ -479,6 +482,23 @@ pub(super) async fn authorize_submit(
             }
             let answer = (StatusCode::OK, challenge.as_str(), String::new());
             return pages.second_factor_form(&headers, &req, &query, answer);
+        }
+        // The client asked for more than the password: a contact without a
+        // factor adds one now.
+        Ok(outcome) if req.wants_mfa && !outcome.amr.iter().any(|m| m == "mfa") => {
+            match pages
+                .app
+                .step_up_challenge(req.tenant.as_str(), &outcome.contact)
+            {
+                Some(challenge) => {
+                    let (status, words) = (StatusCode::OK, Default::default());
+                    let on = (&req, query.as_str());
+                    return pages
+                        .enrol_form(&headers, on, &challenge, status, words)
+                        .await;
+                }
+                None => outcome,
+            }
         }
         Ok(outcome) => outcome,
         Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => return again("throttled"),

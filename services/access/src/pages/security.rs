@@ -100,6 +100,24 @@ impl super::Pages {
                 )
                 .into_response();
         };
+        // Adding a factor takes a recent sign-in, not a session left open.
+        if !self
+            .app
+            .session(tenant, &token)
+            .is_some_and(|claims| self.app.fresh_enough(&claims))
+        {
+            return self
+                .message(
+                    StatusCode::OK,
+                    Some((tenant.as_str(), &row)),
+                    "security_title",
+                    self.t("signin_recent"),
+                    None,
+                    None,
+                    Vec::new(),
+                )
+                .into_response();
+        }
         let factors = self.app.second_factors(tenant.as_str(), &contact_id);
         let passkeys: Vec<String> = factors
             .iter()
