@@ -33,6 +33,9 @@ pub struct ChallengeClaims {
     /// enrolled: `any` or `passkey` (empty: none to enrol). Only then may
     /// the challenge enrol one.
     pub must_enrol: String,
+    /// The contact gave a factor it has already (an app's code) and must
+    /// add a passkey still: the challenge enrols that passkey only.
+    pub gave_factor: bool,
 }
 
 /// What an enrolment token carries.
@@ -212,6 +215,7 @@ mod tests {
             expires_at_ms: 10,
             must_change_password: false,
             must_enrol: String::new(),
+            gave_factor: false,
         };
         let token = ring.second_factor_challenge(&claims);
         assert_eq!(ring.verify_second_factor_challenge(&token, 5), Some(claims));

@@ -44,8 +44,13 @@
     if (!form || !button || !answer) { return; }
     box.hidden = false;
     button.addEventListener('click', function () {
+      var create = box.getAttribute('data-passkey') === 'create';
+      // A passkey the server then refuses (no name, say) would stay on the
+      // device: a registration form's own checks come first. (A sign-in
+      // form's password field is not this button's business.)
+      if (create && !form.reportValidity()) { return; }
       var options = JSON.parse(box.getAttribute('data-options')).publicKey;
-      var asked = box.getAttribute('data-passkey') === 'create'
+      var asked = create
         ? navigator.credentials.create({ publicKey: PKC.parseCreationOptionsFromJSON(options) })
         : navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(options) });
       button.disabled = true;

@@ -33,8 +33,8 @@ pub enum SettingsCommand {
     },
     /// What every sign-in must include beyond the password: `password`
     /// (nothing more), `any` (an authenticator app or a passkey) or
-    /// `passkey`; for the tenant (admin key) or, with --customer, for one
-    /// customer (who manages its logins). The stricter of the two applies.
+    /// `passkey`; for the tenant or, with --customer, for one customer
+    /// (admin key). The stricter of the two applies.
     SecondFactorPolicy {
         /// password, any or passkey.
         #[arg(long, value_parser = ["password", "any", "passkey"])]

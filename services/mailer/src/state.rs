@@ -197,19 +197,13 @@ impl Core {
                     .await?
             }
             Ok(Event::Contact(ContactEvent::SecondFactorRemoved(r))) => {
-                let what = if r.kind == "passkey" {
-                    "A passkey"
-                } else {
-                    "The authenticator app"
-                };
-                let why = if r.reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", r.reason)
-                };
-                let message = format!("{what} was removed from your login{why}");
-                self.send_notice(e, Kind::SecondFactorRemoved, Some(message), &mut step)
-                    .await?
+                self.send_notice(
+                    e,
+                    Kind::SecondFactorRemoved,
+                    Some(r.reason.clone()),
+                    &mut step,
+                )
+                .await?
             }
             Ok(Event::Contact(ContactEvent::ContactAwaitingApproval(_))) => {
                 self.send_approval_notice(e, true, &mut step).await?

@@ -336,8 +336,8 @@ pub fn default_template(kind: Kind) -> Template {
         ),
         Kind::SecondFactorRemoved => (
             "A way to sign in was removed from your login to {{ tenant_name }}'s ordering portal",
-            "{{ message }}. It no longer signs you in to {{ tenant_name }}'s ordering portal.\n\nIf you did not ask for this, contact {{ tenant_name }} at once.\n",
-            "<p>{{ message }}. It no longer signs you in to {{ tenant_name }}'s ordering portal.</p><p>If you did not ask for this, contact {{ tenant_name }} at once.</p>",
+            "An authenticator app or a passkey was removed from your login to {{ tenant_name }}'s ordering portal{% if message %} ({{ message }}){% endif %}: it no longer signs you in.\n\nIf you did not ask for this, contact {{ tenant_name }} at once.\n",
+            "<p>An authenticator app or a passkey was removed from your login to {{ tenant_name }}'s ordering portal{% if message %} ({{ message }}){% endif %}: it no longer signs you in.</p><p>If you did not ask for this, contact {{ tenant_name }} at once.</p>",
         ),
     };
     Template {

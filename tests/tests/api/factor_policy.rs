@@ -63,7 +63,8 @@ async fn check_session(
 
 #[tokio::test]
 async fn a_raised_policy_ends_short_sessions_and_the_next_sign_in_enrols_before_any_session() {
-    let app = TestApp::spawn().await;
+    // A host name: passkeys are offered, so a policy may require them.
+    let app = TestApp::spawn_with(&["--public-base-url", "http://localhost:8080"]).await;
     let (key, old_session) = bob(&app).await;
     check_session(&app, &key, &old_session)
         .await
@@ -143,7 +144,35 @@ async fn a_raised_policy_ends_short_sessions_and_the_next_sign_in_enrols_before_
         .expect("the new session meets the policy");
     assert_eq!(checked.amr, ["pwd", "otp", "mfa"]);
 
-    // With a factor now, the same challenge enrols nothing more.
+    // The challenge that enrolled the app adds nothing more (it is good for
+    // five minutes, and checked against the stream).
+    let second_try = sessions(&app)
+        .begin_totp_enrolment(app.req(
+            &key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: String::new(),
+                second_factor_challenge: challenge.clone(),
+            },
+        ))
+        .await
+        .expect("begun")
+        .into_inner();
+    let refused = sessions(&app)
+        .confirm_totp_enrolment(app.req(
+            &key,
+            pb::ConfirmTotpEnrolmentRequest {
+                request_id: new_id(),
+                session_token: String::new(),
+                enrolment_token: second_try.enrolment_token,
+                code: pyotp(&second_try.secret, 0),
+                second_factor_challenge: challenge.clone(),
+            },
+        ))
+        .await
+        .expect_err("one factor per enrolling challenge");
+    assert_eq!(refused.code(), Code::Unauthenticated);
+
+    // With a factor now, a new challenge enrols nothing more.
     let again = login(&app, &key, "bob@acme.example", PASSWORD).await;
     assert_eq!(again.second_factor_enrolment, "");
     let beside = sessions(&app)
@@ -191,36 +220,72 @@ async fn a_raised_policy_ends_short_sessions_and_the_next_sign_in_enrols_before_
         .await
         .expect_err("an app's code falls short of a passkey");
     assert_eq!(ended.code(), Code::Unauthenticated);
+    // The password alone adds no passkey beside the app: the app's code
+    // comes first, and then the sign-in asks for a passkey to be added.
     let asked = login(&app, &key, "bob@acme.example", PASSWORD).await;
-    assert_eq!(asked.second_factor_enrolment, "passkey");
-    // A recovery code, so that the check below does not wait for a step.
-    let code = confirmed.recovery_codes[0].clone();
-    let not_enough = second(&app, &key, &asked.second_factor_challenge, &code)
-        .await
-        .expect_err("a passkey is required");
-    assert_eq!(not_enough.code(), Code::FailedPrecondition);
-    assert_eq!(reason(&not_enough), "second_factor_required");
-    let no_app = sessions(&app)
-        .begin_totp_enrolment(app.req(
+    assert_eq!(asked.second_factor_enrolment, "", "the app is asked for");
+    let alone = sessions(&app)
+        .begin_passkey_registration(app.req(
             &key,
-            pb::BeginTotpEnrolmentRequest {
+            pb::BeginPasskeyRegistrationRequest {
                 session_token: String::new(),
                 second_factor_challenge: asked.second_factor_challenge.clone(),
             },
         ))
         .await
+        .expect_err("a password alone adds no passkey");
+    assert_eq!(alone.code(), Code::Unauthenticated);
+    // A recovery code, so that the steps below do not wait for a new step.
+    let stepped = second(
+        &app,
+        &key,
+        &asked.second_factor_challenge,
+        &confirmed.recovery_codes[0],
+    )
+    .await
+    .expect("the code is taken");
+    assert!(
+        stepped.session_token.is_empty(),
+        "no session before a passkey"
+    );
+    assert_eq!(stepped.second_factor_enrolment, "passkey");
+    let no_app = sessions(&app)
+        .begin_totp_enrolment(app.req(
+            &key,
+            pb::BeginTotpEnrolmentRequest {
+                session_token: String::new(),
+                second_factor_challenge: stepped.second_factor_challenge.clone(),
+            },
+        ))
+        .await
         .expect_err("an app is not a passkey");
     assert_eq!(reason(&no_app), "second_factor_required");
+    sessions(&app)
+        .begin_passkey_registration(app.req(
+            &key,
+            pb::BeginPasskeyRegistrationRequest {
+                session_token: String::new(),
+                second_factor_challenge: stepped.second_factor_challenge,
+            },
+        ))
+        .await
+        .expect("after the code, a passkey may be added");
 
-    // Lowered again for the customer and the tenant: the app's code does.
+    // Lowered again for the customer: the app's code is enough.
     require(&app, &key, "C1", pb::SecondFactorRequirement::Password)
         .await
         .expect("lowered");
     let asked = login(&app, &key, "bob@acme.example", PASSWORD).await;
     assert_eq!(asked.second_factor_enrolment, "");
-    second(&app, &key, &asked.second_factor_challenge, &code)
-        .await
-        .expect("the code was not spent by the refusal");
+    let in_again = second(
+        &app,
+        &key,
+        &asked.second_factor_challenge,
+        &confirmed.recovery_codes[1],
+    )
+    .await
+    .expect("in with the code");
+    assert!(!in_again.session_token.is_empty());
 }
 
 #[tokio::test]
@@ -228,6 +293,10 @@ async fn a_contact_with_an_app_enrolled_before_a_policy_is_asked_for_it_as_befor
     let app = TestApp::spawn().await;
     let (key, session) = bob(&app).await;
     let (secret, _) = enrol(&app, &key, &session).await;
+    let nowhere = require(&app, &key, "", pb::SecondFactorRequirement::Passkey)
+        .await
+        .expect_err("no passkey can be made at an IP address");
+    assert_eq!(nowhere.code(), Code::FailedPrecondition);
     require(&app, &key, "", pb::SecondFactorRequirement::AnySecondFactor)
         .await
         .expect("set");
@@ -287,7 +356,7 @@ async fn in_a_browser_a_tenant_requires_passkeys_and_a_contact_adds_one_on_the_w
 
 #[tokio::test]
 async fn accessctl_sets_the_policy_and_removes_one_factor() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(&["--public-base-url", "http://localhost:8080"]).await;
     let (key, _) = bob(&app).await;
     let contact_id = login(&app, &key, "bob@acme.example", PASSWORD)
         .await

@@ -81,6 +81,13 @@ pub(crate) async fn second(
 
 /// Enrols an app for the contact of `session`: its secret and recovery codes.
 pub(crate) async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>) {
+    let (secret, codes, _) = enrol_with_code(app, key, session).await;
+    (secret, codes)
+}
+
+/// Enrols an app for the contact of `session`: its secret, recovery codes
+/// and the code that confirmed it.
+async fn enrol_with_code(app: &TestApp, key: &str, session: &str) -> (String, Vec<String>, String) {
     let started = sessions(app)
         .begin_totp_enrolment(app.req(
             key,
@@ -112,13 +119,14 @@ pub(crate) async fn enrol(app: &TestApp, key: &str, session: &str) -> (String, V
         .await
         .expect_err("not the current code");
     assert_eq!(wrong.code(), Code::InvalidArgument);
+    let code = pyotp(&started.secret, 0);
     let confirmed = sessions(app)
-        .confirm_totp_enrolment(app.req(key, confirm(pyotp(&started.secret, 0))))
+        .confirm_totp_enrolment(app.req(key, confirm(code.clone())))
         .await
         .expect("confirmed")
         .into_inner();
     assert_eq!(confirmed.recovery_codes.len(), 10);
-    (started.secret, confirmed.recovery_codes)
+    (started.secret, confirmed.recovery_codes, code)
 }
 
 pub(crate) async fn bob(app: &TestApp) -> (String, String) {
@@ -134,7 +142,7 @@ pub(crate) async fn bob(app: &TestApp) -> (String, String) {
 async fn an_enrolled_app_is_asked_for_at_every_login_and_each_code_works_once() {
     let app = TestApp::spawn().await;
     let (key, session) = bob(&app).await;
-    let (secret, recovery) = enrol(&app, &key, &session).await;
+    let (secret, recovery, confirming) = enrol_with_code(&app, &key, &session).await;
 
     let first = login(&app, &key, "bob@acme.example", PASSWORD).await;
     assert!(first.session_token.is_empty(), "no session before the code");
@@ -158,14 +166,9 @@ async fn an_enrolled_app_is_asked_for_at_every_login_and_each_code_works_once() 
         .expect_err("signed out by the enrolment");
     assert_eq!(old.code(), Code::Unauthenticated);
     // The code that confirmed the enrolment is spent.
-    let spent = second(
-        &app,
-        &key,
-        &first.second_factor_challenge,
-        &pyotp(&secret, 0),
-    )
-    .await
-    .expect_err("used at enrolment");
+    let spent = second(&app, &key, &first.second_factor_challenge, &confirming)
+        .await
+        .expect_err("used at enrolment");
     assert_eq!(spent.code(), Code::Unauthenticated);
     let next = pyotp(&secret, 30);
     let signed_in = second(&app, &key, &first.second_factor_challenge, &next)

@@ -178,7 +178,7 @@ async fn in_a_browser_passkeys_are_added_sign_in_alone_need_user_verification_an
         .expect("removed");
     let told = p
         .app
-        .wait_for_outbox(&p.email, "A passkey was removed")
+        .wait_for_outbox(&p.email, "was removed from your login")
         .await;
     assert!(told.contains("phone stolen"), "{told}");
     let left = factors(&p).await;

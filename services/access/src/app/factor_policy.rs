@@ -29,7 +29,11 @@ pub struct SetSecondFactorPolicy {
 impl Command for SetSecondFactorPolicy {
     type Reply = ();
 
-    async fn decide(&self, _: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+    async fn decide(&self, app: &App, unit: &mut Unit<'_>) -> Result<(Vec<Change>, ()), AppError> {
+        // A policy no contact could meet would lock every one of them out.
+        if self.require == FactorRequirement::Passkey {
+            app.webauthn(self.tenant.as_str())?;
+        }
         let changes = match &self.customer_id {
             Some(id) => {
                 let state: CustomerState = unit.load(&streams::customer(&self.tenant, id)).await?;
@@ -109,17 +113,25 @@ impl App {
         of_tenant.max(of_customer)
     }
 
-    /// What a contact who proved the password must still do.
+    /// What a contact who proved the password must still do. A contact
+    /// with a factor always gives it first: a password (or a mailbox) alone
+    /// never enrols one beside it; a stricter policy is met after it.
     pub(super) fn second_step(&self, tenant: &str, contact: &ContactRow) -> SecondStep {
         let factors = self.models.second_factors(tenant, &contact.contact_id);
         let require = self.factor_requirement(tenant, contact);
-        if !enrolled_meet(require, &factors) {
-            SecondStep::Enrol(require)
-        } else if factors.is_empty() {
-            SecondStep::Nothing
-        } else {
-            SecondStep::Give
+        match (factors.is_empty(), require) {
+            (false, _) => SecondStep::Give,
+            (true, FactorRequirement::None) => SecondStep::Nothing,
+            (true, require) => SecondStep::Enrol(require),
         }
+    }
+
+    /// After an app's code: where a passkey is required and the contact has
+    /// none, it adds one before any session (the step up).
+    pub(super) fn step_up_after_code(&self, tenant: &str, contact: &ContactRow) -> bool {
+        let factors = self.models.second_factors(tenant, &contact.contact_id);
+        self.factor_requirement(tenant, contact) == FactorRequirement::Passkey
+            && !enrolled_meet(FactorRequirement::Passkey, &factors)
     }
 
     /// Whether a session that proved `amr` still stands for the contact: it
@@ -136,26 +148,25 @@ impl App {
         }
     }
 
-    /// Whether an app's code may be the second step of `contact_id`: it has
-    /// an app, and the policy takes one.
+    /// Whether an app's code is asked for in the second step of
+    /// `contact_id`: it has an app, and the policy takes one or the contact
+    /// has no passkey to give instead (it adds one after the code).
     pub fn code_would_do(&self, tenant: &str, contact_id: &str) -> bool {
-        let has_app = self
-            .models
-            .second_factors(tenant, contact_id)
-            .iter()
-            .any(|f| f.kind == FactorKind::Totp);
+        let factors = self.models.second_factors(tenant, contact_id);
+        let has = |kind| factors.iter().any(|f| f.kind == kind);
         let code = ["pwd", "otp", "mfa"].map(String::from);
-        has_app
-            && self
-                .models
+        let taken = || {
+            self.models
                 .contact(tenant, contact_id)
                 .ok()
                 .flatten()
                 .is_some_and(|c| amr_meets(self.factor_requirement(tenant, &c), &code))
+        };
+        has(FactorKind::Totp) && (!has(FactorKind::Passkey) || taken())
     }
 
-    /// The refusal of a second step the policy does not accept (an app's
-    /// code where a passkey is required).
+    /// The refusal of a second step the policy does not accept: an app's
+    /// code where a passkey is required and the contact has one to give.
     pub(super) fn check_second_step(
         &self,
         tenant: &str,
@@ -163,7 +174,7 @@ impl App {
         amr: &[String],
     ) -> Result<(), AppError> {
         let require = self.factor_requirement(tenant, contact);
-        if amr_meets(require, amr) {
+        if amr_meets(require, amr) || self.step_up_after_code(tenant, contact) {
             return Ok(());
         }
         Err(DomainError::precondition(

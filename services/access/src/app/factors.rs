@@ -40,6 +40,44 @@ struct AddTotp {
     tenant: TenantId,
     contact_id: GeneratedId,
     enrolment: Enrolment,
+    guard: Guard,
+}
+
+/// What an enrolment with a sign-in's challenge may add, checked on the
+/// contact's stream as it is decided: a challenge is good for five minutes
+/// and may be sent again, but adds one factor, only where the policy asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Guard {
+    /// From a session: whatever the contact adds.
+    Session,
+    /// A first factor: the contact has none.
+    FirstFactor,
+    /// A first passkey, after the contact gave its app's code.
+    FirstPasskey,
+}
+
+impl Guard {
+    /// The guard of an enrolment with `challenge` (none: a session's).
+    pub(super) fn of(challenge: &Option<ChallengeClaims>) -> Guard {
+        match challenge {
+            None => Guard::Session,
+            Some(c) if c.gave_factor => Guard::FirstPasskey,
+            Some(_) => Guard::FirstFactor,
+        }
+    }
+
+    /// Refuses what the guard does not let through, for `state`.
+    pub(super) fn check(self, state: &ContactState) -> Result<(), AppError> {
+        let taken = match self {
+            Guard::Session => false,
+            Guard::FirstFactor => state.totp.is_some() || !state.passkeys.is_empty(),
+            Guard::FirstPasskey => !state.passkeys.is_empty(),
+        };
+        if taken {
+            return Err(challenge_refused());
+        }
+        Ok(())
+    }
 }
 
 impl Command for AddTotp {
@@ -54,6 +92,7 @@ impl Command for AddTotp {
         let state: ContactState = unit
             .load(&streams::contact(&self.tenant, &self.contact_id))
             .await?;
+        self.guard.check(&state)?;
         let of = Of {
             tenant: &self.tenant,
             contact_id: &self.contact_id,
@@ -140,6 +179,15 @@ impl App {
             SecondStep::Enrol(require) => enrol_word(require),
             SecondStep::Nothing | SecondStep::Give => "",
         };
+        self.challenge_for(tenant, contact, (must_enrol, false))
+    }
+
+    fn challenge_for(
+        &self,
+        tenant: &str,
+        contact: &ContactRow,
+        (must_enrol, gave_factor): (&str, bool),
+    ) -> String {
         self.keyring.second_factor_challenge(&ChallengeClaims {
             tenant: tenant.to_owned(),
             contact_id: contact.contact_id.clone(),
@@ -147,6 +195,7 @@ impl App {
             expires_at_ms: self.now_ms() + access_keyring::CHALLENGE_TTL_MS,
             must_change_password: contact.temporary,
             must_enrol: must_enrol.to_owned(),
+            gave_factor,
         })
     }
 
@@ -182,6 +231,30 @@ impl App {
     /// The contact enrolling a factor of `kind`, and the challenge it
     /// enrols with (none for a session).
     pub(super) fn enrolling(
+        &self,
+        tenant: &TenantId,
+        who: Enroller<'_>,
+        kind: FactorKind,
+    ) -> Result<(String, Option<ChallengeClaims>), AppError> {
+        let found = self.enrolling_contact(tenant, who, kind)?;
+        // A contact who may not sign in (disabled, revoked) adds nothing.
+        let contact = self
+            .models
+            .contact(tenant.as_str(), &found.0)
+            .map_err(AppError::Internal)?
+            .ok_or(DomainError::NotFound("contact"))?;
+        let decision = self.check(
+            tenant.as_str(),
+            &contact,
+            &crate::domain::access::Action::Login,
+        )?;
+        if !decision.allowed {
+            return Err(super::queries::login_refusal(decision).into());
+        }
+        Ok(found)
+    }
+
+    fn enrolling_contact(
         &self,
         tenant: &TenantId,
         who: Enroller<'_>,
@@ -313,6 +386,7 @@ impl App {
         let codes = self.keyring.recovery_codes(&enrolment);
         let id = GeneratedId::parse(&contact_id).map_err(|_| session_refused())?;
         let cmd = AddTotp {
+            guard: Guard::of(&challenge),
             tenant: tenant.clone(),
             contact_id: id,
             enrolment: Enrolment {
@@ -427,6 +501,19 @@ impl App {
         let decision = self.check(tenant, &contact, &crate::domain::access::Action::Login)?;
         if !decision.allowed {
             return Err(super::queries::login_refusal(decision).into());
+        }
+        // The app's code was given where a passkey is required: the contact
+        // adds one now, before any session.
+        if self.step_up_after_code(tenant, &contact) {
+            let challenge = self.challenge_for(tenant, &contact, ("passkey", true));
+            return Ok(LoginOutcome {
+                token: String::new(),
+                expires_at_ms: 0,
+                must_change_password: contact.temporary,
+                contact,
+                second_factor_challenge: Some(challenge),
+                amr,
+            });
         }
         self.signed_in(tenant, contact, amr).await
     }

@@ -6,7 +6,7 @@
 //! so any replica finishes what another began. A refused answer passes the
 //! same gate as a wrong password; each challenge lets a contact in once.
 
-use super::factors::Enroller;
+use super::factors::{Enroller, Guard};
 use super::queries::LoginOutcome;
 use super::throttle::Account;
 use super::{App, AppError, Command, CommandContext, Outcome, Unit};
@@ -39,6 +39,9 @@ struct AddPasskey {
     tenant: TenantId,
     contact_id: GeneratedId,
     registration: Registration,
+    /// The credential's id, which no passkey of the contact may have.
+    credential_id: Vec<u8>,
+    guard: Guard,
 }
 
 impl Command for AddPasskey {
@@ -53,6 +56,16 @@ impl Command for AddPasskey {
         let state: ContactState = unit
             .load(&streams::contact(&self.tenant, &self.contact_id))
             .await?;
+        self.guard.check(&state)?;
+        // The same answer sent twice (a form posted again) registers once.
+        if usable(&state)
+            .iter()
+            .any(|(_, key)| key.cred_id().as_slice() == self.credential_id.as_slice())
+        {
+            return Err(
+                DomainError::AlreadyExists("the passkey is registered already".into()).into(),
+            );
+        }
         let of = Of {
             tenant: &self.tenant,
             contact_id: &self.contact_id,
@@ -157,7 +170,7 @@ fn user_handle(contact_id: &str) -> Option<Uuid> {
 
 impl App {
     /// The relying party: the host of the public address, for `tenant`.
-    fn webauthn(&self, tenant: &str) -> Result<Webauthn, AppError> {
+    pub(super) fn webauthn(&self, tenant: &str) -> Result<Webauthn, AppError> {
         let unavailable = || {
             DomainError::precondition(
                 Reason::NotFound,
@@ -204,6 +217,17 @@ impl App {
             return Err(super::factors::session_refused());
         };
         let state = self.contact_state(tenant, &contact_id).await?;
+        // Refused before the browser makes a credential it could not keep.
+        if state.passkeys.len() >= passkeys::MAX_PASSKEYS {
+            return Err(DomainError::precondition(
+                Reason::LimitReached,
+                format!(
+                    "a contact holds at most {} passkeys; remove one first",
+                    passkeys::MAX_PASSKEYS
+                ),
+            )
+            .into());
+        }
         let exclude = usable(&state)
             .into_iter()
             .map(|(_, key)| key.cred_id().clone())
@@ -274,6 +298,8 @@ impl App {
         let contact_id =
             GeneratedId::parse(&enrolling).map_err(|_| super::factors::session_refused())?;
         let cmd = AddPasskey {
+            credential_id: passkey.cred_id().to_vec(),
+            guard: Guard::of(&challenge),
             tenant: tenant.clone(),
             contact_id,
             registration: Registration {
@@ -424,9 +450,14 @@ impl App {
             .throttle
             .admit(gate, client_address, self.now_ms())
             .map_err(DomainError::from)?;
+        let mut held: Vec<Vec<u8>> = Vec::new();
         let verified = match (&row, GeneratedId::parse(&contact_id)) {
             (Some(_), Ok(id)) if named == contact_id => {
                 let state = self.contact_state(tenant, &id).await?;
+                held = usable(&state)
+                    .iter()
+                    .map(|(_, key)| key.cred_id().to_vec())
+                    .collect();
                 self.verify_assertion(tenant, &ceremony, &credential, &state)
                     .map(|found| (id, found))
             }
@@ -434,10 +465,28 @@ impl App {
         };
         let Some((id, (factor_id, updated, amr))) = verified else {
             metrics::counter!("access_logins_total", "outcome" => "bad_passkey").increment(1);
-            let known = row.map(|r| r.contact_id);
+            // A credential the contact does not hold (one left on a device by
+            // a registration that never finished, say) counts against the
+            // address only: it must not lock the contact's login.
+            let known = row
+                .filter(|_| held.contains(&credential.get_credential_id().to_vec()))
+                .map(|r| r.contact_id);
             self.login_failed(tenant.as_str(), known, client_address, ticket);
             return Err(refused());
         };
+        // Whether the contact may sign in at all is asked before anything is
+        // recorded of it (and again after, for what changed meanwhile).
+        if let Some(contact) = &row {
+            let decision = self.check(
+                tenant.as_str(),
+                contact,
+                &crate::domain::access::Action::Login,
+            )?;
+            if !decision.allowed {
+                drop(ticket);
+                return Err(super::queries::login_refusal(decision).into());
+            }
+        }
         let cmd = UsePasskey {
             tenant: tenant.clone(),
             contact_id: id,

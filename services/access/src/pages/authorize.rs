@@ -160,7 +160,7 @@ impl Pages {
 
     /// The second step of a sign-in: a code of the contact's app (or a
     /// recovery code), with the challenge the password earned.
-    fn second_factor_form(
+    pub(super) fn second_factor_form(
         &self,
         headers: &HeaderMap,
         req: &AuthorizationRequest,
@@ -434,6 +434,16 @@ pub(super) async fn authorize_submit(
             .complete_second_factor(req.tenant.as_str(), &form.challenge, &form.code, &address)
             .await;
         return match outcome {
+            // The code was given where a passkey is required: one is added
+            // now, before the portal.
+            Ok(outcome) if outcome.second_factor_challenge.is_some() => {
+                let challenge = outcome.second_factor_challenge.unwrap_or_default();
+                let (status, words) = (StatusCode::OK, Default::default());
+                let on = (&req, query.as_str());
+                pages
+                    .enrol_form(&headers, on, &challenge, status, words)
+                    .await
+            }
             Ok(outcome) => signed_in(&pages, &req, &query, outcome, address).await,
             Err(AppError::Domain(DomainError::TooManyAttempts { .. })) => second("throttled"),
             Err(AppError::Domain(DomainError::FailedPrecondition {

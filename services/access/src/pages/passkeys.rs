@@ -86,6 +86,15 @@ pub(super) async fn passkey_signin(
         )) => "signin_refused",
         Err(e) => return failure(pages, e),
     };
+    // A passkey given as the second step: that step again, not the password.
+    if !form.challenge.is_empty() && words != "passkey_expired" {
+        let answer = (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            form.challenge.as_str(),
+            pages.t(words),
+        );
+        return pages.second_factor_form(headers, req, query, answer);
+    }
     pages.signin_form(
         headers,
         req,

@@ -137,6 +137,12 @@ impl super::Pages {
             }
         };
         let passkey = self.passkey_registration(tenant, &token).await;
+        let at_limit = passkeys.len() >= crate::domain::passkeys::MAX_PASSKEYS;
+        let passkey_note = if at_limit && passkey_note.is_empty() {
+            self.t("passkey_limit")
+        } else {
+            passkey_note
+        };
         let action = format!("/t/{tenant}/security");
         let passkey_action = format!("/t/{tenant}/security/passkey");
         let (csrf_cookie, set) = self.csrf_cookie(headers);
