@@ -71,6 +71,9 @@ pub enum GrantEnd {
     AccessLost,
     /// The contact's password was changed or reset after the sign-in.
     PasswordChanged,
+    /// A second factor of the contact was removed after the sign-in (the
+    /// sign-in may have been made with it).
+    FactorRemoved,
 }
 
 /// The grant ended: its refresh tokens and access tokens stop working.

@@ -7,6 +7,7 @@
 
 use crate::app::{App, AppError};
 use crate::projections::PendingLogout;
+use access_catalogue::catalogue::GrantEnd;
 use access_catalogue::chain::ChainFollower;
 use access_log::log::{EventLog, subscribe};
 use futures::StreamExt;
@@ -123,8 +124,8 @@ async fn end_lost_access(app: App, log: Arc<dyn EventLog>, mut shutdown: watch::
                 }
             }
         }
-        if let Some((tenant, contact, at_ms)) = app.password_changed(&envelope)
-            && !end_before(&app, &tenant, &contact, at_ms, &mut shutdown).await
+        if let Some((tenant, contact, when)) = app.credentials_changed(&envelope)
+            && !end_before(&app, &tenant, &contact, when, &mut shutdown).await
         {
             return;
         }
@@ -154,17 +155,21 @@ async fn settle_contact(
     ending_sign_ins(ending, "access_lost", tenant, contact, shutdown).await
 }
 
-/// Ends a contact's sign-ins made before their password changed at
-/// `at_ms`; false when shutting down.
+/// Ends a contact's sign-ins made before their password changed (or a
+/// second factor was removed) at the time given; false when shutting down.
 async fn end_before(
     app: &App,
     tenant: &str,
     contact: &str,
-    at_ms: i64,
+    (at_ms, why): (i64, GrantEnd),
     shutdown: &mut watch::Receiver<bool>,
 ) -> bool {
-    let ending = || app.end_grants_signed_in_before(tenant, contact, at_ms);
-    ending_sign_ins(ending, "password_changed", tenant, contact, shutdown).await
+    let ending = || app.end_grants_signed_in_before(tenant, contact, (at_ms, why));
+    let reason = match why {
+        GrantEnd::FactorRemoved => "factor_removed",
+        _ => "password_changed",
+    };
+    ending_sign_ins(ending, reason, tenant, contact, shutdown).await
 }
 
 /// Runs `ending` until it is done, retrying what is transient with backoff,

@@ -403,10 +403,27 @@ async fn staff_see_and_reset_a_lost_factor_and_the_contact_is_told_each_time() {
     let contact_id = login(&app, &key, "bob@acme.example", PASSWORD)
         .await
         .contact_id;
-    enrol(&app, &key, &session).await;
+    let (secret, _) = enrol(&app, &key, &session).await;
     let added = app
         .wait_for_outbox("bob@acme.example", "authenticator app was added")
         .await;
+    // A session signed in with the factor (perhaps by whoever holds the
+    // lost phone) ends when staff remove it.
+    let challenge = login(&app, &key, "bob@acme.example", PASSWORD)
+        .await
+        .second_factor_challenge;
+    let two = second(&app, &key, &challenge, &pyotp(&secret, 30))
+        .await
+        .expect("signed in with the app");
+    let check = |session: &str| pb::CheckAccessRequest {
+        session_token: session.to_owned(),
+        action: pb::Action::PlaceOrder as i32,
+        ..Default::default()
+    };
+    app.access()
+        .check_access(app.req(&key, check(&two.session_token)))
+        .await
+        .expect("the session stands while the factor does");
     assert!(added.contains("contact"), "{added}");
     let shown = app
         .access()
@@ -449,9 +466,19 @@ async fn staff_see_and_reset_a_lost_factor_and_the_contact_is_told_each_time() {
         .expect("reset");
     let removed = app.wait_for_outbox("bob@acme.example", "was removed").await;
     assert!(removed.contains("lost phone"), "{removed}");
+    let ended = app
+        .access()
+        .check_access(app.req(&key, check(&two.session_token)))
+        .await
+        .expect_err("a session from before the removal ends");
+    assert_eq!(ended.code(), Code::Unauthenticated, "{ended:?}");
     let plain = login(&app, &key, "bob@acme.example", PASSWORD).await;
     assert!(!plain.session_token.is_empty(), "the password alone again");
     assert!(plain.second_factor_challenge.is_empty());
+    app.access()
+        .check_access(app.req(&key, check(&plain.session_token)))
+        .await
+        .expect("a sign-in after the removal stands");
 }
 
 #[tokio::test]

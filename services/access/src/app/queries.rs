@@ -139,6 +139,16 @@ impl App {
             // from a password alone) ends with the enrolment: every session
             // of a contact with a factor has given it.
             .filter(|claims| self.session_stands(tenant.as_str(), &claims.contact_id, &claims.amr))
+            // A removed factor may have been how the session signed in (a
+            // stolen phone's passkey): sessions from before it end.
+            .filter(|claims| {
+                let signed_in_at =
+                    claims.expires_at_ms - self.settings.session_ttl.as_millis() as i64;
+                signed_in_at
+                    >= self
+                        .models
+                        .factors_removed_at(tenant.as_str(), &claims.contact_id)
+            })
     }
 
     /// The contact a login name (an email or a username) names in `tenant`,

@@ -145,11 +145,10 @@ impl App {
         &self,
         tenant: &str,
         contact_id: &str,
-        at_ms: i64,
+        (at_ms, why): (i64, GrantEnd),
     ) -> Result<usize, AppError> {
         let before = |g: &OidcGrantRow| g.auth_time_ms < at_ms;
-        self.end_live_grants(tenant, contact_id, GrantEnd::PasswordChanged, before)
-            .await
+        self.end_live_grants(tenant, contact_id, why, before).await
     }
 
     /// Live grants of every tenant, after the index key `after`, at most
@@ -211,28 +210,31 @@ impl App {
             .await
     }
 
-    /// The contact (tenant, contact) whose password an event changed, and
-    /// when: their earlier sign-ins end. (A reset changes the identity's
-    /// password too; that identity's logins at other tenants keep theirs.)
-    pub fn password_changed(&self, envelope: &Envelope) -> Option<(String, String, i64)> {
+    /// The contact (tenant, contact) whose password an event changed, or
+    /// one of whose second factors it removed, when, and why: their earlier
+    /// sign-ins end. (A reset changes the identity's password too; that
+    /// identity's logins at other tenants keep theirs.)
+    pub fn credentials_changed(
+        &self,
+        envelope: &Envelope,
+    ) -> Option<(String, String, (i64, GrantEnd))> {
         if envelope.stream.aggregate() != Aggregate::Contact {
             return None;
         }
-        let changed = matches!(
-            Event::decode(envelope).ok()?,
+        let why = match Event::decode(envelope).ok()? {
             Event::Contact(
                 ContactEvent::LocalPasswordSet(_)
-                    | ContactEvent::PasswordResetCompleted(_)
-                    | ContactEvent::LocalPasswordCleared(_)
-            )
-        );
-        changed.then(|| {
-            (
-                envelope.stream.tenant().to_owned(),
-                envelope.stream.id().to_owned(),
-                envelope.occurred_at_ms,
-            )
-        })
+                | ContactEvent::PasswordResetCompleted(_)
+                | ContactEvent::LocalPasswordCleared(_),
+            ) => GrantEnd::PasswordChanged,
+            Event::Contact(ContactEvent::SecondFactorRemoved(_)) => GrantEnd::FactorRemoved,
+            _ => return None,
+        };
+        Some((
+            envelope.stream.tenant().to_owned(),
+            envelope.stream.id().to_owned(),
+            (envelope.occurred_at_ms, why),
+        ))
     }
 
     /// The contacts (tenant, contact) whose access an event may have ended,

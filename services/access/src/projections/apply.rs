@@ -59,7 +59,7 @@ pub(super) fn apply(tables: &mut Tables, envelope: &Envelope, event: Event) {
         }
         Event::Contact(e) => {
             let t = tenant_mut(&mut tables.tenants, tenant);
-            apply_contact(t, &mut tables.ids, id, e);
+            apply_contact(t, &mut tables.ids, id, (e, envelope.occurred_at_ms));
         }
         Event::Identity(IdentityEvent::IdentityRegistered(e)) => {
             let key = tables.ids.intern(id);
@@ -251,7 +251,12 @@ fn list_under_customer(t: &mut TenantTables, ids: &Ids, customer: Id, contact: I
     }
 }
 
-fn apply_contact(t: &mut TenantTables, ids: &mut Ids, id: &str, event: ContactEvent) {
+fn apply_contact(
+    t: &mut TenantTables,
+    ids: &mut Ids,
+    id: &str,
+    (event, at_ms): (ContactEvent, i64),
+) {
     match event {
         ContactEvent::ContactInvited(e) => {
             let contact = ids.intern(&e.contact_id);
@@ -341,12 +346,13 @@ fn apply_contact(t: &mut TenantTables, ids: &mut Ids, id: &str, event: ContactEv
                     }
                 }
                 ContactEvent::SecondFactorRemoved(e) => {
-                    if let Some(key) = ids.find(id)
-                        && let Some(factors) = t.second_factors.get_mut(&key)
-                    {
-                        factors.retain(|f| *f.factor_id != *e.factor_id);
-                        if factors.is_empty() {
-                            t.second_factors.remove(&key);
+                    if let Some(key) = ids.find(id) {
+                        t.factors_removed_at.insert(key, at_ms);
+                        if let Some(factors) = t.second_factors.get_mut(&key) {
+                            factors.retain(|f| *f.factor_id != *e.factor_id);
+                            if factors.is_empty() {
+                                t.second_factors.remove(&key);
+                            }
                         }
                     }
                 }

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 
 /// Layout version of the rows and their snapshot; a snapshot of another
 /// layout is dropped and the read models are rebuilt from the log.
-const SCHEMA_VERSION: u32 = 17;
+const SCHEMA_VERSION: u32 = 18;
 
 /// A snapshot is written once the log has been quiet this long...
 const QUIET: Duration = Duration::from_secs(1);

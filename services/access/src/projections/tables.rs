@@ -211,6 +211,9 @@ pub(super) struct TenantTables {
     /// The second factors of each contact that has one (kept apart from the
     /// contacts' rows, which most contacts would fill with nothing).
     pub second_factors: HashMap<Id, Vec<FactorRow>>,
+    /// When a second factor of a contact was last removed, Unix
+    /// milliseconds: sessions signed in before it end.
+    pub factors_removed_at: HashMap<Id, i64>,
 }
 
 /// What a second factor is.

@@ -180,6 +180,18 @@ impl ReadModels {
             .map_or_else(Vec::new, |t| t.webhooks.values().cloned().collect())
     }
 
+    /// When a second factor of the contact was last removed (0: never).
+    pub fn factors_removed_at(&self, tenant: &str, contact_id: &str) -> i64 {
+        let tables = self.read();
+        let Some(key) = tables.ids.find(contact_id) else {
+            return 0;
+        };
+        tables
+            .tenant(tenant)
+            .and_then(|t| t.factors_removed_at.get(&key).copied())
+            .unwrap_or(0)
+    }
+
     /// The second factors a contact has enrolled, oldest first.
     pub fn second_factors(&self, tenant: &str, contact_id: &str) -> Vec<FactorRow> {
         let tables = self.read();

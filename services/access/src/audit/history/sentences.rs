@@ -488,6 +488,7 @@ impl Names {
                     GrantEnd::LoggedOut => "the contact signed out",
                     GrantEnd::AccessLost => "the contact may no longer sign in",
                     GrantEnd::PasswordChanged => "the contact's password changed",
+                    GrantEnd::FactorRemoved => "a second factor of the contact was removed",
                 }
             ),
             OidcGrantEvent::BackchannelLogoutDelivered(_) => {
