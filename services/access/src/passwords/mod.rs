@@ -6,10 +6,18 @@
 //! hashes left glibc holding hundreds of MiB it never returned. Reusing one
 //! buffer a thread makes the cost exact: cores × the configured memory,
 //! whatever the burst.
+//!
+//! Hashes imported from other systems ([`foreign`]) are checked here too,
+//! and take at least as long as one of ours: a wrong password says nothing
+//! about where an account's hash came from.
+
+pub mod foreign;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// The longest password input looked at, on every path: longer ones are
 /// wrong (or refused) before any hashing.
@@ -48,6 +56,12 @@ pub struct Passwords {
     /// other's memory bandwidth, and every caller waits longer.
     cores: Arc<tokio::sync::Semaphore>,
     threads: HashThreads,
+    /// How our own hashes begin (algorithm, version, cost): others are
+    /// checked in their own way and padded to [`Passwords::native`].
+    native_prefix: String,
+    /// How long a check of one of our hashes takes, nanoseconds, as a
+    /// moving average of the checks made.
+    native: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Passwords {
@@ -62,11 +76,18 @@ impl Passwords {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let dummy: [u8; 16] = rand::random();
+        let started = Instant::now();
         let dummy_hash = hash_with(
             &params,
             &mut Memory::new(&params),
             hex::encode(dummy).as_bytes(),
         )?;
+        let native = Arc::new(AtomicU64::new(started.elapsed().as_nanos() as u64));
+        let native_prefix = dummy_hash
+            .rsplitn(3, '$')
+            .nth(2)
+            .map(|p| format!("{p}$"))
+            .unwrap_or_default();
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let threads = HashThreads::start(cores, &params)?;
         Ok(Passwords {
@@ -74,6 +95,8 @@ impl Passwords {
             dummy_hash,
             cores: Arc::new(tokio::sync::Semaphore::new(cores)),
             threads,
+            native_prefix,
+            native,
         })
     }
 
@@ -90,25 +113,62 @@ impl Passwords {
             .ok_or_else(|| anyhow::anyhow!("the hashing threads are gone"))?
     }
 
-    /// Whether `password` matches `phc`; with `None`, spends the same time on a
+    /// Whether `password` matches `stored` (one of our hashes, or one an
+    /// import kept: see [`foreign`]); with `None`, spends the same time on a
     /// dummy hash and answers false.
-    pub async fn verify(&self, phc: Option<String>, password: String) -> bool {
+    pub async fn verify(&self, stored: Option<String>, password: String) -> bool {
         // No password this long was ever set: wrong, without hashing it, the
         // same for every account and for none.
         if password.len() > MAX_PASSWORD_BYTES {
             return false;
         }
-        let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| self.dummy_hash.clone());
-        let Ok(_core) = self.cores.acquire().await else {
-            return false;
+        let started = Instant::now();
+        let known = stored.is_some();
+        let stored = stored.unwrap_or_else(|| self.dummy_hash.clone());
+        let native = stored.starts_with(&self.native_prefix);
+        let matched = match self.cores.acquire().await {
+            Ok(_core) => self
+                .threads
+                .run(move |memory| {
+                    let started = Instant::now();
+                    let matched = if native {
+                        verify_with(&stored, memory, password.as_bytes())
+                    } else {
+                        foreign::ForeignHash::parse(&stored).is_ok_and(|hash| {
+                            hash.matches(password.as_bytes(), |phc, pw| {
+                                verify_with(phc, memory, pw)
+                            })
+                        })
+                    };
+                    (matched, started.elapsed())
+                })
+                .await
+                .map(|(matched, took)| {
+                    if native {
+                        self.note_native(took);
+                    }
+                    matched
+                })
+                .unwrap_or(false),
+            Err(_) => false,
         };
-        let matched = self
-            .threads
-            .run(move |memory| verify_with(&phc, memory, password.as_bytes()))
-            .await
-            .unwrap_or(false);
+        if !native {
+            // Another system's hash may be cheaper than ours: the answer
+            // waits as long as ours would have taken.
+            let ours = Duration::from_nanos(self.native.load(Ordering::Relaxed));
+            tokio::time::sleep_until((started + ours).into()).await;
+        }
         known && matched
+    }
+
+    /// Folds one check of our own hashes into the moving average.
+    fn note_native(&self, took: Duration) {
+        let took = took.as_nanos() as u64;
+        let _ = self
+            .native
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |avg| {
+                Some(avg - avg / 8 + took / 8)
+            });
     }
 }
 
@@ -271,6 +331,40 @@ mod tests {
         assert!(!p.verify(Some(phc), long.clone()).await);
         assert!(!p.verify(None, long.clone()).await);
         assert!(p.hash(long).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_imported_hash_verifies_and_answers_no_sooner_than_ours() {
+        let p = Passwords::new(HashCost {
+            memory_kib: 8192,
+            iterations: 2,
+            parallelism: 1,
+        })
+        .unwrap();
+        let ours = p.hash("abc123".into()).await.unwrap();
+        for _ in 0..4 {
+            assert!(p.verify(Some(ours.clone()), "abc123".into()).await);
+        }
+        let native = Duration::from_nanos(p.native.load(Ordering::Relaxed));
+        // Python's bcrypt at cost 4: far cheaper than our hash.
+        let bcrypt = "$2b$04$VoRRRugsA98reyI4dnnMNeMTwQcQ1cg9xQE6vNQ5SpDQc1XWhCb9a";
+        let started = Instant::now();
+        assert!(
+            p.verify(Some(bcrypt.into()), "Correct horse 7".into())
+                .await
+        );
+        assert!(
+            !p.verify(Some(bcrypt.into()), "Correct horse 8".into())
+                .await
+        );
+        assert!(
+            !p.verify(Some("garbage".into()), "Correct horse 7".into())
+                .await
+        );
+        assert!(
+            started.elapsed() >= native * 3,
+            "padded to ours: {native:?}"
+        );
     }
 
     #[test]
