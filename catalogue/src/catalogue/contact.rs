@@ -243,6 +243,54 @@ pub struct PasskeyUsed {
     pub credential: Option<Personal>,
 }
 
+/// A login moved in from the system a supplier left, as it stood there
+/// (not invited: it may log in at once if `disabled` is false).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactImported {
+    /// The new contact's id.
+    pub contact_id: String,
+    /// The customer it belongs to.
+    pub customer_id: String,
+    /// The contact's email, if any (normalised).
+    pub email: Option<Personal>,
+    /// The global identity of that email, if any.
+    pub identity_id: Option<String>,
+    /// The username, if any (unique per tenant).
+    pub username: Option<String>,
+    /// Visibility and routing.
+    pub site_rule: SiteRule,
+    /// Management or staff login.
+    pub kind: LoginKind,
+    /// Blocked in the old system: kept blocked.
+    pub disabled: bool,
+    /// Had logged in to the old system (mails welcome no more).
+    pub logged_in: bool,
+    /// The import that brought it.
+    pub import_id: String,
+}
+
+/// A password hash kept from the system a supplier left, in that system's
+/// format: this login's own password until its first successful login
+/// re-hashes it ([`PasswordRehashed`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordImported {
+    /// The hash as the old system stored it, sealed under the login's key:
+    /// a weaker hash than ours must not outlive the person in the log.
+    pub password_hash: Personal,
+    /// Its family (`bcrypt`, `pbkdf2-sha256`, `scrypt`, ...).
+    pub scheme: String,
+    /// The import that brought it.
+    pub import_id: String,
+}
+
+/// The imported password was re-hashed with our argon2id at the contact's
+/// first successful login with it; the password did not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordRehashed {
+    /// argon2id PHC string; redacted in audit output.
+    pub password_hash: String,
+}
+
 payload_enum! {
     /// Events of a contact stream.
     pub enum ContactEvent {
@@ -298,6 +346,12 @@ payload_enum! {
         PasskeyAdded(PasskeyAdded) = 1,
         /// See [`PasskeyUsed`].
         PasskeyUsed(PasskeyUsed) = 1,
+        /// See [`ContactImported`].
+        ContactImported(ContactImported) = 1,
+        /// See [`PasswordImported`].
+        PasswordImported(PasswordImported) = 1,
+        /// See [`PasswordRehashed`].
+        PasswordRehashed(PasswordRehashed) = 1,
     }
     legacy {
         LocalPasswordSet v 1 => legacy::LocalPasswordSetV1,

@@ -150,6 +150,16 @@ impl Event {
                 }
                 None => Vec::new(),
             },
+            Event::Contact(ContactEvent::ContactImported(e)) => match &mut e.email {
+                Some(email) => {
+                    let key = of(e.identity_id.as_ref(), email);
+                    vec![(email, key)]
+                }
+                None => Vec::new(),
+            },
+            Event::Contact(ContactEvent::PasswordImported(e)) => {
+                vec![(&mut e.password_hash, contact_ref(&id))]
+            }
             Event::Contact(ContactEvent::ContactDetailsChanged(e)) => match &mut e.email {
                 Some(email) => {
                     let key = of(e.identity_id.as_ref(), email);

@@ -236,6 +236,12 @@ impl Facts {
                         customer_id: c.customer_id,
                     });
                 }
+                ContactEvent::ContactImported(c) => {
+                    contact = Some(ContactFacts {
+                        email: c.email.as_ref().map(readable).unwrap_or_default(),
+                        customer_id: c.customer_id,
+                    });
+                }
                 ContactEvent::ContactDetailsChanged(d) => {
                     if let Some(contact) = &mut contact {
                         contact.email = d.email.as_ref().map(readable).unwrap_or_default();
@@ -297,6 +303,7 @@ pub(crate) async fn decode_for_mail(
                 access_catalogue::catalogue::ContactEvent::TotpAdded(_)
                     | access_catalogue::catalogue::ContactEvent::PasskeyAdded(_)
                     | access_catalogue::catalogue::ContactEvent::PasskeyUsed(_)
+                    | access_catalogue::catalogue::ContactEvent::PasswordImported(_)
             )
         )
     })

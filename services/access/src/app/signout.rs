@@ -224,6 +224,7 @@ impl App {
         let why = match Event::decode(envelope).ok()? {
             Event::Contact(
                 ContactEvent::LocalPasswordSet(_)
+                | ContactEvent::PasswordImported(_)
                 | ContactEvent::PasswordResetCompleted(_)
                 | ContactEvent::LocalPasswordCleared(_),
             ) => GrantEnd::PasswordChanged,

@@ -68,6 +68,11 @@ pub struct ContactState {
     pub totp: Option<super::factors::Totp>,
     /// The passkeys registered, oldest first.
     pub passkeys: Vec<super::passkeys::Passkey>,
+    /// The last password hash an import kept, as the old system stored it
+    /// (a file imported again with the same hash changes nothing).
+    pub imported_hash: Option<String>,
+    /// The local password is that imported hash, not yet re-hashed.
+    pub password_imported: bool,
 }
 
 impl Aggregate for ContactState {
@@ -101,9 +106,35 @@ impl Aggregate for ContactState {
                 self.username = Some(e.username.clone());
                 self.kind = Some(e.kind);
             }
+            ContactEvent::ContactImported(e) => {
+                self.lifecycle = Some(Lifecycle::Active);
+                self.customer_id = e.customer_id.clone();
+                self.email = e
+                    .email
+                    .as_ref()
+                    .map(|e| e.text().to_owned())
+                    .unwrap_or_default();
+                self.identity_id = e.identity_id.clone().unwrap_or_default();
+                self.site_rule = Some(e.site_rule.clone());
+                self.username = e.username.clone();
+                self.kind = Some(e.kind);
+                self.disabled = e.disabled;
+                self.logged_in = e.logged_in;
+            }
             ContactEvent::LocalPasswordSet(e) => {
                 self.local_password = Some(e.password_hash.clone());
                 self.temporary = e.temporary;
+                self.password_imported = false;
+            }
+            ContactEvent::PasswordImported(e) => {
+                self.local_password = Some(e.password_hash.text().to_owned());
+                self.imported_hash = Some(e.password_hash.text().to_owned());
+                self.temporary = false;
+                self.password_imported = true;
+            }
+            ContactEvent::PasswordRehashed(e) => {
+                self.local_password = Some(e.password_hash.clone());
+                self.password_imported = false;
             }
             ContactEvent::FirstLogin(_) => self.logged_in = true,
             ContactEvent::EmailSent(_) | ContactEvent::EmailDeliveryFailed(_) => {}
@@ -130,6 +161,7 @@ impl Aggregate for ContactState {
             ContactEvent::LocalPasswordCleared(_) => {
                 self.local_password = None;
                 self.temporary = false;
+                self.password_imported = false;
             }
             ContactEvent::LoginFailed(e) => {
                 super::lockout::remember_failure(&mut self.failed_logins, e.at_ms)

@@ -49,6 +49,7 @@ pub fn kind(change: &Change) -> &'static str {
         Change::CustomerDocumentsChanged(_) => "customer.documents_changed",
         Change::ContactInvited(_) => "contact.invited",
         Change::ContactLoginCreated(_) => "contact.login_created",
+        Change::ContactImported(_) => "contact.imported",
         Change::ContactRegistered(_) => "contact.registered",
         Change::ContactAwaitingApproval(_) => "contact.awaiting_approval",
         Change::ContactApproved(_) => "contact.approved",
@@ -93,6 +94,7 @@ pub fn subjects(change: &Change) -> (Option<&str>, Option<&str>) {
         Change::CustomerDocumentsChanged(c) => (c.customer_id.as_str(), ""),
         Change::ContactInvited(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
         Change::ContactLoginCreated(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
+        Change::ContactImported(c) => (c.customer_id.as_str(), c.contact_id.as_str()),
         Change::ContactRegistered(c)
         | Change::ContactAwaitingApproval(c)
         | Change::ContactApproved(c)
@@ -234,6 +236,28 @@ pub fn public_events(
                         site_rule: Some(site_rule(&c.site_rule)),
                     })
                 }
+                ContactEvent::ContactImported(c) => Change::ContactImported(pe::ContactImported {
+                    contact_id: c.contact_id.clone(),
+                    customer_id: c.customer_id.clone(),
+                    username: c.username.clone().unwrap_or_default(),
+                    email: c.email.as_ref().and_then(&mut personal),
+                    kind: match c.kind {
+                        LoginKind::Management => "management",
+                        LoginKind::Staff => "staff",
+                    }
+                    .into(),
+                    site_rule: Some(site_rule(&c.site_rule)),
+                    disabled: c.disabled,
+                    logged_in: c.logged_in,
+                    import_id: c.import_id.clone(),
+                }),
+                // A password of its own, as any set by staff (the hash itself
+                // is never published).
+                ContactEvent::PasswordImported(_) => Change::PasswordChanged(pe::PasswordChanged {
+                    contact_id: id.to_owned(),
+                    customer_id: customer(id),
+                    temporary: false,
+                }),
                 ContactEvent::ContactActivated(_) => Change::ContactRegistered(contact_changed("")),
                 ContactEvent::ContactAwaitingApproval(c) => {
                     Change::ContactAwaitingApproval(contact_changed(&c.reason))
@@ -359,7 +383,10 @@ pub fn public_events(
                     }
                 }
                 // Bookkeeping: the login falls back to its identity's password.
-                ContactEvent::LocalPasswordCleared(_) | ContactEvent::LoginFailuresCleared(_) => {
+                // Bookkeeping too: the same password, hashed anew.
+                ContactEvent::LocalPasswordCleared(_)
+                | ContactEvent::LoginFailuresCleared(_)
+                | ContactEvent::PasswordRehashed(_) => {
                     return Vec::new();
                 }
             };

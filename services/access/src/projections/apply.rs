@@ -24,6 +24,8 @@ pub(crate) fn reads_personal(event: &Event) -> bool {
             | Event::Contact(
                 ContactEvent::ContactInvited(_)
                     | ContactEvent::LoginCreated(_)
+                    | ContactEvent::ContactImported(_)
+                    | ContactEvent::PasswordImported(_)
                     | ContactEvent::ContactDetailsChanged(_)
             )
     )
@@ -288,6 +290,27 @@ fn apply_contact(
             row.kind = e.kind;
             t.contacts.insert(contact, row);
         }
+        ContactEvent::ContactImported(e) => {
+            let contact = ids.intern(&e.contact_id);
+            let customer = ids.intern(&e.customer_id);
+            list_under_customer(t, ids, customer, contact);
+            let identity = e.identity_id.as_deref().map(|i| ids.intern(i));
+            if let Some(identity) = identity {
+                t.memberships.insert(identity, contact);
+            }
+            if let Some(username) = &e.username {
+                t.usernames.insert(username.to_lowercase().into(), contact);
+            }
+            let mut row = StoredContact::new(customer, e.site_rule);
+            row.email = e.email.map(|e| e.text().into()).unwrap_or_default();
+            row.identity = identity;
+            row.lifecycle = Lifecycle::Active;
+            row.username = e.username.map(Into::into);
+            row.kind = e.kind;
+            row.disabled = e.disabled;
+            row.logged_in = e.logged_in;
+            t.contacts.insert(contact, row);
+        }
         ContactEvent::ContactDetailsChanged(e) => {
             let Some(contact) = ids.find(id) else { return };
             let identity = e.identity_id.as_deref().map(|i| ids.intern(i));
@@ -322,6 +345,16 @@ fn apply_contact(
                 ContactEvent::LocalPasswordSet(e) => {
                     row.local_password_hash = Some(e.password_hash.into());
                     row.temporary = e.temporary;
+                    row.password_imported = false;
+                }
+                ContactEvent::PasswordImported(e) => {
+                    row.local_password_hash = Some(e.password_hash.text().into());
+                    row.temporary = false;
+                    row.password_imported = true;
+                }
+                ContactEvent::PasswordRehashed(e) => {
+                    row.local_password_hash = Some(e.password_hash.into());
+                    row.password_imported = false;
                 }
                 ContactEvent::FirstLogin(_) | ContactEvent::LoginCodeExchanged(_) => {
                     row.logged_in = true;
@@ -378,6 +411,7 @@ fn apply_contact(
                 ContactEvent::LocalPasswordCleared(_) => {
                     row.local_password_hash = None;
                     row.temporary = false;
+                    row.password_imported = false;
                 }
                 ContactEvent::LoginFailed(e) => remember_failure(&mut row.failed_logins, e.at_ms),
                 ContactEvent::LoginLocked(e) => row.locked_until_ms = e.until_ms,
@@ -389,6 +423,7 @@ fn apply_contact(
                 | ContactEvent::PasswordResetCompleted(_)
                 | ContactEvent::ContactDetailsChanged(_)
                 | ContactEvent::ContactInvited(_)
+                | ContactEvent::ContactImported(_)
                 | ContactEvent::LoginCreated(_) => {}
             }
         }

@@ -99,6 +99,9 @@ pub struct ContactRow {
     pub kind: LoginKind,
     /// A password for this login only, if set.
     pub local_password_hash: Option<String>,
+    /// That password is a hash an import kept from another system, to be
+    /// re-hashed at the first login it lets in.
+    pub password_imported: bool,
     /// The local password is temporary and must be changed.
     pub temporary: bool,
     /// Logged in at least once.

@@ -97,6 +97,25 @@ impl Names {
                         .insert(identity.clone(), c.contact_id.clone());
                 }
             }
+            Event::Contact(ContactEvent::ContactImported(c)) => {
+                let label = match (&c.username, &c.email) {
+                    (Some(u), _) => u.clone(),
+                    (None, Some(e)) => e.text().to_owned(),
+                    (None, None) => c.contact_id.clone(),
+                };
+                self.contacts.insert(
+                    c.contact_id.clone(),
+                    ContactName {
+                        customer_id: c.customer_id.clone(),
+                        label,
+                        identity_id: c.identity_id.clone().unwrap_or_default(),
+                    },
+                );
+                if let Some(identity) = &c.identity_id {
+                    self.identities
+                        .insert(identity.clone(), c.contact_id.clone());
+                }
+            }
             Event::Contact(ContactEvent::ContactDetailsChanged(c)) => {
                 if let Some(contact) = self.contacts.get_mut(id) {
                     if let Some(label) = c

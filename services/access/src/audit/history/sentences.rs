@@ -180,6 +180,38 @@ impl Names {
                         .unwrap_or_default(),
                     sites(&l.site_rule)
                 ),
+                ContactEvent::ContactImported(l) => format!(
+                    "imported the {}{} login {} for {}, {}{} (import {})",
+                    if l.disabled { "disabled " } else { "" },
+                    match l.kind {
+                        LoginKind::Management => "management",
+                        LoginKind::Staff => "staff",
+                    },
+                    match (&l.username, &l.email) {
+                        (Some(u), Some(e)) => format!("{u} with email {e}"),
+                        (Some(u), None) => u.clone(),
+                        (None, Some(e)) => e.to_string(),
+                        (None, None) => contact(),
+                    },
+                    self.customer(&l.customer_id),
+                    sites(&l.site_rule),
+                    if l.logged_in {
+                        ", which had logged in before"
+                    } else {
+                        ""
+                    },
+                    l.import_id
+                ),
+                ContactEvent::PasswordImported(p) => format!(
+                    "kept the {} password hash of {} from the system left behind (import {})",
+                    p.scheme,
+                    contact(),
+                    p.import_id
+                ),
+                ContactEvent::PasswordRehashed(_) => format!(
+                    "re-hashed the imported password of {} at its first login",
+                    contact()
+                ),
                 ContactEvent::LocalPasswordSet(p) if p.temporary => format!(
                     "set a {} temporary password for {}",
                     if p.generated.is_some() {
