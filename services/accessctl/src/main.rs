@@ -6,6 +6,7 @@ mod audit;
 mod changes;
 mod contacts;
 mod customers;
+mod imports;
 mod keys;
 mod links;
 mod oidc;
@@ -146,6 +147,9 @@ enum Command {
     /// Password resets and portal links.
     #[command(flatten)]
     Links(links::LinkCommand),
+    /// Moves in customers and logins, with their password hashes, from CSV
+    /// or JSON Lines files (admin key).
+    Import(imports::ImportArgs),
 }
 
 /// The wire value of a document kind's name.
@@ -255,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Settings(c) => settings::run(c, &client).await,
         Command::Links(c) => links::run(c, &client).await,
         Command::Audit(a) => audit::run(a, &client).await,
+        Command::Import(args) => imports::run(args, &client).await,
         // Answered above, without a connection.
         Command::OutboxLink { .. } => Ok(()),
     }

@@ -114,7 +114,9 @@ impl<'a> Unit<'a> {
             .fold(A::default(), |state, event| state.evolve(event)))
     }
 
-    fn into_streams(self, changes: Vec<Change>) -> Vec<StreamAppend> {
+    /// The changes as appends to their streams, each expecting the version
+    /// this unit read (0 for a stream it did not read: a new one).
+    pub(super) fn into_streams(self, changes: Vec<Change>) -> Vec<StreamAppend> {
         let mut order: Vec<StreamAppend> = Vec::new();
         for change in changes {
             let (event_type, schema_version, payload) = change.event.encode();
@@ -325,7 +327,7 @@ impl App {
     /// conflict can come from an append that is still being written; deciding
     /// again before it can be read would only conflict again, and a burst of
     /// callers on one stream would use up their attempts that way.
-    async fn until_readable(&self, stream: &StreamId, version: u64) {
+    pub(super) async fn until_readable(&self, stream: &StreamId, version: u64) {
         let mut head = self.log.head();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
         loop {

@@ -19,6 +19,8 @@ mod factor_policy;
 mod factors;
 mod feed;
 mod handoff;
+mod import_batch;
+mod imports;
 mod introspect;
 mod jwt;
 mod keys;
@@ -29,6 +31,7 @@ mod portal_links;
 mod preview;
 mod queries;
 mod reads;
+mod rehash;
 mod reports;
 mod resets;
 mod selfservice;
@@ -58,6 +61,10 @@ pub use factor_policy::{SecondStep, SetSecondFactorPolicy, amr_meets, enrol_word
 pub use factors::{Enroller, TotpEnrolmentStart};
 pub use feed::FeedQuery;
 pub use handoff::RedeemLoginCode;
+pub use imports::{
+    ContactInput, CustomerInput, ImportCounts, ImportOptions, ImportReport, ImportRow, Importer,
+    MAX_IMPORT_ROWS, MAX_REPORTED_REFUSALS, RefusedRow, RowPlace,
+};
 pub use introspect::ActiveToken;
 pub use jwt::TokenSigner;
 pub use keys::{IssuedKey, KeyHolder, KeyRefused};

@@ -254,6 +254,12 @@ impl App {
                 DomainError::from(t)
             })?;
         let phc = found.as_ref().and_then(|(_, phc)| phc.clone());
+        // An imported hash is re-hashed once it lets the contact in.
+        let imported = found
+            .as_ref()
+            .filter(|(contact, _)| contact.password_imported)
+            .and(phc.clone())
+            .map(|matched| (matched, password.clone()));
         let matched = self.passwords.verify(phc, password).await;
         let Some((contact, _)) = found.as_ref().filter(|_| matched) else {
             metrics::counter!("access_logins_total", "outcome" => "bad_credentials").increment(1);
@@ -271,6 +277,9 @@ impl App {
         if !decision.allowed {
             metrics::counter!("access_logins_total", "outcome" => "refused").increment(1);
             return Err(login_refusal(decision).into());
+        }
+        if let Some((matched, password)) = imported {
+            self.rehash_imported(tenant, &contact.contact_id, matched, password);
         }
         let step = self.second_step(tenant, &contact);
         if step != SecondStep::Nothing {

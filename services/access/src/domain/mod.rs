@@ -20,6 +20,7 @@ pub mod email_slot;
 pub mod erasure;
 pub mod factors;
 pub mod identity;
+pub mod imports;
 pub mod invitation;
 pub mod lockout;
 pub mod logins;

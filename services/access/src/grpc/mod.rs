@@ -9,6 +9,7 @@ pub mod convert;
 mod events;
 mod factors;
 pub mod gate;
+mod imports;
 mod logins;
 mod oidc_clients;
 mod operator;

@@ -536,6 +536,13 @@ impl TenantAdmin for TenantAdminService {
         super::webhooks::get(&self.0, request).await
     }
 
+    async fn import(
+        &self,
+        request: Request<tonic::Streaming<pb::ImportRequest>>,
+    ) -> Result<Response<pb::ImportReply>, Status> {
+        super::imports::import(&self.0, request).await
+    }
+
     async fn list_webhooks(
         &self,
         request: Request<pb::ListWebhooksRequest>,

@@ -13,7 +13,7 @@ use access_proto::v1 as pb;
 use tonic::Status;
 
 /// Parses a customer record.
-fn customer_record(
+pub(crate) fn customer_record(
     f: &mut Fields,
     r: &Option<pb::CustomerRecord>,
 ) -> Option<(CustomerId, CustomerRecord)> {

@@ -35,6 +35,20 @@ impl Fields {
         }
     }
 
+    /// Every violation in words (`field: what is wrong; ...`), if there was
+    /// one: for a report that lists refusals rather than failing a call.
+    pub fn finish_in_words(self) -> Result<(), String> {
+        if self.violations.is_empty() {
+            return Ok(());
+        }
+        Err(self
+            .violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; "))
+    }
+
     /// `INVALID_ARGUMENT` with every violation, if there was one; else the
     /// parsed values (a tuple of what [`Fields::parse`] gave).
     pub fn finish_with<T: Parsed>(self, values: T) -> Result<T::Values, Status> {

@@ -1,0 +1,297 @@
+//! An import's rows decided a chunk at a time and appended together: one
+//! durable append for up to [`CHUNK_ROWS`](super::imports) rows instead of
+//! one each. Each row is decided on the streams it read, with their
+//! versions, exactly as its command would be; a row that writes a stream an
+//! earlier row of the chunk writes waits for the next append (its decision
+//! must see the other's events), and a conflict with a concurrent writer
+//! decides the chunk again.
+
+use super::imports::{ImportRow, Importer, Pending, refusal};
+use super::{App, AppError, MAX_ATTEMPTS, Unit};
+use crate::domain::customer::CustomerState;
+use crate::domain::email_slot::EmailSlotState;
+use crate::domain::imports::{self, ImportContactState, RowOutcome};
+use crate::domain::invitation::InvitationState;
+use crate::domain::values::GeneratedId;
+use crate::domain::{Change, DomainError, Reason, streams};
+use access_catalogue::StreamId;
+use access_log::log::{AppendError, AppendRequest, StreamAppend};
+use access_log::vault::seal;
+use futures::StreamExt;
+use std::collections::HashSet;
+
+/// Rows of a chunk decided at once (each reads a few streams).
+const DECIDING: usize = 16;
+
+/// One row's decision, with the streams it read.
+struct Decided<'a> {
+    changes: Vec<Change>,
+    outcome: RowOutcome,
+    invited: bool,
+    unit: Unit<'a>,
+}
+
+impl Importer {
+    /// Decides `rows` and appends what they change, as few appends as the
+    /// rows' streams allow.
+    pub(super) async fn run_chunk(&mut self, mut rows: Vec<Pending>) -> Result<(), AppError> {
+        let app = self.app.clone();
+        let mut conflicts = 0;
+        while !rows.is_empty() {
+            // The read models hold every earlier chunk: logins find the
+            // customers and the logins recorded before them.
+            app.wait_for(self.report.position).await?;
+            let sites = app
+                .models
+                .tenant(self.tenant.as_str())
+                .map_err(AppError::Internal)?
+                .map(|t| t.sites)
+                .unwrap_or_default();
+            let this = &*self;
+            let decided: Vec<(Pending, Result<Decided<'_>, AppError>)> =
+                futures::stream::iter(rows.into_iter().map(|p| async {
+                    let decided = this.decide(&app, &p.row, &sites).await;
+                    (p, decided)
+                }))
+                .buffered(DECIDING)
+                .collect()
+                .await;
+            let mut batch: Vec<(Pending, Decided<'_>)> = Vec::new();
+            let mut later = Vec::new();
+            let mut written: HashSet<StreamId> = HashSet::new();
+            let mut settled = Vec::new();
+            for (p, decided) in decided {
+                match decided {
+                    Err(e) if transient(&e) => return Err(e),
+                    Err(e) => {
+                        let (word, message) = refusal(&e);
+                        settled.push((p, Err((word, message))));
+                    }
+                    Ok(d) if d.changes.is_empty() || self.options.dry_run => {
+                        settled.push((p, Ok((d.outcome, d.invited))));
+                    }
+                    Ok(d) => {
+                        if d.changes.iter().any(|c| written.contains(&c.stream)) {
+                            later.push(p);
+                        } else {
+                            written.extend(d.changes.iter().map(|c| c.stream.clone()));
+                            batch.push((p, d));
+                        }
+                    }
+                }
+            }
+            for (p, result) in settled {
+                match result {
+                    Ok((outcome, invited)) => self.counted(&p.row, outcome, invited),
+                    Err((word, message)) => self.refuse(p.place, word, message),
+                }
+            }
+            if !batch.is_empty() {
+                let (pending, decided): (Vec<Pending>, Vec<Decided<'_>>) =
+                    batch.into_iter().unzip();
+                let outcomes: Vec<(RowOutcome, bool)> =
+                    decided.iter().map(|d| (d.outcome, d.invited)).collect();
+                match self.append(&app, decided).await {
+                    Ok(position) => {
+                        self.report.position = self.report.position.max(position);
+                        for (p, (outcome, invited)) in pending.into_iter().zip(outcomes) {
+                            self.counted(&p.row, outcome, invited);
+                        }
+                    }
+                    Err(AppError::Conflict(m)) => {
+                        conflicts += 1;
+                        if conflicts < MAX_ATTEMPTS {
+                            later.extend(pending);
+                        } else {
+                            for p in pending {
+                                self.refuse(p.place, Reason::Conflict.as_str(), m.clone());
+                            }
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            rows = later;
+        }
+        Ok(())
+    }
+
+    /// Decides one row on the streams it needs, as they are now.
+    async fn decide<'a>(
+        &self,
+        app: &'a App,
+        row: &ImportRow,
+        sites: &[String],
+    ) -> Result<Decided<'a>, AppError> {
+        let mut unit = Unit::new(app);
+        match row {
+            ImportRow::Customer(c) => {
+                let state: CustomerState = unit
+                    .load(&streams::customer(&self.tenant, &c.customer_id))
+                    .await?;
+                let (changes, outcome) = imports::import_customer(&state, self.customer_row(c))?;
+                Ok(Decided {
+                    changes,
+                    outcome,
+                    invited: false,
+                    unit,
+                })
+            }
+            ImportRow::Contact(c) => {
+                let contact_id = self.login_named(app, c)?;
+                let customer: CustomerState = if self.dry_customers.contains(c.customer_id.as_str())
+                {
+                    // A dry run's customer from an earlier row.
+                    CustomerState {
+                        exists: true,
+                        ..CustomerState::default()
+                    }
+                } else {
+                    unit.load(&streams::customer(&self.tenant, &c.customer_id))
+                        .await?
+                };
+                let (contact_id, contact) = match contact_id {
+                    Some(id) => {
+                        let contact = unit.load(&streams::contact(&self.tenant, &id)).await?;
+                        (id, contact)
+                    }
+                    None => (GeneratedId::generate(), Default::default()),
+                };
+                let contact: crate::domain::contact::ContactState = contact;
+                let invitation: InvitationState = match contact.invitation_id.as_str() {
+                    "" => InvitationState::default(),
+                    id => {
+                        unit.load(&streams::invitation(
+                            &self.tenant,
+                            &GeneratedId::trusted(id),
+                        ))
+                        .await?
+                    }
+                };
+                let email_slot: EmailSlotState = match &c.email {
+                    Some(e) => {
+                        unit.load(&streams::email_slot(&self.tenant, &e.identity_id()))
+                            .await?
+                    }
+                    None => EmailSlotState::default(),
+                };
+                let username_slot: EmailSlotState = match &c.username {
+                    Some(u) => {
+                        unit.load(&streams::username_slot(&self.tenant, &u.slot_id()))
+                            .await?
+                    }
+                    None => EmailSlotState::default(),
+                };
+                let state = ImportContactState {
+                    sites,
+                    customer: &customer,
+                    contact: &contact,
+                    invitation: &invitation,
+                    email_slot: &email_slot,
+                    username_slot: &username_slot,
+                };
+                let (changes, outcome, invited) =
+                    imports::import_contact(state, self.contact_row(c, contact_id))?;
+                Ok(Decided {
+                    changes,
+                    outcome,
+                    invited,
+                    unit,
+                })
+            }
+        }
+    }
+
+    /// The login a row's email or username names already, if any.
+    fn login_named(
+        &self,
+        app: &App,
+        c: &super::imports::ContactInput,
+    ) -> Result<Option<GeneratedId>, AppError> {
+        let tenant = self.tenant.as_str();
+        let by_username = match &c.username {
+            Some(u) => app
+                .models
+                .contact_by_username(tenant, u.as_str())
+                .map_err(AppError::Internal)?
+                .map(|row| row.contact_id),
+            None => None,
+        };
+        let by_email = match &c.email {
+            Some(e) => app
+                .models
+                .membership(tenant, e.identity_id().as_str())
+                .map_err(AppError::Internal)?
+                .map(|(row, _)| row.contact_id),
+            None => None,
+        };
+        match (by_username, by_email) {
+            (Some(a), Some(b)) if a != b => Err(DomainError::AlreadyExists(
+                "the email names one login and the username another".into(),
+            )
+            .into()),
+            (Some(id), _) | (None, Some(id)) => Ok(Some(GeneratedId::trusted(&id))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Appends the decided rows' changes in one request; its position.
+    async fn append(&self, app: &App, decided: Vec<Decided<'_>>) -> Result<u64, AppError> {
+        let mut streams: Vec<StreamAppend> = Vec::new();
+        for d in decided {
+            let mut changes = d.changes;
+            for change in &mut changes {
+                seal(
+                    app.vault.as_ref(),
+                    change.stream.as_str(),
+                    &mut change.event,
+                )
+                .await
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            }
+            streams.extend(d.unit.into_streams(changes));
+        }
+        let request_id = App::scoped_request_id(
+            Some(&self.tenant),
+            &format!(
+                "import-{}-{}",
+                self.options.import_id,
+                uuid::Uuid::now_v7().simple()
+            ),
+        );
+        let request = AppendRequest {
+            fingerprint: crate::secrets::sha256(&request_id),
+            request_id,
+            tenant: Some(self.tenant.to_string()),
+            actor: self.actor.clone(),
+            correlation_id: self.correlation_id,
+            causation_id: None,
+            occurred_at_ms: app.now_ms(),
+            streams,
+            reply: Vec::new(),
+        };
+        match app.log.append(request).await {
+            Ok(committed) => Ok(committed.last_position),
+            Err(AppendError::Conflict { stream, actual, .. }) => {
+                app.until_readable(&stream, actual).await;
+                Err(AppError::Conflict(format!(
+                    "{stream} changed while the import decided; import the file again"
+                )))
+            }
+            Err(AppendError::Invalid(m)) => Err(AppError::Internal(anyhow::anyhow!(m))),
+            Err(AppendError::RequestIdReused(_)) => Err(AppError::RequestIdReused),
+            Err(AppendError::Unavailable(m)) => Err(AppError::Unavailable(m)),
+            Err(AppendError::Damaged(d)) => Err(AppError::Damaged(d)),
+        }
+    }
+}
+
+/// A fault of the service or the log, not of the row: the import stops and
+/// says so (its rows so far are recorded; importing again goes on from
+/// there, each recorded row now unchanged).
+fn transient(e: &AppError) -> bool {
+    matches!(
+        e,
+        AppError::Unavailable(_) | AppError::Behind(_) | AppError::Internal(_) | AppError::Busy(_)
+    )
+}
