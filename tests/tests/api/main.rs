@@ -18,6 +18,7 @@ mod faults;
 mod hostile;
 mod hostile_pages;
 mod idempotency;
+mod imports;
 mod inzant;
 mod isolation;
 mod key_rotation;

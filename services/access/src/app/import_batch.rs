@@ -38,9 +38,10 @@ impl Importer {
         let app = self.app.clone();
         let mut conflicts = 0;
         while !rows.is_empty() {
-            // The read models hold every earlier chunk: logins find the
-            // customers and the logins recorded before them.
-            app.wait_for(self.report.position).await?;
+            // The read models hold everything written before this chunk
+            // (earlier chunks, earlier imports): logins find the customers
+            // and the logins recorded before them.
+            app.wait_for(self.report.position.max(app.head())).await?;
             let sites = app
                 .models
                 .tenant(self.tenant.as_str())
@@ -158,6 +159,29 @@ impl Importer {
                     None => (GeneratedId::generate(), Default::default()),
                 };
                 let contact: crate::domain::contact::ContactState = contact;
+                // A changed email or username releases the old one: its
+                // reservation is written too, at the version read here.
+                let email_moves = !contact.identity_id.is_empty()
+                    && c.email
+                        .as_ref()
+                        .map(|e| e.identity_id().to_string())
+                        .as_deref()
+                        != Some(contact.identity_id.as_str());
+                if email_moves {
+                    let old = GeneratedId::trusted(&contact.identity_id);
+                    let _: EmailSlotState =
+                        unit.load(&streams::email_slot(&self.tenant, &old)).await?;
+                }
+                let old_username = contact
+                    .username
+                    .as_deref()
+                    .and_then(|u| crate::domain::values::Username::parse(u).ok())
+                    .filter(|u| c.username.as_ref().map(|n| n.slot_id()) != Some(u.slot_id()));
+                if let Some(old) = old_username {
+                    let _: EmailSlotState = unit
+                        .load(&streams::username_slot(&self.tenant, &old.slot_id()))
+                        .await?;
+                }
                 let invitation: InvitationState = match contact.invitation_id.as_str() {
                     "" => InvitationState::default(),
                     id => {
