@@ -9,6 +9,7 @@ mod empty;
 mod events_rows;
 mod footprint_rows;
 mod grpc_rows;
+mod import_rows;
 mod inprocess_rows;
 mod log_rows;
 mod mail_rows;
@@ -41,7 +42,7 @@ struct Cli {
     #[arg(long, default_value_t = 3)]
     runs: usize,
     /// Only these groups (comma-separated): log, grpc, login, oidc, nats,
-    /// cluster, catch-up, audit, events, mail, workers, memory.
+    /// cluster, catch-up, audit, events, mail, workers, memory, import.
     #[arg(long)]
     only: Option<String>,
     /// Invitations seeded for the replica catch-up (about three events each).
@@ -83,6 +84,7 @@ struct Plan {
     catch_up_invites: usize,
     audit_events: usize,
     feed_invites: usize,
+    imports: usize,
 }
 
 #[tokio::main]
@@ -101,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
             catch_up_invites: 2_000,
             audit_events: 100_000,
             feed_invites: 1_000,
+            imports: 10_000,
         }
     } else {
         Plan {
@@ -112,6 +115,7 @@ async fn main() -> anyhow::Result<()> {
             catch_up_invites: 100_000,
             audit_events: 1_000_000,
             feed_invites: 10_000,
+            imports: 100_000,
         }
     };
     let plan = Plan {
@@ -200,6 +204,12 @@ async fn main() -> anyhow::Result<()> {
         rows.push(mail_rows::mailer(plan.mails).await?);
     }
 
+    if wanted("import") {
+        step(&format!("import of {} logins", plan.imports));
+        let (row, line) = import_rows::import(plan.imports, runs).await?;
+        rows.push(row);
+        notes.push(line);
+    }
     if wanted("workers") {
         step("mailerd workers");
         rows.extend(mail_rows::workers(plan.mails.min(2_000)).await?);
