@@ -19,22 +19,28 @@ fn rows(contacts: usize) -> Vec<pb::ImportRequest> {
     let customers = contacts.div_ceil(PER_CUSTOMER);
     let item = |item| pb::ImportRequest { item: Some(item) };
     let mut rows = Vec::with_capacity(customers + contacts + 1);
-    rows.push(item(pb::import_request::Item::Options(pb::ImportOptions::default())));
+    rows.push(item(pb::import_request::Item::Options(
+        pb::ImportOptions::default(),
+    )));
     for c in 0..customers {
-        rows.push(item(pb::import_request::Item::Customer(pb::ImportedCustomer {
-            customer: Some(customer(&format!("C{c:07}"), None)),
-            ..Default::default()
-        })));
+        rows.push(item(pb::import_request::Item::Customer(
+            pb::ImportedCustomer {
+                customer: Some(customer(&format!("C{c:07}"), None)),
+                ..Default::default()
+            },
+        )));
     }
     for n in 0..contacts {
-        rows.push(item(pb::import_request::Item::Contact(pb::ImportedContact {
-            customer_id: format!("C{:07}", n % customers),
-            email: format!("moved-{n}@old{}.example", n % 89),
-            username: format!("U{n:07}"),
-            has_logged_in: true,
-            password_hash: BCRYPT.into(),
-            ..Default::default()
-        })));
+        rows.push(item(pb::import_request::Item::Contact(
+            pb::ImportedContact {
+                customer_id: format!("C{:07}", n % customers),
+                email: format!("moved-{n}@old{}.example", n % 89),
+                username: format!("U{n:07}"),
+                has_logged_in: true,
+                password_hash: BCRYPT.into(),
+                ..Default::default()
+            },
+        )));
     }
     rows
 }

@@ -297,6 +297,7 @@ fn update_contact(
     };
     let because = format!("import {}", row.import_id);
     let mut changes = Vec::new();
+    let mut invited = false;
     let mut apply = |contact: &mut ContactState, more: Vec<Change>| {
         for change in &more {
             *contact = std::mem::take(contact).evolve(&change.event);
@@ -335,7 +336,19 @@ fn update_contact(
                 link_ttl_ms: row.link_ttl_ms,
             },
         )?;
+        // The command mails the new address a link; an import mails
+        // nobody unless asked.
+        let (mail, more): (Vec<Change>, Vec<Change>) = more.into_iter().partition(|c| {
+            matches!(
+                c.event,
+                Event::Contact(ContactEvent::PasswordResetRequested(_))
+            )
+        });
+        invited = row.invite && !mail.is_empty();
         apply(&mut contact, more);
+        if invited {
+            apply(&mut contact, mail);
+        }
     }
     if !contact.disabled && row.disabled {
         let more = contact::disable(&contact, state.customer, access(because))?;
@@ -358,5 +371,9 @@ fn update_contact(
     } else {
         RowOutcome::Updated
     };
-    Ok((changes, outcome, false))
+    Ok((changes, outcome, invited))
 }
+
+#[cfg(test)]
+#[path = "imports_tests.rs"]
+mod tests;
