@@ -145,6 +145,7 @@ pub const TYPES: &[&str] = &[
     "customer.documents_changed",
     "contact.invited",
     "contact.login_created",
+    "contact.imported",
     "contact.registered",
     "contact.awaiting_approval",
     "contact.approved",

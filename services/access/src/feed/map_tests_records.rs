@@ -209,3 +209,60 @@ fn details_and_logins_created_by_staff() {
         Some("new@shop.example")
     );
 }
+
+#[test]
+fn imported_logins_and_their_passwords() {
+    let imported = one(
+        Aggregate::Contact,
+        "c2",
+        Event::Contact(ContactEvent::ContactImported(ContactImported {
+            contact_id: "c2".into(),
+            customer_id: "cust1".into(),
+            email: Some(email("anna@shop.example")),
+            identity_id: Some("id3".into()),
+            username: None,
+            site_rule: SiteRule::AllSites,
+            kind: LoginKind::Management,
+            disabled: true,
+            logged_in: true,
+            import_id: "imp1".into(),
+        })),
+    );
+    assert_eq!(imported.r#type, "contact.imported");
+    let Change::ContactImported(c) = change(imported) else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            c.username.as_str(),
+            c.disabled,
+            c.logged_in,
+            c.import_id.as_str()
+        ),
+        ("", true, true, "imp1")
+    );
+    assert_eq!(
+        c.email.map(|p| p.value).as_deref(),
+        Some("anna@shop.example")
+    );
+    let kept = one(
+        Aggregate::Contact,
+        "c2",
+        Event::Contact(ContactEvent::PasswordImported(PasswordImported {
+            password_hash: Personal::clear("$2b$04$secretish"),
+            scheme: "bcrypt".into(),
+            import_id: "imp1".into(),
+        })),
+    );
+    assert_eq!(kept.r#type, "password.changed");
+    assert!(!format!("{kept:?}").contains("secretish"), "never the hash");
+    let rehashed = public_events(
+        &envelope(Aggregate::Contact, "acme", "c2", staff()),
+        &Event::Contact(ContactEvent::PasswordRehashed(PasswordRehashed {
+            password_hash: "$argon2id$ours".into(),
+        })),
+        &known(),
+        ALL,
+    );
+    assert!(rehashed.is_empty(), "bookkeeping: the same password");
+}
