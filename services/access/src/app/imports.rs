@@ -206,11 +206,13 @@ impl Importer {
     ) -> Result<(), AppError> {
         self.rows += 1;
         if self.rows > MAX_IMPORT_ROWS {
-            return Err(DomainError::invalid(
-                "rows",
-                format!("an import carries at most {MAX_IMPORT_ROWS} rows; split the file"),
-            )
-            .into());
+            // Counted, never decided: the report still says what the rows
+            // before the limit did.
+            let message = format!(
+                "an import carries at most {MAX_IMPORT_ROWS} rows; import the rest separately"
+            );
+            self.refuse(place, Reason::TooLarge.as_str(), message);
+            return Ok(());
         }
         let row = match row {
             Ok(row) => row,
