@@ -85,6 +85,10 @@ impl App {
         ctx: &CommandContext,
         cmd: &ForgetIdentity,
     ) -> Result<Outcome<Forgotten>, AppError> {
+        // The person's contacts are found in the read models: they must
+        // hold every login written before the request, or one would be
+        // missed (an import's, answered a moment ago).
+        self.wait_for(self.head()).await?;
         let outcome = self.execute(ctx, cmd).await?;
         let unavailable = |e: access_log::vault::VaultError| AppError::Unavailable(e.to_string());
         self.vault

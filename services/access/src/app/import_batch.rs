@@ -33,15 +33,40 @@ struct Decided<'a> {
 
 impl Importer {
     /// Decides `rows` and appends what they change, as few appends as the
-    /// rows' streams allow.
-    pub(super) async fn run_chunk(&mut self, mut rows: Vec<Pending>) -> Result<(), AppError> {
+    /// rows' streams allow. The last append of a chunk of new records is
+    /// left in flight while the next chunk is decided (it reads none of
+    /// what that append writes); any other chunk waits for it first.
+    pub(super) async fn run_chunk(&mut self, rows: Vec<Pending>) -> Result<(), AppError> {
         let app = self.app.clone();
-        let mut conflicts = 0;
+        let kind = rows.first().map(|p| std::mem::discriminant(&p.row));
+        let mut chunks = std::collections::VecDeque::from([rows]);
+        if self
+            .in_flight
+            .as_ref()
+            .is_some_and(|f| !f.creates_only || Some(f.kind) != kind)
+        {
+            // Rows sent back by a conflict go first: they may be the
+            // customers this chunk's logins name.
+            chunks.push_front(self.settle().await?);
+        }
+        while let Some(rows) = chunks.pop_front() {
+            self.decide_and_send(&app, rows).await?;
+        }
+        Ok(())
+    }
+
+    /// Decides one kind of rows and sends what they change.
+    async fn decide_and_send(&mut self, app: &App, mut rows: Vec<Pending>) -> Result<(), AppError> {
         while !rows.is_empty() {
-            // The read models hold everything written before this chunk
-            // (earlier chunks, earlier imports): logins find the customers
-            // and the logins recorded before them.
-            app.wait_for(self.report.position.max(app.head())).await?;
+            // The read models hold everything written before the import,
+            // where logins are looked up by email and username. Its own
+            // earlier rows need no wait: a row naming the same login again
+            // is refused as a repeat, and the streams a row reads (its
+            // customer's, the reservations) are read from the log itself.
+            if !self.caught_up {
+                app.wait_for(app.head()).await?;
+                self.caught_up = true;
+            }
             let sites = app
                 .models
                 .tenant(self.tenant.as_str())
@@ -51,7 +76,7 @@ impl Importer {
             let this = &*self;
             let decided: Vec<(Pending, Result<Decided<'_>, AppError>)> =
                 futures::stream::iter(rows.into_iter().map(|p| async {
-                    let decided = this.decide(&app, &p.row, &sites).await;
+                    let decided = this.decide(app, &p.row, &sites).await;
                     (p, decided)
                 }))
                 .buffered(DECIDING)
@@ -88,33 +113,64 @@ impl Importer {
                 }
             }
             if !batch.is_empty() {
+                let creates_only = batch.iter().all(|(_, d)| d.outcome == RowOutcome::Created);
                 let (pending, decided): (Vec<Pending>, Vec<Decided<'_>>) =
                     batch.into_iter().unzip();
                 let outcomes: Vec<(RowOutcome, bool)> =
                     decided.iter().map(|d| (d.outcome, d.invited)).collect();
-                match self.append(&app, decided).await {
-                    Ok(position) => {
-                        self.report.position = self.report.position.max(position);
-                        for (p, (outcome, invited)) in pending.into_iter().zip(outcomes) {
-                            self.counted(&p.row, outcome, invited);
-                        }
-                    }
-                    Err(AppError::Conflict(m)) => {
-                        conflicts += 1;
-                        if conflicts < MAX_ATTEMPTS {
-                            later.extend(pending);
-                        } else {
-                            for p in pending {
-                                self.refuse(p.place, Reason::Conflict.as_str(), m.clone());
-                            }
-                        }
-                    }
-                    Err(e) => return Err(e),
+                let request = self.prepare(app, decided).await?;
+                // One append in flight at a time, in order.
+                later.extend(self.settle().await?);
+                let kind = std::mem::discriminant(&pending[0].row);
+                let sent = tokio::spawn(send(app.clone(), request));
+                self.in_flight = Some(InFlight {
+                    sent,
+                    rows: pending,
+                    outcomes,
+                    creates_only,
+                    kind,
+                });
+                if !later.is_empty() {
+                    // What waits may read what was just written.
+                    later.extend(self.settle().await?);
                 }
             }
             rows = later;
         }
         Ok(())
+    }
+
+    /// Waits for the append in flight, if any, and counts its rows; the
+    /// rows to decide again when it met a concurrent change.
+    pub(super) async fn settle(&mut self) -> Result<Vec<Pending>, AppError> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(Vec::new());
+        };
+        let sent = f
+            .sent
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("an import's append: {e}")))?;
+        match sent {
+            Ok(position) => {
+                self.conflicts = 0;
+                self.report.position = self.report.position.max(position);
+                for (p, (outcome, invited)) in f.rows.into_iter().zip(f.outcomes) {
+                    self.counted(&p.row, outcome, invited);
+                }
+                Ok(Vec::new())
+            }
+            Err(AppError::Conflict(m)) => {
+                self.conflicts += 1;
+                if self.conflicts < MAX_ATTEMPTS {
+                    return Ok(f.rows);
+                }
+                for p in f.rows {
+                    self.refuse(p.place, Reason::Conflict.as_str(), m.clone());
+                }
+                Ok(Vec::new())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Decides one row on the streams it needs, as they are now.
@@ -259,8 +315,12 @@ impl Importer {
         }
     }
 
-    /// Appends the decided rows' changes in one request; its position.
-    async fn append(&self, app: &App, decided: Vec<Decided<'_>>) -> Result<u64, AppError> {
+    /// The decided rows' changes, sealed, as one append request.
+    async fn prepare(
+        &self,
+        app: &App,
+        decided: Vec<Decided<'_>>,
+    ) -> Result<AppendRequest, AppError> {
         let mut streams: Vec<StreamAppend> = Vec::new();
         for d in decided {
             let mut changes = d.changes;
@@ -283,7 +343,7 @@ impl Importer {
                 uuid::Uuid::now_v7().simple()
             ),
         );
-        let request = AppendRequest {
+        Ok(AppendRequest {
             fingerprint: crate::secrets::sha256(&request_id),
             request_id,
             tenant: Some(self.tenant.to_string()),
@@ -293,21 +353,35 @@ impl Importer {
             occurred_at_ms: app.now_ms(),
             streams,
             reply: Vec::new(),
-        };
-        match app.log.append(request).await {
-            Ok(committed) => Ok(committed.last_position),
-            Err(AppendError::Conflict { stream, actual, .. }) => {
-                app.until_readable(&stream, actual).await;
-                Err(AppError::Conflict(format!(
-                    "{stream} changed while the import decided; import the file again"
-                )))
-            }
-            Err(AppendError::Invalid(m)) => Err(AppError::Internal(anyhow::anyhow!(m))),
-            Err(AppendError::RequestIdReused(_)) => Err(AppError::RequestIdReused),
-            Err(AppendError::Unavailable(m)) => Err(AppError::Unavailable(m)),
-            Err(AppendError::Damaged(d)) => Err(AppError::Damaged(d)),
-        }
+        })
     }
+}
+
+/// Appends one prepared request; its position.
+async fn send(app: App, request: AppendRequest) -> Result<u64, AppError> {
+    match app.log.append(request).await {
+        Ok(committed) => Ok(committed.last_position),
+        Err(AppendError::Conflict { stream, actual, .. }) => {
+            app.until_readable(&stream, actual).await;
+            Err(AppError::Conflict(format!(
+                "{stream} changed while the import decided; import the file again"
+            )))
+        }
+        Err(AppendError::Invalid(m)) => Err(AppError::Internal(anyhow::anyhow!(m))),
+        Err(AppendError::RequestIdReused(_)) => Err(AppError::RequestIdReused),
+        Err(AppendError::Unavailable(m)) => Err(AppError::Unavailable(m)),
+        Err(AppendError::Damaged(d)) => Err(AppError::Damaged(d)),
+    }
+}
+
+/// An append of an import sent and not yet answered, with what its rows did.
+pub(super) struct InFlight {
+    sent: tokio::task::JoinHandle<Result<u64, AppError>>,
+    rows: Vec<Pending>,
+    outcomes: Vec<(RowOutcome, bool)>,
+    /// Only new records: the next chunk of the same kind reads none of them.
+    creates_only: bool,
+    kind: std::mem::Discriminant<ImportRow>,
 }
 
 /// A fault of the service or the log, not of the row: the import stops and

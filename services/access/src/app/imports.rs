@@ -163,6 +163,12 @@ pub struct Importer {
     seen: HashMap<[u8; 16], u32>,
     /// Customers a dry run would have created: its later logins may name them.
     pub(super) dry_customers: HashSet<String>,
+    /// The read models have reached what was written before the import.
+    pub(super) caught_up: bool,
+    /// The last append, still being written.
+    pub(super) in_flight: Option<super::import_batch::InFlight>,
+    /// Appends in a row that met a concurrent change.
+    pub(super) conflicts: usize,
 }
 
 impl App {
@@ -192,6 +198,9 @@ impl App {
             rows: 0,
             seen: HashMap::new(),
             dry_customers: HashSet::new(),
+            caught_up: false,
+            in_flight: None,
+            conflicts: 0,
         })
     }
 }
@@ -242,7 +251,14 @@ impl Importer {
     /// Decides and appends what is left; the report.
     pub async fn finish(mut self) -> Result<ImportReport, AppError> {
         self.flush().await?;
-        Ok(self.report)
+        // Rows a last conflict sent back are decided again, until none are.
+        loop {
+            let again = self.settle().await?;
+            if again.is_empty() {
+                return Ok(self.report);
+            }
+            self.run_chunk(again).await?;
+        }
     }
 
     async fn flush(&mut self) -> Result<(), AppError> {
