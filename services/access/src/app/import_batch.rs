@@ -18,7 +18,7 @@ use access_catalogue::StreamId;
 use access_log::log::{AppendError, AppendRequest, StreamAppend};
 use access_log::vault::seal;
 use futures::StreamExt;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Rows of a chunk decided at once (each reads a few streams).
 const DECIDING: usize = 16;
@@ -73,10 +73,14 @@ impl Importer {
                 .map_err(AppError::Internal)?
                 .map(|t| t.sites)
                 .unwrap_or_default();
+            let facts = Facts {
+                customers: self.customers_of(app, &rows).await?,
+                sites,
+            };
             let this = &*self;
             let decided: Vec<(Pending, Result<Decided<'_>, AppError>)> =
                 futures::stream::iter(rows.into_iter().map(|p| async {
-                    let decided = this.decide(app, &p.row, &sites).await;
+                    let decided = this.decide(app, &p.row, &facts).await;
                     (p, decided)
                 }))
                 .buffered(DECIDING)
@@ -174,12 +178,46 @@ impl Importer {
     }
 
     /// Decides one row on the streams it needs, as they are now.
+    /// The customers the chunk's logins name, each read once (a login
+    /// reads its customer but never writes it).
+    async fn customers_of(
+        &self,
+        app: &App,
+        rows: &[Pending],
+    ) -> Result<HashMap<String, CustomerState>, AppError> {
+        let mut customers = HashMap::new();
+        let mut scratch = Unit::new(app);
+        for p in rows {
+            let ImportRow::Contact(c) = &p.row else {
+                continue;
+            };
+            let id = c.customer_id.as_str();
+            if customers.contains_key(id) {
+                continue;
+            }
+            let state = if self.dry_customers.contains(id) {
+                // A dry run's customer from an earlier row.
+                CustomerState {
+                    exists: true,
+                    ..CustomerState::default()
+                }
+            } else {
+                scratch
+                    .load(&streams::customer(&self.tenant, &c.customer_id))
+                    .await?
+            };
+            customers.insert(id.to_owned(), state);
+        }
+        Ok(customers)
+    }
+
     async fn decide<'a>(
         &self,
         app: &'a App,
         row: &ImportRow,
-        sites: &[String],
+        facts: &Facts,
     ) -> Result<Decided<'a>, AppError> {
+        let sites = &facts.sites;
         let mut unit = Unit::new(app);
         match row {
             ImportRow::Customer(c) => {
@@ -196,17 +234,11 @@ impl Importer {
             }
             ImportRow::Contact(c) => {
                 let contact_id = self.login_named(app, c)?;
-                let customer: CustomerState = if self.dry_customers.contains(c.customer_id.as_str())
-                {
-                    // A dry run's customer from an earlier row.
-                    CustomerState {
-                        exists: true,
-                        ..CustomerState::default()
-                    }
-                } else {
-                    unit.load(&streams::customer(&self.tenant, &c.customer_id))
-                        .await?
-                };
+                let customer = facts
+                    .customers
+                    .get(c.customer_id.as_str())
+                    .cloned()
+                    .unwrap_or_default();
                 let (contact_id, contact) = match contact_id {
                     Some(id) => {
                         let contact = unit.load(&streams::contact(&self.tenant, &id)).await?;
@@ -372,6 +404,14 @@ async fn send(app: App, request: AppendRequest) -> Result<u64, AppError> {
         Err(AppendError::Unavailable(m)) => Err(AppError::Unavailable(m)),
         Err(AppendError::Damaged(d)) => Err(AppError::Damaged(d)),
     }
+}
+
+/// What every row of a chunk reads alike.
+struct Facts {
+    /// The customers its logins name.
+    customers: HashMap<String, CustomerState>,
+    /// The tenant's sites.
+    sites: Vec<String>,
 }
 
 /// An append of an import sent and not yet answered, with what its rows did.

@@ -21,7 +21,7 @@ pub const MAX_IMPORT_ROWS: u64 = 1_000_000;
 /// Refused rows reported one by one (all are counted).
 pub const MAX_REPORTED_REFUSALS: usize = 1_000;
 /// Rows decided and appended together.
-pub(super) const CHUNK_ROWS: usize = 256;
+pub(super) const CHUNK_ROWS: usize = 512;
 
 /// How an import runs.
 #[derive(Clone, Debug)]
