@@ -185,6 +185,12 @@ pub trait EventLog: Send + Sync + 'static {
         true
     }
 
+    /// The most events one append may carry (a request over it is refused
+    /// as invalid); writers of large batches split them to fit.
+    fn max_events_per_append(&self) -> usize {
+        usize::MAX
+    }
+
     /// A chain verifier that fits this log's numbering.
     fn chain_verifier(&self) -> access_catalogue::chain::ChainVerifier {
         access_catalogue::chain::ChainVerifier::for_positions(self.dense_positions())

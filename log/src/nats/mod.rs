@@ -535,6 +535,10 @@ impl EventLog for JetStreamLog {
         false
     }
 
+    fn max_events_per_append(&self) -> usize {
+        MAX_EVENTS_PER_APPEND
+    }
+
     fn latest(&self) -> BoxFuture<'_, Result<u64, LogError>> {
         Box::pin(async move {
             let mut stream = self.core.stream.clone();

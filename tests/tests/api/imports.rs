@@ -692,3 +692,66 @@ async fn hostile_rows_are_refused_or_imported_never_a_fault() {
     .expect("serving");
     assert_eq!(counts(fine.contacts), (1, 0, 0), "{fine:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_importing_one_file_at_once_record_each_row_once() {
+    use access_tests::nats::Nats;
+    let nats = Nats::single().await;
+    let keys = tempfile::tempdir().expect("a key directory");
+    let urls = nats.urls();
+    let args = [
+        "--nats-url",
+        &urls,
+        "--nats-replicas",
+        "1",
+        "--key-dir",
+        keys.path().to_str().expect("a UTF-8 path"),
+    ];
+    let a = TestApp::spawn_with(&args).await;
+    let b = TestApp::spawn_with(&args).await;
+    let key = a.create_tenant("acme").await;
+    let bcrypt = vectors()
+        .into_iter()
+        .find(|v| v.made_by.contains("$2b$"))
+        .expect("a bcrypt vector");
+    let mut rows = vec![options(false)];
+    for c in 0..100 {
+        rows.push(customer_row(c + 2, &format!("C{c:03}")));
+    }
+    for n in 0..1200u32 {
+        let customer = format!("C{:03}", n % 100);
+        rows.push(contact_row(
+            n + 2,
+            login_row(&customer, &format!("U{n:04}"), &bcrypt.hash),
+        ));
+    }
+    let (on_a, on_b) = tokio::join!(
+        import(&a, &key, rows.clone()),
+        import(&b, &key, rows.clone())
+    );
+    let (on_a, on_b) = match (on_a, on_b) {
+        (Ok(x), Ok(y)) => (x, y),
+        (x, y) => panic!("a: {x:?}\n{}\nb: {y:?}\n{}", a.log_tail(30), b.log_tail(30)),
+    };
+    assert_eq!(on_a.refused_total, 0, "{:?}", on_a.refused.first());
+    assert_eq!(on_b.refused_total, 0, "{:?}", on_b.refused.first());
+    let created = |r: &pb::ImportReply, f: fn(&pb::ImportReply) -> Option<pb::ImportCounts>| {
+        f(r).unwrap_or_default().created
+    };
+    assert_eq!(
+        created(&on_a, |r| r.customers) + created(&on_b, |r| r.customers),
+        100,
+        "each customer created once"
+    );
+    assert_eq!(
+        created(&on_a, |r| r.contacts) + created(&on_b, |r| r.contacts),
+        1200,
+        "each login created once"
+    );
+    try_login(&b, &key, "U0007", &bcrypt.password)
+        .await
+        .expect("a login imported on either replica signs in on b");
+    let again = import(&b, &key, rows).await.expect("imported again");
+    assert_eq!(counts(again.contacts), (0, 0, 1200), "{again:?}");
+    assert_eq!(counts(again.customers), (0, 0, 100));
+}

@@ -86,7 +86,11 @@ impl Importer {
                 .buffered(DECIDING)
                 .collect()
                 .await;
-            let mut batch: Vec<(Pending, Decided<'_>)> = Vec::new();
+            // Appends of at most what one append of this log may carry
+            // (JetStream's: a frame), each row's changes whole in one.
+            let room = app.log.max_events_per_append();
+            let mut batches: Vec<Vec<(Pending, Decided<'_>)>> = vec![Vec::new()];
+            let mut events = 0;
             let mut later = Vec::new();
             let mut written: HashSet<StreamId> = HashSet::new();
             let mut settled = Vec::new();
@@ -100,12 +104,18 @@ impl Importer {
                     Ok(d) if d.changes.is_empty() || self.options.dry_run => {
                         settled.push((p, Ok((d.outcome, d.invited))));
                     }
+                    Ok(d) if d.changes.iter().any(|c| written.contains(&c.stream)) => {
+                        later.push(p);
+                    }
                     Ok(d) => {
-                        if d.changes.iter().any(|c| written.contains(&c.stream)) {
-                            later.push(p);
-                        } else {
-                            written.extend(d.changes.iter().map(|c| c.stream.clone()));
-                            batch.push((p, d));
+                        written.extend(d.changes.iter().map(|c| c.stream.clone()));
+                        if events > 0 && events + d.changes.len() > room {
+                            batches.push(Vec::new());
+                            events = 0;
+                        }
+                        events += d.changes.len();
+                        if let Some(last) = batches.last_mut() {
+                            last.push((p, d));
                         }
                     }
                 }
@@ -116,7 +126,7 @@ impl Importer {
                     Err((word, message)) => self.refuse(p.place, word, message),
                 }
             }
-            if !batch.is_empty() {
+            for batch in batches.into_iter().filter(|b| !b.is_empty()) {
                 let creates_only = batch.iter().all(|(_, d)| d.outcome == RowOutcome::Created);
                 let (pending, decided): (Vec<Pending>, Vec<Decided<'_>>) =
                     batch.into_iter().unzip();
@@ -134,10 +144,10 @@ impl Importer {
                     creates_only,
                     kind,
                 });
-                if !later.is_empty() {
-                    // What waits may read what was just written.
-                    later.extend(self.settle().await?);
-                }
+            }
+            if !later.is_empty() {
+                // What waits may read what was just written.
+                later.extend(self.settle().await?);
             }
             rows = later;
         }
@@ -156,7 +166,6 @@ impl Importer {
             .map_err(|e| AppError::Internal(anyhow::anyhow!("an import's append: {e}")))?;
         match sent {
             Ok(position) => {
-                self.conflicts = 0;
                 self.report.position = self.report.position.max(position);
                 for (p, (outcome, invited)) in f.rows.into_iter().zip(f.outcomes) {
                     self.counted(&p.row, outcome, invited);
@@ -164,14 +173,19 @@ impl Importer {
                 Ok(Vec::new())
             }
             Err(AppError::Conflict(m)) => {
-                self.conflicts += 1;
-                if self.conflicts < MAX_ATTEMPTS {
-                    return Ok(f.rows);
+                // Each row is decided again a few times at most: another
+                // writer of the same records (a second import of the same
+                // file, say) wins some rounds, and then they are so.
+                let mut again = Vec::new();
+                for mut p in f.rows {
+                    p.attempts += 1;
+                    if (p.attempts as usize) < MAX_ATTEMPTS {
+                        again.push(p);
+                    } else {
+                        self.refuse(p.place, Reason::Conflict.as_str(), m.clone());
+                    }
                 }
-                for p in f.rows {
-                    self.refuse(p.place, Reason::Conflict.as_str(), m.clone());
-                }
-                Ok(Vec::new())
+                Ok(again)
             }
             Err(e) => Err(e),
         }
@@ -233,13 +247,41 @@ impl Importer {
                 })
             }
             ImportRow::Contact(c) => {
-                let contact_id = self.login_named(app, c)?;
+                let named = self.login_named(app, c)?;
                 let customer = facts
                     .customers
                     .get(c.customer_id.as_str())
                     .cloned()
                     .unwrap_or_default();
-                let (contact_id, contact) = match contact_id {
+                let email_slot: EmailSlotState = match &c.email {
+                    Some(e) => {
+                        unit.load(&streams::email_slot(&self.tenant, &e.identity_id()))
+                            .await?
+                    }
+                    None => EmailSlotState::default(),
+                };
+                let username_slot: EmailSlotState = match &c.username {
+                    Some(u) => {
+                        unit.load(&streams::username_slot(&self.tenant, &u.slot_id()))
+                            .await?
+                    }
+                    None => EmailSlotState::default(),
+                };
+                // The reservations are the record: a login the read models
+                // do not show yet (another replica's, another import's a
+                // moment ago) is found by them, and brought up to date
+                // rather than refused as a duplicate.
+                let held = match (&email_slot.holder, &username_slot.holder) {
+                    (Some(a), Some(b)) if a != b => {
+                        return Err(DomainError::AlreadyExists(
+                            "the email names one login and the username another".into(),
+                        )
+                        .into());
+                    }
+                    (Some(id), _) | (None, Some(id)) => Some(GeneratedId::trusted(id)),
+                    (None, None) => None,
+                };
+                let (contact_id, contact) = match named.or(held) {
                     Some(id) => {
                         let contact = unit.load(&streams::contact(&self.tenant, &id)).await?;
                         (id, contact)
@@ -279,20 +321,6 @@ impl Importer {
                         ))
                         .await?
                     }
-                };
-                let email_slot: EmailSlotState = match &c.email {
-                    Some(e) => {
-                        unit.load(&streams::email_slot(&self.tenant, &e.identity_id()))
-                            .await?
-                    }
-                    None => EmailSlotState::default(),
-                };
-                let username_slot: EmailSlotState = match &c.username {
-                    Some(u) => {
-                        unit.load(&streams::username_slot(&self.tenant, &u.slot_id()))
-                            .await?
-                    }
-                    None => EmailSlotState::default(),
                 };
                 let state = ImportContactState {
                     sites,

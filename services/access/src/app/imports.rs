@@ -143,6 +143,8 @@ pub struct ImportReport {
 pub(super) struct Pending {
     pub place: RowPlace,
     pub row: ImportRow,
+    /// Appends of its decision that met a concurrent change.
+    pub attempts: u8,
 }
 
 /// An import under way: rows come in, chunks are decided and appended.
@@ -167,8 +169,6 @@ pub struct Importer {
     pub(super) caught_up: bool,
     /// The last append, still being written.
     pub(super) in_flight: Option<super::import_batch::InFlight>,
-    /// Appends in a row that met a concurrent change.
-    pub(super) conflicts: usize,
 }
 
 impl App {
@@ -200,7 +200,6 @@ impl App {
             dry_customers: HashSet::new(),
             caught_up: false,
             in_flight: None,
-            conflicts: 0,
         })
     }
 }
@@ -244,7 +243,11 @@ impl Importer {
         if kind_changes || self.pending.len() >= CHUNK_ROWS {
             self.flush().await?;
         }
-        self.pending.push(Pending { place, row });
+        self.pending.push(Pending {
+            place,
+            row,
+            attempts: 0,
+        });
         Ok(())
     }
 
