@@ -6,7 +6,10 @@ passlib, Django and Werkzeug), at low costs so the tests stay quick:
     python3 -m pip install bcrypt passlib argon2-cffi django werkzeug
     python3 scripts/foreign-hash-vectors.py > services/access/src/passwords/foreign_vectors.json
 """
+import base64
+import hashlib
 import json
+import os
 
 import bcrypt
 import django
@@ -32,6 +35,13 @@ class QuickScrypt(ScryptPasswordHasher):
     work_factor = 2**10
 
 
+def django_style_sha512(password, rounds=1000):
+    """Django's layout with SHA-512 (custom hashers store it so), by hashlib."""
+    salt = base64.b32encode(os.urandom(10)).decode().lower()
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt.encode(), rounds)
+    return f"pbkdf2_sha512${rounds}${salt}${base64.b64encode(digest).decode()}"
+
+
 PASSWORDS = ["Correct horse 7", "pässwörd-ünïcode", "x" * 80]
 
 
@@ -46,6 +56,7 @@ def made(password):
         ("pbkdf2-sha512", "passlib pbkdf2_sha512", ph.pbkdf2_sha512.using(rounds=1000).hash(password)),
         ("pbkdf2-sha256", "passlib django_pbkdf2_sha256", ph.django_pbkdf2_sha256.using(rounds=1000).hash(password)),
         ("pbkdf2-sha256", "Django PBKDF2PasswordHasher", QuickPbkdf2().encode(password, QuickPbkdf2().salt())),
+        ("pbkdf2-sha512", "Django-style pbkdf2_sha512 (hashlib)", django_style_sha512(password)),
         ("pbkdf2-sha256", "Werkzeug pbkdf2:sha256", generate_password_hash(password, "pbkdf2:sha256:1000")),
         ("pbkdf2-sha512", "Werkzeug pbkdf2:sha512", generate_password_hash(password, "pbkdf2:sha512:1000")),
         ("argon2id", "passlib argon2 (argon2-cffi) id", ph.argon2.using(type="ID", memory_cost=1024, rounds=1, parallelism=2).hash(password)),

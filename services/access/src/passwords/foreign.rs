@@ -3,7 +3,7 @@
 //! our argon2id.
 //!
 //! Each format is the one its system really stores (bcrypt `$2a$`/`$2b$`/
-//! `$2y$`; PBKDF2 as PHC, passlib, Django and Werkzeug strings; argon2i and
+//! `$2y$`; PBKDF2 as PHC, passlib, Django-style and Werkzeug strings; argon2i and
 //! argon2id PHC; scrypt as PHC, passlib, Django and Werkzeug strings). An
 //! import refuses what it cannot parse and costs above [`Bounds`]: a stored
 //! cost is what every later login with that name pays, so it is a cost the
@@ -107,7 +107,9 @@ impl ForeignHash {
         } else if let Some(rest) = s.strip_prefix("$pbkdf2-sha512$") {
             phc_pbkdf2(Scheme::Pbkdf2Sha512, rest)?
         } else if let Some(rest) = s.strip_prefix("pbkdf2_sha256$") {
-            django_pbkdf2(rest)?
+            django_pbkdf2(Scheme::Pbkdf2Sha256, rest)?
+        } else if let Some(rest) = s.strip_prefix("pbkdf2_sha512$") {
+            django_pbkdf2(Scheme::Pbkdf2Sha512, rest)?
         } else if let Some(rest) = s.strip_prefix("pbkdf2:sha256:") {
             werkzeug_pbkdf2(Scheme::Pbkdf2Sha256, rest)?
         } else if let Some(rest) = s.strip_prefix("pbkdf2:sha512:") {
@@ -302,11 +304,12 @@ fn phc_pbkdf2(scheme: Scheme, rest: &str) -> Result<ForeignHash, String> {
     })
 }
 
-/// Django's `pbkdf2_sha256$870000$salt$hash`: the salt is text.
-fn django_pbkdf2(rest: &str) -> Result<ForeignHash, String> {
+/// Django's `pbkdf2_sha256$870000$salt$hash` (and the same layout with
+/// SHA-512, as custom hashers store it): the salt is text.
+fn django_pbkdf2(scheme: Scheme, rest: &str) -> Result<ForeignHash, String> {
     let [rounds, salt, hash] = parts(rest, '$', "Django PBKDF2")?;
     Ok(ForeignHash {
-        scheme: Scheme::Pbkdf2Sha256,
+        scheme,
         check: Check::Pbkdf2 {
             rounds: number(rounds, "the iteration count")?,
             salt: salt.as_bytes().to_vec(),
