@@ -18,6 +18,7 @@ mod faults;
 mod hostile;
 mod hostile_pages;
 mod idempotency;
+mod import_edges;
 mod imports;
 mod inzant;
 mod isolation;
