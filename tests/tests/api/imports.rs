@@ -194,6 +194,18 @@ async fn every_foreign_hash_logs_in_is_rehashed_once_and_a_second_import_changes
         "{}",
         imported.summary
     );
+    // Records written with the commands' own events carry it too.
+    let customer = history
+        .iter()
+        .find(|e| e.event_type == "CustomerCreated")
+        .expect("the imported customer");
+    assert!(
+        customer
+            .request_id
+            .starts_with(&format!("import-{}-", first.import_id)),
+        "{}",
+        customer.request_id
+    );
     // The same file again: nothing changes, not even the re-hashed passwords.
     let head = app.settled_head().await;
     let again = import(&app, &key, rows).await.expect("imported again");
