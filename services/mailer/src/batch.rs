@@ -18,7 +18,6 @@ use access_catalogue::envelope::{Aggregate, StreamId};
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One event's slot: the event, what orders it, and what became of it.
@@ -39,14 +38,6 @@ pub(crate) struct Batch {
     handle: Handle,
     slots: Vec<Slot>,
     running: FuturesUnordered<BoxFuture<'static, (usize, anyhow::Result<bool>)>>,
-    /// The keys of the running events, each with how many hold it: a new
-    /// event asks here instead of scanning every slot (a batch holds up to
-    /// a thousand events, and each one asked).
-    running_keys: HashMap<String, usize>,
-    /// Running events that wait for everything (and so hold up everything).
-    running_barriers: usize,
-    /// Events that failed.
-    failures: usize,
 }
 
 /// What a batch came to once every event in it is done.
@@ -104,9 +95,6 @@ impl Batch {
             handle,
             slots: Vec::new(),
             running: FuturesUnordered::new(),
-            running_keys: HashMap::new(),
-            running_barriers: 0,
-            failures: 0,
         }
     }
 
@@ -122,7 +110,7 @@ impl Batch {
 
     /// Whether an event of the batch failed.
     pub fn failed(&self) -> bool {
-        self.failures > 0
+        self.slots.iter().any(|s| matches!(s.done, Some(Err(_))))
     }
 
     /// Waits for one running event to finish (at once if none runs).
@@ -130,18 +118,6 @@ impl Batch {
         if let Some((i, result)) = self.running.next().await
             && let Some(slot) = self.slots.get_mut(i)
         {
-            self.failures += usize::from(result.is_err());
-            if slot.keys.is_empty() {
-                self.running_barriers = self.running_barriers.saturating_sub(1);
-            }
-            for k in &slot.keys {
-                if let Some(n) = self.running_keys.get_mut(k) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.running_keys.remove(k);
-                    }
-                }
-            }
             slot.done = Some(result);
         }
     }
@@ -153,12 +129,6 @@ impl Batch {
             self.one_done().await;
         }
         let i = self.slots.len();
-        if keys.is_empty() {
-            self.running_barriers += 1;
-        }
-        for k in &keys {
-            *self.running_keys.entry(k.clone()).or_default() += 1;
-        }
         let handled = (self.handle)(e.clone());
         self.running
             .push(Box::pin(async move { (i, handled.await) }));
@@ -172,8 +142,9 @@ impl Batch {
     /// Whether an event with `keys` must wait for one still running.
     fn waits(&self, keys: &[String]) -> bool {
         keys.is_empty()
-            || self.running_barriers > 0
-            || keys.iter().any(|k| self.running_keys.contains_key(k))
+            || self.slots.iter().any(|s| {
+                s.done.is_none() && (s.keys.is_empty() || s.keys.iter().any(|k| keys.contains(k)))
+            })
     }
 
     /// Waits for every event, then tells what the batch came to.
