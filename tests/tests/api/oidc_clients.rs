@@ -396,6 +396,7 @@ async fn the_first_client_makes_the_signing_key_and_a_rotation_keeps_the_old_one
         .await
         .expect("rotated")
         .into_inner();
+    app.settled_head().await;
     let (_, after) = jwks(&app, "acme").await;
     let after_kids = kids(&after);
     assert_eq!(after_kids.len(), 4, "{after}");
