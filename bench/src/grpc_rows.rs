@@ -207,7 +207,7 @@ pub async fn check_access(s: &Seeded, empty: &EmptyServer, runs: usize, length: 
 /// A request carrying a tenant's key, as every call of ours does. The
 /// baseline's calls carry it too: the transport moves the same bytes for
 /// both, and only checking the key is ours.
-fn with_key<T>(message: T, key: &str) -> anyhow::Result<tonic::Request<T>> {
+pub(crate) fn with_key<T>(message: T, key: &str) -> anyhow::Result<tonic::Request<T>> {
     let mut req = tonic::Request::new(message);
     req.metadata_mut()
         .insert("authorization", format!("Bearer {key}").parse()?);

@@ -2,6 +2,7 @@
 //! same number of single `InviteCustomer` commands from 64 callers, each
 //! into a fresh tenant of the same server in the same run.
 
+use crate::grpc_rows::with_key;
 use crate::measure::{Row, Run, Target, drive_each};
 use access_proto::v1 as pb;
 use access_proto::v1::tenant_admin_client::TenantAdminClient;
@@ -95,14 +96,6 @@ async fn invite_once(app: &TestApp, key: &str, contacts: usize) -> anyhow::Resul
         }
     })
     .await)
-}
-
-fn with_key<T>(message: T, key: &str) -> anyhow::Result<tonic::Request<T>> {
-    let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {key}").parse()?);
-    Ok(request)
 }
 
 /// The row, and a line with the import's wall time at this size.

@@ -52,6 +52,19 @@ impl From<access_log::LogError> for AppError {
     }
 }
 
+impl From<access_log::log::AppendError> for AppError {
+    fn from(e: access_log::log::AppendError) -> Self {
+        use access_log::log::AppendError;
+        match e {
+            AppendError::Conflict { .. } => AppError::Conflict(e.to_string()),
+            AppendError::RequestIdReused(_) => AppError::RequestIdReused,
+            AppendError::Invalid(m) => AppError::Internal(anyhow::anyhow!(m)),
+            AppendError::Unavailable(m) => AppError::Unavailable(m),
+            AppendError::Damaged(d) => AppError::Damaged(d),
+        }
+    }
+}
+
 impl From<access_log::vault::DecodeOpenError> for AppError {
     fn from(e: access_log::vault::DecodeOpenError) -> Self {
         match e {

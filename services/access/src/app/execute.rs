@@ -312,10 +312,7 @@ impl App {
                     self.until_readable(&stream, actual).await;
                     continue;
                 }
-                Err(AppendError::RequestIdReused(_)) => return Err(AppError::RequestIdReused),
-                Err(AppendError::Invalid(m)) => return Err(AppError::Internal(anyhow::anyhow!(m))),
-                Err(AppendError::Unavailable(m)) => return Err(AppError::Unavailable(m)),
-                Err(AppendError::Damaged(d)) => return Err(AppError::Damaged(d)),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(AppError::Conflict(

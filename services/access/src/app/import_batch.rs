@@ -427,10 +427,7 @@ async fn send(app: App, request: AppendRequest) -> Result<u64, AppError> {
                 "{stream} changed while the import decided; import the file again"
             )))
         }
-        Err(AppendError::Invalid(m)) => Err(AppError::Internal(anyhow::anyhow!(m))),
-        Err(AppendError::RequestIdReused(_)) => Err(AppError::RequestIdReused),
-        Err(AppendError::Unavailable(m)) => Err(AppError::Unavailable(m)),
-        Err(AppendError::Damaged(d)) => Err(AppError::Damaged(d)),
+        Err(e) => Err(e.into()),
     }
 }
 

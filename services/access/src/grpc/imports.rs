@@ -3,12 +3,11 @@
 //! app's importer, which decides and appends them a chunk at a time.
 
 use super::Shared;
-use super::convert::{Fields, customer_record, document_request, site_rule};
+use super::convert::{Fields, customer_record, site_rule, viewable_kind};
 use super::status::{invalid, to_status};
 use crate::app::{
     ContactInput, CustomerInput, ImportCounts, ImportOptions, ImportReport, ImportRow, RowPlace,
 };
-use crate::domain::access::DocumentRequest;
 use crate::domain::values::{CustomerId, Email, FieldViolation, Username};
 use crate::passwords::foreign::ForeignHash;
 use access_catalogue::catalogue::{CustomerStatus, LoginKind};
@@ -121,14 +120,7 @@ fn customer(c: &pb::ImportedCustomer) -> Result<ImportRow, String> {
     let kinds: Vec<_> = c
         .document_kinds
         .iter()
-        .filter_map(|k| {
-            let kind = match document_request(*k) {
-                Ok(DocumentRequest::Kind(kind)) => Ok(kind),
-                Ok(_) => Err("payments and reports are never viewable in the portal".to_owned()),
-                Err(e) => Err(e),
-            };
-            f.parse("document_kinds", kind)
-        })
+        .filter_map(|k| f.parse("document_kinds", viewable_kind(*k)))
         .collect();
     f.finish_in_words()?;
     let (Some((customer_id, record)), Some(status)) = (record, status) else {

@@ -139,6 +139,14 @@ pub fn document_request(kind: i32) -> Result<DocumentRequest, String> {
     })
 }
 
+/// A document kind contacts may view: payments and reports never are.
+pub fn viewable_kind(kind: i32) -> Result<DocumentKind, String> {
+    match document_request(kind)? {
+        DocumentRequest::Kind(kind) => Ok(kind),
+        _ => Err("payments and reports are never viewable in the portal".to_owned()),
+    }
+}
+
 /// Parses `SetDocumentVisibilityRequest`.
 pub fn set_documents(
     tenant: TenantId,
@@ -152,14 +160,7 @@ pub fn set_documents(
         .kinds
         .iter()
         .enumerate()
-        .filter_map(|(i, k)| {
-            let kind = match document_request(*k) {
-                Ok(DocumentRequest::Kind(kind)) => Ok(kind),
-                Ok(_) => Err("payments and reports are never viewable in the portal".to_owned()),
-                Err(e) => Err(e),
-            };
-            f.parse(&format!("kinds[{i}]"), kind)
-        })
+        .filter_map(|(i, k)| f.parse(&format!("kinds[{i}]"), viewable_kind(*k)))
         .collect();
     f.finish()?;
     let (request_id, customer_id) = parsed!(request_id, customer_id);
